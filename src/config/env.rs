@@ -1,0 +1,150 @@
+//! `${VAR}` / `${VAR:-default}` expansion of config values, and `file:` secret references.
+//!
+//! Expansion happens on the parsed value tree (never on the raw text), so positions stay exact
+//! and an unset variable is reported at the field that uses it.
+
+use std::path::Path;
+
+use yaml_serde::Value;
+
+use super::span::{join_index, join_key};
+
+/// Where environment values come from; tests pass a fixed map.
+pub trait Env {
+    fn var(&self, name: &str) -> Option<String>;
+}
+
+/// The process environment.
+pub struct ProcessEnv;
+
+impl Env for ProcessEnv {
+    fn var(&self, name: &str) -> Option<String> {
+        std::env::var(name).ok()
+    }
+}
+
+impl Env for std::collections::HashMap<String, String> {
+    fn var(&self, name: &str) -> Option<String> {
+        self.get(name).cloned()
+    }
+}
+
+/// Expands every `${...}` in one string. `$${` is a literal `${`.
+pub fn expand_str(input: &str, env: &dyn Env) -> Result<String, String> {
+    let mut out = String::with_capacity(input.len());
+    let mut rest = input;
+    while let Some(i) = rest.find('$') {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 1..];
+        if let Some(stripped) = after.strip_prefix("${") {
+            out.push_str("${");
+            rest = stripped;
+            continue;
+        }
+        let Some(body_start) = after.strip_prefix('{') else {
+            out.push('$');
+            rest = after;
+            continue;
+        };
+        let Some(end) = body_start.find('}') else {
+            return Err(format!("unterminated `${{` in {input:?}"));
+        };
+        let body = &body_start[..end];
+        let (name, default) = match body.find(":-") {
+            Some(j) => (&body[..j], Some(&body[j + 2..])),
+            None => (body, None),
+        };
+        if name.is_empty()
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_')
+        {
+            return Err(format!("invalid environment variable name `{name}`"));
+        }
+        match (env.var(name).filter(|v| !v.is_empty() || default.is_none()), default) {
+            (Some(v), _) => out.push_str(&v),
+            (None, Some(d)) => out.push_str(d),
+            (None, None) => {
+                return Err(format!(
+                    "environment variable {name} is not set (write ${{{name}:-default}} to give a default)"
+                ));
+            }
+        }
+        rest = &body_start[end + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+/// Expands every string in a value tree in place; returns `(path, message)` for each failure.
+pub fn expand_tree(value: &mut Value, path: &str, env: &dyn Env, errors: &mut Vec<(String, String)>) {
+    match value {
+        Value::String(s) => match expand_str(s, env) {
+            Ok(v) => *s = v,
+            Err(e) => errors.push((path.to_string(), e)),
+        },
+        Value::Sequence(items) => {
+            for (i, item) in items.iter_mut().enumerate() {
+                expand_tree(item, &join_index(path, i), env, errors);
+            }
+        }
+        Value::Mapping(map) => {
+            for (k, v) in map.iter_mut() {
+                let key = k.as_str().unwrap_or("?").to_string();
+                expand_tree(v, &join_key(path, &key), env, errors);
+            }
+        }
+        Value::Tagged(t) => expand_tree(&mut t.value, path, env, errors),
+        _ => {}
+    }
+}
+
+/// A secret field's value: `file:PATH` reads the file (relative to the config's folder), trimmed
+/// of the trailing newline editors add; anything else is the value itself.
+pub fn resolve_secret(raw: &str, base_dir: &Path) -> Result<String, String> {
+    match raw.strip_prefix("file:") {
+        Some(p) => {
+            let path = base_dir.join(p.trim());
+            std::fs::read_to_string(&path)
+                .map(|s| s.trim_end_matches(['\n', '\r']).to_string())
+                .map_err(|e| format!("cannot read secret file {}: {e}", path.display()))
+        }
+        None => Ok(raw.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env() -> HashMap<String, String> {
+        HashMap::from([
+            ("A".to_string(), "alpha".to_string()),
+            ("EMPTY".to_string(), String::new()),
+        ])
+    }
+
+    #[test]
+    fn expands_set_default_and_empty_forms() {
+        let e = env();
+        assert_eq!(expand_str("x-${A}-y", &e).unwrap(), "x-alpha-y");
+        assert_eq!(expand_str("${B:-bee}", &e).unwrap(), "bee");
+        assert_eq!(expand_str("${B:-}", &e).unwrap(), "");
+        assert_eq!(expand_str("${EMPTY:-d}", &e).unwrap(), "d");
+        assert_eq!(expand_str("${EMPTY}", &e).unwrap(), "");
+        assert_eq!(expand_str("cost $5 $${A}", &e).unwrap(), "cost $5 ${A}");
+    }
+
+    #[test]
+    fn unset_without_default_is_an_error_naming_it() {
+        let err = expand_str("${NOPE}", &env()).unwrap_err();
+        assert!(err.contains("NOPE is not set"), "{err}");
+    }
+
+    #[test]
+    fn bad_syntax_is_an_error() {
+        assert!(expand_str("${A", &env()).is_err());
+        assert!(expand_str("${A B}", &env()).is_err());
+    }
+}

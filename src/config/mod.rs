@@ -1,0 +1,388 @@
+//! Configuration: `synmon.yaml` plus the files it points at, loaded once, validated completely.
+//!
+//! `Config::load` is the one loader: `synmon check` runs it and reports, `run` and `once` run it
+//! and refuse to start on any error. Raw serde structs (`raw.rs`) are validated into the types
+//! below; every problem is collected with its file, line and field path.
+
+pub mod diag;
+pub mod duration;
+pub mod env;
+mod raw;
+mod secret;
+pub mod span;
+pub mod yaml;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub use diag::{ConfigErrors, Diagnostic};
+pub use env::{Env, ProcessEnv};
+pub use secret::{REDACTED, Redactor, Secret};
+
+use crate::journey::{self, Journey};
+use duration::parse_duration;
+use raw::RawConfig;
+use yaml::YamlDoc;
+
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub name: String,
+    pub base_url: reqwest::Url,
+}
+
+#[derive(Debug, Clone)]
+pub struct Credentials {
+    pub username: String,
+    pub password: Secret,
+}
+
+#[derive(Debug, Clone)]
+pub struct WebDriverConfig {
+    /// A remote WebDriver endpoint; `None` means a supervised local chromedriver.
+    pub remote_url: Option<reqwest::Url>,
+    pub chromedriver: String,
+    pub browser_binary: Option<String>,
+    pub headless: bool,
+    pub window: (u32, u32),
+    pub extra_args: Vec<String>,
+    /// Size of the browser session pool.
+    pub sessions: u32,
+    pub startup_timeout: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The config file and its folder (relative paths inside resolve against the folder).
+    pub file: PathBuf,
+    pub dir: PathBuf,
+    pub targets: BTreeMap<String, Target>,
+    pub default_target: String,
+    pub tenant: String,
+    pub credentials: Credentials,
+    pub location: String,
+    pub webdriver: WebDriverConfig,
+    pub step_timeout: Duration,
+    pub navigation_timeout: Duration,
+    /// A network request slower than this is listed in a failed run's evidence.
+    pub slow_request_ms: u64,
+    pub store_url: Secret,
+    pub database_url: Option<Secret>,
+    pub variables: BTreeMap<String, String>,
+    pub artifacts_dir: PathBuf,
+    pub journeys_dir: PathBuf,
+    pub alerts_dir: PathBuf,
+    pub dashboards_dir: PathBuf,
+    pub journeys: Vec<Journey>,
+}
+
+impl Config {
+    pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
+        Self::load_with_env(path, &ProcessEnv)
+    }
+
+    pub fn load_with_env(path: &Path, env: &dyn Env) -> Result<Config, ConfigErrors> {
+        let mut doc = YamlDoc::read(path).map_err(|d| ConfigErrors(vec![d]))?;
+        let mut env_errors = Vec::new();
+        env::expand_tree(&mut doc.value, "", env, &mut env_errors);
+        let mut errors: Vec<Diagnostic> = env_errors
+            .into_iter()
+            .map(|(p, m)| doc.diag(&p, m))
+            .collect();
+        if !errors.is_empty() {
+            return Err(ConfigErrors(errors));
+        }
+        let raw: RawConfig = doc
+            .deserialize_at(&doc.value, "")
+            .map_err(|d| ConfigErrors(vec![d]))?;
+        let dir = path
+            .parent()
+            .map(Path::to_path_buf)
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or_else(|| PathBuf::from("."));
+        let cfg = validate(&doc, raw, path, &dir, &mut errors);
+        match cfg {
+            Some(mut cfg) if errors.is_empty() => {
+                let ctx = journey::LoadContext {
+                    variables: cfg.variables.keys().cloned().collect::<BTreeSet<_>>(),
+                    step_timeout: cfg.step_timeout,
+                    navigation_timeout: cfg.navigation_timeout,
+                    has_database: cfg.database_url.is_some(),
+                };
+                let (journeys, mut jerrs) = journey::load_dir(&cfg.journeys_dir, &ctx);
+                errors.append(&mut jerrs);
+                cfg.journeys = journeys;
+                if errors.is_empty() {
+                    Ok(cfg)
+                } else {
+                    Err(ConfigErrors(errors))
+                }
+            }
+            _ => Err(ConfigErrors(errors)),
+        }
+    }
+
+    /// The target named on the command line, or the default one.
+    pub fn target(&self, name: Option<&str>) -> Result<&Target, String> {
+        let name = name.unwrap_or(&self.default_target);
+        self.targets.get(name).ok_or_else(|| {
+            format!(
+                "unknown target `{name}` (configured: {})",
+                self.targets.keys().cloned().collect::<Vec<_>>().join(", ")
+            )
+        })
+    }
+
+    /// A journey by name, or by the path of its file.
+    pub fn journey(&self, name_or_path: &str) -> Result<Journey, String> {
+        if let Some(j) = self.journeys.iter().find(|j| j.name == name_or_path) {
+            return Ok(j.clone());
+        }
+        let p = Path::new(name_or_path);
+        if p.is_file() {
+            let ctx = journey::LoadContext {
+                variables: self.variables.keys().cloned().collect(),
+                step_timeout: self.step_timeout,
+                navigation_timeout: self.navigation_timeout,
+                has_database: self.database_url.is_some(),
+            };
+            return journey::load_file(p, &ctx)
+                .map_err(|errs| ConfigErrors(errs).to_string());
+        }
+        Err(format!(
+            "no journey `{name_or_path}` (known: {})",
+            self.journeys
+                .iter()
+                .map(|j| j.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
+    }
+
+    /// Every secret this config holds, for scrubbing free text.
+    pub fn redactor(&self) -> Redactor {
+        let mut r = Redactor::default();
+        r.add(&self.credentials.password);
+        r.add(&self.store_url);
+        if let Some(d) = &self.database_url {
+            r.add(d);
+        }
+        r
+    }
+}
+
+fn validate(
+    doc: &YamlDoc,
+    raw: RawConfig,
+    path: &Path,
+    dir: &Path,
+    errors: &mut Vec<Diagnostic>,
+) -> Option<Config> {
+    let mut err = |p: &str, m: String| errors.push(doc.diag(p, m));
+
+    let mut targets = BTreeMap::new();
+    if raw.targets.is_empty() {
+        err("targets", "at least one target (e.g. `staging: {base_url: ...}`) is needed".into());
+    }
+    for (name, t) in &raw.targets {
+        let p = format!("targets.{name}.base_url");
+        match reqwest::Url::parse(&t.base_url) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {
+                targets.insert(
+                    name.clone(),
+                    Target {
+                        name: name.clone(),
+                        base_url: u,
+                    },
+                );
+            }
+            Ok(_) => err(&p, format!("`{}` must be an http(s) URL with a host", t.base_url)),
+            Err(e) => err(&p, format!("`{}` is not a URL: {e}", t.base_url)),
+        }
+    }
+    let default_target = match &raw.default_target {
+        Some(d) if !raw.targets.contains_key(d) => {
+            err(
+                "default_target",
+                format!(
+                    "unknown target `{d}` (configured: {})",
+                    raw.targets.keys().cloned().collect::<Vec<_>>().join(", ")
+                ),
+            );
+            d.clone()
+        }
+        Some(d) => d.clone(),
+        None => raw.targets.keys().next().cloned().unwrap_or_default(),
+    };
+    if raw.tenant.trim().is_empty() {
+        err("tenant", "must not be empty".into());
+    }
+    if raw.credentials.username.trim().is_empty() {
+        err("credentials.username", "must not be empty".into());
+    }
+    let password = match env::resolve_secret(&raw.credentials.password, dir) {
+        Ok(p) if p.is_empty() => {
+            err("credentials.password", "must not be empty".into());
+            Secret::default()
+        }
+        Ok(p) if p.len() < 4 => {
+            err("credentials.password", "is shorter than 4 characters".into());
+            Secret::default()
+        }
+        Ok(p) => Secret::new(p),
+        Err(e) => {
+            err("credentials.password", e);
+            Secret::default()
+        }
+    };
+    let location = raw.location.unwrap_or_else(|| "local".to_string());
+    if location.is_empty()
+        || !location
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        err("location", format!("`{location}` must be letters, digits, `-` or `_`"));
+    }
+
+    let mut dur = |p: &str, raw: &Option<String>, default: Duration| match raw {
+        None => default,
+        Some(s) => parse_duration(s).unwrap_or_else(|e| {
+            err(p, e);
+            default
+        }),
+    };
+    let step_timeout = dur("defaults.step_timeout", &raw.defaults.step_timeout, Duration::from_secs(5));
+    let navigation_timeout = dur(
+        "defaults.navigation_timeout",
+        &raw.defaults.navigation_timeout,
+        Duration::from_secs(10),
+    );
+    let startup_timeout = dur(
+        "webdriver.startup_timeout",
+        &raw.webdriver.startup_timeout,
+        Duration::from_secs(20),
+    );
+
+    let wd = &raw.webdriver;
+    let remote_url = match &wd.url {
+        None => None,
+        Some(u) if u.is_empty() => None,
+        Some(u) => match reqwest::Url::parse(u) {
+            Ok(url) if matches!(url.scheme(), "http" | "https") => Some(url),
+            _ => {
+                err("webdriver.url", format!("`{u}` is not an http(s) URL"));
+                None
+            }
+        },
+    };
+    let window = match wd.window_size.as_deref().unwrap_or("1280x800").split_once('x') {
+        Some((w, h)) => match (w.parse::<u32>(), h.parse::<u32>()) {
+            (Ok(w), Ok(h)) if (200..=8000).contains(&w) && (200..=8000).contains(&h) => (w, h),
+            _ => {
+                err("webdriver.window_size", "write it as WIDTHxHEIGHT, e.g. 1280x800".into());
+                (1280, 800)
+            }
+        },
+        None => {
+            err("webdriver.window_size", "write it as WIDTHxHEIGHT, e.g. 1280x800".into());
+            (1280, 800)
+        }
+    };
+    let sessions = wd.sessions.unwrap_or(2);
+    if !(1..=64).contains(&sessions) {
+        err("webdriver.sessions", format!("{sessions} is out of range (1-64)"));
+    }
+
+    let store_raw = raw
+        .store
+        .as_ref()
+        .map(|s| s.url.clone())
+        .unwrap_or_else(|| "sqlite://synmon.db".to_string());
+    let store_url = match store_raw.split_once("://") {
+        Some(("sqlite", p)) => {
+            let p = Path::new(p);
+            let abs = if p.is_absolute() { p.to_path_buf() } else { dir.join(p) };
+            Secret::new(format!("sqlite://{}", abs.display()))
+        }
+        Some(("postgres" | "postgresql", _)) => Secret::new(store_raw.clone()),
+        _ => {
+            err("store.url", "must start with sqlite:// or postgres://".into());
+            Secret::default()
+        }
+    };
+    let database_url = match &raw.database {
+        Some(d) if d.url.is_empty() => None,
+        Some(d) => match env::resolve_secret(&d.url, dir) {
+            Ok(u) if u.starts_with("postgres://")
+                || u.starts_with("postgresql://")
+                || u.starts_with("sqlite:") =>
+            {
+                Some(Secret::new(u))
+            }
+            Ok(_) => {
+                err("database.url", "must start with postgres:// or sqlite:".into());
+                None
+            }
+            Err(e) => {
+                err("database.url", e);
+                None
+            }
+        },
+        None => None,
+    };
+    for k in raw.variables.keys() {
+        if journey::BUILTIN_VARS.contains(&k.as_str()) {
+            err(&format!("variables.{k}"), format!("`{k}` is a built-in variable"));
+        }
+    }
+
+    let folder = |raw: &Option<String>, default: &str| dir.join(raw.as_deref().unwrap_or(default));
+    let journeys_dir = folder(&raw.journeys, "journeys");
+    if !journeys_dir.is_dir() {
+        err(
+            "journeys",
+            format!("folder {} does not exist", yaml::display_path(&journeys_dir)),
+        );
+    }
+    for (key, value) in [("alerts", &raw.alerts), ("dashboards", &raw.dashboards)] {
+        if let Some(v) = value
+            && !dir.join(v).is_dir()
+        {
+            err(key, format!("folder {} does not exist", yaml::display_path(&dir.join(v))));
+        }
+    }
+
+    Some(Config {
+        file: path.to_path_buf(),
+        dir: dir.to_path_buf(),
+        targets,
+        default_target,
+        tenant: raw.tenant,
+        credentials: Credentials {
+            username: raw.credentials.username,
+            password,
+        },
+        location,
+        webdriver: WebDriverConfig {
+            remote_url,
+            chromedriver: wd.chromedriver.clone().unwrap_or_else(|| "chromedriver".into()),
+            browser_binary: wd.browser_binary.clone(),
+            headless: wd.headless.unwrap_or(true),
+            window,
+            extra_args: wd.extra_args.clone(),
+            sessions,
+            startup_timeout,
+        },
+        step_timeout,
+        navigation_timeout,
+        slow_request_ms: raw.defaults.slow_request_ms.unwrap_or(1000),
+        store_url,
+        database_url,
+        variables: raw.variables,
+        artifacts_dir: folder(&raw.artifacts, "artifacts"),
+        journeys_dir,
+        alerts_dir: folder(&raw.alerts, "alerts"),
+        dashboards_dir: folder(&raw.dashboards, "dashboards"),
+        journeys: Vec::new(),
+    })
+}

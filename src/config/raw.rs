@@ -1,0 +1,96 @@
+//! The shape of `synmon.yaml` as written. Every struct denies unknown fields so a typo is an
+//! error, not a silently ignored setting. Values are validated into `super::Config`.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    pub targets: BTreeMap<String, RawTarget>,
+    #[serde(default)]
+    pub default_target: Option<String>,
+    pub tenant: String,
+    pub credentials: RawCredentials,
+    #[serde(default)]
+    pub location: Option<String>,
+    #[serde(default)]
+    pub webdriver: RawWebDriver,
+    #[serde(default)]
+    pub defaults: RawDefaults,
+    #[serde(default)]
+    pub store: Option<RawStore>,
+    #[serde(default)]
+    pub database: Option<RawDatabase>,
+    #[serde(default)]
+    pub variables: BTreeMap<String, String>,
+    #[serde(default)]
+    pub artifacts: Option<String>,
+    #[serde(default)]
+    pub journeys: Option<String>,
+    #[serde(default)]
+    pub alerts: Option<String>,
+    #[serde(default)]
+    pub dashboards: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTarget {
+    pub base_url: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCredentials {
+    pub username: String,
+    pub password: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawWebDriver {
+    /// A remote WebDriver endpoint (Selenium Grid, a chromedriver elsewhere). When absent,
+    /// synmon starts and supervises a local chromedriver.
+    #[serde(default)]
+    pub url: Option<String>,
+    #[serde(default)]
+    pub chromedriver: Option<String>,
+    #[serde(default)]
+    pub browser_binary: Option<String>,
+    #[serde(default)]
+    pub headless: Option<bool>,
+    #[serde(default)]
+    pub window_size: Option<String>,
+    #[serde(default)]
+    pub extra_args: Vec<String>,
+    #[serde(default)]
+    pub sessions: Option<u32>,
+    #[serde(default)]
+    pub startup_timeout: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDefaults {
+    #[serde(default)]
+    pub step_timeout: Option<String>,
+    #[serde(default)]
+    pub navigation_timeout: Option<String>,
+    #[serde(default)]
+    pub slow_request_ms: Option<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStore {
+    pub url: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDatabase {
+    /// The monitored database, for `sql` steps (a secret: URLs carry passwords).
+    pub url: String,
+}

@@ -1,0 +1,647 @@
+//! Journey files -> validated `Journey`s, collecting every error with file, line and field.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use yaml_serde::Value;
+
+use super::model::*;
+use super::raw::*;
+use super::template::{BUILTIN_VARS, Template};
+use crate::config::diag::Diagnostic;
+use crate::config::duration::parse_duration;
+use crate::config::span::{join_index, join_key};
+use crate::config::yaml::YamlDoc;
+
+/// What journey validation needs to know about the main config.
+#[derive(Debug, Clone)]
+pub struct LoadContext {
+    pub variables: BTreeSet<String>,
+    pub step_timeout: Duration,
+    pub navigation_timeout: Duration,
+    pub has_database: bool,
+}
+
+const ACTIONS: &str = "goto, click, fill, select, press, wait_for, assert_text, assert_url, screenshot, http, sql, poll, use, capture";
+const MAX_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// Loads every `*.yaml`/`*.yml` in `dir` whose name does not start with `_` (those are shared
+/// step files, pulled in with `use:`).
+pub fn load_dir(dir: &Path, ctx: &LoadContext) -> (Vec<Journey>, Vec<Diagnostic>) {
+    let mut journeys = Vec::new();
+    let mut errors = Vec::new();
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) => {
+            errors.push(Diagnostic {
+                file: crate::config::yaml::display_path(dir),
+                pos: None,
+                path: String::new(),
+                message: format!("cannot read journeys folder: {e}"),
+            });
+            return (journeys, errors);
+        }
+    };
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            (name.ends_with(".yaml") || name.ends_with(".yml")) && !name.starts_with('_')
+        })
+        .collect();
+    files.sort();
+    let mut seen: BTreeMap<String, String> = BTreeMap::new();
+    for f in files {
+        match load_file(&f, ctx) {
+            Ok(j) => {
+                if let Some(first) = seen.insert(j.name.clone(), j.file.clone()) {
+                    errors.push(Diagnostic {
+                        file: j.file.clone(),
+                        pos: None,
+                        path: "name".into(),
+                        message: format!("journey name `{}` is already used by {first}", j.name),
+                    });
+                } else {
+                    journeys.push(j);
+                }
+            }
+            Err(mut e) => errors.append(&mut e),
+        }
+    }
+    (journeys, errors)
+}
+
+pub fn load_file(path: &Path, ctx: &LoadContext) -> Result<Journey, Vec<Diagnostic>> {
+    let doc = YamlDoc::read(path).map_err(|d| vec![d])?;
+    let raw: RawJourney = doc.deserialize_at(&doc.value, "").map_err(|d| vec![d])?;
+    let mut errors = Vec::new();
+    let stem = path
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or("journey")
+        .to_string();
+    let name = raw.name.clone().unwrap_or(stem);
+    if name.is_empty()
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
+    {
+        errors.push(doc.diag(
+            "name",
+            format!("journey name `{name}` must be lowercase letters, digits, `_` or `-`"),
+        ));
+    }
+    let mut scope: BTreeSet<String> = BUILTIN_VARS.iter().map(|s| s.to_string()).collect();
+    scope.extend(ctx.variables.iter().cloned());
+    let mut steps = Vec::new();
+    let mut stack = vec![path.canonicalize().unwrap_or_else(|_| path.to_path_buf())];
+    steps_of(&doc, &raw.steps, "steps", ctx, &mut scope, &mut stack, &mut steps, &mut errors);
+    if raw.steps.is_empty() {
+        errors.push(doc.diag("steps", "a journey needs at least one step"));
+    }
+    if errors.is_empty() {
+        Ok(Journey {
+            name,
+            file: doc.file.clone(),
+            description: raw.description,
+            steps,
+        })
+    } else {
+        Err(errors)
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn steps_of(
+    doc: &YamlDoc,
+    items: &[Value],
+    base: &str,
+    ctx: &LoadContext,
+    scope: &mut BTreeSet<String>,
+    stack: &mut Vec<PathBuf>,
+    out: &mut Vec<Step>,
+    errors: &mut Vec<Diagnostic>,
+) {
+    for (i, item) in items.iter().enumerate() {
+        let path = join_index(base, i);
+        let raw: RawStep = match doc.deserialize_at(item, &path) {
+            Ok(r) => r,
+            Err(d) => {
+                errors.push(d);
+                continue;
+            }
+        };
+        if let Some(file) = &raw.use_file {
+            include(doc, &raw, file, &path, ctx, scope, stack, out, errors);
+            continue;
+        }
+        if let Some(step) = step_of(doc, raw, &path, ctx, scope, stack, errors) {
+            out.push(step);
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn include(
+    doc: &YamlDoc,
+    raw: &RawStep,
+    file: &str,
+    path: &str,
+    ctx: &LoadContext,
+    scope: &mut BTreeSet<String>,
+    stack: &mut Vec<PathBuf>,
+    out: &mut Vec<Step>,
+    errors: &mut Vec<Diagnostic>,
+) {
+    let upath = join_key(path, "use");
+    if raw.name.is_some()
+        || raw.timed.is_some()
+        || raw.timeout.is_some()
+        || raw.until.is_some()
+        || action_keys(raw).len() > 1
+    {
+        errors.push(doc.diag(&upath, "`use` stands alone in its step (no other keys)"));
+        return;
+    }
+    let dir = stack
+        .last()
+        .and_then(|p| p.parent())
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
+    let target = dir.join(file);
+    let canon = match target.canonicalize() {
+        Ok(c) => c,
+        Err(_) => {
+            errors.push(doc.diag(&upath, format!("included file `{file}` does not exist")));
+            return;
+        }
+    };
+    if stack.contains(&canon) {
+        errors.push(doc.diag(&upath, format!("`{file}` includes itself (a `use` cycle)")));
+        return;
+    }
+    let inc = match YamlDoc::read(&canon) {
+        Ok(d) => d,
+        Err(d) => {
+            errors.push(d);
+            return;
+        }
+    };
+    let rawj: RawJourney = match inc.deserialize_at(&inc.value, "") {
+        Ok(r) => r,
+        Err(d) => {
+            errors.push(d);
+            return;
+        }
+    };
+    stack.push(canon);
+    steps_of(&inc, &rawj.steps, "steps", ctx, scope, stack, out, errors);
+    stack.pop();
+}
+
+fn action_keys(r: &RawStep) -> Vec<&'static str> {
+    let mut v = Vec::new();
+    macro_rules! has {
+        ($($f:ident => $n:literal),*) => { $( if r.$f.is_some() { v.push($n); } )* };
+    }
+    has!(goto => "goto", click => "click", fill => "fill", select => "select", press => "press",
+         wait_for => "wait_for", assert_text => "assert_text", assert_url => "assert_url",
+         screenshot => "screenshot", http => "http", sql => "sql", poll => "poll",
+         use_file => "use", capture => "capture");
+    v
+}
+
+struct Ctx<'a> {
+    doc: &'a YamlDoc,
+    scope: &'a BTreeSet<String>,
+    errors: &'a mut Vec<Diagnostic>,
+}
+
+impl Ctx<'_> {
+    fn err(&mut self, path: &str, msg: impl Into<String>) {
+        self.errors.push(self.doc.diag(path, msg));
+    }
+
+    /// A template that must not be empty and may only use names in scope.
+    fn tpl(&mut self, path: &str, raw: &str) -> Option<Template> {
+        if raw.trim().is_empty() {
+            self.err(path, "must not be empty");
+            return None;
+        }
+        self.tpl_any(path, raw)
+    }
+
+    fn tpl_any(&mut self, path: &str, raw: &str) -> Option<Template> {
+        match Template::parse(raw) {
+            Ok(t) => {
+                let unknown: Vec<String> = t
+                    .vars()
+                    .filter(|v| !self.scope.contains(*v))
+                    .map(|v| format!("{{{v}}}"))
+                    .collect();
+                if unknown.is_empty() {
+                    Some(t)
+                } else {
+                    self.err(
+                        path,
+                        format!(
+                            "unknown template variable {} (known here: {})",
+                            unknown.join(", "),
+                            self.scope.iter().cloned().collect::<Vec<_>>().join(", ")
+                        ),
+                    );
+                    None
+                }
+            }
+            Err(e) => {
+                self.err(path, e);
+                None
+            }
+        }
+    }
+
+    fn wait(&mut self, path: &str, w: &RawWait) -> Option<WaitCond> {
+        let selector = self.tpl(&join_key(path, "selector"), &w.selector);
+        let text = match &w.text {
+            Some(t) => Some(self.tpl(&join_key(path, "text"), t)?),
+            None => None,
+        };
+        if w.gone == Some(true) && w.text.is_some() {
+            self.err(&join_key(path, "gone"), "`gone: true` cannot be combined with `text`");
+            return None;
+        }
+        Some(WaitCond {
+            selector: selector?,
+            text,
+            visible: w.visible.unwrap_or(true),
+            gone: w.gone.unwrap_or(false),
+        })
+    }
+
+    fn duration(&mut self, path: &str, raw: &str) -> Option<Duration> {
+        match parse_duration(raw) {
+            Ok(d) if d > MAX_TIMEOUT => {
+                self.err(path, format!("`{raw}` is longer than the 10m maximum"));
+                None
+            }
+            Ok(d) => Some(d),
+            Err(e) => {
+                self.err(path, e);
+                None
+            }
+        }
+    }
+}
+
+fn step_of(
+    doc: &YamlDoc,
+    raw: RawStep,
+    path: &str,
+    ctx: &LoadContext,
+    scope: &mut BTreeSet<String>,
+    stack: &mut Vec<PathBuf>,
+    errors: &mut Vec<Diagnostic>,
+) -> Option<Step> {
+    let keys = action_keys(&raw);
+    if keys.is_empty() {
+        errors.push(doc.diag(path, format!("step has no action; expected one of: {ACTIONS}")));
+        return None;
+    }
+    if keys.len() > 1 {
+        errors.push(doc.diag(
+            path,
+            format!("step has more than one action ({}); split it into steps", keys.join(", ")),
+        ));
+        return None;
+    }
+    let kind = keys[0];
+    let mut raw = raw;
+    let name = raw.name.take();
+    let timed = raw.timed;
+    let mut poll_deadline: Option<Duration> = None;
+    let apath = join_key(path, kind);
+    let before = errors.len();
+    let mut captures: Vec<String> = Vec::new();
+    let scope_now = scope.clone();
+    let mut c = Ctx {
+        doc,
+        scope: &scope_now,
+        errors,
+    };
+
+    let timeout = match &raw.timeout {
+        Some(t) => c.duration(&join_key(path, "timeout"), t),
+        None if kind == "goto" => Some(ctx.navigation_timeout),
+        None => Some(ctx.step_timeout),
+    };
+    let until = match &raw.until {
+        Some(u) => c.wait(&join_key(path, "until"), u),
+        None => None,
+    };
+
+    let action = match raw {
+        RawStep { goto: Some(u), .. } => c.tpl(&apath, &u).map(|url| Action::Goto { url }),
+        RawStep { click: Some(s), .. } => {
+            c.tpl(&apath, &s).map(|selector| Action::Click { selector })
+        }
+        RawStep { fill: Some(f), .. } => {
+            let selector = c.tpl(&join_key(&apath, "selector"), &f.selector);
+            let value = c.tpl_any(&join_key(&apath, "value"), &f.value);
+            Some(Action::Fill {
+                selector: selector?,
+                value: value?,
+                submit: f.submit.unwrap_or(false),
+            })
+        }
+        RawStep { select: Some(s), .. } => {
+            let selector = c.tpl(&join_key(&apath, "selector"), &s.selector);
+            let by = match (&s.value, &s.label) {
+                (Some(v), None) => c.tpl(&join_key(&apath, "value"), v).map(SelectBy::Value),
+                (None, Some(l)) => c.tpl(&join_key(&apath, "label"), l).map(SelectBy::Label),
+                _ => {
+                    c.err(&apath, "give exactly one of `value` or `label`");
+                    None
+                }
+            };
+            Some(Action::Select {
+                selector: selector?,
+                by: by?,
+            })
+        }
+        RawStep { press: Some(p), .. } => {
+            if super::keys::key_code(&p.key).is_none() {
+                c.err(
+                    &join_key(&apath, "key"),
+                    format!(
+                        "unknown key `{}`; use one character or one of: {}",
+                        p.key,
+                        super::keys::KEY_NAMES.join(", ")
+                    ),
+                );
+            }
+            let selector = match &p.selector {
+                Some(s) => Some(c.tpl(&join_key(&apath, "selector"), s)?),
+                None => None,
+            };
+            super::keys::key_code(&p.key).map(|_| Action::Press {
+                key: p.key.clone(),
+                selector,
+            })
+        }
+        RawStep { wait_for: Some(w), .. } => c.wait(&apath, &w).map(Action::WaitFor),
+        RawStep {
+            assert_text: Some(a),
+            ..
+        } => {
+            let selector = c.tpl(&join_key(&apath, "selector"), &a.selector);
+            let expect = match (&a.contains, &a.equals) {
+                (Some(t), None) => c
+                    .tpl(&join_key(&apath, "contains"), t)
+                    .map(TextMatch::Contains),
+                (None, Some(t)) => c
+                    .tpl_any(&join_key(&apath, "equals"), t)
+                    .map(TextMatch::Equals),
+                _ => {
+                    c.err(&apath, "give exactly one of `contains` or `equals`");
+                    None
+                }
+            };
+            Some(Action::AssertText {
+                selector: selector?,
+                expect: expect?,
+            })
+        }
+        RawStep {
+            assert_url: Some(a),
+            ..
+        } => c
+            .tpl(&join_key(&apath, "contains"), &a.contains)
+            .map(|contains| Action::AssertUrl { contains }),
+        RawStep {
+            screenshot: Some(n),
+            ..
+        } => {
+            if n.is_empty()
+                || !n
+                    .chars()
+                    .all(|ch| ch.is_ascii_alphanumeric() || ch == '_' || ch == '-')
+            {
+                c.err(&apath, "screenshot name must be letters, digits, `_` or `-`");
+                None
+            } else {
+                Some(Action::Screenshot { name: n })
+            }
+        }
+        RawStep { http: Some(h), .. } => {
+            let step = http_step(&mut c, &apath, h);
+            if let Some(s) = &step {
+                captures.extend(s.capture.keys().cloned());
+            }
+            step.map(Action::Http)
+        }
+        RawStep { sql: Some(s), .. } => {
+            if !ctx.has_database {
+                c.err(
+                    &apath,
+                    "a `sql` step needs the monitored database: set `database.url` in the config",
+                );
+            }
+            if s.query.trim().is_empty() {
+                c.err(&join_key(&apath, "query"), "must not be empty");
+            }
+            let params: Vec<Option<Template>> = s
+                .params
+                .iter()
+                .enumerate()
+                .map(|(i, p)| c.tpl_any(&join_index(&join_key(&apath, "params"), i), p))
+                .collect();
+            let expect_value = match s.expect.as_ref().and_then(|e| e.value.as_ref()) {
+                Some(v) => Some(c.tpl_any(&join_key(&join_key(&apath, "expect"), "value"), v)?),
+                None => None,
+            };
+            for name in s.capture.keys() {
+                check_capture_name(&mut c, &join_key(&join_key(&apath, "capture"), name), name);
+            }
+            captures.extend(s.capture.keys().cloned());
+            let params: Option<Vec<Template>> = params.into_iter().collect();
+            Some(Action::Sql(SqlStep {
+                query: s.query,
+                params: params?,
+                expect_value,
+                min_rows: s.expect.as_ref().and_then(|e| e.min_rows),
+                capture: s.capture,
+            }))
+        }
+        RawStep { poll: Some(p), .. } => {
+            match doc.deserialize_at::<RawPoll>(&p, &apath) {
+                Err(d) => {
+                    c.errors.push(d);
+                    None
+                }
+                Ok(rp) => {
+                    let every = c.duration(&join_key(&apath, "every"), &rp.every);
+                    poll_deadline = c.duration(&join_key(&apath, "timeout"), &rp.timeout);
+                    if let (Some(e), Some(d)) = (every, poll_deadline)
+                        && e >= d
+                    {
+                        c.err(&join_key(&apath, "every"), "must be shorter than `timeout`");
+                    }
+                    let spath = join_key(&apath, "step");
+                    match doc.deserialize_at::<RawStep>(&rp.step, &spath) {
+                        Err(d) => {
+                            c.errors.push(d);
+                            None
+                        }
+                        Ok(inner) if inner.use_file.is_some() || inner.poll.is_some() => {
+                            c.err(&spath, "a polled step cannot be `use` or `poll`");
+                            None
+                        }
+                        Ok(inner) => {
+                            let mut inner_scope = scope_now.clone();
+                            let s =
+                                step_of(doc, inner, &spath, ctx, &mut inner_scope, stack, c.errors);
+                            captures.extend(inner_scope.difference(&scope_now).cloned());
+                            match (s, every) {
+                                (Some(s), Some(every)) => Some(Action::Poll {
+                                    step: Box::new(s),
+                                    every,
+                                }),
+                                _ => None,
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        RawStep {
+            capture: Some(cap), ..
+        } => {
+            check_capture_name(&mut c, &join_key(&apath, "name"), &cap.name);
+            captures.push(cap.name.clone());
+            c.tpl(&join_key(&apath, "selector"), &cap.selector)
+                .map(|selector| Action::Capture {
+                    name: cap.name,
+                    selector,
+                    attribute: cap.attribute,
+                })
+        }
+        _ => None,
+    };
+
+    // A poll's own timeout is its deadline.
+    let timeout = poll_deadline.or(timeout);
+
+    if let (Some(_), Some(a)) = (&until, &action)
+        && !a.is_user_action()
+    {
+        c.err(
+            &join_key(path, "until"),
+            format!("`until` belongs to a user action (click, fill, press, select), not `{}`", a.kind()),
+        );
+    }
+    let failed = c.errors.len() > before;
+    let action = action?;
+    if failed {
+        return None;
+    }
+    scope.extend(captures);
+    let name = name.unwrap_or_else(|| default_name(&action));
+    let line = doc.map.locate(path).map(|p| p.line).unwrap_or(0);
+    Some(Step {
+        timed: timed.unwrap_or(until.is_some()),
+        name,
+        action,
+        timeout: timeout?,
+        until,
+        origin: format!("{}:{}", doc.file, line),
+    })
+}
+
+fn check_capture_name(c: &mut Ctx<'_>, path: &str, name: &str) {
+    let ok = !name.is_empty()
+        && name.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '_')
+        && !name.starts_with(|ch: char| ch.is_ascii_digit());
+    if !ok {
+        c.err(path, format!("capture name `{name}` must be an identifier (letters, digits, `_`)"));
+    } else if BUILTIN_VARS.contains(&name) {
+        c.err(path, format!("capture name `{name}` would shadow a built-in variable"));
+    }
+}
+
+fn http_step(c: &mut Ctx<'_>, apath: &str, h: RawHttp) -> Option<HttpStep> {
+    let method = match h.method.as_deref().unwrap_or("GET").to_ascii_uppercase().as_str() {
+        m @ ("GET" | "POST" | "PUT" | "PATCH" | "DELETE" | "HEAD") => {
+            reqwest::Method::from_bytes(m.as_bytes()).ok()
+        }
+        other => {
+            c.err(
+                &join_key(apath, "method"),
+                format!("unknown HTTP method `{other}` (GET, POST, PUT, PATCH, DELETE, HEAD)"),
+            );
+            None
+        }
+    };
+    let url = c.tpl(&join_key(apath, "url"), &h.url);
+    let mut headers = BTreeMap::new();
+    for (k, v) in &h.headers {
+        if let Some(t) = c.tpl_any(&join_key(&join_key(apath, "headers"), k), v) {
+            headers.insert(k.clone(), t);
+        }
+    }
+    let expect = h.expect.unwrap_or(RawHttpExpect {
+        status: None,
+        json: BTreeMap::new(),
+    });
+    if let Some(s) = expect.status
+        && !(100..=599).contains(&s)
+    {
+        c.err(
+            &join_key(&join_key(apath, "expect"), "status"),
+            format!("{s} is not an HTTP status (100-599)"),
+        );
+    }
+    for p in expect.json.keys() {
+        if !p.is_empty() && !p.starts_with('/') {
+            c.err(
+                &join_key(&join_key(&join_key(apath, "expect"), "json"), p),
+                format!("`{p}` is not a JSON pointer (write it like `/status` or `/items/0/id`)"),
+            );
+        }
+    }
+    for (name, p) in &h.capture {
+        let cpath = join_key(&join_key(apath, "capture"), name);
+        check_capture_name(c, &cpath, name);
+        if !p.is_empty() && !p.starts_with('/') {
+            c.err(&cpath, format!("`{p}` is not a JSON pointer (write it like `/id`)"));
+        }
+    }
+    Some(HttpStep {
+        method: method?,
+        url: url?,
+        headers,
+        json: h.json,
+        browser_cookies: h.browser_cookies.unwrap_or(true),
+        expect_status: expect.status,
+        expect_json: expect.json,
+        capture: h.capture,
+    })
+}
+
+fn default_name(action: &Action) -> String {
+    match action {
+        Action::Goto { url } => format!("goto {url}"),
+        Action::Click { selector } => format!("click {selector}"),
+        Action::Fill { selector, .. } => format!("fill {selector}"),
+        Action::Select { selector, .. } => format!("select {selector}"),
+        Action::Press { key, .. } => format!("press {key}"),
+        Action::WaitFor(w) => format!("wait_for {}", w.selector),
+        Action::AssertText { selector, .. } => format!("assert_text {selector}"),
+        Action::AssertUrl { contains } => format!("assert_url {contains}"),
+        Action::Screenshot { name } => format!("screenshot {name}"),
+        Action::Http(h) => format!("http {} {}", h.method, h.url),
+        Action::Sql(_) => "sql".to_string(),
+        Action::Poll { step, .. } => format!("poll {}", step.name),
+        Action::Capture { name, .. } => format!("capture {name}"),
+    }
+}

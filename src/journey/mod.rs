@@ -1,0 +1,11 @@
+//! Journeys: the scripted user paths synmon drives through a real browser.
+
+pub mod keys;
+mod load;
+pub mod model;
+mod raw;
+pub mod template;
+
+pub use load::{LoadContext, load_dir, load_file};
+pub use model::*;
+pub use template::{BUILTIN_VARS, Template, Vars};

@@ -1,0 +1,4 @@
+//! synmon: synthetic monitoring and SLO alerting.
+
+pub mod config;
+pub mod journey;
