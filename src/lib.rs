@@ -1,4 +1,10 @@
 //! synmon: synthetic monitoring and SLO alerting.
 
+pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod journey;
+pub mod outcome;
+pub mod tls;
+
+pub use outcome::Outcome;

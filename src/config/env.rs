@@ -54,14 +54,13 @@ pub fn expand_str(input: &str, env: &dyn Env) -> Result<String, String> {
             Some(j) => (&body[..j], Some(&body[j + 2..])),
             None => (body, None),
         };
-        if name.is_empty()
-            || !name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '_')
-        {
+        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
             return Err(format!("invalid environment variable name `{name}`"));
         }
-        match (env.var(name).filter(|v| !v.is_empty() || default.is_none()), default) {
+        match (
+            env.var(name).filter(|v| !v.is_empty() || default.is_none()),
+            default,
+        ) {
             (Some(v), _) => out.push_str(&v),
             (None, Some(d)) => out.push_str(d),
             (None, None) => {
@@ -77,7 +76,12 @@ pub fn expand_str(input: &str, env: &dyn Env) -> Result<String, String> {
 }
 
 /// Expands every string in a value tree in place; returns `(path, message)` for each failure.
-pub fn expand_tree(value: &mut Value, path: &str, env: &dyn Env, errors: &mut Vec<(String, String)>) {
+pub fn expand_tree(
+    value: &mut Value,
+    path: &str,
+    env: &dyn Env,
+    errors: &mut Vec<(String, String)>,
+) {
     match value {
         Value::String(s) => match expand_str(s, env) {
             Ok(v) => *s = v,

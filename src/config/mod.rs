@@ -100,25 +100,23 @@ impl Config {
             .map(Path::to_path_buf)
             .filter(|p| !p.as_os_str().is_empty())
             .unwrap_or_else(|| PathBuf::from("."));
-        let cfg = validate(&doc, raw, path, &dir, &mut errors);
-        match cfg {
-            Some(mut cfg) if errors.is_empty() => {
-                let ctx = journey::LoadContext {
-                    variables: cfg.variables.keys().cloned().collect::<BTreeSet<_>>(),
-                    step_timeout: cfg.step_timeout,
-                    navigation_timeout: cfg.navigation_timeout,
-                    has_database: cfg.database_url.is_some(),
-                };
-                let (journeys, mut jerrs) = journey::load_dir(&cfg.journeys_dir, &ctx);
-                errors.append(&mut jerrs);
-                cfg.journeys = journeys;
-                if errors.is_empty() {
-                    Ok(cfg)
-                } else {
-                    Err(ConfigErrors(errors))
-                }
-            }
-            _ => Err(ConfigErrors(errors)),
+        let mut cfg = validate(&doc, raw, path, &dir, &mut errors);
+        // Journeys are checked even when the main file has errors: report everything at once.
+        if cfg.journeys_dir.is_dir() {
+            let ctx = journey::LoadContext {
+                variables: cfg.variables.keys().cloned().collect::<BTreeSet<_>>(),
+                step_timeout: cfg.step_timeout,
+                navigation_timeout: cfg.navigation_timeout,
+                has_database: cfg.database_url.is_some(),
+            };
+            let (journeys, mut jerrs) = journey::load_dir(&cfg.journeys_dir, &ctx);
+            errors.append(&mut jerrs);
+            cfg.journeys = journeys;
+        }
+        if errors.is_empty() {
+            Ok(cfg)
+        } else {
+            Err(ConfigErrors(errors))
         }
     }
 
@@ -146,8 +144,7 @@ impl Config {
                 navigation_timeout: self.navigation_timeout,
                 has_database: self.database_url.is_some(),
             };
-            return journey::load_file(p, &ctx)
-                .map_err(|errs| ConfigErrors(errs).to_string());
+            return journey::load_file(p, &ctx).map_err(|errs| ConfigErrors(errs).to_string());
         }
         Err(format!(
             "no journey `{name_or_path}` (known: {})",
@@ -177,12 +174,15 @@ fn validate(
     path: &Path,
     dir: &Path,
     errors: &mut Vec<Diagnostic>,
-) -> Option<Config> {
+) -> Config {
     let mut err = |p: &str, m: String| errors.push(doc.diag(p, m));
 
     let mut targets = BTreeMap::new();
     if raw.targets.is_empty() {
-        err("targets", "at least one target (e.g. `staging: {base_url: ...}`) is needed".into());
+        err(
+            "targets",
+            "at least one target (e.g. `staging: {base_url: ...}`) is needed".into(),
+        );
     }
     for (name, t) in &raw.targets {
         let p = format!("targets.{name}.base_url");
@@ -196,7 +196,10 @@ fn validate(
                     },
                 );
             }
-            Ok(_) => err(&p, format!("`{}` must be an http(s) URL with a host", t.base_url)),
+            Ok(_) => err(
+                &p,
+                format!("`{}` must be an http(s) URL with a host", t.base_url),
+            ),
             Err(e) => err(&p, format!("`{}` is not a URL: {e}", t.base_url)),
         }
     }
@@ -226,7 +229,10 @@ fn validate(
             Secret::default()
         }
         Ok(p) if p.len() < 4 => {
-            err("credentials.password", "is shorter than 4 characters".into());
+            err(
+                "credentials.password",
+                "is shorter than 4 characters".into(),
+            );
             Secret::default()
         }
         Ok(p) => Secret::new(p),
@@ -241,7 +247,10 @@ fn validate(
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
     {
-        err("location", format!("`{location}` must be letters, digits, `-` or `_`"));
+        err(
+            "location",
+            format!("`{location}` must be letters, digits, `-` or `_`"),
+        );
     }
 
     let mut dur = |p: &str, raw: &Option<String>, default: Duration| match raw {
@@ -251,7 +260,11 @@ fn validate(
             default
         }),
     };
-    let step_timeout = dur("defaults.step_timeout", &raw.defaults.step_timeout, Duration::from_secs(5));
+    let step_timeout = dur(
+        "defaults.step_timeout",
+        &raw.defaults.step_timeout,
+        Duration::from_secs(5),
+    );
     let navigation_timeout = dur(
         "defaults.navigation_timeout",
         &raw.defaults.navigation_timeout,
@@ -275,22 +288,36 @@ fn validate(
             }
         },
     };
-    let window = match wd.window_size.as_deref().unwrap_or("1280x800").split_once('x') {
+    let window = match wd
+        .window_size
+        .as_deref()
+        .unwrap_or("1280x800")
+        .split_once('x')
+    {
         Some((w, h)) => match (w.parse::<u32>(), h.parse::<u32>()) {
             (Ok(w), Ok(h)) if (200..=8000).contains(&w) && (200..=8000).contains(&h) => (w, h),
             _ => {
-                err("webdriver.window_size", "write it as WIDTHxHEIGHT, e.g. 1280x800".into());
+                err(
+                    "webdriver.window_size",
+                    "write it as WIDTHxHEIGHT, e.g. 1280x800".into(),
+                );
                 (1280, 800)
             }
         },
         None => {
-            err("webdriver.window_size", "write it as WIDTHxHEIGHT, e.g. 1280x800".into());
+            err(
+                "webdriver.window_size",
+                "write it as WIDTHxHEIGHT, e.g. 1280x800".into(),
+            );
             (1280, 800)
         }
     };
     let sessions = wd.sessions.unwrap_or(2);
     if !(1..=64).contains(&sessions) {
-        err("webdriver.sessions", format!("{sessions} is out of range (1-64)"));
+        err(
+            "webdriver.sessions",
+            format!("{sessions} is out of range (1-64)"),
+        );
     }
 
     let store_raw = raw
@@ -301,26 +328,37 @@ fn validate(
     let store_url = match store_raw.split_once("://") {
         Some(("sqlite", p)) => {
             let p = Path::new(p);
-            let abs = if p.is_absolute() { p.to_path_buf() } else { dir.join(p) };
+            let abs = if p.is_absolute() {
+                p.to_path_buf()
+            } else {
+                dir.join(p)
+            };
             Secret::new(format!("sqlite://{}", abs.display()))
         }
         Some(("postgres" | "postgresql", _)) => Secret::new(store_raw.clone()),
         _ => {
-            err("store.url", "must start with sqlite:// or postgres://".into());
+            err(
+                "store.url",
+                "must start with sqlite:// or postgres://".into(),
+            );
             Secret::default()
         }
     };
     let database_url = match &raw.database {
         Some(d) if d.url.is_empty() => None,
         Some(d) => match env::resolve_secret(&d.url, dir) {
-            Ok(u) if u.starts_with("postgres://")
-                || u.starts_with("postgresql://")
-                || u.starts_with("sqlite:") =>
+            Ok(u)
+                if u.starts_with("postgres://")
+                    || u.starts_with("postgresql://")
+                    || u.starts_with("sqlite:") =>
             {
                 Some(Secret::new(u))
             }
             Ok(_) => {
-                err("database.url", "must start with postgres:// or sqlite:".into());
+                err(
+                    "database.url",
+                    "must start with postgres:// or sqlite:".into(),
+                );
                 None
             }
             Err(e) => {
@@ -332,7 +370,10 @@ fn validate(
     };
     for k in raw.variables.keys() {
         if journey::BUILTIN_VARS.contains(&k.as_str()) {
-            err(&format!("variables.{k}"), format!("`{k}` is a built-in variable"));
+            err(
+                &format!("variables.{k}"),
+                format!("`{k}` is a built-in variable"),
+            );
         }
     }
 
@@ -341,18 +382,24 @@ fn validate(
     if !journeys_dir.is_dir() {
         err(
             "journeys",
-            format!("folder {} does not exist", yaml::display_path(&journeys_dir)),
+            format!(
+                "folder {} does not exist",
+                yaml::display_path(&journeys_dir)
+            ),
         );
     }
     for (key, value) in [("alerts", &raw.alerts), ("dashboards", &raw.dashboards)] {
         if let Some(v) = value
             && !dir.join(v).is_dir()
         {
-            err(key, format!("folder {} does not exist", yaml::display_path(&dir.join(v))));
+            err(
+                key,
+                format!("folder {} does not exist", yaml::display_path(&dir.join(v))),
+            );
         }
     }
 
-    Some(Config {
+    Config {
         file: path.to_path_buf(),
         dir: dir.to_path_buf(),
         targets,
@@ -365,7 +412,10 @@ fn validate(
         location,
         webdriver: WebDriverConfig {
             remote_url,
-            chromedriver: wd.chromedriver.clone().unwrap_or_else(|| "chromedriver".into()),
+            chromedriver: wd
+                .chromedriver
+                .clone()
+                .unwrap_or_else(|| "chromedriver".into()),
             browser_binary: wd.browser_binary.clone(),
             headless: wd.headless.unwrap_or(true),
             window,
@@ -384,5 +434,5 @@ fn validate(
         alerts_dir: folder(&raw.alerts, "alerts"),
         dashboards_dir: folder(&raw.dashboards, "dashboards"),
         journeys: Vec::new(),
-    })
+    }
 }

@@ -50,7 +50,10 @@ impl SourceMap {
             let here = pos(span.start.line(), span.start.col());
             let starts_node = matches!(
                 event,
-                Event::Scalar(..) | Event::SequenceStart(..) | Event::MappingStart(..) | Event::Alias(_)
+                Event::Scalar(..)
+                    | Event::SequenceStart(..)
+                    | Event::MappingStart(..)
+                    | Event::Alias(_)
             );
             if starts_node {
                 // Which path does this node live at (None: it is a map key)?
@@ -122,7 +125,8 @@ fn pos(line: usize, col0: usize) -> Pos {
 mod tests {
     use super::*;
 
-    const DOC: &str = "name: x\nsteps:\n  - goto: /a\n  - fill:\n      selector: \"#q\"\n      value: v\n";
+    const DOC: &str =
+        "name: x\nsteps:\n  - goto: /a\n  - fill:\n      selector: \"#q\"\n      value: v\n";
 
     #[test]
     fn indexes_keys_and_items() {
@@ -130,14 +134,23 @@ mod tests {
         assert_eq!(m.locate("name"), Some(Pos { line: 1, col: 1 }));
         assert_eq!(m.locate("steps[0]"), Some(Pos { line: 3, col: 5 }));
         assert_eq!(m.locate("steps[1].fill"), Some(Pos { line: 4, col: 5 }));
-        assert_eq!(m.locate("steps[1].fill.selector"), Some(Pos { line: 5, col: 7 }));
-        assert_eq!(m.locate("steps[1].fill.value"), Some(Pos { line: 6, col: 7 }));
+        assert_eq!(
+            m.locate("steps[1].fill.selector"),
+            Some(Pos { line: 5, col: 7 })
+        );
+        assert_eq!(
+            m.locate("steps[1].fill.value"),
+            Some(Pos { line: 6, col: 7 })
+        );
     }
 
     #[test]
     fn missing_field_falls_back_to_parent() {
         let m = SourceMap::parse(DOC).unwrap();
-        assert_eq!(m.locate("steps[1].fill.timeout"), Some(Pos { line: 4, col: 5 }));
+        assert_eq!(
+            m.locate("steps[1].fill.timeout"),
+            Some(Pos { line: 4, col: 5 })
+        );
     }
 
     #[test]

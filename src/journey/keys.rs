@@ -19,8 +19,20 @@ const NAMED: &[(&str, char)] = &[
 ];
 
 pub const KEY_NAMES: &[&str] = &[
-    "Enter", "Tab", "Escape", "Backspace", "Delete", "Space", "ArrowUp", "ArrowDown",
-    "ArrowLeft", "ArrowRight", "Home", "End", "PageUp", "PageDown",
+    "Enter",
+    "Tab",
+    "Escape",
+    "Backspace",
+    "Delete",
+    "Space",
+    "ArrowUp",
+    "ArrowDown",
+    "ArrowLeft",
+    "ArrowRight",
+    "Home",
+    "End",
+    "PageUp",
+    "PageDown",
 ];
 
 /// The text to send for a key name, or `None` if the name is unknown. A single character is

@@ -96,7 +96,16 @@ pub fn load_file(path: &Path, ctx: &LoadContext) -> Result<Journey, Vec<Diagnost
     scope.extend(ctx.variables.iter().cloned());
     let mut steps = Vec::new();
     let mut stack = vec![path.canonicalize().unwrap_or_else(|_| path.to_path_buf())];
-    steps_of(&doc, &raw.steps, "steps", ctx, &mut scope, &mut stack, &mut steps, &mut errors);
+    steps_of(
+        &doc,
+        &raw.steps,
+        "steps",
+        ctx,
+        &mut scope,
+        &mut stack,
+        &mut steps,
+        &mut errors,
+    );
     if raw.steps.is_empty() {
         errors.push(doc.diag("steps", "a journey needs at least one step"));
     }
@@ -268,7 +277,10 @@ impl Ctx<'_> {
             None => None,
         };
         if w.gone == Some(true) && w.text.is_some() {
-            self.err(&join_key(path, "gone"), "`gone: true` cannot be combined with `text`");
+            self.err(
+                &join_key(path, "gone"),
+                "`gone: true` cannot be combined with `text`",
+            );
             return None;
         }
         Some(WaitCond {
@@ -305,13 +317,19 @@ fn step_of(
 ) -> Option<Step> {
     let keys = action_keys(&raw);
     if keys.is_empty() {
-        errors.push(doc.diag(path, format!("step has no action; expected one of: {ACTIONS}")));
+        errors.push(doc.diag(
+            path,
+            format!("step has no action; expected one of: {ACTIONS}"),
+        ));
         return None;
     }
     if keys.len() > 1 {
         errors.push(doc.diag(
             path,
-            format!("step has more than one action ({}); split it into steps", keys.join(", ")),
+            format!(
+                "step has more than one action ({}); split it into steps",
+                keys.join(", ")
+            ),
         ));
         return None;
     }
@@ -354,7 +372,9 @@ fn step_of(
                 submit: f.submit.unwrap_or(false),
             })
         }
-        RawStep { select: Some(s), .. } => {
+        RawStep {
+            select: Some(s), ..
+        } => {
             let selector = c.tpl(&join_key(&apath, "selector"), &s.selector);
             let by = match (&s.value, &s.label) {
                 (Some(v), None) => c.tpl(&join_key(&apath, "value"), v).map(SelectBy::Value),
@@ -389,7 +409,9 @@ fn step_of(
                 selector,
             })
         }
-        RawStep { wait_for: Some(w), .. } => c.wait(&apath, &w).map(Action::WaitFor),
+        RawStep {
+            wait_for: Some(w), ..
+        } => c.wait(&apath, &w).map(Action::WaitFor),
         RawStep {
             assert_text: Some(a),
             ..
@@ -427,7 +449,10 @@ fn step_of(
                     .chars()
                     .all(|ch| ch.is_ascii_alphanumeric() || ch == '_' || ch == '-')
             {
-                c.err(&apath, "screenshot name must be letters, digits, `_` or `-`");
+                c.err(
+                    &apath,
+                    "screenshot name must be letters, digits, `_` or `-`",
+                );
                 None
             } else {
                 Some(Action::Screenshot { name: n })
@@ -473,47 +498,44 @@ fn step_of(
                 capture: s.capture,
             }))
         }
-        RawStep { poll: Some(p), .. } => {
-            match doc.deserialize_at::<RawPoll>(&p, &apath) {
-                Err(d) => {
-                    c.errors.push(d);
-                    None
+        RawStep { poll: Some(p), .. } => match doc.deserialize_at::<RawPoll>(&p, &apath) {
+            Err(d) => {
+                c.errors.push(d);
+                None
+            }
+            Ok(rp) => {
+                let every = c.duration(&join_key(&apath, "every"), &rp.every);
+                poll_deadline = c.duration(&join_key(&apath, "timeout"), &rp.timeout);
+                if let (Some(e), Some(d)) = (every, poll_deadline)
+                    && e >= d
+                {
+                    c.err(&join_key(&apath, "every"), "must be shorter than `timeout`");
                 }
-                Ok(rp) => {
-                    let every = c.duration(&join_key(&apath, "every"), &rp.every);
-                    poll_deadline = c.duration(&join_key(&apath, "timeout"), &rp.timeout);
-                    if let (Some(e), Some(d)) = (every, poll_deadline)
-                        && e >= d
-                    {
-                        c.err(&join_key(&apath, "every"), "must be shorter than `timeout`");
+                let spath = join_key(&apath, "step");
+                match doc.deserialize_at::<RawStep>(&rp.step, &spath) {
+                    Err(d) => {
+                        c.errors.push(d);
+                        None
                     }
-                    let spath = join_key(&apath, "step");
-                    match doc.deserialize_at::<RawStep>(&rp.step, &spath) {
-                        Err(d) => {
-                            c.errors.push(d);
-                            None
-                        }
-                        Ok(inner) if inner.use_file.is_some() || inner.poll.is_some() => {
-                            c.err(&spath, "a polled step cannot be `use` or `poll`");
-                            None
-                        }
-                        Ok(inner) => {
-                            let mut inner_scope = scope_now.clone();
-                            let s =
-                                step_of(doc, inner, &spath, ctx, &mut inner_scope, stack, c.errors);
-                            captures.extend(inner_scope.difference(&scope_now).cloned());
-                            match (s, every) {
-                                (Some(s), Some(every)) => Some(Action::Poll {
-                                    step: Box::new(s),
-                                    every,
-                                }),
-                                _ => None,
-                            }
+                    Ok(inner) if inner.use_file.is_some() || inner.poll.is_some() => {
+                        c.err(&spath, "a polled step cannot be `use` or `poll`");
+                        None
+                    }
+                    Ok(inner) => {
+                        let mut inner_scope = scope_now.clone();
+                        let s = step_of(doc, inner, &spath, ctx, &mut inner_scope, stack, c.errors);
+                        captures.extend(inner_scope.difference(&scope_now).cloned());
+                        match (s, every) {
+                            (Some(s), Some(every)) => Some(Action::Poll {
+                                step: Box::new(s),
+                                every,
+                            }),
+                            _ => None,
                         }
                     }
                 }
             }
-        }
+        },
         RawStep {
             capture: Some(cap), ..
         } => {
@@ -537,7 +559,10 @@ fn step_of(
     {
         c.err(
             &join_key(path, "until"),
-            format!("`until` belongs to a user action (click, fill, press, select), not `{}`", a.kind()),
+            format!(
+                "`until` belongs to a user action (click, fill, press, select), not `{}`",
+                a.kind()
+            ),
         );
     }
     let failed = c.errors.len() > before;
@@ -560,17 +585,31 @@ fn step_of(
 
 fn check_capture_name(c: &mut Ctx<'_>, path: &str, name: &str) {
     let ok = !name.is_empty()
-        && name.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '_')
+        && name
+            .chars()
+            .all(|ch| ch.is_ascii_alphanumeric() || ch == '_')
         && !name.starts_with(|ch: char| ch.is_ascii_digit());
     if !ok {
-        c.err(path, format!("capture name `{name}` must be an identifier (letters, digits, `_`)"));
+        c.err(
+            path,
+            format!("capture name `{name}` must be an identifier (letters, digits, `_`)"),
+        );
     } else if BUILTIN_VARS.contains(&name) {
-        c.err(path, format!("capture name `{name}` would shadow a built-in variable"));
+        c.err(
+            path,
+            format!("capture name `{name}` would shadow a built-in variable"),
+        );
     }
 }
 
 fn http_step(c: &mut Ctx<'_>, apath: &str, h: RawHttp) -> Option<HttpStep> {
-    let method = match h.method.as_deref().unwrap_or("GET").to_ascii_uppercase().as_str() {
+    let method = match h
+        .method
+        .as_deref()
+        .unwrap_or("GET")
+        .to_ascii_uppercase()
+        .as_str()
+    {
         m @ ("GET" | "POST" | "PUT" | "PATCH" | "DELETE" | "HEAD") => {
             reqwest::Method::from_bytes(m.as_bytes()).ok()
         }
@@ -613,7 +652,10 @@ fn http_step(c: &mut Ctx<'_>, apath: &str, h: RawHttp) -> Option<HttpStep> {
         let cpath = join_key(&join_key(apath, "capture"), name);
         check_capture_name(c, &cpath, name);
         if !p.is_empty() && !p.starts_with('/') {
-            c.err(&cpath, format!("`{p}` is not a JSON pointer (write it like `/id`)"));
+            c.err(
+                &cpath,
+                format!("`{p}` is not a JSON pointer (write it like `/id`)"),
+            );
         }
     }
     Some(HttpStep {

@@ -9,3 +9,10 @@ pub mod template;
 pub use load::{LoadContext, load_dir, load_file};
 pub use model::*;
 pub use template::{BUILTIN_VARS, Template, Vars};
+pub mod chromedriver;
+pub mod result;
+pub mod runner;
+pub mod webdriver;
+
+pub use result::{Artifact, PageMetrics, RunResult, StepResult, Timing};
+pub use runner::{Driver, Runner};

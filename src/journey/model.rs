@@ -36,19 +36,47 @@ pub struct Step {
 
 #[derive(Debug, Clone)]
 pub enum Action {
-    Goto { url: Template },
-    Click { selector: Template },
-    Fill { selector: Template, value: Template, submit: bool },
-    Select { selector: Template, by: SelectBy },
-    Press { key: String, selector: Option<Template> },
+    Goto {
+        url: Template,
+    },
+    Click {
+        selector: Template,
+    },
+    Fill {
+        selector: Template,
+        value: Template,
+        submit: bool,
+    },
+    Select {
+        selector: Template,
+        by: SelectBy,
+    },
+    Press {
+        key: String,
+        selector: Option<Template>,
+    },
     WaitFor(WaitCond),
-    AssertText { selector: Template, expect: TextMatch },
-    AssertUrl { contains: Template },
-    Screenshot { name: String },
+    AssertText {
+        selector: Template,
+        expect: TextMatch,
+    },
+    AssertUrl {
+        contains: Template,
+    },
+    Screenshot {
+        name: String,
+    },
     Http(HttpStep),
     Sql(SqlStep),
-    Poll { step: Box<Step>, every: Duration },
-    Capture { name: String, selector: Template, attribute: Option<String> },
+    Poll {
+        step: Box<Step>,
+        every: Duration,
+    },
+    Capture {
+        name: String,
+        selector: Template,
+        attribute: Option<String>,
+    },
 }
 
 impl Action {
@@ -82,7 +110,10 @@ impl Action {
     pub fn is_user_action(&self) -> bool {
         matches!(
             self,
-            Action::Click { .. } | Action::Fill { .. } | Action::Press { .. } | Action::Select { .. }
+            Action::Click { .. }
+                | Action::Fill { .. }
+                | Action::Press { .. }
+                | Action::Select { .. }
         )
     }
 }

@@ -1,0 +1,79 @@
+//! The command line: parsing and dispatch. Each subcommand lives in its own file; errors become
+//! exit codes here and nowhere else.
+
+mod check;
+mod once;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "synmon",
+    version,
+    about = "Synthetic monitoring and SLO alerting"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Load and validate the config, journeys, alerts and dashboards (exit 0 valid, 2 invalid).
+    Check {
+        #[arg(long, default_value = "synmon.yaml")]
+        config: PathBuf,
+    },
+    /// Run one journey now and print its steps (exit 0 pass, 1 fail, 2 probe error or config).
+    Once {
+        /// A journey name (align_category, save_profile, feed_push) or the path of a journey file.
+        journey: String,
+        #[arg(long, default_value = "synmon.yaml")]
+        config: PathBuf,
+        /// The target environment (staging, pilot, production); default: the config's.
+        #[arg(long)]
+        target: Option<String>,
+        /// Run against this base URL instead of the target's.
+        #[arg(long)]
+        base_url: Option<String>,
+        /// Print one JSON object instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Sends logs to stderr (stdout carries only command output), filtered by `RUST_LOG`.
+pub fn init_tracing(default: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// Runs the parsed command and returns the process exit code.
+pub async fn run(cli: Cli) -> i32 {
+    crate::tls::install();
+    match cli.command {
+        Command::Check { config } => check::run(&config),
+        Command::Once {
+            journey,
+            config,
+            target,
+            base_url,
+            json,
+        } => {
+            once::run(
+                &config,
+                &journey,
+                target.as_deref(),
+                base_url.as_deref(),
+                json,
+            )
+            .await
+        }
+    }
+}

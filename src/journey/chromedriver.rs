@@ -1,0 +1,156 @@
+//! A supervised local chromedriver: started on demand on a free port, health-checked before
+//! every session, restarted when it has died. Its browser processes live in its process group,
+//! so stopping it never leaves Chromium behind.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::process::{Child, Command};
+use tokio::sync::Mutex;
+
+use super::webdriver::StepError;
+
+const INSTALL_HINT: &str = "install it with `apt-get install chromium chromium-driver`, \
+or point `webdriver.url` at a remote WebDriver (chromedriver or Selenium Grid)";
+
+struct Running {
+    child: Child,
+    url: url::Url,
+}
+
+pub struct Chromedriver {
+    binary: String,
+    startup_timeout: Duration,
+    http: reqwest::Client,
+    state: Mutex<Option<Running>>,
+    restarts: std::sync::atomic::AtomicU32,
+}
+
+impl Chromedriver {
+    pub fn new(binary: &str, startup_timeout: Duration) -> Self {
+        crate::tls::install();
+        Self {
+            binary: binary.to_string(),
+            startup_timeout,
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(2))
+                .build()
+                .expect("HTTP client"),
+            state: Mutex::new(None),
+            restarts: Default::default(),
+        }
+    }
+
+    /// How many times it was (re)started.
+    pub fn starts(&self) -> u32 {
+        self.restarts.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// The PID of the running chromedriver, if any.
+    pub async fn pid(&self) -> Option<u32> {
+        self.state.lock().await.as_ref().and_then(|r| r.child.id())
+    }
+
+    /// A healthy endpoint: starts chromedriver, or restarts it when it died or stopped answering.
+    pub async fn endpoint(&self) -> Result<url::Url, StepError> {
+        let mut state = self.state.lock().await;
+        if let Some(running) = state.as_mut() {
+            let alive = matches!(running.child.try_wait(), Ok(None));
+            if alive && self.ready(&running.url).await {
+                return Ok(running.url.clone());
+            }
+            tracing::warn!(binary = %self.binary, "chromedriver died or stopped answering; restarting it");
+            kill_group(&mut running.child).await;
+            *state = None;
+        }
+        let running = self.start().await?;
+        let url = running.url.clone();
+        *state = Some(running);
+        Ok(url)
+    }
+
+    async fn ready(&self, url: &url::Url) -> bool {
+        let Ok(status) = url.join("status") else {
+            return false;
+        };
+        match self.http.get(status).send().await {
+            Ok(r) => r
+                .json::<serde_json::Value>()
+                .await
+                .map(|v| v["value"]["ready"] == serde_json::json!(true))
+                .unwrap_or(false),
+            Err(_) => false,
+        }
+    }
+
+    async fn start(&self) -> Result<Running, StepError> {
+        let port = free_port()
+            .map_err(|e| StepError::error(format!("no free port for chromedriver: {e}")))?;
+        let mut child = Command::new(&self.binary)
+            .arg(format!("--port={port}"))
+            .arg("--allowed-ips=")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .process_group(0)
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| {
+                if e.kind() == std::io::ErrorKind::NotFound {
+                    StepError::error(format!(
+                        "chromedriver not found (`{}`): {INSTALL_HINT}",
+                        self.binary
+                    ))
+                } else {
+                    StepError::error(format!("cannot start chromedriver `{}`: {e}", self.binary))
+                }
+            })?;
+        let url: url::Url = format!("http://127.0.0.1:{port}/")
+            .parse()
+            .expect("static URL");
+        let deadline = tokio::time::Instant::now() + self.startup_timeout;
+        loop {
+            if self.ready(&url).await {
+                self.restarts
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                tracing::info!(port, pid = child.id(), "chromedriver ready");
+                return Ok(Running { child, url });
+            }
+            if let Ok(Some(status)) = child.try_wait() {
+                return Err(StepError::error(format!(
+                    "chromedriver `{}` exited at start ({status}); {INSTALL_HINT}",
+                    self.binary
+                )));
+            }
+            if tokio::time::Instant::now() >= deadline {
+                kill_group(&mut child).await;
+                return Err(StepError::error(format!(
+                    "chromedriver did not become ready within {} ms",
+                    self.startup_timeout.as_millis()
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Stops chromedriver and every browser it started.
+    pub async fn shutdown(&self) {
+        if let Some(mut running) = self.state.lock().await.take() {
+            kill_group(&mut running.child).await;
+        }
+    }
+}
+
+fn free_port() -> std::io::Result<u16> {
+    let l = std::net::TcpListener::bind("127.0.0.1:0")?;
+    Ok(l.local_addr()?.port())
+}
+
+async fn kill_group(child: &mut Child) {
+    if let Some(pid) = child.id() {
+        let pgid = nix::unistd::Pid::from_raw(pid as i32);
+        let _ = nix::sys::signal::killpg(pgid, nix::sys::signal::Signal::SIGKILL);
+    }
+    let _ = child.kill().await;
+    let _ = child.wait().await;
+}

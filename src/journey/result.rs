@@ -1,0 +1,68 @@
+//! What one run of a journey produced: per-step latencies and outcomes, and evidence.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::outcome::Outcome;
+
+/// How a step's latency was measured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Timing {
+    /// Inside the page: from the user's input event to the awaited DOM state
+    /// (`performance.now()` + MutationObserver). What a user perceives.
+    InPage,
+    /// From outside the browser, around the WebDriver/HTTP/SQL calls (navigations, waits).
+    Outside,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StepResult {
+    pub name: String,
+    pub action: &'static str,
+    pub latency_ms: f64,
+    pub timed: bool,
+    pub timing: Timing,
+    pub outcome: Outcome,
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Artifact {
+    /// `screenshot`, `html`, `console`, `network`.
+    pub kind: String,
+    pub path: String,
+}
+
+/// Navigation timing and Web Vitals of the last page, where the browser reports them.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct PageMetrics {
+    pub url: String,
+    pub ttfb_ms: Option<f64>,
+    pub dom_content_loaded_ms: Option<f64>,
+    pub load_ms: Option<f64>,
+    pub lcp_ms: Option<f64>,
+    pub cls: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RunResult {
+    pub run_id: String,
+    pub check: String,
+    pub target: String,
+    pub location: String,
+    pub outcome: Outcome,
+    pub started_at: DateTime<Utc>,
+    /// The journey's SLO latency: the sum of its timed steps.
+    pub timed_latency_ms: f64,
+    pub total_ms: f64,
+    /// Time spent waiting for a browser session (not target latency).
+    pub session_wait_ms: f64,
+    /// Time to create the browser session (not target latency).
+    pub session_create_ms: f64,
+    pub steps: Vec<StepResult>,
+    pub error: Option<String>,
+    pub failed_step: Option<String>,
+    pub artifacts: Vec<Artifact>,
+    pub page: Option<PageMetrics>,
+}

@@ -1,0 +1,770 @@
+//! Runs one journey: opens a browser session when the journey needs one, executes its steps in
+//! order, measures each, stops at the first failure and saves the evidence.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::time::Instant;
+use tracing::Instrument;
+
+use super::chromedriver::Chromedriver;
+use super::model::*;
+use super::result::*;
+use super::template::Vars;
+use super::webdriver::{ArmMode, Armed, Browser, Cond, StepError};
+use crate::clock::Clock;
+use crate::config::{Config, Redactor, Target};
+use crate::outcome::Outcome;
+
+/// Where browser sessions come from.
+pub enum Driver {
+    /// A chromedriver synmon starts and supervises.
+    Local(Chromedriver),
+    /// A remote WebDriver endpoint (Selenium Grid, chromedriver elsewhere).
+    Remote(url::Url),
+}
+
+impl Driver {
+    pub fn from_config(config: &Config) -> Self {
+        match &config.webdriver.remote_url {
+            Some(u) => Driver::Remote(u.clone()),
+            None => Driver::Local(Chromedriver::new(
+                &config.webdriver.chromedriver,
+                config.webdriver.startup_timeout,
+            )),
+        }
+    }
+
+    pub async fn endpoint(&self) -> Result<url::Url, StepError> {
+        match self {
+            Driver::Local(c) => c.endpoint().await,
+            Driver::Remote(u) => Ok(u.clone()),
+        }
+    }
+
+    pub fn local(&self) -> Option<&Chromedriver> {
+        match self {
+            Driver::Local(c) => Some(c),
+            Driver::Remote(_) => None,
+        }
+    }
+
+    pub async fn shutdown(&self) {
+        if let Driver::Local(c) = self {
+            c.shutdown().await;
+        }
+    }
+}
+
+/// Everything a run needs besides the journey.
+pub struct Runner {
+    pub config: Arc<Config>,
+    pub driver: Arc<Driver>,
+    pub clock: Arc<dyn Clock>,
+    http: reqwest::Client,
+    db: tokio::sync::OnceCell<sqlx::AnyPool>,
+}
+
+/// Extra slack given to a WebDriver command beyond a step's own timeout before the probe is
+/// declared stuck (the browser enforces the step timeout itself; this catches a hung driver).
+const PROBE_GRACE: Duration = Duration::from_secs(10);
+
+impl Runner {
+    pub fn new(config: Arc<Config>, driver: Arc<Driver>, clock: Arc<dyn Clock>) -> Self {
+        crate::tls::install();
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("synmon/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .expect("HTTP client");
+        Self {
+            config,
+            driver,
+            clock,
+            http,
+            db: tokio::sync::OnceCell::new(),
+        }
+    }
+
+    /// Runs `journey` against `target` and returns its result; never panics on target or probe
+    /// failures (they are outcomes).
+    pub async fn run(&self, journey: &Journey, target: &Target) -> RunResult {
+        let run_id = uuid::Uuid::new_v4().to_string();
+        let span = tracing::info_span!("run", check = %journey.name, location = %self.config.location, run_id = %run_id, target = %target.name);
+        self.run_inner(journey, target, run_id)
+            .instrument(span)
+            .await
+    }
+
+    async fn run_inner(&self, journey: &Journey, target: &Target, run_id: String) -> RunResult {
+        let started_at = self.clock.now();
+        let t0 = Instant::now();
+        let cfg = &self.config;
+        let mut vars = Vars::default();
+        vars.set("tenant", &cfg.tenant);
+        vars.set("base_url", target.base_url.as_str().trim_end_matches('/'));
+        vars.set("username", &cfg.credentials.username);
+        vars.set_secret("password", cfg.credentials.password.clone());
+        vars.set("target", &target.name);
+        vars.set("location", &cfg.location);
+        vars.set("run_id", &run_id);
+        for (k, v) in &cfg.variables {
+            vars.set(k, v);
+        }
+        let redactor = cfg.redactor();
+        let mut result = RunResult {
+            run_id: run_id.clone(),
+            check: journey.name.clone(),
+            target: target.name.clone(),
+            location: cfg.location.clone(),
+            outcome: Outcome::Pass,
+            started_at,
+            timed_latency_ms: 0.0,
+            total_ms: 0.0,
+            session_wait_ms: 0.0,
+            session_create_ms: 0.0,
+            steps: Vec::new(),
+            error: None,
+            failed_step: None,
+            artifacts: Vec::new(),
+            page: None,
+        };
+
+        let browser = if journey.needs_browser() {
+            let created = Instant::now();
+            let b = match self.driver.endpoint().await {
+                Ok(ep) => {
+                    let script = journey
+                        .steps
+                        .iter()
+                        .map(|s| s.timeout)
+                        .max()
+                        .unwrap_or(cfg.step_timeout)
+                        + PROBE_GRACE;
+                    Browser::connect(
+                        &ep,
+                        &cfg.webdriver,
+                        self.driver.local().is_some(),
+                        cfg.navigation_timeout,
+                        script,
+                    )
+                    .await
+                }
+                Err(e) => Err(e),
+            };
+            result.session_create_ms = ms(created.elapsed());
+            match b {
+                Ok(b) => Some(b),
+                Err(e) => {
+                    tracing::error!(error = %e, "browser session could not be created");
+                    result.outcome = Outcome::Error;
+                    result.error = Some(redactor.redact(&e.message));
+                    result.failed_step = Some("browser session".into());
+                    result.total_ms = ms(t0.elapsed());
+                    return result;
+                }
+            }
+        } else {
+            None
+        };
+
+        for step in &journey.steps {
+            let span = tracing::info_span!("step", step = %step.name, action = step.action.kind());
+            let sr = self
+                .step(
+                    browser.as_ref(),
+                    step,
+                    &mut vars,
+                    &run_id,
+                    &mut result.artifacts,
+                    &redactor,
+                )
+                .instrument(span)
+                .await;
+            let failed = sr.outcome != Outcome::Pass;
+            tracing::debug!(step = %sr.name, latency_ms = sr.latency_ms, outcome = %sr.outcome, "step done");
+            if failed {
+                result.outcome = sr.outcome;
+                result.error = sr.error.as_ref().map(|e| format!("{}: {e}", step.name));
+                result.failed_step = Some(sr.name.clone());
+            }
+            result.steps.push(sr);
+            if failed {
+                break;
+            }
+        }
+        result.timed_latency_ms = result
+            .steps
+            .iter()
+            .filter(|s| s.timed)
+            .map(|s| s.latency_ms)
+            .sum();
+
+        if let Some(b) = browser {
+            if let Some(ev) = b.evidence(cfg.slow_request_ms).await {
+                result.page = Some(page_metrics(&ev, &redactor));
+                if result.outcome != Outcome::Pass {
+                    self.save_evidence(&b, &run_id, &ev, &mut result.artifacts, &redactor)
+                        .await;
+                }
+            } else if result.outcome != Outcome::Pass {
+                self.save_evidence(&b, &run_id, &Value::Null, &mut result.artifacts, &redactor)
+                    .await;
+            }
+            b.close().await;
+        }
+        result.total_ms = ms(t0.elapsed());
+        match result.outcome {
+            Outcome::Pass => {
+                tracing::info!(timed_latency_ms = result.timed_latency_ms, "journey passed")
+            }
+            o => {
+                tracing::warn!(outcome = %o, error = result.error.as_deref().unwrap_or(""), "journey did not pass")
+            }
+        }
+        result
+    }
+
+    async fn step(
+        &self,
+        browser: Option<&Browser>,
+        step: &Step,
+        vars: &mut Vars,
+        run_id: &str,
+        artifacts: &mut Vec<Artifact>,
+        redactor: &Redactor,
+    ) -> StepResult {
+        let started = Instant::now();
+        let bound = step.timeout + PROBE_GRACE;
+        let res = tokio::time::timeout(bound, self.exec(browser, step, vars, run_id, artifacts))
+            .await
+            .unwrap_or_else(|_| {
+                Err(StepError::error(format!(
+                    "the probe did not answer within {} ms (WebDriver stuck)",
+                    bound.as_millis()
+                )))
+            });
+        let outside = ms(started.elapsed());
+        let (latency_ms, timing, outcome, error) = match res {
+            Ok(Some(in_page)) => (in_page, Timing::InPage, Outcome::Pass, None),
+            Ok(None) => (outside, Timing::Outside, Outcome::Pass, None),
+            Err(e) => {
+                // Secrets typed into the page or sent in a request never reach a message.
+                let mut r = redactor.clone();
+                for s in vars.secrets() {
+                    r.add(s);
+                }
+                (
+                    outside,
+                    Timing::Outside,
+                    e.outcome,
+                    Some(r.redact(&e.message)),
+                )
+            }
+        };
+        StepResult {
+            name: redactor.redact(&step.name),
+            action: step.action.kind(),
+            latency_ms,
+            timed: step.timed,
+            timing,
+            outcome,
+            error,
+        }
+    }
+
+    fn render(&self, t: &super::template::Template, vars: &Vars) -> Result<String, StepError> {
+        t.render(vars).map_err(StepError::error)
+    }
+
+    fn cond(&self, w: &WaitCond, vars: &Vars) -> Result<Cond, StepError> {
+        Ok(Cond {
+            selector: self.render(&w.selector, vars)?,
+            text: w.text.as_ref().map(|t| self.render(t, vars)).transpose()?,
+            visible: w.visible,
+            gone: w.gone,
+        })
+    }
+
+    /// Executes one step; `Ok(Some(ms))` when the latency was measured inside the page.
+    fn exec<'a>(
+        &'a self,
+        browser: Option<&'a Browser>,
+        step: &'a Step,
+        vars: &'a mut Vars,
+        run_id: &'a str,
+        artifacts: &'a mut Vec<Artifact>,
+    ) -> std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<Option<f64>, StepError>> + Send + 'a>,
+    > {
+        Box::pin(async move {
+            let timeout = step.timeout;
+            let need = || browser.ok_or_else(|| StepError::error("this step needs a browser"));
+            let started = Instant::now();
+            let armed = match (&step.until, step.action.is_user_action()) {
+                (Some(u), true) => {
+                    let cond = self.cond(u, vars)?;
+                    let mode = match step.action {
+                        Action::Fill { .. } => ArmMode::LastInput,
+                        _ => ArmMode::FirstInput,
+                    };
+                    let pre = need()?.arm(&cond, mode).await?;
+                    if pre {
+                        tracing::debug!(selector = %cond.selector, "`until` already held before the action");
+                    }
+                    Some(cond)
+                }
+                _ => None,
+            };
+            match &step.action {
+                Action::Goto { url } => {
+                    let u = self.absolute(&self.render(url, vars)?, vars)?;
+                    need()?.goto(&u, timeout).await?;
+                }
+                Action::Click { selector } => {
+                    need()?
+                        .click(&self.render(selector, vars)?, timeout)
+                        .await?;
+                }
+                Action::Fill {
+                    selector,
+                    value,
+                    submit,
+                } => {
+                    let v = self.render(value, vars)?;
+                    need()?
+                        .fill(&self.render(selector, vars)?, &v, *submit, timeout)
+                        .await?;
+                }
+                Action::Select { selector, by } => {
+                    let sel = self.render(selector, vars)?;
+                    match by {
+                        SelectBy::Value(v) => {
+                            need()?
+                                .select(&sel, Some(&self.render(v, vars)?), None, timeout)
+                                .await?
+                        }
+                        SelectBy::Label(l) => {
+                            need()?
+                                .select(&sel, None, Some(&self.render(l, vars)?), timeout)
+                                .await?
+                        }
+                    }
+                }
+                Action::Press { key, selector } => {
+                    let code = super::keys::key_code(key).unwrap_or_default();
+                    let sel = selector
+                        .as_ref()
+                        .map(|s| self.render(s, vars))
+                        .transpose()?;
+                    need()?.press(&code, sel.as_deref(), timeout).await?;
+                }
+                Action::WaitFor(w) => {
+                    need()?.wait_for(&self.cond(w, vars)?, timeout).await?;
+                }
+                Action::AssertText { selector, expect } => {
+                    let sel = self.render(selector, vars)?;
+                    let text = need()?.text_of(&sel, timeout).await?;
+                    match expect {
+                        TextMatch::Contains(t) => {
+                            let want = self.render(t, vars)?;
+                            if !text.contains(&want) {
+                                return Err(StepError::fail(format!(
+                                    "{sel}: text {text:?} does not contain {want:?}"
+                                )));
+                            }
+                        }
+                        TextMatch::Equals(t) => {
+                            let want = self.render(t, vars)?;
+                            if text != want {
+                                return Err(StepError::fail(format!(
+                                    "{sel}: text is {text:?}, expected {want:?}"
+                                )));
+                            }
+                        }
+                    }
+                }
+                Action::AssertUrl { contains } => {
+                    let want = self.render(contains, vars)?;
+                    let url = need()?.current_url().await?;
+                    if !url.contains(&want) {
+                        return Err(StepError::fail(format!(
+                            "URL {url} does not contain {want:?}"
+                        )));
+                    }
+                }
+                Action::Screenshot { name } => {
+                    let png = need()?.screenshot().await?;
+                    if let Some(a) =
+                        self.write_artifact(run_id, &format!("{name}.png"), "screenshot", &png)
+                    {
+                        artifacts.push(a);
+                    }
+                }
+                Action::Capture {
+                    name,
+                    selector,
+                    attribute,
+                } => {
+                    let sel = self.render(selector, vars)?;
+                    let b = need()?;
+                    let value = match attribute {
+                        Some(a) => b.attr_of(&sel, a, timeout).await?.ok_or_else(|| {
+                            StepError::fail(format!("{sel}: has no attribute `{a}`"))
+                        })?,
+                        None => b.text_of(&sel, timeout).await?,
+                    };
+                    vars.set(name, value);
+                }
+                Action::Http(h) => self.http_step(browser, h, vars, timeout).await?,
+                Action::Sql(s) => self.sql_step(s, vars, timeout).await?,
+                Action::Poll { step: inner, every } => {
+                    let deadline = started + timeout;
+                    let mut attempts = 0u32;
+                    loop {
+                        attempts += 1;
+                        let left = deadline.saturating_duration_since(Instant::now());
+                        let r = tokio::time::timeout(
+                            left.max(Duration::from_millis(1)),
+                            self.exec(browser, inner, vars, run_id, artifacts),
+                        )
+                        .await;
+                        match r {
+                            Ok(Ok(_)) => break,
+                            Ok(Err(e)) if e.outcome == Outcome::Error => return Err(e),
+                            Ok(Err(e)) if Instant::now() + *every >= deadline => {
+                                return Err(StepError::fail(format!(
+                                    "still failing after {attempts} attempts in {} ms: {}",
+                                    timeout.as_millis(),
+                                    e.message
+                                )));
+                            }
+                            Err(_) => {
+                                return Err(StepError::fail(format!(
+                                    "not satisfied within {} ms ({attempts} attempts)",
+                                    timeout.as_millis()
+                                )));
+                            }
+                            Ok(Err(_)) => tokio::time::sleep(*every).await,
+                        }
+                    }
+                }
+            }
+            let Some(cond) = armed else {
+                return Ok(None);
+            };
+            let b = need()?;
+            let left = timeout.saturating_sub(started.elapsed());
+            match b.await_armed(left).await? {
+                Armed::InPage(ms) => Ok(Some(ms)),
+                Armed::Lost => {
+                    // The action navigated: the new page is awaited from outside.
+                    b.wait_for(&cond, timeout.saturating_sub(started.elapsed()))
+                        .await?;
+                    Ok(None)
+                }
+                Armed::TimedOut => {
+                    // Ask the page what is there instead, for a useful message.
+                    let detail = b
+                        .wait_for(&cond, Duration::from_millis(1))
+                        .await
+                        .err()
+                        .map(|e| e.message)
+                        .unwrap_or_else(|| {
+                            format!("{}: held only after the deadline", cond.selector)
+                        });
+                    Err(StepError::fail(detail.replace(
+                        "after 1 ms",
+                        &format!("after {} ms", timeout.as_millis()),
+                    )))
+                }
+            }
+        })
+    }
+
+    fn absolute(&self, url: &str, vars: &Vars) -> Result<String, StepError> {
+        if url.starts_with("http://") || url.starts_with("https://") {
+            return Ok(url.to_string());
+        }
+        let base = vars.get("base_url").unwrap_or_default();
+        Ok(format!("{base}/{}", url.trim_start_matches('/')))
+    }
+
+    async fn http_step(
+        &self,
+        browser: Option<&Browser>,
+        h: &HttpStep,
+        vars: &mut Vars,
+        timeout: Duration,
+    ) -> Result<(), StepError> {
+        let url = self.absolute(&self.render(&h.url, vars)?, vars)?;
+        let mut req = self.http.request(h.method.clone(), &url).timeout(timeout);
+        for (k, v) in &h.headers {
+            req = req.header(k, self.render(v, vars)?);
+        }
+        if h.browser_cookies
+            && let Some(b) = browser
+        {
+            let cookies = b.cookie_header().await?;
+            if !cookies.is_empty() {
+                req = req.header(reqwest::header::COOKIE, cookies);
+            }
+        }
+        if let Some(body) = &h.json {
+            req = req.json(&render_json(body, vars)?);
+        }
+        let what = format!("{} {}", h.method, self.render(&h.url, vars)?);
+        let resp = req.send().await.map_err(|e| {
+            if e.is_timeout() {
+                StepError::fail(format!(
+                    "{what}: no response within {} ms",
+                    timeout.as_millis()
+                ))
+            } else {
+                StepError::fail(format!("{what}: request failed: {e}"))
+            }
+        })?;
+        let status = resp.status().as_u16();
+        let body = resp.text().await.unwrap_or_default();
+        let ok_status = match h.expect_status {
+            Some(s) => s == status,
+            None => (200..300).contains(&status),
+        };
+        if !ok_status {
+            let snippet: String = body.chars().take(200).collect();
+            return Err(StepError::fail(format!(
+                "{what}: HTTP {status}{} {snippet}",
+                h.expect_status
+                    .map(|s| format!(" (expected {s})"))
+                    .unwrap_or_default()
+            )));
+        }
+        if h.expect_json.is_empty() && h.capture.is_empty() {
+            return Ok(());
+        }
+        let json: Value = serde_json::from_str(&body)
+            .map_err(|e| StepError::fail(format!("{what}: response is not JSON: {e}")))?;
+        for (ptr, want) in &h.expect_json {
+            let want = render_json(want, vars)?;
+            let got = json.pointer(ptr).cloned().unwrap_or(Value::Null);
+            if got != want {
+                return Err(StepError::fail(format!(
+                    "{what}: {ptr} is {got}, expected {want}"
+                )));
+            }
+        }
+        for (name, ptr) in &h.capture {
+            let v = json
+                .pointer(ptr)
+                .ok_or_else(|| StepError::fail(format!("{what}: no {ptr} in the response")))?;
+            vars.set(
+                name,
+                v.as_str()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| v.to_string()),
+            );
+        }
+        Ok(())
+    }
+
+    async fn sql_step(
+        &self,
+        s: &SqlStep,
+        vars: &mut Vars,
+        timeout: Duration,
+    ) -> Result<(), StepError> {
+        use sqlx::Row;
+        let url = self
+            .config
+            .database_url
+            .as_ref()
+            .ok_or_else(|| StepError::error("no `database.url` configured for sql steps"))?;
+        let pool = self
+            .db
+            .get_or_try_init(|| async {
+                sqlx::any::install_default_drivers();
+                sqlx::any::AnyPoolOptions::new()
+                    .max_connections(2)
+                    .acquire_timeout(timeout)
+                    .connect_lazy(url.expose())
+                    .map_err(|e| {
+                        StepError::error(format!(
+                            "database URL rejected: {}",
+                            strip_url(&e.to_string())
+                        ))
+                    })
+            })
+            .await?;
+        // The query text is the journey author's, from a reviewed file; values go in as binds.
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(s.query.clone()));
+        for p in &s.params {
+            q = q.bind(self.render(p, vars)?);
+        }
+        let rows = tokio::time::timeout(timeout, q.fetch_all(pool))
+            .await
+            .map_err(|_| {
+                StepError::fail(format!(
+                    "query did not finish within {} ms",
+                    timeout.as_millis()
+                ))
+            })?
+            .map_err(|e| StepError::fail(format!("query failed: {}", strip_url(&e.to_string()))))?;
+        if let Some(min) = s.min_rows
+            && (rows.len() as u64) < min
+        {
+            return Err(StepError::fail(format!(
+                "query returned {} rows, expected at least {min}",
+                rows.len()
+            )));
+        }
+        let cell = |row: &sqlx::any::AnyRow, col: &str| -> Option<String> {
+            let idx: Option<usize> = row
+                .columns()
+                .iter()
+                .position(|c| sqlx::Column::name(c) == col);
+            let i = idx?;
+            row.try_get::<String, _>(i)
+                .ok()
+                .or_else(|| row.try_get::<i64, _>(i).ok().map(|v| v.to_string()))
+                .or_else(|| row.try_get::<f64, _>(i).ok().map(|v| v.to_string()))
+                .or_else(|| row.try_get::<bool, _>(i).ok().map(|v| v.to_string()))
+        };
+        if let Some(want) = &s.expect_value {
+            let want = self.render(want, vars)?;
+            let got = rows.first().and_then(|r| {
+                let name = r
+                    .columns()
+                    .first()
+                    .map(|c| sqlx::Column::name(c).to_string())?;
+                cell(r, &name)
+            });
+            if got.as_deref() != Some(want.as_str()) {
+                return Err(StepError::fail(format!(
+                    "query returned {}, expected {want:?}",
+                    got.map(|g| format!("{g:?}"))
+                        .unwrap_or_else(|| "no value".into())
+                )));
+            }
+        }
+        for (name, col) in &s.capture {
+            let v = rows
+                .first()
+                .and_then(|r| cell(r, col))
+                .ok_or_else(|| StepError::fail(format!("query returned no `{col}` to capture")))?;
+            vars.set(name, v);
+        }
+        Ok(())
+    }
+
+    fn artifact_dir(&self, run_id: &str) -> PathBuf {
+        self.config.artifacts_dir.join(run_id)
+    }
+
+    fn write_artifact(
+        &self,
+        run_id: &str,
+        file: &str,
+        kind: &str,
+        bytes: &[u8],
+    ) -> Option<Artifact> {
+        let dir = self.artifact_dir(run_id);
+        let path = dir.join(file);
+        let res = std::fs::create_dir_all(&dir).and_then(|_| std::fs::write(&path, bytes));
+        match res {
+            Ok(()) => Some(Artifact {
+                kind: kind.to_string(),
+                path: crate::config::yaml::display_path(&path),
+            }),
+            Err(e) => {
+                tracing::warn!(path = %path.display(), error = %e, "could not save artifact");
+                None
+            }
+        }
+    }
+
+    async fn save_evidence(
+        &self,
+        b: &Browser,
+        run_id: &str,
+        ev: &Value,
+        artifacts: &mut Vec<Artifact>,
+        redactor: &Redactor,
+    ) {
+        if let Ok(png) = b.screenshot().await
+            && let Some(a) = self.write_artifact(run_id, "screenshot.png", "screenshot", &png)
+        {
+            artifacts.push(a);
+        }
+        if let Ok(html) = b.html_masked().await
+            && let Some(a) = self.write_artifact(
+                run_id,
+                "page.html",
+                "html",
+                redactor.redact(&html).as_bytes(),
+            )
+        {
+            artifacts.push(a);
+        }
+        let console = b.console_log().await;
+        let text = redactor.redact(&console.join("\n"));
+        if let Some(a) = self.write_artifact(run_id, "console.log", "console", text.as_bytes()) {
+            artifacts.push(a);
+        }
+        let requests = ev.get("requests").cloned().unwrap_or(Value::Array(vec![]));
+        let text = redactor.redact(&serde_json::to_string_pretty(&requests).unwrap_or_default());
+        if let Some(a) = self.write_artifact(run_id, "network.json", "network", text.as_bytes()) {
+            artifacts.push(a);
+        }
+    }
+}
+
+fn render_json(v: &Value, vars: &Vars) -> Result<Value, StepError> {
+    Ok(match v {
+        Value::String(s) => Value::String(
+            super::template::Template::parse(s)
+                .and_then(|t| t.render(vars))
+                .map_err(StepError::error)?,
+        ),
+        Value::Array(a) => Value::Array(
+            a.iter()
+                .map(|x| render_json(x, vars))
+                .collect::<Result<_, _>>()?,
+        ),
+        Value::Object(o) => Value::Object(
+            o.iter()
+                .map(|(k, x)| Ok((k.clone(), render_json(x, vars)?)))
+                .collect::<Result<_, StepError>>()?,
+        ),
+        other => other.clone(),
+    })
+}
+
+fn page_metrics(ev: &Value, redactor: &Redactor) -> PageMetrics {
+    PageMetrics {
+        url: redactor.redact(ev["url"].as_str().unwrap_or_default()),
+        ttfb_ms: ev["nav"]["ttfb"].as_f64(),
+        dom_content_loaded_ms: ev["nav"]["dcl"].as_f64(),
+        load_ms: ev["nav"]["load"].as_f64(),
+        lcp_ms: ev["lcp"].as_f64(),
+        cls: ev["cls"].as_f64(),
+    }
+}
+
+/// Database errors can quote the connection URL; never let it (or its password) out.
+fn strip_url(msg: &str) -> String {
+    msg.split_whitespace()
+        .map(|w| {
+            if w.contains("://") {
+                "<database url>"
+            } else {
+                w
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}

@@ -1,0 +1,572 @@
+//! The only file that speaks WebDriver (fantoccini). Everything the runner needs from a browser
+//! is a method here, and every WebDriver failure is classified once, here, as the target's fault
+//! (`fail`) or the probe's (`error`).
+
+use std::time::Duration;
+
+use fantoccini::error::{CmdError, ErrorStatus, NewSessionError};
+use fantoccini::wd::{Capabilities, TimeoutConfiguration, WebDriverCompatibleCommand};
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::config::WebDriverConfig;
+use crate::outcome::Outcome;
+
+const ARM_JS: &str = include_str!("js/arm.js");
+const AWAIT_JS: &str = include_str!("js/await.js");
+const WAIT_JS: &str = include_str!("js/wait.js");
+const EVIDENCE_JS: &str = include_str!("js/evidence.js");
+
+/// A failed browser operation, already classified.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct StepError {
+    pub outcome: Outcome,
+    pub message: String,
+}
+
+impl StepError {
+    pub fn fail(message: impl Into<String>) -> Self {
+        Self {
+            outcome: Outcome::Fail,
+            message: message.into(),
+        }
+    }
+
+    pub fn error(message: impl Into<String>) -> Self {
+        Self {
+            outcome: Outcome::Error,
+            message: message.into(),
+        }
+    }
+}
+
+/// A condition as the page scripts see it (templates already rendered).
+#[derive(Debug, Clone, Serialize)]
+pub struct Cond {
+    pub selector: String,
+    pub text: Option<String>,
+    pub visible: bool,
+    pub gone: bool,
+}
+
+impl Cond {
+    pub fn present(selector: &str) -> Self {
+        Self {
+            selector: selector.to_string(),
+            text: None,
+            visible: true,
+            gone: false,
+        }
+    }
+}
+
+/// How an armed in-page measurement ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Armed {
+    /// Latency from the user's input event to the condition, measured inside the page.
+    InPage(f64),
+    /// The page navigated away; time from outside instead.
+    Lost,
+    /// The condition did not hold in time.
+    TimedOut,
+}
+
+/// How the user's input is matched to the condition in `arm`.
+#[derive(Debug, Clone, Copy)]
+pub enum ArmMode {
+    /// From the first input event (click, key press).
+    FirstInput,
+    /// From the last `input` event (typing: the latency a user sees after they stop typing).
+    LastInput,
+}
+
+/// Whether a WebDriver failure is the target's fault or the probe's.
+pub fn classify(e: &CmdError) -> Outcome {
+    match e {
+        CmdError::Standard(w) => {
+            let msg = w.message.to_ascii_lowercase();
+            let probe_broke = [
+                "session deleted",
+                "chrome not reachable",
+                "disconnected",
+                "crashed",
+                "out of memory",
+                "cannot connect to chrome",
+                "no such session",
+                "invalid session id",
+            ]
+            .iter()
+            .any(|m| msg.contains(m));
+            if probe_broke {
+                return Outcome::Error;
+            }
+            match w.error {
+                ErrorStatus::NoSuchElement
+                | ErrorStatus::StaleElementReference
+                | ErrorStatus::ElementNotInteractable
+                | ErrorStatus::ElementClickIntercepted
+                | ErrorStatus::ElementNotSelectable
+                | ErrorStatus::InvalidElementState
+                | ErrorStatus::MoveTargetOutOfBounds
+                | ErrorStatus::Timeout
+                | ErrorStatus::ScriptTimeout
+                | ErrorStatus::UnexpectedAlertOpen => Outcome::Fail,
+                // A navigation the target refused (net::ERR_CONNECTION_REFUSED, ...) is the
+                // target being unreachable.
+                ErrorStatus::UnknownError if msg.contains("net::err_") => Outcome::Fail,
+                _ => Outcome::Error,
+            }
+        }
+        CmdError::WaitTimeout => Outcome::Fail,
+        _ => Outcome::Error,
+    }
+}
+
+fn describe(e: &CmdError) -> String {
+    match e {
+        CmdError::Standard(w) => {
+            // chromedriver appends a multi-line session info block; the first line says it.
+            let first = w.message.lines().next().unwrap_or("").trim();
+            format!("{}: {first}", w.error)
+        }
+        CmdError::Lost(_) | CmdError::Failed(_) | CmdError::FailedC(_) => {
+            format!("WebDriver unreachable: {e}")
+        }
+        other => other.to_string(),
+    }
+}
+
+fn wd_err(what: &str, e: CmdError) -> StepError {
+    StepError {
+        outcome: classify(&e),
+        message: format!("{what}: {}", describe(&e)),
+    }
+}
+
+fn is_navigation_interruption(e: &CmdError) -> bool {
+    match e {
+        CmdError::Standard(w) => {
+            let m = w.message.to_ascii_lowercase();
+            (w.error == ErrorStatus::JavascriptError || w.error == ErrorStatus::UnknownError)
+                && (m.contains("document unloaded")
+                    || m.contains("execution context was destroyed")
+                    || m.contains("inspected target navigated or closed"))
+        }
+        _ => false,
+    }
+}
+
+/// Browser launch settings sent as capabilities.
+pub fn capabilities(
+    cfg: &WebDriverConfig,
+    user_data_dir: Option<&std::path::Path>,
+) -> Capabilities {
+    let mut args: Vec<String> = vec![
+        "--no-sandbox".into(),
+        "--disable-gpu".into(),
+        "--disable-dev-shm-usage".into(),
+        "--disable-background-networking".into(),
+        "--disable-component-update".into(),
+        "--disable-sync".into(),
+        "--disable-quic".into(),
+        "--no-first-run".into(),
+        "--no-default-browser-check".into(),
+        format!("--window-size={},{}", cfg.window.0, cfg.window.1),
+    ];
+    if cfg.headless {
+        args.insert(0, "--headless=new".into());
+    }
+    if let Some(dir) = user_data_dir {
+        args.push(format!("--user-data-dir={}", dir.display()));
+    }
+    args.extend(cfg.extra_args.iter().cloned());
+    let mut chrome = json!({
+        "args": args,
+        // Without these the first command waits for the new-tab page: seconds of noise.
+        "prefs": {"session.restore_on_startup": 4, "session.startup_urls": ["about:blank"]},
+    });
+    if let Some(bin) = &cfg.browser_binary {
+        chrome["binary"] = json!(bin);
+    }
+    let mut caps = Capabilities::new();
+    caps.insert("browserName".into(), json!("chrome"));
+    caps.insert("goog:chromeOptions".into(), chrome);
+    caps.insert("goog:loggingPrefs".into(), json!({"browser": "ALL"}));
+    caps.insert("pageLoadStrategy".into(), json!("normal"));
+    caps
+}
+
+/// One browser session.
+pub struct Browser {
+    client: Client,
+    _profile: Option<tempfile::TempDir>,
+}
+
+#[derive(Debug)]
+struct GetBrowserLog;
+
+impl WebDriverCompatibleCommand for GetBrowserLog {
+    fn endpoint(
+        &self,
+        base: &url::Url,
+        session: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        base.join(&format!("session/{}/se/log", session.unwrap_or_default()))
+    }
+
+    fn method_and_body(&self, _: &url::Url) -> (http::Method, Option<String>) {
+        (
+            http::Method::POST,
+            Some(r#"{"type":"browser"}"#.to_string()),
+        )
+    }
+}
+
+impl Browser {
+    /// Opens a session. Any failure here is the probe's (`error`), never the target's.
+    pub async fn connect(
+        endpoint: &url::Url,
+        cfg: &WebDriverConfig,
+        local: bool,
+        page_load: Duration,
+        script: Duration,
+    ) -> Result<Self, StepError> {
+        let profile = if local {
+            Some(
+                tempfile::Builder::new()
+                    .prefix("synmon-chrome-")
+                    .tempdir()
+                    .map_err(|e| {
+                        StepError::error(format!("cannot create browser profile dir: {e}"))
+                    })?,
+            )
+        } else {
+            None
+        };
+        let caps = capabilities(cfg, profile.as_ref().map(|p| p.path()));
+        let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+        let client = ClientBuilder::new(connector)
+            .capabilities(caps)
+            .connect(endpoint.as_str())
+            .await
+            .map_err(|e| {
+                let detail = match &e {
+                    NewSessionError::SessionNotCreated(w) => {
+                        w.message.lines().next().unwrap_or("").to_string()
+                    }
+                    other => other.to_string(),
+                };
+                StepError::error(format!(
+                    "cannot create a browser session at {endpoint}: {detail}"
+                ))
+            })?;
+        client
+            .update_timeouts(TimeoutConfiguration::new(
+                Some(script),
+                Some(page_load),
+                Some(Duration::ZERO),
+            ))
+            .await
+            .map_err(|e| StepError::error(format!("setting session timeouts: {}", describe(&e))))?;
+        Ok(Self {
+            client,
+            _profile: profile,
+        })
+    }
+
+    pub async fn goto(&self, url: &str, timeout: Duration) -> Result<(), StepError> {
+        self.client.goto(url).await.map_err(|e| {
+            if matches!(&e, CmdError::Standard(w) if w.error == ErrorStatus::Timeout) {
+                StepError::fail(format!(
+                    "page {url} did not load within {} ms",
+                    timeout.as_millis()
+                ))
+            } else {
+                wd_err(&format!("loading {url}"), e)
+            }
+        })
+    }
+
+    /// Waits inside the page for `cond`, surviving navigations that replace the document.
+    pub async fn wait_for(&self, cond: &Cond, timeout: Duration) -> Result<(), StepError> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let res = self
+                .client
+                .execute_async(WAIT_JS, vec![json!(cond), json!(left.as_millis() as u64)])
+                .await;
+            match res {
+                Ok(v) if v["ok"] == json!(true) => return Ok(()),
+                Ok(v) => return Err(StepError::fail(not_met(cond, timeout, &v))),
+                Err(e) if is_navigation_interruption(&e) && !left.is_zero() => {
+                    // The document was replaced while waiting; wait again in the new one.
+                    tokio::task::yield_now().await;
+                    continue;
+                }
+                Err(e) => return Err(wd_err(&format!("waiting for {}", cond.selector), e)),
+            }
+        }
+    }
+
+    /// Arms in-page timing for the next user action. Returns whether the condition already
+    /// held before the action (then the measurement means little and the caller says so).
+    pub async fn arm(&self, cond: &Cond, mode: ArmMode) -> Result<bool, StepError> {
+        let mode = match mode {
+            ArmMode::FirstInput => "first",
+            ArmMode::LastInput => "last_input",
+        };
+        let v = self
+            .client
+            .execute(ARM_JS, vec![json!(cond), json!(mode)])
+            .await
+            .map_err(|e| wd_err("arming in-page timing", e))?;
+        Ok(v == json!(true))
+    }
+
+    /// Waits for the armed condition and returns how it ended.
+    pub async fn await_armed(&self, timeout: Duration) -> Result<Armed, StepError> {
+        match self
+            .client
+            .execute_async(AWAIT_JS, vec![json!(timeout.as_millis() as u64)])
+            .await
+        {
+            Ok(v) if v["lost"] == json!(true) => Ok(Armed::Lost),
+            Ok(v) if v["timeout"] == json!(true) => Ok(Armed::TimedOut),
+            Ok(v) => match (v["start"].as_f64(), v["end"].as_f64()) {
+                (Some(s), Some(e)) => Ok(Armed::InPage((e - s).max(0.0))),
+                _ => Err(StepError::error(format!("in-page timing returned {v}"))),
+            },
+            Err(e) if is_navigation_interruption(&e) => Ok(Armed::Lost),
+            Err(e) => Err(wd_err("awaiting the page", e)),
+        }
+    }
+
+    async fn find_ready(
+        &self,
+        selector: &str,
+        timeout: Duration,
+    ) -> Result<fantoccini::elements::Element, StepError> {
+        self.wait_for(&Cond::present(selector), timeout)
+            .await
+            .map_err(|e| match e.outcome {
+                Outcome::Fail => StepError::fail(format!(
+                    "{selector}: no visible element after {} ms",
+                    timeout.as_millis()
+                )),
+                _ => e,
+            })?;
+        self.client
+            .find(Locator::Css(selector))
+            .await
+            .map_err(|e| wd_err(selector, e))
+    }
+
+    pub async fn click(&self, selector: &str, timeout: Duration) -> Result<(), StepError> {
+        let el = self.find_ready(selector, timeout).await?;
+        el.click().await.map_err(|e| wd_err(selector, e))
+    }
+
+    pub async fn fill(
+        &self,
+        selector: &str,
+        value: &str,
+        submit: bool,
+        timeout: Duration,
+    ) -> Result<(), StepError> {
+        let el = self.find_ready(selector, timeout).await?;
+        el.clear().await.map_err(|e| wd_err(selector, e))?;
+        let mut text = value.to_string();
+        if submit {
+            text.push('\u{e007}');
+        }
+        el.send_keys(&text).await.map_err(|e| wd_err(selector, e))
+    }
+
+    pub async fn select(
+        &self,
+        selector: &str,
+        value: Option<&str>,
+        label: Option<&str>,
+        timeout: Duration,
+    ) -> Result<(), StepError> {
+        let el = self.find_ready(selector, timeout).await?;
+        let r = match (value, label) {
+            (Some(v), _) => el.select_by_value(v).await,
+            (None, Some(l)) => el.select_by_label(l).await,
+            (None, None) => return Err(StepError::error("select needs a value or a label")),
+        };
+        r.map_err(|e| wd_err(selector, e))
+    }
+
+    pub async fn press(
+        &self,
+        key: &str,
+        selector: Option<&str>,
+        timeout: Duration,
+    ) -> Result<(), StepError> {
+        match selector {
+            Some(s) => {
+                let el = self.find_ready(s, timeout).await?;
+                el.send_keys(key).await.map_err(|e| wd_err(s, e))
+            }
+            None => {
+                let el = self
+                    .client
+                    .active_element()
+                    .await
+                    .map_err(|e| wd_err("active element", e))?;
+                el.send_keys(key).await.map_err(|e| wd_err("press", e))
+            }
+        }
+    }
+
+    pub async fn text_of(&self, selector: &str, timeout: Duration) -> Result<String, StepError> {
+        let cond = Cond {
+            visible: false,
+            ..Cond::present(selector)
+        };
+        self.wait_for(&cond, timeout)
+            .await
+            .map_err(|e| match e.outcome {
+                Outcome::Fail => StepError::fail(format!(
+                    "{selector}: not found after {} ms",
+                    timeout.as_millis()
+                )),
+                _ => e,
+            })?;
+        let v = self
+            .client
+            .execute(
+                "var e = document.querySelector(arguments[0]); return e ? (('value' in e && e.tagName !== 'LI' && e.tagName !== 'BUTTON') ? e.value : e.textContent) : null;",
+                vec![json!(selector)],
+            )
+            .await
+            .map_err(|e| wd_err(selector, e))?;
+        Ok(v.as_str().unwrap_or_default().trim().to_string())
+    }
+
+    pub async fn attr_of(
+        &self,
+        selector: &str,
+        attr: &str,
+        timeout: Duration,
+    ) -> Result<Option<String>, StepError> {
+        let cond = Cond {
+            visible: false,
+            ..Cond::present(selector)
+        };
+        self.wait_for(&cond, timeout).await?;
+        let el = self
+            .client
+            .find(Locator::Css(selector))
+            .await
+            .map_err(|e| wd_err(selector, e))?;
+        el.attr(attr).await.map_err(|e| wd_err(selector, e))
+    }
+
+    pub async fn current_url(&self) -> Result<String, StepError> {
+        self.client
+            .current_url()
+            .await
+            .map(|u| u.to_string())
+            .map_err(|e| wd_err("reading the URL", e))
+    }
+
+    pub async fn screenshot(&self) -> Result<Vec<u8>, StepError> {
+        self.client
+            .screenshot()
+            .await
+            .map_err(|e| wd_err("screenshot", e))
+    }
+
+    /// The page's HTML with every password field's value removed.
+    pub async fn html_masked(&self) -> Result<String, StepError> {
+        let v = self
+            .client
+            .execute(
+                "document.querySelectorAll('input[type=password]').forEach(function (e) { e.setAttribute('value', '***'); }); return document.documentElement.outerHTML;",
+                vec![],
+            )
+            .await
+            .map_err(|e| wd_err("reading the page HTML", e))?;
+        Ok(format!(
+            "<!DOCTYPE html>\n{}",
+            v.as_str().unwrap_or_default()
+        ))
+    }
+
+    /// The browser console (chromedriver's log endpoint; empty where a remote does not have it).
+    pub async fn console_log(&self) -> Vec<String> {
+        match self.client.issue_cmd(GetBrowserLog).await {
+            Ok(Value::Array(entries)) => entries
+                .iter()
+                .map(|e| {
+                    format!(
+                        "{} {}",
+                        e["level"].as_str().unwrap_or("?"),
+                        e["message"].as_str().unwrap_or("")
+                    )
+                })
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// Navigation timing, Web Vitals and failed/slow requests of the current page.
+    pub async fn evidence(&self, slow_ms: u64) -> Option<Value> {
+        self.client
+            .execute_async(EVIDENCE_JS, vec![json!(slow_ms)])
+            .await
+            .ok()
+    }
+
+    /// The session's cookies as `name=value` pairs, for HTTP steps that act as the same user.
+    pub async fn cookie_header(&self) -> Result<String, StepError> {
+        let cookies = self
+            .client
+            .get_all_cookies()
+            .await
+            .map_err(|e| wd_err("reading cookies", e))?;
+        Ok(cookies
+            .iter()
+            .map(|c| format!("{}={}", c.name(), c.value()))
+            .collect::<Vec<_>>()
+            .join("; "))
+    }
+
+    pub async fn close(self) {
+        let _ = self.client.close().await;
+    }
+}
+
+fn not_met(cond: &Cond, timeout: Duration, v: &Value) -> String {
+    let ms = timeout.as_millis();
+    let count = v["count"].as_u64().unwrap_or(0);
+    let shown = v["shown"].as_u64().unwrap_or(0);
+    let what = if cond.gone {
+        format!("still present after {ms} ms")
+    } else if count == 0 {
+        format!("not present after {ms} ms")
+    } else if cond.visible && shown == 0 {
+        format!("not visible after {ms} ms")
+    } else if let Some(t) = &cond.text {
+        let texts: Vec<String> = v["texts"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|t| t.as_str().map(|s| format!("{s:?}")))
+                    .collect()
+            })
+            .unwrap_or_default();
+        format!(
+            "text {t:?} not seen after {ms} ms (found: {})",
+            texts.join(", ")
+        )
+    } else {
+        format!("not met after {ms} ms")
+    };
+    format!("{}: {what}", cond.selector)
+}
