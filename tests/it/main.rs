@@ -1,0 +1,3 @@
+//! synmon's integration tests: one binary, one module per area.
+
+mod check;
