@@ -4,7 +4,10 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod journey;
+pub mod metrics;
 pub mod outcome;
+pub mod run;
+pub mod store;
 pub mod tls;
 
 pub use outcome::Outcome;

@@ -111,7 +111,12 @@ pub fn resolve_secret(raw: &str, base_dir: &Path) -> Result<String, String> {
             let path = base_dir.join(p.trim());
             std::fs::read_to_string(&path)
                 .map(|s| s.trim_end_matches(['\n', '\r']).to_string())
-                .map_err(|e| format!("cannot read secret file {}: {e}", path.display()))
+                .map_err(|e| {
+                    format!(
+                        "cannot read secret file {}: {e}",
+                        super::yaml::display_path(&path)
+                    )
+                })
         }
         None => Ok(raw.to_string()),
     }

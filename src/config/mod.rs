@@ -101,6 +101,8 @@ impl Config {
             .filter(|p| !p.as_os_str().is_empty())
             .unwrap_or_else(|| PathBuf::from("."));
         let mut cfg = validate(&doc, raw, path, &dir, &mut errors);
+        // Report in the order of the file, not the order the checks happen to run in.
+        errors.sort_by_key(|d| d.pos.map(|p| (p.line, p.col)));
         // Journeys are checked even when the main file has errors: report everything at once.
         if cfg.journeys_dir.is_dir() {
             let ctx = journey::LoadContext {
@@ -288,14 +290,17 @@ fn validate(
             }
         },
     };
-    let window = match wd
-        .window_size
-        .as_deref()
-        .unwrap_or("1280x800")
-        .split_once('x')
-    {
+    let window_raw = wd.window_size.as_deref().unwrap_or("1280x800");
+    let window = match window_raw.split_once('x') {
         Some((w, h)) => match (w.parse::<u32>(), h.parse::<u32>()) {
             (Ok(w), Ok(h)) if (200..=8000).contains(&w) && (200..=8000).contains(&h) => (w, h),
+            (Ok(_), Ok(_)) => {
+                err(
+                    "webdriver.window_size",
+                    format!("`{window_raw}` is out of range (width and height: 200-8000)"),
+                );
+                (1280, 800)
+            }
             _ => {
                 err(
                     "webdriver.window_size",

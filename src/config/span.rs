@@ -3,7 +3,7 @@
 //! second time with a span-keeping parser and indexed by field path, in the same path syntax
 //! `serde_path_to_error` prints (`steps[3].fill.selector`).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use saphyr_parser::{Event, Parser};
 
@@ -20,8 +20,15 @@ pub struct SourceMap {
 }
 
 enum Frame {
-    Map { path: String, key: Option<String> },
-    Seq { path: String, next: usize },
+    Map {
+        path: String,
+        key: Option<String>,
+        seen: HashSet<String>,
+    },
+    Seq {
+        path: String,
+        next: usize,
+    },
 }
 
 /// Joins a parent path and a map key the way `serde_path_to_error` does.
@@ -59,9 +66,13 @@ impl SourceMap {
                 // Which path does this node live at (None: it is a map key)?
                 let node_path = match stack.last_mut() {
                     None => Some(String::new()),
-                    Some(Frame::Map { path, key }) => match key.take() {
+                    Some(Frame::Map { path, key, seen }) => match key.take() {
                         None => {
                             if let Event::Scalar(k, ..) = &event {
+                                // serde would reject it too, but without a usable position.
+                                if !seen.insert(k.to_string()) {
+                                    return Err((here, format!("duplicate key `{k}`")));
+                                }
                                 let child = join_key(path, k);
                                 map.positions.entry(child).or_insert(here);
                                 *key = Some(k.to_string());
@@ -83,7 +94,11 @@ impl SourceMap {
                 if let Some(path) = node_path {
                     map.positions.entry(path.clone()).or_insert(here);
                     match event {
-                        Event::MappingStart(..) => stack.push(Frame::Map { path, key: None }),
+                        Event::MappingStart(..) => stack.push(Frame::Map {
+                            path,
+                            key: None,
+                            seen: HashSet::new(),
+                        }),
                         Event::SequenceStart(..) => stack.push(Frame::Seq { path, next: 0 }),
                         _ => {}
                     }
@@ -151,6 +166,13 @@ mod tests {
             m.locate("steps[1].fill.timeout"),
             Some(Pos { line: 4, col: 5 })
         );
+    }
+
+    #[test]
+    fn duplicate_key_is_reported_where_it_repeats() {
+        let (pos, msg) = SourceMap::parse("a: 1\nb:\n  c: 2\n  c: 3\n").unwrap_err();
+        assert_eq!(pos, Pos { line: 4, col: 3 });
+        assert_eq!(msg, "duplicate key `c`");
     }
 
     #[test]

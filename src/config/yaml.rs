@@ -23,6 +23,14 @@ pub fn display_path(path: &Path) -> String {
         .as_deref()
         .and_then(|cwd| path.strip_prefix(cwd).ok())
         .unwrap_or(path);
+    // `./journeys/a.yaml` and `journeys/a.yaml` are the same file: show it one way.
+    let shown: std::path::PathBuf = shown
+        .components()
+        .filter(|c| !matches!(c, std::path::Component::CurDir))
+        .collect();
+    if shown.as_os_str().is_empty() {
+        return ".".to_string();
+    }
     shown.display().to_string()
 }
 
@@ -88,10 +96,37 @@ impl YamlDoc {
 }
 
 /// serde_yaml-style messages sometimes append a position that refers to the sub-tree, not the
-/// file; ours come from the source map instead.
+/// file; ours come from the source map instead. The names of the raw structs (`expected struct
+/// RawFill`) mean nothing to the reader: they are maps in the file.
 fn clean_serde_message(msg: &str) -> String {
-    match msg.find(" at line ") {
+    let mut msg = match msg.find(" at line ") {
         Some(i) => msg[..i].to_string(),
         None => msg.to_string(),
+    };
+    const RAW: &str = "expected struct Raw";
+    if let Some(i) = msg.find(RAW) {
+        let rest = &msg[i + RAW.len()..];
+        let end = rest
+            .find(|c: char| !c.is_ascii_alphanumeric())
+            .unwrap_or(rest.len());
+        msg = format!("{}expected a map{}", &msg[..i], &rest[end..]);
+    }
+    msg
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serde_messages_name_maps_not_structs() {
+        assert_eq!(
+            clean_serde_message("invalid type: string \"x\", expected struct RawFill at line 2"),
+            "invalid type: string \"x\", expected a map"
+        );
+        assert_eq!(
+            clean_serde_message("missing field `a`"),
+            "missing field `a`"
+        );
     }
 }

@@ -56,17 +56,29 @@ pub fn load_dir(dir: &Path, ctx: &LoadContext) -> (Vec<Journey>, Vec<Diagnostic>
         match load_file(&f, ctx) {
             Ok(j) => {
                 if let Some(first) = seen.insert(j.name.clone(), j.file.clone()) {
-                    errors.push(Diagnostic {
-                        file: j.file.clone(),
-                        pos: None,
-                        path: "name".into(),
-                        message: format!("journey name `{}` is already used by {first}", j.name),
+                    let message = format!("journey name `{}` is already used by {first}", j.name);
+                    // The file was read fine a moment ago; read it again for the position.
+                    errors.push(match YamlDoc::read(&f) {
+                        Ok(doc) => doc.diag("name", message),
+                        Err(_) => Diagnostic {
+                            file: j.file.clone(),
+                            pos: None,
+                            path: "name".into(),
+                            message,
+                        },
                     });
                 } else {
                     journeys.push(j);
                 }
             }
-            Err(mut e) => errors.append(&mut e),
+            Err(e) => {
+                // A shared file used by several journeys reports its own errors once.
+                for d in e {
+                    if !errors.contains(&d) {
+                        errors.push(d);
+                    }
+                }
+            }
         }
     }
     (journeys, errors)
@@ -187,7 +199,22 @@ fn include(
         }
     };
     if stack.contains(&canon) {
-        errors.push(doc.diag(&upath, format!("`{file}` includes itself (a `use` cycle)")));
+        let chain: Vec<String> = stack
+            .iter()
+            .chain([&canon])
+            .map(|p| {
+                p.file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default()
+            })
+            .collect();
+        errors.push(doc.diag(
+            &upath,
+            format!(
+                "`{file}` includes itself (a `use` cycle: {})",
+                chain.join(" -> ")
+            ),
+        ));
         return;
     }
     let inc = match YamlDoc::read(&canon) {

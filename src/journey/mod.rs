@@ -10,9 +10,8 @@ pub use load::{LoadContext, load_dir, load_file};
 pub use model::*;
 pub use template::{BUILTIN_VARS, Template, Vars};
 pub mod chromedriver;
-pub mod result;
 pub mod runner;
 pub mod webdriver;
 
-pub use result::{Artifact, PageMetrics, RunResult, StepResult, Timing};
-pub use runner::{Driver, Runner};
+pub use crate::run::{Artifact, PageMetrics, RunResult, StepResult, Timing};
+pub use runner::{Driver, Progress, Runner};

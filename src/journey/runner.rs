@@ -11,12 +11,12 @@ use tracing::Instrument;
 
 use super::chromedriver::Chromedriver;
 use super::model::*;
-use super::result::*;
 use super::template::Vars;
 use super::webdriver::{ArmMode, Armed, Browser, Cond, StepError};
 use crate::clock::Clock;
 use crate::config::{Config, Redactor, Target};
 use crate::outcome::Outcome;
+use crate::run::*;
 
 /// Where browser sessions come from.
 pub enum Driver {
@@ -65,6 +65,15 @@ pub struct Runner {
     pub clock: Arc<dyn Clock>,
     http: reqwest::Client,
     db: tokio::sync::OnceCell<sqlx::AnyPool>,
+    progress: Option<tokio::sync::mpsc::UnboundedSender<Progress>>,
+}
+
+/// What a run is doing right now, for watchers (the status page, tests that must act at a
+/// precise point of a journey).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Progress {
+    SessionReady { run_id: String },
+    StepStarted { run_id: String, step: String },
 }
 
 /// Extra slack given to a WebDriver command beyond a step's own timeout before the probe is
@@ -84,6 +93,19 @@ impl Runner {
             clock,
             http,
             db: tokio::sync::OnceCell::new(),
+            progress: None,
+        }
+    }
+
+    /// Reports each run's progress on `tx`.
+    pub fn with_progress(mut self, tx: tokio::sync::mpsc::UnboundedSender<Progress>) -> Self {
+        self.progress = Some(tx);
+        self
+    }
+
+    fn report(&self, p: Progress) {
+        if let Some(tx) = &self.progress {
+            let _ = tx.send(p);
         }
     }
 
@@ -116,6 +138,10 @@ impl Runner {
         let mut result = RunResult {
             run_id: run_id.clone(),
             check: journey.name.clone(),
+            kind: CheckKind::Journey,
+            attempt: 1,
+            scheduled_at: started_at,
+            cancelled: false,
             target: target.name.clone(),
             location: cfg.location.clone(),
             outcome: Outcome::Pass,
@@ -155,7 +181,12 @@ impl Runner {
             };
             result.session_create_ms = ms(created.elapsed());
             match b {
-                Ok(b) => Some(b),
+                Ok(b) => {
+                    self.report(Progress::SessionReady {
+                        run_id: run_id.clone(),
+                    });
+                    Some(b)
+                }
                 Err(e) => {
                     tracing::error!(error = %e, "browser session could not be created");
                     result.outcome = Outcome::Error;
@@ -171,6 +202,10 @@ impl Runner {
 
         for step in &journey.steps {
             let span = tracing::info_span!("step", step = %step.name, action = step.action.kind());
+            self.report(Progress::StepStarted {
+                run_id: run_id.clone(),
+                step: step.name.clone(),
+            });
             let sr = self
                 .step(
                     browser.as_ref(),
@@ -265,7 +300,7 @@ impl Runner {
         };
         StepResult {
             name: redactor.redact(&step.name),
-            action: step.action.kind(),
+            action: step.action.kind().to_string(),
             latency_ms,
             timed: step.timed,
             timing,

@@ -129,7 +129,12 @@ fn describe(e: &CmdError) -> String {
         CmdError::Standard(w) => {
             // chromedriver appends a multi-line session info block; the first line says it.
             let first = w.message.lines().next().unwrap_or("").trim();
-            format!("{}: {first}", w.error)
+            let name = w.error.to_string();
+            if first.starts_with(&name) {
+                first.to_string()
+            } else {
+                format!("{name}: {first}")
+            }
         }
         CmdError::Lost(_) | CmdError::Failed(_) | CmdError::FailedC(_) => {
             format!("WebDriver unreachable: {e}")

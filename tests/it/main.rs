@@ -1,3 +1,5 @@
 //! synmon's integration tests: one binary, one module per area.
 
 mod check;
+mod journeys;
+mod support;

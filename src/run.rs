@@ -1,12 +1,13 @@
-//! What one run of a journey produced: per-step latencies and outcomes, and evidence.
+//! What one run of a check produced: per-step latencies and outcomes, and evidence. Shared by
+//! every runner (browser journeys, HTTP, SQL, TCP/DNS/TLS probes), the store and the metrics.
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::outcome::Outcome;
 
 /// How a step's latency was measured.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Timing {
     /// Inside the page: from the user's input event to the awaited DOM state
@@ -16,10 +17,10 @@ pub enum Timing {
     Outside,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StepResult {
     pub name: String,
-    pub action: &'static str,
+    pub action: String,
     pub latency_ms: f64,
     pub timed: bool,
     pub timing: Timing,
@@ -27,7 +28,7 @@ pub struct StepResult {
     pub error: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Artifact {
     /// `screenshot`, `html`, `console`, `network`.
     pub kind: String,
@@ -35,7 +36,7 @@ pub struct Artifact {
 }
 
 /// Navigation timing and Web Vitals of the last page, where the browser reports them.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct PageMetrics {
     pub url: String,
     pub ttfb_ms: Option<f64>,
@@ -45,10 +46,44 @@ pub struct PageMetrics {
     pub cls: Option<f64>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+/// What kind of check produced a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckKind {
+    Journey,
+    Http,
+    Sql,
+    Tcp,
+    Dns,
+    Tls,
+}
+
+impl CheckKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CheckKind::Journey => "journey",
+            CheckKind::Http => "http",
+            CheckKind::Sql => "sql",
+            CheckKind::Tcp => "tcp",
+            CheckKind::Dns => "dns",
+            CheckKind::Tls => "tls",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RunResult {
     pub run_id: String,
     pub check: String,
+    pub kind: CheckKind,
+    /// 1 for the first attempt; retries on failure count up. Every attempt is recorded.
+    pub attempt: u32,
+    /// The slot this run was scheduled for (its intended start), which lateness is measured
+    /// against; equal to `started_at` for ad-hoc runs.
+    pub scheduled_at: DateTime<Utc>,
+    /// Stopped by shutdown: recorded, but never counted as a failure.
+    #[serde(default)]
+    pub cancelled: bool,
     pub target: String,
     pub location: String,
     pub outcome: Outcome,

@@ -1,0 +1,1 @@
+//! Metrics: windowed HDR histograms, counters and gauges, the metric catalog, exporters.
