@@ -7,6 +7,7 @@ pub mod journey;
 pub mod metrics;
 pub mod outcome;
 pub mod run;
+pub mod scheduler;
 pub mod store;
 pub mod tls;
 

@@ -101,3 +101,46 @@ pub struct RunResult {
     pub artifacts: Vec<Artifact>,
     pub page: Option<PageMetrics>,
 }
+
+impl RunResult {
+    /// A result with no steps yet, for runners to fill in.
+    pub fn begin(
+        check: &str,
+        kind: CheckKind,
+        target: &str,
+        location: &str,
+        started_at: DateTime<Utc>,
+    ) -> Self {
+        RunResult {
+            run_id: uuid::Uuid::new_v4().to_string(),
+            check: check.to_string(),
+            kind,
+            attempt: 1,
+            scheduled_at: started_at,
+            cancelled: false,
+            target: target.to_string(),
+            location: location.to_string(),
+            outcome: Outcome::Pass,
+            started_at,
+            timed_latency_ms: 0.0,
+            total_ms: 0.0,
+            session_wait_ms: 0.0,
+            session_create_ms: 0.0,
+            steps: Vec::new(),
+            error: None,
+            failed_step: None,
+            artifacts: Vec::new(),
+            page: None,
+        }
+    }
+
+    /// The latency alerting and SLOs judge: the sum of timed steps, or the whole run when no
+    /// step is marked timed (API and SQL checks).
+    pub fn slo_latency_ms(&self) -> f64 {
+        if self.steps.iter().any(|s| s.timed) {
+            self.timed_latency_ms
+        } else {
+            self.total_ms
+        }
+    }
+}

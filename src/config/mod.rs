@@ -4,6 +4,7 @@
 //! and refuse to start on any error. Raw serde structs (`raw.rs`) are validated into the types
 //! below; every problem is collected with its file, line and field path.
 
+pub mod checks;
 pub mod diag;
 pub mod duration;
 pub mod env;

@@ -2,4 +2,5 @@
 
 mod check;
 mod journeys;
+mod secrets;
 mod support;

@@ -1,0 +1,449 @@
+//! When each check runs. Runs are anchored to *intended* start times (`offset + k * interval`),
+//! a check never overlaps itself, and a run that overruns its interval makes the skipped slots
+//! visible (counted and accounted for in the latency histograms) instead of silently dropping
+//! them: that silence is coordinated omission, which makes slow periods look fast.
+//!
+//! Time comes from `tokio::time` (paused in tests, so they are exact) and the injected wall
+//! clock, read once at start to stamp intended start times.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use rand::{Rng, SeedableRng};
+use tokio::sync::watch;
+use tokio::time::Instant;
+use tracing::Instrument;
+
+use crate::clock::Clock;
+use crate::config::checks::Schedule;
+use crate::outcome::Outcome;
+use crate::run::{CheckKind, RunResult};
+
+/// One scheduled check.
+#[derive(Debug, Clone)]
+pub struct CheckSpec {
+    pub name: String,
+    pub kind: CheckKind,
+    pub schedule: Schedule,
+}
+
+/// What one attempt is asked to do.
+#[derive(Debug, Clone)]
+pub struct Attempt {
+    pub attempt: u32,
+    pub scheduled_at: DateTime<Utc>,
+    pub timeout: Duration,
+}
+
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Runs checks (the daemon dispatches to the browser, HTTP, SQL... runners).
+pub trait Executor: Send + Sync + 'static {
+    fn execute<'a>(&'a self, check: &'a CheckSpec, attempt: Attempt) -> BoxFuture<'a, RunResult>;
+}
+
+/// Where results and scheduling facts go (store + metrics + exporters in the daemon).
+pub trait Recorder: Send + Sync + 'static {
+    fn record_run(&self, run: &RunResult);
+    /// How late a slot started (the scheduler's own health).
+    fn record_lateness(&self, check: &CheckSpec, lateness: Duration);
+    /// `missed` slots passed while the run of `slot_latency` was still going.
+    fn record_overrun(&self, check: &CheckSpec, missed: u64, run: &RunResult);
+}
+
+/// Draws each check's start offset once, in [0, max_offset).
+pub fn draw_offsets(checks: &[CheckSpec], seed: Option<u64>) -> Vec<Duration> {
+    let mut rng = match seed {
+        Some(s) => rand::rngs::StdRng::seed_from_u64(s),
+        None => rand::rngs::StdRng::from_os_rng(),
+    };
+    checks
+        .iter()
+        .map(|c| {
+            let max = c.schedule.max_offset.as_millis() as u64;
+            if max == 0 {
+                Duration::ZERO
+            } else {
+                Duration::from_millis(rng.random_range(0..max))
+            }
+        })
+        .collect()
+}
+
+pub struct Scheduler {
+    tasks: tokio::task::JoinSet<()>,
+    stop: watch::Sender<bool>,
+}
+
+impl Scheduler {
+    /// Starts one task per check. `offsets[i]` is check i's start offset (see `draw_offsets`).
+    pub fn start(
+        checks: Vec<CheckSpec>,
+        offsets: Vec<Duration>,
+        exec: Arc<dyn Executor>,
+        rec: Arc<dyn Recorder>,
+        clock: Arc<dyn Clock>,
+    ) -> Scheduler {
+        let (stop, stopped) = watch::channel(false);
+        let anchor = (Instant::now(), clock.now());
+        let mut tasks = tokio::task::JoinSet::new();
+        for (check, offset) in checks.into_iter().zip(offsets) {
+            let span =
+                tracing::info_span!("check", check = %check.name, kind = check.kind.as_str());
+            tasks.spawn(
+                check_loop(
+                    check,
+                    offset,
+                    exec.clone(),
+                    rec.clone(),
+                    anchor,
+                    stopped.clone(),
+                )
+                .instrument(span),
+            );
+        }
+        Scheduler { tasks, stop }
+    }
+
+    /// Stops scheduling; in-flight runs are cancelled and recorded as cancelled.
+    pub async fn stop(mut self) {
+        let _ = self.stop.send(true);
+        while self.tasks.join_next().await.is_some() {}
+    }
+}
+
+fn wall(anchor: (Instant, DateTime<Utc>), at: Instant) -> DateTime<Utc> {
+    let since = at.saturating_duration_since(anchor.0);
+    anchor.1 + chrono::Duration::from_std(since).unwrap_or_default()
+}
+
+async fn check_loop(
+    check: CheckSpec,
+    offset: Duration,
+    exec: Arc<dyn Executor>,
+    rec: Arc<dyn Recorder>,
+    anchor: (Instant, DateTime<Utc>),
+    mut stopped: watch::Receiver<bool>,
+) {
+    let interval = check.schedule.interval;
+    let mut slot = anchor.0 + offset;
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep_until(slot) => {}
+            _ = stopped.changed() => return,
+        }
+        rec.record_lateness(&check, Instant::now().saturating_duration_since(slot));
+        let scheduled_at = wall(anchor, slot);
+        let mut attempt = 1u32;
+        let last = loop {
+            let a = Attempt {
+                attempt,
+                scheduled_at,
+                timeout: check.schedule.timeout,
+            };
+            let started = Instant::now();
+            let run = tokio::select! {
+                r = tokio::time::timeout(check.schedule.timeout, exec.execute(&check, a.clone())) => match r {
+                    Ok(mut run) => {
+                        run.attempt = attempt;
+                        run.scheduled_at = scheduled_at;
+                        run
+                    }
+                    Err(_) => timed_out(&check, &a, wall(anchor, started), started.elapsed()),
+                },
+                _ = stopped.changed() => {
+                    let mut run = timed_out(&check, &a, wall(anchor, started), started.elapsed());
+                    run.cancelled = true;
+                    run.error = Some("cancelled by shutdown".into());
+                    rec.record_run(&run);
+                    return;
+                }
+            };
+            rec.record_run(&run);
+            let retries = check.schedule.retry.map(|r| r.count).unwrap_or(0);
+            if run.outcome == Outcome::Pass || attempt > retries {
+                break run;
+            }
+            attempt += 1;
+            let delay = check.schedule.retry.map(|r| r.delay).unwrap_or_default();
+            tracing::info!(
+                attempt,
+                delay_ms = delay.as_millis() as u64,
+                "retesting after a failure"
+            );
+            tokio::select! {
+                _ = tokio::time::sleep(delay) => {}
+                _ = stopped.changed() => return,
+            }
+        };
+        // The next slot is the first intended start still ahead; any passed while this slot
+        // ran are overruns, made visible rather than silently skipped.
+        let now = Instant::now();
+        let mut next = slot + interval;
+        let mut missed = 0u64;
+        while next < now {
+            missed += 1;
+            next += interval;
+        }
+        if missed > 0 {
+            tracing::warn!(missed, "run overran its interval; slots skipped");
+            rec.record_overrun(&check, missed, &last);
+        }
+        slot = next;
+    }
+}
+
+/// The result of a run that did not finish within the check's timeout: the target did not
+/// deliver in time, so it is a failure.
+fn timed_out(
+    check: &CheckSpec,
+    a: &Attempt,
+    started_at: DateTime<Utc>,
+    took: Duration,
+) -> RunResult {
+    let mut run = RunResult::begin(&check.name, check.kind, "", "", started_at);
+    run.attempt = a.attempt;
+    run.scheduled_at = a.scheduled_at;
+    run.outcome = Outcome::Fail;
+    run.total_ms = took.as_secs_f64() * 1000.0;
+    run.error = Some(format!(
+        "the check did not finish within its timeout of {} ms",
+        a.timeout.as_millis()
+    ));
+    run
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::ManualClock;
+    use crate::config::checks::Retry;
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+
+    /// Runs take the listed durations in turn and pass or fail as listed.
+    struct FakeExec {
+        plan: Mutex<HashMap<String, Vec<(u64, Outcome)>>>,
+        starts: Mutex<Vec<(String, u32, u64)>>,
+        t0: Instant,
+    }
+
+    impl Executor for FakeExec {
+        fn execute<'a>(&'a self, check: &'a CheckSpec, a: Attempt) -> BoxFuture<'a, RunResult> {
+            Box::pin(async move {
+                let (ms, outcome) = {
+                    let mut plan = self.plan.lock().unwrap();
+                    let p = plan.get_mut(&check.name).unwrap();
+                    if p.len() > 1 { p.remove(0) } else { p[0] }
+                };
+                let at = Instant::now().duration_since(self.t0).as_millis() as u64;
+                self.starts
+                    .lock()
+                    .unwrap()
+                    .push((check.name.clone(), a.attempt, at));
+                tokio::time::sleep(Duration::from_millis(ms)).await;
+                let mut r = RunResult::begin(&check.name, check.kind, "t", "l", a.scheduled_at);
+                r.outcome = outcome;
+                r.total_ms = ms as f64;
+                r
+            })
+        }
+    }
+
+    #[derive(Default)]
+    struct Rec {
+        runs: Mutex<Vec<RunResult>>,
+        overruns: Mutex<Vec<(String, u64)>>,
+        late: Mutex<Vec<Duration>>,
+    }
+
+    impl Recorder for Rec {
+        fn record_run(&self, run: &RunResult) {
+            self.runs.lock().unwrap().push(run.clone());
+        }
+        fn record_lateness(&self, _: &CheckSpec, l: Duration) {
+            self.late.lock().unwrap().push(l);
+        }
+        fn record_overrun(&self, c: &CheckSpec, missed: u64, _: &RunResult) {
+            self.overruns.lock().unwrap().push((c.name.clone(), missed));
+        }
+    }
+
+    fn spec(name: &str, interval_ms: u64, retry: Option<Retry>) -> CheckSpec {
+        CheckSpec {
+            name: name.into(),
+            kind: CheckKind::Http,
+            schedule: Schedule {
+                interval: Duration::from_millis(interval_ms),
+                timeout: Duration::from_millis(interval_ms * 3),
+                max_offset: Duration::from_millis(interval_ms),
+                retry,
+            },
+        }
+    }
+
+    fn start_at() -> DateTime<Utc> {
+        "2026-11-26T00:00:00Z".parse().unwrap()
+    }
+
+    async fn run_for(
+        checks: Vec<CheckSpec>,
+        offsets: Vec<u64>,
+        plan: Vec<(&str, Vec<(u64, Outcome)>)>,
+        for_ms: u64,
+    ) -> (Arc<FakeExec>, Arc<Rec>) {
+        let exec = Arc::new(FakeExec {
+            plan: Mutex::new(plan.into_iter().map(|(k, v)| (k.to_string(), v)).collect()),
+            starts: Mutex::new(Vec::new()),
+            t0: Instant::now(),
+        });
+        let rec = Arc::new(Rec::default());
+        let s = Scheduler::start(
+            checks,
+            offsets.into_iter().map(Duration::from_millis).collect(),
+            exec.clone(),
+            rec.clone(),
+            Arc::new(ManualClock::new(start_at())),
+        );
+        tokio::time::sleep(Duration::from_millis(for_ms)).await;
+        s.stop().await;
+        (exec, rec)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn runs_start_exactly_at_offset_plus_k_intervals() {
+        let (exec, rec) = run_for(
+            vec![spec("a", 1000, None), spec("b", 3000, None)],
+            vec![250, 1700],
+            vec![
+                ("a", vec![(100, Outcome::Pass)]),
+                ("b", vec![(10, Outcome::Pass)]),
+            ],
+            7000,
+        )
+        .await;
+        let starts = exec.starts.lock().unwrap().clone();
+        let a: Vec<u64> = starts.iter().filter(|s| s.0 == "a").map(|s| s.2).collect();
+        let b: Vec<u64> = starts.iter().filter(|s| s.0 == "b").map(|s| s.2).collect();
+        assert_eq!(a, vec![250, 1250, 2250, 3250, 4250, 5250, 6250]);
+        assert_eq!(b, vec![1700, 4700]);
+        let runs = rec.runs.lock().unwrap();
+        let first = runs.iter().find(|r| r.check == "b").unwrap();
+        assert_eq!(
+            first.scheduled_at,
+            start_at() + chrono::Duration::milliseconds(1700)
+        );
+        assert!(rec.late.lock().unwrap().iter().all(|l| l.is_zero()));
+        assert!(rec.overruns.lock().unwrap().is_empty());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_overrun_never_overlaps_and_counts_the_skipped_slots() {
+        // Interval 1 s; the second run takes 2.5 s: slots at 2 s and 3 s pass while it runs.
+        let (exec, rec) = run_for(
+            vec![spec("a", 1000, None)],
+            vec![0],
+            vec![(
+                "a",
+                vec![
+                    (100, Outcome::Pass),
+                    (2500, Outcome::Pass),
+                    (100, Outcome::Pass),
+                ],
+            )],
+            5500,
+        )
+        .await;
+        let a: Vec<u64> = exec.starts.lock().unwrap().iter().map(|s| s.2).collect();
+        // 0, 1000 (runs to 3500), then the next slot still ahead: 4000, 5000.
+        assert_eq!(a, vec![0, 1000, 4000, 5000]);
+        assert_eq!(*rec.overruns.lock().unwrap(), vec![("a".to_string(), 2)]);
+        let runs = rec.runs.lock().unwrap();
+        let scheduled: Vec<i64> = runs
+            .iter()
+            .filter(|r| !r.cancelled)
+            .map(|r| (r.scheduled_at - start_at()).num_milliseconds())
+            .collect();
+        assert_eq!(scheduled, vec![0, 1000, 4000, 5000]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn failures_are_retested_and_every_attempt_is_recorded() {
+        let retry = Some(Retry {
+            count: 2,
+            delay: Duration::from_millis(200),
+        });
+        let (exec, rec) = run_for(
+            vec![spec("a", 10_000, retry)],
+            vec![0],
+            vec![(
+                "a",
+                vec![
+                    (50, Outcome::Fail),
+                    (50, Outcome::Fail),
+                    (50, Outcome::Pass),
+                ],
+            )],
+            1000,
+        )
+        .await;
+        let starts = exec.starts.lock().unwrap().clone();
+        assert_eq!(
+            starts,
+            vec![
+                ("a".into(), 1, 0),
+                ("a".into(), 2, 250),
+                ("a".into(), 3, 500)
+            ]
+        );
+        let runs = rec.runs.lock().unwrap();
+        let attempts: Vec<(u32, Outcome)> = runs.iter().map(|r| (r.attempt, r.outcome)).collect();
+        assert_eq!(
+            attempts,
+            vec![(1, Outcome::Fail), (2, Outcome::Fail), (3, Outcome::Pass)]
+        );
+        assert!(runs.iter().all(|r| r.scheduled_at == start_at()));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_run_past_its_timeout_fails_and_shutdown_cancels_in_flight_runs() {
+        let mut c = spec("a", 1000, None);
+        c.schedule.timeout = Duration::from_millis(300);
+        let (_, rec) = run_for(
+            vec![c],
+            vec![0],
+            vec![("a", vec![(400, Outcome::Pass), (5000, Outcome::Pass)])],
+            1100,
+        )
+        .await;
+        let runs = rec.runs.lock().unwrap();
+        assert_eq!(runs.len(), 2);
+        assert_eq!(runs[0].outcome, Outcome::Fail);
+        assert!(
+            runs[0]
+                .error
+                .as_deref()
+                .unwrap()
+                .contains("timeout of 300 ms")
+        );
+        assert!(!runs[0].cancelled);
+        assert!(
+            runs[1].cancelled,
+            "the run in flight at shutdown is cancelled"
+        );
+    }
+
+    #[test]
+    fn offsets_are_drawn_below_the_cap_and_reproducible_with_a_seed() {
+        let checks: Vec<CheckSpec> = (0..50)
+            .map(|i| spec(&format!("c{i}"), 30_000, None))
+            .collect();
+        let a = draw_offsets(&checks, Some(7));
+        assert_eq!(a, draw_offsets(&checks, Some(7)));
+        assert!(a.iter().all(|o| *o < Duration::from_secs(30)));
+        assert!(a.iter().any(|o| *o > Duration::from_secs(1)), "spread out");
+    }
+}
