@@ -6,6 +6,7 @@ pub mod config;
 pub mod journey;
 pub mod metrics;
 pub mod outcome;
+pub mod probes;
 pub mod run;
 pub mod scheduler;
 pub mod store;

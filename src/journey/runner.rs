@@ -11,7 +11,7 @@ use tracing::Instrument;
 
 use super::chromedriver::Chromedriver;
 use super::model::*;
-use super::template::Vars;
+use super::template::{Vars, render_json};
 use super::webdriver::{ArmMode, Armed, Browser, Cond, StepError};
 use crate::clock::Clock;
 use crate::config::{Config, Redactor, Target};
@@ -547,7 +547,7 @@ impl Runner {
             }
         }
         if let Some(body) = &h.json {
-            req = req.json(&render_json(body, vars)?);
+            req = req.json(&render_json(body, vars).map_err(StepError::error)?);
         }
         let what = format!("{} {}", h.method, self.render(&h.url, vars)?);
         let resp = req.send().await.map_err(|e| {
@@ -581,7 +581,7 @@ impl Runner {
         let json: Value = serde_json::from_str(&body)
             .map_err(|e| StepError::fail(format!("{what}: response is not JSON: {e}")))?;
         for (ptr, want) in &h.expect_json {
-            let want = render_json(want, vars)?;
+            let want = render_json(want, vars).map_err(StepError::error)?;
             let got = json.pointer(ptr).cloned().unwrap_or(Value::Null);
             if got != want {
                 return Err(StepError::fail(format!(
@@ -626,7 +626,7 @@ impl Runner {
                     .map_err(|e| {
                         StepError::error(format!(
                             "database URL rejected: {}",
-                            strip_url(&e.to_string())
+                            crate::probes::sql::scrub(&e.to_string())
                         ))
                     })
             })
@@ -644,7 +644,12 @@ impl Runner {
                     timeout.as_millis()
                 ))
             })?
-            .map_err(|e| StepError::fail(format!("query failed: {}", strip_url(&e.to_string()))))?;
+            .map_err(|e| {
+                StepError::fail(format!(
+                    "query failed: {}",
+                    crate::probes::sql::scrub(&e.to_string())
+                ))
+            })?;
         if let Some(min) = s.min_rows
             && (rows.len() as u64) < min
         {
@@ -754,27 +759,6 @@ impl Runner {
     }
 }
 
-fn render_json(v: &Value, vars: &Vars) -> Result<Value, StepError> {
-    Ok(match v {
-        Value::String(s) => Value::String(
-            super::template::Template::parse(s)
-                .and_then(|t| t.render(vars))
-                .map_err(StepError::error)?,
-        ),
-        Value::Array(a) => Value::Array(
-            a.iter()
-                .map(|x| render_json(x, vars))
-                .collect::<Result<_, _>>()?,
-        ),
-        Value::Object(o) => Value::Object(
-            o.iter()
-                .map(|(k, x)| Ok((k.clone(), render_json(x, vars)?)))
-                .collect::<Result<_, StepError>>()?,
-        ),
-        other => other.clone(),
-    })
-}
-
 fn page_metrics(ev: &Value, redactor: &Redactor) -> PageMetrics {
     PageMetrics {
         url: redactor.redact(ev["url"].as_str().unwrap_or_default()),
@@ -784,20 +768,6 @@ fn page_metrics(ev: &Value, redactor: &Redactor) -> PageMetrics {
         lcp_ms: ev["lcp"].as_f64(),
         cls: ev["cls"].as_f64(),
     }
-}
-
-/// Database errors can quote the connection URL; never let it (or its password) out.
-fn strip_url(msg: &str) -> String {
-    msg.split_whitespace()
-        .map(|w| {
-            if w.contains("://") {
-                "<database url>"
-            } else {
-                w
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 fn ms(d: Duration) -> f64 {

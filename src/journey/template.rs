@@ -139,6 +139,25 @@ impl Vars {
     }
 }
 
+/// Renders every string inside a JSON value as a template (request bodies, expected values).
+pub fn render_json(v: &serde_json::Value, vars: &Vars) -> Result<serde_json::Value, String> {
+    use serde_json::Value;
+    Ok(match v {
+        Value::String(s) => Value::String(Template::parse(s)?.render(vars)?),
+        Value::Array(a) => Value::Array(
+            a.iter()
+                .map(|x| render_json(x, vars))
+                .collect::<Result<_, _>>()?,
+        ),
+        Value::Object(o) => Value::Object(
+            o.iter()
+                .map(|(k, x)| Ok((k.clone(), render_json(x, vars)?)))
+                .collect::<Result<_, String>>()?,
+        ),
+        other => other.clone(),
+    })
+}
+
 /// The names every journey may use without capturing them first.
 pub const BUILTIN_VARS: &[&str] = &[
     "tenant", "base_url", "username", "password", "target", "location", "run_id",
