@@ -24,10 +24,13 @@ enum Frame {
         path: String,
         key: Option<String>,
         seen: HashSet<String>,
+        /// Where the collection starts (its `{` or `[` for a flow collection).
+        start: Pos,
     },
     Seq {
         path: String,
         next: usize,
+        start: Pos,
     },
 }
 
@@ -52,7 +55,17 @@ impl SourceMap {
         for item in Parser::new_from_str(text) {
             let (event, span) = item.map_err(|e| {
                 let m = e.marker();
-                (pos(m.line(), m.col()), e.info().to_string())
+                let mut info = e.info().to_string();
+                // An unclosed `{`/`[` is noticed lines later: say where it was opened.
+                if info.contains("flow mapping") || info.contains("flow sequence") {
+                    let open = stack.last().map(|f| match f {
+                        Frame::Map { start, .. } | Frame::Seq { start, .. } => *start,
+                    });
+                    if let Some(p) = open {
+                        info.push_str(&format!(" (it opens at line {}, column {})", p.line, p.col));
+                    }
+                }
+                (pos(m.line(), m.col()), info)
             })?;
             let here = pos(span.start.line(), span.start.col());
             let starts_node = matches!(
@@ -66,7 +79,9 @@ impl SourceMap {
                 // Which path does this node live at (None: it is a map key)?
                 let node_path = match stack.last_mut() {
                     None => Some(String::new()),
-                    Some(Frame::Map { path, key, seen }) => match key.take() {
+                    Some(Frame::Map {
+                        path, key, seen, ..
+                    }) => match key.take() {
                         None => {
                             if let Event::Scalar(k, ..) = &event {
                                 // serde would reject it too, but without a usable position.
@@ -84,7 +99,7 @@ impl SourceMap {
                         }
                         Some(k) => Some(join_key(path, &k)),
                     },
-                    Some(Frame::Seq { path, next }) => {
+                    Some(Frame::Seq { path, next, .. }) => {
                         let child = join_index(path, *next);
                         *next += 1;
                         map.positions.entry(child.clone()).or_insert(here);
@@ -98,8 +113,13 @@ impl SourceMap {
                             path,
                             key: None,
                             seen: HashSet::new(),
+                            start: here,
                         }),
-                        Event::SequenceStart(..) => stack.push(Frame::Seq { path, next: 0 }),
+                        Event::SequenceStart(..) => stack.push(Frame::Seq {
+                            path,
+                            next: 0,
+                            start: here,
+                        }),
                         _ => {}
                     }
                 }
@@ -173,6 +193,13 @@ mod tests {
         let (pos, msg) = SourceMap::parse("a: 1\nb:\n  c: 2\n  c: 3\n").unwrap_err();
         assert_eq!(pos, Pos { line: 4, col: 3 });
         assert_eq!(msg, "duplicate key `c`");
+    }
+
+    #[test]
+    fn unclosed_flow_collection_names_where_it_opens() {
+        let (pos, msg) = SourceMap::parse("a: b\nc: [d\n").unwrap_err();
+        assert_eq!(pos.line, 3, "{msg}");
+        assert!(msg.ends_with("(it opens at line 2, column 4)"), "{msg}");
     }
 
     #[test]

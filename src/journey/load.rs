@@ -157,7 +157,7 @@ fn steps_of(
             include(doc, &raw, file, &path, ctx, scope, stack, out, errors);
             continue;
         }
-        if let Some(step) = step_of(doc, raw, &path, ctx, scope, stack, errors) {
+        if let Some(step) = step_of(doc, raw, &path, ctx, scope, errors) {
             out.push(step);
         }
     }
@@ -339,7 +339,6 @@ fn step_of(
     path: &str,
     ctx: &LoadContext,
     scope: &mut BTreeSet<String>,
-    stack: &mut Vec<PathBuf>,
     errors: &mut Vec<Diagnostic>,
 ) -> Option<Step> {
     let keys = action_keys(&raw);
@@ -550,7 +549,7 @@ fn step_of(
                     }
                     Ok(inner) => {
                         let mut inner_scope = scope_now.clone();
-                        let s = step_of(doc, inner, &spath, ctx, &mut inner_scope, stack, c.errors);
+                        let s = step_of(doc, inner, &spath, ctx, &mut inner_scope, c.errors);
                         captures.extend(inner_scope.difference(&scope_now).cloned());
                         match (s, every) {
                             (Some(s), Some(every)) => Some(Action::Poll {

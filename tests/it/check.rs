@@ -1,0 +1,195 @@
+//! The bad-config corpus: every folder under `tests/fixtures/bad/` is a config with one kind of
+//! mistake (or, where the name says so, several) and an `expected.txt` holding the exact error
+//! lines `synmon check` prints for it, paths relative to the repo root. `tests/fixtures/good/`
+//! is a valid config using the loader's features. The fixtures rely on environment variables
+//! named `SYNMON_FIXTURE_UNSET_*` being unset; tests never set variables (they run in parallel).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use synmon::config::Config;
+
+fn repo() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Every bad fixture folder, sorted by name.
+fn bad_fixtures() -> Vec<PathBuf> {
+    let dir = repo().join("tests/fixtures/bad");
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("cannot list {}: {e}", dir.display()))
+        .map(|e| e.expect("directory entry").path())
+        .filter(|p| p.is_dir())
+        .collect();
+    dirs.sort();
+    dirs
+}
+
+fn expected_lines(dir: &Path) -> Vec<String> {
+    let file = dir.join("expected.txt");
+    std::fs::read_to_string(&file)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", file.display()))
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+fn name_of(dir: &Path) -> String {
+    dir.file_name().unwrap().to_string_lossy().into_owned()
+}
+
+/// The fixtures' "unset" variables must really be unset, or their expectations cannot hold.
+fn assert_fixture_vars_unset() {
+    let set: Vec<String> = std::env::vars()
+        .map(|(k, _)| k)
+        .filter(|k| k.starts_with("SYNMON_FIXTURE_UNSET_"))
+        .collect();
+    assert!(
+        set.is_empty(),
+        "the fixtures need these variables unset: {set:?}"
+    );
+}
+
+fn synmon_check(config: &str) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_synmon"))
+        .args(["check", "--config", config])
+        .current_dir(repo())
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("run synmon")
+}
+
+fn lines(bytes: &[u8]) -> Vec<String> {
+    String::from_utf8_lossy(bytes)
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn every_bad_fixture_reports_exactly_its_expected_errors() {
+    assert_fixture_vars_unset();
+    assert_eq!(
+        std::env::current_dir().unwrap().canonicalize().unwrap(),
+        repo().canonicalize().unwrap(),
+        "expected.txt paths are relative to the repo root; run the tests from there"
+    );
+    let fixtures = bad_fixtures();
+    assert!(
+        fixtures.len() >= 30,
+        "the corpus should hold at least 30 bad fixtures, found {}",
+        fixtures.len()
+    );
+    let mut failures = Vec::new();
+    for dir in &fixtures {
+        let name = name_of(dir);
+        let expected = expected_lines(dir);
+        assert!(!expected.is_empty(), "{name}: expected.txt is empty");
+        let actual: Vec<String> = match Config::load(&dir.join("synmon.yaml")) {
+            Ok(_) => vec!["(loaded without errors)".to_string()],
+            Err(errors) => errors.0.iter().map(ToString::to_string).collect(),
+        };
+        if actual != expected {
+            failures.push(format!(
+                "fixture {name}:\n  expected:\n    {}\n  actual:\n    {}",
+                expected.join("\n    "),
+                actual.join("\n    ")
+            ));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} bad fixtures did not report their expected errors:\n\n{}",
+        failures.len(),
+        fixtures.len(),
+        failures.join("\n\n")
+    );
+}
+
+#[test]
+fn the_good_fixture_loads() {
+    assert_fixture_vars_unset();
+    let cfg = Config::load(&repo().join("tests/fixtures/good/synmon.yaml"))
+        .unwrap_or_else(|e| panic!("the good fixture must load:\n{e}"));
+    // `${VAR:-default}` and `${VAR:-}`.
+    assert_eq!(
+        cfg.targets["staging"].base_url.as_str(),
+        "http://127.0.0.1:3000/"
+    );
+    assert!(cfg.webdriver.remote_url.is_none());
+    // The `file:` secret, without the trailing newline.
+    assert_eq!(cfg.credentials.password.expose(), "synthetic-demo");
+    assert_eq!(cfg.variables["category"], "Hardware");
+    let names: Vec<&str> = cfg.journeys.iter().map(|j| j.name.as_str()).collect();
+    assert_eq!(names, ["feed_push"]);
+    let steps: Vec<&str> = cfg.journeys[0]
+        .steps
+        .iter()
+        .map(|s| s.action.kind())
+        .collect();
+    // `_login.yaml`'s four steps are included in place.
+    assert_eq!(
+        steps,
+        [
+            "goto",
+            "fill",
+            "fill",
+            "click",
+            "goto",
+            "fill",
+            "click",
+            "capture",
+            "poll",
+            "assert_text"
+        ]
+    );
+}
+
+#[test]
+fn check_command_prints_errors_on_stderr_and_exits_2() {
+    assert_fixture_vars_unset();
+    let fixture = "tests/fixtures/bad/50-several-errors-one-file";
+    let out = synmon_check(&format!("{fixture}/synmon.yaml"));
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(out.stdout.is_empty(), "nothing on stdout: {out:?}");
+    let mut expected = expected_lines(&repo().join(fixture));
+    expected.push(format!("{} error(s) in configuration", expected.len()));
+    assert_eq!(lines(&out.stderr), expected);
+}
+
+#[test]
+fn check_command_reports_errors_in_several_files() {
+    assert_fixture_vars_unset();
+    let fixture = "tests/fixtures/bad/51-errors-in-two-files";
+    let out = synmon_check(&format!("{fixture}/synmon.yaml"));
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(out.stdout.is_empty(), "nothing on stdout: {out:?}");
+    let mut expected = expected_lines(&repo().join(fixture));
+    expected.push(format!("{} error(s) in configuration", expected.len()));
+    assert_eq!(lines(&out.stderr), expected);
+}
+
+#[test]
+fn check_command_accepts_the_good_fixture() {
+    assert_fixture_vars_unset();
+    let out = synmon_check("tests/fixtures/good/synmon.yaml");
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert_eq!(
+        lines(&out.stdout),
+        ["tests/fixtures/good/synmon.yaml: ok (1 journeys: feed_push)"]
+    );
+    assert!(out.stderr.is_empty(), "nothing on stderr: {out:?}");
+}
+
+#[test]
+fn check_command_accepts_the_example_config() {
+    let out = synmon_check("synmon.example.yaml");
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let stdout = lines(&out.stdout);
+    assert_eq!(stdout.len(), 1, "{out:?}");
+    assert!(
+        stdout[0].starts_with("synmon.example.yaml: ok ("),
+        "{out:?}"
+    );
+}
