@@ -21,7 +21,7 @@ use crate::run::*;
 /// Where browser sessions come from.
 pub enum Driver {
     /// A chromedriver synmon starts and supervises.
-    Local(Chromedriver),
+    Local(Box<Chromedriver>),
     /// A remote WebDriver endpoint (Selenium Grid, chromedriver elsewhere).
     Remote(url::Url),
 }
@@ -30,10 +30,10 @@ impl Driver {
     pub fn from_config(config: &Config) -> Self {
         match &config.webdriver.remote_url {
             Some(u) => Driver::Remote(u.clone()),
-            None => Driver::Local(Chromedriver::new(
+            None => Driver::Local(Box::new(Chromedriver::new(
                 &config.webdriver.chromedriver,
                 config.webdriver.startup_timeout,
-            )),
+            ))),
         }
     }
 

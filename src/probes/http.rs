@@ -156,7 +156,6 @@ impl HttpProber {
                 Some(s) => s == status,
                 None => (200..300).contains(&status),
             };
-            let step_outcome;
             let result = if !ok_status {
                 let snippet: String = redactor.redact(&body).chars().take(200).collect();
                 fail(format!(
@@ -179,7 +178,7 @@ impl HttpProber {
             } else {
                 Ok(())
             };
-            step_outcome = if result.is_ok() {
+            let step_outcome = if result.is_ok() {
                 Outcome::Pass
             } else {
                 Outcome::Fail
