@@ -3,6 +3,8 @@
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod daemon;
+pub mod http;
 pub mod journey;
 pub mod metrics;
 pub mod outcome;

@@ -2,8 +2,8 @@ use clap::Parser;
 
 #[tokio::main]
 async fn main() {
-    synmon::cli::init_tracing("synmon=info,warn");
     let cli = synmon::cli::Cli::parse();
+    synmon::cli::init_tracing("synmon=info,warn", cli.log_format == "json");
     let code = synmon::cli::run(cli).await;
     std::process::exit(code);
 }

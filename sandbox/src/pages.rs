@@ -357,7 +357,9 @@ const CATEGORIES_JS: &str = r#"
     results.replaceChildren.apply(results, items);
   }
   search.addEventListener('input', function () { clearTimeout(timer); timer = setTimeout(runSearch, 50); });
-  save.addEventListener('click', async function () {
+  save.addEventListener('click', async function (event) {
+    // Latency truth for benchmarks: the page's own clock at the click and at the toast.
+    window.__rvpTruth = { action: event.timeStamp };
     if (!current) return;
     if (!choice) { err.textContent = 'Choose a Google category first'; return; }
     const cat = current;
@@ -373,7 +375,10 @@ const CATEGORIES_JS: &str = r#"
       if (banner) banner.remove();
     }
     close();
-    if (r.data.toast) rvpToast(RVP.copy.mapping_updated);
+    if (r.data.toast) {
+      rvpToast(RVP.copy.mapping_updated);
+      window.__rvpTruth.toast = performance.now();
+    }
   });
 })();
 "#;

@@ -3,6 +3,7 @@
 
 mod check;
 mod once;
+mod run;
 
 use std::path::PathBuf;
 
@@ -15,6 +16,9 @@ use clap::{Parser, Subcommand};
     about = "Synthetic monitoring and SLO alerting"
 )]
 pub struct Cli {
+    /// Log format on stderr: `text` (readable) or `json` (for log shipping).
+    #[arg(long, global = true, default_value = "text", value_parser = ["text", "json"])]
+    pub log_format: String,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -25,6 +29,20 @@ pub enum Command {
     Check {
         #[arg(long, default_value = "synmon.yaml")]
         config: PathBuf,
+    },
+    /// The daemon: run every check on its schedule and serve the API (default 127.0.0.1:3005).
+    Run {
+        #[arg(long, default_value = "synmon.yaml")]
+        config: PathBuf,
+        /// Listen address for the HTTP server (overrides `server.listen`).
+        #[arg(long)]
+        listen: Option<std::net::SocketAddr>,
+        /// The target environment; default: the config's.
+        #[arg(long)]
+        target: Option<String>,
+        /// Monitor this base URL instead of the target's.
+        #[arg(long)]
+        base_url: Option<String>,
     },
     /// Run one journey now and print its steps (exit 0 pass, 1 fail, 2 probe error or config).
     Once {
@@ -45,13 +63,18 @@ pub enum Command {
 }
 
 /// Sends logs to stderr (stdout carries only command output), filtered by `RUST_LOG`.
-pub fn init_tracing(default: &str) {
+pub fn init_tracing(default: &str, json: bool) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .try_init();
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
+    let _ = if json {
+        builder.json().with_current_span(true).try_init()
+    } else {
+        builder.try_init()
+    };
 }
 
 /// Runs the parsed command and returns the process exit code.
@@ -59,6 +82,12 @@ pub async fn run(cli: Cli) -> i32 {
     crate::tls::install();
     match cli.command {
         Command::Check { config } => check::run(&config),
+        Command::Run {
+            config,
+            listen,
+            target,
+            base_url,
+        } => run::run(&config, listen, target, base_url.as_deref()).await,
         Command::Once {
             journey,
             config,

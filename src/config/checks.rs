@@ -76,6 +76,9 @@ pub struct RawHttpCheck {
     /// A catalogued latency metric this check's latency also feeds (e.g. `swis_preview_p95_ms`).
     #[serde(default)]
     pub metric: Option<String>,
+    /// Catalogued gauges read from the JSON response: metric name -> JSON pointer.
+    #[serde(default)]
+    pub gauges: BTreeMap<String, String>,
     #[serde(default)]
     pub interval: Option<String>,
     #[serde(default)]
@@ -123,7 +126,8 @@ pub struct RawSqlMetric {
     pub name: String,
     /// The catalogued gauge the query produces.
     pub metric: String,
-    pub query: String,
+    /// One query, or one per dialect (`postgres:`, `sqlite:`) so a config works on both.
+    pub query: RawQuery,
     #[serde(default)]
     pub value_column: Option<String>,
     #[serde(default)]
@@ -132,6 +136,18 @@ pub struct RawSqlMetric {
     pub interval: Option<String>,
     #[serde(default)]
     pub timeout: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum RawQuery {
+    One(String),
+    PerDialect {
+        #[serde(default)]
+        postgres: Option<String>,
+        #[serde(default)]
+        sqlite: Option<String>,
+    },
 }
 
 #[derive(Debug, Deserialize)]
@@ -188,6 +204,7 @@ pub struct HttpCheck {
     pub expect_headers: BTreeMap<String, String>,
     pub max_latency: Option<Duration>,
     pub metric: Option<String>,
+    pub gauges: BTreeMap<String, String>,
     pub schedule: Schedule,
 }
 
@@ -201,7 +218,8 @@ pub struct Login {
 pub struct SqlMetric {
     pub name: String,
     pub metric: String,
-    pub query: String,
+    /// The query for each dialect the config provides (`postgres`, `sqlite`).
+    pub queries: BTreeMap<&'static str, String>,
     pub value_column: Option<String>,
     pub label_columns: Vec<String>,
     pub schedule: Schedule,
@@ -370,6 +388,18 @@ pub fn validate(
                 format!("`{m}` is not in synmon's metric catalog"),
             );
         }
+        for (g, ptr) in &h.gauges {
+            let gp = format!("{p}.gauges.{g}");
+            if !catalog_has(g) {
+                err(&gp, format!("`{g}` is not in synmon's metric catalog"));
+            }
+            if !ptr.starts_with('/') {
+                err(
+                    &gp,
+                    format!("`{ptr}` is not a JSON pointer (write it like `/value`)"),
+                );
+            }
+        }
         checks.http.push(HttpCheck {
             name: h.name.clone(),
             method,
@@ -385,6 +415,7 @@ pub fn validate(
             max_latency: expect
                 .and_then(|e| dur(&format!("{p}.expect.max_latency"), &e.max_latency)),
             metric: h.metric.clone(),
+            gauges: h.gauges.clone(),
             schedule,
         });
     }
@@ -392,7 +423,22 @@ pub fn validate(
         let p = format!("checks.sql[{i}]");
         seen(p.clone(), &s.name, &mut dup_errors);
         let schedule = sched(&p, &s.interval, &s.timeout, &None);
-        if s.query.trim().is_empty() {
+        let mut queries = BTreeMap::new();
+        match &s.query {
+            RawQuery::One(q) => {
+                queries.insert("postgres", q.clone());
+                queries.insert("sqlite", q.clone());
+            }
+            RawQuery::PerDialect { postgres, sqlite } => {
+                if let Some(q) = postgres {
+                    queries.insert("postgres", q.clone());
+                }
+                if let Some(q) = sqlite {
+                    queries.insert("sqlite", q.clone());
+                }
+            }
+        }
+        if queries.is_empty() || queries.values().any(|q| q.trim().is_empty()) {
             err(&format!("{p}.query"), "must not be empty".into());
         }
         if !catalog_has(&s.metric) {
@@ -404,7 +450,7 @@ pub fn validate(
         checks.sql.push(SqlMetric {
             name: s.name.clone(),
             metric: s.metric.clone(),
-            query: s.query.clone(),
+            queries,
             value_column: s.value_column.clone(),
             label_columns: s.label_columns.clone(),
             schedule,
@@ -470,6 +516,5 @@ pub fn validate(
 
 /// Whether the metric catalog knows `name`.
 fn catalog_has(name: &str) -> bool {
-    // Wired to crate::metrics::catalog once it lands.
-    !name.is_empty()
+    crate::metrics::catalog::lookup(name).is_some()
 }

@@ -75,7 +75,24 @@ pub struct Config {
     pub alerts_dir: PathBuf,
     pub dashboards_dir: PathBuf,
     pub journeys: Vec<Journey>,
+    /// What runs on a schedule (`synmon run`).
+    pub checks: checks::Checks,
+    /// The daemon's HTTP server (default 127.0.0.1:3005, the platform's observability port).
+    pub listen: std::net::SocketAddr,
+    pub statsd: Option<StatsdConfig>,
+    /// How long runs are kept in the store.
+    pub retention: Duration,
 }
+
+#[derive(Debug, Clone)]
+pub struct StatsdConfig {
+    pub address: std::net::SocketAddr,
+    pub prefix: Option<String>,
+    pub tags: BTreeMap<String, String>,
+}
+
+/// The platform's observability port (seed R1).
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:3005";
 
 impl Config {
     pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
@@ -101,7 +118,7 @@ impl Config {
             .map(Path::to_path_buf)
             .filter(|p| !p.as_os_str().is_empty())
             .unwrap_or_else(|| PathBuf::from("."));
-        let mut cfg = validate(&doc, raw, path, &dir, &mut errors);
+        let (mut cfg, journey_refs) = validate(&doc, raw, path, &dir, &mut errors);
         // Report in the order of the file, not the order the checks happen to run in.
         errors.sort_by_key(|d| d.pos.map(|p| (p.line, p.col)));
         // Journeys are checked even when the main file has errors: report everything at once.
@@ -115,6 +132,29 @@ impl Config {
             let (journeys, mut jerrs) = journey::load_dir(&cfg.journeys_dir, &ctx);
             errors.append(&mut jerrs);
             cfg.journeys = journeys;
+            match journey_refs {
+                // No list: every journey runs with the default schedule.
+                None => {
+                    for j in &cfg.journeys {
+                        cfg.checks
+                            .journeys
+                            .insert(j.name.clone(), cfg.checks.defaults.clone());
+                    }
+                }
+                Some(refs) => {
+                    for (p, name) in refs {
+                        if !cfg.journeys.iter().any(|j| j.name == name.as_str()) {
+                            errors.push(doc.diag(
+                                &p,
+                                format!(
+                                    "no journey `{name}` in {}",
+                                    yaml::display_path(&cfg.journeys_dir)
+                                ),
+                            ));
+                        }
+                    }
+                }
+            }
         }
         if errors.is_empty() {
             Ok(cfg)
@@ -177,7 +217,8 @@ fn validate(
     path: &Path,
     dir: &Path,
     errors: &mut Vec<Diagnostic>,
-) -> Config {
+) -> (Config, Option<Vec<(String, String)>>) {
+    let (checks, journey_refs) = checks::validate(doc, raw.checks, dir, errors);
     let mut err = |p: &str, m: String| errors.push(doc.diag(p, m));
 
     let mut targets = BTreeMap::new();
@@ -405,7 +446,48 @@ fn validate(
         }
     }
 
-    Config {
+    let listen_raw = raw
+        .server
+        .as_ref()
+        .and_then(|s| s.listen.clone())
+        .unwrap_or_else(|| DEFAULT_LISTEN.to_string());
+    let listen = listen_raw.parse().unwrap_or_else(|_| {
+        err(
+            "server.listen",
+            format!("`{listen_raw}` is not an address like 127.0.0.1:3005"),
+        );
+        DEFAULT_LISTEN.parse().expect("default address")
+    });
+    let statsd = match raw.exporters.as_ref().and_then(|e| e.dogstatsd.as_ref()) {
+        Some(d) if d.address.trim().is_empty() => None,
+        Some(d) => match std::net::ToSocketAddrs::to_socket_addrs(d.address.as_str())
+            .ok()
+            .and_then(|mut a| a.next())
+        {
+            Some(address) => Some(StatsdConfig {
+                address,
+                prefix: d.prefix.clone().filter(|p| !p.is_empty()),
+                tags: d.tags.clone(),
+            }),
+            None => {
+                err(
+                    "exporters.dogstatsd.address",
+                    format!("`{}` is not a host:port that resolves", d.address),
+                );
+                None
+            }
+        },
+        None => None,
+    };
+    let retention = match &raw.retention {
+        None => Duration::from_secs(35 * 86_400),
+        Some(r) => parse_duration(r).unwrap_or_else(|e| {
+            err("retention", e);
+            Duration::from_secs(35 * 86_400)
+        }),
+    };
+
+    let config = Config {
         file: path.to_path_buf(),
         dir: dir.to_path_buf(),
         targets,
@@ -440,5 +522,10 @@ fn validate(
         alerts_dir: folder(&raw.alerts, "alerts"),
         dashboards_dir: folder(&raw.dashboards, "dashboards"),
         journeys: Vec::new(),
-    }
+        checks,
+        listen,
+        statsd,
+        retention,
+    };
+    (config, journey_refs)
 }

@@ -33,6 +33,40 @@ pub struct RawConfig {
     pub alerts: Option<String>,
     #[serde(default)]
     pub dashboards: Option<String>,
+    #[serde(default)]
+    pub checks: super::checks::RawChecks,
+    #[serde(default)]
+    pub server: Option<RawServer>,
+    #[serde(default)]
+    pub exporters: Option<RawExporters>,
+    /// How long runs are kept in the store (default 35d).
+    #[serde(default)]
+    pub retention: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawServer {
+    #[serde(default)]
+    pub listen: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawExporters {
+    #[serde(default)]
+    pub dogstatsd: Option<RawStatsd>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStatsd {
+    /// host:port of the DogStatsD agent; empty disables the exporter.
+    pub address: String,
+    #[serde(default)]
+    pub prefix: Option<String>,
+    #[serde(default)]
+    pub tags: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Debug, Deserialize)]

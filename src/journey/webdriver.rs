@@ -528,6 +528,15 @@ impl Browser {
             .ok()
     }
 
+    /// Runs `script` (a function body; `return` gives the result) in the page and returns its
+    /// JSON result. For benchmarks and diagnostics that read what the page itself recorded.
+    pub async fn eval(&self, script: &str) -> Result<Value, StepError> {
+        self.client
+            .execute(script, vec![])
+            .await
+            .map_err(|e| wd_err("running a page script", e))
+    }
+
     /// The session's cookies as `name=value` pairs, for HTTP steps that act as the same user.
     pub async fn cookie_header(&self) -> Result<String, StepError> {
         let cookies = self

@@ -18,11 +18,13 @@ use crate::outcome::Outcome;
 use crate::run::{RunResult, StepResult, Timing};
 
 /// What one HTTP check attempt saw besides its result (fed to counters by the recorder).
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, PartialEq)]
 pub struct HttpStats {
     pub rate_limit_hits: u64,
     /// Responses >= 500 seen (including retried ones).
     pub server_errors: u64,
+    /// Gauges read from the response (`None`: missing or not a number, so stale).
+    pub gauges: Vec<(String, Option<f64>)>,
 }
 
 pub struct HttpProber {
@@ -165,7 +167,10 @@ impl HttpProber {
                         .map(|s| format!(" (expected {s})"))
                         .unwrap_or_default()
                 ))
-            } else if let Some(err) = check_body(check, &headers, &body, vars) {
+            } else if let Some(err) = {
+                stats.gauges = read_gauges(check, &body);
+                check_body(check, &headers, &body, vars)
+            } {
                 fail(err)
             } else if let Some(max) = check.max_latency
                 && took > max
@@ -340,6 +345,25 @@ async fn send_with_backoff(
             _ => return Ok((status, headers, body, took)),
         }
     }
+}
+
+/// The configured gauges from a JSON body (numbers, or numeric strings).
+fn read_gauges(check: &HttpCheck, body: &str) -> Vec<(String, Option<f64>)> {
+    if check.gauges.is_empty() {
+        return Vec::new();
+    }
+    let json: Option<Value> = serde_json::from_str(body).ok();
+    check
+        .gauges
+        .iter()
+        .map(|(name, ptr)| {
+            let v = json.as_ref().and_then(|j| j.pointer(ptr)).and_then(|v| {
+                v.as_f64()
+                    .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+            });
+            (name.clone(), v)
+        })
+        .collect()
 }
 
 fn check_body(

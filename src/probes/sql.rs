@@ -32,6 +32,7 @@ pub enum SqlError {
 /// A lazily connected pool to the monitored database (PostgreSQL or SQLite).
 pub struct SqlSource {
     pool: sqlx::AnyPool,
+    dialect: &'static str,
 }
 
 impl SqlSource {
@@ -42,13 +43,21 @@ impl SqlSource {
             .acquire_timeout(Duration::from_secs(5))
             .connect_lazy(url.expose())
             .map_err(|e| SqlError::Query(scrub(&e.to_string())))?;
-        Ok(Self { pool })
+        let dialect = if url.expose().starts_with("sqlite:") {
+            "sqlite"
+        } else {
+            "postgres"
+        };
+        Ok(Self { pool, dialect })
     }
 
     /// Runs the metric's query; the value column defaults to the first numeric non-label one.
     pub async fn query(&self, m: &SqlMetric, timeout: Duration) -> Result<Vec<Sample>, SqlError> {
         // The query text comes from the reviewed config file; it takes no outside input.
-        let q = sqlx::query(sqlx::AssertSqlSafe(m.query.clone()));
+        let sql = m.queries.get(self.dialect).ok_or_else(|| {
+            SqlError::Query(format!("no `{}` query for this database", self.dialect))
+        })?;
+        let q = sqlx::query(sqlx::AssertSqlSafe(sql.clone()));
         let rows = tokio::time::timeout(timeout, q.fetch_all(&self.pool))
             .await
             .map_err(|_| SqlError::Timeout(timeout.as_millis()))?

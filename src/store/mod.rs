@@ -1,1 +1,249 @@
 //! The store: runs with their steps and artifacts (SQLite by default, PostgreSQL for HA).
+//!
+//! One [`Store`] speaks to either database, chosen by URL: `sqlite://PATH` (the file and its
+//! folder are created if missing, WAL mode) or `postgres://...` (several replicas may share one).
+//! [`Store::connect`] applies the same schema versions to both at start (see [`migrations`]).
+//!
+//! Every query is written once in SQL both dialects accept (`$1` placeholders work in SQLite too)
+//! and compiled for each pool by the `with_pool!` macro, so the two cannot drift apart.
+//!
+//! Layout, one file per area (later issues add theirs beside these, with a migration each):
+//! - `runs.rs`: runs, steps, artifacts; retention ([`Store::prune`]).
+//! - alert state, notification outbox, notification log: `alerts.rs`, `outbox.rs`,
+//!   `notifications.rs` (not yet written).
+//!
+//! Errors never carry the database password: connection errors are reported with the URL's
+//! password replaced by `***` and any occurrence of it scrubbed from the driver's message.
+
+mod migrations;
+mod runs;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{PgPool, SqlitePool};
+
+use crate::config::{REDACTED, Redactor, Secret};
+use migrations::Dialect;
+
+pub use runs::{Pruned, RunSummary};
+
+/// How long a query waits for a free connection (or SQLite for a lock) before failing, so
+/// `/readyz` and the recorder report a stuck database instead of hanging.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("unsupported store URL {url}: expected sqlite://PATH or postgres://...")]
+    UnsupportedUrl { url: String },
+    #[error("cannot open the store at {url}: {message}")]
+    Connect { url: String, message: String },
+    #[error("cannot migrate the store at {url}: {message}")]
+    Migrate { url: String, message: String },
+    #[error("store query failed")]
+    Query(#[from] sqlx::Error),
+    #[error("the store holds an unreadable {column} value {value:?}")]
+    Corrupt { column: &'static str, value: String },
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+#[derive(Clone, Debug)]
+enum Pool {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// Runs `$body` against whichever pool the store holds, with `$pool` bound to it and `$db` a type
+/// alias for its `sqlx::Database`; the body is compiled once per dialect.
+macro_rules! with_pool {
+    ($store:expr, $pool:ident, $db:ident => $body:expr) => {
+        match &$store.pool {
+            $crate::store::Pool::Sqlite($pool) => {
+                #[allow(dead_code)]
+                type $db = ::sqlx::Sqlite;
+                $body
+            }
+            $crate::store::Pool::Postgres($pool) => {
+                #[allow(dead_code)]
+                type $db = ::sqlx::Postgres;
+                $body
+            }
+        }
+    };
+}
+pub(crate) use with_pool;
+
+/// Runs, steps and artifacts in SQLite or PostgreSQL. Cheap to clone (a shared pool).
+#[derive(Clone, Debug)]
+pub struct Store {
+    pool: Pool,
+    /// The URL with its password replaced, for messages.
+    url: String,
+}
+
+impl Store {
+    /// Opens the store named by `url` and brings its schema up to date (idempotent; safe to run
+    /// from several replicas at once on PostgreSQL).
+    pub async fn connect(url: &Secret) -> Result<Store> {
+        let raw = url.expose();
+        let scrub = Scrubber::new(raw);
+        let shown = scrub.url.clone();
+        let connect_err = |e: sqlx::Error| StoreError::Connect {
+            url: shown.clone(),
+            message: scrub.text(&e.to_string()),
+        };
+
+        let (pool, dialect) = if raw.starts_with("sqlite:") {
+            let options = SqliteConnectOptions::from_str(raw)
+                .map_err(connect_err)?
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                // With WAL, NORMAL is durable across process crashes; a power loss may drop the
+                // last transactions, which a monitoring history can afford.
+                .synchronous(SqliteSynchronous::Normal)
+                .foreign_keys(true)
+                .busy_timeout(ACQUIRE_TIMEOUT);
+            let memory = raw.contains(":memory:") || raw.contains("mode=memory");
+            if !memory
+                && let Some(dir) = options.get_filename().parent()
+                && !dir.as_os_str().is_empty()
+            {
+                tokio::fs::create_dir_all(dir)
+                    .await
+                    .map_err(|e| StoreError::Connect {
+                        url: shown.clone(),
+                        message: scrub.text(&format!("creating {}: {e}", dir.display())),
+                    })?;
+            }
+            // An in-memory database lives in one connection: keep exactly that one forever.
+            let pool_options = if memory {
+                SqlitePoolOptions::new()
+                    .max_connections(1)
+                    .min_connections(1)
+                    .idle_timeout(None)
+                    .max_lifetime(None)
+            } else {
+                SqlitePoolOptions::new().max_connections(4)
+            };
+            let pool = pool_options
+                .acquire_timeout(ACQUIRE_TIMEOUT)
+                .connect_with(options)
+                .await
+                .map_err(connect_err)?;
+            (Pool::Sqlite(pool), Dialect::Sqlite)
+        } else if raw.starts_with("postgres://") || raw.starts_with("postgresql://") {
+            let options = PgConnectOptions::from_str(raw).map_err(connect_err)?;
+            let pool = PgPoolOptions::new()
+                .max_connections(8)
+                .acquire_timeout(ACQUIRE_TIMEOUT)
+                .connect_with(options)
+                .await
+                .map_err(connect_err)?;
+            (Pool::Postgres(pool), Dialect::Postgres)
+        } else {
+            return Err(StoreError::UnsupportedUrl { url: shown });
+        };
+
+        let store = Store { pool, url: shown };
+        let migrator = migrations::migrator(dialect);
+        let migrated = match &store.pool {
+            Pool::Sqlite(p) => migrator.run(p).await,
+            Pool::Postgres(p) => migrator.run(p).await,
+        };
+        if let Err(e) = migrated {
+            store.close().await;
+            return Err(StoreError::Migrate {
+                url: store.url.clone(),
+                message: scrub.text(&e.to_string()),
+            });
+        }
+        tracing::debug!(store = %store.url, "store ready");
+        Ok(store)
+    }
+
+    /// The store's URL with any password replaced by `***`.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// `sqlite` or `postgres`.
+    pub fn dialect(&self) -> &'static str {
+        match self.pool {
+            Pool::Sqlite(_) => "sqlite",
+            Pool::Postgres(_) => "postgres",
+        }
+    }
+
+    /// A round trip to the database, for `/readyz`.
+    pub async fn ping(&self) -> Result<()> {
+        with_pool!(self, pool, _Db => {
+            sqlx::query("SELECT 1").execute(pool).await?;
+        });
+        Ok(())
+    }
+
+    /// Waits for in-flight queries and closes every connection (SQLite checkpoints its WAL).
+    /// Closes the pool shared by every clone of this store.
+    pub async fn close(&self) {
+        with_pool!(self, pool, _Db => pool.close().await)
+    }
+}
+
+/// Keeps a URL's password out of messages.
+struct Scrubber {
+    url: String,
+    redactor: Redactor,
+}
+
+impl Scrubber {
+    fn new(raw: &str) -> Scrubber {
+        let mut redactor = Redactor::default();
+        let url = match url::Url::parse(raw) {
+            Ok(mut parsed) => {
+                if let Some(password) = parsed.password().map(str::to_string) {
+                    redactor.add(&Secret::new(password.clone()));
+                    if let Ok(decoded) = urlencoding_decode(&password) {
+                        redactor.add(&Secret::new(decoded));
+                    }
+                    let _ = parsed.set_password(Some(REDACTED));
+                }
+                parsed.to_string()
+            }
+            // Not a URL at all: show only its scheme, the rest may be anything.
+            Err(_) => match raw.split_once(':') {
+                Some((scheme, _)) if !scheme.is_empty() => format!("{scheme}:{REDACTED}"),
+                _ => REDACTED.to_string(),
+            },
+        };
+        Scrubber { url, redactor }
+    }
+
+    fn text(&self, s: &str) -> String {
+        self.redactor.redact(s)
+    }
+}
+
+/// Percent-decoding of a URL component (the password as the driver sees it).
+fn urlencoding_decode(s: &str) -> Result<String, std::string::FromUtf8Error> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && i + 2 < bytes.len()
+            && let Some(b) = std::str::from_utf8(&bytes[i + 1..i + 3])
+                .ok()
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+        {
+            out.push(b);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out)
+}

@@ -1,6 +1,9 @@
 //! synmon's integration tests: one binary, one module per area.
 
 mod check;
+mod daemon;
 mod journeys;
+mod probes;
 mod secrets;
+mod store;
 mod support;

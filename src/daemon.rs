@@ -1,0 +1,649 @@
+//! `synmon run`: wires config -> scheduler -> runners -> recorder (store + metrics registry +
+//! DogStatsD) and serves the HTTP API. Start, reload and stop live here; `cli/run.rs` only
+//! parses flags and handles signals.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use tokio::sync::{Semaphore, mpsc};
+use tokio::time::Instant;
+
+use crate::clock::Clock;
+use crate::config::{Config, ConfigErrors, Target};
+use crate::journey::{Driver, Runner, Vars};
+use crate::metrics::catalog;
+use crate::metrics::registry::Registry;
+use crate::metrics::statsd::StatsdExporter;
+use crate::outcome::Outcome;
+use crate::probes::http::HttpProber;
+use crate::probes::net;
+use crate::probes::sql::SqlSource;
+use crate::run::{CheckKind, RunResult};
+use crate::scheduler::{
+    Attempt, BoxFuture, CheckSpec, Executor, Recorder, Scheduler, draw_offsets,
+};
+use crate::store::Store;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    #[error(transparent)]
+    Config(#[from] ConfigErrors),
+    #[error("{0}")]
+    Target(String),
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("DogStatsD exporter: {0}")]
+    Statsd(String),
+}
+
+/// Command-line overrides of the config.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    pub listen: Option<SocketAddr>,
+    pub target: Option<String>,
+    pub base_url: Option<reqwest::Url>,
+    /// Seed for the start offsets (tests); random otherwise.
+    pub offsets_seed: Option<u64>,
+    /// Offsets of zero: every check runs at once (tests, the gate's fresh runs).
+    pub no_offsets: bool,
+}
+
+/// What the HTTP server and the reload path share.
+pub struct Shared {
+    pub config: RwLock<Arc<Config>>,
+    pub target: RwLock<Target>,
+    pub checks: RwLock<Vec<CheckSpec>>,
+    pub store: Store,
+    pub registry: Registry,
+    pub clock: Arc<dyn Clock>,
+    pub driver: RwLock<Arc<Driver>>,
+    /// Last result per check (the last attempt's outcome is what alerting judges).
+    pub last: RwLock<HashMap<String, RunResult>>,
+}
+
+impl Shared {
+    pub fn config(&self) -> Arc<Config> {
+        self.config.read().expect("config lock").clone()
+    }
+}
+
+/// Every scheduled check of a config.
+pub fn check_specs(cfg: &Config) -> Vec<CheckSpec> {
+    let mut specs: Vec<CheckSpec> = cfg
+        .checks
+        .journeys
+        .iter()
+        .map(|(name, s)| CheckSpec {
+            name: name.clone(),
+            kind: CheckKind::Journey,
+            schedule: s.clone(),
+        })
+        .collect();
+    let c = &cfg.checks;
+    specs.extend(
+        c.http
+            .iter()
+            .map(|h| spec(&h.name, CheckKind::Http, &h.schedule)),
+    );
+    specs.extend(
+        c.sql
+            .iter()
+            .map(|h| spec(&h.name, CheckKind::Sql, &h.schedule)),
+    );
+    specs.extend(
+        c.tcp
+            .iter()
+            .map(|h| spec(&h.name, CheckKind::Tcp, &h.schedule)),
+    );
+    specs.extend(
+        c.dns
+            .iter()
+            .map(|h| spec(&h.name, CheckKind::Dns, &h.schedule)),
+    );
+    specs
+}
+
+fn spec(name: &str, kind: CheckKind, s: &crate::config::checks::Schedule) -> CheckSpec {
+    CheckSpec {
+        name: name.to_string(),
+        kind,
+        schedule: s.clone(),
+    }
+}
+
+/// Runs checks and records their results: the scheduler's executor and recorder.
+pub struct Engine {
+    config: Arc<Config>,
+    target: Target,
+    runner: Runner,
+    sessions: Arc<Semaphore>,
+    http: HttpProber,
+    sql: Option<SqlSource>,
+    shared: Arc<Shared>,
+    statsd: Option<Arc<StatsdExporter>>,
+    writes: mpsc::UnboundedSender<RunResult>,
+}
+
+impl Engine {
+    fn vars(&self) -> Vars {
+        let mut v = Vars::default();
+        v.set("tenant", &self.config.tenant);
+        v.set("username", &self.config.credentials.username);
+        v.set_secret("password", self.config.credentials.password.clone());
+        v.set(
+            "base_url",
+            self.target.base_url.as_str().trim_end_matches('/'),
+        );
+        v.set("target", &self.target.name);
+        v.set("location", &self.config.location);
+        for (k, val) in &self.config.variables {
+            v.set(k, val);
+        }
+        v
+    }
+
+    fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.shared.clock.now()
+    }
+
+    async fn journey(&self, check: &CheckSpec) -> RunResult {
+        let Some(j) = self.config.journeys.iter().find(|j| j.name == check.name) else {
+            let mut r = self.begin(check);
+            r.outcome = Outcome::Error;
+            r.error = Some(format!("journey `{}` is not loaded", check.name));
+            return r;
+        };
+        // Waiting for a browser session is not the target's latency: measured apart.
+        let waited = Instant::now();
+        let _permit = self.sessions.acquire().await.expect("session pool open");
+        let wait_ms = waited.elapsed().as_secs_f64() * 1000.0;
+        let mut r = self.runner.run(j, &self.target).await;
+        r.session_wait_ms = wait_ms;
+        r
+    }
+
+    fn begin(&self, check: &CheckSpec) -> RunResult {
+        RunResult::begin(
+            &check.name,
+            check.kind,
+            &self.target.name,
+            &self.config.location,
+            self.now(),
+        )
+    }
+
+    async fn http_check(&self, check: &CheckSpec, timeout: Duration) -> RunResult {
+        let mut r = self.begin(check);
+        let Some(h) = self
+            .config
+            .checks
+            .http
+            .iter()
+            .find(|h| h.name == check.name)
+        else {
+            r.outcome = Outcome::Error;
+            return r;
+        };
+        let base = self.target.base_url.as_str().to_string();
+        // Leave the scheduler's timeout to catch a stuck probe; the request gets slightly less.
+        let stats = self
+            .http
+            .run(h, &base, &self.vars(), &mut r, timeout.mul_f64(0.95))
+            .await;
+        let service = h.service.clone().unwrap_or_else(|| "-".into());
+        let reg = &self.shared.registry;
+        if stats.rate_limit_hits > 0 {
+            let _ = reg.incr(
+                catalog::RATE_LIMIT_HITS.name,
+                &[("check", &h.name), ("service", &service)],
+                stats.rate_limit_hits,
+            );
+        }
+        if stats.server_errors > 0 {
+            let _ = reg.incr(
+                catalog::HTTP_ERRORS.name,
+                &[("check", &h.name), ("service", &service), ("status", "5xx")],
+                stats.server_errors,
+            );
+        }
+        let now = self.now();
+        for (g, v) in &stats.gauges {
+            let res = match v {
+                Some(v) => reg.set_gauge(g, &[], *v, now),
+                None => reg.mark_all_stale(g),
+            };
+            if let Err(e) = res {
+                tracing::warn!(check = %h.name, metric = %g, error = %e, "gauge not recorded");
+            }
+        }
+        if let Some(m) = &h.metric
+            && r.outcome == Outcome::Pass
+        {
+            let res = reg.record(
+                m,
+                &[("location", &self.config.location)],
+                r.slo_latency_ms(),
+                now,
+            );
+            if let Err(e) = res {
+                tracing::warn!(check = %h.name, metric = %m, error = %e, "latency not recorded");
+            }
+        }
+        r
+    }
+
+    async fn sql_metric(&self, check: &CheckSpec, timeout: Duration) -> RunResult {
+        let mut r = self.begin(check);
+        let (Some(m), Some(src)) = (
+            self.config.checks.sql.iter().find(|m| m.name == check.name),
+            &self.sql,
+        ) else {
+            r.outcome = Outcome::Error;
+            r.error = Some("no monitored database configured (`database.url`)".into());
+            return r;
+        };
+        let reg = &self.shared.registry;
+        match src.run(m, &mut r, timeout.mul_f64(0.95)).await {
+            Some(samples) => {
+                let now = self.now();
+                for s in samples {
+                    let labels: Vec<(&str, &str)> = s
+                        .labels
+                        .iter()
+                        .map(|(k, v)| (k.as_str(), v.as_str()))
+                        .collect();
+                    if let Err(e) = reg.set_gauge(&m.metric, &labels, s.value, now) {
+                        tracing::warn!(check = %m.name, error = %e, "gauge not recorded");
+                    }
+                }
+            }
+            // A failed source has no data: stale, never zero.
+            None => {
+                let _ = reg.mark_all_stale(&m.metric);
+            }
+        }
+        r
+    }
+}
+
+impl Executor for Engine {
+    fn execute<'a>(&'a self, check: &'a CheckSpec, a: Attempt) -> BoxFuture<'a, RunResult> {
+        let span = tracing::info_span!("attempt", check = %check.name, attempt = a.attempt);
+        Box::pin(tracing::Instrument::instrument(
+            async move {
+                match check.kind {
+                    CheckKind::Journey => self.journey(check).await,
+                    CheckKind::Http => self.http_check(check, a.timeout).await,
+                    CheckKind::Sql => self.sql_metric(check, a.timeout).await,
+                    CheckKind::Tcp => {
+                        let mut r = self.begin(check);
+                        if let Some(t) =
+                            self.config.checks.tcp.iter().find(|t| t.name == check.name)
+                        {
+                            net::tcp(&mut r, &t.address, a.timeout.mul_f64(0.95)).await;
+                        }
+                        r
+                    }
+                    CheckKind::Dns => {
+                        let mut r = self.begin(check);
+                        if let Some(d) =
+                            self.config.checks.dns.iter().find(|d| d.name == check.name)
+                        {
+                            net::dns(&mut r, &d.host, a.timeout.mul_f64(0.95)).await;
+                        }
+                        r
+                    }
+                    CheckKind::Tls => self.begin(check),
+                }
+            },
+            span,
+        ))
+    }
+}
+
+impl Recorder for Engine {
+    fn record_run(&self, run: &RunResult) {
+        let now = self.now();
+        if let Err(e) = self.shared.registry.record_run(run, now) {
+            tracing::warn!(check = %run.check, error = %e, "run not recorded in metrics");
+        }
+        if let Some(s) = &self.statsd
+            && let Err(e) = s.emit_run(run)
+        {
+            tracing::debug!(error = %e, "DogStatsD send failed");
+        }
+        if !run.cancelled {
+            self.shared
+                .last
+                .write()
+                .expect("last lock")
+                .insert(run.check.clone(), run.clone());
+        }
+        let _ = self.writes.send(run.clone());
+    }
+
+    fn record_lateness(&self, check: &CheckSpec, lateness: Duration) {
+        let _ = self.shared.registry.record(
+            catalog::SCHEDULE_LATENESS.name,
+            &[("check", &check.name), ("location", &self.config.location)],
+            lateness.as_secs_f64() * 1000.0,
+            self.now(),
+        );
+    }
+
+    fn record_overrun(&self, check: &CheckSpec, missed: u64, run: &RunResult) {
+        let reg = &self.shared.registry;
+        let loc = self.config.location.as_str();
+        let _ = reg.incr(
+            catalog::CHECK_OVERRUNS.name,
+            &[("check", &check.name), ("location", loc)],
+            missed,
+        );
+        // Each skipped slot would have waited behind this run: record the latency it would
+        // have seen (L - k x interval), so slow periods weigh as much as they lasted.
+        let interval = check.schedule.interval.as_secs_f64() * 1000.0;
+        let latency = run.slo_latency_ms();
+        let now = self.now();
+        for k in 1..=missed {
+            let v = latency - k as f64 * interval;
+            if v <= 0.0 {
+                break;
+            }
+            let _ = reg.record(
+                catalog::CHECK_LATENCY.name,
+                &[
+                    ("check", &run.check),
+                    ("location", loc),
+                    ("target", &run.target),
+                    ("outcome", run.outcome.as_str()),
+                ],
+                v,
+                now,
+            );
+        }
+    }
+}
+
+struct Running {
+    scheduler: Scheduler,
+    engine: Arc<Engine>,
+    /// Sends gauges (SQL metrics, the SWIS p95) to DogStatsD every 10 s and flushes the buffer.
+    statsd_task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Running {
+    async fn stop(self) {
+        self.scheduler.stop().await;
+        if let Some(t) = self.statsd_task {
+            t.abort();
+        }
+        if let Some(s) = &self.engine.statsd {
+            let _ = s.flush();
+        }
+    }
+}
+
+/// A running daemon.
+pub struct Daemon {
+    pub addr: SocketAddr,
+    pub shared: Arc<Shared>,
+    options: Options,
+    running: tokio::sync::Mutex<Option<Running>>,
+    writer: tokio::task::JoinHandle<()>,
+    writes: mpsc::UnboundedSender<RunResult>,
+    server: tokio::task::JoinHandle<()>,
+    server_stop: tokio::sync::watch::Sender<bool>,
+    maintenance: tokio::task::JoinHandle<()>,
+}
+
+fn target_of(cfg: &Config, o: &Options) -> Result<Target, DaemonError> {
+    let mut t = cfg
+        .target(o.target.as_deref())
+        .map_err(DaemonError::Target)?
+        .clone();
+    if let Some(u) = &o.base_url {
+        t.base_url = u.clone();
+    }
+    Ok(t)
+}
+
+impl Daemon {
+    /// Opens the store, rebuilds recent metrics from it, binds the HTTP server and starts
+    /// scheduling.
+    pub async fn start(
+        config: Config,
+        options: Options,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Daemon, DaemonError> {
+        crate::tls::install();
+        let target = target_of(&config, &options)?;
+        let store = Store::connect(&config.store_url).await?;
+        let registry = Registry::new();
+        // Percentiles survive a restart: replay the last day of runs into the windows.
+        let since = clock.now() - chrono::Duration::hours(24);
+        if let Ok(runs) = store.runs_since(since).await {
+            for s in runs {
+                if let Ok(Some(run)) = store.run(&s.run_id).await {
+                    let _ = registry.record_run(&run, run.started_at);
+                }
+            }
+        }
+        let listen = options.listen.unwrap_or(config.listen);
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .map_err(|source| DaemonError::Bind {
+                addr: listen,
+                source,
+            })?;
+        let addr = listener.local_addr().map_err(|source| DaemonError::Bind {
+            addr: listen,
+            source,
+        })?;
+        if !addr.ip().is_loopback() {
+            tracing::warn!(%addr, "listening beyond loopback: the API and status page have no authentication");
+        }
+        let config = Arc::new(config);
+        let driver = Arc::new(Driver::from_config(&config));
+        let shared = Arc::new(Shared {
+            config: RwLock::new(config.clone()),
+            target: RwLock::new(target),
+            checks: RwLock::new(Vec::new()),
+            store: store.clone(),
+            registry,
+            clock,
+            driver: RwLock::new(driver),
+            last: RwLock::new(HashMap::new()),
+        });
+        // Results are written by one task so a slow store never stalls the scheduler.
+        let (writes, mut rx) = mpsc::unbounded_channel::<RunResult>();
+        let writer = tokio::spawn(async move {
+            while let Some(run) = rx.recv().await {
+                if let Err(e) = store.insert_run(&run).await {
+                    tracing::error!(check = %run.check, run_id = %run.run_id, error = %e, "run not stored");
+                }
+            }
+        });
+        let (server_stop, stop_rx) = tokio::sync::watch::channel(false);
+        let server = tokio::spawn(crate::http::serve(listener, shared.clone(), stop_rx));
+        let maintenance = tokio::spawn(maintain(shared.clone()));
+        let daemon = Daemon {
+            addr,
+            shared,
+            options,
+            running: tokio::sync::Mutex::new(None),
+            writer,
+            writes,
+            server,
+            server_stop,
+            maintenance,
+        };
+        daemon.start_checks(config).await?;
+        tracing::info!(%addr, "synmon is running");
+        Ok(daemon)
+    }
+
+    async fn start_checks(&self, config: Arc<Config>) -> Result<(), DaemonError> {
+        let target = target_of(&config, &self.options)?;
+        let driver = self.shared.driver.read().expect("driver lock").clone();
+        let statsd = match &config.statsd {
+            Some(s) => {
+                let tags: Vec<(&str, &str)> = s
+                    .tags
+                    .iter()
+                    .map(|(k, v)| (k.as_str(), v.as_str()))
+                    .collect();
+                Some(Arc::new(
+                    StatsdExporter::new(s.address, s.prefix.as_deref(), &tags)
+                        .map_err(|e| DaemonError::Statsd(e.to_string()))?,
+                ))
+            }
+            None => None,
+        };
+        let sql = match &config.database_url {
+            Some(u) => match SqlSource::new(u) {
+                Ok(s) => Some(s),
+                Err(e) => {
+                    tracing::warn!(error = %e, "monitored database unavailable; SQL metrics will be stale");
+                    None
+                }
+            },
+            None => None,
+        };
+        let engine = Arc::new(Engine {
+            runner: Runner::new(config.clone(), driver, self.shared.clock.clone()),
+            sessions: Arc::new(Semaphore::new(config.webdriver.sessions as usize)),
+            http: HttpProber::new(true),
+            sql,
+            config: config.clone(),
+            target: target.clone(),
+            shared: self.shared.clone(),
+            statsd,
+            writes: self.writes.clone(),
+        });
+        let specs = check_specs(&config);
+        let offsets = if self.options.no_offsets {
+            vec![Duration::ZERO; specs.len()]
+        } else {
+            draw_offsets(&specs, self.options.offsets_seed)
+        };
+        for (s, o) in specs.iter().zip(&offsets) {
+            tracing::info!(check = %s.name, kind = s.kind.as_str(), interval_ms = s.schedule.interval.as_millis() as u64, offset_ms = o.as_millis() as u64, "scheduled");
+        }
+        *self.shared.checks.write().expect("checks lock") = specs.clone();
+        *self.shared.target.write().expect("target lock") = target;
+        *self.shared.config.write().expect("config lock") = config;
+        let scheduler = Scheduler::start(
+            specs,
+            offsets,
+            engine.clone(),
+            engine.clone(),
+            self.shared.clock.clone(),
+        );
+        let statsd_task = engine.statsd.clone().map(|s| {
+            let shared = self.shared.clone();
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(Duration::from_secs(10));
+                loop {
+                    tick.tick().await;
+                    if let Err(e) = s.emit_registry_gauges(&shared.registry, shared.clock.now()) {
+                        tracing::debug!(error = %e, "DogStatsD gauges not sent");
+                    }
+                    let _ = s.flush();
+                }
+            })
+        });
+        *self.running.lock().await = Some(Running {
+            scheduler,
+            engine,
+            statsd_task,
+        });
+        Ok(())
+    }
+
+    /// Reloads the config file. An invalid file changes nothing: the old config keeps running.
+    pub async fn reload(&self) -> Result<(), DaemonError> {
+        let path = self.shared.config().file.clone();
+        let new = match Config::load(&path) {
+            Ok(c) => c,
+            Err(e) => {
+                for d in &e.0 {
+                    tracing::error!("{d}");
+                }
+                tracing::error!(file = %path.display(), "reload refused: the config has errors; the previous config keeps running");
+                return Err(e.into());
+            }
+        };
+        target_of(&new, &self.options)?;
+        if let Some(r) = self.running.lock().await.take() {
+            r.stop().await;
+        }
+        let old_driver = {
+            let mut d = self.shared.driver.write().expect("driver lock");
+            std::mem::replace(&mut *d, Arc::new(Driver::from_config(&new)))
+        };
+        old_driver.shutdown().await;
+        self.start_checks(Arc::new(new)).await?;
+        tracing::info!(file = %path.display(), "config reloaded");
+        Ok(())
+    }
+
+    /// Stops gracefully: cancels in-flight runs (recorded as cancelled), quits browsers and
+    /// chromedriver, flushes the store, stops the server. Bounded to 10 s.
+    pub async fn shutdown(self) {
+        let work = async {
+            if let Some(r) = self.running.lock().await.take() {
+                r.stop().await;
+            }
+            let driver = self.shared.driver.read().expect("driver lock").clone();
+            driver.shutdown().await;
+            drop(self.writes);
+            let _ = self.writer.await;
+            let _ = self.server_stop.send(true);
+            let _ = self.server.await;
+            self.maintenance.abort();
+            self.shared.store.close().await;
+        };
+        if tokio::time::timeout(Duration::from_secs(10), work)
+            .await
+            .is_err()
+        {
+            tracing::error!("shutdown took longer than 10 s; exiting anyway");
+        }
+        tracing::info!("synmon stopped");
+    }
+}
+
+/// Once a minute: freeze histogram slices; once an hour: prune runs past the retention.
+async fn maintain(shared: Arc<Shared>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(60));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut n: u64 = 0;
+    loop {
+        tick.tick().await;
+        let now = shared.clock.now();
+        shared.registry.maintain(now);
+        if n.is_multiple_of(60) {
+            let retention = shared.config().retention;
+            let cutoff = now - chrono::Duration::from_std(retention).unwrap_or_default();
+            match shared.store.prune(cutoff).await {
+                Ok(p) => {
+                    for path in &p.artifact_paths {
+                        let _ = std::fs::remove_file(path);
+                    }
+                    if p.runs > 0 {
+                        tracing::info!(runs = p.runs, "pruned runs past the retention");
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "pruning failed"),
+            }
+        }
+        n += 1;
+    }
+}

@@ -1,0 +1,257 @@
+//! The daemon's HTTP server (default 127.0.0.1:3005): health, readiness, Prometheus `/metrics`,
+//! the JSON API and run artifacts. It only reads: nothing here changes what the daemon does.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::daemon::Shared;
+use crate::metrics::Window;
+use crate::metrics::catalog;
+use crate::outcome::Outcome;
+
+type AppState = Arc<Shared>;
+
+pub fn router(shared: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .route("/api/v1/checks", get(checks))
+        .route("/api/v1/checks/{name}/runs", get(check_runs))
+        .route("/api/v1/runs/{id}", get(run))
+        .route("/artifacts/{run_id}/{file}", get(artifact))
+        .with_state(shared)
+}
+
+/// Serves until `stop` turns true.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    shared: AppState,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let app = router(shared);
+    let res = axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            let _ = stop.wait_for(|s| *s).await;
+        })
+        .await;
+    if let Err(e) = res {
+        tracing::error!(error = %e, "HTTP server stopped");
+    }
+}
+
+fn error(status: StatusCode, msg: impl Into<String>) -> Response {
+    (status, Json(json!({"error": msg.into()}))).into_response()
+}
+
+async fn healthz() -> Json<Value> {
+    Json(json!({"status": "ok"}))
+}
+
+/// Ready when the config is loaded, the store answers and a WebDriver endpoint is reachable.
+async fn readyz(State(s): State<AppState>) -> Response {
+    let store = s.store.ping().await.map_err(|e| e.to_string());
+    let needs_browser = s
+        .checks
+        .read()
+        .expect("checks lock")
+        .iter()
+        .any(|c| c.kind == crate::run::CheckKind::Journey);
+    let webdriver = if needs_browser {
+        let driver = s.driver.read().expect("driver lock").clone();
+        driver.endpoint().await.map(|_| ()).map_err(|e| e.message)
+    } else {
+        Ok(())
+    };
+    let ok = store.is_ok() && webdriver.is_ok();
+    let body = json!({
+        "status": if ok { "ready" } else { "not ready" },
+        "config": s.config().file.display().to_string(),
+        "store": store.err().unwrap_or_else(|| "ok".into()),
+        "webdriver": webdriver.err().unwrap_or_else(|| "ok".into()),
+    });
+    let code = if ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (code, Json(body)).into_response()
+}
+
+async fn metrics(State(s): State<AppState>) -> Response {
+    let text = crate::metrics::prometheus::render(&s.registry, s.clock.now());
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response()
+}
+
+const WINDOWS: [(&str, Window); 3] = [("5m", Window::M5), ("1h", Window::H1), ("24h", Window::H24)];
+
+/// Every check with its last outcome, latency percentiles of passing runs and availability.
+async fn checks(State(s): State<AppState>) -> Json<Value> {
+    let now = s.clock.now();
+    let cfg = s.config();
+    let target = s.target.read().expect("target lock").name.clone();
+    let last = s.last.read().expect("last lock").clone();
+    let specs = s.checks.read().expect("checks lock").clone();
+    let list: Vec<Value> = specs
+        .iter()
+        .map(|c| {
+            let labels = |o: &'static str| {
+                [
+                    ("check", c.name.clone()),
+                    ("location", cfg.location.clone()),
+                    ("target", target.clone()),
+                    ("outcome", o.to_string()),
+                ]
+            };
+            let mut latency = serde_json::Map::new();
+            let mut uptime = serde_json::Map::new();
+            for (key, w) in WINDOWS {
+                let pass = labels("pass");
+                let pl: Vec<(&str, &str)> = pass.iter().map(|(k, v)| (*k, v.as_str())).collect();
+                let q = |q: f64| {
+                    s.registry
+                        .quantile(catalog::CHECK_LATENCY.name, &pl, w, q, now)
+                };
+                latency.insert(
+                    key.into(),
+                    json!({"p50": q(0.5), "p95": q(0.95), "p99": q(0.99)}),
+                );
+                let count = |o: &'static str| {
+                    let l = labels(o);
+                    let ll: Vec<(&str, &str)> = l.iter().map(|(k, v)| (*k, v.as_str())).collect();
+                    s.registry.count(catalog::CHECK_LATENCY.name, &ll, w, now)
+                };
+                let (p, f, e) = (count("pass"), count("fail"), count("error"));
+                // Probe errors say nothing about the target: availability is pass / (pass + fail).
+                let ratio = if p + f > 0 {
+                    Some(p as f64 / (p + f) as f64)
+                } else {
+                    None
+                };
+                uptime.insert(
+                    key.into(),
+                    json!({"ratio": ratio, "pass": p, "fail": f, "error": e}),
+                );
+            }
+            let l = last.get(&c.name);
+            json!({
+                "name": c.name,
+                "kind": c.kind,
+                "interval_ms": c.schedule.interval.as_millis() as u64,
+                "location": cfg.location,
+                "target": target,
+                "last": l.map(|r| json!({
+                    "run_id": r.run_id,
+                    "outcome": r.outcome,
+                    "started_at": r.started_at,
+                    "attempt": r.attempt,
+                    "latency_ms": r.slo_latency_ms(),
+                    "error": r.error,
+                    "failed_step": r.failed_step,
+                })),
+                "outcome": l.map(|r| r.outcome),
+                "latency_ms": latency,
+                "uptime": uptime,
+            })
+        })
+        .collect();
+    Json(json!({"checks": list, "generated_at": now}))
+}
+
+#[derive(Deserialize)]
+struct Limit {
+    limit: Option<u32>,
+}
+
+async fn check_runs(
+    State(s): State<AppState>,
+    Path(name): Path<String>,
+    Query(q): Query<Limit>,
+) -> Response {
+    let limit = q.limit.unwrap_or(50).clamp(1, 1000);
+    match s.store.runs_for_check(&name, limit).await {
+        Ok(runs) => Json(json!({"check": name, "runs": runs})).into_response(),
+        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+    }
+}
+
+async fn run(State(s): State<AppState>, Path(id): Path<String>) -> Response {
+    match s.store.run(&id).await {
+        Ok(Some(r)) => {
+            let artifacts: Vec<Value> = r
+                .artifacts
+                .iter()
+                .map(|a| {
+                    let file = std::path::Path::new(&a.path)
+                        .file_name()
+                        .map(|f| f.to_string_lossy().into_owned())
+                        .unwrap_or_default();
+                    json!({"kind": a.kind, "path": a.path, "url": format!("/artifacts/{}/{file}", r.run_id)})
+                })
+                .collect();
+            let mut v = serde_json::to_value(&r).unwrap_or(Value::Null);
+            v["artifacts"] = Value::Array(artifacts);
+            Json(v).into_response()
+        }
+        Ok(None) => error(StatusCode::NOT_FOUND, format!("no run {id}")),
+        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+    }
+}
+
+/// A run's evidence file. Page HTML is served inert (a sandboxing CSP): it came from the target.
+async fn artifact(
+    State(s): State<AppState>,
+    Path((run_id, file)): Path<(String, String)>,
+) -> Response {
+    let safe = |p: &str| {
+        !p.is_empty()
+            && p.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+            && !p.starts_with('.')
+    };
+    if !safe(&run_id) || !safe(&file) {
+        return error(StatusCode::BAD_REQUEST, "bad artifact path");
+    }
+    let path = s.config().artifacts_dir.join(&run_id).join(&file);
+    match tokio::fs::read(&path).await {
+        Ok(bytes) => {
+            let ctype = match path.extension().and_then(|e| e.to_str()) {
+                Some("png") => "image/png",
+                Some("html") => "text/html; charset=utf-8",
+                Some("json") => "application/json",
+                _ => "text/plain; charset=utf-8",
+            };
+            (
+                [
+                    (header::CONTENT_TYPE, ctype),
+                    (
+                        header::CONTENT_SECURITY_POLICY,
+                        "sandbox; default-src 'none'; img-src 'self' data:",
+                    ),
+                    (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+                ],
+                bytes,
+            )
+                .into_response()
+        }
+        Err(_) => error(StatusCode::NOT_FOUND, "no such artifact"),
+    }
+}
+
+/// The outcomes, for API consumers that want to validate them.
+pub const OUTCOMES: [Outcome; 3] = [Outcome::Pass, Outcome::Fail, Outcome::Error];

@@ -1,0 +1,944 @@
+//! The metrics registry: every series (metric + label values) synmon records, shared by the
+//! runners (writers), the exporters and the alert rules (readers).
+//!
+//! Design: one family per catalog entry, each a `RwLock<BTreeMap<label key, Arc<Series>>>`.
+//! Recording takes the family's read lock only to find the series (the write lock only the first
+//! time a label set is seen), then works on that series alone: an atomic for counters, a small
+//! mutex for a histogram or gauge. Tasks recording different checks never wait for each other,
+//! and a `/metrics` render holds no family lock while it formats. The BTreeMap keeps exports and
+//! snapshots in a stable order without sorting.
+//!
+//! Recording a name that is not in the catalog, with labels other than the catalog's, or with
+//! the wrong kind returns a [`MetricsError`] instead of panicking: some names come from config
+//! (SQL metric sources), where `synmon check` should report them, and a daemon should not crash
+//! on one bad series. Reads (`quantile`, `gauge`, `counter`, `count`) of unknown series return
+//! no data.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+
+use chrono::{DateTime, Utc};
+
+use super::catalog::{self, CATALOG, MetricDef, MetricKind};
+use super::window::{Accumulator, Window, WindowedHistogram};
+use crate::outcome::Outcome;
+use crate::run::RunResult;
+
+/// A metric could not be recorded as asked.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum MetricsError {
+    #[error("metric `{0}` is not in the catalog")]
+    UnknownMetric(String),
+    #[error("metric `{metric}` takes labels {expected:?}, got {got:?}")]
+    LabelMismatch {
+        metric: &'static str,
+        expected: &'static [&'static str],
+        got: Vec<String>,
+    },
+    #[error("metric `{metric}` is a {actual:?}, it cannot be used as a {wanted:?}")]
+    WrongKind {
+        metric: &'static str,
+        actual: MetricKind,
+        wanted: MetricKind,
+    },
+}
+
+/// Separates label values in a series key (a control character no label value carries).
+const KEY_SEP: char = '\u{1f}';
+
+/// Quantiles every [`Snapshot`] carries per window.
+pub const SNAPSHOT_QUANTILES: [f64; 4] = [0.5, 0.9, 0.95, 0.99];
+
+#[derive(Debug, Clone, Copy)]
+struct GaugeValue {
+    /// `None` once marked stale: no data, never a zero.
+    value: Option<f64>,
+    updated_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug)]
+enum State {
+    Distribution(Mutex<WindowedHistogram>),
+    Counter(AtomicU64),
+    Gauge(Mutex<GaugeValue>),
+}
+
+/// One series: label values in catalog order, and its state.
+#[derive(Debug)]
+pub(crate) struct Series {
+    pub(crate) labels: Box<[Box<str>]>,
+    /// `name="value",...` escaped for the Prometheus text format, built once so a scrape only
+    /// copies it.
+    pub(crate) prom_labels: Box<str>,
+    state: State,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding a series lock cannot leave a histogram half-written in a way that
+    // matters more than losing the metrics: keep serving.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// What an exporter reads from one series.
+pub(crate) enum SeriesRead<'a> {
+    Distribution(MutexGuard<'a, WindowedHistogram>),
+    Counter(u64),
+    Gauge(Option<f64>),
+}
+
+impl Series {
+    pub(crate) fn read(&self) -> SeriesRead<'_> {
+        match &self.state {
+            State::Distribution(h) => SeriesRead::Distribution(lock(h)),
+            State::Counter(c) => SeriesRead::Counter(c.load(Ordering::Relaxed)),
+            State::Gauge(g) => SeriesRead::Gauge(lock(g).value),
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Family {
+    def: &'static MetricDef,
+    series: RwLock<BTreeMap<Box<str>, Arc<Series>>>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    families: Vec<Family>,
+    by_name: HashMap<&'static str, usize>,
+}
+
+/// The registry; cheap to clone (an `Arc`), safe to share between tasks.
+#[derive(Debug, Clone)]
+pub struct Registry {
+    inner: Arc<Inner>,
+}
+
+impl Default for Registry {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Registry {
+    /// An empty registry covering every metric of the catalog.
+    pub fn new() -> Self {
+        let families = CATALOG
+            .iter()
+            .map(|def| Family {
+                def,
+                series: RwLock::new(BTreeMap::new()),
+            })
+            .collect();
+        let mut by_name = HashMap::new();
+        for (i, def) in CATALOG.iter().enumerate() {
+            by_name.insert(def.name, i);
+            by_name.insert(def.prom_name, i);
+        }
+        Registry {
+            inner: Arc::new(Inner { families, by_name }),
+        }
+    }
+
+    fn family(&self, name: &str) -> Result<&Family, MetricsError> {
+        self.inner
+            .by_name
+            .get(name)
+            .map(|&i| &self.inner.families[i])
+            .ok_or_else(|| MetricsError::UnknownMetric(name.to_string()))
+    }
+
+    fn family_of_kind(&self, name: &str, wanted: MetricKind) -> Result<&Family, MetricsError> {
+        let family = self.family(name)?;
+        if family.def.kind != wanted {
+            return Err(MetricsError::WrongKind {
+                metric: family.def.name,
+                actual: family.def.kind,
+                wanted,
+            });
+        }
+        Ok(family)
+    }
+
+    /// The series key: label values in catalog order, checked against the catalog.
+    fn key(def: &'static MetricDef, labels: &[(&str, &str)]) -> Result<String, MetricsError> {
+        let mismatch = || MetricsError::LabelMismatch {
+            metric: def.name,
+            expected: def.labels,
+            got: labels.iter().map(|(k, _)| (*k).to_string()).collect(),
+        };
+        if labels.len() != def.labels.len() {
+            return Err(mismatch());
+        }
+        let mut key = String::with_capacity(labels.iter().map(|(_, v)| v.len() + 1).sum());
+        for (i, name) in def.labels.iter().enumerate() {
+            // Callers usually pass labels in catalog order: try that position first.
+            let value = match labels.get(i) {
+                Some((k, v)) if k == name => v,
+                _ => match labels.iter().find(|(k, _)| k == name) {
+                    Some((_, v)) => v,
+                    None => return Err(mismatch()),
+                },
+            };
+            if i > 0 {
+                key.push(KEY_SEP);
+            }
+            key.push_str(value);
+        }
+        Ok(key)
+    }
+
+    fn series(
+        &self,
+        family: &Family,
+        labels: &[(&str, &str)],
+    ) -> Result<Arc<Series>, MetricsError> {
+        let key = Self::key(family.def, labels)?;
+        if let Some(s) = family
+            .series
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(key.as_str())
+        {
+            return Ok(Arc::clone(s));
+        }
+        let mut map = family.series.write().unwrap_or_else(|e| e.into_inner());
+        let series = map.entry(key.into_boxed_str()).or_insert_with_key(|key| {
+            let labels: Box<[Box<str>]> = if family.def.labels.is_empty() {
+                Box::default()
+            } else {
+                key.split(KEY_SEP).map(Box::from).collect()
+            };
+            let state = match family.def.kind {
+                MetricKind::Distribution => {
+                    State::Distribution(Mutex::new(WindowedHistogram::new()))
+                }
+                MetricKind::Counter => State::Counter(AtomicU64::new(0)),
+                MetricKind::Gauge => State::Gauge(Mutex::new(GaugeValue {
+                    value: None,
+                    updated_at: None,
+                })),
+            };
+            let mut prom_labels = String::new();
+            for (i, (name, value)) in family.def.labels.iter().zip(labels.iter()).enumerate() {
+                if i > 0 {
+                    prom_labels.push(',');
+                }
+                prom_labels.push_str(name);
+                prom_labels.push_str("=\"");
+                super::prometheus::escape_label_value(&mut prom_labels, value);
+                prom_labels.push('"');
+            }
+            Arc::new(Series {
+                labels,
+                prom_labels: prom_labels.into_boxed_str(),
+                state,
+            })
+        });
+        Ok(Arc::clone(series))
+    }
+
+    /// An existing series, without creating it.
+    fn existing(&self, name: &str, labels: &[(&str, &str)]) -> Option<Arc<Series>> {
+        let family = self.family(name).ok()?;
+        let key = Self::key(family.def, labels).ok()?;
+        family
+            .series
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(key.as_str())
+            .cloned()
+    }
+
+    /// Record a latency (ms) into a distribution.
+    pub fn record(
+        &self,
+        name: &str,
+        labels: &[(&str, &str)],
+        value_ms: f64,
+        at: DateTime<Utc>,
+    ) -> Result<(), MetricsError> {
+        let family = self.family_of_kind(name, MetricKind::Distribution)?;
+        let series = self.series(family, labels)?;
+        if let State::Distribution(h) = &series.state {
+            lock(h).record(value_ms, at);
+        }
+        Ok(())
+    }
+
+    /// Record a latency with coordinated-omission correction (see
+    /// [`WindowedHistogram::record_correct`]).
+    pub fn record_correct(
+        &self,
+        name: &str,
+        labels: &[(&str, &str)],
+        value_ms: f64,
+        expected_interval_ms: f64,
+        at: DateTime<Utc>,
+    ) -> Result<(), MetricsError> {
+        let family = self.family_of_kind(name, MetricKind::Distribution)?;
+        let series = self.series(family, labels)?;
+        if let State::Distribution(h) = &series.state {
+            lock(h).record_correct(value_ms, expected_interval_ms, at);
+        }
+        Ok(())
+    }
+
+    /// Add to a counter.
+    pub fn incr(&self, name: &str, labels: &[(&str, &str)], by: u64) -> Result<(), MetricsError> {
+        let family = self.family_of_kind(name, MetricKind::Counter)?;
+        let series = self.series(family, labels)?;
+        if let State::Counter(c) = &series.state {
+            c.fetch_add(by, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+
+    /// Set a gauge (in the catalog's unit, e.g. percent). A NaN value marks it stale.
+    pub fn set_gauge(
+        &self,
+        name: &str,
+        labels: &[(&str, &str)],
+        value: f64,
+        at: DateTime<Utc>,
+    ) -> Result<(), MetricsError> {
+        let family = self.family_of_kind(name, MetricKind::Gauge)?;
+        let series = self.series(family, labels)?;
+        if let State::Gauge(g) = &series.state {
+            let mut g = lock(g);
+            g.value = (!value.is_nan()).then_some(value);
+            g.updated_at = Some(at);
+        }
+        Ok(())
+    }
+
+    /// Mark a gauge as having no value (its source failed). A stale gauge is not exported (not
+    /// as 0, not at all) and reads as no data until it is set again.
+    pub fn mark_stale(&self, name: &str, labels: &[(&str, &str)]) -> Result<(), MetricsError> {
+        let family = self.family_of_kind(name, MetricKind::Gauge)?;
+        Self::key(family.def, labels)?;
+        if let Some(series) = self.existing(name, labels)
+            && let State::Gauge(g) = &series.state
+        {
+            lock(g).value = None;
+        }
+        Ok(())
+    }
+
+    /// Mark every series of a gauge stale: a SQL source that failed does not know which label
+    /// values (tenants, retry counts) its query would have returned.
+    pub fn mark_all_stale(&self, name: &str) -> Result<(), MetricsError> {
+        let family = self.family_of_kind(name, MetricKind::Gauge)?;
+        for series in family
+            .series
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+        {
+            if let State::Gauge(g) = &series.state {
+                lock(g).value = None;
+            }
+        }
+        Ok(())
+    }
+
+    /// A distribution's quantile over a window, ms; `None` without data (or unknown series).
+    pub fn quantile(
+        &self,
+        name: &str,
+        labels: &[(&str, &str)],
+        window: Window,
+        q: f64,
+        now: DateTime<Utc>,
+    ) -> Option<f64> {
+        match &self.existing(name, labels)?.state {
+            State::Distribution(h) => lock(h).quantile(window, q, now),
+            _ => None,
+        }
+    }
+
+    /// A distribution's number of values in a window (0 for unknown series).
+    pub fn count(
+        &self,
+        name: &str,
+        labels: &[(&str, &str)],
+        window: Window,
+        now: DateTime<Utc>,
+    ) -> u64 {
+        match self.existing(name, labels).as_deref() {
+            Some(Series {
+                state: State::Distribution(h),
+                ..
+            }) => lock(h).count(window, now),
+            _ => 0,
+        }
+    }
+
+    /// A gauge's value; `None` when stale, never set, or unknown.
+    pub fn gauge(&self, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+        match &self.existing(name, labels)?.state {
+            State::Gauge(g) => lock(g).value,
+            _ => None,
+        }
+    }
+
+    /// A counter's value (0 for unknown series).
+    pub fn counter(&self, name: &str, labels: &[(&str, &str)]) -> u64 {
+        match self.existing(name, labels).as_deref() {
+            Some(Series {
+                state: State::Counter(c),
+                ..
+            }) => c.load(Ordering::Relaxed),
+            _ => 0,
+        }
+    }
+
+    /// Record one run: the check's latency (the sum of its timed steps, or the total when no
+    /// step is timed), every step's latency, the runs counter by outcome and attempt, and the
+    /// probe-health gauge (1 when the run ended in `error`). A cancelled run was cut short by
+    /// shutdown: it is neither a latency nor an outcome, so nothing is recorded.
+    pub fn record_run(&self, run: &RunResult, at: DateTime<Utc>) -> Result<(), MetricsError> {
+        if run.cancelled {
+            return Ok(());
+        }
+        let outcome = run.outcome.as_str();
+        let latency = if run.steps.iter().any(|s| s.timed) {
+            run.timed_latency_ms
+        } else {
+            run.total_ms
+        };
+        self.record(
+            catalog::CHECK_LATENCY.name,
+            &[
+                ("check", &run.check),
+                ("location", &run.location),
+                ("target", &run.target),
+                ("outcome", outcome),
+            ],
+            latency,
+            at,
+        )?;
+        for step in &run.steps {
+            self.record(
+                catalog::STEP_LATENCY.name,
+                &[
+                    ("check", &run.check),
+                    ("step", &step.name),
+                    ("location", &run.location),
+                    ("target", &run.target),
+                    ("outcome", step.outcome.as_str()),
+                ],
+                step.latency_ms,
+                at,
+            )?;
+        }
+        let attempt = run.attempt.to_string();
+        self.incr(
+            catalog::CHECK_RUNS.name,
+            &[
+                ("check", &run.check),
+                ("location", &run.location),
+                ("outcome", outcome),
+                ("attempt", &attempt),
+            ],
+            1,
+        )?;
+        self.set_gauge(
+            catalog::PROBE_UNHEALTHY.name,
+            &[("check", &run.check), ("location", &run.location)],
+            if run.outcome == Outcome::Error {
+                1.0
+            } else {
+                0.0
+            },
+            at,
+        )
+    }
+
+    /// Freeze live minutes and age slices of every distribution; call once a minute so quiet
+    /// series release their live buffers.
+    pub fn maintain(&self, now: DateTime<Utc>) {
+        for family in &self.inner.families {
+            if family.def.kind != MetricKind::Distribution {
+                continue;
+            }
+            for series in self.series_of(family) {
+                if let State::Distribution(h) = &series.state {
+                    lock(h).advance(now);
+                }
+            }
+        }
+    }
+
+    /// Memory held by the distribution series: for capacity checks and the benchmark.
+    pub fn histogram_memory(&self) -> HistogramMemory {
+        let mut m = HistogramMemory::default();
+        for family in &self.inner.families {
+            for series in self.series_of(family) {
+                if let State::Distribution(h) = &series.state {
+                    let h = lock(h);
+                    m.series += 1;
+                    m.encoded_bytes += h.encoded_bytes();
+                    m.heap_bytes += h.heap_bytes();
+                }
+            }
+        }
+        m
+    }
+
+    fn series_of(&self, family: &Family) -> Vec<Arc<Series>> {
+        family
+            .series
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .cloned()
+            .collect()
+    }
+
+    /// Every family in catalog order with its series (cloned handles: no lock is held after).
+    pub(crate) fn families(&self) -> impl Iterator<Item = (&'static MetricDef, Vec<Arc<Series>>)> {
+        self.inner
+            .families
+            .iter()
+            .map(|f| (f.def, self.series_of(f)))
+    }
+
+    /// Every series with its current values and, for distributions, count and quantiles over
+    /// every window: what alert rules evaluate.
+    pub fn snapshot(&self, now: DateTime<Utc>) -> Snapshot {
+        self.snapshot_windows(now, &Window::ALL)
+    }
+
+    /// Like [`snapshot`](Self::snapshot) for a chosen set of windows (the 30-day window reads
+    /// the most data).
+    pub fn snapshot_windows(&self, now: DateTime<Utc>, windows: &[Window]) -> Snapshot {
+        let mut acc = Accumulator::new();
+        let mut series = Vec::new();
+        for (def, members) in self.families() {
+            for s in members {
+                let labels = def
+                    .labels
+                    .iter()
+                    .zip(s.labels.iter())
+                    .map(|(k, v)| (*k, v.to_string()))
+                    .collect();
+                let value = match &s.state {
+                    State::Counter(c) => SeriesValue::Counter(c.load(Ordering::Relaxed)),
+                    State::Gauge(g) => {
+                        let g = lock(g);
+                        SeriesValue::Gauge {
+                            value: g.value,
+                            updated_at: g.updated_at,
+                        }
+                    }
+                    State::Distribution(h) => {
+                        let h = lock(h);
+                        let windows = windows
+                            .iter()
+                            .map(|&window| {
+                                acc.clear();
+                                h.accumulate(window, now, &mut acc);
+                                WindowStats {
+                                    window,
+                                    count: acc.total(),
+                                    quantiles_ms: acc.quantiles_ms(&SNAPSHOT_QUANTILES),
+                                }
+                            })
+                            .collect();
+                        SeriesValue::Distribution(DistributionSnapshot {
+                            total_count: h.total_count(),
+                            total_sum_ms: h.total_sum_ms(),
+                            windows,
+                        })
+                    }
+                };
+                series.push(SeriesSnapshot { def, labels, value });
+            }
+        }
+        Snapshot { at: now, series }
+    }
+}
+
+/// See [`Registry::histogram_memory`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HistogramMemory {
+    pub series: usize,
+    /// Bytes of encoded (frozen) minute, hour and day slices.
+    pub encoded_bytes: usize,
+    /// Heap bytes held, approximately: slices, their bookkeeping, live buffers and histograms.
+    pub heap_bytes: usize,
+}
+
+/// All series at one instant.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    pub at: DateTime<Utc>,
+    /// In catalog order, then by label values.
+    pub series: Vec<SeriesSnapshot>,
+}
+
+impl Snapshot {
+    /// The series of one metric (by either name).
+    pub fn metric<'a>(&'a self, name: &str) -> impl Iterator<Item = &'a SeriesSnapshot> + 'a {
+        let def = catalog::lookup(name);
+        self.series
+            .iter()
+            .filter(move |s| def.is_some_and(|d| d.name == s.def.name))
+    }
+
+    /// One series by metric name and labels (any order).
+    pub fn find(&self, name: &str, labels: &[(&str, &str)]) -> Option<&SeriesSnapshot> {
+        self.metric(name).find(|s| {
+            s.labels.len() == labels.len() && labels.iter().all(|(k, v)| s.label(k) == Some(v))
+        })
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct SeriesSnapshot {
+    pub def: &'static MetricDef,
+    /// (label name, value) in catalog order.
+    pub labels: Vec<(&'static str, String)>,
+    pub value: SeriesValue,
+}
+
+impl SeriesSnapshot {
+    pub fn label(&self, name: &str) -> Option<&str> {
+        self.labels
+            .iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+#[derive(Debug, Clone)]
+pub enum SeriesValue {
+    Counter(u64),
+    /// `value: None` is a stale gauge: no data, which rules must not read as 0.
+    Gauge {
+        value: Option<f64>,
+        updated_at: Option<DateTime<Utc>>,
+    },
+    Distribution(DistributionSnapshot),
+}
+
+#[derive(Debug, Clone)]
+pub struct DistributionSnapshot {
+    /// Since process start.
+    pub total_count: u64,
+    pub total_sum_ms: f64,
+    pub windows: Vec<WindowStats>,
+}
+
+impl DistributionSnapshot {
+    pub fn window(&self, window: Window) -> Option<&WindowStats> {
+        self.windows.iter().find(|w| w.window == window)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct WindowStats {
+    pub window: Window,
+    pub count: u64,
+    /// Values at [`SNAPSHOT_QUANTILES`], ms; `None` when the window is empty.
+    pub quantiles_ms: Vec<Option<f64>>,
+}
+
+impl WindowStats {
+    /// The value at one of [`SNAPSHOT_QUANTILES`]; `None` for other quantiles or no data.
+    pub fn quantile(&self, q: f64) -> Option<f64> {
+        SNAPSHOT_QUANTILES
+            .iter()
+            .position(|&x| x == q)
+            .and_then(|i| self.quantiles_ms[i])
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::run::{CheckKind, StepResult, Timing};
+    use chrono::TimeZone;
+
+    pub(crate) fn t(minute: i64, second: i64) -> DateTime<Utc> {
+        Utc.timestamp_opt(1_700_000_040 + minute * 60 + second, 0)
+            .unwrap()
+    }
+
+    pub(crate) fn step(name: &str, ms: f64, timed: bool, outcome: Outcome) -> StepResult {
+        StepResult {
+            name: name.into(),
+            action: "click".into(),
+            latency_ms: ms,
+            timed,
+            timing: Timing::InPage,
+            outcome,
+            error: None,
+        }
+    }
+
+    pub(crate) fn run(check: &str, outcome: Outcome, steps: Vec<StepResult>) -> RunResult {
+        let timed: f64 = steps.iter().filter(|s| s.timed).map(|s| s.latency_ms).sum();
+        let total: f64 = steps.iter().map(|s| s.latency_ms).sum();
+        RunResult {
+            run_id: "r1".into(),
+            check: check.into(),
+            kind: CheckKind::Journey,
+            attempt: 1,
+            scheduled_at: t(0, 0),
+            cancelled: false,
+            target: "staging".into(),
+            location: "eu".into(),
+            outcome,
+            started_at: t(0, 0),
+            timed_latency_ms: timed,
+            total_ms: total,
+            session_wait_ms: 0.0,
+            session_create_ms: 0.0,
+            steps,
+            error: None,
+            failed_step: None,
+            artifacts: vec![],
+            page: None,
+        }
+    }
+
+    #[test]
+    fn unknown_names_labels_and_kinds_are_typed_errors() {
+        let r = Registry::new();
+        assert_eq!(
+            r.incr("no_such_metric", &[], 1),
+            Err(MetricsError::UnknownMetric("no_such_metric".into()))
+        );
+        let err = r
+            .incr(catalog::CHECK_OVERRUNS.name, &[("check", "a")], 1)
+            .unwrap_err();
+        assert!(matches!(err, MetricsError::LabelMismatch { .. }), "{err}");
+        let err = r
+            .incr(
+                catalog::CHECK_OVERRUNS.name,
+                &[("check", "a"), ("region", "b")],
+                1,
+            )
+            .unwrap_err();
+        assert!(matches!(err, MetricsError::LabelMismatch { .. }));
+        let err = r
+            .set_gauge(catalog::CHECK_RUNS.name, &[], 1.0, t(0, 0))
+            .unwrap_err();
+        assert!(matches!(err, MetricsError::WrongKind { .. }));
+        assert_eq!(
+            err.to_string(),
+            "metric `synmon.check.runs` is a Counter, it cannot be used as a Gauge"
+        );
+    }
+
+    #[test]
+    fn labels_in_any_order_hit_the_same_series_and_prom_names_work() {
+        let r = Registry::new();
+        r.incr(
+            "synmon_check_overruns_total",
+            &[("check", "a"), ("location", "eu")],
+            2,
+        )
+        .unwrap();
+        r.incr(
+            catalog::CHECK_OVERRUNS.name,
+            &[("location", "eu"), ("check", "a")],
+            3,
+        )
+        .unwrap();
+        assert_eq!(
+            r.counter(
+                catalog::CHECK_OVERRUNS.name,
+                &[("check", "a"), ("location", "eu")]
+            ),
+            5
+        );
+    }
+
+    #[test]
+    fn record_run_uses_timed_latency_counts_outcomes_and_skips_cancelled() {
+        let r = Registry::new();
+        let journey = run(
+            "align",
+            Outcome::Pass,
+            vec![
+                step("login", 900.0, false, Outcome::Pass),
+                step("save", 120.0, true, Outcome::Pass),
+                step("toast", 80.0, true, Outcome::Pass),
+            ],
+        );
+        r.record_run(&journey, t(0, 1)).unwrap();
+        let check = [
+            ("check", "align"),
+            ("location", "eu"),
+            ("target", "staging"),
+            ("outcome", "pass"),
+        ];
+        let q = r.quantile(
+            catalog::CHECK_LATENCY.name,
+            &check,
+            Window::M1,
+            0.5,
+            t(0, 2),
+        );
+        assert_eq!(q, Some(200.703)); // 200 ms in HDR's bucket, not 1100 ms
+        let login = [
+            ("check", "align"),
+            ("step", "login"),
+            ("location", "eu"),
+            ("target", "staging"),
+            ("outcome", "pass"),
+        ];
+        assert_eq!(
+            r.count(catalog::STEP_LATENCY.name, &login, Window::M1, t(0, 2)),
+            1
+        );
+
+        // An HTTP check without timed steps: its total.
+        let http = run(
+            "api",
+            Outcome::Error,
+            vec![step("get", 42.0, false, Outcome::Error)],
+        );
+        r.record_run(&http, t(0, 1)).unwrap();
+        let api = [
+            ("check", "api"),
+            ("location", "eu"),
+            ("target", "staging"),
+            ("outcome", "error"),
+        ];
+        assert_eq!(
+            r.quantile(catalog::CHECK_LATENCY.name, &api, Window::M1, 1.0, t(0, 2)),
+            Some(42.239)
+        );
+        assert_eq!(
+            r.gauge(
+                catalog::PROBE_UNHEALTHY.name,
+                &[("check", "api"), ("location", "eu")]
+            ),
+            Some(1.0)
+        );
+
+        let mut retry = journey.clone();
+        retry.attempt = 2;
+        retry.outcome = Outcome::Fail;
+        r.record_run(&retry, t(0, 3)).unwrap();
+        let mut cancelled = journey.clone();
+        cancelled.cancelled = true;
+        r.record_run(&cancelled, t(0, 4)).unwrap();
+
+        let runs = |outcome, attempt| {
+            r.counter(
+                catalog::CHECK_RUNS.name,
+                &[
+                    ("check", "align"),
+                    ("location", "eu"),
+                    ("outcome", outcome),
+                    ("attempt", attempt),
+                ],
+            )
+        };
+        assert_eq!(runs("pass", "1"), 1);
+        assert_eq!(runs("fail", "2"), 1);
+        assert_eq!(
+            r.count(catalog::CHECK_LATENCY.name, &check, Window::H1, t(0, 5)),
+            1
+        );
+    }
+
+    #[test]
+    fn stale_gauges_read_as_no_data() {
+        let r = Registry::new();
+        let name = catalog::FEED_PUSH_SUCCESS_RATE.name;
+        r.set_gauge(name, &[], 97.5, t(0, 0)).unwrap();
+        assert_eq!(r.gauge(name, &[]), Some(97.5));
+        r.mark_stale(name, &[]).unwrap();
+        assert_eq!(r.gauge(name, &[]), None);
+        let snap = r.snapshot(t(0, 1));
+        assert!(matches!(
+            snap.find(name, &[]).unwrap().value,
+            SeriesValue::Gauge {
+                value: None,
+                updated_at: Some(_)
+            }
+        ));
+        r.set_gauge(name, &[], 96.0, t(1, 0)).unwrap();
+        assert_eq!(r.gauge(name, &[]), Some(96.0));
+
+        let by_tenant = catalog::FEED_PUSH_ERROR_RATE.name;
+        r.set_gauge(by_tenant, &[("tenant", "t1")], 1.0, t(0, 0))
+            .unwrap();
+        r.set_gauge(by_tenant, &[("tenant", "t2")], 2.0, t(0, 0))
+            .unwrap();
+        r.mark_all_stale(by_tenant).unwrap();
+        assert_eq!(r.gauge(by_tenant, &[("tenant", "t1")]), None);
+        assert_eq!(r.gauge(by_tenant, &[("tenant", "t2")]), None);
+    }
+
+    #[test]
+    fn snapshot_lists_every_series_with_window_stats() {
+        let r = Registry::new();
+        let labels = [("check", "a"), ("location", "eu")];
+        for ms in 1..=100 {
+            r.record(
+                catalog::SCHEDULE_LATENESS.name,
+                &labels,
+                f64::from(ms),
+                t(0, 0),
+            )
+            .unwrap();
+        }
+        r.incr(catalog::CHECK_OVERRUNS.name, &labels, 1).unwrap();
+        let snap = r.snapshot(t(3, 0));
+        assert_eq!(snap.series.len(), 2);
+        let s = snap
+            .find("synmon_schedule_lateness_seconds", &labels)
+            .unwrap();
+        let SeriesValue::Distribution(d) = &s.value else {
+            panic!("not a distribution")
+        };
+        assert_eq!(d.total_count, 100);
+        assert_eq!(d.total_sum_ms, 5050.0);
+        assert_eq!(d.window(Window::M1).unwrap().count, 0);
+        assert_eq!(d.window(Window::M1).unwrap().quantile(0.95), None);
+        let m5 = d.window(Window::M5).unwrap();
+        assert_eq!(m5.count, 100);
+        assert_eq!(m5.quantile(0.95), Some(95.231));
+    }
+
+    #[test]
+    fn concurrent_recording_from_many_threads() {
+        let r = Registry::new();
+        std::thread::scope(|scope| {
+            for i in 0..4 {
+                let r = r.clone();
+                scope.spawn(move || {
+                    let check = format!("c{}", i % 2);
+                    for n in 0..1000 {
+                        r.record(
+                            catalog::SCHEDULE_LATENESS.name,
+                            &[("check", &check), ("location", "eu")],
+                            f64::from(n % 50),
+                            t(0, 0),
+                        )
+                        .unwrap();
+                    }
+                });
+            }
+        });
+        for c in ["c0", "c1"] {
+            assert_eq!(
+                r.count(
+                    catalog::SCHEDULE_LATENESS.name,
+                    &[("check", c), ("location", "eu")],
+                    Window::M1,
+                    t(0, 0)
+                ),
+                2000
+            );
+        }
+    }
+}

@@ -1,0 +1,965 @@
+//! A windowed HDR histogram for one latency series.
+//!
+//! Values are kept in microseconds with 2 significant digits (a value is known to within 1%),
+//! from 1 µs to 1 h; larger values are clamped to 1 h and counted in [`WindowedHistogram::clamped`].
+//!
+//! Time is cut into UTC minutes. The current minute is live; when a value (or
+//! [`WindowedHistogram::advance`]) arrives in a later minute, the live minute is frozen into a
+//! compact run-length encoding of its non-empty buckets. Minute slices are kept for the last
+//! hour, then merged into hourly roll-ups (kept for 24 h), then into daily roll-ups (kept for
+//! 30 days), then dropped. Every value lives in exactly one slice, so windows never count twice.
+//!
+//! Why not a `Histogram<u32>` per minute: one 1 µs..1 h, 2-digit histogram is 3,328 counters
+//! (13 KB). An hour of those for 1,000 series would be 800 MB; an encoded minute holding 60
+//! values is ~100 bytes. For the same reason the live minute starts as a small buffer of raw
+//! microsecond values and becomes a live `Histogram<u32>` only once it holds more than
+//! [`RAW_CAPACITY`] values: a check running every 30 s never pays 13 KB per series.
+//!
+//! All bucket arithmetic matches hdrhistogram's for (low 1, high 3.6e9, 2 digits) exactly, and
+//! quantiles are computed like `Histogram::value_at_quantile` (the highest value equivalent to
+//! the bucket that reaches the rank), so `quantile` agrees with `merged(..).value_at_quantile`.
+
+use std::collections::VecDeque;
+
+use chrono::{DateTime, Utc};
+use hdrhistogram::Histogram;
+
+/// Lowest discernible value, µs.
+pub const LOWEST_US: u64 = 1;
+/// Highest trackable value, µs (1 hour). Larger values are clamped to it.
+pub const HIGHEST_US: u64 = 3_600_000_000;
+/// Significant digits kept.
+pub const SIGFIG: u8 = 2;
+/// Raw values buffered in the live minute before it switches to a live `Histogram<u32>`.
+pub const RAW_CAPACITY: usize = 256;
+
+// hdrhistogram's layout for (1, 3.6e9, 2): 256 sub-buckets per bucket, half of them new per
+// bucket; unit magnitude 0.
+const SUB_BUCKET_HALF_MAG: u32 = 7;
+const SUB_BUCKET_HALF: u64 = 1 << SUB_BUCKET_HALF_MAG;
+const SUB_BUCKET_MASK: u64 = (SUB_BUCKET_HALF << 1) - 1;
+const LEADING_ZERO_BASE: u32 = 64 - SUB_BUCKET_HALF_MAG - 1;
+
+const MINUTES_PER_HOUR: i64 = 60;
+const MINUTES_PER_DAY: i64 = 1440;
+/// Minute slices cover the 1 h window; older minutes live in hourly roll-ups.
+const MINUTE_RETENTION: i64 = 60;
+/// Hourly roll-ups cover the 24 h window; older hours live in daily roll-ups.
+const HOUR_RETENTION: i64 = 24 * MINUTES_PER_HOUR;
+/// Daily roll-ups cover the 30 d window; older days are dropped.
+const DAY_RETENTION: i64 = 30 * MINUTES_PER_DAY;
+
+const fn bucket_for(value: u64) -> u32 {
+    LEADING_ZERO_BASE - (value | SUB_BUCKET_MASK).leading_zeros()
+}
+
+/// hdrhistogram's counts-array index of a value (≤ [`HIGHEST_US`]).
+pub(crate) const fn index_for(value: u64) -> usize {
+    let bucket = bucket_for(value);
+    let sub = value >> bucket;
+    (((bucket as u64 + 1) << SUB_BUCKET_HALF_MAG) + sub - SUB_BUCKET_HALF) as usize
+}
+
+/// (bucket, sub-bucket) of an index.
+const fn location(index: usize) -> (u32, u64) {
+    let bucket = (index >> SUB_BUCKET_HALF_MAG) as i64 - 1;
+    let sub = (index as u64 & (SUB_BUCKET_HALF - 1)) + SUB_BUCKET_HALF;
+    if bucket < 0 {
+        (0, sub - SUB_BUCKET_HALF)
+    } else {
+        (bucket as u32, sub)
+    }
+}
+
+/// Lowest value counted at `index`, µs.
+pub(crate) const fn lowest_for_index(index: usize) -> u64 {
+    let (bucket, sub) = location(index);
+    sub << bucket
+}
+
+/// Highest value counted at `index`, µs (what hdrhistogram reports for a quantile).
+pub(crate) const fn highest_for_index(index: usize) -> u64 {
+    let (bucket, sub) = location(index);
+    (sub << bucket) + (1u64 << bucket) - 1
+}
+
+/// Number of buckets (indices) covering 0..=[`HIGHEST_US`].
+pub(crate) const INDEX_LEN: usize = index_for(HIGHEST_US) + 1;
+
+/// A rolling window ending now. It covers every minute that overlaps `[now - N, now]`, so it
+/// always holds at least N minutes of data (up to one more minute at its old edge; the 24 h and
+/// 30 d windows round their old edge out to the hour or day of their roll-ups).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Window {
+    M1,
+    M5,
+    H1,
+    H24,
+    D30,
+}
+
+impl Window {
+    pub const ALL: [Window; 5] = [Window::M1, Window::M5, Window::H1, Window::H24, Window::D30];
+
+    /// Length in minutes.
+    pub fn minutes(self) -> i64 {
+        match self {
+            Window::M1 => 1,
+            Window::M5 => 5,
+            Window::H1 => 60,
+            Window::H24 => 24 * 60,
+            Window::D30 => 30 * 24 * 60,
+        }
+    }
+
+    /// `1m`, `5m`, `1h`, `24h`, `30d`: how config files and the API spell it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Window::M1 => "1m",
+            Window::M5 => "5m",
+            Window::H1 => "1h",
+            Window::H24 => "24h",
+            Window::D30 => "30d",
+        }
+    }
+
+    /// Which tiers the window reads: minute windows never read roll-ups.
+    fn tiers(self) -> usize {
+        match self {
+            Window::M1 | Window::M5 | Window::H1 => 1,
+            Window::H24 => 2,
+            Window::D30 => 3,
+        }
+    }
+}
+
+fn minute_of(at: DateTime<Utc>) -> i64 {
+    at.timestamp().div_euclid(60)
+}
+
+/// Convert milliseconds to clamped microseconds; `None` for NaN.
+fn to_us(value_ms: f64) -> Option<(u64, bool)> {
+    if value_ms.is_nan() {
+        return None;
+    }
+    let us = (value_ms * 1000.0).round();
+    if us <= 0.0 {
+        Some((0, false))
+    } else if us > HIGHEST_US as f64 {
+        Some((HIGHEST_US, true))
+    } else {
+        Some((us as u64, false))
+    }
+}
+
+fn new_histogram<T: hdrhistogram::Counter>() -> Histogram<T> {
+    Histogram::new_with_bounds(LOWEST_US, HIGHEST_US, SIGFIG).expect("static histogram bounds")
+}
+
+// ---- compact encoding -----------------------------------------------------------------------
+
+/// A frozen slice: the non-empty buckets of a minute, hour or day.
+///
+/// Encoding: per non-empty bucket, in index order, a LEB128 varint `delta << 1 | (count == 1)`
+/// where `delta` is the index distance from the previous bucket, followed by a varint count
+/// when the count is not 1. A minute of 60 spread-out values takes ~80 bytes.
+#[derive(Debug, Clone)]
+struct Slice {
+    /// First minute covered (minutes since the epoch).
+    start: i64,
+    count: u64,
+    data: Box<[u8]>,
+}
+
+fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+fn get_varint(data: &[u8], pos: &mut usize) -> u64 {
+    let mut v = 0u64;
+    let mut shift = 0;
+    loop {
+        let b = data[*pos];
+        *pos += 1;
+        v |= u64::from(b & 0x7f) << shift;
+        if b < 0x80 {
+            return v;
+        }
+        shift += 7;
+    }
+}
+
+/// Encode sorted (index, count) pairs with non-zero counts.
+fn encode(entries: &[(u16, u64)]) -> Box<[u8]> {
+    let mut out = Vec::with_capacity(entries.len() * 2);
+    let mut prev = 0u64;
+    for &(index, count) in entries {
+        let delta = u64::from(index) - prev;
+        prev = u64::from(index);
+        if count == 1 {
+            put_varint(&mut out, delta << 1 | 1);
+        } else {
+            put_varint(&mut out, delta << 1);
+            put_varint(&mut out, count);
+        }
+    }
+    out.into_boxed_slice()
+}
+
+/// Call `f(index, count)` for every bucket of an encoded slice.
+fn decode(data: &[u8], mut f: impl FnMut(usize, u64)) {
+    let mut pos = 0;
+    let mut index = 0u64;
+    while pos < data.len() {
+        let tag = get_varint(data, &mut pos);
+        index += tag >> 1;
+        let count = if tag & 1 == 1 {
+            1
+        } else {
+            get_varint(data, &mut pos)
+        };
+        f(index as usize, count);
+    }
+}
+
+fn decode_vec(data: &[u8]) -> Vec<(u16, u64)> {
+    let mut out = Vec::new();
+    decode(data, |i, c| out.push((i as u16, c)));
+    out
+}
+
+/// Merge two sorted entry lists.
+fn merge_entries(a: &[(u16, u64)], b: &[(u16, u64)]) -> Vec<(u16, u64)> {
+    let mut out = Vec::with_capacity(a.len() + b.len());
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() && j < b.len() {
+        match a[i].0.cmp(&b[j].0) {
+            std::cmp::Ordering::Less => {
+                out.push(a[i]);
+                i += 1;
+            }
+            std::cmp::Ordering::Greater => {
+                out.push(b[j]);
+                j += 1;
+            }
+            std::cmp::Ordering::Equal => {
+                out.push((a[i].0, a[i].1 + b[j].1));
+                i += 1;
+                j += 1;
+            }
+        }
+    }
+    out.extend_from_slice(&a[i..]);
+    out.extend_from_slice(&b[j..]);
+    out
+}
+
+// ---- accumulation and quantiles -------------------------------------------------------------
+
+/// Dense bucket counts over a window; reused across series by the exporters so a `/metrics`
+/// render allocates it once. Only the touched index range is scanned and cleared.
+#[derive(Debug, Clone)]
+pub struct Accumulator {
+    counts: Vec<u64>,
+    lo: usize,
+    hi: usize,
+    total: u64,
+}
+
+impl Default for Accumulator {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Accumulator {
+    pub fn new() -> Self {
+        Accumulator {
+            counts: vec![0; INDEX_LEN],
+            lo: INDEX_LEN,
+            hi: 0,
+            total: 0,
+        }
+    }
+
+    pub fn clear(&mut self) {
+        if self.lo <= self.hi {
+            self.counts[self.lo..=self.hi].fill(0);
+        }
+        self.lo = INDEX_LEN;
+        self.hi = 0;
+        self.total = 0;
+    }
+
+    #[inline]
+    fn add(&mut self, index: usize, count: u64) {
+        self.counts[index] += count;
+        self.lo = self.lo.min(index);
+        self.hi = self.hi.max(index);
+        self.total += count;
+    }
+
+    /// Values accumulated.
+    pub fn total(&self) -> u64 {
+        self.total
+    }
+
+    /// The value at quantile `q` in µs, exactly as hdrhistogram's `value_at_quantile` computes
+    /// it; `None` when empty.
+    pub fn quantile_us(&self, q: f64) -> Option<u64> {
+        if self.total == 0 {
+            return None;
+        }
+        let q = q.clamp(0.0, 1.0);
+        let rank = ((q * self.total as f64).ceil() as u64).max(1);
+        let mut seen = 0u64;
+        for index in self.lo..=self.hi {
+            seen += self.counts[index];
+            if seen >= rank {
+                return Some(if q == 0.0 {
+                    lowest_for_index(index)
+                } else {
+                    highest_for_index(index)
+                });
+            }
+        }
+        Some(highest_for_index(self.hi))
+    }
+
+    /// Several quantiles (ascending or not), in ms.
+    pub fn quantiles_ms(&self, qs: &[f64]) -> Vec<Option<f64>> {
+        qs.iter()
+            .map(|&q| self.quantile_us(q).map(|us| us as f64 / 1000.0))
+            .collect()
+    }
+
+    /// The accumulated counts as a plain hdrhistogram (u64 counts: 30 days may exceed u32).
+    pub fn to_histogram(&self) -> Histogram<u64> {
+        let mut h = new_histogram::<u64>();
+        if self.lo <= self.hi {
+            for index in self.lo..=self.hi {
+                let c = self.counts[index];
+                if c > 0 {
+                    h.saturating_record_n(lowest_for_index(index), c);
+                }
+            }
+        }
+        h
+    }
+}
+
+// ---- the windowed histogram -----------------------------------------------------------------
+
+/// One latency series: a live minute, per-minute slices for 1 h, hourly roll-ups for 24 h and
+/// daily roll-ups for 30 d. Not synchronised: the registry wraps each in a mutex.
+#[derive(Debug)]
+pub struct WindowedHistogram {
+    /// Minute of the live data; `i64::MIN` before the first value.
+    live_minute: i64,
+    live_count: u64,
+    /// The live minute's values in µs while it holds at most [`RAW_CAPACITY`] of them.
+    raw: Vec<u32>,
+    /// The live minute once it outgrew `raw`. Kept across minutes while the series stays busy,
+    /// dropped after a quiet minute.
+    hist: Option<Box<Histogram<u32>>>,
+    hist_active: bool,
+    minutes: VecDeque<Slice>,
+    hours: VecDeque<Slice>,
+    days: VecDeque<Slice>,
+    total_count: u64,
+    total_sum_ms: f64,
+    clamped: u64,
+    invalid: u64,
+}
+
+impl Default for WindowedHistogram {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl WindowedHistogram {
+    pub fn new() -> Self {
+        WindowedHistogram {
+            live_minute: i64::MIN,
+            live_count: 0,
+            raw: Vec::new(),
+            hist: None,
+            hist_active: false,
+            minutes: VecDeque::new(),
+            hours: VecDeque::new(),
+            days: VecDeque::new(),
+            total_count: 0,
+            total_sum_ms: 0.0,
+            clamped: 0,
+            invalid: 0,
+        }
+    }
+
+    /// Record one latency in milliseconds at `at`. NaN is ignored (counted in
+    /// [`invalid`](Self::invalid)); negative values count as 0; values above 1 h are clamped.
+    #[inline]
+    pub fn record(&mut self, value_ms: f64, at: DateTime<Utc>) {
+        let Some((us, clamped)) = to_us(value_ms) else {
+            self.invalid += 1;
+            return;
+        };
+        self.clamped += u64::from(clamped);
+        let minute = minute_of(at);
+        if minute != self.live_minute {
+            if minute > self.live_minute {
+                self.rotate(minute);
+            } else {
+                self.record_past(minute, us);
+                self.total_count += 1;
+                self.total_sum_ms += us as f64 / 1000.0;
+                return;
+            }
+        }
+        self.record_live(us);
+        self.total_count += 1;
+        self.total_sum_ms += us as f64 / 1000.0;
+    }
+
+    /// Record a latency measured by a run that was supposed to start every
+    /// `expected_interval_ms`, correcting for coordinated omission like hdrhistogram's
+    /// `record_correct`: when the value exceeds the interval, the runs that could not start
+    /// meanwhile are recorded too, as `value - interval`, `value - 2·interval`, ... down to the
+    /// interval. Without this a 10 s stall with a 1 s schedule is one slow sample instead of ten.
+    /// An interval ≤ 0 records the value only.
+    pub fn record_correct(&mut self, value_ms: f64, expected_interval_ms: f64, at: DateTime<Utc>) {
+        self.record(value_ms, at);
+        let (Some((value, _)), Some((interval, _))) =
+            (to_us(value_ms), to_us(expected_interval_ms))
+        else {
+            return;
+        };
+        if interval == 0 || value <= interval {
+            return;
+        }
+        let mut missing = value - interval;
+        while missing >= interval {
+            self.record(missing as f64 / 1000.0, at);
+            missing -= interval;
+        }
+    }
+
+    #[inline]
+    fn record_live(&mut self, us: u64) {
+        self.live_count += 1;
+        if self.hist_active {
+            if let Some(h) = self.hist.as_mut() {
+                h.saturating_record(us);
+            }
+        } else if self.raw.len() < RAW_CAPACITY {
+            self.raw.push(us as u32);
+        } else {
+            self.promote();
+            if let Some(h) = self.hist.as_mut() {
+                h.saturating_record(us);
+            }
+        }
+    }
+
+    /// Move the raw buffer into a live histogram.
+    fn promote(&mut self) {
+        let h = self.hist.get_or_insert_with(|| Box::new(new_histogram()));
+        for &v in &self.raw {
+            h.saturating_record(u64::from(v));
+        }
+        self.raw.clear();
+        self.hist_active = true;
+    }
+
+    /// A value for a minute that is already frozen (runs finishing out of order): merged into
+    /// the slice it belongs to.
+    fn record_past(&mut self, minute: i64, us: u64) {
+        let entries = [(index_for(us) as u16, 1u64)];
+        let now_minute = self.live_minute;
+        self.add_frozen(minute, &entries, 1, now_minute);
+    }
+
+    /// Freeze the live minute and age slices as if the current minute were `minute`. Recording
+    /// does this on its own; call it periodically so a quiet series releases its live buffer.
+    pub fn advance(&mut self, now: DateTime<Utc>) {
+        let minute = minute_of(now);
+        if minute > self.live_minute {
+            self.rotate(minute);
+        }
+    }
+
+    fn rotate(&mut self, minute: i64) {
+        if self.live_count > 0 {
+            let entries = self.live_entries();
+            let count = self.live_count;
+            let live_minute = self.live_minute;
+            self.add_frozen(live_minute, &entries, count, minute);
+        }
+        // A live histogram that was not needed this minute is released.
+        if !self.hist_active {
+            self.hist = None;
+        } else if let Some(h) = self.hist.as_mut() {
+            h.reset();
+        }
+        self.hist_active = false;
+        self.raw.clear();
+        if self.raw.capacity() > RAW_CAPACITY {
+            self.raw.shrink_to(RAW_CAPACITY);
+        }
+        self.live_count = 0;
+        self.live_minute = minute;
+
+        while self
+            .minutes
+            .front()
+            .is_some_and(|s| s.start < minute - MINUTE_RETENTION)
+        {
+            let s = self.minutes.pop_front().expect("checked");
+            self.add_frozen(s.start, &decode_vec(&s.data), s.count, minute);
+        }
+        while self
+            .hours
+            .front()
+            .is_some_and(|s| s.start + MINUTES_PER_HOUR - 1 < minute - HOUR_RETENTION)
+        {
+            let s = self.hours.pop_front().expect("checked");
+            self.add_frozen(s.start, &decode_vec(&s.data), s.count, minute);
+        }
+        while self
+            .days
+            .front()
+            .is_some_and(|s| s.start + MINUTES_PER_DAY - 1 < minute - DAY_RETENTION)
+        {
+            self.days.pop_front();
+        }
+    }
+
+    /// Put frozen data that starts at `start` into the tier its age calls for (relative to the
+    /// current minute `now_minute`), merging with a slice already there.
+    fn add_frozen(&mut self, start: i64, entries: &[(u16, u64)], count: u64, now_minute: i64) {
+        let (tier, key) = if start >= now_minute - MINUTE_RETENTION {
+            (&mut self.minutes, start)
+        } else {
+            let hour = start.div_euclid(MINUTES_PER_HOUR) * MINUTES_PER_HOUR;
+            if hour + MINUTES_PER_HOUR > now_minute - HOUR_RETENTION {
+                (&mut self.hours, hour)
+            } else {
+                let day = start.div_euclid(MINUTES_PER_DAY) * MINUTES_PER_DAY;
+                if day + MINUTES_PER_DAY > now_minute - DAY_RETENTION {
+                    (&mut self.days, day)
+                } else {
+                    return; // older than 30 days
+                }
+            }
+        };
+        match tier.binary_search_by_key(&key, |s| s.start) {
+            Ok(pos) => {
+                let slice = &mut tier[pos];
+                let merged = merge_entries(&decode_vec(&slice.data), entries);
+                slice.data = encode(&merged);
+                slice.count += count;
+            }
+            Err(pos) => tier.insert(
+                pos,
+                Slice {
+                    start: key,
+                    count,
+                    data: encode(entries),
+                },
+            ),
+        }
+    }
+
+    /// The live minute's buckets, sorted.
+    fn live_entries(&self) -> Vec<(u16, u64)> {
+        let mut out = Vec::new();
+        if self.hist_active {
+            if let Some(h) = self.hist.as_ref() {
+                for index in index_for(h.min())..=index_for(h.max()) {
+                    let c = u64::from(h.count_at(lowest_for_index(index)));
+                    if c > 0 {
+                        out.push((index as u16, c));
+                    }
+                }
+            }
+        } else {
+            let mut idx: Vec<u16> = self
+                .raw
+                .iter()
+                .map(|&v| index_for(u64::from(v)) as u16)
+                .collect();
+            idx.sort_unstable();
+            for i in idx {
+                match out.last_mut() {
+                    Some((last, c)) if *last == i => *c += 1,
+                    _ => out.push((i, 1)),
+                }
+            }
+        }
+        out
+    }
+
+    fn live_into(&self, acc: &mut Accumulator) {
+        if self.hist_active {
+            if let Some(h) = self.hist.as_ref() {
+                for index in index_for(h.min())..=index_for(h.max()) {
+                    let c = u64::from(h.count_at(lowest_for_index(index)));
+                    if c > 0 {
+                        acc.add(index, c);
+                    }
+                }
+            }
+        } else {
+            for &v in &self.raw {
+                acc.add(index_for(u64::from(v)), 1);
+            }
+        }
+    }
+
+    /// Visit the slices a window reads: (tier slices overlapping `[start, now]`) and whether the
+    /// live minute is inside.
+    fn for_each_slice(
+        &self,
+        window: Window,
+        now: DateTime<Utc>,
+        mut f: impl FnMut(&Slice),
+    ) -> bool {
+        let now_minute = minute_of(now);
+        let start = minute_of(now - chrono::Duration::minutes(window.minutes()));
+        let tiers: [(&VecDeque<Slice>, i64); 3] = [
+            (&self.minutes, 1),
+            (&self.hours, MINUTES_PER_HOUR),
+            (&self.days, MINUTES_PER_DAY),
+        ];
+        for (tier, len) in tiers.into_iter().take(window.tiers()) {
+            for s in tier.iter().rev() {
+                if s.start + len - 1 < start {
+                    break;
+                }
+                if s.start <= now_minute {
+                    f(s);
+                }
+            }
+        }
+        self.live_count > 0 && self.live_minute >= start && self.live_minute <= now_minute
+    }
+
+    /// Add the window's data to `acc` (which is not cleared first).
+    pub fn accumulate(&self, window: Window, now: DateTime<Utc>, acc: &mut Accumulator) {
+        let live = self.for_each_slice(window, now, |s| decode(&s.data, |i, c| acc.add(i, c)));
+        if live {
+            self.live_into(acc);
+        }
+    }
+
+    /// The value at quantile `q` (0..=1) over the window, in ms (the highest value of its
+    /// bucket, like hdrhistogram); `None` when the window holds no data.
+    pub fn quantile(&self, window: Window, q: f64, now: DateTime<Utc>) -> Option<f64> {
+        let mut acc = Accumulator::new();
+        self.accumulate(window, now, &mut acc);
+        acc.quantile_us(q).map(|us| us as f64 / 1000.0)
+    }
+
+    /// Values recorded in the window.
+    pub fn count(&self, window: Window, now: DateTime<Utc>) -> u64 {
+        let mut n = 0;
+        let live = self.for_each_slice(window, now, |s| n += s.count);
+        if live {
+            n += self.live_count;
+        }
+        n
+    }
+
+    /// The window's values as one hdrhistogram (µs, u64 counts).
+    pub fn merged(&self, window: Window, now: DateTime<Utc>) -> Histogram<u64> {
+        let mut acc = Accumulator::new();
+        self.accumulate(window, now, &mut acc);
+        acc.to_histogram()
+    }
+
+    /// Values recorded since creation (a Prometheus summary's `_count`).
+    pub fn total_count(&self) -> u64 {
+        self.total_count
+    }
+
+    /// Sum of values recorded since creation, ms, after clamping (a summary's `_sum`).
+    pub fn total_sum_ms(&self) -> f64 {
+        self.total_sum_ms
+    }
+
+    /// Values above 1 h that were recorded as 1 h.
+    pub fn clamped(&self) -> u64 {
+        self.clamped
+    }
+
+    /// NaN values ignored.
+    pub fn invalid(&self) -> u64 {
+        self.invalid
+    }
+
+    /// Bytes of encoded slice data (minute, hour and day slices).
+    pub fn encoded_bytes(&self) -> usize {
+        self.minutes
+            .iter()
+            .chain(&self.hours)
+            .chain(&self.days)
+            .map(|s| s.data.len())
+            .sum()
+    }
+
+    /// Number of frozen slices per tier (minutes, hours, days).
+    pub fn slice_counts(&self) -> (usize, usize, usize) {
+        (self.minutes.len(), self.hours.len(), self.days.len())
+    }
+
+    /// Heap bytes held, approximately (allocator overhead not included).
+    pub fn heap_bytes(&self) -> usize {
+        let slice = std::mem::size_of::<Slice>();
+        let tiers =
+            (self.minutes.capacity() + self.hours.capacity() + self.days.capacity()) * slice;
+        let hist = self.hist.as_ref().map_or(0, |h| {
+            h.distinct_values() * 4 + std::mem::size_of::<Histogram<u32>>()
+        });
+        tiers + self.encoded_bytes() + self.raw.capacity() * 4 + hist
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn t(minute: i64, second: i64) -> DateTime<Utc> {
+        // Midnight UTC, so hourly and daily roll-ups line up with the test's days.
+        Utc.timestamp_opt(1_699_920_000 + minute * 60 + second, 0)
+            .unwrap()
+    }
+
+    /// A tiny deterministic generator (no rand dependency in the crate).
+    struct Lcg(u64);
+    impl Lcg {
+        fn next(&mut self) -> u64 {
+            self.0 = self
+                .0
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            self.0 >> 33
+        }
+    }
+
+    #[test]
+    fn epoch_fixture_starts_on_a_day() {
+        assert_eq!(t(0, 0).timestamp() % 86_400, 0);
+    }
+
+    #[test]
+    fn bucket_math_matches_hdrhistogram() {
+        let h = new_histogram::<u32>();
+        assert!(h.distinct_values() >= INDEX_LEN);
+        let mut rng = Lcg(7);
+        let mut values: Vec<u64> = (0..5000).collect();
+        values.extend((0..20_000).map(|_| rng.next() % (HIGHEST_US + 1)));
+        values.extend((0..32).map(|s| 1u64 << s).filter(|v| *v <= HIGHEST_US));
+        values.push(HIGHEST_US);
+        for v in values {
+            let i = index_for(v);
+            assert!(i < INDEX_LEN);
+            assert_eq!(lowest_for_index(i), h.lowest_equivalent(v), "lowest of {v}");
+            assert_eq!(
+                highest_for_index(i),
+                h.highest_equivalent(v),
+                "highest of {v}"
+            );
+        }
+    }
+
+    #[test]
+    fn encoding_round_trips() {
+        let entries = vec![(0u16, 1u64), (1, 5), (300, 1), (3000, 1_000_000), (3286, 2)];
+        assert_eq!(decode_vec(&encode(&entries)), entries);
+        assert!(encode(&[]).is_empty());
+    }
+
+    #[test]
+    fn uniform_1_to_1000_ms_percentiles() {
+        let mut w = WindowedHistogram::new();
+        for ms in 1..=1000 {
+            w.record(f64::from(ms), t(0, 10));
+        }
+        let now = t(0, 30);
+        let within = |got: f64, want: f64| (got - want).abs() <= want * 0.01;
+        let p50 = w.quantile(Window::M1, 0.5, now).unwrap();
+        let p95 = w.quantile(Window::M1, 0.95, now).unwrap();
+        let p99 = w.quantile(Window::M1, 0.99, now).unwrap();
+        assert!(within(p50, 500.0), "p50 {p50}");
+        assert!(within(p95, 950.0), "p95 {p95}");
+        assert!(within(p99, 990.0), "p99 {p99}");
+        assert_eq!(w.count(Window::M1, now), 1000);
+        // Same answer as hdrhistogram itself on the same data.
+        let mut h = new_histogram::<u64>();
+        for ms in 1..=1000u64 {
+            h.record(ms * 1000).unwrap();
+        }
+        for q in [0.0, 0.5, 0.95, 0.99, 1.0] {
+            let want = h.value_at_quantile(q) as f64 / 1000.0;
+            assert_eq!(w.quantile(Window::M1, q, now), Some(want), "q {q}");
+        }
+        // And after freezing into a slice, nothing changes.
+        w.advance(t(1, 0));
+        assert_eq!(w.slice_counts(), (1, 0, 0));
+        assert_eq!(w.quantile(Window::M5, 0.95, t(1, 0)), Some(p95));
+    }
+
+    #[test]
+    fn quantiles_match_hdrhistogram_on_random_data_across_tiers() {
+        let mut rng = Lcg(42);
+        let mut w = WindowedHistogram::new();
+        let mut h = new_histogram::<u64>();
+        // Three days of data, 40 values per minute (some minutes promote to a live histogram).
+        for minute in 0..3 * 1440 {
+            let n = if minute % 7 == 0 { 400 } else { 3 };
+            for _ in 0..n {
+                let ms = (rng.next() % 5_000_000) as f64 / 1000.0 + 0.5;
+                w.record(ms, t(minute, 5));
+                h.record((ms * 1000.0).round() as u64).unwrap();
+            }
+        }
+        let now = t(3 * 1440, 0);
+        assert_eq!(w.count(Window::D30, now), h.len());
+        for q in [0.0, 0.1, 0.5, 0.9, 0.95, 0.99, 0.999, 1.0] {
+            let want = h.value_at_quantile(q) as f64 / 1000.0;
+            assert_eq!(w.quantile(Window::D30, q, now), Some(want), "q {q}");
+        }
+        let merged = w.merged(Window::D30, now);
+        assert_eq!(merged.len(), h.len());
+        assert_eq!(merged.value_at_quantile(0.99), h.value_at_quantile(0.99));
+        let (m, hr, d) = w.slice_counts();
+        assert!(m <= 61 && hr <= 25 && d >= 2, "{m} {hr} {d}");
+    }
+
+    #[test]
+    fn minute_zero_leaves_m1_after_two_minutes_and_m5_after_minute_five() {
+        let mut w = WindowedHistogram::new();
+        w.record(100.0, t(0, 15));
+        assert_eq!(w.count(Window::M1, t(0, 59)), 1);
+        assert_eq!(w.count(Window::M1, t(1, 30)), 1, "M1 covers [now-1m, now]");
+        assert_eq!(w.count(Window::M1, t(2, 0)), 0);
+        assert_eq!(w.quantile(Window::M1, 0.5, t(2, 0)), None);
+        // Rotation does not change the answer; recording in later minutes does not either.
+        w.record(200.0, t(3, 0));
+        assert_eq!(w.count(Window::M5, t(4, 59)), 2);
+        assert_eq!(w.count(Window::M5, t(5, 59)), 2);
+        assert_eq!(w.count(Window::M5, t(6, 0)), 1);
+        assert_eq!(w.count(Window::M1, t(3, 30)), 1);
+        assert_eq!(w.quantile(Window::M5, 1.0, t(6, 0)), Some(200.703));
+        assert_eq!(w.count(Window::H1, t(60, 59)), 2);
+        assert_eq!(w.count(Window::H1, t(61, 0)), 1);
+    }
+
+    #[test]
+    fn rollups_for_24_hours_and_30_days() {
+        let mut w = WindowedHistogram::new();
+        // One value at 10 ms in every minute of day 0 (1440 values), then one per hour at
+        // 1000 ms for the following 40 days.
+        for m in 0..1440 {
+            w.record(10.0, t(m, 0));
+        }
+        for h in 24..(41 * 24) {
+            w.record(1000.0, t(h * 60, 30));
+            let now = t(h * 60, 31);
+            let (mins, hours, days) = w.slice_counts();
+            assert!(
+                mins <= 61 && hours <= 26 && days <= 32,
+                "{mins} {hours} {days}"
+            );
+            if h == 24 {
+                // Day 0 is still fully inside 24 h + its rounding: H24 covers [now-24h, now].
+                assert_eq!(w.count(Window::H24, now), 1440 + 1);
+                assert_eq!(w.count(Window::H1, now), 60 + 1);
+            }
+            if h == 48 {
+                // Day 0 is older than 24 h: it left H24 but stays in D30.
+                assert_eq!(w.count(Window::H24, now), 25);
+                assert_eq!(w.count(Window::D30, now), 1440 + 25);
+                assert_eq!(w.quantile(Window::D30, 0.5, now), Some(10.047));
+                assert_eq!(w.quantile(Window::H24, 0.5, now), Some(1003.519));
+            }
+        }
+        // After 41 days, day 0 is gone; D30 holds 30 days of hourly values (+ rounding).
+        let now = t(41 * 1440, 0);
+        let n = w.count(Window::D30, now);
+        assert!((30 * 24..=31 * 24 + 1).contains(&n), "{n}");
+        assert_eq!(w.quantile(Window::D30, 0.0, now), Some(999.424));
+        assert_eq!(w.total_count(), 1440 + 40 * 24);
+    }
+
+    #[test]
+    fn record_correct_fills_missed_slots() {
+        let mut w = WindowedHistogram::new();
+        w.record_correct(1000.0, 100.0, t(0, 0));
+        let now = t(0, 1);
+        assert_eq!(w.count(Window::M1, now), 10); // 1000, 900, ..., 100
+        assert_eq!(w.total_sum_ms(), 5500.0);
+        assert!(w.quantile(Window::M1, 0.0, now).unwrap() <= 100.0);
+        // No correction when the run finished within its interval.
+        w.record_correct(50.0, 100.0, t(0, 2));
+        assert_eq!(w.count(Window::M1, now), 11);
+        // Same as hdrhistogram's record_correct.
+        let mut h = new_histogram::<u64>();
+        h.record_correct(1_000_000, 100_000).unwrap();
+        h.record_correct(50_000, 100_000).unwrap();
+        for q in [0.0, 0.5, 0.9, 1.0] {
+            assert_eq!(
+                w.quantile(Window::M1, q, now),
+                Some(h.value_at_quantile(q) as f64 / 1000.0)
+            );
+        }
+    }
+
+    #[test]
+    fn clamps_above_an_hour_and_ignores_nan() {
+        let mut w = WindowedHistogram::new();
+        w.record(5_000_000.0, t(0, 0));
+        w.record(f64::NAN, t(0, 0));
+        w.record(-3.0, t(0, 0));
+        assert_eq!(w.clamped(), 1);
+        assert_eq!(w.invalid(), 1);
+        assert_eq!(w.count(Window::M1, t(0, 1)), 2);
+        let max = w.quantile(Window::M1, 1.0, t(0, 1)).unwrap();
+        assert!((3_600_000.0..3_640_000.0).contains(&max), "{max}");
+        assert_eq!(w.quantile(Window::M1, 0.0, t(0, 1)), Some(0.0));
+    }
+
+    #[test]
+    fn late_values_land_in_their_own_minute() {
+        let mut w = WindowedHistogram::new();
+        w.record(10.0, t(0, 0));
+        w.record(20.0, t(3, 0));
+        w.record(30.0, t(0, 59)); // finished out of order
+        w.record(40.0, t(1, 0)); // a minute nobody recorded in yet
+        assert_eq!(w.count(Window::M1, t(1, 30)), 3);
+        assert_eq!(w.count(Window::M1, t(3, 30)), 1);
+        assert_eq!(w.slice_counts().0, 2);
+    }
+
+    #[test]
+    fn busy_minutes_use_a_live_histogram_that_is_released_when_quiet() {
+        let mut w = WindowedHistogram::new();
+        for i in 0..1000 {
+            w.record(f64::from(i % 300), t(0, i64::from(i % 60)));
+        }
+        assert!(w.hist_active);
+        w.record(1.0, t(1, 0));
+        assert!(
+            w.hist.is_some() && !w.hist_active,
+            "kept for the next busy minute"
+        );
+        w.record(1.0, t(2, 0));
+        assert!(w.hist.is_none(), "released after a quiet minute");
+        assert_eq!(w.count(Window::M5, t(2, 0)), 1002);
+    }
+}
