@@ -426,14 +426,35 @@ impl Daemon {
         let target = target_of(&config, &options)?;
         let store = Store::connect(&config.store_url).await?;
         let registry = Registry::new();
-        // Percentiles survive a restart: replay the last day of runs into the windows.
+        // Percentiles survive a restart: replay the last day of runs into the windows (check
+        // latency and outcome counts, from the run summaries: one query, not one per run).
         let since = clock.now() - chrono::Duration::hours(24);
-        if let Ok(runs) = store.runs_since(since).await {
-            for s in runs {
-                if let Ok(Some(run)) = store.run(&s.run_id).await {
-                    let _ = registry.record_run(&run, run.started_at);
+        match store.runs_since(since).await {
+            Ok(runs) => {
+                for r in runs.iter().filter(|r| !r.cancelled) {
+                    let latency = if r.kind == CheckKind::Journey && r.timed_latency_ms > 0.0 {
+                        r.timed_latency_ms
+                    } else {
+                        r.total_ms
+                    };
+                    let _ = registry.record(
+                        catalog::CHECK_LATENCY.name,
+                        &[
+                            ("check", &r.check),
+                            ("location", &r.location),
+                            ("target", &r.target),
+                            ("outcome", r.outcome.as_str()),
+                        ],
+                        latency,
+                        r.started_at,
+                    );
                 }
+                tracing::info!(
+                    runs = runs.len(),
+                    "replayed the last 24 h of runs into the metrics"
+                );
             }
+            Err(e) => tracing::warn!(error = %e, "could not replay stored runs"),
         }
         let listen = options.listen.unwrap_or(config.listen);
         let listener = tokio::net::TcpListener::bind(listen)
