@@ -485,10 +485,13 @@ impl Daemon {
         // Results are written by one task so a slow store never stalls the scheduler.
         let (writes, mut rx) = mpsc::unbounded_channel::<RunResult>();
         let writer = tokio::spawn(async move {
-            while let Some(run) = rx.recv().await {
-                if let Err(e) = store.insert_run(&run).await {
-                    tracing::error!(check = %run.check, run_id = %run.run_id, error = %e, "run not stored");
+            // Whatever queued up while the last write ran goes in one transaction.
+            let mut batch = Vec::with_capacity(64);
+            while rx.recv_many(&mut batch, 256).await > 0 {
+                if let Err(e) = store.insert_runs(&batch).await {
+                    tracing::error!(runs = batch.len(), error = %e, "runs not stored");
                 }
+                batch.clear();
             }
         });
         let (server_stop, stop_rx) = tokio::sync::watch::channel(false);

@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{PgPool, SqlitePool};
+use sqlx::{Connection, PgConnection, PgPool, SqliteConnection, SqlitePool};
 
 use crate::config::{REDACTED, Redactor, Secret};
 use migrations::Dialect;
@@ -128,6 +128,13 @@ impl Store {
             } else {
                 SqlitePoolOptions::new().max_connections(4)
             };
+            // One plain connection first: a pool reports only "timed out" when it cannot connect.
+            SqliteConnection::connect_with(&options)
+                .await
+                .map_err(connect_err)?
+                .close()
+                .await
+                .map_err(connect_err)?;
             let pool = pool_options
                 .acquire_timeout(ACQUIRE_TIMEOUT)
                 .connect_with(options)
@@ -136,6 +143,13 @@ impl Store {
             (Pool::Sqlite(pool), Dialect::Sqlite)
         } else if raw.starts_with("postgres://") || raw.starts_with("postgresql://") {
             let options = PgConnectOptions::from_str(raw).map_err(connect_err)?;
+            // One plain connection first: a pool reports only "timed out" when it cannot connect.
+            PgConnection::connect_with(&options)
+                .await
+                .map_err(connect_err)?
+                .close()
+                .await
+                .map_err(connect_err)?;
             let pool = PgPoolOptions::new()
                 .max_connections(8)
                 .acquire_timeout(ACQUIRE_TIMEOUT)

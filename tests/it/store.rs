@@ -41,8 +41,10 @@ on_both!(
     timestamps_keep_microseconds,
     runs_for_check_newest_first_with_limit,
     runs_since_oldest_first,
+    full_runs_since_pages_through_whole_runs,
     last_run_per_check_picks_latest,
     prune_deletes_old_runs_and_reports_artifacts,
+    insert_runs_is_all_or_nothing,
     migrations_are_idempotent,
     ping_and_close,
     insert_rate #[ignore = "benchmark: prints the insert rate"],
@@ -307,6 +309,53 @@ async fn runs_since_oldest_first(url: Secret) {
     store.close().await;
 }
 
+async fn full_runs_since_pages_through_whole_runs(url: Secret) {
+    let store = Store::connect(&url).await.unwrap();
+    let mut inserted = Vec::new();
+    // Five runs, two of them starting in the same microsecond, one before `since`.
+    for (id, t, steps) in [
+        ("p4", at(40, 0), 0),
+        ("p2b", at(20, 0), 2),
+        ("p0", at(0, 0), 1),
+        ("p2a", at(20, 0), 3),
+        ("p3", at(30, 0), 1),
+        ("p5", at(50, 0), 4),
+    ] {
+        let r = RunResult {
+            artifacts: vec![Artifact {
+                kind: "screenshot".to_string(),
+                path: format!("{id}.png"),
+            }],
+            page: Some(PageMetrics {
+                url: format!("http://x/{id}"),
+                ..PageMetrics::default()
+            }),
+            ..run(id, "c", t, steps)
+        };
+        store.insert_run(&r).await.unwrap();
+        inserted.push(r);
+    }
+    let mut pages = Vec::new();
+    let mut last: Option<RunResult> = None;
+    loop {
+        let page = store
+            .full_runs_since(at(10, 0), last.as_ref(), 2)
+            .await
+            .unwrap();
+        if page.is_empty() {
+            break;
+        }
+        pages.push(page.iter().map(|r| r.run_id.clone()).collect::<Vec<_>>());
+        for r in &page {
+            let expected = inserted.iter().find(|i| i.run_id == r.run_id).unwrap();
+            assert_eq!(json(r), json(expected));
+        }
+        last = page.last().cloned();
+    }
+    assert_eq!(pages, [vec!["p2a", "p2b"], vec!["p3", "p4"], vec!["p5"]]);
+    store.close().await;
+}
+
 async fn last_run_per_check_picks_latest(url: Secret) {
     let store = Store::connect(&url).await.unwrap();
     assert!(store.last_run_per_check().await.unwrap().is_empty());
@@ -399,6 +448,37 @@ async fn prune_deletes_old_runs_and_reports_artifacts(url: Secret) {
     store.close().await;
 }
 
+async fn insert_runs_is_all_or_nothing(url: Secret) {
+    let store = Store::connect(&url).await.unwrap();
+    // More step rows than one statement carries, so the batch is split into several inserts.
+    let batch: Vec<RunResult> = (0..130)
+        .map(|i| RunResult {
+            artifacts: vec![Artifact {
+                kind: "screenshot".to_string(),
+                path: format!("artifacts/{i}.png"),
+            }],
+            ..run(&format!("b{i:03}"), "batch", at(i, 0), 10)
+        })
+        .collect();
+    store.insert_runs(&batch).await.unwrap();
+    store.insert_runs(&[]).await.unwrap();
+    let listed = store.runs_for_check("batch", 1000).await.unwrap();
+    assert_eq!(listed.len(), 130);
+    assert_eq!(listed[0].run_id, "b129");
+    let back = store.run("b077").await.unwrap().unwrap();
+    assert_eq!(json(&back), json(&batch[77]));
+
+    // One duplicate in a batch: nothing of the batch is recorded.
+    let bad = vec![
+        run("fresh-1", "other", at(1, 0), 2),
+        run("b005", "other", at(2, 0), 2),
+    ];
+    assert!(store.insert_runs(&bad).await.is_err());
+    assert!(store.run("fresh-1").await.unwrap().is_none());
+    assert!(store.runs_for_check("other", 10).await.unwrap().is_empty());
+    store.close().await;
+}
+
 async fn migrations_are_idempotent(url: Secret) {
     let store = Store::connect(&url).await.unwrap();
     store
@@ -423,55 +503,71 @@ async fn ping_and_close(url: Secret) {
     assert!(clone.ping().await.is_err(), "a closed store is not ready");
 }
 
-/// `cargo test --test it store:: -- --ignored --nocapture`
+/// `cargo test -p synmon --test it store:: -- --ignored --nocapture --test-threads=1`
 async fn insert_rate(url: Secret) {
     let store = Store::connect(&url).await.unwrap();
     let dialect = store.dialect();
-    let n = 2_000;
-    let runs: Vec<RunResult> = (0..n)
-        .map(|i| {
-            let mut r = run(
-                &format!("run-{i}"),
-                &format!("check-{}", i % 20),
-                at(i, 0),
-                10,
-            );
-            r.artifacts = vec![Artifact {
-                kind: "screenshot".to_string(),
-                path: format!("artifacts/{i}.png"),
-            }];
-            r
-        })
-        .collect();
+    let n: i64 = 2_000;
+    let runs = |prefix: &str| -> Vec<RunResult> {
+        (0..n)
+            .map(|i| {
+                let mut r = run(
+                    &format!("{prefix}-{i}"),
+                    &format!("check-{}", i % 20),
+                    at(i, 0),
+                    10,
+                );
+                r.artifacts = vec![Artifact {
+                    kind: "screenshot".to_string(),
+                    path: format!("artifacts/{prefix}/{i}.png"),
+                }];
+                r
+            })
+            .collect()
+    };
+    let rate = |elapsed: std::time::Duration| n as f64 / elapsed.as_secs_f64();
+
+    // One transaction per run, one writer.
+    let batch = runs("seq");
     let started = Instant::now();
-    for r in &runs {
+    for r in &batch {
         store.insert_run(r).await.unwrap();
     }
-    let seq = started.elapsed();
+    let sequential = rate(started.elapsed());
 
-    // Four writers at once, as several checks finishing together.
+    // One transaction per run, four writers at once (several checks finishing together).
     let started = Instant::now();
     let mut tasks = Vec::new();
-    for w in 0..4 {
-        let store = store.clone();
+    for (w, part) in runs("par").chunks(n as usize / 4).enumerate() {
+        let (store, part) = (store.clone(), part.to_vec());
         tasks.push(tokio::spawn(async move {
-            for i in 0..n / 4 {
-                let mut r = run(&format!("w{w}-{i}"), "par", at(i, w as u32), 10);
-                r.run_id = format!("par-{w}-{i}");
-                store.insert_run(&r).await.unwrap();
+            for r in &part {
+                store.insert_run(r).await.unwrap();
             }
+            w
         }));
     }
     for t in tasks {
         t.await.unwrap();
     }
-    let par = started.elapsed();
+    let parallel = rate(started.elapsed());
+
+    // Batches of 50 runs per transaction, as a recorder draining a queue would.
+    let batch = runs("batch");
+    let started = Instant::now();
+    for chunk in batch.chunks(50) {
+        store.insert_runs(chunk).await.unwrap();
+    }
+    let batched = rate(started.elapsed());
+
     println!(
-        "store insert rate ({dialect}, runs with 10 steps + 1 artifact): \
-         {:.0} runs/s sequential ({n} runs in {:.2?}), {:.0} runs/s with 4 writers",
-        n as f64 / seq.as_secs_f64(),
-        seq,
-        n as f64 / par.as_secs_f64(),
+        "store insert rate ({dialect}, {n} runs of 10 steps + 1 artifact each): \
+         {sequential:.0} runs/s one per transaction, {parallel:.0} runs/s with 4 writers, \
+         {batched:.0} runs/s in batches of 50"
+    );
+    assert_eq!(
+        store.runs_since(at(0, 0)).await.unwrap().len(),
+        3 * n as usize
     );
     store.close().await;
 }
@@ -506,6 +602,10 @@ async fn postgres_bad_credentials_error_hides_password() {
         assert!(!shown.contains(encoded), "{shown}");
         assert!(!shown.contains("hunter2"), "{shown}");
         assert!(shown.contains("synmon_no_such_role:***@"), "{shown}");
+        assert!(
+            !shown.contains("timed out"),
+            "the cause is reported: {shown}"
+        );
     }
 }
 
