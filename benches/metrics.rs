@@ -98,7 +98,7 @@ fn record_rate() {
     let registry = start.elapsed();
 
     let rate = |n: usize, d: Duration| n as f64 / d.as_secs_f64() / 1e6;
-    println!("== HDR record rate (one core, {N} values) ==");
+    println!("\n== HDR record rate (one core, {N} values) ==");
     println!(
         "hdrhistogram Histogram<u32>::saturating_record: {:>7.1} M values/s ({:.2} ns/value)",
         rate(N, raw),
@@ -248,7 +248,7 @@ fn memory() {
     let rss_after = rss_kib();
     let values = SERIES as i64 * SECONDS;
     println!(
-        "\n== memory: {SERIES} series x 1 value/s x 1 h ({values} values, recorded in {:.2} s) ==",
+        "== memory: {SERIES} series x 1 value/s x 1 h ({values} values, recorded in {:.2} s) ==",
         took.as_secs_f64()
     );
     println!(
