@@ -543,7 +543,7 @@ impl Daemon {
         let engine = Arc::new(Engine {
             runner: Runner::new(config.clone(), driver, self.shared.clock.clone()),
             sessions: Arc::new(Semaphore::new(config.webdriver.sessions as usize)),
-            http: HttpProber::new(true),
+            http: HttpProber::new(config.checks.http_keep_alive),
             sql,
             config: config.clone(),
             target: target.clone(),

@@ -22,6 +22,10 @@ pub struct RawChecks {
     pub max_offset: Option<String>,
     #[serde(default)]
     pub retry_on_failure: Option<RawRetry>,
+    /// Keep HTTP connections open between checks (default true); false opens a new connection
+    /// per request, as blackbox_exporter does.
+    #[serde(default)]
+    pub http_keep_alive: Option<bool>,
     /// Which journeys run on the schedule (default: every journey in the folder).
     #[serde(default)]
     pub journeys: Option<Vec<RawJourneyCheck>>,
@@ -243,6 +247,7 @@ pub struct DnsCheck {
 pub struct Checks {
     /// The schedule of a journey not listed in `checks.journeys`.
     pub defaults: Schedule,
+    pub http_keep_alive: bool,
     /// Journey name -> schedule. Empty `journeys:` list means none; absent means all.
     pub journeys: BTreeMap<String, Schedule>,
     pub http: Vec<HttpCheck>,
@@ -305,6 +310,7 @@ pub fn validate(
 
     let mut checks = Checks {
         defaults: sched("checks", &None, &None, &None),
+        http_keep_alive: raw.http_keep_alive.unwrap_or(true),
         journeys: BTreeMap::new(),
         http: Vec::new(),
         sql: Vec::new(),
