@@ -9,6 +9,7 @@ pub mod journey;
 pub mod metrics;
 pub mod outcome;
 pub mod probes;
+pub mod rules;
 pub mod run;
 pub mod scheduler;
 pub mod store;

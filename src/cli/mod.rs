@@ -1,6 +1,7 @@
 //! The command line: parsing and dispatch. Each subcommand lives in its own file; errors become
 //! exit codes here and nowhere else.
 
+mod alerts;
 mod check;
 mod once;
 mod run;
@@ -60,6 +61,20 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Alert rules as code: `synmon alerts test FILE...` runs rule unit tests.
+    Alerts {
+        #[command(subcommand)]
+        command: AlertsCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AlertsCommand {
+    /// Run rule unit tests (exit 0 all pass, 1 a test failed, 2 an invalid file).
+    Test {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
 }
 
 /// Sends logs to stderr (stdout carries only command output), filtered by `RUST_LOG`.
@@ -104,5 +119,8 @@ pub async fn run(cli: Cli) -> i32 {
             )
             .await
         }
+        Command::Alerts {
+            command: AlertsCommand::Test { files },
+        } => alerts::test(&files),
     }
 }

@@ -82,6 +82,8 @@ pub struct Config {
     pub statsd: Option<StatsdConfig>,
     /// How long runs are kept in the store.
     pub retention: Duration,
+    /// Alert rules and SLOs from `alerts_dir` (empty when the folder does not exist).
+    pub rules: crate::rules::RuleSet,
 }
 
 #[derive(Debug, Clone)]
@@ -155,6 +157,11 @@ impl Config {
                     }
                 }
             }
+        }
+        if cfg.alerts_dir.is_dir() {
+            let (rules, mut rerrs) = crate::rules::load_dir(&cfg.alerts_dir);
+            errors.append(&mut rerrs);
+            cfg.rules = rules;
         }
         if errors.is_empty() {
             Ok(cfg)
@@ -526,6 +533,7 @@ fn validate(
         listen,
         statsd,
         retention,
+        rules: crate::rules::RuleSet::default(),
     };
     (config, journey_refs)
 }

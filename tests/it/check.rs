@@ -193,3 +193,52 @@ fn check_command_accepts_the_example_config() {
         "{out:?}"
     );
 }
+
+fn synmon_alerts_test(files: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_synmon"))
+        .args(["alerts", "test"])
+        .args(files)
+        .current_dir(repo())
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("run synmon")
+}
+
+#[test]
+fn alerts_test_command_passes_the_seed_tests_and_exits_1_or_2_otherwise() {
+    let seed = [
+        "alerts/tests/business.yaml",
+        "alerts/tests/journeys.yaml",
+        "alerts/tests/technical.yaml",
+    ];
+    let out = synmon_alerts_test(&seed);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert_eq!(
+        lines(&out.stdout),
+        [
+            "alerts/tests/business.yaml: ok (6 tests)",
+            "alerts/tests/journeys.yaml: ok (7 tests)",
+            "alerts/tests/technical.yaml: ok (4 tests)",
+        ]
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let failing = dir.path().join("failing.yaml");
+    std::fs::write(
+        &failing,
+        format!(
+            "rule_files: [{}]\ninput_series:\n  - metric: oauth_error_rate\n    values: \"50x10\"\nalert_rule_test:\n  - eval_time: 10m\n    alertname: oauth_error_rate_high\n    exp_alerts: []\n",
+            repo().join("alerts/business.yaml").display()
+        ),
+    )
+    .unwrap();
+    let out = synmon_alerts_test(&[failing.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let bad = dir.path().join("bad.yaml");
+    std::fs::write(&bad, "rule_files: [nope.yaml]\n").unwrap();
+    let out = synmon_alerts_test(&[bad.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("rule_files[0]: no rule file"),
+        "{out:?}"
+    );
+}

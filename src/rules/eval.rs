@@ -1,0 +1,608 @@
+//! The pure evaluator: rules + metrics at `now` + previous state -> transitions.
+//!
+//! States as in Prometheus: inactive -> pending (condition true, waiting `for`) -> firing ->
+//! resolved. A pending alert whose condition clears is dropped without a transition.
+//! `keep_firing_for` holds a firing alert after its condition clears (and restarts whenever the
+//! condition returns); `recover_after` asks for that many consecutive healthy evaluations
+//! before resolving; flap damping holds a flapping alert firing until it is stable.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::model::*;
+use super::slo::{burn_rate, fmt_duration};
+use super::source::{Data, Dist, SeriesData, Source};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Phase {
+    Inactive,
+    Pending,
+    Firing,
+    Resolved,
+}
+
+/// One active (pending or firing) alert.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Alert {
+    pub rule: String,
+    pub fingerprint: String,
+    pub labels: Labels,
+    pub phase: Phase,
+    /// When the condition first held (pending started).
+    pub active_at: DateTime<Utc>,
+    pub fired_at: Option<DateTime<Utc>>,
+    /// Pending time accrued over evaluations (downtime does not count), ms.
+    pub pending_ms: u64,
+    pub last_eval: DateTime<Utc>,
+    /// The last evaluation at which the condition held (for `keep_firing_for`).
+    pub last_true_at: DateTime<Utc>,
+    pub healthy_streak: u32,
+    pub value: Option<f64>,
+    pub annotations: BTreeMap<String, String>,
+    pub flapping: bool,
+}
+
+/// Everything the evaluator remembers; persist it between evaluations and restarts.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct State {
+    /// Active alerts by fingerprint.
+    pub alerts: BTreeMap<String, Alert>,
+    /// Recent state changes (firing, resolved) per fingerprint, for flap damping.
+    pub changes: BTreeMap<String, Vec<DateTime<Utc>>>,
+}
+
+/// A state change worth telling someone about.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Transition {
+    pub fingerprint: String,
+    pub rule: String,
+    pub from: Phase,
+    pub to: Phase,
+    pub at: DateTime<Utc>,
+    pub active_at: DateTime<Utc>,
+    pub value: Option<f64>,
+    pub labels: Labels,
+    pub annotations: BTreeMap<String, String>,
+    pub severity: String,
+    pub route: Option<String>,
+}
+
+/// FNV-1a 64 over the alert name and its sorted labels, as 16 hex digits: stable across
+/// processes, versions and platforms.
+pub fn fingerprint(rule: &str, labels: &Labels) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut eat = |bytes: &[u8]| {
+        for b in bytes.iter().chain(&[0xff]) {
+            h ^= u64::from(*b);
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    };
+    eat(rule.as_bytes());
+    for (k, v) in labels {
+        eat(k.as_bytes());
+        eat(v.as_bytes());
+    }
+    format!("{h:016x}")
+}
+
+/// Numbers as people write them: `400`, `0.02`, `14.4`.
+pub fn fmt_num(v: f64) -> String {
+    if v.fract() == 0.0 && v.abs() < 1e15 {
+        return format!("{}", v as i64);
+    }
+    let s = format!("{v:.4}");
+    s.trim_end_matches('0').trim_end_matches('.').to_string()
+}
+
+/// One group's verdict at this evaluation.
+struct Obs {
+    group: Labels,
+    /// `None`: no data.
+    value: Option<f64>,
+    failing: bool,
+    threshold: f64,
+    window: Duration,
+    notes: BTreeMap<String, String>,
+}
+
+fn aggregate(th: &Threshold, series: &[&SeriesData]) -> Option<f64> {
+    let dist = || {
+        let mut acc: Option<Dist> = None;
+        for s in series {
+            if let Data::Distribution(d) = &s.data {
+                match &mut acc {
+                    None => acc = Some(d.clone()),
+                    Some(a) => a.merge(d),
+                }
+            }
+        }
+        acc
+    };
+    let counts = |m: &Matchers| -> f64 {
+        series
+            .iter()
+            .filter(|s| m.matches(&s.labels))
+            .map(|s| match &s.data {
+                Data::Counter { increase } => *increase,
+                Data::Distribution(d) => d.count() as f64,
+                Data::Gauge { .. } => 0.0,
+            })
+            .sum()
+    };
+    let gauges = || {
+        series.iter().filter_map(|s| match s.data {
+            Data::Gauge { last } => last,
+            _ => None,
+        })
+    };
+    match th.aggregate {
+        a @ (Aggregate::P50 | Aggregate::P95 | Aggregate::P99) => {
+            dist()?.quantile(a.quantile().unwrap_or(0.5))
+        }
+        Aggregate::Avg => match dist() {
+            Some(d) => d.mean(),
+            None => {
+                let v: Vec<f64> = gauges().collect();
+                (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
+            }
+        },
+        Aggregate::Min => dist()
+            .and_then(|d| d.min())
+            .or_else(|| gauges().reduce(f64::min)),
+        Aggregate::Max => dist()
+            .and_then(|d| d.max())
+            .or_else(|| gauges().reduce(f64::max)),
+        Aggregate::Last => gauges().reduce(|a, b| th.op.worse(a, b)),
+        Aggregate::Rate => {
+            if series.is_empty() {
+                return None;
+            }
+            Some(counts(&Matchers::default()) / th.window.as_secs_f64())
+        }
+        Aggregate::Ratio => {
+            let d = counts(&th.denominator);
+            (d > 0.0).then(|| counts(&th.denominator.and(&th.numerator)) / d)
+        }
+    }
+}
+
+fn group_of(by: &[String], labels: &Labels) -> Labels {
+    by.iter()
+        .map(|k| (k.clone(), labels.get(k).cloned().unwrap_or_default()))
+        .collect()
+}
+
+fn observe_threshold(
+    rule: &Rule,
+    th: &Threshold,
+    source: &dyn Source,
+    now: DateTime<Utc>,
+) -> Vec<Obs> {
+    let series = source.series(th.metric, &th.matchers, th.window, now);
+    let mut groups: BTreeMap<Labels, Vec<&SeriesData>> = BTreeMap::new();
+    for s in &series {
+        groups
+            .entry(group_of(&rule.by, &s.labels))
+            .or_default()
+            .push(s);
+    }
+    let mut out = Vec::new();
+    for (group, members) in groups {
+        let mut notes = BTreeMap::new();
+        let (value, failing) = match th.min_failing_locations {
+            None => {
+                let v = aggregate(th, &members);
+                (v, v.is_some_and(|v| th.op.holds(v, th.threshold)))
+            }
+            Some(n) => {
+                let mut by_loc: BTreeMap<String, Vec<&SeriesData>> = BTreeMap::new();
+                for s in &members {
+                    let loc = s.labels.get("location").cloned().unwrap_or_default();
+                    by_loc.entry(loc).or_default().push(s);
+                }
+                let mut failing_locs = Vec::new();
+                let (mut worst_failing, mut worst_all): (Option<f64>, Option<f64>) = (None, None);
+                let mut with_data = 0;
+                for (loc, ms) in &by_loc {
+                    if let Some(v) = aggregate(th, ms) {
+                        with_data += 1;
+                        worst_all = Some(worst_all.map_or(v, |w| th.op.worse(w, v)));
+                        if th.op.holds(v, th.threshold) {
+                            failing_locs.push(loc.clone());
+                            worst_failing = Some(worst_failing.map_or(v, |w| th.op.worse(w, v)));
+                        }
+                    }
+                }
+                let failing = failing_locs.len() as u32 >= n;
+                notes.insert(
+                    "failing_locations".into(),
+                    format!(
+                        "{} of {with_data} ({})",
+                        failing_locs.len(),
+                        failing_locs.join(", ")
+                    ),
+                );
+                (if failing { worst_failing } else { worst_all }, failing)
+            }
+        };
+        out.push(Obs {
+            group,
+            value,
+            failing,
+            threshold: th.threshold,
+            window: th.window,
+            notes,
+        });
+    }
+    out
+}
+
+fn observe_burn(
+    rows: &[BurnWindow],
+    slo: Option<&Slo>,
+    source: &dyn Source,
+    now: DateTime<Utc>,
+) -> Vec<Obs> {
+    let Some(slo) = slo else { return Vec::new() };
+    let mut value = None;
+    let mut failing = false;
+    let mut threshold = rows.first().map_or(1.0, |r| r.factor);
+    let mut window = rows.first().map_or(Duration::from_secs(3600), |r| r.long);
+    let mut notes = BTreeMap::new();
+    for row in rows {
+        let long = burn_rate(slo, source, row.long, now);
+        let short = burn_rate(slo, source, row.short, now);
+        notes.insert(
+            format!("burn_rate_{}", fmt_duration(row.long)),
+            long.map_or("no data".into(), fmt_num),
+        );
+        notes.insert(
+            format!("burn_rate_{}", fmt_duration(row.short)),
+            short.map_or("no data".into(), fmt_num),
+        );
+        let holds = matches!((long, short), (Some(l), Some(s)) if l > row.factor && s > row.factor);
+        if holds && !failing {
+            failing = true;
+            value = long;
+            threshold = row.factor;
+            window = row.long;
+        } else if !failing && let Some(l) = long {
+            value = Some(value.map_or(l, |v: f64| v.max(l)));
+        }
+    }
+    vec![Obs {
+        group: Labels::new(),
+        value,
+        failing,
+        threshold,
+        window,
+        notes,
+    }]
+}
+
+fn render(
+    t: &Template,
+    rule: &Rule,
+    labels: &Labels,
+    value: Option<f64>,
+    threshold: f64,
+    window: Duration,
+) -> String {
+    let mut s = String::new();
+    for p in &t.parts {
+        match p {
+            Part::Text(x) => s.push_str(x),
+            Part::Value => s.push_str(&value.map_or("no data".into(), fmt_num)),
+            Part::Threshold => s.push_str(&fmt_num(threshold)),
+            Part::Window => s.push_str(&fmt_duration(window)),
+            Part::Metric => s.push_str(match &rule.condition {
+                Condition::Threshold(th) => th.metric.name,
+                Condition::Burn { .. } => "burn rate",
+            }),
+            Part::Label(l) => s.push_str(labels.get(l).map(String::as_str).unwrap_or("")),
+        }
+    }
+    s
+}
+
+fn since(now: DateTime<Utc>, then: DateTime<Utc>) -> Duration {
+    (now - then).to_std().unwrap_or(Duration::ZERO)
+}
+
+/// Evaluates every rule at `now`, updating `state`, and returns the transitions in rule order.
+pub fn evaluate(
+    rules: &RuleSet,
+    source: &dyn Source,
+    state: &mut State,
+    now: DateTime<Utc>,
+) -> Vec<Transition> {
+    let mut out = Vec::new();
+    let mut seen: BTreeSet<String> = BTreeSet::new();
+    for rule in &rules.rules {
+        let mut obs = match &rule.condition {
+            Condition::Threshold(th) => observe_threshold(rule, th, source, now),
+            Condition::Burn { slo, rows } => observe_burn(
+                rows,
+                rules.slos.iter().find(|s| &s.name == slo),
+                source,
+                now,
+            ),
+        };
+        let (threshold, window) = match &rule.condition {
+            Condition::Threshold(th) => (th.threshold, th.window),
+            Condition::Burn { rows, .. } => (
+                rows.first().map_or(1.0, |r| r.factor),
+                rows.first().map_or(Duration::from_secs(3600), |r| r.long),
+            ),
+        };
+        // No series at all: the rule's single group has no data.
+        if obs.is_empty() && rule.by.is_empty() {
+            obs.push(Obs {
+                group: Labels::new(),
+                value: None,
+                failing: false,
+                threshold,
+                window,
+                notes: BTreeMap::new(),
+            });
+        }
+        // Active groups that vanished: no data for them.
+        let observed: BTreeSet<Labels> = obs.iter().map(|o| o.group.clone()).collect();
+        for a in state.alerts.values().filter(|a| a.rule == rule.name) {
+            let g = group_of(&rule.by, &a.labels);
+            if !observed.contains(&g) {
+                obs.push(Obs {
+                    group: g,
+                    value: None,
+                    failing: false,
+                    threshold,
+                    window,
+                    notes: BTreeMap::new(),
+                });
+            }
+        }
+        for o in obs {
+            let mut labels = o.group.clone();
+            labels.extend(rule.labels.clone());
+            labels.insert("alertname".into(), rule.name.clone());
+            labels.insert("severity".into(), rule.severity.clone());
+            let fp = fingerprint(&rule.name, &labels);
+            seen.insert(fp.clone());
+            let mut notes = o.notes;
+            let cond = match o.value {
+                Some(_) => o.failing,
+                None => match rule.no_data.policy {
+                    NoDataPolicy::Alert => {
+                        notes.insert(
+                            "no_data".into(),
+                            rule.no_data
+                                .message
+                                .clone()
+                                .unwrap_or_else(|| "no data".into()),
+                        );
+                        true
+                    }
+                    NoDataPolicy::Ok => false,
+                    NoDataPolicy::KeepState => continue,
+                },
+            };
+            let mut annotations = notes;
+            let no_data_msg = annotations.get("no_data").cloned();
+            if let Some(t) = &rule.summary {
+                let s = render(t, rule, &labels, o.value, o.threshold, o.window);
+                annotations.insert("summary".into(), no_data_msg.clone().unwrap_or(s));
+            } else if let Some(m) = &no_data_msg {
+                annotations.insert("summary".into(), m.clone());
+            }
+            if let Some(t) = &rule.description {
+                annotations.insert(
+                    "description".into(),
+                    render(t, rule, &labels, o.value, o.threshold, o.window),
+                );
+            }
+            if let Some(u) = &rule.runbook_url {
+                annotations.insert("runbook_url".into(), u.clone());
+            }
+            if let Some(t) = step(
+                rules,
+                rule,
+                state,
+                &fp,
+                labels,
+                cond,
+                o.value,
+                annotations,
+                now,
+            ) {
+                out.push(t);
+            }
+        }
+    }
+    // Alerts of rules that no longer exist resolve rather than linger.
+    let gone: Vec<String> = state
+        .alerts
+        .values()
+        .filter(|a| rules.rule(&a.rule).is_none())
+        .map(|a| a.fingerprint.clone())
+        .collect();
+    for fp in gone {
+        if let Some(a) = state.alerts.remove(&fp)
+            && a.phase == Phase::Firing
+        {
+            out.push(Transition {
+                fingerprint: fp,
+                rule: a.rule.clone(),
+                from: Phase::Firing,
+                to: Phase::Resolved,
+                at: now,
+                active_at: a.active_at,
+                value: a.value,
+                labels: a.labels.clone(),
+                annotations: a.annotations.clone(),
+                severity: a.labels.get("severity").cloned().unwrap_or_default(),
+                route: None,
+            });
+        }
+    }
+    // Forget flap history older than any window.
+    state.changes.retain(|_, v| {
+        v.retain(|t| since(now, *t) <= Duration::from_secs(30 * 86_400));
+        !v.is_empty()
+    });
+    out
+}
+
+/// Records a state change; true when the alert now counts as flapping.
+fn record_change(rule: &Rule, state: &mut State, fp: &str, now: DateTime<Utc>) -> bool {
+    let Some(flap) = rule.flap else { return false };
+    let v = state.changes.entry(fp.to_string()).or_default();
+    v.push(now);
+    v.retain(|t| since(now, *t) <= flap.window);
+    v.len() as u32 > flap.max_changes
+}
+
+fn flap_note(rule: &Rule, state: &State, fp: &str) -> String {
+    let n = state.changes.get(fp).map_or(0, Vec::len);
+    let w = rule.flap.map_or(Duration::ZERO, |f| f.window);
+    format!(
+        "{n} state changes in {}; held firing until healthy for {}",
+        fmt_duration(w),
+        fmt_duration(w)
+    )
+}
+
+#[allow(clippy::too_many_arguments)]
+fn step(
+    rules: &RuleSet,
+    rule: &Rule,
+    state: &mut State,
+    fp: &str,
+    labels: Labels,
+    cond: bool,
+    value: Option<f64>,
+    mut annotations: BTreeMap<String, String>,
+    now: DateTime<Utc>,
+) -> Option<Transition> {
+    let transition = |a: &Alert, from: Phase, to: Phase| Transition {
+        fingerprint: a.fingerprint.clone(),
+        rule: rule.name.clone(),
+        from,
+        to,
+        at: now,
+        active_at: a.active_at,
+        value: a.value,
+        labels: a.labels.clone(),
+        annotations: a.annotations.clone(),
+        severity: rule.severity.clone(),
+        route: rule.route.clone(),
+    };
+    let Some(mut a) = state.alerts.get(fp).cloned() else {
+        if !cond {
+            return None;
+        }
+        let mut a = Alert {
+            rule: rule.name.clone(),
+            fingerprint: fp.to_string(),
+            labels,
+            phase: Phase::Pending,
+            active_at: now,
+            fired_at: None,
+            pending_ms: 0,
+            last_eval: now,
+            last_true_at: now,
+            healthy_streak: 0,
+            value,
+            annotations,
+            flapping: false,
+        };
+        if rule.pending_for.is_zero() {
+            a.phase = Phase::Firing;
+            a.fired_at = Some(now);
+            if record_change(rule, state, fp, now) {
+                a.flapping = true;
+                a.annotations
+                    .insert("flapping".into(), flap_note(rule, state, fp));
+            }
+        }
+        let t = transition(&a, Phase::Inactive, a.phase);
+        state.alerts.insert(fp.to_string(), a);
+        return Some(t);
+    };
+    let elapsed = since(now, a.last_eval).min(rules.interval);
+    a.last_eval = now;
+    a.labels = labels;
+    if a.flapping {
+        annotations.insert("flapping".into(), flap_note(rule, state, fp));
+    }
+    match a.phase {
+        Phase::Pending => {
+            if !cond {
+                // A pending alert that clears is dropped silently.
+                state.alerts.remove(fp);
+                return None;
+            }
+            a.pending_ms += elapsed.as_millis() as u64;
+            a.value = value;
+            a.annotations = annotations;
+            a.last_true_at = now;
+            let mut t = None;
+            if a.pending_ms >= rule.pending_for.as_millis() as u64 {
+                a.phase = Phase::Firing;
+                a.fired_at = Some(now);
+                if record_change(rule, state, fp, now) {
+                    a.flapping = true;
+                    a.annotations
+                        .insert("flapping".into(), flap_note(rule, state, fp));
+                }
+                t = Some(transition(&a, Phase::Pending, Phase::Firing));
+            }
+            state.alerts.insert(fp.to_string(), a);
+            t
+        }
+        Phase::Firing => {
+            if cond {
+                a.last_true_at = now;
+                a.healthy_streak = 0;
+                a.value = value;
+                a.annotations = annotations;
+                state.alerts.insert(fp.to_string(), a);
+                return None;
+            }
+            a.healthy_streak += 1;
+            let quiet = since(now, a.last_true_at);
+            let mut held = quiet < rule.keep_firing_for || a.healthy_streak < rule.recover_after;
+            if let Some(flap) = rule.flap {
+                if !a.flapping && !held {
+                    // Would this resolve be one change too many?
+                    let recent = state.changes.get(fp).map_or(0, |v| {
+                        v.iter().filter(|t| since(now, **t) <= flap.window).count()
+                    });
+                    if recent as u32 + 1 > flap.max_changes {
+                        a.flapping = true;
+                        a.annotations
+                            .insert("flapping".into(), flap_note(rule, state, fp));
+                    }
+                }
+                if a.flapping && quiet < flap.window {
+                    held = true;
+                }
+            }
+            if held {
+                state.alerts.insert(fp.to_string(), a);
+                return None;
+            }
+            state.alerts.remove(fp);
+            record_change(rule, state, fp, now);
+            a.value = value;
+            Some(transition(&a, Phase::Firing, Phase::Resolved))
+        }
+        Phase::Inactive | Phase::Resolved => {
+            state.alerts.remove(fp);
+            None
+        }
+    }
+}

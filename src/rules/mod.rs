@@ -1,0 +1,19 @@
+//! Alert rules and SLOs as code: `alerts/*.yaml` loaded and checked against the metric catalog,
+//! a pure evaluator (`evaluate(rules, source, state, now) -> transitions`) with a serializable
+//! state, SLO burn rates and budgets, and `promtool test rules`-style unit tests.
+
+pub mod eval;
+pub mod load;
+pub mod model;
+pub mod slo;
+pub mod source;
+pub mod unittest;
+
+pub use eval::{Alert, Phase, State, Transition, evaluate, fingerprint};
+pub use load::{load_dir, load_files};
+pub use model::{Labels, Matcher, Matchers, Rule, RuleSet, Slo};
+pub use slo::{SloStatus, slo_status};
+pub use source::{Data, Dist, MemorySource, SeriesData, Source};
+
+#[cfg(test)]
+mod tests;

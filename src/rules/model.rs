@@ -1,0 +1,412 @@
+//! Validated alert rules and SLOs: what `alerts/*.yaml` means once it has been checked against
+//! the metric catalog.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::Duration;
+
+use regex_automata::meta::Regex;
+
+use crate::metrics::catalog::MetricDef;
+
+/// Label names and values of one series or alert, sorted by name.
+pub type Labels = BTreeMap<String, String>;
+
+/// Everything loaded from the alerts folder.
+#[derive(Debug, Clone)]
+pub struct RuleSet {
+    /// Threshold rules, then the burn-rate alerts generated from the SLOs, in file order.
+    pub rules: Vec<Rule>,
+    pub slos: Vec<Slo>,
+    /// How often `evaluate` is called; pending time accrues at most this much per evaluation,
+    /// so daemon downtime never counts toward `for`.
+    pub interval: Duration,
+}
+
+impl Default for RuleSet {
+    fn default() -> Self {
+        RuleSet {
+            rules: Vec::new(),
+            slos: Vec::new(),
+            interval: DEFAULT_INTERVAL,
+        }
+    }
+}
+
+pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(60);
+
+impl RuleSet {
+    pub fn rule(&self, name: &str) -> Option<&Rule> {
+        self.rules.iter().find(|r| r.name == name)
+    }
+}
+
+/// One label matcher: `check: align_category`, `outcome: "!=error"`, `check: "=~align_.*"`,
+/// `check: "!~feed_.*"`. Regexes are anchored at both ends, as in Prometheus.
+#[derive(Debug, Clone)]
+pub struct Matcher {
+    pub label: String,
+    pub op: MatchOp,
+    pub value: String,
+    pub regex: Option<Regex>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MatchOp {
+    Eq,
+    Ne,
+    Re,
+    NotRe,
+}
+
+impl Matcher {
+    /// Parses the written form of a matcher value; `Err` explains a bad regex.
+    pub fn parse(label: &str, raw: &str) -> Result<Matcher, String> {
+        let (op, value) = if let Some(v) = raw.strip_prefix("!=") {
+            (MatchOp::Ne, v)
+        } else if let Some(v) = raw.strip_prefix("=~") {
+            (MatchOp::Re, v)
+        } else if let Some(v) = raw.strip_prefix("!~") {
+            (MatchOp::NotRe, v)
+        } else {
+            (MatchOp::Eq, raw.strip_prefix('=').unwrap_or(raw))
+        };
+        let regex = match op {
+            MatchOp::Re | MatchOp::NotRe => {
+                Some(Regex::new(&format!("^(?:{value})$")).map_err(|e| {
+                    format!(
+                        "`{value}` is not a regular expression: {}",
+                        regex_reason(&e)
+                    )
+                })?)
+            }
+            _ => None,
+        };
+        Ok(Matcher {
+            label: label.to_string(),
+            op,
+            value: value.to_string(),
+            regex,
+        })
+    }
+
+    /// A missing label matches as the empty string (Prometheus semantics).
+    pub fn matches(&self, labels: &Labels) -> bool {
+        let v = labels.get(&self.label).map(String::as_str).unwrap_or("");
+        match self.op {
+            MatchOp::Eq => v == self.value,
+            MatchOp::Ne => v != self.value,
+            MatchOp::Re => self.regex.as_ref().is_some_and(|r| r.is_match(v)),
+            MatchOp::NotRe => !self.regex.as_ref().is_some_and(|r| r.is_match(v)),
+        }
+    }
+}
+
+/// The one-line reason of a regex syntax error (its full text draws a caret diagram).
+fn regex_reason(e: &regex_automata::meta::BuildError) -> String {
+    let full = match std::error::Error::source(e) {
+        Some(s) => s.to_string(),
+        None => e.to_string(),
+    };
+    full.lines()
+        .rev()
+        .find_map(|l| l.trim().strip_prefix("error: "))
+        .unwrap_or(full.trim())
+        .to_string()
+}
+
+impl fmt::Display for Matcher {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let op = match self.op {
+            MatchOp::Eq => "=",
+            MatchOp::Ne => "!=",
+            MatchOp::Re => "=~",
+            MatchOp::NotRe => "!~",
+        };
+        write!(f, "{}{op}\"{}\"", self.label, self.value)
+    }
+}
+
+/// A conjunction of matchers.
+#[derive(Debug, Clone, Default)]
+pub struct Matchers(pub Vec<Matcher>);
+
+impl Matchers {
+    pub fn matches(&self, labels: &Labels) -> bool {
+        self.0.iter().all(|m| m.matches(labels))
+    }
+
+    /// Both sets at once (a rule's `match` plus a ratio's numerator, say).
+    pub fn and(&self, other: &Matchers) -> Matchers {
+        Matchers(self.0.iter().chain(&other.0).cloned().collect())
+    }
+}
+
+impl fmt::Display for Matchers {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{{")?;
+        for (i, m) in self.0.iter().enumerate() {
+            if i > 0 {
+                write!(f, ", ")?;
+            }
+            write!(f, "{m}")?;
+        }
+        write!(f, "}}")
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Aggregate {
+    P50,
+    P95,
+    P99,
+    Avg,
+    Min,
+    Max,
+    /// Counter increase per second over the window.
+    Rate,
+    /// Numerator / denominator increase over the window (counters or distribution counts).
+    Ratio,
+    /// A gauge's current value.
+    Last,
+}
+
+impl Aggregate {
+    pub const NAMES: &'static str = "p50, p95, p99, avg, min, max, rate, ratio, last";
+
+    pub fn parse(s: &str) -> Option<Aggregate> {
+        Some(match s {
+            "p50" => Aggregate::P50,
+            "p95" => Aggregate::P95,
+            "p99" => Aggregate::P99,
+            "avg" => Aggregate::Avg,
+            "min" => Aggregate::Min,
+            "max" => Aggregate::Max,
+            "rate" => Aggregate::Rate,
+            "ratio" => Aggregate::Ratio,
+            "last" => Aggregate::Last,
+            _ => return None,
+        })
+    }
+
+    pub fn quantile(self) -> Option<f64> {
+        match self {
+            Aggregate::P50 => Some(0.5),
+            Aggregate::P95 => Some(0.95),
+            Aggregate::P99 => Some(0.99),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    Lt,
+    Le,
+    Gt,
+    Ge,
+    Eq,
+    Ne,
+}
+
+impl Op {
+    pub fn parse(s: &str) -> Option<Op> {
+        Some(match s {
+            "<" => Op::Lt,
+            "<=" => Op::Le,
+            ">" => Op::Gt,
+            ">=" => Op::Ge,
+            "==" => Op::Eq,
+            "!=" => Op::Ne,
+            _ => return None,
+        })
+    }
+
+    pub fn holds(self, value: f64, threshold: f64) -> bool {
+        match self {
+            Op::Lt => value < threshold,
+            Op::Le => value <= threshold,
+            Op::Gt => value > threshold,
+            Op::Ge => value >= threshold,
+            Op::Eq => value == threshold,
+            Op::Ne => value != threshold,
+        }
+    }
+
+    /// Which of two values is worse for this comparator (for "the worst location").
+    pub fn worse(self, a: f64, b: f64) -> f64 {
+        match self {
+            Op::Lt | Op::Le => a.min(b),
+            _ => a.max(b),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Op::Lt => "<",
+            Op::Le => "<=",
+            Op::Gt => ">",
+            Op::Ge => ">=",
+            Op::Eq => "==",
+            Op::Ne => "!=",
+        }
+    }
+}
+
+/// What to do when a rule (or one of its groups) has no data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum NoDataPolicy {
+    /// Treat as firing, with the no-data message as summary.
+    Alert,
+    /// Treat as healthy (Prometheus: an absent series resolves).
+    #[default]
+    Ok,
+    /// Leave the alert exactly as it is.
+    KeepState,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct NoData {
+    pub policy: NoDataPolicy,
+    pub message: Option<String>,
+}
+
+/// Flap damping: more than `max_changes` state changes (firing/resolved) within `window` marks
+/// the alert flapping; it is then held firing until its condition has been healthy for `window`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Flap {
+    pub max_changes: u32,
+    pub window: Duration,
+}
+
+/// A `{{ ... }}` template, checked at load time.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Template {
+    pub parts: Vec<Part>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Part {
+    Text(String),
+    Value,
+    Threshold,
+    Window,
+    Metric,
+    Label(String),
+}
+
+/// A threshold over one aggregation of one metric.
+#[derive(Debug, Clone)]
+pub struct Threshold {
+    pub metric: &'static MetricDef,
+    pub matchers: Matchers,
+    pub aggregate: Aggregate,
+    pub window: Duration,
+    /// `ratio`: subsets of the matched series.
+    pub numerator: Matchers,
+    pub denominator: Matchers,
+    pub op: Op,
+    pub threshold: f64,
+    pub min_failing_locations: Option<u32>,
+}
+
+/// One SRE-workbook row: both windows' burn rates must exceed `factor`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BurnWindow {
+    pub long: Duration,
+    pub short: Duration,
+    pub factor: f64,
+}
+
+#[derive(Debug, Clone)]
+pub enum Condition {
+    Threshold(Threshold),
+    /// Generated from an SLO: fires when any row holds (rows are OR-ed).
+    Burn {
+        slo: String,
+        rows: Vec<BurnWindow>,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct Rule {
+    /// The alert name (`alertname` label).
+    pub name: String,
+    pub file: String,
+    pub condition: Condition,
+    /// Group labels: one alert per distinct combination.
+    pub by: Vec<String>,
+    pub pending_for: Duration,
+    pub keep_firing_for: Duration,
+    /// Consecutive healthy evaluations before a firing alert resolves (at least 1).
+    pub recover_after: u32,
+    pub no_data: NoData,
+    pub severity: String,
+    /// A route name, resolved by the notification layer.
+    pub route: Option<String>,
+    pub labels: Labels,
+    pub summary: Option<Template>,
+    pub description: Option<Template>,
+    pub runbook_url: Option<String>,
+    pub flap: Option<Flap>,
+}
+
+#[derive(Debug, Clone)]
+pub enum Sli {
+    /// good / total events of one metric (counter increases or distribution counts).
+    Events {
+        metric: &'static MetricDef,
+        matchers: Matchers,
+        good: Matchers,
+        total: Matchers,
+    },
+    /// Samples of a distribution at or under `threshold_ms` / all samples.
+    Latency {
+        metric: &'static MetricDef,
+        matchers: Matchers,
+        threshold_ms: f64,
+    },
+    /// Good slices / slices with data; a slice is good when its good/total ratio is at least
+    /// `min_good_ratio` (uptime: a minute is up when all its runs passed).
+    TimeSlices {
+        metric: &'static MetricDef,
+        matchers: Matchers,
+        good: Matchers,
+        total: Matchers,
+        slice: Duration,
+        min_good_ratio: f64,
+    },
+}
+
+impl Sli {
+    pub fn metric(&self) -> &'static MetricDef {
+        match self {
+            Sli::Events { metric, .. }
+            | Sli::Latency { metric, .. }
+            | Sli::TimeSlices { metric, .. } => metric,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Slo {
+    pub name: String,
+    pub file: String,
+    pub description: Option<String>,
+    /// Percent, e.g. 99.9.
+    pub objective: f64,
+    pub period: Duration,
+    pub sli: Sli,
+    /// Workbook rows for the page alert and the ticket alert.
+    pub page: Vec<BurnWindow>,
+    pub ticket: Vec<BurnWindow>,
+    pub page_route: Option<String>,
+    pub ticket_route: Option<String>,
+}
+
+impl Slo {
+    /// The allowed error ratio, `1 - objective`.
+    pub fn budget_ratio(&self) -> f64 {
+        (100.0 - self.objective) / 100.0
+    }
+}

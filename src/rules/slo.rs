@@ -1,0 +1,185 @@
+//! SLO arithmetic: error ratios per window, burn rates, error budget, time to exhaustion.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use super::model::{Matchers, Sli, Slo};
+use super::source::{Data, Source};
+use crate::metrics::catalog::MetricDef;
+
+/// good and total events of one metric over a window.
+fn good_total(
+    source: &dyn Source,
+    metric: &'static MetricDef,
+    good: &Matchers,
+    total: &Matchers,
+    window: Duration,
+    end: DateTime<Utc>,
+) -> (f64, f64) {
+    let count = |m: &Matchers| -> f64 {
+        source
+            .series(metric, m, window, end)
+            .iter()
+            .map(|s| match &s.data {
+                Data::Counter { increase } => *increase,
+                Data::Distribution(d) => d.count() as f64,
+                Data::Gauge { .. } => 0.0,
+            })
+            .sum()
+    };
+    (count(&total.and(good)), count(total))
+}
+
+/// The SLI's error ratio (bad / total) over `window` ending at `now`; `None` without events.
+pub fn error_ratio(
+    sli: &Sli,
+    source: &dyn Source,
+    window: Duration,
+    now: DateTime<Utc>,
+) -> Option<f64> {
+    match sli {
+        Sli::Events {
+            metric,
+            matchers,
+            good,
+            total,
+        } => {
+            let (g, t) = good_total(
+                source,
+                metric,
+                &matchers.and(good),
+                &matchers.and(total),
+                window,
+                now,
+            );
+            (t > 0.0).then(|| (t - g) / t)
+        }
+        Sli::Latency {
+            metric,
+            matchers,
+            threshold_ms,
+        } => {
+            let mut good = 0u64;
+            let mut total = 0u64;
+            for s in source.series(metric, matchers, window, now) {
+                if let Data::Distribution(d) = &s.data {
+                    good += d.count_le(*threshold_ms);
+                    total += d.count();
+                }
+            }
+            (total > 0).then(|| (total - good) as f64 / total as f64)
+        }
+        Sli::TimeSlices {
+            metric,
+            matchers,
+            good,
+            total,
+            slice,
+            min_good_ratio,
+        } => {
+            let n = (window.as_secs() / slice.as_secs().max(1)).max(1);
+            let step = chrono::Duration::from_std(*slice).unwrap_or(chrono::Duration::zero());
+            let (mut good_slices, mut slices) = (0u64, 0u64);
+            let (g_m, t_m) = (matchers.and(total).and(good), matchers.and(total));
+            for k in 0..n {
+                let end = now - step * k as i32;
+                let (g, t) = good_total(source, metric, &g_m, &t_m, *slice, end);
+                if t > 0.0 {
+                    slices += 1;
+                    if g / t >= *min_good_ratio {
+                        good_slices += 1;
+                    }
+                }
+            }
+            (slices > 0).then(|| (slices - good_slices) as f64 / slices as f64)
+        }
+    }
+}
+
+/// Burn rate over a window: error ratio / (1 - objective). 1.0 spends the budget exactly over
+/// the period.
+pub fn burn_rate(
+    slo: &Slo,
+    source: &dyn Source,
+    window: Duration,
+    now: DateTime<Utc>,
+) -> Option<f64> {
+    error_ratio(&slo.sli, source, window, now).map(|r| r / slo.budget_ratio())
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BurnRateStatus {
+    /// `5m`, `1h`, ...
+    pub window: String,
+    pub burn_rate: Option<f64>,
+}
+
+/// One SLO's state, as the API shows it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SloStatus {
+    pub name: String,
+    pub objective: f64,
+    pub period: String,
+    /// Error ratio over the whole period; `None` without events.
+    pub error_ratio: Option<f64>,
+    /// Share of the period's budget left: 1 untouched, 0 spent, negative overspent.
+    pub error_budget_remaining: f64,
+    /// Every window the SLO's alerts read, shortest first.
+    pub burn_rates: Vec<BurnRateStatus>,
+    /// At the 1 h burn rate, how long until the budget is spent; `Some(0)` when already
+    /// spent, `None` when not burning.
+    pub time_to_exhaustion_secs: Option<u64>,
+}
+
+pub fn fmt_duration(d: Duration) -> String {
+    humantime::format_duration(d).to_string().replace(' ', "")
+}
+
+/// Budget remaining after an error ratio over the period: `1 - ratio / (1 - objective)`.
+pub fn budget_remaining(slo: &Slo, ratio: Option<f64>) -> f64 {
+    1.0 - ratio.unwrap_or(0.0) / slo.budget_ratio()
+}
+
+pub fn slo_status(slos: &[Slo], source: &dyn Source, now: DateTime<Utc>) -> Vec<SloStatus> {
+    slos.iter()
+        .map(|slo| {
+            let ratio = error_ratio(&slo.sli, source, slo.period, now);
+            let remaining = budget_remaining(slo, ratio);
+            let mut windows: Vec<Duration> = slo
+                .page
+                .iter()
+                .chain(&slo.ticket)
+                .flat_map(|r| [r.long, r.short])
+                .collect();
+            windows.sort();
+            windows.dedup();
+            let burn_rates: Vec<BurnRateStatus> = windows
+                .iter()
+                .map(|w| BurnRateStatus {
+                    window: fmt_duration(*w),
+                    burn_rate: burn_rate(slo, source, *w, now),
+                })
+                .collect();
+            let hour = burn_rate(slo, source, Duration::from_secs(3600), now).unwrap_or(0.0);
+            let time_to_exhaustion_secs = if remaining <= 0.0 {
+                Some(0)
+            } else if hour > 0.0 {
+                // The budget is `period`'s worth at burn 1; at burn b it lasts period / b.
+                Some((remaining * slo.period.as_secs_f64() / hour).round() as u64)
+            } else {
+                None
+            };
+            SloStatus {
+                name: slo.name.clone(),
+                objective: slo.objective,
+                period: fmt_duration(slo.period),
+                error_ratio: ratio,
+                error_budget_remaining: remaining,
+                burn_rates,
+                time_to_exhaustion_secs,
+            }
+        })
+        .collect()
+}

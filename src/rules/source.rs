@@ -1,0 +1,209 @@
+//! What the evaluator reads: series of one metric over a window ending at a given time.
+//!
+//! The evaluator never touches the registry directly; it asks a [`Source`]. The daemon implements
+//! it over the metrics registry (and the store for long windows); tests and `synmon alerts test`
+//! use [`MemorySource`], a table of timestamped samples.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use hdrhistogram::Histogram;
+
+use super::model::{Labels, Matchers};
+use crate::metrics::catalog::{MetricDef, MetricKind};
+
+/// The data of one series over `(end - window, end]`, in the shape its kind aggregates in.
+#[derive(Debug, Clone)]
+pub enum Data {
+    /// How much the counter grew in the window (resets already accounted for).
+    Counter { increase: f64 },
+    /// The gauge's value at `end`; `None` when stale or never set (no data, never 0).
+    Gauge { last: Option<f64> },
+    /// Every sample recorded in the window.
+    Distribution(Dist),
+}
+
+/// A distribution's samples in the window, as an HDR histogram.
+#[derive(Debug, Clone)]
+pub struct Dist {
+    pub hist: Histogram<u64>,
+    /// Histogram units per millisecond: 1000 for the registry's microsecond histograms.
+    pub units_per_ms: f64,
+}
+
+impl Dist {
+    pub fn count(&self) -> u64 {
+        self.hist.len()
+    }
+    /// Quantile in ms; `None` when empty.
+    pub fn quantile(&self, q: f64) -> Option<f64> {
+        (self.count() > 0).then(|| self.hist.value_at_quantile(q) as f64 / self.units_per_ms)
+    }
+    pub fn mean(&self) -> Option<f64> {
+        (self.count() > 0).then(|| self.hist.mean() / self.units_per_ms)
+    }
+    pub fn min(&self) -> Option<f64> {
+        (self.count() > 0).then(|| self.hist.min() as f64 / self.units_per_ms)
+    }
+    pub fn max(&self) -> Option<f64> {
+        (self.count() > 0).then(|| self.hist.max() as f64 / self.units_per_ms)
+    }
+    /// Samples at or under `ms`.
+    pub fn count_le(&self, ms: f64) -> u64 {
+        if self.count() == 0 {
+            return 0;
+        }
+        let limit = (ms * self.units_per_ms).floor();
+        if limit < 0.0 {
+            return 0;
+        }
+        self.hist
+            .iter_recorded()
+            .filter(|v| (v.value_iterated_to() as f64) <= limit)
+            .map(|v| v.count_at_value())
+            .sum()
+    }
+    /// Adds another distribution's samples (same units).
+    pub fn merge(&mut self, other: &Dist) {
+        // Both come from the same source, with the same bounds; a failure would be a bug there.
+        let _ = self.hist.add(&other.hist);
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct SeriesData {
+    pub labels: Labels,
+    pub data: Data,
+}
+
+/// Read access to the metrics, for the pure evaluator.
+pub trait Source {
+    /// Every series of `metric` whose labels satisfy `matchers`, over the window
+    /// `(end - window, end]`. Windows are arbitrary durations (5m, 30m, 1h, 6h, 3d, 30d).
+    fn series(
+        &self,
+        metric: &'static MetricDef,
+        matchers: &Matchers,
+        window: Duration,
+        end: DateTime<Utc>,
+    ) -> Vec<SeriesData>;
+}
+
+/// One sample: when, and its value (`None`: a stale gauge).
+type Point = (DateTime<Utc>, Option<f64>);
+
+/// A table of timestamped samples: counters as cumulative values, gauges as set values (`None`
+/// marks stale), distributions as individual samples in ms (kept in an exact 1-unit-per-ms
+/// histogram up to 2,048 ms, 3 significant digits above).
+#[derive(Debug, Default, Clone)]
+pub struct MemorySource {
+    series: BTreeMap<(String, Labels), Vec<Point>>,
+}
+
+impl MemorySource {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds one sample; `metric` must be the catalog's DogStatsD name.
+    pub fn push(&mut self, metric: &MetricDef, labels: &[(&str, &str)], at: DateTime<Utc>, v: f64) {
+        self.push_opt(metric, labels, at, Some(v));
+    }
+
+    /// `None` marks a gauge stale from `at` on.
+    pub fn push_opt(
+        &mut self,
+        metric: &MetricDef,
+        labels: &[(&str, &str)],
+        at: DateTime<Utc>,
+        v: Option<f64>,
+    ) {
+        let labels: Labels = labels
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let points = self
+            .series
+            .entry((metric.name.to_string(), labels))
+            .or_default();
+        let in_order = points.last().is_none_or(|(t, _)| *t <= at);
+        points.push((at, v));
+        if !in_order {
+            points.sort_by_key(|(t, _)| *t);
+        }
+    }
+}
+
+pub fn new_histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("static histogram bounds")
+}
+
+impl Source for MemorySource {
+    fn series(
+        &self,
+        metric: &'static MetricDef,
+        matchers: &Matchers,
+        window: Duration,
+        end: DateTime<Utc>,
+    ) -> Vec<SeriesData> {
+        let start = end - chrono::Duration::from_std(window).unwrap_or(chrono::Duration::MAX);
+        let mut out = Vec::new();
+        for ((name, labels), points) in &self.series {
+            if name != metric.name || !matchers.matches(labels) {
+                continue;
+            }
+            let data = match metric.kind {
+                MetricKind::Counter => {
+                    // No point at or before the start: the counter was 0 then.
+                    let mut prev = points
+                        .iter()
+                        .take_while(|(t, _)| *t <= start)
+                        .filter_map(|(_, v)| *v)
+                        .last();
+                    let first_in_window = prev.is_none();
+                    let mut increase = 0.0;
+                    let mut seen = false;
+                    for (_, v) in points.iter().filter(|(t, _)| *t > start && *t <= end) {
+                        let Some(v) = *v else { continue };
+                        seen = true;
+                        increase += match prev {
+                            Some(p) if v >= p => v - p,
+                            // A reset: the counter restarted from 0.
+                            _ => v,
+                        };
+                        prev = Some(v);
+                    }
+                    if !seen && first_in_window {
+                        continue;
+                    }
+                    Data::Counter { increase }
+                }
+                MetricKind::Gauge => Data::Gauge {
+                    last: points
+                        .iter()
+                        .take_while(|(t, _)| *t <= end)
+                        .last()
+                        .and_then(|(_, v)| *v),
+                },
+                MetricKind::Distribution => {
+                    let mut hist = new_histogram();
+                    for (_, v) in points.iter().filter(|(t, _)| *t > start && *t <= end) {
+                        if let Some(v) = v {
+                            hist.saturating_record(v.max(1.0).round() as u64);
+                        }
+                    }
+                    Data::Distribution(Dist {
+                        hist,
+                        units_per_ms: 1.0,
+                    })
+                }
+            };
+            out.push(SeriesData {
+                labels: labels.clone(),
+                data,
+            });
+        }
+        out
+    }
+}

@@ -1,0 +1,638 @@
+//! Evaluator, SLO and loader tests, all with explicit times (no clock, no sleeps).
+
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, TimeZone, Utc};
+
+use super::eval::fmt_num;
+use super::model::*;
+use super::slo::{budget_remaining, burn_rate, error_ratio};
+use super::*;
+use crate::metrics::catalog::{CHECK_LATENCY, CHECK_RUNS, FEED_PUSH_QUEUE_DEPTH, PROBE_UNHEALTHY};
+
+fn t(minute: i64) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap() + chrono::Duration::minutes(minute)
+}
+
+fn rules(yaml: &str) -> RuleSet {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("rules.yaml");
+    std::fs::write(&f, yaml).unwrap();
+    let (set, errors) = load_files(&[f]);
+    assert!(errors.is_empty(), "{errors:?}");
+    set
+}
+
+/// A queue-depth rule (gauge, no labels) with extra settings.
+fn gauge_rule(extra: &str) -> RuleSet {
+    rules(&format!(
+        "rules:\n  - alert: deep\n    metric: feed_push_queue_depth\n    aggregate: last\n    op: \">\"\n    threshold: 10\n{extra}"
+    ))
+}
+
+/// Short names for what an evaluation returned.
+fn kinds(ts: &[Transition]) -> String {
+    ts.iter()
+        .map(|t| {
+            let p = |p: Phase| match p {
+                Phase::Inactive => "I",
+                Phase::Pending => "P",
+                Phase::Firing => "F",
+                Phase::Resolved => "R",
+            };
+            format!("{}{}", p(t.from), p(t.to))
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// Feeds one gauge value per minute (`None`: stale) and evaluates after each.
+fn run_gauge(set: &RuleSet, values: &[Option<f64>]) -> Vec<String> {
+    let mut src = MemorySource::new();
+    let mut state = State::default();
+    let mut out = Vec::new();
+    for (i, v) in values.iter().enumerate() {
+        src.push_opt(&FEED_PUSH_QUEUE_DEPTH, &[], t(i as i64), *v);
+        let ts = evaluate(set, &src, &mut state, t(i as i64));
+        out.push(kinds(&ts));
+    }
+    out
+}
+
+const H: Option<f64> = Some(20.0); // over the threshold
+const L: Option<f64> = Some(5.0); // healthy
+const N: Option<f64> = None; // stale: no data
+
+#[test]
+fn state_machine_table() {
+    // (name, extra rule settings, values per minute, transitions per minute)
+    type Case<'a> = (&'a str, &'a str, &'a [Option<f64>], &'a [&'a str]);
+    let cases: &[Case] = &[
+        (
+            "for 0 fires at once and resolves",
+            "",
+            &[H, H, L],
+            &["IF", "", "FR"],
+        ),
+        (
+            "pending for 2m then firing",
+            "    for: 2m\n",
+            &[H, H, H, L],
+            &["IP", "", "PF", "FR"],
+        ),
+        (
+            "a pending alert that clears is dropped silently",
+            "    for: 2m\n",
+            &[H, L, H, H, H],
+            &["IP", "", "IP", "", "PF"],
+        ),
+        (
+            "keep_firing_for holds a firing alert",
+            "    keep_firing_for: 2m\n",
+            &[H, L, L, L],
+            &["IF", "", "FR", ""],
+        ),
+        (
+            "keep_firing_for restarts when the condition returns",
+            "    keep_firing_for: 2m\n",
+            &[H, L, H, L, L],
+            &["IF", "", "", "", "FR"],
+        ),
+        (
+            "recover_after needs consecutive healthy evaluations",
+            "    recover_after: 3\n",
+            &[H, L, L, H, L, L, L],
+            &["IF", "", "", "", "", "", "FR"],
+        ),
+        (
+            "no data, policy alert",
+            "    no_data: { policy: alert, message: queue depth unknown }\n",
+            &[N, N, L],
+            &["IF", "", "FR"],
+        ),
+        (
+            "no data, policy ok resolves",
+            "    no_data: { policy: ok }\n",
+            &[H, N],
+            &["IF", "FR"],
+        ),
+        (
+            "no data, policy keep_state changes nothing",
+            "    no_data: { policy: keep_state }\n",
+            &[H, N, N, L],
+            &["IF", "", "", "FR"],
+        ),
+        (
+            "no data with keep_state does not start an alert",
+            "    no_data: { policy: keep_state }\n",
+            &[N, N],
+            &["", ""],
+        ),
+    ];
+    for (name, extra, values, expected) in cases {
+        let got = run_gauge(&gauge_rule(extra), values);
+        assert_eq!(got, *expected, "case: {name}");
+    }
+}
+
+#[test]
+fn no_data_alert_carries_its_message() {
+    let set = gauge_rule(
+        "    no_data: { policy: alert, message: queue depth unknown }\n    annotations: { summary: \"depth {{ value }}\" }\n",
+    );
+    let src = MemorySource::new();
+    let mut state = State::default();
+    let ts = evaluate(&set, &src, &mut state, t(0));
+    assert_eq!(ts.len(), 1);
+    assert_eq!(ts[0].annotations["summary"], "queue depth unknown");
+    assert_eq!(ts[0].annotations["no_data"], "queue depth unknown");
+    assert_eq!(ts[0].value, None);
+}
+
+#[test]
+fn annotations_are_rendered_with_value_threshold_and_labels() {
+    let set = rules(
+        "rules:
+  - alert: probe
+    metric: synmon.probe.unhealthy
+    by: [check, location]
+    aggregate: last
+    op: \">=\"
+    threshold: 1
+    route: slack-alerts
+    annotations:
+      summary: \"{{ labels.check }}@{{ labels.location }}: {{ value }} >= {{ threshold }}\"
+      runbook_url: https://runbooks.rvp.test/probe
+",
+    );
+    let mut src = MemorySource::new();
+    src.push(
+        &PROBE_UNHEALTHY,
+        &[("check", "align_category"), ("location", "eu")],
+        t(0),
+        1.0,
+    );
+    src.push(
+        &PROBE_UNHEALTHY,
+        &[("check", "feed_push"), ("location", "eu")],
+        t(0),
+        0.0,
+    );
+    let mut state = State::default();
+    let ts = evaluate(&set, &src, &mut state, t(0));
+    assert_eq!(kinds(&ts), "IF");
+    assert_eq!(ts[0].annotations["summary"], "align_category@eu: 1 >= 1");
+    assert_eq!(
+        ts[0].annotations["runbook_url"],
+        "https://runbooks.rvp.test/probe"
+    );
+    assert_eq!(ts[0].route.as_deref(), Some("slack-alerts"));
+    assert_eq!(ts[0].labels["check"], "align_category");
+    assert_eq!(ts[0].active_at, t(0));
+}
+
+#[test]
+fn downtime_does_not_count_toward_for_and_active_at_survives_a_restart() {
+    let set = gauge_rule("    for: 5m\n");
+    let mut src = MemorySource::new();
+    let mut state = State::default();
+    for m in 0..=2 {
+        src.push(&FEED_PUSH_QUEUE_DEPTH, &[], t(m), 20.0);
+    }
+    assert_eq!(kinds(&evaluate(&set, &src, &mut state, t(0))), "IP");
+    assert_eq!(kinds(&evaluate(&set, &src, &mut state, t(1))), "");
+    // Persist and restore, as the daemon does through the store.
+    let json = serde_json::to_string(&state).unwrap();
+    let mut state: State = serde_json::from_str(&json).unwrap();
+    // 30 minutes down: only one interval counts; 2 of 5 minutes accrued.
+    src.push(&FEED_PUSH_QUEUE_DEPTH, &[], t(31), 20.0);
+    assert_eq!(kinds(&evaluate(&set, &src, &mut state, t(31))), "");
+    let a = state.alerts.values().next().unwrap();
+    assert_eq!(
+        (a.phase, a.active_at, a.pending_ms),
+        (Phase::Pending, t(0), 120_000)
+    );
+    for m in 32..=33 {
+        src.push(&FEED_PUSH_QUEUE_DEPTH, &[], t(m), 20.0);
+        assert_eq!(kinds(&evaluate(&set, &src, &mut state, t(m))), "");
+    }
+    src.push(&FEED_PUSH_QUEUE_DEPTH, &[], t(34), 20.0);
+    let ts = evaluate(&set, &src, &mut state, t(34));
+    assert_eq!(kinds(&ts), "PF");
+    assert_eq!(ts[0].active_at, t(0));
+}
+
+#[test]
+fn a_firing_alert_stays_firing_after_a_restart_without_a_new_transition() {
+    let set = gauge_rule("");
+    let mut src = MemorySource::new();
+    let mut state = State::default();
+    src.push(&FEED_PUSH_QUEUE_DEPTH, &[], t(0), 20.0);
+    assert_eq!(kinds(&evaluate(&set, &src, &mut state, t(0))), "IF");
+    let mut restored: State =
+        serde_json::from_str(&serde_json::to_string(&state).unwrap()).unwrap();
+    assert_eq!(restored, state);
+    src.push(&FEED_PUSH_QUEUE_DEPTH, &[], t(10), 20.0);
+    assert_eq!(kinds(&evaluate(&set, &src, &mut restored, t(10))), "");
+    // And the resolve is not lost either.
+    src.push(&FEED_PUSH_QUEUE_DEPTH, &[], t(11), 1.0);
+    assert_eq!(kinds(&evaluate(&set, &src, &mut restored, t(11))), "FR");
+}
+
+#[test]
+fn flapping_alert_is_held_firing_until_stable() {
+    // At most 3 changes (firing/resolved) per hour; the 4th would resolve: held instead.
+    let set = gauge_rule("    flap: { max_changes: 3, window: 1h }\n");
+    let values = [H, L, H, L, H, L, L];
+    let got = run_gauge(&set, &values);
+    assert_eq!(got, ["IF", "FR", "IF", "", "", "", ""]);
+    let mut src = MemorySource::new();
+    let mut state = State::default();
+    for (i, v) in values.iter().enumerate() {
+        src.push_opt(&FEED_PUSH_QUEUE_DEPTH, &[], t(i as i64), *v);
+        evaluate(&set, &src, &mut state, t(i as i64));
+    }
+    let a = state.alerts.values().next().unwrap();
+    assert!(a.flapping);
+    assert_eq!(
+        a.annotations["flapping"],
+        "3 state changes in 1h; held firing until healthy for 1h"
+    );
+    // Last true at minute 4; healthy for a whole hour at minute 64: resolved then, not before.
+    for m in 7..64 {
+        src.push(&FEED_PUSH_QUEUE_DEPTH, &[], t(m), 5.0);
+        assert_eq!(
+            kinds(&evaluate(&set, &src, &mut state, t(m))),
+            "",
+            "minute {m}"
+        );
+    }
+    src.push(&FEED_PUSH_QUEUE_DEPTH, &[], t(64), 5.0);
+    assert_eq!(kinds(&evaluate(&set, &src, &mut state, t(64))), "FR");
+}
+
+fn latency_quorum() -> RuleSet {
+    rules(
+        "rules:
+  - alert: slow
+    metric: synmon.check.latency
+    by: [check]
+    aggregate: p50
+    window: 5m
+    op: \">\"
+    threshold: 400
+    min_failing_locations: 2
+",
+    )
+}
+
+#[test]
+fn quorum_needs_n_failing_locations() {
+    let set = latency_quorum();
+    type Case<'a> = (&'a str, &'a [(&'a str, f64)], &'a str);
+    let cases: &[Case] = &[
+        (
+            "one of three failing",
+            &[("eu", 900.0), ("us", 100.0), ("ap", 100.0)],
+            "",
+        ),
+        (
+            "two of three failing",
+            &[("eu", 900.0), ("us", 500.0), ("ap", 100.0)],
+            "IF",
+        ),
+        (
+            "all failing",
+            &[("eu", 900.0), ("us", 500.0), ("ap", 450.0)],
+            "IF",
+        ),
+    ];
+    for (name, locs, expected) in cases {
+        let mut src = MemorySource::new();
+        for (loc, ms) in *locs {
+            let labels = [
+                ("check", "align_category"),
+                ("location", loc),
+                ("outcome", "pass"),
+                ("target", "staging"),
+            ];
+            src.push(&CHECK_LATENCY, &labels, t(0), *ms);
+        }
+        let mut state = State::default();
+        let ts = evaluate(&set, &src, &mut state, t(0));
+        assert_eq!(kinds(&ts), *expected, "case: {name}");
+        if !ts.is_empty() {
+            // The value is the worst failing location's.
+            assert_eq!(ts[0].value, Some(900.0), "case: {name}");
+            assert!(
+                ts[0].annotations["failing_locations"].contains("eu, us"),
+                "case: {name}"
+            );
+        }
+    }
+}
+
+fn runs(src: &mut MemorySource, check: &str, outcome: &str, at: DateTime<Utc>, total: f64) {
+    src.push(
+        &CHECK_RUNS,
+        &[
+            ("attempt", "1"),
+            ("check", check),
+            ("location", "eu"),
+            ("outcome", outcome),
+        ],
+        at,
+        total,
+    );
+}
+
+#[test]
+fn error_rate_ratio_excludes_probe_errors() {
+    let set = rules(
+        "rules:
+  - alert: errors
+    metric: synmon.check.runs
+    by: [check]
+    aggregate: ratio
+    window: 5m
+    numerator: { outcome: fail }
+    denominator: { outcome: \"=~pass|fail\" }
+    op: \">\"
+    threshold: 0.05
+",
+    );
+    let mut src = MemorySource::new();
+    // In the 5 minutes up to minute 10: 90 passes, 10 fails, 500 probe errors.
+    for (outcome, before, after) in [
+        ("pass", 100.0, 190.0),
+        ("fail", 3.0, 13.0),
+        ("error", 0.0, 500.0),
+    ] {
+        runs(&mut src, "align_category", outcome, t(5), before);
+        runs(&mut src, "align_category", outcome, t(10), after);
+    }
+    let mut state = State::default();
+    let ts = evaluate(&set, &src, &mut state, t(10));
+    assert_eq!(kinds(&ts), "IF");
+    assert_eq!(ts[0].value, Some(0.1));
+}
+
+#[test]
+fn fingerprints_are_stable() {
+    let mut a = Labels::new();
+    a.insert("check".into(), "align_category".into());
+    a.insert("alertname".into(), "slow".into());
+    let mut b = Labels::new();
+    b.insert("alertname".into(), "slow".into());
+    b.insert("check".into(), "align_category".into());
+    assert_eq!(fingerprint("slow", &a), fingerprint("slow", &b));
+    // Pinned: a change here re-pages every active alert after an upgrade.
+    assert_eq!(fingerprint("slow", &a), "ada477520483f5a5");
+    assert_eq!(fingerprint("", &Labels::new()), "af64724c8602eb6e");
+    assert_ne!(fingerprint("slow", &a), fingerprint("slow2", &a));
+}
+
+fn availability() -> RuleSet {
+    rules(
+        "slos:
+  - name: avail
+    objective: 99.9
+    sli:
+      events:
+        metric: synmon.check.runs
+        good: { outcome: pass }
+        total: { outcome: \"=~pass|fail\" }
+    routes: { page: pagerduty, ticket: slack-alerts }
+",
+    )
+}
+
+#[test]
+fn workbook_factors_follow_from_budget_share_and_period() {
+    let set = availability();
+    let slo = &set.slos[0];
+    let f = |rows: &[BurnWindow]| {
+        rows.iter()
+            .map(|r| (r.factor, r.long.as_secs() / 60, r.short.as_secs() / 60))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(f(&slo.page), [(14.4, 60, 5), (6.0, 360, 30)]);
+    assert_eq!(f(&slo.ticket), [(1.0, 4320, 360)]);
+    let names: Vec<&str> = set.rules.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(names, ["avail_burn_rate_page", "avail_burn_rate_ticket"]);
+}
+
+/// 100 judged runs a minute; `bad` of them fail from minute `from` on (points at every minute).
+fn traffic(src: &mut MemorySource, minutes: std::ops::RangeInclusive<i64>, from: i64, bad: f64) {
+    let (mut pass, mut fail) = (0.0, 0.0);
+    for m in minutes {
+        let b = if m >= from { bad } else { 0.0 };
+        pass += 100.0 - b;
+        fail += b;
+        runs(src, "align_category", "pass", t(m), pass);
+        runs(src, "align_category", "fail", t(m), fail);
+    }
+}
+
+#[test]
+fn burn_rate_page_fires_at_the_workbook_detection_time() {
+    // 99.9 % over 30 d: budget 0.001. A constant 2 % error ratio burns at 0.02 / 0.001 = 20.
+    // Healthy traffic (100 runs/min) until minute 0, then 2 of every 100 runs fail.
+    // At the evaluation k minutes later, the 1 h window holds k bad minutes of 60:
+    //   ratio_1h = 0.02 * k / 60 > 0.0144 (= 14.4 x 0.001)  <=>  k > 43.2  => k = 44.
+    // The 5 m window: 0.02 * min(k, 5) / 5 > 0.0144  <=>  k >= 4, long satisfied by then.
+    // The 6 h / 30 m row needs 0.02 * k / 360 > 0.006 <=> k > 108: later. So: minute 44.
+    // (Workbook detection time for burn 20: 1h x 14.4 / 20 = 43.2 min.)
+    let set = availability();
+    let mut src = MemorySource::new();
+    traffic(&mut src, -180..=120, 1, 2.0);
+    let mut state = State::default();
+    let mut first = None;
+    for k in 0..=120 {
+        let ts = evaluate(&set, &src, &mut state, t(k));
+        if first.is_none() && ts.iter().any(|t| t.rule == "avail_burn_rate_page") {
+            first = Some((k, ts));
+        }
+    }
+    let (k, ts) = first.expect("the page fires");
+    assert_eq!(k, 44);
+    let page = ts
+        .iter()
+        .find(|t| t.rule == "avail_burn_rate_page")
+        .unwrap();
+    assert_eq!(kinds(std::slice::from_ref(page)), "IF");
+    // burn_1h = (0.02 * 44 / 60) / 0.001 = 14.666...
+    assert_eq!(fmt_num(page.value.unwrap()), "14.6667");
+    assert_eq!(
+        page.annotations["summary"],
+        "SLO avail is burning its error budget at 14.6667x over 1h (limit 14.4x)"
+    );
+    assert_eq!(page.route.as_deref(), Some("pagerduty"));
+}
+
+#[test]
+fn burn_rate_from_an_empty_history_fires_at_the_first_evaluation_with_data() {
+    // No history at all: every window holds only the new traffic, whose ratio is 0.02 from
+    // the first minute (burn 20 > 14.4 on both 1h and 5m), so the page fires at minute 1.
+    let set = availability();
+    let mut src = MemorySource::new();
+    traffic(&mut src, 1..=10, 1, 2.0);
+    let mut state = State::default();
+    assert_eq!(kinds(&evaluate(&set, &src, &mut state, t(0))), "");
+    let ts = evaluate(&set, &src, &mut state, t(1));
+    assert_eq!(
+        ts.iter().map(|t| t.rule.as_str()).collect::<Vec<_>>(),
+        ["avail_burn_rate_page", "avail_burn_rate_ticket"]
+    );
+    assert_eq!(fmt_num(ts[0].value.unwrap()), "20");
+}
+
+#[test]
+fn budget_remaining_and_time_to_exhaustion_by_hand() {
+    let set = availability();
+    let slo = &set.slos[0];
+    // 30 days, 100 runs/min = 4,320,000 runs; budget 0.1 % = 4,320 failures.
+    // 1,080 failures in the last hour (18 per minute for 60 minutes):
+    //   ratio over 30d = 1080 / 4,320,000 = 0.00025; remaining = 1 - 0.00025/0.001 = 0.75.
+    //   burn_1h = (18/100) / 0.001 = 180; exhaustion = 0.75 x 30d / 180 = 3h (10,800 s).
+    let mut src = MemorySource::new();
+    let start = -30 * 24 * 60 + 1;
+    traffic(&mut src, start..=0, -59, 18.0);
+    let ratio = error_ratio(&slo.sli, &src, slo.period, t(0)).unwrap();
+    assert!((ratio - 0.00025).abs() < 1e-12, "{ratio}");
+    assert!((budget_remaining(slo, Some(ratio)) - 0.75).abs() < 1e-9);
+    assert!(
+        (burn_rate(slo, &src, std::time::Duration::from_secs(3600), t(0)).unwrap() - 180.0).abs()
+            < 1e-9
+    );
+    let st = &slo_status(&set.slos, &src, t(0))[0];
+    assert!((st.error_budget_remaining - 0.75).abs() < 1e-9);
+    assert_eq!(st.time_to_exhaustion_secs, Some(10_800));
+    assert_eq!(st.period, "30days");
+    let windows: Vec<&str> = st.burn_rates.iter().map(|b| b.window.as_str()).collect();
+    assert_eq!(windows, ["5m", "30m", "1h", "6h", "3days"]);
+    // Overspent: 6,480 failures (1.5x the budget) leave -0.5, exhausted now.
+    assert!((budget_remaining(slo, Some(0.0015)) + 0.5).abs() < 1e-9);
+}
+
+#[test]
+fn latency_and_time_slice_slis() {
+    let set = rules(
+        "slos:
+  - name: fast
+    objective: 95
+    sli:
+      latency: { metric: synmon.check.latency, threshold_ms: 400 }
+  - name: up
+    objective: 99.9
+    sli:
+      time_slices: { metric: synmon.check.runs, good: { outcome: pass }, total: { outcome: \"=~pass|fail\" }, slice: 1m }
+",
+    );
+    let mut src = MemorySource::new();
+    let l = [
+        ("check", "a"),
+        ("location", "eu"),
+        ("outcome", "pass"),
+        ("target", "s"),
+    ];
+    for (i, ms) in [100.0, 200.0, 399.0, 400.0, 401.0, 900.0, 150.0, 250.0]
+        .iter()
+        .enumerate()
+    {
+        src.push(
+            &CHECK_LATENCY,
+            &l,
+            t(0) + chrono::Duration::seconds(i as i64),
+            *ms,
+        );
+    }
+    let w = std::time::Duration::from_secs(300);
+    // 2 of 8 samples over 400 ms (401, 900).
+    assert_eq!(error_ratio(&set.slos[0].sli, &src, w, t(1)), Some(0.25));
+    // 5 one-minute slices with runs; the one ending at minute 3 has a failure: 1 bad of 5.
+    for (m, fail) in [(1, 0.0), (2, 0.0), (3, 1.0), (4, 1.0), (5, 1.0)] {
+        runs(&mut src, "align_category", "pass", t(m), 100.0 * m as f64);
+        runs(&mut src, "align_category", "fail", t(m), fail);
+    }
+    assert_eq!(error_ratio(&set.slos[1].sli, &src, w, t(5)), Some(0.2));
+}
+
+#[test]
+fn matchers_follow_prometheus_semantics() {
+    let l: Labels = [("check".to_string(), "align_category".to_string())].into();
+    let m = |v: &str| Matcher::parse("check", v).unwrap().matches(&l);
+    assert!(m("align_category"));
+    assert!(!m("!=align_category"));
+    assert!(m("=~align_.*"));
+    assert!(!m("=~align")); // anchored
+    assert!(m("!~feed_.*"));
+    assert!(Matcher::parse("x", "").unwrap().matches(&Labels::new())); // absent = ""
+}
+
+#[test]
+fn value_lists_expand_like_promtool() {
+    use super::unittest::expand_values;
+    assert_eq!(
+        expand_values("1 2 _").unwrap(),
+        [Some(1.0), Some(2.0), None]
+    );
+    assert_eq!(
+        expand_values("1+1x3").unwrap(),
+        [Some(1.0), Some(2.0), Some(3.0), Some(4.0)]
+    );
+    assert_eq!(
+        expand_values("5-1x2").unwrap(),
+        [Some(5.0), Some(4.0), Some(3.0)]
+    );
+    assert_eq!(
+        expand_values("7x2 _x1").unwrap(),
+        [Some(7.0), Some(7.0), Some(7.0), None, None]
+    );
+    assert!(expand_values("1+x").is_err());
+}
+
+fn repo() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+#[test]
+fn the_seed_alerts_load_and_route_as_promised() {
+    let (set, errors) = load_dir(&repo().join("alerts"));
+    assert!(errors.is_empty(), "{errors:?}");
+    let route = |n: &str| {
+        set.rule(n)
+            .and_then(|r| r.route.clone())
+            .unwrap_or_default()
+    };
+    assert_eq!(route("feed_approval_rate_low"), "slack-alerts");
+    assert_eq!(route("category_mapping_coverage_low"), "slack-alerts");
+    assert_eq!(route("oauth_error_rate_high"), "slack-critical");
+    assert_eq!(route("check_error_rate_high"), "pagerduty");
+    assert_eq!(route("api_latency_p95_high"), "slack-alerts");
+    assert_eq!(route("feed_push_queue_depth_high"), "slack-alerts");
+    assert_eq!(route("uptime_below_sla"), "pagerduty");
+    assert_eq!(route("journey_latency_p95_high"), "slack-alerts");
+    assert_eq!(route("swis_preview_p95_high"), "slack-alerts");
+    assert_eq!(route("feed_push_success_low"), "slack-alerts");
+    // A broken probe is never paged as a target outage.
+    assert_ne!(route("synmon_probe_unhealthy"), "pagerduty");
+    assert_eq!(set.slos.len(), 3);
+}
+
+#[test]
+fn the_seed_alert_tests_pass() {
+    let dir = repo().join("alerts/tests");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    files.sort();
+    assert!(!files.is_empty());
+    for f in files {
+        let r = unittest::run_file(&f).unwrap_or_else(|e| panic!("{}: {e:?}", f.display()));
+        assert!(r.tests > 0, "{}", f.display());
+        assert!(r.failures.is_empty(), "{}", r.failures.join("\n"));
+    }
+}
