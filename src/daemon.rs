@@ -20,6 +20,8 @@ use crate::outcome::Outcome;
 use crate::probes::http::HttpProber;
 use crate::probes::net;
 use crate::probes::sql::SqlSource;
+use crate::rules;
+use crate::rules::registry_source::{CounterHistory, RegistrySource};
 use crate::run::{CheckKind, RunResult};
 use crate::scheduler::{
     Attempt, BoxFuture, CheckSpec, Executor, Recorder, Scheduler, draw_offsets,
@@ -53,6 +55,8 @@ pub struct Options {
     pub offsets_seed: Option<u64>,
     /// Offsets of zero: every check runs at once (tests, the gate's fresh runs).
     pub no_offsets: bool,
+    /// Rules are evaluated only through `Daemon::evaluate_now` (tests count evaluations).
+    pub manual_evaluation: bool,
 }
 
 /// What the HTTP server and the reload path share.
@@ -66,7 +70,23 @@ pub struct Shared {
     pub driver: RwLock<Arc<Driver>>,
     /// Last result per check (the last attempt's outcome is what alerting judges).
     pub last: RwLock<HashMap<String, RunResult>>,
+    /// Alert state, counter history and recent transitions.
+    pub alerting: tokio::sync::Mutex<Alerting>,
 }
+
+/// What the rule evaluator keeps between evaluations.
+#[derive(Default)]
+pub struct Alerting {
+    pub state: rules::eval::State,
+    pub counters: CounterHistory,
+    /// The latest transitions, newest last (until notifications land, this is where they go).
+    pub recent: std::collections::VecDeque<rules::eval::Transition>,
+    pub evaluations: u64,
+}
+
+/// The store key of the evaluator's state.
+const ALERT_STATE_ID: &str = "evaluator";
+const RECENT_TRANSITIONS: usize = 500;
 
 impl Shared {
     pub fn config(&self) -> Arc<Config> {
@@ -310,6 +330,16 @@ impl Executor for Engine {
 
 impl Recorder for Engine {
     fn record_run(&self, run: &RunResult) {
+        // Runs the scheduler made up (timed out, cancelled) do not know the target or location.
+        let mut owned;
+        let run = if run.target.is_empty() || run.location.is_empty() {
+            owned = run.clone();
+            owned.target = self.target.name.clone();
+            owned.location = self.config.location.clone();
+            &owned
+        } else {
+            run
+        };
         let now = self.now();
         if let Err(e) = self.shared.registry.record_run(run, now) {
             tracing::warn!(check = %run.check, error = %e, "run not recorded in metrics");
@@ -401,6 +431,7 @@ pub struct Daemon {
     server: tokio::task::JoinHandle<()>,
     server_stop: tokio::sync::watch::Sender<bool>,
     maintenance: tokio::task::JoinHandle<()>,
+    evaluator: Option<tokio::task::JoinHandle<()>>,
 }
 
 fn target_of(cfg: &Config, o: &Options) -> Result<Target, DaemonError> {
@@ -481,7 +512,22 @@ impl Daemon {
             clock,
             driver: RwLock::new(driver),
             last: RwLock::new(HashMap::new()),
+            alerting: tokio::sync::Mutex::new(Alerting::default()),
         });
+        // Alerts survive restarts: a firing alert stays firing without paging again.
+        match store.load_alert_state(ALERT_STATE_ID).await {
+            Ok(Some(v)) => match serde_json::from_value::<rules::eval::State>(v) {
+                Ok(state) => {
+                    tracing::info!(alerts = state.alerts.len(), "restored alert state");
+                    shared.alerting.lock().await.state = state;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "stored alert state unreadable; starting fresh")
+                }
+            },
+            Ok(None) => {}
+            Err(e) => tracing::warn!(error = %e, "could not load alert state"),
+        }
         // Results are written by one task so a slow store never stalls the scheduler.
         let (writes, mut rx) = mpsc::unbounded_channel::<RunResult>();
         let writer = tokio::spawn(async move {
@@ -497,6 +543,11 @@ impl Daemon {
         let (server_stop, stop_rx) = tokio::sync::watch::channel(false);
         let server = tokio::spawn(crate::http::serve(listener, shared.clone(), stop_rx));
         let maintenance = tokio::spawn(maintain(shared.clone()));
+        let evaluator = if options.manual_evaluation {
+            None
+        } else {
+            Some(tokio::spawn(evaluate_loop(shared.clone())))
+        };
         let daemon = Daemon {
             addr,
             shared,
@@ -507,6 +558,7 @@ impl Daemon {
             server,
             server_stop,
             maintenance,
+            evaluator,
         };
         daemon.start_checks(config).await?;
         tracing::info!(%addr, "synmon is running");
@@ -618,6 +670,11 @@ impl Daemon {
         Ok(())
     }
 
+    /// Evaluates every rule and SLO once, now; returns the transitions.
+    pub async fn evaluate_now(&self) -> Vec<rules::eval::Transition> {
+        evaluate(&self.shared).await
+    }
+
     /// Stops gracefully: cancels in-flight runs (recorded as cancelled), quits browsers and
     /// chromedriver, flushes the store, stops the server. Bounded to 10 s.
     pub async fn shutdown(self) {
@@ -632,6 +689,9 @@ impl Daemon {
             let _ = self.server_stop.send(true);
             let _ = self.server.await;
             self.maintenance.abort();
+            if let Some(e) = &self.evaluator {
+                e.abort();
+            }
             self.shared.store.close().await;
         };
         if tokio::time::timeout(Duration::from_secs(10), work)
@@ -641,6 +701,93 @@ impl Daemon {
             tracing::error!("shutdown took longer than 10 s; exiting anyway");
         }
         tracing::info!("synmon stopped");
+    }
+}
+
+/// One evaluation: sample counters, evaluate rules against the registry, log and keep the
+/// transitions, persist the state when it changed, export the SLO gauges.
+pub async fn evaluate(shared: &Shared) -> Vec<rules::eval::Transition> {
+    let cfg = shared.config();
+    let now = shared.clock.now();
+    let mut a = shared.alerting.lock().await;
+    let a = &mut *a;
+    a.counters.sample(&shared.registry, now);
+    let source = RegistrySource {
+        registry: &shared.registry,
+        counters: &a.counters,
+    };
+    let transitions = rules::eval::evaluate(&cfg.rules, &source, &mut a.state, now);
+    for slo in rules::slo::slo_status(&cfg.rules.slos, &source, now) {
+        let reg = &shared.registry;
+        let labels = [("slo", slo.name.as_str())];
+        let _ = reg.set_gauge(
+            catalog::SLO_BUDGET_REMAINING.name,
+            &labels,
+            slo.error_budget_remaining,
+            now,
+        );
+        for b in &slo.burn_rates {
+            let window = b.window.clone();
+            let _ = reg.set_gauge(
+                catalog::SLO_BURN_RATE.name,
+                &[("slo", slo.name.as_str()), ("window", window.as_str())],
+                b.burn_rate.unwrap_or(f64::NAN),
+                now,
+            );
+        }
+        let _ = reg.set_gauge(
+            catalog::SLO_TIME_TO_EXHAUSTION.name,
+            &labels,
+            slo.time_to_exhaustion_secs
+                .map(|s| s as f64)
+                .unwrap_or(f64::NAN),
+            now,
+        );
+    }
+    a.evaluations += 1;
+    for t in &transitions {
+        let summary = t.annotations.get("summary").cloned().unwrap_or_default();
+        let route = t.route.as_deref().unwrap_or("-");
+        match t.to {
+            rules::eval::Phase::Firing => {
+                tracing::warn!(alert = %t.rule, fingerprint = %t.fingerprint, route, value = ?t.value, "FIRING: {summary}")
+            }
+            rules::eval::Phase::Resolved => {
+                tracing::info!(alert = %t.rule, fingerprint = %t.fingerprint, route, "RESOLVED: {summary}")
+            }
+            _ => {
+                tracing::info!(alert = %t.rule, fingerprint = %t.fingerprint, from = ?t.from, to = ?t.to, "alert state changed")
+            }
+        }
+        a.recent.push_back(t.clone());
+        while a.recent.len() > RECENT_TRANSITIONS {
+            a.recent.pop_front();
+        }
+    }
+    match serde_json::to_value(&a.state) {
+        Ok(v) => {
+            if let Err(e) = shared.store.save_alert_state(ALERT_STATE_ID, &v, now).await {
+                tracing::error!(error = %e, "alert state not saved");
+            }
+        }
+        Err(e) => tracing::error!(error = %e, "alert state not serializable"),
+    }
+    transitions
+}
+
+async fn evaluate_loop(shared: Arc<Shared>) {
+    let mut interval = shared.config().rules.interval;
+    let mut tick = tokio::time::interval(interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        evaluate(&shared).await;
+        let now_interval = shared.config().rules.interval;
+        if now_interval != interval {
+            interval = now_interval;
+            tick = tokio::time::interval(interval);
+            tick.tick().await;
+        }
     }
 }
 

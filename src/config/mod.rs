@@ -84,6 +84,8 @@ pub struct Config {
     pub retention: Duration,
     /// Alert rules and SLOs from `alerts_dir` (empty when the folder does not exist).
     pub rules: crate::rules::RuleSet,
+    /// How often alert rules and SLOs are evaluated (default 30 s).
+    pub evaluation_interval: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -163,6 +165,7 @@ impl Config {
             errors.append(&mut rerrs);
             cfg.rules = rules;
         }
+        cfg.rules.interval = cfg.evaluation_interval;
         if errors.is_empty() {
             Ok(cfg)
         } else {
@@ -494,6 +497,21 @@ fn validate(
         }),
     };
 
+    let evaluation_interval = match &raw.evaluation_interval {
+        None => Duration::from_secs(30),
+        Some(r) => match parse_duration(r) {
+            Ok(d) if d >= Duration::from_secs(1) => d,
+            Ok(_) => {
+                err("evaluation_interval", format!("`{r}` is shorter than 1s"));
+                Duration::from_secs(30)
+            }
+            Err(e) => {
+                err("evaluation_interval", e);
+                Duration::from_secs(30)
+            }
+        },
+    };
+
     let config = Config {
         file: path.to_path_buf(),
         dir: dir.to_path_buf(),
@@ -534,6 +552,7 @@ fn validate(
         statsd,
         retention,
         rules: crate::rules::RuleSet::default(),
+        evaluation_interval,
     };
     (config, journey_refs)
 }

@@ -42,6 +42,9 @@ pub struct RawConfig {
     /// How long runs are kept in the store (default 35d).
     #[serde(default)]
     pub retention: Option<String>,
+    /// How often alert rules are evaluated (default 30s).
+    #[serde(default)]
+    pub evaluation_interval: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

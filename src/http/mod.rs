@@ -27,6 +27,8 @@ pub fn router(shared: AppState) -> Router {
         .route("/api/v1/checks", get(checks))
         .route("/api/v1/checks/{name}/runs", get(check_runs))
         .route("/api/v1/runs/{id}", get(run))
+        .route("/api/v1/alerts", get(alerts))
+        .route("/api/v1/slo", get(slo))
         .route("/artifacts/{run_id}/{file}", get(artifact))
         .with_state(shared)
 }
@@ -251,6 +253,57 @@ async fn artifact(
         }
         Err(_) => error(StatusCode::NOT_FOUND, "no such artifact"),
     }
+}
+
+/// Active alerts (pending and firing) with their value and since when, and the latest
+/// transitions (until notifications land, this is where state changes are visible).
+async fn alerts(State(s): State<AppState>) -> Json<Value> {
+    let a = s.alerting.lock().await;
+    let active: Vec<Value> = a
+        .state
+        .alerts
+        .values()
+        .filter(|al| {
+            matches!(
+                al.phase,
+                crate::rules::eval::Phase::Pending | crate::rules::eval::Phase::Firing
+            )
+        })
+        .map(|al| {
+            json!({
+                "alert": al.rule,
+                "fingerprint": al.fingerprint,
+                "state": al.phase,
+                "labels": al.labels,
+                "value": al.value,
+                "since": al.active_at,
+                "firing_since": al.fired_at,
+                "annotations": al.annotations,
+                "flapping": al.flapping,
+            })
+        })
+        .collect();
+    let recent: Vec<Value> = a
+        .recent
+        .iter()
+        .rev()
+        .take(100)
+        .map(|t| serde_json::to_value(t).unwrap_or(Value::Null))
+        .collect();
+    Json(json!({"alerts": active, "recent_transitions": recent, "evaluations": a.evaluations}))
+}
+
+/// Every SLO's error budget, burn rates per window and time to exhaustion.
+async fn slo(State(s): State<AppState>) -> Json<Value> {
+    let cfg = s.config();
+    let now = s.clock.now();
+    let a = s.alerting.lock().await;
+    let source = crate::rules::registry_source::RegistrySource {
+        registry: &s.registry,
+        counters: &a.counters,
+    };
+    let status = crate::rules::slo::slo_status(&cfg.rules.slos, &source, now);
+    Json(json!({"slos": status, "generated_at": now}))
 }
 
 /// The outcomes, for API consumers that want to validate them.

@@ -357,9 +357,45 @@ pub const PILOT_SATISFACTION: MetricDef = MetricDef {
     labels: &[],
 };
 
+pub const SLO_BUDGET_REMAINING: MetricDef = MetricDef {
+    name: "synmon_slo_error_budget_remaining",
+    prom_name: "synmon_slo_error_budget_remaining_ratio",
+    kind: MetricKind::Gauge,
+    unit: Unit::Ratio,
+    prom_scale: 1.0,
+    statsd: StatsdForm::Gauge,
+    help: "Share of the SLO's error budget left over its period: 1 untouched, 0 spent, negative overspent.",
+    labels: &["slo"],
+};
+
+pub const SLO_BURN_RATE: MetricDef = MetricDef {
+    name: "synmon_slo_burn_rate",
+    prom_name: "synmon_slo_burn_rate",
+    kind: MetricKind::Gauge,
+    unit: Unit::Count,
+    prom_scale: 1.0,
+    statsd: StatsdForm::Gauge,
+    help: "How fast the SLO's error budget burns over a window (1 spends it exactly over the period).",
+    labels: &["slo", "window"],
+};
+
+pub const SLO_TIME_TO_EXHAUSTION: MetricDef = MetricDef {
+    name: "synmon_slo_time_to_exhaustion",
+    prom_name: "synmon_slo_time_to_exhaustion_seconds",
+    kind: MetricKind::Gauge,
+    unit: Unit::Seconds,
+    prom_scale: 1.0,
+    statsd: StatsdForm::Gauge,
+    help: "At the 1 h burn rate, seconds until the SLO's error budget is spent.",
+    labels: &["slo"],
+};
+
 /// Every metric, in export order.
 pub const CATALOG: &[MetricDef] = &[
     CHECK_LATENCY,
+    SLO_BUDGET_REMAINING,
+    SLO_BURN_RATE,
+    SLO_TIME_TO_EXHAUSTION,
     STEP_LATENCY,
     CHECK_RUNS,
     CHECK_OVERRUNS,

@@ -513,6 +513,44 @@ impl Registry {
 
     /// Like [`snapshot`](Self::snapshot) for a chosen set of windows (the 30-day window reads
     /// the most data).
+    /// Every series of `name` with its data over one window ending at `end`: counters' current
+    /// value, gauges' value (`None` when stale), distributions' merged histogram (µs).
+    pub fn window_series(
+        &self,
+        name: &str,
+        window: Window,
+        end: DateTime<Utc>,
+    ) -> Vec<(Vec<(&'static str, String)>, WindowData)> {
+        let Ok(family) = self.family(name) else {
+            return Vec::new();
+        };
+        let def = family.def;
+        let members: Vec<Arc<Series>> = family
+            .series
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .cloned()
+            .collect();
+        members
+            .iter()
+            .map(|s| {
+                let labels = def
+                    .labels
+                    .iter()
+                    .zip(s.labels.iter())
+                    .map(|(k, v)| (*k, v.to_string()))
+                    .collect();
+                let data = match &s.state {
+                    State::Counter(c) => WindowData::Counter(c.load(Ordering::Relaxed)),
+                    State::Gauge(g) => WindowData::Gauge(lock(g).value),
+                    State::Distribution(h) => WindowData::Distribution(lock(h).merged(window, end)),
+                };
+                (labels, data)
+            })
+            .collect()
+    }
+
     pub fn snapshot_windows(&self, now: DateTime<Utc>, windows: &[Window]) -> Snapshot {
         let mut acc = Accumulator::new();
         let mut series = Vec::new();
@@ -569,6 +607,16 @@ pub struct HistogramMemory {
     pub encoded_bytes: usize,
     /// Heap bytes held, approximately: slices, their bookkeeping, live buffers and histograms.
     pub heap_bytes: usize,
+}
+
+/// One series' data over a window (see [`Registry::window_series`]).
+#[derive(Debug, Clone)]
+pub enum WindowData {
+    /// The counter's value now (counters keep no history).
+    Counter(u64),
+    Gauge(Option<f64>),
+    /// Values in the window, in microseconds.
+    Distribution(hdrhistogram::Histogram<u64>),
 }
 
 /// All series at one instant.

@@ -96,6 +96,8 @@ pub enum Window {
     H1,
     H24,
     D30,
+    /// Any length in minutes (alert rules and burn rates: 30 m, 6 h, 3 d, ...), at most 30 d.
+    Last(u32),
 }
 
 impl Window {
@@ -109,7 +111,14 @@ impl Window {
             Window::H1 => 60,
             Window::H24 => 24 * 60,
             Window::D30 => 30 * 24 * 60,
+            Window::Last(m) => i64::from(m).clamp(1, 30 * 24 * 60),
         }
+    }
+
+    /// The window covering `d` (rounded up to whole minutes).
+    pub fn from_duration(d: std::time::Duration) -> Window {
+        let m = d.as_secs().div_ceil(60).clamp(1, 30 * 24 * 60);
+        Window::Last(m as u32)
     }
 
     /// `1m`, `5m`, `1h`, `24h`, `30d`: how config files and the API spell it.
@@ -120,6 +129,7 @@ impl Window {
             Window::H1 => "1h",
             Window::H24 => "24h",
             Window::D30 => "30d",
+            Window::Last(_) => "custom",
         }
     }
 
@@ -129,6 +139,11 @@ impl Window {
             Window::M1 | Window::M5 | Window::H1 => 1,
             Window::H24 => 2,
             Window::D30 => 3,
+            Window::Last(_) => match self.minutes() {
+                m if m <= MINUTES_PER_HOUR => 1,
+                m if m <= MINUTES_PER_DAY => 2,
+                _ => 3,
+            },
         }
     }
 }

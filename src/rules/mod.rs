@@ -5,6 +5,7 @@
 pub mod eval;
 pub mod load;
 pub mod model;
+pub mod registry_source;
 pub mod slo;
 pub mod source;
 pub mod unittest;

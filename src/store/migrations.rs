@@ -23,12 +23,20 @@ pub(crate) struct Version {
     pub postgres: &'static str,
 }
 
-pub(crate) const VERSIONS: &[Version] = &[Version {
-    version: 1,
-    description: "runs",
-    sqlite: include_str!("../../migrations/sqlite/0001_runs.sql"),
-    postgres: include_str!("../../migrations/postgres/0001_runs.sql"),
-}];
+pub(crate) const VERSIONS: &[Version] = &[
+    Version {
+        version: 1,
+        description: "runs",
+        sqlite: include_str!("../../migrations/sqlite/0001_runs.sql"),
+        postgres: include_str!("../../migrations/postgres/0001_runs.sql"),
+    },
+    Version {
+        version: 2,
+        description: "alert state",
+        sqlite: include_str!("../../migrations/sqlite/0002_alert_state.sql"),
+        postgres: include_str!("../../migrations/postgres/0002_alert_state.sql"),
+    },
+];
 
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum Dialect {

@@ -15,6 +15,7 @@
 //! Errors never carry the database password: connection errors are reported with the URL's
 //! password replaced by `***` and any occurrence of it scrubbed from the driver's message.
 
+mod alerts;
 mod migrations;
 mod runs;
 

@@ -1,5 +1,6 @@
 //! synmon's integration tests: one binary, one module per area.
 
+mod alerting;
 mod check;
 mod daemon;
 mod journeys;
