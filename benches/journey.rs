@@ -153,7 +153,15 @@ fn stat_fields(pid: &str) -> Option<Vec<u64>> {
 
 /// utime + stime of this process (all its threads), in ticks.
 fn self_cpu_ticks() -> u64 {
-    stat_fields("self").map(|f| f[11] + f[12]).unwrap_or(0)
+    let (u, s) = self_cpu_split();
+    u + s
+}
+
+/// (utime, stime) of this process, in ticks.
+fn self_cpu_split() -> (u64, u64) {
+    stat_fields("self")
+        .map(|f| (f[11], f[12]))
+        .unwrap_or((0, 0))
 }
 
 /// utime + stime + cutime + cstime summed over `root` and its live descendants, in ticks.
@@ -461,6 +469,7 @@ struct Runs {
     total: Vec<f64>,
     failures: Vec<String>,
     self_cpu_ticks: u64,
+    self_user_ticks: u64,
     tree_cpu_ticks: u64,
     wall_s: f64,
 }
@@ -480,6 +489,7 @@ async fn full_runs(cfg: &Config, runner: &Runner, driver: &Driver) -> anyhow::Re
     let pid = driver.local().expect("local chromedriver").pid().await;
     let tree = || pid.map(tree_cpu_ticks).unwrap_or(0);
     let (c0, t0, w0) = (self_cpu_ticks(), tree(), Instant::now());
+    let u0 = self_cpu_split().0;
     for _ in 0..runs_n() {
         let r = runner.run(&journey, &target).await;
         if r.outcome != Outcome::Pass {
@@ -499,6 +509,7 @@ async fn full_runs(cfg: &Config, runner: &Runner, driver: &Driver) -> anyhow::Re
     }
     runs.wall_s = w0.elapsed().as_secs_f64();
     runs.self_cpu_ticks = self_cpu_ticks() - c0;
+    runs.self_user_ticks = self_cpu_split().0 - u0;
     runs.tree_cpu_ticks = tree().saturating_sub(t0);
     anyhow::ensure!(
         pid == driver.local().expect("local").pid().await,
@@ -548,6 +559,7 @@ async fn bench() -> anyhow::Result<()> {
     let total = summarize(&runs.total);
     let ok = runs.timed.len().max(1) as f64;
     let cpu_per_run = ticks_ms(runs.self_cpu_ticks) / ok;
+    let user_per_run = ticks_ms(runs.self_user_ticks) / ok;
     let tree_per_run = ticks_ms(runs.tree_cpu_ticks) / ok;
     let rss_mib = rss_hwm_kib as f64 / 1024.0;
     let n_acc = acc.in_page_err.len().max(1) as f64;
@@ -604,8 +616,9 @@ async fn bench() -> anyhow::Result<()> {
     p(line("session creation", &session));
     p(line("whole run (wall)", &total));
     p(format!(
-        "  synmon CPU per run           {cpu_per_run:>8.2} ms   (goal <= {GOAL_CPU_MS_PER_RUN} ms: {})",
-        verdict(cpu_per_run <= GOAL_CPU_MS_PER_RUN)
+        "  synmon CPU per run           {cpu_per_run:>8.2} ms   (goal <= {GOAL_CPU_MS_PER_RUN} ms: {}; user {user_per_run:.2} + system {:.2})",
+        verdict(cpu_per_run <= GOAL_CPU_MS_PER_RUN),
+        cpu_per_run - user_per_run
     ));
     p(format!(
         "  chromedriver + Chromium CPU  {tree_per_run:>8.2} ms per run"
@@ -662,6 +675,8 @@ async fn bench() -> anyhow::Result<()> {
             "session_create_ms": sjson(&session),
             "run_total_ms": sjson(&total),
             "synmon_cpu_ms_per_run": r2(cpu_per_run),
+            "synmon_user_cpu_ms_per_run": r2(user_per_run),
+            "synmon_system_cpu_ms_per_run": r2(cpu_per_run - user_per_run),
             "chromedriver_chromium_cpu_ms_per_run": r2(tree_per_run),
             "peak_rss_mib": r2(rss_mib),
         },
