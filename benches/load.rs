@@ -12,7 +12,8 @@ fn stat_cpu_ticks(pid: u32) -> u64 {
     let after = s.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
     let f: Vec<&str> = after.split_whitespace().collect();
     // Fields after the command: state is [0]; utime is field 14 -> [11], stime [12].
-    f.get(11).and_then(|v| v.parse().ok()).unwrap_or(0) + f.get(12).and_then(|v| v.parse().ok()).unwrap_or(0)
+    f.get(11).and_then(|v| v.parse().ok()).unwrap_or(0)
+        + f.get(12).and_then(|v| v.parse().ok()).unwrap_or(0)
 }
 
 fn status_kb(pid: u32, key: &str) -> u64 {
@@ -26,10 +27,12 @@ fn status_kb(pid: u32, key: &str) -> u64 {
 }
 
 fn ticks_per_sec() -> f64 {
-    nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
+    std::process::Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
         .ok()
-        .flatten()
-        .unwrap_or(100) as f64
+        .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
+        .unwrap_or(100.0)
 }
 
 async fn target() -> std::net::SocketAddr {
@@ -41,7 +44,13 @@ async fn target() -> std::net::SocketAddr {
     addr
 }
 
-fn config(dir: &std::path::Path, target: std::net::SocketAddr, port: u16, keep_alive: bool, checks: usize) -> std::path::PathBuf {
+fn config(
+    dir: &std::path::Path,
+    target: std::net::SocketAddr,
+    port: u16,
+    keep_alive: bool,
+    checks: usize,
+) -> std::path::PathBuf {
     let mut http = String::new();
     for i in 0..checks {
         http.push_str(&format!("    - {{ name: c{i:04}, url: /ok }}\n"));
@@ -65,7 +74,9 @@ async fn lateness(port: u16) -> (f64, f64, usize) {
         .unwrap();
     let mut p99: Vec<f64> = text
         .lines()
-        .filter(|l| l.starts_with("synmon_schedule_lateness_seconds{") && l.contains("quantile=\"0.99\""))
+        .filter(|l| {
+            l.starts_with("synmon_schedule_lateness_seconds{") && l.contains("quantile=\"0.99\"")
+        })
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .filter(|v| v.is_finite())
         .map(|s| s * 1000.0)
@@ -81,7 +92,11 @@ async fn lateness(port: u16) -> (f64, f64, usize) {
 async fn one(keep_alive: bool, secs: u64, checks: usize) -> String {
     let dir = tempfile::tempdir().unwrap();
     let addr = target().await;
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let cfg = config(dir.path(), addr, port, keep_alive, checks);
     let bin = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/release/synmon");
     let mut child = tokio::process::Command::new(&bin)
@@ -103,7 +118,10 @@ async fn one(keep_alive: bool, secs: u64, checks: usize) -> String {
     let runs = checks as f64 * wall; // one probe per check per second
     let (lat_median, lat_max, series) = lateness(port).await;
     let rss_mb = status_kb(pid, "VmHWM:") as f64 / 1024.0;
-    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), nix::sys::signal::Signal::SIGTERM);
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    );
     let _ = child.wait().await;
     format!(
         "keep_alive={keep_alive}: {checks} checks/s for {wall:.0} s: CPU {:.1}% of one core ({:.0} us per probe), peak RSS {rss_mb:.1} MiB, scheduling lateness p99 over 5 m: median {lat_median:.2} ms / worst {lat_max:.2} ms across {series} checks",
@@ -114,15 +132,26 @@ async fn one(keep_alive: bool, secs: u64, checks: usize) -> String {
 
 #[tokio::main]
 async fn main() {
-    let secs: u64 = std::env::var("LOAD_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(60);
-    let checks: usize = std::env::var("LOAD_CHECKS").ok().and_then(|s| s.parse().ok()).unwrap_or(1000);
+    let secs: u64 = std::env::var("LOAD_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(60);
+    let checks: usize = std::env::var("LOAD_CHECKS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1000);
     synmon::tls::install();
     let status = std::process::Command::new("cargo")
         .args(["build", "--release", "-p", "synmon", "--bin", "synmon"])
         .status()
         .expect("cargo");
     assert!(status.success());
-    println!("load harness, {} cores", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
+    println!(
+        "load harness, {} cores",
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    );
     for keep_alive in [true, false] {
         println!("{}", one(keep_alive, secs, checks).await);
     }
