@@ -20,10 +20,13 @@ use crate::metrics::window::Window;
 const RECENT: chrono::TimeDelta = chrono::TimeDelta::hours(1);
 const KEEP: chrono::TimeDelta = chrono::TimeDelta::days(31);
 
+/// A counter series: its metric name and label values.
+type CounterKey = (&'static str, Vec<(&'static str, String)>);
+
 /// Counter values sampled at each evaluation: per minute for the last hour, hourly beyond.
 #[derive(Debug, Default)]
 pub struct CounterHistory {
-    series: BTreeMap<(&'static str, Vec<(&'static str, String)>), Samples>,
+    series: BTreeMap<CounterKey, Samples>,
 }
 
 #[derive(Debug, Default)]
@@ -58,12 +61,12 @@ impl Samples {
     fn increase(&self, window: Duration, end: DateTime<Utc>) -> f64 {
         let start = end - chrono::Duration::from_std(window).unwrap_or_default();
         let all = || self.hourly.iter().chain(self.recent.iter());
-        let Some(&(_, last)) = all().filter(|(t, _)| *t <= end).last() else {
+        let Some(&(_, last)) = all().rev().find(|(t, _)| *t <= end) else {
             return 0.0;
         };
         let base = all()
-            .filter(|(t, _)| *t <= start)
-            .last()
+            .rev()
+            .find(|(t, _)| *t <= start)
             .or_else(|| all().next())
             .map(|(_, v)| *v)
             .unwrap_or(0);
