@@ -77,6 +77,17 @@ pub enum AlertsCommand {
     },
 }
 
+/// Loads the config as every subcommand does: errors go to stderr, one per line, and the
+/// caller exits 2.
+pub(crate) fn load_config(path: &std::path::Path) -> Result<crate::config::Config, i32> {
+    crate::config::Config::load(path).map_err(|errors| {
+        for e in &errors.0 {
+            eprintln!("{e}");
+        }
+        2
+    })
+}
+
 /// Sends logs to stderr (stdout carries only command output), filtered by `RUST_LOG`.
 pub fn init_tracing(default: &str, json: bool) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()

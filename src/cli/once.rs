@@ -4,7 +4,6 @@ use std::path::Path;
 use std::sync::Arc;
 
 use crate::clock::SystemClock;
-use crate::config::Config;
 use crate::journey::{Driver, RunResult, Runner};
 
 pub async fn run(
@@ -14,14 +13,9 @@ pub async fn run(
     base_url: Option<&str>,
     json: bool,
 ) -> i32 {
-    let cfg = match Config::load(config) {
+    let cfg = match super::load_config(config) {
         Ok(c) => c,
-        Err(errors) => {
-            for e in &errors.0 {
-                eprintln!("{e}");
-            }
-            return 2;
-        }
+        Err(code) => return code,
     };
     let mut tgt = match cfg.target(target) {
         Ok(t) => t.clone(),

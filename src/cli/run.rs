@@ -8,7 +8,6 @@ use std::sync::Arc;
 use tokio::signal::unix::{SignalKind, signal};
 
 use crate::clock::SystemClock;
-use crate::config::Config;
 use crate::daemon::{Daemon, Options};
 
 pub async fn run(
@@ -17,14 +16,9 @@ pub async fn run(
     target: Option<String>,
     base_url: Option<&str>,
 ) -> i32 {
-    let cfg = match Config::load(config) {
+    let cfg = match super::load_config(config) {
         Ok(c) => c,
-        Err(errors) => {
-            for e in &errors.0 {
-                eprintln!("{e}");
-            }
-            return 2;
-        }
+        Err(code) => return code,
     };
     let base_url = match base_url.map(reqwest::Url::parse) {
         None => None,

@@ -343,24 +343,10 @@ pub fn validate(
         let p = format!("checks.http[{i}]");
         seen(p.clone(), &h.name, &mut dup_errors);
         let schedule = sched(&p, &h.interval, &h.timeout, &h.retry_on_failure);
-        let method = match h
-            .method
-            .as_deref()
-            .unwrap_or("GET")
-            .to_ascii_uppercase()
-            .as_str()
-        {
-            m @ ("GET" | "POST" | "PUT" | "PATCH" | "DELETE" | "HEAD") => {
-                reqwest::Method::from_bytes(m.as_bytes()).expect("valid method")
-            }
-            other => {
-                err(
-                    &format!("{p}.method"),
-                    format!("unknown HTTP method `{other}`"),
-                );
-                reqwest::Method::GET
-            }
-        };
+        let method = super::parse_method(h.method.as_deref()).unwrap_or_else(|e| {
+            err(&format!("{p}.method"), e);
+            reqwest::Method::GET
+        });
         if h.url.trim().is_empty() {
             err(&format!("{p}.url"), "must not be empty".into());
         }

@@ -95,6 +95,18 @@ pub struct StatsdConfig {
     pub tags: BTreeMap<String, String>,
 }
 
+/// An HTTP method as written in a check or a journey step (default GET).
+pub fn parse_method(raw: Option<&str>) -> Result<reqwest::Method, String> {
+    match raw.unwrap_or("GET").to_ascii_uppercase().as_str() {
+        m @ ("GET" | "POST" | "PUT" | "PATCH" | "DELETE" | "HEAD") => {
+            Ok(reqwest::Method::from_bytes(m.as_bytes()).expect("a standard method"))
+        }
+        other => Err(format!(
+            "unknown HTTP method `{other}` (GET, POST, PUT, PATCH, DELETE, HEAD)"
+        )),
+    }
+}
+
 /// The platform's observability port (seed R1).
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:3005";
 

@@ -629,21 +629,10 @@ fn check_capture_name(c: &mut Ctx<'_>, path: &str, name: &str) {
 }
 
 fn http_step(c: &mut Ctx<'_>, apath: &str, h: RawHttp) -> Option<HttpStep> {
-    let method = match h
-        .method
-        .as_deref()
-        .unwrap_or("GET")
-        .to_ascii_uppercase()
-        .as_str()
-    {
-        m @ ("GET" | "POST" | "PUT" | "PATCH" | "DELETE" | "HEAD") => {
-            reqwest::Method::from_bytes(m.as_bytes()).ok()
-        }
-        other => {
-            c.err(
-                &join_key(apath, "method"),
-                format!("unknown HTTP method `{other}` (GET, POST, PUT, PATCH, DELETE, HEAD)"),
-            );
+    let method = match crate::config::parse_method(h.method.as_deref()) {
+        Ok(m) => Some(m),
+        Err(e) => {
+            c.err(&join_key(apath, "method"), e);
             None
         }
     };

@@ -135,27 +135,14 @@ impl Runner {
             vars.set(k, v);
         }
         let redactor = cfg.redactor();
-        let mut result = RunResult {
-            run_id: run_id.clone(),
-            check: journey.name.clone(),
-            kind: CheckKind::Journey,
-            attempt: 1,
-            scheduled_at: started_at,
-            cancelled: false,
-            target: target.name.clone(),
-            location: cfg.location.clone(),
-            outcome: Outcome::Pass,
+        let mut result = RunResult::begin(
+            &journey.name,
+            CheckKind::Journey,
+            &target.name,
+            &cfg.location,
             started_at,
-            timed_latency_ms: 0.0,
-            total_ms: 0.0,
-            session_wait_ms: 0.0,
-            session_create_ms: 0.0,
-            steps: Vec::new(),
-            error: None,
-            failed_step: None,
-            artifacts: Vec::new(),
-            page: None,
-        };
+        );
+        result.run_id = run_id.clone();
 
         let browser = if journey.needs_browser() {
             let created = Instant::now();

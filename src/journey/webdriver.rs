@@ -13,9 +13,9 @@ use serde_json::{Value, json};
 use crate::config::WebDriverConfig;
 use crate::outcome::Outcome;
 
-const ARM_JS: &str = include_str!("js/arm.js");
+const ARM_JS: &str = concat!(include_str!("js/cond.js"), include_str!("js/arm.js"));
 const AWAIT_JS: &str = include_str!("js/await.js");
-const WAIT_JS: &str = include_str!("js/wait.js");
+const WAIT_JS: &str = concat!(include_str!("js/cond.js"), include_str!("js/wait.js"));
 const EVIDENCE_JS: &str = include_str!("js/evidence.js");
 
 /// A failed browser operation, already classified.

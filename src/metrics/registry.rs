@@ -403,11 +403,7 @@ impl Registry {
             return Ok(());
         }
         let outcome = run.outcome.as_str();
-        let latency = if run.steps.iter().any(|s| s.timed) {
-            run.timed_latency_ms
-        } else {
-            run.total_ms
-        };
+        let latency = run.slo_latency_ms();
         self.record(
             catalog::CHECK_LATENCY.name,
             &[

@@ -9,23 +9,7 @@ var prev = window.__synmon;
 if (prev && prev.cleanup) { prev.cleanup(); }
 var st = { t0: null, t1: null, start: null, lastInput: null, done: null };
 window.__synmon = st;
-function visible(el) {
-  if (!el.getClientRects().length) return false;
-  var cs = getComputedStyle(el);
-  return cs.visibility !== 'hidden' && cs.display !== 'none' && cs.opacity !== '0';
-}
-function holds() {
-  var els = document.querySelectorAll(cond.selector);
-  var found = false;
-  for (var i = 0; i < els.length; i++) {
-    var el = els[i];
-    if (cond.visible && !visible(el)) continue;
-    if (cond.text && (el.textContent || '').indexOf(cond.text) < 0) continue;
-    found = true;
-    break;
-  }
-  return cond.gone ? !found : found;
-}
+function holds() { return __synmonHolds(cond); }
 st.holds = holds;
 function check() {
   if (st.t1 !== null || st.t0 === null) return;

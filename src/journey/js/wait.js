@@ -3,23 +3,7 @@
 var cond = arguments[0];
 var timeout = arguments[1];
 var callback = arguments[arguments.length - 1];
-function visible(el) {
-  if (!el.getClientRects().length) return false;
-  var cs = getComputedStyle(el);
-  return cs.visibility !== 'hidden' && cs.display !== 'none' && cs.opacity !== '0';
-}
-function holds() {
-  var els = document.querySelectorAll(cond.selector);
-  var found = false;
-  for (var i = 0; i < els.length; i++) {
-    var el = els[i];
-    if (cond.visible && !visible(el)) continue;
-    if (cond.text && (el.textContent || '').indexOf(cond.text) < 0) continue;
-    found = true;
-    break;
-  }
-  return cond.gone ? !found : found;
-}
+function holds() { return __synmonHolds(cond); }
 var done = false;
 var obs, iv, timer;
 function finish(ok) {
@@ -34,7 +18,7 @@ function finish(ok) {
   var shown = 0;
   for (var i = 0; i < els.length && i < 5; i++) {
     texts.push((els[i].textContent || '').trim().slice(0, 80));
-    if (visible(els[i])) shown++;
+    if (__synmonVisible(els[i])) shown++;
   }
   callback({ ok: false, count: els.length, shown: shown, texts: texts });
 }
