@@ -320,7 +320,38 @@ impl Executor for Engine {
                         }
                         r
                     }
-                    CheckKind::Tls => self.begin(check),
+                    CheckKind::Tls => {
+                        let mut r = self.begin(check);
+                        if let Some(t) =
+                            self.config.checks.tls.iter().find(|t| t.name == check.name)
+                        {
+                            let days = crate::probes::tls::tls(
+                                &mut r,
+                                &t.address,
+                                t.server_name.as_deref(),
+                                t.ca_file.as_deref(),
+                                t.min_days,
+                                a.timeout.mul_f64(0.95),
+                                self.now(),
+                            )
+                            .await;
+                            let labels = [
+                                ("check", t.name.as_str()),
+                                ("target", self.target.name.as_str()),
+                            ];
+                            let reg = &self.shared.registry;
+                            let _ = match days {
+                                Some(d) => reg.set_gauge(
+                                    catalog::TLS_CERT_DAYS_LEFT.name,
+                                    &labels,
+                                    d,
+                                    self.now(),
+                                ),
+                                None => reg.mark_stale(catalog::TLS_CERT_DAYS_LEFT.name, &labels),
+                            };
+                        }
+                        r
+                    }
                 }
             },
             span,

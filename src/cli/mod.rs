@@ -61,7 +61,8 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Alert rules as code: `synmon alerts test FILE...` runs rule unit tests.
+    /// Alert rules as code: `synmon alerts test FILE...` runs rule unit tests; `synmon alerts
+    /// export --format prometheus|datadog` writes them for another alerting system.
     Alerts {
         #[command(subcommand)]
         command: AlertsCommand,
@@ -74,6 +75,17 @@ pub enum AlertsCommand {
     Test {
         #[arg(required = true)]
         files: Vec<PathBuf>,
+    },
+    /// Write the rules and SLOs as Prometheus rule groups or Datadog monitors (exit 0, or 2 on
+    /// config errors).
+    Export {
+        #[arg(long, value_parser = ["prometheus", "datadog"])]
+        format: String,
+        #[arg(long, default_value = "synmon.yaml")]
+        config: PathBuf,
+        /// Write here instead of stdout.
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
 }
 
@@ -133,5 +145,13 @@ pub async fn run(cli: Cli) -> i32 {
         Command::Alerts {
             command: AlertsCommand::Test { files },
         } => alerts::test(&files),
+        Command::Alerts {
+            command:
+                AlertsCommand::Export {
+                    format,
+                    config,
+                    out,
+                },
+        } => alerts::export(&format, &config, out.as_deref()),
     }
 }

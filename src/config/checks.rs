@@ -37,6 +37,29 @@ pub struct RawChecks {
     pub tcp: Vec<RawTcpCheck>,
     #[serde(default)]
     pub dns: Vec<RawDnsCheck>,
+    #[serde(default)]
+    pub tls: Vec<RawTlsCheck>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTlsCheck {
+    pub name: String,
+    /// host:port
+    pub address: String,
+    /// The name the certificate must be valid for (default: the host of `address`).
+    #[serde(default)]
+    pub server_name: Option<String>,
+    /// PEM file of the CA to trust instead of the web roots (relative to the config's folder).
+    #[serde(default)]
+    pub ca_file: Option<String>,
+    /// Fail when the certificate expires in fewer days (default 14).
+    #[serde(default)]
+    pub min_days: Option<f64>,
+    #[serde(default)]
+    pub interval: Option<String>,
+    #[serde(default)]
+    pub timeout: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -237,6 +260,16 @@ pub struct TcpCheck {
 }
 
 #[derive(Debug, Clone)]
+pub struct TlsCheck {
+    pub name: String,
+    pub address: String,
+    pub server_name: Option<String>,
+    pub ca_file: Option<std::path::PathBuf>,
+    pub min_days: f64,
+    pub schedule: Schedule,
+}
+
+#[derive(Debug, Clone)]
 pub struct DnsCheck {
     pub name: String,
     pub host: String,
@@ -254,6 +287,7 @@ pub struct Checks {
     pub sql: Vec<SqlMetric>,
     pub tcp: Vec<TcpCheck>,
     pub dns: Vec<DnsCheck>,
+    pub tls: Vec<TlsCheck>,
 }
 
 const MAX_OFFSET_CAP: Duration = Duration::from_secs(120);
@@ -316,6 +350,7 @@ pub fn validate(
         sql: Vec::new(),
         tcp: Vec::new(),
         dns: Vec::new(),
+        tls: Vec::new(),
     };
     let mut journey_refs = None;
     let mut names: BTreeMap<String, String> = BTreeMap::new();
@@ -477,6 +512,44 @@ pub fn validate(
             name: d.name.clone(),
             host: d.host.clone(),
             schedule: sched(&p, &d.interval, &d.timeout, &None),
+        });
+    }
+    for (i, t) in raw.tls.iter().enumerate() {
+        let p = format!("checks.tls[{i}]");
+        seen(p.clone(), &t.name, &mut dup_errors);
+        if t.address
+            .rsplit_once(':')
+            .and_then(|(_, port)| port.parse::<u16>().ok())
+            .is_none()
+        {
+            err(
+                &format!("{p}.address"),
+                format!("`{}` is not host:port", t.address),
+            );
+        }
+        let ca_file = t.ca_file.as_ref().map(|f| dir.join(f));
+        if let Some(f) = &ca_file
+            && !f.is_file()
+        {
+            err(
+                &format!("{p}.ca_file"),
+                format!("file {} does not exist", super::yaml::display_path(f)),
+            );
+        }
+        let min_days = t.min_days.unwrap_or(14.0);
+        if !(0.0..=3650.0).contains(&min_days) {
+            err(
+                &format!("{p}.min_days"),
+                format!("{min_days} is out of range (0-3650)"),
+            );
+        }
+        checks.tls.push(TlsCheck {
+            name: t.name.clone(),
+            address: t.address.clone(),
+            server_name: t.server_name.clone(),
+            ca_file,
+            min_days,
+            schedule: sched(&p, &t.interval, &t.timeout, &None),
         });
     }
     errors.append(&mut errs.into_inner());

@@ -6,7 +6,7 @@
 //! condition returns); `recover_after` asks for that many consecutive healthy evaluations
 //! before resolving; flap damping holds a flapping alert firing until it is stable.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -322,7 +322,19 @@ pub fn evaluate(
 ) -> Vec<Transition> {
     let mut out = Vec::new();
     let mut seen: BTreeSet<String> = BTreeSet::new();
+    // The active alerts' labels by rule, read once: scanning every alert for every rule is
+    // quadratic (10,000 rules x thousands of alerts). A rule only changes its own alerts, so
+    // the snapshot is what a scan would see, unless two rules share a name (then we scan).
+    let mut active: HashMap<String, Vec<Labels>> = HashMap::new();
+    for a in state.alerts.values() {
+        active
+            .entry(a.rule.clone())
+            .or_default()
+            .push(a.labels.clone());
+    }
+    let mut names: HashSet<&str> = HashSet::with_capacity(rules.rules.len());
     for rule in &rules.rules {
+        let first_of_name = names.insert(&rule.name);
         let mut obs = match &rule.condition {
             Condition::Threshold(th) => observe_threshold(rule, th, source, now),
             Condition::Burn { slo, rows } => observe_burn(
@@ -352,8 +364,20 @@ pub fn evaluate(
         }
         // Active groups that vanished: no data for them.
         let observed: BTreeSet<Labels> = obs.iter().map(|o| o.group.clone()).collect();
-        for a in state.alerts.values().filter(|a| a.rule == rule.name) {
-            let g = group_of(&rule.by, &a.labels);
+        let scanned: Vec<Labels>;
+        let active_labels: &[Labels] = if first_of_name {
+            active.get(&rule.name).map_or(&[], Vec::as_slice)
+        } else {
+            scanned = state
+                .alerts
+                .values()
+                .filter(|a| a.rule == rule.name)
+                .map(|a| a.labels.clone())
+                .collect();
+            &scanned
+        };
+        for labels in active_labels {
+            let g = group_of(&rule.by, labels);
             if !observed.contains(&g) {
                 obs.push(Obs {
                     group: g,
@@ -426,7 +450,7 @@ pub fn evaluate(
     let gone: Vec<String> = state
         .alerts
         .values()
-        .filter(|a| rules.rule(&a.rule).is_none())
+        .filter(|a| !names.contains(a.rule.as_str()))
         .map(|a| a.fingerprint.clone())
         .collect();
     for fp in gone {

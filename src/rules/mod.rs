@@ -3,6 +3,7 @@
 //! state, SLO burn rates and budgets, and `promtool test rules`-style unit tests.
 
 pub mod eval;
+pub mod export;
 pub mod load;
 pub mod model;
 pub mod registry_source;

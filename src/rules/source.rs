@@ -4,13 +4,13 @@
 //! it over the metrics registry (and the store for long windows); tests and `synmon alerts test`
 //! use [`MemorySource`], a table of timestamped samples.
 
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use hdrhistogram::Histogram;
 
-use super::model::{Labels, Matchers};
+use super::model::{Labels, MatchOp, Matchers};
 use crate::metrics::catalog::{MetricDef, MetricKind};
 
 /// The data of one series over `(end - window, end]`, in the shape its kind aggregates in.
@@ -96,9 +96,23 @@ type Point = (DateTime<Utc>, Option<f64>);
 /// A table of timestamped samples: counters as cumulative values, gauges as set values (`None`
 /// marks stale), distributions as individual samples in ms (kept in an exact 1-unit-per-ms
 /// histogram up to 2,048 ms, 3 significant digits above).
+///
+/// Series are indexed by metric and by `label="value"`, so a rule's lookup reads only the
+/// series its most selective equality matcher allows, not the whole table.
 #[derive(Debug, Default, Clone)]
 pub struct MemorySource {
-    series: BTreeMap<(String, Labels), Vec<Point>>,
+    series: Vec<Stored>,
+    ids: HashMap<(String, Labels), usize>,
+    /// Series of each metric.
+    by_metric: HashMap<String, Vec<usize>>,
+    /// Series of each metric with a given label value: (metric, label, value).
+    postings: HashMap<(String, String, String), Vec<usize>>,
+}
+
+#[derive(Debug, Clone)]
+struct Stored {
+    labels: Labels,
+    points: Vec<Point>,
 }
 
 impl MemorySource {
@@ -123,17 +137,56 @@ impl MemorySource {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        let points = self
-            .series
-            .entry((metric.name.to_string(), labels))
-            .or_default();
+        let key = (metric.name.to_string(), labels);
+        let id = match self.ids.get(&key) {
+            Some(id) => *id,
+            None => {
+                let id = self.series.len();
+                for (k, v) in &key.1 {
+                    self.postings
+                        .entry((key.0.clone(), k.clone(), v.clone()))
+                        .or_default()
+                        .push(id);
+                }
+                self.by_metric.entry(key.0.clone()).or_default().push(id);
+                self.series.push(Stored {
+                    labels: key.1.clone(),
+                    points: Vec::new(),
+                });
+                self.ids.insert(key, id);
+                id
+            }
+        };
+        let points = &mut self.series[id].points;
         let in_order = points.last().is_none_or(|(t, _)| *t <= at);
         points.push((at, v));
         if !in_order {
             points.sort_by_key(|(t, _)| *t);
         }
     }
+
+    /// The series of `metric` that may match: the shortest posting list of an equality
+    /// matcher on a non-empty value, else every series of the metric.
+    fn candidates(&self, metric: &str, matchers: &Matchers) -> &[usize] {
+        let mut best: Option<&[usize]> = None;
+        for m in &matchers.0 {
+            if m.op != MatchOp::Eq || m.value.is_empty() {
+                continue;
+            }
+            let list = self
+                .postings
+                .get(&(metric.to_string(), m.label.clone(), m.value.clone()))
+                .map_or(&[][..], Vec::as_slice);
+            if best.is_none_or(|b| list.len() < b.len()) {
+                best = Some(list);
+            }
+        }
+        best.unwrap_or_else(|| self.by_metric.get(metric).map_or(&[][..], Vec::as_slice))
+    }
 }
+
+/// The full-range histogram's bound, in ms: larger samples saturate there.
+const MAX_MS: f64 = 3_600_000_000.0;
 
 pub fn new_histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("static histogram bounds")
@@ -148,11 +201,17 @@ impl Source for MemorySource {
         end: DateTime<Utc>,
     ) -> Vec<SeriesData> {
         let start = end - chrono::Duration::from_std(window).unwrap_or(chrono::Duration::MAX);
+        let mut ids: Vec<usize> = self
+            .candidates(metric.name, matchers)
+            .iter()
+            .copied()
+            .filter(|id| matchers.matches(&self.series[*id].labels))
+            .collect();
+        // In label order, as a sorted table would list them.
+        ids.sort_by(|a, b| self.series[*a].labels.cmp(&self.series[*b].labels));
         let mut out = Vec::new();
-        for ((name, labels), points) in &self.series {
-            if name != metric.name || !matchers.matches(labels) {
-                continue;
-            }
+        for id in ids {
+            let Stored { labels, points } = &self.series[id];
             let data = match metric.kind {
                 MetricKind::Counter => {
                     // No point at or before the start: the counter was 0 then.
@@ -187,10 +246,13 @@ impl Source for MemorySource {
                         .and_then(|(_, v)| *v),
                 },
                 MetricKind::Distribution => {
-                    let mut hist = new_histogram();
+                    // Sized to its samples (it grows as they are recorded and merged): a
+                    // full-range histogram is ~180 KiB to allocate and zero per series.
+                    let mut hist = Histogram::new_with_bounds(1, 2, 3).expect("static bounds");
+                    hist.auto(true);
                     for (_, v) in points.iter().filter(|(t, _)| *t > start && *t <= end) {
                         if let Some(v) = v {
-                            hist.saturating_record(v.max(1.0).round() as u64);
+                            hist.saturating_record(v.max(1.0).round().min(MAX_MS) as u64);
                         }
                     }
                     Data::Distribution(Dist {

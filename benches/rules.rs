@@ -1,0 +1,258 @@
+//! Rule evaluation benchmark (harness = false): prints figures for BENCHMARKS.md.
+//!
+//! `cargo bench --bench rules`
+//!
+//! 10,000 threshold rules (a third each: p95 of a latency distribution, a failure ratio of a
+//! counter, the last value of a gauge; all grouped `by: [location]`) over 100,000 series in a
+//! [`MemorySource`], evaluated 20 times: median and p95 time per evaluation (goal <= 50 ms),
+//! VmRSS before/after and the size of the evaluator's [`State`].
+//!
+//! Series: 2,000 checks x 5 locations of `synmon.check.latency` (outcomes pass/fail: 20,000),
+//! `synmon.check.runs` (outcomes pass/fail/error x attempts 1/2: 60,000),
+//! `synmon.probe.unhealthy` (10,000) and `synmon.http.errors` (10,000, read by no rule).
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, TimeZone, Utc};
+use synmon::metrics::catalog::{self, MetricDef};
+use synmon::rules::model::{
+    Aggregate, Condition, Matcher, Matchers, NoData, Op, Part, Template, Threshold,
+};
+use synmon::rules::{Labels, MemorySource, Rule, RuleSet, State, evaluate};
+
+const CHECKS: usize = 2_000;
+const LOCATIONS: [&str; 5] = ["eu-west", "eu-central", "us-east", "us-west", "ap-south"];
+const RULES: usize = 10_000;
+const EVALUATIONS: usize = 20;
+
+fn t(seconds: i64) -> DateTime<Utc> {
+    Utc.timestamp_opt(1_699_920_000 + seconds, 0).unwrap()
+}
+
+fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+fn metric(name: &str) -> &'static MetricDef {
+    catalog::lookup(name).expect("catalogued metric")
+}
+
+fn matchers(pairs: &[(&str, &str)]) -> Matchers {
+    Matchers(
+        pairs
+            .iter()
+            .map(|(l, v)| Matcher::parse(l, v).expect("valid matcher"))
+            .collect(),
+    )
+}
+
+/// 100,000 series; every tenth check is slow, failing and has a broken probe.
+fn source(now: DateTime<Utc>) -> (MemorySource, usize) {
+    let mut src = MemorySource::new();
+    let mut n = 0;
+    let latency = metric("synmon.check.latency");
+    let runs = metric("synmon.check.runs");
+    let unhealthy = metric("synmon.probe.unhealthy");
+    let errors = metric("synmon.http.errors");
+    for c in 0..CHECKS {
+        let check = format!("check_{c:04}");
+        let bad = c % 10 == 0;
+        for (li, loc) in LOCATIONS.iter().enumerate() {
+            for outcome in ["pass", "fail"] {
+                let labels = [
+                    ("check", check.as_str()),
+                    ("location", *loc),
+                    ("target", "production"),
+                    ("outcome", outcome),
+                ];
+                for k in 0..5i64 {
+                    let base = if bad { 600.0 } else { 120.0 };
+                    let v = base + ((c + li) as f64 * 7.0 + k as f64 * 31.0) % 200.0;
+                    src.push(
+                        latency,
+                        &labels,
+                        now - chrono::Duration::seconds(30 + 50 * k),
+                        v,
+                    );
+                }
+                n += 1;
+            }
+            for outcome in ["pass", "fail", "error"] {
+                for attempt in ["1", "2"] {
+                    let labels = [
+                        ("check", check.as_str()),
+                        ("location", *loc),
+                        ("outcome", outcome),
+                        ("attempt", attempt),
+                    ];
+                    let grow = match (outcome, bad) {
+                        ("pass", _) => 10.0,
+                        ("fail", true) => 5.0,
+                        ("fail", false) => 0.0,
+                        _ => 1.0,
+                    };
+                    src.push(runs, &labels, now - chrono::Duration::minutes(10), 100.0);
+                    src.push(
+                        runs,
+                        &labels,
+                        now - chrono::Duration::minutes(1),
+                        100.0 + grow,
+                    );
+                    n += 1;
+                }
+            }
+            let labels = [("check", check.as_str()), ("location", *loc)];
+            let v = if bad && li == 0 { 1.0 } else { 0.0 };
+            src.push(unhealthy, &labels, now - chrono::Duration::minutes(1), v);
+            n += 1;
+            let labels = [
+                ("check", check.as_str()),
+                ("service", *loc),
+                ("status", "500"),
+            ];
+            src.push(errors, &labels, now - chrono::Duration::minutes(10), 1.0);
+            src.push(errors, &labels, now - chrono::Duration::minutes(1), 2.0);
+            n += 1;
+        }
+    }
+    (src, n)
+}
+
+fn rules() -> RuleSet {
+    let latency = metric("synmon.check.latency");
+    let runs = metric("synmon.check.runs");
+    let unhealthy = metric("synmon.probe.unhealthy");
+    let mut set = RuleSet::default();
+    for i in 0..RULES {
+        let check = format!("check_{:04}", (i / 3) % CHECKS);
+        let (th, name) = match i % 3 {
+            0 => (
+                Threshold {
+                    metric: latency,
+                    matchers: matchers(&[("check", &check), ("outcome", "pass")]),
+                    aggregate: Aggregate::P95,
+                    window: Duration::from_secs(300),
+                    numerator: Matchers::default(),
+                    denominator: Matchers::default(),
+                    op: Op::Gt,
+                    threshold: 400.0,
+                    min_failing_locations: None,
+                },
+                "latency_p95",
+            ),
+            1 => (
+                Threshold {
+                    metric: runs,
+                    matchers: matchers(&[("check", &check)]),
+                    aggregate: Aggregate::Ratio,
+                    window: Duration::from_secs(300),
+                    numerator: matchers(&[("outcome", "fail")]),
+                    denominator: matchers(&[("outcome", "=~pass|fail")]),
+                    op: Op::Gt,
+                    threshold: 0.05,
+                    min_failing_locations: None,
+                },
+                "error_ratio",
+            ),
+            _ => (
+                Threshold {
+                    metric: unhealthy,
+                    matchers: matchers(&[("check", &check)]),
+                    aggregate: Aggregate::Last,
+                    window: Duration::from_secs(300),
+                    numerator: Matchers::default(),
+                    denominator: Matchers::default(),
+                    op: Op::Ge,
+                    threshold: 1.0,
+                    min_failing_locations: None,
+                },
+                "probe_unhealthy",
+            ),
+        };
+        set.rules.push(Rule {
+            name: format!("{name}_{i:05}"),
+            file: "bench.yaml".into(),
+            condition: Condition::Threshold(th),
+            by: vec!["location".into()],
+            pending_for: Duration::from_secs(if i % 2 == 0 { 0 } else { 120 }),
+            keep_firing_for: Duration::ZERO,
+            recover_after: 1,
+            no_data: NoData::default(),
+            severity: "warning".into(),
+            route: Some("slack-alerts".into()),
+            labels: Labels::new(),
+            summary: Some(Template {
+                parts: vec![
+                    Part::Label("location".into()),
+                    Part::Text(": ".into()),
+                    Part::Value,
+                    Part::Text(" over ".into()),
+                    Part::Window,
+                ],
+            }),
+            description: None,
+            runbook_url: None,
+            flap: None,
+        });
+    }
+    set
+}
+
+fn main() {
+    let now = t(0);
+    let rss0 = rss_kib();
+    let (src, n_series) = source(now);
+    let rss_source = rss_kib();
+    let set = rules();
+    let rss_rules = rss_kib();
+    let mut state = State::default();
+    let mut times = Vec::with_capacity(EVALUATIONS);
+    let mut transitions = 0;
+    for k in 0..EVALUATIONS {
+        let at = now + chrono::Duration::seconds(k as i64);
+        let start = Instant::now();
+        let out = evaluate(&set, &src, &mut state, black_box(at));
+        times.push(start.elapsed());
+        transitions += out.len();
+    }
+    let rss_eval = rss_kib();
+    times.sort();
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    let median = times[times.len() / 2];
+    let p95 = times[(times.len() * 95).div_ceil(100) - 1];
+    let state_json = serde_json::to_vec(&state).expect("state serializes").len();
+    println!(
+        "rules: {} rules over {n_series} series, {EVALUATIONS} evaluations",
+        set.rules.len()
+    );
+    println!(
+        "  evaluate: median {:.1} ms, p95 {:.1} ms, min {:.1} ms, max {:.1} ms (goal <= 50 ms) -> {}",
+        ms(median),
+        ms(p95),
+        ms(times[0]),
+        ms(times[times.len() - 1]),
+        if ms(median) <= 50.0 { "met" } else { "MISSED" }
+    );
+    println!(
+        "  state: {} active alerts, {} transitions in total, {:.1} KiB as JSON",
+        state.alerts.len(),
+        transitions,
+        state_json as f64 / 1024.0
+    );
+    println!(
+        "  VmRSS: {rss0} KiB at start, +{} KiB for the source, +{} KiB for the rules, +{} KiB after evaluating ({} KiB)",
+        rss_source.saturating_sub(rss0),
+        rss_rules.saturating_sub(rss_source),
+        rss_eval.saturating_sub(rss_rules),
+        rss_eval
+    );
+}
