@@ -148,13 +148,7 @@ impl Runner {
             let created = Instant::now();
             let b = match self.driver.endpoint().await {
                 Ok(ep) => {
-                    let script = journey
-                        .steps
-                        .iter()
-                        .map(|s| s.timeout)
-                        .max()
-                        .unwrap_or(cfg.step_timeout)
-                        + PROBE_GRACE;
+                    let script = super::webdriver::SCRIPT_TIMEOUT;
                     Browser::connect(
                         &ep,
                         &cfg.webdriver,

@@ -18,6 +18,17 @@ const AWAIT_JS: &str = include_str!("js/await.js");
 const WAIT_JS: &str = concat!(include_str!("js/cond.js"), include_str!("js/wait.js"));
 const EVIDENCE_JS: &str = include_str!("js/evidence.js");
 
+/// Page scripts wait in slices of at most this long: a script whose callback a navigation
+/// swallowed is then noticed quickly, and the wait goes on in the new document.
+pub const SCRIPT_SLICE: Duration = Duration::from_millis(1500);
+
+/// The session's script timeout: one slice plus room for a loaded machine.
+pub const SCRIPT_TIMEOUT: Duration = Duration::from_millis(4000);
+
+fn is_script_timeout(e: &CmdError) -> bool {
+    matches!(e, CmdError::Standard(w) if w.error == ErrorStatus::ScriptTimeout)
+}
+
 /// A failed browser operation, already classified.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{message}")]
@@ -299,17 +310,27 @@ impl Browser {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let slice = left.min(SCRIPT_SLICE);
             let res = self
                 .client
-                .execute_async(WAIT_JS, vec![json!(cond), json!(left.as_millis() as u64)])
+                .execute_async(WAIT_JS, vec![json!(cond), json!(slice.as_millis() as u64)])
                 .await;
+            let more = deadline > tokio::time::Instant::now();
             match res {
                 Ok(v) if v["ok"] == json!(true) => return Ok(()),
+                Ok(_) if more => continue,
                 Ok(v) => return Err(StepError::fail(not_met(cond, timeout, &v))),
-                Err(e) if is_navigation_interruption(&e) && !left.is_zero() => {
-                    // The document was replaced while waiting; wait again in the new one.
-                    tokio::task::yield_now().await;
+                // The document was replaced while waiting (the callback went with it): wait
+                // again in the new one.
+                Err(e) if (is_navigation_interruption(&e) || is_script_timeout(&e)) && more => {
                     continue;
+                }
+                Err(e) if is_script_timeout(&e) => {
+                    return Err(StepError::fail(format!(
+                        "{}: not met after {} ms (the page stopped answering)",
+                        cond.selector,
+                        timeout.as_millis()
+                    )));
                 }
                 Err(e) => return Err(wd_err(&format!("waiting for {}", cond.selector), e)),
             }
@@ -333,19 +354,29 @@ impl Browser {
 
     /// Waits for the armed condition and returns how it ended.
     pub async fn await_armed(&self, timeout: Duration) -> Result<Armed, StepError> {
-        match self
-            .client
-            .execute_async(AWAIT_JS, vec![json!(timeout.as_millis() as u64)])
-            .await
-        {
-            Ok(v) if v["lost"] == json!(true) => Ok(Armed::Lost),
-            Ok(v) if v["timeout"] == json!(true) => Ok(Armed::TimedOut),
-            Ok(v) => match (v["start"].as_f64(), v["end"].as_f64()) {
-                (Some(s), Some(e)) => Ok(Armed::InPage((e - s).max(0.0))),
-                _ => Err(StepError::error(format!("in-page timing returned {v}"))),
-            },
-            Err(e) if is_navigation_interruption(&e) => Ok(Armed::Lost),
-            Err(e) => Err(wd_err("awaiting the page", e)),
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let slice = left.min(SCRIPT_SLICE);
+            let last = slice >= left;
+            let res = self
+                .client
+                .execute_async(AWAIT_JS, vec![json!(slice.as_millis() as u64), json!(last)])
+                .await;
+            return match res {
+                Ok(v) if v["pending"] == json!(true) => continue,
+                Ok(v) if v["lost"] == json!(true) => Ok(Armed::Lost),
+                Ok(v) if v["timeout"] == json!(true) => Ok(Armed::TimedOut),
+                Ok(v) => match (v["start"].as_f64(), v["end"].as_f64()) {
+                    (Some(s), Some(e)) => Ok(Armed::InPage((e - s).max(0.0))),
+                    _ => Err(StepError::error(format!("in-page timing returned {v}"))),
+                },
+                // A navigation took the page (and the script's callback) away.
+                Err(e) if is_navigation_interruption(&e) || is_script_timeout(&e) => {
+                    Ok(Armed::Lost)
+                }
+                Err(e) => Err(wd_err("awaiting the page", e)),
+            };
         }
     }
 
