@@ -15,7 +15,6 @@ use serde_json::{Value, json};
 use crate::daemon::Shared;
 use crate::metrics::Window;
 use crate::metrics::catalog;
-use crate::outcome::Outcome;
 
 type AppState = Arc<Shared>;
 
@@ -305,6 +304,3 @@ async fn slo(State(s): State<AppState>) -> Json<Value> {
     let status = crate::rules::slo::slo_status(&cfg.rules.slos, &source, now);
     Json(json!({"slos": status, "generated_at": now}))
 }
-
-/// The outcomes, for API consumers that want to validate them.
-pub const OUTCOMES: [Outcome; 3] = [Outcome::Pass, Outcome::Fail, Outcome::Error];
