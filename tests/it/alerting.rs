@@ -111,12 +111,7 @@ async fn a_latency_fault_makes_the_p95_rule_pend_then_fire_and_clearing_it_resol
 
     // Clear the fault; two minutes on, the slow runs have left the 1 m window and a fast run
     // is in it: evaluation 3 resolves.
-    reqwest::Client::new()
-        .delete(format!("{}/__sandbox/faults", sbx.base_url()))
-        .bearer_auth(ADMIN_TOKEN)
-        .send()
-        .await
-        .unwrap();
+    clear_faults(&sbx.base_url()).await;
     clock.advance(chrono::Duration::minutes(2));
     let mut last = next_run(&d, "align_category", Some(slow.run_id.clone())).await;
     while last.started_at < start_time() + chrono::Duration::minutes(2)

@@ -1,11 +1,12 @@
 //! The three journeys in real Chromium through real chromedriver against the sandbox.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::json;
 use synmon::Outcome;
-use synmon::config::Config;
-use synmon::journey::{Progress, RunResult, Timing};
+use synmon::config::{Config, Target};
+use synmon::journey::{Driver, Progress, RunResult, Runner, Timing};
 
 use crate::support::*;
 
@@ -15,17 +16,51 @@ fn describe(r: &RunResult) -> String {
     serde_json::to_string_pretty(r).unwrap()
 }
 
-async fn three_journeys_pass(database_url: &str) {
-    let dir = tempfile::tempdir().unwrap();
-    let sbx = sandbox(database_url, PASSWORD).await;
-    let cfg = Config::load(&write_config(dir.path(), &sbx.base_url(), PASSWORD, "")).unwrap();
-    let target = cfg.target(None).unwrap().clone();
-    let (runner, driver) = runner(cfg.clone());
+/// The sandbox, a config pointing at it, and a runner with its own chromedriver.
+struct Fixture {
+    _dir: tempfile::TempDir,
+    sbx: rvp_sandbox::Sandbox,
+    cfg: Config,
+    target: Target,
+    runner: Runner,
+    driver: Arc<Driver>,
+}
+
+impl Fixture {
+    /// `database_url`: the sandbox's database; `None` is a SQLite file in the temp folder.
+    async fn new(database_url: Option<&str>) -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        let sbx = match database_url {
+            Some(url) => sandbox(url, PASSWORD).await,
+            None => sqlite_sandbox(dir.path(), PASSWORD).await,
+        };
+        let cfg = Config::load(&write_config(dir.path(), &sbx.base_url(), PASSWORD, "")).unwrap();
+        let target = cfg.target(None).unwrap().clone();
+        let (runner, driver) = runner(cfg.clone());
+        Fixture {
+            _dir: dir,
+            sbx,
+            cfg,
+            target,
+            runner,
+            driver,
+        }
+    }
+
+    async fn shutdown(self) {
+        self.driver.shutdown().await;
+        self.sbx.shutdown().await;
+    }
+}
+
+async fn three_journeys_pass(database_url: Option<&str>) {
+    let f = Fixture::new(database_url).await;
+    let (cfg, target, runner) = (&f.cfg, &f.target, &f.runner);
     for name in ["align_category", "save_profile", "feed_push"] {
         let j = cfg.journey(name).unwrap();
         // Twice: every journey must be repeatable forever in the synthetic tenant.
         for _ in 0..2 {
-            let r = runner.run(&j, &target).await;
+            let r = runner.run(&j, target).await;
             assert_eq!(r.outcome, Outcome::Pass, "{name}: {}", describe(&r));
             assert!(r.timed_latency_ms > 0.0, "{name}: {}", describe(&r));
             let timed: Vec<_> = r.steps.iter().filter(|s| s.timed).collect();
@@ -38,33 +73,34 @@ async fn three_journeys_pass(database_url: &str) {
             assert!(r.artifacts.is_empty(), "no evidence saved for a pass");
         }
     }
-    driver.shutdown().await;
-    sbx.shutdown().await;
+    f.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_journeys_pass_on_sqlite() {
     let _b = BROWSER.lock().await;
-    let dir = tempfile::tempdir().unwrap();
-    three_journeys_pass(&format!("sqlite://{}", dir.path().join("rvp.db").display())).await;
+    three_journeys_pass(None).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_journeys_pass_on_postgres() {
     let _b = BROWSER.lock().await;
     let db = TempPg::create().await;
-    three_journeys_pass(&db.url).await;
+    three_journeys_pass(Some(&db.url)).await;
     db.drop_db().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn suppressed_toast_fails_at_the_wait_with_a_screenshot() {
     let _b = BROWSER.lock().await;
-    let dir = tempfile::tempdir().unwrap();
-    let sbx = sqlite_sandbox(dir.path(), PASSWORD).await;
-    let cfg = Config::load(&write_config(dir.path(), &sbx.base_url(), PASSWORD, "")).unwrap();
-    let target = cfg.target(None).unwrap().clone();
-    let (runner, driver) = runner(cfg.clone());
+    let Fixture {
+        _dir,
+        sbx,
+        cfg,
+        target,
+        runner,
+        driver,
+    } = Fixture::new(None).await;
     set_faults(&sbx.base_url(), json!({"kind": "suppress_toast"})).await;
     let r = runner
         .run(&cfg.journey("align_category").unwrap(), &target)
@@ -93,11 +129,14 @@ async fn suppressed_toast_fails_at_the_wait_with_a_screenshot() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn added_latency_on_the_save_route_shows_in_that_step() {
     let _b = BROWSER.lock().await;
-    let dir = tempfile::tempdir().unwrap();
-    let sbx = sqlite_sandbox(dir.path(), PASSWORD).await;
-    let cfg = Config::load(&write_config(dir.path(), &sbx.base_url(), PASSWORD, "")).unwrap();
-    let target = cfg.target(None).unwrap().clone();
-    let (runner, driver) = runner(cfg.clone());
+    let Fixture {
+        _dir,
+        sbx,
+        cfg,
+        target,
+        runner,
+        driver,
+    } = Fixture::new(None).await;
     let j = cfg.journey("save_profile").unwrap();
     let base = runner.run(&j, &target).await;
     assert_eq!(base.outcome, Outcome::Pass, "{}", describe(&base));
@@ -129,13 +168,16 @@ async fn added_latency_on_the_save_route_shows_in_that_step() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_chromedriver_is_a_probe_error_and_the_supervisor_restarts_it() {
     let _b = BROWSER.lock().await;
-    let dir = tempfile::tempdir().unwrap();
-    let sbx = sqlite_sandbox(dir.path(), PASSWORD).await;
-    let cfg = Config::load(&write_config(dir.path(), &sbx.base_url(), PASSWORD, "")).unwrap();
-    let target = cfg.target(None).unwrap().clone();
+    let Fixture {
+        _dir,
+        sbx,
+        cfg,
+        target,
+        runner,
+        driver,
+    } = Fixture::new(None).await;
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    let (runner, driver) = runner(cfg.clone());
-    let runner = std::sync::Arc::new(runner.with_progress(tx));
+    let runner = Arc::new(runner.with_progress(tx));
     // The save hangs, so the journey is surely mid-flight when chromedriver dies.
     set_faults(
         &sbx.base_url(),
@@ -169,12 +211,7 @@ async fn killed_chromedriver_is_a_probe_error_and_the_supervisor_restarts_it() {
     assert_eq!(r.outcome, Outcome::Error, "{}", describe(&r));
     let starts = driver.local().unwrap().starts();
 
-    reqwest::Client::new()
-        .delete(format!("{}/__sandbox/faults", sbx.base_url()))
-        .bearer_auth(ADMIN_TOKEN)
-        .send()
-        .await
-        .unwrap();
+    clear_faults(&sbx.base_url()).await;
     let again = runner.run(&j, &target).await;
     assert_eq!(again.outcome, Outcome::Pass, "{}", describe(&again));
     assert_eq!(

@@ -24,6 +24,10 @@ fn example(env: &[(&str, &str)]) -> Config {
     Config::load_with_env(&path, &env).expect("the example config is valid")
 }
 
+fn http_check<'a>(cfg: &'a Config, name: &str) -> &'a synmon::config::checks::HttpCheck {
+    cfg.checks.http.iter().find(|h| h.name == name).unwrap()
+}
+
 fn vars(cfg: &Config) -> Vars {
     let mut v = Vars::default();
     v.set("tenant", &cfg.tenant);
@@ -83,12 +87,7 @@ async fn a_429_is_counted_and_retried_after_retry_after_until_the_deadline() {
     let dir = tempfile::tempdir().unwrap();
     let sbx = sqlite_sandbox(dir.path(), PASSWORD).await;
     let cfg = example(&[]);
-    let h = cfg
-        .checks
-        .http
-        .iter()
-        .find(|h| h.name == "swis_preview")
-        .unwrap();
+    let h = http_check(&cfg, "swis_preview");
     set_faults(
         &sbx.base_url(),
         json!({"kind": "rate_limit", "route": "/api/t/*/swis/preview"}),
@@ -133,12 +132,7 @@ async fn a_hung_route_is_a_timeout_failure() {
     let dir = tempfile::tempdir().unwrap();
     let sbx = sqlite_sandbox(dir.path(), PASSWORD).await;
     let cfg = example(&[]);
-    let h = cfg
-        .checks
-        .http
-        .iter()
-        .find(|h| h.name == "auth_health")
-        .unwrap();
+    let h = http_check(&cfg, "auth_health");
     set_faults(
         &sbx.base_url(),
         json!({"kind": "hang", "route": "/svc/auth/*"}),

@@ -115,3 +115,15 @@ pub async fn set_faults(base_url: &str, faults: serde_json::Value) {
         .expect("fault API reachable");
     assert!(r.status().is_success(), "fault API said {}", r.status());
 }
+
+/// Clears every sandbox fault.
+pub async fn clear_faults(base_url: &str) {
+    synmon::tls::install();
+    let r = reqwest::Client::new()
+        .delete(format!("{base_url}/__sandbox/faults"))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .expect("fault API reachable");
+    assert!(r.status().is_success(), "fault API said {}", r.status());
+}
