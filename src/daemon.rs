@@ -149,9 +149,45 @@ pub struct Engine {
     shared: Arc<Shared>,
     statsd: Option<Arc<StatsdExporter>>,
     writes: mpsc::UnboundedSender<RunResult>,
+    /// Where each check's definition sits in its config list: a run finds it without scanning
+    /// every check (1,000 checks a second would otherwise scan a million names a second).
+    index: HashMap<(CheckKind, String), usize>,
+}
+
+/// Positions of every check definition, by kind and name.
+fn index_checks(cfg: &Config) -> HashMap<(CheckKind, String), usize> {
+    fn add<'a>(
+        m: &mut HashMap<(CheckKind, String), usize>,
+        kind: CheckKind,
+        names: impl Iterator<Item = &'a String>,
+    ) {
+        for (i, n) in names.enumerate() {
+            m.insert((kind, n.clone()), i);
+        }
+    }
+    let mut m = HashMap::new();
+    let c = &cfg.checks;
+    add(
+        &mut m,
+        CheckKind::Journey,
+        cfg.journeys.iter().map(|j| &j.name),
+    );
+    add(&mut m, CheckKind::Http, c.http.iter().map(|h| &h.name));
+    add(&mut m, CheckKind::Sql, c.sql.iter().map(|h| &h.name));
+    add(&mut m, CheckKind::Tcp, c.tcp.iter().map(|h| &h.name));
+    add(&mut m, CheckKind::Dns, c.dns.iter().map(|h| &h.name));
+    add(&mut m, CheckKind::Tls, c.tls.iter().map(|h| &h.name));
+    m
 }
 
 impl Engine {
+    /// The definition of `check` in `list` (the config list of its kind).
+    fn def<'a, T>(&self, check: &CheckSpec, list: &'a [T]) -> Option<&'a T> {
+        self.index
+            .get(&(check.kind, check.name.clone()))
+            .and_then(|&i| list.get(i))
+    }
+
     fn vars(&self) -> Vars {
         let mut v = Vars::default();
         v.set("tenant", &self.config.tenant);
@@ -174,7 +210,7 @@ impl Engine {
     }
 
     async fn journey(&self, check: &CheckSpec) -> RunResult {
-        let Some(j) = self.config.journeys.iter().find(|j| j.name == check.name) else {
+        let Some(j) = self.def(check, &self.config.journeys) else {
             let mut r = self.begin(check);
             r.outcome = Outcome::Error;
             r.error = Some(format!("journey `{}` is not loaded", check.name));
@@ -201,13 +237,7 @@ impl Engine {
 
     async fn http_check(&self, check: &CheckSpec, timeout: Duration) -> RunResult {
         let mut r = self.begin(check);
-        let Some(h) = self
-            .config
-            .checks
-            .http
-            .iter()
-            .find(|h| h.name == check.name)
-        else {
+        let Some(h) = self.def(check, &self.config.checks.http) else {
             r.outcome = Outcome::Error;
             return r;
         };
@@ -261,10 +291,7 @@ impl Engine {
 
     async fn sql_metric(&self, check: &CheckSpec, timeout: Duration) -> RunResult {
         let mut r = self.begin(check);
-        let (Some(m), Some(src)) = (
-            self.config.checks.sql.iter().find(|m| m.name == check.name),
-            &self.sql,
-        ) else {
+        let (Some(m), Some(src)) = (self.def(check, &self.config.checks.sql), &self.sql) else {
             r.outcome = Outcome::Error;
             r.error = Some("no monitored database configured (`database.url`)".into());
             return r;
@@ -304,27 +331,21 @@ impl Executor for Engine {
                     CheckKind::Sql => self.sql_metric(check, a.timeout).await,
                     CheckKind::Tcp => {
                         let mut r = self.begin(check);
-                        if let Some(t) =
-                            self.config.checks.tcp.iter().find(|t| t.name == check.name)
-                        {
+                        if let Some(t) = self.def(check, &self.config.checks.tcp) {
                             net::tcp(&mut r, &t.address, a.timeout.mul_f64(0.95)).await;
                         }
                         r
                     }
                     CheckKind::Dns => {
                         let mut r = self.begin(check);
-                        if let Some(d) =
-                            self.config.checks.dns.iter().find(|d| d.name == check.name)
-                        {
+                        if let Some(d) = self.def(check, &self.config.checks.dns) {
                             net::dns(&mut r, &d.host, a.timeout.mul_f64(0.95)).await;
                         }
                         r
                     }
                     CheckKind::Tls => {
                         let mut r = self.begin(check);
-                        if let Some(t) =
-                            self.config.checks.tls.iter().find(|t| t.name == check.name)
-                        {
+                        if let Some(t) = self.def(check, &self.config.checks.tls) {
                             let days = crate::probes::tls::tls(
                                 &mut r,
                                 &t.address,
@@ -633,6 +654,7 @@ impl Daemon {
             shared: self.shared.clone(),
             statsd,
             writes: self.writes.clone(),
+            index: index_checks(&config),
         });
         let specs = check_specs(&config);
         let offsets = if self.options.no_offsets {
