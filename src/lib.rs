@@ -7,6 +7,7 @@ pub mod daemon;
 pub mod http;
 pub mod journey;
 pub mod metrics;
+pub mod notify;
 pub mod outcome;
 pub mod probes;
 pub mod rules;

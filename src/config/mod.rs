@@ -86,6 +86,10 @@ pub struct Config {
     pub rules: crate::rules::RuleSet,
     /// How often alert rules and SLOs are evaluated (default 30 s).
     pub evaluation_interval: Duration,
+    /// Receivers and the routing tree.
+    pub notify: crate::notify::NotifyConfig,
+    /// The daemon's public base URL, for links in notifications (no trailing slash).
+    pub external_url: String,
 }
 
 #[derive(Debug, Clone)]
@@ -228,6 +232,11 @@ impl Config {
         r.add(&self.store_url);
         if let Some(d) = &self.database_url {
             r.add(d);
+        }
+        for rc in &self.notify.receivers {
+            for s in rc.secrets() {
+                r.add(&s);
+            }
         }
         r
     }
@@ -524,6 +533,23 @@ fn validate(
         },
     };
 
+    let notify = crate::notify::config::validate(raw.receivers, raw.route, dir, &mut err);
+    let external_url = match raw.external_url.as_deref().filter(|u| !u.is_empty()) {
+        None => format!("http://{listen}"),
+        Some(u) => match reqwest::Url::parse(u) {
+            Ok(p) if matches!(p.scheme(), "http" | "https") && p.host().is_some() => {
+                u.trim_end_matches('/').to_string()
+            }
+            _ => {
+                err(
+                    "external_url",
+                    format!("`{u}` must be an http(s) URL with a host"),
+                );
+                format!("http://{listen}")
+            }
+        },
+    };
+
     let config = Config {
         file: path.to_path_buf(),
         dir: dir.to_path_buf(),
@@ -565,6 +591,8 @@ fn validate(
         retention,
         rules: crate::rules::RuleSet::default(),
         evaluation_interval,
+        notify,
+        external_url,
     };
     (config, journey_refs)
 }

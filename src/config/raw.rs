@@ -45,6 +45,14 @@ pub struct RawConfig {
     /// How often alert rules are evaluated (default 30s).
     #[serde(default)]
     pub evaluation_interval: Option<String>,
+    /// Where notifications go: a list of receivers and a routing tree (see `crate::notify`).
+    #[serde(default)]
+    pub receivers: Vec<crate::notify::config::RawReceiver>,
+    #[serde(default)]
+    pub route: Option<crate::notify::config::RawRoute>,
+    /// The daemon's public URL, for links in notifications (default `http://<listen>`).
+    #[serde(default)]
+    pub external_url: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

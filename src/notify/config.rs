@@ -1,0 +1,555 @@
+//! `receivers:` and `route:` in `synmon.yaml`: the raw shapes, and their validation into the
+//! routing tree and receiver settings the pipeline runs with. Every error names its field path
+//! (`receivers[1].channel`, `route.routes[0].group_wait`); the config loader adds file and line.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::config::duration::parse_duration;
+use crate::rules::model::{Matcher, Matchers};
+
+use super::{console, pagerduty, slack, webhook};
+
+/// One item of `receivers:`, tagged by `type`.
+#[derive(Debug, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum RawReceiver {
+    Slack(slack::RawSlack),
+    Pagerduty(pagerduty::RawPagerDuty),
+    Webhook(webhook::RawWebhook),
+    Console(console::RawConsole),
+}
+
+impl RawReceiver {
+    fn name(&self) -> &str {
+        match self {
+            RawReceiver::Slack(r) => &r.name,
+            RawReceiver::Pagerduty(r) => &r.name,
+            RawReceiver::Webhook(r) => &r.name,
+            RawReceiver::Console(r) => &r.name,
+        }
+    }
+}
+
+/// A node of the routing tree as written. Unset options inherit from the parent.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRoute {
+    #[serde(default)]
+    pub receiver: Option<String>,
+    /// Label matchers, written as in alert rules: `severity: page`, `check: "=~align_.*"`.
+    #[serde(default)]
+    pub matchers: BTreeMap<String, String>,
+    #[serde(default)]
+    pub group_by: Option<Vec<String>>,
+    #[serde(default)]
+    pub group_wait: Option<String>,
+    #[serde(default)]
+    pub group_interval: Option<String>,
+    #[serde(default)]
+    pub repeat_interval: Option<String>,
+    #[serde(default)]
+    pub send_resolved: Option<bool>,
+    #[serde(default, rename = "continue")]
+    pub continue_matching: bool,
+    #[serde(default)]
+    pub routes: Vec<RawRoute>,
+}
+
+/// A validated receiver's settings.
+#[derive(Debug, Clone)]
+pub enum ReceiverConfig {
+    Slack(slack::SlackConfig),
+    PagerDuty(pagerduty::PagerDutyConfig),
+    Webhook(webhook::WebhookConfig),
+    Console(console::ConsoleConfig),
+}
+
+impl ReceiverConfig {
+    pub fn name(&self) -> &str {
+        match self {
+            ReceiverConfig::Slack(c) => &c.name,
+            ReceiverConfig::PagerDuty(c) => &c.name,
+            ReceiverConfig::Webhook(c) => &c.name,
+            ReceiverConfig::Console(c) => &c.name,
+        }
+    }
+
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ReceiverConfig::Slack(_) => "slack",
+            ReceiverConfig::PagerDuty(_) => "pagerduty",
+            ReceiverConfig::Webhook(_) => "webhook",
+            ReceiverConfig::Console(_) => "console",
+        }
+    }
+
+    /// Why this receiver cannot send (its secret is empty), if so: it is then disabled with one
+    /// warning and its routes fall back to the console.
+    pub fn disabled_reason(&self) -> Option<String> {
+        match self {
+            ReceiverConfig::Slack(c) if c.token.is_empty() => {
+                Some("its token is empty (set SLACK_BOT_TOKEN)".into())
+            }
+            ReceiverConfig::PagerDuty(c) if c.routing_key.is_empty() => {
+                Some("its routing key is empty (set PAGERDUTY_ROUTING_KEY)".into())
+            }
+            _ => None,
+        }
+    }
+
+    /// Every secret of the receiver (for the config's redactor).
+    pub fn secrets(&self) -> Vec<crate::config::Secret> {
+        match self {
+            ReceiverConfig::Slack(c) => vec![c.token.clone()],
+            ReceiverConfig::PagerDuty(c) => vec![c.routing_key.clone()],
+            ReceiverConfig::Webhook(c) => c.bearer_token.iter().cloned().collect(),
+            ReceiverConfig::Console(_) => Vec::new(),
+        }
+    }
+
+    /// The receiver, ready to send.
+    pub fn build(&self) -> Result<std::sync::Arc<dyn super::Receiver>, String> {
+        Ok(match self {
+            ReceiverConfig::Slack(c) => std::sync::Arc::new(slack::Slack::new(c.clone())?),
+            ReceiverConfig::PagerDuty(c) => {
+                std::sync::Arc::new(pagerduty::PagerDuty::new(c.clone())?)
+            }
+            ReceiverConfig::Webhook(c) => std::sync::Arc::new(webhook::Webhook::new(c.clone())?),
+            ReceiverConfig::Console(c) => std::sync::Arc::new(console::Console::new(c.clone())),
+        })
+    }
+}
+
+/// `group_by: ['...']` groups by every label (one alert per group), as in Alertmanager.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GroupBy {
+    Labels(Vec<String>),
+    All,
+}
+
+/// A validated node of the routing tree.
+#[derive(Debug, Clone)]
+pub struct Route {
+    /// Position in the tree (`0`, `0.2`, `0.2.1`): part of every group key, so two routes that
+    /// send to the same receiver keep separate groups.
+    pub id: String,
+    pub receiver: String,
+    pub matchers: Matchers,
+    pub group_by: GroupBy,
+    pub group_wait: Duration,
+    pub group_interval: Duration,
+    pub repeat_interval: Duration,
+    pub send_resolved: bool,
+    pub continue_matching: bool,
+    pub routes: Vec<Route>,
+}
+
+/// Alertmanager's defaults, except `group_wait`: 30 s is long for a page; keep it explicit.
+pub const DEFAULT_GROUP_WAIT: Duration = Duration::from_secs(30);
+pub const DEFAULT_GROUP_INTERVAL: Duration = Duration::from_secs(300);
+pub const DEFAULT_REPEAT_INTERVAL: Duration = Duration::from_secs(4 * 3600);
+
+impl Route {
+    /// The routes an alert with `labels` goes to: depth first, the deepest matching nodes; the
+    /// first matching child wins unless it says `continue: true`; a node none of whose children
+    /// match takes the alert itself (Alertmanager's `Route.Match`).
+    pub fn matches(&self, labels: &BTreeMap<String, String>) -> Vec<&Route> {
+        if !self.matchers.matches(labels) {
+            return Vec::new();
+        }
+        let mut out = Vec::new();
+        for child in &self.routes {
+            let m = child.matches(labels);
+            let matched = !m.is_empty();
+            out.extend(m);
+            if matched && !child.continue_matching {
+                break;
+            }
+        }
+        if out.is_empty() {
+            out.push(self);
+        }
+        out
+    }
+
+    /// The group labels of an alert on this route.
+    pub fn group_labels(&self, labels: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+        match &self.group_by {
+            GroupBy::All => labels.clone(),
+            GroupBy::Labels(names) => names
+                .iter()
+                .filter_map(|n| labels.get(n).map(|v| (n.clone(), v.clone())))
+                .collect(),
+        }
+    }
+
+    /// Every node, depth first.
+    pub fn walk(&self) -> Vec<&Route> {
+        let mut v = vec![self];
+        for c in &self.routes {
+            v.extend(c.walk());
+        }
+        v
+    }
+
+    /// A tree with one node sending everything to `receiver` (no `route:` in the config).
+    pub fn default_to(receiver: &str) -> Route {
+        Route {
+            id: "0".into(),
+            receiver: receiver.into(),
+            matchers: Matchers::default(),
+            group_by: GroupBy::Labels(vec!["alertname".into()]),
+            group_wait: DEFAULT_GROUP_WAIT,
+            group_interval: DEFAULT_GROUP_INTERVAL,
+            repeat_interval: DEFAULT_REPEAT_INTERVAL,
+            send_resolved: true,
+            continue_matching: false,
+            routes: Vec::new(),
+        }
+    }
+}
+
+/// Receivers and routing, validated.
+#[derive(Debug, Clone)]
+pub struct NotifyConfig {
+    pub receivers: Vec<ReceiverConfig>,
+    pub route: Route,
+}
+
+impl NotifyConfig {
+    pub fn receiver(&self, name: &str) -> Option<&ReceiverConfig> {
+        self.receivers.iter().find(|r| r.name() == name)
+    }
+}
+
+/// The built-in receiver every config has: with no `receivers:` and `route:` at all, alerts go
+/// to stderr, and a disabled receiver's routes fall back here.
+pub const CONSOLE: &str = "console";
+
+/// Validates `receivers:` and `route:`; `err(path, message)` collects problems.
+pub fn validate(
+    receivers: Vec<RawReceiver>,
+    route: Option<RawRoute>,
+    dir: &Path,
+    err: &mut dyn FnMut(&str, String),
+) -> NotifyConfig {
+    let mut out = Vec::new();
+    let mut names = BTreeSet::new();
+    for (i, r) in receivers.into_iter().enumerate() {
+        let p = format!("receivers[{i}]");
+        let name = r.name().to_string();
+        if name.is_empty()
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        {
+            err(
+                &format!("{p}.name"),
+                format!("`{name}` must be letters, digits, `-`, `_` or `.`"),
+            );
+        } else if !names.insert(name.clone()) {
+            err(
+                &format!("{p}.name"),
+                format!("receiver `{name}` is defined twice"),
+            );
+            continue;
+        }
+        let mut sub = |field: &str, m: String| err(&format!("{p}.{field}"), m);
+        out.push(match r {
+            RawReceiver::Slack(r) => ReceiverConfig::Slack(slack::validate(r, dir, &mut sub)),
+            RawReceiver::Pagerduty(r) => {
+                ReceiverConfig::PagerDuty(pagerduty::validate(r, dir, &mut sub))
+            }
+            RawReceiver::Webhook(r) => ReceiverConfig::Webhook(webhook::validate(r, dir, &mut sub)),
+            RawReceiver::Console(r) => ReceiverConfig::Console(console::validate(r, &mut sub)),
+        });
+    }
+    if !names.contains(CONSOLE) {
+        out.push(ReceiverConfig::Console(console::ConsoleConfig::named(
+            CONSOLE,
+        )));
+        names.insert(CONSOLE.to_string());
+    }
+    let route = match route {
+        None => Route::default_to(CONSOLE),
+        Some(raw) => {
+            if raw.receiver.is_none() {
+                err("route.receiver", "the root route needs a receiver".into());
+            }
+            if !raw.matchers.is_empty() {
+                err(
+                    "route.matchers",
+                    "the root route takes every alert; put matchers on its `routes`".into(),
+                );
+            }
+            let root = Route::default_to(CONSOLE);
+            validate_route(raw, "route", "0", &root, &names, err)
+        }
+    };
+    NotifyConfig {
+        receivers: out,
+        route,
+    }
+}
+
+fn validate_route(
+    raw: RawRoute,
+    p: &str,
+    id: &str,
+    parent: &Route,
+    receivers: &BTreeSet<String>,
+    err: &mut dyn FnMut(&str, String),
+) -> Route {
+    let receiver = match raw.receiver {
+        Some(r) if !receivers.contains(&r) => {
+            err(
+                &format!("{p}.receiver"),
+                format!(
+                    "unknown receiver `{r}` (defined: {})",
+                    receivers.iter().cloned().collect::<Vec<_>>().join(", ")
+                ),
+            );
+            r
+        }
+        Some(r) => r,
+        None => parent.receiver.clone(),
+    };
+    let mut matchers = Vec::new();
+    for (label, value) in &raw.matchers {
+        match Matcher::parse(label, value) {
+            Ok(m) => matchers.push(m),
+            Err(e) => err(&format!("{p}.matchers.{label}"), e),
+        }
+    }
+    let group_by = match raw.group_by {
+        None => parent.group_by.clone(),
+        Some(v) if v.iter().any(|l| l == "...") => {
+            if v.len() > 1 {
+                err(
+                    &format!("{p}.group_by"),
+                    "`...` groups by every label and stands alone".into(),
+                );
+            }
+            GroupBy::All
+        }
+        Some(v) => {
+            for (i, l) in v.iter().enumerate() {
+                if l.is_empty() || !l.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                    err(
+                        &format!("{p}.group_by[{i}]"),
+                        format!("`{l}` is not a label name"),
+                    );
+                }
+            }
+            GroupBy::Labels(v)
+        }
+    };
+    let mut dur = |field: &str, v: &Option<String>, inherited: Duration, min: Duration| match v {
+        None => inherited,
+        Some(s) => match parse_duration(s) {
+            Ok(d) if d < min => {
+                err(
+                    &format!("{p}.{field}"),
+                    format!(
+                        "`{s}` is below the minimum of {}",
+                        humantime::format_duration(min)
+                    ),
+                );
+                inherited
+            }
+            Ok(d) => d,
+            Err(e) => {
+                err(&format!("{p}.{field}"), e);
+                inherited
+            }
+        },
+    };
+    let group_wait = dur(
+        "group_wait",
+        &raw.group_wait,
+        parent.group_wait,
+        Duration::ZERO,
+    );
+    let group_interval = dur(
+        "group_interval",
+        &raw.group_interval,
+        parent.group_interval,
+        Duration::from_secs(1),
+    );
+    let repeat_interval = dur(
+        "repeat_interval",
+        &raw.repeat_interval,
+        parent.repeat_interval,
+        Duration::from_secs(1),
+    );
+    let mut node = Route {
+        id: id.to_string(),
+        receiver,
+        matchers: Matchers(matchers),
+        group_by,
+        group_wait,
+        group_interval,
+        repeat_interval,
+        send_resolved: raw.send_resolved.unwrap_or(parent.send_resolved),
+        continue_matching: raw.continue_matching,
+        routes: Vec::new(),
+    };
+    let children: Vec<Route> = raw
+        .routes
+        .into_iter()
+        .enumerate()
+        .map(|(i, c)| {
+            validate_route(
+                c,
+                &format!("{p}.routes[{i}]"),
+                &format!("{id}.{i}"),
+                &node,
+                receivers,
+                err,
+            )
+        })
+        .collect();
+    node.routes = children;
+    node
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn tree(yaml: &str) -> (NotifyConfig, Vec<String>) {
+        #[derive(Deserialize)]
+        struct Doc {
+            #[serde(default)]
+            receivers: Vec<RawReceiver>,
+            route: Option<RawRoute>,
+        }
+        let d: Doc = yaml_serde::from_str(yaml).unwrap();
+        let mut errs = Vec::new();
+        let c = validate(d.receivers, d.route, Path::new("."), &mut |p, m| {
+            errs.push(format!("{p}: {m}"))
+        });
+        (c, errs)
+    }
+
+    const TREE: &str = r#"
+receivers:
+  - { name: team-a, type: webhook, url: "http://127.0.0.1:9/a" }
+  - { name: team-b, type: webhook, url: "http://127.0.0.1:9/b" }
+  - { name: audit, type: webhook, url: "http://127.0.0.1:9/audit" }
+route:
+  receiver: console
+  group_by: [alertname]
+  group_wait: 5s
+  routes:
+    - matchers: { team: a }
+      receiver: team-a
+      group_wait: 1s
+      routes:
+        - matchers: { severity: page }
+          group_by: [alertname, check]
+    - matchers: { severity: "=~page|critical" }
+      receiver: audit
+      continue: true
+    - matchers: { team: "=~a|b" }
+      receiver: team-b
+"#;
+
+    #[test]
+    fn first_match_wins_and_children_inherit() {
+        let (c, errs) = tree(TREE);
+        assert!(errs.is_empty(), "{errs:?}");
+        let r = c
+            .route
+            .matches(&labels(&[("team", "a"), ("severity", "page")]));
+        assert_eq!(r.len(), 1);
+        assert_eq!(r[0].id, "0.0.0");
+        assert_eq!(r[0].receiver, "team-a", "receiver inherited");
+        assert_eq!(
+            r[0].group_wait,
+            Duration::from_secs(1),
+            "group_wait inherited"
+        );
+        assert_eq!(
+            r[0].group_by,
+            GroupBy::Labels(vec!["alertname".into(), "check".into()])
+        );
+        assert_eq!(r[0].repeat_interval, DEFAULT_REPEAT_INTERVAL);
+        // team=a without page: the team-a node itself.
+        let r = c.route.matches(&labels(&[("team", "a")]));
+        assert_eq!(r.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), ["0.0"]);
+    }
+
+    #[test]
+    fn continue_lets_later_siblings_match() {
+        let (c, _) = tree(TREE);
+        let r = c
+            .route
+            .matches(&labels(&[("team", "b"), ("severity", "critical")]));
+        let got: Vec<&str> = r.iter().map(|r| r.receiver.as_str()).collect();
+        assert_eq!(got, ["audit", "team-b"]);
+    }
+
+    #[test]
+    fn unmatched_alerts_stay_at_the_root() {
+        let (c, _) = tree(TREE);
+        let r = c.route.matches(&labels(&[("team", "z")]));
+        assert_eq!(r.len(), 1);
+        assert_eq!(r[0].receiver, "console");
+        assert_eq!(r[0].group_wait, Duration::from_secs(5));
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        let (_, errs) = tree(
+            r#"
+receivers:
+  - { name: a, type: webhook, url: "http://127.0.0.1:9/a" }
+  - { name: a, type: console }
+route:
+  receiver: nobody
+  routes:
+    - matchers: { check: "=~(" }
+      group_wait: soon
+      group_by: [alertname, "..."]
+"#,
+        );
+        assert_eq!(
+            errs,
+            [
+                "receivers[1].name: receiver `a` is defined twice",
+                "route.receiver: unknown receiver `nobody` (defined: a, console)",
+                "route.routes[0].matchers.check: `(` is not a regular expression: unclosed group",
+                "route.routes[0].group_by: `...` groups by every label and stands alone",
+                "route.routes[0].group_wait: `soon` is not a duration (expected number at 0); write it like `500ms`, `5s` or `2m`",
+            ]
+        );
+    }
+
+    #[test]
+    fn group_labels_by_list_or_all() {
+        let (c, _) = tree(TREE);
+        let l = labels(&[
+            ("alertname", "x"),
+            ("check", "c"),
+            ("team", "a"),
+            ("severity", "page"),
+        ]);
+        let r = c.route.matches(&l)[0];
+        assert_eq!(
+            r.group_labels(&l),
+            labels(&[("alertname", "x"), ("check", "c")])
+        );
+    }
+}
