@@ -55,8 +55,11 @@ pub struct Options {
     pub offsets_seed: Option<u64>,
     /// Offsets of zero: every check runs at once (tests, the gate's fresh runs).
     pub no_offsets: bool,
-    /// Rules are evaluated only through `Daemon::evaluate_now` (tests count evaluations).
+    /// Rules are evaluated only through `Daemon::evaluate_now`, and notifications are flushed
+    /// and delivered only through `Daemon::notify_now` (tests count both exactly).
     pub manual_evaluation: bool,
+    /// Retry backoff of notification delivery (tests turn jitter off).
+    pub notify_backoff: Option<crate::notify::deliver::Backoff>,
 }
 
 /// What the HTTP server and the reload path share.
@@ -72,6 +75,10 @@ pub struct Shared {
     pub last: RwLock<HashMap<String, RunResult>>,
     /// Alert state, counter history and recent transitions.
     pub alerting: tokio::sync::Mutex<Alerting>,
+    /// Routing, grouping, dedup, the outbox and its delivery workers.
+    pub notifier: Arc<crate::notify::pipeline::Notifier>,
+    /// The address the HTTP server listens on (for links when no `external_url` is set).
+    pub addr: SocketAddr,
 }
 
 /// What the rule evaluator keeps between evaluations.
@@ -79,7 +86,8 @@ pub struct Shared {
 pub struct Alerting {
     pub state: rules::eval::State,
     pub counters: CounterHistory,
-    /// The latest transitions, newest last (until notifications land, this is where they go).
+    /// The latest transitions, newest last (the API shows them; notifications are built from
+    /// the alert state itself).
     pub recent: std::collections::VecDeque<rules::eval::Transition>,
     pub evaluations: u64,
 }
@@ -553,6 +561,16 @@ impl Daemon {
         if !addr.ip().is_loopback() {
             tracing::warn!(%addr, "listening beyond loopback: the API and status page have no authentication");
         }
+        let notifier = Arc::new(
+            crate::notify::pipeline::Notifier::new(
+                &config,
+                store.clone(),
+                clock.clone(),
+                options.notify_backoff.unwrap_or_default(),
+                &config.public_url(addr),
+            )
+            .await?,
+        );
         let config = Arc::new(config);
         let driver = Arc::new(Driver::from_config(&config));
         let shared = Arc::new(Shared {
@@ -565,6 +583,8 @@ impl Daemon {
             driver: RwLock::new(driver),
             last: RwLock::new(HashMap::new()),
             alerting: tokio::sync::Mutex::new(Alerting::default()),
+            notifier: notifier.clone(),
+            addr,
         });
         // Alerts survive restarts: a firing alert stays firing without paging again.
         match store.load_alert_state(ALERT_STATE_ID).await {
@@ -595,6 +615,9 @@ impl Daemon {
         let (server_stop, stop_rx) = tokio::sync::watch::channel(false);
         let server = tokio::spawn(crate::http::serve(listener, shared.clone(), stop_rx));
         let maintenance = tokio::spawn(maintain(shared.clone()));
+        if !options.manual_evaluation {
+            notifier.start();
+        }
         let evaluator = if options.manual_evaluation {
             None
         } else {
@@ -718,6 +741,10 @@ impl Daemon {
             std::mem::replace(&mut *d, Arc::new(Driver::from_config(&new)))
         };
         old_driver.shutdown().await;
+        self.shared
+            .notifier
+            .reload(&new, &new.public_url(self.addr))
+            .await;
         self.start_checks(Arc::new(new)).await?;
         tracing::info!(file = %path.display(), "config reloaded");
         Ok(())
@@ -726,6 +753,15 @@ impl Daemon {
     /// Evaluates every rule and SLO once, now; returns the transitions.
     pub async fn evaluate_now(&self) -> Vec<rules::eval::Transition> {
         evaluate(&self.shared).await
+    }
+
+    /// Flushes the notification groups that are due and makes one delivery pass over every
+    /// receiver (tests with `manual_evaluation`; the workers do this on their own otherwise).
+    pub async fn notify_now(
+        &self,
+    ) -> Result<crate::notify::deliver::Pass, crate::store::StoreError> {
+        self.shared.notifier.flush().await?;
+        self.shared.notifier.deliver_all().await
     }
 
     /// Stops gracefully: cancels in-flight runs (recorded as cancelled), quits browsers and
@@ -742,6 +778,7 @@ impl Daemon {
             let _ = self.server_stop.send(true);
             let _ = self.server.await;
             self.maintenance.abort();
+            self.shared.notifier.stop();
             if let Some(e) = &self.evaluator {
                 e.abort();
             }
@@ -824,6 +861,20 @@ pub async fn evaluate(shared: &Shared) -> Vec<rules::eval::Transition> {
             }
         }
         Err(e) => tracing::error!(error = %e, "alert state not serializable"),
+    }
+    let firing = {
+        let last = shared.last.read().expect("last lock");
+        crate::notify::incoming::firing_alerts(
+            a.state.alerts.values(),
+            &cfg.rules,
+            &last,
+            &cfg.public_url(shared.addr),
+        )
+    };
+    // The alert state is saved before any notification is queued: after a crash the restored
+    // state and the notification log agree on what was already said.
+    if let Err(e) = shared.notifier.sync(&firing).await {
+        tracing::error!(error = %e, "notifications not queued; retrying at the next flush");
     }
     transitions
 }

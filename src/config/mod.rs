@@ -88,8 +88,9 @@ pub struct Config {
     pub evaluation_interval: Duration,
     /// Receivers and the routing tree.
     pub notify: crate::notify::NotifyConfig,
-    /// The daemon's public base URL, for links in notifications (no trailing slash).
-    pub external_url: String,
+    /// The daemon's public base URL, for links in notifications (no trailing slash); `None`:
+    /// `http://` + the address the daemon listens on.
+    pub external_url: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -223,6 +224,13 @@ impl Config {
                 .collect::<Vec<_>>()
                 .join(", ")
         ))
+    }
+
+    /// The daemon's public base URL: `external_url`, else `http://` + the address it listens on.
+    pub fn public_url(&self, listening: std::net::SocketAddr) -> String {
+        self.external_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{listening}"))
     }
 
     /// Every secret this config holds, for scrubbing free text.
@@ -535,17 +543,17 @@ fn validate(
 
     let notify = crate::notify::config::validate(raw.receivers, raw.route, dir, &mut err);
     let external_url = match raw.external_url.as_deref().filter(|u| !u.is_empty()) {
-        None => format!("http://{listen}"),
+        None => None,
         Some(u) => match reqwest::Url::parse(u) {
             Ok(p) if matches!(p.scheme(), "http" | "https") && p.host().is_some() => {
-                u.trim_end_matches('/').to_string()
+                Some(u.trim_end_matches('/').to_string())
             }
             _ => {
                 err(
                     "external_url",
                     format!("`{u}` must be an http(s) URL with a host"),
                 );
-                format!("http://{listen}")
+                None
             }
         },
     };

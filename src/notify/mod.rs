@@ -17,3 +17,8 @@ pub mod webhook;
 pub use config::{NotifyConfig, ReceiverConfig, Route};
 pub use message::{AlertInfo, Notification, Status};
 pub use receiver::{Delivered, FailureKind, Receiver, SendContext, SendError};
+pub mod dedup;
+pub mod deliver;
+pub mod dispatch;
+pub mod incoming;
+pub mod pipeline;

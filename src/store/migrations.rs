@@ -36,6 +36,12 @@ pub(crate) const VERSIONS: &[Version] = &[
         sqlite: include_str!("../../migrations/sqlite/0002_alert_state.sql"),
         postgres: include_str!("../../migrations/postgres/0002_alert_state.sql"),
     },
+    Version {
+        version: 3,
+        description: "notification outbox, log and receiver state",
+        sqlite: include_str!("../../migrations/sqlite/0003_notify.sql"),
+        postgres: include_str!("../../migrations/postgres/0003_notify.sql"),
+    },
 ];
 
 #[derive(Clone, Copy, Debug)]

@@ -9,14 +9,15 @@
 //!
 //! Layout, one file per area (later issues add theirs beside these, with a migration each):
 //! - `runs.rs`: runs, steps, artifacts; retention ([`Store::prune`]).
-//! - alert state, notification outbox, notification log: `alerts.rs`, `outbox.rs`,
-//!   `notifications.rs` (not yet written).
+//! - `alerts.rs`: the alert evaluator's state.
+//! - `outbox.rs`: the notification outbox, the notification log and per-group receiver state.
 //!
 //! Errors never carry the database password: connection errors are reported with the URL's
 //! password replaced by `***` and any occurrence of it scrubbed from the driver's message.
 
 mod alerts;
 mod migrations;
+mod outbox;
 mod runs;
 
 use std::str::FromStr;
@@ -29,6 +30,7 @@ use sqlx::{Connection, PgConnection, PgPool, SqliteConnection, SqlitePool};
 use crate::config::{REDACTED, Redactor, Secret};
 use migrations::Dialect;
 
+pub use outbox::{LogEntry, NewNotification, OutboxRow, OutboxStatus};
 pub use runs::{Pruned, RunSummary};
 
 /// How long a query waits for a free connection (or SQLite for a lock) before failing, so

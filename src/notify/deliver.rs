@@ -1,0 +1,275 @@
+//! Delivery from the durable outbox: one worker per receiver, each with its own backoff, so a
+//! PagerDuty outage neither delays nor duplicates Slack. Within a receiver, notifications of
+//! one alert group go out in the order they were written (a later one waits while an earlier
+//! one is retried); different groups do not wait for each other.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use rand::Rng;
+
+use crate::clock::Clock;
+use crate::config::Redactor;
+use crate::store::{OutboxRow, Store, StoreError};
+
+use super::message::Notification;
+use super::receiver::{FailureKind, Receiver, SendContext};
+
+/// Exponential backoff with jitter between attempts of one notification: `initial` x 2^(n-1),
+/// capped at `max`, plus up to 20% (off in tests, so they are exact). A receiver's
+/// `Retry-After` wins when it is longer.
+#[derive(Debug, Clone, Copy)]
+pub struct Backoff {
+    pub initial: Duration,
+    pub max: Duration,
+    pub jitter: bool,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Backoff {
+            initial: Duration::from_secs(1),
+            max: Duration::from_secs(300),
+            jitter: true,
+        }
+    }
+}
+
+impl Backoff {
+    /// The wait after the `attempts`-th failed attempt (1-based).
+    pub fn delay(&self, attempts: u32) -> Duration {
+        let exp = attempts.saturating_sub(1).min(30);
+        let base = self
+            .initial
+            .checked_mul(1u32 << exp.min(20))
+            .unwrap_or(self.max)
+            .min(self.max);
+        if self.jitter {
+            base + base.mul_f64(0.2 * rand::rng().random::<f64>())
+        } else {
+            base
+        }
+    }
+}
+
+/// What one attempt ended in.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Attempt {
+    Sent { response: String },
+    Retry { error: String, at: DateTime<Utc> },
+    Failed { error: String },
+}
+
+/// What a delivery pass over one receiver's outbox did.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Pass {
+    pub sent: usize,
+    pub retried: usize,
+    pub failed: usize,
+    /// When something becomes due (a retry, the end of a pacing interval).
+    pub next_due: Option<DateTime<Utc>>,
+}
+
+pub struct Deliverer {
+    store: Store,
+    clock: Arc<dyn Clock>,
+    receivers: RwLock<HashMap<String, Arc<dyn Receiver>>>,
+    /// Pacing key -> earliest time of the next send.
+    paced: Mutex<HashMap<String, DateTime<Utc>>>,
+    backoff: Backoff,
+}
+
+fn chrono_of(d: Duration) -> chrono::Duration {
+    chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
+}
+
+fn min_time(a: Option<DateTime<Utc>>, b: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    Some(a.map_or(b, |a| a.min(b)))
+}
+
+impl Deliverer {
+    pub fn new(store: Store, clock: Arc<dyn Clock>, backoff: Backoff) -> Self {
+        Deliverer {
+            store,
+            clock,
+            receivers: RwLock::new(HashMap::new()),
+            paced: Mutex::new(HashMap::new()),
+            backoff,
+        }
+    }
+
+    pub fn set_receivers(&self, receivers: HashMap<String, Arc<dyn Receiver>>) {
+        *self.receivers.write().expect("receivers lock") = receivers;
+    }
+
+    pub fn receiver(&self, name: &str) -> Option<Arc<dyn Receiver>> {
+        self.receivers
+            .read()
+            .expect("receivers lock")
+            .get(name)
+            .cloned()
+    }
+
+    pub fn receiver_names(&self) -> Vec<String> {
+        let mut v: Vec<String> = self
+            .receivers
+            .read()
+            .expect("receivers lock")
+            .keys()
+            .cloned()
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// Sends every due notification of `receiver`, oldest first, one attempt each.
+    pub async fn deliver_due(&self, receiver: &str) -> Result<Pass, StoreError> {
+        let mut pass = Pass::default();
+        let Some(r) = self.receiver(receiver) else {
+            return Ok(pass);
+        };
+        let rows = self
+            .store
+            .outbox_pending(receiver, self.clock.now(), 256)
+            .await?;
+        let mut blocked: HashSet<String> = HashSet::new();
+        for row in rows {
+            if blocked.contains(&row.group_key) {
+                continue;
+            }
+            let now = self.clock.now();
+            if row.next_attempt_at > now {
+                pass.next_due = min_time(pass.next_due, row.next_attempt_at);
+                blocked.insert(row.group_key.clone());
+                continue;
+            }
+            if let Some((key, _)) = r.pacing()
+                && let Some(t) = self.paced.lock().expect("pacing lock").get(&key)
+                && *t > now
+            {
+                pass.next_due = min_time(pass.next_due, *t);
+                break;
+            }
+            match self.attempt(&row, r.as_ref()).await? {
+                Attempt::Sent { .. } => pass.sent += 1,
+                Attempt::Retry { at, .. } => {
+                    pass.retried += 1;
+                    pass.next_due = min_time(pass.next_due, at);
+                    blocked.insert(row.group_key.clone());
+                }
+                Attempt::Failed { .. } => pass.failed += 1,
+            }
+        }
+        Ok(pass)
+    }
+
+    /// One attempt at one row, recorded in the store before returning.
+    pub async fn attempt(&self, row: &OutboxRow, r: &dyn Receiver) -> Result<Attempt, StoreError> {
+        let mut redactor = Redactor::default();
+        for s in r.secrets() {
+            redactor.add(&s);
+        }
+        let attempts = row.attempts + 1;
+        let span = tracing::info_span!(
+            "notify",
+            receiver = %row.receiver,
+            outbox_id = row.id,
+            group = %row.group_key,
+            attempt = attempts
+        );
+        let _guard = span.enter();
+        let n: Notification = match serde_json::from_str(&row.payload) {
+            Ok(n) => n,
+            Err(e) => {
+                let error = format!("unreadable notification in the outbox: {e}");
+                tracing::error!("{error}");
+                self.store
+                    .outbox_failed(row.id, attempts, self.clock.now(), &error)
+                    .await?;
+                return Ok(Attempt::Failed { error });
+            }
+        };
+        let ctx = SendContext {
+            group_state: self
+                .store
+                .receiver_state(&row.receiver, &row.group_key)
+                .await?,
+            outbox_id: row.id,
+            attempt: attempts,
+        };
+        let result = r.send(&n, &ctx).await;
+        let now = self.clock.now();
+        if let Some((key, interval)) = r.pacing() {
+            self.paced
+                .lock()
+                .expect("pacing lock")
+                .insert(key, now + chrono_of(interval));
+        }
+        match result {
+            Ok(d) => {
+                let response = redactor.redact(&d.response);
+                self.store
+                    .outbox_sent(
+                        row.id,
+                        attempts,
+                        now,
+                        &response,
+                        d.group_state
+                            .as_ref()
+                            .map(|s| (row.receiver.as_str(), row.group_key.as_str(), s)),
+                    )
+                    .await?;
+                tracing::info!(response = %response, status = n.status.as_str(), "notification delivered");
+                Ok(Attempt::Sent { response })
+            }
+            Err(e) if e.kind == FailureKind::Retryable => {
+                let error = redactor.redact(&e.message);
+                let wait = self
+                    .backoff
+                    .delay(attempts)
+                    .max(e.retry_after.unwrap_or_default());
+                let at = now + chrono_of(wait);
+                self.store
+                    .outbox_retry(row.id, attempts, at, &error)
+                    .await?;
+                tracing::warn!(error = %error, retry_in_ms = wait.as_millis() as u64, "notification not delivered; will retry");
+                Ok(Attempt::Retry { error, at })
+            }
+            Err(e) => {
+                let error = redactor.redact(&e.message);
+                self.store
+                    .outbox_failed(row.id, attempts, now, &error)
+                    .await?;
+                tracing::error!(error = %error, "notification refused by the receiver; not retried");
+                Ok(Attempt::Failed { error })
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_caps() {
+        let b = Backoff {
+            initial: Duration::from_secs(1),
+            max: Duration::from_secs(300),
+            jitter: false,
+        };
+        let got: Vec<u64> = (1..=11).map(|n| b.delay(n).as_secs()).collect();
+        assert_eq!(got, [1, 2, 4, 8, 16, 32, 64, 128, 256, 300, 300]);
+        assert_eq!(b.delay(1000).as_secs(), 300);
+        let j = Backoff { jitter: true, ..b };
+        for n in 1..8 {
+            let d = j.delay(n);
+            assert!(
+                d >= b.delay(n) && d <= b.delay(n).mul_f64(1.2),
+                "{n}: {d:?}"
+            );
+        }
+    }
+}

@@ -1,0 +1,384 @@
+//! Routing and grouping: the alerts the evaluator reports are routed through the tree into
+//! aggregation groups; a group is flushed `group_wait` after it appears and then every
+//! `group_interval`; a flush passes the group through the mute slot and the dedup stage and
+//! yields the notifications to write to the outbox (Alertmanager's dispatcher and
+//! aggregation groups, with time passed in so tests drive it with a manual clock).
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+
+use crate::store::LogEntry;
+
+use super::config::{NotifyConfig, Route};
+use super::dedup::{Sent, needs_update};
+use super::message::{AlertInfo, Condition, Labels, Notification, RunEvidence, Status};
+
+/// An active (firing) alert as the evaluator reports it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IncomingAlert {
+    pub fingerprint: String,
+    /// Includes `alertname`, `severity` and, when the rule names one, `route`.
+    pub labels: Labels,
+    pub annotations: Labels,
+    pub starts_at: DateTime<Utc>,
+    pub condition: Option<Condition>,
+    pub run: Option<RunEvidence>,
+}
+
+/// The mute slot of the pipeline: silences, inhibition and maintenance windows implement it (a
+/// muted alert is left out of the notification but stays visible in the API).
+pub trait Muter: Send + Sync {
+    fn muted(&self, labels: &Labels, now: DateTime<Utc>) -> bool;
+}
+
+struct Group {
+    route: Route,
+    receiver: String,
+    labels: Labels,
+    alerts: BTreeMap<String, AlertInfo>,
+    next_flush: DateTime<Utc>,
+}
+
+/// One notification decided at a flush, with the log entry that records it. Written to the
+/// store by the caller; `Dispatcher::committed` then updates the in-memory log.
+#[derive(Debug, Clone)]
+pub struct Planned {
+    /// `None` when the log changes but nothing is sent (every alert resolved and the route
+    /// does not send resolves).
+    pub notification: Option<Notification>,
+    pub log: LogEntry,
+}
+
+/// What one flush produced.
+#[derive(Debug, Default)]
+pub struct Flush {
+    pub planned: Vec<Planned>,
+    /// Resolved alerts flushed per group, removed from their groups once the plan is stored.
+    flushed_resolved: Vec<(String, Vec<String>)>,
+}
+
+pub struct Dispatcher {
+    route: Route,
+    /// A receiver's effective name: itself, or the console when it is disabled.
+    effective: HashMap<String, String>,
+    groups: BTreeMap<String, Group>,
+    /// The notification log, by (receiver, group key).
+    log: HashMap<(String, String), Sent>,
+    external_url: String,
+    mutes: Vec<Arc<dyn Muter>>,
+}
+
+fn ms(d: std::time::Duration) -> chrono::Duration {
+    chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
+}
+
+/// `{alertname="x",check="y"}`, the readable half of a group key.
+fn label_string(l: &Labels) -> String {
+    let inner: Vec<String> = l.iter().map(|(k, v)| format!("{k}={v:?}")).collect();
+    format!("{{{}}}", inner.join(","))
+}
+
+impl Dispatcher {
+    /// `disabled`: receivers that cannot send (empty secret); their routes deliver to the console.
+    pub fn new(cfg: &NotifyConfig, disabled: &BTreeSet<String>, external_url: &str) -> Self {
+        let mut d = Dispatcher {
+            route: cfg.route.clone(),
+            effective: HashMap::new(),
+            groups: BTreeMap::new(),
+            log: HashMap::new(),
+            external_url: external_url.trim_end_matches('/').to_string(),
+            mutes: Vec::new(),
+        };
+        d.set_receivers(cfg, disabled);
+        d
+    }
+
+    fn set_receivers(&mut self, cfg: &NotifyConfig, disabled: &BTreeSet<String>) {
+        self.effective = cfg
+            .receivers
+            .iter()
+            .map(|r| {
+                let name = r.name().to_string();
+                let eff = if disabled.contains(&name) {
+                    super::config::CONSOLE.to_string()
+                } else {
+                    name.clone()
+                };
+                (name, eff)
+            })
+            .collect();
+    }
+
+    /// A reloaded config: new routes apply from the next `sync`; existing groups keep their
+    /// alerts until then (alerts that now route elsewhere resolve in their old group).
+    pub fn reconfigure(&mut self, cfg: &NotifyConfig, disabled: &BTreeSet<String>, url: &str) {
+        self.route = cfg.route.clone();
+        self.set_receivers(cfg, disabled);
+        self.external_url = url.trim_end_matches('/').to_string();
+    }
+
+    /// Adds a mute stage (silences, inhibition, maintenance windows).
+    pub fn add_muter(&mut self, m: Arc<dyn Muter>) {
+        self.mutes.push(m);
+    }
+
+    fn receiver_for(&self, route: &Route) -> String {
+        self.effective
+            .get(&route.receiver)
+            .cloned()
+            .unwrap_or_else(|| route.receiver.clone())
+    }
+
+    /// Loads the persisted log, and rebuilds the groups that were firing when the daemon
+    /// stopped, so an alert that resolved meanwhile still gets its resolve.
+    pub fn restore(&mut self, entries: &[LogEntry], now: DateTime<Utc>) {
+        for e in entries {
+            self.log.insert(
+                (e.receiver.clone(), e.group_key.clone()),
+                Sent {
+                    firing: e.firing.iter().cloned().collect(),
+                    resolved: e.resolved.iter().cloned().collect(),
+                    at: e.sent_at,
+                },
+            );
+            if e.firing.is_empty() {
+                continue;
+            }
+            let Some(route) = self.route.walk().into_iter().find(|r| r.id == e.route_id) else {
+                continue;
+            };
+            let route = route.clone();
+            let alerts: Vec<AlertInfo> = serde_json::from_str(&e.alerts).unwrap_or_default();
+            let firing: BTreeSet<&String> = e.firing.iter().collect();
+            let alerts: BTreeMap<String, AlertInfo> = alerts
+                .into_iter()
+                .filter(|a| firing.contains(&a.fingerprint))
+                .map(|a| (a.fingerprint.clone(), a))
+                .collect();
+            if alerts.is_empty() {
+                continue;
+            }
+            self.groups.insert(
+                e.group_key.clone(),
+                Group {
+                    next_flush: now + ms(route.group_wait),
+                    receiver: e.receiver.clone(),
+                    labels: e.group_labels.clone(),
+                    route,
+                    alerts,
+                },
+            );
+        }
+    }
+
+    /// Replaces the set of firing alerts: each is routed into its groups (new groups flush after
+    /// `group_wait`); an alert a group holds as firing that is no longer reported for it is
+    /// resolved now.
+    pub fn sync(&mut self, firing: &[IncomingAlert], now: DateTime<Utc>) {
+        let mut assigned: BTreeSet<(String, String)> = BTreeSet::new();
+        for a in firing {
+            let routes: Vec<Route> = self.route.matches(&a.labels).into_iter().cloned().collect();
+            for route in routes {
+                let labels = route.group_labels(&a.labels);
+                let receiver = self.receiver_for(&route);
+                let key = format!("{}/{}{}", route.id, route.receiver, label_string(&labels));
+                let group = self.groups.entry(key.clone()).or_insert_with(|| {
+                    // Alertmanager: an alert older than group_wait flushes its new group at once.
+                    let wait = if a.starts_at + ms(route.group_wait) <= now {
+                        chrono::Duration::zero()
+                    } else {
+                        ms(route.group_wait)
+                    };
+                    Group {
+                        next_flush: now + wait,
+                        receiver: receiver.clone(),
+                        labels,
+                        route: route.clone(),
+                        alerts: BTreeMap::new(),
+                    }
+                });
+                group.receiver = receiver;
+                group.route = route;
+                group.alerts.insert(
+                    a.fingerprint.clone(),
+                    AlertInfo {
+                        fingerprint: a.fingerprint.clone(),
+                        status: Status::Firing,
+                        labels: a.labels.clone(),
+                        annotations: a.annotations.clone(),
+                        starts_at: a.starts_at,
+                        ends_at: None,
+                        condition: a.condition.clone(),
+                        run: a.run.clone(),
+                    },
+                );
+                assigned.insert((key, a.fingerprint.clone()));
+            }
+        }
+        for (key, g) in &mut self.groups {
+            for (fp, a) in &mut g.alerts {
+                if a.status == Status::Firing && !assigned.contains(&(key.clone(), fp.clone())) {
+                    a.status = Status::Resolved;
+                    a.ends_at = Some(now);
+                }
+            }
+        }
+    }
+
+    /// When the next group is due (the caller's timer).
+    pub fn next_due(&self) -> Option<DateTime<Utc>> {
+        self.groups.values().map(|g| g.next_flush).min()
+    }
+
+    /// Flushes every group that is due: mute, dedup, and plan the notifications.
+    pub fn flush_due(&mut self, now: DateTime<Utc>) -> Flush {
+        let mut out = Flush::default();
+        let due: Vec<String> = self
+            .groups
+            .iter()
+            .filter(|(_, g)| g.next_flush <= now)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in due {
+            let Some(g) = self.groups.get_mut(&key) else {
+                continue;
+            };
+            g.next_flush = now + ms(g.route.group_interval);
+            let muted = |labels: &Labels| self.mutes.iter().any(|m| m.muted(labels, now));
+            let firing: Vec<&AlertInfo> = g
+                .alerts
+                .values()
+                .filter(|a| a.status == Status::Firing && !muted(&a.labels))
+                .collect();
+            let resolved: Vec<&AlertInfo> = g
+                .alerts
+                .values()
+                .filter(|a| a.status == Status::Resolved)
+                .collect();
+            out.flushed_resolved.push((
+                key.clone(),
+                resolved.iter().map(|a| a.fingerprint.clone()).collect(),
+            ));
+            let firing_set: BTreeSet<String> =
+                firing.iter().map(|a| a.fingerprint.clone()).collect();
+            let resolved_set: BTreeSet<String> =
+                resolved.iter().map(|a| a.fingerprint.clone()).collect();
+            let sent = self.log.get(&(g.receiver.clone(), key.clone()));
+            if !needs_update(
+                sent,
+                &firing_set,
+                &resolved_set,
+                g.route.send_resolved,
+                g.route.repeat_interval,
+                now,
+            ) {
+                continue;
+            }
+            let mut alerts: Vec<AlertInfo> = firing.iter().map(|a| (*a).clone()).collect();
+            if g.route.send_resolved {
+                alerts.extend(resolved.iter().map(|a| (*a).clone()));
+            }
+            let notification = (!alerts.is_empty()).then(|| Notification {
+                receiver: g.receiver.clone(),
+                group_key: key.clone(),
+                group_labels: g.labels.clone(),
+                common_labels: common(alerts.iter().map(|a| &a.labels)),
+                common_annotations: common(alerts.iter().map(|a| &a.annotations)),
+                status: if firing.is_empty() {
+                    Status::Resolved
+                } else {
+                    Status::Firing
+                },
+                alerts: alerts.clone(),
+                external_url: self.external_url.clone(),
+                test: false,
+                created_at: now,
+            });
+            out.planned.push(Planned {
+                notification,
+                log: LogEntry {
+                    receiver: g.receiver.clone(),
+                    group_key: key.clone(),
+                    route_id: g.route.id.clone(),
+                    group_labels: g.labels.clone(),
+                    firing: firing_set.into_iter().collect(),
+                    resolved: if g.route.send_resolved {
+                        resolved_set.into_iter().collect()
+                    } else {
+                        Vec::new()
+                    },
+                    alerts: serde_json::to_string(&alerts).unwrap_or_else(|_| "[]".into()),
+                    sent_at: now,
+                },
+            });
+        }
+        out
+    }
+
+    /// The flush's plan is in the store: remember what was sent, and drop the resolved alerts
+    /// that were flushed (and empty groups).
+    pub fn committed(&mut self, flush: &Flush) {
+        for p in &flush.planned {
+            self.log.insert(
+                (p.log.receiver.clone(), p.log.group_key.clone()),
+                Sent {
+                    firing: p.log.firing.iter().cloned().collect(),
+                    resolved: p.log.resolved.iter().cloned().collect(),
+                    at: p.log.sent_at,
+                },
+            );
+        }
+        for (key, fps) in &flush.flushed_resolved {
+            if let Some(g) = self.groups.get_mut(key) {
+                for fp in fps {
+                    if g.alerts
+                        .get(fp)
+                        .is_some_and(|a| a.status == Status::Resolved)
+                    {
+                        g.alerts.remove(fp);
+                    }
+                }
+                if g.alerts.is_empty() {
+                    self.groups.remove(key);
+                }
+            }
+        }
+    }
+
+    /// The plan could not be stored: flush the same groups again at the next tick.
+    pub fn failed(&mut self, flush: &Flush, now: DateTime<Utc>) {
+        for (key, _) in &flush.flushed_resolved {
+            if let Some(g) = self.groups.get_mut(key) {
+                g.next_flush = now;
+            }
+        }
+    }
+
+    /// Alerts per group, for the API: (group key, receiver, alerts).
+    pub fn groups(&self) -> Vec<(String, String, Vec<AlertInfo>)> {
+        self.groups
+            .iter()
+            .map(|(k, g)| {
+                (
+                    k.clone(),
+                    g.receiver.clone(),
+                    g.alerts.values().cloned().collect(),
+                )
+            })
+            .collect()
+    }
+}
+
+/// The label pairs every map shares.
+fn common<'a>(mut maps: impl Iterator<Item = &'a Labels>) -> Labels {
+    let Some(first) = maps.next() else {
+        return Labels::new();
+    };
+    let mut out = first.clone();
+    for m in maps {
+        out.retain(|k, v| m.get(k) == Some(v));
+    }
+    out
+}

@@ -1,0 +1,233 @@
+//! The notifier the daemon runs: the dispatcher (routing, groups, mute, dedup) behind a lock,
+//! the outbox writes, one delivery worker per receiver, and a timer that flushes groups whose
+//! `group_wait` / `group_interval` has come.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::store::{NewNotification, Store, StoreError};
+
+use super::config::NotifyConfig;
+use super::deliver::{Backoff, Deliverer, Pass};
+use super::dispatch::{Dispatcher, IncomingAlert};
+use super::receiver::Receiver;
+
+/// Builds every enabled receiver; a receiver without its secret (or that cannot be built) is
+/// disabled with one warning and its routes fall back to the console.
+pub fn build_receivers(
+    cfg: &NotifyConfig,
+) -> (HashMap<String, Arc<dyn Receiver>>, BTreeSet<String>) {
+    let mut built = HashMap::new();
+    let mut disabled = BTreeSet::new();
+    for rc in &cfg.receivers {
+        if let Some(reason) = rc.disabled_reason() {
+            tracing::warn!(
+                receiver = rc.name(),
+                kind = rc.kind(),
+                "receiver disabled: {reason}; its routes fall back to the console"
+            );
+            disabled.insert(rc.name().to_string());
+            continue;
+        }
+        match rc.build() {
+            Ok(r) => {
+                built.insert(rc.name().to_string(), r);
+            }
+            Err(e) => {
+                tracing::warn!(receiver = rc.name(), kind = rc.kind(), error = %e, "receiver disabled: it cannot be built; its routes fall back to the console");
+                disabled.insert(rc.name().to_string());
+            }
+        }
+    }
+    (built, disabled)
+}
+
+pub struct Notifier {
+    store: Store,
+    clock: Arc<dyn Clock>,
+    dispatcher: tokio::sync::Mutex<Dispatcher>,
+    deliverer: Arc<Deliverer>,
+    wakes: Mutex<HashMap<String, Arc<Notify>>>,
+    tasks: Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl Notifier {
+    /// Builds the receivers and restores the notification log (and the groups that were firing)
+    /// from the store.
+    pub async fn new(
+        cfg: &Config,
+        store: Store,
+        clock: Arc<dyn Clock>,
+        backoff: Backoff,
+        external_url: &str,
+    ) -> Result<Notifier, StoreError> {
+        let (receivers, disabled) = build_receivers(&cfg.notify);
+        let mut dispatcher = Dispatcher::new(&cfg.notify, &disabled, external_url);
+        let log = store.notification_log().await?;
+        dispatcher.restore(&log, clock.now());
+        let deliverer = Arc::new(Deliverer::new(store.clone(), clock.clone(), backoff));
+        deliverer.set_receivers(receivers);
+        Ok(Notifier {
+            store,
+            clock,
+            dispatcher: tokio::sync::Mutex::new(dispatcher),
+            deliverer,
+            wakes: Mutex::new(HashMap::new()),
+            tasks: Mutex::new(Vec::new()),
+        })
+    }
+
+    pub fn deliverer(&self) -> &Arc<Deliverer> {
+        &self.deliverer
+    }
+
+    /// The firing alerts after an evaluation: route and group them, then flush what is due.
+    pub async fn sync(&self, firing: &[IncomingAlert]) -> Result<usize, StoreError> {
+        let mut d = self.dispatcher.lock().await;
+        d.sync(firing, self.clock.now());
+        self.flush_locked(&mut d).await
+    }
+
+    /// Flushes the groups that are due; returns how many notifications were written.
+    pub async fn flush(&self) -> Result<usize, StoreError> {
+        let mut d = self.dispatcher.lock().await;
+        self.flush_locked(&mut d).await
+    }
+
+    async fn flush_locked(&self, d: &mut Dispatcher) -> Result<usize, StoreError> {
+        let now = self.clock.now();
+        let flush = d.flush_due(now);
+        if flush.planned.is_empty() {
+            d.committed(&flush);
+            return Ok(0);
+        }
+        let mut items = Vec::new();
+        for p in &flush.planned {
+            if let Some(n) = &p.notification {
+                items.push(NewNotification {
+                    receiver: n.receiver.clone(),
+                    group_key: n.group_key.clone(),
+                    payload: serde_json::to_string(n).unwrap_or_default(),
+                });
+            }
+        }
+        let logs: Vec<_> = flush.planned.iter().map(|p| p.log.clone()).collect();
+        match self
+            .store
+            .enqueue_notifications(&items, &logs, now, None)
+            .await
+        {
+            Ok(_) => {
+                d.committed(&flush);
+                for i in &items {
+                    tracing::info!(receiver = %i.receiver, group = %i.group_key, "notification queued");
+                    self.wake(&i.receiver);
+                }
+                Ok(items.len())
+            }
+            Err(e) => {
+                d.failed(&flush, now);
+                tracing::error!(error = %e, "notifications not written to the outbox; retrying at the next flush");
+                Err(e)
+            }
+        }
+    }
+
+    fn wake(&self, receiver: &str) {
+        if let Some(w) = self.wakes.lock().expect("wakes lock").get(receiver) {
+            w.notify_one();
+        }
+    }
+
+    /// One delivery pass over every receiver (tests with a manual clock; the workers do this
+    /// on their own otherwise).
+    pub async fn deliver_all(&self) -> Result<Pass, StoreError> {
+        let mut total = Pass::default();
+        for name in self.deliverer.receiver_names() {
+            let p = self.deliverer.deliver_due(&name).await?;
+            total.sent += p.sent;
+            total.retried += p.retried;
+            total.failed += p.failed;
+            if let Some(t) = p.next_due {
+                total.next_due = Some(total.next_due.map_or(t, |x| x.min(t)));
+            }
+        }
+        Ok(total)
+    }
+
+    /// Starts one delivery worker per receiver and the group timer.
+    pub fn start(self: &Arc<Self>) {
+        let mut tasks = self.tasks.lock().expect("tasks lock");
+        let mut wakes = self.wakes.lock().expect("wakes lock");
+        wakes.clear();
+        for name in self.deliverer.receiver_names() {
+            let wake = Arc::new(Notify::new());
+            wakes.insert(name.clone(), wake.clone());
+            let me = self.clone();
+            tasks.push(tokio::spawn(async move { me.worker(name, wake).await }));
+        }
+        let me = self.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                let _ = me.flush().await;
+            }
+        }));
+    }
+
+    async fn worker(&self, receiver: String, wake: Arc<Notify>) {
+        loop {
+            let wait = match self.deliverer.deliver_due(&receiver).await {
+                Ok(p) => p
+                    .next_due
+                    .map(|t| (t - self.clock.now()).to_std().unwrap_or_default())
+                    .unwrap_or(Duration::from_secs(5))
+                    .min(Duration::from_secs(5)),
+                Err(e) => {
+                    tracing::error!(receiver = %receiver, error = %e, "outbox unreadable; retrying");
+                    Duration::from_secs(1)
+                }
+            };
+            tokio::select! {
+                _ = wake.notified() => {}
+                _ = tokio::time::sleep(wait) => {}
+            }
+        }
+    }
+
+    /// A reloaded config: new receivers and routes (workers restart; the outbox keeps every
+    /// pending notification).
+    pub async fn reload(self: &Arc<Self>, cfg: &Config, external_url: &str) {
+        let (receivers, disabled) = build_receivers(&cfg.notify);
+        let running = !self.tasks.lock().expect("tasks lock").is_empty();
+        self.stop();
+        self.dispatcher
+            .lock()
+            .await
+            .reconfigure(&cfg.notify, &disabled, external_url);
+        self.deliverer.set_receivers(receivers);
+        if running {
+            self.start();
+        }
+    }
+
+    /// Stops the workers and the timer. Whatever is pending stays in the outbox.
+    pub fn stop(&self) {
+        for t in self.tasks.lock().expect("tasks lock").drain(..) {
+            t.abort();
+        }
+    }
+
+    /// Active groups, for the API.
+    pub async fn groups(&self) -> Vec<(String, String, Vec<super::AlertInfo>)> {
+        self.dispatcher.lock().await.groups()
+    }
+}
