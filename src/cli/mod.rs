@@ -3,6 +3,7 @@
 
 mod alerts;
 mod check;
+mod notify;
 mod once;
 mod run;
 
@@ -61,11 +62,32 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Notifications: `synmon notify test --receiver NAME [--resolve]` sends a labelled test
+    /// alert to one receiver now (exit 0 delivered, 1 refused, 2 config error).
+    Notify {
+        #[command(subcommand)]
+        command: NotifyCommand,
+    },
     /// Alert rules as code: `synmon alerts test FILE...` runs rule unit tests; `synmon alerts
     /// export --format prometheus|datadog` writes them for another alerting system.
     Alerts {
         #[command(subcommand)]
         command: AlertsCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum NotifyCommand {
+    /// Send a test alert (and with --resolve, its resolve) to one receiver through its real
+    /// payload builder, the outbox and the retry policy; print what the receiver answered.
+    Test {
+        #[arg(long)]
+        receiver: String,
+        #[arg(long, default_value = "synmon.yaml")]
+        config: PathBuf,
+        /// Also send the resolve of the test alert, with the same key.
+        #[arg(long)]
+        resolve: bool,
     },
 }
 
@@ -142,6 +164,14 @@ pub async fn run(cli: Cli) -> i32 {
             )
             .await
         }
+        Command::Notify {
+            command:
+                NotifyCommand::Test {
+                    receiver,
+                    config,
+                    resolve,
+                },
+        } => notify::test(&config, &receiver, resolve).await,
         Command::Alerts {
             command: AlertsCommand::Test { files },
         } => alerts::test(&files),

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::config::duration::parse_duration;
+use crate::config::duration::parse_duration_or_zero;
 use crate::rules::model::{Matcher, Matchers};
 
 use super::{console, pagerduty, slack, webhook};
@@ -350,7 +350,7 @@ fn validate_route(
     };
     let mut dur = |field: &str, v: &Option<String>, inherited: Duration, min: Duration| match v {
         None => inherited,
-        Some(s) => match parse_duration(s) {
+        Some(s) => match parse_duration_or_zero(s) {
             Ok(d) if d < min => {
                 err(
                     &format!("{p}.{field}"),
