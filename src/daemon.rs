@@ -563,11 +563,12 @@ impl Daemon {
         }
         let notifier = Arc::new(
             crate::notify::pipeline::Notifier::new(
-                &config,
+                &config.notify,
                 store.clone(),
                 clock.clone(),
                 options.notify_backoff.unwrap_or_default(),
                 &config.public_url(addr),
+                Some(registry.clone()),
             )
             .await?,
         );
@@ -743,7 +744,7 @@ impl Daemon {
         old_driver.shutdown().await;
         self.shared
             .notifier
-            .reload(&new, &new.public_url(self.addr))
+            .reload(&new.notify, &new.public_url(self.addr))
             .await;
         self.start_checks(Arc::new(new)).await?;
         tracing::info!(file = %path.display(), "config reloaded");

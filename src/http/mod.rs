@@ -28,6 +28,7 @@ pub fn router(shared: AppState) -> Router {
         .route("/api/v1/runs/{id}", get(run))
         .route("/api/v1/alerts", get(alerts))
         .route("/api/v1/slo", get(slo))
+        .route("/api/v1/notifications", get(notifications))
         .route("/artifacts/{run_id}/{file}", get(artifact))
         .with_state(shared)
 }
@@ -290,6 +291,47 @@ async fn alerts(State(s): State<AppState>) -> Json<Value> {
         .map(|t| serde_json::to_value(t).unwrap_or(Value::Null))
         .collect();
     Json(json!({"alerts": active, "recent_transitions": recent, "evaluations": a.evaluations}))
+}
+
+/// The notification pipeline: outbox rows per receiver and status, the latest deliveries (with
+/// the receiver's answer or last error, secrets scrubbed), and the alert groups being watched.
+async fn notifications(State(s): State<AppState>) -> Response {
+    let counts = match s.store.outbox_counts().await {
+        Ok(c) => c,
+        Err(e) => return error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+    };
+    let recent = match s.store.outbox_recent(100).await {
+        Ok(r) => r,
+        Err(e) => return error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+    };
+    let mut by_receiver = serde_json::Map::new();
+    for (receiver, status, n) in counts {
+        let e = by_receiver
+            .entry(receiver)
+            .or_insert_with(|| json!({"pending": 0, "sent": 0, "failed": 0}));
+        e[serde_json::to_value(status)
+            .ok()
+            .and_then(|v| v.as_str().map(String::from))
+            .unwrap_or_default()] = json!(n);
+    }
+    let groups: Vec<Value> = s
+        .notifier
+        .groups()
+        .await
+        .into_iter()
+        .map(|(key, receiver, alerts)| {
+            json!({
+                "group_key": key,
+                "receiver": receiver,
+                "alerts": alerts.iter().map(|a| json!({
+                    "fingerprint": a.fingerprint,
+                    "status": a.status,
+                    "labels": a.labels,
+                })).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    Json(json!({"receivers": by_receiver, "outbox": recent, "groups": groups})).into_response()
 }
 
 /// Every SLO's error budget, burn rates per window and time to exhaustion.

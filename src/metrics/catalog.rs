@@ -390,6 +390,30 @@ pub const SLO_TIME_TO_EXHAUSTION: MetricDef = MetricDef {
     labels: &["slo"],
 };
 
+/// Notification delivery attempts by receiver and outcome (`sent`, `retry`, `failed`).
+pub const NOTIFICATIONS: MetricDef = MetricDef {
+    name: "synmon.notifications",
+    prom_name: "synmon_notifications_total",
+    kind: MetricKind::Counter,
+    unit: Unit::Count,
+    prom_scale: 1.0,
+    statsd: StatsdForm::Count,
+    help: "Notification delivery attempts by receiver and outcome (sent, retry, failed).",
+    labels: &["receiver", "outcome"],
+};
+
+/// Notifications waiting in the durable outbox (a receiver outage shows here first).
+pub const OUTBOX_PENDING: MetricDef = MetricDef {
+    name: "synmon.outbox.pending",
+    prom_name: "synmon_outbox_pending",
+    kind: MetricKind::Gauge,
+    unit: Unit::Count,
+    prom_scale: 1.0,
+    statsd: StatsdForm::Gauge,
+    help: "Notifications written to the outbox and not yet delivered, per receiver.",
+    labels: &["receiver"],
+};
+
 /// Every metric, in export order.
 pub const CATALOG: &[MetricDef] = &[
     CHECK_LATENCY,
@@ -401,6 +425,8 @@ pub const CATALOG: &[MetricDef] = &[
     CHECK_OVERRUNS,
     SCHEDULE_LATENESS,
     PROBE_UNHEALTHY,
+    NOTIFICATIONS,
+    OUTBOX_PENDING,
     RATE_LIMIT_HITS,
     HTTP_ERRORS,
     TLS_CERT_DAYS_LEFT,

@@ -79,6 +79,8 @@ pub struct Deliverer {
     /// Pacing key -> earliest time of the next send.
     paced: Mutex<HashMap<String, DateTime<Utc>>>,
     backoff: Backoff,
+    /// Where delivery outcomes are counted (`synmon.notifications`).
+    metrics: Option<crate::metrics::registry::Registry>,
 }
 
 fn chrono_of(d: Duration) -> chrono::Duration {
@@ -97,6 +99,23 @@ impl Deliverer {
             receivers: RwLock::new(HashMap::new()),
             paced: Mutex::new(HashMap::new()),
             backoff,
+            metrics: None,
+        }
+    }
+
+    /// Counts delivery outcomes in `registry`.
+    pub fn with_metrics(mut self, registry: crate::metrics::registry::Registry) -> Self {
+        self.metrics = Some(registry);
+        self
+    }
+
+    fn count(&self, receiver: &str, outcome: &str) {
+        if let Some(m) = &self.metrics {
+            let _ = m.incr(
+                crate::metrics::catalog::NOTIFICATIONS.name,
+                &[("receiver", receiver), ("outcome", outcome)],
+                1,
+            );
         }
     }
 
@@ -221,6 +240,7 @@ impl Deliverer {
                             .map(|s| (row.receiver.as_str(), row.group_key.as_str(), s)),
                     )
                     .await?;
+                self.count(&row.receiver, "sent");
                 tracing::info!(response = %response, status = n.status.as_str(), "notification delivered");
                 Ok(Attempt::Sent { response })
             }

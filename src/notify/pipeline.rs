@@ -10,7 +10,6 @@ use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
 use crate::clock::Clock;
-use crate::config::Config;
 use crate::store::{NewNotification, Store, StoreError};
 
 use super::config::NotifyConfig;
@@ -55,23 +54,29 @@ pub struct Notifier {
     deliverer: Arc<Deliverer>,
     wakes: Mutex<HashMap<String, Arc<Notify>>>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
+    metrics: Option<crate::metrics::registry::Registry>,
 }
 
 impl Notifier {
     /// Builds the receivers and restores the notification log (and the groups that were firing)
     /// from the store.
     pub async fn new(
-        cfg: &Config,
+        cfg: &NotifyConfig,
         store: Store,
         clock: Arc<dyn Clock>,
         backoff: Backoff,
         external_url: &str,
+        metrics: Option<crate::metrics::registry::Registry>,
     ) -> Result<Notifier, StoreError> {
-        let (receivers, disabled) = build_receivers(&cfg.notify);
-        let mut dispatcher = Dispatcher::new(&cfg.notify, &disabled, external_url);
+        let (receivers, disabled) = build_receivers(cfg);
+        let mut dispatcher = Dispatcher::new(cfg, &disabled, external_url);
         let log = store.notification_log().await?;
         dispatcher.restore(&log, clock.now());
-        let deliverer = Arc::new(Deliverer::new(store.clone(), clock.clone(), backoff));
+        let mut deliverer = Deliverer::new(store.clone(), clock.clone(), backoff);
+        if let Some(m) = metrics.clone() {
+            deliverer = deliverer.with_metrics(m);
+        }
+        let deliverer = Arc::new(deliverer);
         deliverer.set_receivers(receivers);
         Ok(Notifier {
             store,
@@ -80,6 +85,7 @@ impl Notifier {
             deliverer,
             wakes: Mutex::new(HashMap::new()),
             tasks: Mutex::new(Vec::new()),
+            metrics,
         })
     }
 
@@ -179,6 +185,7 @@ impl Notifier {
             loop {
                 tick.tick().await;
                 let _ = me.flush().await;
+                me.export_pending().await;
             }
         }));
     }
@@ -205,14 +212,14 @@ impl Notifier {
 
     /// A reloaded config: new receivers and routes (workers restart; the outbox keeps every
     /// pending notification).
-    pub async fn reload(self: &Arc<Self>, cfg: &Config, external_url: &str) {
-        let (receivers, disabled) = build_receivers(&cfg.notify);
+    pub async fn reload(self: &Arc<Self>, cfg: &NotifyConfig, external_url: &str) {
+        let (receivers, disabled) = build_receivers(cfg);
         let running = !self.tasks.lock().expect("tasks lock").is_empty();
         self.stop();
         self.dispatcher
             .lock()
             .await
-            .reconfigure(&cfg.notify, &disabled, external_url);
+            .reconfigure(cfg, &disabled, external_url);
         self.deliverer.set_receivers(receivers);
         if running {
             self.start();
@@ -223,6 +230,28 @@ impl Notifier {
     pub fn stop(&self) {
         for t in self.tasks.lock().expect("tasks lock").drain(..) {
             t.abort();
+        }
+    }
+
+    /// Sets `synmon.outbox.pending` per receiver from the store.
+    async fn export_pending(&self) {
+        let Some(m) = &self.metrics else { return };
+        let Ok(counts) = self.store.outbox_counts().await else {
+            return;
+        };
+        let now = self.clock.now();
+        for name in self.deliverer.receiver_names() {
+            let pending = counts
+                .iter()
+                .filter(|(r, s, _)| *r == name && *s == crate::store::OutboxStatus::Pending)
+                .map(|(_, _, n)| *n)
+                .sum::<i64>();
+            let _ = m.set_gauge(
+                crate::metrics::catalog::OUTBOX_PENDING.name,
+                &[("receiver", &name)],
+                pending as f64,
+                now,
+            );
         }
     }
 
