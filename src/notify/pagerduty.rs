@@ -538,7 +538,12 @@ impl Receiver for PagerDuty {
             })?;
         let status = resp.status();
         if status.is_success() {
-            tracing::debug!(receiver = %self.config.name, dedup_key = %ev.dedup_key, %status, "PagerDuty accepted the event");
+            tracing::debug!(
+                receiver = %self.config.name,
+                dedup_key = %ev.dedup_key,
+                %status,
+                "PagerDuty accepted the event"
+            );
             return Ok(Delivered {
                 response: status.to_string(),
                 group_state: None,
@@ -551,11 +556,17 @@ impl Receiver for PagerDuty {
             let detail: Vec<String> = b.message.into_iter().chain(b.errors).collect();
             if !detail.is_empty() {
                 message.push_str(": ");
-                message.push_str(&truncate_chars(&detail.join("; "), 300));
+                // Scrub before cutting: a cut through the key would leave part of it behind.
+                message.push_str(&truncate_chars(&self.scrub(&detail.join("; ")), 300));
             }
         }
-        let message = self.scrub(&message);
-        tracing::debug!(receiver = %self.config.name, dedup_key = %ev.dedup_key, %status, "PagerDuty refused the event");
+        tracing::debug!(
+            receiver = %self.config.name,
+            dedup_key = %ev.dedup_key,
+            %status,
+            reason = %message,
+            "PagerDuty refused the event"
+        );
         Err(SendError::from_status(status.as_u16(), message).with_retry_after(after))
     }
 }

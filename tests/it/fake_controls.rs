@@ -83,8 +83,9 @@ impl Controls {
     }
 
     /// Hold: requests are read and then left unanswered until `hold(false)`, after which they
-    /// are handled normally (if their client is still there). Used to kill a sender while a
-    /// notification is in flight.
+    /// are handled normally. A held request whose client disconnects (killed, timed out) is
+    /// dropped by the server and never recorded, as if the event was lost in flight. Used to
+    /// kill a sender while a notification is in flight.
     pub fn hold(&self, hold: bool) {
         self.hold.send_replace(hold);
     }
@@ -112,6 +113,22 @@ impl Controls {
     /// Returns as soon as at least `n` requests are being held; panics after `timeout`.
     pub async fn wait_for_held(&self, n: usize, timeout: Duration) {
         wait(&self.held, n, timeout, "held requests").await;
+    }
+
+    /// Returns as soon as no request is held (their clients went away, or `hold(false)`);
+    /// panics after `timeout`. A held request whose client disconnects is dropped by the
+    /// server, never recorded: wait for this after killing a sender, before releasing.
+    pub async fn wait_for_no_held(&self, timeout: Duration) {
+        let mut rx = self.held.subscribe();
+        if tokio::time::timeout(timeout, rx.wait_for(|c| *c == 0))
+            .await
+            .is_err()
+        {
+            panic!(
+                "waited {timeout:?} for held requests to go, {} left",
+                self.held()
+            );
+        }
     }
 
     /// Returns as soon as at least `n` requests were accepted; panics after `timeout`.

@@ -666,3 +666,62 @@ async fn fake_webhook_goes_down_and_comes_back_on_the_same_url() {
     assert_eq!(fake.requests(), 1);
     assert_eq!(fake.bodies().len(), 1);
 }
+
+#[tokio::test]
+async fn a_held_request_whose_client_went_away_is_never_recorded() {
+    let fake = FakePagerDuty::start().await;
+    synmon::tls::install();
+    let pd = PagerDuty::new(PagerDutyConfig {
+        name: "pagerduty".into(),
+        url: fake.url().parse().unwrap(),
+        routing_key: Secret::new(TEST_ROUTING_KEY),
+        source: None,
+        // The client gives up while the fake holds: what a killed sender looks like to it.
+        timeout: Duration::from_millis(300),
+    })
+    .unwrap();
+    fake.hold(true);
+    let e = pd
+        .send(&notification("pagerduty", Status::Firing), &ctx())
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind, FailureKind::Retryable);
+    assert_eq!(e.message, "timed out");
+    fake.wait_for_no_held(WAIT).await;
+    fake.hold(false);
+    assert!(fake.events().is_empty());
+    assert_eq!(fake.requests(), 1);
+}
+
+#[tokio::test]
+async fn pagerduty_scrubs_a_routing_key_echoed_by_the_server() {
+    // Not PagerDuty's behaviour, but a proxy in between may quote the request in its error.
+    async fn echo(axum::Json(ev): axum::Json<serde_json::Value>) -> axum::response::Response {
+        use axum::response::IntoResponse;
+        let key = ev["routing_key"].as_str().unwrap_or("").to_string();
+        (
+            axum::http::StatusCode::BAD_REQUEST,
+            axum::Json(serde_json::json!({
+                "status": "invalid event",
+                "message": format!("unknown routing key {key}"),
+                "errors": [key],
+            })),
+        )
+            .into_response()
+    }
+    let app = axum::Router::new().route("/v2/enqueue", axum::routing::post(echo));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let origin = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let e = pagerduty_at(&origin, None)
+        .send(&notification("pagerduty", Status::Firing), &ctx())
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind, FailureKind::Permanent);
+    assert!(!e.message.contains(TEST_ROUTING_KEY), "{}", e.message);
+    assert!(
+        e.message.contains("unknown routing key ***"),
+        "{}",
+        e.message
+    );
+}
