@@ -3,7 +3,11 @@
 mod alerting;
 mod check;
 mod daemon;
+mod fake_controls;
+mod fake_pagerduty;
+mod fake_webhook;
 mod journeys;
+mod notify_receivers;
 mod probes;
 mod secrets;
 mod store;
