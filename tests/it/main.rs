@@ -3,7 +3,9 @@
 mod alerting;
 mod check;
 mod daemon;
+mod fake_slack;
 mod journeys;
+mod notify_slack;
 mod probes;
 mod secrets;
 mod store;
