@@ -689,6 +689,11 @@ impl Receiver for Slack {
     /// Resolved: `chat.update` the message to show it resolved and post the threaded resolve
     /// (skipped on a resend of the same row); with no stored message, post the resolve.
     /// A message that can no longer be edited (deleted) is replaced by a new post.
+    ///
+    /// The core stores `group_state` only after a delivery it recorded: a crash between
+    /// Slack's `ok` and that record re-sends with the previous state, which for a first post
+    /// means one duplicate message (the outbox's "at most a duplicate"), and for an update or
+    /// a resolve means the same edit again plus one more thread reply.
     async fn send(&self, n: &Notification, ctx: &SendContext) -> Result<Delivered, SendError> {
         let state = ctx
             .group_state

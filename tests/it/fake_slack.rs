@@ -10,8 +10,8 @@
 //! The retired `files.upload` answers `method_deprecated`.
 //!
 //! Every request is recorded in order ([`FakeSlack::calls`]), refused ones included. Tests can
-//! make the next N calls answer 429 + `Retry-After`, a 5xx, or `ok:false` with an error
-//! ([`FakeSlack::fail_next`]), or take the whole API down and bring it back
+//! make the next N calls answer 429 + `Retry-After`, a 5xx, or `ok:false` with an error, or
+//! never answer ([`FakeSlack::fail_next`]), or take the whole API down and bring it back
 //! ([`FakeSlack::set_down`]). The channel's messages, with edits and thread replies applied, are
 //! in [`FakeSlack::messages`].
 //!
@@ -90,6 +90,9 @@ pub enum Fault {
     Status(u16),
     /// HTTP 200 with `{"ok":false,"error":<code>}`.
     ApiError(String),
+    /// Never answers (the request is recorded with status 0): for client timeouts, without
+    /// any sleep in the test.
+    Hang,
 }
 
 /// A message in a channel, with edits and thread replies applied.
@@ -410,78 +413,88 @@ async fn handle(
         }
     }
 
-    let mut g = shared.inner.lock().unwrap_or_else(|p| p.into_inner());
     let call_method = if is_upload {
         "upload".to_string()
     } else {
         api_method.clone()
     };
-
     let mut extra_headers: Vec<(header::HeaderName, String)> = Vec::new();
-    let (status, answer): (StatusCode, Option<Value>) = if g.down {
-        extra_headers.push((header::CONNECTION, "close".into()));
-        (StatusCode::SERVICE_UNAVAILABLE, None)
-    } else if let Some(i) = g
-        .faults
-        .iter()
-        .position(|(m, _)| m.as_deref().is_none_or(|m| m == call_method))
-    {
-        let (_, fault) = g.faults.remove(i).expect("index from position");
-        match fault {
-            Fault::RateLimited { retry_after } => {
-                extra_headers.push((header::RETRY_AFTER, retry_after.to_string()));
-                (
-                    StatusCode::TOO_MANY_REQUESTS,
-                    Some(json!({"ok": false, "error": "ratelimited"})),
-                )
+    let mut hang = false;
+    // The lock is released before any await (the handler must stay Send).
+    let (status, answer) = {
+        let mut g = shared.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let (status, answer): (StatusCode, Option<Value>) = if g.down {
+            extra_headers.push((header::CONNECTION, "close".into()));
+            (StatusCode::SERVICE_UNAVAILABLE, None)
+        } else if let Some(i) = g
+            .faults
+            .iter()
+            .position(|(m, _)| m.as_deref().is_none_or(|m| m == call_method))
+        {
+            let (_, fault) = g.faults.remove(i).expect("index from position");
+            match fault {
+                Fault::RateLimited { retry_after } => {
+                    extra_headers.push((header::RETRY_AFTER, retry_after.to_string()));
+                    (
+                        StatusCode::TOO_MANY_REQUESTS,
+                        Some(json!({"ok": false, "error": "ratelimited"})),
+                    )
+                }
+                Fault::RateLimitedOkFalse => {
+                    let (s, v) = slack_error("ratelimited");
+                    (s, Some(v))
+                }
+                Fault::Status(code) => (
+                    StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+                    None,
+                ),
+                Fault::ApiError(code) => {
+                    let (s, v) = slack_error(&code);
+                    (s, Some(v))
+                }
+                Fault::Hang => {
+                    hang = true;
+                    (StatusCode::OK, None)
+                }
             }
-            Fault::RateLimitedOkFalse => {
-                let (s, v) = slack_error("ratelimited");
-                (s, Some(v))
-            }
-            Fault::Status(code) => (
-                StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
-                None,
-            ),
-            Fault::ApiError(code) => {
-                let (s, v) = slack_error(&code);
-                (s, Some(v))
-            }
-        }
-    } else if is_upload {
-        upload(&mut g, &api_method, &method, &bytes)
-    } else if !has_auth {
-        let (s, v) = slack_error("not_authed");
-        (s, Some(v))
-    } else if !authorized {
-        let (s, v) = slack_error("invalid_auth");
-        (s, Some(v))
-    } else if method == Method::POST
-        && !(ct.starts_with("application/json")
-            || ct.starts_with("application/x-www-form-urlencoded")
-            || ct.starts_with("multipart/form-data"))
-    {
-        let (s, v) = slack_error("invalid_form_data");
-        (s, Some(v))
-    } else if body.is_null() {
-        let (s, v) = slack_error("invalid_json");
-        (s, Some(v))
-    } else {
-        let (s, v) = api(&mut g, &shared, &api_method, &body);
-        (s, Some(v))
-    };
+        } else if is_upload {
+            upload(&mut g, &api_method, &method, &bytes)
+        } else if !has_auth {
+            let (s, v) = slack_error("not_authed");
+            (s, Some(v))
+        } else if !authorized {
+            let (s, v) = slack_error("invalid_auth");
+            (s, Some(v))
+        } else if method == Method::POST
+            && !(ct.starts_with("application/json")
+                || ct.starts_with("application/x-www-form-urlencoded")
+                || ct.starts_with("multipart/form-data"))
+        {
+            let (s, v) = slack_error("invalid_form_data");
+            (s, Some(v))
+        } else if body.is_null() {
+            let (s, v) = slack_error("invalid_json");
+            (s, Some(v))
+        } else {
+            let (s, v) = api(&mut g, &shared, &api_method, &body);
+            (s, Some(v))
+        };
 
-    g.calls.push(Call {
-        method: call_method,
-        http_method: method.to_string(),
-        content_type,
-        authorized,
-        body,
-        status: status.as_u16(),
-        response: answer.clone().unwrap_or(Value::Null),
-    });
-    drop(g);
+        g.calls.push(Call {
+            method: call_method,
+            http_method: method.to_string(),
+            content_type,
+            authorized,
+            body,
+            status: if hang { 0 } else { status.as_u16() },
+            response: answer.clone().unwrap_or(Value::Null),
+        });
+        (status, answer)
+    };
     shared.changed.notify_waiters();
+    if hang {
+        std::future::pending::<()>().await;
+    }
 
     let mut resp = match answer {
         Some(v) => (

@@ -821,3 +821,17 @@ async fn the_fake_wakes_waiters_on_each_call() {
     assert!(calls.len() >= 2);
     task.await.unwrap();
 }
+
+#[tokio::test]
+async fn no_answer_within_the_timeout_is_retryable() {
+    let fake = FakeSlack::start().await;
+    let mut c = config(&fake.api_url(), fake.token());
+    c.timeout = Duration::from_millis(300);
+    let slack = Slack::new(c).unwrap();
+    fake.fail_next(1, Fault::Hang);
+    let e = slack.send(&firing(), &ctx(1, None)).await.unwrap_err();
+    assert_eq!(e.kind, FailureKind::Retryable, "{e}");
+    assert!(e.message.contains("no answer"), "{e}");
+    assert_eq!(fake.calls()[0].status, 0);
+    slack.send(&firing(), &ctx(1, None)).await.unwrap();
+}
