@@ -45,6 +45,25 @@ pub struct RawConfig {
     /// How often alert rules are evaluated (default 30s).
     #[serde(default)]
     pub evaluation_interval: Option<String>,
+    /// The Datadog API, for `synmon dashboards diff|push`.
+    #[serde(default)]
+    pub datadog: Option<RawDatadog>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDatadog {
+    /// Secrets (`${DD_API_KEY}` or `file:...`); empty means "not configured".
+    #[serde(default)]
+    pub api_key: Option<String>,
+    #[serde(default)]
+    pub app_key: Option<String>,
+    /// A Datadog site such as `datadoghq.eu` (API at `https://api.<site>`).
+    #[serde(default)]
+    pub site: Option<String>,
+    /// The API base URL, overriding `site` (tests point it at a local fake).
+    #[serde(default)]
+    pub api_url: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
