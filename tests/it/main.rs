@@ -3,6 +3,8 @@
 mod alerting;
 mod check;
 mod daemon;
+mod dashboards;
+mod fake_datadog;
 mod journeys;
 mod probes;
 mod secrets;
