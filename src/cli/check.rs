@@ -7,6 +7,17 @@ use crate::config::Config;
 pub fn run(config: &Path) -> i32 {
     match Config::load(config) {
         Ok(cfg) => {
+            if cfg.dashboards_dir.is_dir() {
+                let opts = crate::dashboards::lint_options(&cfg);
+                let (_, errors) = crate::dashboards::load_dir(&cfg.dashboards_dir, &opts);
+                if !errors.is_empty() {
+                    for e in &errors {
+                        eprintln!("{e}");
+                    }
+                    eprintln!("{} error(s) in dashboards", errors.len());
+                    return 2;
+                }
+            }
             println!(
                 "{}: ok ({} journeys: {})",
                 config.display(),

@@ -4,6 +4,7 @@
 mod alerts;
 mod check;
 mod notify;
+mod dashboards;
 mod once;
 mod run;
 
@@ -73,6 +74,47 @@ pub enum Command {
     Alerts {
         #[command(subcommand)]
         command: AlertsCommand,
+    },
+    /// Dashboards as code (dashboards/*.json, Datadog /api/v1/dashboard schema): lint, diff
+    /// and push to Datadog, render for Grafana.
+    Dashboards {
+        #[command(subcommand)]
+        command: DashboardsCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DashboardsCommand {
+    /// Check every dashboard against the schema and the metric catalog (exit 0 clean, 1 lint
+    /// errors, 2 configuration errors).
+    Lint {
+        #[arg(long, default_value = "synmon.yaml")]
+        config: PathBuf,
+    },
+    /// Print what push would change on Datadog (exit 0 in sync, 1 differences or lint errors,
+    /// 2 cannot compare: configuration, API keys, Datadog unreachable or refusing).
+    Diff {
+        #[arg(long, default_value = "synmon.yaml")]
+        config: PathBuf,
+    },
+    /// Create or update each dashboard on Datadog, found by its `id` or title; prints the diff
+    /// first (exit 0 in sync, 1 lint errors or Datadog refused a dashboard, 2 configuration, API
+    /// keys, or Datadog unreachable).
+    Push {
+        #[arg(long, default_value = "synmon.yaml")]
+        config: PathBuf,
+        /// Print the diff and what would happen; send nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Write the dashboards as Grafana JSON over synmon's /metrics names (exit 0 written, 1
+    /// lint errors or a query with no PromQL rendering, 2 configuration or output errors).
+    Render {
+        #[arg(long, default_value = "synmon.yaml")]
+        config: PathBuf,
+        /// Output folder for Grafana dashboards (one JSON file per dashboard).
+        #[arg(long, value_name = "OUT_DIR", required = true)]
+        grafana: PathBuf,
     },
 }
 
@@ -183,5 +225,13 @@ pub async fn run(cli: Cli) -> i32 {
                     out,
                 },
         } => alerts::export(&format, &config, out.as_deref()),
+        Command::Dashboards { command } => match command {
+            DashboardsCommand::Lint { config } => dashboards::lint(&config),
+            DashboardsCommand::Diff { config } => dashboards::sync(&config, false, false).await,
+            DashboardsCommand::Push { config, dry_run } => {
+                dashboards::sync(&config, true, dry_run).await
+            }
+            DashboardsCommand::Render { config, grafana } => dashboards::render(&config, &grafana),
+        },
     }
 }

@@ -91,7 +91,20 @@ pub struct Config {
     /// The daemon's public base URL, for links in notifications (no trailing slash); `None`:
     /// `http://` + the address the daemon listens on.
     pub external_url: Option<String>,
+    /// The Datadog API for `synmon dashboards diff|push` (keys may be empty: those refuse).
+    pub datadog: DatadogConfig,
 }
+
+/// Where and as whom `synmon dashboards diff|push` talks to Datadog.
+#[derive(Debug, Clone)]
+pub struct DatadogConfig {
+    pub api_key: Secret,
+    pub app_key: Secret,
+    pub api_url: reqwest::Url,
+}
+
+/// Datadog's US1 API, used when neither `datadog.site` nor `datadog.api_url` is set.
+pub const DEFAULT_DATADOG_API: &str = "https://api.datadoghq.com";
 
 #[derive(Debug, Clone)]
 pub struct StatsdConfig {
@@ -246,6 +259,8 @@ impl Config {
                 r.add(&s);
             }
         }
+        r.add(&self.datadog.api_key);
+        r.add(&self.datadog.app_key);
         r
     }
 }
@@ -557,6 +572,7 @@ fn validate(
             }
         },
     };
+    let datadog = validate_datadog(raw.datadog.as_ref(), dir, &mut err);
 
     let config = Config {
         file: path.to_path_buf(),
@@ -601,6 +617,73 @@ fn validate(
         evaluation_interval,
         notify,
         external_url,
+        datadog,
     };
     (config, journey_refs)
+}
+
+fn validate_datadog(
+    raw: Option<&raw::RawDatadog>,
+    dir: &Path,
+    err: &mut dyn FnMut(&str, String),
+) -> DatadogConfig {
+    let default_url = || reqwest::Url::parse(DEFAULT_DATADOG_API).expect("a valid URL");
+    let Some(raw) = raw else {
+        return DatadogConfig {
+            api_key: Secret::default(),
+            app_key: Secret::default(),
+            api_url: default_url(),
+        };
+    };
+    let mut secret = |p: &str, v: &Option<String>| match v.as_deref() {
+        None | Some("") => Secret::default(),
+        Some(v) => match env::resolve_secret(v, dir) {
+            Ok(s) => Secret::new(s),
+            Err(e) => {
+                err(p, e);
+                Secret::default()
+            }
+        },
+    };
+    let api_key = secret("datadog.api_key", &raw.api_key);
+    let app_key = secret("datadog.app_key", &raw.app_key);
+    let site = raw.site.as_deref().filter(|s| !s.trim().is_empty());
+    let api = raw.api_url.as_deref().filter(|s| !s.trim().is_empty());
+    let (p, text) = match (site, api) {
+        (Some(_), Some(_)) => {
+            err(
+                "datadog.site",
+                "set either `site` or `api_url`, not both".into(),
+            );
+            return DatadogConfig {
+                api_key,
+                app_key,
+                api_url: default_url(),
+            };
+        }
+        (Some(s), None) => (
+            "datadog.site",
+            crate::dashboards::client::site_url(s.trim()),
+        ),
+        (None, Some(u)) => ("datadog.api_url", u.trim().to_string()),
+        (None, None) => ("datadog.api_url", DEFAULT_DATADOG_API.to_string()),
+    };
+    // A base URL without a trailing slash would lose its last path segment on `join`.
+    let with_slash = if text.ends_with('/') {
+        text.clone()
+    } else {
+        format!("{text}/")
+    };
+    let api_url = match reqwest::Url::parse(&with_slash) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => u,
+        _ => {
+            err(p, format!("`{text}` is not an http(s) URL with a host"));
+            default_url()
+        }
+    };
+    DatadogConfig {
+        api_key,
+        app_key,
+        api_url,
+    }
 }

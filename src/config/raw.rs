@@ -53,6 +53,25 @@ pub struct RawConfig {
     /// The daemon's public URL, for links in notifications (default `http://<listen>`).
     #[serde(default)]
     pub external_url: Option<String>,
+    /// The Datadog API, for `synmon dashboards diff|push`.
+    #[serde(default)]
+    pub datadog: Option<RawDatadog>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDatadog {
+    /// Secrets (`${DD_API_KEY}` or `file:...`); empty means "not configured".
+    #[serde(default)]
+    pub api_key: Option<String>,
+    #[serde(default)]
+    pub app_key: Option<String>,
+    /// A Datadog site such as `datadoghq.eu` (API at `https://api.<site>`).
+    #[serde(default)]
+    pub site: Option<String>,
+    /// The API base URL, overriding `site` (tests point it at a local fake).
+    #[serde(default)]
+    pub api_url: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

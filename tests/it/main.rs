@@ -3,7 +3,9 @@
 mod alerting;
 mod check;
 mod daemon;
+mod dashboards;
 mod fake_controls;
+mod fake_datadog;
 mod fake_pagerduty;
 mod fake_slack;
 mod fake_webhook;
