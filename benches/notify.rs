@@ -191,7 +191,9 @@ async fn detection(trials: usize) {
         admin
             .post(&faults)
             .bearer_auth("bench-admin")
-            .json(&serde_json::json!({"kind": "error", "route": "/svc/auth/healthz", "status": 500}))
+            .json(
+                &serde_json::json!({"kind": "error", "route": "/svc/auth/healthz", "status": 500}),
+            )
             .send()
             .await
             .unwrap();
@@ -199,7 +201,12 @@ async fn detection(trials: usize) {
         assert_eq!(status, "firing");
         fire.push(at - t);
         let t = Instant::now();
-        admin.delete(&faults).bearer_auth("bench-admin").send().await.unwrap();
+        admin
+            .delete(&faults)
+            .bearer_auth("bench-admin")
+            .send()
+            .await
+            .unwrap();
         let (at, status) = rx.recv().await.unwrap();
         assert_eq!(status, "resolved");
         resolve.push(at - t);

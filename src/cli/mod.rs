@@ -3,8 +3,8 @@
 
 mod alerts;
 mod check;
-mod notify;
 mod dashboards;
+mod notify;
 mod once;
 mod run;
 
