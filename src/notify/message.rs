@@ -144,23 +144,27 @@ pub struct StepTiming {
     pub outcome: String,
 }
 
+/// See [`Notification::dedup_key`].
+pub fn dedup_key(receiver: &str, group_key: &str) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in receiver
+        .as_bytes()
+        .iter()
+        .chain(&[0xff])
+        .chain(group_key.as_bytes())
+    {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    format!("synmon-{h:016x}")
+}
+
 impl Notification {
     /// A stable identifier of the alert group for systems that deduplicate on a key (PagerDuty's
     /// `dedup_key`): FNV-1a of the receiver and the group key, so it is the same on every
     /// replica, version and restart.
     pub fn dedup_key(&self) -> String {
-        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-        for b in self
-            .receiver
-            .as_bytes()
-            .iter()
-            .chain(&[0xff])
-            .chain(self.group_key.as_bytes())
-        {
-            h ^= u64::from(*b);
-            h = h.wrapping_mul(0x0000_0100_0000_01b3);
-        }
-        format!("synmon-{h:016x}")
+        dedup_key(&self.receiver, &self.group_key)
     }
 
     pub fn firing(&self) -> impl Iterator<Item = &AlertInfo> {

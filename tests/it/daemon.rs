@@ -11,7 +11,7 @@ use crate::support::*;
 
 const PASSWORD: &str = "synthetic-demo";
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -41,10 +41,10 @@ fn daemon_config(dir: &Path, base_url: &str, port: u16, checks: &str) -> std::pa
     )
 }
 
-struct Child(tokio::process::Child);
+pub(crate) struct Child(pub(crate) tokio::process::Child);
 
 impl Child {
-    fn spawn(config: &Path) -> Child {
+    pub(crate) fn spawn(config: &Path) -> Child {
         Child(
             tokio::process::Command::new(env!("CARGO_BIN_EXE_synmon"))
                 .args(["run", "--config"])
@@ -59,19 +59,23 @@ impl Child {
         )
     }
 
-    fn signal(&self, sig: nix::sys::signal::Signal) {
+    pub(crate) fn signal(&self, sig: nix::sys::signal::Signal) {
         let pid = nix::unistd::Pid::from_raw(self.0.id().unwrap() as i32);
         nix::sys::signal::kill(pid, sig).unwrap();
     }
 }
 
-async fn get_json(url: &str) -> Option<Value> {
+pub(crate) async fn get_json(url: &str) -> Option<Value> {
     let r = reqwest::get(url).await.ok()?;
     r.json().await.ok()
 }
 
 /// Polls the API until `pred` holds (real I/O: the daemon runs real checks), or panics.
-async fn wait_for_api(url: &str, within: Duration, pred: impl Fn(&Value) -> bool) -> Value {
+pub(crate) async fn wait_for_api(
+    url: &str,
+    within: Duration,
+    pred: impl Fn(&Value) -> bool,
+) -> Value {
     let deadline = tokio::time::Instant::now() + within;
     let mut last = Value::Null;
     while tokio::time::Instant::now() < deadline {

@@ -10,6 +10,7 @@ mod fake_pagerduty;
 mod fake_slack;
 mod fake_webhook;
 mod journeys;
+mod notify_daemon;
 mod notify_pipeline;
 mod notify_receivers;
 mod notify_slack;
