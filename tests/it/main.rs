@@ -11,6 +11,7 @@ mod fake_slack;
 mod fake_webhook;
 mod journeys;
 mod notify_daemon;
+mod notify_e2e;
 mod notify_pipeline;
 mod notify_receivers;
 mod notify_slack;
