@@ -3,8 +3,8 @@
 //! classify failures the way the core's retry stage expects (429 with the server's Retry-After,
 //! 5xx and network errors retryable; 400 permanent), and never let a secret reach an error, a
 //! delivery response or a log line. A new receiver joins by adding one `#[tokio::test]` that
-//! builds a `Subject` and calls `check_compliance`. PagerDuty-specific behaviour is tested
-//! against its fake below.
+//! builds a `Subject` and calls `check_compliance`; its fake joins by implementing
+//! [`FakeControls`]. PagerDuty-specific behaviour is tested against its fake below.
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
@@ -14,11 +14,13 @@ use chrono::TimeZone;
 use synmon::config::Secret;
 use synmon::notify::message::{Condition, Labels, RunEvidence, StepTiming};
 use synmon::notify::pagerduty::{self, PagerDuty, PagerDutyConfig};
+use synmon::notify::slack::{Slack, SlackConfig};
 use synmon::notify::webhook::{Webhook, WebhookConfig};
 use synmon::notify::{AlertInfo, FailureKind, Notification, Receiver, SendContext, Status};
 
 use super::fake_controls::Controls;
 use super::fake_pagerduty::{FakePagerDuty, TEST_ROUTING_KEY};
+use super::fake_slack::{self, FakeSlack, Fault};
 use super::fake_webhook::FakeWebhook;
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -35,11 +37,80 @@ pub struct Subject {
     /// Builds the receiver against an origin: the fake's, or a port nobody listens on. Each
     /// receiver appends its own path (and, for a webhook, the token in it).
     pub build: BuildReceiver,
-    pub controls: Arc<Controls>,
+    pub controls: Arc<dyn FakeControls>,
     /// Every secret value the receiver was configured with.
     pub secrets: Vec<String>,
     /// HTTP statuses the fake answers and the kind the receiver must report for each.
     pub classification: Vec<(u16, FailureKind)>,
+    /// Refusals particular to the receiver's API (Slack's `ok:false` codes), answered through
+    /// [`FakeControls::fail_next_refusal`], and the kind each must get. Empty for APIs that
+    /// speak in HTTP statuses only.
+    pub refusals: Vec<(&'static str, FailureKind)>,
+}
+
+/// The switches the compliance suite needs from a fake, whatever its own controls look like:
+/// the shared [`Controls`] of the webhook and PagerDuty fakes, or [`FakeSlack`]'s.
+pub trait FakeControls: Send + Sync {
+    /// Answer HTTP `status` to the next `n` requests; a 429 carries `Retry-After`.
+    fn fail_next(&self, n: usize, status: u16);
+    /// Answer the API's own refusal `code` to the next `n` requests.
+    fn fail_next_refusal(&self, _n: usize, code: &str) {
+        panic!("this fake has no API-specific refusals (asked for `{code}`)");
+    }
+    /// Down: the client sees a connection error or a 503; `false` brings the fake back.
+    fn set_down(&self, down: bool);
+    /// Notifications the fake accepted so far.
+    fn accepted(&self) -> usize;
+    /// The `Retry-After` a 429 from `fail_next` carries.
+    fn retry_after(&self) -> Duration;
+}
+
+impl FakeControls for Controls {
+    fn fail_next(&self, n: usize, status: u16) {
+        Controls::fail_next(self, n, status);
+    }
+    fn set_down(&self, down: bool) {
+        Controls::set_down(self, down);
+    }
+    fn accepted(&self) -> usize {
+        Controls::accepted(self)
+    }
+    fn retry_after(&self) -> Duration {
+        Controls::retry_after(self)
+    }
+}
+
+/// The `Retry-After` (seconds) the Slack fake sends with a 429 injected by the suite.
+const SLACK_RETRY_AFTER_SECS: u64 = 7;
+
+impl FakeControls for FakeSlack {
+    fn fail_next(&self, n: usize, status: u16) {
+        let fault = if status == 429 {
+            Fault::RateLimited {
+                retry_after: SLACK_RETRY_AFTER_SECS,
+            }
+        } else {
+            Fault::Status(status)
+        };
+        FakeSlack::fail_next(self, n, fault);
+    }
+    fn fail_next_refusal(&self, n: usize, code: &str) {
+        FakeSlack::fail_next(self, n, Fault::ApiError(code.into()));
+    }
+    fn set_down(&self, down: bool) {
+        FakeSlack::set_down(self, down);
+    }
+    /// Messages posted or edited: with no stored group state every notification is one
+    /// `chat.postMessage`.
+    fn accepted(&self) -> usize {
+        self.calls()
+            .iter()
+            .filter(|c| c.ok() && matches!(c.method.as_str(), "chat.postMessage" | "chat.update"))
+            .count()
+    }
+    fn retry_after(&self) -> Duration {
+        Duration::from_secs(SLACK_RETRY_AFTER_SECS)
+    }
 }
 
 /// What PagerDuty, webhooks and most HTTP APIs mean by their statuses.
@@ -232,6 +303,19 @@ pub async fn check_compliance(s: Subject) {
         texts.push(e.message.clone());
         texts.push(format!("{e:?} {e}"));
     }
+    for (code, kind) in &s.refusals {
+        let before = s.controls.accepted();
+        s.controls.fail_next_refusal(1, code);
+        let e = r
+            .send(&firing, &ctx())
+            .await
+            .expect_err(&format!("{label}: `{code}` must fail"));
+        assert_eq!(e.kind, *kind, "{label}: `{code}` classified {e:?}");
+        assert!(e.message.contains(code), "{label}: `{code}` not named: {e}");
+        assert_eq!(s.controls.accepted(), before, "{label}: `{code}` accepted");
+        texts.push(e.message.clone());
+        texts.push(format!("{e:?} {e}"));
+    }
     // The injected failures are used up: the next attempt goes through.
     r.send(&firing, &ctx())
         .await
@@ -317,6 +401,7 @@ async fn webhook_receiver_is_compliant() {
         controls: fake.controls(),
         secrets: vec![WEBHOOK_BEARER.into(), WEBHOOK_URL_TOKEN.into()],
         classification: standard_classification(),
+        refusals: vec![],
     })
     .await;
     // The fake checked every body against Alertmanager's contract.
@@ -336,9 +421,54 @@ async fn pagerduty_receiver_is_compliant() {
         controls: fake.controls(),
         secrets: vec![TEST_ROUTING_KEY.into()],
         classification: standard_classification(),
+        refusals: vec![],
     })
     .await;
     assert!(fake.rejected().is_empty(), "{:?}", fake.rejected());
+}
+
+#[tokio::test]
+async fn slack_receiver_is_compliant() {
+    let fake = Arc::new(FakeSlack::start().await);
+    let controls: Arc<dyn FakeControls> = fake.clone();
+    check_compliance(Subject {
+        label: "slack",
+        origin: format!("http://{}", fake.addr()),
+        build: Box::new(|origin| {
+            Arc::new(
+                Slack::new(SlackConfig {
+                    name: "slack-alerts".into(),
+                    api_url: format!("{origin}/api").parse().unwrap(),
+                    token: Secret::new(fake_slack::TOKEN),
+                    channel: "#alerts".into(),
+                    upload_screenshots: true,
+                    timeout: Duration::from_secs(5),
+                })
+                .unwrap(),
+            )
+        }),
+        controls,
+        secrets: vec![fake_slack::TOKEN.into()],
+        // HTTP statuses come from Slack's edge (5xx) and rate limiter (429); its Web API
+        // itself refuses with `ok:false` codes (all of them: notify_slack.rs).
+        classification: standard_classification(),
+        refusals: vec![
+            ("ratelimited", FailureKind::Retryable),
+            ("channel_not_found", FailureKind::Permanent),
+            ("invalid_auth", FailureKind::Permanent),
+        ],
+    })
+    .await;
+    // Every call reached the fake with the token and was a post (no update, no upload: the
+    // suite sends without group state or screenshot file).
+    let calls = fake.calls();
+    assert!(calls.iter().all(|c| c.authorized), "{calls:?}");
+    assert!(calls.iter().all(|c| c.method == "chat.postMessage"));
+    assert_eq!(
+        fake.top_level().len(),
+        4,
+        "firing, resolved, two recoveries"
+    );
 }
 
 // ---- PagerDuty against its fake ----------------------------------------------------------
