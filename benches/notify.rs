@@ -10,7 +10,7 @@
 //!    measured over several trials (and the same for the resolve after the fault clears).
 //!
 //! Run: `cargo bench --bench notify` (N from NOTIFY_BENCH_N, default 5000; trials from
-//! NOTIFY_BENCH_TRIALS, default 5).
+//! NOTIFY_BENCH_TRIALS, default 3).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -136,7 +136,7 @@ rules:
     match: { check: auth_health, outcome: fail }
     by: [check]
     aggregate: rate
-    window: 3s
+    window: 1m
     op: ">"
     threshold: 0
     severity: page
@@ -226,7 +226,7 @@ async fn detection(trials: usize) {
         )
     };
     println!(
-        "detection to delivery (check interval 1 s, evaluation 1 s, for 0 s, group_wait 0 s; goal <= interval + for + 1 s = 2 s):\n  fault on -> trigger at the webhook: {}\n  fault off -> resolve at the webhook: {} (the rule's 3 s window must empty first)",
+        "detection to delivery (check interval 1 s, evaluation 1 s, for 0 s, group_wait 0 s; goal <= interval + for + 1 s = 2 s):\n  fault on -> trigger at the webhook: {}\n  fault off -> resolve at the webhook: {} (the rule's 1 m window must empty first)",
         show(&fire),
         show(&resolve)
     );
@@ -242,7 +242,7 @@ async fn main() {
     let trials = std::env::var("NOTIFY_BENCH_TRIALS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(5);
+        .unwrap_or(3);
     throughput(n).await;
     detection(trials).await;
 }
