@@ -382,3 +382,96 @@ fn common<'a>(mut maps: impl Iterator<Item = &'a Labels>) -> Labels {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::notify::config::{RawReceiver, RawRoute, validate};
+
+    fn cfg(yaml: &str) -> NotifyConfig {
+        #[derive(serde::Deserialize)]
+        struct Doc {
+            receivers: Vec<RawReceiver>,
+            route: RawRoute,
+        }
+        let d: Doc = yaml_serde::from_str(yaml).unwrap();
+        validate(d.receivers, Some(d.route), Path::new("."), &mut |p, m| {
+            panic!("{p}: {m}")
+        })
+    }
+
+    fn at(s: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_800_000_000 + s, 0).unwrap()
+    }
+
+    fn firing(name: &str) -> IncomingAlert {
+        let labels: Labels = [
+            ("alertname".to_string(), name.to_string()),
+            ("route".to_string(), "page".to_string()),
+        ]
+        .into_iter()
+        .collect();
+        IncomingAlert {
+            fingerprint: crate::rules::eval::fingerprint(name, &labels),
+            labels,
+            annotations: Labels::new(),
+            starts_at: at(0),
+            condition: None,
+            run: None,
+        }
+    }
+
+    /// A receiver without its secret is disabled and its routes deliver to the console: the
+    /// alert is never dropped, and the group key still names the configured route.
+    #[test]
+    fn a_disabled_receiver_falls_back_to_the_console() {
+        let c = cfg(r#"
+receivers:
+  - { name: pagerduty, type: pagerduty, routing_key: "" }
+route:
+  receiver: console
+  group_wait: 0s
+  routes:
+    - { matchers: { route: page }, receiver: pagerduty }
+"#);
+        let (built, disabled) = crate::notify::pipeline::build_receivers(&c);
+        assert!(disabled.contains("pagerduty"));
+        assert!(!built.contains_key("pagerduty"));
+        assert!(built.contains_key("console"));
+        let mut d = Dispatcher::new(&c, &disabled, "http://x");
+        d.sync(&[firing("down")], at(0));
+        let f = d.flush_due(at(0));
+        assert_eq!(f.planned.len(), 1);
+        let n = f.planned[0].notification.as_ref().unwrap();
+        assert_eq!(n.receiver, "console");
+        assert_eq!(n.group_key, "0.0/pagerduty{alertname=\"down\"}");
+    }
+
+    /// A flush whose plan could not be stored is retried at the next tick, and the log is not
+    /// updated until it is stored.
+    #[test]
+    fn a_failed_store_write_flushes_again() {
+        let c = cfg(r#"
+receivers:
+  - { name: hook, type: webhook, url: "http://127.0.0.1:9/hook" }
+route:
+  receiver: hook
+  group_wait: 0s
+  group_interval: 1m
+"#);
+        let mut d = Dispatcher::new(&c, &BTreeSet::new(), "http://x");
+        d.sync(&[firing("down")], at(0));
+        let f = d.flush_due(at(0));
+        assert_eq!(f.planned.len(), 1);
+        d.failed(&f, at(1));
+        let f = d.flush_due(at(1));
+        assert_eq!(f.planned.len(), 1, "the same notification is planned again");
+        d.committed(&f);
+        assert!(
+            d.flush_due(at(70)).planned.is_empty(),
+            "now it is in the log"
+        );
+    }
+}
