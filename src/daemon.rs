@@ -779,7 +779,7 @@ impl Daemon {
             let _ = self.server_stop.send(true);
             let _ = self.server.await;
             self.maintenance.abort();
-            self.shared.notifier.stop();
+            self.shared.notifier.stop().await;
             if let Some(e) = &self.evaluator {
                 e.abort();
             }

@@ -3,7 +3,9 @@
 //! one alert group go out in the order they were written (a later one waits while an earlier
 //! one is retried); different groups do not wait for each other.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
+
+use futures_util::StreamExt;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
@@ -83,6 +85,9 @@ pub struct Deliverer {
     metrics: Option<crate::metrics::registry::Registry>,
 }
 
+/// Alert groups of one receiver delivered at once (an unpaced receiver: webhooks, PagerDuty).
+const CONCURRENCY: usize = 16;
+
 fn chrono_of(d: Duration) -> chrono::Duration {
     chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
 }
@@ -143,26 +148,60 @@ impl Deliverer {
         v
     }
 
-    /// Sends every due notification of `receiver`, oldest first, one attempt each.
+    /// Sends every due notification of `receiver`, oldest first, one attempt each. Groups are
+    /// independent: up to `CONCURRENCY` groups are delivered at once (a paced receiver, such as
+    /// a Slack channel, one at a time); within a group, rows go strictly in order and a row
+    /// waiting for its retry holds back the rows written after it.
     pub async fn deliver_due(&self, receiver: &str) -> Result<Pass, StoreError> {
-        let mut pass = Pass::default();
         let Some(r) = self.receiver(receiver) else {
-            return Ok(pass);
+            return Ok(Pass::default());
         };
         let rows = self
             .store
             .outbox_pending(receiver, self.clock.now(), 256)
             .await?;
-        let mut blocked: HashSet<String> = HashSet::new();
+        let mut order: Vec<String> = Vec::new();
+        let mut groups: HashMap<String, Vec<OutboxRow>> = HashMap::new();
         for row in rows {
-            if blocked.contains(&row.group_key) {
-                continue;
+            let g = groups.entry(row.group_key.clone()).or_default();
+            if g.is_empty() {
+                order.push(row.group_key.clone());
             }
+            g.push(row);
+        }
+        let lanes = if r.pacing().is_some() { 1 } else { CONCURRENCY };
+        let r = r.as_ref();
+        let results: Vec<Result<Pass, StoreError>> =
+            futures_util::stream::iter(order.into_iter().filter_map(|k| groups.remove(&k)))
+                .map(|rows| self.deliver_group(rows, r))
+                .buffer_unordered(lanes)
+                .collect()
+                .await;
+        let mut pass = Pass::default();
+        for p in results {
+            let p = p?;
+            pass.sent += p.sent;
+            pass.retried += p.retried;
+            pass.failed += p.failed;
+            if let Some(t) = p.next_due {
+                pass.next_due = min_time(pass.next_due, t);
+            }
+        }
+        Ok(pass)
+    }
+
+    /// One group's due rows, in order, stopping at the first that must wait.
+    async fn deliver_group(
+        &self,
+        rows: Vec<OutboxRow>,
+        r: &dyn Receiver,
+    ) -> Result<Pass, StoreError> {
+        let mut pass = Pass::default();
+        for row in rows {
             let now = self.clock.now();
             if row.next_attempt_at > now {
                 pass.next_due = min_time(pass.next_due, row.next_attempt_at);
-                blocked.insert(row.group_key.clone());
-                continue;
+                break;
             }
             if let Some((key, _)) = r.pacing()
                 && let Some(t) = self.paced.lock().expect("pacing lock").get(&key)
@@ -171,12 +210,12 @@ impl Deliverer {
                 pass.next_due = min_time(pass.next_due, *t);
                 break;
             }
-            match self.attempt(&row, r.as_ref()).await? {
+            match self.attempt(&row, r).await? {
                 Attempt::Sent { .. } => pass.sent += 1,
                 Attempt::Retry { at, .. } => {
                     pass.retried += 1;
                     pass.next_due = min_time(pass.next_due, at);
-                    blocked.insert(row.group_key.clone());
+                    break;
                 }
                 Attempt::Failed { .. } => pass.failed += 1,
             }

@@ -55,6 +55,9 @@ pub struct Notifier {
     wakes: Mutex<HashMap<String, Arc<Notify>>>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
     metrics: Option<crate::metrics::registry::Registry>,
+    /// Tells workers to stop after the attempt in progress (a graceful stop never leaves a
+    /// delivered notification unrecorded).
+    stopping: tokio::sync::watch::Sender<bool>,
 }
 
 impl Notifier {
@@ -86,6 +89,7 @@ impl Notifier {
             wakes: Mutex::new(HashMap::new()),
             tasks: Mutex::new(Vec::new()),
             metrics,
+            stopping: tokio::sync::watch::channel(false).0,
         })
     }
 
@@ -169,6 +173,7 @@ impl Notifier {
 
     /// Starts one delivery worker per receiver and the group timer.
     pub fn start(self: &Arc<Self>) {
+        self.stopping.send_replace(false);
         let mut tasks = self.tasks.lock().expect("tasks lock");
         let mut wakes = self.wakes.lock().expect("wakes lock");
         wakes.clear();
@@ -179,11 +184,15 @@ impl Notifier {
             tasks.push(tokio::spawn(async move { me.worker(name, wake).await }));
         }
         let me = self.clone();
+        let mut stopping = self.stopping.subscribe();
         tasks.push(tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(1));
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
-                tick.tick().await;
+                tokio::select! {
+                    _ = tick.tick() => {}
+                    _ = stopping.wait_for(|s| *s) => return,
+                }
                 let _ = me.flush().await;
                 me.export_pending().await;
             }
@@ -191,7 +200,11 @@ impl Notifier {
     }
 
     async fn worker(&self, receiver: String, wake: Arc<Notify>) {
+        let mut stopping = self.stopping.subscribe();
         loop {
+            if *stopping.borrow_and_update() {
+                return;
+            }
             let wait = match self.deliverer.deliver_due(&receiver).await {
                 Ok(p) => p
                     .next_due
@@ -206,6 +219,7 @@ impl Notifier {
             tokio::select! {
                 _ = wake.notified() => {}
                 _ = tokio::time::sleep(wait) => {}
+                _ = stopping.changed() => {}
             }
         }
     }
@@ -215,7 +229,7 @@ impl Notifier {
     pub async fn reload(self: &Arc<Self>, cfg: &NotifyConfig, external_url: &str) {
         let (receivers, disabled) = build_receivers(cfg);
         let running = !self.tasks.lock().expect("tasks lock").is_empty();
-        self.stop();
+        self.stop().await;
         self.dispatcher
             .lock()
             .await
@@ -226,10 +240,17 @@ impl Notifier {
         }
     }
 
-    /// Stops the workers and the timer. Whatever is pending stays in the outbox.
-    pub fn stop(&self) {
-        for t in self.tasks.lock().expect("tasks lock").drain(..) {
-            t.abort();
+    /// Stops the timer and the workers, letting an attempt in progress finish and be recorded
+    /// (bounded: a receiver that hangs is cut off after its own timeout or 10 s). Whatever is
+    /// pending stays in the outbox.
+    pub async fn stop(&self) {
+        self.stopping.send_replace(true);
+        let tasks: Vec<JoinHandle<()>> = self.tasks.lock().expect("tasks lock").drain(..).collect();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        for mut t in tasks {
+            if tokio::time::timeout_at(deadline, &mut t).await.is_err() {
+                t.abort();
+            }
         }
     }
 
