@@ -4,6 +4,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod daemon;
+pub mod gate;
 pub mod http;
 pub mod journey;
 pub mod metrics;

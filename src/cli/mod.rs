@@ -3,6 +3,7 @@
 
 mod alerts;
 mod check;
+mod gate;
 mod once;
 mod run;
 
@@ -67,6 +68,10 @@ pub enum Command {
         #[command(subcommand)]
         command: AlertsCommand,
     },
+    /// The release gate: judge the SLA over a stored window (`--window 1h`, optionally from a
+    /// daemon with `--source URL`) or over fresh runs (`--runs N`). Exit 0 pass, 1 SLA breached,
+    /// 2 cannot judge.
+    Gate(gate::GateArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -153,5 +158,6 @@ pub async fn run(cli: Cli) -> i32 {
                     out,
                 },
         } => alerts::export(&format, &config, out.as_deref()),
+        Command::Gate(args) => gate::run(args).await,
     }
 }

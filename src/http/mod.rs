@@ -28,6 +28,7 @@ pub fn router(shared: AppState) -> Router {
         .route("/api/v1/runs/{id}", get(run))
         .route("/api/v1/alerts", get(alerts))
         .route("/api/v1/slo", get(slo))
+        .route("/api/v1/gate", get(crate::gate::api::gate_samples))
         .route("/artifacts/{run_id}/{file}", get(artifact))
         .with_state(shared)
 }

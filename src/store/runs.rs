@@ -34,6 +34,22 @@ pub struct RunSummary {
     pub failed_step: Option<String>,
 }
 
+/// One run as the release gate and the report see it: which check, where, when, its outcome
+/// and its SLO latency (see [`Store::run_points_since`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunPoint {
+    pub check: std::sync::Arc<str>,
+    pub kind: CheckKind,
+    pub location: std::sync::Arc<str>,
+    pub attempt: u32,
+    pub scheduled_at: DateTime<Utc>,
+    pub started_at: DateTime<Utc>,
+    pub outcome: Outcome,
+    pub cancelled: bool,
+    /// The timed steps of a journey, or the whole run for other checks.
+    pub latency_ms: f64,
+}
+
 /// What [`Store::prune`] deleted. The store does not touch files: the caller removes
 /// `artifact_paths` (as recorded, relative or absolute) from disk.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -437,6 +453,48 @@ impl Store {
             }
             tx.commit().await?;
             Ok(runs)
+        })
+    }
+
+    /// The few columns the release gate and the report judge, for every run that started at or
+    /// after `since` (oldest first): one narrow query instead of whole summaries, so 30 days of
+    /// ~390k runs read in well under a second (see `benches/gate.rs`).
+    pub async fn run_points_since(&self, since: DateTime<Utc>) -> Result<Vec<RunPoint>> {
+        let since = micros(since);
+        with_pool!(self, pool, _Db => {
+            let rows = sqlx::query(
+                "SELECT r.check_name, r.kind, r.location, r.attempt, r.scheduled_at, \
+                 r.started_at, r.outcome, r.cancelled, r.timed_latency_ms, r.total_ms \
+                 FROM runs r WHERE r.started_at >= $1 ORDER BY r.started_at",
+            )
+            .bind(since)
+            .fetch_all(pool)
+            .await?;
+            let mut out = Vec::with_capacity(rows.len());
+            // Names repeat on every row: share one allocation per distinct value.
+            let mut names: std::collections::HashMap<String, std::sync::Arc<str>> =
+                std::collections::HashMap::new();
+            let mut intern = |s: String| -> std::sync::Arc<str> {
+                names.entry(s).or_insert_with_key(|k| k.as_str().into()).clone()
+            };
+            for row in &rows {
+                let kind: CheckKind = parse_enum("kind", row.try_get("kind")?)?;
+                let timed: f64 = row.try_get("timed_latency_ms")?;
+                let total: f64 = row.try_get("total_ms")?;
+                out.push(RunPoint {
+                    check: intern(row.try_get("check_name")?),
+                    kind,
+                    location: intern(row.try_get("location")?),
+                    attempt: attempt(row.try_get("attempt")?)?,
+                    scheduled_at: row.try_get("scheduled_at")?,
+                    started_at: row.try_get("started_at")?,
+                    outcome: parse_enum("outcome", row.try_get("outcome")?)?,
+                    cancelled: row.try_get("cancelled")?,
+                    // As `RunResult::slo_latency_ms`: a journey's timed steps, else the whole run.
+                    latency_ms: if kind == CheckKind::Journey && timed > 0.0 { timed } else { total },
+                });
+            }
+            Ok(out)
         })
     }
 
