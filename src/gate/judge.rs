@@ -83,7 +83,7 @@ impl Verdict {
 /// One criterion of one check (one JUnit testcase).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Criterion {
-    /// The check name, or `overall`, `feed_push`, `alerts`.
+    /// The check name, or `overall`, `feed_push_jobs`, `alerts`.
     pub check: String,
     /// `samples`, `probe_errors`, `p95`, `availability`, `success_rate`, `page_alerts`.
     pub criterion: String,
@@ -376,7 +376,7 @@ pub fn judge(samples: &Samples, checks: &[GatedCheck], targets: &Targets) -> Ver
         }
     };
     criteria.push(Criterion {
-        check: "feed_push".into(),
+        check: "feed_push_jobs".into(),
         criterion: "success_rate".into(),
         verdict: fv,
         value,

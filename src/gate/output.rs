@@ -34,7 +34,7 @@ pub fn table(v: &Verdicts) -> String {
         .checks
         .iter()
         .map(|c| c.check.chars().count())
-        .chain(["check".len(), "feed_push".len()])
+        .chain(["check".len(), "feed_push_jobs".len()])
         .max()
         .unwrap_or(5);
     let _ = writeln!(
@@ -65,7 +65,7 @@ pub fn table(v: &Verdicts) -> String {
     for c in v
         .criteria
         .iter()
-        .filter(|c| matches!(c.check.as_str(), "overall" | "feed_push" | "alerts"))
+        .filter(|c| matches!(c.check.as_str(), "overall" | "feed_push_jobs" | "alerts"))
     {
         let _ = writeln!(
             out,
@@ -80,7 +80,7 @@ pub fn table(v: &Verdicts) -> String {
         .criteria
         .iter()
         .filter(|c| matches!(c.verdict, Verdict::Breach | Verdict::CannotJudge))
-        .filter(|c| !matches!(c.check.as_str(), "overall" | "feed_push" | "alerts"))
+        .filter(|c| !matches!(c.check.as_str(), "overall" | "feed_push_jobs" | "alerts"))
         .collect();
     if !problems.is_empty() {
         out.push('\n');

@@ -3,6 +3,7 @@
 mod alerting;
 mod check;
 mod daemon;
+mod gate;
 mod journeys;
 mod probes;
 mod secrets;
