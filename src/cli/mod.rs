@@ -5,6 +5,7 @@ mod alerts;
 mod check;
 mod gate;
 mod once;
+mod report;
 mod run;
 
 use std::path::PathBuf;
@@ -72,6 +73,8 @@ pub enum Command {
     /// daemon with `--source URL`) or over fresh runs (`--runs N`). Exit 0 pass, 1 SLA breached,
     /// 2 cannot judge.
     Gate(gate::GateArgs),
+    /// An offline HTML report (p95 per journey, availability, error budget) for pilot reviews.
+    Report(report::ReportArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -159,5 +162,6 @@ pub async fn run(cli: Cli) -> i32 {
                 },
         } => alerts::export(&format, &config, out.as_deref()),
         Command::Gate(args) => gate::run(args).await,
+        Command::Report(args) => report::run(args).await,
     }
 }

@@ -552,3 +552,52 @@ async fn runs_mode_against_the_sandbox_passes_and_breaches_with_the_latency_faul
     );
     sbx.shutdown().await;
 }
+
+/// `synmon report`: one self-contained HTML file with the three charts, the numbers, and never
+/// a run's error text (it may quote what the target or a secret said).
+#[tokio::test]
+async fn report_writes_an_offline_html_file_with_charts() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("synmon.db").display());
+    let runs = data_set(180, |j, m, r| {
+        if j == "feed_push" && m == 42 {
+            r.outcome = Outcome::Fail;
+            r.error = Some(format!("login refused for password {PASSWORD}"));
+        }
+    });
+    store_with(&url, &runs).await.close().await;
+    let cfg = gate_config(dir.path(), &url, "");
+    let out_dir = dir.path().join("out");
+    let out = Command::new(env!("CARGO_BIN_EXE_synmon"))
+        .args(["report", "--since", "7d", "--out"])
+        .arg(&out_dir)
+        .arg("--config")
+        .arg(&cfg)
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let html = std::fs::read_to_string(out_dir.join("index.html")).unwrap();
+    assert_eq!(html.matches("<svg").count(), 3, "p95, availability, budget");
+    for j in JOURNEYS {
+        assert!(html.contains(&format!("<td>{j}</td>")), "{j}");
+    }
+    assert!(html.contains("p95 latency per journey"));
+    assert!(html.contains("Error budget remaining"));
+    assert!(!html.contains("<script") && !html.contains("src=") && !html.contains("href="));
+    assert!(!html.contains(PASSWORD), "no secret in the report");
+    // feed_push: 1 failure in 180 runs.
+    assert!(
+        html.contains("<tr><td>feed_push</td><td>180</td><td>1</td>"),
+        "{html}"
+    );
+
+    let bad = Command::new(env!("CARGO_BIN_EXE_synmon"))
+        .args(["report", "--since", "soon", "--out"])
+        .arg(&out_dir)
+        .arg("--config")
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2), "{}", describe(&bad));
+}
