@@ -292,9 +292,11 @@ Latency is each journey's timed steps (passing runs); availability is pass / (pa
             percentile(&all, 0.95)
                 .map(fmt)
                 .unwrap_or_else(|| "-".into()),
-            (total > 0)
-                .then(|| fmt(100.0 * (total - fail) as f64 / total as f64))
-                .unwrap_or_else(|| "-".into()),
+            if total > 0 {
+                fmt(100.0 * (total - fail) as f64 / total as f64)
+            } else {
+                "-".into()
+            },
             budget[j]
                 .points
                 .iter()
