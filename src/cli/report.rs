@@ -46,7 +46,7 @@ pub async fn write(
     let since = crate::config::duration::parse_duration(&a.since)
         .map_err(|e| anyhow::anyhow!("--since: {e}"))?;
     let to = clock.now();
-    let from = to - chrono::Duration::from_std(since).context("--since is too long")?;
+    let from = gate::window_start(to, since);
     let store = crate::store::Store::connect(&cfg.store_url).await?;
     let points = store.run_points_since(from).await;
     let alerts = gate::samples::stored_page_alerts(&store).await;

@@ -35,8 +35,8 @@ pub async fn gate_samples(State(s): State<Arc<Shared>>, Query(q): Query<GateQuer
         }
     };
     let now = s.clock.now();
-    let from = now - chrono::Duration::from_std(window).unwrap_or(chrono::Duration::MAX);
-    let points = match s.store.run_points_since(from).await {
+    let from = super::window_start(now, window);
+    let runs = match s.store.gate_runs(from, now).await {
         Ok(p) => p,
         Err(e) => {
             return (
@@ -73,7 +73,7 @@ pub async fn gate_samples(State(s): State<Arc<Shared>>, Query(q): Query<GateQuer
         mode: Mode::Window { window: q.window },
         from,
         to: now,
-        checks: samples::from_points(&points),
+        checks: samples::from_gate_runs(runs),
         feed_push_success_rate: feed,
         page_alerts: alerts,
     };

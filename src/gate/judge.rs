@@ -234,6 +234,11 @@ pub fn judge(samples: &Samples, checks: &[GatedCheck], targets: &Targets) -> Ver
             },
         ));
         let judgeable = enough && probe_ok;
+        let not_judged = if probe_ok {
+            "not judged: too few samples"
+        } else {
+            "not judged: too many probe errors"
+        };
 
         // p95 of passing runs.
         let p95 = if small_runs.is_some() {
@@ -262,7 +267,7 @@ pub fn judge(samples: &Samples, checks: &[GatedCheck], targets: &Targets) -> Ver
                 (Verdict::CannotJudge, None) if judgeable => {
                     "no passing run to take a latency from".to_string()
                 }
-                (Verdict::CannotJudge, _) => "cannot judge (see samples, probe_errors)".into(),
+                (Verdict::CannotJudge, _) => not_judged.to_string(),
                 (v, Some(p)) => format!(
                     "{label} {} ms {} target {} ms",
                     fmt(p),
@@ -288,7 +293,8 @@ pub fn judge(samples: &Samples, checks: &[GatedCheck], targets: &Targets) -> Ver
             Some(targets.availability_pct),
             ">=",
             match (avail_verdict, small_runs) {
-                (Verdict::CannotJudge, _) => "cannot judge (see samples, probe_errors)".into(),
+                (Verdict::CannotJudge, _) if !judgeable => not_judged.to_string(),
+                (Verdict::CannotJudge, _) => "no run judged the target".into(),
                 (Verdict::Pass, Some(_)) => format!("all {judged} passed"),
                 (_, Some(_)) => format!("{} of {judged} runs failed", s.fail),
                 (v, None) => format!(

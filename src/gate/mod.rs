@@ -37,6 +37,17 @@ pub const ALERT_STATE_ID: &str = "evaluator";
 /// The metric the feed-push criterion judges (`feed_push_success_rate`, percent).
 pub const FEED_PUSH_METRIC: &str = crate::metrics::catalog::FEED_PUSH_SUCCESS_RATE.name;
 
+/// `now - window`, or the earliest time there is for a window longer than history.
+pub fn window_start(
+    now: chrono::DateTime<chrono::Utc>,
+    window: std::time::Duration,
+) -> chrono::DateTime<chrono::Utc> {
+    chrono::Duration::from_std(window)
+        .ok()
+        .and_then(|w| now.checked_sub_signed(w))
+        .unwrap_or(chrono::DateTime::<chrono::Utc>::MIN_UTC)
+}
+
 /// A check the gate judges, with its latency target.
 #[derive(Debug, Clone, PartialEq)]
 pub struct GatedCheck {

@@ -81,6 +81,9 @@ pub fn table(v: &Verdicts) -> String {
         .iter()
         .filter(|c| matches!(c.verdict, Verdict::Breach | Verdict::CannotJudge))
         .filter(|c| !matches!(c.check.as_str(), "overall" | "feed_push_jobs" | "alerts"))
+        // A p95 or availability left unjudged because of the samples or probe errors: the
+        // cause is listed already.
+        .filter(|c| !c.message.starts_with("not judged:"))
         .collect();
     if !problems.is_empty() {
         out.push('\n');

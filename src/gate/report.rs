@@ -340,8 +340,8 @@ struct Frame {
 
 const W: f64 = 900.0;
 const H: f64 = 300.0;
-const LEFT: f64 = 60.0;
-const RIGHT: f64 = 20.0;
+const LEFT: f64 = 80.0;
+const RIGHT: f64 = 50.0;
 const TOP: f64 = 20.0;
 const BOTTOM: f64 = 60.0;
 
@@ -380,7 +380,12 @@ impl Frame {
                 W - RIGHT,
                 LEFT - 6.0,
                 py + 4.0,
-                fmt(v)
+                // Whole numbers where the axis spans enough for them to differ.
+                if y1 - y0 >= 20.0 {
+                    format!("{}", v.round())
+                } else {
+                    fmt(v)
+                }
             );
         }
         // Time labels: 6 along the axis.

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::outcome::Outcome;
 use crate::run::{CheckKind, RunResult};
-use crate::store::{RunPoint, Store, StoreError};
+use crate::store::{GateRuns, RunPoint, Store, StoreError};
 
 /// How the samples were taken.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -133,6 +133,23 @@ pub fn from_points(points: &[RunPoint]) -> BTreeMap<String, CheckSamples> {
         .collect()
 }
 
+/// Per-check samples from what [`Store::gate_runs`] read: the passing latencies as they are
+/// (a pass is never superseded), failures and probe errors counted by [`from_points`]'s rules
+/// over the few other runs.
+pub fn from_gate_runs(g: GateRuns) -> BTreeMap<String, CheckSamples> {
+    let mut out = from_points(&g.others);
+    for s in out.values_mut() {
+        // Retries that passed are in `passes` too.
+        s.pass_latencies_ms.clear();
+    }
+    for (check, kind, latencies) in g.passes {
+        let s = out.entry(check).or_default();
+        s.kind = Some(kind);
+        s.pass_latencies_ms = latencies;
+    }
+    out
+}
+
 /// Per-check samples from fresh runs (`--runs N`), by the same rules as [`from_points`].
 pub fn from_runs(runs: &[RunResult]) -> BTreeMap<String, CheckSamples> {
     let points: Vec<RunPoint> = runs
@@ -239,16 +256,15 @@ pub async fn from_store(
     window: std::time::Duration,
     now: DateTime<Utc>,
 ) -> Result<Samples, StoreError> {
-    let from = now - chrono::Duration::from_std(window).unwrap_or(chrono::Duration::MAX);
-    let points = store.run_points_since(from).await?;
-    let points: Vec<RunPoint> = points.into_iter().filter(|p| p.started_at <= now).collect();
+    let from = super::window_start(now, window);
+    let runs = store.gate_runs(from, now).await?;
     Ok(Samples {
         mode: Mode::Window {
             window: window_text.to_string(),
         },
         from,
         to: now,
-        checks: from_points(&points),
+        checks: from_gate_runs(runs),
         feed_push_success_rate: feed_push_from_database(cfg).await,
         page_alerts: stored_page_alerts(store).await,
     })

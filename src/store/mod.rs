@@ -29,7 +29,7 @@ use sqlx::{Connection, PgConnection, PgPool, SqliteConnection, SqlitePool};
 use crate::config::{REDACTED, Redactor, Secret};
 use migrations::Dialect;
 
-pub use runs::{Pruned, RunPoint, RunSummary};
+pub use runs::{GateRuns, Pruned, RunPoint, RunSummary};
 
 /// How long a query waits for a free connection (or SQLite for a lock) before failing, so
 /// `/readyz` and the recorder report a stuck database instead of hanging.

@@ -19,6 +19,10 @@ use synmon::store::Store;
 use crate::support::*;
 
 const PASSWORD: &str = "synthetic-demo";
+
+/// The tests here run one at a time: they start binaries, databases and the sandbox, and the
+/// fresh-runs test measures real latency, which a busy 2-core machine would distort.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 const JOURNEYS: [&str; 3] = ["align_category", "save_profile", "feed_push"];
 
 fn now() -> DateTime<Utc> {
@@ -287,6 +291,7 @@ where
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn window_verdicts_on_sqlite_data_sets() {
+    let _serial = SERIAL.lock().await;
     let root = tempfile::tempdir().unwrap();
     let root_path = root.path().to_path_buf();
     stored_data_sets(|i| {
@@ -298,6 +303,7 @@ async fn window_verdicts_on_sqlite_data_sets() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn window_verdicts_on_postgres_data_sets() {
+    let _serial = SERIAL.lock().await;
     let dbs = Arc::new(tokio::sync::Mutex::new(Vec::new()));
     let d = dbs.clone();
     stored_data_sets(move |_| {
@@ -319,6 +325,7 @@ async fn window_verdicts_on_postgres_data_sets() {
 /// a firing warning does not.
 #[tokio::test]
 async fn a_firing_page_alert_in_the_store_breaches() {
+    let _serial = SERIAL.lock().await;
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("synmon.db").display());
     let store = store_with(&url, &data_set(30, |_, _, _| {})).await;
@@ -358,6 +365,7 @@ async fn a_firing_page_alert_in_the_store_breaches() {
 
 #[tokio::test]
 async fn bad_flags_and_an_unreachable_store_cannot_judge() {
+    let _serial = SERIAL.lock().await;
     let dir = tempfile::tempdir().unwrap();
     let cfg = gate_config(dir.path(), "postgres://nobody@127.0.0.1:9/none", "");
     let out = gate(dir.path(), &cfg, &["--window", "1h"]);
@@ -383,6 +391,7 @@ async fn bad_flags_and_an_unreachable_store_cannot_judge() {
 /// page alerts firing in its evaluator now.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn source_asks_a_running_daemon() {
+    let _serial = SERIAL.lock().await;
     use synmon::daemon::{Daemon, Options};
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("synmon.db").display());
@@ -491,6 +500,7 @@ const RUNS_CHECKS: &str = r#"
 /// align-category save, the worst of 5 runs breaches 400 ms: exit 1.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn runs_mode_against_the_sandbox_passes_and_breaches_with_the_latency_fault() {
+    let _serial = SERIAL.lock().await;
     let _b = BROWSER.lock().await;
     synmon::tls::install();
     let dir = tempfile::tempdir().unwrap();
@@ -557,6 +567,7 @@ async fn runs_mode_against_the_sandbox_passes_and_breaches_with_the_latency_faul
 /// a run's error text (it may quote what the target or a secret said).
 #[tokio::test]
 async fn report_writes_an_offline_html_file_with_charts() {
+    let _serial = SERIAL.lock().await;
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("synmon.db").display());
     let runs = data_set(180, |j, m, r| {
@@ -600,4 +611,57 @@ async fn report_writes_an_offline_html_file_with_charts() {
         .output()
         .unwrap();
     assert_eq!(bad.status.code(), Some(2), "{}", describe(&bad));
+}
+
+/// The gate's narrow store read (`Store::gate_runs`) gives the same samples as judging every
+/// run point, on both dialects: retried slots once, cancelled runs never, errors apart.
+#[tokio::test]
+async fn the_narrow_gate_query_matches_whole_run_points_on_sqlite_and_postgres() {
+    let _serial = SERIAL.lock().await;
+    let mut runs = data_set(30, |j, m, r| match (j, m % 7) {
+        ("save_profile", 3) => r.outcome = Outcome::Error,
+        ("feed_push", 5) => r.cancelled = true,
+        ("align_category", 2) => r.outcome = Outcome::Fail,
+        _ => {}
+    });
+    // Retried slots: fail then pass; error then fail (attempt 2 counts).
+    for (check, second) in [
+        ("align_category", Outcome::Pass),
+        ("save_profile", Outcome::Fail),
+    ] {
+        let mut first = run(check, 45, Outcome::Fail, 0.0);
+        if second == Outcome::Fail {
+            first.outcome = Outcome::Error;
+        }
+        let mut retry = run(check, 45, second, 140.0);
+        retry.attempt = 2;
+        retry.scheduled_at = first.scheduled_at;
+        retry.started_at = first.started_at + chrono::Duration::seconds(5);
+        runs.extend([first, retry]);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let pg = TempPg::create().await;
+    for url in [
+        format!("sqlite://{}", dir.path().join("s.db").display()),
+        pg.url.clone(),
+    ] {
+        let store = store_with(&url, &runs).await;
+        let since = now() - chrono::Duration::hours(1);
+        let until = now();
+        let mut narrow =
+            synmon::gate::samples::from_gate_runs(store.gate_runs(since, until).await.unwrap());
+        let mut whole =
+            synmon::gate::samples::from_points(&store.run_points_since(since).await.unwrap());
+        for s in narrow.values_mut().chain(whole.values_mut()) {
+            s.pass_latencies_ms.sort_by(f64::total_cmp);
+        }
+        assert_eq!(narrow, whole, "{url}");
+        let a = &narrow["align_category"];
+        assert_eq!((a.pass(), a.fail, a.error), (27, 4, 0), "{url}: {a:?}");
+        let s = &narrow["save_profile"];
+        assert_eq!((s.pass(), s.fail, s.error), (26, 1, 4), "{url}: {s:?}");
+        assert_eq!(narrow["feed_push"].judged(), 30 - 4, "{url}");
+        store.close().await;
+    }
+    pg.drop_db().await;
 }
