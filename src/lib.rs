@@ -5,6 +5,7 @@ pub mod clock;
 pub mod config;
 pub mod daemon;
 pub mod dashboards;
+pub mod gate;
 pub mod http;
 pub mod journey;
 pub mod metrics;

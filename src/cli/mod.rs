@@ -4,8 +4,10 @@
 mod alerts;
 mod check;
 mod dashboards;
+mod gate;
 mod notify;
 mod once;
+mod report;
 mod run;
 
 use std::path::PathBuf;
@@ -81,6 +83,12 @@ pub enum Command {
         #[command(subcommand)]
         command: DashboardsCommand,
     },
+    /// The release gate: judge the SLA over a stored window (`--window 1h`, optionally from a
+    /// daemon with `--source URL`) or over fresh runs (`--runs N`). Exit 0 pass, 1 SLA breached,
+    /// 2 cannot judge.
+    Gate(gate::GateArgs),
+    /// An offline HTML report (p95 per journey, availability, error budget) for pilot reviews.
+    Report(report::ReportArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -233,5 +241,7 @@ pub async fn run(cli: Cli) -> i32 {
             }
             DashboardsCommand::Render { config, grafana } => dashboards::render(&config, &grafana),
         },
+        Command::Gate(args) => gate::run(args).await,
+        Command::Report(args) => report::run(args).await,
     }
 }

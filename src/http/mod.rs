@@ -29,6 +29,7 @@ pub fn router(shared: AppState) -> Router {
         .route("/api/v1/alerts", get(alerts))
         .route("/api/v1/slo", get(slo))
         .route("/api/v1/notifications", get(notifications))
+        .route("/api/v1/gate", get(crate::gate::api::gate_samples))
         .route("/artifacts/{run_id}/{file}", get(artifact))
         .with_state(shared)
 }

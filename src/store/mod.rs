@@ -31,7 +31,7 @@ use crate::config::{REDACTED, Redactor, Secret};
 use migrations::Dialect;
 
 pub use outbox::{LogEntry, NewNotification, OutboxRow, OutboxStatus};
-pub use runs::{Pruned, RunSummary};
+pub use runs::{GateRuns, Pruned, RunPoint, RunSummary};
 
 /// How long a query waits for a free connection (or SQLite for a lock) before failing, so
 /// `/readyz` and the recorder report a stuck database instead of hanging.

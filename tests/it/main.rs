@@ -9,6 +9,7 @@ mod fake_datadog;
 mod fake_pagerduty;
 mod fake_slack;
 mod fake_webhook;
+mod gate;
 mod journeys;
 mod notify_daemon;
 mod notify_e2e;
