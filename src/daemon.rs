@@ -93,7 +93,7 @@ pub struct Alerting {
 }
 
 /// The store key of the evaluator's state.
-const ALERT_STATE_ID: &str = "evaluator";
+pub const ALERT_STATE_ID: &str = "evaluator";
 const RECENT_TRANSITIONS: usize = 500;
 
 impl Shared {

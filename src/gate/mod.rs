@@ -30,9 +30,8 @@ pub use samples::{AlertsReading, CheckSamples, FiringAlert, GaugeReading, Mode, 
 use crate::config::Config;
 use crate::run::CheckKind;
 
-/// The store key under which the daemon keeps its alert evaluator's state (`ALERT_STATE_ID` in
-/// `daemon.rs`); window mode reads the firing alerts from it.
-pub const ALERT_STATE_ID: &str = "evaluator";
+/// The store key of the daemon's alert evaluator state (one definition, the daemon's).
+pub use crate::daemon::ALERT_STATE_ID;
 
 /// The metric the feed-push criterion judges (`feed_push_success_rate`, percent).
 pub const FEED_PUSH_METRIC: &str = crate::metrics::catalog::FEED_PUSH_SUCCESS_RATE.name;
