@@ -17,5 +17,6 @@ mod notify_receivers;
 mod notify_slack;
 mod probes;
 mod secrets;
+mod status_page;
 mod store;
 mod support;
