@@ -97,10 +97,60 @@ struct View {
     checks: Vec<CheckRow>,
     firing: Vec<crate::rules::Alert>,
     pending: usize,
-    slos: Vec<crate::rules::SloStatus>,
+    slos: Vec<SloRow>,
     latest_failure: Option<RunResult>,
     /// Per journey: p95 per hour over the last 24 h, oldest first.
     hourly: BTreeMap<String, Vec<Option<f64>>>,
+}
+
+/// One SLO as of the evaluator's last pass (the gauges it exports): recomputing a 30-day
+/// budget per page view would cost what an evaluation costs.
+struct SloRow {
+    name: String,
+    objective: f64,
+    period: String,
+    /// `None` before the first evaluation.
+    remaining: Option<f64>,
+    burns: Vec<(String, Option<f64>)>,
+    exhaustion_secs: Option<f64>,
+}
+
+fn slo_rows(cfg: &crate::config::Config, reg: &crate::metrics::registry::Registry) -> Vec<SloRow> {
+    let finite = |v: Option<f64>| v.filter(|x| x.is_finite());
+    cfg.rules
+        .slos
+        .iter()
+        .map(|slo| {
+            let labels = [("slo", slo.name.as_str())];
+            let mut windows: Vec<std::time::Duration> = slo
+                .page
+                .iter()
+                .chain(&slo.ticket)
+                .flat_map(|r| [r.long, r.short])
+                .collect();
+            windows.sort();
+            windows.dedup();
+            let burns = windows
+                .into_iter()
+                .map(|w| {
+                    let w = crate::rules::slo::fmt_duration(w);
+                    let v = reg.gauge(
+                        catalog::SLO_BURN_RATE.name,
+                        &[("slo", slo.name.as_str()), ("window", w.as_str())],
+                    );
+                    (w, finite(v))
+                })
+                .collect();
+            SloRow {
+                name: slo.name.clone(),
+                objective: slo.objective,
+                period: crate::rules::slo::fmt_duration(slo.period),
+                remaining: finite(reg.gauge(catalog::SLO_BUDGET_REMAINING.name, &labels)),
+                burns,
+                exhaustion_secs: finite(reg.gauge(catalog::SLO_TIME_TO_EXHAUSTION.name, &labels)),
+            }
+        })
+        .collect()
 }
 
 /// The latency target of a check's p95: the lowest threshold of a p95 rule on its latency, or
@@ -241,7 +291,7 @@ async fn gather(s: &AppState) -> View {
         },
         None => None,
     };
-    let (firing, pending, slos) = {
+    let (firing, pending) = {
         let a = s.alerting.lock().await;
         let firing: Vec<_> = a
             .state
@@ -256,13 +306,9 @@ async fn gather(s: &AppState) -> View {
             .values()
             .filter(|al| al.phase == Phase::Pending)
             .count();
-        let source = crate::rules::registry_source::RegistrySource {
-            registry: &s.registry,
-            counters: &a.counters,
-        };
-        let slos = crate::rules::slo::slo_status(&cfg.rules.slos, &source, now);
-        (firing, pending, slos)
+        (firing, pending)
     };
+    let slos = slo_rows(&cfg, &s.registry);
     View {
         now,
         target,
@@ -374,9 +420,11 @@ fn render_fragment(v: &View) -> String {
                         id = esc(&r.run_id),
                         when = esc(&time(&r.started_at)),
                         err = match (&r.failed_step, &r.error) {
-                            (Some(step), Some(e)) =>
-                                format!(r#"<div class="err">{}: {}</div>"#, esc(step), esc(e)),
-                            (None, Some(e)) => format!(r#"<div class="err">{}</div>"#, esc(e)),
+                            // HTTP errors already start with the request's name.
+                            (Some(step), Some(e)) if !e.starts_with(step.as_str()) => {
+                                format!(r#"<div class="err">{}: {}</div>"#, esc(step), esc(e))
+                            }
+                            (_, Some(e)) => format!(r#"<div class="err">{}</div>"#, esc(e)),
                             _ => String::new(),
                         }
                     );
@@ -464,18 +512,17 @@ fn render_fragment(v: &View) -> String {
         );
         for o in &v.slos {
             let burns: Vec<String> = o
-                .burn_rates
+                .burns
                 .iter()
-                .map(|b| {
+                .map(|(w, b)| {
                     format!(
-                        "{} {}",
-                        b.window,
-                        b.burn_rate
-                            .map(|x| format!("{x:.2}×"))
+                        "{w} {}",
+                        b.map(|x| format!("{x:.2}×"))
                             .unwrap_or_else(|| "no data".into())
                     )
                 })
                 .collect();
+            let low = o.remaining.is_some_and(|r| r < 0.25);
             let _ = write!(
                 s,
                 r#"<tr data-slo="{}"><th scope="row">{}</th><td>{} %</td><td>{}</td><td class="num{}">{}</td><td>{}</td><td>{}</td></tr>"#,
@@ -483,17 +530,16 @@ fn render_fragment(v: &View) -> String {
                 esc(&o.name),
                 o.objective,
                 esc(&o.period),
-                if o.error_budget_remaining < 0.25 {
-                    " over"
-                } else {
-                    ""
+                if low { " over" } else { "" },
+                match o.remaining {
+                    Some(r) => pct(Some(r)),
+                    None => "not evaluated yet".into(),
                 },
-                pct(Some(o.error_budget_remaining)),
                 esc(&burns.join(", ")),
-                match o.time_to_exhaustion_secs {
-                    Some(0) => "spent".to_string(),
-                    Some(secs) =>
-                        crate::rules::slo::fmt_duration(std::time::Duration::from_secs(secs)),
+                match o.exhaustion_secs {
+                    Some(x) if x <= 0.0 => "spent".to_string(),
+                    Some(x) =>
+                        crate::rules::slo::fmt_duration(std::time::Duration::from_secs(x as u64)),
                     None => "not burning".to_string(),
                 }
             );
@@ -535,7 +581,7 @@ fn render_fragment(v: &View) -> String {
             if let Some(r) = &c.last {
                 let _ = write!(
                     s,
-                    r#"<figure><figcaption>Steps of the <a href="/runs/{}">last run</a> ({})</figcaption>{}</figure>"#,
+                    r#"<figure><figcaption>Steps of the <a href="/runs/{}">last run</a> ({}); dark blue: timed steps (they make the p95), grey blue: untimed, red: failed</figcaption>{}</figure>"#,
                     esc(&r.run_id),
                     esc(&time(&r.started_at)),
                     step_chart(r)
