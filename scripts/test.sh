@@ -15,5 +15,14 @@ fi
 if command -v pg_isready >/dev/null 2>&1 && ! pg_isready -h 127.0.0.1 -p 5432 -q; then
   pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql)" main start || true
 fi
+# axe-core (npm, version pinned in .ci/node/package-lock.json) for the status page's a11y test.
+if [ ! -f .ci/node/node_modules/axe-core/axe.min.js ]; then
+  if command -v npm >/dev/null 2>&1; then
+    npm ci --prefix .ci/node --no-audit --no-fund --silent
+  else
+    echo "npm is needed for axe-core (the status page's accessibility test): apt-get install npm" >&2
+    exit 2
+  fi
+fi
 export SYNMON_TEST_POSTGRES_URL="${SYNMON_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
 cargo test --workspace --locked "$@"

@@ -559,7 +559,11 @@ impl Daemon {
             source,
         })?;
         if !addr.ip().is_loopback() {
-            tracing::warn!(%addr, "listening beyond loopback: the API and status page have no authentication");
+            if config.auth_token.is_none() {
+                tracing::warn!(%addr, "listening beyond loopback without `server.auth_token`: the status page, run pages, artifacts and JSON API are open to anyone who can reach this address");
+            } else {
+                tracing::info!(%addr, "listening beyond loopback: pages, artifacts and the JSON API require `server.auth_token`; /healthz, /readyz and /metrics stay open");
+            }
         }
         let notifier = Arc::new(
             crate::notify::pipeline::Notifier::new(

@@ -93,6 +93,9 @@ pub struct Config {
     pub external_url: Option<String>,
     /// The Datadog API for `synmon dashboards diff|push` (keys may be empty: those refuse).
     pub datadog: DatadogConfig,
+    /// `server.auth_token`: what the status page, run pages, artifacts and JSON API require
+    /// (screenshots and page dumps can hold customer data); `None`: open.
+    pub auth_token: Option<Secret>,
 }
 
 /// Where and as whom `synmon dashboards diff|push` talks to Datadog.
@@ -261,6 +264,9 @@ impl Config {
         }
         r.add(&self.datadog.api_key);
         r.add(&self.datadog.app_key);
+        if let Some(t) = &self.auth_token {
+            r.add(t);
+        }
         r
     }
 }
@@ -573,6 +579,25 @@ fn validate(
         },
     };
     let datadog = validate_datadog(raw.datadog.as_ref(), dir, &mut err);
+    let auth_token = match raw.server.as_ref().and_then(|s| s.auth_token.as_deref()) {
+        None | Some("") => None,
+        Some(v) => match env::resolve_secret(v, dir) {
+            Ok(t) if t.is_empty() => None,
+            // A short token is guessable, and the redactor ignores values under 4 characters.
+            Ok(t) if t.len() < 16 => {
+                err(
+                    "server.auth_token",
+                    "must be at least 16 characters (or empty to turn authentication off)".into(),
+                );
+                None
+            }
+            Ok(t) => Some(Secret::new(t)),
+            Err(e) => {
+                err("server.auth_token", e);
+                None
+            }
+        },
+    };
 
     let config = Config {
         file: path.to_path_buf(),
@@ -618,6 +643,7 @@ fn validate(
         notify,
         external_url,
         datadog,
+        auth_token,
     };
     (config, journey_refs)
 }

@@ -79,6 +79,10 @@ pub struct RawDatadog {
 pub struct RawServer {
     #[serde(default)]
     pub listen: Option<String>,
+    /// A bearer token the status page, run pages, artifacts and JSON API require (a secret:
+    /// `${VAR}` or `file:...`); absent or empty: no authentication.
+    #[serde(default)]
+    pub auth_token: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

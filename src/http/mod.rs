@@ -1,5 +1,11 @@
 //! The daemon's HTTP server (default 127.0.0.1:3005): health, readiness, Prometheus `/metrics`,
-//! the JSON API and run artifacts. It only reads: nothing here changes what the daemon does.
+//! the JSON API, run artifacts and the status page. It only reads: nothing here changes what
+//! the daemon does.
+
+pub mod auth;
+pub mod html;
+pub mod status;
+pub mod svg;
 
 use std::sync::Arc;
 
@@ -31,6 +37,12 @@ pub fn router(shared: AppState) -> Router {
         .route("/api/v1/notifications", get(notifications))
         .route("/api/v1/gate", get(crate::gate::api::gate_samples))
         .route("/artifacts/{run_id}/{file}", get(artifact))
+        // The status page and run pages; `server.auth_token` guards every read but the probes.
+        .merge(status::routes())
+        .layer(axum::middleware::from_fn_with_state(
+            shared.clone(),
+            auth::require,
+        ))
         .with_state(shared)
 }
 

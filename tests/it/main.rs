@@ -19,5 +19,6 @@ mod notify_receivers;
 mod notify_slack;
 mod probes;
 mod secrets;
+mod status_page;
 mod store;
 mod support;
