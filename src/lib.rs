@@ -8,6 +8,7 @@ pub mod dashboards;
 pub mod http;
 pub mod journey;
 pub mod metrics;
+pub mod mute;
 pub mod notify;
 pub mod outcome;
 pub mod probes;

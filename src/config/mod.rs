@@ -93,6 +93,8 @@ pub struct Config {
     pub external_url: Option<String>,
     /// The Datadog API for `synmon dashboards diff|push` (keys may be empty: those refuse).
     pub datadog: DatadogConfig,
+    /// Inhibition, maintenance windows, the watchdog and the API's limits and auth.
+    pub mute: crate::mute::MuteConfig,
 }
 
 /// Where and as whom `synmon dashboards diff|push` talks to Datadog.
@@ -261,6 +263,9 @@ impl Config {
         }
         r.add(&self.datadog.api_key);
         r.add(&self.datadog.app_key);
+        if let Some(s) = &self.mute.auth_secret {
+            r.add(s);
+        }
         r
     }
 }
@@ -556,7 +561,21 @@ fn validate(
         },
     };
 
-    let notify = crate::notify::config::validate(raw.receivers, raw.route, dir, &mut err);
+    let mut notify = crate::notify::config::validate(raw.receivers, raw.route, dir, &mut err);
+    let (rate_limit, auth) = match raw.server {
+        Some(s) => (s.api_rate_limit, s.auth),
+        None => (None, None),
+    };
+    let mute = crate::mute::config::validate(
+        raw.inhibit_rules,
+        raw.maintenance_windows,
+        raw.watchdog,
+        rate_limit,
+        auth,
+        &mut notify,
+        dir,
+        &mut err,
+    );
     let external_url = match raw.external_url.as_deref().filter(|u| !u.is_empty()) {
         None => None,
         Some(u) => match reqwest::Url::parse(u) {
@@ -618,6 +637,7 @@ fn validate(
         notify,
         external_url,
         datadog,
+        mute,
     };
     (config, journey_refs)
 }

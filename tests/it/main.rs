@@ -10,6 +10,7 @@ mod fake_pagerduty;
 mod fake_slack;
 mod fake_webhook;
 mod journeys;
+mod mute;
 mod notify_daemon;
 mod notify_e2e;
 mod notify_pipeline;
