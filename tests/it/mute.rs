@@ -10,9 +10,7 @@
 //! - The watchdog pings a dead man's switch from the real daemon process, and stops after
 //!   kill -9.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
@@ -266,4 +264,346 @@ async fn silence_delete() {
         synmon::mute::silence::SilenceState::Expired,
         "the expiry is persisted"
     );
+}
+
+const SECRET: &str = "synmon-test-hs256-secret-of-32-bytes!!";
+const PASSWORD: &str = "synthetic-demo";
+
+/// A rule that fires at the first evaluation (no data, `no_data: alert`) on the page route.
+const NO_DATA_RULE: &str = r#"
+rules:
+  - alert: approvals_unknown
+    metric: feed_approval_rate
+    aggregate: last
+    op: "<"
+    threshold: 95
+    severity: page
+    route: page
+    no_data: { policy: alert }
+"#;
+
+/// An in-process daemon (manual clock, manual evaluation) with a Slack and a PagerDuty route
+/// (both without secrets: they fall back to the console, nothing leaves the machine).
+async fn api_daemon(
+    dir: &std::path::Path,
+    rate_limit: u32,
+    clock: &ManualClock,
+) -> synmon::daemon::Daemon {
+    std::fs::create_dir_all(dir.join("alerts")).unwrap();
+    std::fs::write(dir.join("alerts/rules.yaml"), NO_DATA_RULE).unwrap();
+    let cfg = crate::support::write_config(
+        dir,
+        "http://127.0.0.1:9",
+        PASSWORD,
+        &format!(
+            r##"server:
+  api_rate_limit: {rate_limit}
+  auth:
+    hs256_secret: "{SECRET}"
+store:
+  url: sqlite://synmon.db
+alerts: alerts
+checks:
+  journeys: []
+receivers:
+  - {{ name: slack-alerts, type: slack, token: "", channel: "#alerts" }}
+  - {{ name: pagerduty, type: pagerduty, routing_key: "" }}
+route:
+  receiver: console
+  group_wait: 0s
+  group_interval: 1s
+  routes:
+    - {{ matchers: {{ route: page }}, receiver: pagerduty }}
+    - {{ matchers: {{ route: slack-alerts }}, receiver: slack-alerts }}
+"##
+        ),
+    );
+    synmon::daemon::Daemon::start(
+        synmon::config::Config::load(&cfg).unwrap(),
+        synmon::daemon::Options {
+            listen: Some("127.0.0.1:0".parse().unwrap()),
+            no_offsets: true,
+            manual_evaluation: true,
+            ..Default::default()
+        },
+        Arc::new(clock.clone()),
+    )
+    .await
+    .unwrap()
+}
+
+/// A signed token with the given claims.
+fn token(claims: Value, key: &[u8]) -> String {
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(key),
+    )
+    .unwrap()
+}
+
+struct Answer {
+    status: u16,
+    body: Value,
+    headers: reqwest::header::HeaderMap,
+}
+
+async fn call(
+    method: reqwest::Method,
+    url: &str,
+    bearer: Option<&str>,
+    body: Option<Value>,
+) -> Answer {
+    let mut r = reqwest::Client::new().request(method, url);
+    if let Some(b) = bearer {
+        r = r.bearer_auth(b);
+    }
+    if let Some(b) = body {
+        r = r.json(&b);
+    }
+    let resp = r.send().await.unwrap();
+    let status = resp.status().as_u16();
+    let headers = resp.headers().clone();
+    let body = resp.json().await.unwrap_or(Value::Null);
+    Answer {
+        status,
+        body,
+        headers,
+    }
+}
+
+fn has_rate_headers(a: &Answer) -> bool {
+    [
+        "x-ratelimit-limit",
+        "x-ratelimit-remaining",
+        "x-ratelimit-reset",
+    ]
+    .iter()
+    .all(|h| a.headers.contains_key(*h))
+}
+
+/// Every kind of token against silence creation for a Slack route and for a PagerDuty route:
+/// 401 for none, expired and a wrong signature; 403 for a wrong audience and for a PagerDuty
+/// silence without a fresh step-up; 201 otherwise. Every answer is JSON with the rate-limit
+/// headers. The PagerDuty silence then shows the page as `silenced: true` in /api/v1/alerts,
+/// and expiring it (DELETE) un-silences it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn token_table_against_slack_and_pagerduty_silences() {
+    synmon::tls::install();
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(t0());
+    let d = api_daemon(dir.path(), 100, &clock).await;
+    let base = format!("http://{}", d.addr);
+    let now = t0().timestamp();
+    let admin = |extra: Value| {
+        let mut c = json!({"sub": "alice", "aud": "admin", "iat": now - 30, "exp": now + 600});
+        for (k, v) in extra.as_object().unwrap() {
+            c[k] = v.clone();
+        }
+        token(c, SECRET.as_bytes())
+    };
+    let rows: Vec<(&str, Option<String>, u16, u16)> = vec![
+        ("none", None, 401, 401),
+        ("expired", Some(admin(json!({"exp": now - 1}))), 401, 401),
+        ("wrong aud", Some(admin(json!({"aud": "tenant"}))), 403, 403),
+        (
+            "wrong signature",
+            Some(token(
+                json!({"sub": "alice", "aud": "admin", "exp": now + 600}),
+                b"another-secret-another-secret-123456",
+            )),
+            401,
+            401,
+        ),
+        ("admin without step-up", Some(admin(json!({}))), 201, 403),
+        (
+            "admin with stale step-up",
+            Some(admin(
+                json!({"amr": ["pwd", "step_up"], "auth_time": now - 301}),
+            )),
+            201,
+            403,
+        ),
+        (
+            "admin with fresh step-up",
+            Some(admin(
+                json!({"amr": ["pwd", "step_up"], "auth_time": now - 120}),
+            )),
+            201,
+            201,
+        ),
+    ];
+    let body = |route: &str| {
+        json!({
+            "matchers": {"route": route},
+            "ends_at": (t0() + chrono::Duration::hours(2)).to_rfc3339(),
+            "comment": "planned database failover",
+        })
+    };
+    let mut got = Vec::new();
+    let mut pd_silence = None;
+    for (name, tok, _, _) in &rows {
+        let mut statuses = Vec::new();
+        for route in ["slack-alerts", "page"] {
+            let a = call(
+                reqwest::Method::POST,
+                &format!("{base}/api/v1/silences"),
+                tok.as_deref(),
+                Some(body(route)),
+            )
+            .await;
+            assert!(has_rate_headers(&a), "{name}/{route}: {:?}", a.headers);
+            if a.status == 201 {
+                assert_eq!(a.body["created_by"], "alice");
+                assert_eq!(a.body["status"], "active");
+                if route == "page" {
+                    pd_silence = a.body["id"].as_str().map(str::to_string);
+                }
+            } else {
+                assert!(
+                    a.body["error"].as_str().is_some_and(|e| !e.is_empty()),
+                    "{name}/{route}: JSON error body, got {}",
+                    a.body
+                );
+            }
+            if a.status == 401 {
+                assert!(a.headers.contains_key("www-authenticate"));
+            }
+            statuses.push(a.status);
+        }
+        got.push((name.to_string(), statuses[0], statuses[1]));
+    }
+    let want: Vec<(String, u16, u16)> = rows
+        .iter()
+        .map(|(n, _, s, p)| (n.to_string(), *s, *p))
+        .collect();
+    assert_eq!(got, want);
+
+    // Four Slack silences and one PagerDuty silence were created.
+    let list = call(
+        reqwest::Method::GET,
+        &format!("{base}/api/v1/silences"),
+        None,
+        None,
+    )
+    .await;
+    assert!(has_rate_headers(&list));
+    assert_eq!(list.body["silences"].as_array().unwrap().len(), 4);
+
+    // The page fires; it is silenced, and stays visible in the API.
+    d.evaluate_now().await;
+    let alerts = call(
+        reqwest::Method::GET,
+        &format!("{base}/api/v1/alerts"),
+        None,
+        None,
+    )
+    .await;
+    let page = &alerts.body["alerts"][0];
+    assert_eq!(page["alert"], "approvals_unknown");
+    assert_eq!(page["silenced"], true);
+    let id = pd_silence.unwrap();
+    assert_eq!(page["silenced_by"], json!([id]));
+    d.notify_now().await.unwrap();
+    assert!(
+        d.shared.store.outbox_recent(10).await.unwrap().is_empty(),
+        "nothing was notified for the silenced page"
+    );
+
+    // Expiring needs a token too (aud=admin); then the page is no longer silenced.
+    let url = format!("{base}/api/v1/silences/{id}");
+    let no = call(reqwest::Method::DELETE, &url, None, None).await;
+    assert_eq!(no.status, 401);
+    let wrong = call(
+        reqwest::Method::DELETE,
+        &url,
+        Some(&admin(json!({"aud": "tenant"}))),
+        None,
+    )
+    .await;
+    assert_eq!(wrong.status, 403);
+    let ok = call(reqwest::Method::DELETE, &url, Some(&admin(json!({}))), None).await;
+    assert_eq!(ok.status, 200, "{}", ok.body);
+    assert_eq!(ok.body["status"], "expired");
+    let missing = call(
+        reqwest::Method::DELETE,
+        &format!("{base}/api/v1/silences/nope"),
+        Some(&admin(json!({}))),
+        None,
+    )
+    .await;
+    assert_eq!(missing.status, 404);
+    assert!(missing.body["error"].is_string());
+    let alerts = call(
+        reqwest::Method::GET,
+        &format!("{base}/api/v1/alerts"),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(alerts.body["alerts"][0]["silenced"], false);
+    clock.advance(chrono::Duration::seconds(1));
+    d.notify_now().await.unwrap();
+    assert_eq!(
+        d.shared.store.outbox_recent(10).await.unwrap().len(),
+        1,
+        "the page is notified at the next flush after its silence expired"
+    );
+
+    // A bad body is a JSON 400 (after authentication).
+    let bad = call(
+        reqwest::Method::POST,
+        &format!("{base}/api/v1/silences"),
+        Some(&admin(json!({}))),
+        Some(json!({"matchers": {}, "ends_at": "2030-01-01T00:00:00Z", "comment": "x"})),
+    )
+    .await;
+    assert_eq!(bad.status, 400);
+    assert_eq!(bad.body["error"], "`matchers` must name at least one label");
+    d.shutdown().await;
+}
+
+/// The API's per-client limit: every answer counts down `X-RateLimit-Remaining`; past the limit
+/// a JSON 429 with `Retry-After`; a minute later (on the daemon's clock) requests pass again.
+/// Non-API paths are not limited.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rate_limit_answers_429_with_retry_after() {
+    synmon::tls::install();
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(t0());
+    let d = api_daemon(dir.path(), 3, &clock).await;
+    let url = format!("http://{}/api/v1/silences", d.addr);
+    let header = |a: &Answer, h: &str| a.headers[h].to_str().unwrap().to_string();
+    let reset = (t0().timestamp() + 60).to_string();
+    for left in ["2", "1", "0"] {
+        let a = call(reqwest::Method::GET, &url, None, None).await;
+        assert_eq!(a.status, 200);
+        assert_eq!(header(&a, "x-ratelimit-limit"), "3");
+        assert_eq!(header(&a, "x-ratelimit-remaining"), left);
+        assert_eq!(header(&a, "x-ratelimit-reset"), reset);
+    }
+    clock.advance(chrono::Duration::seconds(20));
+    let a = call(reqwest::Method::GET, &url, None, None).await;
+    assert_eq!(a.status, 429);
+    assert_eq!(header(&a, "retry-after"), "40");
+    assert_eq!(header(&a, "x-ratelimit-remaining"), "0");
+    assert!(a.body["error"].as_str().unwrap().contains("rate limit"));
+    // Mutations are limited as well, before authentication.
+    let p = call(reqwest::Method::POST, &url, None, Some(json!({}))).await;
+    assert_eq!(p.status, 429);
+    // Health and metrics are never limited.
+    let h = call(
+        reqwest::Method::GET,
+        &format!("http://{}/healthz", d.addr),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(h.status, 200);
+    assert!(!has_rate_headers(&h));
+    clock.advance(chrono::Duration::seconds(40));
+    let a = call(reqwest::Method::GET, &url, None, None).await;
+    assert_eq!(a.status, 200);
+    assert_eq!(header(&a, "x-ratelimit-remaining"), "2");
+    d.shutdown().await;
 }
