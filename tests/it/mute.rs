@@ -10,6 +10,7 @@
 //! - The watchdog pings a dead man's switch from the real daemon process, and stops after
 //!   kill -9.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -606,4 +607,156 @@ async fn rate_limit_answers_429_with_retry_after() {
     assert_eq!(a.status, 200);
     assert_eq!(header(&a, "x-ratelimit-remaining"), "2");
     d.shutdown().await;
+}
+
+/// A weekly window (Sundays 01:30 Europe/Berlin, 2 h) on the night Berlin leaves summer time
+/// (2026-10-25, 03:00 CEST -> 02:00 CET): it opens at 23:30 UTC (01:30 CEST) and lasts two real
+/// hours, to 01:30 UTC (02:30 CET). Of runs every 10 minutes from 22:00 to 03:00 UTC, exactly
+/// the 12 inside are muted and recorded as `maintenance`; they all failed, yet the SLO budget
+/// is untouched, while the same runs without the window overspend it. A week later (winter
+/// time) the window opens an hour later in UTC.
+#[tokio::test]
+async fn weekly_window_across_dst_mutes_exactly_its_runs_and_spares_the_budget() {
+    use synmon::notify::dispatch::Muter;
+    let yaml = r#"
+- name: sunday-db-maintenance
+  matchers: { check: "=~align_.*" }
+  weekly: { days: [sun], start: "01:30", duration: 2h, time_zone: Europe/Berlin }
+"#;
+    let raw: Vec<synmon::mute::config::RawMaintenanceWindow> = yaml_serde::from_str(yaml).unwrap();
+    let mut notify = synmon::notify::NotifyConfig {
+        receivers: Vec::new(),
+        route: synmon::notify::Route::default_to("console"),
+    };
+    let mut errs = Vec::new();
+    let cfg = synmon::mute::config::validate(
+        Vec::new(),
+        raw,
+        None,
+        None,
+        None,
+        &mut notify,
+        std::path::Path::new("."),
+        &mut |p, m| errs.push(format!("{p}: {m}")),
+    );
+    assert!(errs.is_empty(), "{errs:?}");
+    let windows = synmon::mute::Maintenance::new(cfg.maintenance_windows);
+    let none = synmon::mute::Maintenance::new(Vec::new());
+
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("slo.yaml"),
+        r#"
+slos:
+  - name: align_availability
+    objective: 99
+    period: 30d
+    sli:
+      events:
+        metric: synmon.check.runs
+        match: { check: align_category }
+        good: { outcome: pass }
+        total: { outcome: "=~pass|fail" }
+"#,
+    )
+    .unwrap();
+    let (rules, errors) = synmon::rules::load_dir(dir.path());
+    assert!(errors.is_empty(), "{errors:?}");
+
+    let with = synmon::metrics::registry::Registry::new();
+    let without = synmon::metrics::registry::Registry::new();
+    let start: DateTime<Utc> = "2026-10-24T22:00:00Z".parse().unwrap();
+    let window_open: DateTime<Utc> = "2026-10-24T23:30:00Z".parse().unwrap();
+    let window_close: DateTime<Utc> = "2026-10-25T01:30:00Z".parse().unwrap();
+    let mut muted = Vec::new();
+    let mut end = start;
+    for k in 0..=30 {
+        let t = start + chrono::Duration::minutes(10 * k);
+        let inside = window_open <= t && t < window_close;
+        let mut run = synmon::run::RunResult::begin(
+            "align_category",
+            synmon::run::CheckKind::Journey,
+            "staging",
+            "eu",
+            t,
+        );
+        run.total_ms = 150.0;
+        // The maintenance breaks the journey; outside it everything passes.
+        run.outcome = if inside {
+            synmon::Outcome::Fail
+        } else {
+            synmon::Outcome::Pass
+        };
+        let labels = BTreeMap::from([
+            ("check".to_string(), "align_category".to_string()),
+            ("location".to_string(), "eu".to_string()),
+        ]);
+        assert_eq!(windows.muted(&labels, t), inside, "mute at {t}");
+        if let Some(w) = windows.record_run(&with, &run, t).unwrap() {
+            assert_eq!(w, "sunday-db-maintenance");
+            muted.push(t.format("%H:%M").to_string());
+        }
+        assert_eq!(none.record_run(&without, &run, t).unwrap(), None);
+        with.maintain(t);
+        without.maintain(t);
+        end = t;
+    }
+    assert_eq!(
+        muted,
+        [
+            "23:30", "23:40", "23:50", "00:00", "00:10", "00:20", "00:30", "00:40", "00:50",
+            "01:00", "01:10", "01:20"
+        ]
+    );
+    // A check the window does not match is never muted.
+    let other = BTreeMap::from([("check".to_string(), "feed_push".to_string())]);
+    assert!(!windows.muted(&other, window_open));
+
+    let status = |r: &synmon::metrics::registry::Registry| {
+        let counters = synmon::rules::registry_source::CounterHistory::default();
+        let source = synmon::rules::registry_source::RegistrySource {
+            registry: r,
+            counters: &counters,
+        };
+        synmon::rules::slo::slo_status(&rules.slos, &source, end + chrono::Duration::minutes(1))
+            .remove(0)
+    };
+    let spared = status(&with);
+    assert_eq!(spared.error_ratio, Some(0.0), "19 judged runs, all passed");
+    assert_eq!(spared.error_budget_remaining, 1.0);
+    let spent = status(&without);
+    assert_eq!(spent.error_ratio, Some(12.0 / 31.0));
+    assert!(spent.error_budget_remaining < 0.0);
+    // The maintenance runs still show up, under their own outcome.
+    assert_eq!(
+        with.count(
+            synmon::metrics::catalog::CHECK_LATENCY.name,
+            &[
+                ("check", "align_category"),
+                ("location", "eu"),
+                ("target", "staging"),
+                ("outcome", "maintenance"),
+            ],
+            synmon::metrics::Window::H24,
+            end,
+        ),
+        12
+    );
+
+    // The week before (summer time) and after (winter time): 01:30 local is 23:30 / 00:30 UTC.
+    let at = |s: &str| -> DateTime<Utc> { s.parse().unwrap() };
+    let align = BTreeMap::from([("check".to_string(), "align_category".to_string())]);
+    for (t, open) in [
+        ("2026-10-17T23:29:59Z", false),
+        ("2026-10-17T23:30:00Z", true),
+        ("2026-10-18T01:29:59Z", true),
+        ("2026-10-18T01:30:00Z", false),
+        ("2026-10-31T23:30:00Z", false),
+        ("2026-11-01T00:29:59Z", false),
+        ("2026-11-01T00:30:00Z", true),
+        ("2026-11-01T02:29:59Z", true),
+        ("2026-11-01T02:30:00Z", false),
+    ] {
+        assert_eq!(windows.muted(&align, at(t)), open, "{t}");
+    }
 }
