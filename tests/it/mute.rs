@@ -12,6 +12,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
@@ -759,4 +760,81 @@ slos:
     ] {
         assert_eq!(windows.muted(&align, at(t)), open, "{t}");
     }
+}
+
+/// The watchdog from the real daemon process (`synmon run`): with `interval: 2s`, the dead man's
+/// switch (a webhook) receives a firing `synmon_watchdog` every 2 s (the 1 s flush timer may add
+/// up to a second); after kill -9 the pings stop.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watchdog_pings_the_dead_mans_switch_until_kill_9() {
+    use super::daemon::{Child, free_port, wait_for_api};
+    synmon::tls::install();
+    let dir = tempfile::tempdir().unwrap();
+    let dms = FakeWebhook::start().await;
+    let port = free_port();
+    let cfg = crate::support::write_config(
+        dir.path(),
+        "http://127.0.0.1:9",
+        PASSWORD,
+        &format!(
+            r#"server:
+  listen: 127.0.0.1:{port}
+store:
+  url: sqlite://synmon.db
+evaluation_interval: 1s
+checks:
+  journeys: []
+receivers:
+  - {{ name: deadmans-switch, type: webhook, url: "{}" }}
+route:
+  receiver: console
+watchdog:
+  receiver: deadmans-switch
+  interval: 2s
+"#,
+            dms.url()
+        ),
+    );
+    let child = Child::spawn(&cfg);
+    wait_for_api(
+        &format!("http://127.0.0.1:{port}/healthz"),
+        Duration::from_secs(30),
+        |v| v["status"] == "ok",
+    )
+    .await;
+    // Watch the switch: the arrival time of each ping.
+    let mut at: Vec<tokio::time::Instant> = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while at.len() < 5 && tokio::time::Instant::now() < deadline {
+        let n = dms.bodies().len();
+        while at.len() < n {
+            at.push(tokio::time::Instant::now());
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(at.len(), 5, "five pings within 20 s");
+    for w in at.windows(2) {
+        let gap = w[1] - w[0];
+        assert!(
+            gap >= Duration::from_millis(1800) && gap <= Duration::from_millis(3200),
+            "pings every 2 s (+ up to one flush tick): {gap:?}"
+        );
+    }
+    for b in dms.bodies() {
+        assert_eq!(b["status"], "firing");
+        assert_eq!(b["alerts"][0]["labels"]["alertname"], "synmon_watchdog");
+        assert_eq!(b["alerts"].as_array().unwrap().len(), 1);
+    }
+    child.signal(nix::sys::signal::Signal::SIGKILL);
+    drop(child);
+    let after_kill = dms.bodies().len();
+    // Three intervals of silence: the switch would now alarm.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    assert!(
+        dms.bodies().len() <= after_kill + 1,
+        "at most the ping already in flight at the kill"
+    );
+    let settled = dms.bodies().len();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(dms.bodies().len(), settled, "no pings after kill -9");
 }
