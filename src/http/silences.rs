@@ -34,18 +34,17 @@ fn auth_error(e: &AuthError) -> Response {
     resp
 }
 
-/// The admin principal of the request, or the response refusing it.
-fn admin(s: &Shared, headers: &HeaderMap) -> Result<Principal, Response> {
+/// The admin principal of the request, or why it is refused.
+fn admin(s: &Shared, headers: &HeaderMap) -> Result<Principal, AuthError> {
     let cfg = s.config();
     let Some(auth) = &cfg.mute.auth else {
-        return Err(auth_error(&AuthError::NotConfigured));
+        return Err(AuthError::NotConfigured);
     };
     let header = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
-    auth.verify(header, s.clock.now()).map_err(|e| {
+    auth.verify(header, s.clock.now()).inspect_err(|e| {
         tracing::info!(error = %e, "silence API request refused");
-        auth_error(&e)
     })
 }
 
@@ -78,7 +77,7 @@ pub async fn create(
 ) -> Response {
     let who = match admin(&s, &headers) {
         Ok(p) => p,
-        Err(r) => return r,
+        Err(e) => return auth_error(&e),
     };
     let Json(new) = match body {
         Ok(b) => b,
@@ -113,7 +112,7 @@ pub async fn expire(
 ) -> Response {
     let who = match admin(&s, &headers) {
         Ok(p) => p,
-        Err(r) => return r,
+        Err(e) => return auth_error(&e),
     };
     let now = s.clock.now();
     match s.mute.silences.expire(&id, now).await {

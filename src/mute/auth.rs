@@ -220,3 +220,61 @@ impl Principal {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use jsonwebtoken::{EncodingKey, Header, encode};
+    use serde_json::json;
+
+    fn now() -> DateTime<Utc> {
+        DateTime::from_timestamp(1_800_000_000, 0).unwrap()
+    }
+
+    /// A configured public key (ES256): its tokens pass, an HS256 token signed with the public
+    /// key's text (algorithm confusion) does not, and the step-up age is judged on the clock.
+    #[test]
+    fn public_key_tokens_and_step_up_age() {
+        let kp = rcgen::KeyPair::generate().unwrap();
+        let auth = ApiAuth::public_key(kp.public_key_pem().as_bytes(), "ES256").unwrap();
+        let signer = EncodingKey::from_ec_pem(kp.serialize_pem().as_bytes()).unwrap();
+        let n = now().timestamp();
+        let claims = json!({"sub": "bob", "aud": ["admin", "tenant"], "exp": n + 60,
+                            "amr": "step_up", "auth_time": n - 300});
+        let t = encode(&Header::new(Algorithm::ES256), &claims, &signer).unwrap();
+        let p = auth.verify(Some(&format!("Bearer {t}")), now()).unwrap();
+        assert_eq!(p.subject, "bob");
+        assert!(p.require_step_up("x", now()).is_ok(), "exactly 5 minutes");
+        let later = now() + chrono::Duration::seconds(1);
+        assert!(matches!(
+            p.require_step_up("x", later),
+            Err(AuthError::StepUpRequired(_))
+        ));
+        let forged = encode(
+            &Header::new(Algorithm::HS256),
+            &claims,
+            &EncodingKey::from_secret(kp.public_key_pem().as_bytes()),
+        )
+        .unwrap();
+        let e = auth
+            .verify(Some(&format!("Bearer {forged}")), now())
+            .unwrap_err();
+        assert_eq!(e.status(), 401, "{e}");
+        assert_eq!(
+            auth.verify(Some("Basic abc"), now()).unwrap_err(),
+            AuthError::Missing
+        );
+        let no_exp = encode(
+            &Header::new(Algorithm::ES256),
+            &json!({"aud": "admin"}),
+            &signer,
+        )
+        .unwrap();
+        assert_eq!(
+            auth.verify(Some(&format!("Bearer {no_exp}")), now())
+                .unwrap_err()
+                .status(),
+            401
+        );
+    }
+}

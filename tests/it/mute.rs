@@ -838,3 +838,44 @@ watchdog:
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(dms.bodies().len(), settled, "no pings after kill -9");
 }
+
+/// Silences persist the same way in PostgreSQL (migration 0004, both dialects).
+#[tokio::test]
+async fn silences_persist_in_postgres() {
+    let pg = crate::support::TempPg::create().await;
+    let store = synmon::store::Store::connect(&synmon::config::Secret::new(pg.url.clone()))
+        .await
+        .unwrap();
+    let silences = Silences::load(store.clone()).await.unwrap();
+    let s = silence(
+        &[("check", "=~align_.*"), ("route", "page")],
+        Some(t0() + chrono::Duration::minutes(5)),
+        t0() + chrono::Duration::hours(1),
+    )
+    .into_silence("alice", t0())
+    .unwrap();
+    let id = silences.add(s).await.unwrap().id;
+    let pending = Silences::load(store.clone()).await.unwrap();
+    let got = pending.get(&id).unwrap();
+    assert_eq!(got.matchers["check"], "=~align_.*");
+    assert_eq!(got.starts_at, t0() + chrono::Duration::minutes(5));
+    assert_eq!(
+        got.state(t0()),
+        synmon::mute::silence::SilenceState::Pending
+    );
+    // Expiring a pending silence: it never starts.
+    silences
+        .expire(&id, t0() + chrono::Duration::minutes(1))
+        .await
+        .unwrap();
+    let after = Silences::load(store.clone()).await.unwrap();
+    let got = after.get(&id).unwrap();
+    assert_eq!(got.ends_at, t0() + chrono::Duration::minutes(1));
+    assert_eq!(got.starts_at, t0() + chrono::Duration::minutes(1));
+    assert_eq!(
+        got.state(t0() + chrono::Duration::minutes(10)),
+        synmon::mute::silence::SilenceState::Expired
+    );
+    store.close().await;
+    pg.drop_db().await;
+}
