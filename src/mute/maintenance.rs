@@ -132,8 +132,11 @@ impl Maintenance {
 }
 
 impl Muter for Maintenance {
+    /// Never the watchdog: maintenance of the target is not synmon stopping, and a window
+    /// without matchers must not set off the dead man's switch.
     fn muted(&self, labels: &Labels, now: DateTime<Utc>) -> bool {
-        self.window_for(labels, now).is_some()
+        labels.get("alertname").map(String::as_str) != Some(super::watchdog::ALERTNAME)
+            && self.window_for(labels, now).is_some()
     }
 }
 
@@ -268,5 +271,14 @@ mod tests {
         assert!(!once.open_at(utc("2026-12-01T09:59:59Z")));
         assert!(once.open_at(utc("2026-12-01T10:00:00Z")));
         assert!(!once.open_at(utc("2026-12-01T11:00:00Z")));
+        let m = Maintenance::new(vec![once]);
+        let wd = Labels::from([("alertname".into(), super::super::watchdog::ALERTNAME.into())]);
+        let other = Labels::from([("alertname".into(), "uptime_low".into())]);
+        let t = utc("2026-12-01T10:30:00Z");
+        assert!(m.muted(&other, t));
+        assert!(
+            !m.muted(&wd, t),
+            "the watchdog keeps pinging through maintenance"
+        );
     }
 }
