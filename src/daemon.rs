@@ -79,6 +79,11 @@ pub struct Shared {
     pub notifier: Arc<crate::notify::pipeline::Notifier>,
     /// The address the HTTP server listens on (for links when no `external_url` is set).
     pub addr: SocketAddr,
+    /// Silences, inhibition and maintenance windows (the pipeline's mute slot; the API reads
+    /// and writes silences here).
+    pub mute: Arc<crate::mute::Mute>,
+    /// When the daemon started (the watchdog alert's `startsAt`).
+    pub started_at: chrono::DateTime<chrono::Utc>,
 }
 
 /// What the rule evaluator keeps between evaluations.
@@ -401,8 +406,18 @@ impl Recorder for Engine {
             run
         };
         let now = self.now();
-        if let Err(e) = self.shared.registry.record_run(run, now) {
-            tracing::warn!(check = %run.check, error = %e, "run not recorded in metrics");
+        // A run inside a maintenance window is recorded as `maintenance`: SLO budgets skip it.
+        match self
+            .shared
+            .mute
+            .maintenance
+            .record_run(&self.shared.registry, run, now)
+        {
+            Ok(Some(window)) => {
+                tracing::info!(check = %run.check, window = %window, outcome = %run.outcome, "run inside a maintenance window: recorded as maintenance")
+            }
+            Ok(None) => {}
+            Err(e) => tracing::warn!(check = %run.check, error = %e, "run not recorded in metrics"),
         }
         if let Some(s) = &self.statsd
             && let Err(e) = s.emit_run(run)
@@ -522,7 +537,18 @@ impl Daemon {
         let since = clock.now() - chrono::Duration::hours(24);
         match store.runs_since(since).await {
             Ok(runs) => {
+                let windows =
+                    crate::mute::Maintenance::new(config.mute.maintenance_windows.clone());
                 for r in runs.iter().filter(|r| !r.cancelled) {
+                    let labels = std::collections::BTreeMap::from([
+                        ("check".to_string(), r.check.clone()),
+                        ("location".to_string(), r.location.clone()),
+                        ("target".to_string(), r.target.clone()),
+                    ]);
+                    let outcome = match windows.window_for(&labels, r.scheduled_at) {
+                        Some(_) => crate::mute::maintenance::MAINTENANCE_OUTCOME,
+                        None => r.outcome.as_str(),
+                    };
                     let latency = if r.kind == CheckKind::Journey && r.timed_latency_ms > 0.0 {
                         r.timed_latency_ms
                     } else {
@@ -534,7 +560,7 @@ impl Daemon {
                             ("check", &r.check),
                             ("location", &r.location),
                             ("target", &r.target),
-                            ("outcome", r.outcome.as_str()),
+                            ("outcome", outcome),
                         ],
                         latency,
                         r.started_at,
@@ -576,6 +602,9 @@ impl Daemon {
             )
             .await?,
         );
+        let mute = Arc::new(crate::mute::Mute::new(store.clone(), &config.mute).await?);
+        mute.attach(&notifier).await;
+        let started_at = clock.now();
         let config = Arc::new(config);
         let driver = Arc::new(Driver::from_config(&config));
         let shared = Arc::new(Shared {
@@ -590,6 +619,8 @@ impl Daemon {
             alerting: tokio::sync::Mutex::new(Alerting::default()),
             notifier: notifier.clone(),
             addr,
+            mute,
+            started_at,
         });
         // Alerts survive restarts: a firing alert stays firing without paging again.
         match store.load_alert_state(ALERT_STATE_ID).await {
@@ -750,6 +781,7 @@ impl Daemon {
             .notifier
             .reload(&new.notify, &new.public_url(self.addr))
             .await;
+        self.shared.mute.reconfigure(&new.mute);
         self.start_checks(Arc::new(new)).await?;
         tracing::info!(file = %path.display(), "config reloaded");
         Ok(())
@@ -867,7 +899,7 @@ pub async fn evaluate(shared: &Shared) -> Vec<rules::eval::Transition> {
         }
         Err(e) => tracing::error!(error = %e, "alert state not serializable"),
     }
-    let firing = {
+    let mut firing = {
         let last = shared.last.read().expect("last lock");
         crate::notify::incoming::firing_alerts(
             a.state.alerts.values(),
@@ -876,6 +908,9 @@ pub async fn evaluate(shared: &Shared) -> Vec<rules::eval::Transition> {
             &cfg.public_url(shared.addr),
         )
     };
+    if cfg.mute.watchdog.is_some() {
+        firing.push(crate::mute::watchdog::alert(shared.started_at));
+    }
     // The alert state is saved before any notification is queued: after a crash the restored
     // state and the notification log agree on what was already said.
     if let Err(e) = shared.notifier.sync(&firing).await {

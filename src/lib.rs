@@ -9,6 +9,7 @@ pub mod gate;
 pub mod http;
 pub mod journey;
 pub mod metrics;
+pub mod mute;
 pub mod notify;
 pub mod outcome;
 pub mod probes;

@@ -96,6 +96,8 @@ pub struct Config {
     /// `server.auth_token`: what the status page, run pages, artifacts and JSON API require
     /// (screenshots and page dumps can hold customer data); `None`: open.
     pub auth_token: Option<Secret>,
+    /// Inhibition, maintenance windows, the watchdog and the API's limits and auth.
+    pub mute: crate::mute::MuteConfig,
 }
 
 /// Where and as whom `synmon dashboards diff|push` talks to Datadog.
@@ -266,6 +268,9 @@ impl Config {
         r.add(&self.datadog.app_key);
         if let Some(t) = &self.auth_token {
             r.add(t);
+        }
+        if let Some(s) = &self.mute.auth_secret {
+            r.add(s);
         }
         r
     }
@@ -562,7 +567,21 @@ fn validate(
         },
     };
 
-    let notify = crate::notify::config::validate(raw.receivers, raw.route, dir, &mut err);
+    let mut notify = crate::notify::config::validate(raw.receivers, raw.route, dir, &mut err);
+    let (rate_limit, auth, auth_token_raw) = match raw.server {
+        Some(s) => (s.api_rate_limit, s.auth, s.auth_token),
+        None => (None, None, None),
+    };
+    let mute = crate::mute::config::validate(
+        raw.inhibit_rules,
+        raw.maintenance_windows,
+        raw.watchdog,
+        rate_limit,
+        auth,
+        &mut notify,
+        dir,
+        &mut err,
+    );
     let external_url = match raw.external_url.as_deref().filter(|u| !u.is_empty()) {
         None => None,
         Some(u) => match reqwest::Url::parse(u) {
@@ -579,7 +598,7 @@ fn validate(
         },
     };
     let datadog = validate_datadog(raw.datadog.as_ref(), dir, &mut err);
-    let auth_token = match raw.server.as_ref().and_then(|s| s.auth_token.as_deref()) {
+    let auth_token = match auth_token_raw.as_deref() {
         None | Some("") => None,
         Some(v) => match env::resolve_secret(v, dir) {
             Ok(t) if t.is_empty() => None,
@@ -644,6 +663,7 @@ fn validate(
         external_url,
         datadog,
         auth_token,
+        mute,
     };
     (config, journey_refs)
 }

@@ -56,6 +56,15 @@ pub struct RawConfig {
     /// The Datadog API, for `synmon dashboards diff|push`.
     #[serde(default)]
     pub datadog: Option<RawDatadog>,
+    /// Alerts that mute others while they fire (see `crate::mute::inhibit`).
+    #[serde(default)]
+    pub inhibit_rules: Vec<crate::mute::config::RawInhibitRule>,
+    /// One-off and weekly maintenance windows (see `crate::mute::maintenance`).
+    #[serde(default)]
+    pub maintenance_windows: Vec<crate::mute::config::RawMaintenanceWindow>,
+    /// The always-firing `synmon_watchdog` alert's receiver and ping interval.
+    #[serde(default)]
+    pub watchdog: Option<crate::mute::config::RawWatchdog>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -83,6 +92,12 @@ pub struct RawServer {
     /// `${VAR}` or `file:...`); absent or empty: no authentication.
     #[serde(default)]
     pub auth_token: Option<String>,
+    /// Requests per minute per client on `/api/` (default 300).
+    #[serde(default)]
+    pub api_rate_limit: Option<u32>,
+    /// JWT verification for the mutating API (silences).
+    #[serde(default)]
+    pub auth: Option<crate::mute::config::RawApiAuth>,
 }
 
 #[derive(Debug, Deserialize)]

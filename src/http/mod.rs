@@ -22,10 +22,26 @@ use crate::daemon::Shared;
 use crate::metrics::Window;
 use crate::metrics::catalog;
 
+mod ratelimit;
+mod silences;
+
 type AppState = Arc<Shared>;
 
 pub fn router(shared: AppState) -> Router {
+    let limiter = Arc::new(ratelimit::RateLimiter::new(
+        shared.config().mute.api_rate_limit,
+        shared.clock.clone(),
+    ));
     Router::new()
+        // Silences: the API's only writes (JWT-guarded), and a per-client limit on all of /api/.
+        .route(
+            "/api/v1/silences",
+            get(silences::list).post(silences::create),
+        )
+        .route(
+            "/api/v1/silences/{id}",
+            axum::routing::delete(silences::expire),
+        )
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
@@ -43,6 +59,11 @@ pub fn router(shared: AppState) -> Router {
             shared.clone(),
             auth::require,
         ))
+        // Outermost: every API answer, refusals included, carries the rate-limit headers.
+        .layer(axum::middleware::from_fn_with_state(
+            limiter,
+            ratelimit::layer,
+        ))
         .with_state(shared)
 }
 
@@ -53,6 +74,7 @@ pub async fn serve(
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
     let app = router(shared);
+    let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
     let res = axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             let _ = stop.wait_for(|s| *s).await;
@@ -272,6 +294,8 @@ async fn artifact(
 /// transitions (until notifications land, this is where state changes are visible).
 async fn alerts(State(s): State<AppState>) -> Json<Value> {
     let a = s.alerting.lock().await;
+    let cfg = s.config();
+    let now = s.clock.now();
     let active: Vec<Value> = a
         .state
         .alerts
@@ -283,7 +307,17 @@ async fn alerts(State(s): State<AppState>) -> Json<Value> {
             )
         })
         .map(|al| {
+            // Muted by the labels the pipeline routes on (the rule's `route` included).
+            let mut labels = al.labels.clone();
+            if let Some(r) = cfg.rules.rule(&al.rule).and_then(|r| r.route.clone()) {
+                labels.entry("route".into()).or_insert(r);
+            }
+            let mute = s.mute.state(&labels, now);
             json!({
+                "silenced": mute.silenced,
+                "silenced_by": mute.silenced_by,
+                "inhibited": mute.inhibited,
+                "maintenance": mute.maintenance,
                 "alert": al.rule,
                 "fingerprint": al.fingerprint,
                 "state": al.phase,

@@ -31,6 +31,10 @@ pub struct IncomingAlert {
 /// muted alert is left out of the notification but stays visible in the API).
 pub trait Muter: Send + Sync {
     fn muted(&self, labels: &Labels, now: DateTime<Utc>) -> bool;
+
+    /// Every firing alert the evaluator reported, at each `sync` (inhibition needs to know
+    /// which source alerts fire; other mutes ignore it).
+    fn observe(&self, _firing: &[IncomingAlert], _now: DateTime<Utc>) {}
 }
 
 struct Group {
@@ -177,6 +181,9 @@ impl Dispatcher {
     /// `group_wait`); an alert a group holds as firing that is no longer reported for it is
     /// resolved now.
     pub fn sync(&mut self, firing: &[IncomingAlert], now: DateTime<Utc>) {
+        for m in &self.mutes {
+            m.observe(firing, now);
+        }
         let mut assigned: BTreeSet<(String, String)> = BTreeSet::new();
         for a in firing {
             let routes: Vec<Route> = self.route.matches(&a.labels).into_iter().cloned().collect();

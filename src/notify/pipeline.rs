@@ -93,6 +93,11 @@ impl Notifier {
         })
     }
 
+    /// Adds a mute stage (silences, inhibition, maintenance windows) to the dispatcher.
+    pub async fn add_muter(&self, m: Arc<dyn super::dispatch::Muter>) {
+        self.dispatcher.lock().await.add_muter(m);
+    }
+
     pub fn deliverer(&self) -> &Arc<Deliverer> {
         &self.deliverer
     }

@@ -42,6 +42,12 @@ pub(crate) const VERSIONS: &[Version] = &[
         sqlite: include_str!("../../migrations/sqlite/0003_notify.sql"),
         postgres: include_str!("../../migrations/postgres/0003_notify.sql"),
     },
+    Version {
+        version: 4,
+        description: "silences",
+        sqlite: include_str!("../../migrations/sqlite/0004_silences.sql"),
+        postgres: include_str!("../../migrations/postgres/0004_silences.sql"),
+    },
 ];
 
 #[derive(Clone, Copy, Debug)]

@@ -19,6 +19,7 @@ mod alerts;
 mod migrations;
 mod outbox;
 mod runs;
+mod silences;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -32,6 +33,7 @@ use migrations::Dialect;
 
 pub use outbox::{LogEntry, NewNotification, OutboxRow, OutboxStatus};
 pub use runs::{GateRuns, Pruned, RunPoint, RunSummary};
+pub use silences::StoredSilence;
 
 /// How long a query waits for a free connection (or SQLite for a lock) before failing, so
 /// `/readyz` and the recorder report a stuck database instead of hanging.

@@ -11,6 +11,7 @@ mod fake_slack;
 mod fake_webhook;
 mod gate;
 mod journeys;
+mod mute;
 mod notify_cli;
 mod notify_daemon;
 mod notify_e2e;

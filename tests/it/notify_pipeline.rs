@@ -24,7 +24,7 @@ use synmon::store::Store;
 
 use super::fake_webhook::FakeWebhook;
 
-fn t0() -> DateTime<Utc> {
+pub(crate) fn t0() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 27, 12, 0, 0).unwrap()
 }
 
@@ -47,14 +47,14 @@ fn notify_config(yaml: &str) -> NotifyConfig {
     c
 }
 
-struct Harness {
-    clock: ManualClock,
-    store: Store,
+pub(crate) struct Harness {
+    pub(crate) clock: ManualClock,
+    pub(crate) store: Store,
     cfg: NotifyConfig,
-    notifier: Notifier,
+    pub(crate) notifier: Notifier,
     _dir: tempfile::TempDir,
     /// Seconds since t0.
-    s: i64,
+    pub(crate) s: i64,
 }
 
 const BACKOFF: Backoff = Backoff {
@@ -64,7 +64,7 @@ const BACKOFF: Backoff = Backoff {
 };
 
 impl Harness {
-    async fn new(yaml: &str) -> Harness {
+    pub(crate) async fn new(yaml: &str) -> Harness {
         synmon::tls::install();
         let dir = tempfile::tempdir().unwrap();
         let url = synmon::config::Secret::new(format!(
@@ -109,13 +109,13 @@ impl Harness {
     }
 
     /// What the evaluator reports as firing now.
-    async fn fire(&self, alerts: &[IncomingAlert]) {
+    pub(crate) async fn fire(&self, alerts: &[IncomingAlert]) {
         self.notifier.sync(alerts).await.unwrap();
         self.notifier.deliver_all().await.unwrap();
     }
 
     /// One second passes: due groups flush, due notifications are delivered.
-    async fn tick(&mut self) {
+    pub(crate) async fn tick(&mut self) {
         self.clock.advance(chrono::Duration::seconds(1));
         self.s += 1;
         self.notifier.flush().await.unwrap();
@@ -123,7 +123,7 @@ impl Harness {
     }
 
     /// Ticks until second `until`, returning the seconds at which `hook` accepted a body.
-    async fn run_until(&mut self, until: i64, hook: &FakeWebhook) -> Vec<i64> {
+    pub(crate) async fn run_until(&mut self, until: i64, hook: &FakeWebhook) -> Vec<i64> {
         let mut at = Vec::new();
         while self.s < until {
             let before = hook.bodies().len();
@@ -136,7 +136,7 @@ impl Harness {
     }
 }
 
-fn alert(name: &str, pairs: &[(&str, &str)]) -> IncomingAlert {
+pub(crate) fn alert(name: &str, pairs: &[(&str, &str)]) -> IncomingAlert {
     let mut labels: BTreeMap<String, String> = pairs
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))

@@ -1,0 +1,125 @@
+//! `/api/v1/silences`: list (read-only, open like the rest of the API), create and expire
+//! (JWT bearer with `aud=admin`; a silence that could mute a PagerDuty route also needs a fresh
+//! step-up, see `crate::mute::auth`). Errors are JSON `{"error": ...}`; 401 answers carry
+//! `WWW-Authenticate: Bearer`.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use crate::daemon::Shared;
+use crate::mute::auth::{AuthError, Principal};
+use crate::mute::silence::{NewSilence, SilenceError, mutes_pagerduty, parse_matchers};
+
+type AppState = Arc<Shared>;
+
+fn error(status: StatusCode, msg: impl Into<String>) -> Response {
+    (status, Json(json!({"error": msg.into()}))).into_response()
+}
+
+fn auth_error(e: &AuthError) -> Response {
+    let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::UNAUTHORIZED);
+    let mut resp = error(status, e.to_string());
+    if status == StatusCode::UNAUTHORIZED {
+        resp.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Bearer realm=\"synmon\""),
+        );
+    }
+    resp
+}
+
+/// The admin principal of the request, or why it is refused.
+fn admin(s: &Shared, headers: &HeaderMap) -> Result<Principal, AuthError> {
+    let cfg = s.config();
+    let Some(auth) = &cfg.mute.auth else {
+        return Err(AuthError::NotConfigured);
+    };
+    let header = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    auth.verify(header, s.clock.now()).inspect_err(|e| {
+        tracing::info!(error = %e, "silence API request refused");
+    })
+}
+
+fn silence_error(e: SilenceError) -> Response {
+    match e {
+        SilenceError::Invalid(m) => error(StatusCode::BAD_REQUEST, m),
+        SilenceError::NotFound(id) => error(StatusCode::NOT_FOUND, format!("no silence {id}")),
+        SilenceError::Store(e) => error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+    }
+}
+
+/// Every silence with its state now, newest first.
+pub async fn list(State(s): State<AppState>) -> Response {
+    let now = s.clock.now();
+    let all: Vec<_> = s
+        .mute
+        .silences
+        .all()
+        .iter()
+        .map(|x| x.to_json(now))
+        .collect();
+    Json(json!({"silences": all, "generated_at": now})).into_response()
+}
+
+/// Creates a silence; it applies from the next flush. 201 with the silence.
+pub async fn create(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Json<NewSilence>, JsonRejection>,
+) -> Response {
+    let who = match admin(&s, &headers) {
+        Ok(p) => p,
+        Err(e) => return auth_error(&e),
+    };
+    let Json(new) = match body {
+        Ok(b) => b,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e.body_text()),
+    };
+    let now = s.clock.now();
+    let matchers = match parse_matchers(&new.matchers) {
+        Ok(m) => m,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e),
+    };
+    if mutes_pagerduty(&matchers, &s.config().notify)
+        && let Err(e) = who.require_step_up("a silence that mutes a PagerDuty route", now)
+    {
+        tracing::info!(subject = %who.subject, error = %e, "silence refused");
+        return auth_error(&e);
+    }
+    let silence = match new.into_silence(&who.subject, now) {
+        Ok(x) => x,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e),
+    };
+    match s.mute.silences.add(silence).await {
+        Ok(x) => (StatusCode::CREATED, Json(x.to_json(now))).into_response(),
+        Err(e) => silence_error(e),
+    }
+}
+
+/// Expires a silence now (`DELETE`, as Alertmanager): 200 with the expired silence.
+pub async fn expire(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    let who = match admin(&s, &headers) {
+        Ok(p) => p,
+        Err(e) => return auth_error(&e),
+    };
+    let now = s.clock.now();
+    match s.mute.silences.expire(&id, now).await {
+        Ok(x) => {
+            tracing::info!(silence = %id, subject = %who.subject, "silence expired through the API");
+            Json(x.to_json(now)).into_response()
+        }
+        Err(e) => silence_error(e),
+    }
+}

@@ -1,0 +1,881 @@
+//! Issue 7: control of the noise without losing the signal.
+//! - Alertmanager's control acceptance scenarios (`test/with_api_v2/acceptance/inhibit_test.go`,
+//!   `silence_test.go`) on the notification harness of `notify_pipeline` (manual clock, real
+//!   SQLite store, the webhook receiver against a protocol-checking fake), exact counts:
+//!   TestInhibiting, TestSilencing, TestSilenceDelete.
+//! - The silence API's security: a table of tokens against silences for a Slack and a
+//!   PagerDuty route, rate-limit headers and 429, `silenced: true` in `/api/v1/alerts`.
+//! - A weekly maintenance window across a DST change mutes exactly the runs inside it, and the
+//!   SLO budget leaves them out.
+//! - The watchdog pings a dead man's switch from the real daemon process, and stops after
+//!   kill -9.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
+use synmon::clock::ManualClock;
+use synmon::mute::silence::{NewSilence, Silences};
+use synmon::mute::{Inhibitor, MuteConfig};
+use synmon::notify::dispatch::IncomingAlert;
+
+use super::fake_webhook::FakeWebhook;
+use super::notify_pipeline::{Harness, alert, t0};
+
+/// The `receivers:` + `route:` of Alertmanager's control tests: one webhook, one group for
+/// everything, 1 s group wait and interval, and a repeat interval of 1 s (Alertmanager's tests
+/// use 1 ms to say "every flush"; synmon's minimum is 1 s, the same here with 1 s flushes).
+fn am_route(url: &str) -> String {
+    format!(
+        r#"
+receivers:
+  - {{ name: default, type: webhook, url: "{url}" }}
+route:
+  receiver: default
+  group_by: []
+  group_wait: 1s
+  group_interval: 1s
+  repeat_interval: 1s
+"#
+    )
+}
+
+fn with_start(a: IncomingAlert, s: i64) -> IncomingAlert {
+    IncomingAlert {
+        starts_at: t0() + chrono::Duration::seconds(s),
+        ..a
+    }
+}
+
+/// Each body as its alerts' `(alertname, zone, status)`, sorted.
+fn batch(body: &Value) -> Vec<(String, String, String)> {
+    let mut v: Vec<(String, String, String)> = body["alerts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            let s = |k: &str| a["labels"][k].as_str().unwrap_or("").to_string();
+            (
+                s("alertname"),
+                s("zone"),
+                a["status"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+fn row(name: &str, zone: &str, status: &str) -> (String, String, String) {
+    (name.into(), zone.into(), status.into())
+}
+
+fn inhibit_rule() -> MuteConfig {
+    let yaml = r#"
+- source_matchers: { alertname: JobDown }
+  target_matchers: { alertname: InstanceDown }
+  equal: [job, zone]
+"#;
+    let raw: Vec<synmon::mute::config::RawInhibitRule> = yaml_serde::from_str(yaml).unwrap();
+    let mut notify = synmon::notify::NotifyConfig {
+        receivers: Vec::new(),
+        route: synmon::notify::Route::default_to("console"),
+    };
+    let mut errs = Vec::new();
+    let cfg = synmon::mute::config::validate(
+        raw,
+        Vec::new(),
+        None,
+        None,
+        None,
+        &mut notify,
+        std::path::Path::new("."),
+        &mut |p, m| errs.push(format!("{p}: {m}")),
+    );
+    assert!(errs.is_empty(), "{errs:?}");
+    cfg
+}
+
+/// TestInhibiting: JobDown in zone aa inhibits InstanceDown in zone aa (equal: job, zone) but
+/// not in zone ab; once JobDown resolves, the inhibited alert is notified again at the next
+/// flush.
+#[tokio::test]
+async fn inhibiting_with_equal_labels() {
+    let hook = FakeWebhook::start().await;
+    let mut h = Harness::new(&am_route(&hook.url())).await;
+    let cfg = inhibit_rule();
+    h.notifier
+        .add_muter(Arc::new(Inhibitor::new(cfg.inhibit_rules)))
+        .await;
+    let j = |name: &str, zone: &str| alert(name, &[("job", "testjob"), ("zone", zone)]);
+    let base = [
+        j("test1", "aa"),
+        j("InstanceDown", "aa"),
+        j("InstanceDown", "ab"),
+    ];
+    h.fire(&base).await; // at 0
+    assert_eq!(h.run_until(1, &hook).await, [1]);
+    // JobDown in zone aa fires at 1: the second batch leaves InstanceDown/aa out.
+    let job_down = with_start(j("JobDown", "aa"), 1);
+    let mut with_source = base.to_vec();
+    with_source.push(job_down);
+    h.fire(&with_source).await;
+    assert_eq!(h.run_until(2, &hook).await, [2]);
+    // JobDown resolves at 2: InstanceDown/aa is back in the third batch.
+    h.fire(&base).await;
+    assert_eq!(h.run_until(4, &hook).await, [3, 4]);
+
+    let bodies = hook.bodies();
+    assert_eq!(bodies.len(), 4);
+    assert_eq!(
+        batch(&bodies[0]),
+        [
+            row("InstanceDown", "aa", "firing"),
+            row("InstanceDown", "ab", "firing"),
+            row("test1", "aa", "firing"),
+        ]
+    );
+    assert_eq!(
+        batch(&bodies[1]),
+        [
+            row("InstanceDown", "ab", "firing"),
+            row("JobDown", "aa", "firing"),
+            row("test1", "aa", "firing"),
+        ]
+    );
+    assert_eq!(
+        batch(&bodies[2]),
+        [
+            row("InstanceDown", "aa", "firing"),
+            row("InstanceDown", "ab", "firing"),
+            row("JobDown", "aa", "resolved"),
+            row("test1", "aa", "firing"),
+        ]
+    );
+    assert_eq!(
+        batch(&bodies[3]),
+        [
+            row("InstanceDown", "aa", "firing"),
+            row("InstanceDown", "ab", "firing"),
+            row("test1", "aa", "firing"),
+        ],
+        "the resolve was said once"
+    );
+}
+
+fn silence(
+    matchers: &[(&str, &str)],
+    start: Option<DateTime<Utc>>,
+    end: DateTime<Utc>,
+) -> NewSilence {
+    NewSilence {
+        matchers: matchers
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        starts_at: start,
+        ends_at: end,
+        comment: "acceptance".into(),
+        created_by: None,
+    }
+}
+
+fn names(body: &Value) -> Vec<String> {
+    let mut v: Vec<String> = body["alerts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["labels"]["alertname"].as_str().unwrap().to_string())
+        .collect();
+    v.sort();
+    v
+}
+
+/// TestSilencing: a silence created between flushes, starting half a second later, mutes
+/// test1 at the next two flushes; after it ends both alerts are notified again. The silence is
+/// persisted.
+#[tokio::test]
+async fn silencing() {
+    let hook = FakeWebhook::start().await;
+    let mut h = Harness::new(&am_route(&hook.url())).await;
+    let silences = Arc::new(Silences::load(h.store.clone()).await.unwrap());
+    h.notifier.add_muter(silences.clone()).await;
+    h.fire(&[alert("test1", &[]), alert("test2", &[])]).await;
+    assert_eq!(h.run_until(1, &hook).await, [1]);
+    // At 1 (Alertmanager: 2.3), a silence from 1.5 to 3.5 (2.5 to 4.5) for test1.
+    let ms = |v: i64| t0() + chrono::Duration::milliseconds(v);
+    let s = silence(&[("alertname", "test1")], Some(ms(1500)), ms(3500))
+        .into_silence("alice", ms(1000))
+        .unwrap();
+    let id = silences.add(s).await.unwrap().id;
+    assert_eq!(h.run_until(5, &hook).await, [2, 3, 4, 5]);
+    let got: Vec<Vec<String>> = hook.bodies().iter().map(names).collect();
+    assert_eq!(
+        got,
+        [
+            vec!["test1", "test2"],
+            vec!["test2"],
+            vec!["test2"],
+            vec!["test1", "test2"],
+            vec!["test1", "test2"],
+        ]
+        .map(|v| v.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+    );
+    let reloaded = Silences::load(h.store.clone()).await.unwrap().all();
+    assert_eq!(reloaded.len(), 1);
+    assert_eq!(reloaded[0].id, id);
+    assert_eq!(reloaded[0].created_by, "alice");
+    assert_eq!(reloaded[0].ends_at, ms(3500));
+}
+
+/// TestSilenceDelete: a silence of everything (`alertname=~.*`, 100 s) mutes the first flush;
+/// expired before the next one, both alerts are notified at that flush and after.
+#[tokio::test]
+async fn silence_delete() {
+    let hook = FakeWebhook::start().await;
+    let mut h = Harness::new(&am_route(&hook.url())).await;
+    let silences = Arc::new(Silences::load(h.store.clone()).await.unwrap());
+    h.notifier.add_muter(silences.clone()).await;
+    let s = silence(
+        &[("alertname", "=~.*")],
+        None,
+        t0() + chrono::Duration::seconds(100),
+    )
+    .into_silence("alice", t0())
+    .unwrap();
+    let id = silences.add(s).await.unwrap().id;
+    h.fire(&[alert("test1", &[]), alert("test2", &[])]).await;
+    assert_eq!(h.run_until(1, &hook).await, Vec::<i64>::new(), "silenced");
+    let expired = silences
+        .expire(&id, t0() + chrono::Duration::seconds(1))
+        .await
+        .unwrap();
+    assert_eq!(expired.ends_at, t0() + chrono::Duration::seconds(1));
+    assert_eq!(h.run_until(3, &hook).await, [2, 3]);
+    for b in hook.bodies() {
+        assert_eq!(names(&b), ["test1", "test2"]);
+    }
+    let stored = Silences::load(h.store.clone()).await.unwrap();
+    assert_eq!(
+        stored
+            .get(&id)
+            .unwrap()
+            .state(t0() + chrono::Duration::seconds(1)),
+        synmon::mute::silence::SilenceState::Expired,
+        "the expiry is persisted"
+    );
+}
+
+const SECRET: &str = "synmon-test-hs256-secret-of-32-bytes!!";
+const PASSWORD: &str = "synthetic-demo";
+
+/// A rule that fires at the first evaluation (no data, `no_data: alert`) on the page route.
+const NO_DATA_RULE: &str = r#"
+rules:
+  - alert: approvals_unknown
+    metric: feed_approval_rate
+    aggregate: last
+    op: "<"
+    threshold: 95
+    severity: page
+    route: page
+    no_data: { policy: alert }
+"#;
+
+/// An in-process daemon (manual clock, manual evaluation) with a Slack and a PagerDuty route
+/// (both without secrets: they fall back to the console, nothing leaves the machine).
+async fn api_daemon(
+    dir: &std::path::Path,
+    rate_limit: u32,
+    clock: &ManualClock,
+) -> synmon::daemon::Daemon {
+    std::fs::create_dir_all(dir.join("alerts")).unwrap();
+    std::fs::write(dir.join("alerts/rules.yaml"), NO_DATA_RULE).unwrap();
+    let cfg = crate::support::write_config(
+        dir,
+        "http://127.0.0.1:9",
+        PASSWORD,
+        &format!(
+            r##"server:
+  api_rate_limit: {rate_limit}
+  auth:
+    hs256_secret: "{SECRET}"
+store:
+  url: sqlite://synmon.db
+alerts: alerts
+checks:
+  journeys: []
+receivers:
+  - {{ name: slack-alerts, type: slack, token: "", channel: "#alerts" }}
+  - {{ name: pagerduty, type: pagerduty, routing_key: "" }}
+route:
+  receiver: console
+  group_wait: 0s
+  group_interval: 1s
+  routes:
+    - {{ matchers: {{ route: page }}, receiver: pagerduty }}
+    - {{ matchers: {{ route: slack-alerts }}, receiver: slack-alerts }}
+"##
+        ),
+    );
+    synmon::daemon::Daemon::start(
+        synmon::config::Config::load(&cfg).unwrap(),
+        synmon::daemon::Options {
+            listen: Some("127.0.0.1:0".parse().unwrap()),
+            no_offsets: true,
+            manual_evaluation: true,
+            ..Default::default()
+        },
+        Arc::new(clock.clone()),
+    )
+    .await
+    .unwrap()
+}
+
+/// A signed token with the given claims.
+fn token(claims: Value, key: &[u8]) -> String {
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(key),
+    )
+    .unwrap()
+}
+
+struct Answer {
+    status: u16,
+    body: Value,
+    headers: reqwest::header::HeaderMap,
+}
+
+async fn call(
+    method: reqwest::Method,
+    url: &str,
+    bearer: Option<&str>,
+    body: Option<Value>,
+) -> Answer {
+    let mut r = reqwest::Client::new().request(method, url);
+    if let Some(b) = bearer {
+        r = r.bearer_auth(b);
+    }
+    if let Some(b) = body {
+        r = r.json(&b);
+    }
+    let resp = r.send().await.unwrap();
+    let status = resp.status().as_u16();
+    let headers = resp.headers().clone();
+    let body = resp.json().await.unwrap_or(Value::Null);
+    Answer {
+        status,
+        body,
+        headers,
+    }
+}
+
+fn has_rate_headers(a: &Answer) -> bool {
+    [
+        "x-ratelimit-limit",
+        "x-ratelimit-remaining",
+        "x-ratelimit-reset",
+    ]
+    .iter()
+    .all(|h| a.headers.contains_key(*h))
+}
+
+/// Every kind of token against silence creation for a Slack route and for a PagerDuty route:
+/// 401 for none, expired and a wrong signature; 403 for a wrong audience and for a PagerDuty
+/// silence without a fresh step-up; 201 otherwise. Every answer is JSON with the rate-limit
+/// headers. The PagerDuty silence then shows the page as `silenced: true` in /api/v1/alerts,
+/// and expiring it (DELETE) un-silences it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn token_table_against_slack_and_pagerduty_silences() {
+    synmon::tls::install();
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(t0());
+    let d = api_daemon(dir.path(), 100, &clock).await;
+    let base = format!("http://{}", d.addr);
+    let now = t0().timestamp();
+    let admin = |extra: Value| {
+        let mut c = json!({"sub": "alice", "aud": "admin", "iat": now - 30, "exp": now + 600});
+        for (k, v) in extra.as_object().unwrap() {
+            c[k] = v.clone();
+        }
+        token(c, SECRET.as_bytes())
+    };
+    let rows: Vec<(&str, Option<String>, u16, u16)> = vec![
+        ("none", None, 401, 401),
+        ("expired", Some(admin(json!({"exp": now - 1}))), 401, 401),
+        ("wrong aud", Some(admin(json!({"aud": "tenant"}))), 403, 403),
+        (
+            "wrong signature",
+            Some(token(
+                json!({"sub": "alice", "aud": "admin", "exp": now + 600}),
+                b"another-secret-another-secret-123456",
+            )),
+            401,
+            401,
+        ),
+        ("admin without step-up", Some(admin(json!({}))), 201, 403),
+        (
+            "admin with stale step-up",
+            Some(admin(
+                json!({"amr": ["pwd", "step_up"], "auth_time": now - 301}),
+            )),
+            201,
+            403,
+        ),
+        (
+            "admin with fresh step-up",
+            Some(admin(
+                json!({"amr": ["pwd", "step_up"], "auth_time": now - 120}),
+            )),
+            201,
+            201,
+        ),
+    ];
+    let body = |route: &str| {
+        json!({
+            "matchers": {"route": route},
+            "ends_at": (t0() + chrono::Duration::hours(2)).to_rfc3339(),
+            "comment": "planned database failover",
+        })
+    };
+    let mut got = Vec::new();
+    let mut pd_silence = None;
+    for (name, tok, _, _) in &rows {
+        let mut statuses = Vec::new();
+        for route in ["slack-alerts", "page"] {
+            let a = call(
+                reqwest::Method::POST,
+                &format!("{base}/api/v1/silences"),
+                tok.as_deref(),
+                Some(body(route)),
+            )
+            .await;
+            assert!(has_rate_headers(&a), "{name}/{route}: {:?}", a.headers);
+            if a.status == 201 {
+                assert_eq!(a.body["created_by"], "alice");
+                assert_eq!(a.body["status"], "active");
+                if route == "page" {
+                    pd_silence = a.body["id"].as_str().map(str::to_string);
+                }
+            } else {
+                assert!(
+                    a.body["error"].as_str().is_some_and(|e| !e.is_empty()),
+                    "{name}/{route}: JSON error body, got {}",
+                    a.body
+                );
+            }
+            if a.status == 401 {
+                assert!(a.headers.contains_key("www-authenticate"));
+            }
+            statuses.push(a.status);
+        }
+        got.push((name.to_string(), statuses[0], statuses[1]));
+    }
+    let want: Vec<(String, u16, u16)> = rows
+        .iter()
+        .map(|(n, _, s, p)| (n.to_string(), *s, *p))
+        .collect();
+    assert_eq!(got, want);
+
+    // Four Slack silences and one PagerDuty silence were created.
+    let list = call(
+        reqwest::Method::GET,
+        &format!("{base}/api/v1/silences"),
+        None,
+        None,
+    )
+    .await;
+    assert!(has_rate_headers(&list));
+    assert_eq!(list.body["silences"].as_array().unwrap().len(), 4);
+
+    // The page fires; it is silenced, and stays visible in the API.
+    d.evaluate_now().await;
+    let alerts = call(
+        reqwest::Method::GET,
+        &format!("{base}/api/v1/alerts"),
+        None,
+        None,
+    )
+    .await;
+    let page = &alerts.body["alerts"][0];
+    assert_eq!(page["alert"], "approvals_unknown");
+    assert_eq!(page["silenced"], true);
+    let id = pd_silence.unwrap();
+    assert_eq!(page["silenced_by"], json!([id]));
+    d.notify_now().await.unwrap();
+    assert!(
+        d.shared.store.outbox_recent(10).await.unwrap().is_empty(),
+        "nothing was notified for the silenced page"
+    );
+
+    // Expiring needs a token too (aud=admin); then the page is no longer silenced.
+    let url = format!("{base}/api/v1/silences/{id}");
+    let no = call(reqwest::Method::DELETE, &url, None, None).await;
+    assert_eq!(no.status, 401);
+    let wrong = call(
+        reqwest::Method::DELETE,
+        &url,
+        Some(&admin(json!({"aud": "tenant"}))),
+        None,
+    )
+    .await;
+    assert_eq!(wrong.status, 403);
+    let ok = call(reqwest::Method::DELETE, &url, Some(&admin(json!({}))), None).await;
+    assert_eq!(ok.status, 200, "{}", ok.body);
+    assert_eq!(ok.body["status"], "expired");
+    let missing = call(
+        reqwest::Method::DELETE,
+        &format!("{base}/api/v1/silences/nope"),
+        Some(&admin(json!({}))),
+        None,
+    )
+    .await;
+    assert_eq!(missing.status, 404);
+    assert!(missing.body["error"].is_string());
+    let alerts = call(
+        reqwest::Method::GET,
+        &format!("{base}/api/v1/alerts"),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(alerts.body["alerts"][0]["silenced"], false);
+    clock.advance(chrono::Duration::seconds(1));
+    d.notify_now().await.unwrap();
+    assert_eq!(
+        d.shared.store.outbox_recent(10).await.unwrap().len(),
+        1,
+        "the page is notified at the next flush after its silence expired"
+    );
+
+    // A bad body is a JSON 400 (after authentication).
+    let bad = call(
+        reqwest::Method::POST,
+        &format!("{base}/api/v1/silences"),
+        Some(&admin(json!({}))),
+        Some(json!({"matchers": {}, "ends_at": "2030-01-01T00:00:00Z", "comment": "x"})),
+    )
+    .await;
+    assert_eq!(bad.status, 400);
+    assert_eq!(bad.body["error"], "`matchers` must name at least one label");
+    d.shutdown().await;
+}
+
+/// The API's per-client limit: every answer counts down `X-RateLimit-Remaining`; past the limit
+/// a JSON 429 with `Retry-After`; a minute later (on the daemon's clock) requests pass again.
+/// Non-API paths are not limited.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rate_limit_answers_429_with_retry_after() {
+    synmon::tls::install();
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(t0());
+    let d = api_daemon(dir.path(), 3, &clock).await;
+    let url = format!("http://{}/api/v1/silences", d.addr);
+    let header = |a: &Answer, h: &str| a.headers[h].to_str().unwrap().to_string();
+    let reset = (t0().timestamp() + 60).to_string();
+    for left in ["2", "1", "0"] {
+        let a = call(reqwest::Method::GET, &url, None, None).await;
+        assert_eq!(a.status, 200);
+        assert_eq!(header(&a, "x-ratelimit-limit"), "3");
+        assert_eq!(header(&a, "x-ratelimit-remaining"), left);
+        assert_eq!(header(&a, "x-ratelimit-reset"), reset);
+    }
+    clock.advance(chrono::Duration::seconds(20));
+    let a = call(reqwest::Method::GET, &url, None, None).await;
+    assert_eq!(a.status, 429);
+    assert_eq!(header(&a, "retry-after"), "40");
+    assert_eq!(header(&a, "x-ratelimit-remaining"), "0");
+    assert!(a.body["error"].as_str().unwrap().contains("rate limit"));
+    // Mutations are limited as well, before authentication.
+    let p = call(reqwest::Method::POST, &url, None, Some(json!({}))).await;
+    assert_eq!(p.status, 429);
+    // Health and metrics are never limited.
+    let h = call(
+        reqwest::Method::GET,
+        &format!("http://{}/healthz", d.addr),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(h.status, 200);
+    assert!(!has_rate_headers(&h));
+    clock.advance(chrono::Duration::seconds(40));
+    let a = call(reqwest::Method::GET, &url, None, None).await;
+    assert_eq!(a.status, 200);
+    assert_eq!(header(&a, "x-ratelimit-remaining"), "2");
+    d.shutdown().await;
+}
+
+/// A weekly window (Sundays 01:30 Europe/Berlin, 2 h) on the night Berlin leaves summer time
+/// (2026-10-25, 03:00 CEST -> 02:00 CET): it opens at 23:30 UTC (01:30 CEST) and lasts two real
+/// hours, to 01:30 UTC (02:30 CET). Of runs every 10 minutes from 22:00 to 03:00 UTC, exactly
+/// the 12 inside are muted and recorded as `maintenance`; they all failed, yet the SLO budget
+/// is untouched, while the same runs without the window overspend it. A week later (winter
+/// time) the window opens an hour later in UTC.
+#[tokio::test]
+async fn weekly_window_across_dst_mutes_exactly_its_runs_and_spares_the_budget() {
+    use synmon::notify::dispatch::Muter;
+    let yaml = r#"
+- name: sunday-db-maintenance
+  matchers: { check: "=~align_.*" }
+  weekly: { days: [sun], start: "01:30", duration: 2h, time_zone: Europe/Berlin }
+"#;
+    let raw: Vec<synmon::mute::config::RawMaintenanceWindow> = yaml_serde::from_str(yaml).unwrap();
+    let mut notify = synmon::notify::NotifyConfig {
+        receivers: Vec::new(),
+        route: synmon::notify::Route::default_to("console"),
+    };
+    let mut errs = Vec::new();
+    let cfg = synmon::mute::config::validate(
+        Vec::new(),
+        raw,
+        None,
+        None,
+        None,
+        &mut notify,
+        std::path::Path::new("."),
+        &mut |p, m| errs.push(format!("{p}: {m}")),
+    );
+    assert!(errs.is_empty(), "{errs:?}");
+    let windows = synmon::mute::Maintenance::new(cfg.maintenance_windows);
+    let none = synmon::mute::Maintenance::new(Vec::new());
+
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("slo.yaml"),
+        r#"
+slos:
+  - name: align_availability
+    objective: 99
+    period: 30d
+    sli:
+      events:
+        metric: synmon.check.runs
+        match: { check: align_category }
+        good: { outcome: pass }
+        total: { outcome: "=~pass|fail" }
+"#,
+    )
+    .unwrap();
+    let (rules, errors) = synmon::rules::load_dir(dir.path());
+    assert!(errors.is_empty(), "{errors:?}");
+
+    let with = synmon::metrics::registry::Registry::new();
+    let without = synmon::metrics::registry::Registry::new();
+    let start: DateTime<Utc> = "2026-10-24T22:00:00Z".parse().unwrap();
+    let window_open: DateTime<Utc> = "2026-10-24T23:30:00Z".parse().unwrap();
+    let window_close: DateTime<Utc> = "2026-10-25T01:30:00Z".parse().unwrap();
+    let mut muted = Vec::new();
+    let mut end = start;
+    for k in 0..=30 {
+        let t = start + chrono::Duration::minutes(10 * k);
+        let inside = window_open <= t && t < window_close;
+        let mut run = synmon::run::RunResult::begin(
+            "align_category",
+            synmon::run::CheckKind::Journey,
+            "staging",
+            "eu",
+            t,
+        );
+        run.total_ms = 150.0;
+        // The maintenance breaks the journey; outside it everything passes.
+        run.outcome = if inside {
+            synmon::Outcome::Fail
+        } else {
+            synmon::Outcome::Pass
+        };
+        let labels = BTreeMap::from([
+            ("check".to_string(), "align_category".to_string()),
+            ("location".to_string(), "eu".to_string()),
+        ]);
+        assert_eq!(windows.muted(&labels, t), inside, "mute at {t}");
+        if let Some(w) = windows.record_run(&with, &run, t).unwrap() {
+            assert_eq!(w, "sunday-db-maintenance");
+            muted.push(t.format("%H:%M").to_string());
+        }
+        assert_eq!(none.record_run(&without, &run, t).unwrap(), None);
+        with.maintain(t);
+        without.maintain(t);
+        end = t;
+    }
+    assert_eq!(
+        muted,
+        [
+            "23:30", "23:40", "23:50", "00:00", "00:10", "00:20", "00:30", "00:40", "00:50",
+            "01:00", "01:10", "01:20"
+        ]
+    );
+    // A check the window does not match is never muted.
+    let other = BTreeMap::from([("check".to_string(), "feed_push".to_string())]);
+    assert!(!windows.muted(&other, window_open));
+
+    let status = |r: &synmon::metrics::registry::Registry| {
+        let counters = synmon::rules::registry_source::CounterHistory::default();
+        let source = synmon::rules::registry_source::RegistrySource {
+            registry: r,
+            counters: &counters,
+        };
+        synmon::rules::slo::slo_status(&rules.slos, &source, end + chrono::Duration::minutes(1))
+            .remove(0)
+    };
+    let spared = status(&with);
+    assert_eq!(spared.error_ratio, Some(0.0), "19 judged runs, all passed");
+    assert_eq!(spared.error_budget_remaining, 1.0);
+    let spent = status(&without);
+    assert_eq!(spent.error_ratio, Some(12.0 / 31.0));
+    assert!(spent.error_budget_remaining < 0.0);
+    // The maintenance runs still show up, under their own outcome.
+    assert_eq!(
+        with.count(
+            synmon::metrics::catalog::CHECK_LATENCY.name,
+            &[
+                ("check", "align_category"),
+                ("location", "eu"),
+                ("target", "staging"),
+                ("outcome", "maintenance"),
+            ],
+            synmon::metrics::Window::H24,
+            end,
+        ),
+        12
+    );
+
+    // The week before (summer time) and after (winter time): 01:30 local is 23:30 / 00:30 UTC.
+    let at = |s: &str| -> DateTime<Utc> { s.parse().unwrap() };
+    let align = BTreeMap::from([("check".to_string(), "align_category".to_string())]);
+    for (t, open) in [
+        ("2026-10-17T23:29:59Z", false),
+        ("2026-10-17T23:30:00Z", true),
+        ("2026-10-18T01:29:59Z", true),
+        ("2026-10-18T01:30:00Z", false),
+        ("2026-10-31T23:30:00Z", false),
+        ("2026-11-01T00:29:59Z", false),
+        ("2026-11-01T00:30:00Z", true),
+        ("2026-11-01T02:29:59Z", true),
+        ("2026-11-01T02:30:00Z", false),
+    ] {
+        assert_eq!(windows.muted(&align, at(t)), open, "{t}");
+    }
+}
+
+/// The watchdog from the real daemon process (`synmon run`): with `interval: 2s`, the dead man's
+/// switch (a webhook) receives a firing `synmon_watchdog` every 2 s (the 1 s flush timer may add
+/// up to a second); after kill -9 the pings stop.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watchdog_pings_the_dead_mans_switch_until_kill_9() {
+    use super::daemon::{Child, free_port, wait_for_api};
+    synmon::tls::install();
+    let dir = tempfile::tempdir().unwrap();
+    let dms = FakeWebhook::start().await;
+    let port = free_port();
+    let cfg = crate::support::write_config(
+        dir.path(),
+        "http://127.0.0.1:9",
+        PASSWORD,
+        &format!(
+            r#"server:
+  listen: 127.0.0.1:{port}
+store:
+  url: sqlite://synmon.db
+evaluation_interval: 1s
+checks:
+  journeys: []
+receivers:
+  - {{ name: deadmans-switch, type: webhook, url: "{}" }}
+route:
+  receiver: console
+watchdog:
+  receiver: deadmans-switch
+  interval: 2s
+"#,
+            dms.url()
+        ),
+    );
+    let child = Child::spawn(&cfg);
+    wait_for_api(
+        &format!("http://127.0.0.1:{port}/healthz"),
+        Duration::from_secs(30),
+        |v| v["status"] == "ok",
+    )
+    .await;
+    // Watch the switch: the arrival time of each ping.
+    let mut at: Vec<tokio::time::Instant> = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while at.len() < 5 && tokio::time::Instant::now() < deadline {
+        let n = dms.bodies().len();
+        while at.len() < n {
+            at.push(tokio::time::Instant::now());
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(at.len(), 5, "five pings within 20 s");
+    for w in at.windows(2) {
+        let gap = w[1] - w[0];
+        assert!(
+            gap >= Duration::from_millis(1800) && gap <= Duration::from_millis(3200),
+            "pings every 2 s (+ up to one flush tick): {gap:?}"
+        );
+    }
+    for b in dms.bodies() {
+        assert_eq!(b["status"], "firing");
+        assert_eq!(b["alerts"][0]["labels"]["alertname"], "synmon_watchdog");
+        assert_eq!(b["alerts"].as_array().unwrap().len(), 1);
+    }
+    child.signal(nix::sys::signal::Signal::SIGKILL);
+    drop(child);
+    let after_kill = dms.bodies().len();
+    // Three intervals of silence: the switch would now alarm.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    assert!(
+        dms.bodies().len() <= after_kill + 1,
+        "at most the ping already in flight at the kill"
+    );
+    let settled = dms.bodies().len();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(dms.bodies().len(), settled, "no pings after kill -9");
+}
+
+/// Silences persist the same way in PostgreSQL (migration 0004, both dialects).
+#[tokio::test]
+async fn silences_persist_in_postgres() {
+    let pg = crate::support::TempPg::create().await;
+    let store = synmon::store::Store::connect(&synmon::config::Secret::new(pg.url.clone()))
+        .await
+        .unwrap();
+    let silences = Silences::load(store.clone()).await.unwrap();
+    let s = silence(
+        &[("check", "=~align_.*"), ("route", "page")],
+        Some(t0() + chrono::Duration::minutes(5)),
+        t0() + chrono::Duration::hours(1),
+    )
+    .into_silence("alice", t0())
+    .unwrap();
+    let id = silences.add(s).await.unwrap().id;
+    let pending = Silences::load(store.clone()).await.unwrap();
+    let got = pending.get(&id).unwrap();
+    assert_eq!(got.matchers["check"], "=~align_.*");
+    assert_eq!(got.starts_at, t0() + chrono::Duration::minutes(5));
+    assert_eq!(
+        got.state(t0()),
+        synmon::mute::silence::SilenceState::Pending
+    );
+    // Expiring a pending silence: it never starts.
+    silences
+        .expire(&id, t0() + chrono::Duration::minutes(1))
+        .await
+        .unwrap();
+    let after = Silences::load(store.clone()).await.unwrap();
+    let got = after.get(&id).unwrap();
+    assert_eq!(got.ends_at, t0() + chrono::Duration::minutes(1));
+    assert_eq!(got.starts_at, t0() + chrono::Duration::minutes(1));
+    assert_eq!(
+        got.state(t0() + chrono::Duration::minutes(10)),
+        synmon::mute::silence::SilenceState::Expired
+    );
+    store.close().await;
+    pg.drop_db().await;
+}
