@@ -249,11 +249,15 @@ impl Deliverer {
                 return Ok(Attempt::Failed { error });
             }
         };
-        let ctx = SendContext {
-            group_state: self
-                .store
+        let group_state = if r.uses_group_state() {
+            self.store
                 .receiver_state(&row.receiver, &row.group_key)
-                .await?,
+                .await?
+        } else {
+            None
+        };
+        let ctx = SendContext {
+            group_state,
             outbox_id: row.id,
             attempt: attempts,
         };

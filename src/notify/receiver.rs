@@ -108,6 +108,11 @@ pub trait Receiver: Send + Sync {
     fn pacing(&self) -> Option<(String, Duration)> {
         None
     }
+    /// Whether `send` reads `SendContext::group_state` (Slack: the message to update). The core
+    /// skips the store lookup for receivers that do not.
+    fn uses_group_state(&self) -> bool {
+        false
+    }
     /// Every secret the receiver holds, so the core can scrub them from anything it logs or
     /// stores, and tests can assert they never appear.
     fn secrets(&self) -> Vec<Secret> {

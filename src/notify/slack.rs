@@ -666,6 +666,10 @@ impl Receiver for Slack {
         &self.config.name
     }
 
+    fn uses_group_state(&self) -> bool {
+        true
+    }
+
     fn kind(&self) -> &'static str {
         "slack"
     }

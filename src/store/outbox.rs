@@ -254,19 +254,29 @@ impl Store {
         response: &str,
         group_state: Option<(&str, &str, &serde_json::Value)>,
     ) -> Result<()> {
+        const SENT: &str = "UPDATE outbox SET status = 'sent', attempts = $2, response = $3, \
+             done_us = $4, last_error = NULL, lease_until_us = NULL WHERE id = $1";
         with_pool!(self, pool, _Db => {
+            let Some((receiver, group_key, state)) = group_state else {
+                // One statement, no explicit transaction: the common case stays one round trip.
+                sqlx::query(SENT)
+                    .bind(id)
+                    .bind(attempts as i32)
+                    .bind(response)
+                    .bind(us(now))
+                    .execute(pool)
+                    .await?;
+                return Ok(());
+            };
             let mut tx = pool.begin().await?;
-            sqlx::query(
-                "UPDATE outbox SET status = 'sent', attempts = $2, response = $3, done_us = $4, \
-                 last_error = NULL, lease_until_us = NULL WHERE id = $1",
-            )
-            .bind(id)
-            .bind(attempts as i32)
-            .bind(response)
-            .bind(us(now))
-            .execute(&mut *tx)
-            .await?;
-            if let Some((receiver, group_key, state)) = group_state {
+            sqlx::query(SENT)
+                .bind(id)
+                .bind(attempts as i32)
+                .bind(response)
+                .bind(us(now))
+                .execute(&mut *tx)
+                .await?;
+            {
                 sqlx::query(
                     "INSERT INTO receiver_state (receiver, group_key, state, updated_us) \
                      VALUES ($1, $2, $3, $4) ON CONFLICT (receiver, group_key) DO UPDATE \
