@@ -54,8 +54,8 @@ async fn a_failing_journey_pages_and_posts_with_its_screenshot_then_resolves() {
 alerts: alerts
 evaluation_interval: 1s
 checks:
-  interval: 10s
-  timeout: 9s
+  interval: 20s
+  timeout: 18s
   max_offset: 1s
   retry_on_failure: {{ count: 0 }}
   journeys:
