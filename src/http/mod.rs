@@ -290,6 +290,21 @@ async fn artifact(
     }
 }
 
+/// How the pipeline mutes `al` now, judged on the labels it routes on (the rule's `route`
+/// included): silenced, inhibited, in a maintenance window.
+pub(crate) fn mute_of(
+    s: &crate::daemon::Shared,
+    cfg: &crate::config::Config,
+    al: &crate::rules::Alert,
+    now: chrono::DateTime<chrono::Utc>,
+) -> crate::mute::MuteState {
+    let mut labels = al.labels.clone();
+    if let Some(r) = cfg.rules.rule(&al.rule).and_then(|r| r.route.clone()) {
+        labels.entry("route".into()).or_insert(r);
+    }
+    s.mute.state(&labels, now)
+}
+
 /// Active alerts (pending and firing) with their value and since when, and the latest
 /// transitions (until notifications land, this is where state changes are visible).
 async fn alerts(State(s): State<AppState>) -> Json<Value> {
@@ -307,12 +322,7 @@ async fn alerts(State(s): State<AppState>) -> Json<Value> {
             )
         })
         .map(|al| {
-            // Muted by the labels the pipeline routes on (the rule's `route` included).
-            let mut labels = al.labels.clone();
-            if let Some(r) = cfg.rules.rule(&al.rule).and_then(|r| r.route.clone()) {
-                labels.entry("route".into()).or_insert(r);
-            }
-            let mute = s.mute.state(&labels, now);
+            let mute = mute_of(&s, &cfg, al, now);
             json!({
                 "silenced": mute.silenced,
                 "silenced_by": mute.silenced_by,

@@ -96,6 +96,9 @@ struct View {
     location: String,
     checks: Vec<CheckRow>,
     firing: Vec<crate::rules::Alert>,
+    /// Per firing alert: why notifications for it are muted (silenced, inhibited, maintenance),
+    /// empty when they are not. A muted alert stays on the page.
+    muted: Vec<String>,
     pending: usize,
     slos: Vec<SloRow>,
     latest_failure: Option<RunResult>,
@@ -308,6 +311,23 @@ async fn gather(s: &AppState) -> View {
             .count();
         (firing, pending)
     };
+    let muted = firing
+        .iter()
+        .map(|al| {
+            let m = super::mute_of(s, &cfg, al, now);
+            let mut why = Vec::new();
+            if m.silenced {
+                why.push(format!("silenced ({})", m.silenced_by.join(", ")));
+            }
+            if m.inhibited {
+                why.push("inhibited".to_string());
+            }
+            if let Some(w) = m.maintenance {
+                why.push(format!("in maintenance window {w}"));
+            }
+            why.join("; ")
+        })
+        .collect();
     let slos = slo_rows(&cfg, &s.registry);
     View {
         now,
@@ -315,6 +335,7 @@ async fn gather(s: &AppState) -> View {
         location: cfg.location.clone(),
         checks,
         firing,
+        muted,
         pending,
         slos,
         latest_failure,
@@ -443,8 +464,14 @@ fn render_fragment(v: &View) -> String {
         s.push_str(r#"<p id="no-alerts">No alert is firing.</p>"#);
     } else {
         s.push_str(r#"<ul id="alerts">"#);
-        for a in &v.firing {
+        for (i, a) in v.firing.iter().enumerate() {
             let summary = a.annotations.get("summary").cloned().unwrap_or_default();
+            let muted = v.muted.get(i).filter(|m| !m.is_empty()).map(|m| {
+                format!(
+                    r#" <span class="muted" data-muted="true">notifications muted: {}</span>"#,
+                    esc(m)
+                )
+            });
             let labels: Vec<String> = a
                 .labels
                 .iter()
@@ -453,7 +480,7 @@ fn render_fragment(v: &View) -> String {
                 .collect();
             let _ = write!(
                 s,
-                r#"<li data-alert="{}"><strong>{}</strong> {} <span class="small">firing since {}{}; {}</span>"#,
+                r#"<li data-alert="{}"><strong>{}</strong> {} <span class="small">firing since {}{}; {}</span>{}"#,
                 esc(&a.rule),
                 esc(&a.rule),
                 esc(&summary),
@@ -461,7 +488,8 @@ fn render_fragment(v: &View) -> String {
                 a.value
                     .map(|x| format!(", value {x:.3}"))
                     .unwrap_or_default(),
-                esc(&labels.join(", "))
+                esc(&labels.join(", ")),
+                muted.unwrap_or_default()
             );
             let mut links = Vec::new();
             if let Some(check) = a.labels.get("check")

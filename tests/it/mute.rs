@@ -506,6 +506,18 @@ async fn token_table_against_slack_and_pagerduty_silences() {
     assert_eq!(page["silenced"], true);
     let id = pd_silence.unwrap();
     assert_eq!(page["silenced_by"], json!([id]));
+    // ...and on the status page, marked as muted.
+    let html = reqwest::get(format!("{base}/"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("approvals_unknown"), "{html}");
+    assert!(
+        html.contains(&format!("notifications muted: silenced ({id})")),
+        "{html}"
+    );
     d.notify_now().await.unwrap();
     assert!(
         d.shared.store.outbox_recent(10).await.unwrap().is_empty(),
