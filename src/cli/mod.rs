@@ -161,6 +161,9 @@ pub enum AlertsCommand {
     },
 }
 
+/// The labelled test notification `synmon notify test` sends (also for tests).
+pub use notify::test_notification as notify_test_notification;
+
 /// Loads the config as every subcommand does: errors go to stderr, one per line, and the
 /// caller exits 2.
 pub(crate) fn load_config(path: &std::path::Path) -> Result<crate::config::Config, i32> {

@@ -94,6 +94,14 @@ pub async fn test(config: &Path, receiver: &str, resolve: bool) -> i32 {
                     return 2;
                 }
             };
+            if row.status != crate::store::OutboxStatus::Pending {
+                // The lease ran out and a running daemon delivered (or refused) it meanwhile.
+                println!(
+                    "{label}: outbox row {id} is now {:?} (handled by a running daemon)",
+                    row.status
+                );
+                return i32::from(row.status != crate::store::OutboxStatus::Sent);
+            }
             match deliverer.attempt(&row, r.as_ref()).await {
                 Ok(Attempt::Sent { response }) => {
                     println!(
@@ -115,7 +123,11 @@ pub async fn test(config: &Path, receiver: &str, resolve: bool) -> i32 {
                         );
                         return 1;
                     }
-                    let wait = (at - clock.now()).to_std().unwrap_or_default();
+                    // Never wait past the lease: the daemon would take the row over meanwhile.
+                    let wait = (at - clock.now())
+                        .to_std()
+                        .unwrap_or_default()
+                        .min(LEASE / 2);
                     println!(
                         "attempt {attempts} failed: {error}; retrying in {:.1} s",
                         wait.as_secs_f64()

@@ -106,7 +106,11 @@ impl ReceiverConfig {
         match self {
             ReceiverConfig::Slack(c) => vec![c.token.clone()],
             ReceiverConfig::PagerDuty(c) => vec![c.routing_key.clone()],
-            ReceiverConfig::Webhook(c) => c.bearer_token.iter().cloned().collect(),
+            ReceiverConfig::Webhook(c) => {
+                let mut v = vec![c.url.clone()];
+                v.extend(c.bearer_token.iter().cloned());
+                v
+            }
             ReceiverConfig::Console(_) => Vec::new(),
         }
     }

@@ -83,6 +83,8 @@ pub struct Deliverer {
     backoff: Backoff,
     /// Where delivery outcomes are counted (`synmon.notifications`).
     metrics: Option<crate::metrics::registry::Registry>,
+    /// Set while stopping: no new attempt starts (one in progress finishes and is recorded).
+    stopping: std::sync::atomic::AtomicBool,
 }
 
 /// Alert groups of one receiver delivered at once (an unpaced receiver: webhooks, PagerDuty).
@@ -105,7 +107,14 @@ impl Deliverer {
             paced: Mutex::new(HashMap::new()),
             backoff,
             metrics: None,
+            stopping: std::sync::atomic::AtomicBool::new(false),
         }
+    }
+
+    /// While set, passes start no new attempt.
+    pub fn set_stopping(&self, stopping: bool) {
+        self.stopping
+            .store(stopping, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// Counts delivery outcomes in `registry`.
@@ -198,6 +207,9 @@ impl Deliverer {
     ) -> Result<Pass, StoreError> {
         let mut pass = Pass::default();
         for row in rows {
+            if self.stopping.load(std::sync::atomic::Ordering::SeqCst) {
+                break;
+            }
             let now = self.clock.now();
             if row.next_attempt_at > now {
                 pass.next_due = min_time(pass.next_due, row.next_attempt_at);
@@ -272,17 +284,32 @@ impl Deliverer {
         match result {
             Ok(d) => {
                 let response = redactor.redact(&d.response);
-                self.store
-                    .outbox_sent(
-                        row.id,
-                        attempts,
-                        now,
-                        &response,
-                        d.group_state
-                            .as_ref()
-                            .map(|s| (row.receiver.as_str(), row.group_key.as_str(), s)),
-                    )
-                    .await?;
+                // Delivered: recording it must not fail lightly, or the row would be sent again.
+                // A store hiccup is retried here (about 3 s in all) before giving up.
+                let mut tries = 0;
+                loop {
+                    let r = self
+                        .store
+                        .outbox_sent(
+                            row.id,
+                            attempts,
+                            now,
+                            &response,
+                            d.group_state
+                                .as_ref()
+                                .map(|s| (row.receiver.as_str(), row.group_key.as_str(), s)),
+                        )
+                        .await;
+                    match r {
+                        Ok(()) => break,
+                        Err(e) if tries < 5 => {
+                            tries += 1;
+                            tracing::warn!(error = %e, "delivered, but not yet recorded; retrying the record");
+                            tokio::time::sleep(Duration::from_millis(100 << tries)).await;
+                        }
+                        Err(e) => return Err(e),
+                    }
+                }
                 self.count(&row.receiver, "sent");
                 tracing::info!(response = %response, status = n.status.as_str(), "notification delivered");
                 Ok(Attempt::Sent { response })

@@ -164,11 +164,13 @@ impl Dispatcher {
             if alerts.is_empty() {
                 continue;
             }
+            // The receiver the route delivers to now (it may have been disabled meanwhile).
+            let receiver = self.receiver_for(&route);
             self.groups.insert(
                 e.group_key.clone(),
                 Group {
                     next_flush: now + ms(route.group_wait),
-                    receiver: e.receiver.clone(),
+                    receiver,
                     labels: e.group_labels.clone(),
                     route,
                     alerts,
@@ -259,6 +261,12 @@ impl Dispatcher {
                 .values()
                 .filter(|a| a.status == Status::Firing && !muted(&a.labels))
                 .collect();
+            // Every firing alert muted: the pipeline stops here for this group, as in
+            // Alertmanager. Going on would log "nothing fires" and lose the resolve the
+            // receiver is owed once the alert recovers.
+            if firing.is_empty() && g.alerts.values().any(|a| a.status == Status::Firing) {
+                continue;
+            }
             let resolved: Vec<&AlertInfo> = g
                 .alerts
                 .values()
@@ -480,5 +488,48 @@ route:
             d.flush_due(at(70)).planned.is_empty(),
             "now it is in the log"
         );
+    }
+
+    struct Switch(std::sync::atomic::AtomicBool);
+
+    impl Muter for Switch {
+        fn muted(&self, _: &Labels, _: DateTime<Utc>) -> bool {
+            self.0.load(std::sync::atomic::Ordering::SeqCst)
+        }
+    }
+
+    /// A group whose every firing alert is muted is skipped whole: the log keeps what the
+    /// receiver was told, so the resolve it is owed still goes out after the mute ends.
+    #[test]
+    fn muting_a_whole_group_keeps_the_log_and_the_resolve() {
+        let c = cfg(r#"
+receivers:
+  - { name: hook, type: webhook, url: "http://127.0.0.1:9/hook" }
+route:
+  receiver: hook
+  group_wait: 0s
+  group_interval: 10s
+  send_resolved: true
+"#);
+        let mute = Arc::new(Switch(std::sync::atomic::AtomicBool::new(false)));
+        let mut d = Dispatcher::new(&c, &BTreeSet::new(), "http://x");
+        d.add_muter(mute.clone());
+        d.sync(&[firing("down")], at(0));
+        let f = d.flush_due(at(0));
+        assert_eq!(f.planned.len(), 1);
+        d.committed(&f);
+        mute.0.store(true, std::sync::atomic::Ordering::SeqCst);
+        let f = d.flush_due(at(10));
+        assert!(
+            f.planned.is_empty(),
+            "muted: nothing planned, nothing logged"
+        );
+        d.committed(&f);
+        d.sync(&[], at(15)); // recovers while muted
+        mute.0.store(false, std::sync::atomic::Ordering::SeqCst);
+        let f = d.flush_due(at(20));
+        assert_eq!(f.planned.len(), 1);
+        let n = f.planned[0].notification.as_ref().expect("the resolve");
+        assert_eq!(n.status, Status::Resolved);
     }
 }

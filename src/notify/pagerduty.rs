@@ -567,7 +567,13 @@ impl Receiver for PagerDuty {
             reason = %message,
             "PagerDuty refused the event"
         );
-        Err(SendError::from_status(status.as_u16(), message).with_retry_after(after))
+        // PagerDuty answers 400 to an event it will never accept (and 413 to one too large);
+        // any other refusal may come from a proxy in between and is worth retrying.
+        let err = match status.as_u16() {
+            400 | 413 => SendError::permanent(message),
+            _ => SendError::retryable(message),
+        };
+        Err(err.with_retry_after(after))
     }
 }
 

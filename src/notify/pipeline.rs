@@ -47,6 +47,20 @@ pub fn build_receivers(
     (built, disabled)
 }
 
+/// Pending notifications of a receiver that no longer exists (or was disabled) are delivered
+/// to the console rather than left in the outbox forever.
+async fn reassign_orphans(store: &Store, receivers: &HashMap<String, Arc<dyn Receiver>>) {
+    let keep: Vec<String> = receivers.keys().cloned().collect();
+    match store.outbox_reassign(&keep, super::config::CONSOLE).await {
+        Ok(0) => {}
+        Ok(n) => tracing::warn!(
+            notifications = n,
+            "pending notifications of receivers no longer configured or disabled go to the console"
+        ),
+        Err(e) => tracing::error!(error = %e, "could not reassign pending notifications"),
+    }
+}
+
 pub struct Notifier {
     store: Store,
     clock: Arc<dyn Clock>,
@@ -73,6 +87,7 @@ impl Notifier {
     ) -> Result<Notifier, StoreError> {
         let (receivers, disabled) = build_receivers(cfg);
         let mut dispatcher = Dispatcher::new(cfg, &disabled, external_url);
+        reassign_orphans(&store, &receivers).await;
         let log = store.notification_log().await?;
         dispatcher.restore(&log, clock.now());
         let mut deliverer = Deliverer::new(store.clone(), clock.clone(), backoff);
@@ -179,6 +194,7 @@ impl Notifier {
     /// Starts one delivery worker per receiver and the group timer.
     pub fn start(self: &Arc<Self>) {
         self.stopping.send_replace(false);
+        self.deliverer.set_stopping(false);
         let mut tasks = self.tasks.lock().expect("tasks lock");
         let mut wakes = self.wakes.lock().expect("wakes lock");
         wakes.clear();
@@ -239,6 +255,7 @@ impl Notifier {
             .lock()
             .await
             .reconfigure(cfg, &disabled, external_url);
+        reassign_orphans(&self.store, &receivers).await;
         self.deliverer.set_receivers(receivers);
         if running {
             self.start();
@@ -250,6 +267,7 @@ impl Notifier {
     /// pending stays in the outbox.
     pub async fn stop(&self) {
         self.stopping.send_replace(true);
+        self.deliverer.set_stopping(true);
         let tasks: Vec<JoinHandle<()>> = self.tasks.lock().expect("tasks lock").drain(..).collect();
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
         for mut t in tasks {

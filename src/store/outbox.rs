@@ -358,6 +358,25 @@ impl Store {
         Ok(text.and_then(|t| serde_json::from_str(&t).ok()))
     }
 
+    /// Moves the pending rows of receivers not in `keep` to `to` (a receiver removed, renamed
+    /// or disabled by a reload or restart: its queued notifications go to the console instead
+    /// of waiting forever). Returns how many moved.
+    pub async fn outbox_reassign(&self, keep: &[String], to: &str) -> Result<u64> {
+        let mut sql = String::from("UPDATE outbox SET receiver = $1 WHERE status = 'pending'");
+        if !keep.is_empty() {
+            let marks: Vec<String> = (0..keep.len()).map(|i| format!("${}", i + 2)).collect();
+            sql.push_str(&format!(" AND receiver NOT IN ({})", marks.join(", ")));
+        }
+        let n = with_pool!(self, pool, _Db => {
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(to);
+            for k in keep {
+                q = q.bind(k);
+            }
+            q.execute(pool).await?.rows_affected()
+        });
+        Ok(n)
+    }
+
     /// Rows per receiver and status (for `/metrics` and the API).
     pub async fn outbox_counts(&self) -> Result<Vec<(String, OutboxStatus, i64)>> {
         let rows: Vec<(String, String, i64)> = with_pool!(self, pool, _Db => {

@@ -434,3 +434,38 @@ async fn outage_keeps_order_per_group() {
     );
     let _ = h.clock.now();
 }
+
+/// Pending notifications of a receiver that is gone after a restart (removed, renamed or
+/// disabled) are delivered to the console, not left in the outbox forever.
+#[tokio::test]
+async fn pending_rows_of_a_removed_receiver_go_to_the_console() {
+    let hook = FakeWebhook::start().await;
+    let mut h = Harness::new(&one_hook(&hook.url(), "  group_wait: 0s")).await;
+    h.store
+        .enqueue_notifications(
+            &[synmon::store::NewNotification {
+                receiver: "gone".into(),
+                group_key: "0/gone{}".into(),
+                payload: serde_json::to_string(&synmon::cli::notify_test_notification(
+                    "gone",
+                    synmon::notify::Status::Firing,
+                    t0(),
+                    t0(),
+                    "http://synmon.test",
+                ))
+                .unwrap(),
+            }],
+            &[],
+            t0(),
+            None,
+        )
+        .await
+        .unwrap();
+    h.restart().await;
+    let rows = h.store.outbox_recent(10).await.unwrap();
+    assert_eq!(rows[0].receiver, "console");
+    let pass = h.notifier.deliver_all().await.unwrap();
+    assert_eq!(pass.sent, 1);
+    let rows = h.store.outbox_recent(10).await.unwrap();
+    assert_eq!(rows[0].status, synmon::store::OutboxStatus::Sent);
+}
