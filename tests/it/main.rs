@@ -4,6 +4,7 @@ mod alerting;
 mod check;
 mod daemon;
 mod dashboards;
+mod demo;
 mod fake_controls;
 mod fake_datadog;
 mod fake_pagerduty;
