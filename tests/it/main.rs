@@ -17,6 +17,7 @@ mod notify_pipeline;
 mod notify_receivers;
 mod notify_slack;
 mod probes;
+mod readme;
 mod secrets;
 mod store;
 mod support;
