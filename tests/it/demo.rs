@@ -350,3 +350,30 @@ async fn synmon_demo_without_chromedriver_names_the_install_command() {
         "the sandbox was not started"
     );
 }
+
+#[test]
+fn every_demo_fault_is_a_fault_the_sandbox_accepts_on_the_route_it_names() {
+    use rvp_sandbox::faults::{Fault, glob_match};
+    use synmon::cli::demo::Faults;
+    // The paths the journeys and checks of the example config use.
+    let mapping = "/api/t/synthetic/categories/0b8f8a3e-4c4e-4d8e-9a57-0d1c3c2b5e11/mapping";
+    for (faults, path) in [
+        (Faults::Latency, Some(mapping)),
+        (Faults::Errors, Some("/svc/inventory/healthz")),
+        (Faults::Outage, None),
+    ] {
+        let body = faults.body();
+        let items = body.as_array().expect("a list of faults");
+        assert!(!items.is_empty());
+        for item in items {
+            let f = Fault::parse(item).unwrap_or_else(|e| panic!("{faults:?}: {e}"));
+            match (f.route(), path) {
+                (Some(glob), Some(path)) => {
+                    assert!(glob_match(glob, path), "{faults:?}: `{glob}` misses {path}")
+                }
+                (None, None) => assert_eq!(f, Fault::DbDown),
+                other => panic!("{faults:?}: unexpected {other:?}"),
+            }
+        }
+    }
+}
