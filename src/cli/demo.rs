@@ -70,15 +70,15 @@ impl Faults {
         match self {
             Faults::Latency => {
                 "800 ms added to the category mapping save: expect `journey_latency_p95_high` \
-                 for align_category (p95 > 400 ms) to fire within about 3 minutes"
+                 for align_category (p95 > 400 ms) to go pending, then fire on the console within minutes"
             }
             Faults::Errors => {
                 "/svc/inventory/healthz answers 503: expect `check_error_rate_high` for \
-                 inventory_health to fire within about 3 minutes"
+                 inventory_health to go pending, then fire on the console within minutes"
             }
             Faults::Outage => {
                 "the sandbox's database is down: every journey and API check fails; expect \
-                 `check_error_rate_high` per check within about 3 minutes"
+                 `check_error_rate_high` per check within minutes"
             }
         }
     }
@@ -271,8 +271,9 @@ async fn provoke(base: reqwest::Url, token: String, faults: Faults, fault_for: D
     tokio::time::sleep(fault_for).await;
     match http.delete(endpoint).bearer_auth(&token).send().await {
         Ok(r) if r.status().is_success() => println!(
-            "synmon demo: faults OFF: the alert resolves once its window holds healthy runs \
-             again (a few minutes); the console prints the resolve"
+            "synmon demo: faults OFF: the alert resolves once its 5 m window holds healthy \
+             runs again and its keep_firing_for has passed (about 10 minutes); the console \
+             prints the resolve"
         ),
         Ok(r) => eprintln!(
             "synmon demo: the sandbox refused to clear faults: {}",
