@@ -1,9 +1,8 @@
 //! `synmon demo` as a newcomer runs it: the real binary starts the real `rvp-sandbox` binary, a
 //! supervised chromedriver with real Chromium, and the daemon with `synmon.example.yaml`; every
 //! journey completes a run; SIGTERM stops it all with exit 0 and leaves no process behind.
-//!
-//! The status page at `/` is built in another branch: until it lands, "the demo is up" is
-//! `/healthz` answering and `/api/v1/checks` listing a completed run of each journey.
+//! "The demo is up" is the status page answering at `/`; then `/api/v1/checks` lists a
+//! completed run of each journey, and the page names each journey with its last run.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -156,10 +155,10 @@ async fn synmon_demo_runs_every_journey_then_stops_on_sigterm_leaving_no_process
     let demo_pid = child.id().unwrap();
     let base = format!("http://127.0.0.1:{port}");
 
-    // Up: /healthz answers (the status page at `/` lands with its own branch).
+    // Up: the status page answers.
     tokio::time::timeout(Duration::from_secs(60), async {
         loop {
-            if let Ok(r) = reqwest::get(format!("{base}/healthz")).await
+            if let Ok(r) = reqwest::get(format!("{base}/")).await
                 && r.status().is_success()
             {
                 return;
@@ -168,7 +167,7 @@ async fn synmon_demo_runs_every_journey_then_stops_on_sigterm_leaving_no_process
         }
     })
     .await
-    .expect("/healthz answers within 60 s");
+    .expect("the status page answers within 60 s");
 
     // A completed run of each journey (start offsets are drawn below 25 s, runs take seconds).
     let v = wait_for_api(
@@ -184,6 +183,16 @@ async fn synmon_demo_runs_every_journey_then_stops_on_sigterm_leaving_no_process
         },
     )
     .await;
+    let page = reqwest::get(format!("{base}/"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for j in JOURNEYS {
+        assert!(page.contains(j), "the status page names {j}");
+    }
+    assert!(page.contains("href=\"/runs/"), "the status page links runs");
     for j in JOURNEYS {
         let c = v["checks"]
             .as_array()
