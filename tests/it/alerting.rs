@@ -70,7 +70,7 @@ async fn a_latency_fault_makes_the_p95_rule_pend_then_fire_and_clearing_it_resol
         dir.path(),
         &sbx.base_url(),
         PASSWORD,
-        "store:\n  url: sqlite://synmon.db\nalerts: alerts\nchecks:\n  interval: 8s\n  timeout: 7s\n  journeys:\n    - name: align_category\n",
+        "store:\n  url: sqlite://synmon.db\nalerts: alerts\nchecks:\n  interval: 15s\n  timeout: 14s\n  journeys:\n    - name: align_category\n",
     );
     let clock = ManualClock::new(start_time());
     set_faults(
