@@ -24,6 +24,15 @@ pub struct GateArgs {
     /// Ask a running daemon's API (e.g. http://host:3005) instead of reading the store.
     #[arg(long, requires = "window")]
     pub source: Option<String>,
+    /// The daemon's `server.auth_token`, when it sets one (read from the environment so it
+    /// never shows in a process list or a CI log).
+    #[arg(
+        long,
+        env = "SYNMON_SOURCE_TOKEN",
+        hide_env_values = true,
+        requires = "source"
+    )]
+    pub source_token: Option<String>,
     /// The target environment for `--runs` (staging, pilot, production); default: the config's.
     #[arg(long)]
     pub target: Option<String>,
@@ -77,7 +86,7 @@ async fn judge(
             let window = crate::config::duration::parse_duration(w)
                 .map_err(|e| anyhow::anyhow!("--window: {e}"))?;
             match &a.source {
-                Some(url) => from_source(url, w).await?,
+                Some(url) => from_source(url, w, a.source_token.as_deref()).await?,
                 None => {
                     let store = crate::store::Store::connect(&cfg.store_url).await?;
                     let s = gate::samples::from_store(&store, &cfg, w, window, clock.now()).await;
@@ -133,20 +142,21 @@ async fn judge(
 }
 
 /// The samples a running daemon serves on `GET /api/v1/gate`.
-async fn from_source(base: &str, window: &str) -> anyhow::Result<Samples> {
+async fn from_source(base: &str, window: &str, token: Option<&str>) -> anyhow::Result<Samples> {
     let mut url = reqwest::Url::parse(base)
         .ok()
         .filter(|u| matches!(u.scheme(), "http" | "https"))
         .with_context(|| format!("--source: `{base}` is not an http(s) URL"))?;
     url.set_path("/api/v1/gate");
     url.query_pairs_mut().clear().append_pair("window", window);
-    let resp = reqwest::Client::builder()
+    let mut req = reqwest::Client::builder()
         .timeout(Duration::from_secs(60))
         .build()?
-        .get(url.clone())
-        .send()
-        .await
-        .with_context(|| format!("asking {url}"))?;
+        .get(url.clone());
+    if let Some(t) = token.filter(|t| !t.is_empty()) {
+        req = req.bearer_auth(t);
+    }
+    let resp = req.send().await.with_context(|| format!("asking {url}"))?;
     let status = resp.status();
     anyhow::ensure!(
         status.is_success(),

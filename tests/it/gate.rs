@@ -665,3 +665,61 @@ async fn the_narrow_gate_query_matches_whole_run_points_on_sqlite_and_postgres()
     }
     pg.drop_db().await;
 }
+
+/// `--source` against a daemon that requires `server.auth_token`: refused (401, cannot judge)
+/// without the token, answered with it from `SYNMON_SOURCE_TOKEN`; the token never printed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn source_sends_the_daemons_auth_token() {
+    let _serial = SERIAL.lock().await;
+    use synmon::daemon::{Daemon, Options};
+    const TOKEN: &str = "gate-source-token-0123456789";
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("synmon.db").display());
+    store_with(&url, &data_set(40, |_, _, _| {}))
+        .await
+        .close()
+        .await;
+    let daemon_dir = dir.path().join("daemon");
+    std::fs::create_dir_all(&daemon_dir).unwrap();
+    let dcfg = gate_config(
+        &daemon_dir,
+        &url,
+        &format!("server:\n  auth_token: \"{TOKEN}\"\nchecks:\n  journeys: []\n"),
+    );
+    let d = Daemon::start(
+        Config::load(&dcfg).unwrap(),
+        Options {
+            listen: Some("127.0.0.1:0".parse().unwrap()),
+            manual_evaluation: true,
+            ..Options::default()
+        },
+        Arc::new(SystemClock),
+    )
+    .await
+    .unwrap();
+    let source = format!("http://{}", d.addr);
+    let cfg = gate_config(dir.path(), "sqlite://unused.db", "");
+    let run = |token: Option<&'static str>| {
+        let (dir, cfg, source) = (dir.path().to_path_buf(), cfg.clone(), source.clone());
+        tokio::task::spawn_blocking(move || {
+            let mut c = Command::new(env!("CARGO_BIN_EXE_synmon"));
+            c.args(["gate", "--window", "1h", "--source", &source, "--config"])
+                .arg(&cfg)
+                .arg("--reports-dir")
+                .arg(dir.join("reports"))
+                .env_remove("RUST_LOG")
+                .env_remove("SYNMON_SOURCE_TOKEN");
+            if let Some(t) = token {
+                c.env("SYNMON_SOURCE_TOKEN", t);
+            }
+            c.output().expect("run synmon gate")
+        })
+    };
+    let refused = run(None).await.unwrap();
+    assert_eq!(refused.status.code(), Some(2), "{}", describe(&refused));
+    assert!(describe(&refused).contains("401"), "{}", describe(&refused));
+    let ok = run(Some(TOKEN)).await.unwrap();
+    assert_eq!(ok.status.code(), Some(0), "{}", describe(&ok));
+    assert!(!describe(&ok).contains(TOKEN) && !describe(&refused).contains(TOKEN));
+    d.shutdown().await;
+}
