@@ -958,6 +958,14 @@ async fn maintain(shared: Arc<Shared>) {
                 }
                 Err(e) => tracing::warn!(error = %e, "pruning failed"),
             }
+            // Delivered and refused notifications follow the same retention; pending ones stay.
+            match shared.store.prune_outbox(cutoff).await {
+                Ok(0) => {}
+                Ok(n) => {
+                    tracing::info!(notifications = n, "pruned notifications past the retention")
+                }
+                Err(e) => tracing::warn!(error = %e, "pruning the outbox failed"),
+            }
         }
         n += 1;
     }

@@ -469,3 +469,39 @@ async fn pending_rows_of_a_removed_receiver_go_to_the_console() {
     let rows = h.store.outbox_recent(10).await.unwrap();
     assert_eq!(rows[0].status, synmon::store::OutboxStatus::Sent);
 }
+
+/// Retention prunes delivered and refused notifications, never pending ones.
+#[tokio::test]
+async fn retention_prunes_finished_notifications_only() {
+    let hook = FakeWebhook::start().await;
+    let h = Harness::new(&one_hook(&hook.url(), "  group_wait: 0s")).await;
+    let new = |key: &str| synmon::store::NewNotification {
+        receiver: "nobody".into(),
+        group_key: key.into(),
+        payload: "{}".into(),
+    };
+    let ids = h
+        .store
+        .enqueue_notifications(&[new("a"), new("b"), new("c")], &[], t0(), None)
+        .await
+        .unwrap();
+    h.store
+        .outbox_sent(ids[0], 1, t0(), "ok", None)
+        .await
+        .unwrap();
+    h.store
+        .outbox_failed(ids[1], 1, t0(), "refused")
+        .await
+        .unwrap();
+    assert_eq!(
+        h.store
+            .prune_outbox(t0() + chrono::Duration::seconds(1))
+            .await
+            .unwrap(),
+        2
+    );
+    let left = h.store.outbox_recent(10).await.unwrap();
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].id, ids[2]);
+    assert_eq!(left[0].status, synmon::store::OutboxStatus::Pending);
+}
