@@ -591,6 +591,11 @@ impl Daemon {
                 tracing::info!(%addr, "listening beyond loopback: pages, artifacts and the JSON API require `server.auth_token`; /healthz, /readyz and /metrics stay open");
             }
         }
+        for (file, rule, route) in
+            crate::notify::config::unrouted(&config.rules, &config.notify.route)
+        {
+            tracing::warn!(%file, %rule, %route, "the rule's route matches no node of `route:`; its alerts go to the root receiver");
+        }
         let notifier = Arc::new(
             crate::notify::pipeline::Notifier::new(
                 &config.notify,

@@ -18,6 +18,15 @@ pub fn run(config: &Path) -> i32 {
                     return 2;
                 }
             }
+            // Not an error (the alert still reaches the root receiver), but almost always a typo.
+            for (file, rule, route) in
+                crate::notify::config::unrouted(&cfg.rules, &cfg.notify.route)
+            {
+                eprintln!(
+                    "warning: {file}: rule `{rule}`: `route: {route}` matches no node of `route:`; its alerts go to the root receiver `{}`",
+                    cfg.notify.route.receiver
+                );
+            }
             println!(
                 "{}: ok ({} journeys: {})",
                 config.display(),

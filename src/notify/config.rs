@@ -217,6 +217,27 @@ impl Route {
     }
 }
 
+/// Rules whose `route:` no node of the tree matches (a typo, or a route not written yet): their
+/// alerts would go to the root receiver. `(rule file, rule name, route name)`; empty when the
+/// tree has no children (everything goes to the root on purpose).
+pub fn unrouted(rules: &crate::rules::RuleSet, route: &Route) -> Vec<(String, String, String)> {
+    if route.routes.is_empty() {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    for r in &rules.rules {
+        let Some(name) = &r.route else { continue };
+        let mut labels = r.labels.clone();
+        labels.insert("alertname".into(), r.name.clone());
+        labels.insert("severity".into(), r.severity.clone());
+        labels.insert("route".into(), name.clone());
+        if route.matches(&labels).iter().all(|m| m.id == route.id) {
+            out.push((r.file.clone(), r.name.clone(), name.clone()));
+        }
+    }
+    out
+}
+
 /// Receivers and routing, validated.
 #[derive(Debug, Clone)]
 pub struct NotifyConfig {

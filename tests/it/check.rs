@@ -242,3 +242,35 @@ fn alerts_test_command_passes_the_seed_tests_and_exits_1_or_2_otherwise() {
         "{out:?}"
     );
 }
+
+/// A rule whose `route:` no routing node matches is valid (its alerts reach the root receiver)
+/// but `synmon check` warns about it, naming the file and the rule.
+#[test]
+fn check_warns_about_a_rule_route_that_matches_no_routing_node() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("alerts")).unwrap();
+    std::fs::create_dir_all(dir.path().join("journeys")).unwrap();
+    std::fs::write(
+        dir.path().join("alerts/typo.yaml"),
+        "rules:\n  - alert: approvals_low\n    metric: feed_approval_rate\n    aggregate: last\n    op: \"<\"\n    threshold: 95\n    severity: warning\n    route: slack-alrets\n",
+    )
+    .unwrap();
+    let cfg = dir.path().join("synmon.yaml");
+    std::fs::write(
+        &cfg,
+        "targets:\n  staging:\n    base_url: http://127.0.0.1:9\ntenant: synthetic\ncredentials:\n  username: u@rvp.test\n  password: synthetic-demo\nreceivers:\n  - { name: hook, type: webhook, url: \"http://127.0.0.1:9/hook\" }\nroute:\n  receiver: console\n  routes:\n    - { matchers: { route: slack-alerts }, receiver: hook }\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_synmon"))
+        .args(["check", "--config"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("rule `approvals_low`: `route: slack-alrets` matches no node of `route:`; its alerts go to the root receiver `console`"),
+        "{err}"
+    );
+    assert!(err.contains("typo.yaml"), "{err}");
+}
