@@ -251,6 +251,60 @@ impl NotifyConfig {
     }
 }
 
+/// Settings every HTTP receiver shares, validated the same way (`err(field, message)`).
+pub(crate) mod field {
+    use std::path::Path;
+    use std::time::Duration;
+
+    use crate::config::Secret;
+    use crate::config::duration::parse_duration;
+    use crate::config::env::resolve_secret;
+
+    /// An http(s) endpoint with a host; empty or absent: `default`.
+    pub fn endpoint(
+        raw: Option<String>,
+        default: &str,
+        field: &str,
+        err: &mut dyn FnMut(&str, String),
+    ) -> reqwest::Url {
+        let raw = raw
+            .filter(|u| !u.is_empty())
+            .unwrap_or_else(|| default.to_string());
+        match reqwest::Url::parse(&raw) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => u,
+            _ => {
+                err(field, format!("`{raw}` must be an http(s) URL with a host"));
+                reqwest::Url::parse(default).expect("default URL")
+            }
+        }
+    }
+
+    /// A secret written as `${VAR}`, `file:PATH` or literally (empty is allowed: the receiver
+    /// is then disabled).
+    pub fn secret(raw: &str, dir: &Path, field: &str, err: &mut dyn FnMut(&str, String)) -> Secret {
+        match resolve_secret(raw, dir) {
+            Ok(t) => Secret::new(t),
+            Err(e) => {
+                err(field, e);
+                Secret::default()
+            }
+        }
+    }
+
+    /// A request timeout (default 10 s).
+    pub fn timeout(raw: Option<&str>, err: &mut dyn FnMut(&str, String)) -> Duration {
+        const DEFAULT: Duration = Duration::from_secs(10);
+        match raw.map(parse_duration) {
+            None => DEFAULT,
+            Some(Ok(d)) => d,
+            Some(Err(e)) => {
+                err("timeout", e);
+                DEFAULT
+            }
+        }
+    }
+}
+
 /// The built-in receiver every config has: with no `receivers:` and `route:` at all, alerts go
 /// to stderr, and a disabled receiver's routes fall back here.
 pub const CONSOLE: &str = "console";

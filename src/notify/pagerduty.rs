@@ -12,11 +12,12 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::config::Secret;
-use crate::config::duration::parse_duration;
-use crate::config::env::resolve_secret;
 
+use super::config::field;
 use super::message::{AlertInfo, Labels, Notification, Status};
-use super::receiver::{Delivered, Receiver, SendContext, SendError, retry_after};
+use super::receiver::{
+    Delivered, Receiver, SendContext, SendError, http_client, network_error, retry_after,
+};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -50,35 +51,9 @@ pub fn validate(
     dir: &Path,
     err: &mut dyn FnMut(&str, String),
 ) -> PagerDutyConfig {
-    let url_raw = raw
-        .url
-        .filter(|u| !u.is_empty())
-        .unwrap_or_else(|| DEFAULT_URL.to_string());
-    let url = match reqwest::Url::parse(&url_raw) {
-        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => u,
-        _ => {
-            err(
-                "url",
-                format!("`{url_raw}` must be an http(s) URL with a host"),
-            );
-            reqwest::Url::parse(DEFAULT_URL).expect("default URL")
-        }
-    };
-    let routing_key = match resolve_secret(&raw.routing_key, dir) {
-        Ok(t) => Secret::new(t),
-        Err(e) => {
-            err("routing_key", e);
-            Secret::default()
-        }
-    };
-    let timeout = match raw.timeout.as_deref().map(parse_duration) {
-        None => Duration::from_secs(10),
-        Some(Ok(d)) => d,
-        Some(Err(e)) => {
-            err("timeout", e);
-            Duration::from_secs(10)
-        }
-    };
+    let url = field::endpoint(raw.url, DEFAULT_URL, "url", err);
+    let routing_key = field::secret(&raw.routing_key, dir, "routing_key", err);
+    let timeout = field::timeout(raw.timeout.as_deref(), err);
     PagerDutyConfig {
         name: raw.name,
         url,
@@ -473,12 +448,7 @@ pub struct PagerDuty {
 
 impl PagerDuty {
     pub fn new(config: PagerDutyConfig) -> Result<Self, String> {
-        crate::tls::install();
-        let client = reqwest::Client::builder()
-            .timeout(config.timeout)
-            .user_agent(concat!("synmon/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| format!("HTTP client: {e}"))?;
+        let client = http_client(config.timeout)?;
         Ok(PagerDuty { config, client })
     }
 
@@ -526,16 +496,7 @@ impl Receiver for PagerDuty {
             .body(body)
             .send()
             .await
-            // reqwest's error text includes the URL; describe the failure ourselves.
-            .map_err(|e| {
-                SendError::retryable(if e.is_timeout() {
-                    "timed out"
-                } else if e.is_connect() {
-                    "connection failed"
-                } else {
-                    "request failed"
-                })
-            })?;
+            .map_err(|e| network_error(&e))?;
         let status = resp.status();
         if status.is_success() {
             tracing::debug!(

@@ -83,6 +83,28 @@ impl SendError {
     }
 }
 
+/// The HTTP client of a receiver: its timeout, synmon's user agent, ring-only TLS.
+pub fn http_client(timeout: Duration) -> Result<reqwest::Client, String> {
+    crate::tls::install();
+    reqwest::Client::builder()
+        .timeout(timeout)
+        .user_agent(concat!("synmon/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| format!("HTTP client: {e}"))
+}
+
+/// A request that got no HTTP answer, described without reqwest's text (which quotes the URL,
+/// and webhook URLs often carry a token): always worth retrying.
+pub fn network_error(e: &reqwest::Error) -> SendError {
+    SendError::retryable(if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "connection failed"
+    } else {
+        "request failed"
+    })
+}
+
 /// `Retry-After` as seconds (the form Slack, PagerDuty and Datadog send); HTTP dates are read
 /// as "no hint" and the core's backoff applies.
 pub fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {

@@ -23,9 +23,8 @@ use slack_morphism::prelude::*;
 
 use crate::config::Redactor;
 use crate::config::Secret;
-use crate::config::duration::parse_duration;
-use crate::config::env::resolve_secret;
 
+use super::config::field;
 use super::message::{AlertInfo, Notification, Status};
 use super::receiver::{Delivered, Receiver, SendContext, SendError};
 
@@ -60,38 +59,12 @@ pub struct SlackConfig {
 pub const DEFAULT_API_URL: &str = "https://slack.com/api";
 
 pub fn validate(raw: RawSlack, dir: &Path, err: &mut dyn FnMut(&str, String)) -> SlackConfig {
-    let api_raw = raw
-        .api_url
-        .filter(|u| !u.is_empty())
-        .unwrap_or_else(|| DEFAULT_API_URL.to_string());
-    let api_url = match reqwest::Url::parse(&api_raw) {
-        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => u,
-        _ => {
-            err(
-                "api_url",
-                format!("`{api_raw}` must be an http(s) URL with a host"),
-            );
-            reqwest::Url::parse(DEFAULT_API_URL).expect("default URL")
-        }
-    };
-    let token = match resolve_secret(&raw.token, dir) {
-        Ok(t) => Secret::new(t),
-        Err(e) => {
-            err("token", e);
-            Secret::default()
-        }
-    };
+    let api_url = field::endpoint(raw.api_url, DEFAULT_API_URL, "api_url", err);
+    let token = field::secret(&raw.token, dir, "token", err);
     if raw.channel.trim().is_empty() {
         err("channel", "must not be empty (e.g. `#alerts`)".into());
     }
-    let timeout = match raw.timeout.as_deref().map(parse_duration) {
-        None => Duration::from_secs(10),
-        Some(Ok(d)) => d,
-        Some(Err(e)) => {
-            err("timeout", e);
-            Duration::from_secs(10)
-        }
-    };
+    let timeout = field::timeout(raw.timeout.as_deref(), err);
     SlackConfig {
         name: raw.name,
         api_url,

@@ -7,11 +7,13 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::config::Secret;
-use crate::config::duration::parse_duration;
 use crate::config::env::resolve_secret;
 
+use super::config::field;
 use super::message::{Labels, Notification};
-use super::receiver::{Delivered, Receiver, SendContext, SendError, retry_after};
+use super::receiver::{
+    Delivered, Receiver, SendContext, SendError, http_client, network_error, retry_after,
+};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -64,14 +66,7 @@ pub fn validate(raw: RawWebhook, dir: &Path, err: &mut dyn FnMut(&str, String)) 
             }
         },
     };
-    let timeout = match raw.timeout.as_deref().map(parse_duration) {
-        None => Duration::from_secs(10),
-        Some(Ok(d)) => d,
-        Some(Err(e)) => {
-            err("timeout", e);
-            Duration::from_secs(10)
-        }
-    };
+    let timeout = field::timeout(raw.timeout.as_deref(), err);
     WebhookConfig {
         name: raw.name,
         url,
@@ -161,12 +156,7 @@ pub struct Webhook {
 
 impl Webhook {
     pub fn new(config: WebhookConfig) -> Result<Self, String> {
-        crate::tls::install();
-        let client = reqwest::Client::builder()
-            .timeout(config.timeout)
-            .user_agent(concat!("synmon/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| format!("HTTP client: {e}"))?;
+        let client = http_client(config.timeout)?;
         Ok(Webhook { config, client })
     }
 }
@@ -195,16 +185,7 @@ impl Receiver for Webhook {
         if let Some(t) = &self.config.bearer_token {
             req = req.bearer_auth(t.expose());
         }
-        // reqwest's error text includes the URL, which may hold a token: describe it ourselves.
-        let resp = req.send().await.map_err(|e| {
-            SendError::retryable(if e.is_timeout() {
-                "timed out".to_string()
-            } else if e.is_connect() {
-                "connection failed".to_string()
-            } else {
-                "request failed".to_string()
-            })
-        })?;
+        let resp = req.send().await.map_err(|e| network_error(&e))?;
         let status = resp.status();
         if status.is_success() {
             return Ok(Delivered {
