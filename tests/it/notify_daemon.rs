@@ -106,23 +106,51 @@ async fn outbox(port: u16) -> Vec<Value> {
         .unwrap_or_default()
 }
 
+/// A sandbox, a fake PagerDuty and a config paging it (one group per alert and check).
+struct PagedDaemon {
+    dir: tempfile::TempDir,
+    sbx: rvp_sandbox::Sandbox,
+    pd: FakePagerDuty,
+    port: u16,
+    cfg: std::path::PathBuf,
+}
+
+impl PagedDaemon {
+    async fn new() -> PagedDaemon {
+        synmon::tls::install();
+        let dir = tempfile::tempdir().unwrap();
+        let sbx = sqlite_sandbox(dir.path(), PASSWORD).await;
+        let pd = FakePagerDuty::start().await;
+        let port = free_port();
+        let cfg = config(
+            dir.path(),
+            &sbx.base_url(),
+            port,
+            &format!(
+                "{{ name: oncall, type: pagerduty, url: \"{}\", routing_key: \"{TEST_ROUTING_KEY}\" }}",
+                pd.url()
+            ),
+            "alertname, check",
+        );
+        PagedDaemon {
+            dir,
+            sbx,
+            pd,
+            port,
+            cfg,
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_while_a_page_is_in_flight_delivers_it_after_the_restart() {
-    synmon::tls::install();
-    let dir = tempfile::tempdir().unwrap();
-    let sbx = sqlite_sandbox(dir.path(), PASSWORD).await;
-    let pd = FakePagerDuty::start().await;
-    let port = free_port();
-    let cfg = config(
-        dir.path(),
-        &sbx.base_url(),
+    let PagedDaemon {
+        dir: _dir,
+        sbx,
+        pd,
         port,
-        &format!(
-            "{{ name: oncall, type: pagerduty, url: \"{}\", routing_key: \"{TEST_ROUTING_KEY}\" }}",
-            pd.url()
-        ),
-        "alertname, check",
-    );
+        cfg,
+    } = PagedDaemon::new().await;
     let first = Child::spawn(&cfg);
     up(port).await;
     pd.hold(true);
@@ -251,21 +279,13 @@ async fn slack_down_for_a_while_gets_everything_in_order_per_group_when_back() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restart_does_not_resend_within_the_repeat_interval() {
-    synmon::tls::install();
-    let dir = tempfile::tempdir().unwrap();
-    let sbx = sqlite_sandbox(dir.path(), PASSWORD).await;
-    let pd = FakePagerDuty::start().await;
-    let port = free_port();
-    let cfg = config(
-        dir.path(),
-        &sbx.base_url(),
+    let PagedDaemon {
+        dir: _dir,
+        sbx,
+        pd,
         port,
-        &format!(
-            "{{ name: oncall, type: pagerduty, url: \"{}\", routing_key: \"{TEST_ROUTING_KEY}\" }}",
-            pd.url()
-        ),
-        "alertname, check",
-    );
+        cfg,
+    } = PagedDaemon::new().await;
     fail(&sbx.base_url(), "auth").await;
     let first = Child::spawn(&cfg);
     up(port).await;
