@@ -19,6 +19,7 @@ struct Shared {
     path: String,
     bearer: Option<String>,
     bodies: Mutex<Vec<Value>>,
+    arrivals: Mutex<Vec<std::time::Instant>>,
     rejected: Mutex<Vec<String>>,
     controls: Arc<Controls>,
 }
@@ -50,6 +51,7 @@ impl FakeWebhook {
             path: path.to_string(),
             bearer: bearer.map(str::to_string),
             bodies: Mutex::default(),
+            arrivals: Mutex::default(),
             rejected: Mutex::default(),
             controls: Arc::default(),
         });
@@ -78,6 +80,11 @@ impl FakeWebhook {
     /// Every accepted body, in arrival order.
     pub fn bodies(&self) -> Vec<Value> {
         self.state.bodies.lock().unwrap().clone()
+    }
+
+    /// When each accepted body arrived (taken by the server as it accepted it), in arrival order.
+    pub fn arrivals(&self) -> Vec<std::time::Instant> {
+        self.state.arrivals.lock().unwrap().clone()
     }
 
     /// Why each refused request was refused, in arrival order.
@@ -123,6 +130,7 @@ async fn receive(
     match check(&headers, &body) {
         Ok(v) => {
             st.bodies.lock().unwrap().push(v);
+            st.arrivals.lock().unwrap().push(std::time::Instant::now());
             st.controls.accept();
             StatusCode::OK.into_response()
         }
