@@ -268,6 +268,9 @@ impl Deliverer {
         } else {
             None
         };
+        if r.checks_before_resend() {
+            self.store.outbox_attempt_started(row.id, attempts).await?;
+        }
         let ctx = SendContext {
             group_state,
             outbox_id: row.id,

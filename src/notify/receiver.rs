@@ -18,7 +18,9 @@ pub struct SendContext {
     /// notification (after a crash between send and record): a receiver that can, makes the
     /// resend harmless (Slack updates the message it already posted instead of posting again).
     pub outbox_id: i64,
-    /// 1 for the first attempt.
+    /// 1 for the first attempt. For receivers with [`Receiver::checks_before_resend`], more
+    /// than 1 means an earlier attempt started, and may have been delivered even if it was not
+    /// recorded as such (a crash, a timeout after the request was sent).
     pub attempt: u32,
 }
 
@@ -133,6 +135,15 @@ pub trait Receiver: Send + Sync {
     /// Whether `send` reads `SendContext::group_state` (Slack: the message to update). The core
     /// skips the store lookup for receivers that do not.
     fn uses_group_state(&self) -> bool {
+        false
+    }
+    /// Whether the core should record an attempt as started before `send` runs. A crash (or a
+    /// timeout) can leave a delivery whose outcome nobody recorded; with this on, the resend
+    /// arrives with `SendContext::attempt > 1`, so a receiver that can look up what it already
+    /// delivered (Slack: the channel's history) makes the resend an edit, not a second message.
+    /// It costs one store write per attempt, so receivers whose API deduplicates on its own
+    /// (PagerDuty's `dedup_key`) leave it off.
+    fn checks_before_resend(&self) -> bool {
         false
     }
     /// Every secret the receiver holds, so the core can scrub them from anything it logs or

@@ -8,6 +8,16 @@
 //! the thread through Slack's external upload flow (`files.getUploadURLExternal` -> POST bytes ->
 //! `files.completeUploadExternal`; the retired `files.upload` is never used).
 //!
+//! Slack has no idempotency key, so a first post whose answer was lost (a crash between Slack's
+//! `ok` and the outbox record, or a timeout after the request went out) could post twice. Every
+//! top-level post therefore carries message metadata naming its outbox row and alert group
+//! ([`METADATA_EVENT`]); the core records an attempt as started before it sends
+//! ([`Receiver::checks_before_resend`]), and a later attempt with no message to edit first looks
+//! for its own earlier post in the channel's recent history (`conversations.history` with
+//! `include_all_metadata`) and edits that instead of posting again. This needs the bot scopes
+//! `channels:history` (`groups:history` for a private channel) and, when `channel` is a `#name`,
+//! `channels:read` to find its id; without them the resend posts, at worst one duplicate.
+//!
 //! The payload builder ([`message`], [`thread_reply`]) is pure and tested without a network;
 //! [`classify`] maps every slack-morphism error to retryable/permanent without ever quoting a
 //! response body or the token.
@@ -57,6 +67,13 @@ pub struct SlackConfig {
 }
 
 pub const DEFAULT_API_URL: &str = "https://slack.com/api";
+
+/// The `event_type` of the metadata on every top-level post (Slack: lowercase letters, digits
+/// and underscores).
+pub const METADATA_EVENT: &str = "synmon_notification";
+
+/// How far back in the channel a resend looks for its own earlier post (one page of history).
+const HISTORY_LOOKBACK: u16 = 200;
 
 pub fn validate(raw: RawSlack, dir: &Path, err: &mut dyn FnMut(&str, String)) -> SlackConfig {
     let api_url = field::endpoint(raw.api_url, DEFAULT_API_URL, "api_url", err);
@@ -453,6 +470,9 @@ pub struct Slack {
     config: SlackConfig,
     client: SlackClient<Connector>,
     redactor: Redactor,
+    /// The channel's id, once known (from a post's answer or `conversations.list`): history
+    /// lookups need the id, not `#name`.
+    channel_id: std::sync::Mutex<Option<String>>,
 }
 
 impl Slack {
@@ -474,10 +494,12 @@ impl Slack {
             .with_slack_api_url(config.api_url.as_str().trim_end_matches('/'));
         let mut redactor = Redactor::default();
         redactor.add(&config.token);
+        let channel_id = (!config.channel.starts_with('#')).then(|| config.channel.clone());
         Ok(Slack {
             client: SlackClient::new(connector),
             config,
             redactor,
+            channel_id: std::sync::Mutex::new(channel_id),
         })
     }
 
@@ -519,7 +541,115 @@ impl Slack {
             .call("chat.postMessage", session.chat_post_message(&req))
             .await
             .map_err(|(e, _)| e)?;
-        Ok((resp.channel.to_string(), resp.ts.to_string()))
+        let channel = resp.channel.to_string();
+        *self.channel_id.lock().expect("channel id lock") = Some(channel.clone());
+        Ok((channel, resp.ts.to_string()))
+    }
+
+    /// The configured channel's id: configured as one, learned from an earlier post, or looked
+    /// up by name with `conversations.list`.
+    async fn resolve_channel_id(
+        &self,
+        session: &SlackClientSession<'_, Connector>,
+    ) -> Result<String, (SendError, Option<String>)> {
+        if let Some(id) = self.channel_id.lock().expect("channel id lock").clone() {
+            return Ok(id);
+        }
+        let name = self.config.channel.trim_start_matches('#');
+        let mut cursor: Option<SlackCursorId> = None;
+        loop {
+            let req = SlackApiConversationsListRequest::new()
+                .with_limit(1000)
+                .with_exclude_archived(true)
+                .with_types(vec![
+                    SlackConversationType::Public,
+                    SlackConversationType::Private,
+                ])
+                .opt_cursor(cursor.take());
+            let resp = self
+                .call("conversations.list", session.conversations_list(&req))
+                .await?;
+            if let Some(c) = resp
+                .channels
+                .iter()
+                .find(|c| c.name.as_deref() == Some(name))
+            {
+                let id = c.id.to_string();
+                *self.channel_id.lock().expect("channel id lock") = Some(id.clone());
+                return Ok(id);
+            }
+            match resp
+                .response_metadata
+                .and_then(|m| m.next_cursor)
+                .filter(|c| !c.value().is_empty())
+            {
+                Some(next) => cursor = Some(next),
+                None => {
+                    return Err((
+                        SendError::permanent(format!(
+                            "conversations.list: no channel named #{name}"
+                        )),
+                        None,
+                    ));
+                }
+            }
+        }
+    }
+
+    /// Looks in the channel's recent history for a top-level message an earlier attempt at
+    /// this outbox row posted (its metadata names the row and the group). `Ok(None)`: not
+    /// there, or history cannot be read for a reason retrying will not fix (a missing scope:
+    /// then the caller posts, at worst one duplicate, and says so in the log).
+    async fn find_earlier_post(
+        &self,
+        session: &SlackClientSession<'_, Connector>,
+        n: &Notification,
+        ctx: &SendContext,
+    ) -> Result<Option<(String, String)>, SendError> {
+        let lookup = async {
+            let channel = self.resolve_channel_id(session).await?;
+            let req = SlackApiConversationsHistoryRequest::new()
+                .with_channel(channel.clone().into())
+                .with_limit(HISTORY_LOOKBACK)
+                .with_include_all_metadata(true);
+            let resp = self
+                .call("conversations.history", session.conversations_history(&req))
+                .await?;
+            Ok((channel, resp))
+        };
+        let (channel, resp) = match lookup.await {
+            Ok(v) => v,
+            Err((e, _)) if e.kind == super::receiver::FailureKind::Retryable => return Err(e),
+            Err((e, _)) => {
+                tracing::warn!(
+                    receiver = %self.config.name,
+                    group = %n.group_key,
+                    error = %e.message,
+                    "cannot look for an earlier post of this notification (the bot needs channels:history, and channels:read for a #name); posting, which may duplicate it"
+                );
+                return Ok(None);
+            }
+        };
+        let outbox_id = ctx.outbox_id.to_string();
+        let group = n.dedup_key();
+        Ok(resp
+            .messages
+            .iter()
+            .filter(|m| {
+                m.origin
+                    .thread_ts
+                    .as_ref()
+                    .is_none_or(|t| *t == m.origin.ts)
+            })
+            .find(|m| {
+                m.content.metadata.as_ref().is_some_and(|md| {
+                    md.event_type == METADATA_EVENT
+                        && md.event_payload.as_ref().is_some_and(|p| {
+                            p.get("outbox_id") == Some(&outbox_id) && p.get("group") == Some(&group)
+                        })
+                })
+            })
+            .map(|m| (channel, m.origin.ts.to_string())))
     }
 
     /// `chat.update` of the group's message. `Ok(false)`: the message is gone (deleted or too
@@ -643,6 +773,10 @@ impl Receiver for Slack {
         true
     }
 
+    fn checks_before_resend(&self) -> bool {
+        true
+    }
+
     fn kind(&self) -> &'static str {
         "slack"
     }
@@ -668,9 +802,9 @@ impl Receiver for Slack {
     /// A message that can no longer be edited (deleted) is replaced by a new post.
     ///
     /// The core stores `group_state` only after a delivery it recorded: a crash between
-    /// Slack's `ok` and that record re-sends with the previous state, which for a first post
-    /// means one duplicate message (the outbox's "at most a duplicate"), and for an update or
-    /// a resolve means the same edit again plus one more thread reply.
+    /// Slack's `ok` and that record re-sends with the previous state. For a top-level post the
+    /// resend finds the earlier post by its metadata and edits it (see the module doc); for an
+    /// update or a resolve it makes the same edit again plus one more thread reply.
     async fn send(&self, n: &Notification, ctx: &SendContext) -> Result<Delivered, SendError> {
         let state = ctx
             .group_state
@@ -712,8 +846,41 @@ impl Receiver for Slack {
             );
         }
 
+        // An earlier attempt at this row started and its outcome was not recorded: it may have
+        // posted. Edit that post rather than posting a second one.
+        if ctx.attempt > 1
+            && let Some((channel, ts)) = self.find_earlier_post(&session, n, ctx).await?
+        {
+            let found = GroupState {
+                channel,
+                ts,
+                outbox_id: ctx.outbox_id,
+                resolved,
+            };
+            if self.update(&session, &found, &payload).await? {
+                return Ok(Delivered {
+                    response: format!(
+                        "ok, found the post of an earlier attempt (ts={}) and updated it",
+                        found.ts
+                    ),
+                    group_state: Some(state_json(found)),
+                });
+            }
+        }
+        let metadata = SlackMessageMetadata::new(METADATA_EVENT.into()).with_event_payload(
+            [
+                ("outbox_id".to_string(), ctx.outbox_id.to_string()),
+                ("group".to_string(), n.dedup_key()),
+            ]
+            .into(),
+        );
         let (channel, ts) = self
-            .post(&session, &self.config.channel, payload.content(), None)
+            .post(
+                &session,
+                &self.config.channel,
+                payload.content().with_metadata(metadata),
+                None,
+            )
             .await?;
         let mut response = format!("ok ts={ts}");
         if !resolved {

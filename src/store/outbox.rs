@@ -294,6 +294,19 @@ impl Store {
         Ok(())
     }
 
+    /// Records that attempt number `attempts` is starting, before the receiver is called, so a
+    /// crash during the call leaves a trace: the next attempt is numbered after it.
+    pub async fn outbox_attempt_started(&self, id: i64, attempts: u32) -> Result<()> {
+        with_pool!(self, pool, _Db => {
+            sqlx::query("UPDATE outbox SET attempts = $2 WHERE id = $1")
+                .bind(id)
+                .bind(attempts as i32)
+                .execute(pool)
+                .await?;
+        });
+        Ok(())
+    }
+
     /// Records a failed attempt that will be retried at `next`.
     pub async fn outbox_retry(
         &self,

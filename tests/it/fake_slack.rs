@@ -7,7 +7,10 @@
 //! (<= 50 blocks, section text <= 3,000, header <= 150), and the external upload flow
 //! (`files.getUploadURLExternal` with `filename` + `length`, a POST of exactly `length` bytes to
 //! the returned `upload_url`, `files.completeUploadExternal` naming the uploaded file id).
-//! The retired `files.upload` answers `method_deprecated`.
+//! The retired `files.upload` answers `method_deprecated`. Message metadata is checked
+//! (`event_type` + `event_payload`) and kept; `conversations.history` (by channel id only,
+//! metadata only with `include_all_metadata=true`, newest first) and `conversations.list` read
+//! the channel back.
 //!
 //! Every request is recorded in order ([`FakeSlack::calls`]), refused ones included. Tests can
 //! make the next N calls answer 429 + `Retry-After`, a 5xx, or `ok:false` with an error, or
@@ -93,6 +96,9 @@ pub enum Fault {
     /// Never answers (the request is recorded with status 0): for client timeouts, without
     /// any sleep in the test.
     Hang,
+    /// Carries the call out (a message is posted) and then never answers: Slack did it, the
+    /// client never learns (a timeout, or a crash of the sender while it waited).
+    ApplyThenHang,
 }
 
 /// A message in a channel, with edits and thread replies applied.
@@ -109,6 +115,8 @@ pub struct Message {
     pub edits: u32,
     /// Ids of files shared into this message's thread (by `files.completeUploadExternal`).
     pub files: Vec<String>,
+    /// The message metadata (`event_type` + `event_payload`) it was posted with, if any.
+    pub metadata: Value,
 }
 
 /// A file whose bytes arrived through the external upload flow.
@@ -349,7 +357,7 @@ fn is_ts(s: &str) -> bool {
 fn form_to_json(raw: &[u8]) -> Value {
     let mut map = serde_json::Map::new();
     for (k, v) in url::form_urlencoded::parse(raw) {
-        let v = if matches!(k.as_ref(), "blocks" | "files" | "attachments") {
+        let v = if matches!(k.as_ref(), "blocks" | "files" | "attachments" | "metadata") {
             serde_json::from_str(&v).unwrap_or(Value::String(v.into_owned()))
         } else {
             Value::String(v.into_owned())
@@ -455,6 +463,11 @@ async fn handle(
                 Fault::Hang => {
                     hang = true;
                     (StatusCode::OK, None)
+                }
+                Fault::ApplyThenHang => {
+                    hang = true;
+                    let (s, v) = api(&mut g, &shared, &api_method, &body);
+                    (s, Some(v))
                 }
             }
         } else if is_upload {
@@ -598,6 +611,27 @@ fn check_content(body: &Value) -> Result<(String, Value), &'static str> {
     Ok((text.to_string(), blocks))
 }
 
+/// Checks `metadata` when present: an object with a non-empty `event_type` of lowercase letters,
+/// digits and underscores, and an `event_payload` object (Slack refuses anything else).
+fn check_metadata(body: &Value) -> Result<Value, &'static str> {
+    let m = match body.get("metadata") {
+        None | Some(Value::Null) => return Ok(Value::Null),
+        Some(m) => m,
+    };
+    let event_type = m.get("event_type").and_then(Value::as_str).unwrap_or("");
+    if event_type.is_empty()
+        || !event_type
+            .bytes()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'_')
+    {
+        return Err("invalid_metadata_format");
+    }
+    if !m.get("event_payload").is_some_and(Value::is_object) {
+        return Err("invalid_metadata_schema");
+    }
+    Ok(m.clone())
+}
+
 fn api(g: &mut Inner, shared: &Shared, method: &str, body: &Value) -> (StatusCode, Value) {
     match method {
         "chat.postMessage" => {
@@ -625,6 +659,10 @@ fn api(g: &mut Inner, shared: &Shared, method: &str, body: &Value) -> (StatusCod
                 }
                 Some(_) => return slack_error("invalid_thread_ts"),
             };
+            let metadata = match check_metadata(body) {
+                Ok(m) => m,
+                Err(e) => return slack_error(e),
+            };
             g.seq += 1;
             let ts = format!("1700000000.{:06}", g.seq);
             g.messages.push(Message {
@@ -635,6 +673,7 @@ fn api(g: &mut Inner, shared: &Shared, method: &str, body: &Value) -> (StatusCod
                 blocks: blocks.clone(),
                 edits: 0,
                 files: Vec::new(),
+                metadata,
             });
             let mut message =
                 json!({"type": "message", "ts": ts, "text": text, "bot_id": "B0FAKE"});
@@ -663,6 +702,10 @@ fn api(g: &mut Inner, shared: &Shared, method: &str, body: &Value) -> (StatusCod
                 Ok(c) => c,
                 Err(e) => return slack_error(e),
             };
+            let metadata = match check_metadata(body) {
+                Ok(m) => m,
+                Err(e) => return slack_error(e),
+            };
             let Some(m) = g
                 .messages
                 .iter_mut()
@@ -670,6 +713,10 @@ fn api(g: &mut Inner, shared: &Shared, method: &str, body: &Value) -> (StatusCod
             else {
                 return slack_error("message_not_found");
             };
+            // Without `metadata` an edit keeps the message's metadata.
+            if !metadata.is_null() {
+                m.metadata = metadata;
+            }
             m.text = text.clone();
             m.blocks = blocks;
             m.edits += 1;
@@ -762,6 +809,63 @@ fn api(g: &mut Inner, shared: &Shared, method: &str, body: &Value) -> (StatusCod
                 }
             }
             (StatusCode::OK, json!({"ok": true, "files": out}))
+        }
+        "conversations.history" => {
+            // History is read by channel id; a `#name` is `channel_not_found`.
+            let Some(channel) =
+                str_field(body, "channel").and_then(|c| resolve_channel(g, c, false))
+            else {
+                return slack_error("channel_not_found");
+            };
+            let limit = match body.get("limit") {
+                None => 100,
+                Some(Value::String(l)) => match l.parse::<usize>() {
+                    Ok(n) if (1..=999).contains(&n) => n,
+                    _ => return slack_error("invalid_limit"),
+                },
+                Some(_) => return slack_error("invalid_limit"),
+            };
+            let with_metadata = str_field(body, "include_all_metadata") == Some("true");
+            let top: Vec<&Message> = g
+                .messages
+                .iter()
+                .rev()
+                .filter(|m| m.channel == channel && m.thread_ts.is_none())
+                .collect();
+            let messages: Vec<Value> = top
+                .iter()
+                .take(limit)
+                .map(|m| {
+                    let mut v = json!({"type": "message", "ts": m.ts, "text": m.text,
+                                       "bot_id": "B0FAKE"});
+                    if !m.blocks.is_null() {
+                        v["blocks"] = m.blocks.clone();
+                    }
+                    if with_metadata && !m.metadata.is_null() {
+                        v["metadata"] = m.metadata.clone();
+                    }
+                    v
+                })
+                .collect();
+            (
+                StatusCode::OK,
+                json!({"ok": true, "messages": messages, "has_more": top.len() > limit,
+                       "response_metadata": {"next_cursor": ""}}),
+            )
+        }
+        "conversations.list" => {
+            let channels: Vec<Value> = g
+                .channels
+                .iter()
+                .map(|(name, id)| {
+                    json!({"id": id, "name": name.trim_start_matches('#'), "created": 1_700_000_000,
+                           "is_channel": true, "is_archived": false})
+                })
+                .collect();
+            (
+                StatusCode::OK,
+                json!({"ok": true, "channels": channels, "response_metadata": {"next_cursor": ""}}),
+            )
         }
         "files.upload" => slack_error("method_deprecated"),
         "auth.test" => (

@@ -3,7 +3,9 @@
 //! - kill -9 while a notification is in flight: after the restart it is delivered, once, and
 //!   its resolve carries the same `dedup_key`;
 //! - Slack down for a while: everything queued arrives after it is back, in order per group;
-//! - a restart does not re-send a firing alert within `repeat_interval`.
+//! - a restart does not re-send a firing alert within `repeat_interval`;
+//! - kill -9 after Slack posted but before the daemon heard back: after the restart that post is
+//!   found (by its metadata) and edited, not posted again.
 
 use std::path::Path;
 use std::time::Duration;
@@ -12,7 +14,7 @@ use serde_json::{Value, json};
 
 use super::daemon::{Child, free_port, wait_for_api};
 use super::fake_pagerduty::{FakePagerDuty, TEST_ROUTING_KEY};
-use super::fake_slack::FakeSlack;
+use super::fake_slack::{FakeSlack, Fault};
 use crate::support::*;
 
 const PASSWORD: &str = "synthetic-demo";
@@ -274,6 +276,82 @@ async fn slack_down_for_a_while_gets_everything_in_order_per_group_when_back() {
     let rows = outbox(port).await;
     assert!(rows.iter().all(|r| r["status"] == "sent"), "{rows:#?}");
     daemon.signal(nix::sys::signal::Signal::SIGTERM);
+    sbx.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_after_slack_posted_edits_that_post_after_the_restart_instead_of_posting_again() {
+    synmon::tls::install();
+    let dir = tempfile::tempdir().unwrap();
+    let sbx = sqlite_sandbox(dir.path(), PASSWORD).await;
+    let slack = FakeSlack::start().await;
+    let port = free_port();
+    let cfg = config(
+        dir.path(),
+        &sbx.base_url(),
+        port,
+        &format!(
+            "{{ name: oncall, type: slack, api_url: \"{}\", token: \"{}\", channel: \"#alerts\", upload_screenshots: false }}",
+            slack.api_url(),
+            slack.token()
+        ),
+        "alertname",
+    );
+    // Slack posts the first message and never answers: the daemon is killed while it waits.
+    slack.fail_next_for("chat.postMessage", 1, Fault::ApplyThenHang);
+    let first = Child::spawn(&cfg);
+    up(port).await;
+    fail(&sbx.base_url(), "auth").await;
+    slack
+        .wait_until(Duration::from_secs(30), |c| {
+            c.iter().any(|c| c.method == "chat.postMessage")
+        })
+        .await;
+    first.signal(nix::sys::signal::Signal::SIGKILL);
+    drop(first);
+    let posted = slack.top_level();
+    assert_eq!(posted.len(), 1, "Slack posted before the kill");
+
+    let second = Child::spawn(&cfg);
+    up(port).await;
+    let calls = slack
+        .wait_until(Duration::from_secs(30), |c| {
+            c.iter().any(|c| c.method == "chat.update" && c.ok())
+        })
+        .await;
+    let methods: Vec<&str> = calls.iter().map(|c| c.method.as_str()).collect();
+    assert_eq!(
+        methods,
+        [
+            "chat.postMessage",
+            "conversations.list",
+            "conversations.history",
+            "chat.update"
+        ]
+    );
+    let top = slack.top_level();
+    assert_eq!(top.len(), 1, "one message in the channel: {top:#?}");
+    assert_eq!(top[0].ts, posted[0].ts);
+    assert_eq!(top[0].edits, 1);
+    // The row the first process wrote is the one delivered, on its second attempt.
+    let rows = wait_for_api(
+        &format!("http://127.0.0.1:{port}/api/v1/notifications"),
+        Duration::from_secs(10),
+        |v| {
+            v["outbox"]
+                .as_array()
+                .is_some_and(|a| a.iter().all(|r| r["status"] == "sent"))
+        },
+    )
+    .await;
+    let rows = rows["outbox"].as_array().unwrap();
+    assert_eq!(rows.len(), 1, "{rows:#?}");
+    assert_eq!(rows[0]["attempts"], 2);
+    assert_eq!(
+        posted[0].metadata["event_payload"]["outbox_id"],
+        rows[0]["id"].to_string()
+    );
+    second.signal(nix::sys::signal::Signal::SIGTERM);
     sbx.shutdown().await;
 }
 

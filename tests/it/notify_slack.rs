@@ -121,6 +121,14 @@ fn ctx(outbox_id: i64, group_state: Option<&Value>) -> SendContext {
     }
 }
 
+/// A later attempt at `outbox_id`: an earlier one started and its outcome was not recorded.
+fn retry_ctx(outbox_id: i64, group_state: Option<&Value>) -> SendContext {
+    SendContext {
+        attempt: 2,
+        ..ctx(outbox_id, group_state)
+    }
+}
+
 fn state(d: &Delivered) -> GroupState {
     serde_json::from_value(d.group_state.clone().expect("group_state")).unwrap()
 }
@@ -684,6 +692,45 @@ async fn the_fake_checks_the_protocol() {
         .as_deref(),
         Some("no_text")
     );
+    // Message metadata: an event_type of [a-z0-9_] and an event_payload object.
+    for (metadata, code) in [
+        (
+            serde_json::json!({"event_payload": {}}),
+            "invalid_metadata_format",
+        ),
+        (
+            serde_json::json!({"event_type": "Bad-Type", "event_payload": {}}),
+            "invalid_metadata_format",
+        ),
+        (
+            serde_json::json!({"event_type": "ok_type"}),
+            "invalid_metadata_schema",
+        ),
+    ] {
+        assert_eq!(
+            error(post(
+                "chat.postMessage",
+                t,
+                serde_json::json!({"channel": "#a", "text": "x", "metadata": metadata})
+            ))
+            .await
+            .as_deref(),
+            Some(code)
+        );
+    }
+    // History is read by channel id, never by name.
+    let history = |channel: &str| {
+        http.get(format!(
+            "{api}/conversations.history?include_all_metadata=true&channel={}",
+            url::form_urlencoded::byte_serialize(channel.as_bytes()).collect::<String>()
+        ))
+        .bearer_auth(TOKEN)
+    };
+    assert_eq!(
+        error(history("#a")).await.as_deref(),
+        Some("channel_not_found")
+    );
+    assert_eq!(error(history(&fake.channel_id("#a"))).await, None);
     let section = |len: usize| serde_json::json!({"type": "section", "text": {"type": "mrkdwn", "text": "x".repeat(len)}});
     let blocks51: Vec<Value> = (0..51).map(|_| section(1)).collect();
     assert_eq!(
@@ -834,4 +881,126 @@ async fn no_answer_within_the_timeout_is_retryable() {
     assert!(e.message.contains("no answer"), "{e}");
     assert_eq!(fake.calls()[0].status, 0);
     slack.send(&firing(), &ctx(1, None)).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_post_whose_answer_was_lost_is_found_by_its_metadata_and_edited_not_posted_again() {
+    let fake = FakeSlack::start().await;
+    let mut c = config(&fake.api_url(), fake.token());
+    c.timeout = Duration::from_millis(300);
+    // Slack posts the message, the answer never arrives: a timeout, retryable.
+    fake.fail_next_for("chat.postMessage", 1, Fault::ApplyThenHang);
+    let e = Slack::new(c.clone())
+        .unwrap()
+        .send(&firing(), &ctx(41, None))
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind, FailureKind::Retryable, "{e}");
+    let posted = fake.top_level();
+    assert_eq!(posted.len(), 1, "Slack did post it");
+    assert_eq!(posted[0].metadata["event_type"], "synmon_notification");
+    assert_eq!(posted[0].metadata["event_payload"]["outbox_id"], "41");
+    assert_eq!(
+        posted[0].metadata["event_payload"]["group"],
+        firing().dedup_key()
+    );
+
+    // The next attempt, from a fresh receiver (as after a restart: the channel id is not
+    // known yet, the config names `#alerts`), finds that post and edits it.
+    let d = Slack::new(c)
+        .unwrap()
+        .send(&firing(), &retry_ctx(41, None))
+        .await
+        .unwrap();
+    assert_eq!(
+        fake.methods(),
+        [
+            "chat.postMessage",
+            "conversations.list",
+            "conversations.history",
+            "chat.update"
+        ]
+    );
+    let history = &fake.calls_to("conversations.history")[0];
+    assert!(history.ok(), "{:?}", history.response);
+    assert_eq!(history.http_method, "GET");
+    assert_eq!(history.body["channel"], fake.channel_id("#alerts"));
+    assert_eq!(history.body["include_all_metadata"], "true");
+    let top = fake.top_level();
+    assert_eq!(top.len(), 1, "no second message: {top:#?}");
+    assert_eq!(top[0].edits, 1);
+    let s = state(&d);
+    assert_eq!(s.ts, posted[0].ts);
+    assert_eq!(s.channel, fake.channel_id("#alerts"));
+    assert_eq!(s.outbox_id, 41);
+    assert!(d.response.contains("earlier attempt"), "{}", d.response);
+    // An edit without metadata keeps it: a later crash-resend can still find the message.
+    assert_eq!(top[0].metadata, posted[0].metadata);
+}
+
+#[tokio::test]
+async fn a_resend_that_finds_no_earlier_post_posts_once_and_never_takes_another_rows_message() {
+    let fake = FakeSlack::start().await;
+    let slack = receiver(&fake);
+    // Row 7 was delivered earlier (an earlier episode of the same group).
+    slack.send(&firing(), &ctx(7, None)).await.unwrap();
+    // Row 8's first attempt failed before Slack did anything.
+    fake.fail_next_for("chat.postMessage", 1, Fault::Status(503));
+    slack.send(&firing(), &ctx(8, None)).await.unwrap_err();
+    let d = slack.send(&firing(), &retry_ctx(8, None)).await.unwrap();
+    assert_eq!(
+        fake.methods(),
+        [
+            "chat.postMessage",
+            "chat.postMessage",
+            // The channel id was learned from the first post: no conversations.list.
+            "conversations.history",
+            "chat.postMessage"
+        ]
+    );
+    let top = fake.top_level();
+    assert_eq!(top.len(), 2, "row 8 gets its own message: {top:#?}");
+    assert_eq!(top[1].metadata["event_payload"]["outbox_id"], "8");
+    assert_eq!(state(&d).ts, top[1].ts);
+    assert_eq!(top[0].edits, 0, "row 7's message is left alone");
+}
+
+#[tokio::test]
+async fn history_that_cannot_be_read_is_retried_or_posted_through_with_a_warning() {
+    let fake = FakeSlack::start().await;
+    let slack = Slack::new(SlackConfig {
+        channel: fake.channel_id("#alerts"),
+        ..config(&fake.api_url(), fake.token())
+    })
+    .unwrap();
+    // Rate limited: retry later rather than risk a duplicate.
+    fake.fail_next_for(
+        "conversations.history",
+        1,
+        Fault::RateLimited { retry_after: 2 },
+    );
+    let e = slack
+        .send(&firing(), &retry_ctx(3, None))
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind, FailureKind::Retryable, "{e}");
+    assert_eq!(e.retry_after, Some(Duration::from_secs(2)));
+    assert!(fake.messages().is_empty());
+    // A bot without the history scope: post (at worst a duplicate), not fail the alert.
+    fake.fail_next_for(
+        "conversations.history",
+        1,
+        Fault::ApiError("missing_scope".into()),
+    );
+    slack.send(&firing(), &retry_ctx(3, None)).await.unwrap();
+    assert_eq!(fake.top_level().len(), 1);
+    assert_eq!(
+        fake.methods(),
+        [
+            "conversations.history",
+            "conversations.history",
+            "chat.postMessage"
+        ],
+        "a channel configured by id needs no conversations.list"
+    );
 }
