@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 
 use crate::store::LogEntry;
 
-use super::config::{NotifyConfig, Route};
+use super::config::{NotifyConfig, Route, label_string};
 use super::dedup::{Sent, needs_update};
 use super::message::{AlertInfo, Condition, Labels, Notification, RunEvidence, Status};
 
@@ -72,16 +72,15 @@ pub struct Dispatcher {
     log: HashMap<(String, String), Sent>,
     external_url: String,
     mutes: Vec<Arc<dyn Muter>>,
+    /// Group key -> the key a restored group of the same route and labels was stored under
+    /// before group keys were built from route keys: its alerts keep going to that group (and
+    /// its log entry, PagerDuty incident and Slack message) until it empties, instead of the
+    /// upgrade paging again and leaving the old incident open.
+    legacy: HashMap<String, String>,
 }
 
 fn ms(d: std::time::Duration) -> chrono::Duration {
     chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
-}
-
-/// `{alertname="x",check="y"}`, the readable half of a group key.
-fn label_string(l: &Labels) -> String {
-    let inner: Vec<String> = l.iter().map(|(k, v)| format!("{k}={v:?}")).collect();
-    format!("{{{}}}", inner.join(","))
 }
 
 impl Dispatcher {
@@ -94,6 +93,7 @@ impl Dispatcher {
             log: HashMap::new(),
             external_url: external_url.trim_end_matches('/').to_string(),
             mutes: Vec::new(),
+            legacy: HashMap::new(),
         };
         d.set_receivers(cfg, disabled);
         d
@@ -150,10 +150,16 @@ impl Dispatcher {
             if e.firing.is_empty() {
                 continue;
             }
-            let Some(route) = self.route.walk().into_iter().find(|r| r.id == e.route_id) else {
+            // By key; an entry written before route keys names the route's position instead.
+            let walk = self.route.walk();
+            let Some(route) = walk
+                .iter()
+                .find(|r| r.key == e.route_id)
+                .or_else(|| walk.iter().find(|r| r.position == e.route_id))
+            else {
                 continue;
             };
-            let route = route.clone();
+            let route = (*route).clone();
             let alerts: Vec<AlertInfo> = serde_json::from_str(&e.alerts).unwrap_or_default();
             let firing: BTreeSet<&String> = e.firing.iter().collect();
             let alerts: BTreeMap<String, AlertInfo> = alerts
@@ -163,6 +169,10 @@ impl Dispatcher {
                 .collect();
             if alerts.is_empty() {
                 continue;
+            }
+            if is_legacy_key(&e.group_key, &route, &e.group_labels) {
+                self.legacy
+                    .insert(route.group_key(&e.group_labels), e.group_key.clone());
             }
             // The receiver the route delivers to now (it may have been disabled meanwhile).
             let receiver = self.receiver_for(&route);
@@ -192,7 +202,12 @@ impl Dispatcher {
             for route in routes {
                 let labels = route.group_labels(&a.labels);
                 let receiver = self.receiver_for(&route);
-                let key = format!("{}/{}{}", route.id, route.receiver, label_string(&labels));
+                let mut key = route.group_key(&labels);
+                if let Some(old) = self.legacy.get(&key)
+                    && self.groups.contains_key(old)
+                {
+                    key = old.clone();
+                }
                 let group = self.groups.entry(key.clone()).or_insert_with(|| {
                     // Alertmanager: an alert older than group_wait flushes its new group at once.
                     let wait = if a.starts_at + ms(route.group_wait) <= now {
@@ -316,7 +331,7 @@ impl Dispatcher {
                 log: LogEntry {
                     receiver: g.receiver.clone(),
                     group_key: key.clone(),
-                    route_id: g.route.id.clone(),
+                    route_id: g.route.key.clone(),
                     group_labels: g.labels.clone(),
                     firing: firing_set.into_iter().collect(),
                     resolved: if g.route.send_resolved {
@@ -357,6 +372,7 @@ impl Dispatcher {
                 }
                 if g.alerts.is_empty() {
                     self.groups.remove(key);
+                    self.legacy.retain(|_, old| old != key);
                 }
             }
         }
@@ -384,6 +400,21 @@ impl Dispatcher {
             })
             .collect()
     }
+}
+
+/// Whether `key` is the group key a group of `route` with `labels` had before route keys:
+/// `{position}/{receiver}{labels}`. The position may differ from the route's current one (the
+/// tree changed since, and the log entry already names the route by key).
+fn is_legacy_key(key: &str, route: &Route, labels: &Labels) -> bool {
+    let Some((pos, rest)) = key.split_once('/') else {
+        return false;
+    };
+    let positional = pos == route.position
+        || (!pos.is_empty() && pos.chars().all(|c| c.is_ascii_digit() || c == '.'));
+    positional
+        && rest
+            .strip_prefix(route.receiver.as_str())
+            .is_some_and(|l| l == label_string(labels))
 }
 
 /// The label pairs every map shares.
@@ -461,7 +492,10 @@ route:
         assert_eq!(f.planned.len(), 1);
         let n = f.planned[0].notification.as_ref().unwrap();
         assert_eq!(n.receiver, "console");
-        assert_eq!(n.group_key, "0.0/pagerduty{alertname=\"down\"}");
+        assert_eq!(
+            n.group_key,
+            "{}/{route=\"page\"}:pagerduty{alertname=\"down\"}"
+        );
     }
 
     /// A flush whose plan could not be stored is retried at the next tick, and the log is not
