@@ -740,6 +740,164 @@ route:
         );
     }
 
+    fn keys(c: &NotifyConfig) -> Vec<String> {
+        c.route.walk().iter().map(|r| r.key.clone()).collect()
+    }
+
+    /// The key format: parent key, `/`, the route's matchers sorted and quoted; the root is
+    /// `{}`. Group keys put the configured receiver and the group labels after a `:`.
+    #[test]
+    fn route_keys_are_the_parent_key_and_the_canonical_matchers() {
+        let (c, errs) = tree(TREE);
+        assert!(errs.is_empty(), "{errs:?}");
+        assert_eq!(
+            keys(&c),
+            [
+                r#"{}"#,
+                r#"{}/{team="a"}"#,
+                r#"{}/{team="a"}/{severity="page"}"#,
+                r#"{}/{severity=~"page|critical"}"#,
+                r#"{}/{team=~"a|b"}"#,
+            ]
+        );
+        let (c, errs) = tree(
+            r#"
+route:
+  receiver: console
+  routes:
+    - matchers: { team: "=a", check: "!~feed_.*", note: 'say "hi" \ bye', alertname: "!=x" }
+"#,
+        );
+        assert!(errs.is_empty(), "{errs:?}");
+        let child = &c.route.routes[0];
+        assert_eq!(
+            child.key,
+            r#"{}/{alertname!="x",check!~"feed_.*",note="say \"hi\" \\ bye",team="a"}"#
+        );
+        assert_eq!(
+            child.group_key(&labels(&[("alertname", "down")])),
+            r#"{}/{alertname!="x",check!~"feed_.*",note="say \"hi\" \\ bye",team="a"}:console{alertname="down"}"#
+        );
+        assert_eq!(Route::default_to(CONSOLE).key, "{}");
+    }
+
+    /// Siblings whose matchers are the same (one receiver each, with `continue`) get `#2`,
+    /// `#3`; the first keeps the plain key, and the same matchers elsewhere are no clash.
+    #[test]
+    fn siblings_with_identical_matchers_get_distinct_keys() {
+        let (c, errs) = tree(
+            r#"
+receivers:
+  - { name: a, type: webhook, url: "http://127.0.0.1:9/a" }
+  - { name: b, type: webhook, url: "http://127.0.0.1:9/b" }
+route:
+  receiver: console
+  routes:
+    - { matchers: { team: ops }, receiver: a, continue: true }
+    - { matchers: { team: db }, receiver: a }
+    - { matchers: { team: ops }, receiver: b, continue: true }
+    - { matchers: { team: "=ops" }, receiver: console }
+    - matchers: { severity: page }
+      routes:
+        - { matchers: { team: ops } }
+"#,
+        );
+        assert!(errs.is_empty(), "{errs:?}");
+        assert_eq!(
+            keys(&c),
+            [
+                r#"{}"#,
+                r#"{}/{team="ops"}"#,
+                r#"{}/{team="db"}"#,
+                r#"{}/{team="ops"}#2"#,
+                r#"{}/{team="ops"}#3"#,
+                r#"{}/{severity="page"}"#,
+                r#"{}/{severity="page"}/{team="ops"}"#,
+            ]
+        );
+        let unique: BTreeSet<String> = keys(&c).into_iter().collect();
+        assert_eq!(unique.len(), 7);
+    }
+
+    /// The point of keys: a route inserted before others (or removed) changes no other key,
+    /// where positions shift; and the same config gives the same keys every time it loads.
+    #[test]
+    fn inserting_a_route_keeps_the_other_keys_and_loading_twice_gives_the_same_keys() {
+        let before = r#"
+receivers:
+  - { name: a, type: webhook, url: "http://127.0.0.1:9/a" }
+route:
+  receiver: console
+  routes:
+    - matchers: { team: ops }
+      receiver: a
+      routes:
+        - { matchers: { severity: page } }
+"#;
+        let after = r#"
+receivers:
+  - { name: a, type: webhook, url: "http://127.0.0.1:9/a" }
+route:
+  receiver: console
+  routes:
+    - { matchers: { team: db }, receiver: a }
+    - matchers: { team: ops }
+      receiver: a
+      routes:
+        - { matchers: { check: login } }
+        - { matchers: { severity: page } }
+"#;
+        let (b, errs) = tree(before);
+        assert!(errs.is_empty(), "{errs:?}");
+        let (a, errs) = tree(after);
+        assert!(errs.is_empty(), "{errs:?}");
+        let page = labels(&[("team", "ops"), ("severity", "page")]);
+        let (kb, ka) = (&b.route.matches(&page)[0], &a.route.matches(&page)[0]);
+        assert_eq!(kb.key, ka.key);
+        assert_eq!(ka.key, r#"{}/{team="ops"}/{severity="page"}"#);
+        assert_ne!(
+            kb.position, ka.position,
+            "positions did shift: 0.0.0 -> 0.1.1"
+        );
+        assert_eq!(keys(&tree(after).0), keys(&a));
+    }
+
+    /// `key:` names a route whatever its matchers (and its parents') become; children derive
+    /// theirs from it. It must be unique, look like neither a derived key nor a position, and
+    /// leave `watchdog` to the watchdog.
+    #[test]
+    fn an_explicit_key_anchors_the_route_and_its_children() {
+        let (c, errs) = tree(
+            r#"
+route:
+  receiver: console
+  routes:
+    - matchers: { team: "=~ops|sre" }
+      key: oncall-page
+      routes:
+        - { matchers: { severity: page } }
+    - { matchers: { team: ops }, key: oncall-page }
+    - { matchers: { team: x }, key: "0.1" }
+    - { matchers: { team: y }, key: watchdog }
+    - { matchers: { team: z }, key: "a/b" }
+"#,
+        );
+        assert_eq!(
+            errs,
+            [
+                "route.routes[1].key: key `oncall-page` is already used by route.routes[0]",
+                "route.routes[2].key: `0.1` must start with a letter and be letters, digits, `-`, `_` or `.`",
+                "route.routes[3].key: `watchdog` is the watchdog route's key",
+                "route.routes[4].key: `a/b` must start with a letter and be letters, digits, `-`, `_` or `.`",
+            ]
+        );
+        assert_eq!(c.route.routes[0].key, "oncall-page");
+        assert_eq!(
+            c.route.routes[0].routes[0].key,
+            r#"oncall-page/{severity="page"}"#
+        );
+    }
+
     #[test]
     fn group_labels_by_list_or_all() {
         let (c, _) = tree(TREE);

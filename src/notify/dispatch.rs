@@ -150,16 +150,6 @@ impl Dispatcher {
             if e.firing.is_empty() {
                 continue;
             }
-            // By key; an entry written before route keys names the route's position instead.
-            let walk = self.route.walk();
-            let Some(route) = walk
-                .iter()
-                .find(|r| r.key == e.route_id)
-                .or_else(|| walk.iter().find(|r| r.position == e.route_id))
-            else {
-                continue;
-            };
-            let route = (*route).clone();
             let alerts: Vec<AlertInfo> = serde_json::from_str(&e.alerts).unwrap_or_default();
             let firing: BTreeSet<&String> = e.firing.iter().collect();
             let alerts: BTreeMap<String, AlertInfo> = alerts
@@ -167,9 +157,29 @@ impl Dispatcher {
                 .filter(|a| firing.contains(&a.fingerprint))
                 .map(|a| (a.fingerprint.clone(), a))
                 .collect();
-            if alerts.is_empty() {
+            let Some(first) = alerts.values().next() else {
                 continue;
-            }
+            };
+            let walk = self.route.walk();
+            let route = walk
+                .iter()
+                .find(|r| r.key == e.route_id)
+                .copied()
+                .or_else(|| {
+                    // Written before route keys: `route_id` is a position, which may have shifted
+                    // since. The route is one the alerts match now whose receiver and group labels
+                    // the old key names (the one at the same position, if several).
+                    let matched = self.route.matches(&first.labels);
+                    let fits = |r: &&&Route| is_legacy_key(&e.group_key, r, &e.group_labels);
+                    let same_place = matched
+                        .iter()
+                        .filter(fits)
+                        .find(|r| r.position == e.route_id);
+                    same_place.or_else(|| matched.iter().find(fits)).copied()
+                });
+            let Some(route) = route.cloned() else {
+                continue;
+            };
             if is_legacy_key(&e.group_key, &route, &e.group_labels) {
                 self.legacy
                     .insert(route.group_key(&e.group_labels), e.group_key.clone());
@@ -495,6 +505,73 @@ route:
         assert_eq!(
             n.group_key,
             "{}/{route=\"page\"}:pagerduty{alertname=\"down\"}"
+        );
+    }
+
+    /// A group logged before route keys (`0.0/hook{...}` on route `0.0`) keeps its key after
+    /// the upgrade: no re-send within `repeat_interval`, the resolve goes out under the old key
+    /// (so the PagerDuty incident or Slack message it opened is the one resolved), and only a
+    /// later firing starts a group under the new key.
+    #[test]
+    fn a_group_logged_under_a_positional_key_keeps_it_until_it_resolves() {
+        let c = cfg(r#"
+receivers:
+  - { name: hook, type: webhook, url: "http://127.0.0.1:9/hook" }
+route:
+  receiver: console
+  group_wait: 0s
+  group_interval: 10s
+  repeat_interval: 1h
+  send_resolved: true
+  routes:
+    - { matchers: { team: db }, receiver: hook, key: db }
+    - { matchers: { route: page }, receiver: hook }
+"#);
+        let a = firing("down");
+        let info = AlertInfo {
+            fingerprint: a.fingerprint.clone(),
+            status: Status::Firing,
+            labels: a.labels.clone(),
+            annotations: a.annotations.clone(),
+            starts_at: a.starts_at,
+            ends_at: None,
+            condition: None,
+            run: None,
+        };
+        // Written when the page route was the first child (`0.0`); now it is `0.1`.
+        let old = LogEntry {
+            receiver: "hook".into(),
+            group_key: "0.0/hook{alertname=\"down\"}".into(),
+            route_id: "0.0".into(),
+            group_labels: [("alertname".to_string(), "down".to_string())].into(),
+            firing: vec![a.fingerprint.clone()],
+            resolved: Vec::new(),
+            alerts: serde_json::to_string(&[info]).unwrap(),
+            sent_at: at(0),
+        };
+        let mut d = Dispatcher::new(&c, &BTreeSet::new(), "http://x");
+        d.restore(std::slice::from_ref(&old), at(100));
+        d.sync(std::slice::from_ref(&a), at(100));
+        assert!(d.flush_due(at(100)).planned.is_empty(), "no re-send");
+        assert_eq!(
+            d.groups().iter().map(|g| g.0.as_str()).collect::<Vec<_>>(),
+            [old.group_key.as_str()],
+            "one group, under the old key"
+        );
+        d.sync(&[], at(105));
+        let f = d.flush_due(at(110));
+        assert_eq!(f.planned.len(), 1);
+        let n = f.planned[0].notification.as_ref().expect("the resolve");
+        assert_eq!(n.status, Status::Resolved);
+        assert_eq!(n.group_key, old.group_key);
+        assert_eq!(f.planned[0].log.route_id, r#"{}/{route="page"}"#);
+        d.committed(&f);
+        assert!(d.groups().is_empty());
+        d.sync(&[firing("down")], at(120));
+        let f = d.flush_due(at(120));
+        assert_eq!(
+            f.planned[0].notification.as_ref().unwrap().group_key,
+            r#"{}/{route="page"}:hook{alertname="down"}"#
         );
     }
 
