@@ -470,7 +470,10 @@ fn explicit_key(
         return None;
     }
     if key == crate::mute::watchdog::ROUTE_KEY {
-        err(&field, format!("`{key}` is the watchdog route's key"));
+        err(
+            &field,
+            format!("`{key}` is reserved for the watchdog's route"),
+        );
         return None;
     }
     if let Some(first) = keys.get(key) {
@@ -887,7 +890,7 @@ route:
             [
                 "route.routes[1].key: key `oncall-page` is already used by route.routes[0]",
                 "route.routes[2].key: `0.1` must start with a letter and be letters, digits, `-`, `_` or `.`",
-                "route.routes[3].key: `watchdog` is the watchdog route's key",
+                "route.routes[3].key: `watchdog` is reserved for the watchdog's route",
                 "route.routes[4].key: `a/b` must start with a letter and be letters, digits, `-`, `_` or `.`",
             ]
         );
