@@ -163,19 +163,20 @@ impl Dispatcher {
             let walk = self.route.walk();
             let route = walk
                 .iter()
-                .find(|r| r.key == e.route_id)
                 .copied()
+                .find(|r| r.key == e.route_id)
                 .or_else(|| {
                     // Written before route keys: `route_id` is a position, which may have shifted
                     // since. The route is one the alerts match now whose receiver and group labels
                     // the old key names (the one at the same position, if several).
-                    let matched = self.route.matches(&first.labels);
-                    let fits = |r: &&&Route| is_legacy_key(&e.group_key, r, &e.group_labels);
-                    let same_place = matched
-                        .iter()
-                        .filter(fits)
-                        .find(|r| r.position == e.route_id);
-                    same_place.or_else(|| matched.iter().find(fits)).copied()
+                    let fits: Vec<&Route> = self
+                        .route
+                        .matches(&first.labels)
+                        .into_iter()
+                        .filter(|r| is_legacy_key(&e.group_key, r, &e.group_labels))
+                        .collect();
+                    let same_place = fits.iter().find(|r| r.position == e.route_id);
+                    same_place.or(fits.first()).copied()
                 });
             let Some(route) = route.cloned() else {
                 continue;
