@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::config::duration::parse_duration_or_zero;
-use crate::rules::model::{Matcher, Matchers};
+use crate::rules::model::{MatchOp, Matcher, Matchers};
 
 use super::{console, pagerduty, slack, webhook};
 
@@ -38,6 +38,10 @@ impl RawReceiver {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawRoute {
+    /// A name for the route's alert groups that survives editing its matchers (or its
+    /// parents'); unset, the key is derived from the matchers (see [`Route::key`]).
+    #[serde(default)]
+    pub key: Option<String>,
     #[serde(default)]
     pub receiver: Option<String>,
     /// Label matchers, written as in alert rules: `severity: page`, `check: "=~align_.*"`.
@@ -138,9 +142,19 @@ pub enum GroupBy {
 /// A validated node of the routing tree.
 #[derive(Debug, Clone)]
 pub struct Route {
-    /// Position in the tree (`0`, `0.2`, `0.2.1`): part of every group key, so two routes that
-    /// send to the same receiver keep separate groups.
-    pub id: String,
+    /// The route's identity, part of every group key (so two routes that send to the same
+    /// receiver keep separate groups) and stored in the notification log: the parent's key, `/`,
+    /// and the route's own matchers in canonical form (`{}/{severity="page"}`), with `#2`, `#3`,
+    /// ... only on later siblings whose matchers are the same; or the route's `key:`, which
+    /// then anchors its children's keys. Derived from content, not position (Alertmanager's
+    /// `Route.Key()`): inserting or removing another route, on reload or restart, leaves it
+    /// alone, so its groups keep their notification log, PagerDuty `dedup_key` and Slack
+    /// message instead of paging on-call again.
+    pub key: String,
+    /// Where the route sits in the tree (`0`, `0.2`, `0.2.1`), which is what group keys were
+    /// built from before route keys: only to recognise notification-log entries written then
+    /// (`Dispatcher::restore`), never as an identity.
+    pub position: String,
     pub receiver: String,
     pub matchers: Matchers,
     pub group_by: GroupBy,
@@ -150,6 +164,46 @@ pub struct Route {
     pub send_resolved: bool,
     pub continue_matching: bool,
     pub routes: Vec<Route>,
+}
+
+/// The root route's key: its matchers, which are always empty.
+pub const ROOT_KEY: &str = "{}";
+
+/// `{alertname="x",check="y"}`, the readable half of a group key.
+pub(crate) fn label_string(l: &BTreeMap<String, String>) -> String {
+    let inner: Vec<String> = l.iter().map(|(k, v)| format!("{k}={v:?}")).collect();
+    format!("{{{}}}", inner.join(","))
+}
+
+/// A route's matchers in canonical form, the last segment of its derived key: sorted,
+/// `{label="value",label=~"regex"}`, `{}` for none (Alertmanager's `Matchers.String()`).
+/// Written out here, not with `Matcher`'s `Display`, because keys are persisted: only `\`,
+/// `"` and line breaks are escaped, so the same matchers give the same key in every version.
+pub fn matchers_key(m: &Matchers) -> String {
+    let mut parts: Vec<String> =
+        m.0.iter()
+            .map(|m| {
+                let op = match m.op {
+                    MatchOp::Eq => "=",
+                    MatchOp::Ne => "!=",
+                    MatchOp::Re => "=~",
+                    MatchOp::NotRe => "!~",
+                };
+                let mut v = String::with_capacity(m.value.len() + 2);
+                for c in m.value.chars() {
+                    match c {
+                        '\\' => v.push_str("\\\\"),
+                        '"' => v.push_str("\\\""),
+                        '\n' => v.push_str("\\n"),
+                        '\r' => v.push_str("\\r"),
+                        c => v.push(c),
+                    }
+                }
+                format!("{}{op}\"{v}\"", m.label)
+            })
+            .collect();
+    parts.sort();
+    format!("{{{}}}", parts.join(","))
 }
 
 /// Alertmanager's defaults, except `group_wait`: 30 s is long for a page; keep it explicit.
@@ -200,10 +254,23 @@ impl Route {
         v
     }
 
+    /// The key of an alert group on this route: `{route key}:{receiver}{group labels}`, e.g.
+    /// `{}/{severity="page"}:pagerduty{alertname="down"}`. The configured receiver is part of
+    /// it, so a route whose receiver changes starts new groups and the old ones resolve.
+    pub fn group_key(&self, group_labels: &BTreeMap<String, String>) -> String {
+        format!(
+            "{}:{}{}",
+            self.key,
+            self.receiver,
+            label_string(group_labels)
+        )
+    }
+
     /// A tree with one node sending everything to `receiver` (no `route:` in the config).
     pub fn default_to(receiver: &str) -> Route {
         Route {
-            id: "0".into(),
+            key: ROOT_KEY.into(),
+            position: "0".into(),
             receiver: receiver.into(),
             matchers: Matchers::default(),
             group_by: GroupBy::Labels(vec!["alertname".into()]),
@@ -231,7 +298,7 @@ pub fn unrouted(rules: &crate::rules::RuleSet, route: &Route) -> Vec<(String, St
         labels.insert("alertname".into(), r.name.clone());
         labels.insert("severity".into(), r.severity.clone());
         labels.insert("route".into(), name.clone());
-        if route.matches(&labels).iter().all(|m| m.id == route.id) {
+        if route.matches(&labels).iter().all(|m| m.key == route.key) {
             out.push((r.file.clone(), r.name.clone(), name.clone()));
         }
     }
@@ -366,7 +433,14 @@ pub fn validate(
                 );
             }
             let root = Route::default_to(CONSOLE);
-            validate_route(raw, "route", "0", &root, &names, err)
+            let mut keys = BTreeMap::new();
+            let mut route = validate_route(raw, "route", &root, &names, &mut keys, err);
+            if route.key.is_empty() {
+                route.key = matchers_key(&route.matchers);
+            }
+            route.position = "0".into();
+            assign_keys(&mut route);
+            route
         }
     };
     NotifyConfig {
@@ -375,14 +449,72 @@ pub fn validate(
     }
 }
 
+/// Checks a route's `key:` (unique in the tree, and unlike any derived key or position, which
+/// start with `{` or a digit) and records it in `keys` (key -> path of the route that set it).
+fn explicit_key(
+    key: &str,
+    p: &str,
+    keys: &mut BTreeMap<String, String>,
+    err: &mut dyn FnMut(&str, String),
+) -> Option<String> {
+    let field = format!("{p}.key");
+    if !key.starts_with(|c: char| c.is_ascii_alphabetic())
+        || !key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    {
+        err(
+            &field,
+            format!("`{key}` must start with a letter and be letters, digits, `-`, `_` or `.`"),
+        );
+        return None;
+    }
+    if key == crate::mute::watchdog::ROUTE_KEY {
+        err(
+            &field,
+            format!("`{key}` is reserved for the watchdog's route"),
+        );
+        return None;
+    }
+    if let Some(first) = keys.get(key) {
+        err(&field, format!("key `{key}` is already used by {first}"));
+        return None;
+    }
+    keys.insert(key.to_string(), p.to_string());
+    Some(key.to_string())
+}
+
+/// Gives the children of `node` (whose key and position are set) their positions and, unless
+/// they have a `key:`, their derived keys; then theirs, depth first.
+fn assign_keys(node: &mut Route) {
+    let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+    for (i, child) in node.routes.iter_mut().enumerate() {
+        child.position = format!("{}.{i}", node.position);
+        if child.key.is_empty() {
+            let base = format!("{}/{}", node.key, matchers_key(&child.matchers));
+            let n = seen.entry(base.clone()).or_insert(0);
+            *n += 1;
+            child.key = if *n == 1 { base } else { format!("{base}#{n}") };
+        }
+        assign_keys(child);
+    }
+}
+
+/// Validates one node and its children. Keys are left for `assign_keys`: `key` is the node's
+/// `key:` when it has a valid one, empty otherwise.
 fn validate_route(
     raw: RawRoute,
     p: &str,
-    id: &str,
     parent: &Route,
     receivers: &BTreeSet<String>,
+    keys: &mut BTreeMap<String, String>,
     err: &mut dyn FnMut(&str, String),
 ) -> Route {
+    let key = raw
+        .key
+        .as_deref()
+        .and_then(|k| explicit_key(k, p, keys, err))
+        .unwrap_or_default();
     let receiver = match raw.receiver {
         Some(r) if !receivers.contains(&r) => {
             err(
@@ -466,7 +598,8 @@ fn validate_route(
         Duration::from_secs(1),
     );
     let mut node = Route {
-        id: id.to_string(),
+        key,
+        position: String::new(),
         receiver,
         matchers: Matchers(matchers),
         group_by,
@@ -481,16 +614,7 @@ fn validate_route(
         .routes
         .into_iter()
         .enumerate()
-        .map(|(i, c)| {
-            validate_route(
-                c,
-                &format!("{p}.routes[{i}]"),
-                &format!("{id}.{i}"),
-                &node,
-                receivers,
-                err,
-            )
-        })
+        .map(|(i, c)| validate_route(c, &format!("{p}.routes[{i}]"), &node, receivers, keys, err))
         .collect();
     node.routes = children;
     node
@@ -553,7 +677,7 @@ route:
             .route
             .matches(&labels(&[("team", "a"), ("severity", "page")]));
         assert_eq!(r.len(), 1);
-        assert_eq!(r[0].id, "0.0.0");
+        assert_eq!(r[0].key, r#"{}/{team="a"}/{severity="page"}"#);
         assert_eq!(r[0].receiver, "team-a", "receiver inherited");
         assert_eq!(
             r[0].group_wait,
@@ -567,7 +691,10 @@ route:
         assert_eq!(r[0].repeat_interval, DEFAULT_REPEAT_INTERVAL);
         // team=a without page: the team-a node itself.
         let r = c.route.matches(&labels(&[("team", "a")]));
-        assert_eq!(r.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), ["0.0"]);
+        assert_eq!(
+            r.iter().map(|r| r.key.as_str()).collect::<Vec<_>>(),
+            [r#"{}/{team="a"}"#]
+        );
     }
 
     #[test]
@@ -613,6 +740,164 @@ route:
                 "route.routes[0].group_by: `...` groups by every label and stands alone",
                 "route.routes[0].group_wait: `soon` is not a duration (expected number at 0); write it like `500ms`, `5s` or `2m`",
             ]
+        );
+    }
+
+    fn keys(c: &NotifyConfig) -> Vec<String> {
+        c.route.walk().iter().map(|r| r.key.clone()).collect()
+    }
+
+    /// The key format: parent key, `/`, the route's matchers sorted and quoted; the root is
+    /// `{}`. Group keys put the configured receiver and the group labels after a `:`.
+    #[test]
+    fn route_keys_are_the_parent_key_and_the_canonical_matchers() {
+        let (c, errs) = tree(TREE);
+        assert!(errs.is_empty(), "{errs:?}");
+        assert_eq!(
+            keys(&c),
+            [
+                r#"{}"#,
+                r#"{}/{team="a"}"#,
+                r#"{}/{team="a"}/{severity="page"}"#,
+                r#"{}/{severity=~"page|critical"}"#,
+                r#"{}/{team=~"a|b"}"#,
+            ]
+        );
+        let (c, errs) = tree(
+            r#"
+route:
+  receiver: console
+  routes:
+    - matchers: { team: "=a", check: "!~feed_.*", note: 'say "hi" \ bye', alertname: "!=x" }
+"#,
+        );
+        assert!(errs.is_empty(), "{errs:?}");
+        let child = &c.route.routes[0];
+        assert_eq!(
+            child.key,
+            r#"{}/{alertname!="x",check!~"feed_.*",note="say \"hi\" \\ bye",team="a"}"#
+        );
+        assert_eq!(
+            child.group_key(&labels(&[("alertname", "down")])),
+            r#"{}/{alertname!="x",check!~"feed_.*",note="say \"hi\" \\ bye",team="a"}:console{alertname="down"}"#
+        );
+        assert_eq!(Route::default_to(CONSOLE).key, "{}");
+    }
+
+    /// Siblings whose matchers are the same (one receiver each, with `continue`) get `#2`,
+    /// `#3`; the first keeps the plain key, and the same matchers elsewhere are no clash.
+    #[test]
+    fn siblings_with_identical_matchers_get_distinct_keys() {
+        let (c, errs) = tree(
+            r#"
+receivers:
+  - { name: a, type: webhook, url: "http://127.0.0.1:9/a" }
+  - { name: b, type: webhook, url: "http://127.0.0.1:9/b" }
+route:
+  receiver: console
+  routes:
+    - { matchers: { team: ops }, receiver: a, continue: true }
+    - { matchers: { team: db }, receiver: a }
+    - { matchers: { team: ops }, receiver: b, continue: true }
+    - { matchers: { team: "=ops" }, receiver: console }
+    - matchers: { severity: page }
+      routes:
+        - { matchers: { team: ops } }
+"#,
+        );
+        assert!(errs.is_empty(), "{errs:?}");
+        assert_eq!(
+            keys(&c),
+            [
+                r#"{}"#,
+                r#"{}/{team="ops"}"#,
+                r#"{}/{team="db"}"#,
+                r#"{}/{team="ops"}#2"#,
+                r#"{}/{team="ops"}#3"#,
+                r#"{}/{severity="page"}"#,
+                r#"{}/{severity="page"}/{team="ops"}"#,
+            ]
+        );
+        let unique: BTreeSet<String> = keys(&c).into_iter().collect();
+        assert_eq!(unique.len(), 7);
+    }
+
+    /// The point of keys: a route inserted before others (or removed) changes no other key,
+    /// where positions shift; and the same config gives the same keys every time it loads.
+    #[test]
+    fn inserting_a_route_keeps_the_other_keys_and_loading_twice_gives_the_same_keys() {
+        let before = r#"
+receivers:
+  - { name: a, type: webhook, url: "http://127.0.0.1:9/a" }
+route:
+  receiver: console
+  routes:
+    - matchers: { team: ops }
+      receiver: a
+      routes:
+        - { matchers: { severity: page } }
+"#;
+        let after = r#"
+receivers:
+  - { name: a, type: webhook, url: "http://127.0.0.1:9/a" }
+route:
+  receiver: console
+  routes:
+    - { matchers: { team: db }, receiver: a }
+    - matchers: { team: ops }
+      receiver: a
+      routes:
+        - { matchers: { check: login } }
+        - { matchers: { severity: page } }
+"#;
+        let (b, errs) = tree(before);
+        assert!(errs.is_empty(), "{errs:?}");
+        let (a, errs) = tree(after);
+        assert!(errs.is_empty(), "{errs:?}");
+        let page = labels(&[("team", "ops"), ("severity", "page")]);
+        let (kb, ka) = (&b.route.matches(&page)[0], &a.route.matches(&page)[0]);
+        assert_eq!(kb.key, ka.key);
+        assert_eq!(ka.key, r#"{}/{team="ops"}/{severity="page"}"#);
+        assert_ne!(
+            kb.position, ka.position,
+            "positions did shift: 0.0.0 -> 0.1.1"
+        );
+        assert_eq!(keys(&tree(after).0), keys(&a));
+    }
+
+    /// `key:` names a route whatever its matchers (and its parents') become; children derive
+    /// theirs from it. It must be unique, look like neither a derived key nor a position, and
+    /// leave `watchdog` to the watchdog.
+    #[test]
+    fn an_explicit_key_anchors_the_route_and_its_children() {
+        let (c, errs) = tree(
+            r#"
+route:
+  receiver: console
+  routes:
+    - matchers: { team: "=~ops|sre" }
+      key: oncall-page
+      routes:
+        - { matchers: { severity: page } }
+    - { matchers: { team: ops }, key: oncall-page }
+    - { matchers: { team: x }, key: "0.1" }
+    - { matchers: { team: y }, key: watchdog }
+    - { matchers: { team: z }, key: "a/b" }
+"#,
+        );
+        assert_eq!(
+            errs,
+            [
+                "route.routes[1].key: key `oncall-page` is already used by route.routes[0]",
+                "route.routes[2].key: `0.1` must start with a letter and be letters, digits, `-`, `_` or `.`",
+                "route.routes[3].key: `watchdog` is reserved for the watchdog's route",
+                "route.routes[4].key: `a/b` must start with a letter and be letters, digits, `-`, `_` or `.`",
+            ]
+        );
+        assert_eq!(c.route.routes[0].key, "oncall-page");
+        assert_eq!(
+            c.route.routes[0].routes[0].key,
+            r#"oncall-page/{severity="page"}"#
         );
     }
 

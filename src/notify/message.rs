@@ -32,9 +32,11 @@ impl Status {
 pub struct Notification {
     /// The receiver's name in the config.
     pub receiver: String,
-    /// Identifies the alert group across evaluations and restarts: the route's path in the tree
-    /// plus the group's label values. Deterministic, so PagerDuty's `dedup_key` and Slack's
-    /// stored message reference survive a restart.
+    /// Identifies the alert group across evaluations, reloads and restarts: the route's key
+    /// (made of matchers, not position), the receiver and the group's label values
+    /// (`{}/{severity="page"}:pagerduty{alertname="down"}`). Deterministic, so PagerDuty's
+    /// `dedup_key` and Slack's stored message reference survive a restart or a reload that
+    /// adds other routes.
     pub group_key: String,
     /// The `group_by` labels and their values.
     pub group_labels: Labels,

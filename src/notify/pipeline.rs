@@ -259,6 +259,11 @@ impl Notifier {
         self.deliverer.set_receivers(receivers);
         if running {
             self.start();
+        } else {
+            // Not started (deliveries on demand, `deliver_all`): `stop` must not leave it
+            // refusing every attempt after the reload.
+            self.stopping.send_replace(false);
+            self.deliverer.set_stopping(false);
         }
     }
 

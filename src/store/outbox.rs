@@ -74,7 +74,8 @@ pub struct OutboxRow {
 pub struct LogEntry {
     pub receiver: String,
     pub group_key: String,
-    /// The route the group belongs to (to rebuild the group after a restart).
+    /// The key of the route the group belongs to (`notify::Route::key`), to rebuild the group
+    /// after a restart; entries written before route keys hold the route's position (`0.1`).
     pub route_id: String,
     pub group_labels: BTreeMap<String, String>,
     /// Fingerprints of the alerts notified as firing / resolved.

@@ -201,7 +201,7 @@ async fn kill_9_while_a_page_is_in_flight_delivers_it_after_the_restart() {
         dedup_key,
         synmon::notify::message::dedup_key(
             "oncall",
-            "0.0/oncall{alertname=\"health_failing\",check=\"auth_health\"}"
+            r#"{}/{route="page"}:oncall{alertname="health_failing",check="auth_health"}"#
         )
     );
     assert!(pd.rejected().is_empty(), "{:?}", pd.rejected());

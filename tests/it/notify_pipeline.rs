@@ -1,8 +1,9 @@
 //! Alertmanager's delivery acceptance scenarios (`test/with_api_v2/acceptance/send_test.go`),
 //! ported to synmon's pipeline with a manual clock and exact notification counts: repeat,
 //! batching/grouping, retry with one failing receiver, resolved and resolved-filter; plus
-//! durability: a restart does not re-send within `repeat_interval` and still resolves, and a
-//! receiver outage loses nothing and keeps each group's order.
+//! durability: a restart does not re-send within `repeat_interval` and still resolves, a
+//! reload or restart that inserts a route before another keeps that route's groups (no page,
+//! same `dedup_key`), and a receiver outage loses nothing and keeps each group's order.
 //!
 //! Everything is real but the clock: a SQLite store file, the webhook receiver speaking HTTP
 //! to a local fake that checks Alertmanager's webhook JSON.
@@ -22,6 +23,7 @@ use synmon::notify::dispatch::IncomingAlert;
 use synmon::notify::pipeline::Notifier;
 use synmon::store::Store;
 
+use super::fake_pagerduty::{FakePagerDuty, TEST_ROUTING_KEY};
 use super::fake_webhook::FakeWebhook;
 
 pub(crate) fn t0() -> DateTime<Utc> {
@@ -51,7 +53,7 @@ pub(crate) struct Harness {
     pub(crate) clock: ManualClock,
     pub(crate) store: Store,
     cfg: NotifyConfig,
-    pub(crate) notifier: Notifier,
+    pub(crate) notifier: Arc<Notifier>,
     _dir: tempfile::TempDir,
     /// Seconds since t0.
     pub(crate) s: i64,
@@ -83,6 +85,7 @@ impl Harness {
             None,
         )
         .await
+        .map(Arc::new)
         .unwrap();
         Harness {
             clock,
@@ -105,7 +108,22 @@ impl Harness {
             None,
         )
         .await
+        .map(Arc::new)
         .unwrap();
+    }
+
+    /// The daemon restarting on the same store with an edited config.
+    async fn restart_with(&mut self, yaml: &str) {
+        self.cfg = notify_config(yaml);
+        self.restart().await;
+    }
+
+    /// A config reload (SIGHUP) of the running notifier.
+    async fn reload(&mut self, yaml: &str) {
+        self.cfg = notify_config(yaml);
+        self.notifier
+            .reload(&self.cfg, "http://synmon.test:3005")
+            .await;
     }
 
     /// What the evaluator reports as firing now.
@@ -377,6 +395,184 @@ async fn restart_keeps_the_notification_log() {
     h.fire(&[]).await; // cleared while restarting (13): resolved at the first flush, 14
     assert_eq!(h.run_until(20, &hook).await, [14]);
     assert_eq!(hook.bodies()[2]["status"], "resolved");
+}
+
+/// A page route to PagerDuty, and with `insert`, a route before it (what an edit that adds a
+/// team's route at the top of the tree does).
+fn paging_config(pd: &FakePagerDuty, hook: &FakeWebhook, insert: bool) -> String {
+    let inserted = if insert {
+        "    - { matchers: { team: db }, receiver: hook }\n"
+    } else {
+        ""
+    };
+    format!(
+        r#"
+receivers:
+  - {{ name: pd, type: pagerduty, url: "{}", routing_key: "{TEST_ROUTING_KEY}" }}
+  - {{ name: hook, type: webhook, url: "{}" }}
+route:
+  receiver: console
+  group_by: [alertname]
+  group_wait: 1s
+  group_interval: 2s
+  repeat_interval: 1h
+  send_resolved: true
+  routes:
+{inserted}    - {{ matchers: {{ severity: page }}, receiver: pd }}
+"#,
+        pd.url(),
+        hook.url()
+    )
+}
+
+/// `(event_action, dedup_key)` of every event PagerDuty accepted.
+fn pd_events(pd: &FakePagerDuty) -> Vec<(String, String)> {
+    pd.events()
+        .iter()
+        .map(|e| {
+            (
+                e["event_action"].as_str().unwrap().to_string(),
+                e["dedup_key"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// Pages, then edits the tree with `edit` (a reload or a restart) to insert a route before
+/// the paging one, and checks the open incident is left alone: no new trigger while the alert
+/// keeps firing within `repeat_interval` (while the inserted route does take its alerts), and
+/// the resolve carries the trigger's `dedup_key`, so PagerDuty closes the incident it opened.
+async fn inserting_a_route_keeps_the_incident(restart: bool) {
+    let pd = FakePagerDuty::start().await;
+    let hook = FakeWebhook::start().await;
+    let mut h = Harness::new(&paging_config(&pd, &hook, false)).await;
+    let page = alert("down", &[("severity", "page")]);
+    h.fire(std::slice::from_ref(&page)).await;
+    h.run_until(3, &hook).await;
+    let first = pd_events(&pd);
+    assert_eq!(first.len(), 1);
+    assert_eq!(first[0].0, "trigger");
+
+    let edited = paging_config(&pd, &hook, true);
+    if restart {
+        h.restart_with(&edited).await;
+    } else {
+        h.reload(&edited).await;
+    }
+    let db = alert("db_slow", &[("team", "db")]);
+    h.fire(&[page.clone(), db]).await;
+    h.run_until(30, &hook).await;
+    let bodies = hook.bodies();
+    assert_eq!(bodies.len(), 1, "the inserted route is live");
+    assert_eq!(bodies[0]["groupLabels"]["alertname"], "db_slow");
+    assert_eq!(
+        pd_events(&pd),
+        first,
+        "no second page within repeat_interval"
+    );
+
+    h.fire(&[]).await;
+    h.run_until(40, &hook).await;
+    let events = pd_events(&pd);
+    assert_eq!(events.len(), 2, "{events:?}");
+    assert_eq!(events[1].0, "resolve");
+    assert_eq!(events[1].1, first[0].1, "the same dedup_key");
+    assert!(pd.rejected().is_empty(), "{:?}", pd.rejected());
+}
+
+/// A reload (SIGHUP) that inserts a route before the paging one: see
+/// `inserting_a_route_keeps_the_incident`.
+#[tokio::test]
+async fn reload_inserting_a_route_before_keeps_the_group_and_its_dedup_key() {
+    inserting_a_route_keeps_the_incident(false).await;
+}
+
+/// A restart with a config that inserts a route before the paging one: the group is restored
+/// from the log under the same key (see `inserting_a_route_keeps_the_incident`).
+#[tokio::test]
+async fn restart_with_a_route_inserted_before_keeps_the_group_and_its_dedup_key() {
+    inserting_a_route_keeps_the_incident(true).await;
+}
+
+/// Group keys are the same on every start of the same config: the notification log written
+/// by one process is the one the next one dedups against, and the keys name routes by
+/// content (`{}/{severity="page"}`), not position.
+#[tokio::test]
+async fn group_keys_are_identical_across_restarts() {
+    let pd = FakePagerDuty::start().await;
+    let hook = FakeWebhook::start().await;
+    let mut h = Harness::new(&paging_config(&pd, &hook, false)).await;
+    h.fire(&[alert("down", &[("severity", "page")])]).await;
+    h.run_until(2, &hook).await;
+    let before = h.store.notification_log().await.unwrap();
+    h.restart().await;
+    h.fire(&[alert("down", &[("severity", "page")])]).await;
+    h.run_until(6, &hook).await;
+    let after = h.store.notification_log().await.unwrap();
+    assert_eq!(
+        before, after,
+        "nothing new was logged: same key, deduplicated"
+    );
+    assert_eq!(before.len(), 1);
+    assert_eq!(before[0].route_id, r#"{}/{severity="page"}"#);
+    assert_eq!(
+        before[0].group_key,
+        r#"{}/{severity="page"}:pd{alertname="down"}"#
+    );
+    assert_eq!(pd.events().len(), 1);
+}
+
+/// Upgrading: a group paged by a version that keyed groups by route position
+/// (`0.0/pd{...}`) is restored under that key, so it is not paged again and its resolve
+/// carries the `dedup_key` of the incident that version opened.
+#[tokio::test]
+async fn a_group_logged_under_a_positional_key_resolves_its_incident_after_the_upgrade() {
+    let pd = FakePagerDuty::start().await;
+    let hook = FakeWebhook::start().await;
+    let mut h = Harness::new(&paging_config(&pd, &hook, false)).await;
+    let page = alert("down", &[("severity", "page")]);
+    let info = synmon::notify::AlertInfo {
+        fingerprint: page.fingerprint.clone(),
+        status: synmon::notify::Status::Firing,
+        labels: page.labels.clone(),
+        annotations: page.annotations.clone(),
+        starts_at: page.starts_at,
+        ends_at: None,
+        condition: None,
+        run: None,
+    };
+    let old_key = r#"0.0/pd{alertname="down"}"#;
+    h.store
+        .enqueue_notifications(
+            &[],
+            &[synmon::store::LogEntry {
+                receiver: "pd".into(),
+                group_key: old_key.into(),
+                route_id: "0.0".into(),
+                group_labels: BTreeMap::from([("alertname".into(), "down".into())]),
+                firing: vec![page.fingerprint.clone()],
+                resolved: Vec::new(),
+                alerts: serde_json::to_string(&[info]).unwrap(),
+                sent_at: t0(),
+            }],
+            t0(),
+            None,
+        )
+        .await
+        .unwrap();
+    h.restart().await;
+    h.fire(std::slice::from_ref(&page)).await;
+    h.run_until(20, &hook).await;
+    assert!(pd.events().is_empty(), "not paged again: {:?}", pd.events());
+    h.fire(&[]).await;
+    h.run_until(30, &hook).await;
+    assert_eq!(
+        pd_events(&pd),
+        [(
+            "resolve".to_string(),
+            synmon::notify::message::dedup_key("pd", old_key)
+        )]
+    );
 }
 
 /// A receiver outage loses nothing: notifications wait in the outbox, retried with backoff,
