@@ -695,6 +695,26 @@ impl WindowedHistogram {
         n
     }
 
+    /// [`count`](Self::count) for windows ending at each of `ends`, added to `out` (one per end).
+    /// Ends before the oldest data the window's tiers hold count nothing without a lookup: the
+    /// SLOs' 1-minute time slices over 30 days ask for 43,200 ends, most of them older than the
+    /// hour a 1-minute window reads.
+    pub fn add_counts(&self, window: Window, ends: &[DateTime<Utc>], out: &mut [u64]) {
+        let tiers = [&self.minutes, &self.hours, &self.days];
+        let oldest = tiers
+            .iter()
+            .take(window.tiers())
+            .filter_map(|t| t.front().map(|s| s.start))
+            .chain((self.live_count > 0).then_some(self.live_minute))
+            .min();
+        let Some(oldest) = oldest else { return };
+        for (n, end) in out.iter_mut().zip(ends) {
+            if minute_of(*end) >= oldest {
+                *n += self.count(window, *end);
+            }
+        }
+    }
+
     /// Values recorded in the window at or under `limit_us` (compared with the highest value of
     /// their bucket, as `Histogram::iter_recorded` reports it), and all values recorded in the
     /// window: what a latency SLI needs, without building a histogram.

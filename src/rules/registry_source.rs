@@ -179,9 +179,7 @@ impl Source for RegistrySource<'_> {
         let mut add_counts = |name: &str, labels: fn(&[(&'static str, &str)]) -> Labels| {
             self.registry.for_each_distribution(name, |l, h| {
                 if matchers.matches(&labels(l)) {
-                    for (sum, end) in sums.iter_mut().zip(ends) {
-                        *sum += h.count(w, *end);
-                    }
+                    h.add_counts(w, ends, &mut sums);
                 }
             });
         };
