@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -73,8 +74,14 @@ pub struct Shared {
     pub driver: RwLock<Arc<Driver>>,
     /// Last result per check (the last attempt's outcome is what alerting judges).
     pub last: RwLock<HashMap<String, RunResult>>,
-    /// Alert state, counter history and recent transitions.
+    /// Alert state, counter history and recent transitions. Held only to read or swap them:
+    /// an evaluation computes on copies, off the async runtime (see [`evaluate`]).
     pub alerting: tokio::sync::Mutex<Alerting>,
+    /// One evaluation at a time (the loop, `evaluate_now`): each takes the state, computes and
+    /// puts the result back.
+    pub evaluating: tokio::sync::Mutex<()>,
+    /// Set by [`Daemon::shutdown`]: an evaluation in progress gives up at its next rule or SLO.
+    pub stopping: AtomicBool,
     /// Routing, grouping, dedup, the outbox and its delivery workers.
     pub notifier: Arc<crate::notify::pipeline::Notifier>,
     /// The address the HTTP server listens on (for links when no `external_url` is set).
@@ -90,7 +97,9 @@ pub struct Shared {
 #[derive(Default)]
 pub struct Alerting {
     pub state: rules::eval::State,
-    pub counters: CounterHistory,
+    /// Shared with the evaluation in progress (and `/api/v1/slo`) without copying; sampling
+    /// copies it only while one of those still reads the previous samples.
+    pub counters: Arc<CounterHistory>,
     /// The latest transitions, newest last (the API shows them; notifications are built from
     /// the alert state itself).
     pub recent: std::collections::VecDeque<rules::eval::Transition>,
@@ -622,6 +631,8 @@ impl Daemon {
             driver: RwLock::new(driver),
             last: RwLock::new(HashMap::new()),
             alerting: tokio::sync::Mutex::new(Alerting::default()),
+            evaluating: tokio::sync::Mutex::new(()),
+            stopping: AtomicBool::new(false),
             notifier: notifier.clone(),
             addr,
             mute,
@@ -809,6 +820,9 @@ impl Daemon {
     /// Stops gracefully: cancels in-flight runs (recorded as cancelled), quits browsers and
     /// chromedriver, flushes the store, stops the server. Bounded to 10 s.
     pub async fn shutdown(self) {
+        // First, so an evaluation running on a blocking thread gives up instead of holding the
+        // runtime's exit (which waits for blocking threads) for the rest of its work.
+        self.shared.stopping.store(true, Ordering::Relaxed);
         let work = async {
             if let Some(r) = self.running.lock().await.take() {
                 r.stop().await;
@@ -836,20 +850,78 @@ impl Daemon {
     }
 }
 
+/// What the CPU-bound part of an evaluation computes (see [`evaluate_rules`]).
+#[derive(Debug)]
+pub struct Evaluation {
+    pub transitions: Vec<rules::eval::Transition>,
+    /// The alert state after this evaluation.
+    pub state: rules::eval::State,
+    pub slos: Vec<rules::SloStatus>,
+}
+
+/// The CPU-bound part of one evaluation: every rule, then every SLO's status, over the registry
+/// and the counter history, starting from `state`. Pure and synchronous: the daemon runs it on a
+/// blocking thread, the bench calls it directly. `stop` is asked before each rule and SLO.
+pub fn evaluate_rules(
+    rules: &rules::RuleSet,
+    registry: &Registry,
+    counters: &CounterHistory,
+    mut state: rules::eval::State,
+    now: chrono::DateTime<chrono::Utc>,
+    stop: &dyn Fn() -> bool,
+) -> Result<Evaluation, rules::Stopped> {
+    let source = RegistrySource { registry, counters };
+    let transitions = rules::eval::evaluate_until(rules, &source, &mut state, now, stop)?;
+    let slos = rules::slo::slo_status_until(&rules.slos, &source, now, stop)?;
+    Ok(Evaluation {
+        transitions,
+        state,
+        slos,
+    })
+}
+
 /// One evaluation: sample counters, evaluate rules against the registry, log and keep the
 /// transitions, persist the state when it changed, export the SLO gauges.
-pub async fn evaluate(shared: &Shared) -> Vec<rules::eval::Transition> {
+///
+/// The rules and SLOs run on a blocking thread over a copy of the alert state (with 30 days of
+/// data a debug build takes seconds): the runtime's workers stay free for `/healthz`, the API
+/// and signals, and readers of the alert state never wait for the computation. When the daemon
+/// stops meanwhile, the evaluation gives up and changes nothing (no transitions).
+pub async fn evaluate(shared: &Arc<Shared>) -> Vec<rules::eval::Transition> {
+    let _turn = shared.evaluating.lock().await;
     let cfg = shared.config();
     let now = shared.clock.now();
-    let mut a = shared.alerting.lock().await;
-    let a = &mut *a;
-    a.counters.sample(&shared.registry, now);
-    let source = RegistrySource {
-        registry: &shared.registry,
-        counters: &a.counters,
+    let (state, counters) = {
+        let mut a = shared.alerting.lock().await;
+        Arc::make_mut(&mut a.counters).sample(&shared.registry, now);
+        (a.state.clone(), a.counters.clone())
     };
-    let transitions = rules::eval::evaluate(&cfg.rules, &source, &mut a.state, now);
-    for slo in rules::slo::slo_status(&cfg.rules.slos, &source, now) {
+    let work = {
+        let shared = shared.clone();
+        let cfg = cfg.clone();
+        let span = tracing::info_span!(
+            "evaluate",
+            rules = cfg.rules.rules.len(),
+            slos = cfg.rules.slos.len()
+        );
+        tokio::task::spawn_blocking(move || {
+            let _span = span.enter();
+            let stop = || shared.stopping.load(Ordering::Relaxed);
+            evaluate_rules(&cfg.rules, &shared.registry, &counters, state, now, &stop)
+        })
+    };
+    let ev = match work.await {
+        Ok(Ok(ev)) => ev,
+        Ok(Err(rules::Stopped)) => {
+            tracing::info!("evaluation given up: synmon is stopping; the alert state is unchanged");
+            return Vec::new();
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "evaluation failed; the alert state is unchanged");
+            return Vec::new();
+        }
+    };
+    for slo in &ev.slos {
         let reg = &shared.registry;
         let labels = [("slo", slo.name.as_str())];
         let _ = reg.set_gauge(
@@ -876,7 +948,7 @@ pub async fn evaluate(shared: &Shared) -> Vec<rules::eval::Transition> {
             now,
         );
     }
-    a.evaluations += 1;
+    let transitions = ev.transitions;
     for t in &transitions {
         let summary = t.annotations.get("summary").cloned().unwrap_or_default();
         let route = t.route.as_deref().unwrap_or("-");
@@ -891,12 +963,29 @@ pub async fn evaluate(shared: &Shared) -> Vec<rules::eval::Transition> {
                 tracing::info!(alert = %t.rule, fingerprint = %t.fingerprint, from = ?t.from, to = ?t.to, "alert state changed")
             }
         }
-        a.recent.push_back(t.clone());
-        while a.recent.len() > RECENT_TRANSITIONS {
-            a.recent.pop_front();
-        }
     }
-    match serde_json::to_value(&a.state) {
+    let (saved, mut firing) = {
+        let mut a = shared.alerting.lock().await;
+        let a = &mut *a;
+        a.state = ev.state;
+        a.evaluations += 1;
+        for t in &transitions {
+            a.recent.push_back(t.clone());
+            while a.recent.len() > RECENT_TRANSITIONS {
+                a.recent.pop_front();
+            }
+        }
+        let saved = serde_json::to_value(&a.state);
+        let last = shared.last.read().expect("last lock");
+        let firing = crate::notify::incoming::firing_alerts(
+            a.state.alerts.values(),
+            &cfg.rules,
+            &last,
+            &cfg.public_url(shared.addr),
+        );
+        (saved, firing)
+    };
+    match saved {
         Ok(v) => {
             if let Err(e) = shared.store.save_alert_state(ALERT_STATE_ID, &v, now).await {
                 tracing::error!(error = %e, "alert state not saved");
@@ -904,15 +993,6 @@ pub async fn evaluate(shared: &Shared) -> Vec<rules::eval::Transition> {
         }
         Err(e) => tracing::error!(error = %e, "alert state not serializable"),
     }
-    let mut firing = {
-        let last = shared.last.read().expect("last lock");
-        crate::notify::incoming::firing_alerts(
-            a.state.alerts.values(),
-            &cfg.rules,
-            &last,
-            &cfg.public_url(shared.addr),
-        )
-    };
     if cfg.mute.watchdog.is_some() {
         firing.push(crate::mute::watchdog::alert(shared.started_at));
     }

@@ -392,14 +392,23 @@ async fn notifications(State(s): State<AppState>) -> Response {
 }
 
 /// Every SLO's error budget, burn rates per window and time to exhaustion.
-async fn slo(State(s): State<AppState>) -> Json<Value> {
+///
+/// Computed on a blocking thread, like an evaluation: 30-day windows are not a runtime worker's job.
+async fn slo(State(s): State<AppState>) -> Response {
     let cfg = s.config();
     let now = s.clock.now();
-    let a = s.alerting.lock().await;
-    let source = crate::rules::registry_source::RegistrySource {
-        registry: &s.registry,
-        counters: &a.counters,
-    };
-    let status = crate::rules::slo::slo_status(&cfg.rules.slos, &source, now);
-    Json(json!({"slos": status, "generated_at": now}))
+    let counters = s.alerting.lock().await.counters.clone();
+    let registry = s.registry.clone();
+    let status = tokio::task::spawn_blocking(move || {
+        let source = crate::rules::registry_source::RegistrySource {
+            registry: &registry,
+            counters: &counters,
+        };
+        crate::rules::slo::slo_status(&cfg.rules.slos, &source, now)
+    })
+    .await;
+    match status {
+        Ok(status) => Json(json!({"slos": status, "generated_at": now})).into_response(),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
 }

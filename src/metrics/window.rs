@@ -618,25 +618,34 @@ impl WindowedHistogram {
         out
     }
 
-    fn live_into(&self, acc: &mut Accumulator) {
+    /// Call `f(index, count)` for every non-empty bucket of the live minute.
+    fn live_each(&self, mut f: impl FnMut(usize, u64)) {
         if self.hist_active {
             if let Some(h) = self.hist.as_ref() {
                 for index in index_for(h.min())..=index_for(h.max()) {
                     let c = u64::from(h.count_at(lowest_for_index(index)));
                     if c > 0 {
-                        acc.add(index, c);
+                        f(index, c);
                     }
                 }
             }
         } else {
             for &v in &self.raw {
-                acc.add(index_for(u64::from(v)), 1);
+                f(index_for(u64::from(v)), 1);
             }
         }
     }
 
+    fn live_into(&self, acc: &mut Accumulator) {
+        self.live_each(|i, c| acc.add(i, c));
+    }
+
     /// Visit the slices a window reads: (tier slices overlapping `[start, now]`) and whether the
     /// live minute is inside.
+    ///
+    /// Slices of a tier are sorted by start and never overlap, so the ones a window reads are one
+    /// contiguous run, found by binary search: the SLOs' time slices ask for tens of thousands
+    /// of 1-minute windows per evaluation, mostly far in the past.
     fn for_each_slice(
         &self,
         window: Window,
@@ -651,13 +660,10 @@ impl WindowedHistogram {
             (&self.days, MINUTES_PER_DAY),
         ];
         for (tier, len) in tiers.into_iter().take(window.tiers()) {
-            for s in tier.iter().rev() {
-                if s.start + len - 1 < start {
-                    break;
-                }
-                if s.start <= now_minute {
-                    f(s);
-                }
+            let first = tier.partition_point(|s| s.start + len - 1 < start);
+            let end = tier.partition_point(|s| s.start <= now_minute);
+            for s in tier.range(first..end.max(first)) {
+                f(s);
             }
         }
         self.live_count > 0 && self.live_minute >= start && self.live_minute <= now_minute
@@ -687,6 +693,44 @@ impl WindowedHistogram {
             n += self.live_count;
         }
         n
+    }
+
+    /// [`count`](Self::count) for windows ending at each of `ends`, added to `out` (one per end).
+    /// Ends before the oldest data the window's tiers hold count nothing without a lookup: the
+    /// SLOs' 1-minute time slices over 30 days ask for 43,200 ends, most of them older than the
+    /// hour a 1-minute window reads.
+    pub fn add_counts(&self, window: Window, ends: &[DateTime<Utc>], out: &mut [u64]) {
+        let tiers = [&self.minutes, &self.hours, &self.days];
+        let oldest = tiers
+            .iter()
+            .take(window.tiers())
+            .filter_map(|t| t.front().map(|s| s.start))
+            .chain((self.live_count > 0).then_some(self.live_minute))
+            .min();
+        let Some(oldest) = oldest else { return };
+        for (n, end) in out.iter_mut().zip(ends) {
+            if minute_of(*end) >= oldest {
+                *n += self.count(window, *end);
+            }
+        }
+    }
+
+    /// Values recorded in the window at or under `limit_us` (compared with the highest value of
+    /// their bucket, as `Histogram::iter_recorded` reports it), and all values recorded in the
+    /// window: what a latency SLI needs, without building a histogram.
+    pub fn count_le(&self, window: Window, now: DateTime<Utc>, limit_us: u64) -> (u64, u64) {
+        let (mut good, mut total) = (0u64, 0u64);
+        let mut add = |index: usize, count: u64| {
+            total += count;
+            if highest_for_index(index) <= limit_us {
+                good += count;
+            }
+        };
+        let live = self.for_each_slice(window, now, |s| decode(&s.data, &mut add));
+        if live {
+            self.live_each(&mut add);
+        }
+        (good, total)
     }
 
     /// The window's values as one hdrhistogram (µs, u64 counts).

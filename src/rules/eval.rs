@@ -313,6 +313,12 @@ fn since(now: DateTime<Utc>, then: DateTime<Utc>) -> Duration {
     (now - then).to_std().unwrap_or(Duration::ZERO)
 }
 
+/// An evaluation given up part-way because its caller asked it to stop (the daemon is shutting
+/// down). The state it was updating is half-done: the caller discards it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the evaluation was stopped before it finished")]
+pub struct Stopped;
+
 /// Evaluates every rule at `now`, updating `state`, and returns the transitions in rule order.
 pub fn evaluate(
     rules: &RuleSet,
@@ -320,6 +326,19 @@ pub fn evaluate(
     state: &mut State,
     now: DateTime<Utc>,
 ) -> Vec<Transition> {
+    evaluate_until(rules, source, state, now, &|| false).unwrap_or_default()
+}
+
+/// [`evaluate`] that asks `stop` before each rule and gives up with [`Stopped`] when it says
+/// so: an evaluation over 30 days of data can take a while, and a stopping daemon should not
+/// wait for it.
+pub fn evaluate_until(
+    rules: &RuleSet,
+    source: &dyn Source,
+    state: &mut State,
+    now: DateTime<Utc>,
+    stop: &dyn Fn() -> bool,
+) -> Result<Vec<Transition>, Stopped> {
     let mut out = Vec::new();
     let mut seen: BTreeSet<String> = BTreeSet::new();
     // The active alerts' labels by rule, read once: scanning every alert for every rule is
@@ -334,6 +353,9 @@ pub fn evaluate(
     }
     let mut names: HashSet<&str> = HashSet::with_capacity(rules.rules.len());
     for rule in &rules.rules {
+        if stop() {
+            return Err(Stopped);
+        }
         let first_of_name = names.insert(&rule.name);
         let mut obs = match &rule.condition {
             Condition::Threshold(th) => observe_threshold(rule, th, source, now),
@@ -477,7 +499,7 @@ pub fn evaluate(
         v.retain(|t| since(now, *t) <= Duration::from_secs(30 * 86_400));
         !v.is_empty()
     });
-    out
+    Ok(out)
 }
 
 /// Records a state change; true when the alert now counts as flapping.

@@ -12,7 +12,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use super::model::{Labels, Matchers};
-use super::source::{Data, Dist, SeriesData, Source};
+use super::source::{Data, Dist, SeriesData, Source, latency_counts_of_series};
 use crate::metrics::catalog::{self, CATALOG, MetricDef, MetricKind};
 use crate::metrics::registry::{Registry, WindowData};
 use crate::metrics::window::Window;
@@ -24,12 +24,12 @@ const KEEP: chrono::TimeDelta = chrono::TimeDelta::days(31);
 type CounterKey = (&'static str, Vec<(&'static str, String)>);
 
 /// Counter values sampled at each evaluation: per minute for the last hour, hourly beyond.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct CounterHistory {
     series: BTreeMap<CounterKey, Samples>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 struct Samples {
     recent: VecDeque<(DateTime<Utc>, u64)>,
     hourly: VecDeque<(DateTime<Utc>, u64)>,
@@ -115,21 +115,13 @@ impl Source for RegistrySource<'_> {
     ) -> Vec<SeriesData> {
         let w = Window::from_duration(window);
         if metric.name == catalog::CHECK_RUNS.name {
-            // Runs per (check, location, outcome) from the latency distribution's counts.
+            // Runs per (check, location, outcome) from the latency distribution's counts (no
+            // histogram is built: only how many values each window holds).
             let mut runs: BTreeMap<Labels, u64> = BTreeMap::new();
-            for (labels, data) in self
-                .registry
-                .window_series(catalog::CHECK_LATENCY.name, w, end)
-            {
-                if let WindowData::Distribution(h) = data {
-                    let l: Labels = labels
-                        .iter()
-                        .filter(|(k, _)| *k != "target")
-                        .map(|(k, v)| (k.to_string(), v.clone()))
-                        .collect();
-                    *runs.entry(l).or_default() += h.len();
-                }
-            }
+            self.registry
+                .for_each_distribution(catalog::CHECK_LATENCY.name, |labels, h| {
+                    *runs.entry(run_labels(labels)).or_default() += h.count(w, end);
+                });
             return runs
                 .into_iter()
                 .filter(|(l, _)| matchers.matches(l))
@@ -174,6 +166,94 @@ impl Source for RegistrySource<'_> {
                 .collect(),
         }
     }
+
+    fn event_counts(
+        &self,
+        metric: &'static MetricDef,
+        matchers: &Matchers,
+        window: Duration,
+        ends: &[DateTime<Utc>],
+    ) -> Vec<f64> {
+        let w = Window::from_duration(window);
+        let mut sums = vec![0u64; ends.len()];
+        let mut add_counts = |name: &str, labels: fn(&[(&'static str, &str)]) -> Labels| {
+            self.registry.for_each_distribution(name, |l, h| {
+                if matchers.matches(&labels(l)) {
+                    h.add_counts(w, ends, &mut sums);
+                }
+            });
+        };
+        // Every count is a whole number far below 2^53: summed as integers, then converted,
+        // they equal the default's sum of floats exactly.
+        match metric.kind {
+            _ if metric.name == catalog::CHECK_RUNS.name => {
+                add_counts(catalog::CHECK_LATENCY.name, run_labels)
+            }
+            MetricKind::Distribution => add_counts(metric.name, to_labels_borrowed),
+            MetricKind::Gauge => {}
+            MetricKind::Counter => {
+                let counters: Vec<&Samples> = self
+                    .counters
+                    .series
+                    .iter()
+                    .filter(|((name, l), _)| {
+                        *name == metric.name && matchers.matches(&to_labels(l))
+                    })
+                    .map(|(_, s)| s)
+                    .collect();
+                return ends
+                    .iter()
+                    .map(|end| counters.iter().map(|s| s.increase(window, *end)).sum())
+                    .collect();
+            }
+        }
+        sums.into_iter().map(|n| n as f64).collect()
+    }
+
+    fn latency_counts(
+        &self,
+        metric: &'static MetricDef,
+        matchers: &Matchers,
+        window: Duration,
+        end: DateTime<Utc>,
+        threshold_ms: f64,
+    ) -> (u64, u64) {
+        if metric.kind != MetricKind::Distribution {
+            // Runs and other kinds hold no distribution: nothing to judge (as the default).
+            return latency_counts_of_series(self, metric, matchers, window, end, threshold_ms);
+        }
+        let w = Window::from_duration(window);
+        // `Dist::count_le` over the merged µs histogram: buckets whose highest value is at or
+        // under the floored limit; none for a negative (or NaN) limit.
+        let limit = (threshold_ms * 1000.0).floor();
+        let (mut good, mut total) = (0u64, 0u64);
+        self.registry.for_each_distribution(metric.name, |l, h| {
+            if matchers.matches(&to_labels_borrowed(l)) {
+                let (g, t) = if limit >= 0.0 {
+                    h.count_le(w, end, limit as u64)
+                } else {
+                    (0, h.count(w, end))
+                };
+                good += g;
+                total += t;
+            }
+        });
+        (good, total)
+    }
+}
+
+/// A latency series' labels as a `synmon.check.runs` series has them (no `target`).
+fn run_labels(l: &[(&'static str, &str)]) -> Labels {
+    l.iter()
+        .filter(|(k, _)| *k != "target")
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+fn to_labels_borrowed(l: &[(&'static str, &str)]) -> Labels {
+    l.iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
 }
 
 #[cfg(test)]
@@ -249,5 +329,175 @@ mod tests {
                 .iter()
                 .all(|s| matches!(s.data, Data::Counter { increase } if increase == 0.0))
         );
+    }
+
+    /// The count-only paths (`series` for runs, `event_counts`, `latency_counts`) give exactly
+    /// what merged histograms give, on random data across every tier (minutes, hours, days),
+    /// with late values, busy minutes (a live histogram) and several series per group.
+    #[test]
+    fn count_paths_equal_merged_histograms_on_random_data() {
+        use crate::rules::source::{event_counts_of_series, latency_counts_of_series};
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        let reg = Registry::new();
+        let mut counters = CounterHistory::default();
+        let checks = ["align_category", "save_profile", "auth_health"];
+        let minutes = 31 * 24 * 60;
+        let mut counter_value = 0u64;
+        for m in 0..minutes {
+            // Every 7th minute is quiet; every 1000th and the last are busy for one series
+            // (over the raw buffer's capacity: a live histogram).
+            let busy = m % 1000 == 3 || m == minutes - 1;
+            let n = match m {
+                _ if busy => 300,
+                _ if m % 7 == 0 => 0,
+                _ => rng.random_range(1..4),
+            };
+            for _ in 0..n {
+                let (check, outcome, target) = if busy {
+                    ("save_profile", "pass", "staging")
+                } else {
+                    (
+                        checks[rng.random_range(0..checks.len())],
+                        ["pass", "pass", "pass", "fail", "error"][rng.random_range(0..5)],
+                        ["staging", "production"][rng.random_range(0..2)],
+                    )
+                };
+                let ms = if rng.random_bool(0.05) {
+                    rng.random_range(0.0..5_000.0)
+                } else {
+                    rng.random_range(50.0..450.0)
+                };
+                // Now and then a run finishing out of order lands in an earlier minute.
+                let late = if rng.random_bool(0.02) { 3 } else { 0 };
+                let at = at(m - late) + chrono::Duration::seconds(rng.random_range(0..60));
+                let labels = [
+                    ("check", check),
+                    ("location", "eu"),
+                    ("target", target),
+                    ("outcome", outcome),
+                ];
+                reg.record(catalog::CHECK_LATENCY.name, &labels, ms, at)
+                    .unwrap();
+            }
+            if m >= minutes - 3 * 60 {
+                counter_value += rng.random_range(0..3);
+                let labels = [
+                    ("check", "auth_health"),
+                    ("service", "auth"),
+                    ("status", "5xx"),
+                ];
+                let have = reg.counter(catalog::HTTP_ERRORS.name, &labels);
+                reg.incr(catalog::HTTP_ERRORS.name, &labels, counter_value - have)
+                    .unwrap();
+                counters.sample(&reg, at(m));
+            }
+        }
+        let src = RegistrySource {
+            registry: &reg,
+            counters: &counters,
+        };
+        let m = |pairs: &[(&str, &str)]| {
+            Matchers(
+                pairs
+                    .iter()
+                    .map(|(l, v)| crate::rules::Matcher::parse(l, v).unwrap())
+                    .collect(),
+            )
+        };
+        let matcher_sets = [
+            Matchers::default(),
+            m(&[
+                ("check", "=~align_category|save_profile"),
+                ("outcome", "pass"),
+            ]),
+            m(&[("outcome", "=~pass|fail")]),
+            m(&[("target", "staging")]),
+        ];
+        let windows = [
+            60,
+            300,
+            1800,
+            3600,
+            6 * 3600,
+            86_400,
+            3 * 86_400,
+            30 * 86_400,
+        ];
+        let last = at(minutes - 1);
+        let ends = [
+            last + chrono::Duration::seconds(59),
+            last,
+            last - chrono::Duration::minutes(61),
+        ];
+        for &secs in &windows {
+            let window = Duration::from_secs(secs);
+            let w = Window::from_duration(window);
+            for &end in &ends {
+                // Runs per group, as merged histograms counted them before.
+                let mut merged: BTreeMap<Labels, u64> = BTreeMap::new();
+                for (labels, data) in reg.window_series(catalog::CHECK_LATENCY.name, w, end) {
+                    if let WindowData::Distribution(h) = data {
+                        let l: Labels = labels
+                            .iter()
+                            .filter(|(k, _)| *k != "target")
+                            .map(|(k, v)| (k.to_string(), v.clone()))
+                            .collect();
+                        *merged.entry(l).or_default() += h.len();
+                    }
+                }
+                let runs: BTreeMap<Labels, u64> = src
+                    .series(&catalog::CHECK_RUNS, &Matchers::default(), window, end)
+                    .into_iter()
+                    .map(|s| match s.data {
+                        Data::Counter { increase } => (s.labels, increase as u64),
+                        other => panic!("runs are counters: {other:?}"),
+                    })
+                    .collect();
+                assert_eq!(runs, merged, "runs over {secs} s to {end}");
+                for ms in &matcher_sets {
+                    for metric in [
+                        &catalog::CHECK_RUNS,
+                        &catalog::CHECK_LATENCY,
+                        &catalog::HTTP_ERRORS,
+                    ] {
+                        assert_eq!(
+                            src.event_counts(metric, ms, window, &[end]),
+                            event_counts_of_series(&src, metric, ms, window, &[end]),
+                            "{} {ms} over {secs} s to {end}",
+                            metric.name
+                        );
+                    }
+                    for threshold in [-1.0, 0.0, 100.0, 249.9, 400.0, 1_000.5, 1e12] {
+                        assert_eq!(
+                            src.latency_counts(&catalog::CHECK_LATENCY, ms, window, end, threshold),
+                            latency_counts_of_series(
+                                &src,
+                                &catalog::CHECK_LATENCY,
+                                ms,
+                                window,
+                                end,
+                                threshold
+                            ),
+                            "latency <= {threshold} ms, {ms} over {secs} s to {end}"
+                        );
+                    }
+                }
+            }
+        }
+        // Time slices: many 1-minute windows at once, as the uptime SLO asks for them (10 hours
+        // of them: across the minute slices' hour into the hourly roll-ups).
+        let slices: Vec<DateTime<Utc>> = (0..600)
+            .map(|k| ends[0] - chrono::Duration::minutes(k))
+            .collect();
+        let minute = Duration::from_secs(60);
+        for ms in &matcher_sets[1..3] {
+            let fast = src.event_counts(&catalog::CHECK_RUNS, ms, minute, &slices);
+            assert!(fast.iter().any(|n| *n > 0.0));
+            assert_eq!(
+                fast,
+                event_counts_of_series(&src, &catalog::CHECK_RUNS, ms, minute, &slices)
+            );
+        }
     }
 }

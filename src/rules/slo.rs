@@ -5,31 +5,23 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use super::eval::Stopped;
 use super::model::{Matchers, Sli, Slo};
-use super::source::{Data, Source};
+use super::source::Source;
 use crate::metrics::catalog::MetricDef;
 
-/// good and total events of one metric over a window.
+/// good and total events of one metric over windows ending at each of `ends`.
 fn good_total(
     source: &dyn Source,
     metric: &'static MetricDef,
     good: &Matchers,
     total: &Matchers,
     window: Duration,
-    end: DateTime<Utc>,
-) -> (f64, f64) {
-    let count = |m: &Matchers| -> f64 {
-        source
-            .series(metric, m, window, end)
-            .iter()
-            .map(|s| match &s.data {
-                Data::Counter { increase } => *increase,
-                Data::Distribution(d) => d.count() as f64,
-                Data::Gauge { .. } => 0.0,
-            })
-            .sum()
-    };
-    (count(&total.and(good)), count(total))
+    ends: &[DateTime<Utc>],
+) -> Vec<(f64, f64)> {
+    let g = source.event_counts(metric, &total.and(good), window, ends);
+    let t = source.event_counts(metric, total, window, ends);
+    g.into_iter().zip(t).collect()
 }
 
 /// The SLI's error ratio (bad / total) over `window` ending at `now`; `None` without events.
@@ -52,8 +44,8 @@ pub fn error_ratio(
                 &matchers.and(good),
                 &matchers.and(total),
                 window,
-                now,
-            );
+                &[now],
+            )[0];
             (t > 0.0).then(|| (t - g) / t)
         }
         Sli::Latency {
@@ -61,14 +53,7 @@ pub fn error_ratio(
             matchers,
             threshold_ms,
         } => {
-            let mut good = 0u64;
-            let mut total = 0u64;
-            for s in source.series(metric, matchers, window, now) {
-                if let Data::Distribution(d) = &s.data {
-                    good += d.count_le(*threshold_ms);
-                    total += d.count();
-                }
-            }
+            let (good, total) = source.latency_counts(metric, matchers, window, now, *threshold_ms);
             (total > 0).then(|| (total - good) as f64 / total as f64)
         }
         Sli::TimeSlices {
@@ -83,9 +68,8 @@ pub fn error_ratio(
             let step = chrono::Duration::from_std(*slice).unwrap_or(chrono::Duration::zero());
             let (mut good_slices, mut slices) = (0u64, 0u64);
             let (g_m, t_m) = (matchers.and(total).and(good), matchers.and(total));
-            for k in 0..n {
-                let end = now - step * k as i32;
-                let (g, t) = good_total(source, metric, &g_m, &t_m, *slice, end);
+            let ends: Vec<DateTime<Utc>> = (0..n).map(|k| now - step * k as i32).collect();
+            for (g, t) in good_total(source, metric, &g_m, &t_m, *slice, &ends) {
                 if t > 0.0 {
                     slices += 1;
                     if g / t >= *min_good_ratio {
@@ -143,8 +127,21 @@ pub fn budget_remaining(slo: &Slo, ratio: Option<f64>) -> f64 {
 }
 
 pub fn slo_status(slos: &[Slo], source: &dyn Source, now: DateTime<Utc>) -> Vec<SloStatus> {
+    slo_status_until(slos, source, now, &|| false).unwrap_or_default()
+}
+
+/// [`slo_status`] that asks `stop` before each SLO and gives up with [`Stopped`] when it says so.
+pub fn slo_status_until(
+    slos: &[Slo],
+    source: &dyn Source,
+    now: DateTime<Utc>,
+    stop: &dyn Fn() -> bool,
+) -> Result<Vec<SloStatus>, Stopped> {
     slos.iter()
         .map(|slo| {
+            if stop() {
+                return Err(Stopped);
+            }
             let ratio = error_ratio(&slo.sli, source, slo.period, now);
             let remaining = budget_remaining(slo, ratio);
             let mut windows: Vec<Duration> = slo
@@ -171,7 +168,7 @@ pub fn slo_status(slos: &[Slo], source: &dyn Source, now: DateTime<Utc>) -> Vec<
             } else {
                 None
             };
-            SloStatus {
+            Ok(SloStatus {
                 name: slo.name.clone(),
                 objective: slo.objective,
                 period: fmt_duration(slo.period),
@@ -179,7 +176,7 @@ pub fn slo_status(slos: &[Slo], source: &dyn Source, now: DateTime<Utc>) -> Vec<
                 error_budget_remaining: remaining,
                 burn_rates,
                 time_to_exhaustion_secs,
-            }
+            })
         })
         .collect()
 }

@@ -88,6 +88,81 @@ pub trait Source {
         window: Duration,
         end: DateTime<Utc>,
     ) -> Vec<SeriesData>;
+
+    /// Events in the window ending at each of `ends`: the sum over the series [`series`]
+    /// returns of counter increases and distribution counts (gauges count nothing). SLIs ask
+    /// for thousands of ends at once (1-minute time slices over 30 days); a source may answer
+    /// from counts alone, but must give exactly the numbers this default gives.
+    ///
+    /// [`series`]: Source::series
+    fn event_counts(
+        &self,
+        metric: &'static MetricDef,
+        matchers: &Matchers,
+        window: Duration,
+        ends: &[DateTime<Utc>],
+    ) -> Vec<f64> {
+        event_counts_of_series(self, metric, matchers, window, ends)
+    }
+
+    /// Samples of a distribution in the window at or under `threshold_ms` (as
+    /// [`Dist::count_le`] counts them), and all its samples, summed over the series [`series`]
+    /// returns: what a latency SLI judges. The same contract as [`event_counts`].
+    ///
+    /// [`series`]: Source::series
+    /// [`event_counts`]: Source::event_counts
+    fn latency_counts(
+        &self,
+        metric: &'static MetricDef,
+        matchers: &Matchers,
+        window: Duration,
+        end: DateTime<Utc>,
+        threshold_ms: f64,
+    ) -> (u64, u64) {
+        latency_counts_of_series(self, metric, matchers, window, end, threshold_ms)
+    }
+}
+
+/// [`Source::event_counts`] from [`Source::series`]: the reference every faster answer equals.
+pub fn event_counts_of_series<S: Source + ?Sized>(
+    source: &S,
+    metric: &'static MetricDef,
+    matchers: &Matchers,
+    window: Duration,
+    ends: &[DateTime<Utc>],
+) -> Vec<f64> {
+    ends.iter()
+        .map(|end| {
+            source
+                .series(metric, matchers, window, *end)
+                .iter()
+                .map(|s| match &s.data {
+                    Data::Counter { increase } => *increase,
+                    Data::Distribution(d) => d.count() as f64,
+                    Data::Gauge { .. } => 0.0,
+                })
+                .sum()
+        })
+        .collect()
+}
+
+/// [`Source::latency_counts`] from [`Source::series`]: the reference every faster answer equals.
+pub fn latency_counts_of_series<S: Source + ?Sized>(
+    source: &S,
+    metric: &'static MetricDef,
+    matchers: &Matchers,
+    window: Duration,
+    end: DateTime<Utc>,
+    threshold_ms: f64,
+) -> (u64, u64) {
+    let (mut good, mut total) = (0u64, 0u64);
+    for s in source.series(metric, matchers, window, end) {
+        if let Data::Distribution(d) = &s.data {
+            good += d.count_le(threshold_ms);
+            total += d.count();
+        }
+    }
+    (good, total)
 }
 
 /// One sample: when, and its value (`None`: a stale gauge).

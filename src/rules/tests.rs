@@ -636,3 +636,40 @@ fn the_seed_alert_tests_pass() {
         assert!(r.failures.is_empty(), "{}", r.failures.join("\n"));
     }
 }
+
+#[test]
+fn a_stopped_evaluation_says_so_and_a_running_one_finishes() {
+    let mut set = gauge_rule("");
+    set.rules.push(set.rules[0].clone());
+    set.slos = availability().slos;
+    let mut src = MemorySource::new();
+    src.push(&FEED_PUSH_QUEUE_DEPTH, &[], t(0), 20.0);
+    // Asked before every rule: stopping after the first rule gives up at the second.
+    let asked = std::cell::Cell::new(0);
+    let stop_second = || {
+        asked.set(asked.get() + 1);
+        asked.get() > 1
+    };
+    let mut state = State::default();
+    assert_eq!(
+        evaluate_until(&set, &src, &mut state, t(0), &stop_second),
+        Err(Stopped)
+    );
+    assert_eq!(asked.get(), 2);
+    assert_eq!(
+        slo_status_until(&set.slos, &src, t(0), &|| true),
+        Err(Stopped)
+    );
+    // Never stopped: the same as `evaluate`.
+    let mut a = State::default();
+    let mut b = State::default();
+    assert_eq!(
+        evaluate_until(&set, &src, &mut a, t(0), &|| false),
+        Ok(evaluate(&set, &src, &mut b, t(0)))
+    );
+    assert_eq!(a, b);
+    assert_eq!(
+        slo_status_until(&set.slos, &src, t(0), &|| false),
+        Ok(slo_status(&set.slos, &src, t(0)))
+    );
+}

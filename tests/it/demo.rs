@@ -228,16 +228,17 @@ async fn synmon_demo_runs_every_journey_then_stops_on_sigterm_leaving_no_process
     assert!(has("rvp-sandbox"), "no sandbox among {started:#?}");
     assert!(has("chromedriver"), "no chromedriver among {started:#?}");
 
-    // SIGTERM: exit 0. The bound is wide: in a debug build one rule evaluation can hold the
-    // runtime for tens of seconds on a loaded 2-core machine (see the report), and the signal
-    // is seen after it.
+    // SIGTERM: exit 0. Rule evaluations run on a blocking thread and give up when the daemon
+    // stops, so nothing holds the runtime: a debug build stopped in 0.4-1.3 s on a 2-core
+    // machine at load 9-12 (BENCHMARKS.md, "Rule evaluation"); 20 s leaves room for a slow
+    // browser quitting, within shutdown's own 10 s bound plus the sandbox's.
     let t0 = tokio::time::Instant::now();
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(demo_pid as i32),
         nix::sys::signal::Signal::SIGTERM,
     )
     .unwrap();
-    let status = tokio::time::timeout(Duration::from_secs(120), child.wait())
+    let status = tokio::time::timeout(Duration::from_secs(20), child.wait())
         .await
         .expect("the demo stops after SIGTERM")
         .unwrap();
