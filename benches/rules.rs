@@ -332,7 +332,7 @@ fn example_registry(cfg: &Config, end: DateTime<Utc>) -> (Registry, u64) {
                 1 => Outcome::Error,
                 _ => Outcome::Pass,
             };
-            let slow = rng.next() % 50 == 0;
+            let slow = rng.next().is_multiple_of(50);
             run.total_ms = 90.0 + (rng.next() % 160) as f64 + if slow { 600.0 } else { 0.0 };
             reg.record_run(&run, at).expect("catalogued metrics");
             n += 1;
