@@ -27,7 +27,7 @@ use crate::run::{CheckKind, RunResult};
 use crate::scheduler::{
     Attempt, BoxFuture, CheckSpec, Executor, Recorder, Scheduler, draw_offsets,
 };
-use crate::store::Store;
+use crate::store::{Store, StoredRun};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
@@ -74,6 +74,9 @@ pub struct Shared {
     pub driver: RwLock<Arc<Driver>>,
     /// Last result per check (the last attempt's outcome is what alerting judges).
     pub last: RwLock<HashMap<String, RunResult>>,
+    /// The maintenance window each check's last run (in `last`) fell in, for checks whose last
+    /// run was inside one: what the store records beside the run, before it is written.
+    pub last_maintenance: RwLock<HashMap<String, String>>,
     /// Alert state, counter history and recent transitions. Held only to read or swap them:
     /// an evaluation computes on copies, off the async runtime (see [`evaluate`]).
     pub alerting: tokio::sync::Mutex<Alerting>,
@@ -170,7 +173,7 @@ pub struct Engine {
     sql: Option<SqlSource>,
     shared: Arc<Shared>,
     statsd: Option<Arc<StatsdExporter>>,
-    writes: mpsc::UnboundedSender<RunResult>,
+    writes: mpsc::UnboundedSender<StoredRun>,
     /// Where each check's definition sits in its config list: a run finds it without scanning
     /// every check (1,000 checks a second would otherwise scan a million names a second).
     index: HashMap<(CheckKind, String), usize>,
@@ -415,18 +418,24 @@ impl Recorder for Engine {
             run
         };
         let now = self.now();
-        // A run inside a maintenance window is recorded as `maintenance`: SLO budgets skip it.
-        match self
-            .shared
-            .mute
-            .maintenance
-            .record_run(&self.shared.registry, run, now)
-        {
-            Ok(Some(window)) => {
-                tracing::info!(check = %run.check, window = %window, outcome = %run.outcome, "run inside a maintenance window: recorded as maintenance")
+        // A run inside a maintenance window is recorded as `maintenance` in the metrics (SLO
+        // budgets skip it) and stored with the window's name (the gate, the report and the
+        // pages skip or show it, and a restart replays it as it was judged now).
+        let window = self.shared.mute.maintenance.window_for_run(run);
+        let recorded = crate::mute::maintenance::record_marked(
+            &self.shared.registry,
+            run,
+            window.as_deref(),
+            now,
+        );
+        match (&window, recorded) {
+            (_, Err(e)) => {
+                tracing::warn!(check = %run.check, error = %e, "run not recorded in metrics")
             }
-            Ok(None) => {}
-            Err(e) => tracing::warn!(check = %run.check, error = %e, "run not recorded in metrics"),
+            (Some(w), Ok(())) => {
+                tracing::info!(check = %run.check, window = %w, outcome = %run.outcome, "run inside a maintenance window: recorded as maintenance")
+            }
+            (None, Ok(())) => {}
         }
         if let Some(s) = &self.statsd
             && let Err(e) = s.emit_run(run)
@@ -434,13 +443,24 @@ impl Recorder for Engine {
             tracing::debug!(error = %e, "DogStatsD send failed");
         }
         if !run.cancelled {
-            self.shared
-                .last
+            // Both maps under the `last` lock's turn, so a reader never pairs a run with the
+            // previous run's mark for long.
+            let mut last = self.shared.last.write().expect("last lock");
+            let mut marks = self
+                .shared
+                .last_maintenance
                 .write()
-                .expect("last lock")
-                .insert(run.check.clone(), run.clone());
+                .expect("last_maintenance lock");
+            match &window {
+                Some(w) => marks.insert(run.check.clone(), w.clone()),
+                None => marks.remove(&run.check),
+            };
+            last.insert(run.check.clone(), run.clone());
         }
-        let _ = self.writes.send(run.clone());
+        let _ = self.writes.send(StoredRun {
+            run: run.clone(),
+            maintenance: window,
+        });
     }
 
     fn record_lateness(&self, check: &CheckSpec, lateness: Duration) {
@@ -511,7 +531,7 @@ pub struct Daemon {
     options: Options,
     running: tokio::sync::Mutex<Option<Running>>,
     writer: tokio::task::JoinHandle<()>,
-    writes: mpsc::UnboundedSender<RunResult>,
+    writes: mpsc::UnboundedSender<StoredRun>,
     server: tokio::task::JoinHandle<()>,
     server_stop: tokio::sync::watch::Sender<bool>,
     maintenance: tokio::task::JoinHandle<()>,
@@ -542,19 +562,14 @@ impl Daemon {
         let store = Store::connect(&config.store_url).await?;
         let registry = Registry::new();
         // Percentiles survive a restart: replay the last day of runs into the windows (check
-        // latency and outcome counts, from the run summaries: one query, not one per run).
+        // latency and outcome counts, from the run summaries: one query, not one per run). A
+        // run's maintenance mark is the one stored with it, judged when it ran: windows edited
+        // since do not rewrite history.
         let since = clock.now() - chrono::Duration::hours(24);
         match store.runs_since(since).await {
             Ok(runs) => {
-                let windows =
-                    crate::mute::Maintenance::new(config.mute.maintenance_windows.clone());
                 for r in runs.iter().filter(|r| !r.cancelled) {
-                    let labels = std::collections::BTreeMap::from([
-                        ("check".to_string(), r.check.clone()),
-                        ("location".to_string(), r.location.clone()),
-                        ("target".to_string(), r.target.clone()),
-                    ]);
-                    let outcome = match windows.window_for(&labels, r.scheduled_at) {
+                    let outcome = match r.maintenance {
                         Some(_) => crate::mute::maintenance::MAINTENANCE_OUTCOME,
                         None => r.outcome.as_str(),
                     };
@@ -630,6 +645,7 @@ impl Daemon {
             clock,
             driver: RwLock::new(driver),
             last: RwLock::new(HashMap::new()),
+            last_maintenance: RwLock::new(HashMap::new()),
             alerting: tokio::sync::Mutex::new(Alerting::default()),
             evaluating: tokio::sync::Mutex::new(()),
             stopping: AtomicBool::new(false),
@@ -653,7 +669,7 @@ impl Daemon {
             Err(e) => tracing::warn!(error = %e, "could not load alert state"),
         }
         // Results are written by one task so a slow store never stalls the scheduler.
-        let (writes, mut rx) = mpsc::unbounded_channel::<RunResult>();
+        let (writes, mut rx) = mpsc::unbounded_channel::<StoredRun>();
         let writer = tokio::spawn(async move {
             // Whatever queued up while the last write ran goes in one transaction.
             let mut batch = Vec::with_capacity(64);

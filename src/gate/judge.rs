@@ -111,6 +111,9 @@ pub struct CheckVerdict {
     pub availability_pct: Option<f64>,
     pub availability_target_pct: f64,
     pub verdict: Verdict,
+    /// Runs inside maintenance windows: not among the samples, not judged.
+    #[serde(default)]
+    pub maintenance_runs: u64,
 }
 
 /// The whole judgement: what the table, JSON, JUnit and the perf report are written from.
@@ -126,6 +129,9 @@ pub struct Verdicts {
     pub checks: Vec<CheckVerdict>,
     pub criteria: Vec<Criterion>,
     pub notes: Vec<String>,
+    /// Runs inside maintenance windows over every gated check (see each check's count).
+    #[serde(default)]
+    pub maintenance_runs: u64,
 }
 
 /// Nearest-rank percentile of unsorted values (`q` in 0..=1); `None` for no values.
@@ -323,6 +329,7 @@ pub fn judge(samples: &Samples, checks: &[GatedCheck], targets: &Targets) -> Ver
             availability_pct: avail,
             availability_target_pct: targets.availability_pct,
             verdict: worst,
+            maintenance_runs: s.maintenance_runs,
         });
     }
 
@@ -427,6 +434,18 @@ pub fn judge(samples: &Samples, checks: &[GatedCheck], targets: &Targets) -> Ver
         message,
     });
 
+    let maintenance_runs: u64 = rows.iter().map(|r| r.maintenance_runs).sum();
+    if maintenance_runs > 0 {
+        let per_check: Vec<String> = rows
+            .iter()
+            .filter(|r| r.maintenance_runs > 0)
+            .map(|r| format!("{} {}", r.check, r.maintenance_runs))
+            .collect();
+        notes.push(format!(
+            "{maintenance_runs} runs inside maintenance windows are not judged ({})",
+            per_check.join(", ")
+        ));
+    }
     let verdict = criteria
         .iter()
         .map(|c| c.verdict)
@@ -443,6 +462,7 @@ pub fn judge(samples: &Samples, checks: &[GatedCheck], targets: &Targets) -> Ver
         checks: rows,
         criteria,
         notes,
+        maintenance_runs,
     }
 }
 
@@ -481,6 +501,7 @@ mod tests {
             pass_latencies_ms: vec![ms; n],
             fail,
             error,
+            maintenance_runs: 0,
         }
     }
 
@@ -509,6 +530,31 @@ mod tests {
         // 20 values: the 19th.
         let v: Vec<f64> = (1..=20).map(f64::from).collect();
         assert_eq!(percentile(&v, 0.95), Some(19.0));
+    }
+
+    #[test]
+    fn maintenance_runs_are_reported_not_judged() {
+        let mut a = runs(100, 120.0, 0, 0);
+        a.maintenance_runs = 7;
+        let v = judge(
+            &samples(window(), &[("a", a), ("b", runs(100, 120.0, 0, 0))]),
+            &[journey("a"), journey("b")],
+            &Targets::default(),
+        );
+        assert_eq!(v.verdict, Verdict::Pass);
+        assert_eq!(v.maintenance_runs, 7);
+        assert_eq!(
+            (v.checks[0].samples, v.checks[0].maintenance_runs),
+            (100, 7)
+        );
+        assert_eq!(v.checks[1].maintenance_runs, 0);
+        assert!(
+            v.notes
+                .iter()
+                .any(|n| n == "7 runs inside maintenance windows are not judged (a 7)"),
+            "{:?}",
+            v.notes
+        );
     }
 
     #[test]

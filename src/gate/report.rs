@@ -50,12 +50,14 @@ struct Series {
     points: Vec<Option<f64>>,
 }
 
-/// Per journey and bucket: passing latencies, pass and fail counts.
+/// Per journey and bucket: passing latencies, pass and fail counts, and the runs recorded
+/// inside a maintenance window (left out of latency, availability and budget).
 #[derive(Default, Clone)]
 struct Bucket {
     latencies: Vec<f64>,
     pass: u64,
     fail: u64,
+    maintenance: u64,
 }
 
 /// The report for `points` (runs between `from` and `to`), judged as `verdicts`.
@@ -103,6 +105,10 @@ pub fn render(
         }
         let b = ((p.started_at - from).num_seconds() / bucket).clamp(0, n as i64 - 1) as usize;
         let cell = &mut grid[j][b];
+        if p.maintenance {
+            cell.maintenance += 1;
+            continue;
+        }
         match p.outcome {
             Outcome::Pass => {
                 cell.pass += 1;
@@ -193,7 +199,7 @@ pre {{ background: #f4f4f4; padding: 1rem; overflow-x: auto; }}
 </style></head><body>
 <h1>synmon report</h1>
 <p>Runs from <strong>{from_d}</strong> to <strong>{to_d}</strong> (UTC), {runs} runs, one point per {bucket_txt}.
-Latency is each journey's timed steps (passing runs); availability is pass / (pass + fail): probe errors are not the target's fault and are excluded.</p>
+Latency is each journey's timed steps (passing runs); availability is pass / (pass + fail): probe errors are not the target's fault and are excluded, and runs inside maintenance windows are counted apart, never judged.</p>
 "#,
         from_d = from.format("%Y-%m-%d %H:%M"),
         to_d = to.format("%Y-%m-%d %H:%M"),
@@ -277,17 +283,18 @@ Latency is each journey's timed steps (passing runs); availability is pass / (pa
     );
 
     // The numbers behind the charts, as a table (readable without the pictures).
-    html.push_str("<h2>Per journey</h2>\n<table><thead><tr><th>journey</th><th>runs judged</th><th>failed</th><th>p95 ms</th><th>availability %</th><th>budget remaining %</th></tr></thead><tbody>\n");
+    html.push_str("<h2>Per journey</h2>\n<table><thead><tr><th>journey</th><th>runs judged</th><th>failed</th><th>p95 ms</th><th>availability %</th><th>budget remaining %</th><th>maintenance runs</th></tr></thead><tbody>\n");
     for (j, c) in journeys.iter().enumerate() {
         let all: Vec<f64> = grid[j]
             .iter()
             .flat_map(|b| b.latencies.iter().copied())
             .collect();
         let fail: u64 = grid[j].iter().map(|b| b.fail).sum();
+        let maintenance: u64 = grid[j].iter().map(|b| b.maintenance).sum();
         let total = all.len() as u64 + fail;
         let _ = writeln!(
             html,
-            "<tr><td>{}</td><td>{total}</td><td>{fail}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            "<tr><td>{}</td><td>{total}</td><td>{fail}</td><td>{}</td><td>{}</td><td>{}</td><td>{maintenance}</td></tr>",
             esc(&c.name),
             percentile(&all, 0.95)
                 .map(fmt)
@@ -487,6 +494,7 @@ mod tests {
                 },
                 cancelled: false,
                 latency_ms: 100.0 + m as f64,
+                maintenance: false,
             })
             .collect();
         let checks = vec![GatedCheck {

@@ -30,6 +30,10 @@ pub struct CheckSamples {
     pub fail: u64,
     /// Probe errors: never the target's fault, reported apart.
     pub error: u64,
+    /// Runs recorded inside a maintenance window, whatever their outcome: reported apart,
+    /// never judged (the SLO budgets exclude them too). Absent from older daemons' answers.
+    #[serde(default)]
+    pub maintenance_runs: u64,
 }
 
 impl CheckSamples {
@@ -104,7 +108,8 @@ pub struct Samples {
 
 /// Per-check samples from stored run points. Cancelled runs (stopped by shutdown) are dropped;
 /// a slot that was retried counts once, by its last attempt, as alerting judges it: a first
-/// attempt that failed and a retry that passed are one passing run.
+/// attempt that failed and a retry that passed are one passing run. A run recorded inside a
+/// maintenance window counts only as `maintenance_runs`.
 pub fn from_points(points: &[RunPoint]) -> BTreeMap<String, CheckSamples> {
     // Retries are rare: remember only the slots that have them, with their last attempt.
     let mut last_attempt: HashMap<(&str, &str, DateTime<Utc>), u32> = HashMap::new();
@@ -122,10 +127,13 @@ pub fn from_points(points: &[RunPoint]) -> BTreeMap<String, CheckSamples> {
         {
             continue;
         }
-        by_check
-            .entry(&p.check)
-            .or_default()
-            .add(p.kind, p.outcome, p.latency_ms);
+        let s = by_check.entry(&p.check).or_default();
+        if p.maintenance {
+            s.kind = Some(p.kind);
+            s.maintenance_runs += 1;
+        } else {
+            s.add(p.kind, p.outcome, p.latency_ms);
+        }
     }
     by_check
         .into_iter()
@@ -134,8 +142,8 @@ pub fn from_points(points: &[RunPoint]) -> BTreeMap<String, CheckSamples> {
 }
 
 /// Per-check samples from what [`Store::gate_runs`] read: the passing latencies as they are
-/// (a pass is never superseded), failures and probe errors counted by [`from_points`]'s rules
-/// over the few other runs.
+/// (a pass is never superseded), failures, probe errors and maintenance runs counted by
+/// [`from_points`]'s rules over the few other runs.
 pub fn from_gate_runs(g: GateRuns) -> BTreeMap<String, CheckSamples> {
     let mut out = from_points(&g.others);
     for s in out.values_mut() {
@@ -164,6 +172,8 @@ pub fn from_runs(runs: &[RunResult]) -> BTreeMap<String, CheckSamples> {
             outcome: r.outcome,
             cancelled: r.cancelled,
             latency_ms: r.slo_latency_ms(),
+            // Fresh runs are asked for now, on purpose: every one is judged.
+            maintenance: false,
         })
         .collect();
     from_points(&points)
@@ -286,6 +296,7 @@ mod tests {
             outcome,
             cancelled: false,
             latency_ms: ms,
+            maintenance: false,
         }
     }
 
@@ -302,6 +313,25 @@ mod tests {
         assert_eq!(s["a"].pass_latencies_ms, vec![120.0, 110.0]);
         assert_eq!((s["a"].fail, s["a"].error), (0, 1));
         assert_eq!((s["b"].pass(), s["b"].fail), (0, 1));
+    }
+
+    #[test]
+    fn maintenance_runs_are_counted_apart_never_judged() {
+        let mut in_window = vec![
+            point("a", 1, 0, Outcome::Fail, 900.0),
+            point("a", 2, 0, Outcome::Fail, 950.0),
+            point("a", 1, 1, Outcome::Pass, 5000.0),
+        ];
+        for p in &mut in_window {
+            p.maintenance = true;
+        }
+        in_window.push(point("a", 1, 2, Outcome::Pass, 110.0));
+        let s = from_points(&in_window);
+        assert_eq!(s["a"].pass_latencies_ms, vec![110.0]);
+        assert_eq!((s["a"].fail, s["a"].error), (0, 0));
+        // The retried slot counts once, by its last attempt, like any other.
+        assert_eq!(s["a"].maintenance_runs, 2);
+        assert_eq!(s["a"].judged(), 1);
     }
 
     #[test]

@@ -143,6 +143,11 @@ async fn checks(State(s): State<AppState>) -> Json<Value> {
     let cfg = s.config();
     let target = s.target.read().expect("target lock").name.clone();
     let last = s.last.read().expect("last lock").clone();
+    let marks = s
+        .last_maintenance
+        .read()
+        .expect("last_maintenance lock")
+        .clone();
     let specs = s.checks.read().expect("checks lock").clone();
     let list: Vec<Value> = specs
         .iter()
@@ -200,6 +205,7 @@ async fn checks(State(s): State<AppState>) -> Json<Value> {
                     "latency_ms": r.slo_latency_ms(),
                     "error": r.error,
                     "failed_step": r.failed_step,
+                    "maintenance": marks.get(&c.name),
                 })),
                 "outcome": l.map(|r| r.outcome),
                 "latency_ms": latency,
@@ -227,9 +233,12 @@ async fn check_runs(
     }
 }
 
+/// One stored run with its steps, artifacts (with their URLs) and `maintenance`: the window it
+/// fell in when it was recorded, or null.
 async fn run(State(s): State<AppState>, Path(id): Path<String>) -> Response {
-    match s.store.run(&id).await {
-        Ok(Some(r)) => {
+    match s.store.stored_run(&id).await {
+        Ok(Some(stored)) => {
+            let r = &stored.run;
             let artifacts: Vec<Value> = r
                 .artifacts
                 .iter()
@@ -241,7 +250,7 @@ async fn run(State(s): State<AppState>, Path(id): Path<String>) -> Response {
                     json!({"kind": a.kind, "path": a.path, "url": format!("/artifacts/{}/{file}", r.run_id)})
                 })
                 .collect();
-            let mut v = serde_json::to_value(&r).unwrap_or(Value::Null);
+            let mut v = serde_json::to_value(&stored).unwrap_or(Value::Null);
             v["artifacts"] = Value::Array(artifacts);
             Json(v).into_response()
         }

@@ -87,6 +87,8 @@ struct CheckRow {
     availability: Option<f64>,
     counts: (u64, u64, u64),
     last: Option<RunResult>,
+    /// The maintenance window the last run fell in, if any.
+    last_maintenance: Option<String>,
 }
 
 /// Everything one rendering needs, gathered under short locks.
@@ -101,7 +103,8 @@ struct View {
     muted: Vec<String>,
     pending: usize,
     slos: Vec<SloRow>,
-    latest_failure: Option<RunResult>,
+    /// The latest failed run, with the maintenance window it fell in (if any).
+    latest_failure: Option<(RunResult, Option<String>)>,
     /// Per journey: p95 per hour over the last 24 h, oldest first.
     hourly: BTreeMap<String, Vec<Option<f64>>>,
 }
@@ -202,11 +205,12 @@ fn p95(values: &mut [f64]) -> Option<f64> {
     Some(values[rank.clamp(1, values.len()) - 1])
 }
 
-/// Stored passing runs of the last 24 h, as p95 per hour (24 points, oldest first).
+/// Stored passing runs of the last 24 h, as p95 per hour (24 points, oldest first). Runs inside
+/// maintenance windows are left out, as the p95 metrics leave them out.
 fn hourly_p95(runs: &[crate::store::RunSummary], now: DateTime<Utc>) -> Vec<Option<f64>> {
     let mut buckets: Vec<Vec<f64>> = vec![Vec::new(); 24];
     for r in runs {
-        if r.outcome != Outcome::Pass || r.cancelled {
+        if r.outcome != Outcome::Pass || r.cancelled || r.maintenance.is_some() {
             continue;
         }
         let age = now - r.started_at;
@@ -235,6 +239,11 @@ async fn gather(s: &AppState) -> View {
     // The same numbers as the API: read through its handler.
     let api = super::checks(State(s.clone())).await.0;
     let last = s.last.read().expect("last lock").clone();
+    let marks = s
+        .last_maintenance
+        .read()
+        .expect("last_maintenance lock")
+        .clone();
     let mut checks = Vec::new();
     for c in api["checks"].as_array().into_iter().flatten() {
         let name = c["name"].as_str().unwrap_or_default().to_string();
@@ -257,6 +266,7 @@ async fn gather(s: &AppState) -> View {
                 up["error"].as_u64().unwrap_or(0),
             ),
             last: last.get(&name).cloned(),
+            last_maintenance: marks.get(&name).cloned(),
             name,
         });
     }
@@ -289,8 +299,14 @@ async fn gather(s: &AppState) -> View {
     }
     let latest_failure = match latest_fail {
         Some((_, id)) => match last.values().find(|r| r.run_id == id) {
-            Some(r) => Some(r.clone()),
-            None => s.store.run(&id).await.ok().flatten(),
+            Some(r) => Some((r.clone(), marks.get(&r.check).cloned())),
+            None => s
+                .store
+                .stored_run(&id)
+                .await
+                .ok()
+                .flatten()
+                .map(|r| (r.run, r.maintenance)),
         },
         None => None,
     };
@@ -437,9 +453,10 @@ fn render_fragment(v: &View) -> String {
                 Some(r) => {
                     let _ = write!(
                         s,
-                        r#"<td><a href="/runs/{id}">{when}</a>{err}</td>"#,
+                        r#"<td><a href="/runs/{id}">{when}</a>{maint}{err}</td>"#,
                         id = esc(&r.run_id),
                         when = esc(&time(&r.started_at)),
+                        maint = maintenance_note(c.last_maintenance.as_deref()),
                         err = match (&r.failed_step, &r.error) {
                             // HTTP errors already start with the request's name.
                             (Some(step), Some(e)) if !e.starts_with(step.as_str()) => {
@@ -526,7 +543,7 @@ fn render_fragment(v: &View) -> String {
     s.push_str(r#"<section aria-labelledby="h-failure"><h2 id="h-failure">Latest failure</h2>"#);
     match &v.latest_failure {
         None => s.push_str("<p>No failed run is on record.</p>"),
-        Some(r) => render_failure(&mut s, r),
+        Some((r, maintenance)) => render_failure(&mut s, r, maintenance.as_deref()),
     }
     s.push_str("</section>");
 
@@ -646,15 +663,27 @@ fn step_chart(r: &RunResult) -> String {
     svg::step_bars(&label, &bars)
 }
 
-fn render_failure(s: &mut String, r: &RunResult) {
+/// The line a run inside a maintenance window carries wherever it is listed; empty otherwise.
+fn maintenance_note(window: Option<&str>) -> String {
+    match window {
+        Some(w) => format!(
+            r#"<div class="small maintenance" data-maintenance="{w}">inside maintenance window {w}: not counted against SLOs</div>"#,
+            w = esc(w)
+        ),
+        None => String::new(),
+    }
+}
+
+fn render_failure(s: &mut String, r: &RunResult, maintenance: Option<&str>) {
     let _ = write!(
         s,
-        r#"<div id="latest-failure" data-check="{c}" data-run="{id}"><p><strong>{c}</strong> failed at {when} (<a href="/runs/{id}">run details</a>).</p><dl><dt>Failing step</dt><dd class="failed-step">{step}</dd><dt>Error</dt><dd><pre class="error">{err}</pre></dd></dl>"#,
+        r#"<div id="latest-failure" data-check="{c}" data-run="{id}"><p><strong>{c}</strong> failed at {when} (<a href="/runs/{id}">run details</a>).</p>{maint}<dl><dt>Failing step</dt><dd class="failed-step">{step}</dd><dt>Error</dt><dd><pre class="error">{err}</pre></dd></dl>"#,
         c = esc(&r.check),
         id = esc(&r.run_id),
         when = esc(&time(&r.started_at)),
         step = esc(r.failed_step.as_deref().unwrap_or("(whole run)")),
         err = esc(r.error.as_deref().unwrap_or("(no message)")),
+        maint = maintenance_note(maintenance),
     );
     if let Some(a) = r.artifacts.iter().find(|a| a.kind == "screenshot") {
         let url = artifact_url(&r.run_id, &a.path);
@@ -777,7 +806,7 @@ async fn fragment(State(s): State<AppState>) -> Response {
 }
 
 async fn run_page(State(s): State<AppState>, Path(id): Path<String>) -> Response {
-    let r = match s.store.run(&id).await {
+    let r = match s.store.stored_run(&id).await {
         Ok(Some(r)) => r,
         Ok(None) => {
             let body = format!(
@@ -797,13 +826,13 @@ async fn run_page(State(s): State<AppState>, Path(id): Path<String>) -> Response
         }
     };
     document(
-        &format!("synmon: {} run at {}", r.check, time(&r.started_at)),
-        &render_run(&r),
+        &format!("synmon: {} run at {}", r.run.check, time(&r.run.started_at)),
+        &render_run(&r.run, r.maintenance.as_deref()),
         false,
     )
 }
 
-fn render_run(r: &RunResult) -> String {
+fn render_run(r: &RunResult, maintenance: Option<&str>) -> String {
     let state = outcome_state(r.outcome);
     let mut s = String::new();
     let _ = write!(
@@ -822,6 +851,13 @@ fn render_run(r: &RunResult) -> String {
         wait = ms(Some(r.session_wait_ms)),
         create = ms(Some(r.session_create_ms)),
     );
+    if let Some(w) = maintenance {
+        let _ = write!(
+            s,
+            r#"<dt>Maintenance</dt><dd class="maintenance" data-maintenance="{w}">inside maintenance window {w}: not counted against SLOs, the release gate or the report</dd>"#,
+            w = esc(w)
+        );
+    }
     if let Some(step) = &r.failed_step {
         let _ = write!(
             s,
@@ -929,9 +965,10 @@ mod tests {
         r.outcome = Outcome::Fail;
         r.error = Some("HTTP 500 <script>alert(1)</script>".into());
         r.failed_step = Some("<b>get</b>".into());
-        let html = render_run(&r);
+        let html = render_run(&r, Some("<w>"));
         assert!(!html.contains("<script>"), "{html}");
         assert!(html.contains("HTTP 500 &lt;script&gt;alert(1)&lt;/script&gt;"));
         assert!(html.contains("&lt;b&gt;get&lt;/b&gt;"));
+        assert!(html.contains(r#"data-maintenance="&lt;w&gt;""#), "{html}");
     }
 }

@@ -1,7 +1,10 @@
 //! Maintenance windows (`maintenance_windows:` in the config): one-off (`start`/`end`) or weekly
 //! (days, a local start time, a duration, an IANA time zone). Inside a window, notifications of
 //! matching alerts are muted and runs of matching checks are recorded as `maintenance` instead
-//! of their outcome, so SLIs (which count `pass` and `fail`) leave them out of the budget.
+//! of their outcome, so SLIs (which count `pass` and `fail`) leave them out of the budget. The
+//! store keeps the window's name with the run (`runs.maintenance`), so the gate, the report,
+//! the run pages and the metrics replay at start read the mark as it was judged when the run
+//! happened, whatever the windows say later.
 //!
 //! A weekly window starts at the local time on each listed day and lasts `duration` of real
 //! (elapsed) time, so across a DST change it keeps its length and moves in UTC with the wall
@@ -150,10 +153,23 @@ impl Maintenance {
         run: &RunResult,
         at: DateTime<Utc>,
     ) -> Result<Option<String>, crate::metrics::MetricsError> {
-        match self.window_for_run(run) {
-            Some(w) => record_maintenance_run(registry, run, at).map(|_| Some(w)),
-            None => registry.record_run(run, at).map(|_| None),
-        }
+        let window = self.window_for_run(run);
+        record_marked(registry, run, window.as_deref(), at).map(|_| window)
+    }
+}
+
+/// Records a finished run into the metrics as the recorder judged it: inside `window` as
+/// `maintenance` (see [`record_maintenance_run`]), otherwise as `Registry::record_run` does.
+/// The daemon judges the window once and stores the same mark with the run.
+pub fn record_marked(
+    registry: &crate::metrics::registry::Registry,
+    run: &RunResult,
+    window: Option<&str>,
+    at: DateTime<Utc>,
+) -> Result<(), crate::metrics::MetricsError> {
+    match window {
+        Some(_) => record_maintenance_run(registry, run, at),
+        None => registry.record_run(run, at),
     }
 }
 

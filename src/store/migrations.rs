@@ -48,6 +48,12 @@ pub(crate) const VERSIONS: &[Version] = &[
         sqlite: include_str!("../../migrations/sqlite/0004_silences.sql"),
         postgres: include_str!("../../migrations/postgres/0004_silences.sql"),
     },
+    Version {
+        version: 5,
+        description: "maintenance mark on runs",
+        sqlite: include_str!("../../migrations/sqlite/0005_run_maintenance.sql"),
+        postgres: include_str!("../../migrations/postgres/0005_run_maintenance.sql"),
+    },
 ];
 
 #[derive(Clone, Copy, Debug)]

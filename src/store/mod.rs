@@ -32,7 +32,7 @@ use crate::config::{REDACTED, Redactor, Secret};
 use migrations::Dialect;
 
 pub use outbox::{LogEntry, NewNotification, OutboxRow, OutboxStatus};
-pub use runs::{GateRuns, Pruned, RunPoint, RunSummary};
+pub use runs::{GateRuns, Pruned, RunPoint, RunRow, RunSummary, StoredRun};
 pub use silences::StoredSilence;
 
 /// How long a query waits for a free connection (or SQLite for a lock) before failing, so

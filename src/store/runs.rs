@@ -32,6 +32,54 @@ pub struct RunSummary {
     pub total_ms: f64,
     pub error: Option<String>,
     pub failed_step: Option<String>,
+    /// The maintenance window the run fell in when it was recorded (its name), `None` outside
+    /// any (and for runs stored before the mark existed).
+    pub maintenance: Option<String>,
+}
+
+/// A run as the store keeps it: what the runner produced plus what the recorder knew when it
+/// stored it. `RunResult` is the runners' type and stays free of recorder concerns; the mark
+/// lives beside it and is serialized as one flat object (`maintenance` next to the run's keys).
+#[derive(Debug, Clone, Serialize)]
+pub struct StoredRun {
+    #[serde(flatten)]
+    pub run: RunResult,
+    /// The maintenance window the run fell in when it was recorded (its name), if any.
+    pub maintenance: Option<String>,
+}
+
+impl StoredRun {
+    /// A run outside any maintenance window.
+    pub fn unmarked(run: RunResult) -> StoredRun {
+        StoredRun {
+            run,
+            maintenance: None,
+        }
+    }
+}
+
+/// What [`Store::insert_runs`] takes: a bare run (no mark) or a [`StoredRun`].
+pub trait RunRow: Sync {
+    fn result(&self) -> &RunResult;
+    fn maintenance(&self) -> Option<&str>;
+}
+
+impl RunRow for RunResult {
+    fn result(&self) -> &RunResult {
+        self
+    }
+    fn maintenance(&self) -> Option<&str> {
+        None
+    }
+}
+
+impl RunRow for StoredRun {
+    fn result(&self) -> &RunResult {
+        &self.run
+    }
+    fn maintenance(&self) -> Option<&str> {
+        self.maintenance.as_deref()
+    }
 }
 
 /// One run as the release gate and the report see it: which check, where, when, its outcome
@@ -48,6 +96,8 @@ pub struct RunPoint {
     pub cancelled: bool,
     /// The timed steps of a journey, or the whole run for other checks.
     pub latency_ms: f64,
+    /// Recorded inside a maintenance window: reported apart, never judged.
+    pub maintenance: bool,
 }
 
 /// What [`Store::gate_runs`] reads.
@@ -55,7 +105,8 @@ pub struct RunPoint {
 pub struct GateRuns {
     /// Per check with passing runs in the window: its kind and their SLO latencies (ms).
     pub passes: Vec<(String, CheckKind, Vec<f64>)>,
-    /// Every failed or probe-error run and every retry (attempt > 1), passing or not.
+    /// Every failed or probe-error run, every retry (attempt > 1), passing or not, and every
+    /// run recorded inside a maintenance window (the passes above leave those out).
     pub others: Vec<RunPoint>,
 }
 
@@ -81,7 +132,7 @@ macro_rules! summary_columns {
     () => {
         "r.run_id, r.check_name, r.kind, r.attempt, r.scheduled_at, r.started_at, r.target, \
          r.location, r.outcome, r.cancelled, r.timed_latency_ms, r.total_ms, r.error, \
-         r.failed_step"
+         r.failed_step, r.maintenance"
     };
 }
 
@@ -104,6 +155,7 @@ macro_rules! summary_from_row {
             total_ms: row.try_get("total_ms")?,
             error: row.try_get("error")?,
             failed_step: row.try_get("failed_step")?,
+            maintenance: row.try_get("maintenance")?,
         })
     }};
 }
@@ -118,13 +170,13 @@ macro_rules! full_columns {
     };
 }
 
-/// Reads a [`RunResult`] with no steps or artifacts yet from a row of `full_columns!()`.
+/// Reads a [`StoredRun`] with no steps or artifacts yet from a row of `full_columns!()`.
 macro_rules! run_from_row {
     ($row:expr) => {{
         let row = $row;
         let summary = summary_from_row!(row)?;
         let page: Option<Json<PageMetrics>> = row.try_get("page")?;
-        Ok::<RunResult, StoreError>(RunResult {
+        let run = RunResult {
             run_id: summary.run_id,
             check: summary.check,
             kind: summary.kind,
@@ -144,6 +196,10 @@ macro_rules! run_from_row {
             failed_step: summary.failed_step,
             artifacts: Vec::new(),
             page: page.map(|Json(p)| p),
+        };
+        Ok::<StoredRun, StoreError>(StoredRun {
+            run,
+            maintenance: summary.maintenance,
         })
     }};
 }
@@ -173,6 +229,7 @@ macro_rules! point_from_row {
             } else {
                 total
             },
+            maintenance: row.try_get::<Option<String>, _>("maintenance")?.is_some(),
         })
     }};
 }
@@ -217,7 +274,7 @@ macro_rules! artifact_from_row {
 impl Store {
     /// Records a run with its steps and artifacts in one transaction. A second insert of the
     /// same `run_id` fails and changes nothing.
-    pub async fn insert_run(&self, run: &RunResult) -> Result<()> {
+    pub async fn insert_run(&self, run: &impl RunRow) -> Result<()> {
         self.insert_runs(std::slice::from_ref(run)).await
     }
 
@@ -229,7 +286,9 @@ impl Store {
     /// may lose the last fraction of a second of run history (never corrupting it), and a commit
     /// does not wait for a disk flush (~8 ms here). SQLite runs in WAL mode with
     /// `synchronous = NORMAL`, the same trade.
-    pub async fn insert_runs(&self, runs: &[RunResult]) -> Result<()> {
+    ///
+    /// `runs` are bare [`RunResult`]s (no mark) or [`StoredRun`]s with their maintenance mark.
+    pub async fn insert_runs<R: RunRow>(&self, runs: &[R]) -> Result<()> {
         if runs.is_empty() {
             return Ok(());
         }
@@ -241,13 +300,15 @@ impl Store {
                     .execute(&mut *tx)
                     .await?;
             }
-            for chunk in runs.chunks(BINDS_PER_STATEMENT / 17) {
+            for chunk in runs.chunks(BINDS_PER_STATEMENT / 18) {
                 let mut q = QueryBuilder::<Db>::new(
                     "INSERT INTO runs (run_id, check_name, kind, attempt, scheduled_at, \
                      started_at, target, location, outcome, cancelled, timed_latency_ms, \
-                     total_ms, session_wait_ms, session_create_ms, error, failed_step, page) ",
+                     total_ms, session_wait_ms, session_create_ms, error, failed_step, page, \
+                     maintenance) ",
                 );
-                q.push_values(chunk, |mut b, run| {
+                q.push_values(chunk, |mut b, row| {
+                    let run = row.result();
                     b.push_bind(&run.run_id)
                         .push_bind(&run.check)
                         .push_bind(run.kind.as_str())
@@ -264,13 +325,15 @@ impl Store {
                         .push_bind(run.session_create_ms)
                         .push_bind(&run.error)
                         .push_bind(&run.failed_step)
-                        .push_bind(run.page.as_ref().map(Json));
+                        .push_bind(run.page.as_ref().map(Json))
+                        .push_bind(row.maintenance());
                 });
                 q.build().execute(&mut *tx).await?;
             }
 
             let steps: Vec<(&RunResult, i64, &StepResult)> = runs
                 .iter()
+                .map(RunRow::result)
                 .flat_map(|r| r.steps.iter().zip(0i64..).map(move |(s, i)| (r, i, s)))
                 .collect();
             for chunk in steps.chunks(BINDS_PER_STATEMENT / 9) {
@@ -294,6 +357,7 @@ impl Store {
 
             let artifacts: Vec<(&RunResult, i64, &Artifact)> = runs
                 .iter()
+                .map(RunRow::result)
                 .flat_map(|r| r.artifacts.iter().zip(0i64..).map(move |(a, i)| (r, i, a)))
                 .collect();
             for chunk in artifacts.chunks(BINDS_PER_STATEMENT / 4) {
@@ -314,6 +378,11 @@ impl Store {
 
     /// The whole run, steps and artifacts in recorded order; `None` if unknown (or pruned).
     pub async fn run(&self, run_id: &str) -> Result<Option<RunResult>> {
+        Ok(self.stored_run(run_id).await?.map(|s| s.run))
+    }
+
+    /// [`Store::run`] with the marks the recorder stored beside it (the maintenance window).
+    pub async fn stored_run(&self, run_id: &str) -> Result<Option<StoredRun>> {
         with_pool!(self, pool, _Db => {
             let mut tx = pool.begin().await?;
             let Some(row) = sqlx::query(concat!(
@@ -327,7 +396,8 @@ impl Store {
             else {
                 return Ok(None);
             };
-            let mut run = run_from_row!(&row)?;
+            let mut stored = run_from_row!(&row)?;
+            let run = &mut stored.run;
             for row in sqlx::query(concat!(
                 "SELECT ",
                 step_columns!(),
@@ -353,7 +423,7 @@ impl Store {
                 run.artifacts.push(artifact_from_row!(row)?);
             }
             tx.commit().await?;
-            Ok(Some(run))
+            Ok(Some(stored))
         })
     }
 
@@ -470,7 +540,7 @@ impl Store {
                 .fetch_all(&mut *tx)
                 .await?
                 .iter()
-                .map(|row| run_from_row!(row))
+                .map(|row| run_from_row!(row).map(|s| s.run))
                 .collect::<Result<Vec<RunResult>>>()?;
             let index: std::collections::HashMap<String, usize> = runs
                 .iter()
@@ -502,7 +572,8 @@ impl Store {
         with_pool!(self, pool, _Db => {
             let rows = sqlx::query(
                 "SELECT r.check_name, r.kind, r.location, r.attempt, r.scheduled_at, \
-                 r.started_at, r.outcome, r.cancelled, r.timed_latency_ms, r.total_ms \
+                 r.started_at, r.outcome, r.cancelled, r.timed_latency_ms, r.total_ms, \
+                 r.maintenance \
                  FROM runs r WHERE r.started_at >= $1 ORDER BY r.started_at",
             )
             .bind(since)
@@ -516,8 +587,10 @@ impl Store {
     /// per check, only the SLO latency of its passing runs (one number a row, through the
     /// `(check_name, started_at)` index), plus every other run in full — failures, probe errors
     /// and retries, which are few. A pass is never retried, so it is never superseded; the
-    /// caller counts a retried slot once from `others`. 30 days of ~390k runs read in a fraction
-    /// of what whole rows cost (see `benches/gate.rs`).
+    /// caller counts a retried slot once from `others`. Runs recorded inside a maintenance window
+    /// are never among the passes: they come with `others`, marked, for the caller to count
+    /// apart. 30 days of ~390k runs read in a fraction of what whole rows cost (see
+    /// `benches/gate.rs`).
     pub async fn gate_runs(&self, since: DateTime<Utc>, until: DateTime<Utc>) -> Result<GateRuns> {
         let (since, until) = (micros(since), micros(until));
         // The distinct check names through the index (a loose index scan), as
@@ -545,7 +618,8 @@ impl Store {
                     "SELECT CASE WHEN r.kind = 'journey' AND r.timed_latency_ms > 0 \
                        THEN r.timed_latency_ms ELSE r.total_ms END \
                      FROM runs r WHERE r.check_name = $1 AND r.started_at >= $2 \
-                     AND r.started_at <= $3 AND r.outcome = 'pass' AND r.cancelled = false",
+                     AND r.started_at <= $3 AND r.outcome = 'pass' AND r.cancelled = false \
+                     AND r.maintenance IS NULL",
                 )
                 .bind(&name)
                 .bind(since)
@@ -560,9 +634,11 @@ impl Store {
         let others = with_pool!(self, pool, _Db => {
             let rows = sqlx::query(
                 "SELECT r.check_name, r.kind, r.location, r.attempt, r.scheduled_at, \
-                 r.started_at, r.outcome, r.cancelled, r.timed_latency_ms, r.total_ms \
+                 r.started_at, r.outcome, r.cancelled, r.timed_latency_ms, r.total_ms, \
+                 r.maintenance \
                  FROM runs r WHERE r.started_at >= $1 AND r.started_at <= $2 \
-                 AND (r.outcome <> 'pass' OR r.attempt > 1) ORDER BY r.started_at",
+                 AND (r.outcome <> 'pass' OR r.attempt > 1 OR r.maintenance IS NOT NULL) \
+                 ORDER BY r.started_at",
             )
             .bind(since)
             .bind(until)

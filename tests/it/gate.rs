@@ -14,7 +14,7 @@ use synmon::Outcome;
 use synmon::clock::{Clock, SystemClock};
 use synmon::config::{Config, Secret};
 use synmon::run::{CheckKind, RunResult, StepResult, Timing};
-use synmon::store::Store;
+use synmon::store::{Store, StoredRun};
 
 use crate::support::*;
 
@@ -156,10 +156,17 @@ fn junit_cases(dir: &Path) -> Vec<(String, String, String, String)> {
     cases
 }
 
-async fn store_with(url: &str, runs: &[RunResult]) -> Store {
+async fn store_with<R: synmon::store::RunRow>(url: &str, runs: &[R]) -> Store {
     let store = Store::connect(&Secret::new(url.to_string())).await.unwrap();
     store.insert_runs(runs).await.unwrap();
     store
+}
+
+/// The maintenance window the recorder judged a run of `data_set` to be in: for the data set
+/// `failures inside maintenance`, minutes 5 to 15 of align_category and save_profile.
+fn window_of(case: &str, journey: &str, minute: i64) -> Option<String> {
+    (case == "failures inside maintenance" && journey != "feed_push" && (5..=15).contains(&minute))
+        .then(|| "db-upgrade".to_string())
 }
 
 /// The four stored data sets and the verdict each must get, on the store at `url` (a fresh
@@ -197,11 +204,36 @@ where
             1,
         ),
         ("too few samples", 12, Box::new(|_, _, _| {}), 2),
+        (
+            "failures inside maintenance",
+            60,
+            // Inside the window (see `window_of`) align_category is slow (650 ms) and
+            // save_profile fails: counted, either breaches; marked as maintenance, neither.
+            Box::new(|j, m, r| {
+                if (5..=15).contains(&m) && j == "align_category" {
+                    r.timed_latency_ms = 650.0;
+                    r.steps[0].latency_ms = 650.0;
+                }
+                if (5..=15).contains(&m) && j == "save_profile" {
+                    r.outcome = Outcome::Fail;
+                    r.error = Some("503 during the upgrade".into());
+                }
+            }),
+            0,
+        ),
     ];
     for (i, (name, n, tweak, code)) in cases.into_iter().enumerate() {
         let dir = tempfile::tempdir().unwrap();
         let url = fresh(i).await;
-        let store = store_with(&url, &data_set(n, tweak)).await;
+        let runs: Vec<StoredRun> = data_set(n, tweak)
+            .into_iter()
+            .enumerate()
+            .map(|(i, run)| StoredRun {
+                maintenance: window_of(name, &run.check, i as i64 % n),
+                run,
+            })
+            .collect();
+        let store = store_with(&url, &runs).await;
         store.close().await;
         let cfg = gate_config(dir.path(), &url, "");
         let out = gate(dir.path(), &cfg, &["--window", "1h"]);
@@ -267,6 +299,42 @@ where
                     criterion(&v, "align_category", "availability")["verdict"],
                     "pass"
                 );
+            }
+            "failures inside maintenance" => {
+                assert_eq!(v["verdict"], "pass", "{v:#}");
+                assert_eq!(v["maintenance_runs"], 22, "{v:#}");
+                let row = |j: &str| {
+                    v["checks"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .find(|c| c["check"] == j)
+                        .unwrap()
+                        .clone()
+                };
+                for (j, maintenance) in [
+                    ("align_category", 11),
+                    ("save_profile", 11),
+                    ("feed_push", 0),
+                ] {
+                    let r = row(j);
+                    assert_eq!(r["maintenance_runs"], maintenance, "{j}: {r:#}");
+                    assert_eq!(r["samples"], 60 - maintenance, "{j}: {r:#}");
+                    assert_eq!(r["fail"], 0, "{j}: {r:#}");
+                }
+                assert_eq!(criterion(&v, "align_category", "p95")["value"], 120.0);
+                assert_eq!(
+                    criterion(&v, "save_profile", "availability")["value"],
+                    100.0
+                );
+                assert!(
+                    stdout.contains(
+                        "note: 22 runs inside maintenance windows are not judged \
+                         (align_category 11, save_profile 11)"
+                    ),
+                    "{stdout}"
+                );
+                assert!(stdout.contains("verdict: PASS (exit 0)"), "{stdout}");
             }
             "too few samples" => {
                 let c = criterion(&v, "align_category", "samples");
@@ -639,6 +707,19 @@ async fn the_narrow_gate_query_matches_whole_run_points_on_sqlite_and_postgres()
         retry.started_at = first.started_at + chrono::Duration::seconds(5);
         runs.extend([first, retry]);
     }
+    // Inside a maintenance window: feed_push minutes 10 to 14 (minute 12 was cancelled) and
+    // both attempts of align_category's retried slot.
+    let runs: Vec<StoredRun> = runs
+        .into_iter()
+        .enumerate()
+        .map(|(i, run)| {
+            let marked = (i / 30 == 2 && (10..=14).contains(&(i % 30))) || i == 90 || i == 91;
+            StoredRun {
+                maintenance: marked.then(|| "window".to_string()),
+                run,
+            }
+        })
+        .collect();
     let dir = tempfile::tempdir().unwrap();
     let pg = TempPg::create().await;
     for url in [
@@ -657,10 +738,15 @@ async fn the_narrow_gate_query_matches_whole_run_points_on_sqlite_and_postgres()
         }
         assert_eq!(narrow, whole, "{url}");
         let a = &narrow["align_category"];
-        assert_eq!((a.pass(), a.fail, a.error), (27, 4, 0), "{url}: {a:?}");
+        assert_eq!(
+            (a.pass(), a.fail, a.error, a.maintenance_runs),
+            (26, 4, 0, 1),
+            "{url}: {a:?}"
+        );
         let s = &narrow["save_profile"];
         assert_eq!((s.pass(), s.fail, s.error), (26, 1, 4), "{url}: {s:?}");
-        assert_eq!(narrow["feed_push"].judged(), 30 - 4, "{url}");
+        let f = &narrow["feed_push"];
+        assert_eq!((f.judged(), f.maintenance_runs), (30 - 4 - 4, 4), "{url}");
         store.close().await;
     }
     pg.drop_db().await;

@@ -899,3 +899,143 @@ async fn silences_persist_in_postgres() {
     store.close().await;
     pg.drop_db().await;
 }
+
+/// Polls `f` every 100 ms for up to 60 s (runs are stored by the daemon's writer task, a moment
+/// after they are recorded).
+async fn eventually<T>(what: &str, mut f: impl AsyncFnMut() -> Option<T>) -> T {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{what}: timed out");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A run inside a maintenance window is stored with the window's name: the run JSON, the check's
+/// run list, `/api/v1/checks`, the run page and the status page say so; after a restart with
+/// the window removed from the config, the metrics replay still counts it as `maintenance`
+/// (the stored mark wins over the current config).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runs_inside_a_window_are_stored_marked_shown_and_replayed_as_marked() {
+    use synmon::clock::{Clock, SystemClock};
+    use synmon::metrics::{Window, catalog};
+    synmon::tls::install();
+    let dir = tempfile::tempdir().unwrap();
+    let sbx = crate::support::sqlite_sandbox(dir.path(), PASSWORD).await;
+    let now = SystemClock.now();
+    let checks = "store:\n  url: sqlite://synmon.db\nchecks:\n  journeys: []\n  http:\n    - { name: auth_health, url: /svc/auth/healthz }\n";
+    let window = format!(
+        "maintenance_windows:\n  - name: deploy-<42>\n    matchers: {{ check: auth_health }}\n    start: {}\n    end: {}\n",
+        (now - chrono::Duration::hours(1)).to_rfc3339(),
+        (now + chrono::Duration::hours(1)).to_rfc3339(),
+    );
+    let options = || synmon::daemon::Options {
+        listen: Some("127.0.0.1:0".parse().unwrap()),
+        no_offsets: true,
+        manual_evaluation: true,
+        ..Default::default()
+    };
+    let cfg = crate::support::write_config(
+        dir.path(),
+        &sbx.base_url(),
+        PASSWORD,
+        &format!("{checks}{window}"),
+    );
+    let d = synmon::daemon::Daemon::start(
+        synmon::config::Config::load(&cfg).unwrap(),
+        options(),
+        Arc::new(SystemClock),
+    )
+    .await
+    .unwrap();
+    let run_id = eventually("a run of auth_health", async || {
+        d.shared
+            .last
+            .read()
+            .unwrap()
+            .get("auth_health")
+            .map(|r| r.run_id.clone())
+    })
+    .await;
+    let base = format!("http://{}", d.addr);
+    let c = reqwest::Client::new();
+    let get = async |path: &str| {
+        let r = c.get(format!("{base}{path}")).send().await.unwrap();
+        assert_eq!(r.status(), 200, "{path}");
+        r.text().await.unwrap()
+    };
+    let run: Value = eventually("the run stored", async || {
+        let r = c
+            .get(format!("{base}/api/v1/runs/{run_id}"))
+            .send()
+            .await
+            .unwrap();
+        (r.status() == 200).then_some(r.json().await.unwrap())
+    })
+    .await;
+    assert_eq!(run["maintenance"], "deploy-<42>", "{run:#}");
+    assert_eq!(run["outcome"], "pass", "the real outcome is kept: {run:#}");
+    let list: Value = serde_json::from_str(&get("/api/v1/checks/auth_health/runs").await).unwrap();
+    let listed = list["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["run_id"] == run_id.as_str())
+        .unwrap();
+    assert_eq!(listed["maintenance"], "deploy-<42>", "{list:#}");
+    let checks_api: Value = serde_json::from_str(&get("/api/v1/checks").await).unwrap();
+    assert_eq!(
+        checks_api["checks"][0]["last"]["maintenance"], "deploy-<42>",
+        "{checks_api:#}"
+    );
+    let page = get(&format!("/runs/{run_id}")).await;
+    assert!(
+        page.contains(r#"<dd class="maintenance" data-maintenance="deploy-&lt;42&gt;">"#),
+        "{page}"
+    );
+    let status = get("/status/fragment").await;
+    assert!(
+        status.contains(r#"data-maintenance="deploy-&lt;42&gt;""#),
+        "{status}"
+    );
+    d.shutdown().await;
+
+    // The window is gone from the config; the stored runs keep their mark, and the replay at
+    // start counts them as maintenance (new runs, outside any window, count as they are).
+    let cfg = crate::support::write_config(dir.path(), &sbx.base_url(), PASSWORD, checks);
+    let d = synmon::daemon::Daemon::start(
+        synmon::config::Config::load(&cfg).unwrap(),
+        options(),
+        Arc::new(SystemClock),
+    )
+    .await
+    .unwrap();
+    let stored = d
+        .shared
+        .store
+        .runs_for_check("auth_health", 1000)
+        .await
+        .unwrap();
+    let marked: Vec<_> = stored
+        .iter()
+        .filter(|r| r.maintenance.as_deref() == Some("deploy-<42>"))
+        .collect();
+    assert!(!marked.is_empty());
+    let labels = [
+        ("check", "auth_health"),
+        ("location", marked[0].location.as_str()),
+        ("target", marked[0].target.as_str()),
+        ("outcome", "maintenance"),
+    ];
+    let replayed = d.shared.registry.count(
+        catalog::CHECK_LATENCY.name,
+        &labels,
+        Window::H24,
+        SystemClock.now(),
+    );
+    assert_eq!(replayed, marked.len() as u64);
+    d.shutdown().await;
+    sbx.shutdown().await;
+}

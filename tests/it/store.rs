@@ -8,7 +8,7 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use synmon::Outcome;
 use synmon::config::Secret;
 use synmon::run::{Artifact, CheckKind, PageMetrics, RunResult, StepResult, Timing};
-use synmon::store::{Pruned, RunSummary, Store};
+use synmon::store::{Pruned, RunSummary, Store, StoredRun};
 
 use crate::support::{TempPg, postgres_admin_url};
 
@@ -45,6 +45,7 @@ on_both!(
     last_run_per_check_picks_latest,
     prune_deletes_old_runs_and_reports_artifacts,
     insert_runs_is_all_or_nothing,
+    maintenance_mark_is_stored_with_the_run,
     migrations_are_idempotent,
     ping_and_close,
     insert_rate #[ignore = "benchmark: prints the insert rate"],
@@ -240,6 +241,7 @@ async fn round_trip(url: Secret) {
             total_ms: full.total_ms,
             error: full.error.clone(),
             failed_step: full.failed_step.clone(),
+            maintenance: None,
         }
     );
     store.close().await;
@@ -448,6 +450,100 @@ async fn prune_deletes_old_runs_and_reports_artifacts(url: Secret) {
     store.close().await;
 }
 
+/// The maintenance window a run fell in is stored with it (migration 0005) and read back by
+/// every reader: the whole run, summaries, gate points and the gate's narrow read, which leaves
+/// marked runs out of the passes and hands them over with the others.
+async fn maintenance_mark_is_stored_with_the_run(url: Secret) {
+    let store = Store::connect(&url).await.unwrap();
+    let failed = RunResult {
+        outcome: Outcome::Fail,
+        error: Some("502 during the deploy".into()),
+        ..run("in-fail", "c", at(10, 0), 2)
+    };
+    let batch = vec![
+        StoredRun {
+            run: failed,
+            maintenance: Some("db-upgrade".into()),
+        },
+        StoredRun {
+            run: run("in-pass", "c", at(20, 0), 1),
+            maintenance: Some("db-upgrade".into()),
+        },
+        StoredRun::unmarked(run("out-pass", "c", at(30, 0), 1)),
+    ];
+    store.insert_runs(&batch).await.unwrap();
+    // A bare RunResult is stored unmarked.
+    store
+        .insert_run(&run("bare", "c", at(40, 0), 1))
+        .await
+        .unwrap();
+
+    let back = store.stored_run("in-fail").await.unwrap().unwrap();
+    assert_eq!(back.maintenance.as_deref(), Some("db-upgrade"));
+    assert_eq!(json(&back.run), json(&batch[0].run));
+    // One flat JSON object: the run's keys and `maintenance` beside them.
+    let v = json(&back);
+    assert_eq!(v["maintenance"], "db-upgrade");
+    assert_eq!(v["run_id"], "in-fail");
+    assert_eq!(
+        json(&store.stored_run("out-pass").await.unwrap().unwrap())["maintenance"],
+        serde_json::Value::Null
+    );
+    assert!(
+        store
+            .stored_run("bare")
+            .await
+            .unwrap()
+            .unwrap()
+            .maintenance
+            .is_none()
+    );
+
+    let marks = |runs: &[RunSummary]| -> Vec<(String, Option<String>)> {
+        runs.iter()
+            .map(|r| (r.run_id.clone(), r.maintenance.clone()))
+            .collect()
+    };
+    let expected = vec![
+        ("bare".to_string(), None),
+        ("out-pass".to_string(), None),
+        ("in-pass".to_string(), Some("db-upgrade".to_string())),
+        ("in-fail".to_string(), Some("db-upgrade".to_string())),
+    ];
+    assert_eq!(
+        marks(&store.runs_for_check("c", 10).await.unwrap()),
+        expected
+    );
+    let mut oldest_first = expected.clone();
+    oldest_first.reverse();
+    assert_eq!(
+        marks(&store.runs_since(at(0, 0)).await.unwrap()),
+        oldest_first
+    );
+
+    let points = store.run_points_since(at(0, 0)).await.unwrap();
+    assert_eq!(
+        points.iter().map(|p| p.maintenance).collect::<Vec<_>>(),
+        [true, true, false, false]
+    );
+    let g = store.gate_runs(at(0, 0), at(100, 0)).await.unwrap();
+    assert_eq!(g.passes.len(), 1);
+    assert_eq!(
+        g.passes[0].2.len(),
+        2,
+        "only the unmarked passes: {:?}",
+        g.passes
+    );
+    assert_eq!(
+        g.others
+            .iter()
+            .map(|p| (p.outcome, p.maintenance))
+            .collect::<Vec<_>>(),
+        [(Outcome::Fail, true), (Outcome::Pass, true)]
+    );
+    store.close().await;
+}
+
 async fn insert_runs_is_all_or_nothing(url: Secret) {
     let store = Store::connect(&url).await.unwrap();
     // More step rows than one statement carries, so the batch is split into several inserts.
@@ -461,7 +557,7 @@ async fn insert_runs_is_all_or_nothing(url: Secret) {
         })
         .collect();
     store.insert_runs(&batch).await.unwrap();
-    store.insert_runs(&[]).await.unwrap();
+    store.insert_runs::<RunResult>(&[]).await.unwrap();
     let listed = store.runs_for_check("batch", 1000).await.unwrap();
     assert_eq!(listed.len(), 130);
     assert_eq!(listed[0].run_id, "b129");
