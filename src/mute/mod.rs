@@ -57,11 +57,13 @@ impl Mute {
         })
     }
 
-    /// Plugs the stages into the pipeline's mute slot (inhibit, then silence, then maintenance).
+    /// Plugs the stages into the pipeline's mute slot (inhibit, then silence, then maintenance),
+    /// and has the pipeline re-read the silences other replicas wrote before its flushes.
     pub async fn attach(&self, notifier: &Notifier) {
         notifier.add_muter(self.inhibitor.clone()).await;
         notifier.add_muter(self.silences.clone()).await;
         notifier.add_muter(self.maintenance.clone()).await;
+        notifier.add_refresh(self.silences.clone());
     }
 
     /// A reloaded config's inhibit rules and windows (silences are not config).

@@ -4,7 +4,12 @@
 //! visible in `/api/v1/alerts`, marked `silenced`.
 //!
 //! Every replica keeps the silences in memory (the mute stage answers synchronously, at each
-//! flush) and writes through to the store, which it reads back whole at start.
+//! flush) and writes through to the store, which it reads back whole at start. Several replicas
+//! (one per location) may share one PostgreSQL store: before a flush, each re-reads what
+//! changed in the store (at most every [`REFRESH_EVERY`] of its clock, see
+//! [`Silences::refresh_if_due`]), so a silence created or expired through one replica takes
+//! effect on the others at their next flush after that refresh. If the store cannot be read,
+//! the last known silences stay in force.
 
 use std::collections::BTreeMap;
 use std::sync::RwLock;
@@ -162,55 +167,173 @@ impl NewSilence {
     }
 }
 
+/// How often (at most) a replica re-reads the silences from the store: a silence made through
+/// another replica takes effect here within this, at the next flush.
+pub const REFRESH_EVERY: chrono::Duration = chrono::Duration::seconds(5);
+
+/// How far before the newest change it has seen a refresh reads again. `updated_at` is the
+/// writing replica's clock, and two writes may commit out of their time order: rows stamped a
+/// little before the newest one seen can still be new here.
+const REFRESH_OVERLAP: chrono::Duration = chrono::Duration::minutes(5);
+
+/// How often a refresh reads every row instead of the recent ones, so a write stamped by a
+/// clock more than [`REFRESH_OVERLAP`] behind still arrives, late.
+const REFRESH_ALL_EVERY: chrono::Duration = chrono::Duration::hours(1);
+
+/// Where the periodic re-read stands.
+#[derive(Debug, Default)]
+struct RefreshState {
+    /// When the last refresh was attempted (the injected clock).
+    last_at: Option<DateTime<Utc>>,
+    /// When every row was last read (`None`: never since start; the next refresh does).
+    last_all: Option<DateTime<Utc>>,
+    /// The newest `updated_at` read from the store.
+    newest: Option<DateTime<Utc>>,
+    /// A failed refresh was logged and none has succeeded since (log once, not every tick).
+    failing: bool,
+}
+
 /// Every silence, in memory and in the store.
 #[derive(Debug)]
 pub struct Silences {
     store: Store,
     list: RwLock<Vec<Silence>>,
+    refresh: tokio::sync::Mutex<RefreshState>,
+}
+
+/// A stored silence as the mute stage uses it; `None` (with a warning) when unreadable.
+fn from_stored(s: StoredSilence) -> Option<Silence> {
+    let matchers: BTreeMap<String, String> = match serde_json::from_str(&s.matchers) {
+        Ok(m) => m,
+        Err(e) => {
+            tracing::warn!(silence = %s.id, error = %e, "stored silence unreadable; ignored");
+            return None;
+        }
+    };
+    let parsed = match parse_matchers(&matchers) {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::warn!(silence = %s.id, error = %e, "stored silence unreadable; ignored");
+            return None;
+        }
+    };
+    Some(Silence {
+        id: s.id,
+        matchers,
+        parsed,
+        starts_at: s.starts_at,
+        ends_at: s.ends_at,
+        created_by: s.created_by,
+        comment: s.comment,
+        created_at: s.created_at,
+        updated_at: s.updated_at,
+    })
+}
+
+/// Puts `s` in `list`: replaces the silence with its id, or appends it.
+fn put(list: &mut Vec<Silence>, s: Silence) {
+    match list.iter_mut().find(|x| x.id == s.id) {
+        Some(slot) => *slot = s,
+        None => list.push(s),
+    }
 }
 
 impl Silences {
     /// Reads every stored silence (an unreadable one is skipped with a warning).
     pub async fn load(store: Store) -> Result<Silences, StoreError> {
-        let mut list = Vec::new();
-        for s in store.silences().await? {
-            let matchers: BTreeMap<String, String> = match serde_json::from_str(&s.matchers) {
-                Ok(m) => m,
-                Err(e) => {
-                    tracing::warn!(silence = %s.id, error = %e, "stored silence unreadable; ignored");
-                    continue;
-                }
-            };
-            let parsed = match parse_matchers(&matchers) {
-                Ok(p) => p,
-                Err(e) => {
-                    tracing::warn!(silence = %s.id, error = %e, "stored silence unreadable; ignored");
-                    continue;
-                }
-            };
-            list.push(Silence {
-                id: s.id,
-                matchers,
-                parsed,
-                starts_at: s.starts_at,
-                ends_at: s.ends_at,
-                created_by: s.created_by,
-                comment: s.comment,
-                created_at: s.created_at,
-                updated_at: s.updated_at,
-            });
-        }
+        let rows = store.silences().await?;
+        let newest = rows.iter().map(|s| s.updated_at).max();
+        let list = rows.into_iter().filter_map(from_stored).collect();
         Ok(Silences {
             store,
             list: RwLock::new(list),
+            refresh: tokio::sync::Mutex::new(RefreshState {
+                newest,
+                ..RefreshState::default()
+            }),
         })
+    }
+
+    /// Re-reads the silences other replicas created or expired, unless the last refresh was
+    /// less than [`REFRESH_EVERY`] ago by `now` (the injected clock) or one is running. Reads
+    /// only the rows written since shortly before the newest change seen (every row once an
+    /// hour). A store error keeps the silences known so far (logged once until a refresh
+    /// succeeds again). Returns whether the store was read.
+    pub async fn refresh_if_due(&self, now: DateTime<Utc>) -> bool {
+        let Ok(mut st) = self.refresh.try_lock() else {
+            return false;
+        };
+        if st
+            .last_at
+            .is_some_and(|t| now >= t && now - t < REFRESH_EVERY)
+        {
+            return false;
+        }
+        st.last_at = Some(now);
+        let all = st
+            .last_all
+            .is_none_or(|t| now < t || now - t >= REFRESH_ALL_EVERY);
+        let since = if all {
+            None
+        } else {
+            st.newest.map(|n| n - REFRESH_OVERLAP)
+        };
+        let rows = match self.store.silences_updated_since(since).await {
+            Ok(rows) => rows,
+            Err(e) => {
+                if !st.failing {
+                    tracing::warn!(error = %e, "silences not refreshed from the store; the last known ones stay in force");
+                    st.failing = true;
+                }
+                return false;
+            }
+        };
+        if st.failing {
+            tracing::info!("silences refreshed from the store again");
+            st.failing = false;
+        }
+        if all {
+            st.last_all = Some(now);
+        }
+        st.newest = st.newest.max(rows.iter().map(|s| s.updated_at).max());
+        // Only rows newer than (or as new as, the store winning a tie) what is held here: the
+        // overlap re-reads are skipped without parsing their matchers again.
+        let fresh: Vec<StoredSilence> = {
+            let list = self.list.read().expect("silences lock");
+            rows.into_iter()
+                .filter(|r| {
+                    list.iter().find(|s| s.id == r.id).is_none_or(|s| {
+                        r.updated_at > s.updated_at
+                            || (r.updated_at == s.updated_at && r != &s.stored())
+                    })
+                })
+                .collect()
+        };
+        if fresh.is_empty() {
+            return true;
+        }
+        let parsed: Vec<Silence> = fresh.into_iter().filter_map(from_stored).collect();
+        let mut list = self.list.write().expect("silences lock");
+        for s in parsed {
+            // A local write may have landed while the store was read: keep the newer.
+            if list
+                .iter()
+                .find(|x| x.id == s.id)
+                .is_some_and(|x| x.updated_at > s.updated_at)
+            {
+                continue;
+            }
+            tracing::info!(silence = %s.id, ends_at = %s.ends_at, "silence changed by another replica: applied");
+            put(&mut list, s);
+        }
+        true
     }
 
     /// Stores a validated silence; it applies from the next flush.
     pub async fn add(&self, s: Silence) -> Result<Silence, SilenceError> {
         self.store.upsert_silence(&s.stored()).await?;
         tracing::info!(silence = %s.id, created_by = %s.created_by, matchers = ?s.matchers, starts_at = %s.starts_at, ends_at = %s.ends_at, "silence created");
-        self.list.write().expect("silences lock").push(s.clone());
+        put(&mut self.list.write().expect("silences lock"), s.clone());
         Ok(s)
     }
 
@@ -228,10 +351,7 @@ impl Silences {
         s.updated_at = now;
         self.store.upsert_silence(&s.stored()).await?;
         tracing::info!(silence = %s.id, "silence expired");
-        let mut list = self.list.write().expect("silences lock");
-        if let Some(slot) = list.iter_mut().find(|x| x.id == s.id) {
-            *slot = s.clone();
-        }
+        put(&mut self.list.write().expect("silences lock"), s.clone());
         Ok(s)
     }
 
@@ -260,6 +380,14 @@ impl Silences {
             .filter(|s| s.mutes(labels, now))
             .map(|s| s.id.clone())
             .collect()
+    }
+}
+
+impl crate::notify::pipeline::Refresh for Silences {
+    fn refresh(&self, now: DateTime<Utc>) -> crate::scheduler::BoxFuture<'_, ()> {
+        Box::pin(async move {
+            self.refresh_if_due(now).await;
+        })
     }
 }
 

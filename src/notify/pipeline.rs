@@ -1,6 +1,7 @@
 //! The notifier the daemon runs: the dispatcher (routing, groups, mute, dedup) behind a lock,
 //! the outbox writes, one delivery worker per receiver, and a timer that flushes groups whose
-//! `group_wait` / `group_interval` has come.
+//! `group_wait` / `group_interval` has come. Before each flush, the refresh hooks bring in what
+//! other replicas changed in the shared store (silences), so it applies at that flush.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
@@ -16,6 +17,13 @@ use super::config::NotifyConfig;
 use super::deliver::{Backoff, Deliverer, Pass};
 use super::dispatch::{Dispatcher, IncomingAlert};
 use super::receiver::Receiver;
+
+/// State a flush depends on that other replicas change in the shared store (the silences):
+/// brought up to date before each flush, so what they wrote applies here at the next one.
+/// Implementations throttle themselves by `now` (the injected clock) and never fail a flush.
+pub trait Refresh: Send + Sync {
+    fn refresh(&self, now: chrono::DateTime<chrono::Utc>) -> crate::scheduler::BoxFuture<'_, ()>;
+}
 
 /// Builds every enabled receiver; a receiver without its secret (or that cannot be built) is
 /// disabled with one warning and its routes fall back to the console.
@@ -69,6 +77,8 @@ pub struct Notifier {
     wakes: Mutex<HashMap<String, Arc<Notify>>>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
     metrics: Option<crate::metrics::registry::Registry>,
+    /// Run before each flush (see [`Refresh`]).
+    refreshers: Mutex<Vec<Arc<dyn Refresh>>>,
     /// Tells workers to stop after the attempt in progress (a graceful stop never leaves a
     /// delivered notification unrecorded).
     stopping: tokio::sync::watch::Sender<bool>,
@@ -104,6 +114,7 @@ impl Notifier {
             wakes: Mutex::new(HashMap::new()),
             tasks: Mutex::new(Vec::new()),
             metrics,
+            refreshers: Mutex::new(Vec::new()),
             stopping: tokio::sync::watch::channel(false).0,
         })
     }
@@ -117,8 +128,23 @@ impl Notifier {
         &self.deliverer
     }
 
+    /// Adds a hook run before each flush (see [`Refresh`]).
+    pub fn add_refresh(&self, r: Arc<dyn Refresh>) {
+        self.refreshers.lock().expect("refreshers lock").push(r);
+    }
+
+    /// Runs the refresh hooks, outside the dispatcher's lock (they may wait on the store).
+    async fn refresh(&self) {
+        let hooks = self.refreshers.lock().expect("refreshers lock").clone();
+        let now = self.clock.now();
+        for h in hooks {
+            h.refresh(now).await;
+        }
+    }
+
     /// The firing alerts after an evaluation: route and group them, then flush what is due.
     pub async fn sync(&self, firing: &[IncomingAlert]) -> Result<usize, StoreError> {
+        self.refresh().await;
         let mut d = self.dispatcher.lock().await;
         d.sync(firing, self.clock.now());
         self.flush_locked(&mut d).await
@@ -126,6 +152,7 @@ impl Notifier {
 
     /// Flushes the groups that are due; returns how many notifications were written.
     pub async fn flush(&self) -> Result<usize, StoreError> {
+        self.refresh().await;
         let mut d = self.dispatcher.lock().await;
         self.flush_locked(&mut d).await
     }

@@ -1,5 +1,7 @@
-//! Silences (migration 0004): written by the API, read back whole at start. A silence is never
-//! deleted; expiring one moves its end to the moment it was expired.
+//! Silences (migration 0004): written by the API, read back whole at start and then, on every
+//! replica, the rows changed since (`updated_us`), so a silence created or expired through one
+//! replica reaches the others sharing the store. A silence is never deleted; expiring one moves
+//! its end to the moment it was expired.
 
 use chrono::{DateTime, Utc};
 use sqlx::Row;
@@ -56,12 +58,23 @@ impl Store {
 
     /// Every silence, oldest first.
     pub async fn silences(&self) -> Result<Vec<StoredSilence>> {
+        self.silences_updated_since(None).await
+    }
+
+    /// The silences last written at or after `since` (every one for `None`), oldest first.
+    /// `updated_at` is the writer's clock: callers that poll re-read an overlap, as
+    /// `crate::mute::silence` does.
+    pub async fn silences_updated_since(
+        &self,
+        since: Option<DateTime<Utc>>,
+    ) -> Result<Vec<StoredSilence>> {
         let mut out = Vec::new();
         with_pool!(self, pool, _Db => {
             let rows = sqlx::query(
                 "SELECT id, matchers, starts_us, ends_us, created_by, comment, created_us, \
-                 updated_us FROM silences ORDER BY created_us, id",
+                 updated_us FROM silences WHERE updated_us >= $1 ORDER BY created_us, id",
             )
+            .bind(since.map_or(i64::MIN, us))
             .fetch_all(pool)
             .await?;
             for r in rows {

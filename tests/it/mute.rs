@@ -1039,3 +1039,83 @@ async fn runs_inside_a_window_are_stored_marked_shown_and_replayed_as_marked() {
     d.shutdown().await;
     sbx.shutdown().await;
 }
+
+/// Two replicas on one PostgreSQL store: a silence created through replica A mutes replica B's
+/// notifications from B's first flush after its next refresh (B re-reads at most every 5 s of
+/// its clock), and expiring it on A lifts it on B the same way; exact notifications per second
+/// on B's pipeline (the TestSilencing harness, manual clock). A replica whose store cannot be
+/// read keeps the silences it knows.
+#[tokio::test]
+async fn silences_replicate_between_replicas_sharing_postgres() {
+    use synmon::mute::silence::REFRESH_EVERY;
+    assert_eq!(REFRESH_EVERY, chrono::Duration::seconds(5));
+    synmon::tls::install();
+    let pg = crate::support::TempPg::create().await;
+    let url = synmon::config::Secret::new(pg.url.clone());
+    let connect = async || synmon::store::Store::connect(&url).await.unwrap();
+    let hook = FakeWebhook::start().await;
+    let mut b = Harness::on_store(
+        &am_route(&hook.url()),
+        connect().await,
+        tempfile::tempdir().unwrap(),
+    )
+    .await;
+    let b_silences = Arc::new(Silences::load(b.store.clone()).await.unwrap());
+    b.notifier.add_muter(b_silences.clone()).await;
+    b.notifier.add_refresh(b_silences.clone());
+    let a_store = connect().await;
+    let a = Silences::load(a_store.clone()).await.unwrap();
+    let secs = |s: i64| t0() + chrono::Duration::seconds(s);
+
+    // B refreshes at 0 (the first sync), then at 5, 10, ...
+    b.fire(&[alert("test1", &[]), alert("test2", &[])]).await;
+    assert_eq!(b.run_until(1, &hook).await, [1]);
+    let s = silence(&[("alertname", "test1")], None, secs(100))
+        .into_silence("alice", secs(1))
+        .unwrap();
+    let id = a.add(s).await.unwrap().id;
+    assert!(b_silences.get(&id).is_none(), "not before B's refresh");
+    assert_eq!(b.run_until(7, &hook).await, [2, 3, 4, 5, 6, 7]);
+    assert!(b_silences.get(&id).is_some(), "applied at B's refresh at 5");
+    a.expire(&id, secs(7)).await.unwrap();
+    assert_eq!(b.run_until(11, &hook).await, [8, 9, 10, 11]);
+    let got: Vec<Vec<String>> = hook.bodies().iter().map(names).collect();
+    let both = vec!["test1".to_string(), "test2".to_string()];
+    let only2 = vec!["test2".to_string()];
+    assert_eq!(
+        got,
+        [
+            &both, &both, &both, &both, // 1-4: B has not read the silence yet
+            &only2, &only2, &only2, &only2, &only2, // 5-9: muted from the refresh at 5
+            &both, &both, // 10-11: the expiry read at 10
+        ]
+        .map(Clone::clone)
+    );
+    assert_eq!(
+        b_silences.get(&id).unwrap().ends_at,
+        secs(7),
+        "B holds A's expiry"
+    );
+
+    // A replica whose store fails keeps what it knows.
+    let s = silence(&[("alertname", "test3")], None, secs(200))
+        .into_silence("alice", secs(20))
+        .unwrap();
+    let id3 = a.add(s).await.unwrap().id;
+    let c_store = connect().await;
+    let c = Silences::load(c_store.clone()).await.unwrap();
+    assert!(c.get(&id3).is_some(), "loaded at start");
+    assert!(c.refresh_if_due(secs(20)).await);
+    assert!(!c.refresh_if_due(secs(24)).await, "not due within 5 s");
+    c_store.close().await;
+    a.expire(&id3, secs(25)).await.unwrap();
+    for s in [25, 30, 35] {
+        assert!(!c.refresh_if_due(secs(s)).await, "the store is closed");
+    }
+    let labels = BTreeMap::from([("alertname".to_string(), "test3".to_string())]);
+    assert_eq!(c.silenced_by(&labels, secs(40)), vec![id3]);
+
+    b.store.close().await;
+    a_store.close().await;
+    pg.drop_db().await;
+}

@@ -74,6 +74,11 @@ impl Harness {
             dir.path().join("synmon.db").display()
         ));
         let store = Store::connect(&url).await.unwrap();
+        Harness::on_store(yaml, store, dir).await
+    }
+
+    /// The pipeline on a given store (e.g. a PostgreSQL database shared with other replicas).
+    pub(crate) async fn on_store(yaml: &str, store: Store, dir: tempfile::TempDir) -> Harness {
         let clock = ManualClock::new(t0());
         let cfg = notify_config(yaml);
         let notifier = Notifier::new(
