@@ -199,6 +199,9 @@ pub struct Silences {
     store: Store,
     list: RwLock<Vec<Silence>>,
     refresh: tokio::sync::Mutex<RefreshState>,
+    /// Counts this replica's own writes (create, expire). A refresh during which it moved read
+    /// the store before that write may have landed: it applies nothing, the next one does.
+    local_writes: std::sync::atomic::AtomicU64,
 }
 
 /// A stored silence as the mute stage uses it; `None` (with a warning) when unreadable.
@@ -251,6 +254,7 @@ impl Silences {
                 newest,
                 ..RefreshState::default()
             }),
+            local_writes: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
@@ -278,6 +282,7 @@ impl Silences {
         } else {
             st.newest.map(|n| n - REFRESH_OVERLAP)
         };
+        let writes_before = self.local_writes.load(std::sync::atomic::Ordering::SeqCst);
         let rows = match self.store.silences_updated_since(since).await {
             Ok(rows) => rows,
             Err(e) => {
@@ -292,37 +297,31 @@ impl Silences {
             tracing::info!("silences refreshed from the store again");
             st.failing = false;
         }
+        // Checked and applied under the write lock, which local writes also hold while they
+        // count themselves and update the list: nothing lands between the check and the apply.
+        let mut list = self.list.write().expect("silences lock");
+        if self.local_writes.load(std::sync::atomic::Ordering::SeqCst) != writes_before {
+            // A create or expire here raced this read: apply nothing now (the row read may
+            // predate it); the next refresh reads again from the same point.
+            return true;
+        }
         if all {
             st.last_all = Some(now);
         }
         st.newest = st.newest.max(rows.iter().map(|s| s.updated_at).max());
-        // Only rows newer than (or as new as, the store winning a tie) what is held here: the
-        // overlap re-reads are skipped without parsing their matchers again.
-        let fresh: Vec<StoredSilence> = {
-            let list = self.list.read().expect("silences lock");
-            rows.into_iter()
-                .filter(|r| {
-                    list.iter().find(|s| s.id == r.id).is_none_or(|s| {
-                        r.updated_at > s.updated_at
-                            || (r.updated_at == s.updated_at && r != &s.stored())
-                    })
-                })
-                .collect()
-        };
-        if fresh.is_empty() {
-            return true;
-        }
-        let parsed: Vec<Silence> = fresh.into_iter().filter_map(from_stored).collect();
-        let mut list = self.list.write().expect("silences lock");
-        for s in parsed {
-            // A local write may have landed while the store was read: keep the newer.
-            if list
-                .iter()
-                .find(|x| x.id == s.id)
-                .is_some_and(|x| x.updated_at > s.updated_at)
-            {
-                continue;
-            }
+        // The store is the authority: any row that differs from what is held here is applied,
+        // whatever its `updated_at` says (replicas' clocks may disagree, and the store keeps
+        // the write that landed last). Unchanged rows (the overlap's re-reads) are not parsed
+        // again.
+        let fresh: Vec<StoredSilence> = rows
+            .into_iter()
+            .filter(|r| {
+                list.iter()
+                    .find(|s| s.id == r.id)
+                    .is_none_or(|s| r != &s.stored())
+            })
+            .collect();
+        for s in fresh.into_iter().filter_map(from_stored) {
             tracing::info!(silence = %s.id, ends_at = %s.ends_at, "silence changed by another replica: applied");
             put(&mut list, s);
         }
@@ -332,8 +331,8 @@ impl Silences {
     /// Stores a validated silence; it applies from the next flush.
     pub async fn add(&self, s: Silence) -> Result<Silence, SilenceError> {
         self.store.upsert_silence(&s.stored()).await?;
+        self.record_local(&s);
         tracing::info!(silence = %s.id, created_by = %s.created_by, matchers = ?s.matchers, starts_at = %s.starts_at, ends_at = %s.ends_at, "silence created");
-        put(&mut self.list.write().expect("silences lock"), s.clone());
         Ok(s)
     }
 
@@ -350,9 +349,18 @@ impl Silences {
         s.ends_at = now;
         s.updated_at = now;
         self.store.upsert_silence(&s.stored()).await?;
+        self.record_local(&s);
         tracing::info!(silence = %s.id, "silence expired");
-        put(&mut self.list.write().expect("silences lock"), s.clone());
         Ok(s)
+    }
+
+    /// Applies this replica's own write to the list and counts it, under the list's lock (see
+    /// `local_writes`).
+    fn record_local(&self, s: &Silence) {
+        let mut list = self.list.write().expect("silences lock");
+        self.local_writes
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        put(&mut list, s.clone());
     }
 
     pub fn get(&self, id: &str) -> Option<Silence> {

@@ -72,6 +72,14 @@ pub const DEFAULT_API_URL: &str = "https://slack.com/api";
 /// and underscores).
 pub const METADATA_EVENT: &str = "synmon_notification";
 
+/// A Slack conversation id (`C0123ABC`, `G...` private, `D...` direct) rather than a name.
+fn is_channel_id(s: &str) -> bool {
+    let mut b = s.bytes();
+    matches!(b.next(), Some(b'C' | b'G' | b'D'))
+        && s.len() >= 9
+        && b.all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+}
+
 /// How far back in the channel a resend looks for its own earlier post (one page of history).
 const HISTORY_LOOKBACK: u16 = 200;
 
@@ -494,7 +502,7 @@ impl Slack {
             .with_slack_api_url(config.api_url.as_str().trim_end_matches('/'));
         let mut redactor = Redactor::default();
         redactor.add(&config.token);
-        let channel_id = (!config.channel.starts_with('#')).then(|| config.channel.clone());
+        let channel_id = is_channel_id(&config.channel).then(|| config.channel.clone());
         Ok(Slack {
             client: SlackClient::new(connector),
             config,
@@ -541,9 +549,7 @@ impl Slack {
             .call("chat.postMessage", session.chat_post_message(&req))
             .await
             .map_err(|(e, _)| e)?;
-        let channel = resp.channel.to_string();
-        *self.channel_id.lock().expect("channel id lock") = Some(channel.clone());
-        Ok((channel, resp.ts.to_string()))
+        Ok((resp.channel.to_string(), resp.ts.to_string()))
     }
 
     /// The configured channel's id: configured as one, learned from an earlier post, or looked
@@ -556,6 +562,7 @@ impl Slack {
             return Ok(id);
         }
         let name = self.config.channel.trim_start_matches('#');
+        // (a bare `alerts` is a name too: only `C...`/`G...`/`D...` ids skip this lookup)
         let mut cursor: Option<SlackCursorId> = None;
         loop {
             let req = SlackApiConversationsListRequest::new()
@@ -612,9 +619,23 @@ impl Slack {
                 .with_channel(channel.clone().into())
                 .with_limit(HISTORY_LOOKBACK)
                 .with_include_all_metadata(true);
-            let resp = self
-                .call("conversations.history", session.conversations_history(&req))
-                .await?;
+            // Another app's metadata in the channel that slack-morphism cannot read (it reads
+            // payloads as strings only) makes the answer unreadable: permanent here, since a
+            // retry would fail the same way forever; the caller then posts.
+            let history = async {
+                session
+                    .conversations_history(&req)
+                    .await
+                    .map_err(|e| match e {
+                        SlackClientError::ProtocolError(_) => SlackClientError::ApiError(
+                            slack_morphism::errors::SlackClientApiError::new(
+                                "unreadable_history".into(),
+                            ),
+                        ),
+                        e => e,
+                    })
+            };
+            let resp = self.call("conversations.history", history).await?;
             Ok((channel, resp))
         };
         let (channel, resp) = match lookup.await {
@@ -632,6 +653,7 @@ impl Slack {
         };
         let outbox_id = ctx.outbox_id.to_string();
         let group = n.dedup_key();
+        let created = n.created_at.timestamp_micros().to_string();
         Ok(resp
             .messages
             .iter()
@@ -645,7 +667,9 @@ impl Slack {
                 m.content.metadata.as_ref().is_some_and(|md| {
                     md.event_type == METADATA_EVENT
                         && md.event_payload.as_ref().is_some_and(|p| {
-                            p.get("outbox_id") == Some(&outbox_id) && p.get("group") == Some(&group)
+                            p.get("outbox_id") == Some(&outbox_id)
+                                && p.get("group") == Some(&group)
+                                && p.get("created") == Some(&created)
                         })
                 })
             })
@@ -871,6 +895,12 @@ impl Receiver for Slack {
             [
                 ("outbox_id".to_string(), ctx.outbox_id.to_string()),
                 ("group".to_string(), n.dedup_key()),
+                // With the row id and the group, the moment the notification was made tells
+                // this row from another instance's row 41 of the same group in the same channel.
+                (
+                    "created".to_string(),
+                    n.created_at.timestamp_micros().to_string(),
+                ),
             ]
             .into(),
         );
@@ -882,6 +912,8 @@ impl Receiver for Slack {
                 None,
             )
             .await?;
+        // The id of the configured channel (this post went to it, not to a stored thread).
+        *self.channel_id.lock().expect("channel id lock") = Some(channel.clone());
         let mut response = format!("ok ts={ts}");
         if !resolved {
             response.push_str(&self.upload_screenshot(&session, n, &channel, &ts).await);

@@ -246,6 +246,26 @@ impl FakeSlack {
         self.lock().uploads.clone()
     }
 
+    /// Puts a top-level message from another app into `#name` (with any metadata, even a
+    /// payload with numbers and nested objects, as Slack allows); returns its `ts`.
+    pub fn add_foreign_message(&self, name: &str, text: &str, metadata: Value) -> String {
+        let mut g = self.lock();
+        let channel = channel_id(&mut g, name);
+        g.seq += 1;
+        let ts = format!("1700000000.{:06}", g.seq);
+        g.messages.push(Message {
+            channel,
+            ts: ts.clone(),
+            thread_ts: None,
+            text: text.to_string(),
+            blocks: Value::Null,
+            edits: 0,
+            files: Vec::new(),
+            metadata,
+        });
+        ts
+    }
+
     /// The channel id the fake gave `#name` (created on first use).
     pub fn channel_id(&self, name: &str) -> String {
         channel_id(&mut self.lock(), name)
@@ -317,7 +337,7 @@ fn channel_id(g: &mut Inner, name: &str) -> String {
     let n = g.channels.len();
     g.channels
         .entry(name.to_string())
-        .or_insert_with(|| format!("C{:07}", n + 1))
+        .or_insert_with(|| format!("C{:08}", n + 1))
         .clone()
 }
 

@@ -1097,6 +1097,22 @@ async fn silences_replicate_between_replicas_sharing_postgres() {
         "B holds A's expiry"
     );
 
+    // Clocks that disagree: B creates a silence at 30 by its clock, A (behind) expires it at
+    // 28 by its own. The store keeps the write that landed last, A's, and B applies it although
+    // its `updated_at` is older than the copy B holds.
+    let s = silence(&[("alertname", "test4")], None, secs(300))
+        .into_silence("bob", secs(30))
+        .unwrap();
+    let id4 = b_silences.add(s).await.unwrap().id;
+    assert!(a.refresh_if_due(secs(30)).await);
+    a.expire(&id4, secs(28)).await.unwrap();
+    assert!(b_silences.refresh_if_due(secs(60)).await);
+    assert_eq!(
+        b_silences.get(&id4).unwrap().ends_at,
+        secs(28),
+        "B holds A's expiry despite A's slower clock"
+    );
+
     // A replica whose store fails keeps what it knows.
     let s = silence(&[("alertname", "test3")], None, secs(200))
         .into_silence("alice", secs(20))

@@ -144,6 +144,44 @@ impl PagedDaemon {
     }
 }
 
+/// A sandbox, a fake Slack and a config posting pages to `#alerts` (one group per alert name;
+/// no screenshots: these checks are API checks).
+struct SlackDaemon {
+    dir: tempfile::TempDir,
+    sbx: rvp_sandbox::Sandbox,
+    slack: FakeSlack,
+    port: u16,
+    cfg: std::path::PathBuf,
+}
+
+impl SlackDaemon {
+    async fn new() -> SlackDaemon {
+        synmon::tls::install();
+        let dir = tempfile::tempdir().unwrap();
+        let sbx = sqlite_sandbox(dir.path(), PASSWORD).await;
+        let slack = FakeSlack::start().await;
+        let port = free_port();
+        let cfg = config(
+            dir.path(),
+            &sbx.base_url(),
+            port,
+            &format!(
+                "{{ name: oncall, type: slack, api_url: \"{}\", token: \"{}\", channel: \"#alerts\", upload_screenshots: false }}",
+                slack.api_url(),
+                slack.token()
+            ),
+            "alertname",
+        );
+        SlackDaemon {
+            dir,
+            sbx,
+            slack,
+            port,
+            cfg,
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_while_a_page_is_in_flight_delivers_it_after_the_restart() {
     let PagedDaemon {
@@ -211,22 +249,13 @@ async fn kill_9_while_a_page_is_in_flight_delivers_it_after_the_restart() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slack_down_for_a_while_gets_everything_in_order_per_group_when_back() {
-    synmon::tls::install();
-    let dir = tempfile::tempdir().unwrap();
-    let sbx = sqlite_sandbox(dir.path(), PASSWORD).await;
-    let slack = FakeSlack::start().await;
-    let port = free_port();
-    let cfg = config(
-        dir.path(),
-        &sbx.base_url(),
+    let SlackDaemon {
+        dir: _dir,
+        sbx,
+        slack,
         port,
-        &format!(
-            "{{ name: oncall, type: slack, api_url: \"{}\", token: \"{}\", channel: \"#alerts\" }}",
-            slack.api_url(),
-            slack.token()
-        ),
-        "alertname",
-    );
+        cfg,
+    } = SlackDaemon::new().await;
     let daemon = Child::spawn(&cfg);
     up(port).await;
     slack.set_down(true);
@@ -281,22 +310,13 @@ async fn slack_down_for_a_while_gets_everything_in_order_per_group_when_back() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_after_slack_posted_edits_that_post_after_the_restart_instead_of_posting_again() {
-    synmon::tls::install();
-    let dir = tempfile::tempdir().unwrap();
-    let sbx = sqlite_sandbox(dir.path(), PASSWORD).await;
-    let slack = FakeSlack::start().await;
-    let port = free_port();
-    let cfg = config(
-        dir.path(),
-        &sbx.base_url(),
+    let SlackDaemon {
+        dir: _dir,
+        sbx,
+        slack,
         port,
-        &format!(
-            "{{ name: oncall, type: slack, api_url: \"{}\", token: \"{}\", channel: \"#alerts\", upload_screenshots: false }}",
-            slack.api_url(),
-            slack.token()
-        ),
-        "alertname",
-    );
+        cfg,
+    } = SlackDaemon::new().await;
     // Slack posts the first message and never answers: the daemon is killed while it waits.
     slack.fail_next_for("chat.postMessage", 1, Fault::ApplyThenHang);
     let first = Child::spawn(&cfg);

@@ -1004,3 +1004,27 @@ async fn history_that_cannot_be_read_is_retried_or_posted_through_with_a_warning
         "a channel configured by id needs no conversations.list"
     );
 }
+
+#[tokio::test]
+async fn another_apps_metadata_that_cannot_be_read_makes_the_resend_post_not_retry_forever() {
+    let fake = FakeSlack::start().await;
+    let slack = receiver(&fake);
+    // Slack allows numbers and objects in a payload; slack-morphism reads strings only.
+    fake.add_foreign_message(
+        "#alerts",
+        "deploy finished",
+        serde_json::json!({"event_type": "deploy", "event_payload": {"build": 1234, "tags": {"a": 1}}}),
+    );
+    let d = slack.send(&firing(), &retry_ctx(5, None)).await.unwrap();
+    assert_eq!(
+        fake.methods(),
+        [
+            "conversations.list",
+            "conversations.history",
+            "chat.postMessage"
+        ]
+    );
+    let top = fake.top_level();
+    assert_eq!(top.len(), 2);
+    assert_eq!(state(&d).ts, top[1].ts);
+}
