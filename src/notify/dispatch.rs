@@ -177,8 +177,25 @@ impl Dispatcher {
                         .collect();
                     let same_place = fits.iter().find(|r| r.position == e.route_id);
                     same_place.or(fits.first()).copied()
+                })
+                .cloned()
+                .or_else(|| {
+                    // The route's key changed while synmon was down (its matchers, or a
+                    // parent's, were edited): keep the group under its old key on a route the
+                    // alerts match now that delivers to the same receiver. At the next sync its
+                    // alerts land in the new key's group and this one resolves, so the old
+                    // incident or message is closed, as after a reload.
+                    self.route
+                        .matches(&first.labels)
+                        .into_iter()
+                        .find(|r| r.receiver == e.receiver)
+                        .map(|r| Route {
+                            key: e.route_id.clone(),
+                            routes: Vec::new(),
+                            ..r.clone()
+                        })
                 });
-            let Some(route) = route.cloned() else {
+            let Some(route) = route else {
                 continue;
             };
             if is_legacy_key(&e.group_key, &route, &e.group_labels) {

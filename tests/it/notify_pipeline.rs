@@ -499,6 +499,47 @@ async fn restart_with_a_route_inserted_before_keeps_the_group_and_its_dedup_key(
     inserting_a_route_keeps_the_incident(true).await;
 }
 
+/// A restart with the paging route's matchers edited (its key changes): the incident opened
+/// under the old key is resolved with its own `dedup_key` (restored on a route that still
+/// delivers to the same receiver), and the alert pages under the new key, as after a reload.
+/// Without that, the old incident would stay open forever.
+#[tokio::test]
+async fn restart_with_the_paging_routes_matchers_edited_closes_the_old_incident() {
+    let pd = FakePagerDuty::start().await;
+    let hook = FakeWebhook::start().await;
+    let mut h = Harness::new(&paging_config(&pd, &hook, false)).await;
+    let page = alert("down", &[("severity", "page"), ("team", "web")]);
+    h.fire(std::slice::from_ref(&page)).await;
+    h.run_until(3, &hook).await;
+    let first = pd_events(&pd);
+    assert_eq!(first.len(), 1);
+
+    let edited = paging_config(&pd, &hook, false).replace(
+        "matchers: {{ severity: page }}"
+            .replace("{{", "{")
+            .replace("}}", "}")
+            .as_str(),
+        "matchers: { severity: page, team: web }",
+    );
+    assert_ne!(edited, paging_config(&pd, &hook, false));
+    h.restart_with(&edited).await;
+    h.fire(std::slice::from_ref(&page)).await;
+    h.run_until(30, &hook).await;
+    let events = pd_events(&pd);
+    assert_eq!(events.len(), 3, "{events:?}");
+    let resolve = events
+        .iter()
+        .find(|e| e.0 == "resolve")
+        .expect("the old incident is resolved");
+    assert_eq!(resolve.1, first[0].1, "with the old dedup_key");
+    let trigger = events[1..]
+        .iter()
+        .find(|e| e.0 == "trigger")
+        .expect("a page under the new key");
+    assert_ne!(trigger.1, first[0].1);
+    assert!(pd.rejected().is_empty(), "{:?}", pd.rejected());
+}
+
 /// Group keys are the same on every start of the same config: the notification log written
 /// by one process is the one the next one dedups against, and the keys name routes by
 /// content (`{}/{severity="page"}`), not position.
