@@ -85,13 +85,26 @@ impl Faults {
 }
 
 /// The demo's command-line arguments.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, clap::Args)]
 pub struct Args {
+    #[arg(long, default_value = "synmon.example.yaml")]
     pub config: PathBuf,
+    /// Break the sandbox for `--fault-for`: latency (category mapping save), errors (a
+    /// service health route answers 503) or outage (the sandbox's database goes down).
+    #[arg(long, value_enum)]
     pub faults: Option<Faults>,
+    /// How long the faults stay on before they are cleared (the alert then resolves).
+    #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
     pub fault_for: Duration,
+    /// Listen address of the daemon (overrides `server.listen`, default 127.0.0.1:3005).
+    #[arg(long)]
     pub listen: Option<SocketAddr>,
+    /// Port of the sandbox on 127.0.0.1.
+    #[arg(long, default_value_t = 3000)]
     pub sandbox_port: u16,
+    /// Folder for the sandbox's database and log, and (when given) synmon's SQLite store
+    /// and artifacts; default: the config's folder.
+    #[arg(long)]
     pub data_dir: Option<PathBuf>,
 }
 

@@ -93,27 +93,7 @@ pub enum Command {
     /// The one-command demo: starts `rvp-sandbox` (beside this executable or on PATH), a
     /// supervised chromedriver and the daemon with the example config; `--faults` makes an
     /// alert fire and resolve (exit 0 on SIGTERM/SIGINT, 1 the sandbox died, 2 cannot start).
-    Demo {
-        #[arg(long, default_value = "synmon.example.yaml")]
-        config: PathBuf,
-        /// Break the sandbox for `--fault-for`: latency (category mapping save), errors (a
-        /// service health route answers 503) or outage (the sandbox's database goes down).
-        #[arg(long, value_enum)]
-        faults: Option<demo::Faults>,
-        /// How long the faults stay on before they are cleared (the alert then resolves).
-        #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
-        fault_for: std::time::Duration,
-        /// Listen address of the daemon (overrides `server.listen`, default 127.0.0.1:3005).
-        #[arg(long)]
-        listen: Option<std::net::SocketAddr>,
-        /// Port of the sandbox on 127.0.0.1.
-        #[arg(long, default_value_t = 3000)]
-        sandbox_port: u16,
-        /// Folder for the sandbox's database and log, and (when given) synmon's SQLite store
-        /// and artifacts; default: the config's folder.
-        #[arg(long)]
-        data_dir: Option<PathBuf>,
-    },
+    Demo(demo::Args),
 }
 
 #[derive(Debug, Subcommand)]
@@ -271,23 +251,6 @@ pub async fn run(cli: Cli) -> i32 {
         },
         Command::Gate(args) => gate::run(args).await,
         Command::Report(args) => report::run(args).await,
-        Command::Demo {
-            config,
-            faults,
-            fault_for,
-            listen,
-            sandbox_port,
-            data_dir,
-        } => {
-            demo::run(demo::Args {
-                config,
-                faults,
-                fault_for,
-                listen,
-                sandbox_port,
-                data_dir,
-            })
-            .await
-        }
+        Command::Demo(args) => demo::run(args).await,
     }
 }
