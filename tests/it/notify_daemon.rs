@@ -108,89 +108,80 @@ async fn outbox(port: u16) -> Vec<Value> {
         .unwrap_or_default()
 }
 
-/// A sandbox, a fake PagerDuty and a config paging it (one group per alert and check).
-struct PagedDaemon {
+/// A sandbox, a fake receiver and a config routing pages to it (`oncall`), not yet started.
+struct Setup<F> {
     dir: tempfile::TempDir,
     sbx: rvp_sandbox::Sandbox,
-    pd: FakePagerDuty,
+    fake: F,
     port: u16,
     cfg: std::path::PathBuf,
 }
 
-impl PagedDaemon {
-    async fn new() -> PagedDaemon {
+impl<F> Setup<F> {
+    /// `receiver` writes the `oncall` receiver's YAML for the started fake.
+    async fn new(fake: F, receiver: impl FnOnce(&F) -> String, group_by: &str) -> Setup<F> {
         synmon::tls::install();
         let dir = tempfile::tempdir().unwrap();
         let sbx = sqlite_sandbox(dir.path(), PASSWORD).await;
-        let pd = FakePagerDuty::start().await;
         let port = free_port();
         let cfg = config(
             dir.path(),
             &sbx.base_url(),
             port,
-            &format!(
-                "{{ name: oncall, type: pagerduty, url: \"{}\", routing_key: \"{TEST_ROUTING_KEY}\" }}",
-                pd.url()
-            ),
-            "alertname, check",
+            &receiver(&fake),
+            group_by,
         );
-        PagedDaemon {
+        Setup {
             dir,
             sbx,
-            pd,
+            fake,
             port,
             cfg,
         }
     }
 }
 
-/// A sandbox, a fake Slack and a config posting pages to `#alerts` (one group per alert name;
-/// no screenshots: these checks are API checks).
-struct SlackDaemon {
-    dir: tempfile::TempDir,
-    sbx: rvp_sandbox::Sandbox,
-    slack: FakeSlack,
-    port: u16,
-    cfg: std::path::PathBuf,
+/// Pages to a fake PagerDuty, one group per alert and check.
+async fn paged() -> Setup<FakePagerDuty> {
+    Setup::new(
+        FakePagerDuty::start().await,
+        |pd| {
+            format!(
+                "{{ name: oncall, type: pagerduty, url: \"{}\", routing_key: \"{TEST_ROUTING_KEY}\" }}",
+                pd.url()
+            )
+        },
+        "alertname, check",
+    )
+    .await
 }
 
-impl SlackDaemon {
-    async fn new() -> SlackDaemon {
-        synmon::tls::install();
-        let dir = tempfile::tempdir().unwrap();
-        let sbx = sqlite_sandbox(dir.path(), PASSWORD).await;
-        let slack = FakeSlack::start().await;
-        let port = free_port();
-        let cfg = config(
-            dir.path(),
-            &sbx.base_url(),
-            port,
-            &format!(
+/// Posts pages to `#alerts` of a fake Slack, one group per alert name (no screenshots: these
+/// checks are API checks).
+async fn slack_paged() -> Setup<FakeSlack> {
+    Setup::new(
+        FakeSlack::start().await,
+        |slack| {
+            format!(
                 "{{ name: oncall, type: slack, api_url: \"{}\", token: \"{}\", channel: \"#alerts\", upload_screenshots: false }}",
                 slack.api_url(),
                 slack.token()
-            ),
-            "alertname",
-        );
-        SlackDaemon {
-            dir,
-            sbx,
-            slack,
-            port,
-            cfg,
-        }
-    }
+            )
+        },
+        "alertname",
+    )
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_while_a_page_is_in_flight_delivers_it_after_the_restart() {
-    let PagedDaemon {
+    let Setup {
         dir: _dir,
         sbx,
-        pd,
+        fake: pd,
         port,
         cfg,
-    } = PagedDaemon::new().await;
+    } = paged().await;
     let first = Child::spawn(&cfg);
     up(port).await;
     pd.hold(true);
@@ -249,13 +240,13 @@ async fn kill_9_while_a_page_is_in_flight_delivers_it_after_the_restart() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slack_down_for_a_while_gets_everything_in_order_per_group_when_back() {
-    let SlackDaemon {
+    let Setup {
         dir: _dir,
         sbx,
-        slack,
+        fake: slack,
         port,
         cfg,
-    } = SlackDaemon::new().await;
+    } = slack_paged().await;
     let daemon = Child::spawn(&cfg);
     up(port).await;
     slack.set_down(true);
@@ -310,13 +301,13 @@ async fn slack_down_for_a_while_gets_everything_in_order_per_group_when_back() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_after_slack_posted_edits_that_post_after_the_restart_instead_of_posting_again() {
-    let SlackDaemon {
+    let Setup {
         dir: _dir,
         sbx,
-        slack,
+        fake: slack,
         port,
         cfg,
-    } = SlackDaemon::new().await;
+    } = slack_paged().await;
     // Slack posts the first message and never answers: the daemon is killed while it waits.
     slack.fail_next_for("chat.postMessage", 1, Fault::ApplyThenHang);
     let first = Child::spawn(&cfg);
@@ -377,13 +368,13 @@ async fn kill_9_after_slack_posted_edits_that_post_after_the_restart_instead_of_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restart_does_not_resend_within_the_repeat_interval() {
-    let PagedDaemon {
+    let Setup {
         dir: _dir,
         sbx,
-        pd,
+        fake: pd,
         port,
         cfg,
-    } = PagedDaemon::new().await;
+    } = paged().await;
     fail(&sbx.base_url(), "auth").await;
     let first = Child::spawn(&cfg);
     up(port).await;
