@@ -511,6 +511,14 @@ impl Slack {
         })
     }
 
+    /// A call that got no answer within the receiver's timeout: retryable.
+    fn no_answer(&self, method: &str) -> SendError {
+        SendError::retryable(format!(
+            "{method}: no answer from Slack within {}",
+            humantime::format_duration(self.config.timeout)
+        ))
+    }
+
     /// Runs one Web API call with the receiver's timeout and classifies its failure.
     async fn call<T>(
         &self,
@@ -518,13 +526,7 @@ impl Slack {
         fut: impl std::future::Future<Output = Result<T, SlackClientError>>,
     ) -> Result<T, (SendError, Option<String>)> {
         match tokio::time::timeout(self.config.timeout, fut).await {
-            Err(_) => Err((
-                SendError::retryable(format!(
-                    "{method}: no answer from Slack within {}",
-                    humantime::format_duration(self.config.timeout)
-                )),
-                None,
-            )),
+            Err(_) => Err((self.no_answer(method), None)),
             Ok(Err(e)) => {
                 let mut se = classify(method, &e);
                 se.message = self.redactor.redact(&se.message);
@@ -622,20 +624,28 @@ impl Slack {
             // Another app's metadata in the channel that slack-morphism cannot read (it reads
             // payloads as strings only) makes the answer unreadable: permanent here, since a
             // retry would fail the same way forever; the caller then posts.
-            let history = async {
-                session
-                    .conversations_history(&req)
-                    .await
-                    .map_err(|e| match e {
-                        SlackClientError::ProtocolError(_) => SlackClientError::ApiError(
-                            slack_morphism::errors::SlackClientApiError::new(
-                                "unreadable_history".into(),
-                            ),
+            let resp = match tokio::time::timeout(
+                self.config.timeout,
+                session.conversations_history(&req),
+            )
+            .await
+            {
+                Ok(Err(SlackClientError::ProtocolError(_))) => {
+                    return Err((
+                        SendError::permanent(
+                            "conversations.history: the answer could not be read (a message in \
+                             the channel carries metadata this client cannot parse)",
                         ),
-                        e => e,
-                    })
+                        None,
+                    ));
+                }
+                // Anything else is classified as every other call is.
+                Ok(answer) => {
+                    self.call("conversations.history", std::future::ready(answer))
+                        .await?
+                }
+                Err(_) => return Err((self.no_answer("conversations.history"), None)),
             };
-            let resp = self.call("conversations.history", history).await?;
             Ok((channel, resp))
         };
         let (channel, resp) = match lookup.await {
@@ -646,7 +656,7 @@ impl Slack {
                     receiver = %self.config.name,
                     group = %n.group_key,
                     error = %e.message,
-                    "cannot look for an earlier post of this notification (the bot needs channels:history, and channels:read for a #name); posting, which may duplicate it"
+                    "cannot read the channel's history to look for an earlier post of this notification (the bot may lack channels:history, or channels:read for a #name channel); posting, which may duplicate it"
                 );
                 return Ok(None);
             }
