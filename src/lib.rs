@@ -18,5 +18,6 @@ pub mod run;
 pub mod scheduler;
 pub mod store;
 pub mod tls;
+pub mod view;
 
 pub use outcome::Outcome;

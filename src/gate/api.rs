@@ -14,7 +14,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::samples::{self, AlertsReading, GaugeReading, Mode, Samples};
-use crate::daemon::Shared;
+use crate::view::Shared;
 
 #[derive(Debug, Deserialize)]
 pub struct GateQuery {

@@ -31,7 +31,7 @@ use crate::config::Config;
 use crate::run::CheckKind;
 
 /// The store key of the daemon's alert evaluator state (one definition, the daemon's).
-pub use crate::daemon::ALERT_STATE_ID;
+pub use crate::store::ALERT_STATE_ID;
 
 /// The metric the feed-push criterion judges (`feed_push_success_rate`, percent).
 pub const FEED_PUSH_METRIC: &str = crate::metrics::catalog::FEED_PUSH_SUCCESS_RATE.name;

@@ -18,9 +18,9 @@ use axum::routing::get;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::daemon::Shared;
 use crate::metrics::Window;
 use crate::metrics::catalog;
+use crate::view::Shared;
 
 mod ratelimit;
 mod silences;
@@ -302,7 +302,7 @@ async fn artifact(
 /// How the pipeline mutes `al` now, judged on the labels it routes on (the rule's `route`
 /// included): silenced, inhibited, in a maintenance window.
 pub(crate) fn mute_of(
-    s: &crate::daemon::Shared,
+    s: &crate::view::Shared,
     cfg: &crate::config::Config,
     al: &crate::rules::Alert,
     now: chrono::DateTime<chrono::Utc>,

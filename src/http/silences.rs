@@ -12,9 +12,9 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use crate::daemon::Shared;
 use crate::mute::auth::{AuthError, Principal};
 use crate::mute::silence::{NewSilence, SilenceError, mutes_pagerduty, parse_matchers};
+use crate::view::Shared;
 
 type AppState = Arc<Shared>;
 

@@ -5,6 +5,9 @@ use chrono::{DateTime, Utc};
 
 use super::{Result, Store, with_pool};
 
+/// The store key of the evaluator's state.
+pub const ALERT_STATE_ID: &str = "evaluator";
+
 impl Store {
     /// Saves the state document for `id` (replacing the previous one).
     pub async fn save_alert_state(

@@ -31,6 +31,7 @@ use sqlx::{Connection, PgConnection, PgPool, SqliteConnection, SqlitePool};
 use crate::config::{REDACTED, Redactor, Secret};
 use migrations::Dialect;
 
+pub use alerts::ALERT_STATE_ID;
 pub use outbox::{LogEntry, NewNotification, OutboxRow, OutboxStatus};
 pub use runs::{GateRuns, Pruned, RunPoint, RunRow, RunSummary, StoredRun};
 pub use silences::StoredSilence;

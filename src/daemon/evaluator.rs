@@ -1,0 +1,184 @@
+//! The evaluator side: every evaluation interval, rules and SLOs over the registry and the
+//! counter history -> alert state transitions, persisted, then handed to the notifier.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use crate::metrics::catalog;
+use crate::metrics::registry::Registry;
+use crate::rules;
+use crate::rules::registry_source::{CounterHistory, RegistrySource};
+use crate::store::ALERT_STATE_ID;
+use crate::view::Shared;
+
+const RECENT_TRANSITIONS: usize = 500;
+
+/// What the CPU-bound part of an evaluation computes (see [`evaluate_rules`]).
+#[derive(Debug)]
+pub struct Evaluation {
+    pub transitions: Vec<rules::eval::Transition>,
+    /// The alert state after this evaluation.
+    pub state: rules::eval::State,
+    pub slos: Vec<rules::SloStatus>,
+}
+
+/// The CPU-bound part of one evaluation: every rule, then every SLO's status, over the registry
+/// and the counter history, starting from `state`. Pure and synchronous: the daemon runs it on a
+/// blocking thread, the bench calls it directly. `stop` is asked before each rule and SLO.
+pub fn evaluate_rules(
+    rules: &rules::RuleSet,
+    registry: &Registry,
+    counters: &CounterHistory,
+    mut state: rules::eval::State,
+    now: chrono::DateTime<chrono::Utc>,
+    stop: &dyn Fn() -> bool,
+) -> Result<Evaluation, rules::Stopped> {
+    let source = RegistrySource { registry, counters };
+    let transitions = rules::eval::evaluate_until(rules, &source, &mut state, now, stop)?;
+    let slos = rules::slo::slo_status_until(&rules.slos, &source, now, stop)?;
+    Ok(Evaluation {
+        transitions,
+        state,
+        slos,
+    })
+}
+
+/// One evaluation: sample counters, evaluate rules against the registry, log and keep the
+/// transitions, persist the state when it changed, export the SLO gauges.
+///
+/// The rules and SLOs run on a blocking thread over a copy of the alert state (with 30 days of
+/// data a debug build takes seconds): the runtime's workers stay free for `/healthz`, the API
+/// and signals, and readers of the alert state never wait for the computation. When the daemon
+/// stops meanwhile, the evaluation gives up and changes nothing (no transitions).
+pub async fn evaluate(shared: &Arc<Shared>) -> Vec<rules::eval::Transition> {
+    let _turn = shared.evaluating.lock().await;
+    let cfg = shared.config();
+    let now = shared.clock.now();
+    let (state, counters) = {
+        let mut a = shared.alerting.lock().await;
+        Arc::make_mut(&mut a.counters).sample(&shared.registry, now);
+        (a.state.clone(), a.counters.clone())
+    };
+    let work = {
+        let shared = shared.clone();
+        let cfg = cfg.clone();
+        let span = tracing::info_span!(
+            "evaluate",
+            rules = cfg.rules.rules.len(),
+            slos = cfg.rules.slos.len()
+        );
+        tokio::task::spawn_blocking(move || {
+            let _span = span.enter();
+            let stop = || shared.stopping.load(Ordering::Relaxed);
+            evaluate_rules(&cfg.rules, &shared.registry, &counters, state, now, &stop)
+        })
+    };
+    let ev = match work.await {
+        Ok(Ok(ev)) => ev,
+        Ok(Err(rules::Stopped)) => {
+            tracing::info!("evaluation given up: synmon is stopping; the alert state is unchanged");
+            return Vec::new();
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "evaluation failed; the alert state is unchanged");
+            return Vec::new();
+        }
+    };
+    for slo in &ev.slos {
+        let reg = &shared.registry;
+        let labels = [("slo", slo.name.as_str())];
+        let _ = reg.set_gauge(
+            catalog::SLO_BUDGET_REMAINING.name,
+            &labels,
+            slo.error_budget_remaining,
+            now,
+        );
+        for b in &slo.burn_rates {
+            let window = b.window.clone();
+            let _ = reg.set_gauge(
+                catalog::SLO_BURN_RATE.name,
+                &[("slo", slo.name.as_str()), ("window", window.as_str())],
+                b.burn_rate.unwrap_or(f64::NAN),
+                now,
+            );
+        }
+        let _ = reg.set_gauge(
+            catalog::SLO_TIME_TO_EXHAUSTION.name,
+            &labels,
+            slo.time_to_exhaustion_secs
+                .map(|s| s as f64)
+                .unwrap_or(f64::NAN),
+            now,
+        );
+    }
+    let transitions = ev.transitions;
+    for t in &transitions {
+        let summary = t.annotations.get("summary").cloned().unwrap_or_default();
+        let route = t.route.as_deref().unwrap_or("-");
+        match t.to {
+            rules::eval::Phase::Firing => {
+                tracing::warn!(alert = %t.rule, fingerprint = %t.fingerprint, route, value = ?t.value, "FIRING: {summary}")
+            }
+            rules::eval::Phase::Resolved => {
+                tracing::info!(alert = %t.rule, fingerprint = %t.fingerprint, route, "RESOLVED: {summary}")
+            }
+            _ => {
+                tracing::info!(alert = %t.rule, fingerprint = %t.fingerprint, from = ?t.from, to = ?t.to, "alert state changed")
+            }
+        }
+    }
+    let (saved, mut firing) = {
+        let mut a = shared.alerting.lock().await;
+        let a = &mut *a;
+        a.state = ev.state;
+        a.evaluations += 1;
+        for t in &transitions {
+            a.recent.push_back(t.clone());
+            while a.recent.len() > RECENT_TRANSITIONS {
+                a.recent.pop_front();
+            }
+        }
+        let saved = serde_json::to_value(&a.state);
+        let last = shared.last.read().expect("last lock");
+        let firing = crate::notify::incoming::firing_alerts(
+            a.state.alerts.values(),
+            &cfg.rules,
+            &last,
+            &cfg.public_url(shared.addr),
+        );
+        (saved, firing)
+    };
+    match saved {
+        Ok(v) => {
+            if let Err(e) = shared.store.save_alert_state(ALERT_STATE_ID, &v, now).await {
+                tracing::error!(error = %e, "alert state not saved");
+            }
+        }
+        Err(e) => tracing::error!(error = %e, "alert state not serializable"),
+    }
+    if cfg.mute.watchdog.is_some() {
+        firing.push(crate::mute::watchdog::alert(shared.started_at));
+    }
+    // The alert state is saved before any notification is queued: after a crash the restored
+    // state and the notification log agree on what was already said.
+    if let Err(e) = shared.notifier.sync(&firing).await {
+        tracing::error!(error = %e, "notifications not queued; retrying at the next flush");
+    }
+    transitions
+}
+
+pub(super) async fn evaluate_loop(shared: Arc<Shared>) {
+    let mut interval = shared.config().rules.interval;
+    let mut tick = tokio::time::interval(interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        evaluate(&shared).await;
+        let now_interval = shared.config().rules.interval;
+        if now_interval != interval {
+            interval = now_interval;
+            tick = tokio::time::interval(interval);
+            tick.tick().await;
+        }
+    }
+}

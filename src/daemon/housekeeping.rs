@@ -1,0 +1,88 @@
+//! Housekeeping: the minute tick that freezes histogram slices, the hourly pruning of runs and
+//! notifications past the retention, and the replay at start that rebuilds recent percentiles
+//! from the store.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::clock::Clock;
+use crate::metrics::catalog;
+use crate::metrics::registry::Registry;
+use crate::run::CheckKind;
+use crate::store::Store;
+use crate::view::Shared;
+
+/// Percentiles survive a restart: replays the last day of runs into the windows (check latency
+/// and outcome counts, from the run summaries: one query, not one per run). A run's maintenance
+/// mark is the one stored with it, judged when it ran: windows edited since do not rewrite
+/// history.
+pub(super) async fn replay(store: &Store, registry: &Registry, clock: &dyn Clock) {
+    let since = clock.now() - chrono::Duration::hours(24);
+    match store.runs_since(since).await {
+        Ok(runs) => {
+            for r in runs.iter().filter(|r| !r.cancelled) {
+                let outcome = match r.maintenance {
+                    Some(_) => crate::mute::maintenance::MAINTENANCE_OUTCOME,
+                    None => r.outcome.as_str(),
+                };
+                let latency = if r.kind == CheckKind::Journey && r.timed_latency_ms > 0.0 {
+                    r.timed_latency_ms
+                } else {
+                    r.total_ms
+                };
+                let _ = registry.record(
+                    catalog::CHECK_LATENCY.name,
+                    &[
+                        ("check", &r.check),
+                        ("location", &r.location),
+                        ("target", &r.target),
+                        ("outcome", outcome),
+                    ],
+                    latency,
+                    r.started_at,
+                );
+            }
+            tracing::info!(
+                runs = runs.len(),
+                "replayed the last 24 h of runs into the metrics"
+            );
+        }
+        Err(e) => tracing::warn!(error = %e, "could not replay stored runs"),
+    }
+}
+
+/// Once a minute: freeze histogram slices; once an hour: prune runs past the retention.
+pub(super) async fn maintain(shared: Arc<Shared>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(60));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut n: u64 = 0;
+    loop {
+        tick.tick().await;
+        let now = shared.clock.now();
+        shared.registry.maintain(now);
+        if n.is_multiple_of(60) {
+            let retention = shared.config().retention;
+            let cutoff = now - chrono::Duration::from_std(retention).unwrap_or_default();
+            match shared.store.prune(cutoff).await {
+                Ok(p) => {
+                    for path in &p.artifact_paths {
+                        let _ = std::fs::remove_file(path);
+                    }
+                    if p.runs > 0 {
+                        tracing::info!(runs = p.runs, "pruned runs past the retention");
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "pruning failed"),
+            }
+            // Delivered and refused notifications follow the same retention; pending ones stay.
+            match shared.store.prune_outbox(cutoff).await {
+                Ok(0) => {}
+                Ok(n) => {
+                    tracing::info!(notifications = n, "pruned notifications past the retention")
+                }
+                Err(e) => tracing::warn!(error = %e, "pruning the outbox failed"),
+            }
+        }
+        n += 1;
+    }
+}

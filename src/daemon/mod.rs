@@ -1,0 +1,381 @@
+//! `synmon run`: the daemon's lifecycle (start, reload, stop). It wires config -> scheduler ->
+//! runners -> recorder (store + metrics registry + DogStatsD), the evaluator and the notifier,
+//! and serves the HTTP API over the [`crate::view::Shared`] state; `cli/run.rs` only parses
+//! flags and handles signals.
+//!
+//! The files are the seams a cluster splits along:
+//! - `runner.rs`: checks -> scheduled specs -> the engine that runs each attempt;
+//! - `recorder.rs`: what a run leaves behind (metrics, last result, the store's writer queue);
+//! - `evaluator.rs`: rules and SLOs -> alert state -> the notifier;
+//! - `housekeeping.rs`: replay at start, slice freezing, retention.
+
+mod evaluator;
+mod housekeeping;
+mod recorder;
+mod runner;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use tokio::sync::{Semaphore, mpsc};
+
+use crate::clock::Clock;
+use crate::config::{Config, ConfigErrors, Target};
+use crate::journey::{Driver, Runner};
+use crate::metrics::registry::Registry;
+use crate::metrics::statsd::StatsdExporter;
+use crate::probes::http::HttpProber;
+use crate::probes::sql::SqlSource;
+use crate::rules;
+use crate::scheduler::{Scheduler, draw_offsets};
+use crate::store::{ALERT_STATE_ID, Store, StoredRun};
+use crate::view::{Alerting, Shared};
+
+pub use evaluator::{Evaluation, evaluate, evaluate_rules};
+pub use runner::{Engine, check_specs};
+
+use runner::{Running, index_checks};
+
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    #[error(transparent)]
+    Config(#[from] ConfigErrors),
+    #[error("{0}")]
+    Target(String),
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("DogStatsD exporter: {0}")]
+    Statsd(String),
+}
+
+/// Command-line overrides of the config.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    pub listen: Option<SocketAddr>,
+    pub target: Option<String>,
+    pub base_url: Option<reqwest::Url>,
+    /// Seed for the start offsets (tests); random otherwise.
+    pub offsets_seed: Option<u64>,
+    /// Offsets of zero: every check runs at once (tests, the gate's fresh runs).
+    pub no_offsets: bool,
+    /// Rules are evaluated only through `Daemon::evaluate_now`, and notifications are flushed
+    /// and delivered only through `Daemon::notify_now` (tests count both exactly).
+    pub manual_evaluation: bool,
+    /// Retry backoff of notification delivery (tests turn jitter off).
+    pub notify_backoff: Option<crate::notify::deliver::Backoff>,
+}
+
+/// A running daemon.
+pub struct Daemon {
+    pub addr: SocketAddr,
+    pub shared: Arc<Shared>,
+    options: Options,
+    running: tokio::sync::Mutex<Option<Running>>,
+    writer: tokio::task::JoinHandle<()>,
+    writes: mpsc::UnboundedSender<StoredRun>,
+    server: tokio::task::JoinHandle<()>,
+    server_stop: tokio::sync::watch::Sender<bool>,
+    maintenance: tokio::task::JoinHandle<()>,
+    evaluator: Option<tokio::task::JoinHandle<()>>,
+}
+
+fn target_of(cfg: &Config, o: &Options) -> Result<Target, DaemonError> {
+    let mut t = cfg
+        .target(o.target.as_deref())
+        .map_err(DaemonError::Target)?
+        .clone();
+    if let Some(u) = &o.base_url {
+        t.base_url = u.clone();
+    }
+    Ok(t)
+}
+
+impl Daemon {
+    /// Opens the store, rebuilds recent metrics from it, binds the HTTP server and starts
+    /// scheduling.
+    pub async fn start(
+        config: Config,
+        options: Options,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Daemon, DaemonError> {
+        crate::tls::install();
+        let target = target_of(&config, &options)?;
+        let store = Store::connect(&config.store_url).await?;
+        let registry = Registry::new();
+        housekeeping::replay(&store, &registry, clock.as_ref()).await;
+        let listen = options.listen.unwrap_or(config.listen);
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .map_err(|source| DaemonError::Bind {
+                addr: listen,
+                source,
+            })?;
+        let addr = listener.local_addr().map_err(|source| DaemonError::Bind {
+            addr: listen,
+            source,
+        })?;
+        if !addr.ip().is_loopback() {
+            if config.auth_token.is_none() {
+                tracing::warn!(%addr, "listening beyond loopback without `server.auth_token`: the status page, run pages, artifacts and JSON API are open to anyone who can reach this address");
+            } else {
+                tracing::info!(%addr, "listening beyond loopback: pages, artifacts and the JSON API require `server.auth_token`; /healthz, /readyz and /metrics stay open");
+            }
+        }
+        for (file, rule, route) in
+            crate::notify::config::unrouted(&config.rules, &config.notify.route)
+        {
+            tracing::warn!(%file, %rule, %route, "the rule's route matches no node of `route:`; its alerts go to the root receiver");
+        }
+        let notifier = Arc::new(
+            crate::notify::pipeline::Notifier::new(
+                &config.notify,
+                store.clone(),
+                clock.clone(),
+                options.notify_backoff.unwrap_or_default(),
+                &config.public_url(addr),
+                Some(registry.clone()),
+            )
+            .await?,
+        );
+        let mute = Arc::new(crate::mute::Mute::new(store.clone(), &config.mute).await?);
+        mute.attach(&notifier).await;
+        let started_at = clock.now();
+        let config = Arc::new(config);
+        let driver = Arc::new(Driver::from_config(&config));
+        let shared = Arc::new(Shared {
+            config: RwLock::new(config.clone()),
+            target: RwLock::new(target),
+            checks: RwLock::new(Vec::new()),
+            store: store.clone(),
+            registry,
+            clock,
+            driver: RwLock::new(driver),
+            last: RwLock::new(HashMap::new()),
+            last_maintenance: RwLock::new(HashMap::new()),
+            alerting: tokio::sync::Mutex::new(Alerting::default()),
+            evaluating: tokio::sync::Mutex::new(()),
+            stopping: AtomicBool::new(false),
+            notifier: notifier.clone(),
+            addr,
+            mute,
+            started_at,
+        });
+        // Alerts survive restarts: a firing alert stays firing without paging again.
+        match store.load_alert_state(ALERT_STATE_ID).await {
+            Ok(Some(v)) => match serde_json::from_value::<rules::eval::State>(v) {
+                Ok(state) => {
+                    tracing::info!(alerts = state.alerts.len(), "restored alert state");
+                    shared.alerting.lock().await.state = state;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "stored alert state unreadable; starting fresh")
+                }
+            },
+            Ok(None) => {}
+            Err(e) => tracing::warn!(error = %e, "could not load alert state"),
+        }
+        // Results are written by one task so a slow store never stalls the scheduler.
+        let (writes, mut rx) = mpsc::unbounded_channel::<StoredRun>();
+        let writer = tokio::spawn(async move {
+            // Whatever queued up while the last write ran goes in one transaction.
+            let mut batch = Vec::with_capacity(64);
+            while rx.recv_many(&mut batch, 256).await > 0 {
+                if let Err(e) = store.insert_runs(&batch).await {
+                    tracing::error!(runs = batch.len(), error = %e, "runs not stored");
+                }
+                batch.clear();
+            }
+        });
+        let (server_stop, stop_rx) = tokio::sync::watch::channel(false);
+        let server = tokio::spawn(crate::http::serve(listener, shared.clone(), stop_rx));
+        let maintenance = tokio::spawn(housekeeping::maintain(shared.clone()));
+        if !options.manual_evaluation {
+            notifier.start();
+        }
+        let evaluator = if options.manual_evaluation {
+            None
+        } else {
+            Some(tokio::spawn(evaluator::evaluate_loop(shared.clone())))
+        };
+        let daemon = Daemon {
+            addr,
+            shared,
+            options,
+            running: tokio::sync::Mutex::new(None),
+            writer,
+            writes,
+            server,
+            server_stop,
+            maintenance,
+            evaluator,
+        };
+        daemon.start_checks(config).await?;
+        tracing::info!(%addr, "synmon is running");
+        Ok(daemon)
+    }
+
+    async fn start_checks(&self, config: Arc<Config>) -> Result<(), DaemonError> {
+        let target = target_of(&config, &self.options)?;
+        let driver = self.shared.driver.read().expect("driver lock").clone();
+        let statsd = match &config.statsd {
+            Some(s) => {
+                let tags: Vec<(&str, &str)> = s
+                    .tags
+                    .iter()
+                    .map(|(k, v)| (k.as_str(), v.as_str()))
+                    .collect();
+                Some(Arc::new(
+                    StatsdExporter::new(s.address, s.prefix.as_deref(), &tags)
+                        .map_err(|e| DaemonError::Statsd(e.to_string()))?,
+                ))
+            }
+            None => None,
+        };
+        let sql = match &config.database_url {
+            Some(u) => match SqlSource::new(u) {
+                Ok(s) => Some(s),
+                Err(e) => {
+                    tracing::warn!(error = %e, "monitored database unavailable; SQL metrics will be stale");
+                    None
+                }
+            },
+            None => None,
+        };
+        let engine = Arc::new(Engine {
+            runner: Runner::new(config.clone(), driver, self.shared.clock.clone()),
+            sessions: Arc::new(Semaphore::new(config.webdriver.sessions as usize)),
+            http: HttpProber::new(config.checks.http_keep_alive),
+            sql,
+            config: config.clone(),
+            target: target.clone(),
+            shared: self.shared.clone(),
+            statsd,
+            writes: self.writes.clone(),
+            index: index_checks(&config),
+        });
+        let specs = check_specs(&config);
+        let offsets = if self.options.no_offsets {
+            vec![Duration::ZERO; specs.len()]
+        } else {
+            draw_offsets(&specs, self.options.offsets_seed)
+        };
+        for (s, o) in specs.iter().zip(&offsets) {
+            tracing::info!(check = %s.name, kind = s.kind.as_str(), interval_ms = s.schedule.interval.as_millis() as u64, offset_ms = o.as_millis() as u64, "scheduled");
+        }
+        *self.shared.checks.write().expect("checks lock") = specs.clone();
+        *self.shared.target.write().expect("target lock") = target;
+        *self.shared.config.write().expect("config lock") = config;
+        let scheduler = Scheduler::start(
+            specs,
+            offsets,
+            engine.clone(),
+            engine.clone(),
+            self.shared.clock.clone(),
+        );
+        let statsd_task = engine.statsd.clone().map(|s| {
+            let shared = self.shared.clone();
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(Duration::from_secs(10));
+                loop {
+                    tick.tick().await;
+                    if let Err(e) = s.emit_registry_gauges(&shared.registry, shared.clock.now()) {
+                        tracing::debug!(error = %e, "DogStatsD gauges not sent");
+                    }
+                    let _ = s.flush();
+                }
+            })
+        });
+        *self.running.lock().await = Some(Running {
+            scheduler,
+            engine,
+            statsd_task,
+        });
+        Ok(())
+    }
+
+    /// Reloads the config file. An invalid file changes nothing: the old config keeps running.
+    pub async fn reload(&self) -> Result<(), DaemonError> {
+        let path = self.shared.config().file.clone();
+        let new = match Config::load(&path) {
+            Ok(c) => c,
+            Err(e) => {
+                for d in &e.0 {
+                    tracing::error!("{d}");
+                }
+                tracing::error!(file = %path.display(), "reload refused: the config has errors; the previous config keeps running");
+                return Err(e.into());
+            }
+        };
+        target_of(&new, &self.options)?;
+        if let Some(r) = self.running.lock().await.take() {
+            r.stop().await;
+        }
+        let old_driver = {
+            let mut d = self.shared.driver.write().expect("driver lock");
+            std::mem::replace(&mut *d, Arc::new(Driver::from_config(&new)))
+        };
+        old_driver.shutdown().await;
+        self.shared
+            .notifier
+            .reload(&new.notify, &new.public_url(self.addr))
+            .await;
+        self.shared.mute.reconfigure(&new.mute);
+        self.start_checks(Arc::new(new)).await?;
+        tracing::info!(file = %path.display(), "config reloaded");
+        Ok(())
+    }
+
+    /// Evaluates every rule and SLO once, now; returns the transitions.
+    pub async fn evaluate_now(&self) -> Vec<rules::eval::Transition> {
+        evaluate(&self.shared).await
+    }
+
+    /// Flushes the notification groups that are due and makes one delivery pass over every
+    /// receiver (tests with `manual_evaluation`; the workers do this on their own otherwise).
+    pub async fn notify_now(
+        &self,
+    ) -> Result<crate::notify::deliver::Pass, crate::store::StoreError> {
+        self.shared.notifier.flush().await?;
+        self.shared.notifier.deliver_all().await
+    }
+
+    /// Stops gracefully: cancels in-flight runs (recorded as cancelled), quits browsers and
+    /// chromedriver, flushes the store, stops the server. Bounded to 10 s.
+    pub async fn shutdown(self) {
+        // First, so an evaluation running on a blocking thread gives up instead of holding the
+        // runtime's exit (which waits for blocking threads) for the rest of its work.
+        self.shared.stopping.store(true, Ordering::Relaxed);
+        let work = async {
+            if let Some(r) = self.running.lock().await.take() {
+                r.stop().await;
+            }
+            let driver = self.shared.driver.read().expect("driver lock").clone();
+            driver.shutdown().await;
+            drop(self.writes);
+            let _ = self.writer.await;
+            let _ = self.server_stop.send(true);
+            let _ = self.server.await;
+            self.maintenance.abort();
+            self.shared.notifier.stop().await;
+            if let Some(e) = &self.evaluator {
+                e.abort();
+            }
+            self.shared.store.close().await;
+        };
+        if tokio::time::timeout(Duration::from_secs(10), work)
+            .await
+            .is_err()
+        {
+            tracing::error!("shutdown took longer than 10 s; exiting anyway");
+        }
+        tracing::info!("synmon stopped");
+    }
+}

@@ -1,0 +1,113 @@
+//! What a run leaves behind: metrics (registry and DogStatsD, runs inside a maintenance window
+//! marked as such), the last result per check, and a row queued for the store's writer.
+//! Scheduling lateness and overruns are recorded here too, so slow periods weigh in the
+//! latency histograms as long as they lasted.
+
+use std::time::Duration;
+
+use crate::metrics::catalog;
+use crate::run::RunResult;
+use crate::scheduler::{CheckSpec, Recorder};
+use crate::store::StoredRun;
+
+use super::runner::Engine;
+
+impl Recorder for Engine {
+    fn record_run(&self, run: &RunResult) {
+        // Runs the scheduler made up (timed out, cancelled) do not know the target or location.
+        let mut owned;
+        let run = if run.target.is_empty() || run.location.is_empty() {
+            owned = run.clone();
+            owned.target = self.target.name.clone();
+            owned.location = self.config.location.clone();
+            &owned
+        } else {
+            run
+        };
+        let now = self.now();
+        // A run inside a maintenance window is recorded as `maintenance` in the metrics (SLO
+        // budgets skip it) and stored with the window's name (the gate, the report and the
+        // pages skip or show it, and a restart replays it as it was judged now).
+        let window = self.shared.mute.maintenance.window_for_run(run);
+        let recorded = crate::mute::maintenance::record_marked(
+            &self.shared.registry,
+            run,
+            window.as_deref(),
+            now,
+        );
+        match (&window, recorded) {
+            (_, Err(e)) => {
+                tracing::warn!(check = %run.check, error = %e, "run not recorded in metrics")
+            }
+            (Some(w), Ok(())) => {
+                tracing::info!(check = %run.check, window = %w, outcome = %run.outcome, "run inside a maintenance window: recorded as maintenance")
+            }
+            (None, Ok(())) => {}
+        }
+        if let Some(s) = &self.statsd
+            && let Err(e) = s.emit_run(run)
+        {
+            tracing::debug!(error = %e, "DogStatsD send failed");
+        }
+        if !run.cancelled {
+            // Both maps under the `last` lock's turn, so a reader never pairs a run with the
+            // previous run's mark for long.
+            let mut last = self.shared.last.write().expect("last lock");
+            let mut marks = self
+                .shared
+                .last_maintenance
+                .write()
+                .expect("last_maintenance lock");
+            match &window {
+                Some(w) => marks.insert(run.check.clone(), w.clone()),
+                None => marks.remove(&run.check),
+            };
+            last.insert(run.check.clone(), run.clone());
+        }
+        let _ = self.writes.send(StoredRun {
+            run: run.clone(),
+            maintenance: window,
+        });
+    }
+
+    fn record_lateness(&self, check: &CheckSpec, lateness: Duration) {
+        let _ = self.shared.registry.record(
+            catalog::SCHEDULE_LATENESS.name,
+            &[("check", &check.name), ("location", &self.config.location)],
+            lateness.as_secs_f64() * 1000.0,
+            self.now(),
+        );
+    }
+
+    fn record_overrun(&self, check: &CheckSpec, missed: u64, run: &RunResult) {
+        let reg = &self.shared.registry;
+        let loc = self.config.location.as_str();
+        let _ = reg.incr(
+            catalog::CHECK_OVERRUNS.name,
+            &[("check", &check.name), ("location", loc)],
+            missed,
+        );
+        // Each skipped slot would have waited behind this run: record the latency it would
+        // have seen (L - k x interval), so slow periods weigh as much as they lasted.
+        let interval = check.schedule.interval.as_secs_f64() * 1000.0;
+        let latency = run.slo_latency_ms();
+        let now = self.now();
+        for k in 1..=missed {
+            let v = latency - k as f64 * interval;
+            if v <= 0.0 {
+                break;
+            }
+            let _ = reg.record(
+                catalog::CHECK_LATENCY.name,
+                &[
+                    ("check", &run.check),
+                    ("location", loc),
+                    ("target", &run.target),
+                    ("outcome", run.outcome.as_str()),
+                ],
+                v,
+                now,
+            );
+        }
+    }
+}
