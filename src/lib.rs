@@ -20,4 +20,7 @@ pub mod store;
 pub mod tls;
 pub mod view;
 
+#[cfg(test)]
+mod layout;
+
 pub use outcome::Outcome;
