@@ -17,9 +17,10 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use synmon::Outcome;
 use synmon::clock::{Clock, SystemClock};
-use synmon::config::{Config, Secret};
+use synmon::config::Secret;
 use synmon::gate::{self, Samples, Targets};
 use synmon::run::{CheckKind, RunResult};
+use synmon::settings::Config;
 use synmon::store::Store;
 
 const JOURNEYS: [&str; 3] = ["align_category", "save_profile", "feed_push"];

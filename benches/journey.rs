@@ -27,9 +27,9 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use synmon::Outcome;
 use synmon::clock::SystemClock;
-use synmon::config::Config;
 use synmon::journey::webdriver::{ArmMode, Armed, Browser, Cond};
 use synmon::journey::{Driver, Runner};
+use synmon::settings::Config;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 use tokio::time::Instant;
 

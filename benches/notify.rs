@@ -169,7 +169,7 @@ async fn detection(trials: usize) {
         ),
     )
     .unwrap();
-    let config = synmon::config::Config::load(&cfg).unwrap();
+    let config = synmon::settings::Config::load(&cfg).unwrap();
     let d = synmon::daemon::Daemon::start(
         config,
         synmon::daemon::Options {

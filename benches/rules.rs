@@ -23,7 +23,6 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, TimeZone, Utc};
-use synmon::config::Config;
 use synmon::metrics::catalog::{self, MetricDef};
 use synmon::metrics::registry::Registry;
 use synmon::outcome::Outcome;
@@ -33,6 +32,7 @@ use synmon::rules::model::{
 use synmon::rules::registry_source::{CounterHistory, RegistrySource};
 use synmon::rules::{Labels, MemorySource, Rule, RuleSet, State, evaluate};
 use synmon::run::{CheckKind, RunResult};
+use synmon::settings::Config;
 
 const CHECKS: usize = 2_000;
 const LOCATIONS: [&str; 5] = ["eu-west", "eu-central", "us-east", "us-west", "ap-south"];

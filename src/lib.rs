@@ -16,6 +16,7 @@ pub mod probes;
 pub mod rules;
 pub mod run;
 pub mod scheduler;
+pub mod settings;
 pub mod store;
 pub mod tls;
 pub mod view;

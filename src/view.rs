@@ -8,13 +8,14 @@ use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, RwLock};
 
 use crate::clock::Clock;
-use crate::config::{Config, Target};
+use crate::config::Target;
 use crate::journey::Driver;
 use crate::metrics::registry::Registry;
 use crate::rules;
 use crate::rules::registry_source::CounterHistory;
 use crate::run::RunResult;
 use crate::scheduler::CheckSpec;
+use crate::settings::Config;
 use crate::store::Store;
 
 /// What the HTTP server and the reload path share.

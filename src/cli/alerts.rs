@@ -2,8 +2,8 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::config::Config;
 use crate::rules::{export, unittest};
+use crate::settings::Config;
 
 /// `synmon alerts test FILE...`: exit 0 all pass, 1 a test failed, 2 an invalid file.
 pub fn test(files: &[PathBuf]) -> i32 {

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use crate::config::Config;
+use crate::settings::Config;
 
 pub fn run(config: &Path) -> i32 {
     match Config::load(config) {

@@ -14,9 +14,9 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 
-use crate::config::Config;
 use crate::dashboards::sync::{self, Action, Applied};
 use crate::dashboards::{self, Dashboard, DatadogClient, LintOptions, TokioSleeper, grafana};
+use crate::settings::Config;
 
 fn load(config: &Path) -> Result<Config, i32> {
     super::load_config(config)

@@ -25,9 +25,9 @@ use tokio::process::{Child, Command};
 use tokio::signal::unix::{SignalKind, signal};
 
 use crate::clock::SystemClock;
-use crate::config::Config;
 use crate::config::Secret;
 use crate::daemon::{Daemon, Options};
+use crate::settings::Config;
 
 /// The sandbox program's name (the `rvp-sandbox` package's binary).
 pub const SANDBOX_BIN: &str = "rvp-sandbox";

@@ -72,7 +72,7 @@ pub async fn run(a: GateArgs) -> i32 {
 
 async fn judge(
     a: GateArgs,
-    cfg: crate::config::Config,
+    cfg: crate::settings::Config,
     clock: Arc<dyn Clock>,
 ) -> anyhow::Result<i32> {
     let targets = Targets {

@@ -171,8 +171,8 @@ pub use notify::test_notification as notify_test_notification;
 
 /// Loads the config as every subcommand does: errors go to stderr, one per line, and the
 /// caller exits 2.
-pub(crate) fn load_config(path: &std::path::Path) -> Result<crate::config::Config, i32> {
-    crate::config::Config::load(path).map_err(|errors| {
+pub(crate) fn load_config(path: &std::path::Path) -> Result<crate::settings::Config, i32> {
+    crate::settings::Config::load(path).map_err(|errors| {
         for e in &errors.0 {
             eprintln!("{e}");
         }

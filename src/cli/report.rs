@@ -40,7 +40,7 @@ pub async fn run(a: ReportArgs) -> i32 {
 /// Builds the report from the config's store and writes it; returns the file.
 pub async fn write(
     a: &ReportArgs,
-    cfg: &crate::config::Config,
+    cfg: &crate::settings::Config,
     clock: &dyn Clock,
 ) -> anyhow::Result<PathBuf> {
     let since = crate::config::duration::parse_duration(&a.since)

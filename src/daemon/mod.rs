@@ -23,7 +23,7 @@ use std::time::Duration;
 use tokio::sync::{Semaphore, mpsc};
 
 use crate::clock::Clock;
-use crate::config::{Config, ConfigErrors, Target};
+use crate::config::{ConfigErrors, Target};
 use crate::journey::{Driver, Runner};
 use crate::metrics::registry::Registry;
 use crate::metrics::statsd::StatsdExporter;
@@ -31,6 +31,7 @@ use crate::probes::http::HttpProber;
 use crate::probes::sql::SqlSource;
 use crate::rules;
 use crate::scheduler::{Scheduler, draw_offsets};
+use crate::settings::Config;
 use crate::store::{ALERT_STATE_ID, Store, StoredRun};
 use crate::view::{Alerting, Shared};
 

@@ -9,7 +9,7 @@ use std::time::Duration;
 use tokio::sync::{Semaphore, mpsc};
 use tokio::time::Instant;
 
-use crate::config::{Config, Target};
+use crate::config::Target;
 use crate::journey::{Runner, Vars};
 use crate::metrics::catalog;
 use crate::metrics::statsd::StatsdExporter;
@@ -19,6 +19,7 @@ use crate::probes::net;
 use crate::probes::sql::SqlSource;
 use crate::run::{CheckKind, RunResult};
 use crate::scheduler::{Attempt, BoxFuture, CheckSpec, Executor, Scheduler};
+use crate::settings::Config;
 use crate::store::StoredRun;
 use crate::view::Shared;
 

@@ -17,6 +17,17 @@ use serde_json::Value;
 use crate::config::Secret;
 use crate::probes::backoff;
 
+/// Where and as whom `synmon dashboards diff|push` talks to Datadog.
+#[derive(Debug, Clone)]
+pub struct DatadogConfig {
+    pub api_key: Secret,
+    pub app_key: Secret,
+    pub api_url: reqwest::Url,
+}
+
+/// Datadog's US1 API, used when neither `datadog.site` nor `datadog.api_url` is set.
+pub const DEFAULT_DATADOG_API: &str = "https://api.datadoghq.com";
+
 /// Waits between attempts. Production sleeps on tokio's timer; tests record and return.
 pub trait Sleeper: Send + Sync + std::fmt::Debug {
     fn sleep(&self, d: Duration) -> Pin<Box<dyn Future<Output = ()> + Send + '_>>;

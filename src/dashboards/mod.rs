@@ -122,7 +122,7 @@ pub fn load_dir(dir: &Path, opts: &LintOptions) -> (Vec<Dashboard>, Vec<LintErro
 }
 
 /// Lint options from a loaded config (the DogStatsD prefix and global tags).
-pub fn lint_options(cfg: &crate::config::Config) -> LintOptions {
+pub fn lint_options(cfg: &crate::settings::Config) -> LintOptions {
     match &cfg.statsd {
         Some(s) => LintOptions {
             prefix: s.prefix.clone(),

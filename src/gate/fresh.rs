@@ -11,11 +11,12 @@ use chrono::Utc;
 use super::GatedCheck;
 use super::samples::{self, AlertsReading, Mode, Samples};
 use crate::clock::Clock;
-use crate::config::{Config, Target};
+use crate::config::Target;
 use crate::journey::{Driver, Runner, Vars};
 use crate::outcome::Outcome;
 use crate::probes::http::HttpProber;
 use crate::run::{CheckKind, RunResult};
+use crate::settings::Config;
 
 /// The template variables an HTTP check renders from (as the daemon sets them).
 fn vars(cfg: &Config, target: &Target) -> Vars {

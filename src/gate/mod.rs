@@ -27,8 +27,8 @@ pub mod samples;
 pub use judge::{CheckVerdict, Criterion, Targets, Verdict, Verdicts, judge};
 pub use samples::{AlertsReading, CheckSamples, FiringAlert, GaugeReading, Mode, Samples};
 
-use crate::config::Config;
 use crate::run::CheckKind;
+use crate::settings::Config;
 
 /// The store key of the daemon's alert evaluator state (one definition, the daemon's).
 pub use crate::store::ALERT_STATE_ID;

@@ -219,7 +219,7 @@ pub async fn stored_page_alerts(store: &Store) -> AlertsReading {
 /// Reads the feed-push success rate now from the monitored database, through the SQL metric the
 /// config defines for `feed_push_success_rate` (the daemon stores gauges only in memory; the
 /// query itself covers its own window, 24 h in the example config).
-pub async fn feed_push_from_database(cfg: &crate::config::Config) -> GaugeReading {
+pub async fn feed_push_from_database(cfg: &crate::settings::Config) -> GaugeReading {
     let Some(m) = cfg
         .checks
         .sql
@@ -261,7 +261,7 @@ pub async fn feed_push_from_database(cfg: &crate::config::Config) -> GaugeReadin
 /// monitored database and the firing page alerts from the stored alert state.
 pub async fn from_store(
     store: &Store,
-    cfg: &crate::config::Config,
+    cfg: &crate::settings::Config,
     window_text: &str,
     window: std::time::Duration,
     now: DateTime<Utc>,

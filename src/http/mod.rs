@@ -303,7 +303,7 @@ async fn artifact(
 /// included): silenced, inhibited, in a maintenance window.
 pub(crate) fn mute_of(
     s: &crate::view::Shared,
-    cfg: &crate::config::Config,
+    cfg: &crate::settings::Config,
     al: &crate::rules::Alert,
     now: chrono::DateTime<chrono::Utc>,
 ) -> crate::mute::MuteState {

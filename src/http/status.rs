@@ -121,7 +121,10 @@ struct SloRow {
     exhaustion_secs: Option<f64>,
 }
 
-fn slo_rows(cfg: &crate::config::Config, reg: &crate::metrics::registry::Registry) -> Vec<SloRow> {
+fn slo_rows(
+    cfg: &crate::settings::Config,
+    reg: &crate::metrics::registry::Registry,
+) -> Vec<SloRow> {
     let finite = |v: Option<f64>| v.filter(|x| x.is_finite());
     cfg.rules
         .slos
@@ -161,7 +164,7 @@ fn slo_rows(cfg: &crate::config::Config, reg: &crate::metrics::registry::Registr
 
 /// The latency target of a check's p95: the lowest threshold of a p95 rule on its latency, or
 /// of a latency SLO, that matches it.
-fn latency_target(cfg: &crate::config::Config, check: &str, target: &str) -> Option<f64> {
+fn latency_target(cfg: &crate::settings::Config, check: &str, target: &str) -> Option<f64> {
     let labels: crate::rules::Labels = [
         ("check", check),
         ("location", cfg.location.as_str()),

@@ -15,3 +15,4 @@ pub mod webdriver;
 
 pub use crate::run::{Artifact, PageMetrics, RunResult, StepResult, Timing};
 pub use runner::{Driver, Progress, Runner};
+pub use webdriver::WebDriverConfig;

@@ -14,9 +14,10 @@ use super::model::*;
 use super::template::{Vars, render_json};
 use super::webdriver::{ArmMode, Armed, Browser, Cond, StepError};
 use crate::clock::Clock;
-use crate::config::{Config, Redactor, Target};
+use crate::config::{Redactor, Target};
 use crate::outcome::Outcome;
 use crate::run::*;
+use crate::settings::Config;
 
 /// Where browser sessions come from.
 pub enum Driver {

@@ -10,8 +10,22 @@ use fantoccini::{Client, ClientBuilder, Locator};
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::config::WebDriverConfig;
 use crate::outcome::Outcome;
+
+/// The `webdriver:` section: which browser, how many sessions, how long to wait for it.
+#[derive(Debug, Clone)]
+pub struct WebDriverConfig {
+    /// A remote WebDriver endpoint; `None` means a supervised local chromedriver.
+    pub remote_url: Option<reqwest::Url>,
+    pub chromedriver: String,
+    pub browser_binary: Option<String>,
+    pub headless: bool,
+    pub window: (u32, u32),
+    pub extra_args: Vec<String>,
+    /// Size of the browser session pool.
+    pub sessions: u32,
+    pub startup_timeout: Duration,
+}
 
 const ARM_JS: &str = concat!(include_str!("js/cond.js"), include_str!("js/arm.js"));
 const AWAIT_JS: &str = include_str!("js/await.js");

@@ -21,6 +21,14 @@ use super::prometheus::SUMMARY_WINDOW;
 use super::registry::{Registry, SeriesRead};
 use crate::run::RunResult;
 
+/// The `statsd:` section: where DogStatsD datagrams go, with which prefix and global tags.
+#[derive(Debug, Clone)]
+pub struct StatsdConfig {
+    pub address: std::net::SocketAddr,
+    pub prefix: Option<String>,
+    pub tags: std::collections::BTreeMap<String, String>,
+}
+
 /// Bytes per datagram.
 pub const DATAGRAM_CAPACITY: usize = 1432;
 

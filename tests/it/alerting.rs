@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use serde_json::json;
 use synmon::clock::ManualClock;
-use synmon::config::Config;
 use synmon::daemon::{Daemon, Options};
 use synmon::rules::eval::Phase;
+use synmon::settings::Config;
 
 use crate::support::*;
 

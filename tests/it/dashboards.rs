@@ -9,9 +9,10 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use synmon::clock::SystemClock;
-use synmon::config::{Config, Secret};
+use synmon::config::Secret;
 use synmon::daemon::{Daemon, Options};
 use synmon::dashboards::{ApiError, DatadogClient, Sleeper};
+use synmon::settings::Config;
 
 use crate::fake_datadog::{self, FakeDatadog};
 use crate::support::*;

@@ -12,8 +12,9 @@ use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use synmon::Outcome;
 use synmon::clock::{Clock, SystemClock};
-use synmon::config::{Config, Secret};
+use synmon::config::Secret;
 use synmon::run::{CheckKind, RunResult, StepResult, Timing};
+use synmon::settings::Config;
 use synmon::store::{Store, StoredRun};
 
 use crate::support::*;

@@ -5,8 +5,9 @@ use std::time::Duration;
 
 use serde_json::json;
 use synmon::Outcome;
-use synmon::config::{Config, Target};
+use synmon::config::Target;
 use synmon::journey::{Driver, Progress, RunResult, Runner, Timing};
+use synmon::settings::Config;
 
 use crate::support::*;
 

@@ -321,7 +321,7 @@ route:
         ),
     );
     synmon::daemon::Daemon::start(
-        synmon::config::Config::load(&cfg).unwrap(),
+        synmon::settings::Config::load(&cfg).unwrap(),
         synmon::daemon::Options {
             listen: Some("127.0.0.1:0".parse().unwrap()),
             no_offsets: true,
@@ -944,7 +944,7 @@ async fn runs_inside_a_window_are_stored_marked_shown_and_replayed_as_marked() {
         &format!("{checks}{window}"),
     );
     let d = synmon::daemon::Daemon::start(
-        synmon::config::Config::load(&cfg).unwrap(),
+        synmon::settings::Config::load(&cfg).unwrap(),
         options(),
         Arc::new(SystemClock),
     )
@@ -1006,7 +1006,7 @@ async fn runs_inside_a_window_are_stored_marked_shown_and_replayed_as_marked() {
     // start counts them as maintenance (new runs, outside any window, count as they are).
     let cfg = crate::support::write_config(dir.path(), &sbx.base_url(), PASSWORD, checks);
     let d = synmon::daemon::Daemon::start(
-        synmon::config::Config::load(&cfg).unwrap(),
+        synmon::settings::Config::load(&cfg).unwrap(),
         options(),
         Arc::new(SystemClock),
     )

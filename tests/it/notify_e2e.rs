@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use serde_json::json;
 use synmon::clock::SystemClock;
-use synmon::config::Config;
 use synmon::daemon::{Daemon, Options};
+use synmon::settings::Config;
 
 use super::fake_pagerduty::{FakePagerDuty, TEST_ROUTING_KEY};
 use super::fake_slack::FakeSlack;

@@ -5,11 +5,11 @@ use std::time::Duration;
 
 use serde_json::json;
 use synmon::Outcome;
-use synmon::config::Config;
 use synmon::journey::Vars;
 use synmon::probes::http::HttpProber;
 use synmon::probes::sql::SqlSource;
 use synmon::run::{CheckKind, RunResult};
+use synmon::settings::Config;
 
 use crate::support::*;
 

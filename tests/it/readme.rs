@@ -8,7 +8,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-use synmon::config::Config;
+use synmon::settings::Config;
 
 const PROBE: &str = "zz_readme_probe";
 

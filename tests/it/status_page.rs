@@ -11,9 +11,9 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use synmon::clock::SystemClock;
-use synmon::config::Config;
 use synmon::daemon::{Daemon, Options};
 use synmon::journey::webdriver::Browser;
+use synmon::settings::Config;
 
 use crate::support::*;
 

@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use rvp_sandbox::{Sandbox, SandboxConfig};
 use synmon::clock::SystemClock;
-use synmon::config::Config;
 use synmon::journey::{Driver, Runner};
+use synmon::settings::Config;
 
 /// Browser tests run one at a time: two cores do not run two Chromiums deterministically.
 pub static BROWSER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());

@@ -1,0 +1,680 @@
+//! The assembled configuration: `synmon.yaml` plus the files it points at, loaded once,
+//! validated completely.
+//!
+//! `Config::load` is the one loader: `synmon check` runs it and reports, `run` and `once` run it
+//! and refuse to start on any error. Raw serde structs (`raw.rs`) are validated into the types
+//! below; every problem is collected with its file, line and field path.
+//!
+//! This module sits above the components: each owns its section's types (journeys and the
+//! WebDriver section in `journey`, receivers and routes in `notify`, rules in `rules`, ...) and
+//! the primitives they share (secrets, durations, env expansion, spans, diagnostics) are the
+//! ground floor in `crate::config`. Nothing below this module names `Config`.
+
+mod raw;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::config::duration::parse_duration;
+use crate::config::yaml::YamlDoc;
+use crate::config::{
+    ConfigErrors, Credentials, Diagnostic, Env, ProcessEnv, Redactor, Secret, Target, checks, env,
+    yaml,
+};
+use crate::dashboards::client::{DEFAULT_DATADOG_API, DatadogConfig};
+use crate::journey::{self, Journey, WebDriverConfig};
+use crate::metrics::statsd::StatsdConfig;
+use raw::RawConfig;
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The config file and its folder (relative paths inside resolve against the folder).
+    pub file: PathBuf,
+    pub dir: PathBuf,
+    pub targets: BTreeMap<String, Target>,
+    pub default_target: String,
+    pub tenant: String,
+    pub credentials: Credentials,
+    pub location: String,
+    pub webdriver: WebDriverConfig,
+    pub step_timeout: Duration,
+    pub navigation_timeout: Duration,
+    /// A network request slower than this is listed in a failed run's evidence.
+    pub slow_request_ms: u64,
+    pub store_url: Secret,
+    pub database_url: Option<Secret>,
+    pub variables: BTreeMap<String, String>,
+    pub artifacts_dir: PathBuf,
+    pub journeys_dir: PathBuf,
+    pub alerts_dir: PathBuf,
+    pub dashboards_dir: PathBuf,
+    pub journeys: Vec<Journey>,
+    /// What runs on a schedule (`synmon run`).
+    pub checks: checks::Checks,
+    /// The daemon's HTTP server (default 127.0.0.1:3005, the platform's observability port).
+    pub listen: std::net::SocketAddr,
+    pub statsd: Option<StatsdConfig>,
+    /// How long runs are kept in the store.
+    pub retention: Duration,
+    /// Alert rules and SLOs from `alerts_dir` (empty when the folder does not exist).
+    pub rules: crate::rules::RuleSet,
+    /// How often alert rules and SLOs are evaluated (default 30 s).
+    pub evaluation_interval: Duration,
+    /// Receivers and the routing tree.
+    pub notify: crate::notify::NotifyConfig,
+    /// The daemon's public base URL, for links in notifications (no trailing slash); `None`:
+    /// `http://` + the address the daemon listens on.
+    pub external_url: Option<String>,
+    /// The Datadog API for `synmon dashboards diff|push` (keys may be empty: those refuse).
+    pub datadog: DatadogConfig,
+    /// `server.auth_token`: what the status page, run pages, artifacts and JSON API require
+    /// (screenshots and page dumps can hold customer data); `None`: open.
+    pub auth_token: Option<Secret>,
+    /// Inhibition, maintenance windows, the watchdog and the API's limits and auth.
+    pub mute: crate::mute::MuteConfig,
+}
+
+/// The platform's observability port (seed R1).
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:3005";
+
+impl Config {
+    pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
+        Self::load_with_env(path, &ProcessEnv)
+    }
+
+    pub fn load_with_env(path: &Path, env: &dyn Env) -> Result<Config, ConfigErrors> {
+        let mut doc = YamlDoc::read(path).map_err(|d| ConfigErrors(vec![d]))?;
+        let mut env_errors = Vec::new();
+        env::expand_tree(&mut doc.value, "", env, &mut env_errors);
+        let mut errors: Vec<Diagnostic> = env_errors
+            .into_iter()
+            .map(|(p, m)| doc.diag(&p, m))
+            .collect();
+        if !errors.is_empty() {
+            return Err(ConfigErrors(errors));
+        }
+        let raw: RawConfig = doc
+            .deserialize_at(&doc.value, "")
+            .map_err(|d| ConfigErrors(vec![d]))?;
+        let dir = path
+            .parent()
+            .map(Path::to_path_buf)
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or_else(|| PathBuf::from("."));
+        let (mut cfg, journey_refs) = validate(&doc, raw, path, &dir, &mut errors);
+        // Report in the order of the file, not the order the checks happen to run in.
+        errors.sort_by_key(|d| d.pos.map(|p| (p.line, p.col)));
+        // Journeys are checked even when the main file has errors: report everything at once.
+        if cfg.journeys_dir.is_dir() {
+            let ctx = journey::LoadContext {
+                variables: cfg.variables.keys().cloned().collect::<BTreeSet<_>>(),
+                step_timeout: cfg.step_timeout,
+                navigation_timeout: cfg.navigation_timeout,
+                has_database: cfg.database_url.is_some(),
+            };
+            let (journeys, mut jerrs) = journey::load_dir(&cfg.journeys_dir, &ctx);
+            errors.append(&mut jerrs);
+            cfg.journeys = journeys;
+            match journey_refs {
+                // No list: every journey runs with the default schedule.
+                None => {
+                    for j in &cfg.journeys {
+                        cfg.checks
+                            .journeys
+                            .insert(j.name.clone(), cfg.checks.defaults.clone());
+                    }
+                }
+                Some(refs) => {
+                    for (p, name) in refs {
+                        if !cfg.journeys.iter().any(|j| j.name == name.as_str()) {
+                            errors.push(doc.diag(
+                                &p,
+                                format!(
+                                    "no journey `{name}` in {}",
+                                    yaml::display_path(&cfg.journeys_dir)
+                                ),
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+        if cfg.alerts_dir.is_dir() {
+            let (rules, mut rerrs) = crate::rules::load_dir(&cfg.alerts_dir);
+            errors.append(&mut rerrs);
+            cfg.rules = rules;
+        }
+        cfg.rules.interval = cfg.evaluation_interval;
+        if errors.is_empty() {
+            Ok(cfg)
+        } else {
+            Err(ConfigErrors(errors))
+        }
+    }
+
+    /// The target named on the command line, or the default one.
+    pub fn target(&self, name: Option<&str>) -> Result<&Target, String> {
+        let name = name.unwrap_or(&self.default_target);
+        self.targets.get(name).ok_or_else(|| {
+            format!(
+                "unknown target `{name}` (configured: {})",
+                self.targets.keys().cloned().collect::<Vec<_>>().join(", ")
+            )
+        })
+    }
+
+    /// A journey by name, or by the path of its file.
+    pub fn journey(&self, name_or_path: &str) -> Result<Journey, String> {
+        if let Some(j) = self.journeys.iter().find(|j| j.name == name_or_path) {
+            return Ok(j.clone());
+        }
+        let p = Path::new(name_or_path);
+        if p.is_file() {
+            let ctx = journey::LoadContext {
+                variables: self.variables.keys().cloned().collect(),
+                step_timeout: self.step_timeout,
+                navigation_timeout: self.navigation_timeout,
+                has_database: self.database_url.is_some(),
+            };
+            return journey::load_file(p, &ctx).map_err(|errs| ConfigErrors(errs).to_string());
+        }
+        Err(format!(
+            "no journey `{name_or_path}` (known: {})",
+            self.journeys
+                .iter()
+                .map(|j| j.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
+    }
+
+    /// The daemon's public base URL: `external_url`, else `http://` + the address it listens on.
+    pub fn public_url(&self, listening: std::net::SocketAddr) -> String {
+        self.external_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{listening}"))
+    }
+
+    /// Every secret this config holds, for scrubbing free text.
+    pub fn redactor(&self) -> Redactor {
+        let mut r = Redactor::default();
+        r.add(&self.credentials.password);
+        r.add(&self.store_url);
+        if let Some(d) = &self.database_url {
+            r.add(d);
+        }
+        for rc in &self.notify.receivers {
+            for s in rc.secrets() {
+                r.add(&s);
+            }
+        }
+        r.add(&self.datadog.api_key);
+        r.add(&self.datadog.app_key);
+        if let Some(t) = &self.auth_token {
+            r.add(t);
+        }
+        if let Some(s) = &self.mute.auth_secret {
+            r.add(s);
+        }
+        r
+    }
+}
+
+fn validate(
+    doc: &YamlDoc,
+    raw: RawConfig,
+    path: &Path,
+    dir: &Path,
+    errors: &mut Vec<Diagnostic>,
+) -> (Config, Option<Vec<(String, String)>>) {
+    let (checks, journey_refs) = checks::validate(doc, raw.checks, dir, errors);
+    let mut err = |p: &str, m: String| errors.push(doc.diag(p, m));
+
+    let mut targets = BTreeMap::new();
+    if raw.targets.is_empty() {
+        err(
+            "targets",
+            "at least one target (e.g. `staging: {base_url: ...}`) is needed".into(),
+        );
+    }
+    for (name, t) in &raw.targets {
+        let p = format!("targets.{name}.base_url");
+        match reqwest::Url::parse(&t.base_url) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {
+                targets.insert(
+                    name.clone(),
+                    Target {
+                        name: name.clone(),
+                        base_url: u,
+                    },
+                );
+            }
+            Ok(_) => err(
+                &p,
+                format!("`{}` must be an http(s) URL with a host", t.base_url),
+            ),
+            Err(e) => err(&p, format!("`{}` is not a URL: {e}", t.base_url)),
+        }
+    }
+    let default_target = match &raw.default_target {
+        Some(d) if !raw.targets.contains_key(d) => {
+            err(
+                "default_target",
+                format!(
+                    "unknown target `{d}` (configured: {})",
+                    raw.targets.keys().cloned().collect::<Vec<_>>().join(", ")
+                ),
+            );
+            d.clone()
+        }
+        Some(d) => d.clone(),
+        None => raw.targets.keys().next().cloned().unwrap_or_default(),
+    };
+    if raw.tenant.trim().is_empty() {
+        err("tenant", "must not be empty".into());
+    }
+    if raw.credentials.username.trim().is_empty() {
+        err("credentials.username", "must not be empty".into());
+    }
+    let password = match env::resolve_secret(&raw.credentials.password, dir) {
+        Ok(p) if p.is_empty() => {
+            err("credentials.password", "must not be empty".into());
+            Secret::default()
+        }
+        Ok(p) if p.len() < 4 => {
+            err(
+                "credentials.password",
+                "is shorter than 4 characters".into(),
+            );
+            Secret::default()
+        }
+        Ok(p) => Secret::new(p),
+        Err(e) => {
+            err("credentials.password", e);
+            Secret::default()
+        }
+    };
+    let location = raw.location.unwrap_or_else(|| "local".to_string());
+    if location.is_empty()
+        || !location
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        err(
+            "location",
+            format!("`{location}` must be letters, digits, `-` or `_`"),
+        );
+    }
+
+    let mut dur = |p: &str, raw: &Option<String>, default: Duration| match raw {
+        None => default,
+        Some(s) => parse_duration(s).unwrap_or_else(|e| {
+            err(p, e);
+            default
+        }),
+    };
+    let step_timeout = dur(
+        "defaults.step_timeout",
+        &raw.defaults.step_timeout,
+        Duration::from_secs(5),
+    );
+    let navigation_timeout = dur(
+        "defaults.navigation_timeout",
+        &raw.defaults.navigation_timeout,
+        Duration::from_secs(10),
+    );
+    let startup_timeout = dur(
+        "webdriver.startup_timeout",
+        &raw.webdriver.startup_timeout,
+        Duration::from_secs(20),
+    );
+
+    let wd = &raw.webdriver;
+    let remote_url = match &wd.url {
+        None => None,
+        Some(u) if u.is_empty() => None,
+        Some(u) => match reqwest::Url::parse(u) {
+            Ok(url) if matches!(url.scheme(), "http" | "https") => Some(url),
+            _ => {
+                err("webdriver.url", format!("`{u}` is not an http(s) URL"));
+                None
+            }
+        },
+    };
+    let window_raw = wd.window_size.as_deref().unwrap_or("1280x800");
+    let window = match window_raw.split_once('x') {
+        Some((w, h)) => match (w.parse::<u32>(), h.parse::<u32>()) {
+            (Ok(w), Ok(h)) if (200..=8000).contains(&w) && (200..=8000).contains(&h) => (w, h),
+            (Ok(_), Ok(_)) => {
+                err(
+                    "webdriver.window_size",
+                    format!("`{window_raw}` is out of range (width and height: 200-8000)"),
+                );
+                (1280, 800)
+            }
+            _ => {
+                err(
+                    "webdriver.window_size",
+                    "write it as WIDTHxHEIGHT, e.g. 1280x800".into(),
+                );
+                (1280, 800)
+            }
+        },
+        None => {
+            err(
+                "webdriver.window_size",
+                "write it as WIDTHxHEIGHT, e.g. 1280x800".into(),
+            );
+            (1280, 800)
+        }
+    };
+    let sessions = wd.sessions.unwrap_or(2);
+    if !(1..=64).contains(&sessions) {
+        err(
+            "webdriver.sessions",
+            format!("{sessions} is out of range (1-64)"),
+        );
+    }
+
+    let store_raw = raw
+        .store
+        .as_ref()
+        .map(|s| s.url.clone())
+        .unwrap_or_else(|| "sqlite://synmon.db".to_string());
+    let store_url = match store_raw.split_once("://") {
+        Some(("sqlite", p)) => {
+            let p = Path::new(p);
+            let abs = if p.is_absolute() {
+                p.to_path_buf()
+            } else {
+                dir.join(p)
+            };
+            Secret::new(format!("sqlite://{}", abs.display()))
+        }
+        Some(("postgres" | "postgresql", _)) => Secret::new(store_raw.clone()),
+        _ => {
+            err(
+                "store.url",
+                "must start with sqlite:// or postgres://".into(),
+            );
+            Secret::default()
+        }
+    };
+    let database_url = match &raw.database {
+        Some(d) if d.url.is_empty() => None,
+        Some(d) => match env::resolve_secret(&d.url, dir) {
+            Ok(u)
+                if u.starts_with("postgres://")
+                    || u.starts_with("postgresql://")
+                    || u.starts_with("sqlite:") =>
+            {
+                Some(Secret::new(u))
+            }
+            Ok(_) => {
+                err(
+                    "database.url",
+                    "must start with postgres:// or sqlite:".into(),
+                );
+                None
+            }
+            Err(e) => {
+                err("database.url", e);
+                None
+            }
+        },
+        None => None,
+    };
+    for k in raw.variables.keys() {
+        if journey::BUILTIN_VARS.contains(&k.as_str()) {
+            err(
+                &format!("variables.{k}"),
+                format!("`{k}` is a built-in variable"),
+            );
+        }
+    }
+
+    let folder = |raw: &Option<String>, default: &str| dir.join(raw.as_deref().unwrap_or(default));
+    let journeys_dir = folder(&raw.journeys, "journeys");
+    if !journeys_dir.is_dir() {
+        err(
+            "journeys",
+            format!(
+                "folder {} does not exist",
+                yaml::display_path(&journeys_dir)
+            ),
+        );
+    }
+    for (key, value) in [("alerts", &raw.alerts), ("dashboards", &raw.dashboards)] {
+        if let Some(v) = value
+            && !dir.join(v).is_dir()
+        {
+            err(
+                key,
+                format!("folder {} does not exist", yaml::display_path(&dir.join(v))),
+            );
+        }
+    }
+
+    let listen_raw = raw
+        .server
+        .as_ref()
+        .and_then(|s| s.listen.clone())
+        .unwrap_or_else(|| DEFAULT_LISTEN.to_string());
+    let listen = listen_raw.parse().unwrap_or_else(|_| {
+        err(
+            "server.listen",
+            format!("`{listen_raw}` is not an address like 127.0.0.1:3005"),
+        );
+        DEFAULT_LISTEN.parse().expect("default address")
+    });
+    let statsd = match raw.exporters.as_ref().and_then(|e| e.dogstatsd.as_ref()) {
+        Some(d) if d.address.trim().is_empty() => None,
+        Some(d) => match std::net::ToSocketAddrs::to_socket_addrs(d.address.as_str())
+            .ok()
+            .and_then(|mut a| a.next())
+        {
+            Some(address) => Some(StatsdConfig {
+                address,
+                prefix: d.prefix.clone().filter(|p| !p.is_empty()),
+                tags: d.tags.clone(),
+            }),
+            None => {
+                err(
+                    "exporters.dogstatsd.address",
+                    format!("`{}` is not a host:port that resolves", d.address),
+                );
+                None
+            }
+        },
+        None => None,
+    };
+    let retention = match &raw.retention {
+        None => Duration::from_secs(35 * 86_400),
+        Some(r) => parse_duration(r).unwrap_or_else(|e| {
+            err("retention", e);
+            Duration::from_secs(35 * 86_400)
+        }),
+    };
+
+    let evaluation_interval = match &raw.evaluation_interval {
+        None => Duration::from_secs(30),
+        Some(r) => match parse_duration(r) {
+            Ok(d) if d >= Duration::from_secs(1) => d,
+            Ok(_) => {
+                err("evaluation_interval", format!("`{r}` is shorter than 1s"));
+                Duration::from_secs(30)
+            }
+            Err(e) => {
+                err("evaluation_interval", e);
+                Duration::from_secs(30)
+            }
+        },
+    };
+
+    let mut notify = crate::notify::config::validate(raw.receivers, raw.route, dir, &mut err);
+    let (rate_limit, auth, auth_token_raw) = match raw.server {
+        Some(s) => (s.api_rate_limit, s.auth, s.auth_token),
+        None => (None, None, None),
+    };
+    let mute = crate::mute::config::validate(
+        raw.inhibit_rules,
+        raw.maintenance_windows,
+        raw.watchdog,
+        rate_limit,
+        auth,
+        &mut notify,
+        dir,
+        &mut err,
+    );
+    let external_url = match raw.external_url.as_deref().filter(|u| !u.is_empty()) {
+        None => None,
+        Some(u) => match reqwest::Url::parse(u) {
+            Ok(p) if matches!(p.scheme(), "http" | "https") && p.host().is_some() => {
+                Some(u.trim_end_matches('/').to_string())
+            }
+            _ => {
+                err(
+                    "external_url",
+                    format!("`{u}` must be an http(s) URL with a host"),
+                );
+                None
+            }
+        },
+    };
+    let datadog = validate_datadog(raw.datadog.as_ref(), dir, &mut err);
+    let auth_token = match auth_token_raw.as_deref() {
+        None | Some("") => None,
+        Some(v) => match env::resolve_secret(v, dir) {
+            Ok(t) if t.is_empty() => None,
+            // A short token is guessable, and the redactor ignores values under 4 characters.
+            Ok(t) if t.len() < 16 => {
+                err(
+                    "server.auth_token",
+                    "must be at least 16 characters (or empty to turn authentication off)".into(),
+                );
+                None
+            }
+            Ok(t) => Some(Secret::new(t)),
+            Err(e) => {
+                err("server.auth_token", e);
+                None
+            }
+        },
+    };
+
+    let config = Config {
+        file: path.to_path_buf(),
+        dir: dir.to_path_buf(),
+        targets,
+        default_target,
+        tenant: raw.tenant,
+        credentials: Credentials {
+            username: raw.credentials.username,
+            password,
+        },
+        location,
+        webdriver: WebDriverConfig {
+            remote_url,
+            chromedriver: wd
+                .chromedriver
+                .clone()
+                .unwrap_or_else(|| "chromedriver".into()),
+            browser_binary: wd.browser_binary.clone(),
+            headless: wd.headless.unwrap_or(true),
+            window,
+            extra_args: wd.extra_args.clone(),
+            sessions,
+            startup_timeout,
+        },
+        step_timeout,
+        navigation_timeout,
+        slow_request_ms: raw.defaults.slow_request_ms.unwrap_or(1000),
+        store_url,
+        database_url,
+        variables: raw.variables,
+        artifacts_dir: folder(&raw.artifacts, "artifacts"),
+        journeys_dir,
+        alerts_dir: folder(&raw.alerts, "alerts"),
+        dashboards_dir: folder(&raw.dashboards, "dashboards"),
+        journeys: Vec::new(),
+        checks,
+        listen,
+        statsd,
+        retention,
+        rules: crate::rules::RuleSet::default(),
+        evaluation_interval,
+        notify,
+        external_url,
+        datadog,
+        auth_token,
+        mute,
+    };
+    (config, journey_refs)
+}
+
+fn validate_datadog(
+    raw: Option<&raw::RawDatadog>,
+    dir: &Path,
+    err: &mut dyn FnMut(&str, String),
+) -> DatadogConfig {
+    let default_url = || reqwest::Url::parse(DEFAULT_DATADOG_API).expect("a valid URL");
+    let Some(raw) = raw else {
+        return DatadogConfig {
+            api_key: Secret::default(),
+            app_key: Secret::default(),
+            api_url: default_url(),
+        };
+    };
+    let mut secret = |p: &str, v: &Option<String>| match v.as_deref() {
+        None | Some("") => Secret::default(),
+        Some(v) => match env::resolve_secret(v, dir) {
+            Ok(s) => Secret::new(s),
+            Err(e) => {
+                err(p, e);
+                Secret::default()
+            }
+        },
+    };
+    let api_key = secret("datadog.api_key", &raw.api_key);
+    let app_key = secret("datadog.app_key", &raw.app_key);
+    let site = raw.site.as_deref().filter(|s| !s.trim().is_empty());
+    let api = raw.api_url.as_deref().filter(|s| !s.trim().is_empty());
+    let (p, text) = match (site, api) {
+        (Some(_), Some(_)) => {
+            err(
+                "datadog.site",
+                "set either `site` or `api_url`, not both".into(),
+            );
+            return DatadogConfig {
+                api_key,
+                app_key,
+                api_url: default_url(),
+            };
+        }
+        (Some(s), None) => (
+            "datadog.site",
+            crate::dashboards::client::site_url(s.trim()),
+        ),
+        (None, Some(u)) => ("datadog.api_url", u.trim().to_string()),
+        (None, None) => ("datadog.api_url", DEFAULT_DATADOG_API.to_string()),
+    };
+    // A base URL without a trailing slash would lose its last path segment on `join`.
+    let with_slash = if text.ends_with('/') {
+        text.clone()
+    } else {
+        format!("{text}/")
+    };
+    let api_url = match reqwest::Url::parse(&with_slash) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => u,
+        _ => {
+            err(p, format!("`{text}` is not an http(s) URL with a host"));
+            default_url()
+        }
+    };
+    DatadogConfig {
+        api_key,
+        app_key,
+        api_url,
+    }
+}
