@@ -18,6 +18,7 @@ pub mod run;
 pub mod scheduler;
 pub mod settings;
 pub mod store;
+pub mod template;
 pub mod tls;
 pub mod view;
 

@@ -8,7 +8,7 @@ pub fn run(config: &Path) -> i32 {
     match Config::load(config) {
         Ok(cfg) => {
             if cfg.dashboards_dir.is_dir() {
-                let opts = crate::dashboards::lint_options(&cfg);
+                let opts = crate::dashboards::lint_options(cfg.statsd.as_ref());
                 let (_, errors) = crate::dashboards::load_dir(&cfg.dashboards_dir, &opts);
                 if !errors.is_empty() {
                     for e in &errors {

@@ -24,7 +24,7 @@ fn load(config: &Path) -> Result<Config, i32> {
 
 /// Lint the folder; prints every problem. `Err(1)` on lint errors.
 fn linted(cfg: &Config) -> Result<(Vec<Dashboard>, LintOptions), i32> {
-    let opts = dashboards::lint_options(cfg);
+    let opts = dashboards::lint_options(cfg.statsd.as_ref());
     let (list, errors) = dashboards::load_dir(&cfg.dashboards_dir, &opts);
     if errors.is_empty() {
         Ok((list, opts))

@@ -121,9 +121,9 @@ pub fn load_dir(dir: &Path, opts: &LintOptions) -> (Vec<Dashboard>, Vec<LintErro
     (dashboards, errors)
 }
 
-/// Lint options from a loaded config (the DogStatsD prefix and global tags).
-pub fn lint_options(cfg: &crate::settings::Config) -> LintOptions {
-    match &cfg.statsd {
+/// Lint options from the config's `statsd:` section (the DogStatsD prefix and global tags).
+pub fn lint_options(statsd: Option<&crate::metrics::statsd::StatsdConfig>) -> LintOptions {
+    match statsd {
         Some(s) => LintOptions {
             prefix: s.prefix.clone(),
             global_tags: s.tags.keys().cloned().collect(),

@@ -8,11 +8,11 @@ use yaml_serde::Value;
 
 use super::model::*;
 use super::raw::*;
-use super::template::{BUILTIN_VARS, Template};
 use crate::config::diag::Diagnostic;
 use crate::config::duration::parse_duration;
 use crate::config::span::{join_index, join_key};
 use crate::config::yaml::YamlDoc;
+use crate::template::{BUILTIN_VARS, Template};
 
 /// What journey validation needs to know about the main config.
 #[derive(Debug, Clone)]

@@ -4,11 +4,10 @@ pub mod keys;
 mod load;
 pub mod model;
 mod raw;
-pub mod template;
 
+pub use crate::template::{BUILTIN_VARS, Template, Vars};
 pub use load::{LoadContext, load_dir, load_file};
 pub use model::*;
-pub use template::{BUILTIN_VARS, Template, Vars};
 pub mod chromedriver;
 pub mod runner;
 pub mod webdriver;

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use super::template::Template;
+use crate::template::Template;
 
 #[derive(Debug, Clone)]
 pub struct Journey {

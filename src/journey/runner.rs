@@ -11,13 +11,13 @@ use tracing::Instrument;
 
 use super::chromedriver::Chromedriver;
 use super::model::*;
-use super::template::{Vars, render_json};
 use super::webdriver::{ArmMode, Armed, Browser, Cond, StepError};
 use crate::clock::Clock;
 use crate::config::{Redactor, Target};
 use crate::outcome::Outcome;
 use crate::run::*;
 use crate::settings::Config;
+use crate::template::{Vars, render_json};
 
 /// Where browser sessions come from.
 pub enum Driver {
@@ -291,7 +291,7 @@ impl Runner {
         }
     }
 
-    fn render(&self, t: &super::template::Template, vars: &Vars) -> Result<String, StepError> {
+    fn render(&self, t: &crate::template::Template, vars: &Vars) -> Result<String, StepError> {
         t.render(vars).map_err(StepError::error)
     }
 

@@ -12,10 +12,10 @@ use tokio::time::Instant;
 use super::backoff;
 use crate::config::checks::HttpCheck;
 use crate::config::{Redactor, Secret};
-use crate::journey::template::render_json;
-use crate::journey::{Template, Vars};
 use crate::outcome::Outcome;
 use crate::run::{RunResult, StepResult, Timing};
+use crate::template::render_json;
+use crate::template::{Template, Vars};
 
 /// What one HTTP check attempt saw besides its result (fed to counters by the recorder).
 #[derive(Debug, Default, Clone, PartialEq)]

@@ -1,5 +1,6 @@
-//! `{name}` placeholders in journey strings: the tenant, credentials, config variables and values
-//! captured by earlier steps. Unknown names are caught at load time, not mid-run.
+//! `{name}` placeholders in journey steps and HTTP checks: the tenant, credentials, config
+//! variables and values captured by earlier steps. Unknown names are caught at load time, not
+//! mid-run. Below both journeys and probes, which render with it.
 
 use std::collections::HashMap;
 
