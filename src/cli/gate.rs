@@ -51,7 +51,7 @@ pub struct GateArgs {
     /// More probe errors than this percentage of a check's runs cannot be judged (exit 2).
     #[arg(long, default_value_t = 10.0)]
     pub max_probe_errors: f64,
-    /// Where the day's `perf-YYYYMMDD.json` goes (seed R6: ops/reports).
+    /// Where the day's `perf-YYYYMMDD.json` goes (the platform keeps reports in ops/reports).
     #[arg(long, default_value = "ops/reports")]
     pub reports_dir: PathBuf,
 }

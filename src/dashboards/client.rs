@@ -3,7 +3,7 @@
 //! Keys travel only in the `DD-API-KEY` and `DD-APPLICATION-KEY` headers, never in a URL, so a
 //! transport error (which names the URL) cannot leak them. A 429 waits for `Retry-After` (or
 //! Datadog's `X-RateLimit-Reset`), a 5xx or a lost connection backs off as the platform's
-//! clients do (seed R5), up to 5 attempts; the waiting goes through a [`Sleeper`] so tests
+//! clients do (1 s x 2^attempt, capped at 32 s, with jitter), up to 5 attempts; the waiting goes through a [`Sleeper`] so tests
 //! observe the waits instead of sitting through them.
 
 use std::future::Future;

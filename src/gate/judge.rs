@@ -1,7 +1,7 @@
 //! The verdict: samples + targets -> one verdict per check and criterion, and the exit code.
 //! Pure (no I/O, no clock), so every rule below is a table-driven unit test.
 //!
-//! Rules (issue 8):
+//! Rules:
 //! - each journey's p95 of passing runs < its target (400 ms), each API check's p95 < 500 ms;
 //! - availability = pass / (pass + fail) >= 99.9 %, per check and over all judged checks; probe
 //!   errors are excluded and reported apart, but more than `max_probe_error_pct` of a check's

@@ -1,6 +1,6 @@
 //! The gate's outputs: the table a person reads, `--json`, `--junit` (one testcase per check and
 //! criterion; failures carry the numbers) and the day's `ops/reports/perf-YYYYMMDD.json`
-//! (seed R6), in which the gate owns the `gate` key and keeps whatever other writers put there.
+//! (the platform's performance-report folder), in which the gate owns the `gate` key and keeps whatever other writers put there.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};

@@ -1,4 +1,4 @@
-//! `synmon report`: one self-contained HTML file for the pilot reviews (seed R8) — p95 per
+//! `synmon report`: one self-contained HTML file for the pilot reviews — p95 per
 //! journey over time, availability, error-budget burn, and the gate's verdict for the same
 //! window. Charts are inline SVG drawn here; no script, stylesheet, font or image is fetched,
 //! so the file reads the same offline, attached to a ticket or mailed. Only check names,

@@ -75,7 +75,7 @@ pub struct Config {
     pub mute: crate::mute::MuteConfig,
 }
 
-/// The platform's observability port (seed R1).
+/// The platform's observability port: synmon is its observability service.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:3005";
 
 impl Config {
