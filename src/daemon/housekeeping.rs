@@ -52,7 +52,7 @@ pub(super) async fn replay(store: &Store, registry: &Registry, clock: &dyn Clock
 }
 
 /// Once a minute: freeze histogram slices; once an hour: prune runs past the retention.
-pub(super) async fn maintain(shared: Arc<Shared>) {
+pub(super) async fn tick(shared: Arc<Shared>) {
     let mut tick = tokio::time::interval(Duration::from_secs(60));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut n: u64 = 0;

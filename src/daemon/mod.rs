@@ -84,7 +84,8 @@ pub struct Daemon {
     writes: mpsc::UnboundedSender<StoredRun>,
     server: tokio::task::JoinHandle<()>,
     server_stop: tokio::sync::watch::Sender<bool>,
-    maintenance: tokio::task::JoinHandle<()>,
+    /// The minute tick: histogram slices, retention (see `housekeeping`).
+    housekeeping: tokio::task::JoinHandle<()>,
     evaluator: Option<tokio::task::JoinHandle<()>>,
 }
 
@@ -197,7 +198,7 @@ impl Daemon {
         });
         let (server_stop, stop_rx) = tokio::sync::watch::channel(false);
         let server = tokio::spawn(crate::http::serve(listener, shared.clone(), stop_rx));
-        let maintenance = tokio::spawn(housekeeping::maintain(shared.clone()));
+        let housekeeping = tokio::spawn(housekeeping::tick(shared.clone()));
         if !options.manual_evaluation {
             notifier.start();
         }
@@ -215,7 +216,7 @@ impl Daemon {
             writes,
             server,
             server_stop,
-            maintenance,
+            housekeeping,
             evaluator,
         };
         daemon.start_checks(config).await?;
@@ -364,7 +365,7 @@ impl Daemon {
             let _ = self.writer.await;
             let _ = self.server_stop.send(true);
             let _ = self.server.await;
-            self.maintenance.abort();
+            self.housekeeping.abort();
             self.shared.notifier.stop().await;
             if let Some(e) = &self.evaluator {
                 e.abort();
