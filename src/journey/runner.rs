@@ -123,17 +123,8 @@ impl Runner {
         let started_at = self.clock.now();
         let t0 = Instant::now();
         let cfg = &self.config;
-        let mut vars = Vars::default();
-        vars.set("tenant", &cfg.tenant);
-        vars.set("base_url", target.base_url.as_str().trim_end_matches('/'));
-        vars.set("username", &cfg.credentials.username);
-        vars.set_secret("password", cfg.credentials.password.clone());
-        vars.set("target", &target.name);
-        vars.set("location", &cfg.location);
+        let mut vars = Vars::for_target(cfg, target);
         vars.set("run_id", &run_id);
-        for (k, v) in &cfg.variables {
-            vars.set(k, v);
-        }
         let redactor = cfg.redactor();
         let mut result = RunResult::begin(
             &journey.name,

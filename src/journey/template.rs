@@ -137,6 +137,23 @@ impl Vars {
     pub fn secrets(&self) -> impl Iterator<Item = &Secret> {
         self.secret.values()
     }
+
+    /// The built-in variables of a run against `target` (all of [`BUILTIN_VARS`] but `run_id`,
+    /// which only a journey run has) and the config's `variables:`. The one place they are
+    /// set, so a journey, an HTTP check and the gate's fresh runs render the same values.
+    pub fn for_target(cfg: &crate::config::Config, target: &crate::config::Target) -> Self {
+        let mut v = Vars::default();
+        v.set("tenant", &cfg.tenant);
+        v.set("username", &cfg.credentials.username);
+        v.set_secret("password", cfg.credentials.password.clone());
+        v.set("base_url", target.base_url.as_str().trim_end_matches('/'));
+        v.set("target", &target.name);
+        v.set("location", &cfg.location);
+        for (k, val) in &cfg.variables {
+            v.set(k, val);
+        }
+        v
+    }
 }
 
 /// Renders every string inside a JSON value as a template (request bodies, expected values).

@@ -1,0 +1,428 @@
+//! HTTP API checks: one request (after a login when configured), assertions on status, JSON,
+//! headers and latency; 429s honour `Retry-After` and 5xx the platform's backoff, within the
+//! check's timeout. Every 429 is counted as a rate-limit hit.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::time::Instant;
+
+use super::HttpCheck;
+use crate::probes::backoff;
+use crate::config::{Redactor, Secret};
+use crate::journey::template::render_json;
+use crate::journey::{Template, Vars};
+use crate::outcome::Outcome;
+use crate::run::{RunResult, StepResult, Timing};
+
+/// What one HTTP check attempt saw besides its result (fed to counters by the recorder).
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct HttpStats {
+    pub rate_limit_hits: u64,
+    /// Responses >= 500 seen (including retried ones).
+    pub server_errors: u64,
+    /// Gauges read from the response (`None`: missing or not a number, so stale).
+    pub gauges: Vec<(String, Option<f64>)>,
+}
+
+pub struct HttpProber {
+    client: reqwest::Client,
+    /// Tokens from login requests, per check: reused until the target says 401.
+    tokens: Mutex<HashMap<String, Secret>>,
+}
+
+impl HttpProber {
+    /// `reuse_connections: false` opens a new connection per request (like blackbox_exporter).
+    pub fn new(reuse_connections: bool) -> Self {
+        crate::tls::install();
+        let mut b =
+            reqwest::Client::builder().user_agent(concat!("synmon/", env!("CARGO_PKG_VERSION")));
+        if !reuse_connections {
+            b = b.pool_max_idle_per_host(0);
+        }
+        Self {
+            client: b.build().expect("HTTP client"),
+            tokens: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Runs one attempt of `check` against `base_url`; `vars` carry tenant and credentials.
+    pub async fn run(
+        &self,
+        check: &HttpCheck,
+        base_url: &str,
+        vars: &Vars,
+        run: &mut RunResult,
+        timeout: Duration,
+    ) -> HttpStats {
+        let deadline = Instant::now() + timeout;
+        let mut stats = HttpStats::default();
+        let mut redactor = Redactor::default();
+        for s in vars.secrets() {
+            redactor.add(s);
+        }
+        let res = self
+            .attempt(check, base_url, vars, run, deadline, &mut stats, &redactor)
+            .await;
+        if let Err(e) = res {
+            run.outcome = e.0;
+            run.error = Some(redactor.redact(&e.1));
+            run.failed_step = run.steps.last().map(|s| s.name.clone());
+        }
+        run.total_ms = run.steps.iter().map(|s| s.latency_ms).sum();
+        run.timed_latency_ms = run
+            .steps
+            .iter()
+            .filter(|s| s.timed)
+            .map(|s| s.latency_ms)
+            .sum();
+        stats
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn attempt(
+        &self,
+        check: &HttpCheck,
+        base_url: &str,
+        vars: &Vars,
+        run: &mut RunResult,
+        deadline: Instant,
+        stats: &mut HttpStats,
+        redactor: &Redactor,
+    ) -> Result<(), (Outcome, String)> {
+        let render = |s: &str| -> Result<String, (Outcome, String)> {
+            Template::parse(s)
+                .and_then(|t| t.render(vars))
+                .map_err(|e| (Outcome::Error, e))
+        };
+        let url = absolute(base_url, &render(&check.url)?);
+        let mut relogged = false;
+        loop {
+            let token = match (&check.bearer, &check.login) {
+                (Some(b), _) => Some(b.clone()),
+                (None, Some(login)) => {
+                    let cached = self
+                        .tokens
+                        .lock()
+                        .expect("tokens")
+                        .get(&check.name)
+                        .cloned();
+                    match cached {
+                        Some(t) => Some(t),
+                        None => {
+                            let t = self
+                                .login(
+                                    check,
+                                    base_url,
+                                    &render(&login.url)?,
+                                    &login.token_pointer,
+                                    vars,
+                                    run,
+                                    deadline,
+                                    stats,
+                                )
+                                .await?;
+                            self.tokens
+                                .lock()
+                                .expect("tokens")
+                                .insert(check.name.clone(), t.clone());
+                            Some(t)
+                        }
+                    }
+                }
+                (None, None) => None,
+            };
+            let mut req = self.client.request(check.method.clone(), &url);
+            for (k, v) in &check.headers {
+                req = req.header(k, render(v)?);
+            }
+            if let Some(t) = &token {
+                req = req.bearer_auth(t.expose());
+            }
+            if let Some(body) = &check.json {
+                req = req.json(&render_json(body, vars).map_err(|e| (Outcome::Error, e))?);
+            }
+            let name = format!("{} {}", check.method, path_of(&url));
+            let (status, headers, body, took) =
+                send_with_backoff(req, &name, deadline, stats, run).await?;
+            if status == 401 && check.login.is_some() && !relogged {
+                // The cached token expired: log in again once.
+                self.tokens.lock().expect("tokens").remove(&check.name);
+                relogged = true;
+                continue;
+            }
+            let fail = |m: String| Err((Outcome::Fail, format!("{name}: {m}")));
+            let ok_status = match check.expect_status {
+                Some(s) => s == status,
+                None => (200..300).contains(&status),
+            };
+            let result = if !ok_status {
+                let snippet: String = redactor.redact(&body).chars().take(200).collect();
+                fail(format!(
+                    "HTTP {status}{} {snippet}",
+                    check
+                        .expect_status
+                        .map(|s| format!(" (expected {s})"))
+                        .unwrap_or_default()
+                ))
+            } else if let Some(err) = {
+                stats.gauges = read_gauges(check, &body);
+                check_body(check, &headers, &body, vars)
+            } {
+                fail(err)
+            } else if let Some(max) = check.max_latency
+                && took > max
+            {
+                fail(format!(
+                    "took {} ms, more than the {} ms allowed",
+                    took.as_millis(),
+                    max.as_millis()
+                ))
+            } else {
+                Ok(())
+            };
+            let step_outcome = if result.is_ok() {
+                Outcome::Pass
+            } else {
+                Outcome::Fail
+            };
+            run.steps.push(StepResult {
+                name,
+                action: "http".into(),
+                latency_ms: took.as_secs_f64() * 1000.0,
+                timed: true,
+                timing: Timing::Outside,
+                outcome: step_outcome,
+                error: result.as_ref().err().map(|e| redactor.redact(&e.1)),
+            });
+            return result;
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn login(
+        &self,
+        check: &HttpCheck,
+        base_url: &str,
+        login_url: &str,
+        pointer: &str,
+        vars: &Vars,
+        run: &mut RunResult,
+        deadline: Instant,
+        stats: &mut HttpStats,
+    ) -> Result<Secret, (Outcome, String)> {
+        let url = absolute(base_url, login_url);
+        let body = serde_json::json!({
+            "email": vars.get("username").unwrap_or_default(),
+            "password": vars.get("password").unwrap_or_default(),
+        });
+        let req = self.client.post(&url).json(&body);
+        let name = format!("login {}", path_of(&url));
+        let (status, _, text, took) = send_with_backoff(req, &name, deadline, stats, run).await?;
+        let token = if (200..300).contains(&status) {
+            serde_json::from_str::<Value>(&text).ok().and_then(|v| {
+                v.pointer(pointer)
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+            })
+        } else {
+            None
+        };
+        let error = match (&token, status) {
+            (Some(_), _) => None,
+            (None, s) if (200..300).contains(&s) => {
+                Some(format!("{name}: no token at {pointer} in the response"))
+            }
+            (None, s) => Some(format!("{name}: HTTP {s}")),
+        };
+        run.steps.push(StepResult {
+            name: name.clone(),
+            action: "http".into(),
+            latency_ms: took.as_secs_f64() * 1000.0,
+            timed: false,
+            timing: Timing::Outside,
+            outcome: if error.is_none() {
+                Outcome::Pass
+            } else {
+                Outcome::Fail
+            },
+            error: error.clone(),
+        });
+        let _ = check;
+        match (token, error) {
+            (Some(t), _) => Ok(Secret::new(t)),
+            (None, e) => Err((Outcome::Fail, e.unwrap_or_default())),
+        }
+    }
+}
+
+/// Sends with the platform's retry policy: 429 -> wait `Retry-After`; 5xx or a connection
+/// error -> backoff; at most 5 attempts, never past the deadline. Returns the last response.
+async fn send_with_backoff(
+    req: reqwest::RequestBuilder,
+    name: &str,
+    deadline: Instant,
+    stats: &mut HttpStats,
+    run: &mut RunResult,
+) -> Result<(u16, reqwest::header::HeaderMap, String, Duration), (Outcome, String)> {
+    let mut attempt = 0u32;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err((
+                Outcome::Fail,
+                format!("{name}: no response before the check's timeout"),
+            ));
+        }
+        let r = req
+            .try_clone()
+            .ok_or_else(|| (Outcome::Error, "request body cannot be retried".to_string()))?
+            .timeout(left);
+        let t = Instant::now();
+        let sent = r.send().await;
+        let (status, headers, body) = match sent {
+            Ok(resp) => {
+                let status = resp.status().as_u16();
+                let headers = resp.headers().clone();
+                match resp.text().await {
+                    Ok(b) => (status, headers, b),
+                    Err(e) => {
+                        return Err((Outcome::Fail, format!("{name}: reading the body: {e}")));
+                    }
+                }
+            }
+            Err(e) if e.is_timeout() => {
+                return Err((
+                    Outcome::Fail,
+                    format!("{name}: no response within {} ms", left.as_millis()),
+                ));
+            }
+            Err(e) => {
+                // Connection refused or reset: the target is unreachable; back off and retry.
+                attempt += 1;
+                let wait = backoff::delay_random(attempt - 1);
+                if attempt >= backoff::MAX_ATTEMPTS || Instant::now() + wait >= deadline {
+                    return Err((Outcome::Fail, format!("{name}: {}", without_url(&e))));
+                }
+                tokio::time::sleep(wait).await;
+                continue;
+            }
+        };
+        let took = t.elapsed();
+        let retry_wait = if status == 429 {
+            stats.rate_limit_hits += 1;
+            Some(backoff::retry_after(&headers).unwrap_or_else(|| backoff::delay_random(attempt)))
+        } else if status >= 500 {
+            stats.server_errors += 1;
+            Some(backoff::delay_random(attempt))
+        } else {
+            None
+        };
+        attempt += 1;
+        match retry_wait {
+            Some(wait) if attempt < backoff::MAX_ATTEMPTS && Instant::now() + wait < deadline => {
+                tracing::debug!(
+                    status,
+                    wait_ms = wait.as_millis() as u64,
+                    "retrying after backoff"
+                );
+                run.steps.push(StepResult {
+                    name: format!("{name} (retried)"),
+                    action: "http".into(),
+                    latency_ms: took.as_secs_f64() * 1000.0,
+                    timed: false,
+                    timing: Timing::Outside,
+                    outcome: Outcome::Fail,
+                    error: Some(format!(
+                        "HTTP {status}; retrying in {} ms",
+                        wait.as_millis()
+                    )),
+                });
+                tokio::time::sleep(wait).await;
+            }
+            _ => return Ok((status, headers, body, took)),
+        }
+    }
+}
+
+/// The configured gauges from a JSON body (numbers, or numeric strings).
+fn read_gauges(check: &HttpCheck, body: &str) -> Vec<(String, Option<f64>)> {
+    if check.gauges.is_empty() {
+        return Vec::new();
+    }
+    let json: Option<Value> = serde_json::from_str(body).ok();
+    check
+        .gauges
+        .iter()
+        .map(|(name, ptr)| {
+            let v = json.as_ref().and_then(|j| j.pointer(ptr)).and_then(|v| {
+                v.as_f64()
+                    .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+            });
+            (name.clone(), v)
+        })
+        .collect()
+}
+
+fn check_body(
+    check: &HttpCheck,
+    headers: &reqwest::header::HeaderMap,
+    body: &str,
+    vars: &Vars,
+) -> Option<String> {
+    for (h, want) in &check.expect_headers {
+        let got = headers.get(h.as_str()).and_then(|v| v.to_str().ok());
+        if got != Some(want.as_str()) && !(want == "*" && got.is_some()) {
+            return Some(format!("header {h} is {got:?}, expected {want:?}"));
+        }
+    }
+    if check.expect_json.is_empty() {
+        return None;
+    }
+    let json: Value = match serde_json::from_str(body) {
+        Ok(v) => v,
+        Err(e) => return Some(format!("response is not JSON: {e}")),
+    };
+    for (ptr, want) in &check.expect_json {
+        let want = match render_json(want, vars) {
+            Ok(w) => w,
+            Err(e) => return Some(e),
+        };
+        let got = json.pointer(ptr).cloned().unwrap_or(Value::Null);
+        if got != want {
+            return Some(format!("{ptr} is {got}, expected {want}"));
+        }
+    }
+    None
+}
+
+fn absolute(base: &str, url: &str) -> String {
+    if url.starts_with("http://") || url.starts_with("https://") {
+        url.to_string()
+    } else {
+        format!(
+            "{}/{}",
+            base.trim_end_matches('/'),
+            url.trim_start_matches('/')
+        )
+    }
+}
+
+fn path_of(url: &str) -> String {
+    reqwest::Url::parse(url)
+        .map(|u| u.path().to_string())
+        .unwrap_or_else(|_| url.to_string())
+}
+
+/// reqwest errors quote the URL, which may carry credentials in its query; keep the cause.
+fn without_url(e: &reqwest::Error) -> String {
+    let mut src: Option<&dyn std::error::Error> = std::error::Error::source(e);
+    let mut last = None;
+    while let Some(s) = src {
+        last = Some(s.to_string());
+        src = s.source();
+    }
+    last.unwrap_or_else(|| "request failed".into())
+}
