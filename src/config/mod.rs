@@ -4,7 +4,6 @@
 //! and refuse to start on any error. Raw serde structs (`raw.rs`) are validated into the types
 //! below; every problem is collected with its file, line and field path.
 
-pub mod checks;
 pub mod diag;
 pub mod duration;
 pub mod env;
@@ -21,6 +20,7 @@ pub use diag::{ConfigErrors, Diagnostic};
 pub use env::{Env, ProcessEnv};
 pub use secret::{REDACTED, Redactor, Secret};
 
+use crate::checks;
 use crate::journey::{self, Journey};
 use duration::parse_duration;
 use raw::RawConfig;

@@ -10,11 +10,11 @@ use serde_json::Value;
 use tokio::time::Instant;
 
 use super::HttpCheck;
-use crate::probes::backoff;
 use crate::config::{Redactor, Secret};
 use crate::journey::template::render_json;
 use crate::journey::{Template, Vars};
 use crate::outcome::Outcome;
+use crate::probes::backoff;
 use crate::run::{RunResult, StepResult, Timing};
 
 /// What one HTTP check attempt saw besides its result (fed to counters by the recorder).
