@@ -74,6 +74,10 @@ pub trait Check: Clone + Into<CheckDef> + Sized {
 
 /// A validated check of any kind.
 #[derive(Debug, Clone)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "built once per config load, one per check: boxing would only add an indirection to every run"
+)]
 pub enum CheckDef {
     Journey(JourneyCheck),
     Http(HttpCheck),
