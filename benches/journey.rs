@@ -531,8 +531,8 @@ async fn bench() -> anyhow::Result<()> {
     let cfg = Config::load(&write_config(dir.path(), &sbx.base_url, PASSWORD, ""))
         .map_err(|e| anyhow::anyhow!("config: {e}"))?;
     let cfg = Arc::new(cfg);
-    let driver = Arc::new(Driver::from_config(&cfg));
-    let runner = Runner::new(cfg.clone(), driver.clone(), Arc::new(SystemClock));
+    let driver = Arc::new(Driver::from_config(&cfg.webdriver));
+    let runner = Runner::new(cfg.runner_settings(), driver.clone(), Arc::new(SystemClock));
 
     let n = runs_n();
     eprintln!("journey bench: accuracy ({WARMUP} warm-up + {n} iterations, 2 saves each)...");

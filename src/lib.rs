@@ -1,5 +1,6 @@
 //! synmon: synthetic monitoring and SLO alerting.
 
+pub mod checks;
 pub mod cli;
 pub mod clock;
 pub mod config;

@@ -17,8 +17,8 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 use tracing::Instrument;
 
+use crate::checks::Schedule;
 use crate::clock::Clock;
-use crate::config::checks::Schedule;
 use crate::outcome::Outcome;
 use crate::run::{CheckKind, RunResult};
 
@@ -219,8 +219,8 @@ fn timed_out(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::checks::Retry;
     use crate::clock::ManualClock;
-    use crate::config::checks::Retry;
     use std::collections::HashMap;
     use std::sync::Mutex;
 

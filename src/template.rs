@@ -138,6 +138,23 @@ impl Vars {
     pub fn secrets(&self) -> impl Iterator<Item = &Secret> {
         self.secret.values()
     }
+
+    /// The built-in variables of a run against `target` (all of [`BUILTIN_VARS`] but `run_id`,
+    /// which only a journey run has) and the config's `variables:`. The one place they are
+    /// set, so a journey, an HTTP check and the gate's fresh runs render the same values.
+    pub fn for_target(id: &crate::config::Identity, target: &crate::config::Target) -> Self {
+        let mut v = Vars::default();
+        v.set("tenant", &id.tenant);
+        v.set("username", &id.credentials.username);
+        v.set_secret("password", id.credentials.password.clone());
+        v.set("base_url", target.base_url.as_str().trim_end_matches('/'));
+        v.set("target", &target.name);
+        v.set("location", &id.location);
+        for (k, val) in &id.variables {
+            v.set(k, val);
+        }
+        v
+    }
 }
 
 /// Renders every string inside a JSON value as a template (request bodies, expected values).

@@ -41,8 +41,8 @@ pub async fn run(
         }
     };
     let cfg = Arc::new(cfg);
-    let driver = Arc::new(Driver::from_config(&cfg));
-    let runner = Runner::new(cfg.clone(), driver.clone(), Arc::new(SystemClock));
+    let driver = Arc::new(Driver::from_config(&cfg.webdriver));
+    let runner = Runner::new(cfg.runner_settings(), driver.clone(), Arc::new(SystemClock));
     let result = runner.run(&j, &tgt).await;
     driver.shutdown().await;
     if json {

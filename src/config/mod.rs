@@ -5,7 +5,6 @@
 //! Nothing here knows a component: each component owns its section type, and the assembled
 //! `Config` (in `crate::settings`) sits above them all.
 
-pub mod checks;
 pub mod diag;
 pub mod duration;
 pub mod env;
@@ -22,6 +21,16 @@ pub use secret::{REDACTED, Redactor, Secret};
 pub struct Target {
     pub name: String,
     pub base_url: reqwest::Url,
+}
+
+/// Who the synthetic user is and where it runs from: the tenant it works in, its login, the
+/// location label and the config's `variables:`. Every run's template variables start here.
+#[derive(Debug, Clone)]
+pub struct Identity {
+    pub tenant: String,
+    pub credentials: Credentials,
+    pub location: String,
+    pub variables: std::collections::BTreeMap<String, String>,
 }
 
 /// The synthetic user's login, shared by every journey.

@@ -22,13 +22,12 @@ use std::time::Duration;
 
 use tokio::sync::{Semaphore, mpsc};
 
+use crate::checks::{HttpProber, SqlSource};
 use crate::clock::Clock;
 use crate::config::{ConfigErrors, Target};
-use crate::journey::{Driver, Runner};
+use crate::journey::{Driver, Runner, Vars};
 use crate::metrics::registry::Registry;
 use crate::metrics::statsd::StatsdExporter;
-use crate::probes::http::HttpProber;
-use crate::probes::sql::SqlSource;
 use crate::rules;
 use crate::scheduler::{Scheduler, draw_offsets};
 use crate::settings::Config;
@@ -151,7 +150,7 @@ impl Daemon {
         mute.attach(&notifier).await;
         let started_at = clock.now();
         let config = Arc::new(config);
-        let driver = Arc::new(Driver::from_config(&config));
+        let driver = Arc::new(Driver::from_config(&config.webdriver));
         let shared = Arc::new(Shared {
             config: RwLock::new(config.clone()),
             target: RwLock::new(target),
@@ -252,10 +251,11 @@ impl Daemon {
             None => None,
         };
         let engine = Arc::new(Engine {
-            runner: Runner::new(config.clone(), driver, self.shared.clock.clone()),
+            runner: Runner::new(config.runner_settings(), driver, self.shared.clock.clone()),
             sessions: Arc::new(Semaphore::new(config.webdriver.sessions as usize)),
             http: HttpProber::new(config.checks.http_keep_alive),
             sql,
+            vars: Vars::for_target(&config.identity(), &target),
             config: config.clone(),
             target: target.clone(),
             shared: self.shared.clone(),
@@ -322,7 +322,7 @@ impl Daemon {
         }
         let old_driver = {
             let mut d = self.shared.driver.write().expect("driver lock");
-            std::mem::replace(&mut *d, Arc::new(Driver::from_config(&new)))
+            std::mem::replace(&mut *d, Arc::new(Driver::from_config(&new.webdriver)))
         };
         old_driver.shutdown().await;
         self.shared

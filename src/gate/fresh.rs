@@ -10,30 +10,16 @@ use chrono::Utc;
 
 use super::GatedCheck;
 use super::samples::{self, AlertsReading, Mode, Samples};
+use crate::checks::{Context, HttpProber};
 use crate::clock::Clock;
 use crate::config::Target;
 use crate::journey::{Driver, Runner, Vars};
 use crate::outcome::Outcome;
-use crate::probes::http::HttpProber;
 use crate::run::{CheckKind, RunResult};
 use crate::settings::Config;
 
-/// The template variables an HTTP check renders from (as the daemon sets them).
-fn vars(cfg: &Config, target: &Target) -> Vars {
-    let mut v = Vars::default();
-    v.set("tenant", &cfg.tenant);
-    v.set("username", &cfg.credentials.username);
-    v.set_secret("password", cfg.credentials.password.clone());
-    v.set("base_url", target.base_url.as_str().trim_end_matches('/'));
-    v.set("target", &target.name);
-    v.set("location", &cfg.location);
-    for (k, val) in &cfg.variables {
-        v.set(k, val);
-    }
-    v
-}
-
 /// Runs each check `n` times against `target`; `progress` hears about every finished run.
+/// Only journeys and HTTP checks are judged; fresh runs write no metrics.
 pub async fn run_checks(
     cfg: Arc<Config>,
     target: &Target,
@@ -42,34 +28,32 @@ pub async fn run_checks(
     clock: Arc<dyn Clock>,
     progress: &mut dyn FnMut(&RunResult),
 ) -> Vec<RunResult> {
-    let driver = Arc::new(Driver::from_config(&cfg));
-    let runner = Runner::new(cfg.clone(), driver.clone(), clock.clone());
+    let driver = Arc::new(Driver::from_config(&cfg.webdriver));
+    let runner = Runner::new(cfg.runner_settings(), driver.clone(), clock.clone());
     let http = HttpProber::new(cfg.checks.http_keep_alive);
-    let v = vars(&cfg, target);
-    let base = target.base_url.as_str().to_string();
+    let vars = Vars::for_target(&cfg.identity(), target);
+    let cx = Context {
+        location: &cfg.location,
+        journeys: &cfg.journeys,
+        target,
+        vars: &vars,
+        clock: &*clock,
+        runner: &runner,
+        sessions: None,
+        http: &http,
+        sql: None,
+        registry: None,
+    };
     let mut out = Vec::new();
     for c in checks {
+        if !matches!(c.kind, CheckKind::Journey | CheckKind::Http) {
+            continue;
+        }
+        let def = cfg.find_check(c.kind, &c.name);
         for _ in 0..n {
-            let r = match c.kind {
-                CheckKind::Journey => match cfg.journeys.iter().find(|j| j.name == c.name) {
-                    Some(j) => runner.run(j, target).await,
-                    None => missing(c, target, &cfg, clock.now()),
-                },
-                CheckKind::Http => match cfg.checks.http.iter().find(|h| h.name == c.name) {
-                    Some(h) => {
-                        let mut r = RunResult::begin(
-                            &c.name,
-                            CheckKind::Http,
-                            &target.name,
-                            &cfg.location,
-                            clock.now(),
-                        );
-                        http.run(h, &base, &v, &mut r, h.schedule.timeout).await;
-                        r
-                    }
-                    None => missing(c, target, &cfg, clock.now()),
-                },
-                _ => continue,
+            let r = match &def {
+                Some(d) => d.run(&cx, d.schedule().timeout).await,
+                None => missing(c, target, &cfg, clock.now()),
             };
             progress(&r);
             out.push(r);

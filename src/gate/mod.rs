@@ -60,18 +60,19 @@ pub struct GatedCheck {
 /// latency SLO that covers it, else the default) and every HTTP (API) check. SQL metric
 /// sources and TCP/DNS/TLS probes are not part of the SLA the gate judges.
 pub fn gated_checks(cfg: &Config, targets: &Targets) -> Vec<GatedCheck> {
-    crate::daemon::check_specs(cfg)
+    cfg.checks
+        .defs()
         .into_iter()
-        .filter_map(|s| match s.kind {
+        .filter_map(|d| match d.kind() {
             CheckKind::Journey => Some(GatedCheck {
-                p95_target_ms: journey_latency_target(cfg, &s.name)
+                p95_target_ms: journey_latency_target(cfg, d.name())
                     .unwrap_or(targets.journey_p95_ms),
-                name: s.name,
-                kind: s.kind,
+                name: d.name().to_string(),
+                kind: d.kind(),
             }),
             CheckKind::Http => Some(GatedCheck {
-                name: s.name,
-                kind: s.kind,
+                name: d.name().to_string(),
+                kind: d.kind(),
                 p95_target_ms: targets.api_p95_ms,
             }),
             _ => None,

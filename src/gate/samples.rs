@@ -236,7 +236,7 @@ pub async fn feed_push_from_database(cfg: &crate::settings::Config) -> GaugeRead
             ),
         };
     };
-    let src = match crate::probes::sql::SqlSource::new(url) {
+    let src = match crate::checks::sql::SqlSource::new(url) {
         Ok(s) => s,
         Err(e) => {
             return GaugeReading::Unavailable {

@@ -13,5 +13,5 @@ pub mod runner;
 pub mod webdriver;
 
 pub use crate::run::{Artifact, PageMetrics, RunResult, StepResult, Timing};
-pub use runner::{Driver, Progress, Runner};
+pub use runner::{Driver, Progress, Runner, RunnerSettings};
 pub use webdriver::WebDriverConfig;

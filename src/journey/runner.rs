@@ -11,12 +11,11 @@ use tracing::Instrument;
 
 use super::chromedriver::Chromedriver;
 use super::model::*;
-use super::webdriver::{ArmMode, Armed, Browser, Cond, StepError};
+use super::webdriver::{ArmMode, Armed, Browser, Cond, StepError, WebDriverConfig};
 use crate::clock::Clock;
-use crate::config::{Redactor, Target};
+use crate::config::{Identity, Redactor, Target};
 use crate::outcome::Outcome;
 use crate::run::*;
-use crate::settings::Config;
 use crate::template::{Vars, render_json};
 
 /// Where browser sessions come from.
@@ -28,12 +27,12 @@ pub enum Driver {
 }
 
 impl Driver {
-    pub fn from_config(config: &Config) -> Self {
-        match &config.webdriver.remote_url {
+    pub fn from_config(webdriver: &WebDriverConfig) -> Self {
+        match &webdriver.remote_url {
             Some(u) => Driver::Remote(u.clone()),
             None => Driver::Local(Box::new(Chromedriver::new(
-                &config.webdriver.chromedriver,
-                config.webdriver.startup_timeout,
+                &webdriver.chromedriver,
+                webdriver.startup_timeout,
             ))),
         }
     }
@@ -59,9 +58,27 @@ impl Driver {
     }
 }
 
+/// What a journey run takes from the config; the assembler builds it
+/// (`settings::Config::runner_settings`), so journeys never see the whole config.
+#[derive(Debug, Clone)]
+pub struct RunnerSettings {
+    /// The tenant, login, location and variables every run's template variables start from.
+    pub identity: Identity,
+    pub webdriver: WebDriverConfig,
+    pub navigation_timeout: Duration,
+    /// A network request slower than this is listed in a failed run's evidence.
+    pub slow_request_ms: u64,
+    /// Screenshots, page HTML and console logs of failed runs go under `<dir>/<run id>/`.
+    pub artifacts_dir: PathBuf,
+    /// Every secret of the config, scrubbed from errors and artifacts.
+    pub redactor: Redactor,
+    /// The monitored database that `sql` steps query (`database.url`).
+    pub database_url: Option<crate::config::Secret>,
+}
+
 /// Everything a run needs besides the journey.
 pub struct Runner {
-    pub config: Arc<Config>,
+    pub config: Arc<RunnerSettings>,
     pub driver: Arc<Driver>,
     pub clock: Arc<dyn Clock>,
     http: reqwest::Client,
@@ -82,7 +99,7 @@ pub enum Progress {
 const PROBE_GRACE: Duration = Duration::from_secs(10);
 
 impl Runner {
-    pub fn new(config: Arc<Config>, driver: Arc<Driver>, clock: Arc<dyn Clock>) -> Self {
+    pub fn new(config: Arc<RunnerSettings>, driver: Arc<Driver>, clock: Arc<dyn Clock>) -> Self {
         crate::tls::install();
         let http = reqwest::Client::builder()
             .user_agent(concat!("synmon/", env!("CARGO_PKG_VERSION")))
@@ -114,7 +131,7 @@ impl Runner {
     /// failures (they are outcomes).
     pub async fn run(&self, journey: &Journey, target: &Target) -> RunResult {
         let run_id = uuid::Uuid::new_v4().to_string();
-        let span = tracing::info_span!("run", check = %journey.name, location = %self.config.location, run_id = %run_id, target = %target.name);
+        let span = tracing::info_span!("run", check = %journey.name, location = %self.config.identity.location, run_id = %run_id, target = %target.name);
         self.run_inner(journey, target, run_id)
             .instrument(span)
             .await
@@ -124,23 +141,14 @@ impl Runner {
         let started_at = self.clock.now();
         let t0 = Instant::now();
         let cfg = &self.config;
-        let mut vars = Vars::default();
-        vars.set("tenant", &cfg.tenant);
-        vars.set("base_url", target.base_url.as_str().trim_end_matches('/'));
-        vars.set("username", &cfg.credentials.username);
-        vars.set_secret("password", cfg.credentials.password.clone());
-        vars.set("target", &target.name);
-        vars.set("location", &cfg.location);
+        let mut vars = Vars::for_target(&cfg.identity, target);
         vars.set("run_id", &run_id);
-        for (k, v) in &cfg.variables {
-            vars.set(k, v);
-        }
-        let redactor = cfg.redactor();
+        let redactor = cfg.redactor.clone();
         let mut result = RunResult::begin(
             &journey.name,
             CheckKind::Journey,
             &target.name,
-            &cfg.location,
+            &cfg.identity.location,
             started_at,
         );
         result.run_id = run_id.clone();

@@ -1,8 +1,8 @@
-//! Probes beside the journeys: HTTP API checks, SQL metric sources, TCP connect and DNS checks.
-//! Each turns one attempt into a `RunResult`, like the browser runner does.
+//! The network probes the check kinds in `checks/` call (TCP connect, DNS, TLS handshake) and
+//! what several rooms share (retry backoff, scrubbing database URLs out of error messages).
+//! Each probe turns one attempt into a `RunResult`, like the browser runner does.
 
 pub mod backoff;
-pub mod http;
 pub mod net;
 pub mod sql;
 pub mod tls;

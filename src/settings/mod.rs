@@ -16,11 +16,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::checks;
 use crate::config::duration::parse_duration;
 use crate::config::yaml::YamlDoc;
 use crate::config::{
-    ConfigErrors, Credentials, Diagnostic, Env, ProcessEnv, Redactor, Secret, Target, checks, env,
-    yaml,
+    ConfigErrors, Credentials, Diagnostic, Env, Identity, ProcessEnv, Redactor, Secret, Target,
+    env, yaml,
 };
 use crate::dashboards::client::{DEFAULT_DATADOG_API, DatadogConfig};
 use crate::journey::{self, Journey, WebDriverConfig};
@@ -197,6 +198,35 @@ impl Config {
     }
 
     /// Every secret this config holds, for scrubbing free text.
+    /// Who runs and from where: what every run's template variables start from.
+    pub fn identity(&self) -> Identity {
+        Identity {
+            tenant: self.tenant.clone(),
+            credentials: self.credentials.clone(),
+            location: self.location.clone(),
+            variables: self.variables.clone(),
+        }
+    }
+
+    /// What the journey runner takes from this config.
+    pub fn runner_settings(&self) -> std::sync::Arc<journey::RunnerSettings> {
+        std::sync::Arc::new(journey::RunnerSettings {
+            identity: self.identity(),
+            webdriver: self.webdriver.clone(),
+            navigation_timeout: self.navigation_timeout,
+            slow_request_ms: self.slow_request_ms,
+            artifacts_dir: self.artifacts_dir.clone(),
+            redactor: self.redactor(),
+            database_url: self.database_url.clone(),
+        })
+    }
+
+    /// The definition of the check `name` of `kind` this config can run now (see
+    /// [`checks::find`]).
+    pub fn find_check(&self, kind: crate::run::CheckKind, name: &str) -> Option<checks::CheckDef> {
+        checks::find(&self.checks, &self.journeys, kind, name)
+    }
+
     pub fn redactor(&self) -> Redactor {
         let mut r = Redactor::default();
         r.add(&self.credentials.password);

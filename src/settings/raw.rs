@@ -34,7 +34,7 @@ pub struct RawConfig {
     #[serde(default)]
     pub dashboards: Option<String>,
     #[serde(default)]
-    pub checks: super::checks::RawChecks,
+    pub checks: crate::checks::RawChecks,
     #[serde(default)]
     pub server: Option<RawServer>,
     #[serde(default)]

@@ -2,6 +2,7 @@
 
 mod alerting;
 mod check;
+mod check_kinds;
 mod daemon;
 mod dashboards;
 mod demo;

@@ -5,9 +5,9 @@ use std::time::Duration;
 
 use serde_json::json;
 use synmon::Outcome;
+use synmon::checks::http::HttpProber;
+use synmon::checks::sql::SqlSource;
 use synmon::journey::Vars;
-use synmon::probes::http::HttpProber;
-use synmon::probes::sql::SqlSource;
 use synmon::run::{CheckKind, RunResult};
 use synmon::settings::Config;
 
@@ -24,7 +24,7 @@ fn example(env: &[(&str, &str)]) -> Config {
     Config::load_with_env(&path, &env).expect("the example config is valid")
 }
 
-fn http_check<'a>(cfg: &'a Config, name: &str) -> &'a synmon::config::checks::HttpCheck {
+fn http_check<'a>(cfg: &'a Config, name: &str) -> &'a synmon::checks::HttpCheck {
     cfg.checks.http.iter().find(|h| h.name == name).unwrap()
 }
 

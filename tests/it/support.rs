@@ -96,9 +96,13 @@ pub fn write_config(dir: &Path, base_url: &str, password: &str, extra: &str) -> 
 
 pub fn runner(config: Config) -> (Runner, Arc<Driver>) {
     let config = Arc::new(config);
-    let driver = Arc::new(Driver::from_config(&config));
+    let driver = Arc::new(Driver::from_config(&config.webdriver));
     (
-        Runner::new(config, driver.clone(), Arc::new(SystemClock)),
+        Runner::new(
+            config.runner_settings(),
+            driver.clone(),
+            Arc::new(SystemClock),
+        ),
         driver,
     )
 }

@@ -9,10 +9,10 @@ use std::time::Duration;
 use serde_json::Value;
 use tokio::time::Instant;
 
-use super::backoff;
-use crate::config::checks::HttpCheck;
+use super::HttpCheck;
 use crate::config::{Redactor, Secret};
 use crate::outcome::Outcome;
+use crate::probes::backoff;
 use crate::run::{RunResult, StepResult, Timing};
 use crate::template::render_json;
 use crate::template::{Template, Vars};

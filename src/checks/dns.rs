@@ -1,0 +1,76 @@
+//! A DNS probe: whether `host` resolves to at least one address within the timeout.
+
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::{Check, CheckDef, Context, RawSchedule, Schedule, Validator};
+use crate::probes::net;
+use crate::run::{CheckKind, RunResult};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDnsCheck {
+    pub name: String,
+    pub host: String,
+    #[serde(default)]
+    pub interval: Option<String>,
+    #[serde(default)]
+    pub timeout: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct DnsCheck {
+    pub name: String,
+    pub host: String,
+    pub schedule: Schedule,
+}
+
+impl From<DnsCheck> for CheckDef {
+    fn from(c: DnsCheck) -> Self {
+        CheckDef::Dns(c)
+    }
+}
+
+impl Check for DnsCheck {
+    const KIND: CheckKind = CheckKind::Dns;
+    const KEY: &'static str = "dns";
+    type Raw = RawDnsCheck;
+
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn schedule(&self) -> &Schedule {
+        &self.schedule
+    }
+
+    fn raw_name(raw: &RawDnsCheck) -> &str {
+        &raw.name
+    }
+
+    fn raw_schedule(raw: &RawDnsCheck) -> RawSchedule<'_> {
+        RawSchedule {
+            interval: raw.interval.as_deref(),
+            timeout: raw.timeout.as_deref(),
+            retry: None,
+        }
+    }
+
+    fn validate(raw: &RawDnsCheck, path: &str, schedule: Schedule, v: &mut Validator<'_>) -> Self {
+        if raw.host.trim().is_empty() {
+            v.error(&format!("{path}.host"), "must not be empty");
+        }
+        DnsCheck {
+            name: raw.name.clone(),
+            host: raw.host.clone(),
+            schedule,
+        }
+    }
+
+    async fn run(&self, cx: &Context<'_>, timeout: Duration) -> RunResult {
+        let mut r = cx.begin(&self.name, Self::KIND);
+        net::dns(&mut r, &self.host, timeout).await;
+        r
+    }
+}
