@@ -17,7 +17,7 @@ use crate::rules::model::{Matcher, Matchers};
 
 pub const ALERTNAME: &str = "synmon_watchdog";
 
-/// The watchdog route's key (and position): fixed, so its group keeps its key whatever the
+/// The watchdog route's key: fixed, so its group keeps its key whatever the
 /// configured tree looks like; a configured route cannot take it.
 pub const ROUTE_KEY: &str = "watchdog";
 
@@ -31,7 +31,6 @@ pub struct WatchdogConfig {
 pub fn route(cfg: &WatchdogConfig) -> Route {
     Route {
         key: ROUTE_KEY.into(),
-        position: ROUTE_KEY.into(),
         receiver: cfg.receiver.clone(),
         matchers: Matchers(vec![
             Matcher::parse("alertname", ALERTNAME).expect("a plain matcher"),

@@ -151,10 +151,6 @@ pub struct Route {
     /// alone, so its groups keep their notification log, PagerDuty `dedup_key` and Slack
     /// message instead of paging on-call again.
     pub key: String,
-    /// Where the route sits in the tree (`0`, `0.2`, `0.2.1`), which is what group keys were
-    /// built from before route keys: only to recognise notification-log entries written then
-    /// (`Dispatcher::restore`), never as an identity.
-    pub position: String,
     pub receiver: String,
     pub matchers: Matchers,
     pub group_by: GroupBy,
@@ -270,7 +266,6 @@ impl Route {
     pub fn default_to(receiver: &str) -> Route {
         Route {
             key: ROOT_KEY.into(),
-            position: "0".into(),
             receiver: receiver.into(),
             matchers: Matchers::default(),
             group_by: GroupBy::Labels(vec!["alertname".into()]),
@@ -438,7 +433,6 @@ pub fn validate(
             if route.key.is_empty() {
                 route.key = matchers_key(&route.matchers);
             }
-            route.position = "0".into();
             assign_keys(&mut route);
             route
         }
@@ -449,8 +443,8 @@ pub fn validate(
     }
 }
 
-/// Checks a route's `key:` (unique in the tree, and unlike any derived key or position, which
-/// start with `{` or a digit) and records it in `keys` (key -> path of the route that set it).
+/// Checks a route's `key:` (unique in the tree, and unlike any derived key, which contains `{`
+/// and `/`) and records it in `keys` (key -> path of the route that set it).
 fn explicit_key(
     key: &str,
     p: &str,
@@ -458,14 +452,14 @@ fn explicit_key(
     err: &mut dyn FnMut(&str, String),
 ) -> Option<String> {
     let field = format!("{p}.key");
-    if !key.starts_with(|c: char| c.is_ascii_alphabetic())
+    if key.is_empty()
         || !key
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
     {
         err(
             &field,
-            format!("`{key}` must start with a letter and be letters, digits, `-`, `_` or `.`"),
+            format!("`{key}` must be letters, digits, `-`, `_` or `.`"),
         );
         return None;
     }
@@ -484,12 +478,11 @@ fn explicit_key(
     Some(key.to_string())
 }
 
-/// Gives the children of `node` (whose key and position are set) their positions and, unless
-/// they have a `key:`, their derived keys; then theirs, depth first.
+/// Gives the children of `node` (whose key is set), unless they have a `key:`, their derived
+/// keys; then theirs, depth first.
 fn assign_keys(node: &mut Route) {
     let mut seen: BTreeMap<String, usize> = BTreeMap::new();
-    for (i, child) in node.routes.iter_mut().enumerate() {
-        child.position = format!("{}.{i}", node.position);
+    for child in &mut node.routes {
         if child.key.is_empty() {
             let base = format!("{}/{}", node.key, matchers_key(&child.matchers));
             let n = seen.entry(base.clone()).or_insert(0);
@@ -599,7 +592,6 @@ fn validate_route(
     );
     let mut node = Route {
         key,
-        position: String::new(),
         receiver,
         matchers: Matchers(matchers),
         group_by,
@@ -858,16 +850,12 @@ route:
         let (kb, ka) = (&b.route.matches(&page)[0], &a.route.matches(&page)[0]);
         assert_eq!(kb.key, ka.key);
         assert_eq!(ka.key, r#"{}/{team="ops"}/{severity="page"}"#);
-        assert_ne!(
-            kb.position, ka.position,
-            "positions did shift: 0.0.0 -> 0.1.1"
-        );
         assert_eq!(keys(&tree(after).0), keys(&a));
     }
 
     /// `key:` names a route whatever its matchers (and its parents') become; children derive
-    /// theirs from it. It must be unique, look like neither a derived key nor a position, and
-    /// leave `watchdog` to the watchdog.
+    /// theirs from it. It must be unique, not look like a derived key, and leave `watchdog` to
+    /// the watchdog.
     #[test]
     fn an_explicit_key_anchors_the_route_and_its_children() {
         let (c, errs) = tree(
@@ -880,7 +868,6 @@ route:
       routes:
         - { matchers: { severity: page } }
     - { matchers: { team: ops }, key: oncall-page }
-    - { matchers: { team: x }, key: "0.1" }
     - { matchers: { team: y }, key: watchdog }
     - { matchers: { team: z }, key: "a/b" }
 "#,
@@ -889,9 +876,8 @@ route:
             errs,
             [
                 "route.routes[1].key: key `oncall-page` is already used by route.routes[0]",
-                "route.routes[2].key: `0.1` must start with a letter and be letters, digits, `-`, `_` or `.`",
-                "route.routes[3].key: `watchdog` is reserved for the watchdog's route",
-                "route.routes[4].key: `a/b` must start with a letter and be letters, digits, `-`, `_` or `.`",
+                "route.routes[2].key: `watchdog` is reserved for the watchdog's route",
+                "route.routes[3].key: `a/b` must be letters, digits, `-`, `_` or `.`",
             ]
         );
         assert_eq!(c.route.routes[0].key, "oncall-page");
