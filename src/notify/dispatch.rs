@@ -11,9 +11,10 @@ use chrono::{DateTime, Utc};
 
 use crate::store::LogEntry;
 
-use super::config::{NotifyConfig, Route};
+use super::config::NotifyConfig;
 use super::dedup::{Sent, needs_update};
 use super::message::{AlertInfo, Condition, Labels, Notification, RunEvidence, Status};
+use super::route::Route;
 
 /// An active (firing) alert as the evaluator reports it.
 #[derive(Debug, Clone, PartialEq)]

@@ -11,12 +11,14 @@ pub mod console;
 pub mod message;
 pub mod pagerduty;
 pub mod receiver;
+pub mod route;
 pub mod slack;
 pub mod webhook;
 
-pub use config::{NotifyConfig, ReceiverConfig, Route};
+pub use config::{NotifyConfig, ReceiverConfig};
 pub use message::{AlertInfo, Notification, Status};
 pub use receiver::{Delivered, FailureKind, Receiver, SendContext, SendError};
+pub use route::Route;
 pub mod dedup;
 pub mod deliver;
 pub mod dispatch;
