@@ -412,8 +412,8 @@ pub(super) fn validate(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::notify::config::{CONSOLE, NotifyConfig};
     use crate::notify::config::tests::{labels, tree};
+    use crate::notify::config::{CONSOLE, NotifyConfig};
 
     fn keys(c: &NotifyConfig) -> Vec<String> {
         c.route.walk().iter().map(|r| r.key.clone()).collect()
