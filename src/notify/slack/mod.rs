@@ -12,9 +12,9 @@
 //! `ok` and the outbox record, or a timeout after the request went out) could post twice. Every
 //! top-level post therefore carries message metadata naming its outbox row and alert group
 //! ([`METADATA_EVENT`]); the core records an attempt as started before it sends
-//! ([`super::Receiver::checks_before_resend`]), and a later attempt with no message to edit first looks
-//! for its own earlier post in the channel's recent history (`conversations.history` with
-//! `include_all_metadata`) and edits that instead of posting again. This needs the bot scopes
+//! ([`super::Receiver::checks_before_resend`]), and a later attempt with no message to edit
+//! first looks for its own earlier post in the channel's recent history
+//! (`conversations.history` with `include_all_metadata`) and edits that instead of posting again. This needs the bot scopes
 //! `channels:history` (`groups:history` for a private channel) and, when `channel` is a `#name`,
 //! `channels:read` to find its id; without them the resend posts, at worst one duplicate.
 //!
