@@ -377,7 +377,7 @@ fn validate_route(
     node
 }
 
-/// The key of the route the watchdog inserts first in the tree (`mute::watchdog`): fixed, so its
+/// The key of the route the watchdog (of the mute stage) puts first in the tree: fixed, so its
 /// group keeps its key whatever the configured tree looks like; a configured route cannot take it.
 pub const WATCHDOG_KEY: &str = "watchdog";
 
