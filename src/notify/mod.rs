@@ -5,6 +5,13 @@
 //! inhibition, maintenance windows), deduplicated against a persisted notification log, written
 //! to a durable outbox *before* any send, and delivered by one worker per receiver that retries
 //! with backoff. Receivers (one file each) build payloads and make single attempts.
+//!
+//! Rooms: `route.rs` the routing tree (keys, validation, matching); `dispatch.rs` groups, the
+//! mute slot (`Muter`) and flushes; `dedup.rs`, `deliver.rs` (outbox worker, retries) and
+//! `pipeline.rs` (the stages wired together); `config.rs` the receivers' config; one file per
+//! receiver (`pagerduty.rs`, `webhook.rs`, `console.rs`) and `slack/` (`payload.rs` pure,
+//! `client.rs` the Web API). Silences, inhibition and maintenance (`mute/`) sit above this
+//! module and plug into the mute slot; nothing here names them.
 
 pub mod config;
 pub mod console;
