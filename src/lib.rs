@@ -8,6 +8,7 @@ pub mod daemon;
 pub mod dashboards;
 pub mod gate;
 pub mod http;
+pub mod http_util;
 pub mod journey;
 pub mod metrics;
 pub mod mute;

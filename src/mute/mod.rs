@@ -1,6 +1,9 @@
-//! Control of the noise without losing the signal (issue 7): inhibition, silences and
-//! maintenance windows, the three stages of the pipeline's mute slot (`notify::dispatch::Muter`);
-//! the watchdog alert; and the JWT checks of the API that creates silences.
+//! Control of the noise without losing the signal: inhibition, silences and maintenance windows,
+//! the three stages of the pipeline's mute slot (`notify::dispatch::Muter`); the watchdog alert;
+//! and the JWT checks of the API that creates silences.
+//!
+//! Above `notify/`: the stages implement the traits the pipeline defines (`Muter`, `Refresh`)
+//! and plug into it ([`Mute::attach`]); `notify/` never names this module.
 //!
 //! A muted alert is only left out of notifications: the evaluator keeps it, the API shows it
 //! with why it is muted ([`MuteState`]).

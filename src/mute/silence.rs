@@ -17,9 +17,10 @@ use std::sync::RwLock;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::notify::config::{NotifyConfig, Route};
+use crate::notify::NotifyConfig;
 use crate::notify::dispatch::Muter;
 use crate::notify::message::Labels;
+use crate::notify::route::Route;
 use crate::rules::model::{MatchOp, Matcher, Matchers};
 use crate::store::{Store, StoreError, StoredSilence};
 

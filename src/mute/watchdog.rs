@@ -3,23 +3,20 @@
 //!
 //! The alert joins the firing alerts at every evaluation, so it proves the evaluator and the
 //! whole notification pipeline alive, not just the process. Its route is put first in the
-//! routing tree (key `watchdog`): no group wait, and a group interval and repeat interval of
-//! `watchdog.interval`, so the receiver is pinged once per interval.
+//! routing tree (key [`WATCHDOG_KEY`], which configured routes cannot take): no group wait, and
+//! a group interval and repeat interval of `watchdog.interval`, so the receiver is pinged once
+//! per interval.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use crate::notify::config::{GroupBy, Route};
 use crate::notify::dispatch::IncomingAlert;
+use crate::notify::route::{GroupBy, Route, WATCHDOG_KEY};
 use crate::rules::model::{Matcher, Matchers};
 
 pub const ALERTNAME: &str = "synmon_watchdog";
-
-/// The watchdog route's key (and position): fixed, so its group keeps its key whatever the
-/// configured tree looks like; a configured route cannot take it.
-pub const ROUTE_KEY: &str = "watchdog";
 
 #[derive(Debug, Clone)]
 pub struct WatchdogConfig {
@@ -30,8 +27,7 @@ pub struct WatchdogConfig {
 /// The watchdog's route, inserted as the first child of the root.
 pub fn route(cfg: &WatchdogConfig) -> Route {
     Route {
-        key: ROUTE_KEY.into(),
-        position: ROUTE_KEY.into(),
+        key: WATCHDOG_KEY.into(),
         receiver: cfg.receiver.clone(),
         matchers: Matchers(vec![
             Matcher::parse("alertname", ALERTNAME).expect("a plain matcher"),

@@ -11,9 +11,10 @@ use chrono::{DateTime, Utc};
 
 use crate::store::LogEntry;
 
-use super::config::{NotifyConfig, Route, label_string};
+use super::config::NotifyConfig;
 use super::dedup::{Sent, needs_update};
 use super::message::{AlertInfo, Condition, Labels, Notification, RunEvidence, Status};
+use super::route::Route;
 
 /// An active (firing) alert as the evaluator reports it.
 #[derive(Debug, Clone, PartialEq)]
@@ -72,11 +73,6 @@ pub struct Dispatcher {
     log: HashMap<(String, String), Sent>,
     external_url: String,
     mutes: Vec<Arc<dyn Muter>>,
-    /// Group key -> the key a restored group of the same route and labels was stored under
-    /// before group keys were built from route keys: its alerts keep going to that group (and
-    /// its log entry, PagerDuty incident and Slack message) until it empties, instead of the
-    /// upgrade paging again and leaving the old incident open.
-    legacy: HashMap<String, String>,
 }
 
 fn ms(d: std::time::Duration) -> chrono::Duration {
@@ -93,7 +89,6 @@ impl Dispatcher {
             log: HashMap::new(),
             external_url: external_url.trim_end_matches('/').to_string(),
             mutes: Vec::new(),
-            legacy: HashMap::new(),
         };
         d.set_receivers(cfg, disabled);
         d
@@ -165,19 +160,6 @@ impl Dispatcher {
                 .iter()
                 .copied()
                 .find(|r| r.key == e.route_id)
-                .or_else(|| {
-                    // Written before route keys: `route_id` is a position, which may have shifted
-                    // since. The route is one the alerts match now whose receiver and group labels
-                    // the old key names (the one at the same position, if several).
-                    let fits: Vec<&Route> = self
-                        .route
-                        .matches(&first.labels)
-                        .into_iter()
-                        .filter(|r| is_legacy_key(&e.group_key, r, &e.group_labels))
-                        .collect();
-                    let same_place = fits.iter().find(|r| r.position == e.route_id);
-                    same_place.or(fits.first()).copied()
-                })
                 .cloned()
                 .or_else(|| {
                     // The route's key changed while synmon was down (its matchers, or a
@@ -198,10 +180,6 @@ impl Dispatcher {
             let Some(route) = route else {
                 continue;
             };
-            if is_legacy_key(&e.group_key, &route, &e.group_labels) {
-                self.legacy
-                    .insert(route.group_key(&e.group_labels), e.group_key.clone());
-            }
             // The receiver the route delivers to now (it may have been disabled meanwhile).
             let receiver = self.receiver_for(&route);
             self.groups.insert(
@@ -230,12 +208,7 @@ impl Dispatcher {
             for route in routes {
                 let labels = route.group_labels(&a.labels);
                 let receiver = self.receiver_for(&route);
-                let mut key = route.group_key(&labels);
-                if let Some(old) = self.legacy.get(&key)
-                    && self.groups.contains_key(old)
-                {
-                    key = old.clone();
-                }
+                let key = route.group_key(&labels);
                 let group = self.groups.entry(key.clone()).or_insert_with(|| {
                     // Alertmanager: an alert older than group_wait flushes its new group at once.
                     let wait = if a.starts_at + ms(route.group_wait) <= now {
@@ -400,7 +373,6 @@ impl Dispatcher {
                 }
                 if g.alerts.is_empty() {
                     self.groups.remove(key);
-                    self.legacy.retain(|_, old| old != key);
                 }
             }
         }
@@ -428,21 +400,6 @@ impl Dispatcher {
             })
             .collect()
     }
-}
-
-/// Whether `key` is the group key a group of `route` with `labels` had before route keys:
-/// `{position}/{receiver}{labels}`. The position may differ from the route's current one (the
-/// tree changed since, and the log entry already names the route by key).
-fn is_legacy_key(key: &str, route: &Route, labels: &Labels) -> bool {
-    let Some((pos, rest)) = key.split_once('/') else {
-        return false;
-    };
-    let positional = pos == route.position
-        || (!pos.is_empty() && pos.chars().all(|c| c.is_ascii_digit() || c == '.'));
-    positional
-        && rest
-            .strip_prefix(route.receiver.as_str())
-            .is_some_and(|l| l == label_string(labels))
 }
 
 /// The label pairs every map shares.
@@ -523,73 +480,6 @@ route:
         assert_eq!(
             n.group_key,
             "{}/{route=\"page\"}:pagerduty{alertname=\"down\"}"
-        );
-    }
-
-    /// A group logged before route keys (`0.0/hook{...}` on route `0.0`) keeps its key after
-    /// the upgrade: no re-send within `repeat_interval`, the resolve goes out under the old key
-    /// (so the PagerDuty incident or Slack message it opened is the one resolved), and only a
-    /// later firing starts a group under the new key.
-    #[test]
-    fn a_group_logged_under_a_positional_key_keeps_it_until_it_resolves() {
-        let c = cfg(r#"
-receivers:
-  - { name: hook, type: webhook, url: "http://127.0.0.1:9/hook" }
-route:
-  receiver: console
-  group_wait: 0s
-  group_interval: 10s
-  repeat_interval: 1h
-  send_resolved: true
-  routes:
-    - { matchers: { team: db }, receiver: hook, key: db }
-    - { matchers: { route: page }, receiver: hook }
-"#);
-        let a = firing("down");
-        let info = AlertInfo {
-            fingerprint: a.fingerprint.clone(),
-            status: Status::Firing,
-            labels: a.labels.clone(),
-            annotations: a.annotations.clone(),
-            starts_at: a.starts_at,
-            ends_at: None,
-            condition: None,
-            run: None,
-        };
-        // Written when the page route was the first child (`0.0`); now it is `0.1`.
-        let old = LogEntry {
-            receiver: "hook".into(),
-            group_key: "0.0/hook{alertname=\"down\"}".into(),
-            route_id: "0.0".into(),
-            group_labels: [("alertname".to_string(), "down".to_string())].into(),
-            firing: vec![a.fingerprint.clone()],
-            resolved: Vec::new(),
-            alerts: serde_json::to_string(&[info]).unwrap(),
-            sent_at: at(0),
-        };
-        let mut d = Dispatcher::new(&c, &BTreeSet::new(), "http://x");
-        d.restore(std::slice::from_ref(&old), at(100));
-        d.sync(std::slice::from_ref(&a), at(100));
-        assert!(d.flush_due(at(100)).planned.is_empty(), "no re-send");
-        assert_eq!(
-            d.groups().iter().map(|g| g.0.as_str()).collect::<Vec<_>>(),
-            [old.group_key.as_str()],
-            "one group, under the old key"
-        );
-        d.sync(&[], at(105));
-        let f = d.flush_due(at(110));
-        assert_eq!(f.planned.len(), 1);
-        let n = f.planned[0].notification.as_ref().expect("the resolve");
-        assert_eq!(n.status, Status::Resolved);
-        assert_eq!(n.group_key, old.group_key);
-        assert_eq!(f.planned[0].log.route_id, r#"{}/{route="page"}"#);
-        d.committed(&f);
-        assert!(d.groups().is_empty());
-        d.sync(&[firing("down")], at(120));
-        let f = d.flush_due(at(120));
-        assert_eq!(
-            f.planned[0].notification.as_ref().unwrap().group_key,
-            r#"{}/{route="page"}:hook{alertname="down"}"#
         );
     }
 

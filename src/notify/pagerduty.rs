@@ -15,9 +15,8 @@ use crate::config::Secret;
 
 use super::config::field;
 use super::message::{AlertInfo, Labels, Notification, Status};
-use super::receiver::{
-    Delivered, Receiver, SendContext, SendError, http_client, network_error, retry_after,
-};
+use super::receiver::{Delivered, Receiver, SendContext, SendError, http_client, network_error};
+use crate::http_util::retry_after;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

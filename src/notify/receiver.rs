@@ -47,7 +47,8 @@ pub enum FailureKind {
 #[error("{message}")]
 pub struct SendError {
     pub kind: FailureKind,
-    /// The receiver's own `Retry-After`, which the core honours over its backoff.
+    /// The receiver's own `Retry-After` (read with `http_util::retry_after`), which the core
+    /// honours over its backoff.
     pub retry_after: Option<Duration>,
     pub message: String,
 }
@@ -107,20 +108,6 @@ pub fn network_error(e: &reqwest::Error) -> SendError {
     })
 }
 
-/// `Retry-After` as seconds (the form Slack, PagerDuty and Datadog send); HTTP dates are read
-/// as "no hint" and the core's backoff applies.
-pub fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
-    headers
-        .get(reqwest::header::RETRY_AFTER)?
-        .to_str()
-        .ok()?
-        .trim()
-        .parse::<f64>()
-        .ok()
-        .filter(|s| s.is_finite() && *s >= 0.0)
-        .map(|s| Duration::from_secs_f64(s.min(3600.0)))
-}
-
 #[async_trait::async_trait]
 pub trait Receiver: Send + Sync {
     /// The receiver's name in the config.
@@ -174,18 +161,5 @@ mod tests {
         ] {
             assert_eq!(SendError::from_status(status, "x").kind, kind, "{status}");
         }
-    }
-
-    #[test]
-    fn retry_after_seconds() {
-        let mut h = reqwest::header::HeaderMap::new();
-        assert_eq!(retry_after(&h), None);
-        h.insert(reqwest::header::RETRY_AFTER, "7".parse().unwrap());
-        assert_eq!(retry_after(&h), Some(Duration::from_secs(7)));
-        h.insert(
-            reqwest::header::RETRY_AFTER,
-            "Wed, 21 Oct 2015 07:28:00 GMT".parse().unwrap(),
-        );
-        assert_eq!(retry_after(&h), None);
     }
 }

@@ -11,9 +11,8 @@ use crate::config::env::resolve_secret;
 
 use super::config::field;
 use super::message::{Labels, Notification};
-use super::receiver::{
-    Delivered, Receiver, SendContext, SendError, http_client, network_error, retry_after,
-};
+use super::receiver::{Delivered, Receiver, SendContext, SendError, http_client, network_error};
+use crate::http_util::retry_after;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -1,5 +1,5 @@
-//! The platform's client backoff (seed R5): 1 s x 2^attempt, capped at 32 s, plus up to 30%
-//! jitter, at most 5 attempts; a 429's `Retry-After` wins over the formula.
+//! The platform's client backoff: 1 s x 2^attempt, capped at 32 s, plus up to 30% jitter, at
+//! most 5 attempts; a 429's `Retry-After` wins over the formula.
 
 use std::time::Duration;
 
@@ -23,17 +23,8 @@ pub fn delay_random(attempt: u32) -> Duration {
     delay(attempt, rand::rng().random::<f64>())
 }
 
-/// `Retry-After` as seconds (the platform sends seconds; HTTP dates are not used by RVP).
-pub fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
-    headers
-        .get(reqwest::header::RETRY_AFTER)?
-        .to_str()
-        .ok()?
-        .trim()
-        .parse::<u64>()
-        .ok()
-        .map(Duration::from_secs)
-}
+/// `Retry-After` as seconds (the platform sends whole seconds), read as the receivers read it.
+pub use crate::http_util::retry_after;
 
 #[cfg(test)]
 mod tests {

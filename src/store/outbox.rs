@@ -75,7 +75,7 @@ pub struct LogEntry {
     pub receiver: String,
     pub group_key: String,
     /// The key of the route the group belongs to (`notify::Route::key`), to rebuild the group
-    /// after a restart; entries written before route keys hold the route's position (`0.1`).
+    /// after a restart.
     pub route_id: String,
     pub group_labels: BTreeMap<String, String>,
     /// Fingerprints of the alerts notified as firing / resolved.

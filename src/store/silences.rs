@@ -17,7 +17,7 @@ fn from_us(v: i64) -> DateTime<Utc> {
 }
 
 /// One silence as stored; `matchers` is the JSON object of written matchers
-/// (`{"alertname": "x", "check": "=~align_.*"}`), parsed by `crate::mute::silence`.
+/// (`{"alertname": "x", "check": "=~align_.*"}`), parsed by the silences of the mute stage.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredSilence {
     pub id: String,
@@ -62,8 +62,8 @@ impl Store {
     }
 
     /// The silences last written at or after `since` (every one for `None`), oldest first.
-    /// `updated_at` is the writer's clock: callers that poll re-read an overlap, as
-    /// `crate::mute::silence` does.
+    /// `updated_at` is the writer's clock: callers that poll re-read an overlap (the mute
+    /// stage's silences do).
     pub async fn silences_updated_since(
         &self,
         since: Option<DateTime<Utc>>,

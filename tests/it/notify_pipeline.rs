@@ -568,59 +568,6 @@ async fn group_keys_are_identical_across_restarts() {
     assert_eq!(pd.events().len(), 1);
 }
 
-/// Upgrading: a group paged by a version that keyed groups by route position
-/// (`0.0/pd{...}`) is restored under that key, so it is not paged again and its resolve
-/// carries the `dedup_key` of the incident that version opened.
-#[tokio::test]
-async fn a_group_logged_under_a_positional_key_resolves_its_incident_after_the_upgrade() {
-    let pd = FakePagerDuty::start().await;
-    let hook = FakeWebhook::start().await;
-    let mut h = Harness::new(&paging_config(&pd, &hook, false)).await;
-    let page = alert("down", &[("severity", "page")]);
-    let info = synmon::notify::AlertInfo {
-        fingerprint: page.fingerprint.clone(),
-        status: synmon::notify::Status::Firing,
-        labels: page.labels.clone(),
-        annotations: page.annotations.clone(),
-        starts_at: page.starts_at,
-        ends_at: None,
-        condition: None,
-        run: None,
-    };
-    let old_key = r#"0.0/pd{alertname="down"}"#;
-    h.store
-        .enqueue_notifications(
-            &[],
-            &[synmon::store::LogEntry {
-                receiver: "pd".into(),
-                group_key: old_key.into(),
-                route_id: "0.0".into(),
-                group_labels: BTreeMap::from([("alertname".into(), "down".into())]),
-                firing: vec![page.fingerprint.clone()],
-                resolved: Vec::new(),
-                alerts: serde_json::to_string(&[info]).unwrap(),
-                sent_at: t0(),
-            }],
-            t0(),
-            None,
-        )
-        .await
-        .unwrap();
-    h.restart().await;
-    h.fire(std::slice::from_ref(&page)).await;
-    h.run_until(20, &hook).await;
-    assert!(pd.events().is_empty(), "not paged again: {:?}", pd.events());
-    h.fire(&[]).await;
-    h.run_until(30, &hook).await;
-    assert_eq!(
-        pd_events(&pd),
-        [(
-            "resolve".to_string(),
-            synmon::notify::message::dedup_key("pd", old_key)
-        )]
-    );
-}
-
 /// A receiver outage loses nothing: notifications wait in the outbox, retried with backoff,
 /// and arrive after it comes back in the order they were written, per alert group.
 #[tokio::test]
