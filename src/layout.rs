@@ -244,7 +244,6 @@ fn read_tree(root: &Path, dir: &Path, out: &mut Vec<(String, String)>) {
 }
 
 #[test]
-#[ignore = "the circles are being broken"]
 fn no_circle_of_imports_between_top_level_modules() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
     let mut files = Vec::new();
