@@ -1,6 +1,6 @@
 //! Issue 7: control of the noise without losing the signal.
 //! - Alertmanager's control acceptance scenarios (`test/with_api_v2/acceptance/inhibit_test.go`,
-//!   `silence_test.go`) on the notification harness of `notify_pipeline` (manual clock, real
+//!   `silence_test.go`) on the notification harness of `notify/pipeline.rs` (manual clock, real
 //!   SQLite store, the webhook receiver against a protocol-checking fake), exact counts:
 //!   TestInhibiting, TestSilencing, TestSilenceDelete.
 //! - The silence API's security: a table of tokens against silences for a Slack and a
@@ -21,8 +21,8 @@ use synmon::mute::silence::{NewSilence, Silences};
 use synmon::mute::{Inhibitor, MuteConfig};
 use synmon::notify::dispatch::IncomingAlert;
 
-use super::fake_webhook::FakeWebhook;
-use super::notify_pipeline::{Harness, alert, t0};
+use crate::fakes::webhook::FakeWebhook;
+use crate::notify::pipeline::{Harness, alert, t0};
 
 /// The `receivers:` + `route:` of Alertmanager's control tests: one webhook, one group for
 /// everything, 1 s group wait and interval, and a repeat interval of 1 s (Alertmanager's tests
@@ -779,7 +779,7 @@ slos:
 /// up to a second); after kill -9 the pings stop.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn watchdog_pings_the_dead_mans_switch_until_kill_9() {
-    use super::daemon::{Child, free_port, wait_for_api};
+    use crate::daemon::run::{Child, free_port, wait_for_api};
     synmon::tls::install();
     let dir = tempfile::tempdir().unwrap();
     let dms = FakeWebhook::start().await;

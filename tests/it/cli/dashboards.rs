@@ -13,7 +13,7 @@ use synmon::config::{Config, Secret};
 use synmon::daemon::{Daemon, Options};
 use synmon::dashboards::{ApiError, DatadogClient, Sleeper};
 
-use crate::fake_datadog::{self, FakeDatadog};
+use crate::fakes::datadog::{self as fake_datadog, FakeDatadog};
 use crate::support::*;
 
 const PASSWORD: &str = "synthetic-demo";

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::daemon::{free_port, get_json, wait_for_api};
+use crate::daemon::run::{free_port, get_json, wait_for_api};
 use crate::support::BROWSER;
 
 const JOURNEYS: [&str; 3] = ["align_category", "save_profile", "feed_push"];

@@ -11,8 +11,8 @@ use synmon::clock::SystemClock;
 use synmon::config::Config;
 use synmon::daemon::{Daemon, Options};
 
-use super::fake_pagerduty::{FakePagerDuty, TEST_ROUTING_KEY};
-use super::fake_slack::FakeSlack;
+use crate::fakes::pagerduty::{FakePagerDuty, TEST_ROUTING_KEY};
+use crate::fakes::slack::FakeSlack;
 use crate::support::*;
 
 const PASSWORD: &str = "synthetic-demo";
