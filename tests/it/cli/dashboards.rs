@@ -8,9 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use synmon::clock::SystemClock;
 use synmon::config::{Config, Secret};
-use synmon::daemon::{Daemon, Options};
 use synmon::dashboards::{ApiError, DatadogClient, Sleeper};
 
 use crate::fakes::datadog::{self as fake_datadog, FakeDatadog};
@@ -353,22 +351,11 @@ async fn render_grafana_is_valid_grafana_json_and_every_metric_is_on_a_real_daem
         .into_iter()
         .map(|s| s.name)
         .collect();
-    let d = Daemon::start(
-        cfg,
-        Options {
-            listen: Some("127.0.0.1:0".parse().unwrap()),
-            no_offsets: true,
-            manual_evaluation: true,
-            ..Options::default()
-        },
-        Arc::new(SystemClock),
-    )
-    .await
-    .unwrap();
+    let d = TestDaemon::spawn(cfg).await;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     loop {
         let missing: Vec<String> = {
-            let last = d.shared.last.read().unwrap();
+            let last = d.last_runs();
             want.iter()
                 .filter(|n| !last.contains_key(*n))
                 .cloned()
@@ -384,7 +371,7 @@ async fn render_grafana_is_valid_grafana_json_and_every_metric_is_on_a_real_daem
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     d.evaluate_now().await; // exports the SLO gauges
-    let text = reqwest::get(format!("http://{}/metrics", d.addr))
+    let text = reqwest::get(format!("http://{}/metrics", d.addr()))
         .await
         .unwrap()
         .text()
@@ -396,7 +383,7 @@ async fn render_grafana_is_valid_grafana_json_and_every_metric_is_on_a_real_daem
         missing.is_empty(),
         "the Grafana dashboards read metrics /metrics does not serve: {missing:?}\n/metrics has {on_metrics:?}"
     );
-    d.shutdown().await;
+    d.stop().await;
     sbx.shutdown().await;
 }
 

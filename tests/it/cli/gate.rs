@@ -460,7 +460,7 @@ async fn bad_flags_and_an_unreachable_store_cannot_judge() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn source_asks_a_running_daemon() {
     let _serial = SERIAL.lock().await;
-    use synmon::daemon::{Daemon, Options};
+    use synmon::daemon::Options;
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("synmon.db").display());
     let mut runs = data_set(40, |_, _, _| {});
@@ -478,18 +478,16 @@ async fn source_asks_a_running_daemon() {
     let daemon_dir = dir.path().join("daemon");
     std::fs::create_dir_all(&daemon_dir).unwrap();
     let dcfg = gate_config(&daemon_dir, &url, "checks:\n  journeys: []\n");
-    let d = Daemon::start(
+    let d = TestDaemon::spawn_with(
         Config::load(&dcfg).unwrap(),
         Options {
-            listen: Some("127.0.0.1:0".parse().unwrap()),
             manual_evaluation: true,
             ..Options::default()
         },
         Arc::new(SystemClock),
     )
-    .await
-    .unwrap();
-    let source = format!("http://{}", d.addr);
+    .await;
+    let source = d.base_url();
     let cfg = gate_config(dir.path(), "sqlite://unused.db", "");
     let out = tokio::task::spawn_blocking({
         let (dir, cfg, source) = (dir.path().to_path_buf(), cfg.clone(), source.clone());
@@ -532,7 +530,7 @@ async fn source_asks_a_running_daemon() {
 
     // A page alert firing in the daemon's evaluator now.
     {
-        let mut a = d.shared.alerting.lock().await;
+        let mut a = d.alerting().await;
         let alert: synmon::rules::eval::Alert = serde_json::from_value(json!({
             "rule": "journey_availability_burn_rate_page", "fingerprint": "f1",
             "labels": {"severity": "page", "slo": "journey_availability"},
@@ -552,7 +550,7 @@ async fn source_asks_a_running_daemon() {
     assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
     let v = verdicts(dir.path());
     assert_eq!(criterion(&v, "alerts", "page_alerts")["verdict"], "breach");
-    d.shutdown().await;
+    d.stop().await;
 }
 
 const RUNS_CHECKS: &str = r#"
@@ -757,7 +755,7 @@ async fn the_narrow_gate_query_matches_whole_run_points_on_sqlite_and_postgres()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn source_sends_the_daemons_auth_token() {
     let _serial = SERIAL.lock().await;
-    use synmon::daemon::{Daemon, Options};
+    use synmon::daemon::Options;
     const TOKEN: &str = "gate-source-token-0123456789";
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("synmon.db").display());
@@ -772,18 +770,16 @@ async fn source_sends_the_daemons_auth_token() {
         &url,
         &format!("server:\n  auth_token: \"{TOKEN}\"\nchecks:\n  journeys: []\n"),
     );
-    let d = Daemon::start(
+    let d = TestDaemon::spawn_with(
         Config::load(&dcfg).unwrap(),
         Options {
-            listen: Some("127.0.0.1:0".parse().unwrap()),
             manual_evaluation: true,
             ..Options::default()
         },
         Arc::new(SystemClock),
     )
-    .await
-    .unwrap();
-    let source = format!("http://{}", d.addr);
+    .await;
+    let source = d.base_url();
     let cfg = gate_config(dir.path(), "sqlite://unused.db", "");
     let run = |token: Option<&'static str>| {
         let (dir, cfg, source) = (dir.path().to_path_buf(), cfg.clone(), source.clone());
@@ -807,5 +803,5 @@ async fn source_sends_the_daemons_auth_token() {
     let ok = run(Some(TOKEN)).await.unwrap();
     assert_eq!(ok.status.code(), Some(0), "{}", describe(&ok));
     assert!(!describe(&ok).contains(TOKEN) && !describe(&refused).contains(TOKEN));
-    d.shutdown().await;
+    d.stop().await;
 }

@@ -1,4 +1,4 @@
-pub mod run;
+mod run;
 mod secrets;
 mod status_page;
 mod store;

@@ -12,10 +12,10 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::daemon::run::{Child, free_port, wait_for_api};
 use crate::fakes::pagerduty::{FakePagerDuty, TEST_ROUTING_KEY};
 use crate::fakes::slack::{FakeSlack, Fault};
 use crate::support::*;
+use crate::support::{Child, free_port, wait_for_api};
 
 const PASSWORD: &str = "synthetic-demo";
 
@@ -102,7 +102,7 @@ async fn up(port: u16) {
 
 /// The outbox rows the daemon reports.
 async fn outbox(port: u16) -> Vec<Value> {
-    crate::daemon::run::get_json(&format!("http://127.0.0.1:{port}/api/v1/notifications"))
+    crate::support::get_json(&format!("http://127.0.0.1:{port}/api/v1/notifications"))
         .await
         .and_then(|v| v["outbox"].as_array().cloned())
         .unwrap_or_default()
