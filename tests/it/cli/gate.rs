@@ -563,7 +563,14 @@ const RUNS_CHECKS: &str = r#"
 "#;
 
 /// `--runs 5` against the sandbox: everything passes; with the latency fault on the
-/// align-category save, the worst of 5 runs breaches 400 ms: exit 1.
+/// align-category save, the worst of 5 runs breaches the journeys' latency SLO: exit 1.
+///
+/// Real Chromium on a machine that may be loaded (two cores shared with builds and other
+/// browser tests): the journeys' SLO latency is set to 1.5 s here instead of the shipped 400 ms
+/// (an unloaded timed run takes ~120 ms), and the fault adds 2 s to the save, so neither verdict
+/// depends on the machine's load.
+const RUNS_SLO_MS: u64 = 1500;
+const RUNS_FAULT_MS: u64 = 2000;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn runs_mode_against_the_sandbox_passes_and_breaches_with_the_latency_fault() {
     let _serial = SERIAL.lock().await;
@@ -572,8 +579,16 @@ async fn runs_mode_against_the_sandbox_passes_and_breaches_with_the_latency_faul
     let dir = tempfile::tempdir().unwrap();
     let sbx = sqlite_sandbox(dir.path(), PASSWORD).await;
     let db = format!("sqlite://{}", dir.path().join("rvp.db").display());
+    std::fs::create_dir_all(dir.path().join("alerts")).unwrap();
+    std::fs::write(
+        dir.path().join("alerts/slo.yaml"),
+        format!(
+            "slos:\n  - name: journey_latency\n    objective: 95\n    sli:\n      latency:\n        metric: synmon.check.latency\n        match: {{ check: \"=~align_category|save_profile|feed_push\", outcome: pass }}\n        threshold_ms: {RUNS_SLO_MS}\n"
+        ),
+    )
+    .unwrap();
     let sql = format!(
-        "database:\n  url: \"{db}\"\nchecks:\n  interval: 30s\n{RUNS_CHECKS}  sql:\n    - name: feed_push_success_rate\n      metric: feed_push_success_rate\n      query: >-\n        SELECT 100.0 * sum(CASE WHEN j.job_status = 'success' THEN 1 ELSE 0 END) / NULLIF(sum(CASE WHEN j.job_status IN ('success', 'failed') THEN 1 ELSE 0 END), 0) AS value FROM feed_push_jobs j\n"
+        "alerts: alerts\ndatabase:\n  url: \"{db}\"\nchecks:\n  interval: 30s\n{RUNS_CHECKS}  sql:\n    - name: feed_push_success_rate\n      metric: feed_push_success_rate\n      query: >-\n        SELECT 100.0 * sum(CASE WHEN j.job_status = 'success' THEN 1 ELSE 0 END) / NULLIF(sum(CASE WHEN j.job_status IN ('success', 'failed') THEN 1 ELSE 0 END), 0) AS value FROM feed_push_jobs j\n"
     );
     let cfg = write_config(dir.path(), &sbx.base_url(), PASSWORD, &sql);
     let run_gate = |cfg: PathBuf| {
@@ -599,14 +614,14 @@ async fn runs_mode_against_the_sandbox_passes_and_breaches_with_the_latency_faul
     // The fault: only align_category is run (it is the journey the fault slows).
     set_faults(
         &sbx.base_url(),
-        json!({"kind": "latency", "route": "/api/t/*/categories/*/mapping", "ms": 600}),
+        json!({"kind": "latency", "route": "/api/t/*/categories/*/mapping", "ms": RUNS_FAULT_MS}),
     )
     .await;
     let slow = write_config(
         dir.path(),
         &sbx.base_url(),
         PASSWORD,
-        "checks:\n  journeys:\n    - name: align_category\n",
+        "alerts: alerts\nchecks:\n  journeys:\n    - name: align_category\n",
     );
     let out = run_gate(slow).await.unwrap();
     clear_faults(&sbx.base_url()).await;
@@ -614,7 +629,8 @@ async fn runs_mode_against_the_sandbox_passes_and_breaches_with_the_latency_faul
     let v = verdicts(dir.path());
     let c = criterion(&v, "align_category", "p95");
     assert_eq!(c["verdict"], "breach", "{v:#}");
-    assert!(c["value"].as_f64().unwrap() > 600.0, "{c:#}");
+    assert!(c["value"].as_f64().unwrap() > RUNS_FAULT_MS as f64, "{c:#}");
+    assert_eq!(c["target"], RUNS_SLO_MS as f64, "{c:#}");
     assert!(
         c["message"].as_str().unwrap().starts_with("worst run "),
         "{c:#}"
