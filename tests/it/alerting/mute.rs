@@ -805,7 +805,7 @@ watchdog:
             dms.url()
         ),
     );
-    let child = Child::spawn(&cfg);
+    let mut child = Child::spawn(&cfg);
     wait_for_api(
         &format!("http://127.0.0.1:{port}/healthz"),
         Duration::from_secs(30),
@@ -844,9 +844,16 @@ watchdog:
         assert_eq!(b["alerts"].as_array().unwrap().len(), 1);
     }
     child.signal(nix::sys::signal::Signal::SIGKILL);
-    drop(child);
     let after_kill = dms.bodies().len();
-    // Three intervals of silence: the switch would now alarm.
+    // Reaped: from here the process can send nothing, however slow the machine is; what the
+    // waits below observe is only the fake handling a ping already sent before the kill.
+    tokio::time::timeout(Duration::from_secs(10), child.0.wait())
+        .await
+        .expect("synmon exits on SIGKILL")
+        .unwrap();
+    // Three watchdog intervals of silence after the process is gone: the switch would now
+    // alarm. (Waiting longer only makes the check stricter; load cannot make a dead process
+    // send.)
     tokio::time::sleep(Duration::from_secs(6)).await;
     assert!(
         dms.bodies().len() <= after_kill + 1,
