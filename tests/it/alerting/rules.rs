@@ -91,16 +91,21 @@ async fn a_latency_fault_makes_the_p95_rule_pend_then_fire_and_clearing_it_resol
     // is in it: evaluation 3 resolves.
     clear_faults(&sbx.base_url()).await;
     clock.advance(chrono::Duration::minutes(2));
-    let mut last = d
-        .next_run("align_category", Some(&slow.run_id), RUN_WAIT)
-        .await;
-    while last.started_at < start_time() + chrono::Duration::minutes(2)
-        || last.timed_latency_ms > 400.0
-    {
-        last = d
-            .next_run("align_category", Some(&last.run_id), RUN_WAIT)
-            .await;
-    }
+    // Runs keep coming (journeys of 15 s): wait, for at most five minutes, for one that started
+    // after the clock moved and was fast again.
+    let mut after = slow.run_id.clone();
+    eventually(
+        "a fast align_category run after the fault cleared",
+        Duration::from_secs(300),
+        async || {
+            let r = d.next_run("align_category", Some(&after), RUN_WAIT).await;
+            after = r.run_id.clone();
+            (r.started_at >= start_time() + chrono::Duration::minutes(2)
+                && r.timed_latency_ms <= 400.0)
+                .then_some(())
+        },
+    )
+    .await;
     let t3 = d.evaluate_now().await;
     assert_eq!(t3.len(), 1, "{t3:?}");
     assert_eq!((t3[0].from, t3[0].to), (Phase::Firing, Phase::Resolved));
@@ -136,9 +141,10 @@ async fn firing_alert_survives_a_restart(store_url: &str) {
         Arc::new(clock.clone()),
     )
     .await;
-    while !gauge_set(&d) {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    eventually("the feed_approval_rate gauge", RUN_WAIT, async || {
+        gauge_set(&d).then_some(())
+    })
+    .await;
     let t = d.evaluate_now().await;
     assert_eq!(t.last().map(|t| t.to), Some(Phase::Firing), "{t:?}");
     let fired_at = t.last().unwrap().at;
@@ -151,9 +157,10 @@ async fn firing_alert_survives_a_restart(store_url: &str) {
         Arc::new(clock.clone()),
     )
     .await;
-    while !gauge_set(&d) {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    eventually("the feed_approval_rate gauge", RUN_WAIT, async || {
+        gauge_set(&d).then_some(())
+    })
+    .await;
     let t = d.evaluate_now().await;
     assert!(t.is_empty(), "no new page after a restart: {t:?}");
     let a = d.alerting().await;

@@ -352,24 +352,16 @@ async fn render_grafana_is_valid_grafana_json_and_every_metric_is_on_a_real_daem
         .map(|s| s.name)
         .collect();
     let d = TestDaemon::spawn(cfg).await;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        let missing: Vec<String> = {
+    eventually(
+        "a run of every check",
+        Duration::from_secs(60),
+        async || {
             let last = d.last_runs();
-            want.iter()
-                .filter(|n| !last.contains_key(*n))
-                .cloned()
-                .collect()
-        };
-        if missing.is_empty() {
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "never ran: {missing:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+            let missing: Vec<&String> = want.iter().filter(|n| !last.contains_key(*n)).collect();
+            missing.is_empty().then_some(())
+        },
+    )
+    .await;
     d.evaluate_now().await; // exports the SLO gauges
     let text = reqwest::get(format!("http://{}/metrics", d.addr()))
         .await
