@@ -137,7 +137,7 @@ async fn retry_schedule_walks_to_failed(db: String) {
         .await;
     let a = a.json.as_array().unwrap().clone();
     assert_eq!(a.len(), 5, "{a:?}");
-    // R2: +1 min, +5 min, +15 min, +1 h, divided by the time scale.
+    // The retry schedule: +1 min, +5 min, +15 min, +1 h, divided by the time scale.
     let gaps_secs = [60.0, 300.0, 900.0, 3600.0];
     for (i, at) in a.iter().enumerate() {
         assert_eq!(at["attempt"], i as i64 + 1);

@@ -1,4 +1,5 @@
-//! Issue 7: control of the noise without losing the signal.
+//! Silences, inhibition, maintenance windows and the watchdog: control of the noise without
+//! losing the signal.
 //! - Alertmanager's control acceptance scenarios (`test/with_api_v2/acceptance/inhibit_test.go`,
 //!   `silence_test.go`) on the notification harness of `notify/pipeline.rs` (manual clock, real
 //!   SQLite store, the webhook receiver against a protocol-checking fake), exact counts:
