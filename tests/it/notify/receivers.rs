@@ -450,7 +450,7 @@ async fn slack_receiver_is_compliant() {
         controls,
         secrets: vec![fake_slack::TOKEN.into()],
         // HTTP statuses come from Slack's edge (5xx) and rate limiter (429); its Web API
-        // itself refuses with `ok:false` codes (all of them: notify_slack.rs).
+        // itself refuses with `ok:false` codes (all of them: notify/slack.rs).
         classification: standard_classification(),
         refusals: vec![
             ("ratelimited", FailureKind::Retryable),
