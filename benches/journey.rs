@@ -110,7 +110,7 @@ async fn spawn_sandbox(dir: &Path) -> anyhow::Result<SandboxProcess> {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Config, like tests/it/support.rs::write_config.
+// Config, like tests/it/support/mod.rs::write_config.
 
 fn journeys_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("journeys")

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Runs the whole test suite: installs Chromium + chromedriver if missing (Debian, as root),
-# makes sure PostgreSQL is up, then runs every workspace test.
+# Runs the whole test suite: installs Chromium + chromedriver and promtool (Debian's
+# `prometheus` package) if missing (Debian, as root), makes sure PostgreSQL is up, then runs
+# every workspace test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if ! command -v chromedriver >/dev/null 2>&1 || ! command -v chromium >/dev/null 2>&1; then
@@ -9,6 +10,16 @@ if ! command -v chromedriver >/dev/null 2>&1 || ! command -v chromium >/dev/null
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver
   else
     echo "Chromium and chromedriver are needed: sudo apt-get install chromium chromium-driver" >&2
+    exit 2
+  fi
+fi
+# promtool checks the /metrics output and the exported alert rules (two unit tests fail without it).
+if ! command -v promtool >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus
+  else
+    echo "promtool is needed: sudo apt-get install prometheus" >&2
     exit 2
   fi
 fi

@@ -1,4 +1,4 @@
-//! User-facing copy (the R7 localisation keys), kept in one place.
+//! User-facing copy (the platform's localisation keys), kept in one place.
 //!
 //! Pages and the API take every visible text from here so that journeys and
 //! checks can rely on the exact wording.
@@ -18,13 +18,13 @@ pub const BANNER_UNMAPPED: &str = "Some categories are not mapped to Google taxo
 /// `help.why_align`
 pub const HELP_WHY_ALIGN: &str = "Why align? Improves approval rate on Google";
 
-/// Sandbox-specific texts (not in R7, but shown to users).
+/// Sandbox-specific texts (not among the platform's localisation keys, but shown to users).
 pub const LOGIN_ERROR: &str = "Invalid email or password";
 pub const NAP_COMPLETE: &str = "NAP complete";
 pub const PUSH_FEED: &str = "Push feed";
 pub const NOT_MAPPED: &str = "Not mapped";
 
-/// All R7 keys with their English text, in the order of the seed document.
+/// All the platform's localisation keys with their English text, in the platform's order.
 pub const R7_KEYS: &[(&str, &str)] = &[
     ("cta.save", CTA_SAVE),
     ("cta.align", CTA_ALIGN),

@@ -229,7 +229,7 @@ impl<'r> Decode<'r, Postgres> for Ts {
     }
 }
 
-/// PostgreSQL schema: the seed's R2 tables verbatim (plus `IF NOT EXISTS` on the
+/// PostgreSQL schema: the platform's own tables verbatim (plus `IF NOT EXISTS` on the
 /// indexes so a restart is a no-op) and the tables the pages need.
 pub const PG_SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS audit_log (

@@ -2,7 +2,7 @@
 //!
 //! It serves the pages and the JSON API that synmon's journeys and probes drive,
 //! keeps its state in SQLite or PostgreSQL, runs a feed-push worker that follows
-//! the R2 retry schedule, and has fault switches (`/__sandbox/faults`) so tests
+//! the platform's retry schedule, and has fault switches (`/__sandbox/faults`) so tests
 //! and the demo can break it on purpose. See `sandbox/README.md`.
 
 pub mod api;

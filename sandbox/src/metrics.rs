@@ -1,4 +1,4 @@
-//! Business metrics (R3 dashboards), each one SQL query over real rows.
+//! Business metrics (the ones the platform's dashboards show), each one SQL query over real rows.
 //!
 //! Every query excludes the `synthetic` tenant, so synthetic monitoring never
 //! moves the numbers it watches. Each returns one row with one nullable

@@ -8,7 +8,8 @@ use tokio::time::Instant;
 
 pub const WINDOW: Duration = Duration::from_secs(60);
 
-/// The limiter's answer for one request, rendered as the R5 headers.
+/// The limiter's answer for one request, rendered as the `X-RateLimit-Limit`,
+/// `-Remaining` and `-Reset` headers (and `Retry-After` when refused).
 #[derive(Debug, Clone, Copy)]
 pub struct Decision {
     pub allowed: bool,

@@ -1,4 +1,4 @@
-//! Seed data: the `synthetic` monitoring tenant and ten pilot tenants (R8 cohort)
+//! Seed data: the `synthetic` monitoring tenant and ten pilot tenants (the pilot cohort)
 //! with SKUs, categories (partly mapped), feedback, historical feed jobs,
 //! Merchant Center reviews, OAuth attempts, Quick Actions usage and taxonomy
 //! versions, so every business metric has a non-trivial value from SQL.

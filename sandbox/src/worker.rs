@@ -1,5 +1,5 @@
-//! The feed-push worker: `queued -> processing -> success | failed`, with the R2
-//! retry schedule (attempt 1 immediate, then +1 min, +5 min, +15 min, +1 h;
+//! The feed-push worker: `queued -> processing -> success | failed`, with the
+//! platform's retry schedule (attempt 1 immediate, then +1 min, +5 min, +15 min, +1 h;
 //! five attempts in all), delays divided by `time_scale`.
 
 use std::sync::Arc;

@@ -1,28 +1,21 @@
-//! synmon's integration tests: one binary, one module per area.
+//! synmon's integration tests: one binary, one folder per concern.
+//!
+//! - `support/`: how a test gets a daemon (`TestDaemon`), the real binary, the sandbox, a
+//!   temporary database, and `eventually` for deadline-bounded waiting.
+//! - `fakes/`: protocol-checking stand-ins for Slack, PagerDuty, webhooks and Datadog.
+//! - `checks/`: journeys in real Chromium, HTTP checks, SQL metric sources, and every check kind
+//!   scheduled by the real binary.
+//! - `alerting/`: rules evaluated over real runs; silences, inhibition and maintenance windows.
+//! - `notify/`: the notification pipeline, each receiver, and delivery through the daemon.
+//! - `daemon/`: `synmon run` as a process, the store, the status page, secrets.
+//! - `cli/`: the other subcommands (`check`, `gate`, `dashboards`, `demo`).
+//! - `readme.rs`: the README's reference against the code.
 
 mod alerting;
-mod check;
-mod check_kinds;
+mod checks;
+mod cli;
 mod daemon;
-mod dashboards;
-mod demo;
-mod fake_controls;
-mod fake_datadog;
-mod fake_pagerduty;
-mod fake_slack;
-mod fake_webhook;
-mod gate;
-mod journeys;
-mod mute;
-mod notify_cli;
-mod notify_daemon;
-mod notify_e2e;
-mod notify_pipeline;
-mod notify_receivers;
-mod notify_slack;
-mod probes;
+mod fakes;
+mod notify;
 mod readme;
-mod secrets;
-mod status_page;
-mod store;
 mod support;

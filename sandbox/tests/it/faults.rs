@@ -82,6 +82,11 @@ async fn fault_api_auth_and_listing(db: String) {
     t.stop().await;
 }
 
+/// Injected latency, long enough that "not delayed" can be told apart from "delayed" by a
+/// generous bound: an untouched request on a loaded 2-core machine (other builds, Chromium)
+/// can take hundreds of milliseconds, but not 1.5 s.
+const FAULT_MS: u64 = 1500;
+
 async fn latency_error_and_rate_limit_faults(db: String) {
     let t = T::start(&db, |_| {}).await;
     let timed = |path: &'static str| {
@@ -94,37 +99,32 @@ async fn latency_error_and_rate_limit_faults(db: String) {
     };
     let (_, base) = timed("/svc/inventory/healthz").await;
 
-    t.fault(json!({"kind": "latency", "route": "/svc/inventory/*", "ms": 300}))
+    let fault = Duration::from_millis(FAULT_MS);
+    t.fault(json!({"kind": "latency", "route": "/svc/inventory/*", "ms": FAULT_MS}))
         .await;
     let (r, slow) = timed("/svc/inventory/healthz").await;
     assert_eq!(r.status, StatusCode::OK);
-    assert!(
-        slow >= Duration::from_millis(300),
-        "latency fault not applied: {slow:?}"
-    );
+    assert!(slow >= fault, "latency fault not applied: {slow:?}");
     let (_, other) = timed("/svc/auth/healthz").await;
-    assert!(
-        other < Duration::from_millis(300),
-        "latency leaked to another route: {other:?}"
-    );
+    assert!(other < fault, "latency leaked to another route: {other:?}");
     // Pages too: `*` matches everything, including `/`.
     t.faults(Method::DELETE, None).await;
-    t.fault(json!({"kind": "latency", "route": "*", "ms": 250}))
+    t.fault(json!({"kind": "latency", "route": "*", "ms": FAULT_MS}))
         .await;
     let (r, slow) = timed("/login").await;
     assert_eq!(r.status, StatusCode::OK);
-    assert!(slow >= Duration::from_millis(250));
+    assert!(slow >= fault);
     let (r, slow) = timed("/").await;
     assert_eq!(r.status, StatusCode::SEE_OTHER);
-    assert!(slow >= Duration::from_millis(250));
+    assert!(slow >= fault);
     // The fault API itself is exempt.
     let s = Instant::now();
     t.faults(Method::GET, None).await;
-    assert!(s.elapsed() < Duration::from_millis(250));
+    assert!(s.elapsed() < fault);
     t.faults(Method::DELETE, None).await;
     let (_, fast) = timed("/svc/inventory/healthz").await;
     assert!(
-        fast < Duration::from_millis(250),
+        fast < fault,
         "cleared fault still slow: {fast:?} (baseline {base:?})"
     );
 
@@ -138,8 +138,11 @@ async fn latency_error_and_rate_limit_faults(db: String) {
         assert!(u >= Duration::from_millis(40), "uniform below min: {u:?}");
     }
     ln.sort();
+    // Above: the median sample is not far below 60 ms. Below: it is not seconds (a unit
+    // mistake); 2 s rather than a tight bound because a loaded 2-core machine adds its own
+    // delay to every sample.
     assert!(
-        ln[4] >= Duration::from_millis(20) && ln[4] < Duration::from_millis(400),
+        ln[4] >= Duration::from_millis(20) && ln[4] < Duration::from_secs(2),
         "lognormal median {:?}",
         ln[4]
     );
@@ -316,8 +319,11 @@ async fn toast_db_and_hang_faults(db: String) {
     tokio::time::sleep(Duration::from_millis(100)).await;
     let s = Instant::now();
     t.stop().await;
+    // A stop blocked by the hung request would wait out the server's 5 s grace and abort it
+    // (the request would then get no answer, see below); below 5 s is not blocked, however
+    // loaded the machine.
     assert!(
-        s.elapsed() < Duration::from_secs(4),
+        s.elapsed() < Duration::from_secs(5),
         "shutdown blocked by a hung request: {:?}",
         s.elapsed()
     );
@@ -325,9 +331,9 @@ async fn toast_db_and_hang_faults(db: String) {
         .await
         .expect("hung request released")
         .unwrap();
-    if let Ok(status) = answered {
-        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
-    }
+    // The hung request is answered (503, the sandbox is shutting down), not dropped.
+    let status = answered.expect("the hung request gets an answer, not a closed connection");
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
 }
 
 dual!(

@@ -51,9 +51,17 @@ async fn rate_limit_headers_and_429(db: String) {
     assert!((1..=60).contains(&retry), "Retry-After {retry}");
     assert_eq!(rate_headers(&r).1, 0);
     // A client with a token has its own budget.
+    let before = chrono::Utc::now().timestamp();
     let r = t.get("/api/t/synthetic/profile", Some(&token)).await;
+    let after = chrono::Utc::now().timestamp();
     assert_eq!(r.status, StatusCode::OK);
-    assert_eq!(rate_headers(&r), (6, 5, rate_headers(&r).2));
+    let (limit, remaining, reset) = rate_headers(&r);
+    assert_eq!((limit, remaining), (6, 5));
+    // Its first request: the window frees that slot a full minute after it was made.
+    assert!(
+        (before + 60..=after + 60).contains(&reset),
+        "reset {reset}, request made between {before} and {after}"
+    );
     // Pages are not rate limited (only /api is).
     assert_eq!(t.get("/login", None).await.status, StatusCode::OK);
     t.stop().await;

@@ -2,7 +2,6 @@
 //! SIGHUP, graceful stop on SIGTERM.
 
 use std::path::Path;
-use std::process::Stdio;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -10,14 +9,6 @@ use serde_json::Value;
 use crate::support::*;
 
 const PASSWORD: &str = "synthetic-demo";
-
-pub(crate) fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 const HTTP_CHECKS: &str = r#"
   http:
@@ -39,55 +30,6 @@ fn daemon_config(dir: &Path, base_url: &str, port: u16, checks: &str) -> std::pa
             "server:\n  listen: 127.0.0.1:{port}\nstore:\n  url: sqlite://synmon.db\nchecks:\n  interval: 30s\n  max_offset: 1s\n{checks}"
         ),
     )
-}
-
-pub(crate) struct Child(pub(crate) tokio::process::Child);
-
-impl Child {
-    pub(crate) fn spawn(config: &Path) -> Child {
-        Child(
-            tokio::process::Command::new(env!("CARGO_BIN_EXE_synmon"))
-                .args(["run", "--config"])
-                .arg(config)
-                .stdout(Stdio::null())
-                .stderr(Stdio::from(
-                    std::fs::File::create(config.with_extension("log")).unwrap(),
-                ))
-                .kill_on_drop(true)
-                .spawn()
-                .expect("synmon run starts"),
-        )
-    }
-
-    pub(crate) fn signal(&self, sig: nix::sys::signal::Signal) {
-        let pid = nix::unistd::Pid::from_raw(self.0.id().unwrap() as i32);
-        nix::sys::signal::kill(pid, sig).unwrap();
-    }
-}
-
-pub(crate) async fn get_json(url: &str) -> Option<Value> {
-    let r = reqwest::get(url).await.ok()?;
-    r.json().await.ok()
-}
-
-/// Polls the API until `pred` holds (real I/O: the daemon runs real checks), or panics.
-pub(crate) async fn wait_for_api(
-    url: &str,
-    within: Duration,
-    pred: impl Fn(&Value) -> bool,
-) -> Value {
-    let deadline = tokio::time::Instant::now() + within;
-    let mut last = Value::Null;
-    while tokio::time::Instant::now() < deadline {
-        if let Some(v) = get_json(url).await {
-            if pred(&v) {
-                return v;
-            }
-            last = v;
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-    panic!("condition not met within {within:?}; last answer: {last:#}");
 }
 
 fn all_reported(v: &Value) -> bool {

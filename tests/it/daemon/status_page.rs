@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use synmon::clock::SystemClock;
-use synmon::daemon::{Daemon, Options};
+use synmon::daemon::Options;
 use synmon::journey::webdriver::Browser;
 use synmon::settings::Config;
 
@@ -59,15 +59,6 @@ slos:
         threshold_ms: 400
 "#;
 
-fn options() -> Options {
-    Options {
-        listen: Some("127.0.0.1:0".parse().unwrap()),
-        no_offsets: true,
-        manual_evaluation: true,
-        ..Options::default()
-    }
-}
-
 /// axe-core's browser bundle, installed by `.ci/run` / `scripts/test.sh` (npm `axe-core`).
 fn axe_source() -> String {
     let path = std::env::var("SYNMON_AXE_JS")
@@ -104,11 +95,11 @@ async fn get_json(url: &str) -> Value {
 }
 
 /// Waits until every check in `names` has a last run satisfying `ok`.
-async fn wait_runs(d: &Daemon, names: &[&str], ok: impl Fn(&synmon::run::RunResult) -> bool) {
+async fn wait_runs(d: &TestDaemon, names: &[&str], ok: impl Fn(&synmon::run::RunResult) -> bool) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
     loop {
         let done = {
-            let last = d.shared.last.read().unwrap();
+            let last = d.last_runs();
             names.iter().all(|n| last.get(*n).is_some_and(&ok))
         };
         if done {
@@ -117,10 +108,7 @@ async fn wait_runs(d: &Daemon, names: &[&str], ok: impl Fn(&synmon::run::RunResu
         assert!(
             tokio::time::Instant::now() < deadline,
             "runs not there: {:#?}",
-            d.shared
-                .last
-                .read()
-                .unwrap()
+            d.last_runs()
                 .values()
                 .map(|r| (&r.check, r.outcome, &r.error))
                 .collect::<Vec<_>>()
@@ -287,20 +275,18 @@ checks:
     // Rules are evaluated every second, as in production (the alert must show up by itself).
     let opts = Options {
         manual_evaluation: false,
-        ..options()
+        ..TestDaemon::options()
     };
-    let d = Daemon::start(Config::load(&cfg).unwrap(), opts, Arc::new(SystemClock))
-        .await
-        .unwrap();
-    let base = format!("http://{}", d.addr);
+    let d = TestDaemon::spawn_with(Config::load(&cfg).unwrap(), opts, Arc::new(SystemClock)).await;
+    let base = d.base_url();
     let journeys = ["align_category", "save_profile", "feed_push"];
     wait_runs(&d, &journeys, |r| r.outcome == synmon::Outcome::Pass).await;
     wait_runs(&d, &["xss_probe"], |_| true).await;
 
     // A second session on the daemon's own chromedriver.
-    let driver = d.shared.driver.read().unwrap().clone();
+    let driver = d.driver();
     let endpoint = driver.endpoint().await.unwrap();
-    let config = d.shared.config();
+    let config = d.config();
     let b = Browser::connect(
         &endpoint,
         &config.webdriver,
@@ -385,15 +371,13 @@ checks:
     b.goto(&format!("{base}/"), Duration::from_secs(30))
         .await
         .unwrap();
-    let passed = d.shared.last.read().unwrap()["align_category"]
-        .run_id
-        .clone();
+    let passed = d.last_run("align_category").unwrap().run_id;
     set_faults(&sbx.base_url(), json!({"kind": "suppress_toast"})).await;
     wait_runs(&d, &["align_category"], |r| {
         r.run_id != passed && r.outcome == synmon::Outcome::Fail
     })
     .await;
-    let failed = d.shared.last.read().unwrap()["align_category"].clone();
+    let failed = d.last_run("align_category").unwrap();
     let failed_step = failed.failed_step.clone().expect("a failing step");
     b.eval("window.__marker = 'same page'; return true;")
         .await
@@ -524,7 +508,7 @@ checks:
     );
 
     b.close().await;
-    d.shutdown().await;
+    d.stop().await;
     sbx.shutdown().await;
 }
 
@@ -541,21 +525,15 @@ async fn an_auth_token_guards_pages_runs_artifacts_and_api_but_not_probes() {
         PASSWORD,
         "store:\n  url: sqlite://synmon.db\nserver:\n  auth_token: file:status.token\nchecks:\n  journeys: []\n  http:\n    - { name: auth_health, url: /svc/auth/healthz }\n",
     );
-    let d = Daemon::start(
-        Config::load(&cfg).unwrap(),
-        options(),
-        Arc::new(SystemClock),
-    )
-    .await
-    .unwrap();
+    let d = TestDaemon::spawn(Config::load(&cfg).unwrap()).await;
     wait_runs(&d, &["auth_health"], |_| true).await;
-    let run_id = d.shared.last.read().unwrap()["auth_health"].run_id.clone();
+    let run_id = d.last_run("auth_health").unwrap().run_id;
     // Evidence files are what the token protects most: customer data can be in them.
     let art = dir.path().join("artifacts").join(&run_id);
     std::fs::create_dir_all(&art).unwrap();
     std::fs::write(art.join("screenshot.png"), b"\x89PNG fake").unwrap();
 
-    let base = format!("http://{}", d.addr);
+    let base = d.base_url();
     let c = reqwest::Client::new();
     let guarded = [
         "/".to_string(),
@@ -599,7 +577,7 @@ async fn an_auth_token_guards_pages_runs_artifacts_and_api_but_not_probes() {
         assert_eq!(r.status(), 200, "{path} stays open for probes");
         assert!(!r.text().await.unwrap().contains(&token));
     }
-    d.shutdown().await;
+    d.stop().await;
     sbx.shutdown().await;
 }
 

@@ -12,10 +12,10 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use super::daemon::{Child, free_port, wait_for_api};
-use super::fake_pagerduty::{FakePagerDuty, TEST_ROUTING_KEY};
-use super::fake_slack::{FakeSlack, Fault};
+use crate::fakes::pagerduty::{FakePagerDuty, TEST_ROUTING_KEY};
+use crate::fakes::slack::{FakeSlack, Fault};
 use crate::support::*;
+use crate::support::{Child, free_port, wait_for_api};
 
 const PASSWORD: &str = "synthetic-demo";
 
@@ -102,7 +102,7 @@ async fn up(port: u16) {
 
 /// The outbox rows the daemon reports.
 async fn outbox(port: u16) -> Vec<Value> {
-    super::daemon::get_json(&format!("http://127.0.0.1:{port}/api/v1/notifications"))
+    crate::support::get_json(&format!("http://127.0.0.1:{port}/api/v1/notifications"))
         .await
         .and_then(|v| v["outbox"].as_array().cloned())
         .unwrap_or_default()
@@ -267,7 +267,7 @@ async fn slack_down_for_a_while_gets_everything_in_order_per_group_when_back() {
     .await;
     assert!(slack.messages().is_empty());
     slack.set_down(false);
-    let delivered = |c: &super::fake_slack::Call| {
+    let delivered = |c: &crate::fakes::slack::Call| {
         c.ok() && matches!(c.method.as_str(), "chat.postMessage" | "chat.update")
     };
     let calls = slack
@@ -277,7 +277,7 @@ async fn slack_down_for_a_while_gets_everything_in_order_per_group_when_back() {
         .await;
     // In order: the first notification is posted (auth only), then the second updates that
     // same message (auth and inventory) and replies in its thread.
-    let ok: Vec<&super::fake_slack::Call> = calls.iter().filter(|c| delivered(c)).collect();
+    let ok: Vec<&crate::fakes::slack::Call> = calls.iter().filter(|c| delivered(c)).collect();
     assert_eq!(ok[0].method, "chat.postMessage", "{ok:#?}");
     assert!(ok[0].body.to_string().contains("auth_health"));
     assert!(!ok[0].body.to_string().contains("inventory_health"));

@@ -9,8 +9,8 @@ use std::time::Duration;
 use serde_json::Value;
 use tokio::time::Instant;
 
-use crate::daemon::{Child, free_port, get_json};
 use crate::support::write_config;
+use crate::support::{Child, free_port, get_json};
 
 /// Short, so two intervals bound the wait; the probes answer locally in milliseconds.
 const INTERVAL: Duration = Duration::from_secs(2);

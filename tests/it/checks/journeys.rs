@@ -190,11 +190,12 @@ async fn killed_chromedriver_is_a_probe_error_and_the_supervisor_restarts_it() {
         let (runner, j, target) = (runner.clone(), j.clone(), target.clone());
         tokio::spawn(async move { runner.run(&j, &target).await })
     };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     loop {
-        match tokio::time::timeout(Duration::from_secs(60), rx.recv()).await {
+        match tokio::time::timeout_at(deadline, rx.recv()).await {
             Ok(Some(Progress::StepStarted { step, .. })) if step == "save mapping" => break,
             Ok(Some(_)) => continue,
-            other => panic!("journey never reached the save step: {other:?}"),
+            other => panic!("journey never reached the save step within 60 s: {other:?}"),
         }
     }
     let pid = driver

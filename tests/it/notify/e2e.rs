@@ -8,11 +8,11 @@ use std::time::Duration;
 
 use serde_json::json;
 use synmon::clock::SystemClock;
-use synmon::daemon::{Daemon, Options};
+use synmon::daemon::Options;
 use synmon::settings::Config;
 
-use super::fake_pagerduty::{FakePagerDuty, TEST_ROUTING_KEY};
-use super::fake_slack::FakeSlack;
+use crate::fakes::pagerduty::{FakePagerDuty, TEST_ROUTING_KEY};
+use crate::fakes::slack::FakeSlack;
 use crate::support::*;
 
 const PASSWORD: &str = "synthetic-demo";
@@ -78,17 +78,15 @@ route:
         ),
     );
     set_faults(&sbx.base_url(), json!({"kind": "suppress_toast"})).await;
-    let d = Daemon::start(
+    let d = TestDaemon::spawn_with(
         Config::load(&cfg).unwrap(),
         Options {
-            listen: Some("127.0.0.1:0".parse().unwrap()),
             no_offsets: true,
             ..Options::default()
         },
         Arc::new(SystemClock),
     )
-    .await
-    .unwrap();
+    .await;
 
     let events = pd.wait_for(1, Duration::from_secs(90)).await;
     let trigger = &events[0];
@@ -145,6 +143,6 @@ route:
     assert!(top[0].text.contains("RESOLVED"), "{}", top[0].text);
     assert_eq!(pd.events().len(), 2, "{:#?}", pd.events());
     assert!(pd.rejected().is_empty(), "{:?}", pd.rejected());
-    d.shutdown().await;
+    d.stop().await;
     sbx.shutdown().await;
 }

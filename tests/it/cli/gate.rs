@@ -461,7 +461,7 @@ async fn bad_flags_and_an_unreachable_store_cannot_judge() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn source_asks_a_running_daemon() {
     let _serial = SERIAL.lock().await;
-    use synmon::daemon::{Daemon, Options};
+    use synmon::daemon::Options;
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("synmon.db").display());
     let mut runs = data_set(40, |_, _, _| {});
@@ -479,18 +479,16 @@ async fn source_asks_a_running_daemon() {
     let daemon_dir = dir.path().join("daemon");
     std::fs::create_dir_all(&daemon_dir).unwrap();
     let dcfg = gate_config(&daemon_dir, &url, "checks:\n  journeys: []\n");
-    let d = Daemon::start(
+    let d = TestDaemon::spawn_with(
         Config::load(&dcfg).unwrap(),
         Options {
-            listen: Some("127.0.0.1:0".parse().unwrap()),
             manual_evaluation: true,
             ..Options::default()
         },
         Arc::new(SystemClock),
     )
-    .await
-    .unwrap();
-    let source = format!("http://{}", d.addr);
+    .await;
+    let source = d.base_url();
     let cfg = gate_config(dir.path(), "sqlite://unused.db", "");
     let out = tokio::task::spawn_blocking({
         let (dir, cfg, source) = (dir.path().to_path_buf(), cfg.clone(), source.clone());
@@ -533,7 +531,7 @@ async fn source_asks_a_running_daemon() {
 
     // A page alert firing in the daemon's evaluator now.
     {
-        let mut a = d.shared.alerting.lock().await;
+        let mut a = d.alerting().await;
         let alert: synmon::rules::eval::Alert = serde_json::from_value(json!({
             "rule": "journey_availability_burn_rate_page", "fingerprint": "f1",
             "labels": {"severity": "page", "slo": "journey_availability"},
@@ -553,7 +551,7 @@ async fn source_asks_a_running_daemon() {
     assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
     let v = verdicts(dir.path());
     assert_eq!(criterion(&v, "alerts", "page_alerts")["verdict"], "breach");
-    d.shutdown().await;
+    d.stop().await;
 }
 
 const RUNS_CHECKS: &str = r#"
@@ -566,7 +564,14 @@ const RUNS_CHECKS: &str = r#"
 "#;
 
 /// `--runs 5` against the sandbox: everything passes; with the latency fault on the
-/// align-category save, the worst of 5 runs breaches 400 ms: exit 1.
+/// align-category save, the worst of 5 runs breaches the journeys' latency SLO: exit 1.
+///
+/// Real Chromium on a machine that may be loaded (two cores shared with builds and other
+/// browser tests): the journeys' SLO latency is set to 1.5 s here instead of the shipped 400 ms
+/// (an unloaded timed run takes ~120 ms), and the fault adds 2 s to the save, so neither verdict
+/// depends on the machine's load.
+const RUNS_SLO_MS: u64 = 1500;
+const RUNS_FAULT_MS: u64 = 2000;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn runs_mode_against_the_sandbox_passes_and_breaches_with_the_latency_fault() {
     let _serial = SERIAL.lock().await;
@@ -575,8 +580,16 @@ async fn runs_mode_against_the_sandbox_passes_and_breaches_with_the_latency_faul
     let dir = tempfile::tempdir().unwrap();
     let sbx = sqlite_sandbox(dir.path(), PASSWORD).await;
     let db = format!("sqlite://{}", dir.path().join("rvp.db").display());
+    std::fs::create_dir_all(dir.path().join("alerts")).unwrap();
+    std::fs::write(
+        dir.path().join("alerts/slo.yaml"),
+        format!(
+            "slos:\n  - name: journey_latency\n    objective: 95\n    sli:\n      latency:\n        metric: synmon.check.latency\n        match: {{ check: \"=~align_category|save_profile|feed_push\", outcome: pass }}\n        threshold_ms: {RUNS_SLO_MS}\n"
+        ),
+    )
+    .unwrap();
     let sql = format!(
-        "database:\n  url: \"{db}\"\nchecks:\n  interval: 30s\n{RUNS_CHECKS}  sql:\n    - name: feed_push_success_rate\n      metric: feed_push_success_rate\n      query: >-\n        SELECT 100.0 * sum(CASE WHEN j.job_status = 'success' THEN 1 ELSE 0 END) / NULLIF(sum(CASE WHEN j.job_status IN ('success', 'failed') THEN 1 ELSE 0 END), 0) AS value FROM feed_push_jobs j\n"
+        "alerts: alerts\ndatabase:\n  url: \"{db}\"\nchecks:\n  interval: 30s\n{RUNS_CHECKS}  sql:\n    - name: feed_push_success_rate\n      metric: feed_push_success_rate\n      query: >-\n        SELECT 100.0 * sum(CASE WHEN j.job_status = 'success' THEN 1 ELSE 0 END) / NULLIF(sum(CASE WHEN j.job_status IN ('success', 'failed') THEN 1 ELSE 0 END), 0) AS value FROM feed_push_jobs j\n"
     );
     let cfg = write_config(dir.path(), &sbx.base_url(), PASSWORD, &sql);
     let run_gate = |cfg: PathBuf| {
@@ -602,14 +615,14 @@ async fn runs_mode_against_the_sandbox_passes_and_breaches_with_the_latency_faul
     // The fault: only align_category is run (it is the journey the fault slows).
     set_faults(
         &sbx.base_url(),
-        json!({"kind": "latency", "route": "/api/t/*/categories/*/mapping", "ms": 600}),
+        json!({"kind": "latency", "route": "/api/t/*/categories/*/mapping", "ms": RUNS_FAULT_MS}),
     )
     .await;
     let slow = write_config(
         dir.path(),
         &sbx.base_url(),
         PASSWORD,
-        "checks:\n  journeys:\n    - name: align_category\n",
+        "alerts: alerts\nchecks:\n  journeys:\n    - name: align_category\n",
     );
     let out = run_gate(slow).await.unwrap();
     clear_faults(&sbx.base_url()).await;
@@ -617,7 +630,8 @@ async fn runs_mode_against_the_sandbox_passes_and_breaches_with_the_latency_faul
     let v = verdicts(dir.path());
     let c = criterion(&v, "align_category", "p95");
     assert_eq!(c["verdict"], "breach", "{v:#}");
-    assert!(c["value"].as_f64().unwrap() > 600.0, "{c:#}");
+    assert!(c["value"].as_f64().unwrap() > RUNS_FAULT_MS as f64, "{c:#}");
+    assert_eq!(c["target"], RUNS_SLO_MS as f64, "{c:#}");
     assert!(
         c["message"].as_str().unwrap().starts_with("worst run "),
         "{c:#}"
@@ -758,7 +772,7 @@ async fn the_narrow_gate_query_matches_whole_run_points_on_sqlite_and_postgres()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn source_sends_the_daemons_auth_token() {
     let _serial = SERIAL.lock().await;
-    use synmon::daemon::{Daemon, Options};
+    use synmon::daemon::Options;
     const TOKEN: &str = "gate-source-token-0123456789";
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("synmon.db").display());
@@ -773,18 +787,16 @@ async fn source_sends_the_daemons_auth_token() {
         &url,
         &format!("server:\n  auth_token: \"{TOKEN}\"\nchecks:\n  journeys: []\n"),
     );
-    let d = Daemon::start(
+    let d = TestDaemon::spawn_with(
         Config::load(&dcfg).unwrap(),
         Options {
-            listen: Some("127.0.0.1:0".parse().unwrap()),
             manual_evaluation: true,
             ..Options::default()
         },
         Arc::new(SystemClock),
     )
-    .await
-    .unwrap();
-    let source = format!("http://{}", d.addr);
+    .await;
+    let source = d.base_url();
     let cfg = gate_config(dir.path(), "sqlite://unused.db", "");
     let run = |token: Option<&'static str>| {
         let (dir, cfg, source) = (dir.path().to_path_buf(), cfg.clone(), source.clone());
@@ -808,5 +820,5 @@ async fn source_sends_the_daemons_auth_token() {
     let ok = run(Some(TOKEN)).await.unwrap();
     assert_eq!(ok.status.code(), Some(0), "{}", describe(&ok));
     assert!(!describe(&ok).contains(TOKEN) && !describe(&refused).contains(TOKEN));
-    d.shutdown().await;
+    d.stop().await;
 }

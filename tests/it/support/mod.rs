@@ -1,5 +1,14 @@
-//! Helpers shared by the integration tests: the sandbox on port 0, temporary PostgreSQL
+//! Helpers shared by the integration tests: the daemon in-process (`TestDaemon`) or as the real
+//! binary (`Child`), `eventually` for waiting, the sandbox on port 0, temporary PostgreSQL
 //! databases, synmon configs written to temp folders, and the browser lock.
+
+mod daemon;
+mod eventually;
+mod process;
+
+pub use daemon::TestDaemon;
+pub use eventually::eventually;
+pub use process::{Child, free_port, get_json, wait_for_api};
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -7,13 +7,15 @@ use std::time::Duration;
 
 use serde_json::json;
 use synmon::clock::ManualClock;
-use synmon::daemon::{Daemon, Options};
 use synmon::rules::eval::Phase;
 use synmon::settings::Config;
 
 use crate::support::*;
 
 const PASSWORD: &str = "synthetic-demo";
+
+/// How long a real run may take to finish.
+const RUN_WAIT: Duration = Duration::from_secs(60);
 
 const P95_RULE: &str = r#"
 rules:
@@ -36,29 +38,6 @@ fn start_time() -> chrono::DateTime<chrono::Utc> {
     "2026-11-26T12:00:00Z".parse().unwrap()
 }
 
-fn options() -> Options {
-    Options {
-        listen: Some("127.0.0.1:0".parse().unwrap()),
-        no_offsets: true,
-        manual_evaluation: true,
-        ..Options::default()
-    }
-}
-
-/// Waits for a finished run of `check` newer than `after` (real runs take real time).
-async fn next_run(d: &Daemon, check: &str, after: Option<String>) -> synmon::run::RunResult {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Some(r) = d.shared.last.read().unwrap().get(check)
-            && Some(&r.run_id) != after.as_ref()
-        {
-            return r.clone();
-        }
-        assert!(tokio::time::Instant::now() < deadline, "no new {check} run");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_latency_fault_makes_the_p95_rule_pend_then_fire_and_clearing_it_resolves() {
     let _b = BROWSER.lock().await;
@@ -78,14 +57,13 @@ async fn a_latency_fault_makes_the_p95_rule_pend_then_fire_and_clearing_it_resol
         json!({"kind": "latency", "route": "/api/t/*/categories/*/mapping", "ms": 600}),
     )
     .await;
-    let d = Daemon::start(
+    let d = TestDaemon::spawn_with(
         Config::load(&cfg).unwrap(),
-        options(),
+        TestDaemon::options(),
         Arc::new(clock.clone()),
     )
-    .await
-    .unwrap();
-    let slow = next_run(&d, "align_category", None).await;
+    .await;
+    let slow = d.next_run("align_category", None, RUN_WAIT).await;
     assert!(slow.timed_latency_ms > 600.0, "{slow:?}");
 
     // Evaluation 1: above the threshold -> pending.
@@ -101,7 +79,7 @@ async fn a_latency_fault_makes_the_p95_rule_pend_then_fire_and_clearing_it_resol
         t2[0].annotations["summary"].contains("align_category p95"),
         "{t2:?}"
     );
-    let api: serde_json::Value = reqwest::get(format!("http://{}/api/v1/alerts", d.addr))
+    let api: serde_json::Value = reqwest::get(format!("http://{}/api/v1/alerts", d.addr()))
         .await
         .unwrap()
         .json()
@@ -113,16 +91,25 @@ async fn a_latency_fault_makes_the_p95_rule_pend_then_fire_and_clearing_it_resol
     // is in it: evaluation 3 resolves.
     clear_faults(&sbx.base_url()).await;
     clock.advance(chrono::Duration::minutes(2));
-    let mut last = next_run(&d, "align_category", Some(slow.run_id.clone())).await;
-    while last.started_at < start_time() + chrono::Duration::minutes(2)
-        || last.timed_latency_ms > 400.0
-    {
-        last = next_run(&d, "align_category", Some(last.run_id.clone())).await;
-    }
+    // Runs keep coming (journeys of 15 s): wait, for at most five minutes, for one that started
+    // after the clock moved and was fast again.
+    let mut after = slow.run_id.clone();
+    eventually(
+        "a fast align_category run after the fault cleared",
+        Duration::from_secs(300),
+        async || {
+            let r = d.next_run("align_category", Some(&after), RUN_WAIT).await;
+            after = r.run_id.clone();
+            (r.started_at >= start_time() + chrono::Duration::minutes(2)
+                && r.timed_latency_ms <= 400.0)
+                .then_some(())
+        },
+    )
+    .await;
     let t3 = d.evaluate_now().await;
     assert_eq!(t3.len(), 1, "{t3:?}");
     assert_eq!((t3[0].from, t3[0].to), (Phase::Firing, Phase::Resolved));
-    d.shutdown().await;
+    d.stop().await;
     sbx.shutdown().await;
 }
 
@@ -147,36 +134,36 @@ async fn firing_alert_survives_a_restart(store_url: &str) {
     let cfg = write_config(dir.path(), &sbx.base_url(), PASSWORD, &extra);
     let clock = ManualClock::new(start_time());
 
-    let gauge_set = |d: &Daemon| d.shared.registry.gauge("feed_approval_rate", &[]).is_some();
-    let d = Daemon::start(
+    let gauge_set = |d: &TestDaemon| d.registry().gauge("feed_approval_rate", &[]).is_some();
+    let d = TestDaemon::spawn_with(
         Config::load(&cfg).unwrap(),
-        options(),
+        TestDaemon::options(),
         Arc::new(clock.clone()),
     )
-    .await
-    .unwrap();
-    while !gauge_set(&d) {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    .await;
+    eventually("the feed_approval_rate gauge", RUN_WAIT, async || {
+        gauge_set(&d).then_some(())
+    })
+    .await;
     let t = d.evaluate_now().await;
     assert_eq!(t.last().map(|t| t.to), Some(Phase::Firing), "{t:?}");
     let fired_at = t.last().unwrap().at;
-    d.shutdown().await;
+    d.stop().await;
 
     clock.advance(chrono::Duration::minutes(5));
-    let d = Daemon::start(
+    let d = TestDaemon::spawn_with(
         Config::load(&cfg).unwrap(),
-        options(),
+        TestDaemon::options(),
         Arc::new(clock.clone()),
     )
-    .await
-    .unwrap();
-    while !gauge_set(&d) {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    .await;
+    eventually("the feed_approval_rate gauge", RUN_WAIT, async || {
+        gauge_set(&d).then_some(())
+    })
+    .await;
     let t = d.evaluate_now().await;
     assert!(t.is_empty(), "no new page after a restart: {t:?}");
-    let a = d.shared.alerting.lock().await;
+    let a = d.alerting().await;
     let alert = a
         .state
         .alerts
@@ -186,7 +173,7 @@ async fn firing_alert_survives_a_restart(store_url: &str) {
     assert_eq!(alert.phase, Phase::Firing);
     assert_eq!(alert.fired_at, Some(fired_at));
     drop(a);
-    d.shutdown().await;
+    d.stop().await;
     sbx.shutdown().await;
 }
 

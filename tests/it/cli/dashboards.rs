@@ -8,13 +8,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use synmon::clock::SystemClock;
 use synmon::config::Secret;
-use synmon::daemon::{Daemon, Options};
 use synmon::dashboards::{ApiError, DatadogClient, Sleeper};
 use synmon::settings::Config;
 
-use crate::fake_datadog::{self, FakeDatadog};
+use crate::fakes::datadog::{self as fake_datadog, FakeDatadog};
 use crate::support::*;
 
 const PASSWORD: &str = "synthetic-demo";
@@ -354,38 +352,19 @@ async fn render_grafana_is_valid_grafana_json_and_every_metric_is_on_a_real_daem
         .into_iter()
         .map(|s| s.name)
         .collect();
-    let d = Daemon::start(
-        cfg,
-        Options {
-            listen: Some("127.0.0.1:0".parse().unwrap()),
-            no_offsets: true,
-            manual_evaluation: true,
-            ..Options::default()
+    let d = TestDaemon::spawn(cfg).await;
+    eventually(
+        "a run of every check",
+        Duration::from_secs(60),
+        async || {
+            let last = d.last_runs();
+            let missing: Vec<&String> = want.iter().filter(|n| !last.contains_key(*n)).collect();
+            missing.is_empty().then_some(())
         },
-        Arc::new(SystemClock),
     )
-    .await
-    .unwrap();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        let missing: Vec<String> = {
-            let last = d.shared.last.read().unwrap();
-            want.iter()
-                .filter(|n| !last.contains_key(*n))
-                .cloned()
-                .collect()
-        };
-        if missing.is_empty() {
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "never ran: {missing:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    .await;
     d.evaluate_now().await; // exports the SLO gauges
-    let text = reqwest::get(format!("http://{}/metrics", d.addr))
+    let text = reqwest::get(format!("http://{}/metrics", d.addr()))
         .await
         .unwrap()
         .text()
@@ -397,7 +376,7 @@ async fn render_grafana_is_valid_grafana_json_and_every_metric_is_on_a_real_daem
         missing.is_empty(),
         "the Grafana dashboards read metrics /metrics does not serve: {missing:?}\n/metrics has {on_metrics:?}"
     );
-    d.shutdown().await;
+    d.stop().await;
     sbx.shutdown().await;
 }
 

@@ -188,13 +188,88 @@ async fn shipped_sql_sources(database_url: &str, synmon_db_url: &str) {
         !r.error.unwrap().contains("://"),
         "no database URL in errors"
     );
-    let reg = synmon::metrics::Registry::new();
-    let now = "2026-11-26T00:00:00Z".parse().unwrap();
-    reg.set_gauge(&broken.metric, &[], 97.0, now).unwrap();
-    reg.mark_all_stale(&broken.metric).unwrap();
-    assert_eq!(reg.gauge(&broken.metric, &[]), None);
-    assert!(!synmon::metrics::prometheus::render(&reg, now).contains("feed_push_success_ratio "));
     sbx.shutdown().await;
+    sql_source_going_stale_in_the_daemon(synmon_db_url).await;
+}
+
+/// Runs `sql` on the database at `url` (SQLite or PostgreSQL).
+async fn exec(url: &str, sql: &str) {
+    use sqlx::Connection;
+    if url.starts_with("sqlite:") {
+        let mut c = sqlx::SqliteConnection::connect(url).await.unwrap();
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_string()))
+            .execute(&mut c)
+            .await
+            .unwrap();
+    } else {
+        let mut c = sqlx::PgConnection::connect(url).await.unwrap();
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_string()))
+            .execute(&mut c)
+            .await
+            .unwrap();
+    }
+}
+
+/// The daemon runs a SQL source every second; once its query fails (the table is dropped) the
+/// daemon itself marks the metric stale: the gauge is gone from the registry and from
+/// `/metrics`, never a 0.
+async fn sql_source_going_stale_in_the_daemon(database_url: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    exec(
+        database_url,
+        "DROP TABLE IF EXISTS synmon_it_stale; CREATE TABLE synmon_it_stale (value DOUBLE PRECISION); INSERT INTO synmon_it_stale (value) VALUES (97.0)",
+    )
+    .await;
+    let cfg = write_config(
+        dir.path(),
+        "http://127.0.0.1:9",
+        PASSWORD,
+        &format!(
+            "store:\n  url: sqlite://synmon.db\ndatabase:\n  url: \"{database_url}\"\nchecks:\n  interval: 1s\n  journeys: []\n  sql:\n    - name: stale_probe\n      metric: feed_push_success_rate\n      query: SELECT value FROM synmon_it_stale\n"
+        ),
+    );
+    let d = TestDaemon::spawn(Config::load(&cfg).unwrap()).await;
+    let metrics = async || {
+        reqwest::get(format!("{}/metrics", d.base_url()))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    };
+    eventually(
+        "the SQL gauge from the daemon",
+        Duration::from_secs(30),
+        async || (d.registry().gauge("feed_push_success_rate", &[]) == Some(97.0)).then_some(()),
+    )
+    .await;
+    assert!(metrics().await.contains("feed_push_success_ratio "));
+
+    exec(database_url, "DROP TABLE synmon_it_stale").await;
+    eventually(
+        "the daemon marking the gauge stale",
+        Duration::from_secs(30),
+        async || {
+            d.registry()
+                .gauge("feed_push_success_rate", &[])
+                .is_none()
+                .then_some(())
+        },
+    )
+    .await;
+    // The gauge is marked stale before the run is recorded: wait for the record too.
+    eventually(
+        "the failed run of the source",
+        Duration::from_secs(30),
+        async || {
+            d.last_run("stale_probe")
+                .filter(|r| r.outcome == Outcome::Error)
+        },
+    )
+    .await;
+    let text = metrics().await;
+    assert!(!text.contains("feed_push_success_ratio "), "{text}");
+    d.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::daemon::{free_port, get_json, wait_for_api};
 use crate::support::BROWSER;
+use crate::support::{free_port, get_json, wait_for_api};
 
 const JOURNEYS: [&str; 3] = ["align_category", "save_profile", "feed_push"];
 

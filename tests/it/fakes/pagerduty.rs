@@ -17,7 +17,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use serde_json::{Value, json};
 
-use super::fake_controls::{self, Controls};
+use super::controls::{self as fake_controls, Controls};
 
 /// PagerDuty's documented limits.
 pub const MAX_BODY_BYTES: usize = 512 * 1024;

@@ -23,8 +23,8 @@ use synmon::notify::dispatch::IncomingAlert;
 use synmon::notify::pipeline::Notifier;
 use synmon::store::Store;
 
-use super::fake_pagerduty::{FakePagerDuty, TEST_ROUTING_KEY};
-use super::fake_webhook::FakeWebhook;
+use crate::fakes::pagerduty::{FakePagerDuty, TEST_ROUTING_KEY};
+use crate::fakes::webhook::FakeWebhook;
 
 pub(crate) fn t0() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 27, 12, 0, 0).unwrap()

@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use serde_json::Value;
 
-use super::fake_controls::{self, Controls};
+use super::controls::{self as fake_controls, Controls};
 
 struct Shared {
     path: String,

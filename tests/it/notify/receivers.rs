@@ -18,10 +18,10 @@ use synmon::notify::slack::{Slack, SlackConfig};
 use synmon::notify::webhook::{Webhook, WebhookConfig};
 use synmon::notify::{AlertInfo, FailureKind, Notification, Receiver, SendContext, Status};
 
-use super::fake_controls::Controls;
-use super::fake_pagerduty::{FakePagerDuty, TEST_ROUTING_KEY};
-use super::fake_slack::{self, FakeSlack, Fault};
-use super::fake_webhook::FakeWebhook;
+use crate::fakes::controls::Controls;
+use crate::fakes::pagerduty::{FakePagerDuty, TEST_ROUTING_KEY};
+use crate::fakes::slack::{self as fake_slack, FakeSlack, Fault};
+use crate::fakes::webhook::FakeWebhook;
 
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -450,7 +450,7 @@ async fn slack_receiver_is_compliant() {
         controls,
         secrets: vec![fake_slack::TOKEN.into()],
         // HTTP statuses come from Slack's edge (5xx) and rate limiter (429); its Web API
-        // itself refuses with `ok:false` codes (all of them: notify_slack.rs).
+        // itself refuses with `ok:false` codes (all of them: notify/slack.rs).
         classification: standard_classification(),
         refusals: vec![
             ("ratelimited", FailureKind::Retryable),

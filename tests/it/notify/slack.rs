@@ -1,4 +1,4 @@
-//! The Slack receiver against the protocol-checking fake Slack (tests/it/fake_slack.rs): post,
+//! The Slack receiver against the protocol-checking fake Slack (tests/it/fakes/slack.rs): post,
 //! update on resend, resolve (update + threaded reply), the external screenshot upload,
 //! retryable/permanent classification, the token kept out of errors and logs, and Slack's limits.
 
@@ -16,7 +16,7 @@ use synmon::notify::{
     AlertInfo, Delivered, FailureKind, Notification, Receiver, SendContext, SendError, Status,
 };
 
-use crate::fake_slack::{FakeSlack, Fault, TOKEN, png};
+use crate::fakes::slack::{FakeSlack, Fault, TOKEN, png};
 
 fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
     pairs

@@ -340,6 +340,11 @@ async fn full_runs_since_pages_through_whole_runs(url: Secret) {
     let mut pages = Vec::new();
     let mut last: Option<RunResult> = None;
     loop {
+        // Each page holds at least one run, so more pages than runs means paging never ends.
+        assert!(
+            pages.len() <= inserted.len(),
+            "paging does not end: {pages:?}"
+        );
         let page = store
             .full_runs_since(at(10, 0), last.as_ref(), 2)
             .await

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use super::fake_pagerduty::{FakePagerDuty, TEST_ROUTING_KEY};
+use crate::fakes::pagerduty::{FakePagerDuty, TEST_ROUTING_KEY};
 
 fn config(dir: &Path, pd_url: &str, routing_key: &str) -> std::path::PathBuf {
     let f = dir.join("synmon.yaml");

@@ -1,6 +1,7 @@
-//! Issue 7: control of the noise without losing the signal.
+//! Silences, inhibition, maintenance windows and the watchdog: control of the noise without
+//! losing the signal.
 //! - Alertmanager's control acceptance scenarios (`test/with_api_v2/acceptance/inhibit_test.go`,
-//!   `silence_test.go`) on the notification harness of `notify_pipeline` (manual clock, real
+//!   `silence_test.go`) on the notification harness of `notify/pipeline.rs` (manual clock, real
 //!   SQLite store, the webhook receiver against a protocol-checking fake), exact counts:
 //!   TestInhibiting, TestSilencing, TestSilenceDelete.
 //! - The silence API's security: a table of tokens against silences for a Slack and a
@@ -21,8 +22,9 @@ use synmon::mute::silence::{NewSilence, Silences};
 use synmon::mute::{Inhibitor, MuteConfig};
 use synmon::notify::dispatch::IncomingAlert;
 
-use super::fake_webhook::FakeWebhook;
-use super::notify_pipeline::{Harness, alert, t0};
+use crate::fakes::webhook::FakeWebhook;
+use crate::notify::pipeline::{Harness, alert, t0};
+use crate::support::eventually;
 
 /// The `receivers:` + `route:` of Alertmanager's control tests: one webhook, one group for
 /// everything, 1 s group wait and interval, and a repeat interval of 1 s (Alertmanager's tests
@@ -270,6 +272,9 @@ async fn silence_delete() {
 
 const SECRET: &str = "synmon-test-hs256-secret-of-32-bytes!!";
 const PASSWORD: &str = "synthetic-demo";
+/// How long a real HTTP run may take to be recorded and stored (the daemon's writer task stores
+/// it a moment after it is recorded).
+const RUN_WAIT: Duration = Duration::from_secs(60);
 
 /// A rule that fires at the first evaluation (no data, `no_data: alert`) on the page route.
 const NO_DATA_RULE: &str = r#"
@@ -290,7 +295,7 @@ async fn api_daemon(
     dir: &std::path::Path,
     rate_limit: u32,
     clock: &ManualClock,
-) -> synmon::daemon::Daemon {
+) -> crate::support::TestDaemon {
     std::fs::create_dir_all(dir.join("alerts")).unwrap();
     std::fs::write(dir.join("alerts/rules.yaml"), NO_DATA_RULE).unwrap();
     let cfg = crate::support::write_config(
@@ -320,18 +325,12 @@ route:
 "##
         ),
     );
-    synmon::daemon::Daemon::start(
+    crate::support::TestDaemon::spawn_with(
         synmon::settings::Config::load(&cfg).unwrap(),
-        synmon::daemon::Options {
-            listen: Some("127.0.0.1:0".parse().unwrap()),
-            no_offsets: true,
-            manual_evaluation: true,
-            ..Default::default()
-        },
+        crate::support::TestDaemon::options(),
         Arc::new(clock.clone()),
     )
     .await
-    .unwrap()
 }
 
 /// A signed token with the given claims.
@@ -395,7 +394,7 @@ async fn token_table_against_slack_and_pagerduty_silences() {
     let dir = tempfile::tempdir().unwrap();
     let clock = ManualClock::new(t0());
     let d = api_daemon(dir.path(), 100, &clock).await;
-    let base = format!("http://{}", d.addr);
+    let base = d.base_url();
     let now = t0().timestamp();
     let admin = |extra: Value| {
         let mut c = json!({"sub": "alice", "aud": "admin", "iat": now - 30, "exp": now + 600});
@@ -520,7 +519,7 @@ async fn token_table_against_slack_and_pagerduty_silences() {
     );
     d.notify_now().await.unwrap();
     assert!(
-        d.shared.store.outbox_recent(10).await.unwrap().is_empty(),
+        d.store().outbox_recent(10).await.unwrap().is_empty(),
         "nothing was notified for the silenced page"
     );
 
@@ -559,7 +558,7 @@ async fn token_table_against_slack_and_pagerduty_silences() {
     clock.advance(chrono::Duration::seconds(1));
     d.notify_now().await.unwrap();
     assert_eq!(
-        d.shared.store.outbox_recent(10).await.unwrap().len(),
+        d.store().outbox_recent(10).await.unwrap().len(),
         1,
         "the page is notified at the next flush after its silence expired"
     );
@@ -574,7 +573,7 @@ async fn token_table_against_slack_and_pagerduty_silences() {
     .await;
     assert_eq!(bad.status, 400);
     assert_eq!(bad.body["error"], "`matchers` must name at least one label");
-    d.shutdown().await;
+    d.stop().await;
 }
 
 /// The API's per-client limit: every answer counts down `X-RateLimit-Remaining`; past the limit
@@ -586,7 +585,7 @@ async fn rate_limit_answers_429_with_retry_after() {
     let dir = tempfile::tempdir().unwrap();
     let clock = ManualClock::new(t0());
     let d = api_daemon(dir.path(), 3, &clock).await;
-    let url = format!("http://{}/api/v1/silences", d.addr);
+    let url = format!("http://{}/api/v1/silences", d.addr());
     let header = |a: &Answer, h: &str| a.headers[h].to_str().unwrap().to_string();
     let reset = (t0().timestamp() + 60).to_string();
     for left in ["2", "1", "0"] {
@@ -608,7 +607,7 @@ async fn rate_limit_answers_429_with_retry_after() {
     // Health and metrics are never limited.
     let h = call(
         reqwest::Method::GET,
-        &format!("http://{}/healthz", d.addr),
+        &format!("http://{}/healthz", d.addr()),
         None,
         None,
     )
@@ -619,7 +618,7 @@ async fn rate_limit_answers_429_with_retry_after() {
     let a = call(reqwest::Method::GET, &url, None, None).await;
     assert_eq!(a.status, 200);
     assert_eq!(header(&a, "x-ratelimit-remaining"), "2");
-    d.shutdown().await;
+    d.stop().await;
 }
 
 /// A weekly window (Sundays 01:30 Europe/Berlin, 2 h) on the night Berlin leaves summer time
@@ -779,7 +778,7 @@ slos:
 /// up to a second); after kill -9 the pings stop.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn watchdog_pings_the_dead_mans_switch_until_kill_9() {
-    use super::daemon::{Child, free_port, wait_for_api};
+    use crate::support::{Child, free_port, wait_for_api};
     synmon::tls::install();
     let dir = tempfile::tempdir().unwrap();
     let dms = FakeWebhook::start().await;
@@ -807,7 +806,7 @@ watchdog:
             dms.url()
         ),
     );
-    let child = Child::spawn(&cfg);
+    let mut child = Child::spawn(&cfg);
     wait_for_api(
         &format!("http://127.0.0.1:{port}/healthz"),
         Duration::from_secs(30),
@@ -846,9 +845,16 @@ watchdog:
         assert_eq!(b["alerts"].as_array().unwrap().len(), 1);
     }
     child.signal(nix::sys::signal::Signal::SIGKILL);
-    drop(child);
     let after_kill = dms.bodies().len();
-    // Three intervals of silence: the switch would now alarm.
+    // Reaped: from here the process can send nothing, however slow the machine is; what the
+    // waits below observe is only the fake handling a ping already sent before the kill.
+    tokio::time::timeout(Duration::from_secs(10), child.0.wait())
+        .await
+        .expect("synmon exits on SIGKILL")
+        .unwrap();
+    // Three watchdog intervals of silence after the process is gone: the switch would now
+    // alarm. (Waiting longer only makes the check stricter; load cannot make a dead process
+    // send.)
     tokio::time::sleep(Duration::from_secs(6)).await;
     assert!(
         dms.bodies().len() <= after_kill + 1,
@@ -900,19 +906,6 @@ async fn silences_persist_in_postgres() {
     pg.drop_db().await;
 }
 
-/// Polls `f` every 100 ms for up to 60 s (runs are stored by the daemon's writer task, a moment
-/// after they are recorded).
-async fn eventually<T>(what: &str, mut f: impl AsyncFnMut() -> Option<T>) -> T {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Some(v) = f().await {
-            return v;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "{what}: timed out");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 /// A run inside a maintenance window is stored with the window's name: the run JSON, the check's
 /// run list, `/api/v1/checks`, the run page and the status page say so; after a restart with
 /// the window removed from the config, the metrics replay still counts it as `maintenance`
@@ -931,42 +924,25 @@ async fn runs_inside_a_window_are_stored_marked_shown_and_replayed_as_marked() {
         (now - chrono::Duration::hours(1)).to_rfc3339(),
         (now + chrono::Duration::hours(1)).to_rfc3339(),
     );
-    let options = || synmon::daemon::Options {
-        listen: Some("127.0.0.1:0".parse().unwrap()),
-        no_offsets: true,
-        manual_evaluation: true,
-        ..Default::default()
-    };
     let cfg = crate::support::write_config(
         dir.path(),
         &sbx.base_url(),
         PASSWORD,
         &format!("{checks}{window}"),
     );
-    let d = synmon::daemon::Daemon::start(
-        synmon::settings::Config::load(&cfg).unwrap(),
-        options(),
-        Arc::new(SystemClock),
-    )
-    .await
-    .unwrap();
-    let run_id = eventually("a run of auth_health", async || {
-        d.shared
-            .last
-            .read()
-            .unwrap()
-            .get("auth_health")
-            .map(|r| r.run_id.clone())
+    let d = crate::support::TestDaemon::spawn(synmon::settings::Config::load(&cfg).unwrap()).await;
+    let run_id = eventually("a run of auth_health", RUN_WAIT, async || {
+        d.last_run("auth_health").map(|r| r.run_id)
     })
     .await;
-    let base = format!("http://{}", d.addr);
+    let base = d.base_url();
     let c = reqwest::Client::new();
     let get = async |path: &str| {
         let r = c.get(format!("{base}{path}")).send().await.unwrap();
         assert_eq!(r.status(), 200, "{path}");
         r.text().await.unwrap()
     };
-    let run: Value = eventually("the run stored", async || {
+    let run: Value = eventually("the run stored", RUN_WAIT, async || {
         let r = c
             .get(format!("{base}/api/v1/runs/{run_id}"))
             .send()
@@ -1000,24 +976,13 @@ async fn runs_inside_a_window_are_stored_marked_shown_and_replayed_as_marked() {
         status.contains(r#"data-maintenance="deploy-&lt;42&gt;""#),
         "{status}"
     );
-    d.shutdown().await;
+    d.stop().await;
 
     // The window is gone from the config; the stored runs keep their mark, and the replay at
     // start counts them as maintenance (new runs, outside any window, count as they are).
     let cfg = crate::support::write_config(dir.path(), &sbx.base_url(), PASSWORD, checks);
-    let d = synmon::daemon::Daemon::start(
-        synmon::settings::Config::load(&cfg).unwrap(),
-        options(),
-        Arc::new(SystemClock),
-    )
-    .await
-    .unwrap();
-    let stored = d
-        .shared
-        .store
-        .runs_for_check("auth_health", 1000)
-        .await
-        .unwrap();
+    let d = crate::support::TestDaemon::spawn(synmon::settings::Config::load(&cfg).unwrap()).await;
+    let stored = d.store().runs_for_check("auth_health", 1000).await.unwrap();
     let marked: Vec<_> = stored
         .iter()
         .filter(|r| r.maintenance.as_deref() == Some("deploy-<42>"))
@@ -1029,14 +994,14 @@ async fn runs_inside_a_window_are_stored_marked_shown_and_replayed_as_marked() {
         ("target", marked[0].target.as_str()),
         ("outcome", "maintenance"),
     ];
-    let replayed = d.shared.registry.count(
+    let replayed = d.registry().count(
         catalog::CHECK_LATENCY.name,
         &labels,
         Window::H24,
         SystemClock.now(),
     );
     assert_eq!(replayed, marked.len() as u64);
-    d.shutdown().await;
+    d.stop().await;
     sbx.shutdown().await;
 }
 

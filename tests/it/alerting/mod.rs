@@ -1,0 +1,2 @@
+mod mute;
+mod rules;

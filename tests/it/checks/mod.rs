@@ -1,0 +1,3 @@
+mod journeys;
+mod kinds;
+mod probes;

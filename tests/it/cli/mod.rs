@@ -1,0 +1,4 @@
+mod check;
+mod dashboards;
+mod demo;
+mod gate;

@@ -1,0 +1,4 @@
+mod run;
+mod secrets;
+mod status_page;
+mod store;

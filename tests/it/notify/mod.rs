@@ -1,0 +1,6 @@
+mod cli;
+mod daemon;
+mod e2e;
+pub mod pipeline;
+mod receivers;
+mod slack;

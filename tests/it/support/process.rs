@@ -1,0 +1,66 @@
+//! The real `synmon` binary as a child process: `synmon run` on a config, signals, and the
+//! JSON API polled until a condition holds.
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+
+use serde_json::Value;
+
+/// A port free at the time of asking, for a child process (which cannot report a port 0
+/// binding back to the test).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// `synmon run --config <config>`, stderr in `<config>.log`, killed when dropped.
+pub struct Child(pub tokio::process::Child);
+
+impl Child {
+    pub fn spawn(config: &Path) -> Child {
+        Child(
+            tokio::process::Command::new(env!("CARGO_BIN_EXE_synmon"))
+                .args(["run", "--config"])
+                .arg(config)
+                .stdout(Stdio::null())
+                .stderr(Stdio::from(
+                    std::fs::File::create(config.with_extension("log")).unwrap(),
+                ))
+                .kill_on_drop(true)
+                .spawn()
+                .expect("synmon run starts"),
+        )
+    }
+
+    /// Sends `sig` (SIGHUP to reload, SIGTERM to stop, SIGKILL to kill).
+    pub fn signal(&self, sig: nix::sys::signal::Signal) {
+        let pid = nix::unistd::Pid::from_raw(self.0.id().unwrap() as i32);
+        nix::sys::signal::kill(pid, sig).unwrap();
+    }
+}
+
+/// GET `url` as JSON; `None` while the daemon is not answering.
+pub async fn get_json(url: &str) -> Option<Value> {
+    let r = reqwest::get(url).await.ok()?;
+    r.json().await.ok()
+}
+
+/// Polls the API until `pred` holds (real I/O: the daemon runs real checks), or panics.
+pub async fn wait_for_api(url: &str, within: Duration, pred: impl Fn(&Value) -> bool) -> Value {
+    let deadline = tokio::time::Instant::now() + within;
+    let mut last = Value::Null;
+    while tokio::time::Instant::now() < deadline {
+        if let Some(v) = get_json(url).await {
+            if pred(&v) {
+                return v;
+            }
+            last = v;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    panic!("condition not met within {within:?}; last answer: {last:#}");
+}
