@@ -422,12 +422,10 @@ impl Recorder for Engine {
         // budgets skip it) and stored with the window's name (the gate, the report and the
         // pages skip or show it, and a restart replays it as it was judged now).
         let window = self.shared.mute.maintenance.window_for_run(run);
-        let recorded = crate::mute::maintenance::record_marked(
-            &self.shared.registry,
-            run,
-            window.as_deref(),
-            now,
-        );
+        let recorded = self
+            .shared
+            .registry
+            .record_run_marked(run, window.as_deref(), now);
         match (&window, recorded) {
             (_, Err(e)) => {
                 tracing::warn!(check = %run.check, error = %e, "run not recorded in metrics")
@@ -473,35 +471,15 @@ impl Recorder for Engine {
     }
 
     fn record_overrun(&self, check: &CheckSpec, missed: u64, run: &RunResult) {
-        let reg = &self.shared.registry;
-        let loc = self.config.location.as_str();
-        let _ = reg.incr(
-            catalog::CHECK_OVERRUNS.name,
-            &[("check", &check.name), ("location", loc)],
-            missed,
-        );
-        // Each skipped slot would have waited behind this run: record the latency it would
-        // have seen (L - k x interval), so slow periods weigh as much as they lasted.
+        // A run the scheduler made up (timed out) has no location: the daemon's is the one.
+        let metrics = crate::metrics::RunMetrics {
+            location: &self.config.location,
+            ..crate::metrics::RunMetrics::of(run)
+        };
         let interval = check.schedule.interval.as_secs_f64() * 1000.0;
-        let latency = run.slo_latency_ms();
+        let reg = &self.shared.registry;
         let now = self.now();
-        for k in 1..=missed {
-            let v = latency - k as f64 * interval;
-            if v <= 0.0 {
-                break;
-            }
-            let _ = reg.record(
-                catalog::CHECK_LATENCY.name,
-                &[
-                    ("check", &run.check),
-                    ("location", loc),
-                    ("target", &run.target),
-                    ("outcome", run.outcome.as_str()),
-                ],
-                v,
-                now,
-            );
-        }
+        let _ = metrics.try_for_each_overrun_point(missed, interval, |p| reg.record_point(&p, now));
     }
 }
 
@@ -568,27 +546,32 @@ impl Daemon {
         let since = clock.now() - chrono::Duration::hours(24);
         match store.runs_since(since).await {
             Ok(runs) => {
-                for r in runs.iter().filter(|r| !r.cancelled) {
-                    let outcome = match r.maintenance {
-                        Some(_) => crate::mute::maintenance::MAINTENANCE_OUTCOME,
-                        None => r.outcome.as_str(),
-                    };
-                    let latency = if r.kind == CheckKind::Journey && r.timed_latency_ms > 0.0 {
+                for r in &runs {
+                    // A summary has no steps: its latency is the timed latency of a journey
+                    // that timed any, else the total. Only the latency distributions are
+                    // replayed; counters and gauges start from this process.
+                    let latency_ms = if r.kind == CheckKind::Journey && r.timed_latency_ms > 0.0 {
                         r.timed_latency_ms
                     } else {
                         r.total_ms
                     };
-                    let _ = registry.record(
-                        catalog::CHECK_LATENCY.name,
-                        &[
-                            ("check", &r.check),
-                            ("location", &r.location),
-                            ("target", &r.target),
-                            ("outcome", outcome),
-                        ],
-                        latency,
-                        r.started_at,
-                    );
+                    let metrics = crate::metrics::RunMetrics {
+                        check: &r.check,
+                        location: &r.location,
+                        target: &r.target,
+                        outcome: r.outcome,
+                        attempt: r.attempt,
+                        latency_ms,
+                        steps: &[],
+                        cancelled: r.cancelled,
+                        maintenance: r.maintenance.is_some(),
+                    };
+                    let _ = metrics.try_for_each_point(|p| match p.value {
+                        crate::metrics::PointValue::Latency(_) => {
+                            registry.record_point(&p, r.started_at)
+                        }
+                        _ => Ok(()),
+                    });
                 }
                 tracing::info!(
                     runs = runs.len(),
@@ -887,8 +870,10 @@ pub fn evaluate_rules(
     stop: &dyn Fn() -> bool,
 ) -> Result<Evaluation, rules::Stopped> {
     let source = RegistrySource { registry, counters };
-    let transitions = rules::eval::evaluate_until(rules, &source, &mut state, now, stop)?;
-    let slos = rules::slo::slo_status_until(&rules.slos, &source, now, stop)?;
+    // The burn-rate rules and the SLO status read each burn rate once, and the same figure.
+    let burns = rules::BurnRates::default();
+    let transitions = rules::evaluate_with(rules, &source, &mut state, now, stop, &burns)?;
+    let slos = rules::slo_status_with(&rules.slos, &source, now, stop, &burns)?;
     Ok(Evaluation {
         transitions,
         state,
