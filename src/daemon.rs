@@ -107,6 +107,18 @@ pub struct Alerting {
     /// the alert state itself).
     pub recent: std::collections::VecDeque<rules::eval::Transition>,
     pub evaluations: u64,
+    /// Every SLO's status as the latest evaluation computed it (the figures it exports as
+    /// gauges): what `/api/v1/slo` and the status page show. `None` before the first one.
+    pub slos: Option<Arc<SloFigures>>,
+}
+
+/// The SLO figures of one evaluation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SloFigures {
+    /// When the evaluation computed them.
+    pub at: chrono::DateTime<chrono::Utc>,
+    /// In config order.
+    pub slos: Vec<rules::SloStatus>,
 }
 
 /// The store key of the evaluator's state.
@@ -970,6 +982,10 @@ pub async fn evaluate(shared: &Arc<Shared>) -> Vec<rules::eval::Transition> {
         let a = &mut *a;
         a.state = ev.state;
         a.evaluations += 1;
+        a.slos = Some(Arc::new(SloFigures {
+            at: now,
+            slos: ev.slos,
+        }));
         for t in &transitions {
             a.recent.push_back(t.clone());
             while a.recent.len() > RECENT_TRANSITIONS {
