@@ -189,8 +189,10 @@ mod tests {
     use super::*;
     use crate::metrics::registry::tests::{run, step};
 
-    /// Every point as (name, labels, value), for comparing.
-    fn points(m: &RunMetrics<'_>) -> Vec<(&'static str, Vec<(String, String)>, PointValue)> {
+    /// A point as (name, labels, value), for comparing.
+    type Owned = (&'static str, Vec<(String, String)>, PointValue);
+
+    fn points(m: &RunMetrics<'_>) -> Vec<Owned> {
         let mut out = Vec::new();
         m.try_for_each_point(|p| {
             out.push((
