@@ -62,6 +62,18 @@ pub struct Alerting {
     /// the alert state itself).
     pub recent: std::collections::VecDeque<rules::eval::Transition>,
     pub evaluations: u64,
+    /// Every SLO's status as the latest evaluation computed it (the figures it exports as
+    /// gauges): what `/api/v1/slo` and the status page show. `None` before the first one.
+    pub slos: Option<Arc<SloFigures>>,
+}
+
+/// The SLO figures of one evaluation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SloFigures {
+    /// When the evaluation computed them.
+    pub at: chrono::DateTime<chrono::Utc>,
+    /// In config order.
+    pub slos: Vec<rules::SloStatus>,
 }
 
 impl Shared {

@@ -9,7 +9,7 @@ use crate::metrics::registry::Registry;
 use crate::rules;
 use crate::rules::registry_source::{CounterHistory, RegistrySource};
 use crate::store::ALERT_STATE_ID;
-use crate::view::Shared;
+use crate::view::{Shared, SloFigures};
 
 const RECENT_TRANSITIONS: usize = 500;
 
@@ -34,8 +34,10 @@ pub fn evaluate_rules(
     stop: &dyn Fn() -> bool,
 ) -> Result<Evaluation, rules::Stopped> {
     let source = RegistrySource { registry, counters };
-    let transitions = rules::eval::evaluate_until(rules, &source, &mut state, now, stop)?;
-    let slos = rules::slo::slo_status_until(&rules.slos, &source, now, stop)?;
+    // The burn-rate rules and the SLO status read each burn rate once, and the same figure.
+    let burns = rules::BurnRates::default();
+    let transitions = rules::evaluate_with(rules, &source, &mut state, now, stop, &burns)?;
+    let slos = rules::slo_status_with(&rules.slos, &source, now, stop, &burns)?;
     Ok(Evaluation {
         transitions,
         state,
@@ -132,6 +134,10 @@ pub async fn evaluate(shared: &Arc<Shared>) -> Vec<rules::eval::Transition> {
         let a = &mut *a;
         a.state = ev.state;
         a.evaluations += 1;
+        a.slos = Some(Arc::new(SloFigures {
+            at: now,
+            slos: ev.slos,
+        }));
         for t in &transitions {
             a.recent.push_back(t.clone());
             while a.recent.len() > RECENT_TRANSITIONS {

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::clock::Clock;
-use crate::metrics::catalog;
 use crate::metrics::registry::Registry;
+use crate::metrics::{PointValue, RunMetrics};
 use crate::run::CheckKind;
 use crate::store::Store;
 use crate::view::Shared;
@@ -20,27 +20,30 @@ pub(super) async fn replay(store: &Store, registry: &Registry, clock: &dyn Clock
     let since = clock.now() - chrono::Duration::hours(24);
     match store.runs_since(since).await {
         Ok(runs) => {
-            for r in runs.iter().filter(|r| !r.cancelled) {
-                let outcome = match r.maintenance {
-                    Some(_) => crate::mute::maintenance::MAINTENANCE_OUTCOME,
-                    None => r.outcome.as_str(),
-                };
-                let latency = if r.kind == CheckKind::Journey && r.timed_latency_ms > 0.0 {
+            for r in &runs {
+                // A summary has no steps: its latency is the timed latency of a journey that
+                // timed any, else the total. Only the latency distributions are replayed;
+                // counters and gauges start from this process.
+                let latency_ms = if r.kind == CheckKind::Journey && r.timed_latency_ms > 0.0 {
                     r.timed_latency_ms
                 } else {
                     r.total_ms
                 };
-                let _ = registry.record(
-                    catalog::CHECK_LATENCY.name,
-                    &[
-                        ("check", &r.check),
-                        ("location", &r.location),
-                        ("target", &r.target),
-                        ("outcome", outcome),
-                    ],
-                    latency,
-                    r.started_at,
-                );
+                let metrics = RunMetrics {
+                    check: &r.check,
+                    location: &r.location,
+                    target: &r.target,
+                    outcome: r.outcome,
+                    attempt: r.attempt,
+                    latency_ms,
+                    steps: &[],
+                    cancelled: r.cancelled,
+                    maintenance: r.maintenance.is_some(),
+                };
+                let _ = metrics.try_for_each_point(|p| match p.value {
+                    PointValue::Latency(_) => registry.record_point(&p, r.started_at),
+                    _ => Ok(()),
+                });
             }
             tracing::info!(
                 runs = runs.len(),

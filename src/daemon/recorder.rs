@@ -29,12 +29,10 @@ impl Recorder for Engine {
         // budgets skip it) and stored with the window's name (the gate, the report and the
         // pages skip or show it, and a restart replays it as it was judged now).
         let window = self.shared.mute.maintenance.window_for_run(run);
-        let recorded = crate::mute::maintenance::record_marked(
-            &self.shared.registry,
-            run,
-            window.as_deref(),
-            now,
-        );
+        let recorded = self
+            .shared
+            .registry
+            .record_run_marked(run, window.as_deref(), now);
         match (&window, recorded) {
             (_, Err(e)) => {
                 tracing::warn!(check = %run.check, error = %e, "run not recorded in metrics")
@@ -80,34 +78,14 @@ impl Recorder for Engine {
     }
 
     fn record_overrun(&self, check: &CheckSpec, missed: u64, run: &RunResult) {
-        let reg = &self.shared.registry;
-        let loc = self.config.location.as_str();
-        let _ = reg.incr(
-            catalog::CHECK_OVERRUNS.name,
-            &[("check", &check.name), ("location", loc)],
-            missed,
-        );
-        // Each skipped slot would have waited behind this run: record the latency it would
-        // have seen (L - k x interval), so slow periods weigh as much as they lasted.
+        // A run the scheduler made up (timed out) has no location: the daemon's is the one.
+        let metrics = crate::metrics::RunMetrics {
+            location: &self.config.location,
+            ..crate::metrics::RunMetrics::of(run)
+        };
         let interval = check.schedule.interval.as_secs_f64() * 1000.0;
-        let latency = run.slo_latency_ms();
+        let reg = &self.shared.registry;
         let now = self.now();
-        for k in 1..=missed {
-            let v = latency - k as f64 * interval;
-            if v <= 0.0 {
-                break;
-            }
-            let _ = reg.record(
-                catalog::CHECK_LATENCY.name,
-                &[
-                    ("check", &run.check),
-                    ("location", loc),
-                    ("target", &run.target),
-                    ("outcome", run.outcome.as_str()),
-                ],
-                v,
-                now,
-            );
-        }
+        let _ = metrics.try_for_each_overrun_point(missed, interval, |p| reg.record_point(&p, now));
     }
 }

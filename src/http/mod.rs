@@ -6,6 +6,7 @@ pub mod auth;
 pub mod html;
 pub mod status;
 pub mod svg;
+pub mod view;
 
 use std::sync::Arc;
 
@@ -18,8 +19,6 @@ use axum::routing::get;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::metrics::Window;
-use crate::metrics::catalog;
 use crate::view::Shared;
 
 mod ratelimit;
@@ -135,85 +134,12 @@ async fn metrics(State(s): State<AppState>) -> Response {
         .into_response()
 }
 
-const WINDOWS: [(&str, Window); 3] = [("5m", Window::M5), ("1h", Window::H1), ("24h", Window::H24)];
-
-/// Every check with its last outcome, latency percentiles of passing runs and availability.
+/// Every check with its last outcome, latency percentiles of passing runs and availability
+/// (see [`view::CheckStatus`]).
 async fn checks(State(s): State<AppState>) -> Json<Value> {
-    let now = s.clock.now();
-    let cfg = s.config();
-    let target = s.target.read().expect("target lock").name.clone();
-    let last = s.last.read().expect("last lock").clone();
-    let marks = s
-        .last_maintenance
-        .read()
-        .expect("last_maintenance lock")
-        .clone();
-    let specs = s.checks.read().expect("checks lock").clone();
-    let list: Vec<Value> = specs
-        .iter()
-        .map(|c| {
-            let labels = |o: &'static str| {
-                [
-                    ("check", c.name.clone()),
-                    ("location", cfg.location.clone()),
-                    ("target", target.clone()),
-                    ("outcome", o.to_string()),
-                ]
-            };
-            let mut latency = serde_json::Map::new();
-            let mut uptime = serde_json::Map::new();
-            for (key, w) in WINDOWS {
-                let pass = labels("pass");
-                let pl: Vec<(&str, &str)> = pass.iter().map(|(k, v)| (*k, v.as_str())).collect();
-                let q = |q: f64| {
-                    s.registry
-                        .quantile(catalog::CHECK_LATENCY.name, &pl, w, q, now)
-                };
-                latency.insert(
-                    key.into(),
-                    json!({"p50": q(0.5), "p95": q(0.95), "p99": q(0.99)}),
-                );
-                let count = |o: &'static str| {
-                    let l = labels(o);
-                    let ll: Vec<(&str, &str)> = l.iter().map(|(k, v)| (*k, v.as_str())).collect();
-                    s.registry.count(catalog::CHECK_LATENCY.name, &ll, w, now)
-                };
-                let (p, f, e) = (count("pass"), count("fail"), count("error"));
-                // Probe errors say nothing about the target: availability is pass / (pass + fail).
-                let ratio = if p + f > 0 {
-                    Some(p as f64 / (p + f) as f64)
-                } else {
-                    None
-                };
-                uptime.insert(
-                    key.into(),
-                    json!({"ratio": ratio, "pass": p, "fail": f, "error": e}),
-                );
-            }
-            let l = last.get(&c.name);
-            json!({
-                "name": c.name,
-                "kind": c.kind,
-                "interval_ms": c.schedule.interval.as_millis() as u64,
-                "location": cfg.location,
-                "target": target,
-                "last": l.map(|r| json!({
-                    "run_id": r.run_id,
-                    "outcome": r.outcome,
-                    "started_at": r.started_at,
-                    "attempt": r.attempt,
-                    "latency_ms": r.slo_latency_ms(),
-                    "error": r.error,
-                    "failed_step": r.failed_step,
-                    "maintenance": marks.get(&c.name),
-                })),
-                "outcome": l.map(|r| r.outcome),
-                "latency_ms": latency,
-                "uptime": uptime,
-            })
-        })
-        .collect();
-    Json(json!({"checks": list, "generated_at": now}))
+    let (checks, _, _) = view::gather_checks(&s);
+    // Through a `Value`, so keys come out as every other `json!` answer of the API orders them.
+    Json(serde_json::to_value(&checks).expect("plain data serializes"))
 }
 
 #[derive(Deserialize)]
@@ -400,13 +326,22 @@ async fn notifications(State(s): State<AppState>) -> Response {
     Json(json!({"receivers": by_receiver, "outbox": recent, "groups": groups})).into_response()
 }
 
-/// Every SLO's error budget, burn rates per window and time to exhaustion.
+/// Every SLO's error budget, burn rates per window and time to exhaustion, as the latest
+/// evaluation computed them (the figures the status page shows and the gauges carry);
+/// `generated_at` is that evaluation's time.
 ///
-/// Computed on a blocking thread, like an evaluation: 30-day windows are not a runtime worker's job.
+/// Before the first evaluation (or with evaluation only on demand) they are computed here, on a
+/// blocking thread like an evaluation: 30-day windows are not a runtime worker's job.
 async fn slo(State(s): State<AppState>) -> Response {
+    let (latest, counters) = {
+        let a = s.alerting.lock().await;
+        (a.slos.clone(), a.counters.clone())
+    };
+    if let Some(f) = latest {
+        return Json(json!({"slos": f.slos, "generated_at": f.at})).into_response();
+    }
     let cfg = s.config();
     let now = s.clock.now();
-    let counters = s.alerting.lock().await.counters.clone();
     let registry = s.registry.clone();
     let status = tokio::task::spawn_blocking(move || {
         let source = crate::rules::registry_source::RegistrySource {

@@ -3,8 +3,9 @@
 //!
 //! Server-rendered HTML with inline SVG charts; the only script is a small inline one that
 //! swaps the fragment in every few seconds and announces state changes in an ARIA live region.
-//! The numbers are read from the same handlers as `/api/v1/checks` and `/api/v1/alerts`, so the
-//! page and the API cannot disagree. Every string that did not come from this file goes through
+//! The checks are the same typed rows `/api/v1/checks` serializes ([`super::view`]) and the SLOs
+//! the same figures `/api/v1/slo` serves (the latest evaluation's), so the page and the API
+//! cannot disagree. Every string that did not come from this file goes through
 //! [`esc`]: error messages and page text come from the target.
 
 use std::collections::BTreeMap;
@@ -16,7 +17,6 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use chrono::{DateTime, Utc};
-use serde_json::Value;
 
 use super::AppState;
 use super::html::{data_num, esc, ms, pct, time};
@@ -109,8 +109,8 @@ struct View {
     hourly: BTreeMap<String, Vec<Option<f64>>>,
 }
 
-/// One SLO as of the evaluator's last pass (the gauges it exports): recomputing a 30-day
-/// budget per page view would cost what an evaluation costs.
+/// One SLO as of the evaluator's last pass (the figures `/api/v1/slo` serves and the gauges
+/// carry): recomputing a 30-day budget per page view would cost what an evaluation costs.
 struct SloRow {
     name: String,
     objective: f64,
@@ -121,32 +121,25 @@ struct SloRow {
     exhaustion_secs: Option<f64>,
 }
 
+/// A row per configured SLO, with the latest evaluation's figures where it computed them.
 fn slo_rows(
     cfg: &crate::settings::Config,
-    reg: &crate::metrics::registry::Registry,
+    latest: Option<&crate::view::SloFigures>,
 ) -> Vec<SloRow> {
     let finite = |v: Option<f64>| v.filter(|x| x.is_finite());
     cfg.rules
         .slos
         .iter()
         .map(|slo| {
-            let labels = [("slo", slo.name.as_str())];
-            let mut windows: Vec<std::time::Duration> = slo
-                .page
-                .iter()
-                .chain(&slo.ticket)
-                .flat_map(|r| [r.long, r.short])
-                .collect();
-            windows.sort();
-            windows.dedup();
-            let burns = windows
+            let status = latest.and_then(|f| f.slos.iter().find(|s| s.name == slo.name));
+            let burns = slo
+                .alert_windows()
                 .into_iter()
                 .map(|w| {
                     let w = crate::rules::slo::fmt_duration(w);
-                    let v = reg.gauge(
-                        catalog::SLO_BURN_RATE.name,
-                        &[("slo", slo.name.as_str()), ("window", w.as_str())],
-                    );
+                    let v = status
+                        .and_then(|s| s.burn_rates.iter().find(|b| b.window == w))
+                        .and_then(|b| b.burn_rate);
                     (w, finite(v))
                 })
                 .collect();
@@ -154,9 +147,11 @@ fn slo_rows(
                 name: slo.name.clone(),
                 objective: slo.objective,
                 period: crate::rules::slo::fmt_duration(slo.period),
-                remaining: finite(reg.gauge(catalog::SLO_BUDGET_REMAINING.name, &labels)),
+                remaining: finite(status.map(|s| s.error_budget_remaining)),
                 burns,
-                exhaustion_secs: finite(reg.gauge(catalog::SLO_TIME_TO_EXHAUSTION.name, &labels)),
+                exhaustion_secs: status
+                    .and_then(|s| s.time_to_exhaustion_secs)
+                    .map(|x| x as f64),
             }
         })
         .collect()
@@ -231,48 +226,31 @@ fn hourly_p95(runs: &[crate::store::RunSummary], now: DateTime<Utc>) -> Vec<Opti
     buckets.iter_mut().map(|b| p95(b)).collect()
 }
 
-fn num(v: &Value) -> Option<f64> {
-    v.as_f64()
-}
-
 async fn gather(s: &AppState) -> View {
     let cfg = s.config();
     let now = s.clock.now();
     let target = s.target.read().expect("target lock").name.clone();
-    // The same numbers as the API: read through its handler.
-    let api = super::checks(State(s.clone())).await.0;
-    let last = s.last.read().expect("last lock").clone();
-    let marks = s
-        .last_maintenance
-        .read()
-        .expect("last_maintenance lock")
-        .clone();
-    let mut checks = Vec::new();
-    for c in api["checks"].as_array().into_iter().flatten() {
-        let name = c["name"].as_str().unwrap_or_default().to_string();
-        let outcome = serde_json::from_value::<Outcome>(c["outcome"].clone()).ok();
-        let lat = &c["latency_ms"];
-        let up = &c["uptime"]["24h"];
-        checks.push(CheckRow {
-            kind: c["kind"].as_str().unwrap_or_default().to_string(),
-            state: CheckState::of(outcome),
+    // The same rows as the API.
+    let (api, last, marks) = super::view::gather_checks(s);
+    let checks = api
+        .checks
+        .into_iter()
+        .map(|c| CheckRow {
+            kind: c.kind.as_str().to_string(),
+            state: CheckState::of(c.outcome),
             p95: [
-                num(&lat["5m"]["p95"]),
-                num(&lat["1h"]["p95"]),
-                num(&lat["24h"]["p95"]),
+                c.latency_ms.m5.p95,
+                c.latency_ms.h1.p95,
+                c.latency_ms.h24.p95,
             ],
-            target_ms: latency_target(&cfg, &name, &target),
-            availability: num(&up["ratio"]),
-            counts: (
-                up["pass"].as_u64().unwrap_or(0),
-                up["fail"].as_u64().unwrap_or(0),
-                up["error"].as_u64().unwrap_or(0),
-            ),
-            last: last.get(&name).cloned(),
-            last_maintenance: marks.get(&name).cloned(),
-            name,
-        });
-    }
+            target_ms: latency_target(&cfg, &c.name, &target),
+            availability: c.uptime.h24.ratio,
+            counts: (c.uptime.h24.pass, c.uptime.h24.fail, c.uptime.h24.error),
+            last: last.get(&c.name).cloned(),
+            last_maintenance: marks.get(&c.name).cloned(),
+            name: c.name,
+        })
+        .collect();
     let specs = s.checks.read().expect("checks lock").clone();
     let mut hourly = BTreeMap::new();
     let mut latest_fail: Option<(DateTime<Utc>, String)> = None;
@@ -313,7 +291,7 @@ async fn gather(s: &AppState) -> View {
         },
         None => None,
     };
-    let (firing, pending) = {
+    let (firing, pending, slos) = {
         let a = s.alerting.lock().await;
         let firing: Vec<_> = a
             .state
@@ -328,7 +306,7 @@ async fn gather(s: &AppState) -> View {
             .values()
             .filter(|al| al.phase == Phase::Pending)
             .count();
-        (firing, pending)
+        (firing, pending, a.slos.clone())
     };
     let muted = firing
         .iter()
@@ -347,7 +325,7 @@ async fn gather(s: &AppState) -> View {
             why.join("; ")
         })
         .collect();
-    let slos = slo_rows(&cfg, &s.registry);
+    let slos = slo_rows(&cfg, slos.as_deref());
     View {
         now,
         target,

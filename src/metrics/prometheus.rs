@@ -14,6 +14,7 @@ use std::fmt::Write as _;
 use chrono::{DateTime, Utc};
 
 use super::catalog::MetricDef;
+pub use super::registry::escape_label_value;
 use super::registry::{Registry, SeriesRead};
 use super::window::{Accumulator, Window};
 
@@ -125,18 +126,6 @@ fn write_sample(out: &mut String, name: &str, suffix: &str, labels: &str, quanti
         out.push('}');
     }
     out.push(' ');
-}
-
-/// Escape a label value: backslash, double quote and line feed.
-pub fn escape_label_value(out: &mut String, value: &str) {
-    for c in value.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '"' => out.push_str("\\\""),
-            '\n' => out.push_str("\\n"),
-            c => out.push(c),
-        }
-    }
 }
 
 fn write_float(out: &mut String, v: f64) {

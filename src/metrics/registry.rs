@@ -21,8 +21,8 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use chrono::{DateTime, Utc};
 
 use super::catalog::{self, CATALOG, MetricDef, MetricKind};
+use super::runs::{Point, PointValue, RunMetrics};
 use super::window::{Accumulator, Window, WindowedHistogram};
-use crate::outcome::Outcome;
 use crate::run::RunResult;
 
 /// A metric could not be recorded as asked.
@@ -46,6 +46,20 @@ pub enum MetricsError {
 
 /// Separates label values in a series key (a control character no label value carries).
 const KEY_SEP: char = '\u{1f}';
+
+/// Escape a label value for the Prometheus text format: backslash, double quote and line feed.
+/// Here rather than in the renderer because each series escapes its labels once, when it is
+/// created (see [`Series::prom_labels`]).
+pub fn escape_label_value(out: &mut String, value: &str) {
+    for c in value.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+}
 
 /// Quantiles every [`Snapshot`] carries per window.
 pub const SNAPSHOT_QUANTILES: [f64; 4] = [0.5, 0.9, 0.95, 0.99];
@@ -227,7 +241,7 @@ impl Registry {
                 }
                 prom_labels.push_str(name);
                 prom_labels.push_str("=\"");
-                super::prometheus::escape_label_value(&mut prom_labels, value);
+                escape_label_value(&mut prom_labels, value);
                 prom_labels.push('"');
             }
             Arc::new(Series {
@@ -394,62 +408,33 @@ impl Registry {
         }
     }
 
-    /// Record one run: the check's latency (the sum of its timed steps, or the total when no
-    /// step is timed), every step's latency, the runs counter by outcome and attempt, and the
-    /// probe-health gauge (1 when the run ended in `error`). A cancelled run was cut short by
-    /// shutdown: it is neither a latency nor an outcome, so nothing is recorded.
+    /// Record one metric point (see [`super::runs`]).
+    pub fn record_point(&self, p: &Point<'_>, at: DateTime<Utc>) -> Result<(), MetricsError> {
+        match p.value {
+            PointValue::Latency(ms) => self.record(p.def.name, p.labels, ms, at),
+            PointValue::Count(by) => self.incr(p.def.name, p.labels, by),
+            PointValue::Gauge(v) => self.set_gauge(p.def.name, p.labels, v, at),
+        }
+    }
+
+    /// Record one run outside any maintenance window: every point [`RunMetrics`] maps it to
+    /// (the check's latency, every step's latency, the runs counter by outcome and attempt, and
+    /// the probe-health gauge). A cancelled run was cut short by shutdown: nothing is recorded.
     pub fn record_run(&self, run: &RunResult, at: DateTime<Utc>) -> Result<(), MetricsError> {
-        if run.cancelled {
-            return Ok(());
-        }
-        let outcome = run.outcome.as_str();
-        let latency = run.slo_latency_ms();
-        self.record(
-            catalog::CHECK_LATENCY.name,
-            &[
-                ("check", &run.check),
-                ("location", &run.location),
-                ("target", &run.target),
-                ("outcome", outcome),
-            ],
-            latency,
-            at,
-        )?;
-        for step in &run.steps {
-            self.record(
-                catalog::STEP_LATENCY.name,
-                &[
-                    ("check", &run.check),
-                    ("step", &step.name),
-                    ("location", &run.location),
-                    ("target", &run.target),
-                    ("outcome", step.outcome.as_str()),
-                ],
-                step.latency_ms,
-                at,
-            )?;
-        }
-        let attempt = run.attempt.to_string();
-        self.incr(
-            catalog::CHECK_RUNS.name,
-            &[
-                ("check", &run.check),
-                ("location", &run.location),
-                ("outcome", outcome),
-                ("attempt", &attempt),
-            ],
-            1,
-        )?;
-        self.set_gauge(
-            catalog::PROBE_UNHEALTHY.name,
-            &[("check", &run.check), ("location", &run.location)],
-            if run.outcome == Outcome::Error {
-                1.0
-            } else {
-                0.0
-            },
-            at,
-        )
+        self.record_run_marked(run, None, at)
+    }
+
+    /// Record one run as the recorder judged it: inside the maintenance window `window` names
+    /// as `maintenance` (SLIs leave it out), otherwise as [`record_run`](Self::record_run).
+    pub fn record_run_marked(
+        &self,
+        run: &RunResult,
+        window: Option<&str>,
+        at: DateTime<Utc>,
+    ) -> Result<(), MetricsError> {
+        RunMetrics::of(run)
+            .marked(window)
+            .try_for_each_point(|p| self.record_point(&p, at))
     }
 
     /// Freeze live minutes and age slices of every distribution; call once a minute so quiet
@@ -736,6 +721,7 @@ impl WindowStats {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::outcome::Outcome;
     use crate::run::{CheckKind, StepResult, Timing};
     use chrono::TimeZone;
 

@@ -16,9 +16,10 @@ use cadence::prelude::*;
 use cadence::{BufferedUdpMetricSink, MetricError, StatsdClient};
 use chrono::{DateTime, Utc};
 
-use super::catalog::{self, MetricDef, MetricKind, StatsdForm};
+use super::catalog::{MetricDef, MetricKind, StatsdForm};
 use super::prometheus::SUMMARY_WINDOW;
 use super::registry::{Registry, SeriesRead};
+use super::runs::{Point, PointValue, RunMetrics};
 use crate::run::RunResult;
 
 /// The `statsd:` section: where DogStatsD datagrams go, with which prefix and global tags.
@@ -85,49 +86,23 @@ impl StatsdExporter {
         })
     }
 
-    /// Send one run: the check latency (timed steps, or the total when none is timed) and every
-    /// step's latency as distributions in ms, and a count of the run by outcome and attempt.
-    /// Cancelled runs are not sent.
+    /// Send one run: the distributions and counts [`RunMetrics`] maps it to (the check
+    /// latency, every step's latency in ms, a count of the run by outcome and attempt), in that
+    /// order. Gauges (the probe-health gauge) go with the registry's gauges on the flush
+    /// interval ([`emit_registry_gauges`](Self::emit_registry_gauges)). Cancelled runs are not
+    /// sent.
     pub fn emit_run(&self, run: &RunResult) -> Result<(), StatsdError> {
-        if run.cancelled {
-            return Ok(());
+        RunMetrics::of(run).try_for_each_point(|p| self.emit_point(&p))
+    }
+
+    /// Send one metric point; gauge points are left to the registry flush (see
+    /// [`emit_run`](Self::emit_run)).
+    pub fn emit_point(&self, p: &Point<'_>) -> Result<(), StatsdError> {
+        match p.value {
+            PointValue::Latency(ms) => self.emit_distribution(p.def, p.labels, ms),
+            PointValue::Count(by) => self.emit_count(p.def, p.labels, by),
+            PointValue::Gauge(_) => Ok(()),
         }
-        let outcome = run.outcome.as_str();
-        let latency = run.slo_latency_ms();
-        self.emit_distribution(
-            &catalog::CHECK_LATENCY,
-            &[
-                ("check", &run.check),
-                ("location", &run.location),
-                ("target", &run.target),
-                ("outcome", outcome),
-            ],
-            latency,
-        )?;
-        for step in &run.steps {
-            self.emit_distribution(
-                &catalog::STEP_LATENCY,
-                &[
-                    ("check", &run.check),
-                    ("step", &step.name),
-                    ("location", &run.location),
-                    ("target", &run.target),
-                    ("outcome", step.outcome.as_str()),
-                ],
-                step.latency_ms,
-            )?;
-        }
-        let attempt = run.attempt.to_string();
-        self.emit_count(
-            &catalog::CHECK_RUNS,
-            &[
-                ("check", &run.check),
-                ("location", &run.location),
-                ("outcome", outcome),
-                ("attempt", &attempt),
-            ],
-            1,
-        )
     }
 
     /// Tags in catalog order; every catalog label must be given.
@@ -255,6 +230,7 @@ impl StatsdExporter {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::metrics::catalog;
     use crate::metrics::registry::tests::{run, step, t};
     use crate::outcome::Outcome;
     use std::time::Duration;

@@ -145,8 +145,8 @@ impl Muter for Maintenance {
 
 impl Maintenance {
     /// Records a finished run into the metrics: inside a window as `maintenance` (see
-    /// [`record_maintenance_run`]), otherwise as `Registry::record_run` does. Returns the
-    /// window's name, if the run fell in one.
+    /// [`crate::metrics::runs`], which maps the mark), otherwise as `Registry::record_run` does.
+    /// Returns the window's name, if the run fell in one.
     pub fn record_run(
         &self,
         registry: &crate::metrics::registry::Registry,
@@ -154,78 +154,14 @@ impl Maintenance {
         at: DateTime<Utc>,
     ) -> Result<Option<String>, crate::metrics::MetricsError> {
         let window = self.window_for_run(run);
-        record_marked(registry, run, window.as_deref(), at).map(|_| window)
-    }
-}
-
-/// Records a finished run into the metrics as the recorder judged it: inside `window` as
-/// `maintenance` (see [`record_maintenance_run`]), otherwise as `Registry::record_run` does.
-/// The daemon judges the window once and stores the same mark with the run.
-pub fn record_marked(
-    registry: &crate::metrics::registry::Registry,
-    run: &RunResult,
-    window: Option<&str>,
-    at: DateTime<Utc>,
-) -> Result<(), crate::metrics::MetricsError> {
-    match window {
-        Some(_) => record_maintenance_run(registry, run, at),
-        None => registry.record_run(run, at),
+        registry
+            .record_run_marked(run, window.as_deref(), at)
+            .map(|_| window)
     }
 }
 
 /// The outcome label a run inside a maintenance window is recorded with.
-pub const MAINTENANCE_OUTCOME: &str = "maintenance";
-
-/// Records a run that fell in a maintenance window into the metrics, as `Registry::record_run`
-/// does but with the outcome label `maintenance`: dashboards still see it happened, SLIs (which
-/// count `pass` and `fail`) do not count it.
-pub fn record_maintenance_run(
-    registry: &crate::metrics::registry::Registry,
-    run: &RunResult,
-    at: DateTime<Utc>,
-) -> Result<(), crate::metrics::MetricsError> {
-    use crate::metrics::catalog;
-    if run.cancelled {
-        return Ok(());
-    }
-    let o = MAINTENANCE_OUTCOME;
-    registry.record(
-        catalog::CHECK_LATENCY.name,
-        &[
-            ("check", &run.check),
-            ("location", &run.location),
-            ("target", &run.target),
-            ("outcome", o),
-        ],
-        run.slo_latency_ms(),
-        at,
-    )?;
-    for step in &run.steps {
-        registry.record(
-            catalog::STEP_LATENCY.name,
-            &[
-                ("check", &run.check),
-                ("step", &step.name),
-                ("location", &run.location),
-                ("target", &run.target),
-                ("outcome", o),
-            ],
-            step.latency_ms,
-            at,
-        )?;
-    }
-    let attempt = run.attempt.to_string();
-    registry.incr(
-        catalog::CHECK_RUNS.name,
-        &[
-            ("check", &run.check),
-            ("location", &run.location),
-            ("outcome", o),
-            ("attempt", &attempt),
-        ],
-        1,
-    )
-}
+pub use crate::metrics::runs::MAINTENANCE_OUTCOME;
 
 #[cfg(test)]
 mod tests {

@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::model::*;
-use super::slo::{burn_rate, fmt_duration};
+use super::slo::{BurnRates, fmt_duration};
 use super::source::{Data, Dist, SeriesData, Source};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -246,6 +246,7 @@ fn observe_burn(
     slo: Option<&Slo>,
     source: &dyn Source,
     now: DateTime<Utc>,
+    burns: &BurnRates,
 ) -> Vec<Obs> {
     let Some(slo) = slo else { return Vec::new() };
     let mut value = None;
@@ -254,8 +255,8 @@ fn observe_burn(
     let mut window = rows.first().map_or(Duration::from_secs(3600), |r| r.long);
     let mut notes = BTreeMap::new();
     for row in rows {
-        let long = burn_rate(slo, source, row.long, now);
-        let short = burn_rate(slo, source, row.short, now);
+        let long = burns.get(slo, source, row.long, now);
+        let short = burns.get(slo, source, row.short, now);
         notes.insert(
             format!("burn_rate_{}", fmt_duration(row.long)),
             long.map_or("no data".into(), fmt_num),
@@ -313,12 +314,6 @@ fn since(now: DateTime<Utc>, then: DateTime<Utc>) -> Duration {
     (now - then).to_std().unwrap_or(Duration::ZERO)
 }
 
-/// An evaluation given up part-way because its caller asked it to stop (the daemon is shutting
-/// down). The state it was updating is half-done: the caller discards it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("the evaluation was stopped before it finished")]
-pub struct Stopped;
-
 /// Evaluates every rule at `now`, updating `state`, and returns the transitions in rule order.
 pub fn evaluate(
     rules: &RuleSet,
@@ -338,6 +333,21 @@ pub fn evaluate_until(
     state: &mut State,
     now: DateTime<Utc>,
     stop: &dyn Fn() -> bool,
+) -> Result<Vec<Transition>, Stopped> {
+    evaluate_with(rules, source, state, now, stop, &BurnRates::default())
+}
+
+/// [`evaluate_until`] reading burn rates through `burns`, which the caller shares with the SLO
+/// status of the same evaluation ([`super::slo::slo_status_with`]) so that each burn rate is
+/// computed once and both read the same figure. `burns` must be fresh for this `source` and
+/// `now`.
+pub fn evaluate_with(
+    rules: &RuleSet,
+    source: &dyn Source,
+    state: &mut State,
+    now: DateTime<Utc>,
+    stop: &dyn Fn() -> bool,
+    burns: &BurnRates,
 ) -> Result<Vec<Transition>, Stopped> {
     let mut out = Vec::new();
     let mut seen: BTreeSet<String> = BTreeSet::new();
@@ -364,6 +374,7 @@ pub fn evaluate_until(
                 rules.slos.iter().find(|s| &s.name == slo),
                 source,
                 now,
+                burns,
             ),
         };
         let (threshold, window) = match &rule.condition {

@@ -489,19 +489,6 @@ pub fn prom_sli_error(sli: &Sli, window: Duration) -> String {
     }
 }
 
-/// The windows an SLO's alerts read, shortest first.
-fn slo_windows(slo: &Slo) -> Vec<Duration> {
-    let mut w: Vec<Duration> = slo
-        .page
-        .iter()
-        .chain(&slo.ticket)
-        .flat_map(|r| [r.long, r.short])
-        .collect();
-    w.sort();
-    w.dedup();
-    w
-}
-
 fn ratio_record(window: Duration) -> String {
     format!("slo:sli_error:ratio_rate{}", prom_duration(window))
 }
@@ -570,7 +557,7 @@ pub fn prometheus(set: &RuleSet) -> String {
         let _ = writeln!(out, "  - name: {}", yq(&format!("synmon-slo-{}", slo.name)));
         let _ = writeln!(out, "    interval: {interval}");
         let _ = writeln!(out, "    rules:");
-        let mut windows = slo_windows(slo);
+        let mut windows = slo.alert_windows();
         windows.push(slo.period);
         let windows: BTreeSet<Duration> = windows.into_iter().collect();
         for w in &windows {

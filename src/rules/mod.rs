@@ -11,10 +11,12 @@ pub mod slo;
 pub mod source;
 pub mod unittest;
 
-pub use eval::{Alert, Phase, State, Stopped, Transition, evaluate, evaluate_until, fingerprint};
+pub use eval::{
+    Alert, Phase, State, Transition, evaluate, evaluate_until, evaluate_with, fingerprint,
+};
 pub use load::{load_dir, load_files};
-pub use model::{Labels, Matcher, Matchers, Rule, RuleSet, Slo};
-pub use slo::{SloStatus, slo_status, slo_status_until};
+pub use model::{Labels, Matcher, Matchers, Rule, RuleSet, Slo, Stopped};
+pub use slo::{BurnRates, SloStatus, slo_status, slo_status_until, slo_status_with};
 pub use source::{Data, Dist, MemorySource, SeriesData, Source};
 
 #[cfg(test)]

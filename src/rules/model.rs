@@ -404,9 +404,30 @@ pub struct Slo {
     pub ticket_route: Option<String>,
 }
 
+/// An evaluation given up part-way because its caller asked it to stop (the daemon is shutting
+/// down). The state it was updating is half-done: the caller discards it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the evaluation was stopped before it finished")]
+pub struct Stopped;
+
 impl Slo {
     /// The allowed error ratio, `1 - objective`.
     pub fn budget_ratio(&self) -> f64 {
         (100.0 - self.objective) / 100.0
+    }
+
+    /// Every window the SLO's burn-rate alerts read (each row's long and short window),
+    /// shortest first, each once: the windows its burn rates are computed, exported and shown
+    /// over.
+    pub fn alert_windows(&self) -> Vec<Duration> {
+        let mut w: Vec<Duration> = self
+            .page
+            .iter()
+            .chain(&self.ticket)
+            .flat_map(|r| [r.long, r.short])
+            .collect();
+        w.sort();
+        w.dedup();
+        w
     }
 }

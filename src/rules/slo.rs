@@ -1,12 +1,13 @@
 //! SLO arithmetic: error ratios per window, burn rates, error budget, time to exhaustion.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::eval::Stopped;
-use super::model::{Matchers, Sli, Slo};
+use super::model::{Matchers, Sli, Slo, Stopped};
 use super::source::Source;
 use crate::metrics::catalog::MetricDef;
 
@@ -93,6 +94,33 @@ pub fn burn_rate(
     error_ratio(&slo.sli, source, window, now).map(|r| r / slo.budget_ratio())
 }
 
+/// The burn rates of one evaluation (one source, one instant), each (SLO, window) computed
+/// once: the burn-rate rules and the SLO status read the same figures. Fresh per evaluation;
+/// not shared between threads.
+#[derive(Debug, Default)]
+pub struct BurnRates {
+    memo: RefCell<HashMap<(String, Duration), Option<f64>>>,
+}
+
+impl BurnRates {
+    /// [`burn_rate`], computed the first time this SLO and window are asked for.
+    pub fn get(
+        &self,
+        slo: &Slo,
+        source: &dyn Source,
+        window: Duration,
+        now: DateTime<Utc>,
+    ) -> Option<f64> {
+        let key = (slo.name.clone(), window);
+        if let Some(v) = self.memo.borrow().get(&key) {
+            return *v;
+        }
+        let v = burn_rate(slo, source, window, now);
+        self.memo.borrow_mut().insert(key, v);
+        v
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct BurnRateStatus {
     /// `5m`, `1h`, ...
@@ -137,6 +165,18 @@ pub fn slo_status_until(
     now: DateTime<Utc>,
     stop: &dyn Fn() -> bool,
 ) -> Result<Vec<SloStatus>, Stopped> {
+    slo_status_with(slos, source, now, stop, &BurnRates::default())
+}
+
+/// [`slo_status_until`] reading burn rates through `burns`, shared with the rules of the same
+/// evaluation (see `rules::evaluate_with`).
+pub fn slo_status_with(
+    slos: &[Slo],
+    source: &dyn Source,
+    now: DateTime<Utc>,
+    stop: &dyn Fn() -> bool,
+    burns: &BurnRates,
+) -> Result<Vec<SloStatus>, Stopped> {
     slos.iter()
         .map(|slo| {
             if stop() {
@@ -144,22 +184,17 @@ pub fn slo_status_until(
             }
             let ratio = error_ratio(&slo.sli, source, slo.period, now);
             let remaining = budget_remaining(slo, ratio);
-            let mut windows: Vec<Duration> = slo
-                .page
-                .iter()
-                .chain(&slo.ticket)
-                .flat_map(|r| [r.long, r.short])
-                .collect();
-            windows.sort();
-            windows.dedup();
-            let burn_rates: Vec<BurnRateStatus> = windows
+            let burn_rates: Vec<BurnRateStatus> = slo
+                .alert_windows()
                 .iter()
                 .map(|w| BurnRateStatus {
                     window: fmt_duration(*w),
-                    burn_rate: burn_rate(slo, source, *w, now),
+                    burn_rate: burns.get(slo, source, *w, now),
                 })
                 .collect();
-            let hour = burn_rate(slo, source, Duration::from_secs(3600), now).unwrap_or(0.0);
+            let hour = burns
+                .get(slo, source, Duration::from_secs(3600), now)
+                .unwrap_or(0.0);
             let time_to_exhaustion_secs = if remaining <= 0.0 {
                 Some(0)
             } else if hour > 0.0 {
