@@ -1,6 +1,7 @@
-//! What the daemon publishes for its readers: the HTTP server (API, status page, silences) and
-//! the gate's sample endpoint read the live state through this type, defined below both of them
-//! and below the daemon that fills it, so data flows one way (daemon -> view <- http, gate).
+//! What the daemon publishes for its readers. The daemon fills [`Shared`]; the HTTP server (API,
+//! status page, silences) and the gate's sample endpoint read it through [`DaemonView`], a small
+//! read-only view defined below all three, so data flows one way (daemon -> view <- http, gate).
+//! The one thing readers may change is silences, through [`DaemonView::mute`].
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -18,7 +19,8 @@ use crate::scheduler::CheckSpec;
 use crate::settings::Config;
 use crate::store::Store;
 
-/// What the HTTP server and the reload path share.
+/// The daemon's live state: written by the runner side (last runs), the evaluator (alert state)
+/// and the lifecycle (config, checks, driver on reload); read through [`DaemonView`].
 pub struct Shared {
     pub config: RwLock<Arc<Config>>,
     pub target: RwLock<Target>,
@@ -79,5 +81,105 @@ pub struct SloFigures {
 impl Shared {
     pub fn config(&self) -> Arc<Config> {
         self.config.read().expect("config lock").clone()
+    }
+}
+
+/// The read-only view of a running daemon that the HTTP server and the gate are given: snapshots
+/// and read guards, never the locks themselves. Cheap to clone (one `Arc`).
+#[derive(Clone)]
+pub struct DaemonView {
+    shared: Arc<Shared>,
+}
+
+/// The alert state as the latest evaluation left it, held for reading (the evaluator waits
+/// while it is held: keep it short).
+pub struct AlertingRead<'a>(tokio::sync::MutexGuard<'a, Alerting>);
+
+impl std::ops::Deref for AlertingRead<'_> {
+    type Target = Alerting;
+    fn deref(&self) -> &Alerting {
+        &self.0
+    }
+}
+
+/// Each check's last run and, for runs inside a maintenance window, the window's name.
+pub struct LastRuns {
+    pub runs: HashMap<String, RunResult>,
+    pub maintenance: HashMap<String, String>,
+}
+
+impl DaemonView {
+    pub fn new(shared: Arc<Shared>) -> DaemonView {
+        DaemonView { shared }
+    }
+
+    /// The config in force (replaced whole on reload).
+    pub fn config(&self) -> Arc<Config> {
+        self.shared.config()
+    }
+
+    /// Now, by the daemon's clock (a manual clock in tests).
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.shared.clock.now()
+    }
+
+    pub fn clock(&self) -> Arc<dyn Clock> {
+        self.shared.clock.clone()
+    }
+
+    /// The name of the target checks run against.
+    pub fn target_name(&self) -> String {
+        self.shared.target.read().expect("target lock").name.clone()
+    }
+
+    /// The scheduled checks, in schedule order.
+    pub fn checks(&self) -> Vec<CheckSpec> {
+        self.shared.checks.read().expect("checks lock").clone()
+    }
+
+    /// Each check's last run with its maintenance mark, read under one turn of the lock so a
+    /// run is never paired with the previous run's mark.
+    pub fn last_runs(&self) -> LastRuns {
+        let runs = self.shared.last.read().expect("last lock");
+        let maintenance = self
+            .shared
+            .last_maintenance
+            .read()
+            .expect("last_maintenance lock")
+            .clone();
+        LastRuns {
+            runs: runs.clone(),
+            maintenance,
+        }
+    }
+
+    /// Stored runs, alert state and the outbox (queries).
+    pub fn store(&self) -> &Store {
+        &self.shared.store
+    }
+
+    /// Live metrics: windowed histograms, counters, gauges.
+    pub fn registry(&self) -> &Registry {
+        &self.shared.registry
+    }
+
+    /// Where browser sessions come from (readiness asks it for an endpoint).
+    pub fn driver(&self) -> Arc<Driver> {
+        self.shared.driver.read().expect("driver lock").clone()
+    }
+
+    /// The alert state, transitions and SLO figures of the latest evaluation.
+    pub async fn alerting(&self) -> AlertingRead<'_> {
+        AlertingRead(self.shared.alerting.lock().await)
+    }
+
+    /// The notification pipeline (the API lists the alert groups it watches).
+    pub fn notifier(&self) -> &crate::notify::pipeline::Notifier {
+        &self.shared.notifier
+    }
+
+    /// Silences (which the API creates and expires), inhibition and maintenance windows.
+    pub fn mute(&self) -> &crate::mute::Mute {
+        &self.shared.mute
     }
 }

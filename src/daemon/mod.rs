@@ -32,7 +32,7 @@ use crate::rules;
 use crate::scheduler::{Scheduler, draw_offsets};
 use crate::settings::Config;
 use crate::store::{ALERT_STATE_ID, Store, StoredRun};
-use crate::view::{Alerting, Shared};
+use crate::view::{Alerting, DaemonView, Shared};
 
 pub use evaluator::{Evaluation, evaluate, evaluate_rules};
 pub use runner::{Engine, check_specs};
@@ -196,7 +196,11 @@ impl Daemon {
             }
         });
         let (server_stop, stop_rx) = tokio::sync::watch::channel(false);
-        let server = tokio::spawn(crate::http::serve(listener, shared.clone(), stop_rx));
+        let server = tokio::spawn(crate::http::serve(
+            listener,
+            DaemonView::new(shared.clone()),
+            stop_rx,
+        ));
         let housekeeping = tokio::spawn(housekeeping::tick(shared.clone()));
         if !options.manual_evaluation {
             notifier.start();

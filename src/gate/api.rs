@@ -4,8 +4,6 @@
 //! pipeline judges a running daemon exactly as it would judge the daemon's store. Nothing in the
 //! answer is a secret: check names, counts, latencies, alert names and labels.
 
-use std::sync::Arc;
-
 use axum::Json;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
@@ -14,7 +12,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::samples::{self, AlertsReading, GaugeReading, Mode, Samples};
-use crate::view::Shared;
+use crate::view::DaemonView;
 
 #[derive(Debug, Deserialize)]
 pub struct GateQuery {
@@ -23,7 +21,7 @@ pub struct GateQuery {
 }
 
 /// `GET /api/v1/gate?window=1h`.
-pub async fn gate_samples(State(s): State<Arc<Shared>>, Query(q): Query<GateQuery>) -> Response {
+pub async fn gate_samples(State(s): State<DaemonView>, Query(q): Query<GateQuery>) -> Response {
     let window = match crate::config::duration::parse_duration(&q.window) {
         Ok(w) => w,
         Err(e) => {
@@ -34,9 +32,9 @@ pub async fn gate_samples(State(s): State<Arc<Shared>>, Query(q): Query<GateQuer
                 .into_response();
         }
     };
-    let now = s.clock.now();
+    let now = s.now();
     let from = super::window_start(now, window);
-    let runs = match s.store.gate_runs(from, now).await {
+    let runs = match s.store().gate_runs(from, now).await {
         Ok(p) => p,
         Err(e) => {
             return (
@@ -53,7 +51,7 @@ pub async fn gate_samples(State(s): State<Arc<Shared>>, Query(q): Query<GateQuer
         .iter()
         .any(|m| m.metric == super::FEED_PUSH_METRIC && m.label_columns.is_empty())
     {
-        match s.registry.gauge(super::FEED_PUSH_METRIC, &[]) {
+        match s.registry().gauge(super::FEED_PUSH_METRIC, &[]) {
             Some(v) if v.is_finite() => GaugeReading::Value { value: v },
             _ => GaugeReading::Unavailable {
                 reason: "the daemon has no current value (not measured yet, or its source failed)"
@@ -64,7 +62,7 @@ pub async fn gate_samples(State(s): State<Arc<Shared>>, Query(q): Query<GateQuer
         GaugeReading::NotConfigured
     };
     let alerts = {
-        let a = s.alerting.lock().await;
+        let a = s.alerting().await;
         AlertsReading::Firing {
             alerts: samples::page_alerts(&a.state),
         }

@@ -19,17 +19,17 @@ use axum::routing::get;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::view::Shared;
+use crate::view::DaemonView;
 
 mod ratelimit;
 mod silences;
 
-type AppState = Arc<Shared>;
+type AppState = DaemonView;
 
 pub fn router(shared: AppState) -> Router {
     let limiter = Arc::new(ratelimit::RateLimiter::new(
         shared.config().mute.api_rate_limit,
-        shared.clock.clone(),
+        shared.clock(),
     ));
     Router::new()
         // Silences: the API's only writes (JWT-guarded), and a per-client limit on all of /api/.
@@ -94,15 +94,13 @@ async fn healthz() -> Json<Value> {
 
 /// Ready when the config is loaded, the store answers and a WebDriver endpoint is reachable.
 async fn readyz(State(s): State<AppState>) -> Response {
-    let store = s.store.ping().await.map_err(|e| e.to_string());
+    let store = s.store().ping().await.map_err(|e| e.to_string());
     let needs_browser = s
-        .checks
-        .read()
-        .expect("checks lock")
+        .checks()
         .iter()
         .any(|c| c.kind == crate::run::CheckKind::Journey);
     let webdriver = if needs_browser {
-        let driver = s.driver.read().expect("driver lock").clone();
+        let driver = s.driver();
         driver.endpoint().await.map(|_| ()).map_err(|e| e.message)
     } else {
         Ok(())
@@ -123,7 +121,7 @@ async fn readyz(State(s): State<AppState>) -> Response {
 }
 
 async fn metrics(State(s): State<AppState>) -> Response {
-    let text = crate::metrics::prometheus::render(&s.registry, s.clock.now());
+    let text = crate::metrics::prometheus::render(s.registry(), s.now());
     (
         [(
             header::CONTENT_TYPE,
@@ -153,7 +151,7 @@ async fn check_runs(
     Query(q): Query<Limit>,
 ) -> Response {
     let limit = q.limit.unwrap_or(50).clamp(1, 1000);
-    match s.store.runs_for_check(&name, limit).await {
+    match s.store().runs_for_check(&name, limit).await {
         Ok(runs) => Json(json!({"check": name, "runs": runs})).into_response(),
         Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
     }
@@ -162,7 +160,7 @@ async fn check_runs(
 /// One stored run with its steps, artifacts (with their URLs) and `maintenance`: the window it
 /// fell in when it was recorded, or null.
 async fn run(State(s): State<AppState>, Path(id): Path<String>) -> Response {
-    match s.store.stored_run(&id).await {
+    match s.store().stored_run(&id).await {
         Ok(Some(stored)) => {
             let r = &stored.run;
             let artifacts: Vec<Value> = r
@@ -228,7 +226,7 @@ async fn artifact(
 /// How the pipeline mutes `al` now, judged on the labels it routes on (the rule's `route`
 /// included): silenced, inhibited, in a maintenance window.
 pub(crate) fn mute_of(
-    s: &crate::view::Shared,
+    s: &DaemonView,
     cfg: &crate::settings::Config,
     al: &crate::rules::Alert,
     now: chrono::DateTime<chrono::Utc>,
@@ -237,15 +235,15 @@ pub(crate) fn mute_of(
     if let Some(r) = cfg.rules.rule(&al.rule).and_then(|r| r.route.clone()) {
         labels.entry("route".into()).or_insert(r);
     }
-    s.mute.state(&labels, now)
+    s.mute().state(&labels, now)
 }
 
 /// Active alerts (pending and firing) with their value and since when, and the latest
 /// transitions (until notifications land, this is where state changes are visible).
 async fn alerts(State(s): State<AppState>) -> Json<Value> {
-    let a = s.alerting.lock().await;
+    let a = s.alerting().await;
     let cfg = s.config();
-    let now = s.clock.now();
+    let now = s.now();
     let active: Vec<Value> = a
         .state
         .alerts
@@ -288,11 +286,11 @@ async fn alerts(State(s): State<AppState>) -> Json<Value> {
 /// The notification pipeline: outbox rows per receiver and status, the latest deliveries (with
 /// the receiver's answer or last error, secrets scrubbed), and the alert groups being watched.
 async fn notifications(State(s): State<AppState>) -> Response {
-    let counts = match s.store.outbox_counts().await {
+    let counts = match s.store().outbox_counts().await {
         Ok(c) => c,
         Err(e) => return error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
     };
-    let recent = match s.store.outbox_recent(100).await {
+    let recent = match s.store().outbox_recent(100).await {
         Ok(r) => r,
         Err(e) => return error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
     };
@@ -307,7 +305,7 @@ async fn notifications(State(s): State<AppState>) -> Response {
             .unwrap_or_default()] = json!(n);
     }
     let groups: Vec<Value> = s
-        .notifier
+        .notifier()
         .groups()
         .await
         .into_iter()
@@ -334,15 +332,15 @@ async fn notifications(State(s): State<AppState>) -> Response {
 /// blocking thread like an evaluation: 30-day windows are not a runtime worker's job.
 async fn slo(State(s): State<AppState>) -> Response {
     let (latest, counters) = {
-        let a = s.alerting.lock().await;
+        let a = s.alerting().await;
         (a.slos.clone(), a.counters.clone())
     };
     if let Some(f) = latest {
         return Json(json!({"slos": f.slos, "generated_at": f.at})).into_response();
     }
     let cfg = s.config();
-    let now = s.clock.now();
-    let registry = s.registry.clone();
+    let now = s.now();
+    let registry = s.registry().clone();
     let status = tokio::task::spawn_blocking(move || {
         let source = crate::rules::registry_source::RegistrySource {
             registry: &registry,

@@ -3,8 +3,6 @@
 //! step-up, see `crate::mute::auth`). Errors are JSON `{"error": ...}`; 401 answers carry
 //! `WWW-Authenticate: Bearer`.
 
-use std::sync::Arc;
-
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
@@ -14,9 +12,9 @@ use serde_json::json;
 
 use crate::mute::auth::{AuthError, Principal};
 use crate::mute::silence::{NewSilence, SilenceError, mutes_pagerduty, parse_matchers};
-use crate::view::Shared;
+use crate::view::DaemonView;
 
-type AppState = Arc<Shared>;
+type AppState = DaemonView;
 
 fn error(status: StatusCode, msg: impl Into<String>) -> Response {
     (status, Json(json!({"error": msg.into()}))).into_response()
@@ -35,7 +33,7 @@ fn auth_error(e: &AuthError) -> Response {
 }
 
 /// The admin principal of the request, or why it is refused.
-fn admin(s: &Shared, headers: &HeaderMap) -> Result<Principal, AuthError> {
+fn admin(s: &DaemonView, headers: &HeaderMap) -> Result<Principal, AuthError> {
     let cfg = s.config();
     let Some(auth) = &cfg.mute.auth else {
         return Err(AuthError::NotConfigured);
@@ -43,7 +41,7 @@ fn admin(s: &Shared, headers: &HeaderMap) -> Result<Principal, AuthError> {
     let header = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
-    auth.verify(header, s.clock.now()).inspect_err(|e| {
+    auth.verify(header, s.now()).inspect_err(|e| {
         tracing::info!(error = %e, "silence API request refused");
     })
 }
@@ -58,9 +56,9 @@ fn silence_error(e: SilenceError) -> Response {
 
 /// Every silence with its state now, newest first.
 pub async fn list(State(s): State<AppState>) -> Response {
-    let now = s.clock.now();
+    let now = s.now();
     let all: Vec<_> = s
-        .mute
+        .mute()
         .silences
         .all()
         .iter()
@@ -83,7 +81,7 @@ pub async fn create(
         Ok(b) => b,
         Err(e) => return error(StatusCode::BAD_REQUEST, e.body_text()),
     };
-    let now = s.clock.now();
+    let now = s.now();
     let matchers = match parse_matchers(&new.matchers) {
         Ok(m) => m,
         Err(e) => return error(StatusCode::BAD_REQUEST, e),
@@ -98,7 +96,7 @@ pub async fn create(
         Ok(x) => x,
         Err(e) => return error(StatusCode::BAD_REQUEST, e),
     };
-    match s.mute.silences.add(silence).await {
+    match s.mute().silences.add(silence).await {
         Ok(x) => (StatusCode::CREATED, Json(x.to_json(now))).into_response(),
         Err(e) => silence_error(e),
     }
@@ -114,8 +112,8 @@ pub async fn expire(
         Ok(p) => p,
         Err(e) => return auth_error(&e),
     };
-    let now = s.clock.now();
-    match s.mute.silences.expire(&id, now).await {
+    let now = s.now();
+    match s.mute().silences.expire(&id, now).await {
         Ok(x) => {
             tracing::info!(silence = %id, subject = %who.subject, "silence expired through the API");
             Json(x.to_json(now)).into_response()

@@ -228,8 +228,8 @@ fn hourly_p95(runs: &[crate::store::RunSummary], now: DateTime<Utc>) -> Vec<Opti
 
 async fn gather(s: &AppState) -> View {
     let cfg = s.config();
-    let now = s.clock.now();
-    let target = s.target.read().expect("target lock").name.clone();
+    let now = s.now();
+    let target = s.target_name();
     // The same rows as the API.
     let (api, last, marks) = super::view::gather_checks(s);
     let checks = api
@@ -251,7 +251,7 @@ async fn gather(s: &AppState) -> View {
             name: c.name,
         })
         .collect();
-    let specs = s.checks.read().expect("checks lock").clone();
+    let specs = s.checks();
     let mut hourly = BTreeMap::new();
     let mut latest_fail: Option<(DateTime<Utc>, String)> = None;
     let mut note_fail = |at: DateTime<Utc>, id: &str| {
@@ -263,7 +263,7 @@ async fn gather(s: &AppState) -> View {
         // Enough rows for 24 h at the check's interval (bounded for very short intervals).
         let per_day = 86_400 / spec.schedule.interval.as_secs().max(1);
         let limit = (per_day + 16).min(20_000) as u32;
-        match s.store.runs_for_check(&spec.name, limit).await {
+        match s.store().runs_for_check(&spec.name, limit).await {
             Ok(runs) => {
                 if let Some(f) = runs.iter().find(|r| r.outcome == Outcome::Fail) {
                     note_fail(f.started_at, &f.run_id);
@@ -282,7 +282,7 @@ async fn gather(s: &AppState) -> View {
         Some((_, id)) => match last.values().find(|r| r.run_id == id) {
             Some(r) => Some((r.clone(), marks.get(&r.check).cloned())),
             None => s
-                .store
+                .store()
                 .stored_run(&id)
                 .await
                 .ok()
@@ -292,7 +292,7 @@ async fn gather(s: &AppState) -> View {
         None => None,
     };
     let (firing, pending, slos) = {
-        let a = s.alerting.lock().await;
+        let a = s.alerting().await;
         let firing: Vec<_> = a
             .state
             .alerts
@@ -787,7 +787,7 @@ async fn fragment(State(s): State<AppState>) -> Response {
 }
 
 async fn run_page(State(s): State<AppState>, Path(id): Path<String>) -> Response {
-    let r = match s.store.stored_run(&id).await {
+    let r = match s.store().stored_run(&id).await {
         Ok(Some(r)) => r,
         Ok(None) => {
             let body = format!(

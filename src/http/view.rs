@@ -96,16 +96,14 @@ pub struct Checks {
 pub(crate) fn gather_checks(
     s: &AppState,
 ) -> (Checks, HashMap<String, RunResult>, HashMap<String, String>) {
-    let now = s.clock.now();
+    let now = s.now();
     let cfg = s.config();
-    let target = s.target.read().expect("target lock").name.clone();
-    let last = s.last.read().expect("last lock").clone();
-    let marks = s
-        .last_maintenance
-        .read()
-        .expect("last_maintenance lock")
-        .clone();
-    let specs = s.checks.read().expect("checks lock").clone();
+    let target = s.target_name();
+    let crate::view::LastRuns {
+        runs: last,
+        maintenance: marks,
+    } = s.last_runs();
+    let specs = s.checks();
     let checks = specs
         .iter()
         .map(|c| {
@@ -120,7 +118,7 @@ pub(crate) fn gather_checks(
             let pass = labels("pass");
             let latency_ms = PerWindow::of(|w| {
                 let q = |q: f64| {
-                    s.registry
+                    s.registry()
                         .quantile(catalog::CHECK_LATENCY.name, &pass, w, q, now)
                 };
                 Quantiles {
@@ -131,7 +129,7 @@ pub(crate) fn gather_checks(
             });
             let uptime = PerWindow::of(|w| {
                 let count = |o: &'static str| {
-                    s.registry
+                    s.registry()
                         .count(catalog::CHECK_LATENCY.name, &labels(o), w, now)
                 };
                 let (pass, fail, error) = (count("pass"), count("fail"), count("error"));
