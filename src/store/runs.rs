@@ -280,7 +280,7 @@ impl Store {
 
     /// Records several runs in one transaction (all or none), with multi-row inserts: a recorder
     /// that batches what finished in the last moment keeps up with far more runs per second than
-    /// one transaction per run (see the `insert_rate` benchmark in `tests/it/store.rs`).
+    /// one transaction per run (see the `insert_rate` benchmark in `tests/it/daemon/store.rs`).
     ///
     /// On PostgreSQL the transaction commits with `synchronous_commit = off`: a database crash
     /// may lose the last fraction of a second of run history (never corrupting it), and a commit
