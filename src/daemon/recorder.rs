@@ -43,7 +43,7 @@ impl Recorder for Engine {
             (None, Ok(())) => {}
         }
         if let Some(s) = &self.statsd
-            && let Err(e) = s.emit_run(run)
+            && let Err(e) = s.emit_run_marked(run, window.as_deref())
         {
             tracing::debug!(error = %e, "DogStatsD send failed");
         }

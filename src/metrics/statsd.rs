@@ -92,7 +92,20 @@ impl StatsdExporter {
     /// interval ([`emit_registry_gauges`](Self::emit_registry_gauges)). Cancelled runs are not
     /// sent.
     pub fn emit_run(&self, run: &RunResult) -> Result<(), StatsdError> {
-        RunMetrics::of(run).try_for_each_point(|p| self.emit_point(&p))
+        self.emit_run_marked(run, None)
+    }
+
+    /// [`emit_run`](Self::emit_run) for a run that fell inside the maintenance window `window`:
+    /// its points carry the outcome `maintenance`, as in the registry, so Datadog's SLO queries
+    /// (which count `pass` and `fail`) leave it out of the budget too.
+    pub fn emit_run_marked(
+        &self,
+        run: &RunResult,
+        window: Option<&str>,
+    ) -> Result<(), StatsdError> {
+        RunMetrics::of(run)
+            .marked(window)
+            .try_for_each_point(|p| self.emit_point(&p))
     }
 
     /// Send one metric point; gauge points are left to the registry flush (see
@@ -255,6 +268,25 @@ mod tests {
             out.extend(text.split('\n').filter(|l| !l.is_empty()).map(String::from));
         }
         out
+    }
+
+    #[test]
+    fn a_run_inside_a_maintenance_window_is_sent_as_maintenance() {
+        let (socket, addr) = agent();
+        let exporter = StatsdExporter::new(addr, None, &[]).unwrap();
+        let r = run(
+            "align",
+            Outcome::Fail,
+            vec![step("save", 123.4, true, Outcome::Fail)],
+        );
+        exporter.emit_run_marked(&r, Some("sunday-db")).unwrap();
+        exporter.flush().unwrap();
+        let got = lines(&socket, 3);
+        assert_eq!(got.len(), 3, "{got:?}");
+        for l in &got {
+            assert!(l.contains("outcome:maintenance"), "{l}");
+            assert!(!l.contains("outcome:fail"), "{l}");
+        }
     }
 
     #[test]
