@@ -1,5 +1,6 @@
 //! The evaluator side: every evaluation interval, rules and SLOs over the registry and the
-//! counter history -> alert state transitions, persisted, then handed to the notifier.
+//! counter history -> alert state transitions, persisted, then handed to the notifier side
+//! (`notifier.rs`).
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -129,7 +130,7 @@ pub async fn evaluate(shared: &Arc<Shared>) -> Vec<rules::eval::Transition> {
             }
         }
     }
-    let (saved, mut firing) = {
+    let (saved, firing) = {
         let mut a = shared.alerting.lock().await;
         let a = &mut *a;
         a.state = ev.state;
@@ -162,14 +163,8 @@ pub async fn evaluate(shared: &Arc<Shared>) -> Vec<rules::eval::Transition> {
         }
         Err(e) => tracing::error!(error = %e, "alert state not serializable"),
     }
-    if cfg.mute.watchdog.is_some() {
-        firing.push(crate::mute::watchdog::alert(shared.started_at));
-    }
-    // The alert state is saved before any notification is queued: after a crash the restored
-    // state and the notification log agree on what was already said.
-    if let Err(e) = shared.notifier.sync(&firing).await {
-        tracing::error!(error = %e, "notifications not queued; retrying at the next flush");
-    }
+    // The alert state is saved before any notification is queued.
+    super::notifier::hand_over(shared, &cfg, firing).await;
     transitions
 }
 

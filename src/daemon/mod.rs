@@ -6,11 +6,13 @@
 //! The files are the seams a cluster splits along:
 //! - `runner.rs`: checks -> scheduled specs -> the engine that runs each attempt;
 //! - `recorder.rs`: what a run leaves behind (metrics, last result, the store's writer queue);
-//! - `evaluator.rs`: rules and SLOs -> alert state -> the notifier;
+//! - `evaluator.rs`: rules and SLOs -> alert state;
+//! - `notifier.rs`: the notification pipeline and its mute slot, fed after each evaluation;
 //! - `housekeeping.rs`: replay at start, slice freezing, retention.
 
 mod evaluator;
 mod housekeeping;
+mod notifier;
 mod recorder;
 mod runner;
 
@@ -130,24 +132,8 @@ impl Daemon {
                 tracing::info!(%addr, "listening beyond loopback: pages, artifacts and the JSON API require `server.auth_token`; /healthz, /readyz and /metrics stay open");
             }
         }
-        for (file, rule, route) in
-            crate::notify::config::unrouted(&config.rules, &config.notify.route)
-        {
-            tracing::warn!(%file, %rule, %route, "the rule's route matches no node of `route:`; its alerts go to the root receiver");
-        }
-        let notifier = Arc::new(
-            crate::notify::pipeline::Notifier::new(
-                &config.notify,
-                store.clone(),
-                clock.clone(),
-                options.notify_backoff.unwrap_or_default(),
-                &config.public_url(addr),
-                Some(registry.clone()),
-            )
-            .await?,
-        );
-        let mute = Arc::new(crate::mute::Mute::new(store.clone(), &config.mute).await?);
-        mute.attach(&notifier).await;
+        let (notifier, mute) =
+            notifier::build(&config, &store, &clock, &options, addr, &registry).await?;
         let started_at = clock.now();
         let config = Arc::new(config);
         let driver = Arc::new(Driver::from_config(&config.webdriver));
