@@ -168,6 +168,24 @@ pub async fn evaluate(shared: &Arc<Shared>) -> Vec<rules::eval::Transition> {
     transitions
 }
 
+/// Alerts survive restarts: loads the stored alert state, so a firing alert stays firing
+/// without paging again. An unreadable or unreachable state starts fresh, with a warning.
+pub(super) async fn restore(shared: &Shared) {
+    match shared.store.load_alert_state(ALERT_STATE_ID).await {
+        Ok(Some(v)) => match serde_json::from_value::<rules::eval::State>(v) {
+            Ok(state) => {
+                tracing::info!(alerts = state.alerts.len(), "restored alert state");
+                shared.alerting.lock().await.state = state;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "stored alert state unreadable; starting fresh")
+            }
+        },
+        Ok(None) => {}
+        Err(e) => tracing::warn!(error = %e, "could not load alert state"),
+    }
+}
+
 pub(super) async fn evaluate_loop(shared: Arc<Shared>) {
     let mut interval = shared.config().rules.interval;
     let mut tick = tokio::time::interval(interval);

@@ -33,7 +33,7 @@ use crate::metrics::statsd::StatsdExporter;
 use crate::rules;
 use crate::scheduler::{Scheduler, draw_offsets};
 use crate::settings::Config;
-use crate::store::{ALERT_STATE_ID, Store, StoredRun};
+use crate::store::{Store, StoredRun};
 use crate::view::{Alerting, DaemonView, Shared};
 
 pub use evaluator::{Evaluation, evaluate, evaluate_rules};
@@ -155,20 +155,7 @@ impl Daemon {
             mute,
             started_at,
         });
-        // Alerts survive restarts: a firing alert stays firing without paging again.
-        match store.load_alert_state(ALERT_STATE_ID).await {
-            Ok(Some(v)) => match serde_json::from_value::<rules::eval::State>(v) {
-                Ok(state) => {
-                    tracing::info!(alerts = state.alerts.len(), "restored alert state");
-                    shared.alerting.lock().await.state = state;
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "stored alert state unreadable; starting fresh")
-                }
-            },
-            Ok(None) => {}
-            Err(e) => tracing::warn!(error = %e, "could not load alert state"),
-        }
+        evaluator::restore(&shared).await;
         // Results are written by one task so a slow store never stalls the scheduler.
         let (writes, mut rx) = mpsc::unbounded_channel::<StoredRun>();
         let writer = tokio::spawn(async move {
