@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::{Check, CheckDef, Context, RawSchedule, Schedule, Validator};
+use super::{Check, Context, Schedule, Validator};
 use crate::probes::net;
 use crate::run::{CheckKind, RunResult};
 
@@ -26,36 +26,12 @@ pub struct DnsCheck {
     pub schedule: Schedule,
 }
 
-impl From<DnsCheck> for CheckDef {
-    fn from(c: DnsCheck) -> Self {
-        CheckDef::Dns(c)
-    }
-}
-
 impl Check for DnsCheck {
     const KIND: CheckKind = CheckKind::Dns;
     const KEY: &'static str = "dns";
     type Raw = RawDnsCheck;
 
-    fn name(&self) -> &str {
-        &self.name
-    }
-
-    fn schedule(&self) -> &Schedule {
-        &self.schedule
-    }
-
-    fn raw_name(raw: &RawDnsCheck) -> &str {
-        &raw.name
-    }
-
-    fn raw_schedule(raw: &RawDnsCheck) -> RawSchedule<'_> {
-        RawSchedule {
-            interval: raw.interval.as_deref(),
-            timeout: raw.timeout.as_deref(),
-            retry: None,
-        }
-    }
+    check_accessors!();
 
     fn validate(raw: &RawDnsCheck, path: &str, schedule: Schedule, v: &mut Validator<'_>) -> Self {
         if raw.host.trim().is_empty() {

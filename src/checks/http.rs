@@ -11,7 +11,7 @@ use serde::Deserialize;
 
 pub use probe::{HttpProber, HttpStats};
 
-use super::{Check, CheckDef, Context, RawRetry, RawSchedule, Schedule, Validator, catalog_has};
+use super::{Check, Context, RawRetry, Schedule, Validator};
 use crate::config::Secret;
 use crate::metrics::catalog;
 use crate::metrics::registry::Registry;
@@ -108,36 +108,12 @@ pub struct Login {
     pub token_pointer: String,
 }
 
-impl From<HttpCheck> for CheckDef {
-    fn from(c: HttpCheck) -> Self {
-        CheckDef::Http(c)
-    }
-}
-
 impl Check for HttpCheck {
     const KIND: CheckKind = CheckKind::Http;
     const KEY: &'static str = "http";
     type Raw = RawHttpCheck;
 
-    fn name(&self) -> &str {
-        &self.name
-    }
-
-    fn schedule(&self) -> &Schedule {
-        &self.schedule
-    }
-
-    fn raw_name(raw: &RawHttpCheck) -> &str {
-        &raw.name
-    }
-
-    fn raw_schedule(raw: &RawHttpCheck) -> RawSchedule<'_> {
-        RawSchedule {
-            interval: raw.interval.as_deref(),
-            timeout: raw.timeout.as_deref(),
-            retry: raw.retry_on_failure.as_ref(),
-        }
-    }
+    check_accessors!(retry_on_failure);
 
     fn validate(h: &RawHttpCheck, p: &str, schedule: Schedule, v: &mut Validator<'_>) -> Self {
         let method = crate::config::parse_method(h.method.as_deref()).unwrap_or_else(|e| {
@@ -169,19 +145,12 @@ impl Check for HttpCheck {
                 ),
             }
         }
-        if let Some(m) = &h.metric
-            && !catalog_has(m)
-        {
-            v.error(
-                &format!("{p}.metric"),
-                format!("`{m}` is not in synmon's metric catalog"),
-            );
+        if let Some(m) = &h.metric {
+            v.catalogued(&format!("{p}.metric"), m);
         }
         for (g, ptr) in &h.gauges {
             let gp = format!("{p}.gauges.{g}");
-            if !catalog_has(g) {
-                v.error(&gp, format!("`{g}` is not in synmon's metric catalog"));
-            }
+            v.catalogued(&gp, g);
             if !ptr.starts_with('/') {
                 v.error(
                     &gp,

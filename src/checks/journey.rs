@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use tokio::time::Instant;
 
-use super::{Check, CheckDef, Context, RawRetry, RawSchedule, Schedule, Validator};
+use super::{Check, Context, RawRetry, Schedule, Validator};
 use crate::outcome::Outcome;
 use crate::run::{CheckKind, RunResult};
 
@@ -30,36 +30,12 @@ pub struct JourneyCheck {
     pub schedule: Schedule,
 }
 
-impl From<JourneyCheck> for CheckDef {
-    fn from(c: JourneyCheck) -> Self {
-        CheckDef::Journey(c)
-    }
-}
-
 impl Check for JourneyCheck {
     const KIND: CheckKind = CheckKind::Journey;
     const KEY: &'static str = "journeys";
     type Raw = RawJourneyCheck;
 
-    fn name(&self) -> &str {
-        &self.name
-    }
-
-    fn schedule(&self) -> &Schedule {
-        &self.schedule
-    }
-
-    fn raw_name(raw: &RawJourneyCheck) -> &str {
-        &raw.name
-    }
-
-    fn raw_schedule(raw: &RawJourneyCheck) -> RawSchedule<'_> {
-        RawSchedule {
-            interval: raw.interval.as_deref(),
-            timeout: raw.timeout.as_deref(),
-            retry: raw.retry_on_failure.as_ref(),
-        }
-    }
+    check_accessors!(retry_on_failure);
 
     /// Whether the journey exists is checked once the journeys are loaded.
     fn validate(raw: &RawJourneyCheck, _: &str, schedule: Schedule, _: &mut Validator<'_>) -> Self {

@@ -10,6 +10,41 @@
 //! The schedule every kind shares (`interval`, `timeout`, `retry_on_failure`) is resolved and
 //! validated here, once, for all kinds.
 
+/// The accessors of [`Check`] that every kind writes alike, for its `impl Check` block:
+/// `name` and `schedule` read the check's fields of those names; `raw_name` and
+/// `raw_schedule` read the entry's `name`, `interval` and `timeout`, and its
+/// `retry_on_failure` when the kind has one (`check_accessors!(retry_on_failure)`; without
+/// it the entry inherits the section's retry).
+macro_rules! check_accessors {
+    (@retry $raw:ident) => {
+        None
+    };
+    (@retry $raw:ident retry_on_failure) => {
+        $raw.retry_on_failure.as_ref()
+    };
+    ($($retry:ident)?) => {
+        fn name(&self) -> &str {
+            &self.name
+        }
+
+        fn schedule(&self) -> &$crate::checks::Schedule {
+            &self.schedule
+        }
+
+        fn raw_name(raw: &Self::Raw) -> &str {
+            &raw.name
+        }
+
+        fn raw_schedule(raw: &Self::Raw) -> $crate::checks::RawSchedule<'_> {
+            $crate::checks::RawSchedule {
+                interval: raw.interval.as_deref(),
+                timeout: raw.timeout.as_deref(),
+                retry: check_accessors!(@retry raw $($retry)?),
+            }
+        }
+    };
+}
+
 pub mod dns;
 pub mod http;
 pub mod journey;
@@ -45,7 +80,8 @@ pub use tcp::{RawTcpCheck, TcpCheck};
 pub use tls::{RawTlsCheck, TlsCheck};
 
 /// One kind of check: what it is called, when it runs, how its entry is validated and how one
-/// attempt runs.
+/// attempt runs. A kind's `name`, `schedule`, `raw_name` and `raw_schedule` are the same
+/// field reads for every kind: its impl writes them with `check_accessors!`.
 pub trait Check: Clone + Into<CheckDef> + Sized {
     /// The kind its runs are labelled with.
     const KIND: CheckKind;
@@ -72,19 +108,40 @@ pub trait Check: Clone + Into<CheckDef> + Sized {
     fn run(&self, cx: &Context<'_>, timeout: Duration) -> impl Future<Output = RunResult> + Send;
 }
 
-/// A validated check of any kind.
-#[derive(Debug, Clone)]
-#[expect(
-    clippy::large_enum_variant,
-    reason = "built once per config load, one per check: boxing would only add an indirection to every run"
-)]
-pub enum CheckDef {
-    Journey(JourneyCheck),
-    Http(HttpCheck),
-    Sql(SqlMetric),
-    Tcp(TcpCheck),
-    Dns(DnsCheck),
-    Tls(TlsCheck),
+/// Declares [`CheckDef`] and, for each arm, the `From` of its kind into it: an arm is all a
+/// kind's file needs here.
+macro_rules! check_def {
+    ($(#[$meta:meta])* pub enum CheckDef { $($arm:ident($kind:ty),)* }) => {
+        $(#[$meta])*
+        pub enum CheckDef {
+            $($arm($kind),)*
+        }
+
+        $(
+            impl From<$kind> for CheckDef {
+                fn from(c: $kind) -> Self {
+                    CheckDef::$arm(c)
+                }
+            }
+        )*
+    };
+}
+
+check_def! {
+    /// A validated check of any kind.
+    #[derive(Debug, Clone)]
+    #[expect(
+        clippy::large_enum_variant,
+        reason = "built once per config load, one per check: boxing would only add an indirection to every run"
+    )]
+    pub enum CheckDef {
+        Journey(JourneyCheck),
+        Http(HttpCheck),
+        Sql(SqlMetric),
+        Tcp(TcpCheck),
+        Dns(DnsCheck),
+        Tls(TlsCheck),
+    }
 }
 
 /// Applies `$body` to the check inside any [`CheckDef`], bound as `$c`: the one match over
@@ -280,6 +337,24 @@ impl Validator<'_> {
         self.errors.push(self.doc.diag(path, message));
     }
 
+    /// Reports `address`, written at `path`, unless it is host:port.
+    pub fn host_port(&mut self, path: &str, address: &str) {
+        let valid = address
+            .rsplit_once(':')
+            .and_then(|(_, port)| port.parse::<u16>().ok())
+            .is_some();
+        if !valid {
+            self.error(path, format!("`{address}` is not host:port"));
+        }
+    }
+
+    /// Reports the metric `name`, written at `path`, unless synmon's metric catalog has it.
+    pub fn catalogued(&mut self, path: &str, name: &str) {
+        if crate::metrics::catalog::lookup(name).is_none() {
+            self.error(path, format!("`{name}` is not in synmon's metric catalog"));
+        }
+    }
+
     /// The duration written at `path`, if any; a malformed one is reported and gives `None`.
     pub fn duration(&mut self, path: &str, raw: Option<&str>) -> Option<Duration> {
         match parse_duration(raw?) {
@@ -385,19 +460,6 @@ pub fn validate(
         }
     }
     (checks, journey_refs)
-}
-
-/// Whether the metric catalog knows `name`.
-fn catalog_has(name: &str) -> bool {
-    crate::metrics::catalog::lookup(name).is_some()
-}
-
-/// Whether `address` is host:port.
-fn is_host_port(address: &str) -> bool {
-    address
-        .rsplit_once(':')
-        .and_then(|(_, port)| port.parse::<u16>().ok())
-        .is_some()
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@ use serde::Deserialize;
 
 pub use source::{Sample, SqlError, SqlSource};
 
-use super::{Check, CheckDef, Context, RawSchedule, Schedule, Validator, catalog_has};
+use super::{Check, Context, Schedule, Validator};
 use crate::outcome::Outcome;
 use crate::run::{CheckKind, RunResult};
 
@@ -55,36 +55,12 @@ pub struct SqlMetric {
     pub schedule: Schedule,
 }
 
-impl From<SqlMetric> for CheckDef {
-    fn from(c: SqlMetric) -> Self {
-        CheckDef::Sql(c)
-    }
-}
-
 impl Check for SqlMetric {
     const KIND: CheckKind = CheckKind::Sql;
     const KEY: &'static str = "sql";
     type Raw = RawSqlMetric;
 
-    fn name(&self) -> &str {
-        &self.name
-    }
-
-    fn schedule(&self) -> &Schedule {
-        &self.schedule
-    }
-
-    fn raw_name(raw: &RawSqlMetric) -> &str {
-        &raw.name
-    }
-
-    fn raw_schedule(raw: &RawSqlMetric) -> RawSchedule<'_> {
-        RawSchedule {
-            interval: raw.interval.as_deref(),
-            timeout: raw.timeout.as_deref(),
-            retry: None,
-        }
-    }
+    check_accessors!();
 
     fn validate(s: &RawSqlMetric, p: &str, schedule: Schedule, v: &mut Validator<'_>) -> Self {
         let mut queries = BTreeMap::new();
@@ -105,12 +81,7 @@ impl Check for SqlMetric {
         if queries.is_empty() || queries.values().any(|q| q.trim().is_empty()) {
             v.error(&format!("{p}.query"), "must not be empty");
         }
-        if !catalog_has(&s.metric) {
-            v.error(
-                &format!("{p}.metric"),
-                format!("`{}` is not in synmon's metric catalog", s.metric),
-            );
-        }
+        v.catalogued(&format!("{p}.metric"), &s.metric);
         SqlMetric {
             name: s.name.clone(),
             metric: s.metric.clone(),

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::{Check, CheckDef, Context, RawSchedule, Schedule, Validator, is_host_port};
+use super::{Check, Context, Schedule, Validator};
 use crate::probes::net;
 use crate::run::{CheckKind, RunResult};
 
@@ -27,44 +27,15 @@ pub struct TcpCheck {
     pub schedule: Schedule,
 }
 
-impl From<TcpCheck> for CheckDef {
-    fn from(c: TcpCheck) -> Self {
-        CheckDef::Tcp(c)
-    }
-}
-
 impl Check for TcpCheck {
     const KIND: CheckKind = CheckKind::Tcp;
     const KEY: &'static str = "tcp";
     type Raw = RawTcpCheck;
 
-    fn name(&self) -> &str {
-        &self.name
-    }
-
-    fn schedule(&self) -> &Schedule {
-        &self.schedule
-    }
-
-    fn raw_name(raw: &RawTcpCheck) -> &str {
-        &raw.name
-    }
-
-    fn raw_schedule(raw: &RawTcpCheck) -> RawSchedule<'_> {
-        RawSchedule {
-            interval: raw.interval.as_deref(),
-            timeout: raw.timeout.as_deref(),
-            retry: None,
-        }
-    }
+    check_accessors!();
 
     fn validate(raw: &RawTcpCheck, path: &str, schedule: Schedule, v: &mut Validator<'_>) -> Self {
-        if !is_host_port(&raw.address) {
-            v.error(
-                &format!("{path}.address"),
-                format!("`{}` is not host:port", raw.address),
-            );
-        }
+        v.host_port(&format!("{path}.address"), &raw.address);
         TcpCheck {
             name: raw.name.clone(),
             address: raw.address.clone(),

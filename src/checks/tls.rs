@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::{Check, CheckDef, Context, RawSchedule, Schedule, Validator, is_host_port};
+use super::{Check, Context, Schedule, Validator};
 use crate::metrics::catalog;
 use crate::run::{CheckKind, RunResult};
 
@@ -41,44 +41,15 @@ pub struct TlsCheck {
     pub schedule: Schedule,
 }
 
-impl From<TlsCheck> for CheckDef {
-    fn from(c: TlsCheck) -> Self {
-        CheckDef::Tls(c)
-    }
-}
-
 impl Check for TlsCheck {
     const KIND: CheckKind = CheckKind::Tls;
     const KEY: &'static str = "tls";
     type Raw = RawTlsCheck;
 
-    fn name(&self) -> &str {
-        &self.name
-    }
-
-    fn schedule(&self) -> &Schedule {
-        &self.schedule
-    }
-
-    fn raw_name(raw: &RawTlsCheck) -> &str {
-        &raw.name
-    }
-
-    fn raw_schedule(raw: &RawTlsCheck) -> RawSchedule<'_> {
-        RawSchedule {
-            interval: raw.interval.as_deref(),
-            timeout: raw.timeout.as_deref(),
-            retry: None,
-        }
-    }
+    check_accessors!();
 
     fn validate(raw: &RawTlsCheck, path: &str, schedule: Schedule, v: &mut Validator<'_>) -> Self {
-        if !is_host_port(&raw.address) {
-            v.error(
-                &format!("{path}.address"),
-                format!("`{}` is not host:port", raw.address),
-            );
-        }
+        v.host_port(&format!("{path}.address"), &raw.address);
         let ca_file = raw.ca_file.as_ref().map(|f| v.dir.join(f));
         if let Some(f) = &ca_file
             && !f.is_file()

@@ -17,7 +17,7 @@ use crate::metrics::prometheus::SUMMARY_QUANTILES;
 
 use super::lint::{self, LintOptions};
 use super::model::{Dashboard, marker_values};
-use super::query::{self, Filter, MetricQuery, Modifier};
+use super::query::{self, Filter, FormulaToken, MetricQuery, Modifier};
 
 /// The Grafana dashboard schema version written.
 pub const SCHEMA_VERSION: u64 = 39;
@@ -267,31 +267,19 @@ fn formula_expr(
         return Ok((t.expr.clone(), Some(t.def)));
     }
     let mut out = String::new();
-    let chars: Vec<char> = formula.chars().collect();
-    let mut i = 0;
-    while i < chars.len() {
-        let c = chars[i];
-        if c.is_ascii_alphabetic() || c == '_' {
-            let start = i;
-            while i < chars.len() && (chars[i].is_ascii_alphanumeric() || chars[i] == '_') {
-                i += 1;
+    for token in query::formula_tokens(formula) {
+        match token {
+            FormulaToken::Ident { name, .. } => {
+                let t = queries
+                    .iter()
+                    .find(|(n, _)| *n == name)
+                    .ok_or_else(|| format!("`{name}` is not a query of this request"))?;
+                out.push('(');
+                out.push_str(&t.1.expr);
+                out.push(')');
             }
-            let ident: String = chars[start..i].iter().collect();
-            let t = queries
-                .iter()
-                .find(|(n, _)| *n == ident)
-                .ok_or_else(|| format!("`{ident}` is not a query of this request"))?;
-            out.push('(');
-            out.push_str(&t.1.expr);
-            out.push(')');
-        } else if c.is_ascii_digit() {
-            while i < chars.len() && (chars[i].is_ascii_alphanumeric() || chars[i] == '.') {
-                out.push(chars[i]);
-                i += 1;
-            }
-        } else {
-            out.push(c);
-            i += 1;
+            FormulaToken::Number(n) => out.push_str(&n),
+            FormulaToken::Other(c) => out.push(c),
         }
     }
     // A combination of queries is unitless on both sides: no scaling, no metric unit.

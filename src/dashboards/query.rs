@@ -201,8 +201,19 @@ fn parse_filters(scope: &str) -> Result<Vec<Filter>, String> {
     Ok(out)
 }
 
-/// Identifiers a formula uses (query names and functions), in order.
-pub fn formula_identifiers(formula: &str) -> Vec<(String, bool)> {
+/// One piece of a formula, as [`formula_tokens`] splits it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FormulaToken {
+    /// A query name, or a function when `is_call` (followed by `(`, spaces allowed).
+    Ident { name: String, is_call: bool },
+    /// A number, whole: `1e3` is one number, not `1` and the identifier `e3`.
+    Number(String),
+    /// Any other character (operators, parentheses, spaces).
+    Other(char),
+}
+
+/// A formula split into identifiers, numbers and single other characters, in order.
+pub fn formula_tokens(formula: &str) -> Vec<FormulaToken> {
     let mut out = Vec::new();
     let chars: Vec<char> = formula.chars().collect();
     let mut i = 0;
@@ -213,23 +224,37 @@ pub fn formula_identifiers(formula: &str) -> Vec<(String, bool)> {
             while i < chars.len() && (chars[i].is_ascii_alphanumeric() || chars[i] == '_') {
                 i += 1;
             }
-            let ident: String = chars[start..i].iter().collect();
             let mut j = i;
             while j < chars.len() && chars[j] == ' ' {
                 j += 1;
             }
-            let is_call = j < chars.len() && chars[j] == '(';
-            out.push((ident, is_call));
+            out.push(FormulaToken::Ident {
+                name: chars[start..i].iter().collect(),
+                is_call: j < chars.len() && chars[j] == '(',
+            });
         } else if c.is_ascii_digit() {
-            // Skip numbers such as `1e3` whole, so `e3` is not an identifier.
+            let start = i;
             while i < chars.len() && (chars[i].is_ascii_alphanumeric() || chars[i] == '.') {
                 i += 1;
             }
+            out.push(FormulaToken::Number(chars[start..i].iter().collect()));
         } else {
+            out.push(FormulaToken::Other(c));
             i += 1;
         }
     }
     out
+}
+
+/// Identifiers a formula uses (query names and functions), in order.
+pub fn formula_identifiers(formula: &str) -> Vec<(String, bool)> {
+    formula_tokens(formula)
+        .into_iter()
+        .filter_map(|t| match t {
+            FormulaToken::Ident { name, is_call } => Some((name, is_call)),
+            FormulaToken::Number(_) | FormulaToken::Other(_) => None,
+        })
+        .collect()
 }
 
 /// Levenshtein distance, for "did you mean".

@@ -744,21 +744,33 @@ fn slo_of(doc: &YamlDoc, p: &str, r: RawSlo, errors: &mut Vec<Diagnostic>) -> Op
             ));
         }
     };
-    let sli = if let Some(e) = r.sli.events {
-        let p = join_key(&sp, "events");
-        let metric = metric_of(doc, &join_key(&p, "metric"), &e.metric, errors);
+    // What `events` and `time_slices` share: a counter or a distribution at `{p}.metric`, and
+    // the series of its `match`, `good` and `total` events.
+    let counted = |p: &str,
+                   metric: &str,
+                   matchers: &BTreeMap<String, String>,
+                   good: &BTreeMap<String, String>,
+                   total: &BTreeMap<String, String>,
+                   errors: &mut Vec<Diagnostic>| {
+        let metric = metric_of(doc, &join_key(p, "metric"), metric, errors);
         if let Some(m) = metric {
             kinds_ok(
                 m,
                 &[MetricKind::Counter, MetricKind::Distribution],
                 "a counter or a distribution",
                 errors,
-                &join_key(&p, "metric"),
+                &join_key(p, "metric"),
             );
         }
-        let matchers = matchers_of(doc, &join_key(&p, "match"), metric, &e.matchers, errors);
-        let good = matchers_of(doc, &join_key(&p, "good"), metric, &e.good, errors);
-        let total = matchers_of(doc, &join_key(&p, "total"), metric, &e.total, errors);
+        let matchers = matchers_of(doc, &join_key(p, "match"), metric, matchers, errors);
+        let good = matchers_of(doc, &join_key(p, "good"), metric, good, errors);
+        let total = matchers_of(doc, &join_key(p, "total"), metric, total, errors);
+        (metric, matchers, good, total)
+    };
+    let sli = if let Some(e) = r.sli.events {
+        let p = join_key(&sp, "events");
+        let (metric, matchers, good, total) =
+            counted(&p, &e.metric, &e.matchers, &e.good, &e.total, errors);
         metric.map(|metric| Sli::Events {
             metric,
             matchers,
@@ -799,19 +811,8 @@ fn slo_of(doc: &YamlDoc, p: &str, r: RawSlo, errors: &mut Vec<Diagnostic>) -> Op
         })
     } else if let Some(s) = r.sli.time_slices {
         let p = join_key(&sp, "time_slices");
-        let metric = metric_of(doc, &join_key(&p, "metric"), &s.metric, errors);
-        if let Some(m) = metric {
-            kinds_ok(
-                m,
-                &[MetricKind::Counter, MetricKind::Distribution],
-                "a counter or a distribution",
-                errors,
-                &join_key(&p, "metric"),
-            );
-        }
-        let matchers = matchers_of(doc, &join_key(&p, "match"), metric, &s.matchers, errors);
-        let good = matchers_of(doc, &join_key(&p, "good"), metric, &s.good, errors);
-        let total = matchers_of(doc, &join_key(&p, "total"), metric, &s.total, errors);
+        let (metric, matchers, good, total) =
+            counted(&p, &s.metric, &s.matchers, &s.good, &s.total, errors);
         let slice = match &s.slice {
             None => Duration::from_secs(300),
             Some(x) => match parse_duration(x) {

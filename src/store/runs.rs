@@ -127,6 +127,20 @@ impl Pruned {
     }
 }
 
+/// A CTE `names (check_name)` of the distinct check names, walked through the
+/// `(check_name, started_at)` index (a loose index scan: the cost grows with the number of
+/// checks, not of runs); its last row is NULL.
+macro_rules! check_names {
+    () => {
+        "WITH RECURSIVE names (check_name) AS ( \
+           SELECT MIN(check_name) FROM runs \
+           UNION ALL \
+           SELECT (SELECT MIN(x.check_name) FROM runs x WHERE x.check_name > n.check_name) \
+           FROM names n WHERE n.check_name IS NOT NULL \
+         ) "
+    };
+}
+
 /// The columns a [`RunSummary`] is read from, in every query that returns summaries.
 macro_rules! summary_columns {
     () => {
@@ -204,8 +218,15 @@ macro_rules! run_from_row {
     }};
 }
 
-/// Reads a [`RunPoint`] from a row of the columns `run_points_since` and `gate_runs` select
-/// (any dialect).
+/// The columns a [`RunPoint`] is read from, in every query that returns points.
+macro_rules! point_columns {
+    () => {
+        "r.check_name, r.kind, r.location, r.attempt, r.scheduled_at, r.started_at, r.outcome, \
+         r.cancelled, r.timed_latency_ms, r.total_ms, r.maintenance"
+    };
+}
+
+/// Reads a [`RunPoint`] from a row of `point_columns!()` (any dialect).
 macro_rules! point_from_row {
     ($row:expr) => {{
         let row = $row;
@@ -487,42 +508,32 @@ impl Store {
                  ORDER BY r.started_at, r.run_id LIMIT $1"
             };
         }
+        // The three queries of one page: its runs, then their steps and artifacts.
+        macro_rules! queries {
+            ($page:ident) => {
+                (
+                    concat!("SELECT ", full_columns!(), page!($page)),
+                    concat!(
+                        "SELECT s.run_id, ",
+                        step_columns!(),
+                        " FROM run_steps s WHERE s.run_id IN (SELECT r.run_id",
+                        page!($page),
+                        ") ORDER BY s.run_id, s.idx"
+                    ),
+                    concat!(
+                        "SELECT a.run_id, ",
+                        artifact_columns!(),
+                        " FROM run_artifacts a WHERE a.run_id IN (SELECT r.run_id",
+                        page!($page),
+                        ") ORDER BY a.run_id, a.idx"
+                    ),
+                )
+            };
+        }
         let (runs_sql, steps_sql, artifacts_sql) = if after.is_some() {
-            (
-                concat!("SELECT ", full_columns!(), page!(next)),
-                concat!(
-                    "SELECT s.run_id, ",
-                    step_columns!(),
-                    " FROM run_steps s WHERE s.run_id IN (SELECT r.run_id",
-                    page!(next),
-                    ") ORDER BY s.run_id, s.idx"
-                ),
-                concat!(
-                    "SELECT a.run_id, ",
-                    artifact_columns!(),
-                    " FROM run_artifacts a WHERE a.run_id IN (SELECT r.run_id",
-                    page!(next),
-                    ") ORDER BY a.run_id, a.idx"
-                ),
-            )
+            queries!(next)
         } else {
-            (
-                concat!("SELECT ", full_columns!(), page!(first)),
-                concat!(
-                    "SELECT s.run_id, ",
-                    step_columns!(),
-                    " FROM run_steps s WHERE s.run_id IN (SELECT r.run_id",
-                    page!(first),
-                    ") ORDER BY s.run_id, s.idx"
-                ),
-                concat!(
-                    "SELECT a.run_id, ",
-                    artifact_columns!(),
-                    " FROM run_artifacts a WHERE a.run_id IN (SELECT r.run_id",
-                    page!(first),
-                    ") ORDER BY a.run_id, a.idx"
-                ),
-            )
+            queries!(first)
         };
         let since = micros(since);
         let cursor = after.map(|r| (micros(r.started_at), r.run_id.clone()));
@@ -570,12 +581,11 @@ impl Store {
     pub async fn run_points_since(&self, since: DateTime<Utc>) -> Result<Vec<RunPoint>> {
         let since = micros(since);
         with_pool!(self, pool, _Db => {
-            let rows = sqlx::query(
-                "SELECT r.check_name, r.kind, r.location, r.attempt, r.scheduled_at, \
-                 r.started_at, r.outcome, r.cancelled, r.timed_latency_ms, r.total_ms, \
-                 r.maintenance \
-                 FROM runs r WHERE r.started_at >= $1 ORDER BY r.started_at",
-            )
+            let rows = sqlx::query(concat!(
+                "SELECT ",
+                point_columns!(),
+                " FROM runs r WHERE r.started_at >= $1 ORDER BY r.started_at"
+            ))
             .bind(since)
             .fetch_all(pool)
             .await?;
@@ -593,20 +603,14 @@ impl Store {
     /// `benches/gate.rs`).
     pub async fn gate_runs(&self, since: DateTime<Utc>, until: DateTime<Utc>) -> Result<GateRuns> {
         let (since, until) = (micros(since), micros(until));
-        // The distinct check names through the index (a loose index scan), as
-        // `last_run_per_check` walks them.
+        // Each check's name and the kind of its latest run.
         let names: Vec<(String, String)> = with_pool!(self, pool, _Db => {
-            sqlx::query_as(
-                "WITH RECURSIVE names (check_name) AS ( \
-                   SELECT MIN(check_name) FROM runs \
-                   UNION ALL \
-                   SELECT (SELECT MIN(x.check_name) FROM runs x WHERE x.check_name > n.check_name) \
-                   FROM names n WHERE n.check_name IS NOT NULL \
-                 ) \
-                 SELECT n.check_name, (SELECT k.kind FROM runs k WHERE k.check_name = n.check_name \
+            sqlx::query_as(concat!(
+                check_names!(),
+                "SELECT n.check_name, (SELECT k.kind FROM runs k WHERE k.check_name = n.check_name \
                    ORDER BY k.started_at DESC LIMIT 1) AS kind \
-                 FROM names n WHERE n.check_name IS NOT NULL ORDER BY n.check_name",
-            )
+                 FROM names n WHERE n.check_name IS NOT NULL ORDER BY n.check_name"
+            ))
             .fetch_all(pool)
             .await?
         });
@@ -632,14 +636,13 @@ impl Store {
             }
         }
         let others = with_pool!(self, pool, _Db => {
-            let rows = sqlx::query(
-                "SELECT r.check_name, r.kind, r.location, r.attempt, r.scheduled_at, \
-                 r.started_at, r.outcome, r.cancelled, r.timed_latency_ms, r.total_ms, \
-                 r.maintenance \
-                 FROM runs r WHERE r.started_at >= $1 AND r.started_at <= $2 \
+            let rows = sqlx::query(concat!(
+                "SELECT ",
+                point_columns!(),
+                " FROM runs r WHERE r.started_at >= $1 AND r.started_at <= $2 \
                  AND (r.outcome <> 'pass' OR r.attempt > 1 OR r.maintenance IS NOT NULL) \
-                 ORDER BY r.started_at",
-            )
+                 ORDER BY r.started_at"
+            ))
             .bind(since)
             .bind(until)
             .fetch_all(pool)
@@ -656,13 +659,8 @@ impl Store {
     pub async fn last_run_per_check(&self) -> Result<Vec<RunSummary>> {
         with_pool!(self, pool, _Db => {
             sqlx::query(concat!(
-                "WITH RECURSIVE names (check_name) AS ( \
-                   SELECT MIN(check_name) FROM runs \
-                   UNION ALL \
-                   SELECT (SELECT MIN(x.check_name) FROM runs x WHERE x.check_name > n.check_name) \
-                   FROM names n WHERE n.check_name IS NOT NULL \
-                 ) \
-                 SELECT ",
+                check_names!(),
+                "SELECT ",
                 summary_columns!(),
                 " FROM names n JOIN runs r ON r.run_id = ( \
                    SELECT l.run_id FROM runs l WHERE l.check_name = n.check_name \
