@@ -26,6 +26,7 @@ COPY synmon.example.yaml /etc/synmon/synmon.yaml
 COPY journeys /etc/synmon/journeys
 COPY alerts /etc/synmon/alerts
 COPY dashboards /etc/synmon/dashboards
+COPY flags /etc/synmon/flags
 # Paths in the config are relative to its folder: artifacts go to /etc/synmon/artifacts, a
 # symlink to the writable state folder.
 RUN ln -s /var/lib/synmon/artifacts /etc/synmon/artifacts \

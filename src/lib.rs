@@ -6,6 +6,7 @@ pub mod clock;
 pub mod config;
 pub mod daemon;
 pub mod dashboards;
+pub mod flags;
 pub mod gate;
 pub mod http;
 pub mod http_util;

@@ -7,6 +7,7 @@ cannot drift from what `synmon check` validates:
   synmon-journeys    journeys/*.yaml
   synmon-alerts      alerts/*.yaml (rule unit tests under alerts/tests/ are not shipped)
   synmon-dashboards  dashboards/*.json
+  synmon-flags       flags/*.yaml (the feature-flag registry)
 
 Usage: python3 deploy/k8s/configmaps.py | kubectl apply -f -
        python3 deploy/k8s/configmaps.py --tree DIR   # lay them out as the pod sees them, with
@@ -24,6 +25,7 @@ EDITS = [
     ("artifacts: artifacts\n", "artifacts: /var/lib/synmon/artifacts\n"),
     ("journeys: journeys\n", "journeys: /etc/synmon/journeys\nalerts: /etc/synmon/alerts\n"),
     ("dashboards: dashboards\n", "dashboards: /etc/synmon/dashboards\n"),
+    ("files: [flags/flag_registry.yaml]\n", "files: [/etc/synmon/flags/flag_registry.yaml]\n"),
 ]
 
 
@@ -59,6 +61,7 @@ def maps() -> dict:
         "synmon-journeys": ("journeys", files("journeys", "*.yaml")),
         "synmon-alerts": ("alerts", files("alerts", "*.yaml")),
         "synmon-dashboards": ("dashboards", files("dashboards", "*.json")),
+        "synmon-flags": ("flags", files("flags", "*.yaml")),
     }
 
 

@@ -74,6 +74,8 @@ pub struct Config {
     pub auth_token: Option<Secret>,
     /// Inhibition, maintenance windows, the watchdog and the API's limits and auth.
     pub mute: crate::mute::MuteConfig,
+    /// The feature-flag registry files and their flags (`flags:`; default none).
+    pub flags: crate::flags::FlagsConfig,
 }
 
 /// The platform's observability port: synmon is its observability service.
@@ -147,6 +149,11 @@ impl Config {
             cfg.rules = rules;
         }
         cfg.rules.interval = cfg.evaluation_interval;
+        // "In the future" (a `removed` flag's expiry) is judged at the day the config loads.
+        let today = crate::clock::Clock::now(&crate::clock::SystemClock).date_naive();
+        let (registry, mut ferrs) = crate::flags::load_files(&cfg.flags.files, today);
+        errors.append(&mut ferrs);
+        cfg.flags.registry = registry;
         if errors.is_empty() {
             Ok(cfg)
         } else {
@@ -573,6 +580,7 @@ fn validate(
         },
     };
     let datadog = validate_datadog(raw.datadog.as_ref(), dir, &mut err);
+    let flags = crate::flags::validate(raw.flags, dir, &mut err);
     let auth_token = match auth_token_raw.as_deref() {
         None | Some("") => None,
         Some(v) => match env::resolve_secret(v, dir) {
@@ -639,6 +647,7 @@ fn validate(
         datadog,
         auth_token,
         mute,
+        flags,
     };
     (config, journey_refs)
 }

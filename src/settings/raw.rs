@@ -65,6 +65,9 @@ pub struct RawConfig {
     /// The always-firing `synmon_watchdog` alert's receiver and ping interval.
     #[serde(default)]
     pub watchdog: Option<crate::mute::config::RawWatchdog>,
+    /// The feature-flag registry files (see `crate::flags`).
+    #[serde(default)]
+    pub flags: Option<crate::flags::RawFlagsConfig>,
 }
 
 #[derive(Debug, Deserialize)]
