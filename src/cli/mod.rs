@@ -5,6 +5,7 @@ mod alerts;
 mod check;
 mod dashboards;
 pub mod demo;
+mod flags;
 mod gate;
 mod notify;
 mod once;
@@ -88,6 +89,12 @@ pub enum Command {
     /// daemon with `--source URL`) or over fresh runs (`--runs N`). Exit 0 pass, 1 SLA breached,
     /// 2 cannot judge.
     Gate(gate::GateArgs),
+    /// The feature-flag registry: `synmon flags audit [--at DATE] [--json]` prints the quarterly
+    /// audit (exit 0 clean, 1 something due, 2 a bad file).
+    Flags {
+        #[command(subcommand)]
+        command: FlagsCommand,
+    },
     /// An offline HTML report (p95 per journey, availability, error budget) for pilot reviews.
     Report(report::ReportArgs),
     /// The one-command demo: starts `rvp-sandbox` (beside this executable or on PATH), a
@@ -129,6 +136,13 @@ pub enum DashboardsCommand {
         #[arg(long, value_name = "OUT_DIR", required = true)]
         grafana: PathBuf,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum FlagsCommand {
+    /// Every flag with its state, owner, days to expiry and what the policy asks now: renew or
+    /// remove (expires within 30 days, or expired), remove from code (expired > 30 days).
+    Audit(flags::AuditArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -249,6 +263,9 @@ pub async fn run(cli: Cli) -> i32 {
             }
             DashboardsCommand::Render { config, grafana } => dashboards::render(&config, &grafana),
         },
+        Command::Flags {
+            command: FlagsCommand::Audit(args),
+        } => flags::audit(args),
         Command::Gate(args) => gate::run(args).await,
         Command::Report(args) => report::run(args).await,
         Command::Demo(args) => demo::run(args).await,

@@ -46,6 +46,30 @@ pub fn evaluate_rules(
     })
 }
 
+/// `synmon.flag.expiry_days` for every flag of the registry that is not `removed`, at `now`;
+/// flags no longer in the registry (after a reload) go stale, so their series disappear.
+pub fn set_flag_gauges(
+    registry: &Registry,
+    flags: &crate::flags::Registry,
+    now: chrono::DateTime<chrono::Utc>,
+) {
+    let name = catalog::FLAG_EXPIRY_DAYS_LEFT.name;
+    let _ = registry.mark_all_stale(name);
+    for f in &flags.flags {
+        if f.state == crate::flags::State::Removed {
+            continue;
+        }
+        if let Some(days) = f.days_left(now) {
+            let labels = [
+                ("flag", f.key.as_str()),
+                ("owner", f.owner.as_str()),
+                ("state", f.state.as_str()),
+            ];
+            let _ = registry.set_gauge(name, &labels, days, now);
+        }
+    }
+}
+
 /// One evaluation: sample counters, evaluate rules against the registry, log and keep the
 /// transitions, persist the state when it changed, export the SLO gauges.
 ///
@@ -57,6 +81,7 @@ pub async fn evaluate(shared: &Arc<Shared>) -> Vec<rules::eval::Transition> {
     let _turn = shared.evaluating.lock().await;
     let cfg = shared.config();
     let now = shared.clock.now();
+    set_flag_gauges(&shared.registry, &cfg.flags.registry, now);
     let (state, counters) = {
         let mut a = shared.alerting.lock().await;
         Arc::make_mut(&mut a.counters).sample(&shared.registry, now);

@@ -210,7 +210,7 @@ fn validate(
         (Some(s), _, None) if s != State::Removed => err(
             "expires",
             format!(
-                "missing: a `{}` flag expires at most {MAX_MONTHS} months after `created`",
+                "missing: a flag in state `{}` expires at most {MAX_MONTHS} months after `created`",
                 s.as_str()
             ),
         ),

@@ -210,6 +210,19 @@ pub const TLS_CERT_DAYS_LEFT: MetricDef = MetricDef {
     labels: &["check", "target"],
 };
 
+/// Days until a feature flag of the registry expires (negative once expired); set by the
+/// daemon at every evaluation from `flags:` (removed flags are not exported).
+pub const FLAG_EXPIRY_DAYS_LEFT: MetricDef = MetricDef {
+    name: "synmon.flag.expiry_days",
+    prom_name: "synmon_flag_expiry_remaining_seconds",
+    kind: MetricKind::Gauge,
+    unit: Unit::Days,
+    prom_scale: DAYS_TO_S,
+    statsd: StatsdForm::Gauge,
+    help: "Time left until a feature flag of the registry expires (negative once expired).",
+    labels: &["flag", "owner", "state"],
+};
+
 // ---- the platform's metrics (names from its dashboards) -------------------------------------
 
 /// SWIS preview API latency; the platform's `swis_preview_p95_ms` is its 5-minute p95.
@@ -430,6 +443,7 @@ pub const CATALOG: &[MetricDef] = &[
     RATE_LIMIT_HITS,
     HTTP_ERRORS,
     TLS_CERT_DAYS_LEFT,
+    FLAG_EXPIRY_DAYS_LEFT,
     SWIS_PREVIEW,
     FEED_PUSH_SUCCESS_RATE,
     FEED_APPROVAL_RATE,
