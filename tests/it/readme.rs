@@ -132,6 +132,7 @@ const SECTIONS: &[Section] = &[
         "receivers: [ { name: c, type: webhook, url: 'http://127.0.0.1:1/', {P}: 1 } ]\n",
     ),
     cfg("route", "route: { receiver: console, {P}: 1 }\n"),
+    cfg("flags", "flags: { {P}: 1 }\n"),
     step("journey", "name: smoke\n{P}: 1\nsteps:\n  - goto: /\n"),
     step("step", "name: smoke\nsteps:\n  - goto: /\n    {P}: 1\n"),
     step(

@@ -1,2 +1,3 @@
+mod flags;
 mod mute;
 mod rules;
