@@ -343,6 +343,13 @@ mod tests {
             t(0, 0),
         )
         .unwrap();
+        r.set_gauge(
+            catalog::FLAG_EXPIRY_DAYS_LEFT.name,
+            &[("flag", "FF_A"), ("owner", "api_team"), ("state", "active")],
+            -1.5,
+            t(0, 0),
+        )
+        .unwrap();
         r.set_gauge(catalog::TAXONOMY_VERSION_AGE.name, &[], 12.0, t(0, 0))
             .unwrap();
         r.set_gauge(catalog::FEED_PUSH_QUEUE_DEPTH.name, &[], 17.0, t(0, 0))
@@ -444,6 +451,16 @@ mod tests {
             .unwrap()
             .value,
             20.5 * 86_400.0
+        );
+        assert_eq!(
+            find(
+                &samples,
+                "synmon_flag_expiry_remaining_seconds",
+                &[("flag", "FF_A"), ("owner", "api_team"), ("state", "active")]
+            )
+            .unwrap()
+            .value,
+            -1.5 * 86_400.0
         );
         assert_eq!(
             find(&samples, "taxonomy_version_active_age_seconds", &[])

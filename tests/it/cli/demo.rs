@@ -329,9 +329,9 @@ async fn synmon_demo_without_chromedriver_names_the_install_command() {
         "  chromedriver: /nonexistent/chromedriver\n",
     );
     assert_ne!(cfg, example, "the example config names chromedriver");
-    // Beside the repo's journeys, alerts and dashboards, as the example expects.
+    // Beside the repo's journeys, alerts, dashboards and flags, as the example expects.
     let conf = tempfile::tempdir().unwrap();
-    for d in ["journeys", "alerts", "dashboards"] {
+    for d in ["journeys", "alerts", "dashboards", "flags"] {
         std::os::unix::fs::symlink(repo().join(d), conf.path().join(d)).unwrap();
     }
     let file = conf.path().join("synmon.yaml");

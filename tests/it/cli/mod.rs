@@ -1,4 +1,5 @@
 mod check;
 mod dashboards;
 mod demo;
+mod flags;
 mod gate;
