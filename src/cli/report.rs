@@ -65,11 +65,15 @@ pub async fn write(
         page_alerts: alerts,
     };
     let verdicts = gate::judge(&samples, &checks, &targets);
+    // The flags as of the report's end, as `synmon flags audit --at` lists them.
+    let flags = (!cfg.flags.registry.flags.is_empty())
+        .then(|| crate::flags::audit::next_expiries(&cfg.flags.registry, to.date_naive()));
     let html = gate::report::render(
         &points,
         &checks,
         targets.availability_pct,
         &verdicts,
+        flags.as_deref(),
         from,
         to,
     );

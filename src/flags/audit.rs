@@ -28,6 +28,16 @@ impl Action {
         self != Action::None
     }
 
+    /// The action's name, as `--json` serializes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::None => "none",
+            Action::RenewOrRemove => "renew_or_remove",
+            Action::Expired => "expired",
+            Action::RemoveFromCode => "remove_from_code",
+        }
+    }
+
     /// The action for a flag `days` days before its expiry (negative: after).
     pub fn for_days(days: i64) -> Action {
         if days > NOTICE_DAYS {
@@ -73,6 +83,20 @@ pub struct AuditRow {
 /// due.
 pub fn audit(reg: &Registry, at: NaiveDate) -> Vec<AuditRow> {
     reg.flags.iter().map(|f| row(f, at)).collect()
+}
+
+/// The audit rows of the flags still in the code (every state but `removed`), soonest expiry
+/// first (registry order among equal dates): the "next expiries" the status page and
+/// `synmon report` list.
+pub fn next_expiries(reg: &Registry, at: NaiveDate) -> Vec<AuditRow> {
+    let mut rows: Vec<AuditRow> = reg
+        .flags
+        .iter()
+        .filter(|f| f.state != State::Removed)
+        .map(|f| row(f, at))
+        .collect();
+    rows.sort_by_key(|r| (r.expires.is_none(), r.expires));
+    rows
 }
 
 fn row(f: &Flag, at: NaiveDate) -> AuditRow {
@@ -137,6 +161,49 @@ mod tests {
             (-31, Action::RemoveFromCode),
         ] {
             assert_eq!(Action::for_days(days), action, "{days}");
+        }
+    }
+
+    #[test]
+    fn next_expiries_of_the_example_registry_soonest_first() {
+        let file =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("flags/flag_registry.yaml");
+        let at = NaiveDate::from_ymd_opt(2026, 1, 1).unwrap();
+        let (mut reg, errors) = super::super::load_files(&[file], at);
+        assert!(errors.is_empty(), "{errors:?}");
+        let mut gone = reg.flags[0].clone();
+        gone.key = "FF_GONE".into();
+        gone.state = State::Removed;
+        gone.expires = None;
+        reg.flags.push(gone);
+        let rows: Vec<(String, Option<i64>, Action)> = next_expiries(&reg, at)
+            .into_iter()
+            .map(|r| (r.flag, r.days_to_expiry, r.action))
+            .collect();
+        assert_eq!(
+            rows,
+            [
+                (
+                    "FF_FEED_ALIGNMENT_ENFORCE".into(),
+                    Some(14),
+                    Action::RenewOrRemove
+                ),
+                ("FF_CATEGORY_MANAGEMENT_PAGE".into(), Some(31), Action::None),
+                ("FF_GOOGLE_CONNECT_SUITE".into(), Some(59), Action::None),
+                ("FF_CATEGORY_QUICK_ACTIONS".into(), Some(78), Action::None),
+            ]
+        );
+    }
+
+    #[test]
+    fn action_names_match_the_json() {
+        for a in [
+            Action::None,
+            Action::RenewOrRemove,
+            Action::Expired,
+            Action::RemoveFromCode,
+        ] {
+            assert_eq!(serde_json::to_value(a).unwrap(), a.as_str());
         }
     }
 }

@@ -1,8 +1,10 @@
 //! `synmon report`: one self-contained HTML file for the pilot reviews — p95 per
 //! journey over time, availability, error-budget burn, and the gate's verdict for the same
-//! window. Charts are inline SVG drawn here; no script, stylesheet, font or image is fetched,
-//! so the file reads the same offline, attached to a ticket or mailed. Only check names,
-//! counts and latencies go in: never run errors (they may quote the target's responses).
+//! window, and the feature flags still in the code with what the flag policy asks of them.
+//! Charts are inline SVG drawn here; no script, stylesheet, font or image is fetched, so the
+//! file reads the same offline, attached to a ticket or mailed. Only check names, counts,
+//! latencies and the flag registry's own fields go in: never run errors (they may quote the
+//! target's responses).
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -11,6 +13,7 @@ use chrono::{DateTime, Utc};
 
 use super::GatedCheck;
 use super::judge::{Verdict, Verdicts, percentile};
+use crate::flags::AuditRow;
 use crate::outcome::Outcome;
 use crate::run::CheckKind;
 use crate::store::RunPoint;
@@ -60,12 +63,15 @@ struct Bucket {
     maintenance: u64,
 }
 
-/// The report for `points` (runs between `from` and `to`), judged as `verdicts`.
+/// The report for `points` (runs between `from` and `to`), judged as `verdicts`; `flags`: the
+/// flags still in the code as of `to` (`flags::audit::next_expiries`), `None` when the config
+/// has no flag registry.
 pub fn render(
     points: &[RunPoint],
     checks: &[GatedCheck],
     availability_target_pct: f64,
     verdicts: &Verdicts,
+    flags: Option<&[AuditRow]>,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
 ) -> String {
@@ -315,6 +321,9 @@ Latency is each journey's timed steps (passing runs); availability is pass / (pa
         );
     }
     html.push_str("</tbody></table>\n");
+    if let Some(rows) = flags {
+        render_flags(&mut html, rows, to);
+    }
     if !verdicts.notes.is_empty() {
         for n in &verdicts.notes {
             let _ = writeln!(html, "<p>Note: {}</p>", esc(n));
@@ -327,6 +336,44 @@ Latency is each journey's timed steps (passing runs); availability is pass / (pa
         to.format("%Y-%m-%d %H:%M:%S")
     );
     html
+}
+
+/// "Feature flags": the flags still in the code, soonest expiry first, with what the flag policy
+/// asks of each as of the report's end (the rows of `synmon flags audit --at`).
+fn render_flags(html: &mut String, rows: &[AuditRow], to: DateTime<Utc>) {
+    let _ = writeln!(
+        html,
+        "<h2>Feature flags</h2>\n<p>Flags not removed, soonest expiry first, as of {} (<code>synmon flags audit --at {}</code> prints the full audit).</p>",
+        to.format("%Y-%m-%d"),
+        to.format("%Y-%m-%d")
+    );
+    if rows.is_empty() {
+        html.push_str("<p>Every flag of the registry is removed.</p>\n");
+        return;
+    }
+    html.push_str("<table><thead><tr><th>flag</th><th>owner</th><th>state</th><th>expires</th><th>days to expiry</th><th>policy asks</th></tr></thead><tbody>\n");
+    for r in rows {
+        let _ = writeln!(
+            html,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td{}>{}</td></tr>",
+            esc(&r.flag),
+            esc(&r.owner),
+            esc(r.state),
+            r.expires
+                .map(|e| e.to_string())
+                .unwrap_or_else(|| "-".into()),
+            r.days_to_expiry
+                .map(|d| d.to_string())
+                .unwrap_or_else(|| "-".into()),
+            if r.due { " class=\"breach\"" } else { "" },
+            if r.due {
+                esc(&r.action.describe(r.days_to_expiry))
+            } else {
+                "nothing yet".to_string()
+            },
+        );
+    }
+    html.push_str("</tbody></table>\n");
 }
 
 fn verdict_class(v: Verdict) -> &'static str {
@@ -513,7 +560,7 @@ mod tests {
             page_alerts: AlertsReading::Firing { alerts: vec![] },
         };
         let v = judge(&samples, &checks, &Targets::default());
-        let html = render(&points, &checks, 99.9, &v, from, to);
+        let html = render(&points, &checks, 99.9, &v, None, from, to);
         assert!(html.starts_with("<!DOCTYPE html>"));
         assert!(!html.contains("<script"), "no scripts");
         assert!(!html.contains("src="), "nothing fetched");
@@ -525,5 +572,40 @@ mod tests {
         // One failure in 120 runs, 99.9% objective: the budget is overspent.
         assert!(html.contains("<td>119</td>") || html.contains("<td>120</td>"));
         assert!(html.contains("SLA breached"));
+        assert!(!html.contains("Feature flags"), "no registry, no section");
+    }
+
+    #[test]
+    fn the_flags_section_lists_rows_escaped_as_of_the_end() {
+        let to = DateTime::<Utc>::from_timestamp(1_800_000_000, 0).unwrap();
+        let day = to.date_naive();
+        let row = |flag: &str, days: i64| {
+            let action = crate::flags::Action::for_days(days);
+            AuditRow {
+                flag: flag.into(),
+                state: "pilot",
+                owner: "ux<team>".into(),
+                created: day,
+                expires: Some(day + chrono::Duration::days(days)),
+                days_to_expiry: Some(days),
+                action,
+                due: action.is_due(),
+            }
+        };
+        let mut html = String::new();
+        render_flags(&mut html, &[row("FF_A", 10), row("FF_B", 90)], to);
+        assert!(html.contains("<h2>Feature flags</h2>"), "{html}");
+        assert!(html.contains(&format!("as of {day}")), "{html}");
+        assert!(html.contains("ux&lt;team&gt;") && !html.contains("ux<team>"));
+        let a = html.find("<td>FF_A</td>").unwrap();
+        let b = html.find("<td>FF_B</td>").unwrap();
+        assert!(a < b);
+        assert!(
+            html.contains(
+                "<td>10</td><td class=\"breach\">renew or remove: expires in 10 day(s)</td>"
+            ),
+            "{html}"
+        );
+        assert!(html.contains("<td>90</td><td>nothing yet</td>"), "{html}");
     }
 }

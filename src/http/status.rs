@@ -107,6 +107,9 @@ struct View {
     latest_failure: Option<(RunResult, Option<String>)>,
     /// Per journey: p95 per hour over the last 24 h, oldest first.
     hourly: BTreeMap<String, Vec<Option<f64>>>,
+    /// The flags still in the code, soonest expiry first (`synmon flags audit`'s rows at
+    /// today's date); `None` when the config has no flag registry.
+    flags: Option<Vec<crate::flags::AuditRow>>,
 }
 
 /// One SLO as of the evaluator's last pass (the figures `/api/v1/slo` serves and the gauges
@@ -326,6 +329,8 @@ async fn gather(s: &AppState) -> View {
         })
         .collect();
     let slos = slo_rows(&cfg, slos.as_deref());
+    let flags = (!cfg.flags.registry.flags.is_empty())
+        .then(|| crate::flags::audit::next_expiries(&cfg.flags.registry, now.date_naive()));
     View {
         now,
         target,
@@ -337,6 +342,7 @@ async fn gather(s: &AppState) -> View {
         slos,
         latest_failure,
         hourly,
+        flags,
     }
 }
 
@@ -574,6 +580,10 @@ fn render_fragment(v: &View) -> String {
     }
     s.push_str("</section>");
 
+    if let Some(rows) = &v.flags {
+        render_flags(&mut s, rows, v.now.date_naive());
+    }
+
     // Journey charts.
     let journeys: Vec<&CheckRow> = v.checks.iter().filter(|c| c.kind == "journey").collect();
     if !journeys.is_empty() {
@@ -618,6 +628,60 @@ fn render_fragment(v: &View) -> String {
         s.push_str("</section>");
     }
     s
+}
+
+/// The "Flags" panel: the flags still in the code, soonest expiry first, with what the flag
+/// policy asks of each now (the rows of `synmon flags audit`).
+fn render_flags(s: &mut String, rows: &[crate::flags::AuditRow], today: chrono::NaiveDate) {
+    s.push_str(r#"<section aria-labelledby="h-flags"><h2 id="h-flags">Flags</h2>"#);
+    if rows.is_empty() {
+        s.push_str(r#"<p id="no-flags">Every flag of the registry is removed.</p>"#);
+        s.push_str("</section>");
+        return;
+    }
+    let _ = write!(
+        s,
+        r#"<div class="wrap" role="region" aria-labelledby="h-flags" tabindex="0"><table id="flags"><caption class="small">Feature flags not removed, soonest expiry first, as of {}; <code>synmon flags audit</code> prints the full audit.</caption><thead><tr><th scope="col">Flag</th><th scope="col">Owner</th><th scope="col">State</th><th scope="col">Expires</th><th scope="col">Days to expiry</th><th scope="col">Policy asks</th></tr></thead><tbody>"#,
+        esc(&today.to_string())
+    );
+    for r in rows {
+        let _ = write!(
+            s,
+            r#"<tr data-flag="{k}" data-action="{a}""#,
+            k = esc(&r.flag),
+            a = r.action.as_str()
+        );
+        if let Some(d) = r.days_to_expiry {
+            let _ = write!(s, r#" data-days="{d}""#);
+        }
+        let _ = write!(
+            s,
+            r#"><th scope="row"><code>{k}</code></th><td>{o}</td><td>{st}</td><td class="num">{e}</td><td class="num{over}">{d}</td><td{due}>{a}</td></tr>"#,
+            k = esc(&r.flag),
+            o = esc(&r.owner),
+            st = esc(r.state),
+            e = esc(&r
+                .expires
+                .map(|e| e.to_string())
+                .unwrap_or_else(|| "none".into())),
+            over = if r.days_to_expiry.is_some_and(|d| d <= 0) {
+                " over"
+            } else {
+                ""
+            },
+            d = r
+                .days_to_expiry
+                .map(|d| d.to_string())
+                .unwrap_or_else(|| "none".into()),
+            due = if r.due { r#" class="over""# } else { "" },
+            a = if r.due {
+                esc(&r.action.describe(r.days_to_expiry))
+            } else {
+                "nothing yet".to_string()
+            },
+        );
+    }
+    s.push_str("</tbody></table></div></section>");
 }
 
 fn step_chart(r: &RunResult) -> String {
@@ -951,5 +1015,43 @@ mod tests {
         assert!(html.contains("HTTP 500 &lt;script&gt;alert(1)&lt;/script&gt;"));
         assert!(html.contains("&lt;b&gt;get&lt;/b&gt;"));
         assert!(html.contains(r#"data-maintenance="&lt;w&gt;""#), "{html}");
+    }
+
+    #[test]
+    fn the_flags_panel_lists_rows_in_order_escaped_with_what_is_due() {
+        let today = chrono::NaiveDate::from_ymd_opt(2026, 1, 1).unwrap();
+        let row = |flag: &str, owner: &str, days: i64| {
+            let action = crate::flags::Action::for_days(days);
+            crate::flags::AuditRow {
+                flag: flag.into(),
+                state: "active",
+                owner: owner.into(),
+                created: today,
+                expires: Some(today + chrono::Duration::days(days)),
+                days_to_expiry: Some(days),
+                action,
+                due: action.is_due(),
+            }
+        };
+        let mut html = String::new();
+        render_flags(
+            &mut html,
+            &[row("FF_<A>", "t&m", -40), row("FF_B", "ux_team", 45)],
+            today,
+        );
+        assert!(html.contains("<caption"), "{html}");
+        assert!(!html.contains("<A>") && html.contains("FF_&lt;A&gt;") && html.contains("t&amp;m"));
+        let a =
+            html.find(r#"data-flag="FF_&lt;A&gt;" data-action="remove_from_code" data-days="-40""#);
+        let b = html.find(r#"data-flag="FF_B" data-action="none" data-days="45""#);
+        assert!(a.is_some() && b.is_some() && a < b, "{html}");
+        assert!(
+            html.contains("remove from code: expired 40 day(s) ago (&gt; 30)"),
+            "{html}"
+        );
+        assert!(html.contains("nothing yet"), "{html}");
+        let mut none = String::new();
+        render_flags(&mut none, &[], today);
+        assert!(none.contains(r#"id="no-flags""#), "{none}");
     }
 }
