@@ -660,7 +660,13 @@ async fn report_writes_an_offline_html_file_with_charts() {
         }
     });
     store_with(&url, &runs).await.close().await;
-    let cfg = gate_config(dir.path(), &url, "");
+    // The repo's flag registry: the report lists its flags as of today.
+    let registry = Path::new(env!("CARGO_MANIFEST_DIR")).join("flags/flag_registry.yaml");
+    let cfg = gate_config(
+        dir.path(),
+        &url,
+        &format!("flags:\n  files: [\"{}\"]\n", registry.display()),
+    );
     let out_dir = dir.path().join("out");
     let out = Command::new(env!("CARGO_BIN_EXE_synmon"))
         .args(["report", "--since", "7d", "--out"])
@@ -683,6 +689,25 @@ async fn report_writes_an_offline_html_file_with_charts() {
     // feed_push: 1 failure in 180 runs.
     assert!(
         html.contains("<tr><td>feed_push</td><td>180</td><td>1</td>"),
+        "{html}"
+    );
+    // The flags still in the code, soonest expiry first, each with what the policy asks.
+    assert!(html.contains("<h2>Feature flags</h2>"), "{html}");
+    let order: Vec<usize> = [
+        "FF_FEED_ALIGNMENT_ENFORCE",
+        "FF_CATEGORY_MANAGEMENT_PAGE",
+        "FF_GOOGLE_CONNECT_SUITE",
+        "FF_CATEGORY_QUICK_ACTIONS",
+    ]
+    .iter()
+    .map(|k| {
+        html.find(&format!("<tr><td>{k}</td><td>"))
+            .unwrap_or_else(|| panic!("{k} not listed: {html}"))
+    })
+    .collect();
+    assert!(order.is_sorted(), "soonest expiry first: {order:?}");
+    assert!(
+        html.contains("<tr><td>FF_FEED_ALIGNMENT_ENFORCE</td><td>api_team</td><td>active</td><td>2026-01-15</td>"),
         "{html}"
     );
 

@@ -269,7 +269,12 @@ checks:
     - name: feed_push
   http:
     - {{ name: xss_probe, url: "http://{xss}/boom", interval: 1h, timeout: 5s }}
-"#
+flags:
+  files: ["{registry}"]
+"#,
+            registry = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("flags/flag_registry.yaml")
+                .display()
         ),
     );
     // Rules are evaluated every second, as in production (the alert must show up by itself).
@@ -510,6 +515,81 @@ checks:
     b.close().await;
     d.stop().await;
     sbx.shutdown().await;
+}
+
+/// The "Flags" panel on the injected clock: the repo's registry, the flags still in the code
+/// soonest expiry first, with the days and what the policy asks that `synmon flags audit` gives
+/// on the same date; no panel without a registry.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_flags_panel_lists_the_next_expiries_at_the_clocks_date() {
+    synmon::tls::install();
+    let dir = tempfile::tempdir().unwrap();
+    let registry =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("flags/flag_registry.yaml");
+    let base = "store:\n  url: sqlite://synmon.db\nchecks:\n  journeys: []\n";
+    let cfg = write_config(
+        dir.path(),
+        "http://127.0.0.1:9",
+        PASSWORD,
+        &format!("{base}flags:\n  files: [\"{}\"]\n", registry.display()),
+    );
+    let at = chrono::DateTime::parse_from_rfc3339("2026-01-01T09:30:00Z")
+        .unwrap()
+        .with_timezone(&chrono::Utc);
+    let d = TestDaemon::spawn_with(
+        Config::load(&cfg).unwrap(),
+        TestDaemon::options(),
+        Arc::new(synmon::clock::ManualClock::new(at)),
+    )
+    .await;
+    let html = reqwest::get(format!("{}/status/fragment", d.base_url()))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains(r#"<h2 id="h-flags">Flags</h2>"#), "{html}");
+    assert!(html.contains("as of 2026-01-01"), "{html}");
+    let rows: Vec<&str> = html
+        .split("<tr data-flag=")
+        .skip(1)
+        .map(|r| r.split("</tr>").next().unwrap())
+        .collect();
+    let expected = [
+        ("FF_FEED_ALIGNMENT_ENFORCE", "renew_or_remove", 14),
+        ("FF_CATEGORY_MANAGEMENT_PAGE", "none", 31),
+        ("FF_GOOGLE_CONNECT_SUITE", "none", 59),
+        ("FF_CATEGORY_QUICK_ACTIONS", "none", 78),
+    ];
+    assert_eq!(rows.len(), expected.len(), "{html}");
+    for (row, (key, action, days)) in rows.iter().zip(expected) {
+        assert!(
+            row.starts_with(&format!(
+                r#""{key}" data-action="{action}" data-days="{days}">"#
+            )),
+            "{row}"
+        );
+    }
+    assert!(
+        rows[0].contains("<td>api_team</td><td>active</td>")
+            && rows[0].contains("renew or remove: expires in 14 day(s)"),
+        "{}",
+        rows[0]
+    );
+    d.stop().await;
+
+    // No registry, no panel.
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), "http://127.0.0.1:9", PASSWORD, base);
+    let d = TestDaemon::spawn(Config::load(&cfg).unwrap()).await;
+    let html = reqwest::get(format!("{}/status/fragment", d.base_url()))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!html.contains("h-flags"), "{html}");
+    d.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
