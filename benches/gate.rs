@@ -150,7 +150,15 @@ async fn report_once(cfg: &Config, days: i64) -> (Duration, usize) {
         page_alerts: gate::AlertsReading::Firing { alerts: vec![] },
     };
     let v = gate::judge(&samples, &checks, &targets);
-    let html = gate::report::render(&points, &checks, targets.availability_pct, &v, from, to);
+    let html = gate::report::render(
+        &points,
+        &checks,
+        targets.availability_pct,
+        &v,
+        None,
+        from,
+        to,
+    );
     (t.elapsed(), html.len())
 }
 
