@@ -366,7 +366,13 @@ flags:
         "{xss_state:#}"
     );
 
-    // 3. axe-core: no critical or serious violation on the status page.
+    // 3. axe-core: no critical or serious violation on the status page (the Flags panel
+    //    included: the config carries the repo's registry).
+    let flag_rows = b
+        .eval("return document.querySelectorAll('#flags caption, #flags tbody tr[data-flag] th[scope=row]').length;")
+        .await
+        .unwrap();
+    assert_eq!(flag_rows, json!(5), "a caption and 4 flags in the panel");
     let bad = axe_violations(&b, &axe).await;
     assert!(bad.is_empty(), "axe violations on /: {bad:#?}");
 
