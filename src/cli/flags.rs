@@ -1,4 +1,4 @@
-//! `synmon flags audit [--at DATE] [--json] [--config F]`: the quarterly flag audit (R4). Exit
+//! `synmon flags audit [--at DATE] [--json] [--config F]`: the quarterly flag audit. Exit
 //! 0 clean, 1 something is due (renew or remove, remove from code), 2 a bad file.
 
 use std::path::PathBuf;

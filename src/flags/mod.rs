@@ -1,4 +1,4 @@
-//! Feature flags as code (the platform's R4): the flag registry (`flag_registry.yaml`), its
+//! Feature flags as code: the flag registry (`flag_registry.yaml`), its
 //! governance policy checked on load, and the quarterly audit.
 //!
 //! Owns the `flags:` config section ([`RawFlagsConfig`] -> [`FlagsConfig`]), the registry model

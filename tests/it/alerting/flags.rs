@@ -1,4 +1,4 @@
-//! The feature-flag lifecycle alerts (R4) end to end on the injected clock: the shipped
+//! The feature-flag lifecycle alerts end to end on the injected clock: the shipped
 //! registry (flags/flag_registry.yaml) and rules (alerts/flags.yaml), the example's inhibition,
 //! routes by `owner` to one fake webhook per team. Each stage notifies once per flag and nothing
 //! more follows within the route's `repeat_interval`.
