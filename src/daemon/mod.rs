@@ -1,7 +1,7 @@
 //! `synmon run`: the daemon's lifecycle (start, reload, stop). It wires config -> scheduler ->
 //! runners -> recorder (store + metrics registry + DogStatsD), the evaluator and the notifier,
-//! and serves the HTTP API over the [`crate::view::Shared`] state; `cli/run.rs` only parses
-//! flags and handles signals.
+//! and serves the HTTP API, which reads the [`crate::view::Shared`] state it fills through a
+//! read-only [`DaemonView`]; `cli/run.rs` only parses flags and handles signals.
 //!
 //! The files are the seams a cluster splits along:
 //! - `runner.rs`: checks -> scheduled specs -> the engine that runs each attempt;
