@@ -427,6 +427,42 @@ pub const OUTBOX_PENDING: MetricDef = MetricDef {
     labels: &["receiver"],
 };
 
+/// 1 on the replica that leads the cluster (evaluates and notifies), 0 on the others.
+pub const CLUSTER_LEADER: MetricDef = MetricDef {
+    name: "synmon.cluster.leader",
+    prom_name: "synmon_cluster_leader",
+    kind: MetricKind::Gauge,
+    unit: Unit::Count,
+    prom_scale: 1.0,
+    statsd: StatsdForm::Gauge,
+    help: "1 on the replica that holds the leader lease (evaluates rules and sends notifications), 0 on the others.",
+    labels: &["replica", "location"],
+};
+
+/// The highest leader epoch this replica has seen; it grows at every takeover.
+pub const CLUSTER_EPOCH: MetricDef = MetricDef {
+    name: "synmon.cluster.epoch",
+    prom_name: "synmon_cluster_epoch",
+    kind: MetricKind::Gauge,
+    unit: Unit::Count,
+    prom_scale: 1.0,
+    statsd: StatsdForm::Gauge,
+    help: "The highest leader epoch this replica has seen (it grows at every takeover).",
+    labels: &["replica", "location"],
+};
+
+/// Replicas whose heartbeat the store holds, as this replica sees them.
+pub const CLUSTER_REPLICAS: MetricDef = MetricDef {
+    name: "synmon.cluster.replicas",
+    prom_name: "synmon_cluster_replicas",
+    kind: MetricKind::Gauge,
+    unit: Unit::Count,
+    prom_scale: 1.0,
+    statsd: StatsdForm::Gauge,
+    help: "Live replicas sharing the store (a recent heartbeat), as this replica sees them.",
+    labels: &["replica", "location"],
+};
+
 /// Every metric, in export order.
 pub const CATALOG: &[MetricDef] = &[
     CHECK_LATENCY,
@@ -440,6 +476,9 @@ pub const CATALOG: &[MetricDef] = &[
     PROBE_UNHEALTHY,
     NOTIFICATIONS,
     OUTBOX_PENDING,
+    CLUSTER_LEADER,
+    CLUSTER_EPOCH,
+    CLUSTER_REPLICAS,
     RATE_LIMIT_HITS,
     HTTP_ERRORS,
     TLS_CERT_DAYS_LEFT,

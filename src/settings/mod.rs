@@ -76,6 +76,10 @@ pub struct Config {
     pub mute: crate::mute::MuteConfig,
     /// The feature-flag registry files and their flags (`flags:`; default none).
     pub flags: crate::flags::FlagsConfig,
+    /// This replica's id (`replica_id:`; default `<host name>-<pid>`).
+    pub replica_id: String,
+    /// The leader lease's timing.
+    pub cluster: crate::cluster::ClusterConfig,
 }
 
 /// The platform's observability port: synmon is its observability service.
@@ -549,6 +553,58 @@ fn validate(
         },
     };
 
+    let replica_id = match raw.replica_id {
+        Some(id) => {
+            if id.is_empty()
+                || id.len() > 253
+                || !id
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+            {
+                err(
+                    "replica_id",
+                    format!("`{id}` must be 1 to 253 letters, digits, `-`, `_` or `.`"),
+                );
+            }
+            id
+        }
+        None => crate::cluster::default_replica_id(),
+    };
+    let cluster = {
+        let raw = raw.cluster.unwrap_or_default();
+        let d = crate::cluster::ClusterConfig::default();
+        let mut dur = |p: &str, raw: &Option<String>, default: Duration| match raw {
+            None => default,
+            Some(s) => match parse_duration(s) {
+                Ok(v) if v >= Duration::from_millis(100) => v,
+                Ok(_) => {
+                    err(p, format!("`{s}` is shorter than 100ms"));
+                    default
+                }
+                Err(e) => {
+                    err(p, e);
+                    default
+                }
+            },
+        };
+        let lease = dur("cluster.lease", &raw.lease, d.lease);
+        let renew_every = dur("cluster.renew_every", &raw.renew_every, d.renew_every);
+        if raw.lease.is_some() || raw.renew_every.is_some() {
+            // Two renewals must fit in a lease, or one slow round trip loses the leadership.
+            if renew_every.saturating_mul(2) > lease {
+                err(
+                    "cluster.renew_every",
+                    format!(
+                        "must be at most half of `cluster.lease` ({} ms); it is {} ms",
+                        lease.as_millis(),
+                        renew_every.as_millis()
+                    ),
+                );
+            }
+        }
+        crate::cluster::ClusterConfig { lease, renew_every }
+    };
+
     let mut notify = crate::notify::config::validate(raw.receivers, raw.route, dir, &mut err);
     let (rate_limit, auth, auth_token_raw) = match raw.server {
         Some(s) => (s.api_rate_limit, s.auth, s.auth_token),
@@ -648,6 +704,8 @@ fn validate(
         auth_token,
         mute,
         flags,
+        replica_id,
+        cluster,
     };
     (config, journey_refs)
 }

@@ -68,6 +68,24 @@ pub struct RawConfig {
     /// The feature-flag registry files (see `crate::flags`).
     #[serde(default)]
     pub flags: Option<crate::flags::RawFlagsConfig>,
+    /// This replica's id in a cluster (default: the host name and the process id).
+    #[serde(default)]
+    pub replica_id: Option<String>,
+    /// The leader lease's timing (see `crate::cluster`).
+    #[serde(default)]
+    pub cluster: Option<RawCluster>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCluster {
+    /// How long a leader's lease lasts unless renewed (default 10s).
+    #[serde(default)]
+    pub lease: Option<String>,
+    /// How often a replica renews the lease or tries to take it, and writes its heartbeat
+    /// (default 2s).
+    #[serde(default)]
+    pub renew_every: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -3,13 +3,19 @@
 
 use chrono::{DateTime, Utc};
 
+use super::cluster::check_fence;
 use super::{Result, Store, with_pool};
 
 /// The store key of the evaluator's state.
 pub const ALERT_STATE_ID: &str = "evaluator";
 
+/// The store key of what the leader's API shows beside the state (recent transitions, the
+/// evaluation count, SLO figures), so any replica can answer with the leader's view.
+pub const ALERT_VIEW_ID: &str = "evaluator.view";
+
 impl Store {
-    /// Saves the state document for `id` (replacing the previous one).
+    /// Saves the state document for `id` (replacing the previous one). Through a leader's
+    /// handle, refused once it no longer holds the lease.
     pub async fn save_alert_state(
         &self,
         id: &str,
@@ -20,18 +26,22 @@ impl Store {
         let at = at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
         with_pool!(self, pool, _Db => {
             let sql = if matches!(self.pool, super::Pool::Postgres(_)) {
-                "INSERT INTO alert_state (id, state, updated_at) VALUES ($1, CAST($2 AS jsonb), CAST($3 AS timestamptz)) \
-                 ON CONFLICT (id) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at"
+                "INSERT INTO alert_state (id, state, updated_at, epoch) VALUES ($1, CAST($2 AS jsonb), CAST($3 AS timestamptz), $4) \
+                 ON CONFLICT (id) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at, epoch = excluded.epoch"
             } else {
-                "INSERT INTO alert_state (id, state, updated_at) VALUES ($1, $2, $3) \
-                 ON CONFLICT (id) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at"
+                "INSERT INTO alert_state (id, state, updated_at, epoch) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (id) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at, epoch = excluded.epoch"
             };
+            let mut tx = pool.begin().await?;
+            check_fence!(self, &mut *tx);
             sqlx::query(sqlx::AssertSqlSafe(sql))
                 .bind(id)
                 .bind(&text)
                 .bind(&at)
-                .execute(pool)
+                .bind(self.write_epoch())
+                .execute(&mut *tx)
                 .await?;
+            tx.commit().await?;
         });
         Ok(())
     }

@@ -54,6 +54,12 @@ pub(crate) const VERSIONS: &[Version] = &[
         sqlite: include_str!("../../migrations/sqlite/0005_run_maintenance.sql"),
         postgres: include_str!("../../migrations/postgres/0005_run_maintenance.sql"),
     },
+    Version {
+        version: 6,
+        description: "cluster: leader lease, replicas, run origin, outbox claims, epochs",
+        sqlite: include_str!("../../migrations/sqlite/0006_cluster.sql"),
+        postgres: include_str!("../../migrations/postgres/0006_cluster.sql"),
+    },
 ];
 
 #[derive(Clone, Copy, Debug)]

@@ -16,12 +16,14 @@
 //! password replaced by `***` and any occurrence of it scrubbed from the driver's message.
 
 mod alerts;
+pub mod cluster;
 mod migrations;
 mod outbox;
 mod runs;
 mod silences;
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
@@ -31,7 +33,8 @@ use sqlx::{Connection, PgConnection, PgPool, SqliteConnection, SqlitePool};
 use crate::config::{REDACTED, Redactor, Secret};
 use migrations::Dialect;
 
-pub use alerts::ALERT_STATE_ID;
+pub use alerts::{ALERT_STATE_ID, ALERT_VIEW_ID};
+pub use cluster::{Fence, Lease, ReplicaRow};
 pub use outbox::{LogEntry, NewNotification, OutboxRow, OutboxStatus};
 pub use runs::{GateRuns, Pruned, RunPoint, RunRow, RunSummary, StoredRun};
 pub use silences::StoredSilence;
@@ -52,6 +55,24 @@ pub enum StoreError {
     Query(#[from] sqlx::Error),
     #[error("the store holds an unreadable {column} value {value:?}")]
     Corrupt { column: &'static str, value: String },
+    /// A leader write after another replica took the lease (or after this one's expired).
+    #[error("write refused: replica {holder} no longer holds the leader lease of epoch {epoch}")]
+    Fenced { holder: String, epoch: i64 },
+}
+
+impl StoreError {
+    /// The schema is gone (tables dropped): migrations must run again.
+    pub fn is_missing_table(&self) -> bool {
+        let StoreError::Query(e) = self else {
+            return false;
+        };
+        match e {
+            sqlx::Error::Database(d) => {
+                d.code().as_deref() == Some("42P01") || d.message().contains("no such table")
+            }
+            _ => false,
+        }
+    }
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -88,6 +109,11 @@ pub struct Store {
     pool: Pool,
     /// The URL with its password replaced, for messages.
     url: String,
+    /// The replica whose runs this handle stores (`runs.replica`); `None` outside the daemon.
+    replica: Option<Arc<str>>,
+    /// Set on the leader's handle: its writes to alert state, the notification log and the
+    /// outbox are refused once another replica holds the lease (see [`cluster`]).
+    fence: Option<Arc<Fence>>,
 }
 
 impl Store {
@@ -167,7 +193,12 @@ impl Store {
             return Err(StoreError::UnsupportedUrl { url: shown });
         };
 
-        let store = Store { pool, url: shown };
+        let store = Store {
+            pool,
+            url: shown,
+            replica: None,
+            fence: None,
+        };
         let migrator = migrations::migrator(dialect);
         let migrated = match &store.pool {
             Pool::Sqlite(p) => migrator.run(p).await,
@@ -182,6 +213,56 @@ impl Store {
         }
         tracing::debug!(store = %store.url, "store ready");
         Ok(store)
+    }
+
+    /// A handle that marks the runs it stores as `replica`'s.
+    pub fn for_replica(mut self, replica: &str) -> Store {
+        self.replica = Some(Arc::from(replica));
+        self
+    }
+
+    /// The replica this handle stores runs for, if any.
+    pub fn replica(&self) -> Option<&str> {
+        self.replica.as_deref()
+    }
+
+    /// A handle whose leader writes (alert state, notification log, outbox) are checked
+    /// against `fence` in their transaction (see [`cluster`]).
+    pub fn fenced(mut self, fence: Arc<Fence>) -> Store {
+        self.fence = Some(fence);
+        self
+    }
+
+    /// Applies the schema versions again (after the tables were dropped under a running
+    /// daemon); a no-op when they are in place.
+    pub async fn migrate(&self) -> Result<()> {
+        let dialect = match self.pool {
+            Pool::Sqlite(_) => Dialect::Sqlite,
+            Pool::Postgres(_) => Dialect::Postgres,
+        };
+        let migrator = migrations::migrator(dialect);
+        let migrated = match &self.pool {
+            Pool::Sqlite(p) => migrator.run(p).await,
+            Pool::Postgres(p) => migrator.run(p).await,
+        };
+        migrated.map_err(|e| StoreError::Migrate {
+            url: self.url.clone(),
+            message: e.to_string(),
+        })
+    }
+
+    /// Whether this is a PostgreSQL store (several replicas may share it).
+    pub fn is_postgres(&self) -> bool {
+        matches!(self.pool, Pool::Postgres(_))
+    }
+
+    /// The SQLite database file, when the store is one (not in memory).
+    pub fn sqlite_file(&self) -> Option<std::path::PathBuf> {
+        let Pool::Sqlite(p) = &self.pool else {
+            return None;
+        };
+        let path = p.connect_options().get_filename().to_path_buf();
+        (!path.as_os_str().is_empty() && path.to_str() != Some(":memory:")).then_some(path)
     }
 
     /// The store's URL with any password replaced by `***`.

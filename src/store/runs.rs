@@ -321,12 +321,15 @@ impl Store {
                     .execute(&mut *tx)
                     .await?;
             }
-            for chunk in runs.chunks(BINDS_PER_STATEMENT / 18) {
+            // When the store received the run, by its own clock: the leader reads other
+            // replicas' runs in that order (see `runs_stored_since`).
+            let stored_now = super::cluster::now_sql(postgres);
+            for chunk in runs.chunks(BINDS_PER_STATEMENT / 19) {
                 let mut q = QueryBuilder::<Db>::new(
                     "INSERT INTO runs (run_id, check_name, kind, attempt, scheduled_at, \
                      started_at, target, location, outcome, cancelled, timed_latency_ms, \
                      total_ms, session_wait_ms, session_create_ms, error, failed_step, page, \
-                     maintenance) ",
+                     maintenance, replica, stored_us) ",
                 );
                 q.push_values(chunk, |mut b, row| {
                     let run = row.result();
@@ -347,7 +350,10 @@ impl Store {
                         .push_bind(&run.error)
                         .push_bind(&run.failed_step)
                         .push_bind(run.page.as_ref().map(Json))
-                        .push_bind(row.maintenance());
+                        .push_bind(row.maintenance())
+                        .push_bind(self.replica.as_deref())
+                        .push_unseparated(", ")
+                        .push_unseparated(stored_now);
                 });
                 q.build().execute(&mut *tx).await?;
             }

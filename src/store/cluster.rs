@@ -1,0 +1,340 @@
+//! The store as the cluster's only coordination service: the leader lease, the replicas'
+//! heartbeats, and the fence every leader write passes.
+//!
+//! Time is the store's: a lease's expiry and a heartbeat's `last_seen` are read from the
+//! database's clock (`clock_timestamp()` in PostgreSQL, `julianday('now')` in SQLite), so
+//! replicas whose clocks disagree still agree on who leads. A session advisory lock would not
+//! do: a stopped (SIGSTOP) process keeps its connection, and so its lock, forever.
+//!
+//! **Fencing.** The epoch grows at every takeover. The leader's store handle carries a
+//! [`Fence`]; each of its writes to alert state, the notification log and the outbox runs in a
+//! transaction that first reads the lease row (`FOR SHARE` in PostgreSQL, so a takeover waits
+//! for the write or the write for the takeover) and is refused unless this replica still holds
+//! the lease of its epoch, unexpired. A paused former leader that wakes up can therefore
+//! neither queue, claim nor mark a notification.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use super::{Result, Store, StoreError, with_pool};
+
+/// The lease the evaluator and notifier run under.
+pub const LEADER: &str = "leader";
+
+/// The store's clock in microseconds since the Unix epoch, as SQL.
+pub(crate) fn now_sql(postgres: bool) -> &'static str {
+    if postgres {
+        "CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000000 AS BIGINT)"
+    } else {
+        "CAST((julianday('now') - 2440587.5) * 86400000000.0 AS INTEGER)"
+    }
+}
+
+/// What a leader's handle checks its writes against: this replica's id and the epoch of the
+/// lease it holds (0 while it holds none: every fenced write is refused).
+#[derive(Debug)]
+pub struct Fence {
+    holder: String,
+    epoch: AtomicI64,
+}
+
+impl Fence {
+    pub fn new(holder: &str) -> Arc<Fence> {
+        Arc::new(Fence {
+            holder: holder.to_string(),
+            epoch: AtomicI64::new(0),
+        })
+    }
+
+    pub fn holder(&self) -> &str {
+        &self.holder
+    }
+
+    /// The epoch writes are checked against; 0 when not leading.
+    pub fn epoch(&self) -> i64 {
+        self.epoch.load(Ordering::SeqCst)
+    }
+
+    pub fn set(&self, epoch: i64) {
+        self.epoch.store(epoch, Ordering::SeqCst);
+    }
+
+    pub fn clear(&self) {
+        self.set(0);
+    }
+}
+
+/// A lease as the store answered: its holder, epoch and how long it has left by the store's
+/// clock when the statement ran.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Lease {
+    pub holder: String,
+    pub epoch: i64,
+    /// Zero once expired.
+    pub remaining: Duration,
+}
+
+/// One replica's heartbeat row.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ReplicaRow {
+    pub id: String,
+    pub location: String,
+    pub role: String,
+    pub epoch: i64,
+    pub started_at: DateTime<Utc>,
+    pub last_seen: DateTime<Utc>,
+    /// How long ago `last_seen` was, by the store's clock.
+    #[serde(skip)]
+    pub age: Duration,
+}
+
+fn from_us(v: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_micros(v).unwrap_or_default()
+}
+
+fn remaining(us: i64) -> Duration {
+    Duration::from_micros(us.max(0) as u64)
+}
+
+/// Inside a transaction on `$conn`: refuses the write (returns `StoreError::Fenced` from the
+/// enclosing function) unless the handle's fence still holds the lease. A handle without a
+/// fence (the CLI, single-purpose tools) passes.
+macro_rules! check_fence {
+    ($store:expr, $conn:expr) => {
+        if let Some(f) = &$store.fence {
+            let epoch = f.epoch();
+            let held: Option<i64> = if epoch > 0 {
+                ::sqlx::query_scalar(::sqlx::AssertSqlSafe($store.fence_sql()))
+                    .bind(f.holder())
+                    .bind(epoch)
+                    .fetch_optional($conn)
+                    .await?
+            } else {
+                None
+            };
+            if held.is_none() {
+                return Err($crate::store::StoreError::Fenced {
+                    holder: f.holder().to_string(),
+                    epoch,
+                });
+            }
+        }
+    };
+}
+pub(crate) use check_fence;
+
+impl Store {
+    /// The epoch leader writes carry (NULL outside a fenced handle).
+    pub(crate) fn write_epoch(&self) -> Option<i64> {
+        self.fence.as_ref().map(|f| f.epoch())
+    }
+
+    /// The fence's holder, for claims.
+    pub(crate) fn fence_holder(&self) -> Option<&str> {
+        self.fence.as_ref().map(|f| f.holder())
+    }
+
+    pub(crate) fn fence_sql(&self) -> String {
+        let pg = self.is_postgres();
+        format!(
+            "SELECT epoch FROM cluster_lease WHERE name = '{LEADER}' AND holder = $1 \
+             AND epoch = $2 AND expires_us > {}{}",
+            now_sql(pg),
+            if pg { " FOR SHARE" } else { "" }
+        )
+    }
+
+    /// Takes the leader lease for `holder` when it is free or expired (or always, with
+    /// `force`: a single-node SQLite store, whose file lock already makes the process the only
+    /// one). The new epoch is one more than the row's, and at least `min_epoch` (so epochs keep
+    /// growing even when the table was dropped and recreated). `None`: another replica holds it.
+    pub async fn acquire_lease(
+        &self,
+        holder: &str,
+        lease: Duration,
+        min_epoch: i64,
+        force: bool,
+    ) -> Result<Option<Lease>> {
+        let pg = self.is_postgres();
+        let now = now_sql(pg);
+        let greatest = if pg { "GREATEST" } else { "MAX" };
+        let guard = if force {
+            String::new()
+        } else {
+            format!(" WHERE cluster_lease.expires_us < {now}")
+        };
+        let sql = format!(
+            "INSERT INTO cluster_lease (name, holder, epoch, expires_us) \
+             VALUES ('{LEADER}', $1, $2, {now} + $3) \
+             ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, \
+             epoch = {greatest}(cluster_lease.epoch + 1, excluded.epoch), \
+             expires_us = excluded.expires_us{guard} \
+             RETURNING epoch, expires_us - {now}"
+        );
+        let row: Option<(i64, i64)> = with_pool!(self, pool, _Db => {
+            sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                .bind(holder)
+                .bind(min_epoch.max(1))
+                .bind(lease.as_micros() as i64)
+                .fetch_optional(pool)
+                .await?
+        });
+        Ok(row.map(|(epoch, left)| Lease {
+            holder: holder.to_string(),
+            epoch,
+            remaining: remaining(left),
+        }))
+    }
+
+    /// Extends the lease `holder` holds at `epoch`, if it still does and it has not expired.
+    pub async fn renew_lease(
+        &self,
+        holder: &str,
+        epoch: i64,
+        lease: Duration,
+    ) -> Result<Option<Lease>> {
+        let now = now_sql(self.is_postgres());
+        let sql = format!(
+            "UPDATE cluster_lease SET expires_us = {now} + $3 WHERE name = '{LEADER}' \
+             AND holder = $1 AND epoch = $2 AND expires_us > {now} RETURNING expires_us - {now}"
+        );
+        let left: Option<i64> = with_pool!(self, pool, _Db => {
+            sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+                .bind(holder)
+                .bind(epoch)
+                .bind(lease.as_micros() as i64)
+                .fetch_optional(pool)
+                .await?
+        });
+        Ok(left.map(|l| Lease {
+            holder: holder.to_string(),
+            epoch,
+            remaining: remaining(l),
+        }))
+    }
+
+    /// Gives the lease up (a graceful stop), so a follower takes over at its next try instead
+    /// of after the expiry.
+    pub async fn release_lease(&self, holder: &str, epoch: i64) -> Result<()> {
+        let now = now_sql(self.is_postgres());
+        let sql = format!(
+            "UPDATE cluster_lease SET expires_us = {now} - 1 WHERE name = '{LEADER}' \
+             AND holder = $1 AND epoch = $2"
+        );
+        with_pool!(self, pool, _Db => {
+            sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(holder)
+                .bind(epoch)
+                .execute(pool)
+                .await?;
+        });
+        Ok(())
+    }
+
+    /// The leader lease as it stands (expired or not), if one was ever taken.
+    pub async fn current_lease(&self) -> Result<Option<Lease>> {
+        let now = now_sql(self.is_postgres());
+        let sql = format!(
+            "SELECT holder, epoch, expires_us - {now} FROM cluster_lease WHERE name = '{LEADER}'"
+        );
+        let row: Option<(String, i64, i64)> = with_pool!(self, pool, _Db => {
+            sqlx::query_as(sqlx::AssertSqlSafe(sql)).fetch_optional(pool).await?
+        });
+        Ok(row.map(|(holder, epoch, left)| Lease {
+            holder,
+            epoch,
+            remaining: remaining(left),
+        }))
+    }
+
+    /// Records that replica `id` is alive, with its role and the epoch it knows. This is a
+    /// write on purpose: `/readyz` reports whether the store can be written, not just reached.
+    pub async fn heartbeat(&self, id: &str, location: &str, role: &str, epoch: i64) -> Result<()> {
+        let now = now_sql(self.is_postgres());
+        let sql = format!(
+            "INSERT INTO cluster_replicas (id, location, role, epoch, started_us, last_seen_us) \
+             VALUES ($1, $2, $3, $4, {now}, {now}) ON CONFLICT (id) DO UPDATE SET \
+             location = excluded.location, role = excluded.role, epoch = excluded.epoch, \
+             last_seen_us = excluded.last_seen_us"
+        );
+        with_pool!(self, pool, _Db => {
+            sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(id)
+                .bind(location)
+                .bind(role)
+                .bind(epoch)
+                .execute(pool)
+                .await?;
+        });
+        Ok(())
+    }
+
+    /// Replicas seen within `within` (by the store's clock), by id.
+    pub async fn replicas(&self, within: Duration) -> Result<Vec<ReplicaRow>> {
+        let now = now_sql(self.is_postgres());
+        let sql = format!(
+            "SELECT id, location, role, epoch, started_us, last_seen_us, {now} - last_seen_us \
+             FROM cluster_replicas WHERE last_seen_us > {now} - $1 ORDER BY id"
+        );
+        type Row = (String, String, String, i64, i64, i64, i64);
+        let rows: Vec<Row> = with_pool!(self, pool, _Db => {
+            sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                .bind(within.as_micros() as i64)
+                .fetch_all(pool)
+                .await?
+        });
+        Ok(rows
+            .into_iter()
+            .map(|(id, location, role, epoch, started, seen, age)| ReplicaRow {
+                id,
+                location,
+                role,
+                epoch,
+                started_at: from_us(started),
+                last_seen: from_us(seen),
+                age: remaining(age),
+            })
+            .collect())
+    }
+
+    /// Forgets replicas not seen for `older_than` (housekeeping).
+    pub async fn prune_replicas(&self, older_than: Duration) -> Result<u64> {
+        let now = now_sql(self.is_postgres());
+        let sql = format!("DELETE FROM cluster_replicas WHERE last_seen_us < {now} - $1");
+        let n = with_pool!(self, pool, _Db => {
+            sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(older_than.as_micros() as i64)
+                .execute(pool)
+                .await?
+                .rows_affected()
+        });
+        Ok(n)
+    }
+
+    /// Whether this handle's fence holds the lease right now (one read; the write paths check
+    /// inside their own transactions).
+    pub async fn fence_holds(&self) -> Result<bool> {
+        let Some(f) = &self.fence else {
+            return Ok(true);
+        };
+        let sql = self.fence_sql().replace(" FOR SHARE", "");
+        let held: Option<i64> = with_pool!(self, pool, _Db => {
+            sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+                .bind(f.holder())
+                .bind(f.epoch())
+                .fetch_optional(pool)
+                .await?
+        });
+        Ok(held.is_some())
+    }
+}
+
+impl StoreError {
+    /// A write refused because this replica no longer leads.
+    pub fn is_fenced(&self) -> bool {
+        matches!(self, StoreError::Fenced { .. })
+    }
+}
