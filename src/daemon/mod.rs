@@ -11,6 +11,7 @@
 //! - `housekeeping.rs`: replay at start, slice freezing, retention.
 
 mod evaluator;
+mod feed;
 mod housekeeping;
 mod notifier;
 mod recorder;
