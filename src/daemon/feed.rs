@@ -3,7 +3,7 @@
 //!
 //! What it owns: the remote registry, the cursor into the store's arrival order (`stored_us`,
 //! the store's clock) and the run ids read within the overlap, so each run is recorded exactly
-//! once although every read starts [`OVERLAP`] before the newest run seen (a PostgreSQL row can
+//! once although every read starts [`OVERLAP_US`] before the newest run seen (a PostgreSQL row can
 //! become visible after rows stored later, see `store/feed.rs`). It records each run at its
 //! own end time with every point the live recorder gives it ([`RunMetrics`]), so windows and
 //! percentiles are those the other replica measured, and the lag of each read into the
