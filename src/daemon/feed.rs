@@ -368,10 +368,14 @@ mod tests {
         let store = store().await;
         let b = store.clone().for_replica("b-0");
         let now = SystemClock.now();
+        // Ended before `now` (a run is recorded at its end).
+        let started = now - chrono::Duration::minutes(1);
         // One insert: SQLite stamps every row with the same `stored_us`.
-        let batch: Vec<RunResult> = (0..5).map(|i| run(&format!("b{i}"), "us", now)).collect();
+        let batch: Vec<RunResult> = (0..5)
+            .map(|i| run(&format!("b{i}"), "us", started))
+            .collect();
         b.insert_runs(&batch).await.unwrap();
-        b.insert_run(&run("b5", "us", now)).await.unwrap();
+        b.insert_run(&run("b5", "us", started)).await.unwrap();
         let feed = Feed {
             page: 2,
             ..Feed::new()
@@ -390,7 +394,7 @@ mod tests {
         b.insert_runs(&[
             run("old", "us", now - chrono::Duration::hours(25)),
             run("recent", "us", now - chrono::Duration::hours(2)),
-            run("new", "us", now),
+            run("new", "us", now - chrono::Duration::minutes(1)),
         ])
         .await
         .unwrap();
