@@ -34,7 +34,11 @@ pub fn evaluate_rules(
     now: chrono::DateTime<chrono::Utc>,
     stop: &dyn Fn() -> bool,
 ) -> Result<Evaluation, rules::Stopped> {
-    let source = RegistrySource { registry, counters };
+    let source = RegistrySource {
+        registry,
+        remote: None,
+        counters,
+    };
     // The burn-rate rules and the SLO status read each burn rate once, and the same figure.
     let burns = rules::BurnRates::default();
     let transitions = rules::evaluate_with(rules, &source, &mut state, now, stop, &burns)?;

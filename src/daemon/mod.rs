@@ -12,6 +12,7 @@
 
 mod cluster;
 mod evaluator;
+mod feed;
 mod housekeeping;
 mod notifier;
 mod recorder;

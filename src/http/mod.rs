@@ -360,6 +360,7 @@ async fn slo(State(s): State<AppState>) -> Response {
     let status = tokio::task::spawn_blocking(move || {
         let source = crate::rules::registry_source::RegistrySource {
             registry: &registry,
+            remote: None,
             counters: &counters,
         };
         crate::rules::slo::slo_status(&cfg.rules.slos, &source, now)
