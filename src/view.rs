@@ -53,6 +53,8 @@ pub struct Shared {
     pub started_at: chrono::DateTime<chrono::Utc>,
     /// This replica's place in the cluster: its role, the lease, the store's health.
     pub cluster: Arc<crate::cluster::Membership>,
+    /// The other replicas' runs, read from the store by the leader for evaluation.
+    pub feed: crate::cluster::feed::Feed,
     /// The store handle the leader writes alert state through: fenced, so a former leader's
     /// writes are refused (the notifier holds its own fenced handle).
     pub leader_store: Store,

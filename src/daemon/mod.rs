@@ -12,7 +12,6 @@
 
 mod cluster;
 mod evaluator;
-mod feed;
 mod housekeeping;
 mod notifier;
 mod recorder;
@@ -262,6 +261,7 @@ impl Daemon {
             started_at,
             cluster: membership.clone(),
             leader_store,
+            feed: crate::cluster::feed::Feed::new(),
         });
         // One membership round before anything evaluates: the replica knows its role (a
         // leader has restored the alert state and the notification log from the store).

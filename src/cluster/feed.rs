@@ -15,9 +15,6 @@
 //! becoming leader, [`Feed::catch_up`] before each evaluation and [`Feed::maintain`] on the
 //! minute tick). A run stored more than [`OVERLAP_US`] out of order is missed.
 
-// The daemon's leader loop is what calls the feed; until it does, only the tests use it.
-#![cfg_attr(not(test), allow(dead_code))]
-
 use std::collections::HashMap;
 use std::sync::RwLock;
 
@@ -55,7 +52,7 @@ struct Cursor {
 
 /// The other replicas' runs as metrics, for the leader's evaluation.
 #[derive(Debug)]
-pub(crate) struct Feed {
+pub struct Feed {
     /// Replaced whole at [`Feed::reset`]; readers hold a clone (a shared handle).
     remote: RwLock<Registry>,
     /// Held for a whole read, so reads and resets never interleave.
@@ -70,7 +67,7 @@ impl Default for Feed {
 }
 
 impl Feed {
-    pub(crate) fn new() -> Feed {
+    pub fn new() -> Feed {
         Feed {
             remote: RwLock::new(Registry::new()),
             cursor: tokio::sync::Mutex::new(Cursor::default()),
@@ -80,7 +77,7 @@ impl Feed {
 
     /// The remote registry: the other replicas' runs. A clone of the handle, so a reader keeps
     /// the registry it started with across a [`reset`](Self::reset).
-    pub(crate) fn registry(&self) -> Registry {
+    pub fn registry(&self) -> Registry {
         self.remote
             .read()
             .unwrap_or_else(|e| e.into_inner())
@@ -92,7 +89,7 @@ impl Feed {
     /// never reads half a history. No lag is recorded for them: they were not read late, they
     /// predate this leadership. When the store fails midway, what was read is kept and the next
     /// [`catch_up`](Self::catch_up) reads on from there.
-    pub(crate) async fn reset(&self, store: &Store, own_replica: &str, now: DateTime<Utc>) {
+    pub async fn reset(&self, store: &Store, own_replica: &str, now: DateTime<Utc>) {
         let mut cursor = self.cursor.lock().await;
         *cursor = Cursor::default();
         let fresh = Registry::new();
@@ -116,7 +113,7 @@ impl Feed {
     /// the remote registry at its end time, and the lag from that end to `now` into
     /// `own_registry` (`synmon.cluster.feed_lag`). Returns how many runs were new. A feed that
     /// never read starts at the replay horizon, as [`reset`](Self::reset) does.
-    pub(crate) async fn catch_up(
+    pub async fn catch_up(
         &self,
         store: &Store,
         own_replica: &str,
@@ -137,7 +134,7 @@ impl Feed {
     }
 
     /// The minute tick of the remote registry (freezes histogram slices).
-    pub(crate) fn maintain(&self, now: DateTime<Utc>) {
+    pub fn maintain(&self, now: DateTime<Utc>) {
         self.registry().maintain(now);
     }
 

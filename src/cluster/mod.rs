@@ -17,6 +17,8 @@
 //! A single-node SQLite store takes the lease by force: its file lock (see [`SqliteLock`])
 //! already makes this process the only one.
 
+pub mod feed;
+
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
