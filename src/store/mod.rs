@@ -17,6 +17,7 @@
 
 mod alerts;
 pub mod cluster;
+mod locations;
 mod migrations;
 mod outbox;
 mod runs;
@@ -35,6 +36,7 @@ use migrations::Dialect;
 
 pub use alerts::{ALERT_STATE_ID, ALERT_VIEW_ID};
 pub use cluster::{Fence, Lease, ReplicaRow};
+pub use locations::{LocationLatest, OutcomeCounts};
 pub use outbox::{LogEntry, NewNotification, OutboxRow, OutboxStatus};
 pub use runs::{GateRuns, Pruned, RunPoint, RunRow, RunSummary, StoredRun};
 pub use silences::StoredSilence;
