@@ -1,8 +1,11 @@
 //! Every replica shows every location: a daemon of location `a` lists its own check from memory
 //! and, from the store, the latest run of every other (check, location) pair of the last 24 h —
 //! another location's, and another replica's of its own location — once per pair, on
-//! PostgreSQL and on SQLite; the status page shows those rows with their location.
+//! PostgreSQL and on SQLite; the status page shows those rows with their location; and
+//! `synmon gate --source` judges the runs of every location, not only the daemon's own.
 
+use std::path::Path;
+use std::process::{Command, Output};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -245,4 +248,119 @@ async fn every_location_is_listed_once_per_check_on_sqlite() {
         dir.path().join("synmon.db").display()
     ))
     .await;
+}
+
+fn gate(dir: &Path, config: &Path, source: &str) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_synmon"))
+        .args(["gate", "--window", "1h", "--source", source, "--config"])
+        .arg(config)
+        .arg("--json")
+        .arg(dir.join("gate.json"))
+        .arg("--reports-dir")
+        .arg(dir.join("reports"))
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("run synmon gate")
+}
+
+/// `synmon gate --source` asks a daemon of location `a` that runs nothing; the store holds
+/// location a's passing journeys and location b's failures of one of them: the verdict counts
+/// both locations' runs and breaches on b's failures.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_gate_judges_every_locations_runs() {
+    let pg = TempPg::create().await;
+    let dir = tempfile::tempdir().unwrap();
+    let daemon_dir = dir.path().join("daemon");
+    std::fs::create_dir_all(&daemon_dir).unwrap();
+    let dcfg = write_config(
+        &daemon_dir,
+        "http://127.0.0.1:9",
+        PASSWORD,
+        &format!(
+            "location: a\nstore:\n  url: \"{}\"\nchecks:\n  journeys: []\n",
+            pg.url
+        ),
+    );
+    let d = TestDaemon::spawn(Config::load(&dcfg).unwrap()).await;
+    let journey = |check: &str, location: &str, minute: i64, outcome: Outcome| {
+        let mut r = run(check, location, minute, outcome);
+        r.kind = CheckKind::Journey;
+        r.timed_latency_ms = 120.0;
+        r
+    };
+    let mut a_runs = Vec::new();
+    for check in ["align_category", "save_profile", "feed_push"] {
+        for m in 1..=40 {
+            a_runs.push(journey(check, "a", m, Outcome::Pass));
+        }
+    }
+    d.store()
+        .clone()
+        .for_replica("a-0")
+        .insert_runs(&a_runs)
+        .await
+        .unwrap();
+    let b_runs: Vec<RunResult> = (1..=10)
+        .map(|m| journey("save_profile", "b", m, Outcome::Fail))
+        .collect();
+    d.store()
+        .clone()
+        .for_replica("b-0")
+        .insert_runs(&b_runs)
+        .await
+        .unwrap();
+
+    let source = d.base_url();
+    let samples: Value = reqwest::get(format!("{source}/api/v1/gate?window=1h"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let save = &samples["checks"]["save_profile"];
+    assert_eq!(save["fail"], 10, "{samples:#}");
+    assert_eq!(save["pass_latencies_ms"].as_array().unwrap().len(), 40);
+
+    // The gate's config lists the repo's journeys (the checks it judges).
+    let cfg = write_config(dir.path(), "http://127.0.0.1:9", PASSWORD, "");
+    let out = tokio::task::spawn_blocking({
+        let (dir, cfg, source) = (dir.path().to_path_buf(), cfg.clone(), source.clone());
+        move || gate(&dir, &cfg, &source)
+    })
+    .await
+    .unwrap();
+    let text = std::fs::read_to_string(dir.path().join("gate.json")).unwrap_or_else(|e| {
+        panic!(
+            "no verdicts ({e}): {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    let v: Value = serde_json::from_str(&text).unwrap();
+    let criterion = |check: &str, name: &str| {
+        v["criteria"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["check"] == check && c["criterion"] == name)
+            .unwrap_or_else(|| panic!("no {check}/{name} in {v:#}"))
+            .clone()
+    };
+    assert_eq!(criterion("save_profile", "samples")["value"], 50.0, "{v:#}");
+    assert_eq!(criterion("save_profile", "availability")["value"], 80.0);
+    assert_eq!(
+        criterion("save_profile", "availability")["verdict"],
+        "breach"
+    );
+    assert_eq!(
+        criterion("align_category", "availability")["verdict"],
+        "pass"
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "b's failures breach the SLA: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    d.stop().await;
+    pg.drop_db().await;
 }
