@@ -262,6 +262,7 @@ impl Daemon {
             cluster: membership.clone(),
             leader_store,
             feed: crate::cluster::feed::Feed::new(),
+            locations: tokio::sync::Mutex::new(None),
         });
         // One membership round before anything evaluates: the replica knows its role (a
         // leader has restored the alert state and the notification log from the store).

@@ -201,8 +201,9 @@ pub(crate) async fn gather_checks(
             }
         })
         .collect();
-    let store_error = match s.store().latest_per_location(now).await {
-        Ok(mut pairs) => {
+    let store_error = match s.latest_per_location().await {
+        Ok(pairs) => {
+            let mut pairs = (*pairs).clone();
             let own: HashSet<&str> = specs.iter().map(|c| c.name.as_str()).collect();
             pairs.retain(|p| {
                 !(p.run.location == cfg.location && own.contains(p.run.check.as_str()))
