@@ -304,6 +304,22 @@ impl Membership {
         roles.follow().await;
     }
 
+    /// A heartbeat written now, for `/readyz`: whether the store takes writes at this moment
+    /// (a database whose tables were dropped still answers pings). The membership round
+    /// repairs a missing schema; this only reports.
+    pub async fn check_writable(&self) -> Result<(), String> {
+        let result = self
+            .store
+            .heartbeat(&self.id, &self.location, self.role().as_str(), self.epoch())
+            .await
+            .map_err(|e| e.to_string());
+        let mut h = self.health.lock().expect("cluster health");
+        h.writable = result.is_ok();
+        h.error = result.as_ref().err().cloned();
+        h.checked = Some(Instant::now());
+        result
+    }
+
     /// The heartbeat: a write. A schema that vanished (tables dropped under the running
     /// daemon) is re-applied here, without a restart.
     async fn beat(&self) {

@@ -7,9 +7,10 @@
 //!   from the store, so the new leader continues where the previous one stopped, without
 //!   paging again. Then delivery starts.
 //! - Stepping down: delivery stops; memory is kept (a re-taken lease with continuity uses it).
-//! - Following: at every membership tick the leader's alert state and API view are read from
-//!   the store, so `/api/v1/alerts` and `/api/v1/slo` answer the leader's state from any
-//!   replica.
+//! - Following: at every membership tick the leader's alert state, API view and notification
+//!   log are read from the store, so `/api/v1/alerts` and `/api/v1/slo` answer the leader's
+//!   state from any replica, and a follower that takes over from a store that lost its tables
+//!   still knows what was firing and what was sent.
 
 use std::sync::Arc;
 
@@ -40,7 +41,20 @@ impl Roles for DaemonRoles {
     fn lead(&self, epoch: i64, continuity: bool) -> BoxFuture<'_, ()> {
         Box::pin(async move {
             let shared = &self.shared;
-            if !continuity {
+            // A store without alert state (new, or its tables dropped and re-created) has
+            // nothing newer than this replica's copy: the one it led with, or the one it
+            // mirrored from the leader as a follower. Keep it rather than forget an incident.
+            let stored = matches!(
+                shared.store.load_alert_state(ALERT_STATE_ID).await,
+                Ok(Some(_))
+            );
+            if !continuity && !stored {
+                tracing::warn!(
+                    epoch,
+                    "the store holds no alert state: continuing from this replica's copy"
+                );
+            }
+            if !continuity && stored {
                 // The other replicas' last 24 h, so rules with long windows judge every location
                 // from the first evaluation.
                 shared
@@ -75,6 +89,11 @@ impl Roles for DaemonRoles {
         Box::pin(async move {
             if role == Role::Follower {
                 mirror(&self.shared).await;
+                // The notification log too: if the store loses it, the replica that takes over
+                // still knows what was sent.
+                if let Err(e) = self.shared.notifier.restore_from_store().await {
+                    tracing::debug!(error = %e, "notification log not mirrored");
+                }
             }
         })
     }

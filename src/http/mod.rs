@@ -95,13 +95,13 @@ async fn healthz() -> Json<Value> {
 
 /// Ready when the config is loaded, the store answers and a WebDriver endpoint is reachable.
 async fn readyz(State(s): State<AppState>) -> Response {
-    // Reachable is not enough: the heartbeat, a write, must have gone through (a database
-    // whose tables were dropped answers pings while refusing every write).
-    let health = s.cluster().store_health();
-    let store = match health.error {
-        Some(e) if !health.writable => Err(format!("the store refuses writes: {e}")),
-        _ => s.store().ping().await.map_err(|e| e.to_string()),
-    };
+    // Reachable is not enough: a heartbeat, a write, must go through (a database whose tables
+    // were dropped answers pings while refusing every write).
+    let store = s
+        .cluster()
+        .check_writable()
+        .await
+        .map_err(|e| format!("the store refuses writes: {e}"));
     let needs_browser = s
         .checks()
         .iter()

@@ -50,6 +50,10 @@ pub use silences::StoredSilence;
 /// `/readyz` and the recorder report a stuck database instead of hanging.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// How long re-applying the schema under a running daemon may take before it is given up (and
+/// tried again at the next heartbeat).
+const MIGRATE_TIMEOUT: Duration = Duration::from_secs(30);
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("unsupported store URL {url}: expected sqlite://PATH or postgres://...")]
@@ -269,20 +273,46 @@ impl Store {
 
     /// Applies the schema versions again (after the tables were dropped under a running
     /// daemon); a no-op when they are in place.
+    ///
+    /// In PostgreSQL the migrator holds an advisory lock while it works (so replicas apply
+    /// each version once) and does not release it when a step fails: on a pooled connection
+    /// that lock would outlive the failure and every later attempt, from any replica, would
+    /// wait for it forever. So it runs on a connection of its own, closed (or dropped: the
+    /// session ends and its locks with it) whatever happens, and within [`MIGRATE_TIMEOUT`].
     pub async fn migrate(&self) -> Result<()> {
-        let dialect = match self.pool {
-            Pool::Sqlite(_) => Dialect::Sqlite,
-            Pool::Postgres(_) => Dialect::Postgres,
-        };
-        let migrator = migrations::migrator(dialect);
-        let migrated = match &self.pool {
-            Pool::Sqlite(p) => migrator.run(p).await,
-            Pool::Postgres(p) => migrator.run(p).await,
-        };
-        migrated.map_err(|e| StoreError::Migrate {
+        let err = |message: String| StoreError::Migrate {
             url: self.url.clone(),
-            message: e.to_string(),
-        })
+            message,
+        };
+        let work = async {
+            match &self.pool {
+                Pool::Sqlite(p) => migrations::migrator(Dialect::Sqlite)
+                    .run(p)
+                    .await
+                    .map_err(|e| e.to_string()),
+                Pool::Postgres(p) => {
+                    let own = PgPoolOptions::new()
+                        .max_connections(1)
+                        .acquire_timeout(ACQUIRE_TIMEOUT)
+                        .connect_with((*p.connect_options()).clone())
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    let migrated = migrations::migrator(Dialect::Postgres)
+                        .run(&own)
+                        .await
+                        .map_err(|e| e.to_string());
+                    own.close().await;
+                    migrated
+                }
+            }
+        };
+        match tokio::time::timeout(MIGRATE_TIMEOUT, work).await {
+            Ok(r) => r.map_err(err),
+            Err(_) => Err(err(format!(
+                "timed out after {} s",
+                MIGRATE_TIMEOUT.as_secs()
+            ))),
+        }
     }
 
     /// Whether this is a PostgreSQL store (several replicas may share it).

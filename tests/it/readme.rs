@@ -66,6 +66,7 @@ const SECTIONS: &[Section] = &[
     cfg("webdriver", "webdriver: { {P}: 1 }\n"),
     cfg("defaults", "defaults: { {P}: 1 }\n"),
     cfg("store", "store: { url: 'sqlite://x.db', {P}: 1 }\n"),
+    cfg("cluster", "cluster: { {P}: 1s }\n"),
     cfg("database", "database: { url: 'sqlite://x.db', {P}: 1 }\n"),
     cfg("server", "server: { {P}: 1 }\n"),
     cfg("exporters", "exporters: { {P}: 1 }\n"),

@@ -1,3 +1,4 @@
+mod fencing;
 mod locations;
 mod run;
 mod secrets;
