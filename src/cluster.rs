@@ -284,7 +284,9 @@ impl Membership {
                 Ok(None) => self.state.lock().expect("cluster state").leader = None,
                 Err(e) => tracing::debug!(error = %e, "leader lease unreadable"),
             },
-            Err(e) => tracing::warn!(replica = %self.id, error = %e, "could not try the leader lease"),
+            Err(e) => {
+                tracing::warn!(replica = %self.id, error = %e, "could not try the leader lease")
+            }
         }
     }
 
@@ -345,7 +347,10 @@ impl Membership {
 
     fn export(&self, role: Role) {
         let now = chrono::Utc::now();
-        let labels = [("replica", self.id.as_str()), ("location", self.location.as_str())];
+        let labels = [
+            ("replica", self.id.as_str()),
+            ("location", self.location.as_str()),
+        ];
         let r = &self.registry;
         let leading = if role == Role::Leader { 1.0 } else { 0.0 };
         let _ = r.set_gauge(catalog::CLUSTER_LEADER.name, &labels, leading, now);
@@ -412,9 +417,7 @@ impl Membership {
     pub async fn status(&self) -> Result<Status, crate::store::StoreError> {
         let rows = self.store.replicas(self.live_within()).await?;
         let lease = self.store.current_lease().await?;
-        let leader = lease
-            .filter(|l| !l.remaining.is_zero())
-            .map(|l| l.holder);
+        let leader = lease.filter(|l| !l.remaining.is_zero()).map(|l| l.holder);
         let replicas = rows
             .into_iter()
             .map(|r: ReplicaRow| ReplicaStatus {

@@ -51,6 +51,11 @@ pub struct Shared {
     pub mute: Arc<crate::mute::Mute>,
     /// When the daemon started (the watchdog alert's `startsAt`).
     pub started_at: chrono::DateTime<chrono::Utc>,
+    /// This replica's place in the cluster: its role, the lease, the store's health.
+    pub cluster: Arc<crate::cluster::Membership>,
+    /// The store handle the leader writes alert state through: fenced, so a former leader's
+    /// writes are refused (the notifier holds its own fenced handle).
+    pub leader_store: Store,
 }
 
 /// What the rule evaluator keeps between evaluations.
@@ -70,7 +75,7 @@ pub struct Alerting {
 }
 
 /// The SLO figures of one evaluation.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct SloFigures {
     /// When the evaluation computed them.
     pub at: chrono::DateTime<chrono::Utc>,
@@ -181,5 +186,10 @@ impl DaemonView {
     /// Silences (which the API creates and expires), inhibition and maintenance windows.
     pub fn mute(&self) -> &crate::mute::Mute {
         &self.shared.mute
+    }
+
+    /// This replica's membership in the cluster (role, lease, store health).
+    pub fn cluster(&self) -> &crate::cluster::Membership {
+        &self.shared.cluster
     }
 }

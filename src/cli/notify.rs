@@ -115,6 +115,14 @@ pub async fn test(config: &Path, receiver: &str, resolve: bool) -> i32 {
                     println!("{label} refused by `{receiver}` ({}): {error}", r.kind());
                     return 1;
                 }
+                Ok(Attempt::Taken) => {
+                    // The lease ran out and a running daemon claimed the row meanwhile: this
+                    // command cannot tell whether it will be delivered.
+                    println!(
+                        "{label}: outbox row {id} was taken over by a running daemon before this command could deliver it (see /api/v1/notifications)"
+                    );
+                    return 1;
+                }
                 Ok(Attempt::Retry { error, at }) => {
                     let attempts = row.attempts + 1;
                     if attempts >= MAX_ATTEMPTS {

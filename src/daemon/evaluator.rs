@@ -9,7 +9,7 @@ use crate::metrics::catalog;
 use crate::metrics::registry::Registry;
 use crate::rules;
 use crate::rules::registry_source::{CounterHistory, RegistrySource};
-use crate::store::ALERT_STATE_ID;
+use crate::store::{ALERT_STATE_ID, ALERT_VIEW_ID};
 use crate::view::{Shared, SloFigures};
 
 const RECENT_TRANSITIONS: usize = 500;
@@ -79,6 +79,10 @@ pub fn set_flag_gauges(
 /// stops meanwhile, the evaluation gives up and changes nothing (no transitions).
 pub async fn evaluate(shared: &Arc<Shared>) -> Vec<rules::eval::Transition> {
     let _turn = shared.evaluating.lock().await;
+    // Only the leader evaluates: the others run checks and read its state from the store.
+    if !shared.cluster.is_leader() {
+        return Vec::new();
+    }
     let cfg = shared.config();
     let now = shared.clock.now();
     set_flag_gauges(&shared.registry, &cfg.flags.registry, now);
@@ -155,7 +159,7 @@ pub async fn evaluate(shared: &Arc<Shared>) -> Vec<rules::eval::Transition> {
             }
         }
     }
-    let (saved, firing) = {
+    let (saved, view, firing) = {
         let mut a = shared.alerting.lock().await;
         let a = &mut *a;
         a.state = ev.state;
@@ -171,6 +175,18 @@ pub async fn evaluate(shared: &Arc<Shared>) -> Vec<rules::eval::Transition> {
             }
         }
         let saved = serde_json::to_value(&a.state);
+        let view = serde_json::to_value(super::cluster::AlertView {
+            recent: a
+                .recent
+                .iter()
+                .rev()
+                .take(super::cluster::VIEW_TRANSITIONS)
+                .rev()
+                .cloned()
+                .collect(),
+            evaluations: a.evaluations,
+            slos: a.slos.as_deref().cloned(),
+        });
         let last = shared.last.read().expect("last lock");
         let firing = crate::notify::incoming::firing_alerts(
             a.state.alerts.values(),
@@ -178,23 +194,28 @@ pub async fn evaluate(shared: &Arc<Shared>) -> Vec<rules::eval::Transition> {
             &last,
             &cfg.public_url(shared.addr),
         );
-        (saved, firing)
+        (saved, view, firing)
     };
-    match saved {
-        Ok(v) => {
-            if let Err(e) = shared.store.save_alert_state(ALERT_STATE_ID, &v, now).await {
-                tracing::error!(error = %e, "alert state not saved");
+    // Through the fenced handle: refused once another replica leads. An unsaved state is not
+    // lost: it stays in memory and the next evaluation saves it whole.
+    for (id, doc) in [(ALERT_STATE_ID, saved), (ALERT_VIEW_ID, view)] {
+        match doc {
+            Ok(v) => {
+                if let Err(e) = shared.leader_store.save_alert_state(id, &v, now).await {
+                    tracing::error!(error = %e, id, "alert state not saved; kept in memory");
+                }
             }
+            Err(e) => tracing::error!(error = %e, id, "alert state not serializable"),
         }
-        Err(e) => tracing::error!(error = %e, "alert state not serializable"),
     }
     // The alert state is saved before any notification is queued.
     super::notifier::hand_over(shared, &cfg, firing).await;
     transitions
 }
 
-/// Alerts survive restarts: loads the stored alert state, so a firing alert stays firing
-/// without paging again. An unreadable or unreachable state starts fresh, with a warning.
+/// Alerts survive restarts and takeovers: loads the stored alert state (with its `for:`
+/// timers) and the API view, so a firing alert stays firing without paging again. An
+/// unreadable or unreachable state starts fresh, with a warning.
 pub(super) async fn restore(shared: &Shared) {
     match shared.store.load_alert_state(ALERT_STATE_ID).await {
         Ok(Some(v)) => match serde_json::from_value::<rules::eval::State>(v) {
@@ -208,6 +229,14 @@ pub(super) async fn restore(shared: &Shared) {
         },
         Ok(None) => {}
         Err(e) => tracing::warn!(error = %e, "could not load alert state"),
+    }
+    if let Ok(Some(v)) = shared.store.load_alert_state(ALERT_VIEW_ID).await
+        && let Ok(view) = serde_json::from_value::<super::cluster::AlertView>(v)
+    {
+        let mut a = shared.alerting.lock().await;
+        a.recent = view.recent.into_iter().collect();
+        a.evaluations = view.evaluations;
+        a.slos = view.slos.map(Arc::new);
     }
 }
 

@@ -12,14 +12,20 @@ use crate::run::CheckKind;
 use crate::store::Store;
 use crate::view::Shared;
 
-/// Percentiles survive a restart: replays the last day of runs into the windows (check latency
+/// Percentiles survive a restart: replays the last day of this location's runs into the windows (check latency
 /// and outcome counts, from the run summaries: one query, not one per run). A run's maintenance
 /// mark is the one stored with it, judged when it ran: windows edited since do not rewrite
 /// history.
-pub(super) async fn replay(store: &Store, registry: &Registry, clock: &dyn Clock) {
+pub(super) async fn replay(store: &Store, registry: &Registry, clock: &dyn Clock, location: &str) {
     let since = clock.now() - chrono::Duration::hours(24);
     match store.runs_since(since).await {
         Ok(runs) => {
+            // This replica's location only: its `/metrics` exports what this location
+            // measured (the leader reads the other locations separately, for evaluation).
+            let runs: Vec<_> = runs
+                .into_iter()
+                .filter(|r| r.location == location)
+                .collect();
             for r in &runs {
                 // A summary has no steps: its latency is the timed latency of a journey that
                 // timed any, else the total. Only the latency distributions are replayed;

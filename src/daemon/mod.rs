@@ -10,6 +10,7 @@
 //! - `notifier.rs`: the notification pipeline and its mute slot, fed after each evaluation;
 //! - `housekeeping.rs`: replay at start, slice freezing, retention.
 
+mod cluster;
 mod evaluator;
 mod housekeeping;
 mod notifier;
@@ -56,6 +57,8 @@ pub enum DaemonError {
     },
     #[error("DogStatsD exporter: {0}")]
     Statsd(String),
+    #[error(transparent)]
+    Lock(#[from] crate::cluster::LockError),
 }
 
 /// Command-line overrides of the config.
@@ -88,6 +91,80 @@ pub struct Daemon {
     /// The minute tick: histogram slices, retention (see `housekeeping`).
     housekeeping: tokio::task::JoinHandle<()>,
     evaluator: Option<tokio::task::JoinHandle<()>>,
+    /// Heartbeats and the leader lease (see `crate::cluster`).
+    membership: tokio::task::JoinHandle<()>,
+    membership_stop: tokio::sync::watch::Sender<bool>,
+    roles: Arc<cluster::DaemonRoles>,
+    /// A SQLite store serves one daemon: held for the process's life.
+    _sqlite_lock: Option<crate::cluster::SqliteLock>,
+}
+
+/// Runs kept in memory while the store cannot take them (about 10 minutes of 2,700 checks at
+/// 5 s, a few MB); beyond, the oldest are dropped, with an error.
+const UNSTORED_RUNS_MAX: usize = 100_000;
+
+/// The store's writer: whatever queued up while the last write ran goes in one transaction.
+/// While the store is unreachable (or its tables are being re-created), runs wait here and
+/// go in once it is back; the leader reads them from the store for evaluation, so dropping
+/// them would leave holes in every other replica's view.
+async fn write_runs(store: Store, mut rx: mpsc::UnboundedReceiver<StoredRun>) {
+    let mut batch: Vec<StoredRun> = Vec::with_capacity(64);
+    let mut failing = false;
+    let mut closed = false;
+    loop {
+        if batch.is_empty() {
+            if closed || rx.recv_many(&mut batch, 256).await == 0 {
+                return;
+            }
+        } else {
+            while let Ok(r) = rx.try_recv() {
+                batch.push(r);
+            }
+        }
+        match store.insert_runs(&batch).await {
+            Ok(()) => {
+                if failing {
+                    tracing::info!(
+                        runs = batch.len(),
+                        "the store takes runs again; the kept ones are stored"
+                    );
+                    failing = false;
+                }
+                batch.clear();
+            }
+            Err(e) if e.is_transient() => {
+                if !failing {
+                    tracing::error!(runs = batch.len(), error = %e, "runs not stored; kept in memory until the store is back");
+                    failing = true;
+                }
+                if batch.len() > UNSTORED_RUNS_MAX {
+                    let drop = batch.len() - UNSTORED_RUNS_MAX;
+                    batch.drain(..drop);
+                    tracing::error!(
+                        dropped = drop,
+                        kept = UNSTORED_RUNS_MAX,
+                        "the store has been unreachable too long: the oldest unstored runs are dropped"
+                    );
+                }
+                // Stopping: one more try below after the pause, then give up.
+                if rx.is_closed() && rx.is_empty() {
+                    if closed {
+                        tracing::error!(
+                            runs = batch.len(),
+                            "stopping with runs the store did not take"
+                        );
+                        return;
+                    }
+                    closed = true;
+                }
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            Err(e) => {
+                tracing::error!(runs = batch.len(), error = %e, "runs not stored");
+                batch.clear();
+            }
+        }
+    }
 }
 
 fn target_of(cfg: &Config, o: &Options) -> Result<Target, DaemonError> {
@@ -111,9 +188,29 @@ impl Daemon {
     ) -> Result<Daemon, DaemonError> {
         crate::tls::install();
         let target = target_of(&config, &options)?;
-        let store = Store::connect(&config.store_url).await?;
+        let store = Store::connect(&config.store_url)
+            .await?
+            .for_replica(&config.replica_id);
+        let sqlite_lock = match store.sqlite_file() {
+            Some(file) => match crate::cluster::SqliteLock::acquire(&file, &config.replica_id) {
+                Ok(l) => Some(l),
+                Err(e) => {
+                    store.close().await;
+                    return Err(e.into());
+                }
+            },
+            None => None,
+        };
         let registry = Registry::new();
-        housekeeping::replay(&store, &registry, clock.as_ref()).await;
+        housekeeping::replay(&store, &registry, clock.as_ref(), &config.location).await;
+        let membership = crate::cluster::Membership::new(
+            &config.replica_id,
+            &config.location,
+            config.cluster,
+            store.clone(),
+            registry.clone(),
+        );
+        let leader_store = store.clone().fenced(membership.fence());
         let listen = options.listen.unwrap_or(config.listen);
         let listener = tokio::net::TcpListener::bind(listen)
             .await
@@ -132,8 +229,16 @@ impl Daemon {
                 tracing::info!(%addr, "listening beyond loopback: pages, artifacts and the JSON API require `server.auth_token`; /healthz, /readyz and /metrics stay open");
             }
         }
-        let (notifier, mute) =
-            notifier::build(&config, &store, &clock, &options, addr, &registry).await?;
+        let (notifier, mute) = notifier::build(
+            &config,
+            &store,
+            &leader_store,
+            &clock,
+            &options,
+            addr,
+            &registry,
+        )
+        .await?;
         let started_at = clock.now();
         let config = Arc::new(config);
         let driver = Arc::new(Driver::from_config(&config.webdriver));
@@ -154,20 +259,24 @@ impl Daemon {
             addr,
             mute,
             started_at,
+            cluster: membership.clone(),
+            leader_store,
         });
-        evaluator::restore(&shared).await;
+        // One membership round before anything evaluates: the replica knows its role (a
+        // leader has restored the alert state and the notification log from the store).
+        let roles = Arc::new(cluster::DaemonRoles {
+            shared: shared.clone(),
+            manual: options.manual_evaluation,
+        });
+        membership.round(roles.as_ref()).await;
+        let (membership_stop, membership_rx) = tokio::sync::watch::channel(false);
+        let membership_task = tokio::spawn(membership.clone().run(
+            roles.clone() as Arc<dyn crate::cluster::Roles>,
+            membership_rx,
+        ));
         // Results are written by one task so a slow store never stalls the scheduler.
-        let (writes, mut rx) = mpsc::unbounded_channel::<StoredRun>();
-        let writer = tokio::spawn(async move {
-            // Whatever queued up while the last write ran goes in one transaction.
-            let mut batch = Vec::with_capacity(64);
-            while rx.recv_many(&mut batch, 256).await > 0 {
-                if let Err(e) = store.insert_runs(&batch).await {
-                    tracing::error!(runs = batch.len(), error = %e, "runs not stored");
-                }
-                batch.clear();
-            }
-        });
+        let (writes, rx) = mpsc::unbounded_channel::<StoredRun>();
+        let writer = tokio::spawn(write_runs(store, rx));
         let (server_stop, stop_rx) = tokio::sync::watch::channel(false);
         let server = tokio::spawn(crate::http::serve(
             listener,
@@ -175,9 +284,6 @@ impl Daemon {
             stop_rx,
         ));
         let housekeeping = tokio::spawn(housekeeping::tick(shared.clone()));
-        if !options.manual_evaluation {
-            notifier.start();
-        }
         let evaluator = if options.manual_evaluation {
             None
         } else {
@@ -194,6 +300,10 @@ impl Daemon {
             server_stop,
             housekeeping,
             evaluator,
+            membership: membership_task,
+            membership_stop,
+            roles,
+            _sqlite_lock: sqlite_lock,
         };
         daemon.start_checks(config).await?;
         tracing::info!(%addr, "synmon is running");
@@ -328,7 +438,7 @@ impl Daemon {
 
     /// Stops gracefully: cancels in-flight runs (recorded as cancelled), quits browsers and
     /// chromedriver, flushes the store, stops the server. Bounded to 10 s.
-    pub async fn shutdown(self) {
+    pub async fn shutdown(mut self) {
         // First, so an evaluation running on a blocking thread gives up instead of holding the
         // runtime's exit (which waits for blocking threads) for the rest of its work.
         self.shared.stopping.store(true, Ordering::Relaxed);
@@ -343,6 +453,11 @@ impl Daemon {
             let _ = self.server_stop.send(true);
             let _ = self.server.await;
             self.housekeeping.abort();
+            // Hand the lease over now rather than at its expiry: a follower leads at its next
+            // round. Stepping down also stops delivery (an attempt in progress is recorded).
+            let _ = self.membership_stop.send(true);
+            let _ = (&mut self.membership).await;
+            self.shared.cluster.leave(self.roles.as_ref()).await;
             self.shared.notifier.stop().await;
             if let Some(e) = &self.evaluator {
                 e.abort();

@@ -17,10 +17,13 @@ use crate::view::Shared;
 use super::{DaemonError, Options};
 
 /// Builds the notification pipeline and its mute slot (silences, inhibition, maintenance), and
-/// warns about rules whose route matches no node of the routing tree.
+/// warns about rules whose route matches no node of the routing tree. The pipeline writes
+/// through the leader's fenced handle; silences, which any replica's API writes, through the
+/// plain one.
 pub(super) async fn build(
     config: &Config,
     store: &Store,
+    leader_store: &Store,
     clock: &Arc<dyn Clock>,
     options: &Options,
     addr: SocketAddr,
@@ -33,7 +36,7 @@ pub(super) async fn build(
     let notifier = Arc::new(
         Notifier::new(
             &config.notify,
-            store.clone(),
+            leader_store.clone(),
             clock.clone(),
             options.notify_backoff.unwrap_or_default(),
             &config.public_url(addr),

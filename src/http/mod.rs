@@ -50,6 +50,7 @@ pub fn router(shared: AppState) -> Router {
         .route("/api/v1/alerts", get(alerts))
         .route("/api/v1/slo", get(slo))
         .route("/api/v1/notifications", get(notifications))
+        .route("/api/v1/cluster", get(cluster))
         .route("/api/v1/gate", get(crate::gate::api::gate_samples))
         .route("/artifacts/{run_id}/{file}", get(artifact))
         // The status page and run pages; `server.auth_token` guards every read but the probes.
@@ -94,7 +95,13 @@ async fn healthz() -> Json<Value> {
 
 /// Ready when the config is loaded, the store answers and a WebDriver endpoint is reachable.
 async fn readyz(State(s): State<AppState>) -> Response {
-    let store = s.store().ping().await.map_err(|e| e.to_string());
+    // Reachable is not enough: the heartbeat, a write, must have gone through (a database
+    // whose tables were dropped answers pings while refusing every write).
+    let health = s.cluster().store_health();
+    let store = match health.error {
+        Some(e) if !health.writable => Err(format!("the store refuses writes: {e}")),
+        _ => s.store().ping().await.map_err(|e| e.to_string()),
+    };
     let needs_browser = s
         .checks()
         .iter()
@@ -118,6 +125,15 @@ async fn readyz(State(s): State<AppState>) -> Response {
         StatusCode::SERVICE_UNAVAILABLE
     };
     (code, Json(body)).into_response()
+}
+
+/// This replica's role, the leader and epoch, and every live replica with its location, role
+/// and last heartbeat (from the store).
+async fn cluster(State(s): State<AppState>) -> Response {
+    match s.cluster().status().await {
+        Ok(st) => Json(serde_json::to_value(&st).expect("plain data serializes")).into_response(),
+        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+    }
 }
 
 async fn metrics(State(s): State<AppState>) -> Response {

@@ -59,9 +59,18 @@ impl Backoff {
 /// What one attempt ended in.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Attempt {
-    Sent { response: String },
-    Retry { error: String, at: DateTime<Utc> },
-    Failed { error: String },
+    Sent {
+        response: String,
+    },
+    Retry {
+        error: String,
+        at: DateTime<Utc>,
+    },
+    Failed {
+        error: String,
+    },
+    /// The row was delivered or claimed by another replica meanwhile: not sent.
+    Taken,
 }
 
 /// What a delivery pass over one receiver's outbox did.
@@ -86,6 +95,10 @@ pub struct Deliverer {
     /// Set while stopping: no new attempt starts (one in progress finishes and is recorded).
     stopping: std::sync::atomic::AtomicBool,
 }
+
+/// How long a delivery pass holds the rows it claimed. Another worker takes them after this if
+/// the pass never finishes (its process died); a newer leader takes them at once.
+const CLAIM: Duration = Duration::from_secs(60);
 
 /// Alert groups of one receiver delivered at once (an unpaced receiver: webhooks, PagerDuty).
 const CONCURRENCY: usize = 16;
@@ -167,7 +180,7 @@ impl Deliverer {
         };
         let rows = self
             .store
-            .outbox_pending(receiver, self.clock.now(), 256)
+            .outbox_claim(receiver, self.clock.now(), 256, CLAIM)
             .await?;
         let mut order: Vec<String> = Vec::new();
         let mut groups: HashMap<String, Vec<OutboxRow>> = HashMap::new();
@@ -230,6 +243,8 @@ impl Deliverer {
                     break;
                 }
                 Attempt::Failed { .. } => pass.failed += 1,
+                // Not ours any more: the rest of the group waits for whoever has it.
+                Attempt::Taken => break,
             }
         }
         Ok(pass)
@@ -268,8 +283,11 @@ impl Deliverer {
         } else {
             None
         };
-        if r.checks_before_resend() {
-            self.store.outbox_attempt_started(row.id, attempts).await?;
+        // Always, not only for receivers that check before a resend: this is also where a row
+        // claimed by another replica since this pass read it is let go.
+        if !self.store.outbox_attempt_started(row.id, attempts).await? {
+            tracing::info!("notification taken by another replica or already delivered; not sent");
+            return Ok(Attempt::Taken);
         }
         let ctx = SendContext {
             group_state,

@@ -132,6 +132,14 @@ impl Dispatcher {
 
     /// Loads the persisted log, and rebuilds the groups that were firing when the daemon
     /// stopped, so an alert that resolved meanwhile still gets its resolve.
+    /// Forgets every group and log entry (routes, receivers and mute stages stay): before a
+    /// [`Dispatcher::restore`] from the store by a replica that takes over leadership, whose
+    /// memory may be older than what the previous leader wrote.
+    pub fn forget(&mut self) {
+        self.groups.clear();
+        self.log.clear();
+    }
+
     pub fn restore(&mut self, entries: &[LogEntry], now: DateTime<Utc>) {
         for e in entries {
             self.log.insert(

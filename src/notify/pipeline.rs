@@ -61,6 +61,8 @@ async fn reassign_orphans(store: &Store, receivers: &HashMap<String, Arc<dyn Rec
     let keep: Vec<String> = receivers.keys().cloned().collect();
     match store.outbox_reassign(&keep, super::config::CONSOLE).await {
         Ok(0) => {}
+        // Only the leader moves rows; it does so again when it takes over.
+        Err(e) if e.is_fenced() => {}
         Ok(n) => tracing::warn!(
             notifications = n,
             "pending notifications of receivers no longer configured or disabled go to the console"
@@ -117,6 +119,29 @@ impl Notifier {
             refreshers: Mutex::new(Vec::new()),
             stopping: tokio::sync::watch::channel(false).0,
         })
+    }
+
+    /// Replaces the dispatcher's groups and log with the store's notification log: a replica
+    /// taking over leadership continues from what the previous leader recorded, without
+    /// re-sending what it sent. Orphaned rows are reassigned (only the leader does that).
+    pub async fn restore_from_store(&self) -> Result<usize, StoreError> {
+        let log = self.store.notification_log().await?;
+        let receivers: HashMap<String, Arc<dyn Receiver>> = self
+            .deliverer
+            .receiver_names()
+            .into_iter()
+            .filter_map(|n| self.deliverer.receiver(&n).map(|r| (n, r)))
+            .collect();
+        reassign_orphans(&self.store, &receivers).await;
+        let mut d = self.dispatcher.lock().await;
+        d.forget();
+        d.restore(&log, self.clock.now());
+        Ok(log.len())
+    }
+
+    /// Whether delivery workers are running.
+    pub fn is_started(&self) -> bool {
+        !self.tasks.lock().expect("tasks lock").is_empty()
     }
 
     /// Adds a mute stage (silences, inhibition, maintenance windows) to the dispatcher.

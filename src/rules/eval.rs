@@ -56,7 +56,7 @@ pub struct State {
 }
 
 /// A state change worth telling someone about.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Transition {
     pub fingerprint: String,
     pub rule: String,

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Deserializer, Serialize};
 
 use super::model::{Matchers, Sli, Slo, Stopped};
 use super::source::Source;
@@ -121,15 +121,20 @@ impl BurnRates {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BurnRateStatus {
     /// `5m`, `1h`, ...
     pub window: String,
     pub burn_rate: Option<f64>,
 }
 
-/// One SLO's state, as the API shows it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// JSON has no NaN: `serde_json` writes it as null, which reads back as NaN.
+fn nan_if_null<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
+}
+
+/// One SLO's state, as the API shows it (and as followers read it back from the store).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SloStatus {
     pub name: String,
     pub objective: f64,
@@ -137,6 +142,7 @@ pub struct SloStatus {
     /// Error ratio over the whole period; `None` without events.
     pub error_ratio: Option<f64>,
     /// Share of the period's budget left: 1 untouched, 0 spent, negative overspent.
+    #[serde(deserialize_with = "nan_if_null")]
     pub error_budget_remaining: f64,
     /// Every window the SLO's alerts read, shortest first.
     pub burn_rates: Vec<BurnRateStatus>,

@@ -288,15 +288,17 @@ impl Store {
         });
         Ok(rows
             .into_iter()
-            .map(|(id, location, role, epoch, started, seen, age)| ReplicaRow {
-                id,
-                location,
-                role,
-                epoch,
-                started_at: from_us(started),
-                last_seen: from_us(seen),
-                age: remaining(age),
-            })
+            .map(
+                |(id, location, role, epoch, started, seen, age)| ReplicaRow {
+                    id,
+                    location,
+                    role,
+                    epoch,
+                    started_at: from_us(started),
+                    last_seen: from_us(seen),
+                    age: remaining(age),
+                },
+            )
             .collect())
     }
 

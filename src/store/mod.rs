@@ -61,6 +61,33 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// Whether the same write may succeed later: the database unreachable, restarting, out of
+    /// connections or locked, or its tables missing (migrations re-apply them). A write
+    /// refused for its content (a constraint) is not.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            StoreError::Connect { .. } => true,
+            StoreError::Query(e) => match e {
+                sqlx::Error::Io(_)
+                | sqlx::Error::PoolTimedOut
+                | sqlx::Error::PoolClosed
+                | sqlx::Error::WorkerCrashed
+                | sqlx::Error::Tls(_)
+                | sqlx::Error::Protocol(_) => true,
+                sqlx::Error::Database(d) => {
+                    let code = d.code().unwrap_or_default();
+                    ["08", "53", "57", "42P01"]
+                        .iter()
+                        .any(|c| code.starts_with(c))
+                        || d.message().contains("no such table")
+                        || d.message().contains("database is locked")
+                }
+                _ => false,
+            },
+            _ => false,
+        }
+    }
+
     /// The schema is gone (tables dropped): migrations must run again.
     pub fn is_missing_table(&self) -> bool {
         let StoreError::Query(e) = self else {

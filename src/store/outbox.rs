@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use sqlx::Row;
 
+use super::cluster::check_fence;
 use super::{Result, Store, StoreError, with_pool};
 
 fn us(t: DateTime<Utc>) -> i64 {
@@ -131,17 +132,20 @@ impl Store {
         let mut ids = Vec::with_capacity(items.len());
         with_pool!(self, pool, _Db => {
             let mut tx = pool.begin().await?;
+            check_fence!(self, &mut *tx);
+            let epoch = self.write_epoch();
             for n in items {
                 let id: i64 = sqlx::query_scalar(
                     "INSERT INTO outbox (receiver, group_key, status, payload, created_us, \
-                     attempts, next_attempt_us, lease_until_us) \
-                     VALUES ($1, $2, 'pending', $3, $4, 0, $4, $5) RETURNING id",
+                     attempts, next_attempt_us, lease_until_us, epoch) \
+                     VALUES ($1, $2, 'pending', $3, $4, 0, $4, $5, $6) RETURNING id",
                 )
                 .bind(&n.receiver)
                 .bind(&n.group_key)
                 .bind(&n.payload)
                 .bind(us(now))
                 .bind(lease_until.map(us))
+                .bind(epoch)
                 .fetch_one(&mut *tx)
                 .await?;
                 ids.push(id);
@@ -149,11 +153,12 @@ impl Store {
             for e in log {
                 sqlx::query(
                     "INSERT INTO notification_log (receiver, group_key, route_id, group_labels, \
-                     firing, resolved, alerts, sent_us) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+                     firing, resolved, alerts, sent_us, epoch) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
                      ON CONFLICT (receiver, group_key) DO UPDATE SET route_id = excluded.route_id, \
                      group_labels = excluded.group_labels, firing = excluded.firing, \
                      resolved = excluded.resolved, alerts = excluded.alerts, \
-                     sent_us = excluded.sent_us",
+                     sent_us = excluded.sent_us, epoch = excluded.epoch",
                 )
                 .bind(&e.receiver)
                 .bind(&e.group_key)
@@ -163,6 +168,7 @@ impl Store {
                 .bind(serde_json::to_string(&e.resolved).unwrap_or_default())
                 .bind(&e.alerts)
                 .bind(us(e.sent_at))
+                .bind(epoch)
                 .execute(&mut *tx)
                 .await?;
             }
@@ -199,26 +205,51 @@ impl Store {
         Ok(rows)
     }
 
-    /// Pending rows of `receiver` that nobody else holds a lease on, oldest first.
-    pub async fn outbox_pending(
+    /// Claims the pending rows of `receiver` that nobody else holds, oldest first, for
+    /// `lease`: no other worker picks them until the lease ends, so no row is sent by two.
+    /// A row is free when it has no lease, its lease has ended, this handle's replica holds it
+    /// (its own earlier pass), or a leader of an older epoch claimed it (that leader's writes
+    /// are fenced off: it can no longer send). Rows `synmon notify test` leases stay its own.
+    /// PostgreSQL skips rows another transaction is claiming (`FOR UPDATE SKIP LOCKED`).
+    pub async fn outbox_claim(
         &self,
         receiver: &str,
         now: DateTime<Utc>,
         limit: u32,
+        lease: std::time::Duration,
     ) -> Result<Vec<OutboxRow>> {
-        with_pool!(self, pool, _Db => {
-            let sql = format!(
-                "SELECT {ROW_COLUMNS} FROM outbox WHERE receiver = $1 AND status = 'pending' \
-                 AND (lease_until_us IS NULL OR lease_until_us < $2) ORDER BY id LIMIT $3"
-            );
+        let claimer = self.fence_holder().unwrap_or("local").to_string();
+        let epoch = self.write_epoch();
+        let until = us(now) + lease.as_micros() as i64;
+        let skip = if self.is_postgres() {
+            " FOR UPDATE SKIP LOCKED"
+        } else {
+            ""
+        };
+        let sql = format!(
+            "UPDATE outbox SET claimed_by = $2, lease_until_us = $4, epoch = $6 WHERE id IN \
+             (SELECT id FROM outbox WHERE receiver = $1 AND status = 'pending' AND \
+             (lease_until_us IS NULL OR lease_until_us < $3 OR claimed_by = $2 OR epoch < $6) \
+             ORDER BY id LIMIT $5{skip}) RETURNING {ROW_COLUMNS}"
+        );
+        let mut rows = with_pool!(self, pool, _Db => {
+            let mut tx = pool.begin().await?;
+            check_fence!(self, &mut *tx);
             let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
                 .bind(receiver)
+                .bind(&claimer)
                 .bind(us(now))
+                .bind(until)
                 .bind(i64::from(limit))
-                .fetch_all(pool)
+                .bind(epoch)
+                .fetch_all(&mut *tx)
                 .await?;
-            rows.iter().map(row_of).collect()
-        })
+            tx.commit().await?;
+            rows.iter().map(row_of).collect::<Result<Vec<_>>>()?
+        });
+        // RETURNING follows no ORDER BY.
+        rows.sort_by_key(|r| r.id);
+        Ok(rows)
     }
 
     /// One outbox row by id.
@@ -256,20 +287,22 @@ impl Store {
         group_state: Option<(&str, &str, &serde_json::Value)>,
     ) -> Result<()> {
         const SENT: &str = "UPDATE outbox SET status = 'sent', attempts = $2, response = $3, \
-             done_us = $4, last_error = NULL, lease_until_us = NULL WHERE id = $1";
+             done_us = $4, last_error = NULL, lease_until_us = NULL, claimed_by = NULL \
+             WHERE id = $1";
         with_pool!(self, pool, _Db => {
+            let mut tx = pool.begin().await?;
+            check_fence!(self, &mut *tx);
             let Some((receiver, group_key, state)) = group_state else {
-                // One statement, no explicit transaction: the common case stays one round trip.
                 sqlx::query(SENT)
                     .bind(id)
                     .bind(attempts as i32)
                     .bind(response)
                     .bind(us(now))
-                    .execute(pool)
+                    .execute(&mut *tx)
                     .await?;
+                tx.commit().await?;
                 return Ok(());
             };
-            let mut tx = pool.begin().await?;
             sqlx::query(SENT)
                 .bind(id)
                 .bind(attempts as i32)
@@ -296,16 +329,28 @@ impl Store {
     }
 
     /// Records that attempt number `attempts` is starting, before the receiver is called, so a
-    /// crash during the call leaves a trace: the next attempt is numbered after it.
-    pub async fn outbox_attempt_started(&self, id: i64, attempts: u32) -> Result<()> {
-        with_pool!(self, pool, _Db => {
-            sqlx::query("UPDATE outbox SET attempts = $2 WHERE id = $1")
-                .bind(id)
-                .bind(attempts as i32)
-                .execute(pool)
-                .await?;
+    /// crash during the call leaves a trace: the next attempt is numbered after it. `false`:
+    /// the row is no longer this handle's to send (delivered, or claimed by another replica
+    /// meanwhile); the caller must not send it.
+    pub async fn outbox_attempt_started(&self, id: i64, attempts: u32) -> Result<bool> {
+        let claimer = self.fence_holder().unwrap_or("local").to_string();
+        let n = with_pool!(self, pool, _Db => {
+            let mut tx = pool.begin().await?;
+            check_fence!(self, &mut *tx);
+            let n = sqlx::query(
+                "UPDATE outbox SET attempts = $2 WHERE id = $1 AND status = 'pending' \
+                 AND (claimed_by IS NULL OR claimed_by = $3)",
+            )
+            .bind(id)
+            .bind(attempts as i32)
+            .bind(&claimer)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            tx.commit().await?;
+            n
         });
-        Ok(())
+        Ok(n == 1)
     }
 
     /// Records a failed attempt that will be retried at `next`.
@@ -317,6 +362,8 @@ impl Store {
         error: &str,
     ) -> Result<()> {
         with_pool!(self, pool, _Db => {
+            let mut tx = pool.begin().await?;
+            check_fence!(self, &mut *tx);
             sqlx::query(
                 "UPDATE outbox SET attempts = $2, next_attempt_us = $3, last_error = $4 \
                  WHERE id = $1",
@@ -325,8 +372,9 @@ impl Store {
             .bind(attempts as i32)
             .bind(us(next))
             .bind(error)
-            .execute(pool)
+            .execute(&mut *tx)
             .await?;
+            tx.commit().await?;
         });
         Ok(())
     }
@@ -340,16 +388,19 @@ impl Store {
         error: &str,
     ) -> Result<()> {
         with_pool!(self, pool, _Db => {
+            let mut tx = pool.begin().await?;
+            check_fence!(self, &mut *tx);
             sqlx::query(
                 "UPDATE outbox SET status = 'failed', attempts = $2, done_us = $3, \
-                 last_error = $4, lease_until_us = NULL WHERE id = $1",
+                 last_error = $4, lease_until_us = NULL, claimed_by = NULL WHERE id = $1",
             )
             .bind(id)
             .bind(attempts as i32)
             .bind(us(now))
             .bind(error)
-            .execute(pool)
+            .execute(&mut *tx)
             .await?;
+            tx.commit().await?;
         });
         Ok(())
     }
@@ -382,11 +433,15 @@ impl Store {
             sql.push_str(&format!(" AND receiver NOT IN ({})", marks.join(", ")));
         }
         let n = with_pool!(self, pool, _Db => {
+            let mut tx = pool.begin().await?;
+            check_fence!(self, &mut *tx);
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(to);
             for k in keep {
                 q = q.bind(k);
             }
-            q.execute(pool).await?.rows_affected()
+            let n = q.execute(&mut *tx).await?.rows_affected();
+            tx.commit().await?;
+            n
         });
         Ok(n)
     }

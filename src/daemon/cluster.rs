@@ -1,0 +1,98 @@
+//! What leading and following mean for this daemon (the membership itself is
+//! `crate::cluster`).
+//!
+//! - Taking over: unless this replica also held the epoch just before (then its memory is the
+//!   latest state, including transitions and notifications the store could not take while it
+//!   was down), the alert state, its `for:` timers and the notification log are read back
+//!   from the store, so the new leader continues where the previous one stopped, without
+//!   paging again. Then delivery starts.
+//! - Stepping down: delivery stops; memory is kept (a re-taken lease with continuity uses it).
+//! - Following: at every membership tick the leader's alert state and API view are read from
+//!   the store, so `/api/v1/alerts` and `/api/v1/slo` answer the leader's state from any
+//!   replica.
+
+use std::sync::Arc;
+
+use crate::cluster::{Role, Roles};
+use crate::rules;
+use crate::scheduler::BoxFuture;
+use crate::store::{ALERT_STATE_ID, ALERT_VIEW_ID};
+use crate::view::{Shared, SloFigures};
+
+/// What the leader saves beside the alert state for the followers' API.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+pub(super) struct AlertView {
+    pub recent: Vec<rules::eval::Transition>,
+    pub evaluations: u64,
+    pub slos: Option<SloFigures>,
+}
+
+/// How many recent transitions the view carries (the API shows at most 100).
+pub(super) const VIEW_TRANSITIONS: usize = 100;
+
+pub(super) struct DaemonRoles {
+    pub shared: Arc<Shared>,
+    /// Tests deliver on demand: no workers.
+    pub manual: bool,
+}
+
+impl Roles for DaemonRoles {
+    fn lead(&self, epoch: i64, continuity: bool) -> BoxFuture<'_, ()> {
+        Box::pin(async move {
+            let shared = &self.shared;
+            if !continuity {
+                super::evaluator::restore(shared).await;
+                match shared.notifier.restore_from_store().await {
+                    Ok(n) => tracing::info!(
+                        epoch,
+                        groups = n,
+                        "notification log restored from the store"
+                    ),
+                    Err(e) => {
+                        tracing::error!(epoch, error = %e, "notification log not restored; groups start empty")
+                    }
+                }
+            }
+            if !self.manual && !shared.notifier.is_started() {
+                shared.notifier.start();
+            }
+        })
+    }
+
+    fn follow(&self) -> BoxFuture<'_, ()> {
+        Box::pin(async move {
+            self.shared.notifier.stop().await;
+        })
+    }
+
+    fn tick(&self, role: Role) -> BoxFuture<'_, ()> {
+        Box::pin(async move {
+            if role == Role::Follower {
+                mirror(&self.shared).await;
+            }
+        })
+    }
+}
+
+/// A follower's copy of the leader's alert state and API view.
+async fn mirror(shared: &Shared) {
+    let state = shared.store.load_alert_state(ALERT_STATE_ID).await;
+    let view = shared.store.load_alert_state(ALERT_VIEW_ID).await;
+    let state = match state {
+        Ok(Some(v)) => serde_json::from_value::<rules::eval::State>(v).ok(),
+        _ => None,
+    };
+    let view = match view {
+        Ok(Some(v)) => serde_json::from_value::<AlertView>(v).ok(),
+        _ => None,
+    };
+    let mut a = shared.alerting.lock().await;
+    if let Some(s) = state {
+        a.state = s;
+    }
+    if let Some(v) = view {
+        a.recent = v.recent.into_iter().collect();
+        a.evaluations = v.evaluations;
+        a.slos = v.slos.map(Arc::new);
+    }
+}
