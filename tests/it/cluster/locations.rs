@@ -73,6 +73,19 @@ async fn a_two_location_rule_pages_once_only_when_both_fail() {
 
     c.fail("b").await;
     let broke = tokio::time::Instant::now();
+    // The leader judges `b`'s runs, which another replica measured and stored.
+    let v = wait_for_api(&alerts, Duration::from_secs(60), |v| {
+        v["alerts"].as_array().is_some_and(|a| {
+            a.iter().any(|x| {
+                x["alert"] == "auth_failing_somewhere"
+                    && x["annotations"]["failing_locations"]
+                        .as_str()
+                        .is_some_and(|f| f.starts_with("2 of 2"))
+            })
+        })
+    })
+    .await;
+    println!("the leader sees both locations fail: {v}");
     let counts = c.pd_action("trigger", 1, Duration::from_secs(90)).await;
     println!(
         "page {:.1} s after the second location failed",

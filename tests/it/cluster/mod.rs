@@ -94,6 +94,13 @@ impl Replica {
         self.child.as_ref().expect("running").signal(sig);
     }
 
+    /// The last `lines` lines of the replica's log that contain `needle`.
+    pub fn log_lines(&self, needle: &str, lines: usize) -> String {
+        let text = std::fs::read_to_string(self.cfg.with_extension("log")).unwrap_or_default();
+        let hits: Vec<&str> = text.lines().filter(|l| l.contains(needle)).collect();
+        hits[hits.len().saturating_sub(lines)..].join("\n")
+    }
+
     /// The last `lines` lines of the replica's log (`synmon run`'s stderr).
     pub fn log_tail(&self, lines: usize) -> String {
         let text = std::fs::read_to_string(self.cfg.with_extension("log")).unwrap_or_default();
@@ -184,7 +191,7 @@ impl Cluster {
     }
 
     /// Waits until the running replicas agree: exactly one says it is the leader, every one
-    /// names it as `leader` at the same epoch and lists every running replica. Returns its index.
+    /// names it as `leader` and lists every running replica. Returns its index.
     pub async fn leader(&self, within: Duration) -> usize {
         let running = self.running();
         let mut last = Vec::new();
@@ -260,11 +267,21 @@ impl Cluster {
         .await
     }
 
-    /// Every replica's log tail, for a failure message.
+    /// Every replica's membership lines (role changes, store health) and log tail, for a
+    /// failure message.
     pub fn logs(&self) -> String {
         self.replicas
             .iter()
-            .map(|r| format!("--- {} ({}) ---\n{}", r.id, r.cfg.display(), r.log_tail(40)))
+            .map(|r| {
+                format!(
+                    "--- {} ({}): membership ---\n{}\n--- {}: last lines ---\n{}",
+                    r.id,
+                    r.cfg.display(),
+                    r.log_lines("synmon::cluster", 30),
+                    r.id,
+                    r.log_tail(40)
+                )
+            })
             .collect::<Vec<_>>()
             .join("\n")
     }
@@ -312,10 +329,8 @@ fn agreed_leader(running: &[usize], replicas: &[Replica], views: &[Value]) -> Op
         return None;
     };
     let id = &replicas[leader].id;
-    let epoch = &views[0]["epoch"];
     let all_agree = views.iter().all(|v| {
         v["leader"] == id.as_str()
-            && v["epoch"] == *epoch
             && running.iter().all(|i| {
                 v["replicas"]
                     .as_array()
