@@ -367,6 +367,7 @@ fn example() {
         counters.sample(&reg, now);
         let source = RegistrySource {
             registry: &reg,
+            remote: None,
             counters: &counters,
         };
         let out = evaluate(&cfg.rules, &source, &mut state, black_box(now));

@@ -53,10 +53,20 @@ pub struct Shared {
     pub started_at: chrono::DateTime<chrono::Utc>,
     /// This replica's place in the cluster: its role, the lease, the store's health.
     pub cluster: Arc<crate::cluster::Membership>,
+    /// The latest run per check and location from the store, and when it was read: one query
+    /// serves every reader for [`LOCATIONS_TTL`] (it reads a day of runs).
+    pub locations:
+        tokio::sync::Mutex<Option<(std::time::Instant, Arc<Vec<crate::store::LocationLatest>>)>>,
+    /// The other replicas' runs, read from the store by the leader for evaluation.
+    pub feed: crate::cluster::feed::Feed,
     /// The store handle the leader writes alert state through: fenced, so a former leader's
     /// writes are refused (the notifier holds its own fenced handle).
     pub leader_store: Store,
 }
+
+/// How long one read of every location's latest runs serves the API and the status page (which
+/// refreshes every 10 s): at thousands of checks the query reads a day of runs.
+pub const LOCATIONS_TTL: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// What the rule evaluator keeps between evaluations.
 #[derive(Default)]
@@ -186,6 +196,22 @@ impl DaemonView {
     /// Silences (which the API creates and expires), inhibition and maintenance windows.
     pub fn mute(&self) -> &crate::mute::Mute {
         &self.shared.mute
+    }
+
+    /// Every location's latest run per check, from the store, read at most once per
+    /// [`LOCATIONS_TTL`] whoever asks (concurrent readers wait for the same read).
+    pub async fn latest_per_location(
+        &self,
+    ) -> Result<Arc<Vec<crate::store::LocationLatest>>, crate::store::StoreError> {
+        let mut cached = self.shared.locations.lock().await;
+        if let Some((at, v)) = &*cached
+            && at.elapsed() < LOCATIONS_TTL
+        {
+            return Ok(v.clone());
+        }
+        let fresh = Arc::new(self.shared.store.latest_per_location(self.now()).await?);
+        *cached = Some((std::time::Instant::now(), fresh.clone()));
+        Ok(fresh)
     }
 
     /// This replica's membership in the cluster (role, lease, store health).

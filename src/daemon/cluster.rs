@@ -41,6 +41,12 @@ impl Roles for DaemonRoles {
         Box::pin(async move {
             let shared = &self.shared;
             if !continuity {
+                // The other replicas' last 24 h, so rules with long windows judge every location
+                // from the first evaluation.
+                shared
+                    .feed
+                    .reset(&shared.store, shared.cluster.id(), shared.clock.now())
+                    .await;
                 super::evaluator::restore(shared).await;
                 match shared.notifier.restore_from_store().await {
                     Ok(n) => tracing::info!(

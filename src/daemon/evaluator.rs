@@ -24,17 +24,23 @@ pub struct Evaluation {
 }
 
 /// The CPU-bound part of one evaluation: every rule, then every SLO's status, over the registry
-/// and the counter history, starting from `state`. Pure and synchronous: the daemon runs it on a
+/// (plus, on a cluster's leader, the other replicas' runs in `remote`) and the counter history,
+/// starting from `state`. Pure and synchronous: the daemon runs it on a
 /// blocking thread, the bench calls it directly. `stop` is asked before each rule and SLO.
 pub fn evaluate_rules(
     rules: &rules::RuleSet,
     registry: &Registry,
+    remote: Option<&Registry>,
     counters: &CounterHistory,
     mut state: rules::eval::State,
     now: chrono::DateTime<chrono::Utc>,
     stop: &dyn Fn() -> bool,
 ) -> Result<Evaluation, rules::Stopped> {
-    let source = RegistrySource { registry, counters };
+    let source = RegistrySource {
+        registry,
+        remote,
+        counters,
+    };
     // The burn-rate rules and the SLO status read each burn rate once, and the same figure.
     let burns = rules::BurnRates::default();
     let transitions = rules::evaluate_with(rules, &source, &mut state, now, stop, &burns)?;
@@ -86,9 +92,18 @@ pub async fn evaluate(shared: &Arc<Shared>) -> Vec<rules::eval::Transition> {
     let cfg = shared.config();
     let now = shared.clock.now();
     set_flag_gauges(&shared.registry, &cfg.flags.registry, now);
+    // Every location's fresh data: what the other replicas stored since the last evaluation.
+    if let Err(e) = shared
+        .feed
+        .catch_up(&shared.store, shared.cluster.id(), &shared.registry, now)
+        .await
+    {
+        tracing::warn!(error = %e, "other replicas' runs not read; evaluating on what was read before");
+    }
+    let remote = shared.feed.registry();
     let (state, counters) = {
         let mut a = shared.alerting.lock().await;
-        Arc::make_mut(&mut a.counters).sample(&shared.registry, now);
+        Arc::make_mut(&mut a.counters).sample_all(&[&shared.registry, &remote], now);
         (a.state.clone(), a.counters.clone())
     };
     let work = {
@@ -102,7 +117,15 @@ pub async fn evaluate(shared: &Arc<Shared>) -> Vec<rules::eval::Transition> {
         tokio::task::spawn_blocking(move || {
             let _span = span.enter();
             let stop = || shared.stopping.load(Ordering::Relaxed);
-            evaluate_rules(&cfg.rules, &shared.registry, &counters, state, now, &stop)
+            evaluate_rules(
+                &cfg.rules,
+                &shared.registry,
+                Some(&remote),
+                &counters,
+                state,
+                now,
+                &stop,
+            )
         })
     };
     let ev = match work.await {

@@ -69,6 +69,7 @@ pub(super) async fn tick(shared: Arc<Shared>) {
         tick.tick().await;
         let now = shared.clock.now();
         shared.registry.maintain(now);
+        shared.feed.maintain(now);
         if n.is_multiple_of(60) {
             let retention = shared.config().retention;
             let cutoff = now - chrono::Duration::from_std(retention).unwrap_or_default();

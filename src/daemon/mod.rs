@@ -261,6 +261,8 @@ impl Daemon {
             started_at,
             cluster: membership.clone(),
             leader_store,
+            feed: crate::cluster::feed::Feed::new(),
+            locations: tokio::sync::Mutex::new(None),
         });
         // One membership round before anything evaluates: the replica knows its role (a
         // leader has restored the alert state and the notification log from the store).

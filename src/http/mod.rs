@@ -148,10 +148,10 @@ async fn metrics(State(s): State<AppState>) -> Response {
         .into_response()
 }
 
-/// Every check with its last outcome, latency percentiles of passing runs and availability
-/// (see [`view::CheckStatus`]).
+/// Every check at every location with its last outcome, latency percentiles of passing runs
+/// and availability (see [`view::CheckStatus`]).
 async fn checks(State(s): State<AppState>) -> Json<Value> {
-    let (checks, _, _) = view::gather_checks(&s);
+    let (checks, _, _) = view::gather_checks(&s).await;
     // Through a `Value`, so keys come out as every other `json!` answer of the API orders them.
     Json(serde_json::to_value(&checks).expect("plain data serializes"))
 }
@@ -360,6 +360,7 @@ async fn slo(State(s): State<AppState>) -> Response {
     let status = tokio::task::spawn_blocking(move || {
         let source = crate::rules::registry_source::RegistrySource {
             registry: &registry,
+            remote: None,
             counters: &counters,
         };
         crate::rules::slo::slo_status(&cfg.rules.slos, &source, now)

@@ -3,10 +3,11 @@
 //!
 //! Server-rendered HTML with inline SVG charts; the only script is a small inline one that
 //! swaps the fragment in every few seconds and announces state changes in an ARIA live region.
-//! The checks are the same typed rows `/api/v1/checks` serializes ([`super::view`]) and the SLOs
-//! the same figures `/api/v1/slo` serves (the latest evaluation's), so the page and the API
-//! cannot disagree. Every string that did not come from this file goes through
-//! [`esc`]: error messages and page text come from the target.
+//! The checks are the same typed rows `/api/v1/checks` serializes ([`super::view`]), every
+//! location's, grouped by location with this replica's first; the SLOs are the same figures
+//! `/api/v1/slo` serves (the latest evaluation's), so the page and the API cannot disagree.
+//! Every string that did not come from this file goes through [`esc`]: error messages and page
+//! text come from the target.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -21,6 +22,7 @@ use chrono::{DateTime, Utc};
 use super::AppState;
 use super::html::{data_num, esc, ms, pct, time};
 use super::svg;
+use super::view::{LastRun, Source};
 use crate::metrics::catalog;
 use crate::outcome::Outcome;
 use crate::rules::eval::Phase;
@@ -75,9 +77,12 @@ impl CheckState {
     }
 }
 
-/// One row of the checks table.
+/// One row of the checks table: one check at one location.
 struct CheckRow {
     name: String,
+    location: String,
+    /// This replica's own check, or another location's (or replica's) read from the store.
+    source: Source,
     kind: String,
     state: CheckState,
     /// p95 of passing runs over 5 m, 1 h, 24 h (as `/api/v1/checks` serves it).
@@ -86,9 +91,10 @@ struct CheckRow {
     /// Availability over 24 h, with its pass / fail / probe-error counts.
     availability: Option<f64>,
     counts: (u64, u64, u64),
-    last: Option<RunResult>,
-    /// The maintenance window the last run fell in, if any.
-    last_maintenance: Option<String>,
+    /// The last run as `/api/v1/checks` lists it (with its maintenance window, if any).
+    last: Option<LastRun>,
+    /// This replica's last run with its steps, for the journey charts; `None` for store rows.
+    run: Option<RunResult>,
 }
 
 /// Everything one rendering needs, gathered under short locks.
@@ -96,7 +102,10 @@ struct View {
     now: DateTime<Utc>,
     target: String,
     location: String,
+    /// This replica's location first, then the others by name; within one, the API's order.
     checks: Vec<CheckRow>,
+    /// Why other locations' checks are missing (the store did not answer).
+    store_error: Option<String>,
     firing: Vec<crate::rules::Alert>,
     /// Per firing alert: why notifications for it are muted (silenced, inhibited, maintenance),
     /// empty when they are not. A muted alert stays on the page.
@@ -162,10 +171,15 @@ fn slo_rows(
 
 /// The latency target of a check's p95: the lowest threshold of a p95 rule on its latency, or
 /// of a latency SLO, that matches it.
-fn latency_target(cfg: &crate::settings::Config, check: &str, target: &str) -> Option<f64> {
+fn latency_target(
+    cfg: &crate::settings::Config,
+    check: &str,
+    location: &str,
+    target: &str,
+) -> Option<f64> {
     let labels: crate::rules::Labels = [
         ("check", check),
-        ("location", cfg.location.as_str()),
+        ("location", location),
         ("target", target),
         ("outcome", "pass"),
     ]
@@ -234,8 +248,8 @@ async fn gather(s: &AppState) -> View {
     let now = s.now();
     let target = s.target_name();
     // The same rows as the API.
-    let (api, last, marks) = super::view::gather_checks(s);
-    let checks = api
+    let (api, last, marks) = super::view::gather_checks(s).await;
+    let mut checks: Vec<CheckRow> = api
         .checks
         .into_iter()
         .map(|c| CheckRow {
@@ -246,14 +260,23 @@ async fn gather(s: &AppState) -> View {
                 c.latency_ms.h1.p95,
                 c.latency_ms.h24.p95,
             ],
-            target_ms: latency_target(&cfg, &c.name, &target),
+            target_ms: latency_target(&cfg, &c.name, &c.location, &c.target),
             availability: c.uptime.h24.ratio,
             counts: (c.uptime.h24.pass, c.uptime.h24.fail, c.uptime.h24.error),
-            last: last.get(&c.name).cloned(),
-            last_maintenance: marks.get(&c.name).cloned(),
+            run: match c.source {
+                Source::Memory => last.get(&c.name).cloned(),
+                Source::Store => None,
+            },
+            last: c.last,
+            source: c.source,
+            location: c.location,
             name: c.name,
         })
         .collect();
+    // Stable: within a location, the API's order stays.
+    checks.sort_by(|a, b| {
+        (a.location != cfg.location, &a.location).cmp(&(b.location != cfg.location, &b.location))
+    });
     let specs = s.checks();
     let mut hourly = BTreeMap::new();
     let mut latest_fail: Option<(DateTime<Utc>, String)> = None;
@@ -280,6 +303,12 @@ async fn gather(s: &AppState) -> View {
     }
     for r in last.values().filter(|r| r.outcome == Outcome::Fail) {
         note_fail(r.started_at, &r.run_id);
+    }
+    // Other locations' last runs are in the store, like this replica's older ones.
+    for c in checks.iter().filter(|c| c.source == Source::Store) {
+        if let Some(r) = c.last.as_ref().filter(|r| r.outcome == Outcome::Fail) {
+            note_fail(r.started_at, &r.run_id);
+        }
     }
     let latest_failure = match latest_fail {
         Some((_, id)) => match last.values().find(|r| r.run_id == id) {
@@ -336,6 +365,7 @@ async fn gather(s: &AppState) -> View {
         target,
         location: cfg.location.clone(),
         checks,
+        store_error: api.store_error,
         firing,
         muted,
         pending,
@@ -371,10 +401,17 @@ fn outcome_state(o: Outcome) -> CheckState {
 fn render_fragment(v: &View) -> String {
     let mut s = String::new();
     let count = |st: CheckState| v.checks.iter().filter(|c| c.state == st).count();
+    let locations: std::collections::BTreeSet<&str> =
+        v.checks.iter().map(|c| c.location.as_str()).collect();
     let _ = write!(
         s,
-        r#"<p id="summary">{} checks: {} passing, {} failing, {} probe error, {} no data. {} alerts firing{}. Updated {}.</p>"#,
+        r#"<p id="summary">{} checks{}: {} passing, {} failing, {} probe error, {} no data. {} alerts firing{}. Updated {}.</p>"#,
         v.checks.len(),
+        if locations.len() > 1 {
+            format!(" in {} locations", locations.len())
+        } else {
+            String::new()
+        },
         count(CheckState::Passing),
         count(CheckState::Failing),
         count(CheckState::ProbeError),
@@ -390,17 +427,37 @@ fn render_fragment(v: &View) -> String {
 
     // Checks.
     s.push_str(r#"<section aria-labelledby="h-checks"><h2 id="h-checks">Checks</h2>"#);
+    if let Some(e) = &v.store_error {
+        let _ = write!(
+            s,
+            r#"<p id="store-error" class="err">Only this replica's checks are listed: the store did not answer ({}).</p>"#,
+            esc(e)
+        );
+    }
     if v.checks.is_empty() {
         s.push_str("<p>No checks are configured.</p>");
     } else {
         s.push_str(
-            r#"<div class="wrap" role="region" aria-labelledby="h-checks" tabindex="0"><table id="checks"><thead><tr><th scope="col">Check</th><th scope="col">Kind</th><th scope="col">State</th><th scope="col">p95 5 m</th><th scope="col">p95 1 h</th><th scope="col">p95 24 h</th><th scope="col">Target</th><th scope="col">Availability 24 h</th><th scope="col">Last run</th></tr></thead><tbody>"#,
+            r#"<div class="wrap" role="region" aria-labelledby="h-checks" tabindex="0"><table id="checks">"#,
+        );
+        if v.checks.iter().any(|c| c.source == Source::Store) {
+            s.push_str(
+                r#"<caption class="small">Grouped by location, this replica's first. Checks this replica does not run are read from the store's latest run; their p95 is kept only by the replica that runs them.</caption>"#,
+            );
+        }
+        s.push_str(
+            r#"<thead><tr><th scope="col">Check</th><th scope="col">Location</th><th scope="col">Kind</th><th scope="col">State</th><th scope="col">p95 5 m</th><th scope="col">p95 1 h</th><th scope="col">p95 24 h</th><th scope="col">Target</th><th scope="col">Availability 24 h</th><th scope="col">Last run</th></tr></thead><tbody>"#,
         );
         for c in &v.checks {
             let _ = write!(
                 s,
-                r#"<tr data-check="{}" data-state="{}""#,
+                r#"<tr data-check="{}" data-location="{}" data-source="{}" data-state="{}""#,
                 esc(&c.name),
+                esc(&c.location),
+                match c.source {
+                    Source::Memory => "memory",
+                    Source::Store => "store",
+                },
                 c.state.text()
             );
             for (k, p) in ["p95-5m", "p95-1h", "p95-24h"].iter().zip(c.p95) {
@@ -410,12 +467,17 @@ fn render_fragment(v: &View) -> String {
             s.push('>');
             let _ = write!(
                 s,
-                r#"<th scope="row">{}</th><td>{}</td><td class="st">{}</td>"#,
+                r#"<th scope="row">{}</th><td>{}</td><td>{}</td><td class="st">{}</td>"#,
                 esc(&c.name),
+                esc(&c.location),
                 esc(&c.kind),
                 state_badge(c.state)
             );
             for p in c.p95 {
+                if c.source == Source::Store {
+                    s.push_str(r#"<td class="num small">only on its replica</td>"#);
+                    continue;
+                }
                 let over = matches!((p, c.target_ms), (Some(p), Some(t)) if p > t);
                 let _ = write!(
                     s,
@@ -443,7 +505,7 @@ fn render_fragment(v: &View) -> String {
                         r#"<td><a href="/runs/{id}">{when}</a>{maint}{err}</td>"#,
                         id = esc(&r.run_id),
                         when = esc(&time(&r.started_at)),
-                        maint = maintenance_note(c.last_maintenance.as_deref()),
+                        maint = maintenance_note(r.maintenance.as_deref()),
                         err = match (&r.failed_step, &r.error) {
                             // HTTP errors already start with the request's name.
                             (Some(step), Some(e)) if !e.starts_with(step.as_str()) => {
@@ -500,7 +562,12 @@ fn render_fragment(v: &View) -> String {
                 && let Some(r) = v
                     .checks
                     .iter()
-                    .find(|c| &c.name == check)
+                    // The alert's location when it has one; else the first row, this
+                    // replica's own.
+                    .find(|c| {
+                        &c.name == check
+                            && a.labels.get("location").is_none_or(|l| *l == c.location)
+                    })
                     .and_then(|c| c.last.as_ref())
             {
                 links.push(format!(
@@ -585,7 +652,12 @@ fn render_fragment(v: &View) -> String {
     }
 
     // Journey charts.
-    let journeys: Vec<&CheckRow> = v.checks.iter().filter(|c| c.kind == "journey").collect();
+    // This replica's journeys: the charts come from its own runs.
+    let journeys: Vec<&CheckRow> = v
+        .checks
+        .iter()
+        .filter(|c| c.kind == "journey" && c.source == Source::Memory)
+        .collect();
     if !journeys.is_empty() {
         s.push_str(r#"<section aria-labelledby="h-journeys"><h2 id="h-journeys">Journeys</h2>"#);
         for c in journeys {
@@ -614,7 +686,7 @@ fn render_fragment(v: &View) -> String {
                 r#"<figure><figcaption>p95 over the last 24 h (per hour, passing runs)</figcaption>{}</figure>"#,
                 svg::p95_chart(&label, &points, c.target_ms)
             );
-            if let Some(r) = &c.last {
+            if let Some(r) = &c.run {
                 let _ = write!(
                     s,
                     r#"<figure><figcaption>Steps of the <a href="/runs/{}">last run</a> ({}); dark blue: timed steps (they make the p95), grey blue: untimed, red: failed</figcaption>{}</figure>"#,
@@ -770,12 +842,15 @@ dt{font-weight:600}
 "#;
 
 /// Polls the fragment, swaps it in, keeps focus where it was and announces check state changes
-/// through the live region. No full reload: scroll position and focus survive.
+/// through the live region. No full reload: scroll position and focus survive. A check is one
+/// row per location: rows of this replica's location are announced by the check's name, the
+/// others as "check at location".
 const SCRIPT: &str = r#"
 (function(){
   var content=document.getElementById('content'),live=document.getElementById('live');
   var every=Number(content.getAttribute('data-refresh-ms'))||10000;
-  function states(root){var m={};root.querySelectorAll('tr[data-check]').forEach(function(e){m[e.getAttribute('data-check')]=e.getAttribute('data-state');});return m;}
+  var here=content.getAttribute('data-location');
+  function states(root){var m={};root.querySelectorAll('tr[data-check]').forEach(function(e){var l=e.getAttribute('data-location');m[e.getAttribute('data-check')+(l===here?'':' at '+l)]=e.getAttribute('data-state');});return m;}
   function tick(){
     fetch('/status/fragment',{credentials:'same-origin',cache:'no-store'}).then(function(r){
       if(!r.ok){throw new Error('HTTP '+r.status);}return r.text();
@@ -836,7 +911,7 @@ fn html_response(code: StatusCode, body: String, csp: Option<String>) -> Respons
 async fn page(State(s): State<AppState>) -> Response {
     let v = gather(&s).await;
     let body = format!(
-        r##"<a class="skip" href="#content">Skip to the checks</a><header><h1>synmon status</h1><p>Target <strong>{t}</strong>, location <strong>{l}</strong>. Refreshes every {secs} s. <a href="/api/v1/checks">JSON</a> · <a href="/metrics">metrics</a></p></header><div id="live" role="status" aria-live="polite" aria-atomic="true"></div><main id="content" tabindex="-1" data-refresh-ms="{REFRESH_MS}">{frag}</main>"##,
+        r##"<a class="skip" href="#content">Skip to the checks</a><header><h1>synmon status</h1><p>Target <strong>{t}</strong>, location <strong>{l}</strong>. Refreshes every {secs} s. <a href="/api/v1/checks">JSON</a> · <a href="/metrics">metrics</a></p></header><div id="live" role="status" aria-live="polite" aria-atomic="true"></div><main id="content" tabindex="-1" data-location="{l}" data-refresh-ms="{REFRESH_MS}">{frag}</main>"##,
         t = esc(&v.target),
         l = esc(&v.location),
         secs = REFRESH_MS / 1000,

@@ -463,6 +463,19 @@ pub const CLUSTER_REPLICAS: MetricDef = MetricDef {
     labels: &["replica", "location"],
 };
 
+/// How far behind the leader's evaluation is on another replica's runs: from a run's end there to
+/// the leader reading it from the store. Recorded by the leader only, in its own registry.
+pub const CLUSTER_FEED_LAG: MetricDef = MetricDef {
+    name: "synmon.cluster.feed_lag",
+    prom_name: "synmon_cluster_feed_lag_seconds",
+    kind: MetricKind::Distribution,
+    unit: Unit::Milliseconds,
+    prom_scale: MS_TO_S,
+    statsd: StatsdForm::Distribution,
+    help: "Time from a run's end on another replica to the leader reading it for evaluation.",
+    labels: &["location"],
+};
+
 /// Every metric, in export order.
 pub const CATALOG: &[MetricDef] = &[
     CHECK_LATENCY,
@@ -479,6 +492,7 @@ pub const CATALOG: &[MetricDef] = &[
     CLUSTER_LEADER,
     CLUSTER_EPOCH,
     CLUSTER_REPLICAS,
+    CLUSTER_FEED_LAG,
     RATE_LIMIT_HITS,
     HTTP_ERRORS,
     TLS_CERT_DAYS_LEFT,

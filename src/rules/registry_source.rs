@@ -5,6 +5,12 @@
 //! evaluation ([`CounterHistory`]); the run counter `synmon.check.runs` is the exception: every
 //! run is also one value of `synmon.check.latency`, whose windowed counts give exact increases
 //! for any window from the first evaluation on (its `attempt` label is not available there).
+//!
+//! On the leader of a cluster the source reads two registries: its own (what this replica
+//! measured, the one `/metrics` exports) and the remote one the feed fills with the other
+//! replicas' runs (`daemon/feed.rs`). Every read covers both: a series with the same labels in
+//! both (two replicas running one location) is one more member of its group, so counts add up
+//! and distributions merge, exactly as two series of one registry would.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
@@ -82,15 +88,27 @@ impl Samples {
 impl CounterHistory {
     /// Samples every counter of the registry (called once per evaluation).
     pub fn sample(&mut self, registry: &Registry, now: DateTime<Utc>) {
+        self.sample_all(&[registry], now);
+    }
+
+    /// Samples every counter of several registries (called once per evaluation), one sample
+    /// per series: the sum of its value in each registry. A counter's history is one sequence
+    /// of values, so the registries are added before sampling, never sampled apart. A registry
+    /// replaced by an empty one (the feed's, when this replica becomes leader) makes the sum
+    /// drop, which the history reads as a restart: counted from zero.
+    pub fn sample_all(&mut self, registries: &[&Registry], now: DateTime<Utc>) {
+        let mut sums: BTreeMap<CounterKey, u64> = BTreeMap::new();
         for def in CATALOG.iter().filter(|d| d.kind == MetricKind::Counter) {
-            for (labels, data) in registry.window_series(def.name, Window::M1, now) {
-                if let WindowData::Counter(v) = data {
-                    self.series
-                        .entry((def.name, labels))
-                        .or_default()
-                        .push(now, v);
+            for registry in registries {
+                for (labels, data) in registry.window_series(def.name, Window::M1, now) {
+                    if let WindowData::Counter(v) = data {
+                        *sums.entry((def.name, labels)).or_default() += v;
+                    }
                 }
             }
+        }
+        for (key, v) in sums {
+            self.series.entry(key).or_default().push(now, v);
         }
     }
 }
@@ -98,7 +116,17 @@ impl CounterHistory {
 /// The registry plus counter history, as a rule [`Source`].
 pub struct RegistrySource<'a> {
     pub registry: &'a Registry,
+    /// On the leader: the other replicas' runs (see the module doc); `None` elsewhere.
+    pub remote: Option<&'a Registry>,
+    /// Sampled from both registries ([`CounterHistory::sample_all`]).
     pub counters: &'a CounterHistory,
+}
+
+impl<'a> RegistrySource<'a> {
+    /// The registries every read covers: the own one, then the remote one if any.
+    fn registries(&self) -> impl Iterator<Item = &'a Registry> + use<'a> {
+        std::iter::once(self.registry).chain(self.remote)
+    }
 }
 
 fn to_labels(l: &[(&'static str, String)]) -> Labels {
@@ -118,10 +146,11 @@ impl Source for RegistrySource<'_> {
             // Runs per (check, location, outcome) from the latency distribution's counts (no
             // histogram is built: only how many values each window holds).
             let mut runs: BTreeMap<Labels, u64> = BTreeMap::new();
-            self.registry
-                .for_each_distribution(catalog::CHECK_LATENCY.name, |labels, h| {
+            for registry in self.registries() {
+                registry.for_each_distribution(catalog::CHECK_LATENCY.name, |labels, h| {
                     *runs.entry(run_labels(labels)).or_default() += h.count(w, end);
                 });
+            }
             return runs
                 .into_iter()
                 .filter(|(l, _)| matchers.matches(l))
@@ -147,9 +176,8 @@ impl Source for RegistrySource<'_> {
                 })
                 .collect(),
             _ => self
-                .registry
-                .window_series(metric.name, w, end)
-                .into_iter()
+                .registries()
+                .flat_map(|r| r.window_series(metric.name, w, end))
                 .map(|(l, d)| (to_labels(&l), d))
                 .filter(|(l, _)| matchers.matches(l))
                 .filter_map(|(labels, d)| {
@@ -177,11 +205,13 @@ impl Source for RegistrySource<'_> {
         let w = Window::from_duration(window);
         let mut sums = vec![0u64; ends.len()];
         let mut add_counts = |name: &str, labels: fn(&[(&'static str, &str)]) -> Labels| {
-            self.registry.for_each_distribution(name, |l, h| {
-                if matchers.matches(&labels(l)) {
-                    h.add_counts(w, ends, &mut sums);
-                }
-            });
+            for registry in self.registries() {
+                registry.for_each_distribution(name, |l, h| {
+                    if matchers.matches(&labels(l)) {
+                        h.add_counts(w, ends, &mut sums);
+                    }
+                });
+            }
         };
         // Every count is a whole number far below 2^53: summed as integers, then converted,
         // they equal the default's sum of floats exactly.
@@ -227,17 +257,19 @@ impl Source for RegistrySource<'_> {
         // under the floored limit; none for a negative (or NaN) limit.
         let limit = (threshold_ms * 1000.0).floor();
         let (mut good, mut total) = (0u64, 0u64);
-        self.registry.for_each_distribution(metric.name, |l, h| {
-            if matchers.matches(&to_labels_borrowed(l)) {
-                let (g, t) = if limit >= 0.0 {
-                    h.count_le(w, end, limit as u64)
-                } else {
-                    (0, h.count(w, end))
-                };
-                good += g;
-                total += t;
-            }
-        });
+        for registry in self.registries() {
+            registry.for_each_distribution(metric.name, |l, h| {
+                if matchers.matches(&to_labels_borrowed(l)) {
+                    let (g, t) = if limit >= 0.0 {
+                        h.count_le(w, end, limit as u64)
+                    } else {
+                        (0, h.count(w, end))
+                    };
+                    good += g;
+                    total += t;
+                }
+            });
+        }
         (good, total)
     }
 }
@@ -307,6 +339,7 @@ mod tests {
         let hist = CounterHistory::default();
         let src = RegistrySource {
             registry: &reg,
+            remote: None,
             counters: &hist,
         };
         let out = src.series(
@@ -329,6 +362,118 @@ mod tests {
                 .iter()
                 .all(|s| matches!(s.data, Data::Counter { increase } if increase == 0.0))
         );
+    }
+
+    /// Two replicas of one location: the same labels in the own and the remote registry.
+    #[test]
+    fn own_and_remote_registries_are_members_of_one_group() {
+        let labels = [
+            ("check", "a"),
+            ("location", "eu"),
+            ("target", "t"),
+            ("outcome", "pass"),
+        ];
+        let (own, remote) = (Registry::new(), Registry::new());
+        // 100 fast runs here, 100 slow ones on the other replica.
+        for _ in 0..100 {
+            own.record(catalog::CHECK_LATENCY.name, &labels, 100.0, at(0))
+                .unwrap();
+            remote
+                .record(catalog::CHECK_LATENCY.name, &labels, 1000.0, at(0))
+                .unwrap();
+        }
+        let hist = CounterHistory::default();
+        let src = RegistrySource {
+            registry: &own,
+            remote: Some(&remote),
+            counters: &hist,
+        };
+        let all = Matchers::default();
+        let window = Duration::from_secs(300);
+
+        let runs = src.series(&catalog::CHECK_RUNS, &all, window, at(1));
+        assert_eq!(runs.len(), 1, "one group: {runs:?}");
+        assert!(matches!(runs[0].data, Data::Counter { increase } if increase == 200.0));
+        assert_eq!(
+            src.event_counts(&catalog::CHECK_RUNS, &all, window, &[at(1)]),
+            [200.0]
+        );
+        assert_eq!(
+            src.latency_counts(&catalog::CHECK_LATENCY, &all, window, at(1), 500.0),
+            (100, 200)
+        );
+
+        // Two members whose merged distribution has the slow half at its p95.
+        let members = src.series(&catalog::CHECK_LATENCY, &all, window, at(1));
+        assert_eq!(members.len(), 2);
+        let mut merged: Option<Dist> = None;
+        for m in &members {
+            let Data::Distribution(d) = &m.data else {
+                panic!("a latency is a distribution: {m:?}")
+            };
+            match &mut merged {
+                None => merged = Some(d.clone()),
+                Some(acc) => acc.merge(d),
+            }
+        }
+        let merged = merged.unwrap();
+        assert_eq!(merged.count(), 200);
+        let p95 = merged.quantile(0.95).unwrap();
+        let p25 = merged.quantile(0.25).unwrap();
+        assert!((1000.0..1005.0).contains(&p95), "{p95}");
+        assert!((100.0..101.0).contains(&p25), "{p25}");
+
+        // Without the remote registry only this replica's runs count.
+        let alone = RegistrySource {
+            remote: None,
+            ..src
+        };
+        assert_eq!(
+            alone.event_counts(&catalog::CHECK_RUNS, &all, window, &[at(1)]),
+            [100.0]
+        );
+    }
+
+    #[test]
+    fn sample_all_sums_a_counter_across_registries() {
+        let labels = [("check", "a"), ("location", "eu")];
+        let (own, remote) = (Registry::new(), Registry::new());
+        let mut hist = CounterHistory::default();
+        own.incr(catalog::CHECK_OVERRUNS.name, &labels, 2).unwrap();
+        remote
+            .incr(catalog::CHECK_OVERRUNS.name, &labels, 3)
+            .unwrap();
+        hist.sample_all(&[&own, &remote], at(0));
+        own.incr(catalog::CHECK_OVERRUNS.name, &labels, 1).unwrap();
+        remote
+            .incr(catalog::CHECK_OVERRUNS.name, &labels, 4)
+            .unwrap();
+        hist.sample_all(&[&own, &remote], at(1));
+        let key = (
+            catalog::CHECK_OVERRUNS.name,
+            labels.iter().map(|(k, v)| (*k, v.to_string())).collect(),
+        );
+        let samples = &hist.series[&key];
+        let values: Vec<u64> = samples.recent.iter().map(|(_, v)| *v).collect();
+        assert_eq!(values, [5, 10], "one sample per evaluation, of the sum");
+        let src = RegistrySource {
+            registry: &own,
+            remote: Some(&remote),
+            counters: &hist,
+        };
+        let out = src.series(
+            &catalog::CHECK_OVERRUNS,
+            &Matchers::default(),
+            Duration::from_secs(60),
+            at(1),
+        );
+        assert_eq!(out.len(), 1);
+        assert!(matches!(out[0].data, Data::Counter { increase } if increase == 5.0));
+
+        // `sample` is the one-registry case.
+        let mut one = CounterHistory::default();
+        one.sample(&own, at(0));
+        assert_eq!(one.series[&key].recent.back().map(|(_, v)| *v), Some(3));
     }
 
     /// The count-only paths (`series` for runs, `event_counts`, `latency_counts`) give exactly
@@ -395,6 +540,7 @@ mod tests {
         }
         let src = RegistrySource {
             registry: &reg,
+            remote: None,
             counters: &counters,
         };
         let m = |pairs: &[(&str, &str)]| {

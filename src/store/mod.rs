@@ -11,12 +11,17 @@
 //! - `runs.rs`: runs, steps, artifacts; retention ([`Store::prune`]).
 //! - `alerts.rs`: the alert evaluator's state.
 //! - `outbox.rs`: the notification outbox, the notification log and per-group receiver state.
+//! - `cluster.rs`: the leader lease, replica heartbeats and the fence of leader writes.
+//! - `feed.rs`: other replicas' runs in arrival order (the leader's evaluation input).
+//! - `locations.rs`: the latest run per check and location (every location's status).
 //!
 //! Errors never carry the database password: connection errors are reported with the URL's
 //! password replaced by `***` and any occurrence of it scrubbed from the driver's message.
 
 mod alerts;
 pub mod cluster;
+mod feed;
+mod locations;
 mod migrations;
 mod outbox;
 mod runs;
@@ -35,6 +40,8 @@ use migrations::Dialect;
 
 pub use alerts::{ALERT_STATE_ID, ALERT_VIEW_ID};
 pub use cluster::{Fence, Lease, ReplicaRow};
+pub use feed::FedRun;
+pub use locations::{LocationLatest, OutcomeCounts};
 pub use outbox::{LogEntry, NewNotification, OutboxRow, OutboxStatus};
 pub use runs::{GateRuns, Pruned, RunPoint, RunRow, RunSummary, StoredRun};
 pub use silences::StoredSilence;

@@ -728,6 +728,7 @@ slos:
         let counters = synmon::rules::registry_source::CounterHistory::default();
         let source = synmon::rules::registry_source::RegistrySource {
             registry: r,
+            remote: None,
             counters: &counters,
         };
         synmon::rules::slo::slo_status(&rules.slos, &source, end + chrono::Duration::minutes(1))

@@ -1,3 +1,4 @@
+mod locations;
 mod run;
 mod secrets;
 mod status_page;

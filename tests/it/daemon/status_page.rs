@@ -137,14 +137,15 @@ const READ_ROWS: &str = r#"
 return Array.from(document.querySelectorAll('#checks tbody tr')).map(function(tr){
   var cells = tr.querySelectorAll('td');
   return {
-    check: tr.dataset.check, state: tr.dataset.state,
+    check: tr.dataset.check, location: tr.dataset.location, state: tr.dataset.state,
     name: tr.querySelector('th').textContent,
+    location_text: cells[0].textContent,
     badge: tr.querySelector('.state').textContent,
     p95: ['data-p95-5m', 'data-p95-1h', 'data-p95-24h'].map(function(a){ return JSON.parse(tr.getAttribute(a)); }),
-    p95_text: [cells[2].textContent, cells[3].textContent, cells[4].textContent],
+    p95_text: [cells[3].textContent, cells[4].textContent, cells[5].textContent],
     availability: JSON.parse(tr.dataset.availability),
-    availability_text: cells[6].textContent,
-    last_text: cells[7].textContent
+    availability_text: cells[7].textContent,
+    last_text: cells[8].textContent
   };
 });
 "#;
@@ -176,11 +177,13 @@ async fn assert_page_matches_api(b: &Browser, base: &str) -> Vec<Value> {
         assert_eq!(rows.len(), api.len(), "{rows:#?}");
         for c in api {
             let name = c["name"].as_str().unwrap();
+            let location = &c["location"];
             let row = rows
                 .iter()
-                .find(|r| r["check"] == name)
-                .unwrap_or_else(|| panic!("{name} missing from the page"));
+                .find(|r| r["check"] == name && r["location"] == *location)
+                .unwrap_or_else(|| panic!("{name} at {location} missing from the page"));
             assert_eq!(row["name"], name);
+            assert_eq!(row["location_text"], *location, "{name}");
             assert_eq!(row["state"], state_of(&c["outcome"]), "{name}");
             assert_eq!(row["badge"], state_of(&c["outcome"]), "{name}");
             for (i, w) in ["5m", "1h", "24h"].iter().enumerate() {
@@ -314,7 +317,7 @@ flags:
         .eval(
             "return {svgs: document.querySelectorAll('article.journey svg[role=img]').length, \
               journeys: document.querySelectorAll('article.journey').length, \
-              targets: Array.from(document.querySelectorAll('#checks tbody tr')).map(function(t){return t.querySelectorAll('td')[5].textContent;}), \
+              targets: Array.from(document.querySelectorAll('#checks tbody tr')).map(function(t){return t.querySelectorAll('td')[6].textContent;}), \
               scripts: Array.from(document.scripts).map(function(s){return s.src;}), \
               budgets: Array.from(document.querySelectorAll('#slos tr[data-slo]')).map(function(t){return t.dataset.slo;})};",
         )

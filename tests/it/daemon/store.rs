@@ -48,6 +48,7 @@ on_both!(
     maintenance_mark_is_stored_with_the_run,
     migrations_are_idempotent,
     ping_and_close,
+    runs_stored_since_feeds_other_replicas_runs_once,
     insert_rate #[ignore = "benchmark: prints the insert rate"],
 );
 
@@ -760,5 +761,91 @@ async fn sqlite_in_memory_works_across_calls() {
         .unwrap();
     store.insert_run(&run("m", "c", at(0, 0), 3)).await.unwrap();
     assert_eq!(store.run("m").await.unwrap().unwrap().steps.len(), 3);
+    store.close().await;
+}
+
+/// The leader's read of the other replicas' runs (`daemon/feed.rs` does this): replica a-0 reads
+/// what b-0 stored, twice, with a run stored in between; each read starts an overlap before the
+/// newest run it had (a PostgreSQL row may become visible late), and dropping the run ids it
+/// already has leaves every run of b-0 exactly once, with its steps. Its own runs and runs
+/// stored before the cluster schema (no replica) are never read.
+async fn runs_stored_since_feeds_other_replicas_runs_once(url: Secret) {
+    const OVERLAP_US: i64 = 30_000_000;
+    let store = Store::connect(&url).await.unwrap();
+    let a = store.clone().for_replica("a-0");
+    let b = store.clone().for_replica("b-0");
+    assert_eq!(b.replica(), Some("b-0"));
+    store
+        .insert_run(&run("legacy", "c", at(0, 0), 1))
+        .await
+        .unwrap();
+    a.insert_run(&run("a1", "c", at(1, 0), 2)).await.unwrap();
+    let (b1, b2) = (run("b1", "c", at(2, 0), 3), run("b2", "c", at(3, 0), 0));
+    b.insert_runs(&[b1.clone(), b2.clone()]).await.unwrap();
+
+    let mut seen = std::collections::HashSet::new();
+    let mut fed: Vec<synmon::store::FedRun> = Vec::new();
+    let first = store.runs_stored_since(0, "a-0", 100).await.unwrap();
+    for r in first {
+        if seen.insert(r.run_id.clone()) {
+            fed.push(r);
+        }
+    }
+    let newest = fed.iter().map(|r| r.stored_us).max().unwrap();
+
+    let b3 = run("b3", "d", at(4, 0), 2);
+    b.insert_run(&b3).await.unwrap();
+    let second = store
+        .runs_stored_since(newest - OVERLAP_US, "a-0", 100)
+        .await
+        .unwrap();
+    assert_eq!(
+        second.iter().map(|r| r.run_id.as_str()).collect::<Vec<_>>(),
+        ["b1", "b2", "b3"],
+        "the overlap reads the first runs again, in stored order"
+    );
+    for r in second {
+        if seen.insert(r.run_id.clone()) {
+            fed.push(r);
+        }
+    }
+    assert_eq!(
+        fed.iter().map(|r| r.run_id.as_str()).collect::<Vec<_>>(),
+        ["b1", "b2", "b3"]
+    );
+    for (got, want) in fed.iter().zip([&b1, &b2, &b3]) {
+        assert_eq!(got.replica, "b-0");
+        assert_eq!(json(&got.steps), json(&want.steps), "{}", want.run_id);
+        assert_eq!(got.check, want.check);
+        assert_eq!(got.location, want.location);
+        assert_eq!(got.target, want.target);
+        assert_eq!(got.started_at, want.started_at);
+        assert_eq!(got.total_ms, want.total_ms);
+        assert_eq!(got.slo_latency_ms(), want.slo_latency_ms());
+        assert_eq!(
+            got.ended_at(),
+            want.started_at + Duration::microseconds(1_234_500)
+        );
+    }
+    assert!(fed[0].stored_us <= fed[2].stored_us);
+    let last = fed[2].stored_us;
+    assert!(
+        store
+            .runs_stored_since(last, "a-0", 100)
+            .await
+            .unwrap()
+            .is_empty(),
+        "nothing after the newest"
+    );
+
+    // A page cut by its limit still carries its runs' steps, whole.
+    let one = store.runs_stored_since(0, "a-0", 1).await.unwrap();
+    assert_eq!(one.len(), 1);
+    assert_eq!(one[0].steps.len(), 3);
+    // b-0 reads only a-0's run.
+    let theirs = store.runs_stored_since(0, "b-0", 100).await.unwrap();
+    assert_eq!(theirs.len(), 1);
+    assert_eq!(theirs[0].run_id, "a1");
+    assert_eq!(theirs[0].steps.len(), 2);
     store.close().await;
 }

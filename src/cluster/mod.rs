@@ -17,6 +17,8 @@
 //! A single-node SQLite store takes the lease by force: its file lock (see [`SqliteLock`])
 //! already makes this process the only one.
 
+pub mod feed;
+
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -113,6 +115,7 @@ pub struct Status {
     pub replica: String,
     pub location: String,
     pub role: Role,
+    /// The current lease's epoch (the leader's, as every replica sees it).
     pub epoch: i64,
     pub leader: Option<String>,
     pub replicas: Vec<ReplicaStatus>,
@@ -417,6 +420,7 @@ impl Membership {
     pub async fn status(&self) -> Result<Status, crate::store::StoreError> {
         let rows = self.store.replicas(self.live_within()).await?;
         let lease = self.store.current_lease().await?;
+        let epoch = lease.as_ref().map_or(0, |l| l.epoch);
         let leader = lease.filter(|l| !l.remaining.is_zero()).map(|l| l.holder);
         let replicas = rows
             .into_iter()
@@ -437,7 +441,7 @@ impl Membership {
             replica: self.id.clone(),
             location: self.location.clone(),
             role: self.role(),
-            epoch: self.epoch(),
+            epoch,
             leader,
             replicas,
         })
