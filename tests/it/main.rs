@@ -14,6 +14,7 @@
 mod alerting;
 mod checks;
 mod cli;
+mod cluster;
 mod daemon;
 mod fakes;
 mod notify;

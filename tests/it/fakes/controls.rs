@@ -62,6 +62,12 @@ impl Controls {
         q.extend(std::iter::repeat_n(status, n));
     }
 
+    /// Forgets the failures `fail_next` still has queued: the next request is handled normally.
+    /// Ends an open-ended failure (`fail_next(100_000, 500)`) at a moment the test picks.
+    pub fn clear_failures(&self) {
+        self.fail.lock().unwrap().clear();
+    }
+
     /// The `Retry-After` seconds sent with 429 answers (default `DEFAULT_RETRY_AFTER_SECS`).
     pub fn set_retry_after(&self, secs: u64) {
         self.retry_after_secs.store(secs, Ordering::SeqCst);

@@ -6,6 +6,7 @@
 //! A refused event gets 400 with PagerDuty's error JSON; an accepted one 202 and is recorded.
 //! Failures, outages and held requests come from the shared `Controls`.
 
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -80,6 +81,26 @@ impl FakePagerDuty {
     /// Every accepted event, in arrival order.
     pub fn events(&self) -> Vec<Value> {
         self.state.events.lock().unwrap().clone()
+    }
+
+    /// How many accepted events each `(dedup_key, event_action)` got: what PagerDuty's incident
+    /// log would show, so a test can say "one trigger and one resolve per incident". A trigger
+    /// without a key counts under the empty key.
+    pub fn counts(&self) -> BTreeMap<(String, String), usize> {
+        let mut out = BTreeMap::new();
+        for ev in self.events() {
+            let s = |k: &str| ev.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+            *out.entry((s("dedup_key"), s("event_action"))).or_insert(0) += 1;
+        }
+        out
+    }
+
+    /// How many accepted events had `event_action` (over every key).
+    pub fn count_action(&self, action: &str) -> usize {
+        self.events()
+            .iter()
+            .filter(|e| e["event_action"] == action)
+            .count()
     }
 
     /// The reasons of every refused (400) event, in arrival order.
