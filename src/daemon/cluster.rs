@@ -94,6 +94,9 @@ impl Roles for DaemonRoles {
                 if let Err(e) = self.shared.notifier.restore_from_store().await {
                     tracing::debug!(error = %e, "notification log not mirrored");
                 }
+                if let Err(e) = self.shared.notifier.deliverer().mirror_states().await {
+                    tracing::debug!(error = %e, "receiver states not mirrored");
+                }
             }
         })
     }

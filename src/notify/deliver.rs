@@ -94,7 +94,14 @@ pub struct Deliverer {
     metrics: Option<crate::metrics::registry::Registry>,
     /// Set while stopping: no new attempt starts (one in progress finishes and is recorded).
     stopping: std::sync::atomic::AtomicBool,
+    /// A copy of what receivers stored per group (`receiver_state`), written through on each
+    /// delivery and, on a follower, mirrored from the store: used when the store has lost it.
+    states: Mutex<HashMap<(String, String), serde_json::Value>>,
 }
+
+/// Groups whose receiver state is copied in memory; beyond, the copy starts over (it is only
+/// a fallback for a store that lost its tables).
+const STATES_MAX: usize = 10_000;
 
 /// How long a delivery pass holds the rows it claimed. Another worker takes them after this if
 /// the pass never finishes (its process died); a newer leader takes them at once.
@@ -121,6 +128,7 @@ impl Deliverer {
             backoff,
             metrics: None,
             stopping: std::sync::atomic::AtomicBool::new(false),
+            states: Mutex::new(HashMap::new()),
         }
     }
 
@@ -144,6 +152,27 @@ impl Deliverer {
                 1,
             );
         }
+    }
+
+    fn remember_state(&self, receiver: &str, group: &str, state: serde_json::Value) {
+        let mut states = self.states.lock().expect("states lock");
+        if states.len() >= STATES_MAX {
+            states.clear();
+        }
+        states.insert((receiver.to_string(), group.to_string()), state);
+    }
+
+    /// Copies every receiver state the store holds (a follower, so that it can continue a
+    /// group's message if it takes over from a store that then loses its tables).
+    pub async fn mirror_states(&self) -> Result<(), StoreError> {
+        let rows = self.store.receiver_states().await?;
+        if rows.is_empty() {
+            return Ok(());
+        }
+        for (receiver, group, state) in rows {
+            self.remember_state(&receiver, &group, state);
+        }
+        Ok(())
     }
 
     pub fn set_receivers(&self, receivers: HashMap<String, Arc<dyn Receiver>>) {
@@ -277,9 +306,17 @@ impl Deliverer {
             }
         };
         let group_state = if r.uses_group_state() {
-            self.store
+            let key = (row.receiver.clone(), row.group_key.clone());
+            match self
+                .store
                 .receiver_state(&row.receiver, &row.group_key)
                 .await?
+            {
+                Some(v) => Some(v),
+                // The store lost it (its tables were dropped and re-created): the copy kept
+                // here still lets a resolve update its message instead of posting a new one.
+                None => self.states.lock().expect("states lock").get(&key).cloned(),
+            }
         } else {
             None
         };
@@ -330,6 +367,9 @@ impl Deliverer {
                         }
                         Err(e) => return Err(e),
                     }
+                }
+                if let Some(state) = &d.group_state {
+                    self.remember_state(&row.receiver, &row.group_key, state.clone());
                 }
                 self.count(&row.receiver, "sent");
                 tracing::info!(response = %response, status = n.status.as_str(), "notification delivered");

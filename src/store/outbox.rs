@@ -423,6 +423,22 @@ impl Store {
         Ok(text.and_then(|t| serde_json::from_str(&t).ok()))
     }
 
+    /// Every receiver state, newest first (at most 10,000).
+    pub async fn receiver_states(&self) -> Result<Vec<(String, String, serde_json::Value)>> {
+        let rows: Vec<(String, String, String)> = with_pool!(self, pool, _Db => {
+            sqlx::query_as(
+                "SELECT receiver, group_key, state FROM receiver_state \
+                 ORDER BY updated_us DESC LIMIT 10000",
+            )
+            .fetch_all(pool)
+            .await?
+        });
+        Ok(rows
+            .into_iter()
+            .filter_map(|(r, g, t)| serde_json::from_str(&t).ok().map(|v| (r, g, v)))
+            .collect())
+    }
+
     /// Moves the pending rows of receivers not in `keep` to `to` (a receiver removed, renamed
     /// or disabled by a reload or restart: its queued notifications go to the console instead
     /// of waiting forever). Returns how many moved.
