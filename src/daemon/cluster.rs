@@ -54,13 +54,19 @@ impl Roles for DaemonRoles {
                     "the store holds no alert state: continuing from this replica's copy"
                 );
             }
-            if !continuity && stored {
+            if !continuity {
                 // The other replicas' last 24 h, so rules with long windows judge every location
                 // from the first evaluation.
                 shared
                     .feed
                     .reset(&shared.store, shared.cluster.id(), shared.clock.now())
                     .await;
+                // Counter samples taken over an earlier remote registry would read the new
+                // one's totals as one sudden increase: the history starts again from the next
+                // evaluation (run counts come from the replayed latency windows, exactly).
+                shared.alerting.lock().await.counters = Default::default();
+            }
+            if !continuity && stored {
                 super::evaluator::restore(shared).await;
                 match shared.notifier.restore_from_store().await {
                     Ok(n) => tracing::info!(
