@@ -16,7 +16,8 @@
 //! minute tick). A run stored more than [`OVERLAP_US`] out of order is missed.
 
 use std::collections::HashMap;
-use std::sync::RwLock;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
 
 use chrono::{DateTime, Utc};
 
@@ -56,9 +57,16 @@ pub struct Feed {
     /// Replaced whole at [`Feed::reset`]; readers hold a clone (a shared handle).
     remote: RwLock<Registry>,
     /// Held for a whole read, so reads and resets never interleave.
-    cursor: tokio::sync::Mutex<Cursor>,
+    cursor: Arc<tokio::sync::Mutex<Cursor>>,
     page: u32,
+    /// Set from [`Feed::hold`] until the replay it starts is in: the evaluator waits (skips its
+    /// turn) rather than judge the other locations on half a history.
+    resetting: AtomicBool,
 }
+
+/// The feed held for a [`Feed::reset_with`]: taken before the replay is handed to a task of
+/// its own, so no read can slip in between.
+pub struct FeedTurn(tokio::sync::OwnedMutexGuard<Cursor>);
 
 impl Default for Feed {
     fn default() -> Self {
@@ -70,8 +78,9 @@ impl Feed {
     pub fn new() -> Feed {
         Feed {
             remote: RwLock::new(Registry::new()),
-            cursor: tokio::sync::Mutex::new(Cursor::default()),
+            cursor: Arc::new(tokio::sync::Mutex::new(Cursor::default())),
             page: PAGE,
+            resetting: AtomicBool::new(false),
         }
     }
 
@@ -90,13 +99,40 @@ impl Feed {
     /// predate this leadership. When the store fails midway, what was read is kept and the next
     /// [`catch_up`](Self::catch_up) reads on from there.
     pub async fn reset(&self, store: &Store, own_replica: &str, now: DateTime<Utc>) {
-        let mut cursor = self.cursor.lock().await;
+        let turn = self.hold().await;
+        self.reset_with(turn, store, own_replica, now).await;
+    }
+
+    /// Holds the feed for a reset: from now until [`Feed::reset_with`] ends, reads wait and
+    /// [`Feed::is_resetting`] says so.
+    pub async fn hold(&self) -> FeedTurn {
+        self.resetting.store(true, Ordering::SeqCst);
+        FeedTurn(self.cursor.clone().lock_owned().await)
+    }
+
+    /// Whether a replay is in progress (the evaluator skips its turn meanwhile).
+    pub fn is_resetting(&self) -> bool {
+        self.resetting.load(Ordering::SeqCst)
+    }
+
+    /// [`Feed::reset`] on a feed already held (see [`Feed::hold`]).
+    pub async fn reset_with(
+        &self,
+        turn: FeedTurn,
+        store: &Store,
+        own_replica: &str,
+        now: DateTime<Utc>,
+    ) {
+        let mut guard = turn.0;
+        let cursor = &mut *guard;
         *cursor = Cursor::default();
         let fresh = Registry::new();
         let read = self
-            .read(&mut cursor, store, own_replica, &fresh, None, now)
+            .read(cursor, store, own_replica, &fresh, None, now)
             .await;
         *self.remote.write().unwrap_or_else(|e| e.into_inner()) = fresh;
+        drop(guard);
+        self.resetting.store(false, Ordering::SeqCst);
         match read {
             Ok(runs) => tracing::info!(
                 runs,

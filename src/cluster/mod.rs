@@ -176,6 +176,11 @@ impl Membership {
         &self.id
     }
 
+    /// A SQLite store: this daemon is the only replica.
+    pub fn is_single_node(&self) -> bool {
+        self.single_node
+    }
+
     pub fn location(&self) -> &str {
         &self.location
     }
@@ -193,6 +198,21 @@ impl Membership {
     pub fn is_leader(&self) -> bool {
         let s = self.state.lock().expect("cluster state");
         s.leading && (self.single_node || s.valid_until.is_some_and(|v| Instant::now() < v))
+    }
+
+    /// How long this replica certainly still leads, by its monotonic clock; `None` when it
+    /// does not lead. Unbounded on a single node.
+    pub fn lease_remaining(&self) -> Option<Duration> {
+        let s = self.state.lock().expect("cluster state");
+        if !s.leading {
+            return None;
+        }
+        if self.single_node {
+            return Some(Duration::MAX);
+        }
+        s.valid_until
+            .and_then(|v| v.checked_duration_since(Instant::now()))
+            .filter(|d| !d.is_zero())
     }
 
     pub fn role(&self) -> Role {
@@ -308,6 +328,18 @@ impl Membership {
     /// (a database whose tables were dropped still answers pings). The membership round
     /// repairs a missing schema; this only reports.
     pub async fn check_writable(&self) -> Result<(), String> {
+        // Probes hammering `/readyz` share one write per second.
+        {
+            let h = self.health.lock().expect("cluster health");
+            if h.checked
+                .is_some_and(|t| t.elapsed() < Duration::from_secs(1))
+            {
+                return match (&h.error, h.writable) {
+                    (Some(e), false) => Err(e.clone()),
+                    _ => Ok(()),
+                };
+            }
+        }
         let result = self
             .store
             .heartbeat(&self.id, &self.location, self.role().as_str(), self.epoch())
@@ -410,6 +442,9 @@ impl Membership {
             (s.leading, s.epoch)
         };
         if leading {
+            // Delivery stops first, while the fence still holds, so an attempt in progress is
+            // recorded as sent rather than left for the next leader to send again.
+            roles.follow().await;
             self.step_down(roles).await;
             if let Err(e) = self.store.release_lease(&self.id, epoch).await {
                 tracing::warn!(error = %e, "leader lease not released; a follower takes over when it expires");
@@ -417,6 +452,11 @@ impl Membership {
                 tracing::info!(replica = %self.id, epoch, "leader lease released");
             }
         }
+    }
+
+    /// Closes the membership's own connections (a graceful stop).
+    pub async fn close(&self) {
+        self.store.close().await;
     }
 
     /// How long a replica's heartbeat may be old and it still count as live.

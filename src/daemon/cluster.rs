@@ -41,6 +41,8 @@ impl Roles for DaemonRoles {
     fn lead(&self, epoch: i64, continuity: bool) -> BoxFuture<'_, ()> {
         Box::pin(async move {
             let shared = &self.shared;
+            // No evaluation runs while the state it would start from is being replaced.
+            let _turn = shared.evaluating.lock().await;
             // A store without alert state (new, or its tables dropped and re-created) has
             // nothing newer than this replica's copy: the one it led with, or the one it
             // mirrored from the leader as a follower. Keep it rather than forget an incident.
@@ -54,13 +56,26 @@ impl Roles for DaemonRoles {
                     "the store holds no alert state: continuing from this replica's copy"
                 );
             }
-            if !continuity {
+            if !continuity && !shared.cluster.is_single_node() {
                 // The other replicas' last 24 h, so rules with long windows judge every location
                 // from the first evaluation.
-                shared
-                    .feed
-                    .reset(&shared.store, shared.cluster.id(), shared.clock.now())
-                    .await;
+                // In a task of its own: at thousands of checks a day of runs takes a while, and
+                // the membership round that called this must go on renewing the lease. The feed
+                // is held before the task starts, so evaluations wait for the whole history.
+                // (Tests that evaluate on demand get it done before the first evaluation.)
+                let turn = shared.feed.hold().await;
+                let me = shared.clone();
+                let replay = async move {
+                    let now = me.clock.now();
+                    me.feed
+                        .reset_with(turn, &me.store, me.cluster.id(), now)
+                        .await;
+                };
+                if self.manual {
+                    replay.await;
+                } else {
+                    tokio::spawn(replay);
+                }
                 // Counter samples taken over an earlier remote registry would read the new
                 // one's totals as one sudden increase: the history starts again from the next
                 // evaluation (run counts come from the replayed latency windows, exactly).
@@ -97,7 +112,7 @@ impl Roles for DaemonRoles {
                 mirror(&self.shared).await;
                 // The notification log too: if the store loses it, the replica that takes over
                 // still knows what was sent.
-                if let Err(e) = self.shared.notifier.restore_from_store().await {
+                if let Err(e) = self.shared.notifier.mirror_log().await {
                     tracing::debug!(error = %e, "notification log not mirrored");
                 }
                 if let Err(e) = self.shared.notifier.deliverer().mirror_states().await {

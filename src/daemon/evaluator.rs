@@ -89,14 +89,21 @@ pub async fn evaluate(shared: &Arc<Shared>) -> Vec<rules::eval::Transition> {
     if !shared.cluster.is_leader() {
         return Vec::new();
     }
+    let epoch = shared.cluster.epoch();
+    if shared.feed.is_resetting() {
+        tracing::info!("evaluation waits: the other replicas' runs are still being read");
+        return Vec::new();
+    }
     let cfg = shared.config();
     let now = shared.clock.now();
     set_flag_gauges(&shared.registry, &cfg.flags.registry, now);
-    // Every location's fresh data: what the other replicas stored since the last evaluation.
-    if let Err(e) = shared
-        .feed
-        .catch_up(&shared.store, shared.cluster.id(), &shared.registry, now)
-        .await
+    // Every location's fresh data: what the other replicas stored since the last evaluation
+    // (a single-node SQLite store has no other replica: everything is in the own registry).
+    if !shared.cluster.is_single_node()
+        && let Err(e) = shared
+            .feed
+            .catch_up(&shared.store, shared.cluster.id(), &shared.registry, now)
+            .await
     {
         tracing::warn!(error = %e, "other replicas' runs not read; evaluating on what was read before");
     }
@@ -165,6 +172,16 @@ pub async fn evaluate(shared: &Arc<Shared>) -> Vec<rules::eval::Transition> {
                 .unwrap_or(f64::NAN),
             now,
         );
+    }
+    // Leadership changed meanwhile (lost, or lost and taken again at a later epoch): this result
+    // starts from a state another leader may have moved on from. Dropped; the next evaluation
+    // starts from the state as it is now.
+    if !shared.cluster.is_leader() || shared.cluster.epoch() != epoch {
+        tracing::info!(
+            epoch,
+            "evaluation dropped: the leadership changed while it ran"
+        );
+        return Vec::new();
     }
     let transitions = ev.transitions;
     for t in &transitions {

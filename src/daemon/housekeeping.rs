@@ -18,10 +18,16 @@ use crate::view::Shared;
 /// history.
 pub(super) async fn replay(store: &Store, registry: &Registry, clock: &dyn Clock, location: &str) {
     let since = clock.now() - chrono::Duration::hours(24);
-    match store.runs_since(since).await {
+    // On a single node (SQLite) every run of this location is this daemon's. In a cluster,
+    // only the runs this replica stored: the leader reads every other run (other locations,
+    // sibling replicas, this replica's earlier processes under another id) through the feed,
+    // and the two are summed, so a run must be in exactly one of them.
+    let runs = match store.replica() {
+        Some(id) if store.is_postgres() => store.runs_since_of(since, id).await,
+        _ => store.runs_since(since).await,
+    };
+    match runs {
         Ok(runs) => {
-            // This replica's location only: its `/metrics` exports what this location
-            // measured (the leader reads the other locations separately, for evaluation).
             let runs: Vec<_> = runs
                 .into_iter()
                 .filter(|r| r.location == location)
@@ -83,6 +89,14 @@ pub(super) async fn tick(shared: Arc<Shared>) {
                     }
                 }
                 Err(e) => tracing::warn!(error = %e, "pruning failed"),
+            }
+            // Replicas gone for a day (their ids die with their processes or pods).
+            if let Err(e) = shared
+                .store
+                .prune_replicas(Duration::from_secs(86_400))
+                .await
+            {
+                tracing::warn!(error = %e, "pruning departed replicas failed");
             }
             // Delivered and refused notifications follow the same retention; pending ones stay.
             match shared.store.prune_outbox(cutoff).await {

@@ -103,6 +103,9 @@ pub struct Daemon {
 /// 5 s, a few MB); beyond, the oldest are dropped, with an error.
 const UNSTORED_RUNS_MAX: usize = 100_000;
 
+/// Runs per insert transaction.
+const WRITE_BATCH_MAX: usize = 2_000;
+
 /// The store's writer: whatever queued up while the last write ran goes in one transaction.
 /// While the store is unreachable (or its tables are being re-created), runs wait here and
 /// go in once it is back; the leader reads them from the store for evaluation, so dropping
@@ -121,7 +124,11 @@ async fn write_runs(store: Store, mut rx: mpsc::UnboundedReceiver<StoredRun>) {
                 batch.push(r);
             }
         }
-        match store.insert_runs(&batch).await {
+        // A bounded transaction: after an outage, the kept runs go in a few thousand at a time
+        // (a transaction open for long would make its runs visible to the leader's feed long
+        // after their arrival time).
+        let n = batch.len().min(WRITE_BATCH_MAX);
+        match store.insert_runs(&batch[..n]).await {
             Ok(()) => {
                 if failing {
                     tracing::info!(
@@ -130,7 +137,7 @@ async fn write_runs(store: Store, mut rx: mpsc::UnboundedReceiver<StoredRun>) {
                     );
                     failing = false;
                 }
-                batch.clear();
+                batch.drain(..n);
             }
             Err(e) if e.is_transient() => {
                 if !failing {
@@ -160,8 +167,8 @@ async fn write_runs(store: Store, mut rx: mpsc::UnboundedReceiver<StoredRun>) {
                 tokio::time::sleep(Duration::from_secs(1)).await;
             }
             Err(e) => {
-                tracing::error!(runs = batch.len(), error = %e, "runs not stored");
-                batch.clear();
+                tracing::error!(runs = n, error = %e, "runs not stored");
+                batch.drain(..n);
             }
         }
     }
@@ -207,7 +214,7 @@ impl Daemon {
             &config.replica_id,
             &config.location,
             config.cluster,
-            store.clone(),
+            store.with_own_pool(2).await?,
             registry.clone(),
         );
         let leader_store = store.clone().fenced(membership.fence());
@@ -264,6 +271,14 @@ impl Daemon {
             feed: crate::cluster::feed::Feed::new(),
             locations: tokio::sync::Mutex::new(None),
         });
+        // Nothing is sent on a lease that may have run out (a process paused past it wakes up
+        // mid-delivery): the deliverer asks before each send and sends within what is left.
+        {
+            let m = membership.clone();
+            notifier
+                .deliverer()
+                .set_lease_guard(Arc::new(move || m.lease_remaining()));
+        }
         // One membership round before anything evaluates: the replica knows its role (a
         // leader has restored the alert state and the notification log from the store).
         let roles = Arc::new(cluster::DaemonRoles {
@@ -460,6 +475,7 @@ impl Daemon {
             let _ = self.membership_stop.send(true);
             let _ = (&mut self.membership).await;
             self.shared.cluster.leave(self.roles.as_ref()).await;
+            self.shared.cluster.close().await;
             self.shared.notifier.stop().await;
             if let Some(e) = &self.evaluator {
                 e.abort();

@@ -97,7 +97,16 @@ pub struct Deliverer {
     /// A copy of what receivers stored per group (`receiver_state`), written through on each
     /// delivery and, on a follower, mirrored from the store: used when the store has lost it.
     states: Mutex<HashMap<(String, String), serde_json::Value>>,
+    /// How long this process may still send (its leader lease, see `crate::cluster`); `None`
+    /// from the guard: it must not send. Without a guard (the CLI): always.
+    lease: RwLock<Option<LeaseGuard>>,
 }
+
+/// Asked before each send: how long the sender certainly still leads.
+pub type LeaseGuard = Arc<dyn Fn() -> Option<Duration> + Send + Sync>;
+
+/// Below this much lease left, a send is not started: the next leader will make it.
+const MIN_LEASE_TO_SEND: Duration = Duration::from_millis(500);
 
 /// Groups whose receiver state is copied in memory; beyond, the copy starts over (it is only
 /// a fallback for a store that lost its tables).
@@ -129,6 +138,7 @@ impl Deliverer {
             metrics: None,
             stopping: std::sync::atomic::AtomicBool::new(false),
             states: Mutex::new(HashMap::new()),
+            lease: RwLock::new(None),
         }
     }
 
@@ -154,12 +164,18 @@ impl Deliverer {
         }
     }
 
+    /// Sends only while `guard` says the lease lasts, and within what is left of it.
+    pub fn set_lease_guard(&self, guard: LeaseGuard) {
+        *self.lease.write().expect("lease lock") = Some(guard);
+    }
+
     fn remember_state(&self, receiver: &str, group: &str, state: serde_json::Value) {
         let mut states = self.states.lock().expect("states lock");
-        if states.len() >= STATES_MAX {
+        let key = (receiver.to_string(), group.to_string());
+        if states.len() >= STATES_MAX && !states.contains_key(&key) {
             states.clear();
         }
-        states.insert((receiver.to_string(), group.to_string()), state);
+        states.insert(key, state);
     }
 
     /// Copies every receiver state the store holds (a follower, so that it can continue a
@@ -331,7 +347,31 @@ impl Deliverer {
             outbox_id: row.id,
             attempt: attempts,
         };
-        let result = r.send(&n, &ctx).await;
+        // The last moment to find out this process no longer leads (paused past its lease):
+        // past it, the send is cut off when the lease ends and counts as not delivered (the
+        // next leader sends it; at-least-once).
+        let guard = self.lease.read().expect("lease lock").clone();
+        let left = match guard.map(|g| g()) {
+            None => None,
+            Some(Some(left)) if left > MIN_LEASE_TO_SEND => Some(left),
+            Some(_) => {
+                tracing::info!("not leading any more; the notification is left to the next leader");
+                return Ok(Attempt::Taken);
+            }
+        };
+        let result = match left {
+            Some(left) if left < Duration::from_secs(86_400) => {
+                match tokio::time::timeout(left, r.send(&n, &ctx)).await {
+                    Ok(r) => r,
+                    Err(_) => Err(super::receiver::SendError {
+                        kind: FailureKind::Retryable,
+                        message: "the leader lease ended during the send".into(),
+                        retry_after: None,
+                    }),
+                }
+            }
+            _ => r.send(&n, &ctx).await,
+        };
         let now = self.clock.now();
         if let Some((key, interval)) = r.pacing() {
             self.paced
@@ -360,6 +400,8 @@ impl Deliverer {
                         .await;
                     match r {
                         Ok(()) => break,
+                        // Another replica leads: retrying cannot succeed.
+                        Err(e) if e.is_fenced() => return Err(e),
                         Err(e) if tries < 5 => {
                             tries += 1;
                             tracing::warn!(error = %e, "delivered, but not yet recorded; retrying the record");

@@ -125,7 +125,21 @@ impl Notifier {
     /// taking over leadership continues from what the previous leader recorded, without
     /// re-sending what it sent. Orphaned rows are reassigned (only the leader does that).
     pub async fn restore_from_store(&self) -> Result<usize, StoreError> {
+        self.restore_log(false).await
+    }
+
+    /// A follower's copy of the leader's notification log. A log the store lost (tables
+    /// dropped and re-created: empty) does not wipe the copy: it is what the replica that
+    /// takes over needs.
+    pub async fn mirror_log(&self) -> Result<usize, StoreError> {
+        self.restore_log(true).await
+    }
+
+    async fn restore_log(&self, keep_if_empty: bool) -> Result<usize, StoreError> {
         let log = self.store.notification_log().await?;
+        if keep_if_empty && log.is_empty() {
+            return Ok(0);
+        }
         let receivers: HashMap<String, Arc<dyn Receiver>> = self
             .deliverer
             .receiver_names()

@@ -24,6 +24,10 @@ use super::{Result, Store, StoreError, with_pool};
 /// The lease the evaluator and notifier run under.
 pub const LEADER: &str = "leader";
 
+/// Lease statements give up rather than wait long for the lease row's lock (held, at worst, by
+/// a stopped process's open transaction until the server ends it): the next round tries again.
+const LOCK_TIMEOUT: &str = "SET LOCAL lock_timeout = '2s'";
+
 /// The store's clock in microseconds since the Unix epoch, as SQL.
 pub(crate) fn now_sql(postgres: bool) -> &'static str {
     if postgres {
@@ -101,10 +105,13 @@ fn remaining(us: i64) -> Duration {
 
 /// Inside a transaction on `$conn`: refuses the write (returns `StoreError::Fenced` from the
 /// enclosing function) unless the handle's fence still holds the lease. A handle without a
-/// fence (the CLI, single-purpose tools) passes.
+/// fence (the CLI, single-purpose tools) passes, and so does any SQLite handle.
 macro_rules! check_fence {
     ($store:expr, $conn:expr) => {
-        if let Some(f) = &$store.fence {
+        // SQLite: one daemon per store (its file lock), so nothing to fence; and a read first
+        // would turn the transaction into a deferred read-then-write that SQLite refuses
+        // (SQLITE_BUSY_SNAPSHOT) whenever the runs writer commits in between.
+        if let Some(f) = $store.fence.as_ref().filter(|_| $store.is_postgres()) {
             let epoch = f.epoch();
             let held: Option<i64> = if epoch > 0 {
                 ::sqlx::query_scalar(::sqlx::AssertSqlSafe($store.fence_sql()))
@@ -175,12 +182,18 @@ impl Store {
              RETURNING epoch, expires_us - {now}"
         );
         let row: Option<(i64, i64)> = with_pool!(self, pool, _Db => {
-            sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            let mut tx = pool.begin().await?;
+            if pg {
+                sqlx::query(LOCK_TIMEOUT).execute(&mut *tx).await?;
+            }
+            let row = sqlx::query_as(sqlx::AssertSqlSafe(sql))
                 .bind(holder)
                 .bind(min_epoch.max(1))
                 .bind(lease.as_micros() as i64)
-                .fetch_optional(pool)
-                .await?
+                .fetch_optional(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            row
         });
         Ok(row.map(|(epoch, left)| Lease {
             holder: holder.to_string(),
@@ -196,18 +209,25 @@ impl Store {
         epoch: i64,
         lease: Duration,
     ) -> Result<Option<Lease>> {
-        let now = now_sql(self.is_postgres());
+        let pg = self.is_postgres();
+        let now = now_sql(pg);
         let sql = format!(
             "UPDATE cluster_lease SET expires_us = {now} + $3 WHERE name = '{LEADER}' \
              AND holder = $1 AND epoch = $2 AND expires_us > {now} RETURNING expires_us - {now}"
         );
         let left: Option<i64> = with_pool!(self, pool, _Db => {
-            sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+            let mut tx = pool.begin().await?;
+            if pg {
+                sqlx::query(LOCK_TIMEOUT).execute(&mut *tx).await?;
+            }
+            let left = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
                 .bind(holder)
                 .bind(epoch)
                 .bind(lease.as_micros() as i64)
-                .fetch_optional(pool)
-                .await?
+                .fetch_optional(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            left
         });
         Ok(left.map(|l| Lease {
             holder: holder.to_string(),
@@ -314,23 +334,6 @@ impl Store {
                 .rows_affected()
         });
         Ok(n)
-    }
-
-    /// Whether this handle's fence holds the lease right now (one read; the write paths check
-    /// inside their own transactions).
-    pub async fn fence_holds(&self) -> Result<bool> {
-        let Some(f) = &self.fence else {
-            return Ok(true);
-        };
-        let sql = self.fence_sql().replace(" FOR SHARE", "");
-        let held: Option<i64> = with_pool!(self, pool, _Db => {
-            sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
-                .bind(f.holder())
-                .bind(f.epoch())
-                .fetch_optional(pool)
-                .await?
-        });
-        Ok(held.is_some())
     }
 }
 

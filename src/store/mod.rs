@@ -50,6 +50,10 @@ pub use silences::StoredSilence;
 /// `/readyz` and the recorder report a stuck database instead of hanging.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// How long PostgreSQL lets a session sit idle inside a transaction before ending it (see
+/// `connect`). Every transaction here runs its statements back to back.
+const IDLE_IN_TRANSACTION_MS: &str = "5000";
+
 /// How long re-applying the schema under a running daemon may take before it is given up (and
 /// tried again at the next heartbeat).
 const MIGRATE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -212,7 +216,15 @@ impl Store {
                 .map_err(connect_err)?;
             (Pool::Sqlite(pool), Dialect::Sqlite)
         } else if raw.starts_with("postgres://") || raw.starts_with("postgresql://") {
-            let options = PgConnectOptions::from_str(raw).map_err(connect_err)?;
+            // A transaction left idle by a stopped (SIGSTOP) or hung process is ended by the
+            // server: a leader's fenced write holds a share lock on the lease row, which would
+            // otherwise keep every follower from taking the lease for as long as it is stopped.
+            let options = PgConnectOptions::from_str(raw)
+                .map_err(connect_err)?
+                .options([(
+                    "idle_in_transaction_session_timeout",
+                    IDLE_IN_TRANSACTION_MS,
+                )]);
             // One plain connection first: a pool reports only "timed out" when it cannot connect.
             PgConnection::connect_with(&options)
                 .await
@@ -313,6 +325,30 @@ impl Store {
                 MIGRATE_TIMEOUT.as_secs()
             ))),
         }
+    }
+
+    /// A handle on a pool of its own, of `connections` connections (the same database and
+    /// options): the cluster's heartbeats and lease renewals must not queue behind the runs
+    /// writer, the feed and API readers. On SQLite, the same pool (one process, one file).
+    pub async fn with_own_pool(&self, connections: u32) -> Result<Store> {
+        let pool = match &self.pool {
+            Pool::Sqlite(p) => Pool::Sqlite(p.clone()),
+            Pool::Postgres(p) => Pool::Postgres(
+                PgPoolOptions::new()
+                    .max_connections(connections)
+                    .acquire_timeout(ACQUIRE_TIMEOUT)
+                    .connect_with((*p.connect_options()).clone())
+                    .await
+                    .map_err(|e| StoreError::Connect {
+                        url: self.url.clone(),
+                        message: e.to_string(),
+                    })?,
+            ),
+        };
+        Ok(Store {
+            pool,
+            ..self.clone()
+        })
     }
 
     /// Whether this is a PostgreSQL store (several replicas may share it).

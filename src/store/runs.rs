@@ -309,6 +309,8 @@ impl Store {
     /// `synchronous = NORMAL`, the same trade.
     ///
     /// `runs` are bare [`RunResult`]s (no mark) or [`StoredRun`]s with their maintenance mark.
+    /// Idempotent: a run already stored (a retry after a commit whose answer was lost) is left
+    /// as it is, and the others go in.
     pub async fn insert_runs<R: RunRow>(&self, runs: &[R]) -> Result<()> {
         if runs.is_empty() {
             return Ok(());
@@ -355,6 +357,7 @@ impl Store {
                         .push_unseparated(", ")
                         .push_unseparated(stored_now);
                 });
+                q.push(" ON CONFLICT (run_id) DO NOTHING");
                 q.build().execute(&mut *tx).await?;
             }
 
@@ -379,6 +382,7 @@ impl Store {
                         .push_bind(s.outcome.as_str())
                         .push_bind(&s.error);
                 });
+                q.push(" ON CONFLICT (run_id, idx) DO NOTHING");
                 q.build().execute(&mut *tx).await?;
             }
 
@@ -396,6 +400,7 @@ impl Store {
                         .push_bind(&a.kind)
                         .push_bind(&a.path);
                 });
+                q.push(" ON CONFLICT (run_id, idx) DO NOTHING");
                 q.build().execute(&mut *tx).await?;
             }
             tx.commit().await?;
@@ -484,6 +489,32 @@ impl Store {
                 " FROM runs r WHERE r.started_at >= $1 ORDER BY r.started_at, r.run_id"
             ))
             .bind(since)
+            .fetch_all(pool)
+            .await?
+            .iter()
+            .map(|row| summary_from_row!(row))
+            .collect()
+        })
+    }
+
+    /// [`Store::runs_since`] restricted to the runs `replica` stored: what a cluster replica
+    /// replays into its own metrics (the leader reads everyone else's through the feed, so no
+    /// run is counted twice).
+    pub async fn runs_since_of(
+        &self,
+        since: DateTime<Utc>,
+        replica: &str,
+    ) -> Result<Vec<RunSummary>> {
+        let since = micros(since);
+        with_pool!(self, pool, _Db => {
+            sqlx::query(concat!(
+                "SELECT ",
+                summary_columns!(),
+                " FROM runs r WHERE r.started_at >= $1 AND r.replica = $2 \
+                 ORDER BY r.started_at, r.run_id"
+            ))
+            .bind(since)
+            .bind(replica)
             .fetch_all(pool)
             .await?
             .iter()
