@@ -128,7 +128,7 @@ async fn write_runs(store: Store, mut rx: mpsc::UnboundedReceiver<StoredRun>) {
         // (a transaction open for long would make its runs visible to the leader's feed long
         // after their arrival time).
         let n = batch.len().min(WRITE_BATCH_MAX);
-        match store.insert_runs(&batch[..n]).await {
+        match store.record_runs(&batch[..n]).await {
             Ok(()) => {
                 if failing {
                     tracing::info!(

@@ -309,9 +309,18 @@ impl Store {
     /// `synchronous = NORMAL`, the same trade.
     ///
     /// `runs` are bare [`RunResult`]s (no mark) or [`StoredRun`]s with their maintenance mark.
-    /// Idempotent: a run already stored (a retry after a commit whose answer was lost) is left
-    /// as it is, and the others go in.
+    /// A run id already stored fails the whole transaction.
     pub async fn insert_runs<R: RunRow>(&self, runs: &[R]) -> Result<()> {
+        self.insert_runs_with(runs, false).await
+    }
+
+    /// The daemon's writer: as [`Store::insert_runs`], but idempotent: a run already stored (a
+    /// retry after a commit whose answer was lost) is left as it is and the others go in.
+    pub async fn record_runs<R: RunRow>(&self, runs: &[R]) -> Result<()> {
+        self.insert_runs_with(runs, true).await
+    }
+
+    async fn insert_runs_with<R: RunRow>(&self, runs: &[R], ignore_stored: bool) -> Result<()> {
         if runs.is_empty() {
             return Ok(());
         }
@@ -357,7 +366,9 @@ impl Store {
                         .push_unseparated(", ")
                         .push_unseparated(stored_now);
                 });
-                q.push(" ON CONFLICT (run_id) DO NOTHING");
+                if ignore_stored {
+                    q.push(" ON CONFLICT (run_id) DO NOTHING");
+                }
                 q.build().execute(&mut *tx).await?;
             }
 
@@ -382,7 +393,9 @@ impl Store {
                         .push_bind(s.outcome.as_str())
                         .push_bind(&s.error);
                 });
-                q.push(" ON CONFLICT (run_id, idx) DO NOTHING");
+                if ignore_stored {
+                    q.push(" ON CONFLICT (run_id, idx) DO NOTHING");
+                }
                 q.build().execute(&mut *tx).await?;
             }
 
@@ -400,7 +413,9 @@ impl Store {
                         .push_bind(&a.kind)
                         .push_bind(&a.path);
                 });
-                q.push(" ON CONFLICT (run_id, idx) DO NOTHING");
+                if ignore_stored {
+                    q.push(" ON CONFLICT (run_id, idx) DO NOTHING");
+                }
                 q.build().execute(&mut *tx).await?;
             }
             tx.commit().await?;
