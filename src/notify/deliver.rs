@@ -164,7 +164,7 @@ impl Deliverer {
         }
     }
 
-    /// Sends only while `guard` says the lease lasts, and within what is left of it.
+    /// Starts a send only while `guard` says the lease lasts.
     pub fn set_lease_guard(&self, guard: LeaseGuard) {
         *self.lease.write().expect("lease lock") = Some(guard);
     }
@@ -347,31 +347,17 @@ impl Deliverer {
             outbox_id: row.id,
             attempt: attempts,
         };
-        // The last moment to find out this process no longer leads (paused past its lease):
-        // past it, the send is cut off when the lease ends and counts as not delivered (the
-        // next leader sends it; at-least-once).
+        // The last moment to find out this process no longer leads (paused past its lease, it
+        // wakes up here): then the next leader sends it. The send itself is not cut off at the
+        // lease's end: a request cut off has often arrived, and would be sent again.
         let guard = self.lease.read().expect("lease lock").clone();
-        let left = match guard.map(|g| g()) {
-            None => None,
-            Some(Some(left)) if left > MIN_LEASE_TO_SEND => Some(left),
-            Some(_) => {
-                tracing::info!("not leading any more; the notification is left to the next leader");
-                return Ok(Attempt::Taken);
-            }
-        };
-        let result = match left {
-            Some(left) if left < Duration::from_secs(86_400) => {
-                match tokio::time::timeout(left, r.send(&n, &ctx)).await {
-                    Ok(r) => r,
-                    Err(_) => Err(super::receiver::SendError {
-                        kind: FailureKind::Retryable,
-                        message: "the leader lease ended during the send".into(),
-                        retry_after: None,
-                    }),
-                }
-            }
-            _ => r.send(&n, &ctx).await,
-        };
+        if let Some(g) = guard
+            && g().is_none_or(|left| left <= MIN_LEASE_TO_SEND)
+        {
+            tracing::info!("not leading any more; the notification is left to the next leader");
+            return Ok(Attempt::Taken);
+        }
+        let result = r.send(&n, &ctx).await;
         let now = self.clock.now();
         if let Some((key, interval)) = r.pacing() {
             self.paced

@@ -38,10 +38,11 @@ async fn a_former_leader_can_neither_queue_claim_nor_mark_once_another_holds_the
     let a = base.clone().fenced(fa.clone());
     let b = base.clone().fenced(fb.clone());
     let short = Duration::from_millis(300);
+    let long = Duration::from_secs(60);
     let now = Utc::now();
 
     let la = base
-        .acquire_lease("a", short, 1, false)
+        .acquire_lease("a", long, 1, false)
         .await
         .unwrap()
         .expect("a free lease is taken");
@@ -71,9 +72,9 @@ async fn a_former_leader_can_neither_queue_claim_nor_mark_once_another_holds_the
         .unwrap_err();
     assert!(refused.is_fenced(), "{refused}");
 
-    // `a` stops renewing (paused); its lease expires by the store's clock and `b` takes over
-    // with a higher epoch.
-    until_expired(&base).await;
+    // `a` stops renewing (paused) and its lease ends (given up here, as if it had expired:
+    // expiry by the store's clock is the next test's) and `b` takes over with a higher epoch.
+    base.release_lease("a", la.epoch).await.unwrap();
     let lb = base
         .acquire_lease("b", Duration::from_secs(30), 1, false)
         .await
@@ -82,7 +83,7 @@ async fn a_former_leader_can_neither_queue_claim_nor_mark_once_another_holds_the
     assert_eq!(lb.epoch, 2);
     fb.set(lb.epoch);
     assert!(
-        base.renew_lease("a", 1, short).await.unwrap().is_none(),
+        base.renew_lease("a", 1, long).await.unwrap().is_none(),
         "the former leader cannot renew"
     );
 
@@ -134,6 +135,27 @@ async fn a_former_leader_can_neither_queue_claim_nor_mark_once_another_holds_the
     // Delivered: nobody's to send again.
     assert!(!b.outbox_attempt_started(id, 2).await.unwrap());
 
+    base.close().await;
+    pg.drop_db().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lease_expires_by_the_store_clock_and_is_then_taken_with_a_higher_epoch() {
+    let pg = TempPg::create().await;
+    let base = Store::connect(&Secret::new(pg.url.clone())).await.unwrap();
+    let short = Duration::from_millis(300);
+    let la = base.acquire_lease("a", short, 1, false).await.unwrap();
+    assert_eq!(la.map(|l| l.epoch), Some(1));
+    until_expired(&base).await;
+    assert!(
+        base.renew_lease("a", 1, short).await.unwrap().is_none(),
+        "an expired lease is not renewed"
+    );
+    let lb = base
+        .acquire_lease("b", Duration::from_secs(30), 1, false)
+        .await
+        .unwrap();
+    assert_eq!(lb.map(|l| (l.holder, l.epoch)), Some(("b".to_string(), 2)));
     base.close().await;
     pg.drop_db().await;
 }
