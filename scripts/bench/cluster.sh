@@ -262,10 +262,10 @@ for k in $(seq 1 "$KILLS"); do
         [ "$i" != "$LI" ] && [ -n "${PIDS[$i]}" ] && others+=("${PORTS[$i]}")
     done
     pid=${PIDS[$LI]}
-    read -r secs new < <(python3 "$HELPER" failover "$pid" "$LEADER" "${others[@]}" || true)
+    read -r secs new epoch < <(python3 "$HELPER" failover "$pid" "$LEADER" "${others[@]}" || true)
     wait "$pid" 2>/dev/null || true
     PIDS[LI]=""
-    echo "failover=$secs $LEADER $new" >>"$RESULTS"
+    echo "failover=$secs $LEADER $new $epoch" >>"$RESULTS"
     log "kill $k: $LEADER -> $new in $secs s; restarting $LEADER"
     start_replica "$LI"
     wait_http "${PORTS[$LI]}" 120
