@@ -137,10 +137,16 @@ impl RunResult {
     /// The latency alerting and SLOs judge: the sum of timed steps, or the whole run when no
     /// step is marked timed (API and SQL checks).
     pub fn slo_latency_ms(&self) -> f64 {
-        if self.steps.iter().any(|s| s.timed) {
-            self.timed_latency_ms
-        } else {
-            self.total_ms
-        }
+        slo_latency_ms(&self.steps, self.timed_latency_ms, self.total_ms)
+    }
+}
+
+/// The latency a run's SLO judges: the sum of its timed steps when it timed any, else the
+/// total. One rule for a live run and a stored one read back with its steps.
+pub fn slo_latency_ms(steps: &[StepResult], timed_latency_ms: f64, total_ms: f64) -> f64 {
+    if steps.iter().any(|s| s.timed) {
+        timed_latency_ms
+    } else {
+        total_ms
     }
 }

@@ -54,11 +54,7 @@ impl FedRun {
     /// The latency alerting and SLOs judge, as `RunResult::slo_latency_ms` computes it: the
     /// sum of the timed steps, or the whole run when no step is timed.
     pub fn slo_latency_ms(&self) -> f64 {
-        if self.steps.iter().any(|s| s.timed) {
-            self.timed_latency_ms
-        } else {
-            self.total_ms
-        }
+        crate::run::slo_latency_ms(&self.steps, self.timed_latency_ms, self.total_ms)
     }
 }
 
