@@ -13,10 +13,14 @@ pub use probe::{HttpProber, HttpStats};
 
 use super::{Check, Context, RawRetry, Schedule, Validator};
 use crate::config::Secret;
+use crate::config::duration::{Bound, DAY};
 use crate::metrics::catalog;
 use crate::metrics::registry::Registry;
 use crate::outcome::Outcome;
 use crate::run::{CheckKind, RunResult};
+
+/// A response slower than a check's longest timeout (a day) is never measured.
+const MAX_LATENCY: Bound = Bound::positive("latency", DAY);
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -158,8 +162,13 @@ impl Check for HttpCheck {
                 );
             }
         }
-        let max_latency = expect
-            .and_then(|e| v.duration(&format!("{p}.expect.max_latency"), e.max_latency.as_deref()));
+        let max_latency = expect.and_then(|e| {
+            v.duration(
+                &format!("{p}.expect.max_latency"),
+                e.max_latency.as_deref(),
+                MAX_LATENCY,
+            )
+        });
         HttpCheck {
             name: h.name.clone(),
             method,

@@ -61,7 +61,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::clock::Clock;
-use crate::config::duration::parse_duration;
+use crate::config::duration::Bound;
 use crate::config::yaml::YamlDoc;
 use crate::config::{Diagnostic, Target};
 use crate::journey::{Journey, Runner, Vars};
@@ -355,9 +355,10 @@ impl Validator<'_> {
         }
     }
 
-    /// The duration written at `path`, if any; a malformed one is reported and gives `None`.
-    pub fn duration(&mut self, path: &str, raw: Option<&str>) -> Option<Duration> {
-        match parse_duration(raw?) {
+    /// The duration written at `path`, if any; a malformed or out-of-`bound` one is reported
+    /// and gives `None`.
+    pub fn duration(&mut self, path: &str, raw: Option<&str>, bound: Bound) -> Option<Duration> {
+        match bound.parse(raw?) {
             Ok(d) => Some(d),
             Err(e) => {
                 self.error(path, e);

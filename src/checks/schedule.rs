@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::Validator;
-use crate::config::duration::parse_duration;
+use crate::config::duration::{Bound, DAY, HOUR};
 
 /// When and how a check runs.
 #[derive(Debug, Clone, PartialEq)]
@@ -44,13 +44,24 @@ pub struct RawSchedule<'a> {
 /// The start offset never exceeds this, whatever the interval.
 const MAX_OFFSET_CAP: Duration = Duration::from_secs(120);
 
+/// A check runs at least daily: a longer interval is a typo, and a day keeps every run's
+/// millisecond arithmetic far from overflow. Its timeout never exceeds its interval (see
+/// [`overlap`]).
+pub(crate) const INTERVAL: Bound = Bound::positive("interval", DAY);
+pub(crate) const TIMEOUT: Bound = Bound::positive("timeout", DAY);
+/// Larger than [`MAX_OFFSET_CAP`] is accepted and capped, as before; past a day it is a typo.
+const MAX_OFFSET: Bound = Bound::positive("start offset", DAY);
+/// A retest waits at most an hour: longer, and the failure it confirms is stale.
+const RETRY_DELAY: Bound = Bound::or_zero("retry delay", HOUR);
+const DEFAULT_RETRY_DELAY: Duration = Duration::from_secs(5);
+
 /// The section-wide values a check's own schedule falls back to.
 #[derive(Debug, Clone)]
 pub(super) struct Defaults {
     interval: Duration,
     timeout: Option<Duration>,
     max_offset: Duration,
-    retry: Option<RawRetry>,
+    retry: Option<Retry>,
 }
 
 impl Defaults {
@@ -65,13 +76,15 @@ impl Defaults {
     ) -> Self {
         Defaults {
             interval: v
-                .duration("checks.interval", interval.as_deref())
+                .duration("checks.interval", interval.as_deref(), INTERVAL)
                 .unwrap_or(Duration::from_secs(60)),
-            timeout: v.duration("checks.timeout", timeout.as_deref()),
+            timeout: v.duration("checks.timeout", timeout.as_deref(), TIMEOUT),
             max_offset: v
-                .duration("checks.max_offset", max_offset.as_deref())
+                .duration("checks.max_offset", max_offset.as_deref(), MAX_OFFSET)
                 .unwrap_or(MAX_OFFSET_CAP),
-            retry: retry.clone(),
+            retry: retry
+                .as_ref()
+                .map(|r| Retry::parse(v, "checks.retry_on_failure", r)),
         }
     }
 
@@ -84,25 +97,34 @@ impl Defaults {
         raw: RawSchedule<'_>,
     ) -> Schedule {
         let interval = v
-            .duration(&format!("{path}.interval"), raw.interval)
+            .duration(&format!("{path}.interval"), raw.interval, INTERVAL)
             .unwrap_or(self.interval);
         let timeout = v
-            .duration(&format!("{path}.timeout"), raw.timeout)
+            .duration(&format!("{path}.timeout"), raw.timeout, TIMEOUT)
             .or(self.timeout)
             .unwrap_or_else(|| interval.mul_f64(0.8));
-        let retry = raw.retry.or(self.retry.as_ref()).map(|r| Retry {
-            count: r.count,
-            delay: r
-                .delay
-                .as_deref()
-                .and_then(|d| parse_duration(d).ok())
-                .unwrap_or(Duration::from_secs(5)),
-        });
+        let retry = match raw.retry {
+            Some(r) => Some(Retry::parse(v, &format!("{path}.retry_on_failure"), r)),
+            None => self.retry,
+        };
         Schedule {
             interval,
             timeout,
             max_offset: self.max_offset.min(interval).min(MAX_OFFSET_CAP),
             retry,
+        }
+    }
+}
+
+impl Retry {
+    /// The `retry_on_failure` written at `path`; a bad `delay` is reported, and the default
+    /// stands in for it.
+    fn parse(v: &mut Validator<'_>, path: &str, raw: &RawRetry) -> Retry {
+        Retry {
+            count: raw.count,
+            delay: v
+                .duration(&format!("{path}.delay"), raw.delay.as_deref(), RETRY_DELAY)
+                .unwrap_or(DEFAULT_RETRY_DELAY),
         }
     }
 }

@@ -26,6 +26,7 @@ use tokio::signal::unix::{SignalKind, signal};
 
 use crate::clock::SystemClock;
 use crate::config::Secret;
+use crate::config::duration::{Bound, DAY};
 use crate::daemon::{Daemon, Options};
 use crate::settings::Config;
 
@@ -34,6 +35,9 @@ pub const SANDBOX_BIN: &str = "rvp-sandbox";
 
 /// The one install command for the browser, said wherever it is missing.
 pub const INSTALL_COMMAND: &str = "apt-get install -y chromium chromium-driver";
+
+/// Faults stay on at most a day: a demo is watched, not left running broken.
+const FAULT_FOR: Bound = Bound::positive("fault duration", DAY);
 
 /// Admin token of the sandbox's fault API when `RVP_SANDBOX_ADMIN_TOKEN` is not set (the demo
 /// sandbox listens on loopback only; it guards test-double switches, not customer data).
@@ -93,8 +97,9 @@ pub struct Args {
     /// service health route answers 503) or outage (the sandbox's database goes down).
     #[arg(long, value_enum)]
     pub faults: Option<Faults>,
-    /// How long the faults stay on before they are cleared (the alert then resolves).
-    #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
+    /// How long the faults stay on before they are cleared (the alert then resolves; at most
+    /// `1d`).
+    #[arg(long, default_value = "5m", value_parser = |s: &str| FAULT_FOR.parse(s))]
     pub fault_for: Duration,
     /// Listen address of the daemon (overrides `server.listen`, default 127.0.0.1:3005).
     #[arg(long)]

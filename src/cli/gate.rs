@@ -13,8 +13,9 @@ use crate::gate::{self, Samples, Targets};
 #[derive(Debug, clap::Args)]
 #[command(group(clap::ArgGroup::new("mode").required(true).args(["window", "runs"])))]
 pub struct GateArgs {
-    /// Judge the stored runs of this rolling window (e.g. `1h`, `30d`) and the alerts firing now.
-    #[arg(long)]
+    /// Judge the stored runs of this rolling window (e.g. `1h`, `30d`; at most `400d`) and the
+    /// alerts firing now.
+    #[arg(long, value_parser = |s: &str| gate::api::WINDOW.check_arg(s))]
     pub window: Option<String>,
     /// Run every journey and API check N times now and judge only those runs.
     #[arg(long)]
@@ -83,7 +84,8 @@ async fn judge(
     let checks = gate::gated_checks(&cfg, &targets);
     let samples = match (&a.window, a.runs) {
         (Some(w), _) => {
-            let window = crate::config::duration::parse_duration(w)
+            let window = gate::api::WINDOW
+                .parse(w)
                 .map_err(|e| anyhow::anyhow!("--window: {e}"))?;
             match &a.source {
                 Some(url) => from_source(url, w, a.source_token.as_deref()).await?,

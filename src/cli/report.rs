@@ -10,8 +10,8 @@ use crate::gate::{self, Samples, Targets};
 
 #[derive(Debug, clap::Args)]
 pub struct ReportArgs {
-    /// How far back the report goes (e.g. `24h`, `7d`, `30d`).
-    #[arg(long, default_value = "7d")]
+    /// How far back the report goes (e.g. `24h`, `7d`, `30d`; at most `400d`).
+    #[arg(long, default_value = "7d", value_parser = |s: &str| gate::api::WINDOW.check_arg(s))]
     pub since: String,
     /// The folder to write `index.html` into (created if missing).
     #[arg(long)]
@@ -43,7 +43,8 @@ pub async fn write(
     cfg: &crate::settings::Config,
     clock: &dyn Clock,
 ) -> anyhow::Result<PathBuf> {
-    let since = crate::config::duration::parse_duration(&a.since)
+    let since = gate::api::WINDOW
+        .parse(&a.since)
         .map_err(|e| anyhow::anyhow!("--since: {e}"))?;
     let to = clock.now();
     let from = gate::window_start(to, since);

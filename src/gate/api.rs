@@ -12,7 +12,12 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::samples::{self, AlertsReading, GaugeReading, Mode, Samples};
+use crate::config::duration::{Bound, DAY};
 use crate::view::DaemonView;
+
+/// How far back a gate or a report may look: the longest store retention. Also the bound of
+/// `synmon gate --window` and `synmon report --since`.
+pub const WINDOW: Bound = Bound::positive("window", DAY.saturating_mul(400));
 
 #[derive(Debug, Deserialize)]
 pub struct GateQuery {
@@ -22,7 +27,7 @@ pub struct GateQuery {
 
 /// `GET /api/v1/gate?window=1h`.
 pub async fn gate_samples(State(s): State<DaemonView>, Query(q): Query<GateQuery>) -> Response {
-    let window = match crate::config::duration::parse_duration(&q.window) {
+    let window = match WINDOW.parse(&q.window) {
         Ok(w) => w,
         Err(e) => {
             return (

@@ -9,7 +9,7 @@ use yaml_serde::Value;
 use super::model::*;
 use super::raw::*;
 use crate::config::diag::Diagnostic;
-use crate::config::duration::parse_duration;
+use crate::config::duration::{Bound, MINUTE};
 use crate::config::span::{join_index, join_key};
 use crate::config::yaml::YamlDoc;
 use crate::template::{BUILTIN_VARS, Template};
@@ -24,7 +24,11 @@ pub struct LoadContext {
 }
 
 const ACTIONS: &str = "goto, click, fill, select, press, wait_for, assert_text, assert_url, screenshot, http, sql, poll, use, capture";
-const MAX_TIMEOUT: Duration = Duration::from_secs(600);
+/// A step, or a poll's whole deadline, past 10 minutes is a hung page, not a slow one.
+const STEP_TIMEOUT: Bound = Bound::positive("step timeout", MINUTE.saturating_mul(10));
+const POLL_TIMEOUT: Bound = Bound::positive("poll timeout", MINUTE.saturating_mul(10));
+/// Polled at most every 10 minutes; `every` must also be shorter than the poll's `timeout`.
+const POLL_EVERY: Bound = Bound::positive("poll interval", MINUTE.saturating_mul(10));
 
 /// Loads every `*.yaml`/`*.yml` in `dir` whose name does not start with `_` (those are shared
 /// step files, pulled in with `use:`).
@@ -318,12 +322,8 @@ impl Ctx<'_> {
         })
     }
 
-    fn duration(&mut self, path: &str, raw: &str) -> Option<Duration> {
-        match parse_duration(raw) {
-            Ok(d) if d > MAX_TIMEOUT => {
-                self.err(path, format!("`{raw}` is longer than the 10m maximum"));
-                None
-            }
+    fn duration(&mut self, path: &str, raw: &str, bound: Bound) -> Option<Duration> {
+        match bound.parse(raw) {
             Ok(d) => Some(d),
             Err(e) => {
                 self.err(path, e);
@@ -375,7 +375,7 @@ fn step_of(
     };
 
     let timeout = match &raw.timeout {
-        Some(t) => c.duration(&join_key(path, "timeout"), t),
+        Some(t) => c.duration(&join_key(path, "timeout"), t, STEP_TIMEOUT),
         None if kind == "goto" => Some(ctx.navigation_timeout),
         None => Some(ctx.step_timeout),
     };
@@ -530,8 +530,8 @@ fn step_of(
                 None
             }
             Ok(rp) => {
-                let every = c.duration(&join_key(&apath, "every"), &rp.every);
-                poll_deadline = c.duration(&join_key(&apath, "timeout"), &rp.timeout);
+                let every = c.duration(&join_key(&apath, "every"), &rp.every, POLL_EVERY);
+                poll_deadline = c.duration(&join_key(&apath, "timeout"), &rp.timeout, POLL_TIMEOUT);
                 if let (Some(e), Some(d)) = (every, poll_deadline)
                     && e >= d
                 {

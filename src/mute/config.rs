@@ -4,11 +4,13 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::time::Duration;
 
 use chrono::{NaiveTime, Weekday};
 use serde::Deserialize;
 
 use crate::config::Secret;
+use crate::config::duration::{Bound, DAY, MINUTE};
 use crate::notify::NotifyConfig;
 use crate::rules::model::{Matcher, Matchers};
 
@@ -16,6 +18,11 @@ use super::auth::ApiAuth;
 use super::inhibit::InhibitRule;
 use super::maintenance::{MaintenanceWindow, Schedule};
 use super::watchdog::WatchdogConfig;
+
+/// A weekly window lasts from a minute to the whole week it repeats in.
+const WEEKLY_DURATION: Bound = Bound::new("weekly window", MINUTE, DAY.saturating_mul(7));
+/// The dead man's switch hears from synmon at least daily; under a second it is a flood.
+const WATCHDOG_INTERVAL: Bound = Bound::new("watchdog interval", Duration::from_secs(1), DAY);
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -252,17 +259,8 @@ pub fn validate(
                         format!("`{}` is not a time like 22:30", wk.start),
                     )
                 });
-                let duration = match crate::config::duration::parse_duration(&wk.duration) {
-                    Ok(d) if d.as_secs() >= 60 && d.as_secs() <= 7 * 86_400 => {
-                        chrono::Duration::from_std(d).ok()
-                    }
-                    Ok(_) => {
-                        err(
-                            &format!("{p}.weekly.duration"),
-                            format!("`{}` is out of range (1m to 7d)", wk.duration),
-                        );
-                        None
-                    }
+                let duration = match WEEKLY_DURATION.parse(&wk.duration) {
+                    Ok(d) => chrono::Duration::from_std(d).ok(),
                     Err(e) => {
                         err(&format!("{p}.weekly.duration"), e);
                         None
@@ -308,15 +306,8 @@ pub fn validate(
         }
     }
     if let Some(wd) = watchdog {
-        let interval = match crate::config::duration::parse_duration(&wd.interval) {
-            Ok(d) if d.as_secs() >= 1 => Some(d),
-            Ok(_) => {
-                err(
-                    "watchdog.interval",
-                    format!("`{}` is shorter than 1s", wd.interval),
-                );
-                None
-            }
+        let interval = match WATCHDOG_INTERVAL.parse(&wd.interval) {
+            Ok(d) => Some(d),
             Err(e) => {
                 err("watchdog.interval", e);
                 None

@@ -122,7 +122,7 @@ pub(crate) mod field {
     use std::time::Duration;
 
     use crate::config::Secret;
-    use crate::config::duration::parse_duration;
+    use crate::config::duration::{Bound, MINUTE};
     use crate::config::env::resolve_secret;
 
     /// An http(s) endpoint with a host; empty or absent: `default`.
@@ -156,10 +156,12 @@ pub(crate) mod field {
         }
     }
 
-    /// A request timeout (default 10 s).
+    /// A request timeout (default 10 s, at most 5 min: a receiver that slow holds up every
+    /// notification queued behind it).
     pub fn timeout(raw: Option<&str>, err: &mut dyn FnMut(&str, String)) -> Duration {
         const DEFAULT: Duration = Duration::from_secs(10);
-        match raw.map(parse_duration) {
+        const BOUND: Bound = Bound::positive("receiver timeout", MINUTE.saturating_mul(5));
+        match raw.map(|r| BOUND.parse(r)) {
             None => DEFAULT,
             Some(Ok(d)) => d,
             Some(Err(e)) => {

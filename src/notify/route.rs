@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::config::duration::parse_duration_or_zero;
+use crate::config::duration::{Bound, DAY, HOUR};
 use crate::rules::model::{MatchOp, Matcher, Matchers};
 
 /// A node of the routing tree as written. Unset options inherit from the parent.
@@ -114,6 +114,17 @@ pub fn matchers_key(m: &Matchers) -> String {
 pub const DEFAULT_GROUP_WAIT: Duration = Duration::from_secs(30);
 pub const DEFAULT_GROUP_INTERVAL: Duration = Duration::from_secs(300);
 pub const DEFAULT_REPEAT_INTERVAL: Duration = Duration::from_secs(4 * 3600);
+
+/// A group waits or batches at most an hour (a page held longer is a page missed); an
+/// unchanged firing group is re-sent at least monthly. Below 1 s a changed group would be
+/// re-sent on every evaluation.
+const GROUP_WAIT: Bound = Bound::or_zero("group wait", HOUR);
+const GROUP_INTERVAL: Bound = Bound::new("group interval", Duration::from_secs(1), HOUR);
+const REPEAT_INTERVAL: Bound = Bound::new(
+    "repeat interval",
+    Duration::from_secs(1),
+    DAY.saturating_mul(30),
+);
 
 impl Route {
     /// The routes an alert with `labels` goes to: depth first, the deepest matching nodes; the
@@ -317,19 +328,9 @@ fn validate_route(
             GroupBy::Labels(v)
         }
     };
-    let mut dur = |field: &str, v: &Option<String>, inherited: Duration, min: Duration| match v {
+    let mut dur = |field: &str, v: &Option<String>, inherited: Duration, bound: Bound| match v {
         None => inherited,
-        Some(s) => match parse_duration_or_zero(s) {
-            Ok(d) if d < min => {
-                err(
-                    &format!("{p}.{field}"),
-                    format!(
-                        "`{s}` is below the minimum of {}",
-                        humantime::format_duration(min)
-                    ),
-                );
-                inherited
-            }
+        Some(s) => match bound.parse(s) {
             Ok(d) => d,
             Err(e) => {
                 err(&format!("{p}.{field}"), e);
@@ -337,23 +338,18 @@ fn validate_route(
             }
         },
     };
-    let group_wait = dur(
-        "group_wait",
-        &raw.group_wait,
-        parent.group_wait,
-        Duration::ZERO,
-    );
+    let group_wait = dur("group_wait", &raw.group_wait, parent.group_wait, GROUP_WAIT);
     let group_interval = dur(
         "group_interval",
         &raw.group_interval,
         parent.group_interval,
-        Duration::from_secs(1),
+        GROUP_INTERVAL,
     );
     let repeat_interval = dur(
         "repeat_interval",
         &raw.repeat_interval,
         parent.repeat_interval,
-        Duration::from_secs(1),
+        REPEAT_INTERVAL,
     );
     let mut node = Route {
         key,

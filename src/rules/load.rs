@@ -9,7 +9,7 @@ use yaml_serde::Value;
 
 use super::model::*;
 use crate::config::diag::Diagnostic;
-use crate::config::duration::parse_duration;
+use crate::config::duration::{Bound, DAY, HOUR, MINUTE};
 use crate::config::span::{join_index, join_key};
 use crate::config::yaml::{YamlDoc, display_path};
 use crate::metrics::catalog::{self, MetricDef, MetricKind};
@@ -164,8 +164,14 @@ struct RawSlices {
     min_good_ratio: Option<f64>,
 }
 
-const MIN_WINDOW: Duration = Duration::from_secs(60);
-const MAX_WINDOW: Duration = Duration::from_secs(30 * 86_400);
+/// A rule looks at most 30 days back: the default retention (35 d) keeps that much, and no
+/// window, pending time or SLO period is longer. Under a minute the window holds too few runs.
+const WINDOW: Bound = Bound::new("window", MINUTE, DAY.saturating_mul(30));
+const FLAP_WINDOW: Bound = Bound::new("flap window", MINUTE, DAY.saturating_mul(30));
+const PENDING_FOR: Bound = Bound::or_zero("pending time", DAY.saturating_mul(30));
+const KEEP_FIRING_FOR: Bound = Bound::or_zero("keep-firing time", DAY.saturating_mul(30));
+const PERIOD: Bound = Bound::new("SLO period", DAY, DAY.saturating_mul(30));
+const SLICE: Bound = Bound::new("time slice", MINUTE, HOUR);
 const DEFAULT_WINDOW: Duration = Duration::from_secs(300);
 const DEFAULT_PERIOD: Duration = Duration::from_secs(30 * 86_400);
 
@@ -289,22 +295,6 @@ fn valid_name(s: &str) -> bool {
         .next()
         .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
-}
-
-/// `0`, `0s` or a duration.
-fn duration_or_zero(raw: &str) -> Result<Duration, String> {
-    if matches!(raw.trim(), "0" | "0s" | "0m") {
-        return Ok(Duration::ZERO);
-    }
-    parse_duration(raw)
-}
-
-fn window_of(raw: &str) -> Result<Duration, String> {
-    let d = parse_duration(raw)?;
-    if d < MIN_WINDOW || d > MAX_WINDOW {
-        return Err(format!("`{raw}` must be between 1m and 30d"));
-    }
-    Ok(d)
 }
 
 fn number(v: &Value) -> Result<f64, String> {
@@ -534,7 +524,7 @@ fn rule_of(doc: &YamlDoc, p: &str, r: RawRule, errors: &mut Vec<Diagnostic>) -> 
         }
     }
     let window = match &r.window {
-        Some(w) => window_of(w).unwrap_or_else(|e| {
+        Some(w) => WINDOW.parse(w).unwrap_or_else(|e| {
             errors.push(doc.diag(&at("window"), e));
             DEFAULT_WINDOW
         }),
@@ -554,15 +544,15 @@ fn rule_of(doc: &YamlDoc, p: &str, r: RawRule, errors: &mut Vec<Diagnostic>) -> 
         errors.push(doc.diag(&at("threshold"), e));
         0.0
     });
-    let mut dur = |key: &str, raw: &Option<String>| match raw {
+    let mut dur = |key: &str, raw: &Option<String>, bound: Bound| match raw {
         None => Duration::ZERO,
-        Some(s) => duration_or_zero(s).unwrap_or_else(|e| {
+        Some(s) => bound.parse(s).unwrap_or_else(|e| {
             errors.push(doc.diag(&at(key), e));
             Duration::ZERO
         }),
     };
-    let pending_for = dur("for", &r.pending_for);
-    let keep_firing_for = dur("keep_firing_for", &r.keep_firing_for);
+    let pending_for = dur("for", &r.pending_for, PENDING_FOR);
+    let keep_firing_for = dur("keep_firing_for", &r.keep_firing_for, KEEP_FIRING_FOR);
     let recover_after = r.recover_after.unwrap_or(1);
     if recover_after == 0 {
         errors.push(doc.diag(
@@ -592,7 +582,7 @@ fn rule_of(doc: &YamlDoc, p: &str, r: RawRule, errors: &mut Vec<Diagnostic>) -> 
         if f.max_changes == 0 {
             errors.push(doc.diag(&at("flap.max_changes"), "must be at least 1"));
         }
-        match window_of(&f.window) {
+        match FLAP_WINDOW.parse(&f.window) {
             Ok(window) => Some(Flap {
                 max_changes: f.max_changes,
                 window,
@@ -701,12 +691,8 @@ fn slo_of(doc: &YamlDoc, p: &str, r: RawSlo, errors: &mut Vec<Diagnostic>) -> Op
     };
     let period = match &r.period {
         None => DEFAULT_PERIOD,
-        Some(s) => match parse_duration(s) {
-            Ok(d) if d >= Duration::from_secs(86_400) && d <= MAX_WINDOW => d,
-            Ok(_) => {
-                errors.push(doc.diag(&at("period"), format!("`{s}` must be between 1d and 30d")));
-                DEFAULT_PERIOD
-            }
+        Some(s) => match PERIOD.parse(s) {
+            Ok(d) => d,
             Err(e) => {
                 errors.push(doc.diag(&at("period"), e));
                 DEFAULT_PERIOD
@@ -815,15 +801,8 @@ fn slo_of(doc: &YamlDoc, p: &str, r: RawSlo, errors: &mut Vec<Diagnostic>) -> Op
             counted(&p, &s.metric, &s.matchers, &s.good, &s.total, errors);
         let slice = match &s.slice {
             None => Duration::from_secs(300),
-            Some(x) => match parse_duration(x) {
-                Ok(d) if d >= MIN_WINDOW && d <= Duration::from_secs(3600) => d,
-                Ok(_) => {
-                    errors.push(doc.diag(
-                        &join_key(&p, "slice"),
-                        format!("`{x}` must be between 1m and 1h"),
-                    ));
-                    Duration::from_secs(300)
-                }
+            Some(x) => match SLICE.parse(x) {
+                Ok(d) => d,
                 Err(e) => {
                     errors.push(doc.diag(&join_key(&p, "slice"), e));
                     Duration::from_secs(300)

@@ -27,10 +27,15 @@ use super::eval::{Phase, State, evaluate};
 use super::load::load_files;
 use super::source::MemorySource;
 use crate::config::diag::Diagnostic;
-use crate::config::duration::parse_duration;
+use crate::config::duration::{Bound, DAY};
 use crate::config::span::{join_index, join_key};
 use crate::config::yaml::YamlDoc;
 use crate::metrics::catalog;
+
+/// One sample per `interval` (at most a day, like a check's) and alerts asked about up to
+/// 400 days in (the longest retention), so the series' timestamps stay within chrono's range.
+const INTERVAL: Bound = Bound::positive("series interval", DAY);
+const EVAL_TIME: Bound = Bound::or_zero("evaluation time", DAY.saturating_mul(400));
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -156,7 +161,9 @@ pub fn run_file(path: &Path) -> Result<FileResult, Vec<Diagnostic>> {
     }
     let interval = match &raw.interval {
         None => Duration::from_secs(60),
-        Some(s) => parse_duration(s).map_err(|e| vec![doc.diag("interval", e)])?,
+        Some(s) => INTERVAL
+            .parse(s)
+            .map_err(|e| vec![doc.diag("interval", e)])?,
     };
     rules.interval = interval;
     let step = chrono::Duration::from_std(interval).unwrap_or(chrono::Duration::minutes(1));
@@ -194,13 +201,7 @@ pub fn run_file(path: &Path) -> Result<FileResult, Vec<Diagnostic>> {
     let mut tests = Vec::new();
     for (i, t) in raw.alert_rule_test.iter().enumerate() {
         let p = join_index("alert_rule_test", i);
-        match parse_duration(&t.eval_time).or_else(|e| {
-            if t.eval_time.trim() == "0" || t.eval_time.trim() == "0s" {
-                Ok(Duration::ZERO)
-            } else {
-                Err(e)
-            }
-        }) {
+        match EVAL_TIME.parse(&t.eval_time) {
             Ok(d) => {
                 if rules.rule(&t.alertname).is_none() {
                     errors.push(doc.diag(

@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::checks;
-use crate::config::duration::parse_duration;
+use crate::config::duration::{Bound, DAY, HOUR, MINUTE};
 use crate::config::yaml::YamlDoc;
 use crate::config::{
     ConfigErrors, Credentials, Diagnostic, Env, Identity, ProcessEnv, Redactor, Secret, Target,
@@ -84,6 +84,26 @@ pub struct Config {
 
 /// The platform's observability port: synmon is its observability service.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:3005";
+
+// How long each top-level duration may be (listed in the README's key tables). A step or page
+// load past 10 minutes is a hung browser; rules are evaluated at least hourly so an alert is
+// never a day late; runs older than 400 days outlive any SLO period or release comparison; a
+// lease past 10 minutes leaves a dead leader unreplaced for that long.
+const STEP_TIMEOUT: Bound = Bound::positive("step timeout", MINUTE.saturating_mul(10));
+const NAVIGATION_TIMEOUT: Bound = Bound::positive("navigation timeout", MINUTE.saturating_mul(10));
+const STARTUP_TIMEOUT: Bound = Bound::positive("startup timeout", MINUTE.saturating_mul(10));
+const RETENTION: Bound = Bound::positive("retention", DAY.saturating_mul(400));
+const EVALUATION_INTERVAL: Bound = Bound::new("evaluation interval", Duration::from_secs(1), HOUR);
+const LEASE: Bound = Bound::new(
+    "lease",
+    Duration::from_millis(100),
+    MINUTE.saturating_mul(10),
+);
+const RENEW_EVERY: Bound = Bound::new(
+    "renewal interval",
+    Duration::from_millis(100),
+    MINUTE.saturating_mul(5),
+);
 
 impl Config {
     pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
@@ -348,9 +368,9 @@ fn validate(
         );
     }
 
-    let mut dur = |p: &str, raw: &Option<String>, default: Duration| match raw {
+    let mut dur = |p: &str, raw: &Option<String>, bound: Bound, default: Duration| match raw {
         None => default,
-        Some(s) => parse_duration(s).unwrap_or_else(|e| {
+        Some(s) => bound.parse(s).unwrap_or_else(|e| {
             err(p, e);
             default
         }),
@@ -358,16 +378,19 @@ fn validate(
     let step_timeout = dur(
         "defaults.step_timeout",
         &raw.defaults.step_timeout,
+        STEP_TIMEOUT,
         Duration::from_secs(5),
     );
     let navigation_timeout = dur(
         "defaults.navigation_timeout",
         &raw.defaults.navigation_timeout,
+        NAVIGATION_TIMEOUT,
         Duration::from_secs(10),
     );
     let startup_timeout = dur(
         "webdriver.startup_timeout",
         &raw.webdriver.startup_timeout,
+        STARTUP_TIMEOUT,
         Duration::from_secs(20),
     );
 
@@ -532,7 +555,7 @@ fn validate(
     };
     let retention = match &raw.retention {
         None => Duration::from_secs(35 * 86_400),
-        Some(r) => parse_duration(r).unwrap_or_else(|e| {
+        Some(r) => RETENTION.parse(r).unwrap_or_else(|e| {
             err("retention", e);
             Duration::from_secs(35 * 86_400)
         }),
@@ -540,17 +563,10 @@ fn validate(
 
     let evaluation_interval = match &raw.evaluation_interval {
         None => Duration::from_secs(30),
-        Some(r) => match parse_duration(r) {
-            Ok(d) if d >= Duration::from_secs(1) => d,
-            Ok(_) => {
-                err("evaluation_interval", format!("`{r}` is shorter than 1s"));
-                Duration::from_secs(30)
-            }
-            Err(e) => {
-                err("evaluation_interval", e);
-                Duration::from_secs(30)
-            }
-        },
+        Some(r) => EVALUATION_INTERVAL.parse(r).unwrap_or_else(|e| {
+            err("evaluation_interval", e);
+            Duration::from_secs(30)
+        }),
     };
 
     let replica_id = match raw.replica_id {
@@ -573,22 +589,20 @@ fn validate(
     let cluster = {
         let raw = raw.cluster.unwrap_or_default();
         let d = crate::cluster::ClusterConfig::default();
-        let mut dur = |p: &str, raw: &Option<String>, default: Duration| match raw {
+        let mut dur = |p: &str, raw: &Option<String>, bound: Bound, default: Duration| match raw {
             None => default,
-            Some(s) => match parse_duration(s) {
-                Ok(v) if v >= Duration::from_millis(100) => v,
-                Ok(_) => {
-                    err(p, format!("`{s}` is shorter than 100ms"));
-                    default
-                }
-                Err(e) => {
-                    err(p, e);
-                    default
-                }
-            },
+            Some(s) => bound.parse(s).unwrap_or_else(|e| {
+                err(p, e);
+                default
+            }),
         };
-        let lease = dur("cluster.lease", &raw.lease, d.lease);
-        let renew_every = dur("cluster.renew_every", &raw.renew_every, d.renew_every);
+        let lease = dur("cluster.lease", &raw.lease, LEASE, d.lease);
+        let renew_every = dur(
+            "cluster.renew_every",
+            &raw.renew_every,
+            RENEW_EVERY,
+            d.renew_every,
+        );
         if raw.lease.is_some() || raw.renew_every.is_some() {
             // Two renewals must fit in a lease, or one slow round trip loses the leadership.
             if renew_every.saturating_mul(2) > lease {
