@@ -63,7 +63,7 @@ pub fn draw_offsets(checks: &[CheckSpec], seed: Option<u64>) -> Vec<Duration> {
     checks
         .iter()
         .map(|c| {
-            let max = c.schedule.max_offset.as_millis() as u64;
+            let max = crate::config::duration::millis_u64(c.schedule.max_offset);
             if max == 0 {
                 Duration::ZERO
             } else {
@@ -171,7 +171,7 @@ async fn check_loop(
             let delay = check.schedule.retry.map(|r| r.delay).unwrap_or_default();
             tracing::info!(
                 attempt,
-                delay_ms = delay.as_millis() as u64,
+                delay_ms = crate::config::duration::millis_u64(delay),
                 "retesting after a failure"
             );
             tokio::select! {

@@ -374,7 +374,7 @@ impl Daemon {
             draw_offsets(&specs, self.options.offsets_seed)
         };
         for (s, o) in specs.iter().zip(&offsets) {
-            tracing::info!(check = %s.name, kind = s.kind.as_str(), interval_ms = s.schedule.interval.as_millis() as u64, offset_ms = o.as_millis() as u64, "scheduled");
+            tracing::info!(check = %s.name, kind = s.kind.as_str(), interval_ms = crate::config::duration::millis_u64(s.schedule.interval), offset_ms = crate::config::duration::millis_u64(*o), "scheduled");
         }
         *self.shared.checks.write().expect("checks lock") = specs.clone();
         *self.shared.target.write().expect("target lock") = target;

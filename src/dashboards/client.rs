@@ -230,7 +230,7 @@ impl DatadogClient {
                     }
                 }
             };
-            tracing::info!(method = %method, path, attempt, wait_ms = wait.as_millis() as u64, "Datadog API: waiting before retrying");
+            tracing::info!(method = %method, path, attempt, wait_ms = crate::config::duration::millis_u64(wait), "Datadog API: waiting before retrying");
             self.sleeper.sleep(wait.min(MAX_WAIT)).await;
         }
     }

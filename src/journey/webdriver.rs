@@ -327,7 +327,13 @@ impl Browser {
             let slice = left.min(SCRIPT_SLICE);
             let res = self
                 .client
-                .execute_async(WAIT_JS, vec![json!(cond), json!(slice.as_millis() as u64)])
+                .execute_async(
+                    WAIT_JS,
+                    vec![
+                        json!(cond),
+                        json!(crate::config::duration::millis_u64(slice)),
+                    ],
+                )
                 .await;
             let more = deadline > tokio::time::Instant::now();
             match res {
@@ -375,7 +381,13 @@ impl Browser {
             let last = slice >= left;
             let res = self
                 .client
-                .execute_async(AWAIT_JS, vec![json!(slice.as_millis() as u64), json!(last)])
+                .execute_async(
+                    AWAIT_JS,
+                    vec![
+                        json!(crate::config::duration::millis_u64(slice)),
+                        json!(last),
+                    ],
+                )
                 .await;
             return match res {
                 Ok(v) if v["pending"] == json!(true) => continue,

@@ -413,7 +413,7 @@ impl Deliverer {
                 self.store
                     .outbox_retry(row.id, attempts, at, &error)
                     .await?;
-                tracing::warn!(error = %error, retry_in_ms = wait.as_millis() as u64, "notification not delivered; will retry");
+                tracing::warn!(error = %error, retry_in_ms = crate::config::duration::millis_u64(wait), "notification not delivered; will retry");
                 Ok(Attempt::Retry { error, at })
             }
             Err(e) => {

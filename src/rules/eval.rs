@@ -602,12 +602,14 @@ fn step(
                 state.alerts.remove(fp);
                 return None;
             }
-            a.pending_ms += elapsed.as_millis() as u64;
+            a.pending_ms = a
+                .pending_ms
+                .saturating_add(crate::config::duration::millis_u64(elapsed));
             a.value = value;
             a.annotations = annotations;
             a.last_true_at = now;
             let mut t = None;
-            if a.pending_ms >= rule.pending_for.as_millis() as u64 {
+            if a.pending_ms >= crate::config::duration::millis_u64(rule.pending_for) {
                 a.phase = Phase::Firing;
                 a.fired_at = Some(now);
                 if record_change(rule, state, fp, now) {

@@ -189,7 +189,7 @@ impl Store {
             let row = sqlx::query_as(sqlx::AssertSqlSafe(sql))
                 .bind(holder)
                 .bind(min_epoch.max(1))
-                .bind(lease.as_micros() as i64)
+                .bind(crate::config::duration::micros_i64(lease))
                 .fetch_optional(&mut *tx)
                 .await?;
             tx.commit().await?;
@@ -223,7 +223,7 @@ impl Store {
             let left = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
                 .bind(holder)
                 .bind(epoch)
-                .bind(lease.as_micros() as i64)
+                .bind(crate::config::duration::micros_i64(lease))
                 .fetch_optional(&mut *tx)
                 .await?;
             tx.commit().await?;
@@ -302,7 +302,7 @@ impl Store {
         type Row = (String, String, String, i64, i64, i64, i64);
         let rows: Vec<Row> = with_pool!(self, pool, _Db => {
             sqlx::query_as(sqlx::AssertSqlSafe(sql))
-                .bind(within.as_micros() as i64)
+                .bind(crate::config::duration::micros_i64(within))
                 .fetch_all(pool)
                 .await?
         });
@@ -328,7 +328,7 @@ impl Store {
         let sql = format!("DELETE FROM cluster_replicas WHERE last_seen_us < {now} - $1");
         let n = with_pool!(self, pool, _Db => {
             sqlx::query(sqlx::AssertSqlSafe(sql))
-                .bind(older_than.as_micros() as i64)
+                .bind(crate::config::duration::micros_i64(older_than))
                 .execute(pool)
                 .await?
                 .rows_affected()

@@ -220,7 +220,7 @@ impl Store {
     ) -> Result<Vec<OutboxRow>> {
         let claimer = self.fence_holder().unwrap_or("local").to_string();
         let epoch = self.write_epoch();
-        let until = us(now) + lease.as_micros() as i64;
+        let until = us(now).saturating_add(crate::config::duration::micros_i64(lease));
         let skip = if self.is_postgres() {
             " FOR UPDATE SKIP LOCKED"
         } else {

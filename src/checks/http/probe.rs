@@ -325,7 +325,7 @@ async fn send_with_backoff(
             Some(wait) if attempt < backoff::MAX_ATTEMPTS && Instant::now() + wait < deadline => {
                 tracing::debug!(
                     status,
-                    wait_ms = wait.as_millis() as u64,
+                    wait_ms = crate::config::duration::millis_u64(wait),
                     "retrying after backoff"
                 );
                 run.steps.push(StepResult {
