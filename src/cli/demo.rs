@@ -611,3 +611,26 @@ impl Summary {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use crate::cli::{Cli, Command};
+
+    #[test]
+    fn fault_for_past_a_day_is_a_usage_error_naming_the_bound() {
+        let e = Cli::try_parse_from(["synmon", "demo", "--fault-for", "2d"])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("`2d` is longer than the longest allowed fault duration (1d)"),
+            "{e}"
+        );
+        let cli = Cli::try_parse_from(["synmon", "demo", "--fault-for", "90s"]).unwrap();
+        let Command::Demo(a) = cli.command else {
+            panic!("not the demo command")
+        };
+        assert_eq!(a.fault_for, std::time::Duration::from_secs(90));
+    }
+}

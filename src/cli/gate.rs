@@ -169,3 +169,30 @@ async fn from_source(base: &str, window: &str, token: Option<&str>) -> anyhow::R
         .await
         .with_context(|| format!("{url} did not answer gate samples"))
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use crate::cli::{Cli, Command};
+
+    #[test]
+    fn a_window_past_400_days_is_a_usage_error_naming_the_bound() {
+        let e = Cli::try_parse_from(["synmon", "gate", "--window", "99999999999999d"])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("`99999999999999d` is longer than the longest allowed window (400d)"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_window_within_the_bound_keeps_its_text() {
+        let cli = Cli::try_parse_from(["synmon", "gate", "--window", "400d"]).unwrap();
+        let Command::Gate(a) = cli.command else {
+            panic!("not the gate command")
+        };
+        assert_eq!(a.window.as_deref(), Some("400d"));
+    }
+}

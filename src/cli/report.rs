@@ -83,3 +83,21 @@ pub async fn write(
     std::fs::write(&file, html).with_context(|| format!("writing {}", file.display()))?;
     Ok(file)
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use crate::cli::Cli;
+
+    #[test]
+    fn since_past_400_days_is_a_usage_error_naming_the_bound() {
+        let e = Cli::try_parse_from(["synmon", "report", "--since", "401d", "--out", "x"])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("`401d` is longer than the longest allowed window (400d)"),
+            "{e}"
+        );
+    }
+}

@@ -315,3 +315,52 @@ pub fn run_files(paths: &[PathBuf]) -> i32 {
     }
     code
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A test file beside a copy of the seed's business rules, as `synmon alerts test` reads it.
+    fn write_test_file(dir: &Path, interval: &str, eval_time: &str) -> PathBuf {
+        let rules = Path::new(env!("CARGO_MANIFEST_DIR")).join("alerts/business.yaml");
+        std::fs::copy(rules, dir.join("business.yaml")).expect("copy the rule file");
+        let file = dir.join("t.yaml");
+        std::fs::write(
+            &file,
+            format!(
+                "rule_files: [business.yaml]\ninterval: {interval}\ninput_series:\n  - metric: feed_approval_rate\n    values: \"97 94x12\"\nalert_rule_test:\n  - eval_time: {eval_time}\n    alertname: feed_approval_rate_low\n    exp_alerts: []\n"
+            ),
+        )
+        .expect("write the test file");
+        file
+    }
+
+    fn messages(r: Result<FileResult, Vec<Diagnostic>>) -> Vec<String> {
+        match r {
+            Ok(_) => vec![],
+            Err(d) => d.iter().map(|d| d.message.clone()).collect(),
+        }
+    }
+
+    #[test]
+    fn a_series_interval_past_a_day_is_refused_with_its_bound() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = write_test_file(dir.path(), "99999999999999d", "1m");
+        assert_eq!(
+            messages(run_file(&file)),
+            ["`99999999999999d` is longer than the longest allowed series interval (1d)"]
+        );
+    }
+
+    #[test]
+    fn an_eval_time_past_400_days_is_refused_and_zero_is_accepted() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = write_test_file(dir.path(), "1m", "401d");
+        assert_eq!(
+            messages(run_file(&file)),
+            ["`401d` is longer than the longest allowed evaluation time (400d)"]
+        );
+        let file = write_test_file(dir.path(), "1m", "0s");
+        assert_eq!(messages(run_file(&file)), Vec::<String>::new());
+    }
+}

@@ -528,6 +528,15 @@ async fn source_asks_a_running_daemon() {
         .await
         .unwrap();
     assert_eq!(bad.status(), 400);
+    let absurd = reqwest::get(format!("{source}/api/v1/gate?window=99999999999999d"))
+        .await
+        .unwrap();
+    assert_eq!(absurd.status(), 400);
+    let body: Value = absurd.json().await.unwrap();
+    assert_eq!(
+        body["error"],
+        "window: `99999999999999d` is longer than the longest allowed window (400d)"
+    );
 
     // A page alert firing in the daemon's evaluator now.
     {
