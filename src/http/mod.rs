@@ -59,9 +59,10 @@ pub fn router(shared: AppState) -> Router {
             shared.clone(),
             auth::require,
         ))
-        // Outermost: every API answer, refusals included, carries the rate-limit headers.
+        // Outermost: every API answer, refusals included, carries the rate-limit headers; the
+        // limiter keys a request by its verified principal, else its address.
         .layer(axum::middleware::from_fn_with_state(
-            limiter,
+            (limiter, shared.clone()),
             ratelimit::layer,
         ))
         .with_state(shared)
