@@ -22,6 +22,7 @@ use serde_json::{Value, json};
 use crate::view::DaemonView;
 
 mod ratelimit;
+mod server;
 mod silences;
 
 type AppState = DaemonView;
@@ -59,30 +60,40 @@ pub fn router(shared: AppState) -> Router {
             shared.clone(),
             auth::require,
         ))
-        // Outermost: every API answer, refusals included, carries the rate-limit headers.
+        // Outermost: every API answer, refusals included, carries the rate-limit headers; the
+        // limiter keys a request by its verified principal, else its address.
         .layer(axum::middleware::from_fn_with_state(
-            limiter,
+            (limiter, shared.clone()),
             ratelimit::layer,
         ))
         .with_state(shared)
 }
 
-/// Serves until `stop` turns true.
+/// Serves until `stop` turns true, within the `server.*` limits read at start (see
+/// [`server`]).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     shared: AppState,
-    mut stop: tokio::sync::watch::Receiver<bool>,
+    stop: tokio::sync::watch::Receiver<bool>,
 ) {
-    let app = router(shared);
-    let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
-    let res = axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            let _ = stop.wait_for(|s| *s).await;
+    let limits = shared.config().server_limits;
+    let app = router(shared.clone());
+    server::serve(listener, app, probes(shared), limits, stop).await;
+}
+
+/// What a connection beyond `server.max_connections` is answered: the probes, and 503 for the
+/// rest (no rate limit and no authentication: the probes are open anyway).
+pub fn probes(shared: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .fallback(|| async {
+            error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the server is at its connection limit (`server.max_connections`); only /healthz and /readyz are answered",
+            )
         })
-        .await;
-    if let Err(e) = res {
-        tracing::error!(error = %e, "HTTP server stopped");
-    }
+        .with_state(shared)
 }
 
 fn error(status: StatusCode, msg: impl Into<String>) -> Response {

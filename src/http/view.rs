@@ -180,7 +180,7 @@ pub(crate) async fn gather_checks(
             CheckStatus {
                 name: c.name.clone(),
                 kind: c.kind,
-                interval_ms: Some(c.schedule.interval.as_millis() as u64),
+                interval_ms: Some(crate::config::duration::millis_u64(c.schedule.interval)),
                 location: cfg.location.clone(),
                 target: target.clone(),
                 last: l.map(|r| LastRun {

@@ -25,18 +25,30 @@ pub struct Principal {
     pub step_up_at: Option<DateTime<Utc>>,
 }
 
+/// Why a token is refused, in words a caller can act on. The library's own messages never reach
+/// the answer: they name its internals (an unknown `alg` echoes its whole list of algorithms).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AuthError {
     #[error("missing bearer token (Authorization: Bearer <JWT>)")]
     Missing,
-    #[error("invalid token: {0}")]
-    Invalid(String),
+    #[error("malformed token: {0}")]
+    Malformed(&'static str),
+    #[error("the token's algorithm {got} is not accepted; this server accepts {accepted}")]
+    WrongAlgorithm { got: String, accepted: String },
     #[error("invalid token signature")]
     BadSignature,
     #[error("token expired")]
     Expired,
+    #[error("the token is not valid yet (`nbf` is in the future)")]
+    NotYetValid,
+    #[error("the token has no `exp`: tokens must expire")]
+    NoExpiry,
     #[error("token audience must include `admin`")]
     WrongAudience,
+    /// A failure on this server's side (its key), told to the caller without details; the log
+    /// has them.
+    #[error("the token could not be verified with this server's key")]
+    Unverifiable,
     #[error("{0}")]
     StepUpRequired(String),
     #[error("the mutating API is disabled: no `server.auth` key is configured")]
@@ -48,13 +60,84 @@ impl AuthError {
     pub fn status(&self) -> u16 {
         match self {
             AuthError::Missing
-            | AuthError::Invalid(_)
+            | AuthError::Malformed(_)
+            | AuthError::WrongAlgorithm { .. }
             | AuthError::BadSignature
-            | AuthError::Expired => 401,
+            | AuthError::Expired
+            | AuthError::NotYetValid
+            | AuthError::NoExpiry
+            | AuthError::Unverifiable => 401,
             AuthError::WrongAudience | AuthError::StepUpRequired(_) | AuthError::NotConfigured => {
                 403
             }
         }
+    }
+
+    /// Every `jsonwebtoken` error kind as a plain reason. `header_alg` is the algorithm the
+    /// token's header names (already read, so a mismatch can name it).
+    fn from_jwt(e: &jsonwebtoken::errors::Error, header_alg: &str, accepted: Algorithm) -> Self {
+        use jsonwebtoken::errors::ErrorKind;
+        match e.kind() {
+            ErrorKind::InvalidSignature => AuthError::BadSignature,
+            ErrorKind::ExpiredSignature => AuthError::Expired,
+            ErrorKind::ImmatureSignature => AuthError::NotYetValid,
+            ErrorKind::InvalidAudience => AuthError::WrongAudience,
+            ErrorKind::InvalidAlgorithm | ErrorKind::InvalidAlgorithmName => {
+                AuthError::WrongAlgorithm {
+                    got: header_alg.to_string(),
+                    accepted: format!("{accepted:?}"),
+                }
+            }
+            ErrorKind::InvalidToken | ErrorKind::Base64(_) | ErrorKind::Utf8(_) => {
+                AuthError::Malformed("not a JWT (three base64url parts: header, claims, signature)")
+            }
+            ErrorKind::Json(_) | ErrorKind::InvalidClaimFormat(_) => AuthError::Malformed(
+                "its claims are not a JSON object with `exp`, `nbf`, `iat` and `auth_time` as numbers",
+            ),
+            ErrorKind::MissingRequiredClaim(_) => AuthError::NoExpiry,
+            ErrorKind::InvalidIssuer | ErrorKind::InvalidSubject => {
+                AuthError::Malformed("unexpected `iss` or `sub`")
+            }
+            ErrorKind::InvalidEcdsaKey
+            | ErrorKind::InvalidEddsaKey
+            | ErrorKind::InvalidRsaKey(_)
+            | ErrorKind::RsaFailedSigning
+            | ErrorKind::Signing(_)
+            | ErrorKind::InvalidKeyFormat
+            | ErrorKind::MissingAlgorithm
+            | ErrorKind::Provider(_) => {
+                tracing::warn!(error = %e, "a token could not be checked with the configured key");
+                AuthError::Unverifiable
+            }
+            // The kind list is non-exhaustive: a new kind is refused without its text.
+            _ => {
+                tracing::warn!(error = %e, "a token was refused for a reason this version does not name");
+                AuthError::Malformed("refused by the verifier")
+            }
+        }
+    }
+}
+
+/// The `alg` a token's header names, read before the library sees it: an algorithm the library
+/// does not know fails its header parsing with a message listing every algorithm it does.
+fn header_alg(token: &str) -> Result<String, AuthError> {
+    use base64::Engine;
+    let not_jwt =
+        AuthError::Malformed("not a JWT (three base64url parts: header, claims, signature)");
+    let head = token.split('.').next().ok_or_else(|| not_jwt.clone())?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(head.trim_end_matches('='))
+        .map_err(|_| not_jwt.clone())?;
+    let v: serde_json::Value = serde_json::from_slice(&bytes).map_err(|_| not_jwt)?;
+    let alg = v
+        .get("alg")
+        .and_then(|a| a.as_str())
+        .ok_or(AuthError::Malformed("its header names no `alg`"))?;
+    // Echoed in the answer: only a short plain name is repeated as written.
+    if !alg.is_empty() && alg.len() <= 16 && alg.chars().all(|c| c.is_ascii_alphanumeric()) {
+        Ok(alg.to_string())
+    } else {
+        Ok("(unprintable)".to_string())
     }
 }
 
@@ -155,32 +238,27 @@ impl ApiAuth {
             .map(str::trim)
             .filter(|t| !t.is_empty())
             .ok_or(AuthError::Missing)?;
+        let alg = header_alg(token)?;
+        let accepted = format!("{:?}", self.algorithm);
+        if alg != accepted {
+            return Err(AuthError::WrongAlgorithm { got: alg, accepted });
+        }
         let mut v = Validation::new(self.algorithm);
         v.validate_exp = false;
         v.validate_nbf = false;
         v.validate_aud = false;
         v.required_spec_claims = HashSet::new();
-        let data = jsonwebtoken::decode::<Claims>(token, &self.key, &v).map_err(|e| {
-            use jsonwebtoken::errors::ErrorKind;
-            match e.kind() {
-                ErrorKind::InvalidSignature => AuthError::BadSignature,
-                ErrorKind::InvalidAlgorithm => AuthError::Invalid(
-                    "the token is not signed with the configured algorithm".into(),
-                ),
-                _ => AuthError::Invalid(e.to_string()),
-            }
-        })?;
+        let data = jsonwebtoken::decode::<Claims>(token, &self.key, &v)
+            .map_err(|e| AuthError::from_jwt(&e, &alg, self.algorithm))?;
         let c = data.claims;
         let now_s = now.timestamp();
         match c.exp {
-            None => return Err(AuthError::Invalid("the token has no `exp`".into())),
+            None => return Err(AuthError::NoExpiry),
             Some(exp) if exp <= now_s => return Err(AuthError::Expired),
             Some(_) => {}
         }
         if c.nbf.is_some_and(|nbf| nbf > now_s) {
-            return Err(AuthError::Invalid(
-                "the token is not valid yet (`nbf`)".into(),
-            ));
+            return Err(AuthError::NotYetValid);
         }
         if !c.aud.as_ref().is_some_and(|a| a.contains(ADMIN_AUDIENCE)) {
             return Err(AuthError::WrongAudience);
@@ -275,6 +353,120 @@ mod tests {
                 .unwrap_err()
                 .status(),
             401
+        );
+    }
+
+    /// Every refusal in plain words: no library internals (its list of algorithms for an
+    /// unknown `alg`, its JSON or base64 errors), and the status a client acts on.
+    #[test]
+    fn refusals_say_what_is_wrong_in_plain_words() {
+        use base64::Engine;
+        let b64 = |v: serde_json::Value| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string())
+        };
+        let secret = b"0123456789abcdef0123456789abcdef";
+        let auth = ApiAuth::hs256(secret);
+        let n = now().timestamp();
+        let hs = |claims: serde_json::Value, key: &[u8]| {
+            encode(
+                &Header::new(Algorithm::HS256),
+                &claims,
+                &EncodingKey::from_secret(key),
+            )
+            .unwrap()
+        };
+        let good = json!({"sub": "bob", "aud": "admin", "exp": n + 60});
+        let kp = rcgen::KeyPair::generate().unwrap();
+        let es = encode(
+            &Header::new(Algorithm::ES256),
+            &good,
+            &EncodingKey::from_ec_pem(kp.serialize_pem().as_bytes()).unwrap(),
+        )
+        .unwrap();
+        let cases: Vec<(&str, String, u16, &str)> = vec![
+            (
+                "alg none",
+                format!(
+                    "{}.{}.",
+                    b64(json!({"alg": "none", "typ": "JWT"})),
+                    b64(good.clone())
+                ),
+                401,
+                "the token's algorithm none is not accepted; this server accepts HS256",
+            ),
+            (
+                "another algorithm",
+                es,
+                401,
+                "the token's algorithm ES256 is not accepted; this server accepts HS256",
+            ),
+            (
+                "not a JWT",
+                "abc".into(),
+                401,
+                "malformed token: not a JWT (three base64url parts: header, claims, signature)",
+            ),
+            (
+                "unsigned garbage claims (the signature is checked first)",
+                format!("{}.bm90IGpzb24.sig", b64(json!({"alg": "HS256"}))),
+                401,
+                "invalid token signature",
+            ),
+            (
+                "exp as text",
+                hs(json!({"aud": "admin", "exp": "tomorrow"}), secret),
+                401,
+                "malformed token: its claims are not a JSON object with `exp`, `nbf`, `iat` and `auth_time` as numbers",
+            ),
+            (
+                "bad signature",
+                hs(good.clone(), b"another-secret-another-secret-12"),
+                401,
+                "invalid token signature",
+            ),
+            (
+                "expired",
+                hs(json!({"aud": "admin", "exp": n}), secret),
+                401,
+                "token expired",
+            ),
+            (
+                "not yet valid",
+                hs(
+                    json!({"aud": "admin", "exp": n + 60, "nbf": n + 30}),
+                    secret,
+                ),
+                401,
+                "the token is not valid yet (`nbf` is in the future)",
+            ),
+            (
+                "no exp",
+                hs(json!({"aud": "admin"}), secret),
+                401,
+                "the token has no `exp`: tokens must expire",
+            ),
+            (
+                "wrong audience",
+                hs(json!({"aud": "tenant", "exp": n + 60}), secret),
+                403,
+                "token audience must include `admin`",
+            ),
+        ];
+        for (name, token, status, message) in cases {
+            let e = auth
+                .verify(Some(&format!("Bearer {token}")), now())
+                .unwrap_err();
+            assert_eq!(
+                (e.status(), e.to_string().as_str()),
+                (status, message),
+                "{name}"
+            );
+        }
+        assert_eq!(
+            auth.verify(Some(&format!("Bearer {}", hs(good, secret))), now())
+                .unwrap()
+                .subject,
+            "bob"
         );
     }
 }

@@ -132,6 +132,13 @@ pub fn parse_matchers(written: &BTreeMap<String, String>) -> Result<Matchers, St
     Ok(Matchers(out))
 }
 
+/// How far ahead a silence may end: a longer one is a forgotten mute, not a plan (expire it
+/// and create another when the plan changes).
+pub const MAX_AHEAD: chrono::Duration = chrono::Duration::days(366);
+
+/// The longest `comment`, in characters: the why of a silence, not a document.
+pub const MAX_COMMENT_CHARS: usize = 1000;
+
 impl NewSilence {
     /// Validates the request into a silence with a fresh id.
     pub fn into_silence(self, author: &str, now: DateTime<Utc>) -> Result<Silence, String> {
@@ -143,8 +150,21 @@ impl NewSilence {
         if self.ends_at <= now {
             return Err("`ends_at` is in the past".into());
         }
+        if self.ends_at > now + MAX_AHEAD {
+            return Err(format!(
+                "`ends_at` {} is more than 1 year ahead (at most {})",
+                self.ends_at.to_rfc3339(),
+                (now + MAX_AHEAD).to_rfc3339()
+            ));
+        }
         if self.comment.trim().is_empty() {
             return Err("`comment` must say why".into());
+        }
+        let chars = self.comment.chars().count();
+        if chars > MAX_COMMENT_CHARS {
+            return Err(format!(
+                "`comment` is {chars} characters long; at most {MAX_COMMENT_CHARS}"
+            ));
         }
         if let Some(by) = &self.created_by
             && by != author
@@ -520,6 +540,32 @@ mod tests {
             err(n),
             "`created_by` must be the token's subject `alice` (or left out)"
         );
+    }
+
+    /// An end more than a year ahead and a comment over 1,000 characters are refused, each
+    /// with its bound; exactly at the bounds they pass.
+    #[test]
+    fn ends_at_and_comment_are_bounded() {
+        let year = MAX_AHEAD.num_seconds();
+        let err = |n: NewSilence| n.into_silence("alice", t(100)).unwrap_err();
+        assert!(
+            new(&[("a", "x")], None, 100 + year)
+                .into_silence("alice", t(100))
+                .is_ok()
+        );
+        assert_eq!(
+            err(new(&[("a", "x")], None, 101 + year)),
+            "`ends_at` 2028-01-16T08:01:41+00:00 is more than 1 year ahead (at most 2028-01-16T08:01:40+00:00)"
+        );
+        let mut n = new(&[("a", "x")], None, 200);
+        n.comment = "é".repeat(MAX_COMMENT_CHARS);
+        assert!(
+            n.into_silence("alice", t(100)).is_ok(),
+            "characters, not bytes"
+        );
+        let mut n = new(&[("a", "x")], None, 200);
+        n.comment = "x".repeat(1_000_000);
+        assert_eq!(err(n), "`comment` is 1000000 characters long; at most 1000");
     }
 
     #[test]

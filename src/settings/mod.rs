@@ -55,6 +55,8 @@ pub struct Config {
     pub checks: checks::Checks,
     /// The daemon's HTTP server (default 127.0.0.1:3005, the platform's observability port).
     pub listen: std::net::SocketAddr,
+    /// The HTTP server's timeouts and connection cap (`server.*`).
+    pub server_limits: ServerLimits,
     pub statsd: Option<StatsdConfig>,
     /// How long runs are kept in the store.
     pub retention: Duration,
@@ -104,6 +106,110 @@ const RENEW_EVERY: Bound = Bound::new(
     Duration::from_millis(100),
     MINUTE.saturating_mul(5),
 );
+
+/// What the HTTP server grants a client before it closes the connection: slow or silent
+/// clients must not hold connections (and memory) forever, and enough of them must not lock
+/// out the probes (see `crate::http::serve`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServerLimits {
+    /// How long a request's head may take, counted from when the connection is ready for it
+    /// (accepted, or the previous response sent): hyper's header read timeout.
+    pub header_read_timeout: Duration,
+    /// How long a request's body may take once its head arrived.
+    pub request_body_timeout: Duration,
+    /// How long a kept-alive connection may wait for its next request. At most
+    /// `header_read_timeout`: hyper's header timer also runs during that wait.
+    pub idle_timeout: Duration,
+    /// Connections served at once; beyond them a small reserve answers only the probes.
+    pub max_connections: usize,
+}
+
+impl Default for ServerLimits {
+    fn default() -> ServerLimits {
+        ServerLimits {
+            header_read_timeout: Duration::from_secs(10),
+            request_body_timeout: Duration::from_secs(30),
+            idle_timeout: Duration::from_secs(10),
+            max_connections: 1024,
+        }
+    }
+}
+
+// A client slower than these is not a client; a minute is already generous for a header.
+const HEADER_READ_TIMEOUT: Bound = Bound::positive("header read timeout", MINUTE);
+const REQUEST_BODY_TIMEOUT: Bound = Bound::positive("request body timeout", MINUTE.saturating_mul(10));
+const IDLE_TIMEOUT: Bound = Bound::positive("idle timeout", MINUTE);
+
+/// The most `server.max_connections` may be: each connection is a file descriptor, and an
+/// absurd cap is no cap.
+pub const MAX_MAX_CONNECTIONS: u32 = 65_536;
+
+/// `server.header_read_timeout`, `request_body_timeout`, `idle_timeout` and `max_connections`,
+/// with their defaults; the durations are parsed here and nowhere else.
+fn validate_server_limits(
+    raw: Option<&raw::RawServer>,
+    err: &mut dyn FnMut(&str, String),
+) -> ServerLimits {
+    let d = ServerLimits::default();
+    let Some(raw) = raw else {
+        return d;
+    };
+    let mut dur = |p: &str, v: &Option<String>, bound: Bound, default: Duration| match v {
+        None => default,
+        Some(s) => bound.parse(s).unwrap_or_else(|e| {
+            err(p, e);
+            default
+        }),
+    };
+    let header_read_timeout = dur(
+        "server.header_read_timeout",
+        &raw.header_read_timeout,
+        HEADER_READ_TIMEOUT,
+        d.header_read_timeout,
+    );
+    let request_body_timeout = dur(
+        "server.request_body_timeout",
+        &raw.request_body_timeout,
+        REQUEST_BODY_TIMEOUT,
+        d.request_body_timeout,
+    );
+    let idle_timeout = dur(
+        "server.idle_timeout",
+        &raw.idle_timeout,
+        IDLE_TIMEOUT,
+        header_read_timeout.min(d.idle_timeout),
+    );
+    let idle_timeout = if idle_timeout > header_read_timeout {
+        err(
+            "server.idle_timeout",
+            format!(
+                "must be at most `server.header_read_timeout` ({} ms; the header timer also runs while a connection waits for its next request); it is {} ms",
+                header_read_timeout.as_millis(),
+                idle_timeout.as_millis()
+            ),
+        );
+        header_read_timeout
+    } else {
+        idle_timeout
+    };
+    let max_connections = match raw.max_connections {
+        None => d.max_connections,
+        Some(n) if (1..=MAX_MAX_CONNECTIONS).contains(&n) => n as usize,
+        Some(n) => {
+            err(
+                "server.max_connections",
+                format!("must be between 1 and {MAX_MAX_CONNECTIONS}; it is {n}"),
+            );
+            d.max_connections
+        }
+    };
+    ServerLimits {
+        header_read_timeout,
+        request_body_timeout,
+        idle_timeout,
+        max_connections,
+    }
+}
 
 impl Config {
     pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
@@ -532,6 +638,7 @@ fn validate(
         );
         DEFAULT_LISTEN.parse().expect("default address")
     });
+    let server_limits = validate_server_limits(raw.server.as_ref(), &mut err);
     let statsd = match raw.exporters.as_ref().and_then(|e| e.dogstatsd.as_ref()) {
         Some(d) if d.address.trim().is_empty() => None,
         Some(d) => match std::net::ToSocketAddrs::to_socket_addrs(d.address.as_str())
@@ -708,6 +815,7 @@ fn validate(
         journeys: Vec::new(),
         checks,
         listen,
+        server_limits,
         statsd,
         retention,
         rules: crate::rules::RuleSet::default(),
@@ -787,5 +895,51 @@ fn validate_datadog(
         api_key,
         app_key,
         api_url,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limits(yaml: &str) -> (ServerLimits, Vec<String>) {
+        let raw: raw::RawServer = yaml_serde::from_str(yaml).unwrap();
+        let mut errs = Vec::new();
+        let l = validate_server_limits(Some(&raw), &mut |p, m| errs.push(format!("{p}: {m}")));
+        (l, errs)
+    }
+
+    #[test]
+    fn server_limits_defaults_and_refusals() {
+        assert_eq!(limits("{}"), (ServerLimits::default(), vec![]));
+        let (l, errs) = limits(
+            "{header_read_timeout: 2s, request_body_timeout: 3s, idle_timeout: 1s, max_connections: 300}",
+        );
+        assert!(errs.is_empty(), "{errs:?}");
+        assert_eq!(
+            l,
+            ServerLimits {
+                header_read_timeout: Duration::from_secs(2),
+                request_body_timeout: Duration::from_secs(3),
+                idle_timeout: Duration::from_secs(1),
+                max_connections: 300,
+            }
+        );
+        // A shorter header timeout brings the default idle timeout down with it.
+        assert_eq!(
+            limits("{header_read_timeout: 3s}").0.idle_timeout,
+            Duration::from_secs(3)
+        );
+        let (_, errs) = limits(
+            "{header_read_timeout: 2s, request_body_timeout: soon, idle_timeout: 5s, max_connections: 0}",
+        );
+        assert_eq!(
+            errs,
+            [
+                "server.request_body_timeout: `soon` is not a duration (expected number at 0); write it like `500ms`, `5s` or `2m`",
+                "server.idle_timeout: must be at most `server.header_read_timeout` (2000 ms; the header timer also runs while a connection waits for its next request); it is 5000 ms",
+                "server.max_connections: must be between 1 and 65536; it is 0",
+            ]
+        );
     }
 }

@@ -119,6 +119,19 @@ pub struct RawServer {
     /// JWT verification for the mutating API (silences).
     #[serde(default)]
     pub auth: Option<crate::mute::config::RawApiAuth>,
+    /// How long a client may take to send a request's head (default 10s).
+    #[serde(default)]
+    pub header_read_timeout: Option<String>,
+    /// How long a client may take to send a request's body (default 30s).
+    #[serde(default)]
+    pub request_body_timeout: Option<String>,
+    /// How long a kept-alive connection may wait for its next request (default: the header
+    /// read timeout).
+    #[serde(default)]
+    pub idle_timeout: Option<String>,
+    /// How many connections are served at once (default 1024).
+    #[serde(default)]
+    pub max_connections: Option<u32>,
 }
 
 #[derive(Debug, Deserialize)]

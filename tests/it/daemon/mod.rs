@@ -1,4 +1,5 @@
 mod fencing;
+mod hardening;
 mod locations;
 mod run;
 mod secrets;
