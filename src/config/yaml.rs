@@ -35,6 +35,15 @@ pub fn display_path(path: &Path) -> String {
     shown.display().to_string()
 }
 
+/// Why [`YamlDoc::load`] failed.
+#[derive(Debug)]
+pub enum LoadError {
+    /// The file could not be read (missing, not a regular file, too large).
+    File(ReadError),
+    /// It was read; its text is not one YAML document (the diagnostic has the position).
+    Content(Diagnostic),
+}
+
 /// What an empty file should have held, when the caller does not say.
 const A_YAML_MAP: &str = "a YAML map of settings";
 
@@ -48,37 +57,49 @@ impl YamlDoc {
     /// Like [`YamlDoc::read`]; `what` says what the file should hold when it holds nothing
     /// ("a journey: a YAML map with `steps:`").
     pub fn read_expecting(path: &Path, what: &str) -> Result<Self, Diagnostic> {
+        Self::load(path, what).map_err(|failure| match failure {
+            LoadError::File(e) => Diagnostic {
+                file: display_path(path),
+                pos: None,
+                path: String::new(),
+                message: match e {
+                    ReadError::Io(e) => format!("cannot read file: {e}"),
+                    e => format!("the file {e}"),
+                },
+            },
+            LoadError::Content(d) => d,
+        })
+    }
+
+    /// Like [`YamlDoc::read_expecting`], keeping apart a file that could not be read (the caller
+    /// may report that where the path was written) from one whose content is wrong.
+    pub fn load(path: &Path, what: &str) -> Result<Self, LoadError> {
         let file = display_path(path);
-        let diag = |pos: Option<Pos>, message: String| Diagnostic {
-            file: file.clone(),
-            pos,
-            path: String::new(),
-            message,
-        };
         let text = match read_text(path, MAX_INPUT_BYTES) {
             Ok(t) => t,
-            Err(ReadError::Io(e)) => return Err(diag(None, format!("cannot read file: {e}"))),
             Err(ReadError::NotUtf8 {
-                line, col, utf16, ..
-            }) if utf16 => {
-                return Err(diag(
-                    Some(Pos { line, col }),
-                    "the file is UTF-16 text; synmon reads UTF-8 (save it as UTF-8)".into(),
-                ));
-            }
-            Err(ReadError::NotUtf8 {
-                line, col, byte, ..
+                line,
+                col,
+                byte,
+                utf16,
             }) => {
-                return Err(diag(
-                    Some(Pos { line, col }),
+                let message = if utf16 {
+                    "the file is UTF-16 text; synmon reads UTF-8 (save it as UTF-8)".to_string()
+                } else {
                     format!(
                         "byte 0x{byte:02X} is not UTF-8 text; synmon reads UTF-8 (save the file as UTF-8)"
-                    ),
-                ));
+                    )
+                };
+                return Err(LoadError::Content(Diagnostic {
+                    file,
+                    pos: Some(Pos { line, col }),
+                    path: String::new(),
+                    message,
+                }));
             }
-            Err(e) => return Err(diag(None, format!("the file {e}"))),
+            Err(e) => return Err(LoadError::File(e)),
         };
-        Self::parse_expecting(file, &text, what)
+        Self::parse_expecting(file, &text, what).map_err(LoadError::Content)
     }
 
     pub fn parse(file: String, text: &str) -> Result<Self, Diagnostic> {
