@@ -831,7 +831,11 @@ fn check_folder(key: &str, written: Option<&str>, path: &Path, holds: Holds) -> 
     };
     // An unreadable folder is reported by the loader that reads it.
     let found = found.ok()?;
-    let has_entries = std::fs::read_dir(path).is_ok_and(|mut d| d.next().is_some());
+    // Hidden entries do not count: a `.gitkeep`, or the `..data` links of a mounted ConfigMap.
+    let has_entries = std::fs::read_dir(path).is_ok_and(|d| {
+        d.filter_map(Result::ok)
+            .any(|e| !e.file_name().to_string_lossy().starts_with('.'))
+    });
     (found == 0 && (written.is_some() || has_entries))
         .then(|| format!("folder {shown} holds {kind}"))
 }
@@ -934,6 +938,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let alerts = dir.path().join("alerts");
         std::fs::create_dir(&alerts).unwrap();
+        assert_eq!(check_folder("alerts", None, &alerts, Holds::Rules), None);
+        std::fs::write(alerts.join(".gitkeep"), "").unwrap();
         assert_eq!(check_folder("alerts", None, &alerts, Holds::Rules), None);
         let named = check_folder("alerts", Some("alerts"), &alerts, Holds::Rules).unwrap();
         assert!(
