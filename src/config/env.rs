@@ -7,6 +7,7 @@ use std::path::Path;
 
 use yaml_serde::Value;
 
+use super::file::{MAX_INPUT_BYTES, ReadError, read_text};
 use super::span::{join_index, join_key};
 
 /// Where environment values come from; tests pass a fixed map.
@@ -103,20 +104,22 @@ pub fn expand_tree(
     }
 }
 
-/// A secret field's value: `file:PATH` reads the file (relative to the config's folder), trimmed
-/// of the trailing newline editors add; anything else is the value itself.
+/// A secret field's value: `file:PATH` reads the file (relative to the config's folder; a
+/// regular file of at most 1 MiB), trimmed of the trailing newline editors add; anything else is
+/// the value itself.
 pub fn resolve_secret(raw: &str, base_dir: &Path) -> Result<String, String> {
     match raw.strip_prefix("file:") {
         Some(p) => {
             let path = base_dir.join(p.trim());
-            std::fs::read_to_string(&path)
-                .map(|s| s.trim_end_matches(['\n', '\r']).to_string())
-                .map_err(|e| {
-                    format!(
-                        "cannot read secret file {}: {e}",
-                        super::yaml::display_path(&path)
-                    )
-                })
+            match read_text(&path, MAX_INPUT_BYTES) {
+                Ok(s) => Ok(s.trim_end_matches(['\n', '\r']).to_string()),
+                Err(ReadError::Io(e)) => Err(format!(
+                    "cannot read secret file {}: {e}",
+                    super::yaml::display_path(&path)
+                )),
+                // The reference as written: `file:/dev/zero` is not a regular file.
+                Err(e) => Err(format!("`{}` {e}", raw.trim())),
+            }
         }
         None => Ok(raw.to_string()),
     }
@@ -155,5 +158,21 @@ mod tests {
     fn bad_syntax_is_an_error() {
         assert!(expand_str("${A", &env()).is_err());
         assert!(expand_str("${A B}", &env()).is_err());
+    }
+
+    #[test]
+    fn a_secret_file_must_be_a_small_regular_file() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(
+            resolve_secret("file:/dev/zero", dir.path()).unwrap_err(),
+            "`file:/dev/zero` is not a regular file (it is a character device)"
+        );
+        std::fs::write(dir.path().join("pw"), "s3cret\n").unwrap();
+        assert_eq!(resolve_secret("file:pw", dir.path()).unwrap(), "s3cret");
+        std::fs::write(dir.path().join("big"), vec![b'x'; (1 << 20) + 1]).unwrap();
+        assert_eq!(
+            resolve_secret("file:big", dir.path()).unwrap_err(),
+            "`file:big` is larger than 1 MiB"
+        );
     }
 }

@@ -8,6 +8,7 @@
 pub mod diag;
 pub mod duration;
 pub mod env;
+pub mod file;
 mod secret;
 pub mod span;
 pub mod yaml;

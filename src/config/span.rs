@@ -47,11 +47,26 @@ pub fn join_index(parent: &str, index: usize) -> String {
     format!("{parent}[{index}]")
 }
 
+/// How deep collections may nest. The deserializer stops at 128 levels without saying where;
+/// synmon's files need a handful, so the source map stops first, with the line.
+pub const MAX_DEPTH: usize = 100;
+
+/// The most values that aliases (`*name`) may repeat in one file: a few nested anchors can
+/// otherwise stand for billions of values (the "billion laughs" file). The deserializer has its
+/// own limit (alias jumps up to 100 times the file's events) but reports it without a position,
+/// so this one is lower: the same count per event at half the rate, and never above
+/// [`MAX_ALIAS_VALUES`].
+pub const MAX_ALIAS_VALUES: u64 = 10_000;
+const ALIAS_VALUES_PER_EVENT: u64 = 50;
+
 impl SourceMap {
-    /// Indexes a YAML text. A syntax error is returned with its position; the caller reports it.
+    /// Indexes a YAML text. A problem is returned with its position and the whole message: a
+    /// syntax error, a duplicate key, a second document, nesting or aliases beyond the limits.
     pub fn parse(text: &str) -> Result<Self, (Pos, String)> {
         let mut map = SourceMap::default();
         let mut stack: Vec<Frame> = Vec::new();
+        let mut aliases = AliasCount::default();
+        let mut documents = 0usize;
         for item in Parser::new_from_str(text) {
             let (event, span) = item.map_err(|e| {
                 let m = e.marker();
@@ -65,9 +80,26 @@ impl SourceMap {
                         info.push_str(&format!(" (it opens at line {}, column {})", p.line, p.col));
                     }
                 }
-                (pos(m.line(), m.col()), info)
+                (pos(m.line(), m.col()), format!("YAML syntax error: {info}"))
             })?;
             let here = pos(span.start.line(), span.start.col());
+            if let Event::DocumentStart(_) = event {
+                documents += 1;
+                if documents > 1 {
+                    return Err((
+                        here,
+                        "a second YAML document starts here; synmon reads one document per file"
+                            .to_string(),
+                    ));
+                }
+            }
+            aliases.event(&event, here);
+            if aliases.depth() > MAX_DEPTH {
+                return Err((
+                    here,
+                    format!("collections nest more than {MAX_DEPTH} levels deep here"),
+                ));
+            }
             let starts_node = matches!(
                 event,
                 Event::Scalar(..)
@@ -86,7 +118,10 @@ impl SourceMap {
                             if let Event::Scalar(k, ..) = &event {
                                 // serde would reject it too, but without a usable position.
                                 if !seen.insert(k.to_string()) {
-                                    return Err((here, format!("duplicate key `{k}`")));
+                                    return Err((
+                                        here,
+                                        format!("YAML syntax error: duplicate key `{k}`"),
+                                    ));
                                 }
                                 let child = join_key(path, k);
                                 map.positions.entry(child).or_insert(here);
@@ -127,6 +162,16 @@ impl SourceMap {
                 stack.pop();
             }
         }
+        if let Some((at, limit)) = aliases.first_over_limit() {
+            return Err((
+                at,
+                format!(
+                    "YAML aliases repeat more than {limit} values by here (the limit grows with \
+                     the file, up to {MAX_ALIAS_VALUES}); write the values out instead of nesting \
+                     anchors"
+                ),
+            ));
+        }
         Ok(map)
     }
 
@@ -146,6 +191,74 @@ impl SourceMap {
                 None => "",
             };
         }
+    }
+}
+
+/// Counts how many values aliases stand for, without expanding them: each anchored node's size
+/// (itself and everything inside, aliases inside included) is known when it ends, and an alias
+/// adds its anchor's size.
+#[derive(Default)]
+struct AliasCount {
+    /// Open collections: their anchor id (0: none) and the values inside so far.
+    open: Vec<(usize, u64)>,
+    sizes: HashMap<usize, u64>,
+    events: u64,
+    repeated: u64,
+    /// After each alias: the values repeated so far, and where that alias is.
+    marks: Vec<(u64, Pos)>,
+}
+
+impl AliasCount {
+    fn depth(&self) -> usize {
+        self.open.len()
+    }
+
+    fn event(&mut self, event: &Event<'_>, here: Pos) {
+        self.events += 1;
+        match event {
+            Event::Scalar(_, _, anchor, _) => {
+                if *anchor != 0 {
+                    self.sizes.insert(*anchor, 1);
+                }
+                self.add(1);
+            }
+            Event::MappingStart(anchor, _) | Event::SequenceStart(anchor, _) => {
+                self.open.push((*anchor, 0));
+            }
+            Event::MappingEnd | Event::SequenceEnd => {
+                if let Some((anchor, inside)) = self.open.pop() {
+                    let size = inside.saturating_add(1);
+                    if anchor != 0 {
+                        self.sizes.insert(anchor, size);
+                    }
+                    self.add(size);
+                }
+            }
+            Event::Alias(id) => {
+                // An anchor still open (an alias inside its own anchor) has no size yet: the
+                // parser refuses that as an undefined alias before it could matter.
+                let size = self.sizes.get(id).copied().unwrap_or(1);
+                self.repeated = self.repeated.saturating_add(size);
+                self.marks.push((self.repeated, here));
+                self.add(size);
+            }
+            _ => {}
+        }
+    }
+
+    fn add(&mut self, n: u64) {
+        if let Some((_, inside)) = self.open.last_mut() {
+            *inside = inside.saturating_add(n);
+        }
+    }
+
+    /// The first alias that takes the count over this file's limit, and the limit.
+    fn first_over_limit(&self) -> Option<(Pos, u64)> {
+        let limit = MAX_ALIAS_VALUES.min(self.events.saturating_mul(ALIAS_VALUES_PER_EVENT));
+        self.marks
+            .iter()
+            .find(|(n, _)| *n > limit)
+            .map(|(_, at)| (*at, limit))
     }
 }
 
@@ -192,7 +305,7 @@ mod tests {
     fn duplicate_key_is_reported_where_it_repeats() {
         let (pos, msg) = SourceMap::parse("a: 1\nb:\n  c: 2\n  c: 3\n").unwrap_err();
         assert_eq!(pos, Pos { line: 4, col: 3 });
-        assert_eq!(msg, "duplicate key `c`");
+        assert_eq!(msg, "YAML syntax error: duplicate key `c`");
     }
 
     #[test]
@@ -207,5 +320,67 @@ mod tests {
         let (pos, msg) = SourceMap::parse("a: [1, 2\nb: 3\n").unwrap_err();
         assert!(pos.line >= 1, "{pos:?}");
         assert!(!msg.is_empty());
+    }
+
+    #[test]
+    fn a_second_document_is_refused_where_it_starts() {
+        let (pos, msg) = SourceMap::parse("a: 1\nb: 2\n---\nc: 3\n").unwrap_err();
+        assert_eq!(pos, Pos { line: 3, col: 1 });
+        assert_eq!(
+            msg,
+            "a second YAML document starts here; synmon reads one document per file"
+        );
+        // One document with explicit markers is one document.
+        assert!(SourceMap::parse("---\na: 1\n...\n").is_ok());
+    }
+
+    #[test]
+    fn an_alias_bomb_stops_at_the_alias_that_crosses_the_limit() {
+        let mut text = String::from("a: &a [x, x, x, x, x, x, x, x, x]\n");
+        for (name, prev) in [("b", "a"), ("c", "b"), ("d", "c"), ("e", "d"), ("f", "e")] {
+            let items = vec![format!("*{prev}"); 9].join(", ");
+            text.push_str(&format!("{name}: &{name} [{items}]\n"));
+        }
+        let (pos, msg) = SourceMap::parse(&text).unwrap_err();
+        // `b` and `c` repeat 90 + 819 values; each alias in `d` repeats c's 820 and the
+        // fourth one crosses this 78-event file's limit (50 per event: 3900).
+        assert_eq!(pos, Pos { line: 4, col: 20 }, "{msg}");
+        assert_eq!(
+            msg,
+            "YAML aliases repeat more than 3900 values by here (the limit grows with the file, \
+             up to 10000); write the values out instead of nesting anchors"
+        );
+        // The deserializer would have refused the same file, without a position.
+        assert!(yaml_serde::from_str::<yaml_serde::Value>(&text).is_err());
+    }
+
+    #[test]
+    fn a_few_aliases_are_fine() {
+        let text =
+            "base: &base {selector: \"#q\", value: v}\nsteps:\n  - fill: *base\n  - fill: *base\n";
+        let m = SourceMap::parse(text).unwrap();
+        assert_eq!(m.locate("steps[1].fill"), Some(Pos { line: 4, col: 5 }));
+    }
+
+    #[test]
+    fn nesting_deeper_than_the_limit_is_refused_with_a_position() {
+        let depth = MAX_DEPTH + 1;
+        let text = format!("a: {}1{}\n", "[".repeat(depth), "]".repeat(depth));
+        let (pos, msg) = SourceMap::parse(&text).unwrap_err();
+        // The top-level map is the first level.
+        assert_eq!(
+            pos,
+            Pos {
+                line: 1,
+                col: 3 + MAX_DEPTH
+            }
+        );
+        assert_eq!(msg, "collections nest more than 100 levels deep here");
+        let ok = format!(
+            "a: {}1{}\n",
+            "[".repeat(MAX_DEPTH - 1),
+            "]".repeat(MAX_DEPTH - 1)
+        );
+        assert!(SourceMap::parse(&ok).is_ok());
     }
 }

@@ -74,14 +74,23 @@ pub fn load_dir(dir: &Path, opts: &LintOptions) -> (Vec<Dashboard>, Vec<LintErro
     let mut titles: Vec<(String, String)> = Vec::new();
     for path in paths {
         let shown = crate::config::yaml::display_path(&path);
-        let text = match std::fs::read_to_string(&path) {
+        use crate::config::file::{MAX_INPUT_BYTES, ReadError, read_text};
+        let text = match read_text(&path, MAX_INPUT_BYTES) {
             Ok(t) => t,
             Err(e) => {
+                let (pos, message) = match e {
+                    ReadError::Io(e) => (None, format!("cannot read: {e}")),
+                    ReadError::NotUtf8 { line, col, .. } => (
+                        Some((line, col)),
+                        "not UTF-8 text; synmon reads UTF-8 (save the file as UTF-8)".into(),
+                    ),
+                    e => (None, format!("the file {e}")),
+                };
                 errors.push(LintError {
                     file: shown,
-                    pos: None,
+                    pos,
                     path: String::new(),
-                    message: format!("cannot read: {e}"),
+                    message,
                 });
                 continue;
             }

@@ -50,6 +50,11 @@ pub fn validate(
         let p = dir.join(f);
         if p.is_file() {
             files.push(p);
+        } else if p.is_dir() {
+            err(
+                &format!("flags.files[{i}]"),
+                format!("{} is a folder, not a registry file", display_path(&p)),
+            );
         } else {
             err(
                 &format!("flags.files[{i}]"),

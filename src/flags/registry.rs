@@ -130,7 +130,7 @@ fn load_one(
     seen: &mut BTreeMap<String, String>,
     errors: &mut Vec<Diagnostic>,
 ) {
-    let doc = match YamlDoc::read(f) {
+    let doc = match YamlDoc::read_expecting(f, "a flag registry: a YAML map with `flags:`") {
         Ok(d) => d,
         Err(d) => return errors.push(d),
     };

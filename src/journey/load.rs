@@ -11,7 +11,7 @@ use super::raw::*;
 use crate::config::diag::Diagnostic;
 use crate::config::duration::{Bound, MINUTE};
 use crate::config::span::{join_index, join_key};
-use crate::config::yaml::YamlDoc;
+use crate::config::yaml::{LoadError, YamlDoc};
 use crate::template::{BUILTIN_VARS, Template};
 
 /// What journey validation needs to know about the main config.
@@ -30,13 +30,32 @@ const POLL_TIMEOUT: Bound = Bound::positive("poll timeout", MINUTE.saturating_mu
 /// Polled at most every 10 minutes; `every` must also be shorter than the poll's `timeout`.
 const POLL_EVERY: Bound = Bound::positive("poll interval", MINUTE.saturating_mul(10));
 
-/// Loads every `*.yaml`/`*.yml` in `dir` whose name does not start with `_` (those are shared
-/// step files, pulled in with `use:`).
+/// What a journey file holds, said when one is empty.
+const JOURNEY: &str =
+    "a journey: a YAML map with `steps:` (and optionally `name:`, `description:`)";
+/// What a file pulled in with `use:` holds, said when one is empty.
+const SHARED_STEPS: &str = "shared steps for `use:`: a YAML map with `steps:`";
+
+/// The journey files of a folder: every `*.yaml`/`*.yml` in it whose name does not start with
+/// `_` (those are shared step files, pulled in with `use:`), sorted by name.
+pub fn journey_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            (name.ends_with(".yaml") || name.ends_with(".yml")) && !name.starts_with('_')
+        })
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
+/// Loads every journey file of `dir` (see [`journey_files`]).
 pub fn load_dir(dir: &Path, ctx: &LoadContext) -> (Vec<Journey>, Vec<Diagnostic>) {
     let mut journeys = Vec::new();
     let mut errors = Vec::new();
-    let entries = match std::fs::read_dir(dir) {
-        Ok(e) => e,
+    let files = match journey_files(dir) {
+        Ok(f) => f,
         Err(e) => {
             errors.push(Diagnostic {
                 file: crate::config::yaml::display_path(dir),
@@ -47,14 +66,6 @@ pub fn load_dir(dir: &Path, ctx: &LoadContext) -> (Vec<Journey>, Vec<Diagnostic>
             return (journeys, errors);
         }
     };
-    let mut files: Vec<PathBuf> = entries
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| {
-            let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
-            (name.ends_with(".yaml") || name.ends_with(".yml")) && !name.starts_with('_')
-        })
-        .collect();
-    files.sort();
     let mut seen: BTreeMap<String, String> = BTreeMap::new();
     for f in files {
         match load_file(&f, ctx) {
@@ -89,7 +100,7 @@ pub fn load_dir(dir: &Path, ctx: &LoadContext) -> (Vec<Journey>, Vec<Diagnostic>
 }
 
 pub fn load_file(path: &Path, ctx: &LoadContext) -> Result<Journey, Vec<Diagnostic>> {
-    let doc = YamlDoc::read(path).map_err(|d| vec![d])?;
+    let doc = YamlDoc::read_expecting(path, JOURNEY).map_err(|d| vec![d])?;
     let raw: RawJourney = doc.deserialize_at(&doc.value, "").map_err(|d| vec![d])?;
     let mut errors = Vec::new();
     let stem = path
@@ -221,9 +232,14 @@ fn include(
         ));
         return;
     }
-    let inc = match YamlDoc::read(&canon) {
+    let inc = match YamlDoc::load(&canon, SHARED_STEPS) {
         Ok(d) => d,
-        Err(d) => {
+        // Not readable as a file (`use: /dev/zero`, a folder, too large): said where it is named.
+        Err(LoadError::File(e)) => {
+            errors.push(doc.diag(&upath, format!("`{file}` {e}")));
+            return;
+        }
+        Err(LoadError::Content(d)) => {
             errors.push(d);
             return;
         }
@@ -380,7 +396,14 @@ fn step_of(
         None => Some(ctx.step_timeout),
     };
     let until = match &raw.until {
-        Some(u) => c.wait(&join_key(path, "until"), u),
+        Some(Some(u)) => c.wait(&join_key(path, "until"), u),
+        Some(None) => {
+            c.err(
+                &join_key(path, "until"),
+                "`until: null` waits for nothing: give a condition (`until: {selector: ...}`) or leave `until` out",
+            );
+            None
+        }
         None => None,
     };
 
@@ -700,5 +723,64 @@ fn default_name(action: &Action) -> String {
         Action::Sql(_) => "sql".to_string(),
         Action::Poll { step, .. } => format!("poll {}", step.name),
         Action::Capture { name, .. } => format!("capture {name}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ctx() -> LoadContext {
+        LoadContext {
+            variables: BTreeSet::new(),
+            step_timeout: Duration::from_secs(5),
+            navigation_timeout: Duration::from_secs(10),
+            has_database: false,
+        }
+    }
+
+    #[test]
+    fn an_oversized_included_file_is_reported_where_it_is_used() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut big = b"steps:\n".to_vec();
+        while big.len() as u64 <= crate::config::file::MAX_INPUT_BYTES {
+            big.extend_from_slice(b"  - goto: /a-long-enough-path-to-fill-a-file-quickly\n");
+        }
+        std::fs::write(dir.path().join("_big.yaml"), &big).unwrap();
+        let j = dir.path().join("smoke.yaml");
+        std::fs::write(&j, "steps:\n  - goto: /\n  - use: _big.yaml\n").unwrap();
+        let errs = load_file(&j, &ctx()).unwrap_err();
+        assert_eq!(errs.len(), 1, "{errs:?}");
+        assert_eq!(errs[0].path, "steps[1].use");
+        assert_eq!(errs[0].pos.map(|p| p.line), Some(3));
+        assert_eq!(errs[0].message, "`_big.yaml` is larger than 1 MiB");
+    }
+
+    #[test]
+    fn an_oversized_journey_is_refused_before_parsing() {
+        let dir = tempfile::tempdir().unwrap();
+        let j = dir.path().join("big.yaml");
+        let mut big = b"steps:\n".to_vec();
+        big.resize(crate::config::file::MAX_INPUT_BYTES as usize + 1, b'\n');
+        std::fs::write(&j, &big).unwrap();
+        let errs = load_file(&j, &ctx()).unwrap_err();
+        assert_eq!(errs.len(), 1, "{errs:?}");
+        assert_eq!(errs[0].message, "the file is larger than 1 MiB");
+    }
+
+    #[test]
+    fn until_null_is_refused_and_absent_until_is_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let j = dir.path().join("smoke.yaml");
+        std::fs::write(
+            &j,
+            "steps:\n  - click: \"#a\"\n    until: null\n  - click: \"#b\"\n    until:\n",
+        )
+        .unwrap();
+        let errs = load_file(&j, &ctx()).unwrap_err();
+        let paths: Vec<&str> = errs.iter().map(|d| d.path.as_str()).collect();
+        assert_eq!(paths, ["steps[0].until", "steps[1].until"]);
+        std::fs::write(&j, "steps:\n  - click: \"#a\"\n").unwrap();
+        assert!(load_file(&j, &ctx()).is_ok());
     }
 }

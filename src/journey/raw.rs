@@ -26,8 +26,10 @@ pub struct RawStep {
     pub timed: Option<bool>,
     #[serde(default)]
     pub timeout: Option<String>,
-    #[serde(default)]
-    pub until: Option<RawWait>,
+    /// `Some(None)` is `until: null` (or `until:` with nothing after it): written, but waiting
+    /// for nothing, which validation refuses instead of running the step without its wait.
+    #[serde(default, deserialize_with = "present")]
+    pub until: Option<Option<RawWait>>,
 
     #[serde(default)]
     pub goto: Option<String>,
@@ -57,6 +59,15 @@ pub struct RawStep {
     pub use_file: Option<String>,
     #[serde(default)]
     pub capture: Option<RawCapture>,
+}
+
+/// A field that is present, even as `null`: `Some(None)`; absent (`#[serde(default)]`): `None`.
+fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
 }
 
 #[derive(Debug, Deserialize)]

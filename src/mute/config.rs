@@ -357,15 +357,17 @@ pub fn validate(
             (None, Some(f)) => {
                 let path = dir.join(f);
                 let alg = a.algorithm.as_deref().unwrap_or("RS256");
-                match std::fs::read(&path) {
+                use crate::config::file::{MAX_INPUT_BYTES, ReadError, read_bytes};
+                match read_bytes(&path, MAX_INPUT_BYTES) {
                     Ok(pem) => match ApiAuth::public_key(&pem, alg) {
                         Ok(k) => out.auth = Some(k),
                         Err(e) => err("server.auth.public_key_file", e),
                     },
-                    Err(e) => err(
+                    Err(ReadError::Io(e)) => err(
                         "server.auth.public_key_file",
                         format!("cannot read {}: {e}", path.display()),
                     ),
+                    Err(e) => err("server.auth.public_key_file", format!("`{f}` {e}")),
                 }
             }
             // An empty secret (an unset variable) leaves the mutating API disabled.

@@ -215,6 +215,9 @@ pub fn load_files(files: &[PathBuf]) -> (RuleSet, Vec<Diagnostic>) {
     (set, errors)
 }
 
+/// What a rule file holds, said when one is empty.
+const RULES: &str = "alert rules: a YAML map with `rules:` and/or `slos:`";
+
 fn load_one(
     f: &Path,
     set: &mut RuleSet,
@@ -222,7 +225,7 @@ fn load_one(
     errors: &mut Vec<Diagnostic>,
 ) {
     {
-        let doc = match YamlDoc::read(f) {
+        let doc = match YamlDoc::read_expecting(f, RULES) {
             Ok(d) => d,
             Err(d) => {
                 errors.push(d);

@@ -137,7 +137,8 @@ impl Default for ServerLimits {
 
 // A client slower than these is not a client; a minute is already generous for a header.
 const HEADER_READ_TIMEOUT: Bound = Bound::positive("header read timeout", MINUTE);
-const REQUEST_BODY_TIMEOUT: Bound = Bound::positive("request body timeout", MINUTE.saturating_mul(10));
+const REQUEST_BODY_TIMEOUT: Bound =
+    Bound::positive("request body timeout", MINUTE.saturating_mul(10));
 const IDLE_TIMEOUT: Bound = Bound::positive("idle timeout", MINUTE);
 
 /// The most `server.max_connections` may be: each connection is a file descriptor, and an
@@ -217,7 +218,11 @@ impl Config {
     }
 
     pub fn load_with_env(path: &Path, env: &dyn Env) -> Result<Config, ConfigErrors> {
-        let mut doc = YamlDoc::read(path).map_err(|d| ConfigErrors(vec![d]))?;
+        let mut doc = YamlDoc::read_expecting(
+            path,
+            "synmon's settings: a YAML map with at least `targets`, `tenant` and `credentials`",
+        )
+        .map_err(|d| ConfigErrors(vec![d]))?;
         let mut env_errors = Vec::new();
         env::expand_tree(&mut doc.value, "", env, &mut env_errors);
         let mut errors: Vec<Diagnostic> = env_errors
@@ -239,7 +244,8 @@ impl Config {
         // Report in the order of the file, not the order the checks happen to run in.
         errors.sort_by_key(|d| d.pos.map(|p| (p.line, p.col)));
         // Journeys are checked even when the main file has errors: report everything at once.
-        if cfg.journeys_dir.is_dir() {
+        // A refused folder (`journeys: /etc`) is not read: its errors would bury the one above.
+        if cfg.journeys_dir.is_dir() && system_folder(&cfg.journeys_dir).is_none() {
             let ctx = journey::LoadContext {
                 variables: cfg.variables.keys().cloned().collect::<BTreeSet<_>>(),
                 step_timeout: cfg.step_timeout,
@@ -273,7 +279,7 @@ impl Config {
                 }
             }
         }
-        if cfg.alerts_dir.is_dir() {
+        if cfg.alerts_dir.is_dir() && system_folder(&cfg.alerts_dir).is_none() {
             let (rules, mut rerrs) = crate::rules::load_dir(&cfg.alerts_dir);
             errors.append(&mut rerrs);
             cfg.rules = rules;
@@ -606,23 +612,22 @@ fn validate(
 
     let folder = |raw: &Option<String>, default: &str| dir.join(raw.as_deref().unwrap_or(default));
     let journeys_dir = folder(&raw.journeys, "journeys");
-    if !journeys_dir.is_dir() {
-        err(
-            "journeys",
-            format!(
-                "folder {} does not exist",
-                yaml::display_path(&journeys_dir)
-            ),
-        );
-    }
-    for (key, value) in [("alerts", &raw.alerts), ("dashboards", &raw.dashboards)] {
-        if let Some(v) = value
-            && !dir.join(v).is_dir()
-        {
-            err(
-                key,
-                format!("folder {} does not exist", yaml::display_path(&dir.join(v))),
-            );
+    let alerts_dir = folder(&raw.alerts, "alerts");
+    let dashboards_dir = folder(&raw.dashboards, "dashboards");
+    let artifacts_dir = folder(&raw.artifacts, "artifacts");
+    for (key, written, path, holds) in [
+        ("journeys", &raw.journeys, &journeys_dir, Holds::Journeys),
+        ("alerts", &raw.alerts, &alerts_dir, Holds::Rules),
+        (
+            "dashboards",
+            &raw.dashboards,
+            &dashboards_dir,
+            Holds::Dashboards,
+        ),
+        ("artifacts", &raw.artifacts, &artifacts_dir, Holds::Anything),
+    ] {
+        if let Some(m) = check_folder(key, written.as_deref(), path, holds) {
+            err(key, m);
         }
     }
 
@@ -808,10 +813,10 @@ fn validate(
         store_url,
         database_url,
         variables: raw.variables,
-        artifacts_dir: folder(&raw.artifacts, "artifacts"),
+        artifacts_dir,
         journeys_dir,
-        alerts_dir: folder(&raw.alerts, "alerts"),
-        dashboards_dir: folder(&raw.dashboards, "dashboards"),
+        alerts_dir,
+        dashboards_dir,
         journeys: Vec::new(),
         checks,
         listen,
@@ -830,6 +835,132 @@ fn validate(
         cluster,
     };
     (config, journey_refs)
+}
+
+/// What a folder key's folder must hold.
+#[derive(Clone, Copy)]
+enum Holds {
+    Journeys,
+    Rules,
+    Dashboards,
+    /// Written to, not read (`artifacts`): may be absent or empty.
+    Anything,
+}
+
+/// Folders of the operating system. None is a sensible value for any folder key: reading
+/// journeys from `/etc` or writing artifacts into `/` is a slip, not a layout. Their
+/// sub-folders stay legal (`/etc/synmon/journeys`, `/var/lib/synmon/artifacts`).
+const SYSTEM_FOLDERS: &[&str] = &[
+    "/",
+    "/bin",
+    "/boot",
+    "/dev",
+    "/etc",
+    "/home",
+    "/lib",
+    "/lib32",
+    "/lib64",
+    "/libx32",
+    "/proc",
+    "/run",
+    "/sbin",
+    "/sys",
+    "/usr",
+    "/usr/bin",
+    "/usr/lib",
+    "/usr/lib32",
+    "/usr/lib64",
+    "/usr/libexec",
+    "/usr/local",
+    "/usr/sbin",
+    "/usr/share",
+    "/var",
+    "/var/lib",
+    "/var/log",
+    "/var/run",
+];
+
+/// The system folder `path` is, if it is one: compared as written (made absolute, `.` and `..`
+/// resolved) and, when it exists, with symbolic links resolved (`/lib` -> `/usr/lib`).
+fn system_folder(path: &Path) -> Option<&'static str> {
+    let lexical = std::path::absolute(path).ok().map(|abs| {
+        let mut out = PathBuf::new();
+        for c in abs.components() {
+            match c {
+                std::path::Component::ParentDir => {
+                    out.pop();
+                }
+                std::path::Component::CurDir => {}
+                c => out.push(c),
+            }
+        }
+        out
+    });
+    let real = path.canonicalize().ok();
+    SYSTEM_FOLDERS.iter().copied().find(|root| {
+        [&lexical, &real]
+            .into_iter()
+            .flatten()
+            .any(|p| p == Path::new(root))
+    })
+}
+
+/// What is wrong with a folder key's folder, if anything: a system folder; a missing folder
+/// (journeys always, alerts and dashboards when named); a file; a folder with nothing of its
+/// kind when it is named or holds other files (an empty default folder is a placeholder).
+fn check_folder(key: &str, written: Option<&str>, path: &Path, holds: Holds) -> Option<String> {
+    let shown = yaml::display_path(path);
+    if let Some(root) = system_folder(path) {
+        let example = match key {
+            "artifacts" => "/var/lib/synmon/artifacts".to_string(),
+            k => format!("/etc/synmon/{k}"),
+        };
+        let what = match written {
+            Some(w) if Path::new(w) != Path::new(root) => {
+                format!("`{w}` is the system folder {root}")
+            }
+            _ => format!("`{root}` is a system folder"),
+        };
+        return Some(format!(
+            "{what}; give synmon a folder of its own (e.g. {example})"
+        ));
+    }
+    if path.exists() && !path.is_dir() {
+        return Some(format!("{shown} is a file, not a folder"));
+    }
+    if !path.is_dir() {
+        let required = matches!(holds, Holds::Journeys) || written.is_some();
+        return (required && !matches!(holds, Holds::Anything))
+            .then(|| format!("folder {shown} does not exist"));
+    }
+    let (found, kind) = match holds {
+        Holds::Anything => return None,
+        Holds::Journeys => (
+            journey::journey_files(path).map(|f| f.len()),
+            "no journey (a `*.yaml` or `*.yml` file whose name does not start with `_`)",
+        ),
+        Holds::Rules => (
+            crate::rules::load::rule_files(path)
+                .map(|f| f.len())
+                .map_err(|d| std::io::Error::other(d.message)),
+            "no rule file (a `*.yaml` or `*.yml` file directly inside)",
+        ),
+        Holds::Dashboards => (
+            crate::dashboards::files(path)
+                .map(|f| f.len())
+                .map_err(|e| std::io::Error::other(e.message)),
+            "no dashboard (a `*.json` file directly inside)",
+        ),
+    };
+    // An unreadable folder is reported by the loader that reads it.
+    let found = found.ok()?;
+    // Hidden entries do not count: a `.gitkeep`, or the `..data` links of a mounted ConfigMap.
+    let has_entries = std::fs::read_dir(path).is_ok_and(|d| {
+        d.filter_map(Result::ok)
+            .any(|e| !e.file_name().to_string_lossy().starts_with('.'))
+    });
+    (found == 0 && (written.is_some() || has_entries))
+        .then(|| format!("folder {shown} holds {kind}"))
 }
 
 fn validate_datadog(
@@ -941,5 +1072,73 @@ mod tests {
                 "server.max_connections: must be between 1 and 65536; it is 0",
             ]
         );
+    }
+
+    #[test]
+    fn system_folders_are_found_however_they_are_written() {
+        assert_eq!(system_folder(Path::new("/")), Some("/"));
+        assert_eq!(system_folder(Path::new("/etc/")), Some("/etc"));
+        assert_eq!(
+            system_folder(Path::new("/etc/synmon/../../usr")),
+            Some("/usr")
+        );
+        assert_eq!(system_folder(Path::new("/var/lib/synmon/artifacts")), None);
+        assert_eq!(system_folder(Path::new("/etc/synmon/journeys")), None);
+        // A relative path that climbs to the root is the root.
+        let up = "../".repeat(std::env::current_dir().unwrap().components().count());
+        assert_eq!(system_folder(Path::new(&up)), Some("/"));
+    }
+
+    #[test]
+    fn a_symbolic_link_to_a_system_folder_is_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let link = dir.path().join("journeys");
+        std::os::unix::fs::symlink("/etc", &link).unwrap();
+        assert_eq!(system_folder(&link), Some("/etc"));
+    }
+
+    #[test]
+    fn an_empty_default_folder_is_a_placeholder_but_a_named_one_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let alerts = dir.path().join("alerts");
+        std::fs::create_dir(&alerts).unwrap();
+        assert_eq!(check_folder("alerts", None, &alerts, Holds::Rules), None);
+        std::fs::write(alerts.join(".gitkeep"), "").unwrap();
+        assert_eq!(check_folder("alerts", None, &alerts, Holds::Rules), None);
+        let named = check_folder("alerts", Some("alerts"), &alerts, Holds::Rules).unwrap();
+        assert!(
+            named.ends_with("holds no rule file (a `*.yaml` or `*.yml` file directly inside)"),
+            "{named}"
+        );
+        // A default folder holding other files is a mistake too (rules written as `.json`?).
+        std::fs::write(alerts.join("rules.json"), "{}").unwrap();
+        assert!(check_folder("alerts", None, &alerts, Holds::Rules).is_some());
+        std::fs::write(alerts.join("rules.yaml"), "rules: []\n").unwrap();
+        assert_eq!(
+            check_folder("alerts", Some("alerts"), &alerts, Holds::Rules),
+            None
+        );
+    }
+
+    #[test]
+    fn absent_defaults_keep_their_rules() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("nothing-here");
+        // Journeys are required; alerts, dashboards and artifacts may be absent.
+        assert!(check_folder("journeys", None, &missing, Holds::Journeys).is_some());
+        assert_eq!(check_folder("alerts", None, &missing, Holds::Rules), None);
+        assert_eq!(
+            check_folder("dashboards", None, &missing, Holds::Dashboards),
+            None
+        );
+        assert_eq!(
+            check_folder("artifacts", None, &missing, Holds::Anything),
+            None
+        );
+        assert_eq!(
+            check_folder("artifacts", Some("x"), &missing, Holds::Anything),
+            None
+        );
+        assert!(check_folder("alerts", Some("x"), &missing, Holds::Rules).is_some());
     }
 }
