@@ -39,15 +39,6 @@ fn config(dir: &Path, port: u16, server: &str) -> std::path::PathBuf {
     )
 }
 
-async fn up(port: u16) {
-    wait_for_api(
-        &format!("http://127.0.0.1:{port}/healthz"),
-        Duration::from_secs(30),
-        |v| v["status"] == "ok",
-    )
-    .await;
-}
-
 /// Reads until the server closes the connection (EOF or reset); what it sent, and when it
 /// closed. Panics if it stays open for `limit`.
 async fn until_closed(mut s: TcpStream, limit: Duration) -> (String, Instant) {
@@ -94,7 +85,7 @@ async fn slow_clients_are_closed_within_the_timeouts_while_healthz_answers() {
         "  header_read_timeout: 2s\n  request_body_timeout: 2s\n  idle_timeout: 1s\n",
     );
     let _daemon = Child::spawn(&cfg);
-    up(port).await;
+    wait_healthy(port).await;
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
 
     // Probes on fresh connections, every 100 ms, until the slow clients are all closed.
@@ -200,7 +191,7 @@ async fn an_anonymous_flood_never_limits_authenticated_clients_behind_the_same_a
         ),
     );
     let _daemon = Child::spawn(&cfg);
-    up(port).await;
+    wait_healthy(port).await;
     let base = format!("http://127.0.0.1:{port}");
     let now = chrono::Utc::now().timestamp();
     let jwt = jsonwebtoken::encode(
@@ -211,54 +202,25 @@ async fn an_anonymous_flood_never_limits_authenticated_clients_behind_the_same_a
     .unwrap();
     let client = reqwest::Client::new();
 
-    let flood = {
-        let (client, url) = (client.clone(), format!("{base}/api/v1/checks"));
-        tokio::spawn(async move {
-            let mut statuses = Vec::new();
-            for _ in 0..100 {
-                let r = client.get(&url).send().await.unwrap();
-                statuses.push(r.status().as_u16());
-            }
-            statuses
-        })
-    };
-    let token_client = {
-        let (client, url) = (client.clone(), format!("{base}/api/v1/checks"));
-        tokio::spawn(async move {
-            let mut statuses = Vec::new();
-            for _ in 0..15 {
-                let r = client
-                    .get(&url)
-                    .bearer_auth(AUTH_TOKEN)
-                    .send()
-                    .await
-                    .unwrap();
-                statuses.push(r.status().as_u16());
-            }
-            statuses
-        })
-    };
-    let jwt_client = {
-        let (client, url) = (client.clone(), format!("{base}/api/v1/silences"));
-        tokio::spawn(async move {
-            let mut statuses = Vec::new();
-            for i in 0..15 {
-                let r = client
-                    .post(&url)
-                    .bearer_auth(&jwt)
-                    .json(&json!({
-                        "matchers": {"check": format!("c{i}")},
-                        "ends_at": (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339(),
-                        "comment": "flood test",
-                    }))
-                    .send()
-                    .await
-                    .unwrap();
-                statuses.push(r.status().as_u16());
-            }
-            statuses
-        })
-    };
+    let checks = format!("{base}/api/v1/checks");
+    let flood = statuses(100, {
+        let (client, url) = (client.clone(), checks.clone());
+        move |_| client.get(&url)
+    });
+    let token_client = statuses(15, {
+        let client = client.clone();
+        move |_| client.get(&checks).bearer_auth(AUTH_TOKEN)
+    });
+    let jwt_client = statuses(15, {
+        let url = format!("{base}/api/v1/silences");
+        move |i| {
+            client.post(&url).bearer_auth(&jwt).json(&json!({
+                "matchers": {"check": format!("c{i}")},
+                "ends_at": (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339(),
+                "comment": "flood test",
+            }))
+        }
+    });
     let flood = flood.await.unwrap();
     let token = token_client.await.unwrap();
     let jwt = jwt_client.await.unwrap();
@@ -268,4 +230,19 @@ async fn an_anonymous_flood_never_limits_authenticated_clients_behind_the_same_a
     assert!(flood.iter().all(|s| *s == 401 || *s == 429), "{flood:?}");
     assert_eq!(token, vec![200; 15], "the auth_token holder");
     assert_eq!(jwt, vec![201; 15], "the JWT subject");
+}
+
+/// Sends `n` requests one after the other in a task of their own, each built by `request(i)`,
+/// and collects their status codes.
+fn statuses(
+    n: usize,
+    request: impl Fn(usize) -> reqwest::RequestBuilder + Send + 'static,
+) -> tokio::task::JoinHandle<Vec<u16>> {
+    tokio::spawn(async move {
+        let mut out = Vec::with_capacity(n);
+        for i in 0..n {
+            out.push(request(i).send().await.unwrap().status().as_u16());
+        }
+        out
+    })
 }

@@ -91,15 +91,6 @@ async fn fail(sandbox: &str, service: &str) {
     .await;
 }
 
-async fn up(port: u16) {
-    wait_for_api(
-        &format!("http://127.0.0.1:{port}/healthz"),
-        Duration::from_secs(30),
-        |v| v["status"] == "ok",
-    )
-    .await;
-}
-
 /// The outbox rows the daemon reports.
 async fn outbox(port: u16) -> Vec<Value> {
     crate::support::get_json(&format!("http://127.0.0.1:{port}/api/v1/notifications"))
@@ -183,7 +174,7 @@ async fn kill_9_while_a_page_is_in_flight_delivers_it_after_the_restart() {
         cfg,
     } = paged().await;
     let first = Child::spawn(&cfg);
-    up(port).await;
+    wait_healthy(port).await;
     pd.hold(true);
     fail(&sbx.base_url(), "auth").await;
     // The trigger reaches PagerDuty, which does not answer: kill -9 now.
@@ -198,7 +189,7 @@ async fn kill_9_while_a_page_is_in_flight_delivers_it_after_the_restart() {
     pd.hold(false);
 
     let second = Child::spawn(&cfg);
-    up(port).await;
+    wait_healthy(port).await;
     let events = pd.wait_for(1, Duration::from_secs(30)).await;
     assert_eq!(events[0]["event_action"], "trigger");
     let dedup_key = events[0]["dedup_key"].as_str().unwrap().to_string();
@@ -248,7 +239,7 @@ async fn slack_down_for_a_while_gets_everything_in_order_per_group_when_back() {
         cfg,
     } = slack_paged().await;
     let daemon = Child::spawn(&cfg);
-    up(port).await;
+    wait_healthy(port).await;
     slack.set_down(true);
     // One group (by alertname): the auth failure is notified and refused...
     fail(&sbx.base_url(), "auth").await;
@@ -311,7 +302,7 @@ async fn kill_9_after_slack_posted_edits_that_post_after_the_restart_instead_of_
     // Slack posts the first message and never answers: the daemon is killed while it waits.
     slack.fail_next_for("chat.postMessage", 1, Fault::ApplyThenHang);
     let first = Child::spawn(&cfg);
-    up(port).await;
+    wait_healthy(port).await;
     fail(&sbx.base_url(), "auth").await;
     slack
         .wait_until(Duration::from_secs(30), |c| {
@@ -324,7 +315,7 @@ async fn kill_9_after_slack_posted_edits_that_post_after_the_restart_instead_of_
     assert_eq!(posted.len(), 1, "Slack posted before the kill");
 
     let second = Child::spawn(&cfg);
-    up(port).await;
+    wait_healthy(port).await;
     let calls = slack
         .wait_until(Duration::from_secs(30), |c| {
             c.iter().any(|c| c.method == "chat.update" && c.ok())
@@ -377,7 +368,7 @@ async fn a_restart_does_not_resend_within_the_repeat_interval() {
     } = paged().await;
     fail(&sbx.base_url(), "auth").await;
     let first = Child::spawn(&cfg);
-    up(port).await;
+    wait_healthy(port).await;
     pd.wait_for(1, Duration::from_secs(30)).await;
     first.signal(nix::sys::signal::Signal::SIGTERM);
     let mut first = first;
@@ -388,7 +379,7 @@ async fn a_restart_does_not_resend_within_the_repeat_interval() {
     assert!(status.success(), "{status:?}");
 
     let second = Child::spawn(&cfg);
-    up(port).await;
+    wait_healthy(port).await;
     // Several evaluations with the alert still firing (and groups flushed every second).
     wait_for_api(
         &format!("http://127.0.0.1:{port}/api/v1/alerts"),

@@ -8,7 +8,7 @@ mod process;
 
 pub use daemon::TestDaemon;
 pub use eventually::eventually;
-pub use process::{Child, free_port, get_json, wait_for_api};
+pub use process::{Child, free_port, get_json, wait_for_api, wait_healthy};
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -49,6 +49,16 @@ pub async fn get_json(url: &str) -> Option<Value> {
     r.json().await.ok()
 }
 
+/// Waits until the daemon on `port` answers `/healthz` (30 s at most), or panics.
+pub async fn wait_healthy(port: u16) {
+    wait_for_api(
+        &format!("http://127.0.0.1:{port}/healthz"),
+        Duration::from_secs(30),
+        |v| v["status"] == "ok",
+    )
+    .await;
+}
+
 /// Polls the API until `pred` holds (real I/O: the daemon runs real checks), or panics.
 pub async fn wait_for_api(url: &str, within: Duration, pred: impl Fn(&Value) -> bool) -> Value {
     let deadline = tokio::time::Instant::now() + within;
