@@ -117,6 +117,10 @@ pub fn resolve_secret(raw: &str, base_dir: &Path) -> Result<String, String> {
                     "cannot read secret file {}: {e}",
                     super::yaml::display_path(&path)
                 )),
+                // Where the first bad byte sits, and which byte, would tell part of the secret.
+                Err(ReadError::NotUtf8 { .. }) => {
+                    Err(format!("`{}` is not UTF-8 text", raw.trim()))
+                }
                 // The reference as written: `file:/dev/zero` is not a regular file.
                 Err(e) => Err(format!("`{}` {e}", raw.trim())),
             }

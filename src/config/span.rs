@@ -58,6 +58,10 @@ pub const MAX_DEPTH: usize = 100;
 /// [`MAX_ALIAS_VALUES`].
 pub const MAX_ALIAS_VALUES: u64 = 10_000;
 const ALIAS_VALUES_PER_EVENT: u64 = 50;
+/// The most scalar bytes aliases may repeat in one file: a few aliases of one large anchored
+/// string are few values but each is a copy of the string (9,000 aliases of a 100 KiB string
+/// in a 1 MiB file is 900 MiB once deserialized). Four times the largest file synmon reads.
+pub const MAX_ALIAS_BYTES: u64 = 4 << 20;
 
 impl SourceMap {
     /// Indexes a YAML text. A problem is returned with its position and the whole message: a
@@ -162,15 +166,28 @@ impl SourceMap {
                 stack.pop();
             }
         }
-        if let Some((at, limit)) = aliases.first_over_limit() {
-            return Err((
-                at,
-                format!(
-                    "YAML aliases repeat more than {limit} values by here (the limit grows with \
-                     the file, up to {MAX_ALIAS_VALUES}); write the values out instead of nesting \
-                     anchors"
-                ),
-            ));
+        match aliases.first_over_limit() {
+            Some(AliasExcess::Values { at, limit }) => {
+                return Err((
+                    at,
+                    format!(
+                        "YAML aliases repeat more than {limit} values by here (the limit grows \
+                         with the file, up to {MAX_ALIAS_VALUES}); write the values out instead \
+                         of nesting anchors"
+                    ),
+                ));
+            }
+            Some(AliasExcess::Bytes { at }) => {
+                return Err((
+                    at,
+                    format!(
+                        "YAML aliases repeat more than {} MiB of text by here; write the values \
+                         out instead of repeating a large anchor",
+                        MAX_ALIAS_BYTES >> 20
+                    ),
+                ));
+            }
+            None => {}
         }
         Ok(map)
     }
@@ -194,18 +211,41 @@ impl SourceMap {
     }
 }
 
-/// Counts how many values aliases stand for, without expanding them: each anchored node's size
-/// (itself and everything inside, aliases inside included) is known when it ends, and an alias
-/// adds its anchor's size.
+/// Counts how many values, and how many scalar bytes, aliases stand for, without expanding them:
+/// each anchored node's size (itself and everything inside, aliases inside included) is known
+/// when it ends, and an alias adds its anchor's size.
 #[derive(Default)]
 struct AliasCount {
-    /// Open collections: their anchor id (0: none) and the values inside so far.
-    open: Vec<(usize, u64)>,
-    sizes: HashMap<usize, u64>,
+    /// Open collections: their anchor id (0: none) and the size of what is inside so far.
+    open: Vec<(usize, Size)>,
+    sizes: HashMap<usize, Size>,
     events: u64,
-    repeated: u64,
-    /// After each alias: the values repeated so far, and where that alias is.
-    marks: Vec<(u64, Pos)>,
+    repeated: Size,
+    /// After each alias: the size repeated so far, and where that alias is.
+    marks: Vec<(Size, Pos)>,
+}
+
+/// What a node stands for once aliases are expanded: values, and bytes of scalar text.
+#[derive(Debug, Default, Clone, Copy)]
+struct Size {
+    values: u64,
+    bytes: u64,
+}
+
+impl Size {
+    fn plus(self, other: Size) -> Size {
+        Size {
+            values: self.values.saturating_add(other.values),
+            bytes: self.bytes.saturating_add(other.bytes),
+        }
+    }
+}
+
+/// Which alias limit a file crosses first, and where.
+#[derive(Debug, PartialEq, Eq)]
+enum AliasExcess {
+    Values { at: Pos, limit: u64 },
+    Bytes { at: Pos },
 }
 
 impl AliasCount {
@@ -216,18 +256,25 @@ impl AliasCount {
     fn event(&mut self, event: &Event<'_>, here: Pos) {
         self.events += 1;
         match event {
-            Event::Scalar(_, _, anchor, _) => {
+            Event::Scalar(text, _, anchor, _) => {
+                let size = Size {
+                    values: 1,
+                    bytes: text.len() as u64,
+                };
                 if *anchor != 0 {
-                    self.sizes.insert(*anchor, 1);
+                    self.sizes.insert(*anchor, size);
                 }
-                self.add(1);
+                self.add(size);
             }
             Event::MappingStart(anchor, _) | Event::SequenceStart(anchor, _) => {
-                self.open.push((*anchor, 0));
+                self.open.push((*anchor, Size::default()));
             }
             Event::MappingEnd | Event::SequenceEnd => {
                 if let Some((anchor, inside)) = self.open.pop() {
-                    let size = inside.saturating_add(1);
+                    let size = inside.plus(Size {
+                        values: 1,
+                        bytes: 0,
+                    });
                     if anchor != 0 {
                         self.sizes.insert(anchor, size);
                     }
@@ -237,8 +284,11 @@ impl AliasCount {
             Event::Alias(id) => {
                 // An anchor still open (an alias inside its own anchor) has no size yet: the
                 // parser refuses that as an undefined alias before it could matter.
-                let size = self.sizes.get(id).copied().unwrap_or(1);
-                self.repeated = self.repeated.saturating_add(size);
+                let size = self.sizes.get(id).copied().unwrap_or(Size {
+                    values: 1,
+                    bytes: 0,
+                });
+                self.repeated = self.repeated.plus(size);
                 self.marks.push((self.repeated, here));
                 self.add(size);
             }
@@ -246,19 +296,24 @@ impl AliasCount {
         }
     }
 
-    fn add(&mut self, n: u64) {
+    fn add(&mut self, n: Size) {
         if let Some((_, inside)) = self.open.last_mut() {
-            *inside = inside.saturating_add(n);
+            *inside = inside.plus(n);
         }
     }
 
-    /// The first alias that takes the count over this file's limit, and the limit.
-    fn first_over_limit(&self) -> Option<(Pos, u64)> {
+    /// The first alias that takes the count over one of this file's limits.
+    fn first_over_limit(&self) -> Option<AliasExcess> {
         let limit = MAX_ALIAS_VALUES.min(self.events.saturating_mul(ALIAS_VALUES_PER_EVENT));
-        self.marks
-            .iter()
-            .find(|(n, _)| *n > limit)
-            .map(|(_, at)| (*at, limit))
+        self.marks.iter().find_map(|(n, at)| {
+            if n.values > limit {
+                Some(AliasExcess::Values { at: *at, limit })
+            } else if n.bytes > MAX_ALIAS_BYTES {
+                Some(AliasExcess::Bytes { at: *at })
+            } else {
+                None
+            }
+        })
     }
 }
 
@@ -352,6 +407,29 @@ mod tests {
         );
         // The deserializer would have refused the same file, without a position.
         assert!(yaml_serde::from_str::<yaml_serde::Value>(&text).is_err());
+    }
+
+    #[test]
+    fn aliases_of_a_large_string_stop_at_the_byte_limit() {
+        // Under 1 MiB on disk and a few hundred values, but 200 copies of a 100 KiB string.
+        let mut text = format!("s: &s {}\nl: [", "x".repeat(100 * 1024));
+        text.push_str(&vec!["*s"; 200].join(", "));
+        text.push_str("]\n");
+        let (pos, msg) = SourceMap::parse(&text).unwrap_err();
+        // The 41st alias crosses 4 MiB (41 x 100 KiB, beside the anchor's own 100 KiB).
+        assert_eq!(
+            pos,
+            Pos {
+                line: 2,
+                col: 5 + 40 * 4
+            },
+            "{msg}"
+        );
+        assert_eq!(
+            msg,
+            "YAML aliases repeat more than 4 MiB of text by here; write the values out instead \
+             of repeating a large anchor"
+        );
     }
 
     #[test]
