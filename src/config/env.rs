@@ -178,5 +178,11 @@ mod tests {
             resolve_secret("file:big", dir.path()).unwrap_err(),
             "`file:big` is larger than 1 MiB"
         );
+        // Which byte is bad, and where, would tell part of the secret.
+        std::fs::write(dir.path().join("latin1"), b"hunter2\xe9abc").unwrap();
+        assert_eq!(
+            resolve_secret("file:latin1", dir.path()).unwrap_err(),
+            "`file:latin1` is not UTF-8 text"
+        );
     }
 }
