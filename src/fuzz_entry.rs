@@ -89,7 +89,7 @@ pub fn check_diagnostics(
     }
     let shown = crate::config::yaml::display_path(input_file);
     // A position just past the last line is where "end of file" errors point.
-    let last_line = input.iter().filter(|b| **b == b'\n').count() + 1;
+    let last_line = yaml_lines(input);
     for d in diags {
         match d.pos {
             None if WHOLE_FILE_MESSAGES.iter().any(|m| d.message.starts_with(m)) => {}
@@ -107,6 +107,24 @@ pub fn check_diagnostics(
         }
     }
     Ok(Verdict::Rejected(diags.len()))
+}
+
+/// How many lines YAML sees in `input`: `\n`, `\r\n` and a lone `\r` each end one (editors
+/// agree), so a file of `\r`-ended lines has positions past its last `\n`.
+fn yaml_lines(input: &[u8]) -> usize {
+    let mut lines = 1;
+    let mut bytes = input.iter().peekable();
+    while let Some(b) = bytes.next() {
+        match b {
+            b'\n' => lines += 1,
+            b'\r' => {
+                lines += 1;
+                bytes.next_if_eq(&&b'\n');
+            }
+            _ => {}
+        }
+    }
+    lines
 }
 
 /// `synmon.yaml` = `input`, loaded by [`crate::settings::Config::load_with_env`] with an empty
@@ -211,6 +229,14 @@ mod tests {
         ));
         assert!(!has_line_and_column("expected value at line 0 column 2"));
         assert!(!has_line_and_column("expected value"));
+    }
+
+    #[test]
+    fn lines_end_at_lf_crlf_and_a_lone_cr() {
+        assert_eq!(yaml_lines(b""), 1);
+        assert_eq!(yaml_lines(b"a"), 1);
+        assert_eq!(yaml_lines(b"a\nb\r\nc\rd"), 4);
+        assert_eq!(yaml_lines(b"\r\r\n\n"), 4);
     }
 
     #[test]
