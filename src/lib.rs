@@ -8,6 +8,8 @@ pub mod config;
 pub mod daemon;
 pub mod dashboards;
 pub mod flags;
+#[doc(hidden)]
+pub mod fuzz_entry;
 pub mod gate;
 pub mod http;
 pub mod http_util;

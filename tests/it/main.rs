@@ -9,6 +9,7 @@
 //! - `notify/`: the notification pipeline, each receiver, and delivery through the daemon.
 //! - `daemon/`: `synmon run` as a process, the store, the status page, secrets.
 //! - `cli/`: the other subcommands (`check`, `gate`, `dashboards`, `demo`).
+//! - `props/`: property tests over the loaders and the silence API body (the corpus is `fuzz/`'s).
 //! - `readme.rs`: the README's reference against the code.
 
 mod alerting;
@@ -18,5 +19,6 @@ mod cluster;
 mod daemon;
 mod fakes;
 mod notify;
+mod props;
 mod readme;
 mod support;
