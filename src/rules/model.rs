@@ -59,6 +59,9 @@ pub enum MatchOp {
     NotRe,
 }
 
+/// How deeply a matcher's regex may nest groups and repetitions.
+const MATCHER_NEST_LIMIT: u32 = 64;
+
 impl Matcher {
     /// Parses the written form of a matcher value; `Err` explains a bad regex.
     pub fn parse(label: &str, raw: &str) -> Result<Matcher, String> {
@@ -73,12 +76,23 @@ impl Matcher {
         };
         let regex = match op {
             MatchOp::Re | MatchOp::NotRe => {
-                Some(Regex::new(&format!("^(?:{value})$")).map_err(|e| {
-                    format!(
-                        "`{value}` is not a regular expression: {}",
-                        regex_reason(&e)
-                    )
-                })?)
+                // A nest limit well below the parser's default (250): a few hundred stacked
+                // repetitions (`a++++...`) recurse deep enough to overflow a 2 MiB thread stack
+                // in a debug build before that default refuses them; matchers need a handful.
+                Some(
+                    Regex::builder()
+                        .syntax(
+                            regex_automata::util::syntax::Config::new()
+                                .nest_limit(MATCHER_NEST_LIMIT),
+                        )
+                        .build(&format!("^(?:{value})$"))
+                        .map_err(|e| {
+                            format!(
+                                "`{value}` is not a regular expression: {}",
+                                regex_reason(&e)
+                            )
+                        })?,
+                )
             }
             _ => None,
         };
@@ -429,5 +443,22 @@ impl Slo {
         w.sort();
         w.dedup();
         w
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deeply_stacked_repetitions_are_refused_not_recursed_into() {
+        // 200 stacked `+` overflowed a debug build's 2 MiB stack under the parser's default
+        // nest limit; now the parser refuses them at once.
+        let raw = format!("=~a{}", "+".repeat(200));
+        let err = Matcher::parse("check", &raw).unwrap_err();
+        assert!(err.contains("is not a regular expression"), "{err}");
+        assert!(err.contains("nest"), "{err}");
+        // A matcher of ordinary depth still compiles.
+        assert!(Matcher::parse("check", "=~(feed|push)_(a|b)+").is_ok());
     }
 }
