@@ -3,7 +3,8 @@
 //! `server.auth_token` set: those need `Authorization: Bearer <token>`, or HTTP Basic with the
 //! token as password (what a browser can send after its login prompt). `/healthz`, `/readyz` and
 //! `/metrics` stay open for probes and scrapers. Requests that change state (`POST`, `DELETE`)
-//! are not judged here: the mutating API has its own check. Extend [`authorize`] to accept other
+//! are not judged here: the mutating API has its own check (the admin JWT), which also runs
+//! before their body is read (`silences::require_admin`). Extend [`authorize`] to accept other
 //! credentials (the platform's JWT).
 
 use axum::extract::{Request, State};

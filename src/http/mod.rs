@@ -15,7 +15,7 @@ use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{delete, get, post};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -32,15 +32,19 @@ pub fn router(shared: AppState) -> Router {
         shared.config().mute.api_rate_limit,
         shared.clock(),
     ));
+    // The writes' JWT check runs before their extractors, so before any body is read.
+    let admin = axum::middleware::from_fn_with_state(shared.clone(), silences::require_admin);
     Router::new()
         // Silences: the API's only writes (JWT-guarded), and a per-client limit on all of /api/.
         .route(
             "/api/v1/silences",
-            get(silences::list).post(silences::create),
+            post(silences::create)
+                .route_layer(admin.clone())
+                .get(silences::list),
         )
         .route(
             "/api/v1/silences/{id}",
-            axum::routing::delete(silences::expire),
+            delete(silences::expire).route_layer(admin),
         )
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))

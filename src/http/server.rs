@@ -2,52 +2,78 @@
 //! silent clients must not hold connections forever, and a crowd of them must not keep the
 //! orchestrator's probes from an answer.
 //!
-//! Every limit is a library setting, applied per connection:
+//! Every limit is applied per connection:
 //! - the request head: hyper's `header_read_timeout` (its timer starts when the connection is
 //!   ready for a head: accepted, or the previous response sent);
-//! - the request body: tower-http's `RequestBodyTimeout` (a body still incomplete after
-//!   `request_body_timeout` fails to read; the handler answers and hyper closes the connection,
-//!   since the unread rest cannot be skipped);
+//! - the request body: one deadline, `request_body_timeout` after the head arrived, for the
+//!   whole body ([`DeadlineBody`]). A body still incomplete then fails to read; the handler
+//!   answers (408 where it reads the body itself) and hyper closes the connection, since the
+//!   unread rest cannot be skipped. tower-http's `RequestBodyTimeout` is not enough: its timer
+//!   restarts at every frame, so a byte every few seconds would hold the connection for as
+//!   long as the body size limit allows;
+//! - the answer: a write to the socket that makes no progress for `request_body_timeout` (the
+//!   client stopped reading, its receive window full) fails and closes the connection
+//!   (`tokio-io-timeout`'s write timeout, under hyper). Without it a client that pipelines
+//!   requests and never reads the answers holds its connection for ever, hyper waiting to write.
+//!   The same value as the body's: both bound how long a client may stall a transfer, and a
+//!   second key would be one more to get wrong. It bounds a stall, not a download: every write
+//!   that progresses restarts it;
 //! - the wait for the next request on a kept-alive connection: `idle_timeout`, enforced by
 //!   hyper's graceful shutdown of the connection once no request has been in flight for that
 //!   long (at most `header_read_timeout`, whose timer also runs during that wait);
 //! - the number of connections: a semaphore of `max_connections` permits taken in the accept
 //!   loop (the documented pattern for a connection cap with hyper).
 //!
+//! No read timeout on the socket: every wait for the client's bytes is already bounded (the
+//! head by `header_read_timeout`, the body by its deadline, the wait between requests by
+//! `idle_timeout`), and hyper also reads while a handler works (to notice a closed connection),
+//! so a read timeout would cut a slow answer that the client is patiently waiting for.
+//!
 //! Probes at the cap: beyond `max_connections`, [`PROBE_RESERVE`] more connections are
 //! accepted, and those are served by a router that answers only `/healthz` and `/readyz`
 //! (anything else: 503), without keep-alive so each frees its slot after one answer. A
 //! connection beyond both is closed at once rather than left waiting in the kernel's backlog.
 //!
+//! On stop, connections get [`SHUTDOWN_GRACE`] to finish the request in flight; any still open
+//! then (a client that does not read its answer) is dropped, so the daemon's own shutdown steps
+//! that follow the server's (the lease hand-over, the store's close) are not starved.
+//!
 //! HTTP/1.1 only: the limits above are HTTP/1 settings, and nothing speaks HTTP/2 without TLS to
 //! a monitoring daemon.
 
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::Router;
+use axum::body::Bytes;
 use axum::extract::ConnectInfo;
 use axum::http::Request;
+use http_body::{Body, Frame, SizeHint};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio::task::JoinSet;
-use tokio::time::Instant;
+use tokio::time::{Instant, Sleep};
+use tokio_io_timeout::TimeoutStream;
 use tower::ServiceExt;
-use tower_http::timeout::RequestBodyTimeout;
 
 use crate::settings::ServerLimits;
 
 /// Connections accepted beyond `server.max_connections` that answer only the probes.
 pub const PROBE_RESERVE: usize = 16;
 
+/// How long connections still open at stop may take to finish before they are dropped.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
+
 /// Serves `app` (and `probes` on reserve connections) on `listener` within `limits` until `stop`
-/// turns true; then stops accepting, lets each connection finish its request in flight, and
-/// returns when all are closed.
+/// turns true; then stops accepting, lets each connection finish its request in flight within
+/// [`SHUTDOWN_GRACE`], drops those still open, and returns.
 pub async fn serve(
     listener: TcpListener,
     app: Router,
@@ -94,7 +120,18 @@ pub async fn serve(
         ));
     }
     drop(listener);
-    while conns.join_next().await.is_some() {}
+    let finished = async { while conns.join_next().await.is_some() {} };
+    if tokio::time::timeout(SHUTDOWN_GRACE, finished)
+        .await
+        .is_err()
+    {
+        tracing::info!(
+            open = conns.len(),
+            "connections still open after the shutdown grace period: dropped"
+        );
+        conns.abort_all();
+        while conns.join_next().await.is_some() {}
+    }
 }
 
 /// One connection, from its first byte to its close; `_permit` frees its slot when it ends.
@@ -109,8 +146,12 @@ async fn connection(
 ) {
     let started = Instant::now();
     let activity = Arc::new(Activity::default());
-    let service = RequestBodyTimeout::new(router, limits.request_body_timeout)
-        .map_request(on_request(peer, activity.clone()))
+    let service = router
+        .map_request(on_request(
+            peer,
+            limits.request_body_timeout,
+            activity.clone(),
+        ))
         .map_response(on_response(started, activity.clone()));
     let mut builder = auto::Builder::new(TokioExecutor::new()).http1_only();
     builder
@@ -118,7 +159,12 @@ async fn connection(
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_read_timeout)
         .keep_alive(!probe_only);
-    let conn = builder.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
+    let mut io = TimeoutStream::new(stream);
+    io.set_write_timeout(Some(limits.request_body_timeout));
+    let conn = builder.serve_connection(
+        TokioIo::new(Box::pin(io)),
+        TowerToHyperService::new(service),
+    );
     tokio::pin!(conn);
     let mut closing = false;
     let mut check_idle = Instant::now() + limits.idle_timeout;
@@ -149,13 +195,15 @@ async fn connection(
     }
 }
 
-/// Marks a request in flight and tells the handlers who is asking (`ConnectInfo`, as axum's own
-/// server does).
+/// Marks a request in flight, tells the handlers who is asking (`ConnectInfo`, as axum's own
+/// server does) and sets its body's deadline: the head has just arrived.
 fn on_request<B>(
     peer: SocketAddr,
+    body_timeout: Duration,
     activity: Arc<Activity>,
-) -> impl Fn(Request<B>) -> Request<B> + Clone {
-    move |mut req| {
+) -> impl Fn(Request<B>) -> Request<DeadlineBody<B>> + Clone {
+    move |req| {
+        let mut req = req.map(|b| DeadlineBody::new(b, body_timeout));
         req.extensions_mut().insert(ConnectInfo(peer));
         activity.in_flight.fetch_add(1, Ordering::SeqCst);
         req
@@ -170,6 +218,79 @@ fn on_response<B>(started: Instant, activity: Arc<Activity>) -> impl Fn(B) -> B 
         let ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
         activity.last_ms.store(ms, Ordering::SeqCst);
         res
+    }
+}
+
+/// A request body that must arrive whole within one deadline, set when the head arrived and
+/// never moved: a client trickling its body cannot stretch it (unlike a timer per frame).
+/// What has arrived before the deadline is still delivered; only a wait beyond it fails, with
+/// [`BodyDeadline`].
+pub struct DeadlineBody<B> {
+    inner: B,
+    timeout: Duration,
+    deadline: Pin<Box<Sleep>>,
+}
+
+impl<B> DeadlineBody<B> {
+    pub fn new(inner: B, timeout: Duration) -> DeadlineBody<B> {
+        DeadlineBody {
+            inner,
+            timeout,
+            deadline: Box::pin(tokio::time::sleep(timeout)),
+        }
+    }
+}
+
+impl<B> Body for DeadlineBody<B>
+where
+    B: Body<Data = Bytes> + Unpin,
+    B::Error: Into<axum::BoxError>,
+{
+    type Data = Bytes;
+    type Error = axum::BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        if let Poll::Ready(frame) = Pin::new(&mut self.inner).poll_frame(cx) {
+            return Poll::Ready(frame.map(|f| f.map_err(Into::into)));
+        }
+        match self.deadline.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Some(Err(Box::new(BodyDeadline(self.timeout))))),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// A request body did not arrive whole within `server.request_body_timeout` of its head.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "the request body did not arrive within {} ms (`server.request_body_timeout`)",
+    .0.as_millis()
+)]
+pub struct BodyDeadline(pub Duration);
+
+impl BodyDeadline {
+    /// The deadline error behind `err` (a body read that failed, through any wrapping), if that
+    /// is why it failed.
+    pub fn behind<'a>(err: &'a (dyn std::error::Error + 'static)) -> Option<&'a BodyDeadline> {
+        let mut cur = Some(err);
+        while let Some(e) = cur {
+            if let Some(d) = e.downcast_ref::<BodyDeadline>() {
+                return Some(d);
+            }
+            cur = e.source();
+        }
+        None
     }
 }
 

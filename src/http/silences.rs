@@ -2,14 +2,20 @@
 //! (JWT bearer with `aud=admin`; a silence that could mute a PagerDuty route also needs a fresh
 //! step-up, see `crate::mute::auth`). Errors are JSON `{"error": ...}`; 401 answers carry
 //! `WWW-Authenticate: Bearer`.
+//!
+//! The token is verified by [`require_admin`], a middleware on the mutating routes, before any
+//! extractor reads the body: an anonymous client is refused at once, and cannot make the server
+//! wait for a body it trickles.
 
-use axum::Json;
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
 use serde_json::json;
 
+use super::server::BodyDeadline;
 use crate::mute::auth::{AuthError, Principal};
 use crate::mute::silence::{NewSilence, SilenceError, mutes_pagerduty, parse_matchers};
 use crate::view::DaemonView;
@@ -46,6 +52,27 @@ fn admin(s: &DaemonView, headers: &HeaderMap) -> Result<Principal, AuthError> {
     })
 }
 
+/// Middleware on the mutating routes: the admin principal verified from the headers alone and
+/// handed to the handler as an extension, or the refusal, without the body being read.
+pub async fn require_admin(State(s): State<AppState>, mut req: Request, next: Next) -> Response {
+    match admin(&s, req.headers()) {
+        Ok(who) => {
+            req.extensions_mut().insert(who);
+            next.run(req).await
+        }
+        Err(e) => auth_error(&e),
+    }
+}
+
+/// A body that could not be read or parsed: 408 when it did not arrive in time (the client is
+/// too slow, not wrong), 400 otherwise.
+fn body_error(e: &JsonRejection) -> Response {
+    match BodyDeadline::behind(e) {
+        Some(d) => error(StatusCode::REQUEST_TIMEOUT, d.to_string()),
+        None => error(StatusCode::BAD_REQUEST, e.body_text()),
+    }
+}
+
 fn silence_error(e: SilenceError) -> Response {
     match e {
         SilenceError::Invalid(m) => error(StatusCode::BAD_REQUEST, m),
@@ -67,19 +94,16 @@ pub async fn list(State(s): State<AppState>) -> Response {
     Json(json!({"silences": all, "generated_at": now})).into_response()
 }
 
-/// Creates a silence; it applies from the next flush. 201 with the silence.
+/// Creates a silence; it applies from the next flush. 201 with the silence. Behind
+/// [`require_admin`].
 pub async fn create(
     State(s): State<AppState>,
-    headers: HeaderMap,
+    Extension(who): Extension<Principal>,
     body: Result<Json<NewSilence>, JsonRejection>,
 ) -> Response {
-    let who = match admin(&s, &headers) {
-        Ok(p) => p,
-        Err(e) => return auth_error(&e),
-    };
     let Json(new) = match body {
         Ok(b) => b,
-        Err(e) => return error(StatusCode::BAD_REQUEST, e.body_text()),
+        Err(e) => return body_error(&e),
     };
     let now = s.now();
     let matchers = match parse_matchers(&new.matchers) {
@@ -102,16 +126,13 @@ pub async fn create(
     }
 }
 
-/// Expires a silence now (`DELETE`, as Alertmanager): 200 with the expired silence.
+/// Expires a silence now (`DELETE`, as Alertmanager): 200 with the expired silence. Behind
+/// [`require_admin`].
 pub async fn expire(
     State(s): State<AppState>,
-    headers: HeaderMap,
+    Extension(who): Extension<Principal>,
     Path(id): Path<String>,
 ) -> Response {
-    let who = match admin(&s, &headers) {
-        Ok(p) => p,
-        Err(e) => return auth_error(&e),
-    };
     let now = s.now();
     match s.mute().silences.expire(&id, now).await {
         Ok(x) => {
