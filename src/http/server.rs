@@ -31,8 +31,9 @@
 //!
 //! Probes at the cap: beyond `max_connections`, [`PROBE_RESERVE`] more connections are
 //! accepted, and those are served by a router that answers only `/healthz` and `/readyz`
-//! (anything else: 503), without keep-alive so each frees its slot after one answer. A
-//! connection beyond both is closed at once rather than left waiting in the kernel's backlog.
+//! (anything else: 503), without keep-alive so each frees its slot after one answer, and with
+//! [`PROBE_HEAD_TIMEOUT`] for the head, so silent clients cannot hold the reserve. A connection
+//! beyond both is closed at once rather than left waiting in the kernel's backlog.
 //!
 //! On stop, connections get [`SHUTDOWN_GRACE`] to finish the request in flight; any still open
 //! then (a client that does not read its answer) is dropped, so the daemon's own shutdown steps
@@ -67,6 +68,11 @@ use crate::settings::ServerLimits;
 
 /// Connections accepted beyond `server.max_connections` that answer only the probes.
 pub const PROBE_RESERVE: usize = 16;
+
+/// How long a reserve connection may take to send its request head. A probe sends its head at
+/// once; a client that holds a reserve slot silently would otherwise keep it for the whole
+/// `header_read_timeout`, and sixteen such clients, reconnecting, would lock the probes out.
+pub const PROBE_HEAD_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// How long connections still open at stop may take to finish before they are dropped.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
@@ -157,7 +163,11 @@ async fn connection(
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(limits.header_read_timeout)
+        .header_read_timeout(if probe_only {
+            limits.header_read_timeout.min(PROBE_HEAD_TIMEOUT)
+        } else {
+            limits.header_read_timeout
+        })
         .keep_alive(!probe_only);
     let mut io = TimeoutStream::new(stream);
     io.set_write_timeout(Some(limits.request_body_timeout));
@@ -368,6 +378,22 @@ mod tests {
             held.push(TcpStream::connect(addr).await.unwrap());
         }
         assert_eq!(ask(addr, "/healthz").await, "");
+        // Silent reserve connections lose their slot after the probes' short head timeout,
+        // while the regular ones (10 s) still hold theirs: the probes are answered again.
+        let cut = Instant::now();
+        let deadline = cut + PROBE_HEAD_TIMEOUT + Duration::from_secs(2);
+        while ask(addr, "/healthz").await != "HTTP/1.1 200 OK" {
+            assert!(
+                Instant::now() < deadline,
+                "the reserve frees its silent slots"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(
+            cut.elapsed() >= PROBE_HEAD_TIMEOUT / 2,
+            "the reserve was full until then"
+        );
+        assert_eq!(ask(addr, "/api").await, "HTTP/1.1 503 Service Unavailable");
         // Freeing the regular slots serves the app again.
         drop(held);
         eventually_app(addr).await;
