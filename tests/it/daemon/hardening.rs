@@ -44,6 +44,16 @@ fn config(dir: &Path, port: u16, server: &str) -> std::path::PathBuf {
     )
 }
 
+/// Starts the real binary with `server` (indented `server:` keys) on a free port, and waits
+/// until it answers.
+async fn start(dir: &Path, server: &str) -> (Child, u16) {
+    synmon::tls::install();
+    let port = free_port();
+    let daemon = Child::spawn(&config(dir, port, server));
+    wait_healthy(port).await;
+    (daemon, port)
+}
+
 /// Reads until the server closes the connection (EOF or reset); what it sent, and when it
 /// closed. Panics if it stays open for `limit`.
 async fn until_closed(
@@ -124,19 +134,15 @@ fn status_of(answer: &str) -> u16 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_clients_are_closed_within_the_timeouts_while_healthz_answers() {
-    synmon::tls::install();
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let cfg = config(
+    let (_daemon, port) = start(
         dir.path(),
-        port,
         &format!(
             "  header_read_timeout: 2s\n  request_body_timeout: 2s\n  idle_timeout: 1s\n{}",
             jwt_auth()
         ),
-    );
-    let _daemon = Child::spawn(&cfg);
-    wait_healthy(port).await;
+    )
+    .await;
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     let jwt = admin_jwt();
 
@@ -242,19 +248,15 @@ async fn slow_clients_are_closed_within_the_timeouts_while_healthz_answers() {
 async fn idle_anonymous_writes_and_clients_that_never_read_are_cut_short() {
     const HEADER: Duration = Duration::from_secs(5);
     const BODY: Duration = Duration::from_secs(1);
-    synmon::tls::install();
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let cfg = config(
+    let (_daemon, port) = start(
         dir.path(),
-        port,
         &format!(
             "  header_read_timeout: 5s\n  request_body_timeout: 1s\n  idle_timeout: 1s\n{}",
             jwt_auth()
         ),
-    );
-    let _daemon = Child::spawn(&cfg);
-    wait_healthy(port).await;
+    )
+    .await;
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
 
     // A client that pipelines two requests for a large answer and never reads: the server's
@@ -342,14 +344,10 @@ async fn idle_anonymous_writes_and_clients_that_never_read_are_cut_short() {
 /// shutdown steps done, instead of waiting on the client.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_with_a_client_that_never_reads_stops_promptly_and_cleanly() {
-    synmon::tls::install();
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let cfg = config(dir.path(), port, "");
     // Once its answer has begun, the connection is busy writing it until the client reads.
     let ask_big = big_artifact(dir.path());
-    let mut daemon = Child::spawn(&cfg);
-    wait_healthy(port).await;
+    let (mut daemon, port) = start(dir.path(), "").await;
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
 
     let mut stream = small_window(addr).await;
@@ -365,7 +363,7 @@ async fn sigterm_with_a_client_that_never_reads_stops_promptly_and_cleanly() {
         .expect("the daemon exits")
         .unwrap();
     let took = stopping.elapsed();
-    let log = std::fs::read_to_string(cfg.with_extension("log")).unwrap();
+    let log = std::fs::read_to_string(dir.path().join("synmon.log")).unwrap();
     assert!(status.success(), "{status:?}\n{log}");
     assert!(took < Duration::from_secs(5), "stopped in {took:?}\n{log}");
     assert!(
@@ -379,19 +377,15 @@ async fn sigterm_with_a_client_that_never_reads_stops_promptly_and_cleanly() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_anonymous_flood_never_limits_authenticated_clients_behind_the_same_address() {
-    synmon::tls::install();
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let cfg = config(
+    let (_daemon, port) = start(
         dir.path(),
-        port,
         &format!(
             "  api_rate_limit: 20\n  auth_token: \"{AUTH_TOKEN}\"\n{}",
             jwt_auth()
         ),
-    );
-    let _daemon = Child::spawn(&cfg);
-    wait_healthy(port).await;
+    )
+    .await;
     let base = format!("http://127.0.0.1:{port}");
     let jwt = admin_jwt();
     let client = reqwest::Client::new();
