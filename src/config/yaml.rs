@@ -109,6 +109,10 @@ impl YamlDoc {
     /// Parses `text` as the one YAML document of `file`; an empty document (nothing, or only
     /// comments) is an error saying it should hold `what`.
     pub fn parse_expecting(file: String, text: &str, what: &str) -> Result<Self, Diagnostic> {
+        // A UTF-8 byte-order mark (editors on Windows write one) is allowed by YAML, but the
+        // deserializer takes it for the start of a second document. Columns are counted
+        // without it, as editors show them.
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
         let map = SourceMap::parse(text).map_err(|(pos, message)| Diagnostic {
             file: file.clone(),
             pos: Some(pos),
@@ -247,5 +251,14 @@ mod tests {
                 "the file holds nothing (it is empty or only comments); it should hold a journey"
             );
         }
+    }
+
+    #[test]
+    fn a_utf8_byte_order_mark_is_not_a_second_document() {
+        let text = "\u{feff}a: &a [x, y]\nb: *a\nc: {d: 1}\n";
+        let doc = YamlDoc::parse("c.yaml".into(), text).unwrap();
+        assert_eq!(doc.value["b"][1].as_str(), Some("y"));
+        // Positions as an editor shows them, the mark not counted.
+        assert_eq!(doc.map.locate("c.d"), Some(Pos { line: 3, col: 5 }));
     }
 }
