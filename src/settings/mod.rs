@@ -145,6 +145,24 @@ const IDLE_TIMEOUT: Bound = Bound::positive("idle timeout", MINUTE);
 /// absurd cap is no cap.
 pub const MAX_MAX_CONNECTIONS: u32 = 65_536;
 
+/// An optional duration key checked against its bound: absent is `default`; a refusal is
+/// reported at `path` and `default` stands in, so loading goes on and reports every error.
+fn duration_key(
+    err: &mut dyn FnMut(&str, String),
+    path: &str,
+    raw: &Option<String>,
+    bound: Bound,
+    default: Duration,
+) -> Duration {
+    match raw {
+        None => default,
+        Some(s) => bound.parse(s).unwrap_or_else(|e| {
+            err(path, e);
+            default
+        }),
+    }
+}
+
 /// `server.header_read_timeout`, `request_body_timeout`, `idle_timeout` and `max_connections`,
 /// with their defaults; the durations are parsed here and nowhere else.
 fn validate_server_limits(
@@ -155,26 +173,22 @@ fn validate_server_limits(
     let Some(raw) = raw else {
         return d;
     };
-    let mut dur = |p: &str, v: &Option<String>, bound: Bound, default: Duration| match v {
-        None => default,
-        Some(s) => bound.parse(s).unwrap_or_else(|e| {
-            err(p, e);
-            default
-        }),
-    };
-    let header_read_timeout = dur(
+    let header_read_timeout = duration_key(
+        err,
         "server.header_read_timeout",
         &raw.header_read_timeout,
         HEADER_READ_TIMEOUT,
         d.header_read_timeout,
     );
-    let request_body_timeout = dur(
+    let request_body_timeout = duration_key(
+        err,
         "server.request_body_timeout",
         &raw.request_body_timeout,
         REQUEST_BODY_TIMEOUT,
         d.request_body_timeout,
     );
-    let idle_timeout = dur(
+    let idle_timeout = duration_key(
+        err,
         "server.idle_timeout",
         &raw.idle_timeout,
         IDLE_TIMEOUT,
@@ -480,26 +494,22 @@ fn validate(
         );
     }
 
-    let mut dur = |p: &str, raw: &Option<String>, bound: Bound, default: Duration| match raw {
-        None => default,
-        Some(s) => bound.parse(s).unwrap_or_else(|e| {
-            err(p, e);
-            default
-        }),
-    };
-    let step_timeout = dur(
+    let step_timeout = duration_key(
+        &mut err,
         "defaults.step_timeout",
         &raw.defaults.step_timeout,
         STEP_TIMEOUT,
         Duration::from_secs(5),
     );
-    let navigation_timeout = dur(
+    let navigation_timeout = duration_key(
+        &mut err,
         "defaults.navigation_timeout",
         &raw.defaults.navigation_timeout,
         NAVIGATION_TIMEOUT,
         Duration::from_secs(10),
     );
-    let startup_timeout = dur(
+    let startup_timeout = duration_key(
+        &mut err,
         "webdriver.startup_timeout",
         &raw.webdriver.startup_timeout,
         STARTUP_TIMEOUT,
@@ -665,21 +675,21 @@ fn validate(
         },
         None => None,
     };
-    let retention = match &raw.retention {
-        None => Duration::from_secs(35 * 86_400),
-        Some(r) => RETENTION.parse(r).unwrap_or_else(|e| {
-            err("retention", e);
-            Duration::from_secs(35 * 86_400)
-        }),
-    };
+    let retention = duration_key(
+        &mut err,
+        "retention",
+        &raw.retention,
+        RETENTION,
+        Duration::from_secs(35 * 86_400),
+    );
 
-    let evaluation_interval = match &raw.evaluation_interval {
-        None => Duration::from_secs(30),
-        Some(r) => EVALUATION_INTERVAL.parse(r).unwrap_or_else(|e| {
-            err("evaluation_interval", e);
-            Duration::from_secs(30)
-        }),
-    };
+    let evaluation_interval = duration_key(
+        &mut err,
+        "evaluation_interval",
+        &raw.evaluation_interval,
+        EVALUATION_INTERVAL,
+        Duration::from_secs(30),
+    );
 
     let replica_id = match raw.replica_id {
         Some(id) => {
@@ -701,15 +711,9 @@ fn validate(
     let cluster = {
         let raw = raw.cluster.unwrap_or_default();
         let d = crate::cluster::ClusterConfig::default();
-        let mut dur = |p: &str, raw: &Option<String>, bound: Bound, default: Duration| match raw {
-            None => default,
-            Some(s) => bound.parse(s).unwrap_or_else(|e| {
-                err(p, e);
-                default
-            }),
-        };
-        let lease = dur("cluster.lease", &raw.lease, LEASE, d.lease);
-        let renew_every = dur(
+        let lease = duration_key(&mut err, "cluster.lease", &raw.lease, LEASE, d.lease);
+        let renew_every = duration_key(
+            &mut err,
             "cluster.renew_every",
             &raw.renew_every,
             RENEW_EVERY,
