@@ -24,8 +24,9 @@ pub struct LoadContext {
 }
 
 const ACTIONS: &str = "goto, click, fill, select, press, wait_for, assert_text, assert_url, screenshot, http, sql, poll, use, capture";
-/// A step, or a poll's whole deadline, past 10 minutes is a hung page, not a slow one.
-const STEP_TIMEOUT: Bound = Bound::positive("step timeout", MINUTE.saturating_mul(10));
+/// A step, or a poll's whole deadline, past 10 minutes is a hung page, not a slow one. The
+/// config's `defaults.step_timeout` has the same bound.
+pub const STEP_TIMEOUT: Bound = Bound::positive("step timeout", MINUTE.saturating_mul(10));
 const POLL_TIMEOUT: Bound = Bound::positive("poll timeout", MINUTE.saturating_mul(10));
 /// Polled at most every 10 minutes; `every` must also be shorter than the poll's `timeout`.
 const POLL_EVERY: Bound = Bound::positive("poll interval", MINUTE.saturating_mul(10));

@@ -6,7 +6,7 @@ pub mod model;
 mod raw;
 
 pub use crate::template::{BUILTIN_VARS, Template, Vars};
-pub use load::{LoadContext, journey_files, load_dir, load_file};
+pub use load::{LoadContext, STEP_TIMEOUT, journey_files, load_dir, load_file};
 pub use model::*;
 pub mod chromedriver;
 pub mod runner;

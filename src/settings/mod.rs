@@ -87,11 +87,11 @@ pub struct Config {
 /// The platform's observability port: synmon is its observability service.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:3005";
 
-// How long each top-level duration may be (listed in the README's key tables). A step or page
+// How long each top-level duration may be (listed in the README's key tables; the step timeout
+// is the journeys' own bound, `journey::STEP_TIMEOUT`). A step or page
 // load past 10 minutes is a hung browser; rules are evaluated at least hourly so an alert is
 // never a day late; runs older than 400 days outlive any SLO period or release comparison; a
 // lease past 10 minutes leaves a dead leader unreplaced for that long.
-const STEP_TIMEOUT: Bound = Bound::positive("step timeout", MINUTE.saturating_mul(10));
 const NAVIGATION_TIMEOUT: Bound = Bound::positive("navigation timeout", MINUTE.saturating_mul(10));
 const STARTUP_TIMEOUT: Bound = Bound::positive("startup timeout", MINUTE.saturating_mul(10));
 const RETENTION: Bound = Bound::positive("retention", DAY.saturating_mul(400));
@@ -498,7 +498,7 @@ fn validate(
         &mut err,
         "defaults.step_timeout",
         &raw.defaults.step_timeout,
-        STEP_TIMEOUT,
+        journey::STEP_TIMEOUT,
         Duration::from_secs(5),
     );
     let navigation_timeout = duration_key(
