@@ -194,6 +194,7 @@ pub fn test_notification(
             ends_at: (status == Status::Resolved).then_some(now),
             condition: None,
             run: None,
+            affected: Vec::new(),
         }],
         external_url: external_url.to_string(),
         test: true,

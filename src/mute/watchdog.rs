@@ -58,5 +58,6 @@ pub fn alert(since: DateTime<Utc>) -> IncomingAlert {
         starts_at: since,
         condition: None,
         run: None,
+        affected: Vec::new(),
     }
 }

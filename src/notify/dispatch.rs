@@ -26,6 +26,9 @@ pub struct IncomingAlert {
     pub starts_at: DateTime<Utc>,
     pub condition: Option<Condition>,
     pub run: Option<RunEvidence>,
+    /// An alert about several checks: the failing latest run of each (see
+    /// [`AlertInfo::affected`]).
+    pub affected: Vec<RunEvidence>,
 }
 
 /// The mute slot of the pipeline: silences, inhibition and maintenance windows implement it (a
@@ -245,6 +248,7 @@ impl Dispatcher {
                         ends_at: None,
                         condition: a.condition.clone(),
                         run: a.run.clone(),
+                        affected: a.affected.clone(),
                     },
                 );
                 assigned.insert((key, a.fingerprint.clone()));
@@ -459,6 +463,7 @@ mod tests {
             starts_at: at(0),
             condition: None,
             run: None,
+            affected: Vec::new(),
         }
     }
 

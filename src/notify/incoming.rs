@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use crate::metrics::catalog::Unit;
 use crate::rules::eval::{Alert, Phase};
-use crate::rules::model::{Aggregate, Condition as RuleCondition, RuleSet};
+use crate::rules::model::{Aggregate, Condition as RuleCondition, RuleSet, Sli};
 use crate::rules::slo::fmt_duration;
 use crate::run::RunResult;
 
@@ -34,15 +34,64 @@ pub fn firing_alerts<'a>(
                 .get("check")
                 .and_then(|c| last.get(c))
                 .map(|r| evidence(r, external_url));
+            let affected = match (&run, rule) {
+                (None, Some(rule)) if !a.labels.contains_key("check") => {
+                    affected_runs(rule, rules, last, external_url)
+                }
+                _ => Vec::new(),
+            };
             IncomingAlert {
                 fingerprint: a.fingerprint.clone(),
                 annotations: a.annotations.clone(),
                 starts_at: a.fired_at.unwrap_or(a.active_at),
                 condition: rule.and_then(|r| condition(&r.condition, a.value)),
                 run,
+                affected,
                 labels,
             }
         })
+        .collect()
+}
+
+/// At most this many affected checks are named in one alert (a page stays readable, and
+/// PagerDuty's event size is bounded).
+const MAX_AFFECTED: usize = 25;
+
+/// The checks an alert without a `check` label is about (every check its rule's or SLO's
+/// matchers select) whose latest run failed, sorted by check name. Probe errors are left out:
+/// they are never the target's fault.
+fn affected_runs(
+    rule: &crate::rules::model::Rule,
+    rules: &RuleSet,
+    last: &HashMap<String, RunResult>,
+    external_url: &str,
+) -> Vec<RunEvidence> {
+    let matchers = match &rule.condition {
+        RuleCondition::Threshold(t) => &t.matchers,
+        RuleCondition::Burn { slo, .. } => match rules.slos.iter().find(|s| &s.name == slo) {
+            Some(s) => match &s.sli {
+                Sli::Events { matchers, .. }
+                | Sli::Latency { matchers, .. }
+                | Sli::TimeSlices { matchers, .. } => matchers,
+            },
+            None => return Vec::new(),
+        },
+    };
+    let selects = |check: &str| {
+        matchers
+            .0
+            .iter()
+            .filter(|m| m.label == "check")
+            .all(|m| m.matches(&[("check".to_string(), check.to_string())].into()))
+    };
+    let mut runs: Vec<&RunResult> = last
+        .values()
+        .filter(|r| r.outcome == crate::Outcome::Fail && selects(&r.check))
+        .collect();
+    runs.sort_by(|a, b| a.check.cmp(&b.check).then(a.location.cmp(&b.location)));
+    runs.into_iter()
+        .take(MAX_AFFECTED)
+        .map(|r| evidence(r, external_url))
         .collect()
 }
 
@@ -120,5 +169,79 @@ pub fn evidence(r: &RunResult, external_url: &str) -> RunEvidence {
         } else {
             Vec::new()
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Outcome;
+    use crate::metrics::registry::tests::run;
+
+    fn rules(yaml: &str) -> RuleSet {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("rules.yaml");
+        std::fs::write(&f, yaml).unwrap();
+        let (set, errors) = crate::rules::load_files(&[f]);
+        assert!(errors.is_empty(), "{errors:?}");
+        set
+    }
+
+    fn alert(rule: &str, labels: &[(&str, &str)]) -> Alert {
+        let at = chrono::DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+        Alert {
+            rule: rule.into(),
+            fingerprint: format!("fp-{rule}"),
+            labels: labels
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .chain([("alertname".to_string(), rule.to_string())])
+                .collect(),
+            phase: Phase::Firing,
+            active_at: at,
+            fired_at: Some(at),
+            pending_ms: 0,
+            last_eval: at,
+            last_true_at: at,
+            healthy_streak: 0,
+            value: Some(1.0),
+            annotations: Default::default(),
+            flapping: false,
+        }
+    }
+
+    #[test]
+    fn an_alert_about_several_checks_names_each_failing_one_and_only_those() {
+        let set = rules(
+            "rules:\n  - alert: journeys_down\n    metric: synmon.check.runs\n    match: { check: \"=~align_category|save_profile|feed_push\" }\n    aggregate: ratio\n    numerator: { outcome: fail }\n    denominator: { outcome: \"=~pass|fail\" }\n    op: \">\"\n    threshold: 0.5\n  - alert: one_check\n    metric: synmon.check.runs\n    by: [check]\n    aggregate: ratio\n    numerator: { outcome: fail }\n    denominator: { outcome: \"=~pass|fail\" }\n    op: \">\"\n    threshold: 0.5\n",
+        );
+        let mut last = HashMap::new();
+        for (check, outcome) in [
+            ("save_profile", Outcome::Fail),
+            ("align_category", Outcome::Fail),
+            ("feed_push", Outcome::Error),
+            ("auth_health", Outcome::Fail),
+        ] {
+            let mut r = run(check, outcome, vec![]);
+            r.failed_step = Some(format!("{check} step"));
+            last.insert(check.to_string(), r);
+        }
+        let alerts = [
+            alert("journeys_down", &[]),
+            alert("one_check", &[("check", "auth_health")]),
+        ];
+        let out = firing_alerts(&alerts, &set, &last, "http://synmon.test");
+        // The journeys' alert names the two failing journeys, sorted; the probe error of
+        // feed_push is not the target's fault and auth_health is not a journey.
+        let names: Vec<&str> = out[0].affected.iter().map(|r| r.check.as_str()).collect();
+        assert_eq!(names, ["align_category", "save_profile"]);
+        assert_eq!(
+            out[0].affected[0].failing_step.as_deref(),
+            Some("align_category step")
+        );
+        assert!(out[0].run.is_none());
+        // An alert about one check carries that check's run, not a list.
+        assert_eq!(out[1].run.as_ref().unwrap().check, "auth_health");
+        assert!(out[1].affected.is_empty());
     }
 }

@@ -71,6 +71,11 @@ pub struct AlertInfo {
     pub condition: Option<Condition>,
     /// The latest run of the check the alert is about (when its labels name a check).
     pub run: Option<RunEvidence>,
+    /// For an alert about several checks at once (a whole target down, an SLO burning): the
+    /// latest run of each of its checks that is failing now, so the one page names them all
+    /// with their failing steps, errors and screenshots.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub affected: Vec<RunEvidence>,
 }
 
 /// The rule's condition at the time of the notification.

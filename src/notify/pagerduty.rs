@@ -268,6 +268,25 @@ fn alert_details(a: &AlertInfo) -> serde_json::Value {
             );
         }
     }
+    if !a.affected.is_empty() {
+        d.insert(
+            "affected".into(),
+            a.affected
+                .iter()
+                .map(|r| {
+                    serde_json::json!({
+                        "check": r.check,
+                        "location": r.location,
+                        "outcome": r.outcome,
+                        "failing_step": r.failing_step,
+                        "error": r.error,
+                        "run_url": r.run_url,
+                        "screenshot_url": r.screenshot_url,
+                    })
+                })
+                .collect(),
+        );
+    }
     serde_json::Value::Object(d)
 }
 
@@ -309,7 +328,7 @@ fn links(n: &Notification) -> Vec<Link> {
     };
     let alerts = n.firing().chain(n.resolved());
     for a in alerts {
-        if let Some(r) = &a.run {
+        for r in a.run.iter().chain(&a.affected) {
             push(
                 &r.run_url,
                 format!("Run {} of {} from {}", r.run_id, r.check, r.location),
@@ -337,10 +356,13 @@ fn links(n: &Notification) -> Vec<Link> {
 fn images(n: &Notification) -> Vec<Image> {
     let mut out: Vec<Image> = Vec::new();
     for a in n.firing() {
-        if let Some(r) = &a.run
-            && let Some(src) = &r.screenshot_url
-            && !out.iter().any(|i| &i.src == src)
-        {
+        for r in a.run.iter().chain(&a.affected) {
+            let Some(src) = &r.screenshot_url else {
+                continue;
+            };
+            if out.len() >= MAX_IMAGES || out.iter().any(|i| &i.src == src) {
+                continue;
+            }
             out.push(Image {
                 src: src.clone(),
                 href: Some(r.run_url.clone()).filter(|u| !u.is_empty()),
@@ -353,6 +375,10 @@ fn images(n: &Notification) -> Vec<Image> {
     }
     out
 }
+
+/// Screenshots per event: the incident shows the failures, not a gallery of 25 identical
+/// error pages.
+const MAX_IMAGES: usize = 5;
 
 /// The Events API v2 event for `n`. Pure: tested without a network.
 ///
@@ -579,6 +605,7 @@ mod tests {
                 unit: "ms".into(),
                 window: "5m".into(),
             }),
+            affected: Vec::new(),
             run: Some(RunEvidence {
                 run_id: format!("run-{fp}"),
                 check: "align_category".into(),
@@ -666,6 +693,37 @@ mod tests {
         );
         assert_eq!(j["client"], "synmon");
         assert_eq!(j["client_url"], "http://synmon.local");
+    }
+
+    #[test]
+    fn an_alert_about_several_checks_lists_them_with_their_screenshots() {
+        let mut n = notification(Status::Firing);
+        let a = &mut n.alerts[0];
+        let one = a.run.take().unwrap();
+        a.affected = (0..8)
+            .map(|i| RunEvidence {
+                check: format!("check_{i}"),
+                run_url: format!("http://synmon.local/runs/{i}"),
+                screenshot_url: Some(format!("http://synmon.local/artifacts/{i}.png")),
+                ..one.clone()
+            })
+            .collect();
+        let j = to_json(&event(&n, &Secret::new(KEY), None));
+        let affected = j["payload"]["custom_details"]["alerts"][0]["affected"]
+            .as_array()
+            .unwrap();
+        assert_eq!(affected.len(), 8);
+        assert_eq!(affected[3]["check"], "check_3");
+        assert_eq!(affected[3]["failing_step"], "open category");
+        assert_eq!(affected[3]["error"], "timeout waiting for #grid");
+        // Every run is linked; screenshots are capped.
+        let links = j["links"].as_array().unwrap();
+        assert!(
+            links
+                .iter()
+                .any(|l| l["href"] == "http://synmon.local/runs/7")
+        );
+        assert_eq!(j["images"].as_array().unwrap().len(), MAX_IMAGES);
     }
 
     #[test]

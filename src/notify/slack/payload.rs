@@ -242,6 +242,17 @@ fn alert_section(n: &Notification, a: &AlertInfo) -> String {
             500,
         ));
     }
+    if !a.affected.is_empty() {
+        let names: Vec<String> = a
+            .affected
+            .iter()
+            .map(|r| match &r.failing_step {
+                Some(step) => format!("{} ({})", code(&r.check), escape(step)),
+                None => code(&r.check),
+            })
+            .collect();
+        lines.push(cut(&format!("*Failing:* {}", names.join(", ")), 700));
+    }
     let mut links = Vec::new();
     if let Some(r) = run {
         if !r.run_url.is_empty() {
@@ -330,6 +341,7 @@ mod tests {
                 unit: "ms".into(),
                 window: "5m".into(),
             }),
+            affected: Vec::new(),
             run: Some(RunEvidence {
                 run_id: format!("r{i}"),
                 check: "login".into(),

@@ -173,6 +173,7 @@ pub(crate) fn alert(name: &str, pairs: &[(&str, &str)]) -> IncomingAlert {
         starts_at: t0(),
         condition: None,
         run: None,
+        affected: Vec::new(),
     }
 }
 

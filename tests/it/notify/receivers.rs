@@ -193,6 +193,7 @@ pub fn notification(receiver: &str, status: Status) -> Notification {
             unit: "ms".into(),
             window: "5m".into(),
         }),
+        affected: Vec::new(),
         run: Some(RunEvidence {
             run_id: "run-1".into(),
             check: "align_category".into(),

@@ -51,6 +51,7 @@ fn alert(i: usize, status: Status, error: &str) -> AlertInfo {
             unit: "ms".into(),
             window: "5m".into(),
         }),
+        affected: Vec::new(),
         run: Some(RunEvidence {
             run_id: format!("run-{i}"),
             check: "align_category".into(),
