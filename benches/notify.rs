@@ -99,6 +99,7 @@ async fn throughput(n: usize) {
                 starts_at: now,
                 condition: None,
                 run: None,
+                affected: Vec::new(),
             }
         })
         .collect();
