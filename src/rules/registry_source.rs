@@ -33,6 +33,9 @@ type CounterKey = (&'static str, Vec<(&'static str, String)>);
 #[derive(Debug, Default, Clone)]
 pub struct CounterHistory {
     series: BTreeMap<CounterKey, Samples>,
+    /// The first sampling: counters have no history before it (they start from this process,
+    /// or from this leadership), so no counter window reaches further back.
+    started: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Default, Clone)]
@@ -110,6 +113,7 @@ impl CounterHistory {
         for (key, v) in sums {
             self.series.entry(key).or_default().push(now, v);
         }
+        self.started.get_or_insert(now);
     }
 }
 
@@ -271,6 +275,28 @@ impl Source for RegistrySource<'_> {
             });
         }
         (good, total)
+    }
+
+    /// Distributions (and the run counter, read from the latency distribution): the earliest
+    /// minute any series of either registry recorded, which includes the history replayed from
+    /// the store at start. Other counters: the first sampling of the counter history. Gauges
+    /// are read at their current value: `None`.
+    fn data_since(&self, metric: &'static MetricDef) -> Option<DateTime<Utc>> {
+        let name = match metric.kind {
+            _ if metric.name == catalog::CHECK_RUNS.name => catalog::CHECK_LATENCY.name,
+            MetricKind::Distribution => metric.name,
+            MetricKind::Counter => return self.counters.started,
+            MetricKind::Gauge => return None,
+        };
+        let mut first: Option<DateTime<Utc>> = None;
+        for registry in self.registries() {
+            registry.for_each_distribution(name, |_, h| {
+                if let Some(t) = h.first_at() {
+                    first = Some(first.map_or(t, |f| f.min(t)));
+                }
+            });
+        }
+        first
     }
 }
 
