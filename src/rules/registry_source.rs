@@ -390,6 +390,54 @@ mod tests {
         );
     }
 
+    #[test]
+    fn data_since_is_the_earliest_recorded_minute_or_the_first_counter_sample() {
+        let labels = |check| {
+            [
+                ("check", check),
+                ("location", "l"),
+                ("target", "t"),
+                ("outcome", "pass"),
+            ]
+        };
+        let (own, remote) = (Registry::new(), Registry::new());
+        let mut hist = CounterHistory::default();
+        fn src<'a>(
+            own: &'a Registry,
+            remote: &'a Registry,
+            counters: &'a CounterHistory,
+        ) -> RegistrySource<'a> {
+            RegistrySource {
+                registry: own,
+                remote: Some(remote),
+                counters,
+            }
+        }
+        assert_eq!(
+            src(&own, &remote, &hist).data_since(&catalog::CHECK_RUNS),
+            None
+        );
+        own.record(catalog::CHECK_LATENCY.name, &labels("a"), 10.0, at(30))
+            .unwrap();
+        // A run replayed from the store (an earlier minute) and another replica's older run.
+        own.record(catalog::CHECK_LATENCY.name, &labels("a"), 10.0, at(20))
+            .unwrap();
+        remote
+            .record(catalog::CHECK_LATENCY.name, &labels("b"), 10.0, at(12))
+            .unwrap();
+        let s = src(&own, &remote, &hist);
+        assert_eq!(s.data_since(&catalog::CHECK_LATENCY), Some(at(12)));
+        assert_eq!(s.data_since(&catalog::CHECK_RUNS), Some(at(12)));
+        assert_eq!(s.data_since(&catalog::FEED_PUSH_QUEUE_DEPTH), None);
+        assert_eq!(s.data_since(&catalog::HTTP_ERRORS), None);
+        hist.sample_all(&[&own, &remote], at(40));
+        hist.sample_all(&[&own, &remote], at(41));
+        assert_eq!(
+            src(&own, &remote, &hist).data_since(&catalog::HTTP_ERRORS),
+            Some(at(40))
+        );
+    }
+
     /// Two replicas of one location: the same labels in the own and the remote registry.
     #[test]
     fn own_and_remote_registries_are_members_of_one_group() {
