@@ -433,7 +433,7 @@ impl Daemon {
             .notifier
             .reload(&new.notify, &new.public_url(self.addr))
             .await;
-        self.shared.mute.reconfigure(&new.mute);
+        self.shared.mute.reconfigure(&new.mute, &new.rules);
         self.start_checks(Arc::new(new)).await?;
         tracing::info!(file = %path.display(), "config reloaded");
         Ok(())

@@ -44,7 +44,7 @@ pub(super) async fn build(
         )
         .await?,
     );
-    let mute = Arc::new(Mute::new(store.clone(), &config.mute).await?);
+    let mute = Arc::new(Mute::new(store.clone(), &config.mute, &config.rules).await?);
     mute.attach(&notifier).await;
     Ok((notifier, mute))
 }

@@ -389,6 +389,9 @@ pub struct WindowedHistogram {
     total_sum_ms: f64,
     clamped: u64,
     invalid: u64,
+    /// The earliest minute a value was recorded for (`i64::MAX` before the first): since when
+    /// this series has data, replayed history included.
+    first_minute: i64,
 }
 
 impl Default for WindowedHistogram {
@@ -412,7 +415,16 @@ impl WindowedHistogram {
             total_sum_ms: 0.0,
             clamped: 0,
             invalid: 0,
+            first_minute: i64::MAX,
         }
+    }
+
+    /// The start of the earliest minute a value was recorded for; `None` before the first.
+    /// Windows reaching further back hold less data than their length.
+    pub fn first_at(&self) -> Option<DateTime<Utc>> {
+        (self.first_minute != i64::MAX)
+            .then(|| DateTime::from_timestamp(self.first_minute.saturating_mul(60), 0))
+            .flatten()
     }
 
     /// Record one latency in milliseconds at `at`. NaN is ignored (counted in
@@ -425,6 +437,7 @@ impl WindowedHistogram {
         };
         self.clamped += u64::from(clamped);
         let minute = minute_of(at);
+        self.first_minute = self.first_minute.min(minute);
         if minute != self.live_minute {
             if minute > self.live_minute {
                 self.rotate(minute);

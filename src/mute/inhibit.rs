@@ -12,17 +12,10 @@ use chrono::{DateTime, Utc};
 
 use crate::notify::dispatch::{IncomingAlert, Muter};
 use crate::notify::message::Labels;
-use crate::rules::model::Matchers;
 
-/// One validated `inhibit_rules` item.
-#[derive(Debug, Clone)]
-pub struct InhibitRule {
-    pub source: Matchers,
-    pub target: Matchers,
-    /// Labels whose values must be equal in source and target (a missing label is the empty
-    /// string on both sides, as in Alertmanager).
-    pub equal: Vec<String>,
-}
+/// One inhibition: an `inhibit_rules` item of the config, or one a rule declares with
+/// `inhibits:` ([`crate::rules::RuleSet::inhibit_rules`]).
+pub use crate::rules::model::InhibitRule;
 
 impl InhibitRule {
     /// Whether `source` (a firing alert) inhibits `target` under this rule. An alert matching
@@ -90,7 +83,7 @@ impl Muter for Inhibitor {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rules::model::Matcher;
+    use crate::rules::model::{Matcher, Matchers};
 
     fn m(pairs: &[(&str, &str)]) -> Matchers {
         Matchers(

@@ -22,12 +22,21 @@ use serde::Serialize;
 
 use crate::notify::message::Labels;
 use crate::notify::pipeline::Notifier;
+use crate::rules::RuleSet;
 use crate::store::{Store, StoreError};
 
 pub use config::MuteConfig;
-pub use inhibit::Inhibitor;
+pub use inhibit::{InhibitRule, Inhibitor};
 pub use maintenance::Maintenance;
 pub use silence::Silences;
+
+/// Every inhibition the daemon applies: the config's `inhibit_rules`, then the rules'
+/// `inhibits:`. One list, so the two never disagree about what mutes what.
+pub fn inhibit_rules(cfg: &MuteConfig, rules: &RuleSet) -> Vec<InhibitRule> {
+    let mut out = cfg.inhibit_rules.clone();
+    out.extend(rules.inhibit_rules());
+    out
+}
 
 /// Why an alert is muted, as the API shows it.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -51,11 +60,12 @@ pub struct Mute {
 }
 
 impl Mute {
-    /// Loads the stored silences and sets up inhibition and maintenance from the config.
-    pub async fn new(store: Store, cfg: &MuteConfig) -> Result<Mute, StoreError> {
+    /// Loads the stored silences and sets up inhibition (the config's `inhibit_rules` and what
+    /// the rules declare with `inhibits:`) and maintenance from the config.
+    pub async fn new(store: Store, cfg: &MuteConfig, rules: &RuleSet) -> Result<Mute, StoreError> {
         Ok(Mute {
             silences: Arc::new(Silences::load(store).await?),
-            inhibitor: Arc::new(Inhibitor::new(cfg.inhibit_rules.clone())),
+            inhibitor: Arc::new(Inhibitor::new(inhibit_rules(cfg, rules))),
             maintenance: Arc::new(Maintenance::new(cfg.maintenance_windows.clone())),
         })
     }
@@ -69,9 +79,10 @@ impl Mute {
         notifier.add_refresh(self.silences.clone());
     }
 
-    /// A reloaded config's inhibit rules and windows (silences are not config).
-    pub fn reconfigure(&self, cfg: &MuteConfig) {
-        self.inhibitor.set_rules(cfg.inhibit_rules.clone());
+    /// A reloaded config's inhibit rules (its own and its rules') and windows (silences are not
+    /// config).
+    pub fn reconfigure(&self, cfg: &MuteConfig, rules: &RuleSet) {
+        self.inhibitor.set_rules(inhibit_rules(cfg, rules));
         self.maintenance
             .set_windows(cfg.maintenance_windows.clone());
     }

@@ -53,6 +53,19 @@ pub struct State {
     pub alerts: BTreeMap<String, Alert>,
     /// Recent state changes (firing, resolved) per fingerprint, for flap damping.
     pub changes: BTreeMap<String, Vec<DateTime<Utc>>>,
+    /// Alerts of rules with a resolve window that resolved, by fingerprint: until the long
+    /// window has forgotten the failure they resolved from, they are judged over the resolve
+    /// window, so the same evidence does not fire them again.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub resolved: BTreeMap<String, Resolved>,
+}
+
+/// When an alert of a rule with a resolve window resolved.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Resolved {
+    pub rule: String,
+    pub labels: Labels,
+    pub at: DateTime<Utc>,
 }
 
 /// A state change worth telling someone about.
@@ -109,7 +122,9 @@ struct Obs {
     notes: BTreeMap<String, String>,
 }
 
-fn aggregate(th: &Threshold, series: &[&SeriesData]) -> Option<f64> {
+/// The rule's aggregate over `series`; `span` is the time the data covers (a rate is per
+/// second of it).
+fn aggregate(th: &Threshold, series: &[&SeriesData], span: Duration) -> Option<f64> {
     let dist = || {
         let mut acc: Option<Dist> = None;
         for s in series {
@@ -161,7 +176,7 @@ fn aggregate(th: &Threshold, series: &[&SeriesData]) -> Option<f64> {
             if series.is_empty() {
                 return None;
             }
-            Some(counts(&Matchers::default()) / th.window.as_secs_f64())
+            Some(counts(&Matchers::default()) / span.as_secs_f64().max(1.0))
         }
         Aggregate::Ratio => {
             let d = counts(&th.denominator);
@@ -176,69 +191,247 @@ fn group_of(by: &[String], labels: &Labels) -> Labels {
         .collect()
 }
 
+/// How much of a window the source has data for, under a rule's `min_coverage`.
+#[derive(Debug, Clone, Copy)]
+struct Span {
+    /// The window asked for.
+    window: Duration,
+    /// The part of it with data (`window` when fully covered or not asked).
+    covered: Duration,
+    min_coverage: Option<f64>,
+}
+
+impl Span {
+    fn of(
+        source: &dyn Source,
+        metric: &'static crate::metrics::catalog::MetricDef,
+        window: Duration,
+        min_coverage: Option<f64>,
+        now: DateTime<Utc>,
+    ) -> Span {
+        let covered = match min_coverage.and_then(|_| source.data_since(metric)) {
+            Some(first) => since(now, first).min(window),
+            None => window,
+        };
+        Span {
+            window,
+            covered,
+            min_coverage,
+        }
+    }
+
+    fn coverage(&self) -> f64 {
+        if self.window.is_zero() {
+            return 1.0;
+        }
+        (self.covered.as_secs_f64() / self.window.as_secs_f64()).min(1.0)
+    }
+
+    /// Too little data to judge the window at all.
+    fn too_short(&self) -> bool {
+        self.min_coverage.is_some_and(|m| self.coverage() < m)
+    }
+
+    fn partial(&self) -> bool {
+        self.covered < self.window
+    }
+
+    /// "12m of 1h, min_coverage 0.5": why the window is not judged.
+    fn refusal(&self) -> String {
+        format!(
+            "no data ({} of {}, min_coverage {})",
+            fmt_duration(whole(self.covered)),
+            fmt_duration(self.window),
+            fmt_num(self.min_coverage.unwrap_or(0.0))
+        )
+    }
+
+    /// "over the 12m of data since start (window 1h)": what a partly covered value is over.
+    fn caveat(&self) -> String {
+        format!(
+            "over the {} of data since start (window {})",
+            fmt_duration(whole(self.covered)),
+            fmt_duration(self.window)
+        )
+    }
+
+    /// The span a value is over, as `{{ window }}` shows it.
+    fn shown(&self) -> Duration {
+        if self.partial() {
+            whole(self.covered)
+        } else {
+            self.window
+        }
+    }
+}
+
+/// A span as people read it: whole minutes from a minute on, whole seconds below.
+fn whole(d: Duration) -> Duration {
+    let s = d.as_secs();
+    Duration::from_secs(if s >= 60 { s - s % 60 } else { s })
+}
+
+/// "checks", "locations", "statuses": the values of a label, counted.
+fn plural(label: &str) -> String {
+    if label.ends_with('s') {
+        format!("{label}es")
+    } else {
+        format!("{label}s")
+    }
+}
+
+/// One group's value and verdict over `members`, with `across` when the rule has it.
+fn judge(
+    th: &Threshold,
+    members: &[&SeriesData],
+    span: Duration,
+    notes: &mut BTreeMap<String, String>,
+) -> (Option<f64>, bool) {
+    let Some(across) = &th.across else {
+        let v = aggregate(th, members, span);
+        return (v, v.is_some_and(|v| th.op.holds(v, th.threshold)));
+    };
+    let mut by_value: BTreeMap<&str, Vec<&SeriesData>> = BTreeMap::new();
+    for s in members {
+        let v = s.labels.get(&across.label).map_or("", String::as_str);
+        by_value.entry(v).or_default().push(s);
+    }
+    let mut failing_values = Vec::new();
+    let (mut worst_failing, mut worst_all): (Option<f64>, Option<f64>) = (None, None);
+    let mut with_data = 0u32;
+    for (value, ms) in &by_value {
+        if let Some(v) = aggregate(th, ms, span) {
+            with_data += 1;
+            worst_all = Some(worst_all.map_or(v, |w| th.op.worse(w, v)));
+            if th.op.holds(v, th.threshold) {
+                failing_values.push(*value);
+                worst_failing = Some(worst_failing.map_or(v, |w| th.op.worse(w, v)));
+            }
+        }
+    }
+    let n = failing_values.len() as u32;
+    let share = if with_data == 0 {
+        0.0
+    } else {
+        f64::from(n) / f64::from(with_data)
+    };
+    let failing = n >= across.min_count && n > 0 && share >= across.min_share;
+    if across.written_as_quorum {
+        notes.insert(
+            "failing_locations".into(),
+            format!("{n} of {with_data} ({})", failing_values.join(", ")),
+        );
+    } else {
+        notes.insert(
+            "failing".into(),
+            format!(
+                "{n} of {with_data} {}: {}",
+                plural(&across.label),
+                failing_values.join(", ")
+            ),
+        );
+    }
+    (if failing { worst_failing } else { worst_all }, failing)
+}
+
+fn grouped<'a>(by: &[String], series: &'a [SeriesData]) -> BTreeMap<Labels, Vec<&'a SeriesData>> {
+    let mut groups: BTreeMap<Labels, Vec<&SeriesData>> = BTreeMap::new();
+    for s in series {
+        groups.entry(group_of(by, &s.labels)).or_default().push(s);
+    }
+    groups
+}
+
+/// Every group of a threshold rule at `now`. With `resolve_window`, the groups whose alert
+/// fires (`firing`) or resolved within the window (`recent`) are judged over it: one more read,
+/// only when there are such groups.
 fn observe_threshold(
     rule: &Rule,
     th: &Threshold,
     source: &dyn Source,
     now: DateTime<Utc>,
+    firing: &BTreeSet<Labels>,
+    recent: &BTreeSet<Labels>,
 ) -> Vec<Obs> {
     let series = source.series(th.metric, &th.matchers, th.window, now);
-    let mut groups: BTreeMap<Labels, Vec<&SeriesData>> = BTreeMap::new();
-    for s in &series {
-        groups
-            .entry(group_of(&rule.by, &s.labels))
-            .or_default()
-            .push(s);
-    }
-    let mut out = Vec::new();
-    for (group, members) in groups {
-        let mut notes = BTreeMap::new();
-        let (value, failing) = match th.min_failing_locations {
-            None => {
-                let v = aggregate(th, &members);
-                (v, v.is_some_and(|v| th.op.holds(v, th.threshold)))
-            }
-            Some(n) => {
-                let mut by_loc: BTreeMap<String, Vec<&SeriesData>> = BTreeMap::new();
-                for s in &members {
-                    let loc = s.labels.get("location").cloned().unwrap_or_default();
-                    by_loc.entry(loc).or_default().push(s);
-                }
-                let mut failing_locs = Vec::new();
-                let (mut worst_failing, mut worst_all): (Option<f64>, Option<f64>) = (None, None);
-                let mut with_data = 0;
-                for (loc, ms) in &by_loc {
-                    if let Some(v) = aggregate(th, ms) {
-                        with_data += 1;
-                        worst_all = Some(worst_all.map_or(v, |w| th.op.worse(w, v)));
-                        if th.op.holds(v, th.threshold) {
-                            failing_locs.push(loc.clone());
-                            worst_failing = Some(worst_failing.map_or(v, |w| th.op.worse(w, v)));
-                        }
-                    }
-                }
-                let failing = failing_locs.len() as u32 >= n;
-                notes.insert(
-                    "failing_locations".into(),
-                    format!(
-                        "{} of {with_data} ({})",
-                        failing_locs.len(),
-                        failing_locs.join(", ")
-                    ),
-                );
-                (if failing { worst_failing } else { worst_all }, failing)
-            }
+    let groups = grouped(&rule.by, &series);
+    let long = Span::of(source, th.metric, th.window, th.min_coverage, now);
+    let short_series;
+    let short = match th.resolve_window {
+        Some(w) if !firing.is_empty() || !recent.is_empty() => {
+            short_series = source.series(th.metric, &th.matchers, w, now);
+            Some((
+                grouped(&rule.by, &short_series),
+                Span::of(source, th.metric, w, th.min_coverage, now),
+            ))
+        }
+        _ => None,
+    };
+    let mut out = Vec::with_capacity(groups.len());
+    for (group, members) in &groups {
+        let o = match &short {
+            // A firing group without data in the resolve window (no run since) stays judged
+            // over the whole window: silence is not a recovery.
+            Some((g, span)) if firing.contains(group) => g
+                .get(group)
+                .map(|m| observe_group(th, group, m, *span))
+                .filter(|o| o.value.is_some())
+                .unwrap_or_else(|| observe_group(th, group, members, long)),
+            // A group that resolved meanwhile fires again on new evidence only.
+            Some((g, span)) if recent.contains(group) => observe_group(
+                th,
+                group,
+                g.get(group).map_or(&[][..], Vec::as_slice),
+                *span,
+            ),
+            _ => observe_group(th, group, members, long),
         };
-        out.push(Obs {
-            group,
-            value,
-            failing,
-            threshold: th.threshold,
-            window: th.window,
-            notes,
-        });
+        out.push(o);
     }
     out
+}
+
+/// One group of a threshold rule over `span`'s window.
+fn observe_group(th: &Threshold, group: &Labels, members: &[&SeriesData], span: Span) -> Obs {
+    let mut notes = BTreeMap::new();
+    if th.resolve_window.is_some() {
+        notes.insert("window".into(), fmt_duration(span.shown()));
+    }
+    let mut obs = Obs {
+        group: group.clone(),
+        value: None,
+        failing: false,
+        threshold: th.threshold,
+        window: span.shown(),
+        notes: BTreeMap::new(),
+    };
+    if span.too_short() {
+        notes.insert("coverage".into(), span.refusal());
+    } else {
+        if span.min_coverage.is_some() && span.partial() {
+            notes.insert("coverage".into(), span.caveat());
+        }
+        (obs.value, obs.failing) = judge(th, members, span.covered, &mut notes);
+    }
+    obs.notes = notes;
+    obs
+}
+
+/// An SLO's burn rate over `window` and how it reads in the notes: `None` (with the reason)
+/// when the window has no events or too little history under `min_coverage`.
+fn burn_over(
+    slo: &Slo,
+    source: &dyn Source,
+    window: Duration,
+    now: DateTime<Utc>,
+    burns: &BurnRates,
+) -> (Option<f64>, String, Span) {
+    let span = Span::of(source, slo.sli.metric(), window, slo.min_coverage, now);
+    if span.too_short() {
+        return (None, span.refusal(), span);
+    }
+    let v = burns.get(slo, source, window, now);
+    (v, v.map_or("no data".into(), fmt_num), span)
 }
 
 fn observe_burn(
@@ -247,6 +440,7 @@ fn observe_burn(
     source: &dyn Source,
     now: DateTime<Utc>,
     burns: &BurnRates,
+    firing: bool,
 ) -> Vec<Obs> {
     let Some(slo) = slo else { return Vec::new() };
     let mut value = None;
@@ -254,26 +448,35 @@ fn observe_burn(
     let mut threshold = rows.first().map_or(1.0, |r| r.factor);
     let mut window = rows.first().map_or(Duration::from_secs(3600), |r| r.long);
     let mut notes = BTreeMap::new();
+    let mut caveat = None;
     for row in rows {
-        let long = burns.get(slo, source, row.long, now);
-        let short = burns.get(slo, source, row.short, now);
+        // While the alert fires, the short window that says "still burning" is the SLO's
+        // resolve window: the page ends soon after the burning does.
+        let short_window = match slo.resolve_window {
+            Some(w) if firing => w,
+            _ => row.short,
+        };
+        let (long, long_note, long_span) = burn_over(slo, source, row.long, now, burns);
+        let (short, short_note, _) = burn_over(slo, source, short_window, now, burns);
+        notes.insert(format!("burn_rate_{}", fmt_duration(row.long)), long_note);
         notes.insert(
-            format!("burn_rate_{}", fmt_duration(row.long)),
-            long.map_or("no data".into(), fmt_num),
-        );
-        notes.insert(
-            format!("burn_rate_{}", fmt_duration(row.short)),
-            short.map_or("no data".into(), fmt_num),
+            format!("burn_rate_{}", fmt_duration(short_window)),
+            short_note,
         );
         let holds = matches!((long, short), (Some(l), Some(s)) if l > row.factor && s > row.factor);
         if holds && !failing {
             failing = true;
             value = long;
             threshold = row.factor;
-            window = row.long;
+            window = long_span.shown();
+            caveat =
+                (slo.min_coverage.is_some() && long_span.partial()).then(|| long_span.caveat());
         } else if !failing && let Some(l) = long {
             value = Some(value.map_or(l, |v: f64| v.max(l)));
         }
+    }
+    if let Some(c) = caveat {
+        notes.insert("coverage".into(), c);
     }
     vec![Obs {
         group: Labels::new(),
@@ -289,10 +492,10 @@ fn render(
     t: &Template,
     rule: &Rule,
     labels: &Labels,
-    value: Option<f64>,
-    threshold: f64,
-    window: Duration,
+    o: (Option<f64>, f64, Duration),
+    notes: &BTreeMap<String, String>,
 ) -> String {
+    let (value, threshold, window) = o;
     let mut s = String::new();
     for p in &t.parts {
         match p {
@@ -305,6 +508,12 @@ fn render(
                 Condition::Burn { .. } => "burn rate",
             }),
             Part::Label(l) => s.push_str(labels.get(l).map(String::as_str).unwrap_or("")),
+            Part::Failing => s.push_str(
+                notes
+                    .get("failing")
+                    .or_else(|| notes.get("failing_locations"))
+                    .map_or("", String::as_str),
+            ),
         }
     }
     s
@@ -354,12 +563,19 @@ pub fn evaluate_with(
     // The active alerts' labels by rule, read once: scanning every alert for every rule is
     // quadratic (10,000 rules x thousands of alerts). A rule only changes its own alerts, so
     // the snapshot is what a scan would see, unless two rules share a name (then we scan).
-    let mut active: HashMap<String, Vec<Labels>> = HashMap::new();
+    let mut active: HashMap<String, Vec<(Labels, Phase)>> = HashMap::new();
     for a in state.alerts.values() {
         active
             .entry(a.rule.clone())
             .or_default()
-            .push(a.labels.clone());
+            .push((a.labels.clone(), a.phase));
+    }
+    let mut resolved: HashMap<String, Vec<(Labels, DateTime<Utc>)>> = HashMap::new();
+    for r in state.resolved.values() {
+        resolved
+            .entry(r.rule.clone())
+            .or_default()
+            .push((r.labels.clone(), r.at));
     }
     let mut names: HashSet<&str> = HashSet::with_capacity(rules.rules.len());
     for rule in &rules.rules {
@@ -367,14 +583,56 @@ pub fn evaluate_with(
             return Err(Stopped);
         }
         let first_of_name = names.insert(&rule.name);
+        let scanned: Vec<(Labels, Phase)>;
+        let active_alerts: &[(Labels, Phase)] = if first_of_name {
+            active.get(&rule.name).map_or(&[], Vec::as_slice)
+        } else {
+            scanned = state
+                .alerts
+                .values()
+                .filter(|a| a.rule == rule.name)
+                .map(|a| (a.labels.clone(), a.phase))
+                .collect();
+            &scanned
+        };
+        // The groups whose alert fires, for rules that judge those over a resolve window.
+        let slo = match &rule.condition {
+            Condition::Burn { slo, .. } => rules.slos.iter().find(|s| &s.name == slo),
+            Condition::Threshold(_) => None,
+        };
+        // How long after a resolve the long window may still hold the answered failure.
+        let memory = match &rule.condition {
+            Condition::Threshold(th) => th.resolve_window.map(|_| th.window),
+            Condition::Burn { rows, .. } => slo
+                .and_then(|s| s.resolve_window)
+                .map(|_| rows.iter().map(|r| r.short).max().unwrap_or_default()),
+        };
+        let (firing, recent): (BTreeSet<Labels>, BTreeSet<Labels>) = match memory {
+            None => Default::default(),
+            Some(memory) => (
+                active_alerts
+                    .iter()
+                    .filter(|(_, p)| *p == Phase::Firing)
+                    .map(|(l, _)| group_of(&rule.by, l))
+                    .collect(),
+                resolved
+                    .get(&rule.name)
+                    .into_iter()
+                    .flatten()
+                    .filter(|(_, at)| since(now, *at) < memory)
+                    .map(|(l, _)| group_of(&rule.by, l))
+                    .collect(),
+            ),
+        };
         let mut obs = match &rule.condition {
-            Condition::Threshold(th) => observe_threshold(rule, th, source, now),
-            Condition::Burn { slo, rows } => observe_burn(
+            Condition::Threshold(th) => observe_threshold(rule, th, source, now, &firing, &recent),
+            Condition::Burn { rows, .. } => observe_burn(
                 rows,
-                rules.slos.iter().find(|s| &s.name == slo),
+                slo,
                 source,
                 now,
                 burns,
+                !firing.is_empty() || !recent.is_empty(),
             ),
         };
         let (threshold, window) = match &rule.condition {
@@ -397,19 +655,7 @@ pub fn evaluate_with(
         }
         // Active groups that vanished: no data for them.
         let observed: BTreeSet<Labels> = obs.iter().map(|o| o.group.clone()).collect();
-        let scanned: Vec<Labels>;
-        let active_labels: &[Labels] = if first_of_name {
-            active.get(&rule.name).map_or(&[], Vec::as_slice)
-        } else {
-            scanned = state
-                .alerts
-                .values()
-                .filter(|a| a.rule == rule.name)
-                .map(|a| a.labels.clone())
-                .collect();
-            &scanned
-        };
-        for labels in active_labels {
+        for (labels, _) in active_alerts {
             let g = group_of(&rule.by, labels);
             if !observed.contains(&g) {
                 obs.push(Obs {
@@ -449,8 +695,9 @@ pub fn evaluate_with(
             };
             let mut annotations = notes;
             let no_data_msg = annotations.get("no_data").cloned();
+            let shown = (o.value, o.threshold, o.window);
             if let Some(t) = &rule.summary {
-                let s = render(t, rule, &labels, o.value, o.threshold, o.window);
+                let s = render(t, rule, &labels, shown, &annotations);
                 annotations.insert("summary".into(), no_data_msg.clone().unwrap_or(s));
             } else if let Some(m) = &no_data_msg {
                 annotations.insert("summary".into(), m.clone());
@@ -458,7 +705,7 @@ pub fn evaluate_with(
             if let Some(t) = &rule.description {
                 annotations.insert(
                     "description".into(),
-                    render(t, rule, &labels, o.value, o.threshold, o.window),
+                    render(t, rule, &labels, shown, &annotations),
                 );
             }
             if let Some(u) = &rule.runbook_url {
@@ -475,6 +722,16 @@ pub fn evaluate_with(
                 annotations,
                 now,
             ) {
+                if memory.is_some() && t.to == Phase::Resolved {
+                    state.resolved.insert(
+                        fp.clone(),
+                        Resolved {
+                            rule: rule.name.clone(),
+                            labels: t.labels.clone(),
+                            at: now,
+                        },
+                    );
+                }
                 out.push(t);
             }
         }
@@ -505,7 +762,10 @@ pub fn evaluate_with(
             });
         }
     }
-    // Forget flap history older than any window.
+    // Forget resolves and flap history older than any window.
+    state
+        .resolved
+        .retain(|_, r| since(now, r.at) <= Duration::from_secs(30 * 86_400));
     state.changes.retain(|_, v| {
         v.retain(|t| since(now, *t) <= Duration::from_secs(30 * 86_400));
         !v.is_empty()

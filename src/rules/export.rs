@@ -155,7 +155,7 @@ fn worst_agg(op: Op) -> &'static str {
 pub fn prom_expr(rule: &Rule, th: &Threshold) -> (String, Vec<String>) {
     let m = th.metric;
     let by = &rule.by;
-    let mut notes = Vec::new();
+    let mut notes = synmon_only(th);
     let w = prom_duration(th.window);
     let threshold = if value_in_metric_unit(th.aggregate) {
         m.to_prom(th.threshold)
@@ -173,7 +173,7 @@ pub fn prom_expr(rule: &Rule, th: &Threshold) -> (String, Vec<String>) {
     // Every label the metric has is a group label: the bare series are the groups.
     let whole = m.labels.iter().all(|l| by.iter().any(|b| b == l));
     let agg = |f: &str, inner: String| -> String {
-        if whole && th.min_failing_locations.is_none() {
+        if whole && th.across.is_none() {
             inner
         } else {
             format!("{f}{} ({inner})", by_clause(by))
@@ -256,6 +256,81 @@ pub fn prom_expr(rule: &Rule, th: &Threshold) -> (String, Vec<String>) {
     )
 }
 
+/// `{{ failing }}` where the list is not known: "several checks".
+fn failing_text(rule: &Rule) -> String {
+    match &rule.condition {
+        Condition::Threshold(Threshold {
+            across: Some(a), ..
+        }) => format!("several {}s", a.label),
+        _ => "several".into(),
+    }
+}
+
+/// A rule's `inhibits:` as a monitor note: Datadog has no inhibition.
+fn inhibit_notes(rule: &Rule) -> Vec<String> {
+    rule.inhibits
+        .iter()
+        .map(|i| {
+            format!(
+                "synmon mutes {} while this fires (equal: {}); Datadog has no inhibition, use a downtime or a composite monitor",
+                i.target,
+                if i.equal.is_empty() { "-".into() } else { i.equal.join(", ") }
+            )
+        })
+        .collect()
+}
+
+/// The rules' `inhibits:` in Alertmanager's `inhibit_rules` syntax, as comments: a rule file
+/// cannot hold them, alertmanager.yml can.
+fn alertmanager_inhibits(set: &RuleSet) -> String {
+    let rules = set.inhibit_rules();
+    if rules.is_empty() {
+        return String::new();
+    }
+    let list = |m: &Matchers| {
+        m.0.iter()
+            .map(|m| format!("'{m}'"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let mut out = String::from(
+        "# The rules' `inhibits:`, for alertmanager.yml (a rule file cannot hold them):\n# inhibit_rules:\n",
+    );
+    for r in &rules {
+        let _ = writeln!(out, "#   - source_matchers: [{}]", list(&r.source));
+        let _ = writeln!(out, "#     target_matchers: [{}]", list(&r.target));
+        let equal: Vec<String> = r.equal.iter().map(|e| yq(e)).collect();
+        let _ = writeln!(out, "#     equal: [{}]", equal.join(", "));
+    }
+    out
+}
+
+/// What a threshold rule does that neither Prometheus nor Datadog can say, one note each.
+fn synmon_only(th: &Threshold) -> Vec<String> {
+    let mut notes = Vec::new();
+    if let Some(a) = th.across.as_ref().filter(|a| !a.written_as_quorum) {
+        notes.push(format!(
+            "synmon judges each `{}` apart and fires when at least {} of them (and {} % of those with data) fail; this expression judges the group as a whole",
+            a.label,
+            a.min_count,
+            num(a.min_share * 100.0)
+        ));
+    }
+    if let Some(w) = th.resolve_window {
+        notes.push(format!(
+            "synmon judges a firing alert over resolve_window {} (it resolves sooner); here the alert resolves over the full window",
+            prom_duration(w)
+        ));
+    }
+    if let Some(c) = th.min_coverage {
+        notes.push(format!(
+            "synmon skips a window with less than {} % of it covered by data (min_coverage)",
+            num(c * 100.0)
+        ));
+    }
+    notes
+}
+
 /// Per-series values reduced to the group, with the location quorum when the rule has one:
 /// at least N locations of a group must fail.
 fn finish_quorum(
@@ -268,7 +343,7 @@ fn finish_quorum(
 ) -> (String, Vec<String>) {
     let op = th.op.as_str();
     let t = num(threshold);
-    match th.min_failing_locations {
+    match th.min_failing_locations() {
         Some(n) if n > 1 => {
             let mut loc_by = rule.by.clone();
             if !loc_by.iter().any(|l| l == "location") {
@@ -348,6 +423,8 @@ fn prom_template(t: &Template, rule: &Rule, window: &str) -> String {
             Part::Label(l) => {
                 let _ = write!(s, "{{{{ $labels.{l} }}}}");
             }
+            // Prometheus alerts carry no list of the values that fail.
+            Part::Failing => s.push_str(&failing_text(rule)),
         }
     }
     s
@@ -596,7 +673,7 @@ pub fn prometheus(set: &RuleSet) -> String {
                     .map(|r| prom_duration(r.long))
                     .collect::<Vec<_>>()
                     .join("/");
-                let notes = vec![format!(
+                let mut notes = vec![format!(
                     "burn rate rows (long & short > factor): {}",
                     rows.iter()
                         .map(|r| format!(
@@ -608,10 +685,23 @@ pub fn prometheus(set: &RuleSet) -> String {
                         .collect::<Vec<_>>()
                         .join(", ")
                 )];
+                if let Some(w) = slo.resolve_window {
+                    notes.push(format!(
+                        "synmon replaces each short window by resolve_window {} while the alert fires",
+                        prom_duration(w)
+                    ));
+                }
+                if let Some(c) = slo.min_coverage {
+                    notes.push(format!(
+                        "synmon skips a burn window with less than {} % of it covered by data (min_coverage)",
+                        num(c * 100.0)
+                    ));
+                }
                 write_alert(&mut out, rule, &prom_burn_expr(slo, rows), &notes, &window);
             }
         }
     }
+    out.push_str(&alertmanager_inhibits(set));
     out
 }
 
@@ -710,9 +800,10 @@ pub fn dd_query(rule: &Rule, th: &Threshold) -> (String, &'static str, Vec<Strin
     // Held for the whole `for`: the best value over it must still fail.
     let best = if worst == "max" { "min" } else { "max" };
     let pending = dd_window(rule.pending_for.max(Duration::from_secs(60)));
-    if th.min_failing_locations.is_some_and(|n| n > 1) {
+    if th.min_failing_locations().is_some_and(|n| n > 1) {
         notes.push("the location quorum is not expressed; every location is judged".into());
     }
+    notes.extend(synmon_only(th));
     let (query, kind) = match (th.aggregate, m.kind) {
         (a @ (Aggregate::P50 | Aggregate::P95 | Aggregate::P99), MetricKind::Distribution) => {
             let p = format!("p{}", num(a.quantile().unwrap_or(0.5) * 100.0));
@@ -794,6 +885,7 @@ fn dd_template(t: &Template, rule: &Rule, window: &str) -> String {
             Part::Label(l) => {
                 let _ = write!(s, "{{{{{l}.name}}}}");
             }
+            Part::Failing => s.push_str(&failing_text(rule)),
         }
     }
     s
@@ -884,6 +976,7 @@ pub fn datadog(set: &RuleSet) -> Value {
                 let (query, kind, notes) = dd_query(rule, th);
                 let windowed = matches!(th.aggregate, Aggregate::Ratio | Aggregate::Rate);
                 let mut notes = notes;
+                notes.extend(inhibit_notes(rule));
                 if rule.recover_after > 1 {
                     notes.push(format!(
                         "synmon resolves after {} healthy evaluations",
@@ -906,13 +999,14 @@ pub fn datadog(set: &RuleSet) -> Value {
                 };
                 for row in rows {
                     let window = dd_window(row.long);
-                    let notes = vec![format!(
+                    let mut notes = vec![format!(
                         "replace ${{SLO_ID_{}}} with the id of the Datadog SLO `{}` ({}% over {})",
                         sanitize(slo),
                         slo,
                         num(s.objective),
                         dd_window(s.period)
                     )];
+                    notes.extend(inhibit_notes(rule));
                     let query = format!(
                         "burn_rate(\"${{SLO_ID_{}}}\").over(\"{}\").long_window(\"{}\").short_window(\"{}\") > {}",
                         sanitize(slo),
@@ -1109,6 +1203,62 @@ mod tests {
             })
             .unwrap();
         assert!(page["message"].as_str().unwrap().ends_with("@pagerduty"));
+    }
+
+    #[test]
+    fn new_keys_are_exported_as_notes_and_alertmanager_inhibit_rules() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("rules.yaml");
+        std::fs::write(
+            &f,
+            "rules:
+  - alert: target_down
+    metric: synmon.check.latency
+    by: [target]
+    aggregate: ratio
+    numerator: { outcome: fail }
+    op: \">\"
+    threshold: 0.5
+    resolve_window: 1m
+    min_coverage: 0.5
+    across: { label: check, min_share: 0.5 }
+    annotations: { summary: \"{{ labels.target }}: {{ failing }} failing\" }
+    inhibits:
+      - matchers: { alertname: check_failing }
+  - alert: check_failing
+    metric: synmon.check.latency
+    by: [check, target]
+    aggregate: ratio
+    numerator: { outcome: fail }
+    op: \">\"
+    threshold: 0.05
+",
+        )
+        .unwrap();
+        let (set, errors) = crate::rules::load_files(&[f]);
+        assert!(errors.is_empty(), "{errors:?}");
+        let out = prometheus(&set);
+        assert!(out.contains("# synmon judges each `check` apart"), "{out}");
+        assert!(out.contains("resolve_window 1m"), "{out}");
+        assert!(out.contains("(min_coverage)"), "{out}");
+        assert!(
+            out.contains("\"{{ $labels.target }}: several checks failing\""),
+            "{out}"
+        );
+        assert!(
+            out.ends_with(
+                "# inhibit_rules:\n#   - source_matchers: ['alertname=\"target_down\"']\n#     target_matchers: ['alertname=\"check_failing\"']\n#     equal: [\"target\"]\n"
+            ),
+            "{out}"
+        );
+        let monitors = datadog(&set);
+        let message = monitors[0]["message"].as_str().unwrap();
+        assert!(
+            message.contains(
+                "synmon mutes {alertname=\"check_failing\"} while this fires (equal: target)"
+            ),
+            "{message}"
+        );
     }
 
     /// The shipped rules, exported, pass `promtool check rules`. promtool is part of the test

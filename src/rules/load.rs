@@ -61,6 +61,35 @@ struct RawRule {
     min_failing_locations: Option<u32>,
     #[serde(default)]
     flap: Option<RawFlap>,
+    #[serde(default)]
+    resolve_window: Option<String>,
+    #[serde(default)]
+    min_coverage: Option<Value>,
+    #[serde(default)]
+    across: Option<RawAcross>,
+    #[serde(default)]
+    inhibits: Vec<RawInhibit>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAcross {
+    label: String,
+    #[serde(default)]
+    min_share: Option<Value>,
+    #[serde(default)]
+    min_count: Option<u32>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawInhibit {
+    /// Matchers of the muted alerts' labels (`alertname: check_failing`).
+    #[serde(default)]
+    matchers: BTreeMap<String, String>,
+    /// Labels source and target must agree on; default: the rule's `by` labels.
+    #[serde(default)]
+    equal: Option<Vec<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -109,6 +138,12 @@ struct RawSlo {
     sli: RawSli,
     #[serde(default)]
     routes: RawSloRoutes,
+    #[serde(default)]
+    resolve_window: Option<String>,
+    #[serde(default)]
+    min_coverage: Option<Value>,
+    #[serde(default)]
+    inhibits: Vec<RawInhibit>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -172,6 +207,8 @@ const PENDING_FOR: Bound = Bound::or_zero("pending time", DAY.saturating_mul(30)
 const KEEP_FIRING_FOR: Bound = Bound::or_zero("keep-firing time", DAY.saturating_mul(30));
 const PERIOD: Bound = Bound::new("SLO period", DAY, DAY.saturating_mul(30));
 const SLICE: Bound = Bound::new("time slice", MINUTE, HOUR);
+/// As short as a window may be: the registry reads whole minutes.
+const RESOLVE_WINDOW: Bound = Bound::new("resolve window", MINUTE, DAY.saturating_mul(30));
 const DEFAULT_WINDOW: Duration = Duration::from_secs(300);
 const DEFAULT_PERIOD: Duration = Duration::from_secs(30 * 86_400);
 
@@ -205,12 +242,19 @@ pub fn load_files(files: &[PathBuf]) -> (RuleSet, Vec<Diagnostic>) {
     let mut set = RuleSet::default();
     let mut errors = Vec::new();
     let mut names: BTreeMap<String, String> = BTreeMap::new();
+    let mut refs = Vec::new();
     for f in files {
         let mut file_errors = Vec::new();
-        load_one(f, &mut set, &mut names, &mut file_errors);
+        load_one(f, &mut set, &mut names, &mut file_errors, &mut refs);
         // In the order of the file, not the order the checks happen to run in.
         file_errors.sort_by_key(|d| d.pos.map(|p| (p.line, p.col)));
         errors.append(&mut file_errors);
+    }
+    // Alerts named by `inhibits:` may be defined in any file: checked once all are read.
+    for (name, diag) in refs {
+        if !names.contains_key(&name) {
+            errors.push(diag);
+        }
     }
     (set, errors)
 }
@@ -223,6 +267,7 @@ fn load_one(
     set: &mut RuleSet,
     names: &mut BTreeMap<String, String>,
     errors: &mut Vec<Diagnostic>,
+    refs: &mut Vec<AlertRef>,
 ) {
     {
         let doc = match YamlDoc::read_expecting(f, RULES) {
@@ -244,7 +289,7 @@ fn load_one(
             match doc.deserialize_at::<RawRule>(v, &p) {
                 Ok(r) => {
                     let name_path = join_key(&p, "alert");
-                    if let Some(rule) = rule_of(&doc, &p, r, errors) {
+                    if let Some(rule) = rule_of(&doc, &p, r, errors, refs) {
                         unique(&doc, &name_path, &rule.name, names, errors);
                         set.rules.push(rule);
                     }
@@ -256,7 +301,7 @@ fn load_one(
             let p = join_index("slos", i);
             match doc.deserialize_at::<RawSlo>(v, &p) {
                 Ok(r) => {
-                    if let Some(slo) = slo_of(&doc, &p, r, errors) {
+                    if let Some(slo) = slo_of(&doc, &p, r, errors, refs) {
                         for rule in burn_rules(&slo) {
                             unique(&doc, &join_key(&p, "name"), &rule.name, names, errors);
                             set.rules.push(rule);
@@ -383,11 +428,13 @@ fn matchers_of(
     Matchers(out)
 }
 
+/// A template; `failing_ok`: the rule judges `across` a label, so `{{ failing }}` has a list.
 fn template_of(
     doc: &YamlDoc,
     path: &str,
     raw: &str,
     group: &BTreeSet<String>,
+    failing_ok: bool,
     errors: &mut Vec<Diagnostic>,
 ) -> Option<Template> {
     let mut parts = Vec::new();
@@ -407,6 +454,14 @@ fn template_of(
             "threshold" => Part::Threshold,
             "window" => Part::Window,
             "metric" => Part::Metric,
+            "failing" if failing_ok => Part::Failing,
+            "failing" => {
+                errors.push(doc.diag(
+                    path,
+                    "`{{ failing }}` lists the failing values of `across` (or `min_failing_locations`); this rule has neither",
+                ));
+                return None;
+            }
             v => match v.strip_prefix("labels.") {
                 Some(l) if group.contains(l) => Part::Label(l.to_string()),
                 Some(l) => {
@@ -420,10 +475,11 @@ fn template_of(
                     return None;
                 }
                 None => {
+                    let failing = if failing_ok { "failing, " } else { "" };
                     errors.push(doc.diag(
                         path,
                         format!(
-                            "unknown template variable `{v}` (known: value, threshold, window, metric, labels.NAME)"
+                            "unknown template variable `{v}` (known: value, threshold, window, metric, {failing}labels.NAME)"
                         ),
                     ));
                     return None;
@@ -439,7 +495,13 @@ fn template_of(
     Some(Template { parts })
 }
 
-fn rule_of(doc: &YamlDoc, p: &str, r: RawRule, errors: &mut Vec<Diagnostic>) -> Option<Rule> {
+fn rule_of(
+    doc: &YamlDoc,
+    p: &str,
+    r: RawRule,
+    errors: &mut Vec<Diagnostic>,
+    refs: &mut Vec<AlertRef>,
+) -> Option<Rule> {
     let before = errors.len();
     let at = |k: &str| join_key(p, k);
     if !valid_name(&r.alert) {
@@ -563,7 +625,91 @@ fn rule_of(doc: &YamlDoc, p: &str, r: RawRule, errors: &mut Vec<Diagnostic>) -> 
             "must be at least 1 (healthy evaluations)",
         ));
     }
+    let windowed = metric.is_some_and(|m| m.kind != MetricKind::Gauge);
+    let gauge_note = |m: Option<&MetricDef>| {
+        format!(
+            "`{}` is a gauge: rules read its current value, there is no window to judge",
+            m.map_or("", |m| m.name)
+        )
+    };
+    let resolve_window = r.resolve_window.as_ref().and_then(|raw| {
+        let key = at("resolve_window");
+        if metric.is_some() && !windowed {
+            errors.push(doc.diag(&key, gauge_note(metric)));
+            return None;
+        }
+        match RESOLVE_WINDOW.parse(raw) {
+            Ok(w) if w > window => {
+                errors.push(doc.diag(
+                    &key,
+                    format!(
+                        "{raw} is longer than `window` ({}): the resolve window is the shorter one",
+                        super::slo::fmt_duration(window)
+                    ),
+                ));
+                None
+            }
+            Ok(w) => Some(w),
+            Err(e) => {
+                errors.push(doc.diag(&key, e));
+                None
+            }
+        }
+    });
+    let min_coverage = r.min_coverage.as_ref().and_then(|v| {
+        let key = at("min_coverage");
+        if metric.is_some() && !windowed {
+            errors.push(doc.diag(&key, gauge_note(metric)));
+            return None;
+        }
+        fraction(v).map_err(|e| errors.push(doc.diag(&key, e))).ok()
+    });
+    let mut across = None;
+    if let Some(a) = &r.across {
+        let key = at("across");
+        if r.min_failing_locations.is_some() {
+            errors.push(doc.diag(
+                &key,
+                "give either `across` or `min_failing_locations` (which is `across` over `location`)",
+            ));
+        }
+        let label_ok = match metric {
+            Some(m) => check_label(doc, &join_key(&key, "label"), m, &a.label, errors),
+            None => false,
+        };
+        if label_ok && r.by.contains(&a.label) {
+            errors.push(doc.diag(
+                &join_key(&key, "label"),
+                format!("cannot judge across `{}` when grouping `by` it", a.label),
+            ));
+        }
+        let min_share = match &a.min_share {
+            None => 0.0,
+            Some(v) => fraction(v).unwrap_or_else(|e| {
+                errors.push(doc.diag(&join_key(&key, "min_share"), e));
+                0.0
+            }),
+        };
+        let min_count = a.min_count.unwrap_or(1);
+        if min_count == 0 {
+            errors.push(doc.diag(&join_key(&key, "min_count"), "must be at least 1"));
+        }
+        across = Some(Across {
+            label: a.label.clone(),
+            min_share,
+            min_count,
+            written_as_quorum: false,
+        });
+    }
     if let Some(n) = r.min_failing_locations {
+        if r.across.is_none() {
+            across = Some(Across {
+                label: "location".into(),
+                min_share: 0.0,
+                min_count: n,
+                written_as_quorum: true,
+            });
+        }
         if n == 0 {
             errors.push(doc.diag(&at("min_failing_locations"), "must be at least 1"));
         }
@@ -608,16 +754,37 @@ fn rule_of(doc: &YamlDoc, p: &str, r: RawRule, errors: &mut Vec<Diagnostic>) -> 
     group.extend(r.labels.keys().cloned());
     group.insert("alertname".into());
     group.insert("severity".into());
-    let summary = r
-        .annotations
-        .summary
-        .as_deref()
-        .and_then(|s| template_of(doc, &at("annotations.summary"), s, &group, errors));
-    let description = r
-        .annotations
-        .description
-        .as_deref()
-        .and_then(|s| template_of(doc, &at("annotations.description"), s, &group, errors));
+    let failing_ok = across.is_some();
+    let summary = r.annotations.summary.as_deref().and_then(|s| {
+        template_of(
+            doc,
+            &at("annotations.summary"),
+            s,
+            &group,
+            failing_ok,
+            errors,
+        )
+    });
+    let description = r.annotations.description.as_deref().and_then(|s| {
+        template_of(
+            doc,
+            &at("annotations.description"),
+            s,
+            &group,
+            failing_ok,
+            errors,
+        )
+    });
+    let inhibits = inhibits_of(
+        doc,
+        &at("inhibits"),
+        &r.alert,
+        &r.inhibits,
+        &group,
+        &r.by,
+        errors,
+        refs,
+    );
     if let Some(u) = &r.annotations.runbook_url
         && url::Url::parse(u).is_err()
     {
@@ -652,7 +819,9 @@ fn rule_of(doc: &YamlDoc, p: &str, r: RawRule, errors: &mut Vec<Diagnostic>) -> 
             denominator,
             op,
             threshold,
-            min_failing_locations: r.min_failing_locations,
+            across,
+            resolve_window,
+            min_coverage,
         }),
         by: r.by,
         pending_for,
@@ -666,10 +835,106 @@ fn rule_of(doc: &YamlDoc, p: &str, r: RawRule, errors: &mut Vec<Diagnostic>) -> 
         description,
         runbook_url: r.annotations.runbook_url,
         flap,
+        inhibits,
     })
 }
 
-fn slo_of(doc: &YamlDoc, p: &str, r: RawSlo, errors: &mut Vec<Diagnostic>) -> Option<Slo> {
+/// A fraction written as a number from 0 to 1.
+fn fraction(v: &Value) -> Result<f64, String> {
+    let f = number(v)?;
+    if (0.0..=1.0).contains(&f) {
+        Ok(f)
+    } else {
+        Err(format!("{f} must be a fraction from 0 to 1 (0.5 is half)"))
+    }
+}
+
+/// An alert name an `inhibits:` matcher refers to, checked once every file is loaded, and the
+/// error to report if no rule has it.
+type AlertRef = (String, Diagnostic);
+
+/// `inhibits:` of the alert `alert` (whose labels are `labels`), compiled with the alert as
+/// the source; `equal` defaults to `by`.
+#[allow(clippy::too_many_arguments)]
+fn inhibits_of(
+    doc: &YamlDoc,
+    p: &str,
+    alert: &str,
+    raw: &[RawInhibit],
+    labels: &BTreeSet<String>,
+    by: &[String],
+    errors: &mut Vec<Diagnostic>,
+    refs: &mut Vec<AlertRef>,
+) -> Vec<InhibitRule> {
+    let mut out = Vec::new();
+    for (i, item) in raw.iter().enumerate() {
+        let ip = join_index(p, i);
+        let before = errors.len();
+        if item.matchers.is_empty() {
+            errors.push(doc.diag(
+                &ip,
+                "`matchers` must say which alerts this one mutes (e.g. `alertname: check_failing`)",
+            ));
+        }
+        let mut target = Vec::new();
+        for (label, value) in &item.matchers {
+            let mp = join_key(&join_key(&ip, "matchers"), label);
+            match Matcher::parse(label, value) {
+                Ok(m) => {
+                    if label == "alertname" && m.op == MatchOp::Eq {
+                        if m.value == alert {
+                            errors.push(doc.diag(&mp, "an alert cannot inhibit itself"));
+                        } else {
+                            refs.push((
+                                m.value.clone(),
+                                doc.diag(&mp, format!("no alert `{}` is defined", m.value)),
+                            ));
+                        }
+                    }
+                    target.push(m);
+                }
+                Err(e) => errors.push(doc.diag(&mp, e)),
+            }
+        }
+        let equal = match &item.equal {
+            None => by.to_vec(),
+            Some(list) => {
+                for (j, l) in list.iter().enumerate() {
+                    if !labels.contains(l) {
+                        errors.push(doc.diag(
+                            &join_index(&join_key(&ip, "equal"), j),
+                            format!(
+                                "`{l}` is not a label of this alert (it has: {})",
+                                labels.iter().cloned().collect::<Vec<_>>().join(", ")
+                            ),
+                        ));
+                    }
+                }
+                list.clone()
+            }
+        };
+        if errors.len() > before {
+            continue;
+        }
+        let source = Matcher::parse("alertname", alert)
+            .map(|m| Matchers(vec![m]))
+            .unwrap_or_default();
+        out.push(InhibitRule {
+            source,
+            target: Matchers(target),
+            equal,
+        });
+    }
+    out
+}
+
+fn slo_of(
+    doc: &YamlDoc,
+    p: &str,
+    r: RawSlo,
+    errors: &mut Vec<Diagnostic>,
+    refs: &mut Vec<AlertRef>,
+) -> Option<Slo> {
     let before = errors.len();
     let at = |k: &str| join_key(p, k);
     if !valid_name(&r.name) {
@@ -830,15 +1095,60 @@ fn slo_of(doc: &YamlDoc, p: &str, r: RawSlo, errors: &mut Vec<Diagnostic>) -> Op
     } else {
         None
     };
+    let page = vec![
+        row(2.0, 3600, 300, period),
+        row(5.0, 6 * 3600, 1800, period),
+    ];
+    let ticket = vec![row(10.0, 3 * 86_400, 6 * 3600, period)];
+    let shortest = page
+        .iter()
+        .chain(&ticket)
+        .map(|r| r.short)
+        .min()
+        .unwrap_or(Duration::from_secs(300));
+    let resolve_window = r
+        .resolve_window
+        .as_ref()
+        .and_then(|raw| match RESOLVE_WINDOW.parse(raw) {
+            Ok(w) if w > shortest => {
+                errors.push(doc.diag(
+                    &at("resolve_window"),
+                    format!(
+                        "{raw} is longer than the shortest burn-rate short window ({}): the resolve window replaces it while the alert fires",
+                        super::slo::fmt_duration(shortest)
+                    ),
+                ));
+                None
+            }
+            Ok(w) => Some(w),
+            Err(e) => {
+                errors.push(doc.diag(&at("resolve_window"), e));
+                None
+            }
+        });
+    let min_coverage = r.min_coverage.as_ref().and_then(|v| {
+        fraction(v)
+            .map_err(|e| errors.push(doc.diag(&at("min_coverage"), e)))
+            .ok()
+    });
+    let page_alert = format!("{}_burn_rate_page", r.name);
+    let page_labels: BTreeSet<String> = ["alertname", "severity", "slo"]
+        .into_iter()
+        .map(String::from)
+        .collect();
+    let inhibits = inhibits_of(
+        doc,
+        &at("inhibits"),
+        &page_alert,
+        &r.inhibits,
+        &page_labels,
+        &[],
+        errors,
+        refs,
+    );
     if errors.len() > before {
         return None;
     }
-    let row = |share_pct: f64, long_s: u64, short_s: u64| BurnWindow {
-        long: Duration::from_secs(long_s),
-        short: Duration::from_secs(short_s),
-        // factor = budget share x period / long window
-        factor: burn_factor(share_pct, period, Duration::from_secs(long_s)),
-    };
     Some(Slo {
         name: r.name,
         file: doc.file.clone(),
@@ -846,11 +1156,24 @@ fn slo_of(doc: &YamlDoc, p: &str, r: RawSlo, errors: &mut Vec<Diagnostic>) -> Op
         objective,
         period,
         sli: sli?,
-        page: vec![row(2.0, 3600, 300), row(5.0, 6 * 3600, 1800)],
-        ticket: vec![row(10.0, 3 * 86_400, 6 * 3600)],
+        page,
+        ticket,
         page_route: r.routes.page,
         ticket_route: r.routes.ticket,
+        resolve_window,
+        min_coverage,
+        inhibits,
     })
+}
+
+/// One SRE-workbook row: `share_pct` of the budget spent in `long_s` at the row's factor.
+fn row(share_pct: f64, long_s: u64, short_s: u64, period: Duration) -> BurnWindow {
+    BurnWindow {
+        long: Duration::from_secs(long_s),
+        short: Duration::from_secs(short_s),
+        // factor = budget share x period / long window
+        factor: burn_factor(share_pct, period, Duration::from_secs(long_s)),
+    }
 }
 
 /// The SRE workbook's factor: the share of the budget spent in `long` at this burn rate.
@@ -862,46 +1185,49 @@ pub fn burn_factor(share_pct: f64, period: Duration, long: Duration) -> f64 {
 
 /// The page and ticket alerts of an SLO.
 pub fn burn_rules(slo: &Slo) -> Vec<Rule> {
-    let mk = |severity: &str, rows: &[BurnWindow], route: &Option<String>| {
-        let mut labels = Labels::new();
-        labels.insert("slo".into(), slo.name.clone());
-        Rule {
-            name: format!("{}_burn_rate_{severity}", slo.name),
-            file: slo.file.clone(),
-            condition: Condition::Burn {
-                slo: slo.name.clone(),
-                rows: rows.to_vec(),
-            },
-            by: Vec::new(),
-            pending_for: Duration::ZERO,
-            keep_firing_for: Duration::ZERO,
-            recover_after: 1,
-            no_data: NoData::default(),
-            severity: severity.to_string(),
-            route: route.clone(),
-            labels,
-            summary: Some(Template {
-                parts: vec![
-                    Part::Text("SLO ".into()),
-                    Part::Label("slo".into()),
-                    Part::Text(" is burning its error budget at ".into()),
-                    Part::Value,
-                    Part::Text("x over ".into()),
-                    Part::Window,
-                    Part::Text(" (limit ".into()),
-                    Part::Threshold,
-                    Part::Text("x)".into()),
-                ],
-            }),
-            description: slo.description.as_ref().map(|d| Template {
-                parts: vec![Part::Text(d.clone())],
-            }),
-            runbook_url: None,
-            flap: None,
-        }
-    };
+    let mk =
+        |severity: &str, rows: &[BurnWindow], route: &Option<String>, inhibits: &[InhibitRule]| {
+            let mut labels = Labels::new();
+            labels.insert("slo".into(), slo.name.clone());
+            Rule {
+                name: format!("{}_burn_rate_{severity}", slo.name),
+                file: slo.file.clone(),
+                condition: Condition::Burn {
+                    slo: slo.name.clone(),
+                    rows: rows.to_vec(),
+                },
+                by: Vec::new(),
+                pending_for: Duration::ZERO,
+                keep_firing_for: Duration::ZERO,
+                recover_after: 1,
+                no_data: NoData::default(),
+                severity: severity.to_string(),
+                route: route.clone(),
+                labels,
+                summary: Some(Template {
+                    parts: vec![
+                        Part::Text("SLO ".into()),
+                        Part::Label("slo".into()),
+                        Part::Text(" is burning its error budget at ".into()),
+                        Part::Value,
+                        Part::Text("x over ".into()),
+                        Part::Window,
+                        Part::Text(" (limit ".into()),
+                        Part::Threshold,
+                        Part::Text("x)".into()),
+                    ],
+                }),
+                description: slo.description.as_ref().map(|d| Template {
+                    parts: vec![Part::Text(d.clone())],
+                }),
+                runbook_url: None,
+                flap: None,
+                inhibits: inhibits.to_vec(),
+            }
+        };
+    // Only the page mutes: a ticket burns over days, and muting pages that long hides them.
     vec![
-        mk("page", &slo.page, &slo.page_route),
-        mk("ticket", &slo.ticket, &slo.ticket_route),
+        mk("page", &slo.page, &slo.page_route, &slo.inhibits),
+        mk("ticket", &slo.ticket, &slo.ticket_route, &[]),
     ]
 }

@@ -12,7 +12,7 @@ pub mod source;
 pub mod unittest;
 
 pub use eval::{
-    Alert, Phase, State, Transition, evaluate, evaluate_until, evaluate_with, fingerprint,
+    Alert, Phase, Resolved, State, Transition, evaluate, evaluate_until, evaluate_with, fingerprint,
 };
 pub use load::{load_dir, load_files};
 pub use model::{Labels, Matcher, Matchers, Rule, RuleSet, Slo, Stopped};

@@ -39,6 +39,28 @@ impl RuleSet {
     pub fn rule(&self, name: &str) -> Option<&Rule> {
         self.rules.iter().find(|r| r.name == name)
     }
+
+    /// The inhibitions the rules declare (`inhibits:`), in rule order: what the daemon's
+    /// inhibitor applies besides the config's `inhibit_rules`, and what any other consumer of
+    /// the rules (an export, a replay) must apply too, so they all mute the same alerts.
+    pub fn inhibit_rules(&self) -> Vec<InhibitRule> {
+        self.rules
+            .iter()
+            .flat_map(|r| r.inhibits.iter().cloned())
+            .collect()
+    }
+}
+
+/// One inhibition (Alertmanager's `inhibit_rules` item): while an alert matching `source`
+/// fires, alerts matching `target` that agree with it on the `equal` labels are muted. Lives
+/// beside the rules because rules declare them too (`inhibits:`); the mute stage applies them.
+#[derive(Debug, Clone)]
+pub struct InhibitRule {
+    pub source: Matchers,
+    pub target: Matchers,
+    /// Labels whose values must be equal in source and target (a missing label is the empty
+    /// string on both sides, as in Alertmanager).
+    pub equal: Vec<String>,
 }
 
 /// One label matcher: `check: align_category`, `outcome: "!=error"`, `check: "=~align_.*"`,
@@ -307,6 +329,8 @@ pub enum Part {
     Window,
     Metric,
     Label(String),
+    /// The `across` verdict: "9 of 9 checks: auth_health, ...".
+    Failing,
 }
 
 /// A threshold over one aggregation of one metric.
@@ -321,7 +345,39 @@ pub struct Threshold {
     pub denominator: Matchers,
     pub op: Op,
     pub threshold: f64,
-    pub min_failing_locations: Option<u32>,
+    /// Judge each value of a label apart and fail the group on a share of failing values
+    /// (`across:`, or `min_failing_locations:` over `location`).
+    pub across: Option<Across>,
+    /// While a group's alert fires, its condition is judged over this shorter window, so a
+    /// recovered target resolves without waiting for `window` to forget the failure.
+    pub resolve_window: Option<Duration>,
+    /// The share of `window` the source must have data for before the window is judged;
+    /// `None`: judged on whatever it holds, without saying so.
+    pub min_coverage: Option<f64>,
+}
+
+impl Threshold {
+    /// The location quorum, when the rule was written with `min_failing_locations: N`.
+    pub fn min_failing_locations(&self) -> Option<u32> {
+        self.across
+            .as_ref()
+            .filter(|a| a.written_as_quorum)
+            .map(|a| a.min_count)
+    }
+}
+
+/// Within a group, the condition is judged for each value of `label` apart; the group fails
+/// when the failing values are at least `min_share` of the values with data and at least
+/// `min_count` of them. One alert then says "most checks of this target fail", which a
+/// per-check alert cannot.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Across {
+    pub label: String,
+    pub min_share: f64,
+    pub min_count: u32,
+    /// Written as `min_failing_locations: N` (label `location`, no share): reported in the
+    /// `failing_locations` annotation, as that key always has been.
+    pub written_as_quorum: bool,
 }
 
 /// One SRE-workbook row: both windows' burn rates must exceed `factor`.
@@ -363,6 +419,9 @@ pub struct Rule {
     pub description: Option<Template>,
     pub runbook_url: Option<String>,
     pub flap: Option<Flap>,
+    /// What this rule's firing alerts mute (`inhibits:`), compiled with this rule's alert name
+    /// as the source.
+    pub inhibits: Vec<InhibitRule>,
 }
 
 #[derive(Debug, Clone)]
@@ -416,6 +475,13 @@ pub struct Slo {
     pub ticket: Vec<BurnWindow>,
     pub page_route: Option<String>,
     pub ticket_route: Option<String>,
+    /// While a burn-rate alert fires, each row's short window is replaced by this one, so the
+    /// page resolves within about this long once the burning stops.
+    pub resolve_window: Option<Duration>,
+    /// The share of a burn window the source must have data for before it is judged.
+    pub min_coverage: Option<f64>,
+    /// What the page alert mutes while it fires (`inhibits:` on the SLO).
+    pub inhibits: Vec<InhibitRule>,
 }
 
 /// An evaluation given up part-way because its caller asked it to stop (the daemon is shutting

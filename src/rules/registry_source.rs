@@ -33,6 +33,9 @@ type CounterKey = (&'static str, Vec<(&'static str, String)>);
 #[derive(Debug, Default, Clone)]
 pub struct CounterHistory {
     series: BTreeMap<CounterKey, Samples>,
+    /// The first sampling: counters have no history before it (they start from this process,
+    /// or from this leadership), so no counter window reaches further back.
+    started: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Default, Clone)]
@@ -110,6 +113,7 @@ impl CounterHistory {
         for (key, v) in sums {
             self.series.entry(key).or_default().push(now, v);
         }
+        self.started.get_or_insert(now);
     }
 }
 
@@ -272,6 +276,28 @@ impl Source for RegistrySource<'_> {
         }
         (good, total)
     }
+
+    /// Distributions (and the run counter, read from the latency distribution): the earliest
+    /// minute any series of either registry recorded, which includes the history replayed from
+    /// the store at start. Other counters: the first sampling of the counter history. Gauges
+    /// are read at their current value: `None`.
+    fn data_since(&self, metric: &'static MetricDef) -> Option<DateTime<Utc>> {
+        let name = match metric.kind {
+            _ if metric.name == catalog::CHECK_RUNS.name => catalog::CHECK_LATENCY.name,
+            MetricKind::Distribution => metric.name,
+            MetricKind::Counter => return self.counters.started,
+            MetricKind::Gauge => return None,
+        };
+        let mut first: Option<DateTime<Utc>> = None;
+        for registry in self.registries() {
+            registry.for_each_distribution(name, |_, h| {
+                if let Some(t) = h.first_at() {
+                    first = Some(first.map_or(t, |f| f.min(t)));
+                }
+            });
+        }
+        first
+    }
 }
 
 /// A latency series' labels as a `synmon.check.runs` series has them (no `target`).
@@ -361,6 +387,54 @@ mod tests {
             later
                 .iter()
                 .all(|s| matches!(s.data, Data::Counter { increase } if increase == 0.0))
+        );
+    }
+
+    #[test]
+    fn data_since_is_the_earliest_recorded_minute_or_the_first_counter_sample() {
+        let labels = |check| {
+            [
+                ("check", check),
+                ("location", "l"),
+                ("target", "t"),
+                ("outcome", "pass"),
+            ]
+        };
+        let (own, remote) = (Registry::new(), Registry::new());
+        let mut hist = CounterHistory::default();
+        fn src<'a>(
+            own: &'a Registry,
+            remote: &'a Registry,
+            counters: &'a CounterHistory,
+        ) -> RegistrySource<'a> {
+            RegistrySource {
+                registry: own,
+                remote: Some(remote),
+                counters,
+            }
+        }
+        assert_eq!(
+            src(&own, &remote, &hist).data_since(&catalog::CHECK_RUNS),
+            None
+        );
+        own.record(catalog::CHECK_LATENCY.name, &labels("a"), 10.0, at(30))
+            .unwrap();
+        // A run replayed from the store (an earlier minute) and another replica's older run.
+        own.record(catalog::CHECK_LATENCY.name, &labels("a"), 10.0, at(20))
+            .unwrap();
+        remote
+            .record(catalog::CHECK_LATENCY.name, &labels("b"), 10.0, at(12))
+            .unwrap();
+        let s = src(&own, &remote, &hist);
+        assert_eq!(s.data_since(&catalog::CHECK_LATENCY), Some(at(12)));
+        assert_eq!(s.data_since(&catalog::CHECK_RUNS), Some(at(12)));
+        assert_eq!(s.data_since(&catalog::FEED_PUSH_QUEUE_DEPTH), None);
+        assert_eq!(s.data_since(&catalog::HTTP_ERRORS), None);
+        hist.sample_all(&[&own, &remote], at(40));
+        hist.sample_all(&[&own, &remote], at(41));
+        assert_eq!(
+            src(&own, &remote, &hist).data_since(&catalog::HTTP_ERRORS),
+            Some(at(40))
         );
     }
 

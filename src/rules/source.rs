@@ -121,6 +121,14 @@ pub trait Source {
     ) -> (u64, u64) {
         latency_counts_of_series(self, metric, matchers, window, end, threshold_ms)
     }
+
+    /// Since when the source has data of `metric`: a window reaching further back holds less
+    /// than its length, and a rule with `min_coverage` judges it on that. `None`: as far back as
+    /// any window reaches (the default, for sources that keep full history).
+    fn data_since(&self, metric: &'static MetricDef) -> Option<DateTime<Utc>> {
+        let _ = metric;
+        None
+    }
 }
 
 /// [`Source::event_counts`] from [`Source::series`]: the reference every faster answer equals.
@@ -342,5 +350,14 @@ impl Source for MemorySource {
             });
         }
         out
+    }
+
+    /// The metric's earliest sample, over all its series.
+    fn data_since(&self, metric: &'static MetricDef) -> Option<DateTime<Utc>> {
+        self.by_metric
+            .get(metric.name)?
+            .iter()
+            .filter_map(|id| self.series[*id].points.first().map(|(t, _)| *t))
+            .min()
     }
 }

@@ -673,3 +673,563 @@ fn a_stopped_evaluation_says_so_and_a_running_one_finishes() {
         Ok(slo_status(&set.slos, &src, t(0)))
     );
 }
+
+// ---- resolve_window -------------------------------------------------------------------------
+
+/// Cumulative pass and fail runs of one check, 10 runs a minute, failing in `bad` minutes.
+fn outage(src: &mut MemorySource, minutes: std::ops::RangeInclusive<i64>, bad: &[i64]) {
+    let (mut pass, mut fail) = (0.0, 0.0);
+    for m in minutes {
+        if bad.contains(&m) {
+            fail += 10.0;
+        } else {
+            pass += 10.0;
+        }
+        runs(src, "align_category", "pass", t(m), pass);
+        runs(src, "align_category", "fail", t(m), fail);
+    }
+}
+
+fn error_rate_rule(extra: &str) -> RuleSet {
+    rules(&format!(
+        "rules:
+  - alert: errors
+    metric: synmon.check.runs
+    by: [check]
+    aggregate: ratio
+    window: 5m
+    numerator: {{ outcome: fail }}
+    denominator: {{ outcome: \"=~pass|fail\" }}
+    op: \">\"
+    threshold: 0.5
+    annotations: {{ summary: \"{{{{ labels.check }}}}: {{{{ value }}}} over {{{{ window }}}}\" }}
+{extra}"
+    ))
+}
+
+/// The minute of every transition over minutes 0..=15, as `minute:kind`.
+fn timeline(set: &RuleSet, src: &MemorySource) -> Vec<String> {
+    let mut state = State::default();
+    (0..=15)
+        .flat_map(|m| {
+            evaluate(set, src, &mut state, t(m))
+                .iter()
+                .map(|tr| format!("{m}:{}", kinds(std::slice::from_ref(tr))))
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+#[test]
+fn resolve_window_resolves_a_firing_alert_on_the_shorter_window() {
+    let mut src = MemorySource::new();
+    // Down for minutes 1-4, healthy from minute 5 on; 3 bad minutes of 5 fire it (minute 3).
+    outage(&mut src, -10..=15, &[1, 2, 3, 4]);
+    // Over 5 minutes the failures outweigh the passes until minute 7: resolved then.
+    assert_eq!(timeline(&error_rate_rule(""), &src), ["3:IF", "7:FR"]);
+    // Judged over the last minute once firing: the first healthy minute resolves it.
+    let set = error_rate_rule("    resolve_window: 1m\n");
+    assert_eq!(timeline(&set, &src), ["3:IF", "5:FR"]);
+    // While firing, the value and `{{ window }}` are the resolve window's.
+    let mut state = State::default();
+    evaluate(&set, &src, &mut state, t(3));
+    let fired = &state.alerts.values().next().unwrap().annotations;
+    assert_eq!(fired["summary"], "align_category: 0.6 over 5m");
+    evaluate(&set, &src, &mut state, t(4));
+    let a = state.alerts.values().next().unwrap();
+    assert_eq!(a.annotations["summary"], "align_category: 1 over 1m");
+    assert_eq!(a.annotations["window"], "1m");
+}
+
+#[test]
+fn resolve_window_never_fires_an_alert_on_the_shorter_window() {
+    // One bad minute after four good ones: 1 of 5 over 5m (healthy), 1 of 1 over 1m.
+    let mut src = MemorySource::new();
+    outage(&mut src, -10..=6, &[5]);
+    let set = error_rate_rule("    resolve_window: 1m\n");
+    let mut state = State::default();
+    assert_eq!(kinds(&evaluate(&set, &src, &mut state, t(5))), "");
+}
+
+#[test]
+fn resolve_window_keeps_judging_the_whole_window_without_runs_in_the_short_one() {
+    let mut src = MemorySource::new();
+    // Failing until minute 3, then no runs at all: silence is not a recovery.
+    outage(&mut src, -10..=3, &[1, 2, 3]);
+    let set = error_rate_rule("    resolve_window: 1m\n");
+    let got = timeline(&set, &src);
+    // Resolved only when the 5m window holds no run any more (minute 8: no data).
+    assert_eq!(got, ["3:IF", "8:FR"]);
+}
+
+/// The availability SLO with extra SLO keys.
+fn availability_with(extra: &str) -> RuleSet {
+    rules(&format!(
+        "slos:
+  - name: avail
+    objective: 99.9
+    sli:
+      events:
+        metric: synmon.check.runs
+        good: {{ outcome: pass }}
+        total: {{ outcome: \"=~pass|fail\" }}
+    routes: {{ page: pagerduty, ticket: slack-alerts }}
+{extra}"
+    ))
+}
+
+/// 100 runs a minute from minute -180, every one failing in minutes 1-3.
+fn full_outage() -> MemorySource {
+    let mut src = MemorySource::new();
+    let (mut pass, mut fail) = (0.0, 0.0);
+    for m in -180..=60 {
+        if (1..=3).contains(&m) {
+            fail += 100.0;
+        } else {
+            pass += 100.0;
+        }
+        runs(&mut src, "align_category", "pass", t(m), pass);
+        runs(&mut src, "align_category", "fail", t(m), fail);
+    }
+    src
+}
+
+/// The minutes the page fired and resolved at, over minutes 0..=60.
+fn page_timeline(set: &RuleSet, src: &MemorySource) -> Vec<String> {
+    let mut state = State::default();
+    let mut out = Vec::new();
+    for m in 0..=60 {
+        for tr in evaluate(set, src, &mut state, t(m)) {
+            if tr.rule == "avail_burn_rate_page" {
+                out.push(format!("{m}:{}", kinds(std::slice::from_ref(&tr))));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn slo_resolve_window_ends_the_page_soon_after_the_burning_stops() {
+    let src = full_outage();
+    // Without it the 6h/30m row holds until the 30m window forgets the outage.
+    assert_eq!(
+        page_timeline(&availability_with(""), &src),
+        ["1:IF", "33:FR"]
+    );
+    // With it, one healthy minute in the short window ends every row.
+    let set = availability_with("    resolve_window: 1m\n");
+    assert_eq!(page_timeline(&set, &src), ["1:IF", "4:FR"]);
+    // While firing, the notes show the burn over the resolve window.
+    let mut state = State::default();
+    evaluate(&set, &src, &mut state, t(1));
+    evaluate(&set, &src, &mut state, t(2));
+    let page = state
+        .alerts
+        .values()
+        .find(|a| a.rule == "avail_burn_rate_page")
+        .unwrap();
+    assert_eq!(page.annotations["burn_rate_1m"], "1000");
+    assert!(!page.annotations.contains_key("burn_rate_5m"));
+}
+
+// ---- min_coverage ---------------------------------------------------------------------------
+
+#[test]
+fn min_coverage_refuses_a_young_window_and_says_what_a_partial_one_is_over() {
+    let set = rules(
+        "rules:
+  - alert: errors
+    metric: synmon.check.runs
+    by: [check]
+    aggregate: ratio
+    window: 1h
+    numerator: { outcome: fail }
+    denominator: { outcome: \"=~pass|fail\" }
+    op: \">\"
+    threshold: 0.5
+    min_coverage: 0.5
+    no_data: { policy: alert }
+    annotations: { summary: \"{{ value }} over {{ window }}\" }
+",
+    );
+    // Data from minute 0 on, every run failing.
+    let mut src = MemorySource::new();
+    outage(&mut src, 0..=40, &(0..=40).collect::<Vec<_>>());
+    let mut state = State::default();
+    let ts = evaluate(&set, &src, &mut state, t(12));
+    assert_eq!(kinds(&ts), "IF", "no data, policy alert");
+    assert_eq!(
+        ts[0].annotations["coverage"],
+        "no data (12m of 1h, min_coverage 0.5)"
+    );
+    assert_eq!(ts[0].value, None);
+    // Half an hour of data: judged, and the alert says over what.
+    let mut state = State::default();
+    let ts = evaluate(&set, &src, &mut state, t(30));
+    assert_eq!(kinds(&ts), "IF");
+    assert_eq!(ts[0].value, Some(1.0));
+    assert_eq!(
+        ts[0].annotations["coverage"],
+        "over the 30m of data since start (window 1h)"
+    );
+    assert_eq!(ts[0].annotations["summary"], "1 over 30m");
+}
+
+#[test]
+fn min_coverage_holds_back_a_burn_rate_page_on_young_history() {
+    // 2 % of runs fail from the first minute of data (burn 20 > 14.4): without min_coverage
+    // the page fires at minute 1 over one minute of data ("burning at 20x over 1h").
+    let set = availability_with("    min_coverage: 0.5\n");
+    let mut src = MemorySource::new();
+    traffic(&mut src, 1..=60, 1, 2.0);
+    let mut state = State::default();
+    let mut fired = None;
+    for k in 0..=60 {
+        let ts = evaluate(&set, &src, &mut state, t(k));
+        if let Some(p) = ts.into_iter().find(|t| t.rule == "avail_burn_rate_page") {
+            fired = Some((k, p));
+            break;
+        }
+    }
+    let (k, page) = fired.expect("the page fires once half the hour is covered");
+    // Data since minute 1: 30 of 60 minutes covered at minute 31.
+    assert_eq!(k, 31);
+    assert_eq!(
+        page.annotations["coverage"],
+        "over the 30m of data since start (window 1h)"
+    );
+    assert_eq!(
+        page.annotations["summary"],
+        "SLO avail is burning its error budget at 20x over 30m (limit 14.4x)"
+    );
+    assert_eq!(
+        page.annotations["burn_rate_6h"],
+        "no data (30m of 6h, min_coverage 0.5)"
+    );
+}
+
+#[test]
+fn memory_source_has_data_since_its_earliest_sample() {
+    use crate::rules::source::Source as _;
+    let mut src = MemorySource::new();
+    assert_eq!(src.data_since(&CHECK_RUNS), None);
+    runs(&mut src, "b", "pass", t(7), 1.0);
+    runs(&mut src, "a", "pass", t(3), 1.0);
+    assert_eq!(src.data_since(&CHECK_RUNS), Some(t(3)));
+    assert_eq!(src.data_since(&CHECK_LATENCY), None);
+}
+
+// ---- across ---------------------------------------------------------------------------------
+
+/// A target whose checks each ran once a minute for 5 minutes, failing as `failing` says.
+fn checks_of_target(src: &mut MemorySource, checks: &[(&str, bool)]) {
+    for (check, fails) in checks {
+        for m in 1..=5 {
+            let outcome = if *fails { "fail" } else { "pass" };
+            let labels = [
+                ("check", *check),
+                ("location", "eu"),
+                ("outcome", outcome),
+                ("target", "staging"),
+            ];
+            src.push(&CHECK_LATENCY, &labels, t(m), 100.0);
+        }
+    }
+}
+
+fn target_down(across: &str) -> RuleSet {
+    rules(&format!(
+        "rules:
+  - alert: target_down
+    metric: synmon.check.latency
+    by: [target]
+    aggregate: ratio
+    window: 5m
+    numerator: {{ outcome: fail }}
+    denominator: {{ outcome: \"=~pass|fail\" }}
+    op: \">\"
+    threshold: 0.5
+    across: {across}
+    annotations: {{ summary: \"{{{{ labels.target }}}}: {{{{ failing }}}} failing\" }}
+"
+    ))
+}
+
+#[test]
+fn across_fails_a_group_when_enough_of_its_values_fail() {
+    type Case<'a> = (&'a str, &'a str, &'a [(&'a str, bool)], &'a str);
+    let cases: &[Case] = &[
+        (
+            "three of four checks fail",
+            "{ label: check, min_share: 0.5 }",
+            &[("a", true), ("b", true), ("c", true), ("d", false)],
+            "IF",
+        ),
+        (
+            "half is enough",
+            "{ label: check, min_share: 0.5 }",
+            &[("a", true), ("b", true), ("c", false), ("d", false)],
+            "IF",
+        ),
+        (
+            "one of four is specific to that check",
+            "{ label: check, min_share: 0.5 }",
+            &[("a", true), ("b", false), ("c", false), ("d", false)],
+            "",
+        ),
+        (
+            "the share holds but not the count",
+            "{ label: check, min_share: 0.5, min_count: 2 }",
+            &[("a", true)],
+            "",
+        ),
+        (
+            "no value fails",
+            "{ label: check }",
+            &[("a", false), ("b", false)],
+            "",
+        ),
+    ];
+    for (name, across, checks, expected) in cases {
+        let mut src = MemorySource::new();
+        checks_of_target(&mut src, checks);
+        let mut state = State::default();
+        let ts = evaluate(&target_down(across), &src, &mut state, t(5));
+        assert_eq!(kinds(&ts), *expected, "case: {name}");
+    }
+    let mut src = MemorySource::new();
+    checks_of_target(
+        &mut src,
+        &[("inventory", true), ("auth", true), ("profile", false)],
+    );
+    let mut state = State::default();
+    let ts = evaluate(
+        &target_down("{ label: check, min_share: 0.5 }"),
+        &src,
+        &mut state,
+        t(5),
+    );
+    assert_eq!(
+        ts[0].annotations["failing"],
+        "2 of 3 checks: auth, inventory"
+    );
+    assert_eq!(
+        ts[0].annotations["summary"],
+        "staging: 2 of 3 checks: auth, inventory failing"
+    );
+    assert_eq!(ts[0].labels["target"], "staging");
+    assert_eq!(ts[0].value, Some(1.0));
+}
+
+// ---- inhibits -------------------------------------------------------------------------------
+
+#[test]
+fn inhibits_compile_to_inhibit_rules_that_mute_the_named_alerts() {
+    let set = rules(
+        "rules:
+  - alert: target_down
+    metric: synmon.check.latency
+    by: [target]
+    aggregate: ratio
+    numerator: { outcome: fail }
+    op: \">\"
+    threshold: 0.5
+    across: { label: check, min_share: 0.5 }
+    inhibits:
+      - matchers: { alertname: check_failing }
+      - matchers: { alertname: \"=~.*_latency_high\" }
+        equal: []
+  - alert: check_failing
+    metric: synmon.check.latency
+    by: [check, target]
+    aggregate: ratio
+    numerator: { outcome: fail }
+    op: \">\"
+    threshold: 0.05
+slos:
+  - name: avail
+    objective: 99.9
+    sli: { events: { metric: synmon.check.runs, good: { outcome: pass }, total: {} } }
+    inhibits:
+      - matchers: { severity: warning }
+",
+    );
+    let compiled: Vec<(String, String, Vec<String>)> = set
+        .inhibit_rules()
+        .iter()
+        .map(|r| (r.source.to_string(), r.target.to_string(), r.equal.clone()))
+        .collect();
+    assert_eq!(
+        compiled,
+        [
+            (
+                "{alertname=\"target_down\"}".to_string(),
+                "{alertname=\"check_failing\"}".to_string(),
+                vec!["target".to_string()]
+            ),
+            (
+                "{alertname=\"target_down\"}".to_string(),
+                "{alertname=~\".*_latency_high\"}".to_string(),
+                vec![]
+            ),
+            (
+                "{alertname=\"avail_burn_rate_page\"}".to_string(),
+                "{severity=\"warning\"}".to_string(),
+                vec![]
+            ),
+        ]
+    );
+    // The inhibitor the daemon builds from them mutes a per-check alert of the same target
+    // while target_down fires, and not another target's.
+    use crate::mute::Inhibitor;
+    use crate::notify::dispatch::{IncomingAlert, Muter};
+    let inhibitor = Inhibitor::new(set.inhibit_rules());
+    let labels = |pairs: &[(&str, &str)]| -> Labels {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    };
+    let down = labels(&[("alertname", "target_down"), ("target", "staging")]);
+    inhibitor.observe(
+        &[IncomingAlert {
+            fingerprint: "f".into(),
+            labels: down,
+            annotations: Labels::new(),
+            starts_at: t(0),
+            condition: None,
+            run: None,
+        }],
+        t(0),
+    );
+    let per_check = |target: &str| {
+        labels(&[
+            ("alertname", "check_failing"),
+            ("check", "auth"),
+            ("target", target),
+        ])
+    };
+    assert!(inhibitor.muted(&per_check("staging"), t(0)));
+    assert!(!inhibitor.muted(&per_check("production"), t(0)));
+}
+
+// ---- loader errors of the new keys ----------------------------------------------------------
+
+#[test]
+fn new_keys_are_validated_with_line_and_field() {
+    let rule = |extra: &str| {
+        format!(
+            "rules:
+  - alert: errors
+    metric: synmon.check.runs
+    by: [check]
+    aggregate: ratio
+    window: 5m
+    numerator: {{ outcome: fail }}
+    op: \">\"
+    threshold: 0.5
+{extra}"
+        )
+    };
+    let gauge = "rules:
+  - alert: deep
+    metric: feed_push_queue_depth
+    aggregate: last
+    op: \">\"
+    threshold: 10
+";
+    type Case = (&'static str, String, &'static str);
+    let cases: Vec<Case> = vec![
+        (
+            "resolve window longer than the window",
+            rule("    resolve_window: 10m\n"),
+            "10:5: rules[0].resolve_window: 10m is longer than `window` (5m): the resolve window is the shorter one",
+        ),
+        (
+            "resolve window under a minute",
+            rule("    resolve_window: 30s\n"),
+            "10:5: rules[0].resolve_window:",
+        ),
+        (
+            "resolve window on a gauge",
+            format!("{gauge}    resolve_window: 1m\n"),
+            "7:5: rules[0].resolve_window: `feed_push_queue_depth` is a gauge: rules read its current value, there is no window to judge",
+        ),
+        (
+            "coverage above 1",
+            rule("    min_coverage: 1.5\n"),
+            "10:5: rules[0].min_coverage: 1.5 must be a fraction from 0 to 1 (0.5 is half)",
+        ),
+        (
+            "coverage not a number",
+            rule("    min_coverage: half\n"),
+            "10:5: rules[0].min_coverage: `half` is not a number",
+        ),
+        (
+            "across an unknown label",
+            rule("    across: { label: target }\n"),
+            "10:15: rules[0].across.label: unknown label `target` for `synmon.check.runs`",
+        ),
+        (
+            "across a by label",
+            rule("    across: { label: check }\n"),
+            "10:15: rules[0].across.label: cannot judge across `check` when grouping `by` it",
+        ),
+        (
+            "across with a zero count and a share above 1",
+            rule("    across: { label: location, min_share: 2, min_count: 0 }\n"),
+            "10:46: rules[0].across.min_count: must be at least 1",
+        ),
+        (
+            "across beside min_failing_locations",
+            rule("    across: { label: location }\n    min_failing_locations: 2\n"),
+            "10:5: rules[0].across: give either `across` or `min_failing_locations`",
+        ),
+        (
+            "failing without across",
+            rule("    annotations: { summary: \"{{ failing }}\" }\n"),
+            "rules[0].annotations.summary: `{{ failing }}` lists the failing values of `across`",
+        ),
+        (
+            "inhibits an unknown alert",
+            rule("    inhibits:\n      - matchers: { alertname: check_faling }\n"),
+            "11:21: rules[0].inhibits[0].matchers.alertname: no alert `check_faling` is defined",
+        ),
+        (
+            "inhibits itself",
+            rule("    inhibits:\n      - matchers: { alertname: errors }\n"),
+            "rules[0].inhibits[0].matchers.alertname: an alert cannot inhibit itself",
+        ),
+        (
+            "inhibits without matchers",
+            rule("    inhibits:\n      - equal: [check]\n"),
+            "11:9: rules[0].inhibits[0]: `matchers` must say which alerts this one mutes",
+        ),
+        (
+            "inhibits equal on a label the alert lacks",
+            rule("    inhibits:\n      - matchers: { severity: warning }\n        equal: [target]\n"),
+            "12:17: rules[0].inhibits[0].equal[0]: `target` is not a label of this alert (it has: alertname, check, severity)",
+        ),
+        (
+            "SLO resolve window longer than 5m",
+            "slos:\n  - name: s\n    objective: 99\n    sli: { events: { metric: synmon.check.runs, good: {}, total: {} } }\n    resolve_window: 10m\n".to_string(),
+            "5:5: slos[0].resolve_window: 10m is longer than the shortest burn-rate short window (5m)",
+        ),
+        (
+            "SLO coverage below 0",
+            "slos:\n  - name: s\n    objective: 99\n    sli: { events: { metric: synmon.check.runs, good: {}, total: {} } }\n    min_coverage: -0.1\n".to_string(),
+            "5:5: slos[0].min_coverage: -0.1 must be a fraction from 0 to 1",
+        ),
+    ];
+    for (name, yaml, expected) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("rules.yaml");
+        std::fs::write(&f, &yaml).unwrap();
+        let (_, errors) = load_files(&[f]);
+        let text: Vec<String> = errors.iter().map(|d| d.to_string()).collect();
+        assert!(
+            text.iter().any(|e| e.contains(expected)),
+            "case: {name}: expected `{expected}` in {text:#?}"
+        );
+    }
+}
