@@ -287,10 +287,27 @@ fn judge(
     span: Duration,
     notes: &mut BTreeMap<String, String>,
 ) -> (Option<f64>, bool) {
-    let Some(across) = &th.across else {
-        let v = aggregate(th, members, span);
-        return (v, v.is_some_and(|v| th.op.holds(v, th.threshold)));
-    };
+    match &th.across {
+        None => leaf(th, members, span),
+        Some(across) => judge_across(th, across, members, span, Some(notes)),
+    }
+}
+
+/// One aggregate over `members` against the threshold.
+fn leaf(th: &Threshold, members: &[&SeriesData], span: Duration) -> (Option<f64>, bool) {
+    let v = aggregate(th, members, span);
+    (v, v.is_some_and(|v| th.op.holds(v, th.threshold)))
+}
+
+/// Judges each value of `across.label` apart (by its inner `across`, or one aggregate) and
+/// fails on the share of failing values; writes the verdict's note at the outermost level.
+fn judge_across(
+    th: &Threshold,
+    across: &Across,
+    members: &[&SeriesData],
+    span: Duration,
+    notes: Option<&mut BTreeMap<String, String>>,
+) -> (Option<f64>, bool) {
     let mut by_value: BTreeMap<&str, Vec<&SeriesData>> = BTreeMap::new();
     for s in members {
         let v = s.labels.get(&across.label).map_or("", String::as_str);
@@ -300,10 +317,14 @@ fn judge(
     let (mut worst_failing, mut worst_all): (Option<f64>, Option<f64>) = (None, None);
     let mut with_data = 0u32;
     for (value, ms) in &by_value {
-        if let Some(v) = aggregate(th, ms, span) {
+        let (v, fails) = match &across.inner {
+            None => leaf(th, ms, span),
+            Some(inner) => judge_across(th, inner, ms, span, None),
+        };
+        if let Some(v) = v {
             with_data += 1;
             worst_all = Some(worst_all.map_or(v, |w| th.op.worse(w, v)));
-            if th.op.holds(v, th.threshold) {
+            if fails {
                 failing_values.push(*value);
                 worst_failing = Some(worst_failing.map_or(v, |w| th.op.worse(w, v)));
             }
@@ -316,20 +337,22 @@ fn judge(
         f64::from(n) / f64::from(with_data)
     };
     let failing = n >= across.min_count && n > 0 && share >= across.min_share;
-    if across.written_as_quorum {
-        notes.insert(
-            "failing_locations".into(),
-            format!("{n} of {with_data} ({})", failing_values.join(", ")),
-        );
-    } else {
-        notes.insert(
-            "failing".into(),
-            format!(
-                "{n} of {with_data} {}: {}",
-                plural(&across.label),
-                failing_values.join(", ")
-            ),
-        );
+    if let Some(notes) = notes {
+        if across.written_as_quorum {
+            notes.insert(
+                "failing_locations".into(),
+                format!("{n} of {with_data} ({})", failing_values.join(", ")),
+            );
+        } else {
+            notes.insert(
+                "failing".into(),
+                format!(
+                    "{n} of {with_data} {}: {}",
+                    plural(&across.label),
+                    failing_values.join(", ")
+                ),
+            );
+        }
     }
     (if failing { worst_failing } else { worst_all }, failing)
 }

@@ -79,6 +79,9 @@ struct RawAcross {
     min_share: Option<Value>,
     #[serde(default)]
     min_count: Option<u32>,
+    /// How each value is judged: across another label (`check` across `location`).
+    #[serde(default)]
+    across: Option<Box<RawAcross>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -383,6 +386,61 @@ fn metric_of(
     m
 }
 
+/// An `across` (and its nested `across`), checked: a label of the metric, not one the rule
+/// groups `by` nor one an outer level already judges across.
+fn load_across(
+    doc: &YamlDoc,
+    key: &str,
+    a: &RawAcross,
+    metric: Option<&MetricDef>,
+    taken: &[String],
+    errors: &mut Vec<Diagnostic>,
+) -> Across {
+    let label_ok = match metric {
+        Some(m) => check_label(doc, &join_key(key, "label"), m, &a.label, errors),
+        None => false,
+    };
+    if label_ok && taken.contains(&a.label) {
+        errors.push(doc.diag(
+            &join_key(key, "label"),
+            format!(
+                "cannot judge across `{}` when grouping `by` it or judging across it already",
+                a.label
+            ),
+        ));
+    }
+    let min_share = match &a.min_share {
+        None => 0.0,
+        Some(v) => fraction(v).unwrap_or_else(|e| {
+            errors.push(doc.diag(&join_key(key, "min_share"), e));
+            0.0
+        }),
+    };
+    let min_count = a.min_count.unwrap_or(1);
+    if min_count == 0 {
+        errors.push(doc.diag(&join_key(key, "min_count"), "must be at least 1"));
+    }
+    let inner = a.across.as_ref().map(|i| {
+        let mut taken = taken.to_vec();
+        taken.push(a.label.clone());
+        Box::new(load_across(
+            doc,
+            &join_key(key, "across"),
+            i,
+            metric,
+            &taken,
+            errors,
+        ))
+    });
+    Across {
+        label: a.label.clone(),
+        min_share,
+        min_count,
+        written_as_quorum: false,
+        inner,
+    }
+}
+
 fn check_label(
     doc: &YamlDoc,
     path: &str,
@@ -673,33 +731,7 @@ fn rule_of(
                 "give either `across` or `min_failing_locations` (which is `across` over `location`)",
             ));
         }
-        let label_ok = match metric {
-            Some(m) => check_label(doc, &join_key(&key, "label"), m, &a.label, errors),
-            None => false,
-        };
-        if label_ok && r.by.contains(&a.label) {
-            errors.push(doc.diag(
-                &join_key(&key, "label"),
-                format!("cannot judge across `{}` when grouping `by` it", a.label),
-            ));
-        }
-        let min_share = match &a.min_share {
-            None => 0.0,
-            Some(v) => fraction(v).unwrap_or_else(|e| {
-                errors.push(doc.diag(&join_key(&key, "min_share"), e));
-                0.0
-            }),
-        };
-        let min_count = a.min_count.unwrap_or(1);
-        if min_count == 0 {
-            errors.push(doc.diag(&join_key(&key, "min_count"), "must be at least 1"));
-        }
-        across = Some(Across {
-            label: a.label.clone(),
-            min_share,
-            min_count,
-            written_as_quorum: false,
-        });
+        across = Some(load_across(doc, &key, a, metric, &r.by, errors));
     }
     if let Some(n) = r.min_failing_locations {
         if r.across.is_none() {
@@ -708,6 +740,7 @@ fn rule_of(
                 min_share: 0.0,
                 min_count: n,
                 written_as_quorum: true,
+                inner: None,
             });
         }
         if n == 0 {

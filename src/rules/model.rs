@@ -378,6 +378,10 @@ pub struct Across {
     /// Written as `min_failing_locations: N` (label `location`, no share): reported in the
     /// `failing_locations` annotation, as that key always has been.
     pub written_as_quorum: bool,
+    /// How one value of `label` is judged: by this inner `across` over its series (a check
+    /// counts as failing when it fails in most locations) instead of one aggregate over all of
+    /// them, so one location's trouble does not count as the check's.
+    pub inner: Option<Box<Across>>,
 }
 
 /// One SRE-workbook row: both windows' burn rates must exceed `factor`.

@@ -1021,6 +1021,65 @@ fn across_fails_a_group_when_enough_of_its_values_fail() {
     assert_eq!(ts[0].value, Some(1.0));
 }
 
+#[test]
+fn nested_across_counts_a_check_as_failing_only_where_most_locations_see_it() {
+    // (check, location, fails): one location's trouble is not the check's.
+    let feed = |src: &mut MemorySource, rows: &[(&str, &str, bool)]| {
+        for (check, location, fails) in rows {
+            for m in 1..=5 {
+                let outcome = if *fails { "fail" } else { "pass" };
+                let labels = [
+                    ("check", *check),
+                    ("location", *location),
+                    ("outcome", outcome),
+                    ("target", "staging"),
+                ];
+                src.push(&CHECK_LATENCY, &labels, t(m), 100.0);
+            }
+        }
+    };
+    let set = target_down(
+        "{ label: check, min_share: 0.5, across: { label: location, min_share: 0.6 } }",
+    );
+    // Every check fails in eu only, where retests double its failed runs: pooled, each
+    // check's runs failed 10 of 15 times and a flat `across` calls the target down; judged
+    // per location, it is one location's blip and no alert.
+    let mut src = MemorySource::new();
+    feed(
+        &mut src,
+        &[
+            ("a", "eu", true),
+            ("a", "eu", true),
+            ("a", "us", false),
+            ("b", "eu", true),
+            ("b", "eu", true),
+            ("b", "us", false),
+        ],
+    );
+    let mut state = State::default();
+    assert_eq!(kinds(&evaluate(&set, &src, &mut state, t(5))), "");
+    let flat = target_down("{ label: check, min_share: 0.5 }");
+    let mut state = State::default();
+    assert_eq!(kinds(&evaluate(&flat, &src, &mut state, t(5))), "IF");
+    // b and c fail in both locations, a in eu only: two of three checks are down.
+    let mut src = MemorySource::new();
+    feed(
+        &mut src,
+        &[
+            ("a", "eu", true),
+            ("a", "us", false),
+            ("b", "eu", true),
+            ("b", "us", true),
+            ("c", "eu", true),
+            ("c", "us", true),
+        ],
+    );
+    let mut state = State::default();
+    let ts = evaluate(&set, &src, &mut state, t(5));
+    assert_eq!(kinds(&ts), "IF");
+    assert_eq!(ts[0].annotations["failing"], "2 of 3 checks: b, c");
+}
+
 // ---- inhibits -------------------------------------------------------------------------------
 
 #[test]
@@ -1099,6 +1158,7 @@ slos:
             starts_at: t(0),
             condition: None,
             run: None,
+            affected: Vec::new(),
         }],
         t(0),
     );
