@@ -212,6 +212,7 @@ pub fn validate(
             source: matchers(&format!("{p}.source_matchers"), &r.source_matchers, err),
             target: matchers(&format!("{p}.target_matchers"), &r.target_matchers, err),
             equal: r.equal,
+            hold: std::time::Duration::ZERO,
         });
     }
     let mut names = std::collections::BTreeSet::new();

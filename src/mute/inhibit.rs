@@ -6,6 +6,7 @@
 //! and answers at flush time, so an inhibited alert comes back at the first flush after its
 //! source stopped firing (its group's dedup sees a firing alert the receiver has not heard of).
 
+use std::collections::HashMap;
 use std::sync::RwLock;
 
 use chrono::{DateTime, Utc};
@@ -35,18 +36,22 @@ impl InhibitRule {
     }
 }
 
-/// The inhibition mute stage: rules from the config, and the alerts firing at the last sync.
+/// The inhibition mute stage: rules from the config, the alerts firing at the last sync, and
+/// when each source was last seen firing (for rules with a `hold`).
 #[derive(Debug, Default)]
 pub struct Inhibitor {
     rules: RwLock<Vec<InhibitRule>>,
     firing: RwLock<Vec<Labels>>,
+    /// Alerts that fired at an earlier sync, with the last sync they fired at; kept as long as
+    /// the longest hold. In memory: a restart forgets them (the next incident is paged).
+    seen: RwLock<HashMap<Labels, DateTime<Utc>>>,
 }
 
 impl Inhibitor {
     pub fn new(rules: Vec<InhibitRule>) -> Inhibitor {
         Inhibitor {
             rules: RwLock::new(rules),
-            firing: RwLock::new(Vec::new()),
+            ..Inhibitor::default()
         }
     }
 
@@ -55,28 +60,61 @@ impl Inhibitor {
         *self.rules.write().expect("inhibit rules lock") = rules;
     }
 
-    /// The labels of the firing alert that inhibits `labels`, if any (for the API).
-    pub fn inhibited_by(&self, labels: &Labels) -> Option<Labels> {
+    /// The labels of the alert that inhibits `labels` at `now`, if any (for the API): one
+    /// firing now, or one that stopped firing less than its rule's `hold` ago.
+    pub fn inhibited_by(&self, labels: &Labels, now: DateTime<Utc>) -> Option<Labels> {
         let rules = self.rules.read().expect("inhibit rules lock");
         if rules.is_empty() {
             return None;
         }
         let firing = self.firing.read().expect("inhibit firing lock");
-        firing
+        if let Some(src) = firing
             .iter()
             .find(|src| *src != labels && rules.iter().any(|r| r.inhibits(src, labels)))
-            .cloned()
+        {
+            return Some(src.clone());
+        }
+        let seen = self.seen.read().expect("inhibit seen lock");
+        seen.iter()
+            .filter(|(src, _)| *src != labels)
+            .find(|(src, at)| {
+                rules.iter().any(|r| {
+                    !r.hold.is_zero()
+                        && now.signed_duration_since(**at).to_std().unwrap_or_default() < r.hold
+                        && r.inhibits(src, labels)
+                })
+            })
+            .map(|(src, _)| src.clone())
     }
 }
 
 impl Muter for Inhibitor {
-    fn muted(&self, labels: &Labels, _now: DateTime<Utc>) -> bool {
-        self.inhibited_by(labels).is_some()
+    fn muted(&self, labels: &Labels, now: DateTime<Utc>) -> bool {
+        self.inhibited_by(labels, now).is_some()
     }
 
-    fn observe(&self, firing: &[IncomingAlert], _now: DateTime<Utc>) {
-        *self.firing.write().expect("inhibit firing lock") =
-            firing.iter().map(|a| a.labels.clone()).collect();
+    fn observe(&self, firing: &[IncomingAlert], now: DateTime<Utc>) {
+        let longest = self
+            .rules
+            .read()
+            .expect("inhibit rules lock")
+            .iter()
+            .map(|r| r.hold)
+            .max()
+            .unwrap_or_default();
+        let labels: Vec<Labels> = firing.iter().map(|a| a.labels.clone()).collect();
+        {
+            let mut seen = self.seen.write().expect("inhibit seen lock");
+            seen.retain(|_, at| {
+                now.signed_duration_since(*at).to_std().unwrap_or_default() < longest
+            });
+            if !longest.is_zero() {
+                for l in &labels {
+                    seen.insert(l.clone(), now);
+                }
+            }
+        }
+        *self.firing.write().expect("inhibit firing lock") = labels;
     }
 }
 
@@ -107,6 +145,7 @@ mod tests {
             source: m(&[("alertname", "JobDown")]),
             target: m(&[("alertname", "InstanceDown")]),
             equal: vec!["job".into(), "zone".into()],
+            hold: std::time::Duration::ZERO,
         };
         let src = l(&[("alertname", "JobDown"), ("job", "j"), ("zone", "aa")]);
         let same = l(&[("alertname", "InstanceDown"), ("job", "j"), ("zone", "aa")]);
@@ -123,11 +162,57 @@ mod tests {
             source: m(&[("severity", "page")]),
             target: m(&[("team", "ops")]),
             equal: vec![],
+            hold: std::time::Duration::ZERO,
         };
         let both_a = l(&[("severity", "page"), ("team", "ops"), ("check", "a")]);
         let both_b = l(&[("severity", "page"), ("team", "ops"), ("check", "b")]);
         assert!(!wide.inhibits(&both_a, &both_b));
         let ticket = l(&[("severity", "ticket"), ("team", "ops")]);
         assert!(wide.inhibits(&both_a, &ticket));
+    }
+
+    fn incoming(labels: Labels) -> IncomingAlert {
+        IncomingAlert {
+            fingerprint: "src".into(),
+            labels,
+            annotations: Labels::new(),
+            starts_at: DateTime::from_timestamp(0, 0).unwrap(),
+            condition: None,
+            run: None,
+            affected: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_hold_mutes_for_that_long_after_the_source_stops_firing() {
+        let at = |s: i64| DateTime::from_timestamp(1_800_000_000 + s, 0).unwrap();
+        let held = InhibitRule {
+            source: m(&[("alertname", "target_down")]),
+            target: m(&[("alertname", "=~.*_burn_rate_page")]),
+            equal: vec![],
+            hold: std::time::Duration::from_secs(600),
+        };
+        let plain = InhibitRule {
+            source: m(&[("alertname", "target_down")]),
+            target: m(&[("alertname", "check_failing")]),
+            equal: vec![],
+            hold: std::time::Duration::ZERO,
+        };
+        let inh = Inhibitor::new(vec![held, plain]);
+        let down = l(&[("alertname", "target_down")]);
+        let burn = l(&[("alertname", "uptime_burn_rate_page")]);
+        let check = l(&[("alertname", "check_failing"), ("check", "auth")]);
+        inh.observe(&[incoming(down.clone())], at(0));
+        assert!(inh.muted(&burn, at(0)));
+        assert!(inh.muted(&check, at(0)));
+        // The source resolved at the next sync: the plain rule lets go at once, the held one
+        // until 10 minutes after the source was last seen firing.
+        inh.observe(&[], at(30));
+        assert!(!inh.muted(&check, at(30)));
+        assert_eq!(inh.inhibited_by(&burn, at(30)), Some(down.clone()));
+        assert!(inh.muted(&burn, at(599)));
+        assert!(!inh.muted(&burn, at(600)));
+        inh.observe(&[], at(601));
+        assert!(!inh.muted(&burn, at(601)));
     }
 }

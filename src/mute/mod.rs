@@ -90,7 +90,7 @@ impl Mute {
     /// Why (and whether) an alert with `labels` is muted at `now`.
     pub fn state(&self, labels: &Labels, now: DateTime<Utc>) -> MuteState {
         let silenced_by = self.silences.silenced_by(labels, now);
-        let inhibited_by = self.inhibitor.inhibited_by(labels);
+        let inhibited_by = self.inhibitor.inhibited_by(labels, now);
         MuteState {
             silenced: !silenced_by.is_empty(),
             silenced_by,

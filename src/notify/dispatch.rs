@@ -289,10 +289,19 @@ impl Dispatcher {
                 .values()
                 .filter(|a| a.status == Status::Firing && !muted(&a.labels))
                 .collect();
-            // Every firing alert muted: the pipeline stops here for this group, as in
-            // Alertmanager. Going on would log "nothing fires" and lose the resolve the
-            // receiver is owed once the alert recovers.
-            if firing.is_empty() && g.alerts.values().any(|a| a.status == Status::Firing) {
+            // Every firing alert muted and the receiver was told about one of them: the
+            // pipeline stops here for this group, as in Alertmanager. Going on would log
+            // "nothing fires" and lose the resolve the receiver is owed once that alert
+            // recovers. A muted alert the receiver never heard of owes nothing: the group's
+            // other alerts resolve as usual (an incident's page resolves while an alert that
+            // follows from it is still held muted).
+            let sent = self.log.get(&(g.receiver.clone(), key.clone()));
+            if firing.is_empty()
+                && g.alerts.values().any(|a| {
+                    a.status == Status::Firing
+                        && sent.is_some_and(|s| s.firing.contains(&a.fingerprint))
+                })
+            {
                 continue;
             }
             let resolved: Vec<&AlertInfo> = g
@@ -308,7 +317,6 @@ impl Dispatcher {
                 firing.iter().map(|a| a.fingerprint.clone()).collect();
             let resolved_set: BTreeSet<String> =
                 resolved.iter().map(|a| a.fingerprint.clone()).collect();
-            let sent = self.log.get(&(g.receiver.clone(), key.clone()));
             if !needs_update(
                 sent,
                 &firing_set,
@@ -563,5 +571,46 @@ route:
         assert_eq!(f.planned.len(), 1);
         let n = f.planned[0].notification.as_ref().expect("the resolve");
         assert_eq!(n.status, Status::Resolved);
+    }
+
+    /// One group holds an incident's page and an alert that follows from it, muted since it
+    /// fired and never sent: when the page resolves, the group resolves, instead of staying
+    /// open (for the receiver: an incident held open) until the muted alert ends.
+    #[test]
+    fn a_muted_alert_never_sent_does_not_hold_its_group_open() {
+        struct MuteNamed(&'static str);
+        impl Muter for MuteNamed {
+            fn muted(&self, labels: &Labels, _now: DateTime<Utc>) -> bool {
+                labels.get("alertname").map(String::as_str) == Some(self.0)
+            }
+        }
+        let c = cfg(r#"
+receivers:
+  - { name: hook, type: webhook, url: "http://127.0.0.1:9/hook" }
+route:
+  receiver: hook
+  group_by: []
+  group_wait: 0s
+  group_interval: 10s
+  send_resolved: true
+"#);
+        let mut d = Dispatcher::new(&c, &BTreeSet::new(), "http://x");
+        d.add_muter(Arc::new(MuteNamed("burn")));
+        d.sync(&[firing("down")], at(0));
+        let f = d.flush_due(at(0));
+        assert_eq!(f.planned.len(), 1);
+        d.committed(&f);
+        d.sync(&[firing("down"), firing("burn")], at(5));
+        let f = d.flush_due(at(10));
+        assert!(f.planned.is_empty(), "the muted alert adds nothing");
+        d.committed(&f);
+        // The page resolves; the muted alert still fires.
+        d.sync(&[firing("burn")], at(15));
+        let f = d.flush_due(at(20));
+        assert_eq!(f.planned.len(), 1);
+        let n = f.planned[0].notification.as_ref().expect("the resolve");
+        assert_eq!(n.status, Status::Resolved);
+        assert_eq!(n.alerts.len(), 1);
+        assert_eq!(n.alerts[0].labels["alertname"], "down");
     }
 }

@@ -93,6 +93,9 @@ struct RawInhibit {
     /// Labels source and target must agree on; default: the rule's `by` labels.
     #[serde(default)]
     equal: Option<Vec<String>>,
+    /// How long the mute outlasts this alert's firing (default `0s`).
+    #[serde(default)]
+    hold: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -147,6 +150,11 @@ struct RawSlo {
     min_coverage: Option<Value>,
     #[serde(default)]
     inhibits: Vec<RawInhibit>,
+    /// `for` and `keep_firing_for` of the generated burn-rate alerts.
+    #[serde(default, rename = "for")]
+    pending_for: Option<String>,
+    #[serde(default)]
+    keep_firing_for: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -211,6 +219,8 @@ const KEEP_FIRING_FOR: Bound = Bound::or_zero("keep-firing time", DAY.saturating
 const PERIOD: Bound = Bound::new("SLO period", DAY, DAY.saturating_mul(30));
 const SLICE: Bound = Bound::new("time slice", MINUTE, HOUR);
 /// As short as a window may be: the registry reads whole minutes.
+/// An inhibition outlasting its source by more than a day would hide the next day's incident.
+const INHIBIT_HOLD: Bound = Bound::or_zero("inhibition hold", DAY);
 const RESOLVE_WINDOW: Bound = Bound::new("resolve window", MINUTE, DAY.saturating_mul(30));
 const DEFAULT_WINDOW: Duration = Duration::from_secs(300);
 const DEFAULT_PERIOD: Duration = Duration::from_secs(30 * 86_400);
@@ -946,6 +956,13 @@ fn inhibits_of(
                 list.clone()
             }
         };
+        let hold = match &item.hold {
+            None => Duration::ZERO,
+            Some(raw) => INHIBIT_HOLD.parse(raw).unwrap_or_else(|e| {
+                errors.push(doc.diag(&join_key(&ip, "hold"), e));
+                Duration::ZERO
+            }),
+        };
         if errors.len() > before {
             continue;
         }
@@ -956,6 +973,7 @@ fn inhibits_of(
             source,
             target: Matchers(target),
             equal,
+            hold,
         });
     }
     out
@@ -1164,6 +1182,22 @@ fn slo_of(
             .map_err(|e| errors.push(doc.diag(&at("min_coverage"), e)))
             .ok()
     });
+    let slo_duration =
+        |key: &str, raw: &Option<String>, bound: Bound, errors: &mut Vec<Diagnostic>| {
+            raw.as_ref().map_or(Duration::ZERO, |raw| {
+                bound.parse(raw).unwrap_or_else(|e| {
+                    errors.push(doc.diag(&at(key), e));
+                    Duration::ZERO
+                })
+            })
+        };
+    let pending_for = slo_duration("for", &r.pending_for, PENDING_FOR, errors);
+    let keep_firing_for = slo_duration(
+        "keep_firing_for",
+        &r.keep_firing_for,
+        KEEP_FIRING_FOR,
+        errors,
+    );
     let page_alert = format!("{}_burn_rate_page", r.name);
     let page_labels: BTreeSet<String> = ["alertname", "severity", "slo"]
         .into_iter()
@@ -1196,6 +1230,8 @@ fn slo_of(
         resolve_window,
         min_coverage,
         inhibits,
+        pending_for,
+        keep_firing_for,
     })
 }
 
@@ -1230,8 +1266,8 @@ pub fn burn_rules(slo: &Slo) -> Vec<Rule> {
                     rows: rows.to_vec(),
                 },
                 by: Vec::new(),
-                pending_for: Duration::ZERO,
-                keep_firing_for: Duration::ZERO,
+                pending_for: slo.pending_for,
+                keep_firing_for: slo.keep_firing_for,
                 recover_after: 1,
                 no_data: NoData::default(),
                 severity: severity.to_string(),

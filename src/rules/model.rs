@@ -61,6 +61,10 @@ pub struct InhibitRule {
     /// Labels whose values must be equal in source and target (a missing label is the empty
     /// string on both sides, as in Alertmanager).
     pub equal: Vec<String>,
+    /// How long the mute outlasts the source: an alert that follows from an incident (an SLO
+    /// still burning on the outage's minutes) would otherwise page on its own the moment the
+    /// incident's alert resolves. Zero: only while the source fires, as in Alertmanager.
+    pub hold: Duration,
 }
 
 /// One label matcher: `check: align_category`, `outcome: "!=error"`, `check: "=~align_.*"`,
@@ -486,6 +490,11 @@ pub struct Slo {
     pub min_coverage: Option<f64>,
     /// What the page alert mutes while it fires (`inhibits:` on the SLO).
     pub inhibits: Vec<InhibitRule>,
+    /// `for` and `keep_firing_for` of both burn-rate alerts: few synthetic runs per minute make
+    /// a short window's burn rate jumpy, and a page that resolves on one lucky minute of a
+    /// 3 % error rate pages again at the next failure.
+    pub pending_for: Duration,
+    pub keep_firing_for: Duration,
 }
 
 /// An evaluation given up part-way because its caller asked it to stop (the daemon is shutting

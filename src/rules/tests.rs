@@ -832,6 +832,21 @@ fn slo_resolve_window_ends_the_page_soon_after_the_burning_stops() {
     assert!(!page.annotations.contains_key("burn_rate_5m"));
 }
 
+#[test]
+fn slo_for_and_keep_firing_for_shape_both_burn_rate_alerts() {
+    let src = full_outage();
+    // The page waits 2 minutes of burning, then outlasts it by 3 minutes (last burning at
+    // minute 3, resolved at 6).
+    let set = availability_with("    resolve_window: 1m\n    for: 2m\n    keep_firing_for: 3m\n");
+    assert_eq!(page_timeline(&set, &src), ["1:IP", "3:PF", "6:FR"]);
+    let page = set.rule("avail_burn_rate_page").unwrap();
+    let ticket = set.rule("avail_burn_rate_ticket").unwrap();
+    for r in [page, ticket] {
+        assert_eq!(r.pending_for, std::time::Duration::from_secs(120));
+        assert_eq!(r.keep_firing_for, std::time::Duration::from_secs(180));
+    }
+}
+
 // ---- min_coverage ---------------------------------------------------------------------------
 
 #[test]
