@@ -19,6 +19,7 @@ pub mod mute;
 pub mod notify;
 pub mod outcome;
 pub mod probes;
+pub mod replay;
 pub mod rules;
 pub mod run;
 pub mod scheduler;

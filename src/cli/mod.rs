@@ -9,6 +9,7 @@ mod flags;
 mod gate;
 mod notify;
 mod once;
+mod replay;
 mod report;
 mod run;
 
@@ -97,6 +98,18 @@ pub enum Command {
     },
     /// An offline HTML report (p95 per journey, availability, error budget) for pilot reviews.
     Report(report::ReportArgs),
+    /// Replay a scenario (a scripted timeline of outages, latency spikes, flapping, probe
+    /// crashes...) through the real rules, inhibition, grouping and routing on a manual clock,
+    /// in seconds; print the pages per incident (exit 0 every incident within its bounds, 1
+    /// otherwise, 2 a bad scenario or config).
+    Replay {
+        scenario: PathBuf,
+        #[arg(long, default_value = "synmon.yaml")]
+        config: PathBuf,
+        /// Print one JSON object instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
     /// The one-command demo: starts `rvp-sandbox` (beside this executable or on PATH), a
     /// supervised chromedriver and the daemon with the example config; `--faults` makes an
     /// alert fire and resolve (exit 0 on SIGTERM/SIGINT, 1 the sandbox died, 2 cannot start).
@@ -269,5 +282,10 @@ pub async fn run(cli: Cli) -> i32 {
         Command::Gate(args) => gate::run(args).await,
         Command::Report(args) => report::run(args).await,
         Command::Demo(args) => demo::run(args).await,
+        Command::Replay {
+            scenario,
+            config,
+            json,
+        } => replay::run(&scenario, &config, json),
     }
 }

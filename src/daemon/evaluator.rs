@@ -52,6 +52,42 @@ pub fn evaluate_rules(
     })
 }
 
+/// The SLO gauges (budget remaining, burn rate per alert window, time to exhaustion) of one
+/// evaluation's SLO figures: rules and dashboards read them from the registry like any metric,
+/// so the daemon and `synmon replay` set them the same way.
+pub fn set_slo_gauges(
+    reg: &Registry,
+    slos: &[rules::SloStatus],
+    now: chrono::DateTime<chrono::Utc>,
+) {
+    for slo in slos {
+        let labels = [("slo", slo.name.as_str())];
+        let _ = reg.set_gauge(
+            catalog::SLO_BUDGET_REMAINING.name,
+            &labels,
+            slo.error_budget_remaining,
+            now,
+        );
+        for b in &slo.burn_rates {
+            let window = b.window.clone();
+            let _ = reg.set_gauge(
+                catalog::SLO_BURN_RATE.name,
+                &[("slo", slo.name.as_str()), ("window", window.as_str())],
+                b.burn_rate.unwrap_or(f64::NAN),
+                now,
+            );
+        }
+        let _ = reg.set_gauge(
+            catalog::SLO_TIME_TO_EXHAUSTION.name,
+            &labels,
+            slo.time_to_exhaustion_secs
+                .map(|s| s as f64)
+                .unwrap_or(f64::NAN),
+            now,
+        );
+    }
+}
+
 /// `synmon.flag.expiry_days` for every flag of the registry that is not `removed`, at `now`;
 /// flags no longer in the registry (after a reload) go stale, so their series disappear.
 pub fn set_flag_gauges(
@@ -146,33 +182,7 @@ pub async fn evaluate(shared: &Arc<Shared>) -> Vec<rules::eval::Transition> {
             return Vec::new();
         }
     };
-    for slo in &ev.slos {
-        let reg = &shared.registry;
-        let labels = [("slo", slo.name.as_str())];
-        let _ = reg.set_gauge(
-            catalog::SLO_BUDGET_REMAINING.name,
-            &labels,
-            slo.error_budget_remaining,
-            now,
-        );
-        for b in &slo.burn_rates {
-            let window = b.window.clone();
-            let _ = reg.set_gauge(
-                catalog::SLO_BURN_RATE.name,
-                &[("slo", slo.name.as_str()), ("window", window.as_str())],
-                b.burn_rate.unwrap_or(f64::NAN),
-                now,
-            );
-        }
-        let _ = reg.set_gauge(
-            catalog::SLO_TIME_TO_EXHAUSTION.name,
-            &labels,
-            slo.time_to_exhaustion_secs
-                .map(|s| s as f64)
-                .unwrap_or(f64::NAN),
-            now,
-        );
-    }
+    set_slo_gauges(&shared.registry, &ev.slos, now);
     // Leadership changed meanwhile (lost, or lost and taken again at a later epoch): this result
     // starts from a state another leader may have moved on from. Dropped; the next evaluation
     // starts from the state as it is now.

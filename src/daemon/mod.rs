@@ -37,7 +37,7 @@ use crate::settings::Config;
 use crate::store::{Store, StoredRun};
 use crate::view::{Alerting, DaemonView, Shared};
 
-pub use evaluator::{Evaluation, evaluate, evaluate_rules};
+pub use evaluator::{Evaluation, evaluate, evaluate_rules, set_slo_gauges};
 pub use runner::{Engine, check_specs};
 
 use runner::{Running, index_checks};

@@ -3,3 +3,4 @@ mod dashboards;
 mod demo;
 mod flags;
 mod gate;
+mod replay;
