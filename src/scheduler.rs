@@ -36,6 +36,10 @@ pub struct Attempt {
     pub attempt: u32,
     pub scheduled_at: DateTime<Utc>,
     pub timeout: Duration,
+    /// Whether a failure of this attempt is retested (`retry_on_failure` has attempts left):
+    /// an executor may keep what the retest needs (a browser session) instead of queueing
+    /// for it again.
+    pub retest_follows: bool,
 }
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -138,11 +142,13 @@ async fn check_loop(
         rec.record_lateness(&check, Instant::now().saturating_duration_since(slot));
         let scheduled_at = wall(anchor, slot);
         let mut attempt = 1u32;
+        let retries = check.schedule.retry.map(|r| r.count).unwrap_or(0);
         let last = loop {
             let a = Attempt {
                 attempt,
                 scheduled_at,
                 timeout: check.schedule.timeout,
+                retest_follows: attempt <= retries,
             };
             let started = Instant::now();
             let run = tokio::select! {
@@ -163,7 +169,6 @@ async fn check_loop(
                 }
             };
             rec.record_run(&run);
-            let retries = check.schedule.retry.map(|r| r.count).unwrap_or(0);
             if run.outcome == Outcome::Pass || attempt > retries {
                 break run;
             }
@@ -228,6 +233,8 @@ mod tests {
     struct FakeExec {
         plan: Mutex<HashMap<String, Vec<(u64, Outcome)>>>,
         starts: Mutex<Vec<(String, u32, u64)>>,
+        /// `(attempt, retest_follows)` of every attempt.
+        follows: Mutex<Vec<(u32, bool)>>,
         t0: Instant,
     }
 
@@ -244,6 +251,10 @@ mod tests {
                     .lock()
                     .unwrap()
                     .push((check.name.clone(), a.attempt, at));
+                self.follows
+                    .lock()
+                    .unwrap()
+                    .push((a.attempt, a.retest_follows));
                 tokio::time::sleep(Duration::from_millis(ms)).await;
                 let mut r = RunResult::begin(&check.name, check.kind, "t", "l", a.scheduled_at);
                 r.outcome = outcome;
@@ -298,6 +309,7 @@ mod tests {
         let exec = Arc::new(FakeExec {
             plan: Mutex::new(plan.into_iter().map(|(k, v)| (k.to_string(), v)).collect()),
             starts: Mutex::new(Vec::new()),
+            follows: Mutex::new(Vec::new()),
             t0: Instant::now(),
         });
         let rec = Arc::new(Rec::default());
@@ -398,6 +410,11 @@ mod tests {
                 ("a".into(), 2, 250),
                 ("a".into(), 3, 500)
             ]
+        );
+        // The last attempt is told no retest follows it.
+        assert_eq!(
+            *exec.follows.lock().unwrap(),
+            vec![(1, true), (2, true), (3, false)]
         );
         let runs = rec.runs.lock().unwrap();
         let attempts: Vec<(u32, Outcome)> = runs.iter().map(|r| (r.attempt, r.outcome)).collect();

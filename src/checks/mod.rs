@@ -73,7 +73,7 @@ pub use http::{
     HttpCheck, HttpProber, HttpStats, Login, RawHttpAuth, RawHttpCheck, RawHttpCheckExpect,
     RawLogin,
 };
-pub use journey::{JourneyCheck, RawJourneyCheck};
+pub use journey::{JourneyCheck, RawJourneyCheck, SessionPool, Sessions};
 pub use schedule::{RawRetry, RawSchedule, Retry, Schedule};
 pub use sql::{RawQuery, RawSqlMetric, SqlMetric, SqlSource};
 pub use tcp::{RawTcpCheck, TcpCheck};
@@ -197,7 +197,7 @@ pub struct Context<'a> {
     pub runner: &'a Runner,
     /// The browser session pool a journey waits for (the wait is measured apart from the
     /// target's latency); `None`: no pool, runs never overlap.
-    pub sessions: Option<&'a tokio::sync::Semaphore>,
+    pub sessions: Option<Sessions<'a>>,
     pub http: &'a HttpProber,
     /// The monitored database; `None` when it is not configured or not reachable.
     pub sql: Option<&'a SqlSource>,

@@ -23,7 +23,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::mpsc;
 
 use crate::checks::{HttpProber, SqlSource};
 use crate::clock::Clock;
@@ -356,7 +356,7 @@ impl Daemon {
         };
         let engine = Arc::new(Engine {
             runner: Runner::new(config.runner_settings(), driver, self.shared.clock.clone()),
-            sessions: Arc::new(Semaphore::new(config.webdriver.sessions as usize)),
+            sessions: crate::checks::SessionPool::new(config.webdriver.sessions as usize),
             http: HttpProber::new(config.checks.http_keep_alive),
             sql,
             vars: Vars::for_target(&config.identity(), &target),

@@ -5,9 +5,9 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::mpsc;
 
-use crate::checks::{CheckDef, Context, HttpProber, SqlSource};
+use crate::checks::{CheckDef, Context, HttpProber, SessionPool, Sessions, SqlSource};
 
 use crate::config::Target;
 use crate::journey::{Runner, Vars};
@@ -37,7 +37,7 @@ pub struct Engine {
     pub(super) config: Arc<Config>,
     pub(super) target: Target,
     pub(super) runner: Runner,
-    pub(super) sessions: Arc<Semaphore>,
+    pub(super) sessions: SessionPool,
     pub(super) http: HttpProber,
     pub(super) sql: Option<SqlSource>,
     /// The template variables of the target, the same for every run of this config.
@@ -64,8 +64,9 @@ impl Engine {
         self.shared.clock.now()
     }
 
-    /// What a check borrows from the engine to run.
-    fn context(&self) -> Context<'_> {
+    /// What an attempt borrows from the engine to run; `retest_follows`: a failure of it is
+    /// retested.
+    fn context(&self, retest_follows: bool) -> Context<'_> {
         Context {
             location: &self.config.location,
             journeys: &self.config.journeys,
@@ -73,7 +74,10 @@ impl Engine {
             vars: &self.vars,
             clock: &*self.shared.clock,
             runner: &self.runner,
-            sessions: Some(&self.sessions),
+            sessions: Some(Sessions {
+                pool: &self.sessions,
+                retest_follows,
+            }),
             http: &self.http,
             sql: self.sql.as_ref(),
             registry: Some(&self.shared.registry),
@@ -86,7 +90,7 @@ impl Executor for Engine {
         let span = tracing::info_span!("attempt", check = %check.name, attempt = a.attempt);
         Box::pin(tracing::Instrument::instrument(
             async move {
-                let cx = self.context();
+                let cx = self.context(a.retest_follows);
                 match self.index.get(&(check.kind, check.name.clone())) {
                     // Leave the scheduler's timeout to catch a stuck probe; the probe gets
                     // slightly less.

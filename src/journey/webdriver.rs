@@ -306,6 +306,10 @@ impl Browser {
         })
     }
 
+    /// Loads `url`. A document the server answered with a 5xx fails the step at once: the
+    /// browser renders the error body like any page, and the next step would otherwise wait its
+    /// whole timeout for an element that page never has, holding a browser session the other
+    /// journeys and the retests are waiting for, exactly while the target is down.
     pub async fn goto(&self, url: &str, timeout: Duration) -> Result<(), StepError> {
         self.client.goto(url).await.map_err(|e| {
             if matches!(&e, CmdError::Standard(w) if w.error == ErrorStatus::Timeout) {
@@ -316,7 +320,19 @@ impl Browser {
             } else {
                 wd_err(&format!("loading {url}"), e)
             }
-        })
+        })?;
+        // Navigation Timing's status of the document now shown (0 or absent when the browser
+        // does not know it: then the following steps judge the page).
+        let status = self
+            .client
+            .execute(NAVIGATION_STATUS_JS, vec![])
+            .await
+            .ok()
+            .and_then(|v| v.as_u64());
+        match status {
+            Some(s) if s >= 500 => Err(StepError::fail(format!("page {url} answered HTTP {s}"))),
+            _ => Ok(()),
+        }
     }
 
     /// Waits inside the page for `cond`, surviving navigations that replace the document.
@@ -612,6 +628,10 @@ impl Browser {
         let _ = self.client.close().await;
     }
 }
+
+/// The HTTP status of the current document's navigation, or null.
+const NAVIGATION_STATUS_JS: &str = "const n = performance.getEntriesByType('navigation')[0]; \
+     return n && n.responseStatus ? n.responseStatus : null;";
 
 fn not_met(cond: &Cond, timeout: Duration, v: &Value) -> String {
     let ms = timeout.as_millis();

@@ -1,3 +1,4 @@
 mod journeys;
 mod kinds;
 mod probes;
+mod retest_timing;

@@ -1,6 +1,7 @@
 mod fencing;
 mod hardening;
 mod locations;
+mod outage_e2e;
 mod run;
 mod secrets;
 mod status_page;
