@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use crate::metrics::catalog::Unit;
 use crate::rules::eval::{Alert, Phase};
-use crate::rules::model::{Aggregate, Condition as RuleCondition, RuleSet, Sli};
+use crate::rules::model::{Aggregate, Condition as RuleCondition, RuleSet};
 use crate::rules::slo::fmt_duration;
 use crate::run::RunResult;
 
@@ -69,11 +69,7 @@ fn affected_runs(
     let matchers = match &rule.condition {
         RuleCondition::Threshold(t) => &t.matchers,
         RuleCondition::Burn { slo, .. } => match rules.slos.iter().find(|s| &s.name == slo) {
-            Some(s) => match &s.sli {
-                Sli::Events { matchers, .. }
-                | Sli::Latency { matchers, .. }
-                | Sli::TimeSlices { matchers, .. } => matchers,
-            },
+            Some(s) => s.sli.matchers(),
             None => return Vec::new(),
         },
     };

@@ -479,9 +479,8 @@ pub fn run(cfg: &Config, sc: &Scenario) -> Result<Delivered, ReplayError> {
     let mut dispatcher = Dispatcher::new(&cfg.notify, &BTreeSet::new(), &external_url);
     // The daemon's mute slot, in its order (`Mute::attach`): inhibition, silences (none in a
     // replay: they live in the store), maintenance windows.
-    let inhibit_rules = cfg.mute.inhibit_rules.clone();
-    // Rules that name what they inhibit add their inhibitions here, once the rule set
-    // offers them (`RuleSet::inhibit_rules()`): this is the one place to extend.
+    // The config's inhibit_rules and the rules' own `inhibits:`, as the daemon applies them.
+    let inhibit_rules = crate::mute::inhibit_rules(&cfg.mute, &cfg.rules);
     dispatcher.add_muter(Arc::new(Inhibitor::new(inhibit_rules)));
     let maintenance = Arc::new(Maintenance::new(cfg.mute.maintenance_windows.clone()));
     dispatcher.add_muter(maintenance.clone());

@@ -205,11 +205,12 @@ impl Span {
     fn of(
         source: &dyn Source,
         metric: &'static crate::metrics::catalog::MetricDef,
+        matchers: &Matchers,
         window: Duration,
         min_coverage: Option<f64>,
         now: DateTime<Utc>,
     ) -> Span {
-        let covered = match min_coverage.and_then(|_| source.data_since(metric)) {
+        let covered = match min_coverage.and_then(|_| source.data_since(metric, matchers)) {
             Some(first) => since(now, first).min(window),
             None => window,
         };
@@ -378,14 +379,14 @@ fn observe_threshold(
 ) -> Vec<Obs> {
     let series = source.series(th.metric, &th.matchers, th.window, now);
     let groups = grouped(&rule.by, &series);
-    let long = Span::of(source, th.metric, th.window, th.min_coverage, now);
+    let long = Span::of(source, th.metric, &th.matchers, th.window, th.min_coverage, now);
     let short_series;
     let short = match th.resolve_window {
         Some(w) if !firing.is_empty() || !recent.is_empty() => {
             short_series = source.series(th.metric, &th.matchers, w, now);
             Some((
                 grouped(&rule.by, &short_series),
-                Span::of(source, th.metric, w, th.min_coverage, now),
+                Span::of(source, th.metric, &th.matchers, w, th.min_coverage, now),
             ))
         }
         _ => None,
@@ -449,7 +450,14 @@ fn burn_over(
     now: DateTime<Utc>,
     burns: &BurnRates,
 ) -> (Option<f64>, String, Span) {
-    let span = Span::of(source, slo.sli.metric(), window, slo.min_coverage, now);
+    let span = Span::of(
+        source,
+        slo.sli.metric(),
+        slo.sli.matchers(),
+        window,
+        slo.min_coverage,
+        now,
+    );
     if span.too_short() {
         return (None, span.refusal(), span);
     }
@@ -626,8 +634,13 @@ pub fn evaluate_with(
         // How long after a resolve the long window may still hold the answered failure.
         let memory = match &rule.condition {
             Condition::Threshold(th) => th.resolve_window.map(|_| th.window),
-            Condition::Burn { rows, .. } => slo
+            Condition::Burn {
+                rows,
+                resolves_early,
+                ..
+            } => slo
                 .and_then(|s| s.resolve_window)
+                .filter(|_| *resolves_early)
                 .map(|_| rows.iter().map(|r| r.short).max().unwrap_or_default()),
         };
         let (firing, recent): (BTreeSet<Labels>, BTreeSet<Labels>) = match memory {

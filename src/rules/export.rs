@@ -665,7 +665,9 @@ pub fn prometheus(set: &RuleSet) -> String {
         let _ = writeln!(out, "        labels:");
         let _ = writeln!(out, "          slo: {}", yq(&slo.name));
         for rule in &set.rules {
-            if let Condition::Burn { slo: name, rows } = &rule.condition
+            if let Condition::Burn {
+                slo: name, rows, ..
+            } = &rule.condition
                 && name == &slo.name
             {
                 let window = rows
@@ -993,7 +995,7 @@ pub fn datadog(set: &RuleSet) -> Value {
                     "options": dd_options(rule, th.threshold, windowed, th.window.max(rule.pending_for)),
                 }));
             }
-            Condition::Burn { slo, rows } => {
+            Condition::Burn { slo, rows, .. } => {
                 let Some(s) = set.slos.iter().find(|x| &x.name == slo) else {
                     continue;
                 };

@@ -153,6 +153,9 @@ struct RawSlo {
     /// `for` and `keep_firing_for` of the generated burn-rate alerts.
     #[serde(default, rename = "for")]
     pending_for: Option<String>,
+    /// Where the 6x row (6h and 30m) goes: `page` (the workbook's default) or `ticket`.
+    #[serde(default)]
+    slow_burn: Option<String>,
     #[serde(default)]
     keep_firing_for: Option<String>,
 }
@@ -1146,11 +1149,20 @@ fn slo_of(
     } else {
         None
     };
-    let page = vec![
-        row(2.0, 3600, 300, period),
-        row(5.0, 6 * 3600, 1800, period),
-    ];
-    let ticket = vec![row(10.0, 3 * 86_400, 6 * 3600, period)];
+    let fast = row(2.0, 3600, 300, period);
+    let slow = row(5.0, 6 * 3600, 1800, period);
+    let days = row(10.0, 3 * 86_400, 6 * 3600, period);
+    let (page, ticket) = match r.slow_burn.as_deref() {
+        None | Some("page") => (vec![fast, slow], vec![days]),
+        Some("ticket") => (vec![fast], vec![slow, days]),
+        Some(other) => {
+            errors.push(doc.diag(
+                &at("slow_burn"),
+                format!("`{other}` is not `page` or `ticket`"),
+            ));
+            (vec![fast, slow], vec![days])
+        }
+    };
     let shortest = page
         .iter()
         .chain(&ticket)
@@ -1264,6 +1276,7 @@ pub fn burn_rules(slo: &Slo) -> Vec<Rule> {
                 condition: Condition::Burn {
                     slo: slo.name.clone(),
                     rows: rows.to_vec(),
+                    resolves_early: severity == "page",
                 },
                 by: Vec::new(),
                 pending_for: slo.pending_for,

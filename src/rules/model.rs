@@ -403,6 +403,9 @@ pub enum Condition {
     Burn {
         slo: String,
         rows: Vec<BurnWindow>,
+        /// Whether the SLO's `resolve_window` applies: to the page, which should end soon
+        /// after the burning does; a ticket reports a burn over days and ends on its own rows.
+        resolves_early: bool,
     },
 }
 
@@ -460,6 +463,15 @@ pub enum Sli {
 }
 
 impl Sli {
+    /// The matchers that select the SLI's series (before good/total split them).
+    pub fn matchers(&self) -> &Matchers {
+        match self {
+            Sli::Events { matchers, .. }
+            | Sli::Latency { matchers, .. }
+            | Sli::TimeSlices { matchers, .. } => matchers,
+        }
+    }
+
     pub fn metric(&self) -> &'static MetricDef {
         match self {
             Sli::Events { metric, .. }

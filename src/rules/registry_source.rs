@@ -36,6 +36,8 @@ pub struct CounterHistory {
     /// The first sampling: counters have no history before it (they start from this process,
     /// or from this leadership), so no counter window reaches further back.
     started: Option<DateTime<Utc>>,
+    /// The latest sampling.
+    last: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Default, Clone)]
@@ -65,20 +67,24 @@ impl Samples {
         }
     }
 
-    /// Growth over `(end - window, end]`: the latest value at or before `end` minus the latest
-    /// at or before the start (or the oldest known, when history is shorter than the window).
+    /// Growth over `(end - window, end]`: the latest value at or before `end` minus the value
+    /// sampled nearest the start (or the oldest known, when history is shorter than the
+    /// window). Nearest, not "at or before": an hour back, the sample at or before the start is
+    /// an hourly one up to an hour older, and a 1-hour window read over 2 hours dilutes a burn
+    /// rate by half.
     fn increase(&self, window: Duration, end: DateTime<Utc>) -> f64 {
         let start = end - chrono::Duration::from_std(window).unwrap_or_default();
         let all = || self.hourly.iter().chain(self.recent.iter());
         let Some(&(_, last)) = all().rev().find(|(t, _)| *t <= end) else {
             return 0.0;
         };
-        let base = all()
-            .rev()
-            .find(|(t, _)| *t <= start)
-            .or_else(|| all().next())
-            .map(|(_, v)| *v)
-            .unwrap_or(0);
+        let before = all().rev().find(|(t, _)| *t <= start);
+        let after = all().find(|(t, _)| *t > start && *t <= end);
+        let base = match (before, after) {
+            (Some(b), Some(a)) if a.0 - start < start - b.0 => a.1,
+            (Some(b), _) => b.1,
+            (None, _) => all().next().map_or(0, |(_, v)| *v),
+        };
         // A counter only goes down on a restart of the process: count from zero then.
         if last >= base {
             (last - base) as f64
@@ -111,9 +117,19 @@ impl CounterHistory {
             }
         }
         for (key, v) in sums {
-            self.series.entry(key).or_default().push(now, v);
+            let samples = self.series.entry(key).or_insert_with(|| {
+                // A series the registry creates at its first increment was 0 at the previous
+                // sampling: without that sample, a check's first failure would count nothing.
+                let mut s = Samples::default();
+                if let Some(prev) = self.last {
+                    s.push(prev, 0);
+                }
+                s
+            });
+            samples.push(now, v);
         }
         self.started.get_or_insert(now);
+        self.last = Some(now);
     }
 }
 
@@ -146,7 +162,7 @@ impl Source for RegistrySource<'_> {
         end: DateTime<Utc>,
     ) -> Vec<SeriesData> {
         let w = Window::from_duration(window);
-        if metric.name == catalog::CHECK_RUNS.name {
+        if derived_runs(metric, matchers) {
             // Runs per (check, location, outcome) from the latency distribution's counts (no
             // histogram is built: only how many values each window holds).
             let mut runs: BTreeMap<Labels, u64> = BTreeMap::new();
@@ -220,7 +236,7 @@ impl Source for RegistrySource<'_> {
         // Every count is a whole number far below 2^53: summed as integers, then converted,
         // they equal the default's sum of floats exactly.
         match metric.kind {
-            _ if metric.name == catalog::CHECK_RUNS.name => {
+            _ if derived_runs(metric, matchers) => {
                 add_counts(catalog::CHECK_LATENCY.name, run_labels)
             }
             MetricKind::Distribution => add_counts(metric.name, to_labels_borrowed),
@@ -281,9 +297,13 @@ impl Source for RegistrySource<'_> {
     /// minute any series of either registry recorded, which includes the history replayed from
     /// the store at start. Other counters: the first sampling of the counter history. Gauges
     /// are read at their current value: `None`.
-    fn data_since(&self, metric: &'static MetricDef) -> Option<DateTime<Utc>> {
+    fn data_since(
+        &self,
+        metric: &'static MetricDef,
+        matchers: &Matchers,
+    ) -> Option<DateTime<Utc>> {
         let name = match metric.kind {
-            _ if metric.name == catalog::CHECK_RUNS.name => catalog::CHECK_LATENCY.name,
+            _ if derived_runs(metric, matchers) => catalog::CHECK_LATENCY.name,
             MetricKind::Distribution => metric.name,
             MetricKind::Counter => return self.counters.started,
             MetricKind::Gauge => return None,
@@ -298,6 +318,15 @@ impl Source for RegistrySource<'_> {
         }
         first
     }
+}
+
+/// Whether `synmon.check.runs` is read from the latency distribution's counts (whose history
+/// the store keeps and replays at start) rather than from the counter history. The latency
+/// series have no `attempt` label, so matchers that name it (first attempts only: one sample per
+/// scheduled slot) read the run counter itself, whose history starts when this process first
+/// sampled it.
+fn derived_runs(metric: &MetricDef, matchers: &Matchers) -> bool {
+    metric.name == catalog::CHECK_RUNS.name && !matchers.0.iter().any(|m| m.label == "attempt")
 }
 
 /// A latency series' labels as a `synmon.check.runs` series has them (no `target`).
@@ -341,6 +370,68 @@ mod tests {
         );
         // Longer than the history: from the oldest sample.
         assert_eq!(s.increase(Duration::from_secs(86_400), at(180)), 1800.0);
+    }
+
+    #[test]
+    fn first_attempts_come_from_the_run_counter() {
+        let reg = Registry::new();
+        let mut hist = CounterHistory::default();
+        hist.sample(&reg, at(0));
+        // A slot that failed and whose retest failed too, and a slot that passed.
+        for (outcome, attempt) in [("fail", "1"), ("fail", "2"), ("pass", "1")] {
+            let labels = [
+                ("check", "a"),
+                ("location", "l"),
+                ("outcome", outcome),
+                ("attempt", attempt),
+            ];
+            reg.incr(catalog::CHECK_RUNS.name, &labels, 1).unwrap();
+            reg.record(
+                catalog::CHECK_LATENCY.name,
+                &[
+                    ("check", "a"),
+                    ("location", "l"),
+                    ("target", "t"),
+                    ("outcome", outcome),
+                ],
+                100.0,
+                at(1),
+            )
+            .unwrap();
+        }
+        hist.sample(&reg, at(2));
+        let src = RegistrySource {
+            registry: &reg,
+            remote: None,
+            counters: &hist,
+        };
+        let first = Matchers(vec![
+            crate::rules::model::Matcher::parse("attempt", "1").unwrap(),
+        ]);
+        let w = Duration::from_secs(300);
+        let fails = |m: &Matchers| -> f64 {
+            src.series(&catalog::CHECK_RUNS, m, w, at(2))
+                .iter()
+                .filter(|s| s.labels["outcome"] == "fail")
+                .map(|s| match s.data {
+                    Data::Counter { increase } => increase,
+                    _ => 0.0,
+                })
+                .sum()
+        };
+        // All attempts (the latency counts) weigh the failure twice; first attempts once.
+        assert_eq!(fails(&Matchers::default()), 2.0);
+        assert_eq!(fails(&first), 1.0);
+        assert_eq!(
+            src.event_counts(&catalog::CHECK_RUNS, &first, w, &[at(2)]),
+            [2.0]
+        );
+        // Their history is the counter history's.
+        assert_eq!(src.data_since(&catalog::CHECK_RUNS, &first), Some(at(0)));
+        assert_eq!(
+            src.data_since(&catalog::CHECK_RUNS, &Matchers::default()),
+            Some(at(1))
+        );
     }
 
     #[test]
@@ -414,7 +505,7 @@ mod tests {
             }
         }
         assert_eq!(
-            src(&own, &remote, &hist).data_since(&catalog::CHECK_RUNS),
+            src(&own, &remote, &hist).data_since(&catalog::CHECK_RUNS, &Matchers::default()),
             None
         );
         own.record(catalog::CHECK_LATENCY.name, &labels("a"), 10.0, at(30))
@@ -426,14 +517,14 @@ mod tests {
             .record(catalog::CHECK_LATENCY.name, &labels("b"), 10.0, at(12))
             .unwrap();
         let s = src(&own, &remote, &hist);
-        assert_eq!(s.data_since(&catalog::CHECK_LATENCY), Some(at(12)));
-        assert_eq!(s.data_since(&catalog::CHECK_RUNS), Some(at(12)));
-        assert_eq!(s.data_since(&catalog::FEED_PUSH_QUEUE_DEPTH), None);
-        assert_eq!(s.data_since(&catalog::HTTP_ERRORS), None);
+        assert_eq!(s.data_since(&catalog::CHECK_LATENCY, &Matchers::default()), Some(at(12)));
+        assert_eq!(s.data_since(&catalog::CHECK_RUNS, &Matchers::default()), Some(at(12)));
+        assert_eq!(s.data_since(&catalog::FEED_PUSH_QUEUE_DEPTH, &Matchers::default()), None);
+        assert_eq!(s.data_since(&catalog::HTTP_ERRORS, &Matchers::default()), None);
         hist.sample_all(&[&own, &remote], at(40));
         hist.sample_all(&[&own, &remote], at(41));
         assert_eq!(
-            src(&own, &remote, &hist).data_since(&catalog::HTTP_ERRORS),
+            src(&own, &remote, &hist).data_since(&catalog::HTTP_ERRORS, &Matchers::default()),
             Some(at(40))
         );
     }

@@ -122,11 +122,16 @@ pub trait Source {
         latency_counts_of_series(self, metric, matchers, window, end, threshold_ms)
     }
 
-    /// Since when the source has data of `metric`: a window reaching further back holds less
-    /// than its length, and a rule with `min_coverage` judges it on that. `None`: as far back as
-    /// any window reaches (the default, for sources that keep full history).
-    fn data_since(&self, metric: &'static MetricDef) -> Option<DateTime<Utc>> {
-        let _ = metric;
+    /// Since when the source has data of `metric`'s series selected by `matchers`: a window
+    /// reaching further back holds less than its length, and a rule with `min_coverage` judges
+    /// it on that. `None`: as far back as any window reaches (the default, for sources that
+    /// keep full history).
+    fn data_since(
+        &self,
+        metric: &'static MetricDef,
+        matchers: &Matchers,
+    ) -> Option<DateTime<Utc>> {
+        let _ = (metric, matchers);
         None
     }
 }
@@ -353,7 +358,11 @@ impl Source for MemorySource {
     }
 
     /// The metric's earliest sample, over all its series.
-    fn data_since(&self, metric: &'static MetricDef) -> Option<DateTime<Utc>> {
+    fn data_since(
+        &self,
+        metric: &'static MetricDef,
+        _matchers: &Matchers,
+    ) -> Option<DateTime<Utc>> {
         self.by_metric
             .get(metric.name)?
             .iter()

@@ -847,6 +847,22 @@ fn slo_for_and_keep_firing_for_shape_both_burn_rate_alerts() {
     }
 }
 
+#[test]
+fn slow_burn_ticket_moves_the_6x_row_from_the_page_to_the_ticket() {
+    let rows = |set: &RuleSet, alert: &str| -> Vec<f64> {
+        match &set.rule(alert).unwrap().condition {
+            Condition::Burn { rows, .. } => rows.iter().map(|r| r.factor).collect(),
+            _ => unreachable!(),
+        }
+    };
+    let set = availability_with("");
+    assert_eq!(rows(&set, "avail_burn_rate_page"), [14.4, 6.0]);
+    assert_eq!(rows(&set, "avail_burn_rate_ticket"), [1.0]);
+    let set = availability_with("    slow_burn: ticket\n");
+    assert_eq!(rows(&set, "avail_burn_rate_page"), [14.4]);
+    assert_eq!(rows(&set, "avail_burn_rate_ticket"), [6.0, 1.0]);
+}
+
 // ---- min_coverage ---------------------------------------------------------------------------
 
 #[test]
@@ -927,11 +943,11 @@ fn min_coverage_holds_back_a_burn_rate_page_on_young_history() {
 fn memory_source_has_data_since_its_earliest_sample() {
     use crate::rules::source::Source as _;
     let mut src = MemorySource::new();
-    assert_eq!(src.data_since(&CHECK_RUNS), None);
+    assert_eq!(src.data_since(&CHECK_RUNS, &Matchers::default()), None);
     runs(&mut src, "b", "pass", t(7), 1.0);
     runs(&mut src, "a", "pass", t(3), 1.0);
-    assert_eq!(src.data_since(&CHECK_RUNS), Some(t(3)));
-    assert_eq!(src.data_since(&CHECK_LATENCY), None);
+    assert_eq!(src.data_since(&CHECK_RUNS, &Matchers::default()), Some(t(3)));
+    assert_eq!(src.data_since(&CHECK_LATENCY, &Matchers::default()), None);
 }
 
 // ---- across ---------------------------------------------------------------------------------
