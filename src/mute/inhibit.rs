@@ -215,4 +215,55 @@ mod tests {
         inh.observe(&[], at(601));
         assert!(!inh.muted(&burn, at(601)));
     }
+
+    /// The inhibitor the daemon builds from the rules' `inhibits:` mutes a per-check alert of
+    /// the same target while target_down fires, and not another target's.
+    #[test]
+    fn rule_inhibits_mute_the_per_check_alerts_of_the_same_target() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("rules.yaml");
+        std::fs::write(
+            &f,
+            "rules:
+  - alert: target_down
+    metric: synmon.check.latency
+    by: [target]
+    aggregate: ratio
+    numerator: { outcome: fail }
+    op: \">\"
+    threshold: 0.5
+    across: { label: check, min_share: 0.5 }
+    inhibits:
+      - matchers: { alertname: check_failing }
+  - alert: check_failing
+    metric: synmon.check.latency
+    by: [check, target]
+    aggregate: ratio
+    numerator: { outcome: fail }
+    op: \">\"
+    threshold: 0.05
+",
+        )
+        .unwrap();
+        let (set, errors) = crate::rules::load_files(&[f]);
+        assert!(errors.is_empty(), "{errors:?}");
+        let at = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+        let inhibitor = Inhibitor::new(set.inhibit_rules());
+        inhibitor.observe(
+            &[incoming(l(&[
+                ("alertname", "target_down"),
+                ("target", "staging"),
+            ]))],
+            at,
+        );
+        let per_check = |target: &str| {
+            l(&[
+                ("alertname", "check_failing"),
+                ("check", "auth"),
+                ("target", target),
+            ])
+        };
+        assert!(inhibitor.muted(&per_check("staging"), at));
+        assert!(!inhibitor.muted(&per_check("production"), at));
+    }
 }

@@ -379,7 +379,14 @@ fn observe_threshold(
 ) -> Vec<Obs> {
     let series = source.series(th.metric, &th.matchers, th.window, now);
     let groups = grouped(&rule.by, &series);
-    let long = Span::of(source, th.metric, &th.matchers, th.window, th.min_coverage, now);
+    let long = Span::of(
+        source,
+        th.metric,
+        &th.matchers,
+        th.window,
+        th.min_coverage,
+        now,
+    );
     let short_series;
     let short = match th.resolve_window {
         Some(w) if !firing.is_empty() || !recent.is_empty() => {

@@ -1095,7 +1095,7 @@ mod tests {
         let (expr, _) = threshold_expr(&set, "check_error_rate_high");
         assert_eq!(
             expr,
-            "sum by (check) (increase(synmon_check_runs_total{outcome=~\"pass|fail\", outcome=\"fail\"}[5m])) / sum by (check) (increase(synmon_check_runs_total{outcome=~\"pass|fail\"}[5m])) > 0.05"
+            "sum by (target) (increase(synmon_check_latency_seconds_count{outcome=~\"pass|fail\", outcome=\"fail\"}[10m])) / sum by (target) (increase(synmon_check_latency_seconds_count{outcome=~\"pass|fail\"}[10m])) > 0.05"
         );
         let (expr, _) = threshold_expr(&set, "uptime_below_sla");
         assert!(expr.contains("[30d]"), "{expr}");
@@ -1119,11 +1119,11 @@ mod tests {
             .unwrap();
         assert_eq!(
             prom_burn_expr(slo, &slo.page),
-            "(slo:sli_error:ratio_rate1h{slo=\"journey_availability\"} / 0.001 > 14.4 and slo:sli_error:ratio_rate5m{slo=\"journey_availability\"} / 0.001 > 14.4) or (slo:sli_error:ratio_rate6h{slo=\"journey_availability\"} / 0.001 > 6 and slo:sli_error:ratio_rate30m{slo=\"journey_availability\"} / 0.001 > 6)"
+            "(slo:sli_error:ratio_rate1h{slo=\"journey_availability\"} / 0.001 > 14.4 and slo:sli_error:ratio_rate5m{slo=\"journey_availability\"} / 0.001 > 14.4)"
         );
         assert_eq!(
             prom_sli_error(&slo.sli, Duration::from_secs(300)),
-            "1 - (sum(increase(synmon_check_runs_total{check=~\"align_category|save_profile|feed_push\", outcome=~\"pass|fail\", outcome=\"pass\"}[5m])) / sum(increase(synmon_check_runs_total{check=~\"align_category|save_profile|feed_push\", outcome=~\"pass|fail\"}[5m])))"
+            "1 - (sum(increase(synmon_check_runs_total{attempt=\"1\", check=~\"align_category|save_profile|feed_push\", outcome=~\"pass|fail\", outcome=\"pass\"}[5m])) / sum(increase(synmon_check_runs_total{attempt=\"1\", check=~\"align_category|save_profile|feed_push\", outcome=~\"pass|fail\"}[5m])))"
         );
         let out = prometheus(&set);
         for w in ["5m", "30m", "1h", "6h", "3d", "30d"] {

@@ -297,11 +297,7 @@ impl Source for RegistrySource<'_> {
     /// minute any series of either registry recorded, which includes the history replayed from
     /// the store at start. Other counters: the first sampling of the counter history. Gauges
     /// are read at their current value: `None`.
-    fn data_since(
-        &self,
-        metric: &'static MetricDef,
-        matchers: &Matchers,
-    ) -> Option<DateTime<Utc>> {
+    fn data_since(&self, metric: &'static MetricDef, matchers: &Matchers) -> Option<DateTime<Utc>> {
         let name = match metric.kind {
             _ if derived_runs(metric, matchers) => catalog::CHECK_LATENCY.name,
             MetricKind::Distribution => metric.name,
@@ -517,10 +513,22 @@ mod tests {
             .record(catalog::CHECK_LATENCY.name, &labels("b"), 10.0, at(12))
             .unwrap();
         let s = src(&own, &remote, &hist);
-        assert_eq!(s.data_since(&catalog::CHECK_LATENCY, &Matchers::default()), Some(at(12)));
-        assert_eq!(s.data_since(&catalog::CHECK_RUNS, &Matchers::default()), Some(at(12)));
-        assert_eq!(s.data_since(&catalog::FEED_PUSH_QUEUE_DEPTH, &Matchers::default()), None);
-        assert_eq!(s.data_since(&catalog::HTTP_ERRORS, &Matchers::default()), None);
+        assert_eq!(
+            s.data_since(&catalog::CHECK_LATENCY, &Matchers::default()),
+            Some(at(12))
+        );
+        assert_eq!(
+            s.data_since(&catalog::CHECK_RUNS, &Matchers::default()),
+            Some(at(12))
+        );
+        assert_eq!(
+            s.data_since(&catalog::FEED_PUSH_QUEUE_DEPTH, &Matchers::default()),
+            None
+        );
+        assert_eq!(
+            s.data_since(&catalog::HTTP_ERRORS, &Matchers::default()),
+            None
+        );
         hist.sample_all(&[&own, &remote], at(40));
         hist.sample_all(&[&own, &remote], at(41));
         assert_eq!(

@@ -126,11 +126,7 @@ pub trait Source {
     /// reaching further back holds less than its length, and a rule with `min_coverage` judges
     /// it on that. `None`: as far back as any window reaches (the default, for sources that
     /// keep full history).
-    fn data_since(
-        &self,
-        metric: &'static MetricDef,
-        matchers: &Matchers,
-    ) -> Option<DateTime<Utc>> {
+    fn data_since(&self, metric: &'static MetricDef, matchers: &Matchers) -> Option<DateTime<Utc>> {
         let _ = (metric, matchers);
         None
     }

@@ -80,7 +80,6 @@ fn alertnames(ev: &Value) -> Vec<String> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "passes once the shipped alerts group an outage into one page that resolves within 2 minutes; ~6 minutes of real time"]
 async fn a_three_minute_outage_opens_one_pagerduty_incident_resolved_within_two_minutes() {
     let _b = BROWSER.lock().await;
     synmon::tls::install();
