@@ -183,11 +183,34 @@ fn the_shipped_day_replays_against_the_shipped_alerts_as_json() {
             "--json",
         ],
     );
-    // Exit 0 or 1 (a verdict), never 2 (a bad file).
-    assert!(matches!(out.status.code(), Some(0 | 1)), "{out:?}");
     let v = json(&out);
     let incidents = v["incidents"].as_array().unwrap();
+    // The shipped alerts and routes meet every bound: one PagerDuty incident per incident that
+    // pages, none for blips and probe crashes, nothing false, missed or left open.
+    assert_eq!(out.status.code(), Some(0), "{v:#}");
+    assert_eq!(v["ok"], true);
+    for key in ["false_pages", "false_slack", "missed", "probe_caused", "never_resolved"] {
+        assert_eq!(v["totals"][key], 0, "{key}: {v:#}");
+    }
     assert!(incidents.len() >= 20, "{}", incidents.len());
+    for i in incidents {
+        let want = i["expected"]["pagerduty"].as_u64();
+        if let Some(w) = want {
+            assert_eq!(i["pagerduty"].as_u64(), Some(w), "{i}");
+        }
+    }
+    let kinds = |k: &str| incidents.iter().filter(|i| i["kind"] == k).count();
+    for (kind, at_least) in [
+        ("outage", 3),
+        ("check_failure", 3),
+        ("latency", 3),
+        ("error_rate", 2),
+        ("flapping", 3),
+        ("location_blip", 2),
+        ("probe_crash", 2),
+    ] {
+        assert!(kinds(kind) >= at_least, "{kind}: {}", kinds(kind));
+    }
     for i in incidents {
         for key in [
             "name",
