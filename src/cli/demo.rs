@@ -50,7 +50,7 @@ pub enum Faults {
     /// (`journey_latency_p95_high`).
     Latency,
     /// 503 from the inventory service's health route: `inventory_health` fails
-    /// (`check_error_rate_high`).
+    /// (`check_failing`).
     Errors,
     /// The sandbox's database goes down: every journey and API check fails.
     Outage,
@@ -77,12 +77,12 @@ impl Faults {
                  for align_category (p95 > 400 ms) to go pending, then fire on the console within minutes"
             }
             Faults::Errors => {
-                "/svc/inventory/healthz answers 503: expect `check_error_rate_high` for \
-                 inventory_health to go pending, then fire on the console within minutes"
+                "/svc/inventory/healthz answers 503: expect `check_failing` for \
+                 inventory_health on the console within a minute (its run and retest failed)"
             }
             Faults::Outage => {
                 "the sandbox's database is down: every journey and API check fails; expect \
-                 `check_error_rate_high` per check within minutes"
+                 one `target_down` naming the failing checks within a minute"
             }
         }
     }

@@ -78,7 +78,9 @@ impl Roles for DaemonRoles {
                 }
                 // Counter samples taken over an earlier remote registry would read the new
                 // one's totals as one sudden increase: the history starts again from the next
-                // evaluation (run counts come from the replayed latency windows, exactly).
+                // evaluation. Run counts come from the replayed latency windows, exactly;
+                // first-attempt counts (rules matching `attempt`) restart here, so those rules
+                // see a young history (`min_coverage`) after a takeover.
                 shared.alerting.lock().await.counters = Default::default();
             }
             if !continuity && stored {

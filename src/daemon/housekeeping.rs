@@ -8,6 +8,7 @@ use std::time::Duration;
 use crate::clock::Clock;
 use crate::metrics::registry::Registry;
 use crate::metrics::{PointValue, RunMetrics};
+use crate::rules::registry_source::CounterHistory;
 use crate::run::CheckKind;
 use crate::store::Store;
 use crate::view::Shared;
@@ -15,9 +16,17 @@ use crate::view::Shared;
 /// Percentiles survive a restart: replays the last day of this location's runs into the windows (check latency
 /// and outcome counts, from the run summaries: one query, not one per run). A run's maintenance
 /// mark is the one stored with it, judged when it ran: windows edited since do not rewrite
-/// history.
-pub(super) async fn replay(store: &Store, registry: &Registry, clock: &dyn Clock, location: &str) {
-    let since = clock.now() - chrono::Duration::hours(24);
+/// history. Returns the run counter's history rebuilt from the same runs (per attempt, which the
+/// latency windows do not keep), for the evaluator to start from.
+pub(super) async fn replay(
+    store: &Store,
+    registry: &Registry,
+    clock: &dyn Clock,
+    location: &str,
+) -> CounterHistory {
+    let now = clock.now();
+    let since = now - chrono::Duration::hours(24);
+    let mut counters = CounterHistory::default();
     // On a single node (SQLite) every run of this location is this daemon's. In a cluster,
     // only the runs this replica stored: the leader reads every other run (other locations,
     // sibling replicas, this replica's earlier processes under another id) through the feed,
@@ -57,6 +66,26 @@ pub(super) async fn replay(store: &Store, registry: &Registry, clock: &dyn Clock
                     _ => Ok(()),
                 });
             }
+            counters.seed_runs(
+                // As the recorder counts them: cancelled runs not at all, runs inside a
+                // maintenance window under their own outcome.
+                runs.iter().filter(|r| !r.cancelled).map(|r| {
+                    let outcome = if r.maintenance.is_some() {
+                        crate::metrics::runs::MAINTENANCE_OUTCOME
+                    } else {
+                        r.outcome.as_str()
+                    };
+                    (
+                        r.started_at,
+                        r.check.as_str(),
+                        r.location.as_str(),
+                        outcome,
+                        r.attempt,
+                    )
+                }),
+                since,
+                now,
+            );
             tracing::info!(
                 runs = runs.len(),
                 "replayed the last 24 h of runs into the metrics"
@@ -64,6 +93,7 @@ pub(super) async fn replay(store: &Store, registry: &Registry, clock: &dyn Clock
         }
         Err(e) => tracing::warn!(error = %e, "could not replay stored runs"),
     }
+    counters
 }
 
 /// Once a minute: freeze histogram slices; once an hour: prune runs past the retention.

@@ -209,7 +209,8 @@ impl Daemon {
             None => None,
         };
         let registry = Registry::new();
-        housekeeping::replay(&store, &registry, clock.as_ref(), &config.location).await;
+        let counters =
+            housekeeping::replay(&store, &registry, clock.as_ref(), &config.location).await;
         let membership = crate::cluster::Membership::new(
             &config.replica_id,
             &config.location,
@@ -259,7 +260,10 @@ impl Daemon {
             driver: RwLock::new(driver),
             last: RwLock::new(HashMap::new()),
             last_maintenance: RwLock::new(HashMap::new()),
-            alerting: tokio::sync::Mutex::new(Alerting::default()),
+            alerting: tokio::sync::Mutex::new(Alerting {
+                counters: Arc::new(counters),
+                ..Alerting::default()
+            }),
             evaluating: tokio::sync::Mutex::new(()),
             stopping: AtomicBool::new(false),
             notifier: notifier.clone(),

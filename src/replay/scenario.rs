@@ -20,6 +20,8 @@ use crate::outcome::Outcome;
 
 /// A replay covers at most 31 days: longer scripts outgrow the counter history's detail (and
 /// any alert window shipped); a week already runs in seconds.
+/// The slowest latency a scenario may give a run: an hour, the histograms' ceiling.
+const MAX_LATENCY_MS: f64 = 3_600_000.0;
 const DURATION: Bound = Bound::positive("duration", DAY.saturating_mul(31));
 const OFFSET: Bound = Bound::or_zero("offset", DAY.saturating_mul(31));
 const LENGTH: Bound = Bound::positive("incident length", DAY.saturating_mul(31));
@@ -299,7 +301,7 @@ fn parse(doc: &YamlDoc) -> Result<Scenario, Vec<Diagnostic>> {
         .map(|(i, c)| {
             let path = format!("checks[{i}]");
             let latency_ms = c.latency_ms.unwrap_or(DEFAULT_LATENCY_MS);
-            if !(latency_ms.is_finite() && latency_ms >= 0.0) {
+            if !(latency_ms.is_finite() && (0.0..=MAX_LATENCY_MS).contains(&latency_ms)) {
                 err(
                     &format!("{path}.latency_ms"),
                     "must be a number of milliseconds, 0 or more".into(),
@@ -385,9 +387,18 @@ fn parse(doc: &YamlDoc) -> Result<Scenario, Vec<Diagnostic>> {
             "latency" => {
                 needs("checks", !r.checks.is_empty(), "latency");
                 needs("latency_ms", r.latency_ms.is_some(), "latency");
-                Kind::Latency {
-                    latency_ms: r.latency_ms.unwrap_or(0.0),
+                let latency_ms = r.latency_ms.unwrap_or(0.0);
+                // A negative or absurd latency would end runs before they start (and overflow
+                // the clock): refused like a check's baseline latency.
+                if !(latency_ms.is_finite() && (0.0..=MAX_LATENCY_MS).contains(&latency_ms)) {
+                    err(
+                        "latency_ms",
+                        format!(
+                            "must be a number of milliseconds from 0 to {MAX_LATENCY_MS}, not {latency_ms}"
+                        ),
+                    );
                 }
+                Kind::Latency { latency_ms }
             }
             "error_rate" => {
                 needs("rate", r.rate.is_some(), "error_rate");

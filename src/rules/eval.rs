@@ -273,7 +273,7 @@ fn whole(d: Duration) -> Duration {
 }
 
 /// "checks", "locations", "statuses": the values of a label, counted.
-fn plural(label: &str) -> String {
+pub(crate) fn plural(label: &str) -> String {
     if label.ends_with('s') {
         format!("{label}es")
     } else {

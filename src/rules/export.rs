@@ -261,7 +261,7 @@ fn failing_text(rule: &Rule) -> String {
     match &rule.condition {
         Condition::Threshold(Threshold {
             across: Some(a), ..
-        }) => format!("several {}s", a.label),
+        }) => format!("several {}", super::eval::plural(&a.label)),
         _ => "several".into(),
     }
 }

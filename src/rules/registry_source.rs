@@ -38,6 +38,10 @@ pub struct CounterHistory {
     started: Option<DateTime<Utc>>,
     /// The latest sampling.
     last: Option<DateTime<Utc>>,
+    /// Run counts rebuilt from the store at start ([`CounterHistory::seed_runs`]): the history
+    /// before this process, kept apart from the live series (whose registry counters restart
+    /// from zero) and summed with them.
+    seeded: BTreeMap<CounterKey, Samples>,
 }
 
 #[derive(Debug, Default, Clone)]
@@ -75,11 +79,13 @@ impl Samples {
     fn increase(&self, window: Duration, end: DateTime<Utc>) -> f64 {
         let start = end - chrono::Duration::from_std(window).unwrap_or_default();
         let all = || self.hourly.iter().chain(self.recent.iter());
-        let Some(&(_, last)) = all().rev().find(|(t, _)| *t <= end) else {
+        let Some(&(last_at, last)) = all().rev().find(|(t, _)| *t <= end) else {
             return 0.0;
         };
         let before = all().rev().find(|(t, _)| *t <= start);
-        let after = all().find(|(t, _)| *t > start && *t <= end);
+        // Never the last sample itself: with samples further apart than the window, it may be
+        // the nearest to the start, and the window would read no growth at all.
+        let after = all().find(|(t, _)| *t > start && *t < last_at);
         let base = match (before, after) {
             (Some(b), Some(a)) if a.0 - start < start - b.0 => a.1,
             (Some(b), _) => b.1,
@@ -95,6 +101,53 @@ impl Samples {
 }
 
 impl CounterHistory {
+    /// Every series, live and seeded.
+    fn all_series(&self) -> impl Iterator<Item = (&CounterKey, &Samples)> {
+        self.series.iter().chain(self.seeded.iter())
+    }
+
+    /// Rebuilds `synmon.check.runs` (per check, location, outcome and attempt) from stored runs
+    /// `(started_at, check, location, outcome, attempt)` since `since`, as if it had been
+    /// sampled after each: what a restart would otherwise lose for rules that count first
+    /// attempts (the latency windows the other run counts come from are replayed separately).
+    /// Call before the first sampling.
+    pub fn seed_runs<'a>(
+        &mut self,
+        runs: impl IntoIterator<Item = (DateTime<Utc>, &'a str, &'a str, &'a str, u32)>,
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) {
+        let mut runs: Vec<_> = runs.into_iter().collect();
+        runs.sort_by_key(|r| r.0);
+        let mut totals: BTreeMap<CounterKey, u64> = BTreeMap::new();
+        for (at, check, location, outcome, attempt) in runs {
+            let key: CounterKey = (
+                catalog::CHECK_RUNS.name,
+                vec![
+                    ("check", check.to_string()),
+                    ("location", location.to_string()),
+                    ("outcome", outcome.to_string()),
+                    ("attempt", attempt.to_string()),
+                ],
+            );
+            let n = totals.entry(key.clone()).or_default();
+            let samples = self.seeded.entry(key).or_insert_with(|| {
+                let mut s = Samples::default();
+                s.push(since, 0);
+                s
+            });
+            *n += 1;
+            samples.push(at, *n);
+        }
+        for (key, n) in totals {
+            if let Some(s) = self.seeded.get_mut(&key) {
+                s.push(until, n);
+            }
+        }
+        self.started = Some(self.started.map_or(since, |s| s.min(since)));
+        self.last.get_or_insert(until);
+    }
+
     /// Samples every counter of the registry (called once per evaluation).
     pub fn sample(&mut self, registry: &Registry, now: DateTime<Utc>) {
         self.sample_all(&[registry], now);
@@ -183,8 +236,7 @@ impl Source for RegistrySource<'_> {
         match metric.kind {
             MetricKind::Counter => self
                 .counters
-                .series
-                .iter()
+                .all_series()
                 .filter(|((name, _), _)| *name == metric.name)
                 .map(|((_, l), s)| (to_labels(l), s))
                 .filter(|(l, _)| matchers.matches(l))
@@ -244,8 +296,7 @@ impl Source for RegistrySource<'_> {
             MetricKind::Counter => {
                 let counters: Vec<&Samples> = self
                     .counters
-                    .series
-                    .iter()
+                    .all_series()
                     .filter(|((name, l), _)| {
                         *name == metric.name && matchers.matches(&to_labels(l))
                     })
@@ -366,6 +417,79 @@ mod tests {
         );
         // Longer than the history: from the oldest sample.
         assert_eq!(s.increase(Duration::from_secs(86_400), at(180)), 1800.0);
+    }
+
+    #[test]
+    fn a_window_shorter_than_the_sampling_gap_still_reads_the_last_growth() {
+        let mut s = Samples::default();
+        // Sampled every 5 minutes, +10 each time.
+        for (i, m) in (0..=30).step_by(5).enumerate() {
+            s.push(at(m), 10 * i as u64);
+        }
+        for w in [60, 120, 180, 300] {
+            assert_eq!(s.increase(Duration::from_secs(w), at(30)), 10.0, "{w} s");
+        }
+        // The nearest sample to the start is the base: 22 minutes back is minute 8, nearer the
+        // sample at 10 (20) than the one at 5 (10): 60 - 20.
+        assert_eq!(s.increase(Duration::from_secs(22 * 60), at(30)), 40.0);
+    }
+
+    #[test]
+    fn run_counts_seeded_from_the_store_survive_a_restart_and_add_to_live_ones() {
+        // Before the restart (minutes 0-29): a run a minute, the ones at 20-24 failing and
+        // retested (failing again).
+        let mut stored = Vec::new();
+        for m in 0..30 {
+            let failing = (20..25).contains(&m);
+            stored.push((at(m), "a", "l", if failing { "fail" } else { "pass" }, 1));
+            if failing {
+                stored.push((at(m) + chrono::Duration::seconds(5), "a", "l", "fail", 2));
+            }
+        }
+        let mut hist = CounterHistory::default();
+        hist.seed_runs(stored, at(0), at(30));
+        // After it: the registry counts from zero; one more failed first attempt.
+        let reg = Registry::new();
+        hist.sample(&reg, at(31));
+        let labels = [
+            ("check", "a"),
+            ("location", "l"),
+            ("outcome", "fail"),
+            ("attempt", "1"),
+        ];
+        reg.incr(catalog::CHECK_RUNS.name, &labels, 1).unwrap();
+        hist.sample(&reg, at(32));
+        let src = RegistrySource {
+            registry: &reg,
+            remote: None,
+            counters: &hist,
+        };
+        let first = |o: &str| {
+            Matchers(vec![
+                crate::rules::model::Matcher::parse("attempt", "1").unwrap(),
+                crate::rules::model::Matcher::parse("outcome", o).unwrap(),
+            ])
+        };
+        let hour = Duration::from_secs(3600);
+        let count = |m: &Matchers| src.event_counts(&catalog::CHECK_RUNS, m, hour, &[at(32)])[0];
+        assert_eq!(count(&first("fail")), 6.0, "5 stored + 1 live");
+        assert_eq!(count(&first("pass")), 25.0);
+        // The last 5 minutes hold only the live failure; the last 10 two stored ones too.
+        let over = |secs| {
+            src.event_counts(
+                &catalog::CHECK_RUNS,
+                &first("fail"),
+                Duration::from_secs(secs),
+                &[at(32)],
+            )[0]
+        };
+        assert_eq!(over(300), 1.0);
+        assert_eq!(over(600), 3.0);
+        // Coverage reaches back to the seeded history, not to the restart.
+        assert_eq!(
+            src.data_since(&catalog::CHECK_RUNS, &first("fail")),
+            Some(at(0))
+        );
     }
 
     #[test]

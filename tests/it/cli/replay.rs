@@ -148,6 +148,7 @@ incidents:
   - { name: down, kind: outage, at: 10m, for: 5m }
   - { name: slow, kind: latency, checks: [nope], at: 1m, for: 1m, latency_ms: 900 }
   - { name: x, kind: meltdown, at: 1m, for: 1m }
+  - { name: back, kind: latency, checks: [nope], at: 1m, for: 1m, latency_ms: -1e17 }
 ",
     );
     let out = replay(dir.path(), &["s.yaml", "--config", "synmon.yaml"]);
@@ -155,6 +156,13 @@ incidents:
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         err.contains("s.yaml:6:") && err.contains("incidents[2].kind: unknown kind `meltdown`"),
+        "{err}"
+    );
+    // A latency that would end runs before they start is refused, not replayed (it
+    // overflowed the clock and panicked).
+    assert!(
+        err.contains("s.yaml:7:")
+            && err.contains("incidents[3].latency_ms: must be a number of milliseconds"),
         "{err}"
     );
     // A check the config does not have is found once the kinds are right.
@@ -189,7 +197,13 @@ fn the_shipped_day_replays_against_the_shipped_alerts_as_json() {
     // pages, none for blips and probe crashes, nothing false, missed or left open.
     assert_eq!(out.status.code(), Some(0), "{v:#}");
     assert_eq!(v["ok"], true);
-    for key in ["false_pages", "false_slack", "missed", "probe_caused", "never_resolved"] {
+    for key in [
+        "false_pages",
+        "false_slack",
+        "missed",
+        "probe_caused",
+        "never_resolved",
+    ] {
         assert_eq!(v["totals"][key], 0, "{key}: {v:#}");
     }
     assert!(incidents.len() >= 20, "{}", incidents.len());
