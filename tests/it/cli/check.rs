@@ -216,7 +216,7 @@ fn alerts_test_command_passes_the_seed_tests_and_exits_1_or_2_otherwise() {
         [
             "alerts/tests/business.yaml: ok (6 tests)",
             "alerts/tests/journeys.yaml: ok (7 tests)",
-            "alerts/tests/technical.yaml: ok (4 tests)",
+            "alerts/tests/technical.yaml: ok (8 tests)",
         ]
     );
     let dir = tempfile::tempdir().unwrap();
