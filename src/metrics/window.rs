@@ -715,6 +715,12 @@ impl WindowedHistogram {
     /// the walk stops at the first end older than the data instead of visiting the thousands
     /// after it, for every series at every evaluation (`synmon replay` runs thousands).
     pub fn add_counts(&self, window: Window, ends: &[DateTime<Utc>], out: &mut [u64]) {
+        // The loop below stops at the first end older than the data: ends must run newest
+        // first, or the later (newer) ones would be silently left uncounted.
+        debug_assert!(
+            ends.windows(2).all(|w| w[0] >= w[1]),
+            "add_counts needs its ends newest first"
+        );
         let tiers = [&self.minutes, &self.hours, &self.days];
         let oldest = tiers
             .iter()

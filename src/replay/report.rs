@@ -447,10 +447,13 @@ pub fn build(cfg: &Config, sc: &Scenario, d: &Delivered) -> Report {
                 ),
             }
         } else if should_speak {
+            // Any alert of the first page may have opened it: the bound is the quickest one's.
             let rule_for = first
-                .and_then(|o| o.alerts.iter().next())
-                .and_then(|a| cfg.rules.rule(a))
-                .map(|r| (r.pending_for, r.name.clone()));
+                .into_iter()
+                .flat_map(|o| o.alerts.iter())
+                .filter_map(|a| cfg.rules.rule(a))
+                .map(|r| (r.pending_for, r.name.clone()))
+                .min();
             let (pending, named) = match rule_for {
                 Some((p, n)) => (p, format!("`for` {} of `{n}`", short(p))),
                 None => (Duration::ZERO, "no rule spoke".to_string()),
