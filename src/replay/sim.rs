@@ -166,18 +166,16 @@ impl Receivers {
         }
     }
 
-    /// The Slack receiver's choice (`notify/slack/client.rs`, `Slack::send`): a group whose
+    /// The Slack receiver's choice ([`crate::notify::slack::edits_message`]): a group whose
     /// message still shows it firing is edited (and so is one being resolved); a firing group
     /// with no message, or whose message shows an earlier resolved episode, gets a new post; a
     /// resolve with no message is posted.
     fn slack(&mut self, n: &Notification, now: DateTime<Utc>) {
         let key = (n.receiver.clone(), n.group_key.clone());
         let resolved = n.status == Status::Resolved;
-        let editable = self
-            .posts
-            .get(&key)
-            .copied()
-            .filter(|&i| resolved || self.out.slack[i].resolved_at.is_none());
+        let editable = self.posts.get(&key).copied().filter(|&i| {
+            crate::notify::slack::edits_message(self.out.slack[i].resolved_at.is_some(), resolved)
+        });
         match editable {
             Some(i) => {
                 let p = &mut self.out.slack[i];

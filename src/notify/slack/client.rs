@@ -106,6 +106,15 @@ fn api_code(err: &SlackClientError) -> Option<&str> {
 // ---------------------------------------------------------------------------------------------
 // The receiver.
 
+/// Whether a notification edits the group's stored message (`chat.update`) rather than
+/// posting a new one, given whether that message already shows the group resolved and whether
+/// the notification resolves it: a resolve always edits; a firing group edits a message that
+/// still shows it firing, and starts a new one after a resolved episode. A replay that
+/// counts posts must decide the same way.
+pub fn edits_message(message_shows_resolved: bool, resolving: bool) -> bool {
+    resolving || !message_shows_resolved
+}
+
 /// What this receiver remembers about a group between deliveries (persisted by the core as
 /// `SendContext::group_state`): where its message is, which outbox row last delivered it, and
 /// whether it already shows the group resolved.
@@ -496,7 +505,7 @@ impl Receiver for Slack {
         let session = self.client.open_session(&token);
         let resolved = n.status == Status::Resolved;
 
-        let editable = state.filter(|s| resolved || !s.resolved);
+        let editable = state.filter(|s| edits_message(s.resolved, resolved));
         if let Some(s) = editable {
             let resend = s.outbox_id == ctx.outbox_id;
             if self.update(&session, &s, &payload).await? {

@@ -36,7 +36,7 @@ use crate::config::Secret;
 
 use super::config::field;
 
-pub use client::{GroupState, METADATA_EVENT, RETRYABLE_CODES, Slack, classify};
+pub use client::{GroupState, METADATA_EVENT, RETRYABLE_CODES, Slack, classify, edits_message};
 pub use payload::{
     MAX_BLOCKS, MAX_HEADER_CHARS, MAX_SECTION_CHARS, MAX_TEXT_CHARS, SlackPayload, cut, escape,
     message, thread_reply,
