@@ -150,6 +150,7 @@ fn journey_run(check: &str, steps: &[&str], lat: &mut Latencies, attempt: u32) -
         total_ms: steps.iter().map(|s| s.latency_ms).sum(),
         session_wait_ms: 0.0,
         session_create_ms: 0.0,
+        browser_reused: None,
         steps,
         error: None,
         failed_step: None,

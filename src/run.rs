@@ -93,8 +93,13 @@ pub struct RunResult {
     pub total_ms: f64,
     /// Time spent waiting for a browser session (not target latency).
     pub session_wait_ms: f64,
-    /// Time to create the browser session (not target latency).
+    /// Time to get the run's browser ready: a pooled browser's liveness check, or a new
+    /// session (not target latency).
     pub session_create_ms: f64,
+    /// Whether a pooled browser served this journey run (`None`: no browser, or not known
+    /// because the run was read back from the store, which does not keep it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub browser_reused: Option<bool>,
     pub steps: Vec<StepResult>,
     pub error: Option<String>,
     pub failed_step: Option<String>,
@@ -126,6 +131,7 @@ impl RunResult {
             total_ms: 0.0,
             session_wait_ms: 0.0,
             session_create_ms: 0.0,
+            browser_reused: None,
             steps: Vec::new(),
             error: None,
             failed_step: None,

@@ -307,6 +307,7 @@ mod tests {
             total_ms: 2000.0,
             session_wait_ms: 0.0,
             session_create_ms: 0.0,
+            browser_reused: None,
             steps: vec![step("login", 900.0, false), step("save", 120.0, true)],
             error: None,
             failed_step: None,

@@ -9,9 +9,11 @@ pub use crate::template::{BUILTIN_VARS, Template, Vars};
 pub use load::{LoadContext, STEP_TIMEOUT, journey_files, load_dir, load_file};
 pub use model::*;
 pub mod chromedriver;
+mod driver;
 pub mod runner;
 pub mod webdriver;
 
 pub use crate::run::{Artifact, PageMetrics, RunResult, StepResult, Timing};
-pub use runner::{Driver, Progress, Runner, RunnerSettings};
-pub use webdriver::WebDriverConfig;
+pub use driver::{Driver, Lease};
+pub use runner::{Progress, Runner, RunnerSettings};
+pub use webdriver::{Isolation, WebDriverConfig};

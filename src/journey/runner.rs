@@ -9,7 +9,7 @@ use serde_json::Value;
 use tokio::time::Instant;
 use tracing::Instrument;
 
-use super::chromedriver::Chromedriver;
+pub use super::driver::Driver;
 use super::model::*;
 use super::webdriver::{ArmMode, Armed, Browser, Cond, StepError, WebDriverConfig};
 use crate::clock::Clock;
@@ -17,46 +17,6 @@ use crate::config::{Identity, Redactor, Target};
 use crate::outcome::Outcome;
 use crate::run::*;
 use crate::template::{Vars, render_json};
-
-/// Where browser sessions come from.
-pub enum Driver {
-    /// A chromedriver synmon starts and supervises.
-    Local(Box<Chromedriver>),
-    /// A remote WebDriver endpoint (Selenium Grid, chromedriver elsewhere).
-    Remote(url::Url),
-}
-
-impl Driver {
-    pub fn from_config(webdriver: &WebDriverConfig) -> Self {
-        match &webdriver.remote_url {
-            Some(u) => Driver::Remote(u.clone()),
-            None => Driver::Local(Box::new(Chromedriver::new(
-                &webdriver.chromedriver,
-                webdriver.startup_timeout,
-            ))),
-        }
-    }
-
-    pub async fn endpoint(&self) -> Result<url::Url, StepError> {
-        match self {
-            Driver::Local(c) => c.endpoint().await,
-            Driver::Remote(u) => Ok(u.clone()),
-        }
-    }
-
-    pub fn local(&self) -> Option<&Chromedriver> {
-        match self {
-            Driver::Local(c) => Some(c),
-            Driver::Remote(_) => None,
-        }
-    }
-
-    pub async fn shutdown(&self) {
-        if let Driver::Local(c) = self {
-            c.shutdown().await;
-        }
-    }
-}
 
 /// What a journey run takes from the config; the assembler builds it
 /// (`settings::Config::runner_settings`), so journeys never see the whole config.
@@ -155,27 +115,18 @@ impl Runner {
 
         let browser = if journey.needs_browser() {
             let created = Instant::now();
-            let b = match self.driver.endpoint().await {
-                Ok(ep) => {
-                    let script = super::webdriver::SCRIPT_TIMEOUT;
-                    Browser::connect(
-                        &ep,
-                        &cfg.webdriver,
-                        self.driver.local().is_some(),
-                        cfg.navigation_timeout,
-                        script,
-                    )
-                    .await
-                }
-                Err(e) => Err(e),
-            };
+            let b = self
+                .driver
+                .lease(cfg.navigation_timeout, super::webdriver::SCRIPT_TIMEOUT)
+                .await;
             result.session_create_ms = ms(created.elapsed());
             match b {
-                Ok(b) => {
+                Ok(lease) => {
+                    result.browser_reused = Some(lease.reused);
                     self.report(Progress::SessionReady {
                         run_id: run_id.clone(),
                     });
-                    Some(b)
+                    Some(lease.browser)
                 }
                 Err(e) => {
                     tracing::error!(error = %e, "browser session could not be created");
@@ -237,7 +188,9 @@ impl Runner {
                 self.save_evidence(&b, &run_id, &Value::Null, &mut result.artifacts, &redactor)
                     .await;
             }
-            b.close().await;
+            // A run that ended in a probe error may have left the browser hung or broken: it
+            // is replaced rather than reused.
+            self.driver.give_back(b, result.outcome != Outcome::Error);
         }
         result.total_ms = ms(t0.elapsed());
         match result.outcome {

@@ -2,15 +2,21 @@
 //! is a method here, and every WebDriver failure is classified once, here, as the target's fault
 //! (`fail`) or the probe's (`error`).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use fantoccini::error::{CmdError, ErrorStatus, NewSessionError};
-use fantoccini::wd::{Capabilities, TimeoutConfiguration, WebDriverCompatibleCommand};
+use fantoccini::wd::{
+    Capabilities, TimeoutConfiguration, WebDriverCompatibleCommand, WindowHandle,
+};
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::outcome::Outcome;
+
+pub mod bidi;
+use bidi::{Bidi, BidiError};
 
 /// The `webdriver:` section: which browser, how many sessions, how long to wait for it.
 #[derive(Debug, Clone)]
@@ -25,6 +31,31 @@ pub struct WebDriverConfig {
     /// Size of the browser session pool.
     pub sessions: u32,
     pub startup_timeout: Duration,
+    /// How one run is kept apart from the next.
+    pub isolation: Isolation,
+    /// A pooled browser is replaced after this many runs (memory a long-lived Chromium gathers).
+    pub recycle_after: u32,
+}
+
+/// How runs are isolated from each other (`webdriver.isolation`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Isolation {
+    /// Browsers stay alive across runs; each run gets a fresh WebDriver BiDi user context
+    /// (cookies, storage, cache, service workers of its own, deleted after the run).
+    #[default]
+    Context,
+    /// A new browser session per run: the strongest isolation, and the most expensive.
+    Session,
+}
+
+impl Isolation {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Isolation::Context => "context",
+            Isolation::Session => "session",
+        }
+    }
 }
 
 const ARM_JS: &str = concat!(include_str!("js/cond.js"), include_str!("js/arm.js"));
@@ -225,13 +256,40 @@ pub fn capabilities(
     caps.insert("goog:chromeOptions".into(), chrome);
     caps.insert("goog:loggingPrefs".into(), json!({"browser": "ALL"}));
     caps.insert("pageLoadStrategy".into(), json!("normal"));
+    if cfg.isolation == Isolation::Context {
+        // Asks for the session's WebDriver BiDi socket: user contexts live there.
+        caps.insert("webSocketUrl".into(), json!(true));
+    }
     caps
 }
 
-/// One browser session.
+/// How long a BiDi housekeeping command (user contexts, tabs) may take before the browser is
+/// judged unhealthy.
+const BIDI_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// One browser session, and the isolated context the current run drives in it.
 pub struct Browser {
     client: Client,
+    /// The session's BiDi socket, where the remote end offered one.
+    bidi: Option<Arc<Bidi>>,
+    /// The session's first window, left open on `about:blank` in the default user context: a
+    /// session ends with its last window, and runs' tabs come and go.
+    home: Option<WindowHandle>,
+    /// The current run's user context and tab.
+    run: Option<RunContext>,
+    /// Runs this session has served.
+    runs: u32,
     _profile: Option<tempfile::TempDir>,
+}
+
+#[derive(Debug, Clone)]
+struct RunContext {
+    user_context: String,
+    context: String,
+}
+
+fn bidi_err(what: &str, e: BidiError) -> StepError {
+    StepError::error(format!("{what}: {e}"))
 }
 
 #[derive(Debug)]
@@ -292,7 +350,23 @@ impl Browser {
                     "cannot create a browser session at {endpoint}: {detail}"
                 ))
             })?;
-        client
+        let mut browser = Self {
+            client,
+            bidi: None,
+            home: None,
+            run: None,
+            runs: 0,
+            _profile: profile,
+        };
+        if let Err(e) = browser.setup(page_load, script).await {
+            browser.close().await;
+            return Err(e);
+        }
+        Ok(browser)
+    }
+
+    async fn setup(&mut self, page_load: Duration, script: Duration) -> Result<(), StepError> {
+        self.client
             .update_timeouts(TimeoutConfiguration::new(
                 Some(script),
                 Some(page_load),
@@ -300,10 +374,129 @@ impl Browser {
             ))
             .await
             .map_err(|e| StepError::error(format!("setting session timeouts: {}", describe(&e))))?;
-        Ok(Self {
-            client,
-            _profile: profile,
-        })
+        let ws = self
+            .client
+            .capabilities()
+            .and_then(|c| c.get("webSocketUrl"))
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        if let Some(ws) = ws {
+            let bidi = Bidi::connect(&ws, None)
+                .await
+                .map_err(|e| bidi_err("opening the BiDi socket", e))?;
+            self.bidi = Some(Arc::new(bidi));
+            self.home = Some(
+                self.client
+                    .window()
+                    .await
+                    .map_err(|e| wd_err("reading the session's window", e))?,
+            );
+        }
+        Ok(())
+    }
+
+    /// Whether runs can get a user context of their own in this session (the remote end speaks
+    /// WebDriver BiDi).
+    pub fn has_contexts(&self) -> bool {
+        self.bidi.is_some()
+    }
+
+    /// Runs served so far.
+    pub fn runs(&self) -> u32 {
+        self.runs
+    }
+
+    /// Opens a fresh user context with one tab and points the classic commands at it: the run
+    /// that follows sees no cookie, storage, cache entry or service worker of an earlier run.
+    pub async fn open_context(&mut self) -> Result<(), StepError> {
+        let Some(bidi) = self.bidi.clone() else {
+            return Err(StepError::error(
+                "the WebDriver endpoint offers no BiDi socket (no user contexts)",
+            ));
+        };
+        let uc = bidi
+            .call("browser.createUserContext", json!({}), BIDI_TIMEOUT)
+            .await
+            .map_err(|e| bidi_err("creating a user context", e))?;
+        let user_context = uc["userContext"].as_str().unwrap_or_default().to_string();
+        let tab = bidi
+            .call(
+                "browsingContext.create",
+                json!({"type": "tab", "userContext": user_context}),
+                BIDI_TIMEOUT,
+            )
+            .await;
+        let context = match tab {
+            Ok(t) => t["context"].as_str().unwrap_or_default().to_string(),
+            Err(e) => {
+                let _ = bidi
+                    .call(
+                        "browser.removeUserContext",
+                        json!({"userContext": user_context}),
+                        BIDI_TIMEOUT,
+                    )
+                    .await;
+                return Err(bidi_err("opening a tab in the user context", e));
+            }
+        };
+        self.run = Some(RunContext {
+            user_context,
+            context: context.clone(),
+        });
+        let handle = WindowHandle::try_from(context)
+            .map_err(|e| StepError::error(format!("the new tab's handle: {e}")))?;
+        self.client
+            .switch_to_window(handle)
+            .await
+            .map_err(|e| wd_err("switching to the run's tab", e))?;
+        // The browser log is the session's: what earlier runs left there is not this run's.
+        let _ = self.console_log().await;
+        Ok(())
+    }
+
+    /// Closes the run's tab and deletes its user context, with everything the run stored.
+    pub async fn close_context(&mut self) -> Result<(), StepError> {
+        let (Some(bidi), Some(run)) = (self.bidi.clone(), self.run.take()) else {
+            return Ok(());
+        };
+        self.runs += 1;
+        if let Some(home) = &self.home {
+            self.client
+                .switch_to_window(home.clone())
+                .await
+                .map_err(|e| wd_err("switching back to the session's window", e))?;
+        }
+        bidi.call(
+            "browsingContext.close",
+            json!({"context": run.context}),
+            BIDI_TIMEOUT,
+        )
+        .await
+        .map_err(|e| bidi_err("closing the run's tab", e))?;
+        bidi.call(
+            "browser.removeUserContext",
+            json!({"userContext": run.user_context}),
+            BIDI_TIMEOUT,
+        )
+        .await
+        .map_err(|e| bidi_err("removing the run's user context", e))?;
+        Ok(())
+    }
+
+    /// Whether the browser still answers: its BiDi socket is open and the run's tab is there.
+    /// One round trip; a crashed or hung browser fails it within `timeout`.
+    pub async fn alive(&self, timeout: Duration) -> bool {
+        let Some(bidi) = &self.bidi else {
+            return true;
+        };
+        let root = self.run.as_ref().map(|r| r.context.clone());
+        let params = match root {
+            Some(c) => json!({"root": c, "maxDepth": 0}),
+            None => json!({"maxDepth": 0}),
+        };
+        bidi.call("browsingContext.getTree", params, timeout)
+            .await
+            .is_ok()
     }
 
     /// Loads `url`. A document the server answered with a 5xx fails the step at once: the

@@ -760,6 +760,7 @@ pub(crate) mod tests {
             total_ms: total,
             session_wait_ms: 0.0,
             session_create_ms: 0.0,
+            browser_reused: None,
             steps,
             error: None,
             failed_step: None,

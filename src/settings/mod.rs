@@ -86,6 +86,9 @@ pub struct Config {
 
 /// The platform's observability port: synmon is its observability service.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:3005";
+/// Runs a pooled browser serves before it is replaced (`webdriver.recycle_after`): a long-lived
+/// Chromium gathers memory; replacing it every 100 runs costs one browser start per 100 runs.
+pub const DEFAULT_RECYCLE_AFTER: u32 = 100;
 
 // How long each top-level duration may be (listed in the README's key tables; the step timeout
 // is the journeys' own bound, `journey::STEP_TIMEOUT`). A step or page
@@ -562,6 +565,13 @@ fn validate(
             format!("{sessions} is out of range (1-64)"),
         );
     }
+    let recycle_after = wd.recycle_after.unwrap_or(DEFAULT_RECYCLE_AFTER);
+    if !(1..=100_000).contains(&recycle_after) {
+        err(
+            "webdriver.recycle_after",
+            format!("{recycle_after} is out of range (1-100000 runs)"),
+        );
+    }
 
     let store_raw = raw
         .store
@@ -810,6 +820,8 @@ fn validate(
             extra_args: wd.extra_args.clone(),
             sessions,
             startup_timeout,
+            isolation: wd.isolation.unwrap_or_default(),
+            recycle_after,
         },
         step_timeout,
         navigation_timeout,

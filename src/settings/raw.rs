@@ -186,6 +186,12 @@ pub struct RawWebDriver {
     pub sessions: Option<u32>,
     #[serde(default)]
     pub startup_timeout: Option<String>,
+    /// `context` (default: browsers kept, a fresh user context per run) or `session`.
+    #[serde(default)]
+    pub isolation: Option<crate::journey::Isolation>,
+    /// Runs after which a pooled browser is replaced.
+    #[serde(default)]
+    pub recycle_after: Option<u32>,
 }
 
 #[derive(Debug, Default, Deserialize)]

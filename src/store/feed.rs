@@ -212,6 +212,7 @@ mod tests {
             total_ms: 1500.0,
             session_wait_ms: 0.0,
             session_create_ms: 0.0,
+            browser_reused: None,
             steps,
             error: None,
             failed_step: None,

@@ -1,3 +1,4 @@
+mod isolation;
 mod journeys;
 mod kinds;
 mod probes;

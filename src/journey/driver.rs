@@ -1,0 +1,203 @@
+//! Where a run's browser comes from: a supervised local chromedriver or a remote WebDriver, and
+//! the pool of live browsers kept between runs.
+//!
+//! Starting a Chromium is most of a browser run's cost (a new session took 0.3-1.2 s and ~2 s
+//! of CPU here, against ~100-150 ms for the steps themselves). With `isolation: context` the
+//! pool keeps each browser alive and gives every run a fresh WebDriver BiDi user context
+//! instead: the run's tab, cookies, storage, HTTP cache and service workers are deleted with
+//! the context when the run ends. The next run's context is prepared as soon as a run hands its
+//! browser back, so its setup is off the next run's critical path; a lease only checks, in one
+//! round trip, that the browser still answers.
+//!
+//! A browser is replaced, never repaired: after `recycle_after` runs, after a run that ended in
+//! a probe `error` (the browser may be hung or half-broken), and when its context cannot be
+//! torn down or set up, or it does not answer at lease time (crashed).
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use tokio::task::JoinHandle;
+
+use super::chromedriver::Chromedriver;
+use super::webdriver::{Browser, Isolation, StepError, WebDriverConfig};
+
+/// How long a pooled browser has to answer the liveness check at lease time.
+const ALIVE_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long closing a discarded browser may take before it is left to its driver.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Where browser sessions come from.
+enum Source {
+    /// A chromedriver synmon starts and supervises.
+    Local(Box<Chromedriver>),
+    /// A remote WebDriver endpoint (Selenium Grid, chromedriver elsewhere).
+    Remote(url::Url),
+}
+
+/// The browser side of the runner: the WebDriver endpoint and the browsers kept alive on it.
+pub struct Driver {
+    source: Source,
+    config: WebDriverConfig,
+    /// Browsers between runs, each being made ready for its next run (its old context torn
+    /// down, a new one opened) or already ready; `None` when that failed.
+    idle: Mutex<Vec<JoinHandle<Option<Browser>>>>,
+    /// Warned once when a remote end offers no BiDi and runs fall back to a session each.
+    warned_no_bidi: std::sync::atomic::AtomicBool,
+}
+
+/// A browser for one run, and what getting it cost.
+pub struct Lease {
+    pub browser: Browser,
+    /// Whether a pooled browser served the run (else one was started for it).
+    pub reused: bool,
+}
+
+impl Driver {
+    pub fn from_config(webdriver: &WebDriverConfig) -> Self {
+        let source = match &webdriver.remote_url {
+            Some(u) => Source::Remote(u.clone()),
+            None => Source::Local(Box::new(Chromedriver::new(
+                &webdriver.chromedriver,
+                webdriver.startup_timeout,
+            ))),
+        };
+        Self {
+            source,
+            config: webdriver.clone(),
+            idle: Mutex::new(Vec::new()),
+            warned_no_bidi: Default::default(),
+        }
+    }
+
+    pub async fn endpoint(&self) -> Result<url::Url, StepError> {
+        match &self.source {
+            Source::Local(c) => c.endpoint().await,
+            Source::Remote(u) => Ok(u.clone()),
+        }
+    }
+
+    pub fn local(&self) -> Option<&Chromedriver> {
+        match &self.source {
+            Source::Local(c) => Some(c),
+            Source::Remote(_) => None,
+        }
+    }
+
+    pub fn isolation(&self) -> Isolation {
+        self.config.isolation
+    }
+
+    /// Browsers kept between runs (being prepared or ready).
+    pub fn pooled(&self) -> usize {
+        self.idle.lock().expect("browser pool lock").len()
+    }
+
+    /// A browser for one run, in a context of its own. Any failure is the probe's (`error`).
+    pub async fn lease(&self, page_load: Duration, script: Duration) -> Result<Lease, StepError> {
+        if self.config.isolation == Isolation::Context {
+            loop {
+                let next = self.idle.lock().expect("browser pool lock").pop();
+                let Some(prepared) = next else { break };
+                match prepared.await {
+                    Ok(Some(b)) if b.alive(ALIVE_TIMEOUT).await => {
+                        return Ok(Lease {
+                            browser: b,
+                            reused: true,
+                        });
+                    }
+                    Ok(Some(b)) => {
+                        tracing::warn!(runs = b.runs(), "pooled browser does not answer; replaced");
+                        discard(b);
+                    }
+                    _ => {}
+                }
+            }
+        }
+        let endpoint = self.endpoint().await?;
+        let mut b = Browser::connect(
+            &endpoint,
+            &self.config,
+            self.local().is_some(),
+            page_load,
+            script,
+        )
+        .await?;
+        if self.config.isolation == Isolation::Context {
+            if b.has_contexts() {
+                if let Err(e) = b.open_context().await {
+                    b.close().await;
+                    return Err(e);
+                }
+            } else if !self
+                .warned_no_bidi
+                .swap(true, std::sync::atomic::Ordering::Relaxed)
+            {
+                tracing::warn!(
+                    endpoint = %endpoint,
+                    "the WebDriver endpoint offers no BiDi socket: each run gets a new session instead of a user context"
+                );
+            }
+        }
+        Ok(Lease {
+            browser: b,
+            reused: false,
+        })
+    }
+
+    /// Takes a browser back after its run. `healthy` is false when the run ended in a probe
+    /// error: that browser is replaced. A healthy one is made ready for the next run in the
+    /// background, and the caller does not wait for it.
+    pub fn give_back(&self, b: Browser, healthy: bool) {
+        let reuse = healthy
+            && self.config.isolation == Isolation::Context
+            && b.has_contexts()
+            && b.runs() + 1 < self.config.recycle_after
+            && self.pooled() < self.config.sessions as usize;
+        if !reuse {
+            discard(b);
+            return;
+        }
+        let prepared = tokio::spawn(async move {
+            let mut b = b;
+            let ready = match b.close_context().await {
+                Ok(()) => b.open_context().await,
+                Err(e) => Err(e),
+            };
+            match ready {
+                Ok(()) => Some(b),
+                Err(e) => {
+                    tracing::warn!(error = %e, "browser context not renewed; browser replaced");
+                    discard(b);
+                    None
+                }
+            }
+        });
+        self.idle.lock().expect("browser pool lock").push(prepared);
+    }
+
+    /// Quits the pooled browsers, then the local chromedriver.
+    pub async fn shutdown(&self) {
+        let idle: Vec<_> = std::mem::take(&mut *self.idle.lock().expect("browser pool lock"));
+        for prepared in idle {
+            if let Ok(Some(b)) = prepared.await {
+                let _ = tokio::time::timeout(CLOSE_TIMEOUT, b.close()).await;
+            }
+        }
+        if let Source::Local(c) = &self.source {
+            c.shutdown().await;
+        }
+    }
+}
+
+/// Quits `b` in the background, bounded: a hung browser must not hold anyone up (its local
+/// chromedriver reaps it at the latest when it stops).
+fn discard(b: Browser) {
+    tokio::spawn(async move {
+        if tokio::time::timeout(CLOSE_TIMEOUT, b.close())
+            .await
+            .is_err()
+        {
+            tracing::warn!("a discarded browser did not close in time");
+        }
+    });
+}

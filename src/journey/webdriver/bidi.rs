@@ -1,0 +1,187 @@
+//! A small WebDriver BiDi client: commands and their answers over the session's WebSocket
+//! (`webSocketUrl` in the new-session response), events to one optional listener.
+//!
+//! fantoccini speaks classic WebDriver only; BiDi adds what classic lacks and synmon needs to
+//! keep a browser across runs: user contexts (`browser.createUserContext`, the standard form of
+//! Playwright's browser contexts: cookies, storage, cache and service workers of their own, gone
+//! with the context), preload scripts, network interception. Only `webdriver.rs` uses it, so the
+//! browser is still spoken to from one module.
+//!
+//! One task owns the socket: it writes commands from a channel and routes each answer to the
+//! caller waiting on its `id`. When the socket closes (the browser or driver died), every
+//! waiting and later call fails at once with [`BidiError::Closed`], which the pool reads as
+//! "this browser is gone".
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio::sync::{mpsc, oneshot};
+use tokio_tungstenite::tungstenite::Message;
+
+/// How a BiDi command failed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum BidiError {
+    #[error("cannot open the WebDriver BiDi socket {url}: {detail}")]
+    Connect { url: String, detail: String },
+    #[error("the WebDriver BiDi socket is closed")]
+    Closed,
+    #[error("{method}: no answer within {} ms", .after.as_millis())]
+    Timeout { method: String, after: Duration },
+    /// The remote end's error answer (`error`, `message` of the BiDi error response).
+    #[error("{method}: {error}: {message}")]
+    Remote {
+        method: String,
+        error: String,
+        message: String,
+    },
+}
+
+type Pending = Arc<Mutex<HashMap<u64, oneshot::Sender<Result<Value, (String, String)>>>>>;
+
+/// A BiDi connection. Cheap to share behind an `Arc`; dropping the last handle closes the socket.
+pub struct Bidi {
+    out: mpsc::UnboundedSender<Message>,
+    pending: Pending,
+    next_id: AtomicU64,
+    closed: Arc<AtomicBool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl std::fmt::Debug for Bidi {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Bidi")
+            .field("closed", &self.is_closed())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Bidi {
+    /// Connects to `url` (the session's `webSocketUrl`). `events` receives every event the
+    /// session is subscribed to (`{"method": ..., "params": ...}`).
+    pub async fn connect(
+        url: &str,
+        events: Option<mpsc::UnboundedSender<Value>>,
+    ) -> Result<Self, BidiError> {
+        let (ws, _) =
+            tokio_tungstenite::connect_async(url)
+                .await
+                .map_err(|e| BidiError::Connect {
+                    url: url.to_string(),
+                    detail: e.to_string(),
+                })?;
+        let (mut sink, mut stream) = ws.split();
+        let (out, mut rx) = mpsc::unbounded_channel::<Message>();
+        let pending: Pending = Arc::new(Mutex::new(HashMap::new()));
+        let closed = Arc::new(AtomicBool::new(false));
+        let (p, c) = (pending.clone(), closed.clone());
+        let task = tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    msg = rx.recv() => match msg {
+                        Some(m) => if sink.send(m).await.is_err() { break },
+                        None => { let _ = sink.close().await; break }
+                    },
+                    msg = stream.next() => match msg {
+                        Some(Ok(Message::Text(t))) => route(&p, events.as_ref(), t.as_str()),
+                        Some(Ok(Message::Close(_))) | Some(Err(_)) | None => break,
+                        Some(Ok(_)) => {}
+                    },
+                }
+            }
+            c.store(true, Ordering::SeqCst);
+            // Waiting callers learn at once that no answer will come.
+            p.lock().expect("bidi pending lock").clear();
+        });
+        Ok(Self {
+            out,
+            pending,
+            next_id: AtomicU64::new(1),
+            closed,
+            task,
+        })
+    }
+
+    /// Whether the socket has closed (the browser or its driver went away).
+    pub fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::SeqCst)
+    }
+
+    /// Sends `method` with `params` and waits up to `timeout` for its result.
+    pub async fn call(
+        &self,
+        method: &str,
+        params: Value,
+        timeout: Duration,
+    ) -> Result<Value, BidiError> {
+        if self.is_closed() {
+            return Err(BidiError::Closed);
+        }
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = oneshot::channel();
+        self.pending
+            .lock()
+            .expect("bidi pending lock")
+            .insert(id, tx);
+        let msg = json!({"id": id, "method": method, "params": params}).to_string();
+        if self.out.send(Message::text(msg)).is_err() {
+            self.pending.lock().expect("bidi pending lock").remove(&id);
+            return Err(BidiError::Closed);
+        }
+        match tokio::time::timeout(timeout, rx).await {
+            Ok(Ok(Ok(v))) => Ok(v),
+            Ok(Ok(Err((error, message)))) => Err(BidiError::Remote {
+                method: method.to_string(),
+                error,
+                message,
+            }),
+            Ok(Err(_)) => Err(BidiError::Closed),
+            Err(_) => {
+                self.pending.lock().expect("bidi pending lock").remove(&id);
+                Err(BidiError::Timeout {
+                    method: method.to_string(),
+                    after: timeout,
+                })
+            }
+        }
+    }
+}
+
+impl Drop for Bidi {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Hands an incoming message to the caller waiting for its id, or to the event listener.
+fn route(pending: &Pending, events: Option<&mpsc::UnboundedSender<Value>>, text: &str) {
+    let Ok(v) = serde_json::from_str::<Value>(text) else {
+        tracing::debug!("unparseable BiDi message ignored");
+        return;
+    };
+    match v.get("id").and_then(Value::as_u64) {
+        Some(id) => {
+            let Some(tx) = pending.lock().expect("bidi pending lock").remove(&id) else {
+                return;
+            };
+            let answer = if v["type"] == "error" {
+                Err((
+                    v["error"].as_str().unwrap_or("unknown error").to_string(),
+                    v["message"].as_str().unwrap_or_default().to_string(),
+                ))
+            } else {
+                Ok(v.get("result").cloned().unwrap_or(Value::Null))
+            };
+            let _ = tx.send(answer);
+        }
+        None if v["type"] == "event" => {
+            if let Some(tx) = events {
+                let _ = tx.send(v);
+            }
+        }
+        None => {}
+    }
+}

@@ -1,0 +1,286 @@
+//! Pooled browsers (`webdriver.isolation: context`): each run in a fresh WebDriver BiDi user
+//! context of a browser kept alive, in real Chromium through real chromedriver. What one run
+//! leaves behind (cookies, localStorage, sessionStorage, IndexedDB, a service worker, an HTTP
+//! cache entry) is invisible to the next; a crashed or hung browser is replaced.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use axum::Router;
+use axum::http::header;
+use axum::response::{Html, IntoResponse};
+use axum::routing::get;
+use synmon::Outcome;
+use synmon::config::Target;
+use synmon::journey::{Driver, RunResult, Runner};
+use synmon::settings::Config;
+
+use crate::support::*;
+
+/// On load: reports in `#state` which traces of an earlier visit it finds, then leaves every
+/// one of them, and shows `#done`. The HTTP cache is judged from the resource's own timing: a
+/// `transferSize` of 0 is an answer from the cache.
+const PAGE: &str = r#"<!doctype html><html><body><div id="state">checking</div><script>
+(async () => {
+  const has = {};
+  has.cookie = document.cookie.includes('iso=1');
+  has.local = localStorage.getItem('iso') === '1';
+  has.session = sessionStorage.getItem('iso') === '1';
+  has.idb = (await indexedDB.databases()).some(d => d.name === 'iso');
+  has.sw = (await navigator.serviceWorker.getRegistrations()).length > 0;
+  await (await fetch('/cached.txt')).text();
+  const e = performance.getEntriesByName(new URL('/cached.txt', location.href).href)[0];
+  has.cache = !!e && e.transferSize === 0;
+  document.getElementById('state').textContent =
+    Object.entries(has).map(([k, v]) => k + '=' + (v ? 'yes' : 'no')).join(' ');
+  document.cookie = 'iso=1; max-age=3600; path=/';
+  localStorage.setItem('iso', '1');
+  sessionStorage.setItem('iso', '1');
+  await new Promise((ok, bad) => {
+    const r = indexedDB.open('iso', 1);
+    r.onupgradeneeded = () => r.result.createObjectStore('s');
+    r.onsuccess = () => { r.result.close(); ok(); };
+    r.onerror = () => bad(r.error);
+  });
+  await navigator.serviceWorker.register('/sw.js');
+  await navigator.serviceWorker.ready;
+  const d = document.createElement('div'); d.id = 'done'; d.textContent = 'done';
+  document.body.appendChild(d);
+})().catch(e => { document.getElementById('state').textContent = 'error: ' + e; });
+</script></body></html>"#;
+
+const FRESH: &str = "cookie=no local=no session=no idb=no sw=no cache=no";
+const SEEN: &str = "cookie=yes local=yes session=yes idb=yes sw=yes cache=yes";
+
+/// One visit; `expect`: what `#state` must say.
+fn visit(expect: &str) -> String {
+    format!(
+        "  - goto: /iso\n  - wait_for: {{ selector: \"#done\" }}\n  - assert_text: {{ selector: \"#state\", equals: \"{expect}\" }}\n"
+    )
+}
+
+struct Pages {
+    base_url: String,
+    cache_hits: Arc<AtomicUsize>,
+    _task: tokio::task::JoinHandle<()>,
+}
+
+async fn pages() -> Pages {
+    let cache_hits = Arc::new(AtomicUsize::new(0));
+    let hits = cache_hits.clone();
+    let app = Router::new()
+        .route("/iso", get(|| async { Html(PAGE) }))
+        .route(
+            "/sw.js",
+            get(|| async {
+                (
+                    [(header::CONTENT_TYPE, "text/javascript")],
+                    "self.addEventListener('install', () => self.skipWaiting());",
+                )
+            }),
+        )
+        .route(
+            "/cached.txt",
+            get(move || {
+                let n = hits.fetch_add(1, Ordering::SeqCst) + 1;
+                async move {
+                    (
+                        [
+                            (header::CONTENT_TYPE, "text/plain"),
+                            (header::CACHE_CONTROL, "max-age=3600"),
+                        ],
+                        format!("hit {n}"),
+                    )
+                        .into_response()
+                }
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let task = tokio::spawn(async move {
+        axum::serve(listener, app).await.unwrap();
+    });
+    Pages {
+        base_url: format!("http://{addr}"),
+        cache_hits,
+        _task: task,
+    }
+}
+
+struct Fixture {
+    _dir: tempfile::TempDir,
+    pages: Pages,
+    cfg: Config,
+    target: Target,
+    runner: Runner,
+    driver: Arc<Driver>,
+}
+
+async fn fixture(webdriver: &str) -> Fixture {
+    let pages = pages().await;
+    let dir = tempfile::tempdir().unwrap();
+    let jdir = dir.path().join("journeys");
+    std::fs::create_dir_all(&jdir).unwrap();
+    std::fs::write(
+        jdir.join("fresh.yaml"),
+        format!("name: fresh\nsteps:\n{}", visit(FRESH)),
+    )
+    .unwrap();
+    std::fs::write(
+        jdir.join("twice.yaml"),
+        format!("name: twice\nsteps:\n{}{}", visit(FRESH), visit(SEEN)),
+    )
+    .unwrap();
+    let file = dir.path().join("synmon.yaml");
+    std::fs::write(
+        &file,
+        format!(
+            "targets:\n  pages:\n    base_url: \"{}\"\ntenant: t\ncredentials:\n  username: u\n  password: pass-word\njourneys: journeys\nartifacts: artifacts\nwebdriver:\n{webdriver}",
+            pages.base_url
+        ),
+    )
+    .unwrap();
+    let cfg = Config::load(&file).unwrap();
+    let target = cfg.target(None).unwrap().clone();
+    let (runner, driver) = runner(cfg.clone());
+    Fixture {
+        _dir: dir,
+        pages,
+        cfg,
+        target,
+        runner,
+        driver,
+    }
+}
+
+fn describe(r: &RunResult) -> String {
+    serde_json::to_string_pretty(r).unwrap()
+}
+
+async fn run(f: &Fixture, journey: &str) -> RunResult {
+    let j = f.cfg.journey(journey).unwrap();
+    f.runner.run(&j, &f.target).await
+}
+
+/// The Chromium browser processes of the local chromedriver (its direct children).
+async fn browser_pids(driver: &Driver) -> Vec<i32> {
+    let parent = driver
+        .local()
+        .unwrap()
+        .pid()
+        .await
+        .expect("chromedriver runs") as i32;
+    let mut pids = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        // Fields after the command name, which is in parentheses: state, ppid, ...
+        let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+        let ppid: i32 = rest
+            .split_whitespace()
+            .nth(1)
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(0);
+        if ppid == parent {
+            pids.push(pid);
+        }
+    }
+    pids
+}
+
+fn signal(pids: &[i32], sig: nix::sys::signal::Signal) {
+    for p in pids {
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(*p), sig);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_sees_nothing_an_earlier_run_left_in_the_same_browser() {
+    let _b = BROWSER.lock().await;
+    let f = fixture("  sessions: 1\n").await;
+    // The page does see its own traces: the second visit of one run finds all six.
+    let r = run(&f, "twice").await;
+    assert_eq!(r.outcome, Outcome::Pass, "{}", describe(&r));
+    assert_eq!(f.pages.cache_hits.load(Ordering::SeqCst), 1, "cached once");
+    for i in 0..3 {
+        let r = run(&f, "fresh").await;
+        assert_eq!(r.outcome, Outcome::Pass, "run {i}: {}", describe(&r));
+        assert_eq!(
+            r.browser_reused,
+            Some(true),
+            "run {i}: the browser of the first run served: {}",
+            describe(&r)
+        );
+    }
+    assert_eq!(
+        f.pages.cache_hits.load(Ordering::SeqCst),
+        4,
+        "every run fetched the cacheable resource from the server"
+    );
+    assert_eq!(
+        browser_pids(&f.driver).await.len(),
+        1,
+        "one Chromium served all four runs"
+    );
+    f.driver.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn session_isolation_starts_a_browser_per_run() {
+    let _b = BROWSER.lock().await;
+    let f = fixture("  sessions: 1\n  isolation: session\n").await;
+    for i in 0..2 {
+        let r = run(&f, "fresh").await;
+        assert_eq!(r.outcome, Outcome::Pass, "run {i}: {}", describe(&r));
+        assert_eq!(r.browser_reused, Some(false), "run {i}");
+    }
+    assert_eq!(f.driver.pooled(), 0, "nothing kept");
+    f.driver.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crashed_browser_is_replaced_and_the_next_run_passes() {
+    let _b = BROWSER.lock().await;
+    let f = fixture("  sessions: 1\n").await;
+    let r = run(&f, "fresh").await;
+    assert_eq!(r.outcome, Outcome::Pass, "{}", describe(&r));
+    let before = browser_pids(&f.driver).await;
+    assert_eq!(before.len(), 1, "one pooled browser");
+    assert_eq!(f.driver.pooled(), 1, "the pool holds it for the next run");
+    signal(&before, nix::sys::signal::Signal::SIGKILL);
+    let r = run(&f, "fresh").await;
+    assert_eq!(r.outcome, Outcome::Pass, "{}", describe(&r));
+    assert_eq!(r.browser_reused, Some(false), "a new browser served");
+    let after = browser_pids(&f.driver).await;
+    assert!(
+        after.iter().all(|p| !before.contains(p)),
+        "{before:?} -> {after:?}"
+    );
+    f.driver.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hung_browser_is_replaced_and_the_next_run_passes() {
+    let _b = BROWSER.lock().await;
+    let f = fixture("  sessions: 1\n").await;
+    let r = run(&f, "fresh").await;
+    assert_eq!(r.outcome, Outcome::Pass, "{}", describe(&r));
+    let hung = browser_pids(&f.driver).await;
+    assert_eq!(hung.len(), 1);
+    // A browser that stops answering: its process frozen.
+    signal(&hung, nix::sys::signal::Signal::SIGSTOP);
+    let r = run(&f, "fresh").await;
+    signal(&hung, nix::sys::signal::Signal::SIGKILL);
+    assert_eq!(r.outcome, Outcome::Pass, "{}", describe(&r));
+    assert_eq!(r.browser_reused, Some(false), "a new browser served");
+    assert!(
+        r.session_create_ms >= 2000.0,
+        "the liveness check waited its 2 s before giving up: {}",
+        r.session_create_ms
+    );
+    f.driver.shutdown().await;
+}
