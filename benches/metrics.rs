@@ -131,6 +131,7 @@ fn journey_run(check: &str, steps: &[&str], lat: &mut Latencies, attempt: u32) -
             latency_ms: lat.next_ms(),
             timed: i > 0,
             timing: Timing::InPage,
+            navigation: None,
             outcome: Outcome::Pass,
             error: None,
         })

@@ -13,8 +13,26 @@ pub enum Timing {
     /// Inside the page: from the user's input event to the awaited DOM state
     /// (`performance.now()` + MutationObserver). What a user perceives.
     InPage,
-    /// From outside the browser, around the WebDriver/HTTP/SQL calls (navigations, waits).
+    /// Inside the pages, across a navigation: from the input event on the old document (the
+    /// navigation's start for a `goto`) to the awaited state on the new one, both clocks
+    /// epoch-anchored (`performance.timeOrigin`).
+    InPageNavigation,
+    /// From outside the browser, around the WebDriver calls (a step no page clock could see).
     Outside,
+    /// By synmon's own HTTP or SQL client, around its request (a journey's `http` and `sql`
+    /// steps: no browser involved).
+    Client,
+}
+
+/// A navigation's own timing, in ms from its start (Navigation Timing of the new document).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct NavTiming {
+    pub redirect_ms: f64,
+    /// Time to the response's first byte.
+    pub ttfb_ms: f64,
+    pub dom_content_loaded_ms: f64,
+    /// The load event's end (0 while the document is still loading).
+    pub load_ms: f64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -26,6 +44,9 @@ pub struct StepResult {
     pub timing: Timing,
     pub outcome: Outcome,
     pub error: Option<String>,
+    /// The navigation a step loaded, for a step timed across one (not kept by the store).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub navigation: Option<NavTiming>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

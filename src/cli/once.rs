@@ -67,16 +67,18 @@ pub fn table(r: &RunResult) -> String {
         .unwrap_or(4)
         .max(4);
     out.push_str(&format!(
-        "{:<w$}  {:>10}  {:<5}  {:<8}  {:<7}  error\n",
+        "{:<w$}  {:>10}  {:<5}  {:<11}  {:<7}  error\n",
         "step", "latency ms", "timed", "timing", "outcome"
     ));
     for s in &r.steps {
         let timing = match s.timing {
             crate::journey::Timing::InPage => "in-page",
+            crate::journey::Timing::InPageNavigation => "in-page+nav",
             crate::journey::Timing::Outside => "outside",
+            crate::journey::Timing::Client => "client",
         };
         out.push_str(&format!(
-            "{:<w$}  {:>10.1}  {:<5}  {:<8}  {:<7}  {}\n",
+            "{:<w$}  {:>10.1}  {:<5}  {:<11}  {:<7}  {}\n",
             s.name,
             s.latency_ms,
             if s.timed { "yes" } else { "" },

@@ -289,6 +289,7 @@ mod tests {
             latency_ms: ms,
             timed,
             timing: Timing::InPage,
+            navigation: None,
             outcome: Outcome::Pass,
             error: None,
         };

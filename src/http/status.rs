@@ -1010,7 +1010,9 @@ fn render_run(r: &RunResult, maintenance: Option<&str>) -> String {
             timed = if st.timed { "yes" } else { "no" },
             how = match st.timing {
                 crate::run::Timing::InPage => "in the page",
+                crate::run::Timing::InPageNavigation => "in the pages, across a navigation",
                 crate::run::Timing::Outside => "outside",
+                crate::run::Timing::Client => "by synmon's client",
             },
             b = state_badge(outcome_state(st.outcome)),
             e = esc(st.error.as_deref().unwrap_or("")),

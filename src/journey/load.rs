@@ -606,11 +606,12 @@ fn step_of(
 
     if let (Some(_), Some(a)) = (&until, &action)
         && !a.is_user_action()
+        && !matches!(a, Action::Goto { .. })
     {
         c.err(
             &join_key(path, "until"),
             format!(
-                "`until` belongs to a user action (click, fill, press, select), not `{}`",
+                "`until` belongs to a user action (click, fill, press, select) or a goto, not `{}`",
                 a.kind()
             ),
         );

@@ -107,6 +107,27 @@ impl Action {
     }
 
     /// Actions a user performs, which may carry `until:`.
+    /// The event a user action is timed from (`None`: not a user action).
+    pub fn start_event(&self) -> Option<crate::journey::webdriver::StartEvent> {
+        use crate::journey::webdriver::StartEvent;
+        match self {
+            Action::Click { .. } => Some(StartEvent::Click),
+            Action::Fill { .. } => Some(StartEvent::LastInput),
+            Action::Press { .. } => Some(StartEvent::KeyDown),
+            Action::Select { .. } => Some(StartEvent::Change),
+            _ => None,
+        }
+    }
+
+    /// Whether the action can load a new document: a click, a key press, a submitting fill.
+    pub fn may_navigate(&self) -> bool {
+        match self {
+            Action::Click { .. } | Action::Press { .. } => true,
+            Action::Fill { submit, .. } => *submit,
+            _ => false,
+        }
+    }
+
     pub fn is_user_action(&self) -> bool {
         matches!(
             self,

@@ -11,7 +11,7 @@ use tracing::Instrument;
 
 pub use super::driver::Driver;
 use super::model::*;
-use super::webdriver::{ArmMode, Armed, Browser, Cond, StepError, WebDriverConfig};
+use super::webdriver::{Arm, Browser, Cond, Finished, StepError, WebDriverConfig};
 use crate::clock::Clock;
 use crate::config::{Identity, Redactor, Target};
 use crate::outcome::Outcome;
@@ -52,6 +52,18 @@ pub struct Runner {
 pub enum Progress {
     SessionReady { run_id: String },
     StepStarted { run_id: String, step: String },
+}
+
+/// How a step's latency was measured, as `exec` reports it.
+enum Measured {
+    /// By the page's clock (in-page timing, or an in-page wait).
+    Page(f64),
+    /// By the pages' clocks across a navigation, with the navigation's own timing.
+    Navigation(f64, Option<NavTiming>),
+    /// By synmon's HTTP/SQL client around its request.
+    Client,
+    /// Around the WebDriver calls.
+    Outside,
 }
 
 /// Extra slack given to a WebDriver command beyond a step's own timeout before the probe is
@@ -224,9 +236,15 @@ impl Runner {
                 )))
             });
         let outside = ms(started.elapsed());
+        let mut navigation = None;
         let (latency_ms, timing, outcome, error) = match res {
-            Ok(Some(in_page)) => (in_page, Timing::InPage, Outcome::Pass, None),
-            Ok(None) => (outside, Timing::Outside, Outcome::Pass, None),
+            Ok(Measured::Page(in_page)) => (in_page, Timing::InPage, Outcome::Pass, None),
+            Ok(Measured::Navigation(across, nav)) => {
+                navigation = nav;
+                (across, Timing::InPageNavigation, Outcome::Pass, None)
+            }
+            Ok(Measured::Client) => (outside, Timing::Client, Outcome::Pass, None),
+            Ok(Measured::Outside) => (outside, Timing::Outside, Outcome::Pass, None),
             Err(e) => {
                 // Secrets typed into the page or sent in a request never reach a message.
                 let mut r = redactor.clone();
@@ -249,6 +267,7 @@ impl Runner {
             timing,
             outcome,
             error,
+            navigation,
         }
     }
 
@@ -265,7 +284,7 @@ impl Runner {
         })
     }
 
-    /// Executes one step; `Ok(Some(ms))` when the latency was measured inside the page.
+    /// Executes one step and says how its latency was measured.
     fn exec<'a>(
         &'a self,
         browser: Option<&'a Browser>,
@@ -273,37 +292,50 @@ impl Runner {
         vars: &'a mut Vars,
         run_id: &'a str,
         artifacts: &'a mut Vec<Artifact>,
-    ) -> std::pin::Pin<
-        Box<dyn std::future::Future<Output = Result<Option<f64>, StepError>> + Send + 'a>,
-    > {
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<Measured, StepError>> + Send + 'a>>
+    {
         Box::pin(async move {
             let timeout = step.timeout;
             let need = || browser.ok_or_else(|| StepError::error("this step needs a browser"));
             let started = Instant::now();
-            let armed = match (&step.until, step.action.is_user_action()) {
-                (Some(u), true) => {
-                    let cond = self.cond(u, vars)?;
-                    let mode = match step.action {
-                        Action::Fill { .. } => ArmMode::LastInput,
-                        _ => ArmMode::FirstInput,
-                    };
-                    let pre = need()?.arm(&cond, mode).await?;
-                    if pre {
-                        tracing::debug!(selector = %cond.selector, "`until` already held before the action");
-                    }
-                    Some(cond)
-                }
-                _ => None,
-            };
-            match &step.action {
+            let until = step
+                .until
+                .as_ref()
+                .map(|u| self.cond(u, vars))
+                .transpose()?;
+            // Every user action is timed in the page: from its start event to `until`, or,
+            // without one, to the end of the page's handling of that event. An action that
+            // can load a new document is followed into it.
+            let arm = step.action.start_event().map(|start| Arm {
+                until: until.as_ref(),
+                start,
+                follow_navigation: step.action.may_navigate(),
+            });
+            let handle = match &step.action {
                 Action::Goto { url } => {
                     let u = self.absolute(&self.render(url, vars)?, vars)?;
-                    need()?.goto(&u, timeout).await?;
+                    let b = need()?;
+                    return match &until {
+                        Some(cond) => match b.goto_until(&u, cond, timeout).await? {
+                            Some(f) => self.finished(b, f, cond, started, timeout).await,
+                            None => {
+                                b.wait_for(cond, timeout.saturating_sub(started.elapsed()))
+                                    .await?;
+                                Ok(Measured::Outside)
+                            }
+                        },
+                        None => Ok(match b.goto(&u, timeout).await? {
+                            Some(nav) if nav.load_ms > 0.0 => {
+                                Measured::Navigation(nav.load_ms, Some(nav))
+                            }
+                            _ => Measured::Outside,
+                        }),
+                    };
                 }
                 Action::Click { selector } => {
                     need()?
-                        .click(&self.render(selector, vars)?, timeout)
-                        .await?;
+                        .click_armed(&self.render(selector, vars)?, timeout, arm.as_ref())
+                        .await?
                 }
                 Action::Fill {
                     selector,
@@ -312,23 +344,30 @@ impl Runner {
                 } => {
                     let v = self.render(value, vars)?;
                     need()?
-                        .fill(&self.render(selector, vars)?, &v, *submit, timeout)
-                        .await?;
+                        .fill_armed(
+                            &self.render(selector, vars)?,
+                            &v,
+                            *submit,
+                            timeout,
+                            arm.as_ref(),
+                        )
+                        .await?
                 }
                 Action::Select { selector, by } => {
                     let sel = self.render(selector, vars)?;
-                    match by {
-                        SelectBy::Value(v) => {
-                            need()?
-                                .select(&sel, Some(&self.render(v, vars)?), None, timeout)
-                                .await?
-                        }
-                        SelectBy::Label(l) => {
-                            need()?
-                                .select(&sel, None, Some(&self.render(l, vars)?), timeout)
-                                .await?
-                        }
-                    }
+                    let (value, label) = match by {
+                        SelectBy::Value(v) => (Some(self.render(v, vars)?), None),
+                        SelectBy::Label(l) => (None, Some(self.render(l, vars)?)),
+                    };
+                    need()?
+                        .select_armed(
+                            &sel,
+                            value.as_deref(),
+                            label.as_deref(),
+                            timeout,
+                            arm.as_ref(),
+                        )
+                        .await?
                 }
                 Action::Press { key, selector } => {
                     let code = super::keys::key_code(key).unwrap_or_default();
@@ -336,14 +375,17 @@ impl Runner {
                         .as_ref()
                         .map(|s| self.render(s, vars))
                         .transpose()?;
-                    need()?.press(&code, sel.as_deref(), timeout).await?;
+                    need()?
+                        .press_armed(&code, sel.as_deref(), timeout, arm.as_ref())
+                        .await?
                 }
                 Action::WaitFor(w) => {
-                    need()?.wait_for(&self.cond(w, vars)?, timeout).await?;
+                    let waited = need()?.wait_for(&self.cond(w, vars)?, timeout).await?;
+                    return Ok(waited.map_or(Measured::Outside, Measured::Page));
                 }
                 Action::AssertText { selector, expect } => {
                     let sel = self.render(selector, vars)?;
-                    let text = need()?.text_of(&sel, timeout).await?;
+                    let (text, waited) = need()?.text_of(&sel, timeout).await?;
                     match expect {
                         TextMatch::Contains(t) => {
                             let want = self.render(t, vars)?;
@@ -362,6 +404,7 @@ impl Runner {
                             }
                         }
                     }
+                    return Ok(waited.map_or(Measured::Outside, Measured::Page));
                 }
                 Action::AssertUrl { contains } => {
                     let want = self.render(contains, vars)?;
@@ -371,6 +414,7 @@ impl Runner {
                             "URL {url} does not contain {want:?}"
                         )));
                     }
+                    return Ok(Measured::Outside);
                 }
                 Action::Screenshot { name } => {
                     let png = need()?.screenshot().await?;
@@ -379,6 +423,7 @@ impl Runner {
                     {
                         artifacts.push(a);
                     }
+                    return Ok(Measured::Outside);
                 }
                 Action::Capture {
                     name,
@@ -387,16 +432,27 @@ impl Runner {
                 } => {
                     let sel = self.render(selector, vars)?;
                     let b = need()?;
-                    let value = match attribute {
-                        Some(a) => b.attr_of(&sel, a, timeout).await?.ok_or_else(|| {
-                            StepError::fail(format!("{sel}: has no attribute `{a}`"))
-                        })?,
+                    let (value, waited) = match attribute {
+                        Some(a) => {
+                            let (v, waited) = b.attr_of(&sel, a, timeout).await?;
+                            let v = v.ok_or_else(|| {
+                                StepError::fail(format!("{sel}: has no attribute `{a}`"))
+                            })?;
+                            (v, waited)
+                        }
                         None => b.text_of(&sel, timeout).await?,
                     };
                     vars.set(name, value);
+                    return Ok(waited.map_or(Measured::Outside, Measured::Page));
                 }
-                Action::Http(h) => self.http_step(browser, h, vars, timeout).await?,
-                Action::Sql(s) => self.sql_step(s, vars, timeout).await?,
+                Action::Http(h) => {
+                    self.http_step(browser, h, vars, timeout).await?;
+                    return Ok(Measured::Client);
+                }
+                Action::Sql(s) => {
+                    self.sql_step(s, vars, timeout).await?;
+                    return Ok(Measured::Client);
+                }
                 Action::Poll { step: inner, every } => {
                     let deadline = started + timeout;
                     let mut attempts = 0u32;
@@ -409,7 +465,9 @@ impl Runner {
                         )
                         .await;
                         match r {
-                            Ok(Ok(_)) => break,
+                            // The poll as a whole is timed like the step it repeats.
+                            Ok(Ok(Measured::Client)) => return Ok(Measured::Client),
+                            Ok(Ok(_)) => return Ok(Measured::Outside),
                             Ok(Err(e)) if e.outcome == Outcome::Error => return Err(e),
                             Ok(Err(e)) if Instant::now() + *every >= deadline => {
                                 return Err(StepError::fail(format!(
@@ -428,37 +486,62 @@ impl Runner {
                         }
                     }
                 }
-            }
-            let Some(cond) = armed else {
-                return Ok(None);
             };
+            let Some(h) = handle else {
+                return Ok(Measured::Outside);
+            };
+            if h.pre
+                && let Some(c) = &until
+            {
+                tracing::debug!(selector = %c.selector, "`until` already held before the action");
+            }
             let b = need()?;
-            let left = timeout.saturating_sub(started.elapsed());
-            match b.await_armed(left).await? {
-                Armed::InPage(ms) => Ok(Some(ms)),
-                Armed::Lost => {
-                    // The action navigated: the new page is awaited from outside.
-                    b.wait_for(&cond, timeout.saturating_sub(started.elapsed()))
-                        .await?;
-                    Ok(None)
-                }
-                Armed::TimedOut => {
-                    // Ask the page what is there instead, for a useful message.
-                    let detail = b
-                        .wait_for(&cond, Duration::from_millis(1))
-                        .await
-                        .err()
-                        .map(|e| e.message)
-                        .unwrap_or_else(|| {
-                            format!("{}: held only after the deadline", cond.selector)
-                        });
-                    Err(StepError::fail(detail.replace(
-                        "after 1 ms",
-                        &format!("after {} ms", timeout.as_millis()),
-                    )))
-                }
+            let f = b
+                .finish(h, timeout.saturating_sub(started.elapsed()))
+                .await?;
+            match &until {
+                Some(cond) => self.finished(b, f, cond, started, timeout).await,
+                None => match f {
+                    Finished::InPage(ms) => Ok(Measured::Page(ms)),
+                    Finished::Navigation(ms, nav) => Ok(Measured::Navigation(ms, nav)),
+                    Finished::Unfollowed | Finished::TimedOut => Ok(Measured::Outside),
+                },
             }
         })
+    }
+
+    /// Turns how a timed action ended into the step's measurement, or its failure.
+    async fn finished(
+        &self,
+        b: &Browser,
+        f: Finished,
+        cond: &Cond,
+        started: Instant,
+        timeout: Duration,
+    ) -> Result<Measured, StepError> {
+        match f {
+            Finished::InPage(ms) => Ok(Measured::Page(ms)),
+            Finished::Navigation(ms, nav) => Ok(Measured::Navigation(ms, nav)),
+            Finished::Unfollowed => {
+                // Nothing watched the new document: it is awaited from outside.
+                b.wait_for(cond, timeout.saturating_sub(started.elapsed()))
+                    .await?;
+                Ok(Measured::Outside)
+            }
+            Finished::TimedOut => {
+                // Ask the page what is there instead, for a useful message.
+                let detail = b
+                    .wait_for(cond, Duration::from_millis(1))
+                    .await
+                    .err()
+                    .map(|e| e.message)
+                    .unwrap_or_else(|| format!("{}: held only after the deadline", cond.selector));
+                Err(StepError::fail(detail.replace(
+                    "after 1 ms",
+                    &format!("after {} ms", timeout.as_millis()),
+                )))
+            }
+        }
     }
 
     fn absolute(&self, url: &str, vars: &Vars) -> Result<String, StepError> {

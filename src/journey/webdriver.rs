@@ -9,7 +9,7 @@ use fantoccini::error::{CmdError, ErrorStatus, NewSessionError};
 use fantoccini::wd::{
     Capabilities, TimeoutConfiguration, WebDriverCompatibleCommand, WindowHandle,
 };
-use fantoccini::{Client, ClientBuilder, Locator};
+use fantoccini::{Client, ClientBuilder};
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -58,10 +58,31 @@ impl Isolation {
     }
 }
 
-const ARM_JS: &str = concat!(include_str!("js/cond.js"), include_str!("js/arm.js"));
+const ARM_NOW_JS: &str = concat!(
+    include_str!("js/cond.js"),
+    include_str!("js/arm.js"),
+    include_str!("js/arm_now.js")
+);
+const READY_JS: &str = concat!(
+    include_str!("js/cond.js"),
+    include_str!("js/arm.js"),
+    include_str!("js/ready.js")
+);
 const AWAIT_JS: &str = include_str!("js/await.js");
 const WAIT_JS: &str = concat!(include_str!("js/cond.js"), include_str!("js/wait.js"));
+const NAV_AWAIT_JS: &str = include_str!("js/nav_await.js");
 const EVIDENCE_JS: &str = include_str!("js/evidence.js");
+/// The run context's preload script: gives every document of the context the channel that
+/// `arm.js` sends an action's start through.
+const CHANNEL_JS: &str =
+    "(send) => { Object.defineProperty(window, '__synmonSend', { value: send }); }";
+/// The BiDi channel the page scripts talk on.
+const CHANNEL: &str = "synmon";
+/// WebDriver's key for an element reference in a script's result.
+const ELEMENT_KEY: &str = "element-6066-11e4-a52e-4f735466cecf";
+/// How long to wait for an action's start to come through the channel (it was sent before the
+/// navigation it caused began; this only absorbs the two sockets' ordering).
+const START_GRACE: Duration = Duration::from_millis(250);
 
 /// Page scripts wait in slices of at most this long: a script whose callback a navigation
 /// swallowed is then noticed quickly, and the wait goes on in the new document.
@@ -118,24 +139,87 @@ impl Cond {
     }
 }
 
-/// How an armed in-page measurement ended.
+/// How an armed in-page measurement ended on the document it was armed in.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Armed {
     /// Latency from the user's input event to the condition, measured inside the page.
     InPage(f64),
-    /// The page navigated away; time from outside instead.
+    /// The page navigated away: the action is followed into the new document.
     Lost,
     /// The condition did not hold in time.
     TimedOut,
 }
 
-/// How the user's input is matched to the condition in `arm`.
+/// How the user's input is matched to the condition in `arm` (the benchmark's entry point).
 #[derive(Debug, Clone, Copy)]
 pub enum ArmMode {
-    /// From the first input event (click, key press).
+    /// From the `click` event.
     FirstInput,
     /// From the last `input` event (typing: the latency a user sees after they stop typing).
     LastInput,
+}
+
+/// The event an interaction is timed from, as the Event Timing API delimits interactions: a
+/// click from its `click` event (not `pointerdown`: WebDriver's synthetic press and release
+/// span several milliseconds that are the driver's, not the page's), a key press from
+/// `keydown`, typing from the last `input` event, a select from `change`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StartEvent {
+    Click,
+    KeyDown,
+    LastInput,
+    Change,
+}
+
+impl StartEvent {
+    fn js(self) -> &'static str {
+        match self {
+            StartEvent::Click => "click",
+            StartEvent::KeyDown => "keydown",
+            StartEvent::LastInput => "input",
+            StartEvent::Change => "change",
+        }
+    }
+}
+
+/// What to arm before a user action.
+#[derive(Debug, Clone, Copy)]
+pub struct Arm<'a> {
+    /// The awaited state (`until`); `None`: the action ends when the page has handled its
+    /// start event.
+    pub until: Option<&'a Cond>,
+    pub start: StartEvent,
+    /// The action may load a new document (a click, a key press, a submit): watch every new
+    /// document of the run for `until` from its first moment.
+    pub follow_navigation: bool,
+}
+
+/// An armed action, to be awaited with [`Browser::finish`].
+#[derive(Debug)]
+pub struct ArmHandle {
+    token: String,
+    /// The preload script watching new documents for the condition, if one was installed.
+    watch: Option<String>,
+    /// Whether the action awaits a condition (else it ends when the page handled it).
+    until: bool,
+    /// The condition already held before the action (the measurement then means little).
+    pub pre: bool,
+}
+
+/// How a timed action ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Finished {
+    /// On the same document, by the page's clock.
+    InPage(f64),
+    /// On the document the action navigated to: from the input event on the old document (or
+    /// the navigation's start, for a `goto`) to the awaited state on the new one, both clocks
+    /// epoch-anchored (`performance.timeOrigin`).
+    Navigation(f64, Option<crate::run::NavTiming>),
+    /// The action navigated and nothing watched the new document: the caller waits from
+    /// outside.
+    Unfollowed,
+    /// The condition did not hold in time.
+    TimedOut,
 }
 
 /// Whether a WebDriver failure is the target's fault or the probe's.
@@ -279,6 +363,9 @@ pub struct Browser {
     run: Option<RunContext>,
     /// Runs this session has served.
     runs: u32,
+    /// Actions' epoch-anchored starts, by token, as the pages sent them on the channel.
+    starts: Arc<Starts>,
+    tokens: std::sync::atomic::AtomicU64,
     _profile: Option<tempfile::TempDir>,
 }
 
@@ -286,6 +373,55 @@ pub struct Browser {
 struct RunContext {
     user_context: String,
     context: String,
+    /// The preload script that gives the context's documents their channel.
+    channel_script: Option<String>,
+}
+
+/// The starts the page scripts sent (`script.message` on the `synmon` channel).
+#[derive(Default)]
+struct Starts {
+    by_token: std::sync::Mutex<std::collections::HashMap<String, f64>>,
+    arrived: tokio::sync::Notify,
+}
+
+impl Starts {
+    fn record(&self, event: &Value) {
+        let p = &event["params"];
+        if event["method"] != "script.message" || p["channel"] != CHANNEL {
+            return;
+        }
+        let Some(text) = p["data"]["value"].as_str() else {
+            return;
+        };
+        let Ok(v) = serde_json::from_str::<Value>(text) else {
+            return;
+        };
+        if let (Some(token), Some(t0)) = (v["token"].as_str(), v["t0"].as_f64()) {
+            self.by_token
+                .lock()
+                .expect("starts lock")
+                .insert(token.to_string(), t0);
+            self.arrived.notify_waiters();
+        }
+    }
+
+    /// The start recorded for `token`, waiting up to `grace` for it to arrive.
+    async fn take(&self, token: &str, grace: Duration) -> Option<f64> {
+        let deadline = tokio::time::Instant::now() + grace;
+        loop {
+            let arrived = self.arrived.notified();
+            if let Some(t0) = self.by_token.lock().expect("starts lock").remove(token) {
+                return Some(t0);
+            }
+            if tokio::time::timeout_at(deadline, arrived).await.is_err() {
+                return None;
+            }
+        }
+    }
+
+    fn clear(&self) {
+        self.by_token.lock().expect("starts lock").clear();
+    }
 }
 
 fn bidi_err(what: &str, e: BidiError) -> StepError {
@@ -356,6 +492,8 @@ impl Browser {
             home: None,
             run: None,
             runs: 0,
+            starts: Arc::new(Starts::default()),
+            tokens: Default::default(),
             _profile: profile,
         };
         if let Err(e) = browser.setup(page_load, script).await {
@@ -381,9 +519,23 @@ impl Browser {
             .and_then(Value::as_str)
             .map(str::to_string);
         if let Some(ws) = ws {
-            let bidi = Bidi::connect(&ws, None)
+            let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Value>();
+            let bidi = Bidi::connect(&ws, Some(tx))
                 .await
                 .map_err(|e| bidi_err("opening the BiDi socket", e))?;
+            let starts = self.starts.clone();
+            tokio::spawn(async move {
+                while let Some(event) = rx.recv().await {
+                    starts.record(&event);
+                }
+            });
+            bidi.call(
+                "session.subscribe",
+                json!({"events": ["script.message"]}),
+                BIDI_TIMEOUT,
+            )
+            .await
+            .map_err(|e| bidi_err("subscribing to page messages", e))?;
             self.bidi = Some(Arc::new(bidi));
             self.home = Some(
                 self.client
@@ -419,6 +571,21 @@ impl Browser {
             .await
             .map_err(|e| bidi_err("creating a user context", e))?;
         let user_context = uc["userContext"].as_str().unwrap_or_default().to_string();
+        // Before the tab exists, so that its every document has the channel.
+        let channel_script = bidi
+            .call(
+                "script.addPreloadScript",
+                json!({
+                    "functionDeclaration": CHANNEL_JS,
+                    "arguments": [{"type": "channel", "value": {"channel": CHANNEL}}],
+                    "userContexts": [user_context],
+                }),
+                BIDI_TIMEOUT,
+            )
+            .await
+            .map_err(|e| tracing::debug!(error = %e, "no page channel: navigations are followed from the navigation's start"))
+            .ok()
+            .and_then(|v| v["script"].as_str().map(str::to_string));
         let tab = bidi
             .call(
                 "browsingContext.create",
@@ -442,7 +609,9 @@ impl Browser {
         self.run = Some(RunContext {
             user_context,
             context: context.clone(),
+            channel_script,
         });
+        self.starts.clear();
         let handle = WindowHandle::try_from(context)
             .map_err(|e| StepError::error(format!("the new tab's handle: {e}")))?;
         self.client
@@ -480,6 +649,15 @@ impl Browser {
         )
         .await
         .map_err(|e| bidi_err("removing the run's user context", e))?;
+        if let Some(script) = run.channel_script {
+            bidi.call(
+                "script.removePreloadScript",
+                json!({"script": script}),
+                BIDI_TIMEOUT,
+            )
+            .await
+            .map_err(|e| bidi_err("removing the context's preload script", e))?;
+        }
         Ok(())
     }
 
@@ -503,7 +681,14 @@ impl Browser {
     /// browser renders the error body like any page, and the next step would otherwise wait its
     /// whole timeout for an element that page never has, holding a browser session the other
     /// journeys and the retests are waiting for, exactly while the target is down.
-    pub async fn goto(&self, url: &str, timeout: Duration) -> Result<(), StepError> {
+    ///
+    /// Returns the navigation's own timing, read in the page (the load's end, ms from the
+    /// navigation's start, is the step's in-page latency when nothing else is awaited).
+    pub async fn goto(
+        &self,
+        url: &str,
+        timeout: Duration,
+    ) -> Result<Option<crate::run::NavTiming>, StepError> {
         self.client.goto(url).await.map_err(|e| {
             if matches!(&e, CmdError::Standard(w) if w.error == ErrorStatus::Timeout) {
                 StepError::fail(format!(
@@ -514,23 +699,28 @@ impl Browser {
                 wd_err(&format!("loading {url}"), e)
             }
         })?;
-        // Navigation Timing's status of the document now shown (0 or absent when the browser
-        // does not know it: then the following steps judge the page).
-        let status = self
+        // Navigation Timing of the document now shown (absent when the browser does not know
+        // it: then the following steps judge the page).
+        let nav = self
             .client
-            .execute(NAVIGATION_STATUS_JS, vec![])
+            .execute(NAVIGATION_JS, vec![])
             .await
             .ok()
-            .and_then(|v| v.as_u64());
-        match status {
-            Some(s) if s >= 500 => Err(StepError::fail(format!("page {url} answered HTTP {s}"))),
-            _ => Ok(()),
+            .and_then(|v| nav_timing(&v).map(|n| (n, v["status"].as_u64())));
+        match nav {
+            Some((_, Some(s))) if s >= 500 => {
+                Err(StepError::fail(format!("page {url} answered HTTP {s}")))
+            }
+            Some((n, _)) => Ok(Some(n)),
+            None => Ok(None),
         }
     }
 
     /// Waits inside the page for `cond`, surviving navigations that replace the document.
-    pub async fn wait_for(&self, cond: &Cond, timeout: Duration) -> Result<(), StepError> {
+    /// Returns how long it waited by the page's own clock, when one document saw the whole wait.
+    pub async fn wait_for(&self, cond: &Cond, timeout: Duration) -> Result<Option<f64>, StepError> {
         let deadline = tokio::time::Instant::now() + timeout;
+        let mut replaced = false;
         loop {
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
             let slice = left.min(SCRIPT_SLICE);
@@ -546,13 +736,15 @@ impl Browser {
                 .await;
             let more = deadline > tokio::time::Instant::now();
             match res {
-                Ok(v) if v["ok"] == json!(true) => return Ok(()),
-                Ok(_) if more => continue,
+                Ok(v) if v["ok"] == json!(true) => {
+                    return Ok(if replaced { None } else { v["ms"].as_f64() });
+                }
+                Ok(_) if more => replaced = true,
                 Ok(v) => return Err(StepError::fail(not_met(cond, timeout, &v))),
                 // The document was replaced while waiting (the callback went with it): wait
                 // again in the new one.
                 Err(e) if (is_navigation_interruption(&e) || is_script_timeout(&e)) && more => {
-                    continue;
+                    replaced = true;
                 }
                 Err(e) if is_script_timeout(&e) => {
                     return Err(StepError::fail(format!(
@@ -566,19 +758,311 @@ impl Browser {
         }
     }
 
-    /// Arms in-page timing for the next user action. Returns whether the condition already
-    /// held before the action (then the measurement means little and the caller says so).
+    fn token(&self) -> String {
+        let n = self
+            .tokens
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        format!("a{n}")
+    }
+
+    /// Arms in-page timing for the next user action, with no element to find first (the
+    /// benchmark's entry point; journeys arm through the actions themselves). Returns whether
+    /// the condition already held before the action.
     pub async fn arm(&self, cond: &Cond, mode: ArmMode) -> Result<bool, StepError> {
-        let mode = match mode {
-            ArmMode::FirstInput => "first",
-            ArmMode::LastInput => "last_input",
+        let start = match mode {
+            ArmMode::FirstInput => StartEvent::Click,
+            ArmMode::LastInput => StartEvent::LastInput,
         };
+        let token = self.token();
         let v = self
             .client
-            .execute(ARM_JS, vec![json!(cond), json!(mode)])
+            .execute(
+                ARM_NOW_JS,
+                vec![json!(cond), json!(start.js()), json!(token), json!(false)],
+            )
             .await
             .map_err(|e| wd_err("arming in-page timing", e))?;
         Ok(v == json!(true))
+    }
+
+    /// Installs, for the run's context, a preload script that watches every new document for
+    /// `cond` from its first moment. `None` where the session has no BiDi.
+    async fn watch_next_document(&self, cond: &Cond, token: &str) -> Option<String> {
+        let (bidi, run) = (self.bidi.as_ref()?, self.run.as_ref()?);
+        let f = format!(
+            "() => {{ {}\nvar cond = {}; var token = {};\n{} }}",
+            include_str!("js/cond.js"),
+            json!(cond),
+            json!(token),
+            include_str!("js/nav_watch.js")
+        );
+        let r = bidi
+            .call(
+                "script.addPreloadScript",
+                json!({"functionDeclaration": f, "userContexts": [run.user_context]}),
+                BIDI_TIMEOUT,
+            )
+            .await;
+        match r {
+            Ok(v) => v["script"].as_str().map(str::to_string),
+            Err(e) => {
+                tracing::debug!(error = %e, "new documents not watched: a navigation is timed from outside");
+                None
+            }
+        }
+    }
+
+    /// Removes a preload script without waiting for the answer: it only costs the next
+    /// documents a check that finds nothing to do.
+    fn unwatch(&self, script: Option<String>) {
+        if let (Some(bidi), Some(script)) = (self.bidi.clone(), script) {
+            tokio::spawn(async move {
+                let _ = bidi
+                    .call(
+                        "script.removePreloadScript",
+                        json!({"script": script}),
+                        BIDI_TIMEOUT,
+                    )
+                    .await;
+            });
+        }
+    }
+
+    /// Waits inside the page until the element `selector` is there and visible, arming `arm`
+    /// in the same script, and returns the element: one command where there were three.
+    async fn ready(
+        &self,
+        selector: &str,
+        arm: Option<&Arm<'_>>,
+        timeout: Duration,
+    ) -> Result<(fantoccini::elements::Element, Option<ArmHandle>), StepError> {
+        let token = self.token();
+        let watch = async {
+            match arm {
+                Some(Arm {
+                    until: Some(c),
+                    follow_navigation: true,
+                    ..
+                }) => self.watch_next_document(c, &token).await,
+                _ => None,
+            }
+        };
+        let arm_js = arm.map(|a| {
+            json!({"cond": a.until, "start": a.start.js(), "token": token, "follow": a.follow_navigation})
+        });
+        let find = async {
+            let deadline = tokio::time::Instant::now() + timeout;
+            loop {
+                let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+                let slice = left.min(SCRIPT_SLICE);
+                let res = self
+                    .client
+                    .execute_async(
+                        READY_JS,
+                        vec![
+                            json!(selector),
+                            arm_js.clone().unwrap_or(Value::Null),
+                            json!(crate::config::duration::millis_u64(slice)),
+                        ],
+                    )
+                    .await;
+                let more = deadline > tokio::time::Instant::now();
+                match res {
+                    Ok(v) if v["ok"] == json!(true) => return Ok(v),
+                    Ok(_) if more => continue,
+                    Ok(v) => {
+                        let what = if v["count"].as_u64().unwrap_or(0) == 0 {
+                            "no element"
+                        } else {
+                            "no visible element"
+                        };
+                        return Err(StepError::fail(format!(
+                            "{selector}: {what} after {} ms",
+                            timeout.as_millis()
+                        )));
+                    }
+                    Err(e) if (is_navigation_interruption(&e) || is_script_timeout(&e)) && more => {
+                        continue;
+                    }
+                    Err(e) => return Err(wd_err(selector, e)),
+                }
+            }
+        };
+        let (found, watch) = tokio::join!(find, watch);
+        let v = match found {
+            Ok(v) => v,
+            Err(e) => {
+                self.unwatch(watch);
+                return Err(e);
+            }
+        };
+        let Some(id) = v["el"][ELEMENT_KEY].as_str() else {
+            self.unwatch(watch);
+            return Err(StepError::error(format!(
+                "{selector}: the page returned no element reference"
+            )));
+        };
+        let el = fantoccini::elements::Element::from_element_id(
+            self.client.clone(),
+            fantoccini::elements::ElementRef::from(id.to_string()),
+        );
+        let handle = arm.map(|a| ArmHandle {
+            token: token.clone(),
+            watch,
+            until: a.until.is_some(),
+            pre: v["pre"] == json!(true),
+        });
+        Ok((el, handle))
+    }
+
+    pub async fn click(&self, selector: &str, timeout: Duration) -> Result<(), StepError> {
+        self.click_armed(selector, timeout, None).await.map(drop)
+    }
+
+    pub async fn fill(
+        &self,
+        selector: &str,
+        value: &str,
+        submit: bool,
+        timeout: Duration,
+    ) -> Result<(), StepError> {
+        self.fill_armed(selector, value, submit, timeout, None)
+            .await
+            .map(drop)
+    }
+
+    pub async fn click_armed(
+        &self,
+        selector: &str,
+        timeout: Duration,
+        arm: Option<&Arm<'_>>,
+    ) -> Result<Option<ArmHandle>, StepError> {
+        let (el, h) = self.ready(selector, arm, timeout).await?;
+        el.click().await.map_err(|e| wd_err(selector, e))?;
+        Ok(h)
+    }
+
+    pub async fn fill_armed(
+        &self,
+        selector: &str,
+        value: &str,
+        submit: bool,
+        timeout: Duration,
+        arm: Option<&Arm<'_>>,
+    ) -> Result<Option<ArmHandle>, StepError> {
+        let (el, h) = self.ready(selector, arm, timeout).await?;
+        el.clear().await.map_err(|e| wd_err(selector, e))?;
+        let mut text = value.to_string();
+        if submit {
+            text.push('\u{e007}');
+        }
+        el.send_keys(&text).await.map_err(|e| wd_err(selector, e))?;
+        Ok(h)
+    }
+
+    pub async fn select_armed(
+        &self,
+        selector: &str,
+        value: Option<&str>,
+        label: Option<&str>,
+        timeout: Duration,
+        arm: Option<&Arm<'_>>,
+    ) -> Result<Option<ArmHandle>, StepError> {
+        let (el, h) = self.ready(selector, arm, timeout).await?;
+        let r = match (value, label) {
+            (Some(v), _) => el.select_by_value(v).await,
+            (None, Some(l)) => el.select_by_label(l).await,
+            (None, None) => return Err(StepError::error("select needs a value or a label")),
+        };
+        r.map_err(|e| wd_err(selector, e))?;
+        Ok(h)
+    }
+
+    pub async fn press_armed(
+        &self,
+        key: &str,
+        selector: Option<&str>,
+        timeout: Duration,
+        arm: Option<&Arm<'_>>,
+    ) -> Result<Option<ArmHandle>, StepError> {
+        match selector {
+            Some(s) => {
+                let (el, h) = self.ready(s, arm, timeout).await?;
+                el.send_keys(key).await.map_err(|e| wd_err(s, e))?;
+                Ok(h)
+            }
+            None => {
+                let h = match arm {
+                    Some(a) => {
+                        let token = self.token();
+                        let watch = async {
+                            match a.until {
+                                Some(c) if a.follow_navigation => {
+                                    self.watch_next_document(c, &token).await
+                                }
+                                _ => None,
+                            }
+                        };
+                        let armed = self.client.execute(
+                            ARM_NOW_JS,
+                            vec![
+                                json!(a.until),
+                                json!(a.start.js()),
+                                json!(token),
+                                json!(a.follow_navigation),
+                            ],
+                        );
+                        let (armed, watch) = tokio::join!(armed, watch);
+                        let pre = armed.map_err(|e| wd_err("arming in-page timing", e))?;
+                        Some(ArmHandle {
+                            token,
+                            watch,
+                            until: a.until.is_some(),
+                            pre: pre == json!(true),
+                        })
+                    }
+                    None => None,
+                };
+                let el = self
+                    .client
+                    .active_element()
+                    .await
+                    .map_err(|e| wd_err("active element", e))?;
+                el.send_keys(key).await.map_err(|e| wd_err("press", e))?;
+                Ok(h)
+            }
+        }
+    }
+
+    /// Loads `url` and times it to `until` on the new document, by the page's clock: from the
+    /// navigation's start (`performance.timeOrigin`) to the instant `until` first held. `None`
+    /// where the session cannot watch new documents (no BiDi): the caller waits from outside.
+    pub async fn goto_until(
+        &self,
+        url: &str,
+        until: &Cond,
+        timeout: Duration,
+    ) -> Result<Option<Finished>, StepError> {
+        let token = self.token();
+        let Some(watch) = self.watch_next_document(until, &token).await else {
+            self.goto(url, timeout).await?;
+            return Ok(None);
+        };
+        let started = tokio::time::Instant::now();
+        let loaded = self.goto(url, timeout).await;
+        let r = match loaded {
+            Ok(_) => {
+                self.await_next_document(
+                    Some(&token),
+                    None,
+                    timeout.saturating_sub(started.elapsed()),
+                )
+                .await
+            }
+            Err(e) => Err(e),
+        };
+        self.unwatch(Some(watch));
+        r.map(Some)
     }
 
     /// Waits for the armed condition and returns how it ended.
@@ -615,91 +1099,100 @@ impl Browser {
         }
     }
 
-    async fn find_ready(
-        &self,
-        selector: &str,
-        timeout: Duration,
-    ) -> Result<fantoccini::elements::Element, StepError> {
-        self.wait_for(&Cond::present(selector), timeout)
-            .await
-            .map_err(|e| match e.outcome {
-                Outcome::Fail => StepError::fail(format!(
-                    "{selector}: no visible element after {} ms",
-                    timeout.as_millis()
-                )),
-                _ => e,
-            })?;
-        self.client
-            .find(Locator::Css(selector))
-            .await
-            .map_err(|e| wd_err(selector, e))
-    }
-
-    pub async fn click(&self, selector: &str, timeout: Duration) -> Result<(), StepError> {
-        let el = self.find_ready(selector, timeout).await?;
-        el.click().await.map_err(|e| wd_err(selector, e))
-    }
-
-    pub async fn fill(
-        &self,
-        selector: &str,
-        value: &str,
-        submit: bool,
-        timeout: Duration,
-    ) -> Result<(), StepError> {
-        let el = self.find_ready(selector, timeout).await?;
-        el.clear().await.map_err(|e| wd_err(selector, e))?;
-        let mut text = value.to_string();
-        if submit {
-            text.push('\u{e007}');
-        }
-        el.send_keys(&text).await.map_err(|e| wd_err(selector, e))
-    }
-
-    pub async fn select(
-        &self,
-        selector: &str,
-        value: Option<&str>,
-        label: Option<&str>,
-        timeout: Duration,
-    ) -> Result<(), StepError> {
-        let el = self.find_ready(selector, timeout).await?;
-        let r = match (value, label) {
-            (Some(v), _) => el.select_by_value(v).await,
-            (None, Some(l)) => el.select_by_label(l).await,
-            (None, None) => return Err(StepError::error("select needs a value or a label")),
+    /// Waits for an armed action: its condition on the same document, or, when the action
+    /// navigated, on the new one (see [`Finished`]).
+    pub async fn finish(&self, h: ArmHandle, timeout: Duration) -> Result<Finished, StepError> {
+        let started = tokio::time::Instant::now();
+        let r = match self.await_armed(timeout).await {
+            Ok(Armed::InPage(ms)) => Ok(Finished::InPage(ms)),
+            Ok(Armed::TimedOut) => Ok(Finished::TimedOut),
+            Ok(Armed::Lost) => {
+                let left = timeout.saturating_sub(started.elapsed());
+                match (&h.watch, h.until) {
+                    (Some(_), _) => {
+                        self.await_next_document(Some(&h.token), Some(&h.token), left)
+                            .await
+                    }
+                    // No condition: the action ends when the new document has loaded.
+                    (None, false) => self.await_next_document(None, Some(&h.token), left).await,
+                    (None, true) => Ok(Finished::Unfollowed),
+                }
+            }
+            Err(e) => Err(e),
         };
-        r.map_err(|e| wd_err(selector, e))
+        self.unwatch(h.watch);
+        r
     }
 
-    pub async fn press(
+    /// Follows an action into the document it loaded. `watched`: the token whose condition
+    /// the preload watcher marks (else the load's end is awaited); `start`: the token whose
+    /// input event started the action (else the navigation's own start is the start).
+    async fn await_next_document(
         &self,
-        key: &str,
-        selector: Option<&str>,
+        watched: Option<&str>,
+        start: Option<&str>,
         timeout: Duration,
-    ) -> Result<(), StepError> {
-        match selector {
-            Some(s) => {
-                let el = self.find_ready(s, timeout).await?;
-                el.send_keys(key).await.map_err(|e| wd_err(s, e))
+    ) -> Result<Finished, StepError> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let v = loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let slice = left.min(SCRIPT_SLICE);
+            let last = slice >= left;
+            let res = self
+                .client
+                .execute_async(
+                    NAV_AWAIT_JS,
+                    vec![
+                        json!(watched),
+                        json!(crate::config::duration::millis_u64(slice)),
+                        json!(last),
+                    ],
+                )
+                .await;
+            match res {
+                Ok(v) if v["pending"] == json!(true) => continue,
+                Ok(v) if v["timeout"] == json!(true) => return Ok(Finished::TimedOut),
+                Ok(v) => break v,
+                Err(e)
+                    if (is_navigation_interruption(&e) || is_script_timeout(&e))
+                        && deadline > tokio::time::Instant::now() =>
+                {
+                    continue;
+                }
+                Err(e) if is_script_timeout(&e) => return Ok(Finished::TimedOut),
+                Err(e) => return Err(wd_err("following the navigation", e)),
             }
-            None => {
-                let el = self
-                    .client
-                    .active_element()
-                    .await
-                    .map_err(|e| wd_err("active element", e))?;
-                el.send_keys(key).await.map_err(|e| wd_err("press", e))
-            }
+        };
+        let (Some(end), Some(origin)) = (v["end"].as_f64(), v["origin"].as_f64()) else {
+            return Err(StepError::error(format!("navigation timing returned {v}")));
+        };
+        let t0 = match start {
+            Some(t) => self.starts.take(t, START_GRACE).await,
+            None => None,
+        };
+        if start.is_some() && t0.is_none() {
+            tracing::debug!(
+                "the action's start did not come through: timed from the navigation's start"
+            );
         }
+        let from = t0.unwrap_or(origin);
+        Ok(Finished::Navigation(
+            (end - from).max(0.0),
+            nav_timing(&v["nav"]),
+        ))
     }
 
-    pub async fn text_of(&self, selector: &str, timeout: Duration) -> Result<String, StepError> {
+    pub async fn text_of(
+        &self,
+        selector: &str,
+        timeout: Duration,
+    ) -> Result<(String, Option<f64>), StepError> {
         let cond = Cond {
             visible: false,
             ..Cond::present(selector)
         };
-        self.wait_for(&cond, timeout)
+        let waited = self
+            .wait_for(&cond, timeout)
             .await
             .map_err(|e| match e.outcome {
                 Outcome::Fail => StepError::fail(format!(
@@ -716,7 +1209,7 @@ impl Browser {
             )
             .await
             .map_err(|e| wd_err(selector, e))?;
-        Ok(v.as_str().unwrap_or_default().trim().to_string())
+        Ok((v.as_str().unwrap_or_default().trim().to_string(), waited))
     }
 
     pub async fn attr_of(
@@ -724,18 +1217,21 @@ impl Browser {
         selector: &str,
         attr: &str,
         timeout: Duration,
-    ) -> Result<Option<String>, StepError> {
+    ) -> Result<(Option<String>, Option<f64>), StepError> {
         let cond = Cond {
             visible: false,
             ..Cond::present(selector)
         };
-        self.wait_for(&cond, timeout).await?;
-        let el = self
+        let waited = self.wait_for(&cond, timeout).await?;
+        let v = self
             .client
-            .find(Locator::Css(selector))
+            .execute(
+                "var e = document.querySelector(arguments[0]); return e ? e.getAttribute(arguments[1]) : null;",
+                vec![json!(selector), json!(attr)],
+            )
             .await
             .map_err(|e| wd_err(selector, e))?;
-        el.attr(attr).await.map_err(|e| wd_err(selector, e))
+        Ok((v.as_str().map(str::to_string), waited))
     }
 
     pub async fn current_url(&self) -> Result<String, StepError> {
@@ -822,9 +1318,21 @@ impl Browser {
     }
 }
 
-/// The HTTP status of the current document's navigation, or null.
-const NAVIGATION_STATUS_JS: &str = "const n = performance.getEntriesByType('navigation')[0]; \
-     return n && n.responseStatus ? n.responseStatus : null;";
+/// The current document's navigation: its HTTP status and its own timing (ms from its start).
+const NAVIGATION_JS: &str = "const n = performance.getEntriesByType('navigation')[0]; \
+     return n ? {status: n.responseStatus || null, redirect_ms: n.redirectEnd - n.redirectStart, \
+     ttfb_ms: n.responseStart, dom_content_loaded_ms: n.domContentLoadedEventEnd, \
+     load_ms: n.loadEventEnd} : null;";
+
+/// A navigation's own timing as the page scripts return it.
+fn nav_timing(v: &Value) -> Option<crate::run::NavTiming> {
+    Some(crate::run::NavTiming {
+        redirect_ms: v["redirect_ms"].as_f64()?,
+        ttfb_ms: v["ttfb_ms"].as_f64()?,
+        dom_content_loaded_ms: v["dom_content_loaded_ms"].as_f64()?,
+        load_ms: v["load_ms"].as_f64()?,
+    })
+}
 
 fn not_met(cond: &Cond, timeout: Duration, v: &Value) -> String {
     let ms = timeout.as_millis();

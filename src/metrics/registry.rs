@@ -737,6 +737,7 @@ pub(crate) mod tests {
             latency_ms: ms,
             timed,
             timing: Timing::InPage,
+            navigation: None,
             outcome,
             error: None,
         }

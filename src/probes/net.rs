@@ -20,6 +20,7 @@ fn step(
         latency_ms: took.as_secs_f64() * 1000.0,
         timed: true,
         timing: Timing::Outside,
+        navigation: None,
         outcome,
         error,
     }

@@ -83,6 +83,7 @@ pub async fn tls(
         latency_ms: took.as_secs_f64() * 1000.0,
         timed: true,
         timing: Timing::Outside,
+        navigation: None,
         outcome,
         error: error.clone(),
     });

@@ -157,6 +157,7 @@ impl Store {
                     timing: parse_enum::<Timing>("timing", row.try_get("timing")?)?,
                     outcome: parse_enum("outcome", row.try_get("outcome")?)?,
                     error: row.try_get("error")?,
+                    navigation: None,
                 });
             }
             Ok(runs)
@@ -190,6 +191,7 @@ mod tests {
             latency_ms: ms,
             timed,
             timing: Timing::InPage,
+            navigation: None,
             outcome: Outcome::Pass,
             error: None,
         }

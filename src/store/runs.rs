@@ -273,6 +273,7 @@ macro_rules! step_from_row {
             timing: parse_enum::<Timing>("timing", row.try_get("timing")?)?,
             outcome: parse_enum("outcome", row.try_get("outcome")?)?,
             error: row.try_get("error")?,
+            navigation: None,
         })
     }};
 }

@@ -201,6 +201,7 @@ impl HttpProber {
                 latency_ms: took.as_secs_f64() * 1000.0,
                 timed: true,
                 timing: Timing::Outside,
+                navigation: None,
                 outcome: step_outcome,
                 error: result.as_ref().err().map(|e| redactor.redact(&e.1)),
             });
@@ -250,6 +251,7 @@ impl HttpProber {
             latency_ms: took.as_secs_f64() * 1000.0,
             timed: false,
             timing: Timing::Outside,
+            navigation: None,
             outcome: if error.is_none() {
                 Outcome::Pass
             } else {
@@ -335,6 +337,7 @@ async fn send(
                     latency_ms: took.as_secs_f64() * 1000.0,
                     timed: false,
                     timing: Timing::Outside,
+                    navigation: None,
                     outcome: Outcome::Fail,
                     error: Some(format!(
                         "HTTP {status}; retrying in {} ms",

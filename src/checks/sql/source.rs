@@ -107,6 +107,7 @@ impl SqlSource {
             latency_ms: ms,
             timed: true,
             timing: Timing::Outside,
+            navigation: None,
             outcome,
             error: error.clone(),
         });

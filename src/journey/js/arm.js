@@ -1,38 +1,82 @@
-// Arms in-page timing for one user action (run with WebDriver "execute" just before it).
-// arguments: [cond {selector, text, visible, gone}, mode "first"|"last_input"]
-// Records the timestamp of the user's first input event (or, for typing, the last `input`
-// event) and the moment the awaited condition first holds after it, observed with a
+// Shared (prepended to the scripts that arm a step): arms in-page timing for one user action.
+// cond: the awaited condition {selector, text, visible, gone}, or null for an action without
+// `until` (it then ends when the page has handled the action's own event).
+// start: the event the interaction starts at: 'click' (a click), 'keydown' (a key press),
+// 'input' (typing: the LAST input event, the latency a user sees after they stop typing),
+// 'change' (a select).
+// token: names this arming. follow: the action may navigate; its start is then also sent
+// out, epoch-anchored (performance.timeOrigin + performance.now()), through the channel the
+// run's context installs in every document (window.__synmonSend), so that an action that
+// navigates can be timed from its input event on the old document to the awaited state on
+// the new one.
+// Records the start and the moment the condition first holds after it, observed with a
 // MutationObserver, so the latency is what the page itself saw, free of WebDriver round trips.
-var cond = arguments[0];
-var mode = arguments[1];
-var prev = window.__synmon;
-if (prev && prev.cleanup) { prev.cleanup(); }
-var st = { t0: null, t1: null, start: null, lastInput: null, done: null };
-window.__synmon = st;
-function holds() { return __synmonHolds(cond); }
-st.holds = holds;
-function check() {
-  if (st.t1 !== null || st.t0 === null) return;
-  if (holds()) {
-    st.t1 = performance.now();
-    st.start = mode === 'last_input' && st.lastInput !== null ? st.lastInput : st.t0;
-    if (st.done) st.done();
+function __synmonArm(cond, start, token, follow) {
+  var prev = window.__synmon;
+  if (prev && prev.cleanup) { prev.cleanup(); }
+  var last = start === 'input';
+  var st = { start: null, t1: null, ended: false, nocond: !cond, unsent: false, done: null, token: token };
+  window.__synmon = st;
+  function send() {
+    if (typeof window.__synmonSend !== 'function') return;
+    try {
+      window.__synmonSend(JSON.stringify({ token: token, t0: performance.timeOrigin + st.start }));
+    } catch (e) { /* the channel is best effort */ }
   }
+  function holds() { return cond ? __synmonHolds(cond) : st.ended; }
+  function check() {
+    if (st.t1 !== null || st.start === null) return;
+    // Read the clock before judging: the check itself (style for visibility) is not the page's.
+    var now = performance.now();
+    if (holds()) {
+      st.t1 = now;
+      if (st.done) st.done();
+    }
+  }
+  st.holds = holds;
+  st.check = check;
+  // The start is the moment the page begins handling the event: this listener, on the window
+  // in the capture phase, runs before any of the page's own. Not the event's timeStamp, which
+  // includes the browser's input pipeline (for WebDriver, the driver's synthetic press and
+  // release, several milliseconds that are not the page's).
+  var onStart = function () {
+    // Typing restarts the clock at each input until the condition has held (without a
+    // condition: at each input, each one ending at its own handling).
+    if (st.start === null || (last && (st.nocond || st.t1 === null))) {
+      st.start = performance.now();
+      // Sent once the page has handled the event (onEnd), not here: the channel is a call
+      // into the browser, and the page's own listeners must not wait for it.
+      st.unsent = follow;
+    }
+  };
+  var flush = function () {
+    if (st.unsent) { st.unsent = false; send(); }
+  };
+  // Without a condition the step ends when the start event has run through the page's own
+  // listeners: this one, on the window in the bubble phase, runs after theirs.
+  var onEnd = function () {
+    flush();
+    if (cond || st.start === null) return;
+    st.ended = true;
+    if (last) { st.t1 = performance.now(); if (st.done) st.done(); } else { check(); }
+  };
+  window.addEventListener(start, onStart, true);
+  window.addEventListener(start, onEnd, false);
+  // A page listener that stops the event's propagation keeps onEnd from running.
+  window.addEventListener('pagehide', flush, true);
+  var obs = null, iv = null;
+  if (cond) {
+    obs = new MutationObserver(check);
+    obs.observe(document, { subtree: true, childList: true, attributes: true, characterData: true });
+    // Style-only changes (CSS transitions) do not mutate the DOM: a slow fallback check.
+    iv = setInterval(check, 10);
+  }
+  st.cleanup = function () {
+    if (obs) obs.disconnect();
+    if (iv) clearInterval(iv);
+    window.removeEventListener(start, onStart, true);
+    window.removeEventListener(start, onEnd, false);
+    window.removeEventListener('pagehide', flush, true);
+  };
+  return cond ? __synmonHolds(cond) : false;
 }
-st.check = check;
-var obs = new MutationObserver(check);
-obs.observe(document, { subtree: true, childList: true, attributes: true, characterData: true });
-var onInput = function (e) { if (st.t0 === null) st.t0 = e.timeStamp; };
-var onTyped = function (e) { st.lastInput = e.timeStamp; };
-var types = ['pointerdown', 'mousedown', 'keydown', 'click'];
-types.forEach(function (t) { document.addEventListener(t, onInput, true); });
-document.addEventListener('input', onTyped, true);
-// Style-only changes (CSS transitions) do not mutate the DOM: a slow fallback check.
-var iv = setInterval(check, 10);
-st.cleanup = function () {
-  obs.disconnect();
-  clearInterval(iv);
-  types.forEach(function (t) { document.removeEventListener(t, onInput, true); });
-  document.removeEventListener('input', onTyped, true);
-};
-return holds();

@@ -1,8 +1,10 @@
 // Waits inside the page for a condition: [cond, timeout_ms, callback].
-// Returns {ok: true, at} or {ok: false, count, texts} (what was there instead, for the error).
+// Returns {ok: true, ms} (ms: how long it waited, by the page's own clock) or {ok: false,
+// count, shown, texts} (what was there instead, for the error).
 var cond = arguments[0];
 var timeout = arguments[1];
 var callback = arguments[arguments.length - 1];
+var began = performance.now();
 function holds() { return __synmonHolds(cond); }
 var done = false;
 var obs, iv, timer;
@@ -12,7 +14,7 @@ function finish(ok) {
   if (obs) obs.disconnect();
   clearInterval(iv);
   clearTimeout(timer);
-  if (ok) { callback({ ok: true, at: performance.now() }); return; }
+  if (ok) { callback({ ok: true, ms: performance.now() - began }); return; }
   var els = document.querySelectorAll(cond.selector);
   var texts = [];
   var shown = 0;

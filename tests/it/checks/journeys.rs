@@ -62,6 +62,16 @@ async fn three_journeys_pass(database_url: Option<&str>) {
         // Twice: every journey must be repeatable forever in the synthetic tenant.
         for _ in 0..2 {
             let r = runner.run(&j, target).await;
+            eprintln!(
+                "DEBUG {name} reused={:?} create={:.1}",
+                r.browser_reused, r.session_create_ms
+            );
+            for s in &r.steps {
+                eprintln!(
+                    "DEBUG   {:<28} {:>8.1} {:?} timed={}",
+                    s.name, s.latency_ms, s.timing, s.timed
+                );
+            }
             assert_eq!(r.outcome, Outcome::Pass, "{name}: {}", describe(&r));
             assert!(r.timed_latency_ms > 0.0, "{name}: {}", describe(&r));
             let timed: Vec<_> = r.steps.iter().filter(|s| s.timed).collect();
@@ -71,6 +81,25 @@ async fn three_journeys_pass(database_url: Option<&str>) {
                 "{name}: timed steps are measured in the page: {}",
                 describe(&r)
             );
+            // Every browser step, the login's navigations included, has a page clock; only
+            // the API step is timed by synmon's own client.
+            for s in &r.steps {
+                let want: &[Timing] = if s.action == "poll" {
+                    &[Timing::Client]
+                } else {
+                    &[Timing::InPage, Timing::InPageNavigation]
+                };
+                assert!(
+                    want.contains(&s.timing),
+                    "{name}: step {:?} timed {:?}: {}",
+                    s.name,
+                    s.timing,
+                    describe(&r)
+                );
+            }
+            let submit = r.steps.iter().find(|s| s.name == "submit login").unwrap();
+            assert_eq!(submit.timing, Timing::InPageNavigation, "{}", describe(&r));
+            assert!(submit.navigation.is_some(), "{}", describe(&r));
             assert!(r.artifacts.is_empty(), "no evidence saved for a pass");
         }
     }

@@ -1,3 +1,4 @@
+mod accuracy;
 mod isolation;
 mod journeys;
 mod kinds;

@@ -41,6 +41,7 @@ fn run(check: &str, minutes_ago: i64, outcome: Outcome, ms: f64) -> RunResult {
         latency_ms: ms,
         timed: true,
         timing: Timing::InPage,
+        navigation: None,
         outcome,
         error: None,
     });

@@ -99,6 +99,7 @@ fn step(name: &str, latency_ms: f64, outcome: Outcome, error: Option<&str>) -> S
         },
         outcome,
         error: error.map(str::to_string),
+        navigation: None,
     }
 }
 

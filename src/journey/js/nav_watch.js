@@ -1,0 +1,23 @@
+// Body of a preload script (WebDriver BiDi script.addPreloadScript) that runs in every new
+// document of the run's context before the page's own scripts, while an action that may
+// navigate is in flight. `cond` and `token` are defined before this text (cond.js too).
+// Watches for the awaited condition from the document's first moment, so an action that
+// navigates is timed to the instant the condition held on the new document, even when that
+// was before any WebDriver command could reach the page. Epoch-anchored
+// (performance.timeOrigin + performance.now()) to be compared with the old document's start.
+var marked = false;
+var obs = null;
+var iv = null;
+function mark() {
+  if (marked) return;
+  var now = performance.now();
+  if (!__synmonHolds(cond)) return;
+  marked = true;
+  window.__synmonNav = { token: token, end: performance.timeOrigin + now };
+  if (obs) obs.disconnect();
+  clearInterval(iv);
+}
+obs = new MutationObserver(mark);
+obs.observe(document, { subtree: true, childList: true, attributes: true, characterData: true });
+iv = setInterval(mark, 10);
+document.addEventListener('DOMContentLoaded', mark);
