@@ -26,7 +26,7 @@ use crate::view::DaemonView;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
-enum State_ {
+enum AlertState {
     Active,
     Suppressed,
 }
@@ -34,7 +34,7 @@ enum State_ {
 #[derive(Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 struct AlertStatus {
-    state: State_,
+    state: AlertState,
     silenced_by: Vec<String>,
     /// Fingerprints of the alerts inhibiting this one.
     inhibited_by: Vec<String>,
@@ -130,7 +130,7 @@ async fn current(s: &DaemonView) -> Vec<GettableAlert> {
                 fingerprint: a.fingerprint.clone(),
                 starts_at: a.starts_at,
                 updated_at,
-                ends_at: updated_at.max(now) + ends_after,
+                ends_at: updated_at + ends_after,
                 generator_url: a
                     .run
                     .as_ref()
@@ -138,9 +138,9 @@ async fn current(s: &DaemonView) -> Vec<GettableAlert> {
                     .unwrap_or_else(|| format!("{url}/")),
                 status: AlertStatus {
                     state: if suppressed {
-                        State_::Suppressed
+                        AlertState::Suppressed
                     } else {
-                        State_::Active
+                        AlertState::Active
                     },
                     silenced_by: mute.silenced_by,
                     inhibited_by,
@@ -190,7 +190,7 @@ impl AlertFilter {
     /// Alertmanager's rules: `active=false` drops active alerts, `silenced=false` those any
     /// silence mutes, `inhibited=false` those any alert inhibits; every matcher must match.
     fn keeps(&self, a: &GettableAlert) -> bool {
-        (self.active || a.status.state != State_::Active)
+        (self.active || a.status.state != AlertState::Active)
             && (self.silenced || a.status.silenced_by.is_empty())
             && (self.inhibited || a.status.inhibited_by.is_empty())
             && self.matchers.iter().all(|m| m.matches(&a.labels))

@@ -309,6 +309,19 @@ async fn every_answer_matches_alertmanagers_api_definitions() {
     assert_eq!(all["hook_plain"]["receivers"], json!([{"name": "hook"}]));
     assert_eq!(all["hook_plain"]["labels"]["route"], "hook");
     assert!(all["hook_plain"]["annotations"]["summary"].is_string());
+    let at = |k: &str| {
+        chrono::DateTime::parse_from_rfc3339(all["hook_plain"][k].as_str().unwrap()).unwrap()
+    };
+    assert_eq!(
+        at("endsAt") - at("updatedAt"),
+        chrono::Duration::seconds(4 * 30),
+        "4 evaluation intervals (30 s by default) after the last evaluation"
+    );
+    assert_eq!(
+        all["hook_plain"]["generatorURL"],
+        format!("{}/", am.d.base_url()),
+        "no run behind it: the status page"
+    );
 
     // amtool's default query, filters and the receivers' regex.
     let shown = get(
@@ -595,6 +608,15 @@ async fn reads_take_the_auth_token_or_an_admin_jwt_and_writes_the_jwt() {
             d.body
         );
     }
+    // synmon raises its own alerts: posting one is not served.
+    let post_alert = call(
+        reqwest::Method::POST,
+        &format!("{base}/api/v2/alerts"),
+        Some(&admin),
+        Some(json!([{"labels": {"alertname": "x"}}])),
+    )
+    .await;
+    assert_eq!(post_alert.status, 405);
     // /api/v1/ reads still take only the auth_token.
     let v1 = reqwest::Client::new()
         .get(format!("{base}/api/v1/silences"))
