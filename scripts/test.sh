@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Runs the whole test suite: installs Chromium + chromedriver and promtool (Debian's
-# `prometheus` package) if missing (Debian, as root), makes sure PostgreSQL is up, then runs
-# every workspace test.
+# Runs the whole test suite: installs Chromium + chromedriver, promtool (Debian's `prometheus`
+# package) and amtool (`prometheus-alertmanager`) if missing (Debian, as root), makes sure
+# PostgreSQL is up, then runs every workspace test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if ! command -v chromedriver >/dev/null 2>&1 || ! command -v chromium >/dev/null 2>&1; then
@@ -23,6 +23,18 @@ if ! command -v promtool >/dev/null 2>&1; then
     exit 2
   fi
 fi
+# amtool (Debian's `prometheus-alertmanager`) drives the API v2 tests; Alertmanager's API v2
+# definitions, which they validate the answers against, come from Debian's Go source package.
+if ! command -v amtool >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus-alertmanager
+  else
+    echo "amtool is needed: sudo apt-get install prometheus-alertmanager" >&2
+    exit 2
+  fi
+fi
+./scripts/alertmanager-openapi.sh
 if command -v pg_isready >/dev/null 2>&1 && ! pg_isready -h 127.0.0.1 -p 5432 -q; then
   pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql)" main start || true
 fi

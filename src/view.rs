@@ -214,6 +214,16 @@ impl DaemonView {
         Ok(fresh)
     }
 
+    /// When the daemon started (the watchdog alert's start, `uptime` in `/api/v2/status`).
+    pub fn started_at(&self) -> chrono::DateTime<chrono::Utc> {
+        self.shared.started_at
+    }
+
+    /// The daemon's public base URL: `external_url`, else `http://` + the listening address.
+    pub fn public_url(&self) -> String {
+        self.config().public_url(self.shared.addr)
+    }
+
     /// This replica's membership in the cluster (role, lease, store health).
     pub fn cluster(&self) -> &crate::cluster::Membership {
         &self.shared.cluster

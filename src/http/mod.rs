@@ -21,6 +21,7 @@ use serde_json::{Value, json};
 
 use crate::view::DaemonView;
 
+mod am_v2;
 mod ratelimit;
 mod server;
 mod silences;
@@ -64,6 +65,8 @@ pub fn router(shared: AppState) -> Router {
             shared.clone(),
             auth::require,
         ))
+        // Alertmanager's API v2 (amtool, Grafana): its own check, which also takes an admin JWT.
+        .merge(am_v2::routes(shared.clone()))
         // Outermost: every API answer, refusals included, carries the rate-limit headers; the
         // limiter keys a request by its verified principal, else its address.
         .layer(axum::middleware::from_fn_with_state(

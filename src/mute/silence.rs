@@ -132,6 +132,44 @@ pub fn parse_matchers(written: &BTreeMap<String, String>) -> Result<Matchers, St
     Ok(Matchers(out))
 }
 
+/// The written form (a value of the `matchers` map) of a matcher with `op` and `value`, such
+/// that [`parse_matchers`] reads back exactly `op` and `value`: an equality whose value starts
+/// with `=` or `!` is written with a leading `=` (`==~x` is the value `=~x`, not a regex);
+/// any other equality is written as it is.
+pub fn written(op: MatchOp, value: &str) -> String {
+    match op {
+        MatchOp::Eq if value.starts_with(['=', '!']) => format!("={value}"),
+        MatchOp::Eq => value.to_string(),
+        MatchOp::Ne => format!("!={value}"),
+        MatchOp::Re => format!("=~{value}"),
+        MatchOp::NotRe => format!("!~{value}"),
+    }
+}
+
+/// A list of matchers (Alertmanager's form: a label may come back) as the map a silence keeps,
+/// one matcher per label. A label named twice is refused: the map cannot hold both, and a
+/// silence must never match differently than it was asked to.
+pub fn matcher_map<'a>(
+    list: impl IntoIterator<Item = (&'a str, MatchOp, &'a str)>,
+) -> Result<BTreeMap<String, String>, String> {
+    let mut out = BTreeMap::new();
+    for (label, op, value) in list {
+        if out.insert(label.to_string(), written(op, value)).is_some() {
+            return Err(format!(
+                "`{label}` has more than one matcher; a synmon silence takes one matcher per label (join them into one regex)"
+            ));
+        }
+    }
+    Ok(out)
+}
+
+/// Whether every matcher matches the empty string, so the silence would mute alerts that have
+/// none of its labels: Alertmanager refuses such a silence ("at least one matcher must not
+/// match the empty string"), and so does its API here.
+pub fn matches_empty(m: &Matchers) -> bool {
+    m.matches(&Labels::new())
+}
+
 /// How far ahead a silence may end: a longer one is a forgotten mute, not a plan (expire it
 /// and create another when the plan changes).
 pub const MAX_AHEAD: chrono::Duration = chrono::Duration::days(366);
@@ -566,6 +604,50 @@ mod tests {
         let mut n = new(&[("a", "x")], None, 200);
         n.comment = "x".repeat(1_000_000);
         assert_eq!(err(n), "`comment` is 1000000 characters long; at most 1000");
+    }
+
+    /// Every operator and awkward value survives `written` -> `parse_matchers` unchanged.
+    #[test]
+    fn written_matchers_read_back_as_given() {
+        let cases = [
+            (MatchOp::Eq, "page"),
+            (MatchOp::Eq, ""),
+            (MatchOp::Eq, "=~x"),
+            (MatchOp::Eq, "!=x"),
+            (MatchOp::Eq, "!~x"),
+            (MatchOp::Eq, "=x"),
+            (MatchOp::Eq, "~x"),
+            (MatchOp::Ne, ""),
+            (MatchOp::Ne, "=x"),
+            (MatchOp::Re, "a|b.*"),
+            (MatchOp::Re, ""),
+            (MatchOp::NotRe, "feed_.*"),
+        ];
+        for (op, value) in cases {
+            let map = matcher_map([("l", op, value)]).unwrap();
+            let m = parse_matchers(&map).unwrap();
+            assert_eq!((m.0[0].op, m.0[0].value.as_str()), (op, value), "{map:?}");
+        }
+        assert_eq!(
+            matcher_map([("a", MatchOp::Re, "x.*"), ("a", MatchOp::Ne, "xy")]).unwrap_err(),
+            "`a` has more than one matcher; a synmon silence takes one matcher per label (join them into one regex)"
+        );
+    }
+
+    #[test]
+    fn matchers_that_all_match_the_empty_string() {
+        let m = |p: &[(&str, &str)]| {
+            parse_matchers(
+                &p.iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+            )
+            .unwrap()
+        };
+        assert!(matches_empty(&m(&[("a", "=~.*")])));
+        assert!(matches_empty(&m(&[("a", "!=x"), ("b", "")])));
+        assert!(!matches_empty(&m(&[("a", "=~.*"), ("b", "x")])));
+        assert!(!matches_empty(&m(&[("a", "=~.+")])));
     }
 
     #[test]

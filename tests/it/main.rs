@@ -10,6 +10,7 @@
 //! - `daemon/`: `synmon run` as a process, the store, the status page, secrets.
 //! - `cli/`: the other subcommands (`check`, `gate`, `dashboards`, `demo`).
 //! - `props/`: property tests over the loaders and the silence API body (the corpus is `fuzz/`'s).
+//! - `server/`: Alertmanager's API v2 driven by the real amtool and checked against its spec.
 //! - `readme.rs`: the README's reference against the code.
 
 mod alerting;
@@ -21,4 +22,5 @@ mod fakes;
 mod notify;
 mod props;
 mod readme;
+mod server;
 mod support;
