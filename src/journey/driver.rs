@@ -124,7 +124,7 @@ impl Driver {
         .await?;
         if self.config.isolation == Isolation::Context {
             if b.has_contexts() {
-                if let Err(e) = b.open_context().await {
+                if let Err(e) = b.next_context().await {
                     b.close().await;
                     return Err(e);
                 }
@@ -159,11 +159,7 @@ impl Driver {
         }
         let prepared = tokio::spawn(async move {
             let mut b = b;
-            let ready = match b.close_context().await {
-                Ok(()) => b.open_context().await,
-                Err(e) => Err(e),
-            };
-            match ready {
+            match b.next_context().await {
                 Ok(()) => Some(b),
                 Err(e) => {
                     tracing::warn!(error = %e, "browser context not renewed; browser replaced");

@@ -356,11 +356,11 @@ pub struct Browser {
     client: Client,
     /// The session's BiDi socket, where the remote end offered one.
     bidi: Option<Arc<Bidi>>,
-    /// The session's first window, left open on `about:blank` in the default user context: a
-    /// session ends with its last window, and runs' tabs come and go.
-    home: Option<WindowHandle>,
-    /// The current run's user context and tab.
+    /// The current run's user context and tab. The session's first window stays open on
+    /// `about:blank` in the default user context, untouched: runs' tabs come and go.
     run: Option<RunContext>,
+    /// The next run's context, being prepared in the background.
+    spare: Option<tokio::task::JoinHandle<Result<RunContext, StepError>>>,
     /// Runs this session has served.
     runs: u32,
     /// Actions' epoch-anchored starts, by token, as the pages sent them on the channel.
@@ -428,6 +428,83 @@ fn bidi_err(what: &str, e: BidiError) -> StepError {
     StepError::error(format!("{what}: {e}"))
 }
 
+/// A new user context with the page channel installed and one tab, opened in the background
+/// (the run's tab keeps the focus until the session switches to this one).
+async fn create_context(bidi: &Bidi) -> Result<RunContext, StepError> {
+    let uc = bidi
+        .call("browser.createUserContext", json!({}), BIDI_TIMEOUT)
+        .await
+        .map_err(|e| bidi_err("creating a user context", e))?;
+    let user_context = uc["userContext"].as_str().unwrap_or_default().to_string();
+    // Before the tab exists, so that its every document has the channel.
+    let channel_script = bidi
+        .call(
+            "script.addPreloadScript",
+            json!({
+                "functionDeclaration": CHANNEL_JS,
+                "arguments": [{"type": "channel", "value": {"channel": CHANNEL}}],
+                "userContexts": [user_context],
+            }),
+            BIDI_TIMEOUT,
+        )
+        .await
+        .map_err(|e| tracing::debug!(error = %e, "no page channel: navigations are followed from the navigation's start"))
+        .ok()
+        .and_then(|v| v["script"].as_str().map(str::to_string));
+    let tab = bidi
+        .call(
+            "browsingContext.create",
+            json!({"type": "tab", "userContext": user_context, "background": true}),
+            BIDI_TIMEOUT,
+        )
+        .await;
+    match tab {
+        Ok(t) => Ok(RunContext {
+            user_context,
+            context: t["context"].as_str().unwrap_or_default().to_string(),
+            channel_script,
+        }),
+        Err(e) => {
+            let _ = bidi
+                .call(
+                    "browser.removeUserContext",
+                    json!({"userContext": user_context}),
+                    BIDI_TIMEOUT,
+                )
+                .await;
+            Err(bidi_err("opening a tab in the user context", e))
+        }
+    }
+}
+
+/// Closes a run's tab and deletes its user context, with everything the run stored.
+async fn delete_context(bidi: &Bidi, run: RunContext) -> Result<(), StepError> {
+    bidi.call(
+        "browsingContext.close",
+        json!({"context": run.context}),
+        BIDI_TIMEOUT,
+    )
+    .await
+    .map_err(|e| bidi_err("closing the run's tab", e))?;
+    bidi.call(
+        "browser.removeUserContext",
+        json!({"userContext": run.user_context}),
+        BIDI_TIMEOUT,
+    )
+    .await
+    .map_err(|e| bidi_err("removing the run's user context", e))?;
+    if let Some(script) = run.channel_script {
+        bidi.call(
+            "script.removePreloadScript",
+            json!({"script": script}),
+            BIDI_TIMEOUT,
+        )
+        .await
+        .map_err(|e| bidi_err("removing the context's preload script", e))?;
+    }
+    Ok(())
+}
+
 #[derive(Debug)]
 struct GetBrowserLog;
 
@@ -489,8 +566,8 @@ impl Browser {
         let mut browser = Self {
             client,
             bidi: None,
-            home: None,
             run: None,
+            spare: None,
             runs: 0,
             starts: Arc::new(Starts::default()),
             tokens: Default::default(),
@@ -537,12 +614,6 @@ impl Browser {
             .await
             .map_err(|e| bidi_err("subscribing to page messages", e))?;
             self.bidi = Some(Arc::new(bidi));
-            self.home = Some(
-                self.client
-                    .window()
-                    .await
-                    .map_err(|e| wd_err("reading the session's window", e))?,
-            );
         }
         Ok(())
     }
@@ -558,106 +629,45 @@ impl Browser {
         self.runs
     }
 
-    /// Opens a fresh user context with one tab and points the classic commands at it: the run
-    /// that follows sees no cookie, storage, cache entry or service worker of an earlier run.
-    pub async fn open_context(&mut self) -> Result<(), StepError> {
+    /// Points the session at a fresh user context for the next run: the one prepared while
+    /// the last run ran (or a new one, for a new browser), with one tab of its own. The run
+    /// that follows sees no cookie, storage, cache entry or service worker of an earlier run:
+    /// the last run's context is deleted, with everything it stored, and the one after next is
+    /// prepared, both in the background, off the next run's critical path.
+    pub async fn next_context(&mut self) -> Result<(), StepError> {
         let Some(bidi) = self.bidi.clone() else {
             return Err(StepError::error(
                 "the WebDriver endpoint offers no BiDi socket (no user contexts)",
             ));
         };
-        let uc = bidi
-            .call("browser.createUserContext", json!({}), BIDI_TIMEOUT)
-            .await
-            .map_err(|e| bidi_err("creating a user context", e))?;
-        let user_context = uc["userContext"].as_str().unwrap_or_default().to_string();
-        // Before the tab exists, so that its every document has the channel.
-        let channel_script = bidi
-            .call(
-                "script.addPreloadScript",
-                json!({
-                    "functionDeclaration": CHANNEL_JS,
-                    "arguments": [{"type": "channel", "value": {"channel": CHANNEL}}],
-                    "userContexts": [user_context],
-                }),
-                BIDI_TIMEOUT,
-            )
-            .await
-            .map_err(|e| tracing::debug!(error = %e, "no page channel: navigations are followed from the navigation's start"))
-            .ok()
-            .and_then(|v| v["script"].as_str().map(str::to_string));
-        let tab = bidi
-            .call(
-                "browsingContext.create",
-                json!({"type": "tab", "userContext": user_context}),
-                BIDI_TIMEOUT,
-            )
-            .await;
-        let context = match tab {
-            Ok(t) => t["context"].as_str().unwrap_or_default().to_string(),
-            Err(e) => {
-                let _ = bidi
-                    .call(
-                        "browser.removeUserContext",
-                        json!({"userContext": user_context}),
-                        BIDI_TIMEOUT,
-                    )
-                    .await;
-                return Err(bidi_err("opening a tab in the user context", e));
-            }
+        let ctx = match self.spare.take() {
+            Some(prepared) => match prepared.await {
+                Ok(r) => r?,
+                Err(e) => return Err(StepError::error(format!("preparing a context: {e}"))),
+            },
+            None => create_context(&bidi).await?,
         };
-        self.run = Some(RunContext {
-            user_context,
-            context: context.clone(),
-            channel_script,
-        });
-        self.starts.clear();
-        let handle = WindowHandle::try_from(context)
+        let handle = WindowHandle::try_from(ctx.context.clone())
             .map_err(|e| StepError::error(format!("the new tab's handle: {e}")))?;
+        let old = self.run.replace(ctx);
+        self.starts.clear();
         self.client
             .switch_to_window(handle)
             .await
             .map_err(|e| wd_err("switching to the run's tab", e))?;
         // The browser log is the session's: what earlier runs left there is not this run's.
         let _ = self.console_log().await;
-        Ok(())
-    }
-
-    /// Closes the run's tab and deletes its user context, with everything the run stored.
-    pub async fn close_context(&mut self) -> Result<(), StepError> {
-        let (Some(bidi), Some(run)) = (self.bidi.clone(), self.run.take()) else {
-            return Ok(());
-        };
-        self.runs += 1;
-        if let Some(home) = &self.home {
-            self.client
-                .switch_to_window(home.clone())
-                .await
-                .map_err(|e| wd_err("switching back to the session's window", e))?;
+        if old.is_some() {
+            self.runs += 1;
         }
-        bidi.call(
-            "browsingContext.close",
-            json!({"context": run.context}),
-            BIDI_TIMEOUT,
-        )
-        .await
-        .map_err(|e| bidi_err("closing the run's tab", e))?;
-        bidi.call(
-            "browser.removeUserContext",
-            json!({"userContext": run.user_context}),
-            BIDI_TIMEOUT,
-        )
-        .await
-        .map_err(|e| bidi_err("removing the run's user context", e))?;
-        if let Some(script) = run.channel_script {
-            bidi.call(
-                "script.removePreloadScript",
-                json!({"script": script}),
-                BIDI_TIMEOUT,
-            )
-            .await
-            .map_err(|e| bidi_err("removing the context's preload script", e))?;
-        }
+        self.spare = Some(tokio::spawn(async move {
+            if let Some(old) = old
+                && let Err(e) = delete_context(&bidi, old).await
+            {
+                tracing::warn!(error = %e, "a run's user context was not deleted");
+            }
+            create_context(&bidi).await
+        }));
         Ok(())
     }
 
