@@ -132,9 +132,14 @@ impl Runner {
     pub async fn run(&self, journey: &Journey, target: &Target) -> RunResult {
         let run_id = uuid::Uuid::new_v4().to_string();
         let span = tracing::info_span!("run", check = %journey.name, location = %self.config.identity.location, run_id = %run_id, target = %target.name);
-        self.run_inner(journey, target, run_id)
-            .instrument(span)
-            .await
+        // The run's trace context, read by its requests (`http_step`) and stored with it.
+        let trace =
+            crate::trace::RunTrace::new(&journey.name, &self.config.identity.location, target);
+        crate::trace::scope(
+            trace,
+            self.run_inner(journey, target, run_id).instrument(span),
+        )
+        .await
     }
 
     async fn run_inner(&self, journey: &Journey, target: &Target, run_id: String) -> RunResult {
@@ -152,6 +157,7 @@ impl Runner {
             started_at,
         );
         result.run_id = run_id.clone();
+        result.trace_id = crate::trace::current_trace_id();
 
         let browser = if journey.needs_browser() {
             let created = Instant::now();
@@ -525,6 +531,8 @@ impl Runner {
     ) -> Result<(), StepError> {
         let url = self.absolute(&self.render(&h.url, vars)?, vars)?;
         let mut req = self.http.request(h.method.clone(), &url).timeout(timeout);
+        // Trace headers only to the target's origin (and its `trace_origins`).
+        req = crate::trace::propagate(req, &url);
         for (k, v) in &h.headers {
             req = req.header(k, self.render(v, vars)?);
         }
