@@ -85,3 +85,29 @@ pub async fn record(State(st): State<Arc<AppState>>, req: Request, next: Next) -
 pub async fn list(State(st): State<Arc<AppState>>) -> Json<Vec<SeenRequest>> {
     Json(st.traces.list())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn seen(i: usize) -> SeenRequest {
+        SeenRequest {
+            method: "GET".into(),
+            path: format!("/p{i}"),
+            traceparent: None,
+            tracestate: None,
+        }
+    }
+
+    #[test]
+    fn only_the_last_requests_are_kept_oldest_first() {
+        let t = Traces::default();
+        for i in 0..KEEP + 5 {
+            t.push(seen(i));
+        }
+        let list = t.list();
+        assert_eq!(list.len(), KEEP);
+        assert_eq!(list[0].path, "/p5");
+        assert_eq!(list[KEEP - 1].path, format!("/p{}", KEEP + 4));
+    }
+}

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::metrics::catalog;
+use crate::metrics::registry::Registry;
 use crate::run::RunResult;
 use crate::scheduler::{CheckSpec, Recorder};
 use crate::settings::Config;
@@ -16,12 +17,12 @@ use crate::trace::Exporter;
 
 use super::runner::Engine;
 
-/// The OTLP exporter of `config` (`exporters.otlp`), started; `None` when export is off, or
-/// when it cannot start (logged: runs go on without export).
-pub(super) fn trace_exporter(config: &Config) -> Option<Arc<Exporter>> {
+/// The OTLP exporter of `config` (`exporters.otlp`), started, counting into `registry`;
+/// `None` when export is off, or when it cannot start (logged: runs go on without export).
+pub(super) fn trace_exporter(config: &Config, registry: &Registry) -> Option<Arc<Exporter>> {
     let otlp = config.otlp.as_ref()?;
     let resource = crate::trace::export::resource(&config.replica_id, &config.location);
-    match Exporter::start(otlp, &resource, config.redactor()) {
+    match Exporter::start(otlp, &resource, config.redactor(), Some(registry.clone())) {
         Ok(e) => Some(Arc::new(e)),
         Err(e) => {
             tracing::error!(error = %e, "trace export could not start: runs are not exported");

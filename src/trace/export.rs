@@ -25,6 +25,8 @@ use tokio::sync::{mpsc, oneshot};
 use super::config::OtlpConfig;
 use super::context::{parse_trace_id, root_span_id, step_span_id, tracestate_value};
 use crate::config::Redactor;
+use crate::metrics::catalog::TRACE_EXPORTS;
+use crate::metrics::registry::Registry;
 use crate::outcome::Outcome;
 use crate::run::{RunResult, Timing};
 
@@ -59,6 +61,24 @@ struct Counters {
     failed: AtomicU64,
     /// Dropping now: logged once when it starts, once when it ends.
     dropping: AtomicBool,
+    /// Where `synmon_trace_exports_total` is counted, besides the fields above.
+    registry: Option<Registry>,
+}
+
+impl Counters {
+    fn add(&self, result: &str, runs: u64) {
+        let field = match result {
+            "exported" => &self.exported,
+            "dropped" => &self.dropped,
+            _ => &self.failed,
+        };
+        field.fetch_add(runs, Ordering::Relaxed);
+        if let Some(r) = &self.registry
+            && let Err(e) = r.incr(TRACE_EXPORTS.name, &[("result", result)], runs)
+        {
+            tracing::debug!(error = %e, "trace export count not recorded");
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -110,11 +130,13 @@ pub fn resource(replica: &str, location: &str) -> Resource {
 
 impl Exporter {
     /// Starts the export task (inside a Tokio runtime) posting to `cfg.endpoint`. `redactor`
-    /// scrubs every secret of the config (the header values among them) from export errors.
+    /// scrubs every secret of the config (the header values among them) from export errors;
+    /// `registry`, when given, counts `synmon_trace_exports_total` (its three series from 0).
     pub fn start(
         cfg: &OtlpConfig,
         resource: &Resource,
         redactor: Redactor,
+        registry: Option<Registry>,
     ) -> Result<Exporter, ExportError> {
         crate::tls::install();
         let client = reqwest::Client::builder()
@@ -138,7 +160,13 @@ impl Exporter {
             .map_err(|e| ExportError::Build(redactor.redact(&e.to_string())))?;
         otlp.set_resource(resource);
         let (tx, rx) = mpsc::channel(QUEUE_RUNS);
-        let counters = Arc::new(Counters::default());
+        let counters = Arc::new(Counters {
+            registry,
+            ..Counters::default()
+        });
+        for result in ["exported", "dropped", "failed"] {
+            counters.add(result, 0);
+        }
         let task = tokio::spawn(post_batches(otlp, rx, counters.clone(), redactor));
         tracing::info!(endpoint = %cfg.endpoint, "exporting runs as traces over OTLP/HTTP");
         Ok(Exporter {
@@ -166,7 +194,7 @@ impl Exporter {
                 }
             }
             Err(_) => {
-                self.counters.dropped.fetch_add(1, Ordering::Relaxed);
+                self.counters.add("dropped", 1);
                 if !self.counters.dropping.swap(true, Ordering::Relaxed) {
                     tracing::warn!(
                         queue = QUEUE_RUNS,
@@ -244,14 +272,14 @@ async fn post_batches(
         if !batch.is_empty() {
             match otlp.export(batch).await {
                 Ok(()) => {
-                    counters.exported.fetch_add(runs, Ordering::Relaxed);
+                    counters.add("exported", runs);
                     if failing {
                         tracing::info!("the OTLP collector takes traces again");
                         failing = false;
                     }
                 }
                 Err(e) => {
-                    counters.failed.fetch_add(runs, Ordering::Relaxed);
+                    counters.add("failed", runs);
                     let error = redactor.redact(&e.to_string());
                     if failing {
                         tracing::debug!(runs, %error, "trace export failed again");

@@ -360,10 +360,12 @@ async fn a_full_queue_drops_at_once_and_shutdown_posts_what_queued() {
             .with_state(posts.clone()),
     )
     .await;
+    let registry = synmon::metrics::Registry::new();
     let exporter = Exporter::start(
         &otlp_config(addr),
         &synmon::trace::export::resource("r1", "local"),
         synmon::config::Redactor::default(),
+        Some(registry.clone()),
     )
     .unwrap();
     for i in 0..QUEUE_RUNS + 10 {
@@ -391,4 +393,13 @@ async fn a_full_queue_drops_at_once_and_shutdown_posts_what_queued() {
     // After shutdown a run is dropped, not queued for nobody.
     exporter.export(&traced_run(0));
     assert_eq!(exporter.stats().dropped, 11);
+    // The same counts on /metrics.
+    let text = synmon::metrics::prometheus::render(&registry, chrono::Utc::now());
+    for line in [
+        "synmon_trace_exports_total{result=\"exported\"} 0",
+        "synmon_trace_exports_total{result=\"dropped\"} 11",
+        format!("synmon_trace_exports_total{{result=\"failed\"}} {QUEUE_RUNS}").as_str(),
+    ] {
+        assert!(text.lines().any(|l| l == line), "{line} missing in\n{text}");
+    }
 }
