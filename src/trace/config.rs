@@ -119,6 +119,14 @@ pub fn validate_otlp(
             return None;
         }
     };
+    if !endpoint.username().is_empty() || endpoint.password().is_some() {
+        // The endpoint is logged; credentials belong in `headers`, which are secrets.
+        err(
+            "exporters.otlp.endpoint",
+            "must not carry credentials (`user:password@`): put them in `headers` (e.g. `authorization`), which are kept secret".into(),
+        );
+        return None;
+    }
     if endpoint.query().is_some() || endpoint.fragment().is_some() {
         err(
             "exporters.otlp.endpoint",
@@ -258,6 +266,10 @@ mod tests {
                 "exporters.otlp.endpoint: `ftp://x` must be an http(s) URL with a host (the collector's OTLP/HTTP address, e.g. http://otel-collector:4318)",
             ]
         );
+        let (c, errs) = otlp("{endpoint: 'https://u:hunter22@collector:4318'}");
+        assert!(c.is_none());
+        assert!(!errs[0].contains("hunter22"), "{errs:?}");
+        assert!(errs[0].contains("must not carry credentials"), "{errs:?}");
         let (_, errs) = otlp("{headers: {api-key: k}}");
         assert_eq!(
             errs,

@@ -189,6 +189,13 @@ async fn every_run_is_one_trace_and_its_requests_carry_it_to_the_target_only() {
         }
     })
     .await;
+    // The collector's header is a secret: the config's redactor scrubs it from free text.
+    assert_eq!(
+        d.config()
+            .redactor()
+            .redact(&format!("refused: {COLLECTOR_TOKEN}")),
+        "refused: ***"
+    );
     // Stopping flushes the export queue: every run is at the collector afterwards.
     let store_dir = dir.path().join("synmon.db");
     d.stop().await;
