@@ -157,6 +157,7 @@ fn journey_run(check: &str, steps: &[&str], lat: &mut Latencies, attempt: u32) -
         failed_step: None,
         artifacts: vec![],
         page: None,
+        trace_id: None,
     }
 }
 

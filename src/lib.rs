@@ -27,6 +27,7 @@ pub mod settings;
 pub mod store;
 pub mod template;
 pub mod tls;
+pub mod trace;
 pub mod view;
 
 #[cfg(test)]

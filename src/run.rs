@@ -126,6 +126,10 @@ pub struct RunResult {
     pub failed_step: Option<String>,
     pub artifacts: Vec<Artifact>,
     pub page: Option<PageMetrics>,
+    /// The run's W3C trace id (32 hex digits): the `traceparent` its requests carried and the
+    /// trace it is exported as (see `crate::trace`). `None` for runs recorded before tracing.
+    #[serde(default)]
+    pub trace_id: Option<String>,
 }
 
 impl RunResult {
@@ -158,6 +162,7 @@ impl RunResult {
             failed_step: None,
             artifacts: Vec::new(),
             page: None,
+            trace_id: None,
         }
     }
 

@@ -16,6 +16,7 @@ pub mod pages;
 pub mod ratelimit;
 pub mod seed;
 pub mod taxonomy;
+pub mod traces;
 pub mod worker;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -81,6 +82,8 @@ pub struct AppState {
     pub worker_wake: Notify,
     pub shutdown: watch::Receiver<bool>,
     pub synthetic_tenant: Id,
+    /// The trace context recent requests brought (`GET /__debug/traces`).
+    pub traces: traces::Traces,
 }
 
 impl AppState {
@@ -144,6 +147,7 @@ pub async fn start(config: SandboxConfig) -> anyhow::Result<Sandbox> {
         worker_wake: Notify::new(),
         shutdown: shutdown_rx.clone(),
         synthetic_tenant,
+        traces: traces::Traces::default(),
     });
 
     let app = router(state.clone());
@@ -242,17 +246,24 @@ fn router(state: Arc<AppState>) -> Router {
                 .post(api::faults_add)
                 .delete(api::faults_clear),
         )
+        .route("/__debug/traces", get(traces::list))
         .fallback(api::not_found)
         .method_not_allowed_fallback(api::method_not_allowed)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(middleware::from_fn_with_state(state.clone(), edge))
+        // Outside `edge`: a request answered by an injected fault was still seen.
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            traces::record,
+        ))
         .with_state(state)
 }
 
-/// Fault injection and rate limiting, in front of every route except `/__sandbox/*`.
+/// Fault injection and rate limiting, in front of every route except `/__sandbox/*` and
+/// `/__debug/*`.
 async fn edge(State(st): State<Arc<AppState>>, req: Request, next: Next) -> Response {
     let path = req.uri().path().to_string();
-    if path.starts_with("/__sandbox/") || path == "/__sandbox" {
+    if path.starts_with("/__sandbox/") || path == "/__sandbox" || path.starts_with("/__debug/") {
         return next.run(req).await;
     }
     let is_api = path.starts_with("/api/");

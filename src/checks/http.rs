@@ -188,10 +188,16 @@ impl Check for HttpCheck {
         }
     }
 
+    /// Each run is a new trace: its requests to the target carry `traceparent` (see `probe`).
     async fn run(&self, cx: &Context<'_>, timeout: Duration) -> RunResult {
         let mut r = cx.begin(&self.name, Self::KIND);
+        let trace = crate::trace::RunTrace::new(&self.name, cx.location, cx.target);
+        r.trace_id = Some(trace.trace_id_hex());
         let base = cx.target.base_url.as_str().to_string();
-        let stats = cx.http.run(self, &base, cx.vars, &mut r, timeout).await;
+        let stats = cx
+            .http
+            .run_traced(self, &base, Some(&trace), cx.vars, &mut r, timeout)
+            .await;
         if let Some(reg) = cx.registry {
             self.record(reg, cx, &stats, &r);
         }

@@ -314,6 +314,7 @@ mod tests {
             failed_step: None,
             artifacts: vec![],
             page: None,
+            trace_id: None,
         }
     }
 

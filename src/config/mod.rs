@@ -22,6 +22,9 @@ pub use secret::{REDACTED, Redactor, Secret};
 pub struct Target {
     pub name: String,
     pub base_url: reqwest::Url,
+    /// Origins besides `base_url`'s that may receive a run's trace headers
+    /// (`trace_origins:`); any other origin never does.
+    pub trace_origins: Vec<url::Origin>,
 }
 
 /// Who the synthetic user is and where it runs from: the tenant it works in, its login, the

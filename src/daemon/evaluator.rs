@@ -243,6 +243,7 @@ pub async fn evaluate(shared: &Arc<Shared>) -> Vec<rules::eval::Transition> {
             &cfg.rules,
             &last,
             &cfg.public_url(shared.addr),
+            cfg.tracing.ui_url.as_deref(),
         );
         (saved, view, firing)
     };

@@ -370,6 +370,7 @@ impl Daemon {
             statsd,
             writes: self.writes.clone(),
             index: index_checks(&config),
+            traces: recorder::trace_exporter(&config, &self.shared.registry),
         });
         let specs = check_specs(&config);
         let offsets = if self.options.no_offsets {

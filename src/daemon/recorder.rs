@@ -1,25 +1,52 @@
 //! What a run leaves behind: metrics (registry and DogStatsD, runs inside a maintenance window
-//! marked as such), the last result per check, and a row queued for the store's writer.
-//! Scheduling lateness and overruns are recorded here too, so slow periods weigh in the
-//! latency histograms as long as they lasted.
+//! marked as such), the last result per check, a row queued for the store's writer, and a
+//! trace queued for the OTLP exporter when one is configured. Scheduling lateness and overruns
+//! are recorded here too, so slow periods weigh in the latency histograms as long as they
+//! lasted.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::metrics::catalog;
+use crate::metrics::registry::Registry;
 use crate::run::RunResult;
 use crate::scheduler::{CheckSpec, Recorder};
+use crate::settings::Config;
 use crate::store::StoredRun;
+use crate::trace::Exporter;
 
 use super::runner::Engine;
+
+/// The OTLP exporter of `config` (`exporters.otlp`), started, counting into `registry`;
+/// `None` when export is off, or when it cannot start (logged: runs go on without export).
+pub(super) fn trace_exporter(config: &Config, registry: &Registry) -> Option<Arc<Exporter>> {
+    let otlp = config.otlp.as_ref()?;
+    let resource = crate::trace::export::resource(&config.replica_id, &config.location);
+    match Exporter::start(otlp, &resource, config.redactor(), Some(registry.clone())) {
+        Ok(e) => Some(Arc::new(e)),
+        Err(e) => {
+            tracing::error!(error = %e, "trace export could not start: runs are not exported");
+            None
+        }
+    }
+}
 
 impl Recorder for Engine {
     fn record_run(&self, run: &RunResult) {
         // Runs the scheduler made up (timed out, cancelled) do not know the target or location.
+        let unplaced = run.target.is_empty() || run.location.is_empty();
         let mut owned;
-        let run = if run.target.is_empty() || run.location.is_empty() {
+        let run = if unplaced || run.trace_id.is_none() {
             owned = run.clone();
-            owned.target = self.target.name.clone();
-            owned.location = self.config.location.clone();
+            if unplaced {
+                owned.target = self.target.name.clone();
+                owned.location = self.config.location.clone();
+            }
+            // Every run is a trace: a run whose probe sent no request (TCP, DNS, TLS, SQL) or
+            // that the scheduler made up gets its trace id here.
+            owned
+                .trace_id
+                .get_or_insert_with(crate::trace::new_trace_id);
             &owned
         } else {
             run
@@ -66,6 +93,9 @@ impl Recorder for Engine {
             run: run.clone(),
             maintenance: window,
         });
+        if let Some(t) = &self.traces {
+            t.export(run);
+        }
     }
 
     fn record_lateness(&self, check: &CheckSpec, lateness: Duration) {

@@ -48,6 +48,8 @@ pub struct Engine {
     /// Every scheduled check's definition by kind and name: a run finds it without scanning
     /// every check (1,000 checks a second would otherwise scan a million names a second).
     pub(super) index: HashMap<(CheckKind, String), CheckDef>,
+    /// Every recorded run goes out as a trace (`exporters.otlp`); `None`: export is off.
+    pub(super) traces: Option<Arc<crate::trace::Exporter>>,
 }
 
 /// Every scheduled check's definition, by kind and name.
@@ -123,6 +125,9 @@ impl Running {
         }
         if let Some(s) = &self.engine.statsd {
             let _ = s.flush();
+        }
+        if let Some(t) = &self.engine.traces {
+            t.shutdown().await;
         }
     }
 }

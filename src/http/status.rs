@@ -947,12 +947,16 @@ async fn run_page(State(s): State<AppState>, Path(id): Path<String>) -> Response
     };
     document(
         &format!("synmon: {} run at {}", r.run.check, time(&r.run.started_at)),
-        &render_run(&r.run, r.maintenance.as_deref()),
+        &render_run(&r.run, r.maintenance.as_deref(), &s.config().tracing),
         false,
     )
 }
 
-fn render_run(r: &RunResult, maintenance: Option<&str>) -> String {
+fn render_run(
+    r: &RunResult,
+    maintenance: Option<&str>,
+    tracing: &crate::trace::TracingConfig,
+) -> String {
     let state = outcome_state(r.outcome);
     let mut s = String::new();
     let _ = write!(
@@ -971,6 +975,22 @@ fn render_run(r: &RunResult, maintenance: Option<&str>) -> String {
         wait = ms(Some(r.session_wait_ms)),
         create = ms(Some(r.session_create_ms)),
     );
+    // The trace its requests carried: a link into the tracing UI when `tracing.ui_url` is set.
+    if let Some(t) = &r.trace_id {
+        let _ = match tracing.trace_url(t) {
+            Some(u) => write!(
+                s,
+                r#"<dt>Trace</dt><dd class="trace" data-trace="{t}">trace: <a href="{u}" rel="noopener noreferrer">{t}</a></dd>"#,
+                t = esc(t),
+                u = esc(&u)
+            ),
+            None => write!(
+                s,
+                r#"<dt>Trace</dt><dd class="trace" data-trace="{t}">trace: <code>{t}</code></dd>"#,
+                t = esc(t)
+            ),
+        };
+    }
     if let Some(w) = maintenance {
         let _ = write!(
             s,
@@ -1087,11 +1107,31 @@ mod tests {
         r.outcome = Outcome::Fail;
         r.error = Some("HTTP 500 <script>alert(1)</script>".into());
         r.failed_step = Some("<b>get</b>".into());
-        let html = render_run(&r, Some("<w>"));
+        let html = render_run(&r, Some("<w>"), &Default::default());
         assert!(!html.contains("<script>"), "{html}");
         assert!(html.contains("HTTP 500 &lt;script&gt;alert(1)&lt;/script&gt;"));
         assert!(html.contains("&lt;b&gt;get&lt;/b&gt;"));
         assert!(html.contains(r#"data-maintenance="&lt;w&gt;""#), "{html}");
+    }
+
+    #[test]
+    fn a_run_page_shows_the_trace_as_text_or_as_a_link() {
+        let mut r = RunResult::begin("api_x", CheckKind::Http, "staging", "eu", Utc::now());
+        assert!(!render_run(&r, None, &Default::default()).contains("data-trace"));
+        r.trace_id = Some("0af7651916cd43dd8448eb211c80319c".into());
+        let plain = render_run(&r, None, &Default::default());
+        assert!(
+            plain.contains(r#"data-trace="0af7651916cd43dd8448eb211c80319c">trace: <code>0af7651916cd43dd8448eb211c80319c</code>"#),
+            "{plain}"
+        );
+        let ui = crate::trace::TracingConfig {
+            ui_url: Some("https://tempo.example/trace/{trace_id}?a=1&b=2".into()),
+        };
+        let linked = render_run(&r, None, &ui);
+        assert!(
+            linked.contains(r#"trace: <a href="https://tempo.example/trace/0af7651916cd43dd8448eb211c80319c?a=1&amp;b=2" rel="noopener noreferrer">0af7651916cd43dd8448eb211c80319c</a>"#),
+            "{linked}"
+        );
     }
 
     #[test]

@@ -104,9 +104,14 @@ impl Runner {
     pub async fn run(&self, journey: &Journey, target: &Target) -> RunResult {
         let run_id = uuid::Uuid::new_v4().to_string();
         let span = tracing::info_span!("run", check = %journey.name, location = %self.config.identity.location, run_id = %run_id, target = %target.name);
-        self.run_inner(journey, target, run_id)
-            .instrument(span)
-            .await
+        // The run's trace context, read by its requests (`http_step`) and stored with it.
+        let trace =
+            crate::trace::RunTrace::new(&journey.name, &self.config.identity.location, target);
+        crate::trace::scope(
+            trace,
+            self.run_inner(journey, target, run_id).instrument(span),
+        )
+        .await
     }
 
     async fn run_inner(&self, journey: &Journey, target: &Target, run_id: String) -> RunResult {
@@ -124,6 +129,7 @@ impl Runner {
             started_at,
         );
         result.run_id = run_id.clone();
+        result.trace_id = crate::trace::current_trace_id();
 
         let browser = if journey.needs_browser() {
             let created = Instant::now();
@@ -154,6 +160,8 @@ impl Runner {
         };
 
         for step in &journey.steps {
+            // The step's requests (`http` steps, the browser's) hang under its span.
+            crate::trace::enter_step(result.steps.len());
             let span = tracing::info_span!("step", step = %step.name, action = step.action.kind());
             self.report(Progress::StepStarted {
                 run_id: run_id.clone(),
@@ -561,6 +569,8 @@ impl Runner {
     ) -> Result<(), StepError> {
         let url = self.absolute(&self.render(&h.url, vars)?, vars)?;
         let mut req = self.http.request(h.method.clone(), &url).timeout(timeout);
+        // Trace headers only to the target's origin (and its `trace_origins`).
+        req = crate::trace::propagate(req, &url);
         for (k, v) in &h.headers {
             req = req.header(k, self.render(v, vars)?);
         }

@@ -476,6 +476,18 @@ pub const CLUSTER_FEED_LAG: MetricDef = MetricDef {
     labels: &["location"],
 };
 
+/// Runs handed to the OTLP trace exporter, by what became of them (see `crate::trace::export`).
+pub const TRACE_EXPORTS: MetricDef = MetricDef {
+    name: "synmon.trace.exports",
+    prom_name: "synmon_trace_exports_total",
+    kind: MetricKind::Counter,
+    unit: Unit::Count,
+    prom_scale: 1.0,
+    statsd: StatsdForm::Count,
+    help: "Runs handed to the OTLP trace exporter, by result (exported; dropped: the queue was full; failed: the collector did not take them).",
+    labels: &["result"],
+};
+
 /// Every metric, in export order.
 pub const CATALOG: &[MetricDef] = &[
     CHECK_LATENCY,
@@ -493,6 +505,7 @@ pub const CATALOG: &[MetricDef] = &[
     CLUSTER_EPOCH,
     CLUSTER_REPLICAS,
     CLUSTER_FEED_LAG,
+    TRACE_EXPORTS,
     RATE_LIMIT_HITS,
     HTTP_ERRORS,
     TLS_CERT_DAYS_LEFT,

@@ -767,6 +767,7 @@ pub(crate) mod tests {
             failed_step: None,
             artifacts: vec![],
             page: None,
+            trace_id: None,
         }
     }
 

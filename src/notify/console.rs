@@ -65,6 +65,9 @@ pub fn render(n: &Notification) -> String {
                 line.push_str(&format!(": {e}"));
             }
             line.push_str(&format!(" ({})", r.run_url));
+            if let Some(t) = &r.trace_id {
+                line.push_str(&format!(" trace: {}", r.trace_url.as_deref().unwrap_or(t)));
+            }
         }
     }
     // One notification, one line: a multi-line error must not break log parsers.

@@ -13,13 +13,19 @@ use crate::run::RunResult;
 use super::dispatch::IncomingAlert;
 use super::message::{Condition, RunEvidence, StepTiming};
 
-/// The firing alerts of `alerts`, ready to route. `last` holds the latest run per check.
+/// The firing alerts of `alerts`, ready to route. `last` holds the latest run per check;
+/// `trace_ui` is `tracing.ui_url` (a run's trace id becomes a link into it).
 pub fn firing_alerts<'a>(
     alerts: impl IntoIterator<Item = &'a Alert>,
     rules: &RuleSet,
     last: &HashMap<String, RunResult>,
     external_url: &str,
+    trace_ui: Option<&str>,
 ) -> Vec<IncomingAlert> {
+    let links = Links {
+        external_url,
+        trace_ui,
+    };
     alerts
         .into_iter()
         .filter(|a| a.phase == Phase::Firing)
@@ -33,10 +39,10 @@ pub fn firing_alerts<'a>(
                 .labels
                 .get("check")
                 .and_then(|c| last.get(c))
-                .map(|r| evidence(r, external_url));
+                .map(|r| evidence_with(r, &links));
             let affected = match (&run, rule) {
                 (None, Some(rule)) if !a.labels.contains_key("check") => {
-                    affected_runs(rule, rules, last, external_url)
+                    affected_runs(rule, rules, last, &links)
                 }
                 _ => Vec::new(),
             };
@@ -64,7 +70,7 @@ fn affected_runs(
     rule: &crate::rules::model::Rule,
     rules: &RuleSet,
     last: &HashMap<String, RunResult>,
-    external_url: &str,
+    links: &Links<'_>,
 ) -> Vec<RunEvidence> {
     let matchers = match &rule.condition {
         RuleCondition::Threshold(t) => &t.matchers,
@@ -87,7 +93,7 @@ fn affected_runs(
     runs.sort_by(|a, b| a.check.cmp(&b.check).then(a.location.cmp(&b.location)));
     runs.into_iter()
         .take(MAX_AFFECTED)
-        .map(|r| evidence(r, external_url))
+        .map(|r| evidence_with(r, links))
         .collect()
 }
 
@@ -122,9 +128,25 @@ fn condition(c: &RuleCondition, value: Option<f64>) -> Option<Condition> {
     }
 }
 
+/// Where a notification's links point: the daemon's pages and the tracing UI.
+struct Links<'a> {
+    external_url: &'a str,
+    trace_ui: Option<&'a str>,
+}
+
 /// The run as a notification shows it: failing step and error, step timings, links.
 pub fn evidence(r: &RunResult, external_url: &str) -> RunEvidence {
-    let base = external_url.trim_end_matches('/');
+    evidence_with(
+        r,
+        &Links {
+            external_url,
+            trace_ui: None,
+        },
+    )
+}
+
+fn evidence_with(r: &RunResult, links: &Links<'_>) -> RunEvidence {
+    let base = links.external_url.trim_end_matches('/');
     let screenshot = r.artifacts.iter().find(|a| a.kind == "screenshot");
     let failing = r.outcome != crate::Outcome::Pass;
     RunEvidence {
@@ -165,6 +187,11 @@ pub fn evidence(r: &RunResult, external_url: &str) -> RunEvidence {
         } else {
             Vec::new()
         },
+        trace_id: r.trace_id.clone(),
+        trace_url: r
+            .trace_id
+            .as_deref()
+            .and_then(|t| crate::trace::trace_url(links.trace_ui, t)),
     }
 }
 
@@ -226,7 +253,7 @@ mod tests {
             alert("journeys_down", &[]),
             alert("one_check", &[("check", "auth_health")]),
         ];
-        let out = firing_alerts(&alerts, &set, &last, "http://synmon.test");
+        let out = firing_alerts(&alerts, &set, &last, "http://synmon.test", None);
         // The journeys' alert names the two failing journeys, sorted; the probe error of
         // feed_push is not the target's fault and auth_health is not a journey.
         let names: Vec<&str> = out[0].affected.iter().map(|r| r.check.as_str()).collect();

@@ -142,6 +142,12 @@ pub struct RunEvidence {
     /// Locations where the check is failing now.
     #[serde(default)]
     pub failing_locations: Vec<String>,
+    /// The run's trace id (its requests carried it; see `crate::trace`), when it has one.
+    #[serde(default)]
+    pub trace_id: Option<String>,
+    /// The trace's page in the tracing UI (`tracing.ui_url`), when one is configured.
+    #[serde(default)]
+    pub trace_url: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

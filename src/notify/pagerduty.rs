@@ -246,6 +246,12 @@ fn alert_details(a: &AlertInfo) -> serde_json::Value {
         d.insert("run_id".into(), r.run_id.clone().into());
         d.insert("run_url".into(), r.run_url.clone().into());
         d.insert("total_ms".into(), serde_json::json!(r.total_ms));
+        if let Some(t) = &r.trace_id {
+            d.insert("trace_id".into(), t.clone().into());
+        }
+        if let Some(u) = &r.trace_url {
+            d.insert("trace_url".into(), u.clone().into());
+        }
         if let Some(s) = &r.failing_step {
             d.insert("failing_step".into(), s.clone().into());
         }
@@ -282,6 +288,8 @@ fn alert_details(a: &AlertInfo) -> serde_json::Value {
                         "error": r.error,
                         "run_url": r.run_url,
                         "screenshot_url": r.screenshot_url,
+                        "trace_id": r.trace_id,
+                        "trace_url": r.trace_url,
                     })
                 })
                 .collect(),
@@ -333,6 +341,9 @@ fn links(n: &Notification) -> Vec<Link> {
                 &r.run_url,
                 format!("Run {} of {} from {}", r.run_id, r.check, r.location),
             );
+            if let (Some(u), Some(t)) = (&r.trace_url, &r.trace_id) {
+                push(u, format!("Trace {t} of {} from {}", r.check, r.location));
+            }
         }
         if let Some(rb) = a.annotations.get("runbook_url") {
             push(
@@ -625,6 +636,10 @@ mod tests {
                 screenshot_path: None,
                 screenshot_url: Some(format!("http://synmon.local/artifacts/{fp}.png")),
                 failing_locations: vec!["eu-west".into()],
+                trace_id: Some("0af7651916cd43dd8448eb211c80319c".into()),
+                trace_url: Some(
+                    "https://tempo.example/trace/0af7651916cd43dd8448eb211c80319c".into(),
+                ),
             }),
         }
     }
@@ -685,8 +700,21 @@ mod tests {
         assert_eq!(a["location"], "eu-west");
         assert_eq!(a["steps"][0]["name"], "login");
         assert_eq!(a["steps"][0]["latency_ms"], 210.0);
+        assert_eq!(a["trace_id"], "0af7651916cd43dd8448eb211c80319c");
+        assert_eq!(
+            a["trace_url"],
+            "https://tempo.example/trace/0af7651916cd43dd8448eb211c80319c"
+        );
         assert_eq!(j["links"][0]["href"], "http://synmon.local/runs/run-aa");
-        assert_eq!(j["links"][1]["href"], "https://runbooks.example/latency");
+        assert_eq!(
+            j["links"][1]["href"],
+            "https://tempo.example/trace/0af7651916cd43dd8448eb211c80319c"
+        );
+        assert_eq!(
+            j["links"][1]["text"],
+            "Trace 0af7651916cd43dd8448eb211c80319c of align_category from eu-west"
+        );
+        assert_eq!(j["links"][2]["href"], "https://runbooks.example/latency");
         assert_eq!(
             j["images"][0]["src"],
             "http://synmon.local/artifacts/aa.png"
@@ -716,6 +744,7 @@ mod tests {
         assert_eq!(affected[3]["check"], "check_3");
         assert_eq!(affected[3]["failing_step"], "open category");
         assert_eq!(affected[3]["error"], "timeout waiting for #grid");
+        assert_eq!(affected[3]["trace_id"], "0af7651916cd43dd8448eb211c80319c");
         // Every run is linked; screenshots are capped.
         let links = j["links"].as_array().unwrap();
         assert!(

@@ -448,6 +448,7 @@ impl Sim<'_> {
             &self.cfg.rules,
             &self.last,
             &self.external_url,
+            None,
         );
         self.dispatcher.sync(&firing, now);
         self.flush(now);

@@ -82,6 +82,10 @@ pub struct Config {
     pub replica_id: String,
     /// The leader lease's timing.
     pub cluster: crate::cluster::ClusterConfig,
+    /// Where runs are exported as traces (`exporters.otlp`); `None`: not exported.
+    pub otlp: Option<crate::trace::OtlpConfig>,
+    /// Where a trace is looked at (`tracing.ui_url`).
+    pub tracing: crate::trace::TracingConfig,
 }
 
 /// The platform's observability port: synmon is its observability service.
@@ -407,6 +411,9 @@ impl Config {
         if let Some(s) = &self.mute.auth_secret {
             r.add(s);
         }
+        for s in self.otlp.iter().flat_map(|o| o.secrets()) {
+            r.add(s);
+        }
         r
     }
 }
@@ -430,6 +437,11 @@ fn validate(
     }
     for (name, t) in &raw.targets {
         let p = format!("targets.{name}.base_url");
+        let trace_origins = crate::trace::config::validate_origins(
+            &t.trace_origins,
+            &format!("targets.{name}.trace_origins"),
+            &mut err,
+        );
         match reqwest::Url::parse(&t.base_url) {
             Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {
                 targets.insert(
@@ -437,6 +449,7 @@ fn validate(
                     Target {
                         name: name.clone(),
                         base_url: u,
+                        trace_origins,
                     },
                 );
             }
@@ -685,6 +698,12 @@ fn validate(
         },
         None => None,
     };
+    let otlp = crate::trace::config::validate_otlp(
+        raw.exporters.as_ref().and_then(|e| e.otlp.as_ref()),
+        dir,
+        &mut err,
+    );
+    let tracing = crate::trace::config::validate_tracing(raw.tracing.as_ref(), &mut err);
     let retention = duration_key(
         &mut err,
         "retention",
@@ -849,6 +868,8 @@ fn validate(
         flags,
         replica_id,
         cluster,
+        otlp,
+        tracing,
     };
     (config, journey_refs)
 }

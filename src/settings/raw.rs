@@ -74,6 +74,9 @@ pub struct RawConfig {
     /// The leader lease's timing (see `crate::cluster`).
     #[serde(default)]
     pub cluster: Option<RawCluster>,
+    /// Where a trace is looked at (`ui_url`; see `crate::trace`).
+    #[serde(default)]
+    pub tracing: Option<crate::trace::RawTracing>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -139,6 +142,9 @@ pub struct RawServer {
 pub struct RawExporters {
     #[serde(default)]
     pub dogstatsd: Option<RawStatsd>,
+    /// Every run as a trace over OTLP/HTTP (see `crate::trace`).
+    #[serde(default)]
+    pub otlp: Option<crate::trace::RawOtlp>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -156,6 +162,9 @@ pub struct RawStatsd {
 #[serde(deny_unknown_fields)]
 pub struct RawTarget {
     pub base_url: String,
+    /// Origins besides `base_url`'s that may receive trace headers (`https://api.example`).
+    #[serde(default)]
+    pub trace_origins: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -220,6 +220,7 @@ mod tests {
             failed_step: None,
             artifacts: vec![],
             page: None,
+            trace_id: None,
         }
     }
 

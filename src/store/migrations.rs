@@ -60,6 +60,12 @@ pub(crate) const VERSIONS: &[Version] = &[
         sqlite: include_str!("../../migrations/sqlite/0006_cluster.sql"),
         postgres: include_str!("../../migrations/postgres/0006_cluster.sql"),
     },
+    Version {
+        version: 7,
+        description: "trace id on runs",
+        sqlite: include_str!("../../migrations/sqlite/0007_run_trace.sql"),
+        postgres: include_str!("../../migrations/postgres/0007_run_trace.sql"),
+    },
 ];
 
 #[derive(Clone, Copy, Debug)]

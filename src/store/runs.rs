@@ -179,7 +179,7 @@ macro_rules! full_columns {
     () => {
         concat!(
             summary_columns!(),
-            ", r.session_wait_ms, r.session_create_ms, r.page"
+            ", r.session_wait_ms, r.session_create_ms, r.page, r.trace_id"
         )
     };
 }
@@ -211,6 +211,7 @@ macro_rules! run_from_row {
             failed_step: summary.failed_step,
             artifacts: Vec::new(),
             page: page.map(|Json(p)| p),
+            trace_id: row.try_get("trace_id")?,
         };
         Ok::<StoredRun, StoreError>(StoredRun {
             run,
@@ -337,12 +338,12 @@ impl Store {
             // When the store received the run, by its own clock: the leader reads other
             // replicas' runs in that order (see `runs_stored_since`).
             let stored_now = super::cluster::now_sql(postgres);
-            for chunk in runs.chunks(BINDS_PER_STATEMENT / 19) {
+            for chunk in runs.chunks(BINDS_PER_STATEMENT / 20) {
                 let mut q = QueryBuilder::<Db>::new(
                     "INSERT INTO runs (run_id, check_name, kind, attempt, scheduled_at, \
                      started_at, target, location, outcome, cancelled, timed_latency_ms, \
                      total_ms, session_wait_ms, session_create_ms, error, failed_step, page, \
-                     maintenance, replica, stored_us) ",
+                     maintenance, replica, trace_id, stored_us) ",
                 );
                 q.push_values(chunk, |mut b, row| {
                     let run = row.result();
@@ -365,6 +366,7 @@ impl Store {
                         .push_bind(run.page.as_ref().map(Json))
                         .push_bind(row.maintenance())
                         .push_bind(self.replica.as_deref())
+                        .push_bind(run.trace_id.as_deref())
                         .push_unseparated(", ")
                         .push_unseparated(stored_now);
                 });

@@ -74,6 +74,11 @@ const SECTIONS: &[Section] = &[
         "exporters.dogstatsd",
         "exporters: { dogstatsd: { address: '', {P}: 1 } }\n",
     ),
+    cfg(
+        "exporters.otlp",
+        "exporters: { otlp: { endpoint: '', {P}: 1 } }\n",
+    ),
+    cfg("tracing", "tracing: { {P}: 1 }\n"),
     cfg("datadog", "datadog: { {P}: 1 }\n"),
     cfg("checks", "checks: { {P}: 1 }\n"),
     cfg(

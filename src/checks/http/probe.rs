@@ -9,6 +9,11 @@
 //! slot was skipped: the target was sampled half as often exactly while it was failing, and
 //! each sample sent five requests to a target already in trouble. A rate limit is different:
 //! the target is up and says when to come back, so waiting for it is part of the attempt.
+//!
+//! Every request of a traced run carries `traceparent` and `tracestate` when its URL's origin
+//! is the target's (or one of its `trace_origins`): its parent span is the step the request
+//! becomes (the index it will have in the run's steps), so the target's server span hangs
+//! under synmon's client span. A URL elsewhere (an absolute `url:` to a third party) gets none.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -18,12 +23,13 @@ use serde_json::Value;
 use tokio::time::Instant;
 
 use super::HttpCheck;
-use crate::config::{Redactor, Secret};
+use crate::config::{Redactor, Secret, Target};
 use crate::outcome::Outcome;
 use crate::probes::backoff;
 use crate::run::{RunResult, StepResult, Timing};
 use crate::template::render_json;
 use crate::template::{Template, Vars};
+use crate::trace::RunTrace;
 
 /// What one HTTP check attempt saw besides its result (fed to counters by the recorder).
 #[derive(Debug, Default, Clone, PartialEq)]
@@ -57,10 +63,34 @@ impl HttpProber {
     }
 
     /// Runs one attempt of `check` against `base_url`; `vars` carry tenant and credentials.
+    /// When `run` has a trace id, requests to `base_url`'s origin carry it.
     pub async fn run(
         &self,
         check: &HttpCheck,
         base_url: &str,
+        vars: &Vars,
+        run: &mut RunResult,
+        timeout: Duration,
+    ) -> HttpStats {
+        let trace = reqwest::Url::parse(base_url).ok().and_then(|u| {
+            let target = Target {
+                name: run.target.clone(),
+                base_url: u,
+                trace_origins: Vec::new(),
+            };
+            RunTrace::of(run.trace_id.as_deref(), &check.name, &run.location, &target)
+        });
+        self.run_traced(check, base_url, trace.as_ref(), vars, run, timeout)
+            .await
+    }
+
+    /// [`HttpProber::run`] with the run's trace context: requests to an origin it allows carry
+    /// its headers (`None`: no request does).
+    pub async fn run_traced(
+        &self,
+        check: &HttpCheck,
+        base_url: &str,
+        trace: Option<&RunTrace>,
         vars: &Vars,
         run: &mut RunResult,
         timeout: Duration,
@@ -72,7 +102,18 @@ impl HttpProber {
             redactor.add(s);
         }
         let res = self
-            .attempt(check, base_url, vars, run, deadline, &mut stats, &redactor)
+            .attempt(
+                check,
+                base_url,
+                vars,
+                run,
+                Sending {
+                    deadline,
+                    trace,
+                    stats: &mut stats,
+                },
+                &redactor,
+            )
             .await;
         if let Err(e) = res {
             run.outcome = e.0;
@@ -89,15 +130,13 @@ impl HttpProber {
         stats
     }
 
-    #[allow(clippy::too_many_arguments)]
     async fn attempt(
         &self,
         check: &HttpCheck,
         base_url: &str,
         vars: &Vars,
         run: &mut RunResult,
-        deadline: Instant,
-        stats: &mut HttpStats,
+        mut sending: Sending<'_>,
         redactor: &Redactor,
     ) -> Result<(), (Outcome, String)> {
         let render = |s: &str| -> Result<String, (Outcome, String)> {
@@ -128,8 +167,7 @@ impl HttpProber {
                                     &login.token_pointer,
                                     vars,
                                     run,
-                                    deadline,
-                                    stats,
+                                    &mut sending,
                                 )
                                 .await?;
                             self.tokens
@@ -153,7 +191,7 @@ impl HttpProber {
                 req = req.json(&render_json(body, vars).map_err(|e| (Outcome::Error, e))?);
             }
             let name = format!("{} {}", check.method, path_of(&url));
-            let (status, headers, body, took) = send(req, &name, deadline, stats, run).await?;
+            let (status, headers, body, took) = send(req, &url, &name, &mut sending, run).await?;
             if status == 401 && check.login.is_some() && !relogged {
                 // The cached token expired: log in again once.
                 self.tokens.lock().expect("tokens").remove(&check.name);
@@ -175,7 +213,7 @@ impl HttpProber {
                         .unwrap_or_default()
                 ))
             } else if let Some(err) = {
-                stats.gauges = read_gauges(check, &body);
+                sending.stats.gauges = read_gauges(check, &body);
                 check_body(check, &headers, &body, vars)
             } {
                 fail(err)
@@ -218,8 +256,7 @@ impl HttpProber {
         pointer: &str,
         vars: &Vars,
         run: &mut RunResult,
-        deadline: Instant,
-        stats: &mut HttpStats,
+        sending: &mut Sending<'_>,
     ) -> Result<Secret, (Outcome, String)> {
         let url = absolute(base_url, login_url);
         let body = serde_json::json!({
@@ -228,7 +265,7 @@ impl HttpProber {
         });
         let req = self.client.post(&url).json(&body);
         let name = format!("login {}", path_of(&url));
-        let (status, _, text, took) = send(req, &name, deadline, stats, run).await?;
+        let (status, _, text, took) = send(req, &url, &name, sending, run).await?;
         let token = if (200..300).contains(&status) {
             serde_json::from_str::<Value>(&text).ok().and_then(|v| {
                 v.pointer(pointer)
@@ -267,17 +304,28 @@ impl HttpProber {
     }
 }
 
+/// What every request of one attempt shares: its deadline, the run's trace context and the
+/// attempt's counts.
+struct Sending<'a> {
+    deadline: Instant,
+    trace: Option<&'a RunTrace>,
+    stats: &'a mut HttpStats,
+}
+
 /// Sends once, and again only after a 429: its `Retry-After` (else the platform's backoff) is
 /// waited, at most 5 tries in all and never past the deadline. A 5xx answer is returned as it
 /// is and a connection error fails the attempt: the scheduler retests (see the module doc).
-/// Returns the last response.
+/// Each try carries the trace headers (when `url` is allowed) with the step it becomes as the
+/// parent span. Returns the last response.
 async fn send(
     req: reqwest::RequestBuilder,
+    url: &str,
     name: &str,
-    deadline: Instant,
-    stats: &mut HttpStats,
+    sending: &mut Sending<'_>,
     run: &mut RunResult,
 ) -> Result<(u16, reqwest::header::HeaderMap, String, Duration), (Outcome, String)> {
+    let deadline = sending.deadline;
+    let stats = &mut *sending.stats;
     let mut attempt = 0u32;
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
@@ -291,6 +339,11 @@ async fn send(
             .try_clone()
             .ok_or_else(|| (Outcome::Error, "request body cannot be retried".to_string()))?
             .timeout(left);
+        // This try becomes the next step (a 429 pushes its own "(retried)" step first).
+        let r = match sending.trace {
+            Some(t) => t.apply(r, url, t.step_span_id(run.steps.len())),
+            None => r,
+        };
         let t = Instant::now();
         let sent = r.send().await;
         let (status, headers, body) = match sent {

@@ -80,6 +80,7 @@ async fn current(s: &DaemonView) -> Vec<GettableAlert> {
                 &cfg.rules,
                 &last,
                 &url,
+                cfg.tracing.ui_url.as_deref(),
             ),
             a.state
                 .alerts

@@ -64,6 +64,16 @@ fn link(url: &str, label: &str) -> String {
     format!("<{}|{}>", escape(&url.replace('|', "%7C")), escape(label))
 }
 
+/// A run's trace id: a link to its page in the tracing UI when `tracing.ui_url` is set, else
+/// the id as code (to paste into the tracing UI's search).
+fn trace(r: &crate::notify::message::RunEvidence) -> Option<String> {
+    let id = r.trace_id.as_deref()?;
+    Some(match &r.trace_url {
+        Some(u) => link(u, id),
+        None => code(id),
+    })
+}
+
 /// Inline code: a backtick inside would end the span early.
 fn code(s: &str) -> String {
     format!("`{}`", escape(&s.replace('`', "'")))
@@ -242,16 +252,27 @@ fn alert_section(n: &Notification, a: &AlertInfo) -> String {
             500,
         ));
     }
+    if let Some(r) = run
+        && let Some(t) = trace(r)
+    {
+        lines.push(format!("*Trace:* {t}"));
+    }
     if !a.affected.is_empty() {
         let names: Vec<String> = a
             .affected
             .iter()
-            .map(|r| match &r.failing_step {
-                Some(step) => format!("{} ({})", code(&r.check), escape(step)),
-                None => code(&r.check),
+            .map(|r| {
+                let mut about: Vec<String> = r.failing_step.iter().map(|s| escape(s)).collect();
+                about.extend(trace(r).map(|t| format!("trace {t}")));
+                if about.is_empty() {
+                    code(&r.check)
+                } else {
+                    format!("{} ({})", code(&r.check), about.join(", "))
+                }
             })
             .collect();
-        lines.push(cut(&format!("*Failing:* {}", names.join(", ")), 700));
+        // Room for 25 checks with their trace ids; `cut` never splits a link.
+        lines.push(cut(&format!("*Failing:* {}", names.join(", ")), 1500));
     }
     let mut links = Vec::new();
     if let Some(r) = run {
@@ -357,6 +378,8 @@ mod tests {
                 screenshot_path: None,
                 screenshot_url: None,
                 failing_locations: vec!["eu-west".into(), "us-east".into()],
+                trace_id: Some(format!("0af7651916cd43dd8448eb211c8031{i:02x}")),
+                trace_url: None,
             }),
         }
     }
@@ -442,6 +465,7 @@ mod tests {
             "*Failing step:* `submit credentials`",
             "```timeout waiting for #dashboard```",
             "*Failing locations:* eu-west, us-east",
+            "*Trace:* `0af7651916cd43dd8448eb211c803101`",
             "<http://synmon.local/runs/r1|View run>",
             "<https://runbooks.example/login?a=1&amp;b=2|Runbook>",
         ] {

@@ -6,3 +6,4 @@ mod run;
 mod secrets;
 mod status_page;
 mod store;
+mod tracing;

@@ -135,6 +135,7 @@ fn run(id: &str, check: &str, started_at: DateTime<Utc>, steps: usize) -> RunRes
         failed_step: None,
         artifacts: Vec::new(),
         page: None,
+        trace_id: None,
     }
 }
 
@@ -199,6 +200,7 @@ async fn round_trip(url: Secret) {
             lcp_ms: Some(1e-7),
             cls: Some(0.0),
         }),
+        trace_id: Some("4bf92f3577b34da6a3ce929d0e0e4736".to_string()),
     };
     let bare = RunResult {
         kind: CheckKind::Http,

@@ -220,6 +220,8 @@ pub fn notification(receiver: &str, status: Status) -> Notification {
             screenshot_path: None,
             screenshot_url: Some("http://synmon.test/runs/run-1/screenshot.png".into()),
             failing_locations: vec!["eu-west".into()],
+            trace_id: None,
+            trace_url: None,
         }),
     };
     Notification {

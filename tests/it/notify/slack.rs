@@ -67,6 +67,8 @@ fn alert(i: usize, status: Status, error: &str) -> AlertInfo {
             screenshot_path: None,
             screenshot_url: None,
             failing_locations: vec!["local".into()],
+            trace_id: None,
+            trace_url: None,
         }),
     }
 }
