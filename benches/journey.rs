@@ -1253,7 +1253,7 @@ async fn bench() -> anyhow::Result<()> {
     }
     let soak_cost = soak.runs.cost(tck);
     p(format!(
-        "soak: 2 runners at once, {} toast-page runs ({} passed, {:.1} s wall): CPU per run {:.2} ms own + {:.2} ms browser{exact}",
+        "soak: 2 runners at once, {} toast-page runs ({} passed, {:.1} s wall): CPU per run {:.2} ms own (with the RSS sampler) + {:.2} ms browser{exact}",
         soak.runs.attempted,
         soak.runs.timed.len(),
         soak.runs.wall_s,

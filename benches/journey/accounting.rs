@@ -3,9 +3,11 @@
 //! **Why a cgroup v2 per side.** Chromium starts and kills renderer, GPU-less compositor and
 //! utility processes all the time, also during one run. Sampling `/proc` of live processes misses
 //! every process that exited between two samples (its parent's `cutime` only has it when the
-//! parent waited for it and is itself still alive). `getrusage(RUSAGE_CHILDREN)` only counts
-//! descendants that were waited for all the way up: when chromedriver is killed its Chromium
-//! children are re-parented to init and their CPU never reaches the bench. A cgroup v2 group's
+//! parent waited for it and is itself still alive), and Chromium's crashpad handlers are
+//! double-forked to init here (parent pid 1), so they are nobody's descendant at all.
+//! `getrusage(RUSAGE_CHILDREN)` only counts descendants that were waited for all the way up:
+//! those crashpad handlers never are, and when chromedriver is killed its Chromium children are
+//! re-parented to init and their CPU never reaches the bench either. A cgroup v2 group's
 //! `cpu.stat` `usage_usec` counts every process that was ever in the group, exited or not, and a
 //! child starts in its parent's group. So each side gets its own group, entered by exec'ing
 //! through a two-line `sh` wrapper that first writes its own pid to `cgroup.procs` (the bench
