@@ -1,29 +1,51 @@
-//! Journey runner benchmark (issue 3; harness = false): prints figures for BENCHMARKS.md.
+//! Journey runner benchmark (harness = false): prints figures for BENCHMARKS.md.
 //!
-//! `cargo bench --bench journey`
+//! `cargo bench --bench journey` (`JOURNEY_BENCH_SMOKE=1` for a quick smoke run; the knobs are
+//! listed at [`Knobs`]).
 //!
-//! The sandbox runs in a separate process (this binary re-executed with `--sandbox-child`, which
-//! calls `rvp_sandbox::start` like the `rvp-sandbox` binary does, on port 0 with SQLite in a temp
-//! dir), so the CPU time and peak RSS read from /proc/self are synmon's alone.
+//! The sandbox and the toast page run in a helper process (this binary re-executed with
+//! `--sandbox-child`, which calls `rvp_sandbox::start` like the `rvp-sandbox` binary does, on
+//! port 0 with SQLite in a temp dir, and serves the toast page beside it), so the CPU time and
+//! peak RSS read from /proc/self are synmon's alone.
 //!
 //! 1. Accuracy: one browser session driven through `synmon::journey::webdriver::Browser`; per
 //!    iteration the align-category "save" interaction is done twice: once timed in the page the
 //!    way synmon times it (`arm` + click + `await_armed`), once from outside (a tokio `Instant`
 //!    around the click and a WebDriver-polled wait, every 5 ms). Both are compared with the
 //!    page's own truth, `window.__rvpTruth` (`event.timeStamp` of the click, `performance.now()`
-//!    right after the toast is inserted).
-//! 2. The full `Runner::run` of `journeys/align_category.yaml`, 50 times after 2 warm-ups: timed
+//!    right after the toast is inserted). Then the toast page's save, timed in the page, against
+//!    that page's truth (a capture-phase click listener's `performance.now()`).
+//! 2. The full `Runner::run` of `journeys/align_category.yaml`, N times after 2 warm-ups: timed
 //!    latency, the `save mapping` step, session creation, synmon's own CPU per run, the CPU of
-//!    chromedriver and its Chromium processes, and the bench process's peak RSS (VmHWM).
+//!    chromedriver and all its Chromium processes, and the bench process's peak RSS (VmHWM).
+//! 3. Browser cost: `Runner::run` of the toast page journey (goto, fill, click -> toast) against
+//!    the Selenium peer (`benches/selenium/toast_peer.py`, ONE session for all its runs) on the
+//!    same page, in alternating batches; total CPU per run of each side, each side in its own
+//!    cgroup (see `accounting` for why), and the ratio.
+//! 4. Soak: two runners at once (2 browsers, as `webdriver.sessions: 2`), the summed VmRSS of
+//!    chromedriver and its descendants at rest after warm-up and after the soak runs.
+//!
+//! `JOURNEY_BENCH_ISOLATION=session|context` (default `context`) is written to the config as
+//! `webdriver.isolation`; a build whose config does not know that key loads without it and the
+//! output says so.
 //!
 //! Writes the JSON line also to `ops/reports/perf-YYYYMMDD.json`.
 
-use std::collections::HashMap;
+// A bench target is a crate root: its modules are found next to it unless told.
+#[path = "journey/accounting.rs"]
+mod accounting;
+#[path = "journey/selenium.rs"]
+mod selenium;
+#[path = "journey/toast_page.rs"]
+mod toast_page;
+
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use accounting::{Cgroups, Meter, Scope, clk_tck, self_cpu_split, self_cpu_ticks};
 use serde_json::{Value, json};
 use synmon::Outcome;
 use synmon::clock::SystemClock;
@@ -34,23 +56,101 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 use tokio::time::Instant;
 
 const PASSWORD: &str = "synthetic-demo";
-/// Iterations (override with `JOURNEY_BENCH_RUNS` for a quick smoke run).
-fn runs_n() -> usize {
-    std::env::var("JOURNEY_BENCH_RUNS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(50)
-}
 const WARMUP: usize = 2;
 const STEP_TIMEOUT: Duration = Duration::from_secs(5);
 const TOAST: &str = "[data-test=toast]";
 const TOAST_TEXT: &str = "Mapping updated";
+/// The Selenium peer's and synmon's browser window.
+const WINDOW: (u32, u32) = (1280, 800);
 
 // Goals from issue 3.
 const GOAL_CPU_MS_PER_RUN: f64 = 5.0;
 const GOAL_RSS_MIB: f64 = 30.0;
 const GOAL_ERR_MEDIAN_MS: f64 = 5.0;
 const GOAL_ERR_P95_MS: f64 = 10.0;
+// Goals of the browser-cost work.
+const GOAL_RATIO_VS_SELENIUM: f64 = 0.5;
+const GOAL_SESSION_MS: f64 = 50.0;
+const GOAL_RSS_GROWTH_PCT: f64 = 10.0;
+
+/// What the environment tunes.
+#[derive(Debug, Clone)]
+struct Knobs {
+    /// `JOURNEY_BENCH_RUNS` (default 50; 3 in smoke mode): accuracy iterations, and runs of
+    /// each runner part and of the Selenium peer.
+    runs: usize,
+    /// `JOURNEY_BENCH_SOAK_RUNS` (default 500; 6 in smoke mode): runs of the soak, over both
+    /// runners together.
+    soak_runs: usize,
+    /// `JOURNEY_BENCH_ISOLATION`: `context` (default) or `session`.
+    isolation: String,
+    /// `JOURNEY_BENCH_SELENIUM=0` skips the peer.
+    selenium: bool,
+    /// `JOURNEY_BENCH_SELENIUM_POLL_MS`: the peer's WebDriverWait poll (default 500, Selenium's).
+    selenium_poll_ms: u64,
+    /// `JOURNEY_BENCH_CHROMEDRIVER` (default `/usr/bin/chromedriver` when present, else
+    /// `chromedriver`): both sides use it.
+    chromedriver: String,
+    /// `JOURNEY_BENCH_BROWSER_BINARY`: both sides' Chromium (default: chromedriver's choice).
+    browser_binary: Option<String>,
+    /// `JOURNEY_BENCH_SMOKE=1`: small default counts.
+    smoke: bool,
+}
+
+impl Knobs {
+    fn from_env() -> anyhow::Result<Self> {
+        let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        let num = |k: &str, default: usize| -> anyhow::Result<usize> {
+            match var(k) {
+                Some(v) => v
+                    .parse()
+                    .map_err(|_| anyhow::anyhow!("{k}={v}: not a whole number")),
+                None => Ok(default),
+            }
+        };
+        let smoke = var("JOURNEY_BENCH_SMOKE").is_some_and(|v| v != "0");
+        let isolation = var("JOURNEY_BENCH_ISOLATION").unwrap_or_else(|| "context".into());
+        anyhow::ensure!(
+            isolation == "context" || isolation == "session",
+            "JOURNEY_BENCH_ISOLATION={isolation}: expected `context` or `session`"
+        );
+        let chromedriver = var("JOURNEY_BENCH_CHROMEDRIVER").unwrap_or_else(|| {
+            if Path::new("/usr/bin/chromedriver").is_file() {
+                "/usr/bin/chromedriver".into()
+            } else {
+                "chromedriver".into()
+            }
+        });
+        Ok(Self {
+            runs: num("JOURNEY_BENCH_RUNS", if smoke { 3 } else { 50 })?.max(1),
+            soak_runs: num("JOURNEY_BENCH_SOAK_RUNS", if smoke { 6 } else { 500 })?.max(2),
+            isolation,
+            selenium: var("JOURNEY_BENCH_SELENIUM").is_none_or(|v| v != "0"),
+            selenium_poll_ms: num("JOURNEY_BENCH_SELENIUM_POLL_MS", 500)? as u64,
+            chromedriver,
+            browser_binary: var("JOURNEY_BENCH_BROWSER_BINARY"),
+            smoke,
+        })
+    }
+
+    fn command(&self) -> String {
+        let mut env = Vec::new();
+        if self.smoke {
+            env.push("JOURNEY_BENCH_SMOKE=1".to_string());
+        }
+        for (k, v) in [
+            ("JOURNEY_BENCH_RUNS", self.runs.to_string()),
+            ("JOURNEY_BENCH_SOAK_RUNS", self.soak_runs.to_string()),
+            ("JOURNEY_BENCH_ISOLATION", self.isolation.clone()),
+        ] {
+            if std::env::var(k).is_ok() {
+                env.push(format!("{k}={v}"));
+            }
+        }
+        env.push("cargo bench --bench journey".into());
+        env.join(" ")
+    }
+}
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
@@ -63,7 +163,7 @@ fn main() -> anyhow::Result<()> {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The sandbox, in its own process.
+// The sandbox and the toast page, in their own process.
 
 async fn sandbox_child(dir: &Path) -> anyhow::Result<()> {
     let sbx = rvp_sandbox::start(rvp_sandbox::SandboxConfig {
@@ -75,10 +175,14 @@ async fn sandbox_child(dir: &Path) -> anyhow::Result<()> {
         ..rvp_sandbox::SandboxConfig::default()
     })
     .await?;
+    let (listener, toast_addr) = toast_page::bind().await?;
+    let page = tokio::spawn(toast_page::serve(listener));
     println!("listening on {}", sbx.base_url());
+    println!("toast page on http://{toast_addr}");
     // Runs until the parent closes our stdin (it exited, or it is done).
     let mut sink = Vec::new();
     let _ = tokio::io::stdin().read_to_end(&mut sink).await;
+    page.abort();
     sbx.shutdown().await;
     Ok(())
 }
@@ -86,6 +190,7 @@ async fn sandbox_child(dir: &Path) -> anyhow::Result<()> {
 struct SandboxProcess {
     child: tokio::process::Child,
     base_url: String,
+    toast_url: String,
 }
 
 async fn spawn_sandbox(dir: &Path) -> anyhow::Result<SandboxProcess> {
@@ -98,112 +203,101 @@ async fn spawn_sandbox(dir: &Path) -> anyhow::Result<SandboxProcess> {
         .kill_on_drop(true)
         .spawn()?;
     let mut lines = BufReader::new(child.stdout.take().expect("piped")).lines();
-    let line = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
-        .await
-        .map_err(|_| anyhow::anyhow!("sandbox did not start within 60 s"))??
-        .ok_or_else(|| anyhow::anyhow!("sandbox exited at start"))?;
-    let base_url = line
-        .strip_prefix("listening on ")
-        .ok_or_else(|| anyhow::anyhow!("unexpected sandbox output: {line}"))?
-        .to_string();
-    Ok(SandboxProcess { child, base_url })
+    let mut next = async |prefix: &str| -> anyhow::Result<String> {
+        let line = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
+            .await
+            .map_err(|_| anyhow::anyhow!("sandbox did not start within 60 s"))??
+            .ok_or_else(|| anyhow::anyhow!("sandbox exited at start"))?;
+        Ok(line
+            .strip_prefix(prefix)
+            .ok_or_else(|| anyhow::anyhow!("unexpected sandbox output: {line}"))?
+            .to_string())
+    };
+    let base_url = next("listening on ").await?;
+    let toast_url = next("toast page on ").await?;
+    Ok(SandboxProcess {
+        child,
+        base_url,
+        toast_url,
+    })
 }
 
 // ---------------------------------------------------------------------------------------------
-// Config, like tests/it/support/mod.rs::write_config.
+// Config, like tests/it/support/mod.rs::write_config, with the toast page as a second target
+// and its journey beside copies of the repo's journeys.
 
-fn journeys_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("journeys")
+fn journeys_dir(dir: &Path) -> anyhow::Result<PathBuf> {
+    let out = dir.join("journeys");
+    std::fs::create_dir_all(&out)?;
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("journeys");
+    for e in std::fs::read_dir(&repo)? {
+        let e = e?;
+        if e.file_type()?.is_file() {
+            std::fs::copy(e.path(), out.join(e.file_name()))?;
+        }
+    }
+    std::fs::write(
+        out.join(format!("{}.yaml", toast_page::JOURNEY_NAME)),
+        toast_page::JOURNEY_YAML,
+    )?;
+    Ok(out)
 }
 
-fn write_config(dir: &Path, base_url: &str, password: &str, extra: &str) -> PathBuf {
+struct ConfigInput<'a> {
+    base_url: &'a str,
+    toast_url: &'a str,
+    journeys: &'a Path,
+    chromedriver: &'a str,
+    browser_binary: Option<&'a str>,
+    isolation: Option<&'a str>,
+}
+
+fn write_config(dir: &Path, c: &ConfigInput<'_>) -> PathBuf {
     let file = dir.join("synmon.yaml");
+    let mut webdriver = format!(
+        "webdriver:\n  chromedriver: \"{}\"\n  window_size: {}x{}\n  sessions: 2\n",
+        c.chromedriver, WINDOW.0, WINDOW.1
+    );
+    if let Some(b) = c.browser_binary {
+        webdriver.push_str(&format!("  browser_binary: \"{b}\"\n"));
+    }
+    if let Some(i) = c.isolation {
+        webdriver.push_str(&format!("  isolation: {i}\n"));
+    }
     let text = format!(
-        "targets:\n  staging:\n    base_url: \"{base_url}\"\ntenant: synthetic\ncredentials:\n  username: synthetic@rvp.test\n  password: \"{password}\"\njourneys: \"{}\"\nartifacts: artifacts\n{extra}",
-        journeys_dir().display()
+        "targets:\n  staging:\n    base_url: \"{}\"\n  toast:\n    base_url: \"{}\"\ndefault_target: staging\ntenant: synthetic\ncredentials:\n  username: synthetic@rvp.test\n  password: \"{PASSWORD}\"\njourneys: \"{}\"\nartifacts: artifacts\n{webdriver}",
+        c.base_url,
+        c.toast_url,
+        c.journeys.display()
     );
     std::fs::write(&file, text).expect("write synmon.yaml");
     file
 }
 
-// ---------------------------------------------------------------------------------------------
-// /proc readers.
-
-/// Clock ticks per second for /proc/*/stat times.
-fn clk_tck() -> f64 {
-    std::process::Command::new("getconf")
-        .arg("CLK_TCK")
-        .output()
-        .ok()
-        .and_then(|o| String::from_utf8(o.stdout).ok())
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or(100.0)
-}
-
-/// The fields after `comm` of /proc/<pid>/stat (index 0 is field 3, `state`).
-fn stat_fields(pid: &str) -> Option<Vec<u64>> {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let rest = &s[s.rfind(')')? + 2..];
-    Some(
-        rest.split_whitespace()
-            .map(|f| f.parse().unwrap_or(0))
-            .collect(),
-    )
-}
-
-/// utime + stime of this process (all its threads), in ticks.
-fn self_cpu_ticks() -> u64 {
-    let (u, s) = self_cpu_split();
-    u + s
-}
-
-/// (utime, stime) of this process, in ticks.
-fn self_cpu_split() -> (u64, u64) {
-    stat_fields("self")
-        .map(|f| (f[11], f[12]))
-        .unwrap_or((0, 0))
-}
-
-/// utime + stime + cutime + cstime summed over `root` and its live descendants, in ticks.
-/// Children reaped inside the tree are in their parent's cutime/cstime.
-fn tree_cpu_ticks(root: u32) -> u64 {
-    let mut children: HashMap<u64, Vec<(u64, u64)>> = HashMap::new();
-    let mut own: HashMap<u64, u64> = HashMap::new();
-    if let Ok(rd) = std::fs::read_dir("/proc") {
-        for e in rd.flatten() {
-            let name = e.file_name();
-            let Some(pid) = name.to_str().and_then(|n| n.parse::<u64>().ok()) else {
-                continue;
+/// The isolation mode as configured: (config, applied, note).
+fn load_config(dir: &Path, c: &ConfigInput<'_>) -> anyhow::Result<(Config, bool, String)> {
+    match Config::load(&write_config(dir, c)) {
+        Ok(cfg) => Ok((cfg, true, "applied".into())),
+        Err(e) if c.isolation.is_some() && e.to_string().contains("isolation") => {
+            let without = ConfigInput {
+                isolation: None,
+                ..*c
             };
-            if let Some(f) = stat_fields(&pid.to_string()) {
-                let cpu = f[11] + f[12] + f[13] + f[14];
-                children.entry(f[1]).or_default().push((pid, cpu));
-                own.insert(pid, cpu);
-            }
+            let cfg = Config::load(&write_config(dir, &without))
+                .map_err(|e| anyhow::anyhow!("config: {e}"))?;
+            eprintln!(
+                "journey bench: the config loader refused `webdriver.isolation`: {}",
+                e.to_string().lines().next().unwrap_or("")
+            );
+            let note = "IGNORED: this build's config has no `webdriver.isolation` (every run makes a new WebDriver session)";
+            Ok((cfg, false, note.into()))
         }
+        Err(e) => Err(anyhow::anyhow!("config: {e}")),
     }
-    let mut total = own.get(&(root as u64)).copied().unwrap_or(0);
-    let mut stack = vec![root as u64];
-    while let Some(p) = stack.pop() {
-        for &(c, cpu) in children.get(&p).map(Vec::as_slice).unwrap_or(&[]) {
-            total += cpu;
-            stack.push(c);
-        }
-    }
-    total
 }
 
-fn status_kib(field: &str) -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with(field))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|v| v.parse().ok())
-        })
-        .unwrap_or(0)
-}
+// ---------------------------------------------------------------------------------------------
+// Machine.
 
 fn loadavg() -> String {
     std::fs::read_to_string("/proc/loadavg")
@@ -292,9 +386,13 @@ struct Accuracy {
     outside_truth: Vec<f64>,
     outside_err: Vec<f64>,
     outside_polls: Vec<f64>,
-    /// CPU ticks spent during the save interaction only, per mode: (synmon, chromedriver tree).
+    /// CPU spent during the save interaction only, per mode: (synmon ticks, browser side µs).
     in_page_cpu: (u64, u64),
     outside_cpu: (u64, u64),
+    /// The toast page's save, timed in the page, against its capture-phase truth.
+    toast_measured: Vec<f64>,
+    toast_truth: Vec<f64>,
+    toast_err: Vec<f64>,
 }
 
 fn s(msg: impl std::fmt::Display) -> anyhow::Error {
@@ -384,7 +482,34 @@ async fn save_outside(b: &Browser) -> anyhow::Result<(f64, u32)> {
     Ok((t0.elapsed().as_secs_f64() * 1000.0, polls))
 }
 
-async fn accuracy(cfg: &Config, driver: &Driver, base: &str) -> anyhow::Result<Accuracy> {
+/// The toast page's save, timed in the page the way synmon times a step, and the page's truth.
+async fn toast_in_page(b: &Browser, url: &str) -> anyhow::Result<(f64, f64)> {
+    b.goto(url, STEP_TIMEOUT).await.map_err(s)?;
+    b.fill(toast_page::INPUT, "synmon", false, STEP_TIMEOUT)
+        .await
+        .map_err(s)?;
+    let cond = Cond {
+        selector: toast_page::TOAST.to_string(),
+        text: Some(toast_page::TOAST_OK.to_string()),
+        visible: true,
+        gone: false,
+    };
+    let pre = b.arm(&cond, ArmMode::FirstInput).await.map_err(s)?;
+    anyhow::ensure!(!pre, "the toast was already there before the click");
+    b.click(toast_page::BUTTON, STEP_TIMEOUT).await.map_err(s)?;
+    let measured = match b.await_armed(STEP_TIMEOUT).await.map_err(s)? {
+        Armed::InPage(ms) => ms,
+        other => anyhow::bail!("in-page timing ended with {other:?}"),
+    };
+    let v = b.eval("return window.__truth || null;").await.map_err(s)?;
+    match (v["click"].as_f64(), v["toast"].as_f64()) {
+        (Some(c), Some(t)) => Ok((measured, t - c)),
+        _ => Err(anyhow::anyhow!("the toast page recorded no truth: {v}")),
+    }
+}
+
+async fn accuracy(ctx: &Ctx<'_>) -> anyhow::Result<Accuracy> {
+    let (cfg, driver, base, n) = (ctx.cfg, ctx.driver, ctx.base_url, ctx.knobs.runs);
     let ep = driver.endpoint().await.map_err(s)?;
     let b = Browser::connect(
         &ep,
@@ -421,10 +546,9 @@ async fn accuracy(cfg: &Config, driver: &Driver, base: &str) -> anyhow::Result<A
         .await
         .map_err(s)?;
 
-    let pid = driver.local().expect("local chromedriver").pid().await;
-    let tree = || pid.map(tree_cpu_ticks).unwrap_or(0);
+    let tree = || ctx.meter.cpu_us(ctx.tck);
     let mut acc = Accuracy::default();
-    for i in 0..WARMUP + runs_n() {
+    for i in 0..WARMUP + n {
         let keep = i >= WARMUP;
 
         prepare_save(&b, base).await?;
@@ -454,116 +578,523 @@ async fn accuracy(cfg: &Config, driver: &Driver, base: &str) -> anyhow::Result<A
             acc.outside_cpu.1 += t1.saturating_sub(t0);
         }
     }
+    for i in 0..WARMUP + n {
+        let (measured, truth_ms) = toast_in_page(&b, ctx.toast_url).await?;
+        if i >= WARMUP {
+            acc.toast_measured.push(measured);
+            acc.toast_truth.push(truth_ms);
+            acc.toast_err.push(measured - truth_ms);
+        }
+    }
     b.close().await;
     Ok(acc)
 }
 
 // ---------------------------------------------------------------------------------------------
-// Part 2: the full runner.
+// Parts 2 and 3: the full runner.
 
 #[derive(Default)]
 struct Runs {
+    attempted: usize,
     timed: Vec<f64>,
-    save: Vec<f64>,
+    /// The journey's interaction step (`save mapping`, `save`).
+    step: Vec<f64>,
     session: Vec<f64>,
     total: Vec<f64>,
     failures: Vec<String>,
     self_cpu_ticks: u64,
     self_user_ticks: u64,
-    tree_cpu_ticks: u64,
+    /// chromedriver and every Chromium process (see [`Meter`]).
+    browser_cpu_us: u64,
     wall_s: f64,
 }
 
-async fn full_runs(cfg: &Config, runner: &Runner, driver: &Driver) -> anyhow::Result<Runs> {
-    let target = cfg.target(None).map_err(s)?.clone();
-    let journey = cfg.journey("align_category").map_err(s)?;
-    let mut runs = Runs::default();
-    for _ in 0..WARMUP {
-        let r = runner.run(&journey, &target).await;
-        anyhow::ensure!(
-            r.outcome == Outcome::Pass,
-            "warm-up run did not pass: {}",
-            serde_json::to_string(&r)?
-        );
+/// Per-run figures in ms.
+struct RunCost {
+    synmon_ms: f64,
+    synmon_user_ms: f64,
+    browser_ms: f64,
+}
+
+impl Runs {
+    fn cost(&self, tck: f64) -> RunCost {
+        let n = self.attempted.max(1) as f64;
+        RunCost {
+            synmon_ms: self.self_cpu_ticks as f64 * 1000.0 / tck / n,
+            synmon_user_ms: self.self_user_ticks as f64 * 1000.0 / tck / n,
+            browser_ms: self.browser_cpu_us as f64 / 1000.0 / n,
+        }
     }
-    let pid = driver.local().expect("local chromedriver").pid().await;
-    let tree = || pid.map(tree_cpu_ticks).unwrap_or(0);
-    let (c0, t0, w0) = (self_cpu_ticks(), tree(), Instant::now());
-    let u0 = self_cpu_split().0;
-    for _ in 0..runs_n() {
-        let r = runner.run(&journey, &target).await;
+
+    fn record(&mut self, r: &synmon::journey::RunResult, step: &str) {
+        self.attempted += 1;
+        self.session.push(r.session_create_ms);
+        self.total.push(r.total_ms);
         if r.outcome != Outcome::Pass {
-            runs.failures.push(format!(
+            self.failures.push(format!(
                 "{}: {}",
                 r.outcome,
                 r.error.clone().unwrap_or_default()
             ));
-            continue;
+            return;
         }
-        runs.timed.push(r.timed_latency_ms);
-        runs.session.push(r.session_create_ms);
-        runs.total.push(r.total_ms);
-        if let Some(st) = r.steps.iter().find(|s| s.name == "save mapping") {
-            runs.save.push(st.latency_ms);
+        self.timed.push(r.timed_latency_ms);
+        if let Some(st) = r.steps.iter().find(|s| s.name == step) {
+            self.step.push(st.latency_ms);
         }
     }
-    runs.wall_s = w0.elapsed().as_secs_f64();
-    runs.self_cpu_ticks = self_cpu_ticks() - c0;
-    runs.self_user_ticks = self_cpu_split().0 - u0;
-    runs.tree_cpu_ticks = tree().saturating_sub(t0);
-    anyhow::ensure!(
-        pid == driver.local().expect("local").pid().await,
-        "chromedriver was restarted during the runs: its CPU figure would be wrong"
-    );
-    Ok(runs)
+
+    fn json(&self, tck: f64) -> Value {
+        let c = self.cost(tck);
+        json!({
+            "runs": self.attempted,
+            "passed": self.timed.len(),
+            "not_passed": self.failures,
+            "wall_s": r2(self.wall_s),
+            "timed_latency_ms": sjson(&summarize(&self.timed)),
+            "step_ms": sjson(&summarize(&self.step)),
+            "session_create_ms": sjson(&summarize(&self.session)),
+            "run_total_ms": sjson(&summarize(&self.total)),
+            "synmon_cpu_ms_per_run": r2(c.synmon_ms),
+            "browser_cpu_ms_per_run": r2(c.browser_ms),
+            "total_cpu_ms_per_run": r2(c.synmon_ms + c.browser_ms),
+        })
+    }
+}
+
+/// A journey, the target it runs against, and the name of its interaction step.
+struct Subject {
+    journey: synmon::journey::Journey,
+    target: synmon::config::Target,
+    step: &'static str,
+}
+
+impl Subject {
+    fn new(cfg: &Config, journey: &str, target: &str, step: &'static str) -> anyhow::Result<Self> {
+        Ok(Self {
+            journey: cfg.journey(journey).map_err(s)?,
+            target: cfg.target(Some(target)).map_err(s)?.clone(),
+            step,
+        })
+    }
+}
+
+async fn warm_up(runner: &Runner, sub: &Subject) -> anyhow::Result<()> {
+    for _ in 0..WARMUP {
+        let r = runner.run(&sub.journey, &sub.target).await;
+        anyhow::ensure!(
+            r.outcome == Outcome::Pass,
+            "warm-up run of {} did not pass: {}",
+            sub.journey.name,
+            serde_json::to_string(&r)?
+        );
+    }
+    Ok(())
+}
+
+/// `n` runs one after the other; the CPU counters are read right before the first and right
+/// after the last.
+async fn runner_batch(
+    runner: &Runner,
+    sub: &Subject,
+    n: usize,
+    meter: &Meter,
+    tck: f64,
+    into: &mut Runs,
+) {
+    let (c0, b0, w0) = (self_cpu_ticks(), meter.cpu_us(tck), Instant::now());
+    let u0 = self_cpu_split().0;
+    for _ in 0..n {
+        let r = runner.run(&sub.journey, &sub.target).await;
+        into.record(&r, sub.step);
+    }
+    into.wall_s += w0.elapsed().as_secs_f64();
+    into.self_cpu_ticks += self_cpu_ticks() - c0;
+    into.self_user_ticks += self_cpu_split().0 - u0;
+    into.browser_cpu_us += meter.cpu_us(tck).saturating_sub(b0);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Part 3: the Selenium peer.
+
+#[derive(Default)]
+struct PeerFigures {
+    runs: usize,
+    wall: Vec<f64>,
+    measured: Vec<f64>,
+    truth: Vec<f64>,
+    err: Vec<f64>,
+    session_create_ms: f64,
+    cpu_us: u64,
+    user_us: u64,
+    script_cpu_ms: f64,
+    rss_kib: u64,
+}
+
+impl PeerFigures {
+    fn cpu_per_run(&self) -> f64 {
+        self.cpu_us as f64 / 1000.0 / self.runs.max(1) as f64
+    }
+}
+
+/// Rounds of alternating batches: synmon's toast journey, then the peer, so that a change of
+/// machine load hits both sides alike.
+fn rounds(n: usize) -> Vec<usize> {
+    let k = n.clamp(1, 5);
+    (0..k).map(|i| n / k + usize::from(i < n % k)).collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Part 4: soak with two runners at once.
+
+#[derive(Default)]
+struct Soak {
+    runs: Runs,
+    rss_after_warmup_kib: u64,
+    rss_after_kib: u64,
+    /// How many processes with memory (chromedriver included; not the exiting) each reading saw.
+    procs_after_warmup: usize,
+    procs_after: usize,
+    /// Highest summed VmRSS seen by the 250 ms sampler during the first and the last tenth.
+    peak_first_kib: u64,
+    peak_last_kib: u64,
+    samples: usize,
+}
+
+impl Soak {
+    fn growth_pct(&self) -> f64 {
+        (self.rss_after_kib as f64 / self.rss_after_warmup_kib.max(1) as f64 - 1.0) * 100.0
+    }
+}
+
+async fn soak(
+    runner: &Runner,
+    sub: &Subject,
+    n: usize,
+    meter: &Meter,
+    tck: f64,
+) -> anyhow::Result<Soak> {
+    let (w1, w2) = tokio::join!(warm_up(runner, sub), warm_up(runner, sub));
+    w1?;
+    w2?;
+    let mut out = Soak {
+        rss_after_warmup_kib: meter.rss_kib(),
+        procs_after_warmup: meter.live_pids().len(),
+        ..Soak::default()
+    };
+    let done = AtomicUsize::new(0);
+    let finished = std::sync::atomic::AtomicBool::new(false);
+    let tenth = (n / 10).max(1);
+    let (c0, b0, w0) = (self_cpu_ticks(), meter.cpu_us(tck), Instant::now());
+    let u0 = self_cpu_split().0;
+    let one_loop = async |share: usize| {
+        let mut runs = Runs::default();
+        for _ in 0..share {
+            let r = runner.run(&sub.journey, &sub.target).await;
+            runs.record(&r, sub.step);
+            done.fetch_add(1, Ordering::Relaxed);
+        }
+        runs
+    };
+    let sampler = async {
+        let mut tick = tokio::time::interval(Duration::from_millis(250));
+        let (mut first, mut last, mut samples) = (0u64, 0u64, 0usize);
+        while !finished.load(Ordering::Relaxed) {
+            tick.tick().await;
+            let k = done.load(Ordering::Relaxed);
+            let rss = meter.rss_kib();
+            samples += 1;
+            if k < tenth {
+                first = first.max(rss);
+            } else if k >= n - tenth {
+                last = last.max(rss);
+            }
+        }
+        (first, last, samples)
+    };
+    let loops = async {
+        let (a, b) = tokio::join!(one_loop(n / 2), one_loop(n - n / 2));
+        finished.store(true, Ordering::Relaxed);
+        (a, b)
+    };
+    let ((a, b), (first, last, samples)) = tokio::join!(loops, sampler);
+    out.runs.wall_s = w0.elapsed().as_secs_f64();
+    out.runs.self_cpu_ticks = self_cpu_ticks() - c0;
+    out.runs.self_user_ticks = self_cpu_split().0 - u0;
+    out.runs.browser_cpu_us = meter.cpu_us(tck).saturating_sub(b0);
+    for part in [a, b] {
+        out.runs.attempted += part.attempted;
+        out.runs.timed.extend(part.timed);
+        out.runs.step.extend(part.step);
+        out.runs.session.extend(part.session);
+        out.runs.total.extend(part.total);
+        out.runs.failures.extend(part.failures);
+    }
+    out.rss_after_kib = meter.rss_kib();
+    out.procs_after = meter.live_pids().len();
+    out.peak_first_kib = first;
+    out.peak_last_kib = last;
+    out.samples = samples;
+    Ok(out)
 }
 
 // ---------------------------------------------------------------------------------------------
 
+/// What `bench` measures with, once set up.
+struct Ctx<'a> {
+    knobs: &'a Knobs,
+    cfg: &'a Config,
+    driver: &'a Driver,
+    runner: &'a Runner,
+    meter: &'a Meter,
+    tck: f64,
+    dir: &'a Path,
+    base_url: &'a str,
+    toast_url: &'a str,
+}
+
+struct Figures {
+    acc: Accuracy,
+    align: Runs,
+    toast: Runs,
+    peer: PeerFigures,
+    /// Why the Selenium peer did not run, if it did not.
+    peer_skipped: Option<String>,
+    soak: Soak,
+}
+
+async fn start_peer(
+    ctx: &Ctx<'_>,
+    cgroups: &mut Option<Cgroups>,
+) -> anyhow::Result<Result<selenium::Peer, String>> {
+    if !ctx.knobs.selenium {
+        return Ok(Err("JOURNEY_BENCH_SELENIUM=0".into()));
+    }
+    let Some(c) = cgroups.as_mut() else {
+        return Ok(Err("no cgroup v2 to account for it".into()));
+    };
+    let python = match selenium::ensure_venv().await {
+        Ok(p) => p,
+        Err(e) => return Ok(Err(format!("no Selenium venv: {e}"))),
+    };
+    let opts = selenium::PeerOptions {
+        python: &python,
+        url: ctx.toast_url,
+        chromedriver: &ctx.knobs.chromedriver,
+        browser_binary: ctx.knobs.browser_binary.as_deref(),
+        poll_ms: ctx.knobs.selenium_poll_ms,
+        window: WINDOW,
+    };
+    eprintln!("journey bench: Selenium peer: starting its session...");
+    Ok(Ok(selenium::Peer::start(
+        c.scope("selenium")?,
+        ctx.dir,
+        &opts,
+    )
+    .await?))
+}
+
+async fn measure(ctx: &Ctx<'_>, cgroups: &mut Option<Cgroups>) -> anyhow::Result<Figures> {
+    let (n, tck, meter) = (ctx.knobs.runs, ctx.tck, ctx.meter);
+    eprintln!(
+        "journey bench: accuracy ({WARMUP} warm-up + {n} iterations, 2 saves each; {n} toast-page saves)..."
+    );
+    let acc = accuracy(ctx).await?;
+
+    let align = Subject::new(ctx.cfg, "align_category", "staging", "save mapping")?;
+    let toast = Subject::new(ctx.cfg, toast_page::JOURNEY_NAME, "toast", toast_page::STEP)?;
+
+    eprintln!("journey bench: Runner::run align_category ({WARMUP} warm-up + {n} runs)...");
+    warm_up(ctx.runner, &align).await?;
+    let mut align_runs = Runs::default();
+    runner_batch(ctx.runner, &align, n, meter, tck, &mut align_runs).await;
+
+    // The Selenium peer in its own scope, alternating with synmon's toast journey.
+    let (mut peer_handle, peer_skipped) = match start_peer(ctx, cgroups).await? {
+        Ok(p) => (Some(p), None),
+        Err(why) => (None, Some(why)),
+    };
+    eprintln!(
+        "journey bench: toast page: synmon vs the Selenium peer ({WARMUP} warm-up + {n} runs each)..."
+    );
+    warm_up(ctx.runner, &toast).await?;
+    let mut toast_runs = Runs::default();
+    let mut peer = PeerFigures::default();
+    if let Some(p) = peer_handle.as_mut() {
+        p.runs(WARMUP, false).await?;
+        peer.session_create_ms = p.session_create_ms;
+    }
+    for k in rounds(n) {
+        runner_batch(ctx.runner, &toast, k, meter, tck, &mut toast_runs).await;
+        if let Some(p) = peer_handle.as_mut() {
+            let b = p.runs(k, false).await?;
+            peer.runs += k;
+            peer.wall.extend(b.wall_ms);
+            peer.measured.extend(b.measured_ms);
+            peer.cpu_us += b.cpu.usage_us;
+            peer.user_us += b.cpu.user_us;
+            peer.script_cpu_ms += b.script_cpu_ms;
+        }
+    }
+    if let Some(mut p) = peer_handle.take() {
+        peer.rss_kib = accounting::rss_sum_kib(&p.pids());
+        // Reading the page's truth costs a WebDriver command: only in runs outside the CPU figure.
+        let b = p.runs(n.min(20), true).await?;
+        for (m, t) in b.measured_ms.iter().zip(&b.truth_ms) {
+            peer.truth.push(*t);
+            peer.err.push(m - t);
+        }
+        p.quit().await;
+    }
+
+    let soak_n = ctx.knobs.soak_runs;
+    eprintln!(
+        "journey bench: soak: 2 runners at once, {WARMUP} warm-up each + {soak_n} toast-page runs..."
+    );
+    let soak = soak(ctx.runner, &toast, soak_n, meter, tck).await?;
+    Ok(Figures {
+        acc,
+        align: align_runs,
+        toast: toast_runs,
+        peer,
+        peer_skipped,
+        soak,
+    })
+}
+
+fn mib(kib: u64) -> f64 {
+    kib as f64 / 1024.0
+}
+
 async fn bench() -> anyhow::Result<()> {
     synmon::tls::install();
+    let knobs = Knobs::from_env()?;
+    let n = knobs.runs;
     let load_before = loadavg();
     let tck = clk_tck();
     let ticks_ms = |t: u64| t as f64 * 1000.0 / tck;
 
     let dir = tempfile::tempdir()?;
     let mut sbx = spawn_sandbox(dir.path()).await?;
-    let cfg = Config::load(&write_config(dir.path(), &sbx.base_url, PASSWORD, ""))
-        .map_err(|e| anyhow::anyhow!("config: {e}"))?;
+    let toast_url = format!("{}{}", sbx.toast_url, toast_page::PATH);
+
+    // Accounting scopes: synmon's chromedriver tree, and the Selenium peer's whole tree.
+    let (mut cgroups, cgroup_note) = match Cgroups::create() {
+        Ok(c) => {
+            let note = format!(
+                "cgroup v2 at {} (every process that was ever in a scope, exited ones included)",
+                c.root().display()
+            );
+            (Some(c), note)
+        }
+        Err(why) => (
+            None,
+            format!(
+                "LIVE /proc WALK ONLY ({why}): exited Chromium processes are missing from the browser-side CPU; Selenium peer skipped"
+            ),
+        ),
+    };
+    let synmon_scope: Option<Scope> = match cgroups.as_mut() {
+        Some(c) => Some(c.scope("synmon")?),
+        None => None,
+    };
+    let chromedriver = match &synmon_scope {
+        Some(scope) => scope
+            .wrapper(
+                &dir.path().join("chromedriver-synmon.sh"),
+                &knobs.chromedriver,
+            )?
+            .display()
+            .to_string(),
+        None => knobs.chromedriver.clone(),
+    };
+    let journeys = journeys_dir(dir.path())?;
+    let input = ConfigInput {
+        base_url: &sbx.base_url,
+        toast_url: &sbx.toast_url,
+        journeys: &journeys,
+        chromedriver: &chromedriver,
+        browser_binary: knobs.browser_binary.as_deref(),
+        isolation: Some(&knobs.isolation),
+    };
+    let (cfg, isolation_applied, isolation_note) = load_config(dir.path(), &input)?;
+    eprintln!(
+        "journey bench: isolation {}: {isolation_note}",
+        knobs.isolation
+    );
+    eprintln!("journey bench: CPU accounting: {cgroup_note}");
     let cfg = Arc::new(cfg);
     let driver = Arc::new(Driver::from_config(&cfg.webdriver));
     let runner = Runner::new(cfg.runner_settings(), driver.clone(), Arc::new(SystemClock));
-
-    let n = runs_n();
-    eprintln!("journey bench: accuracy ({WARMUP} warm-up + {n} iterations, 2 saves each)...");
-    let acc = accuracy(&cfg, &driver, &sbx.base_url).await;
-    eprintln!("journey bench: Runner::run ({WARMUP} warm-up + {n} runs)...");
-    let runs = match &acc {
-        Ok(_) => full_runs(&cfg, &runner, &driver).await,
-        Err(_) => Err(anyhow::anyhow!("skipped")),
+    driver.endpoint().await.map_err(s)?;
+    let local = driver.local().expect("local chromedriver");
+    let meter = match &synmon_scope {
+        Some(scope) => Meter::Cgroup(scope.clone()),
+        None => Meter::LiveTree {
+            root: local.pid().await,
+        },
     };
-    let rss_hwm_kib = status_kib("VmHWM:");
-    let rss_now_kib = status_kib("VmRSS:");
+    let starts_before = local.starts();
+
+    let ctx = Ctx {
+        knobs: &knobs,
+        cfg: &cfg,
+        driver: &driver,
+        runner: &runner,
+        meter: &meter,
+        tck,
+        dir: dir.path(),
+        base_url: &sbx.base_url,
+        toast_url: &toast_url,
+    };
+    let result = measure(&ctx, &mut cgroups).await;
+    anyhow::ensure!(
+        result.is_err() || local.starts() == starts_before,
+        "chromedriver was restarted during the bench: its CPU and RSS figures would be wrong"
+    );
+
+    let rss_hwm_kib = accounting::status_kib("self", "VmHWM:");
+    let rss_now_kib = accounting::status_kib("self", "VmRSS:");
     driver.shutdown().await;
+    if let Some(c) = cgroups.take() {
+        c.remove().await;
+    }
     drop(sbx.child.stdin.take());
     let _ = tokio::time::timeout(Duration::from_secs(10), sbx.child.wait()).await;
-    let acc = acc?;
-    let runs = runs?;
+    let Figures {
+        acc,
+        align: runs,
+        toast: toast_runs,
+        peer,
+        peer_skipped,
+        soak,
+    } = result?;
     let load_after = loadavg();
 
     let ip_err = summarize(&acc.in_page_err);
     let out_err = summarize(&acc.outside_err);
+    let toast_err = summarize(&acc.toast_err);
     let timed = summarize(&runs.timed);
-    let save = summarize(&runs.save);
+    let save = summarize(&runs.step);
     let session = summarize(&runs.session);
     let total = summarize(&runs.total);
-    let ok = runs.timed.len().max(1) as f64;
-    let cpu_per_run = ticks_ms(runs.self_cpu_ticks) / ok;
-    let user_per_run = ticks_ms(runs.self_user_ticks) / ok;
-    let tree_per_run = ticks_ms(runs.tree_cpu_ticks) / ok;
-    let rss_mib = rss_hwm_kib as f64 / 1024.0;
+    let align_cost = runs.cost(tck);
+    let cpu_per_run = align_cost.synmon_ms;
+    let user_per_run = align_cost.synmon_user_ms;
+    let tree_per_run = align_cost.browser_ms;
+    let toast_cost = toast_runs.cost(tck);
+    let toast_total = toast_cost.synmon_ms + toast_cost.browser_ms;
+    let toast_session = summarize(&toast_runs.session);
+    let peer_cpu = peer.cpu_per_run();
+    let ratio = (peer_skipped.is_none() && peer_cpu > 0.0).then(|| toast_total / peer_cpu);
+    let rss_mib = mib(rss_hwm_kib);
     let n_acc = acc.in_page_err.len().max(1) as f64;
     let date = chrono::Local::now();
+    let exact = if meter.exact() {
+        ""
+    } else {
+        " (LIVE PROCESSES ONLY)"
+    };
 
     let mut out = String::new();
     let mut p = |l: String| {
@@ -571,7 +1102,7 @@ async fn bench() -> anyhow::Result<()> {
         out.push('\n');
     };
     p(format!(
-        "journey bench — align_category, {} — {} cores, load {load_before} before / {load_after} after",
+        "journey bench — align_category + toast page, {} — {} cores, load {load_before} before / {load_after} after",
         date.format("%Y-%m-%d %H:%M"),
         nproc()
     ));
@@ -598,13 +1129,22 @@ async fn bench() -> anyhow::Result<()> {
     ));
     p(line("  error (measured - truth)", &out_err));
     p(format!(
-        "  CPU per save interaction: in-page synmon {:.2} ms + chromedriver/Chromium {:.2} ms; outside synmon {:.2} ms + chromedriver/Chromium {:.2} ms ({:.1} polls median)",
+        "  CPU per save interaction: in-page synmon {:.2} ms + chromedriver/Chromium {:.2} ms; outside synmon {:.2} ms + chromedriver/Chromium {:.2} ms ({:.1} polls median){exact}",
         ticks_ms(acc.in_page_cpu.0) / n_acc,
-        ticks_ms(acc.in_page_cpu.1) / n_acc,
+        acc.in_page_cpu.1 as f64 / 1000.0 / n_acc,
         ticks_ms(acc.outside_cpu.0) / n_acc,
-        ticks_ms(acc.outside_cpu.1) / n_acc,
+        acc.outside_cpu.1 as f64 / 1000.0 / n_acc,
         summarize(&acc.outside_polls).median,
     ));
+    p(line(
+        "toast page truth (capture click)",
+        &summarize(&acc.toast_truth),
+    ));
+    p(line(
+        "synmon in-page measured",
+        &summarize(&acc.toast_measured),
+    ));
+    p(line("  error (measured - truth)", &toast_err));
     p(format!(
         "Runner::run x {n} (after {WARMUP} warm-ups): {} passed, {} not ({:.1} s wall) (ms)",
         runs.timed.len(),
@@ -621,12 +1161,12 @@ async fn bench() -> anyhow::Result<()> {
         cpu_per_run - user_per_run
     ));
     p(format!(
-        "  chromedriver + Chromium CPU  {tree_per_run:>8.2} ms per run"
+        "  chromedriver + Chromium CPU  {tree_per_run:>8.2} ms per run{exact}"
     ));
     p(format!(
         "  peak RSS (VmHWM)             {rss_mib:>8.1} MiB (goal <= {GOAL_RSS_MIB} MB: {}); VmRSS at end {:.1} MiB",
         verdict(rss_mib <= GOAL_RSS_MIB),
-        rss_now_kib as f64 / 1024.0
+        mib(rss_now_kib)
     ));
     p(format!(
         "  in-page error                median {:.2} ms (goal <= {GOAL_ERR_MEDIAN_MS}: {}), p95 {:.2} ms (goal <= {GOAL_ERR_P95_MS}: {})",
@@ -638,13 +1178,111 @@ async fn bench() -> anyhow::Result<()> {
     for f in &runs.failures {
         p(format!("  run not passed: {f}"));
     }
+    p(format!(
+        "browser cost — isolation `{}`: {isolation_note}",
+        knobs.isolation
+    ));
+    p(format!("  CPU accounting: {cgroup_note}"));
+    p(format!(
+        "  {:<36} {:>9} {:>9} {:>9} {:>9} {:>9}",
+        "CPU ms per run; wall/session median", "own", "browser", "total", "wall", "session"
+    ));
+    let row = |label: &str, own: f64, browser: f64, wall: f64, session: Option<f64>| {
+        let session = session.map_or("-".to_string(), |v| format!("{v:.1}"));
+        format!(
+            "  {label:<36} {own:>9.2} {browser:>9.2} {:>9.2} {wall:>9.1} {session:>9}",
+            own + browser
+        )
+    };
+    p(row(
+        &format!("synmon align_category (n={})", runs.attempted),
+        align_cost.synmon_ms,
+        align_cost.browser_ms,
+        total.median,
+        Some(session.median),
+    ));
+    p(row(
+        &format!("synmon toast page (n={})", toast_runs.attempted),
+        toast_cost.synmon_ms,
+        toast_cost.browser_ms,
+        summarize(&toast_runs.total).median,
+        Some(toast_session.median),
+    ));
+    match &peer_skipped {
+        None => {
+            let script = peer.script_cpu_ms / peer.runs.max(1) as f64;
+            p(row(
+                &format!("Selenium toast page, 1 session (n={})", peer.runs),
+                script,
+                peer_cpu - script,
+                summarize(&peer.wall).median,
+                None,
+            ));
+            p(format!(
+                "  Selenium: its one session took {:.1} ms to start (not per run); WebDriverWait poll {} ms; click -> toast seen {:.1} ms median, {:.1} ms above the page's truth (n={}); browser RSS {:.1} MiB",
+                peer.session_create_ms,
+                knobs.selenium_poll_ms,
+                summarize(&peer.measured).median,
+                summarize(&peer.err).median,
+                peer.err.len(),
+                mib(peer.rss_kib),
+            ));
+        }
+        Some(why) => p(format!("  Selenium peer skipped: {why}")),
+    }
+    if let Some(r) = ratio {
+        p(format!(
+            "  synmon / Selenium total CPU per run (toast page): {r:.2}x (goal <= {GOAL_RATIO_VS_SELENIUM}x: {})",
+            verdict(r <= GOAL_RATIO_VS_SELENIUM)
+        ));
+    }
+    p(format!(
+        "  session setup on the run's critical path: median {:.1} ms toast page, {:.1} ms align_category (goal <= {GOAL_SESSION_MS} ms: {})",
+        toast_session.median,
+        session.median,
+        verdict(toast_session.median <= GOAL_SESSION_MS && session.median <= GOAL_SESSION_MS)
+    ));
+    p(format!(
+        "  synmon own CPU per run: {:.2} ms toast page, {:.2} ms align_category (goal <= {GOAL_CPU_MS_PER_RUN} ms: {})",
+        toast_cost.synmon_ms,
+        cpu_per_run,
+        verdict(toast_cost.synmon_ms <= GOAL_CPU_MS_PER_RUN && cpu_per_run <= GOAL_CPU_MS_PER_RUN)
+    ));
+    for f in &toast_runs.failures {
+        p(format!("  toast run not passed: {f}"));
+    }
+    let soak_cost = soak.runs.cost(tck);
+    p(format!(
+        "soak: 2 runners at once, {} toast-page runs ({} passed, {:.1} s wall): CPU per run {:.2} ms own (with the RSS sampler) + {:.2} ms browser{exact}",
+        soak.runs.attempted,
+        soak.runs.timed.len(),
+        soak.runs.wall_s,
+        soak_cost.synmon_ms,
+        soak_cost.browser_ms,
+    ));
+    p(format!(
+        "  browser RSS (chromedriver + descendants, VmRSS summed), at rest: {:.1} MiB after warm-up ({} processes), {:.1} MiB after {} runs ({} processes; {:+.1}%; goal <= +{GOAL_RSS_GROWTH_PCT}%: {}); peak during runs: {:.1} MiB first tenth, {:.1} MiB last tenth ({} samples)",
+        mib(soak.rss_after_warmup_kib),
+        soak.procs_after_warmup,
+        mib(soak.rss_after_kib),
+        soak.runs.attempted,
+        soak.procs_after,
+        soak.growth_pct(),
+        verdict(soak.growth_pct() <= GOAL_RSS_GROWTH_PCT),
+        mib(soak.peak_first_kib),
+        mib(soak.peak_last_kib),
+        soak.samples,
+    ));
+    for f in &soak.runs.failures {
+        p(format!("  soak run not passed: {f}"));
+    }
 
     let report = json!({
         "bench": "journey",
         "journey": "align_category",
         "date": date.format("%Y-%m-%d").to_string(),
         "at": date.to_rfc3339(),
-        "command": "cargo bench --bench journey",
+        "command": knobs.command(),
         "machine": {"nproc": nproc(), "loadavg_before": load_before, "loadavg_after": load_after},
         "runs": n,
         "warmup": WARMUP,
@@ -655,7 +1293,7 @@ async fn bench() -> anyhow::Result<()> {
                 "measured_ms": sjson(&summarize(&acc.in_page_measured)),
                 "error_ms": sjson(&ip_err),
                 "synmon_cpu_ms_per_interaction": r2(ticks_ms(acc.in_page_cpu.0) / n_acc),
-                "browser_cpu_ms_per_interaction": r2(ticks_ms(acc.in_page_cpu.1) / n_acc),
+                "browser_cpu_ms_per_interaction": r2(acc.in_page_cpu.1 as f64 / 1000.0 / n_acc),
             },
             "outside_poll_5ms": {
                 "truth_ms": sjson(&summarize(&acc.outside_truth)),
@@ -663,7 +1301,12 @@ async fn bench() -> anyhow::Result<()> {
                 "error_ms": sjson(&out_err),
                 "polls": sjson(&summarize(&acc.outside_polls)),
                 "synmon_cpu_ms_per_interaction": r2(ticks_ms(acc.outside_cpu.0) / n_acc),
-                "browser_cpu_ms_per_interaction": r2(ticks_ms(acc.outside_cpu.1) / n_acc),
+                "browser_cpu_ms_per_interaction": r2(acc.outside_cpu.1 as f64 / 1000.0 / n_acc),
+            },
+            "toast_page_in_page": {
+                "truth_ms": sjson(&summarize(&acc.toast_truth)),
+                "measured_ms": sjson(&summarize(&acc.toast_measured)),
+                "error_ms": sjson(&toast_err),
             },
         },
         "runner": {
@@ -680,11 +1323,48 @@ async fn bench() -> anyhow::Result<()> {
             "chromedriver_chromium_cpu_ms_per_run": r2(tree_per_run),
             "peak_rss_mib": r2(rss_mib),
         },
+        "browser_cost": {
+            "isolation": {"requested": knobs.isolation, "applied": isolation_applied, "note": isolation_note},
+            "cpu_accounting": if meter.exact() { "cgroup2" } else { "live_proc_walk" },
+            "align_category": runs.json(tck),
+            "toast_page": toast_runs.json(tck),
+            "selenium_toast_page": match &peer_skipped {
+                None => json!({
+                    "runs": peer.runs,
+                    "one_session_create_ms": r2(peer.session_create_ms),
+                    "poll_ms": knobs.selenium_poll_ms,
+                    "wall_ms": sjson(&summarize(&peer.wall)),
+                    "click_to_toast_seen_ms": sjson(&summarize(&peer.measured)),
+                    "truth_ms": sjson(&summarize(&peer.truth)),
+                    "error_vs_truth_ms": sjson(&summarize(&peer.err)),
+                    "script_cpu_ms_per_run": r2(peer.script_cpu_ms / peer.runs.max(1) as f64),
+                    "total_cpu_ms_per_run": r2(peer_cpu),
+                    "user_cpu_ms_per_run": r2(peer.user_us as f64 / 1000.0 / peer.runs.max(1) as f64),
+                    "browser_rss_mib": r2(mib(peer.rss_kib)),
+                }),
+                Some(why) => json!({"skipped": why}),
+            },
+            "ratio_synmon_over_selenium": ratio.map(r2),
+            "soak": {
+                "concurrent_runners": 2,
+                "runs": soak.runs.json(tck),
+                "browser_rss_after_warmup_mib": r2(mib(soak.rss_after_warmup_kib)),
+                "browser_processes_after_warmup": soak.procs_after_warmup,
+                "browser_processes_after": soak.procs_after,
+                "browser_rss_after_mib": r2(mib(soak.rss_after_kib)),
+                "browser_rss_growth_pct": r2(soak.growth_pct()),
+                "browser_rss_peak_first_tenth_mib": r2(mib(soak.peak_first_kib)),
+                "browser_rss_peak_last_tenth_mib": r2(mib(soak.peak_last_kib)),
+            },
+        },
         "goals": {
             "synmon_cpu_ms_per_run": {"goal": GOAL_CPU_MS_PER_RUN, "actual": r2(cpu_per_run), "met": cpu_per_run <= GOAL_CPU_MS_PER_RUN},
             "peak_rss_mib": {"goal": GOAL_RSS_MIB, "actual": r2(rss_mib), "met": rss_mib <= GOAL_RSS_MIB},
             "error_median_ms": {"goal": GOAL_ERR_MEDIAN_MS, "actual": r2(ip_err.median), "met": ip_err.median.abs() <= GOAL_ERR_MEDIAN_MS},
             "error_p95_ms": {"goal": GOAL_ERR_P95_MS, "actual": r2(ip_err.p95), "met": ip_err.p95.abs() <= GOAL_ERR_P95_MS},
+            "cpu_ratio_vs_selenium": {"goal": GOAL_RATIO_VS_SELENIUM, "actual": ratio.map(r2), "met": ratio.map(|r| r <= GOAL_RATIO_VS_SELENIUM)},
+            "session_create_ms_median": {"goal": GOAL_SESSION_MS, "actual": r2(toast_session.median.max(session.median)), "met": toast_session.median <= GOAL_SESSION_MS && session.median <= GOAL_SESSION_MS},
+            "browser_rss_growth_pct": {"goal": GOAL_RSS_GROWTH_PCT, "actual": r2(soak.growth_pct()), "met": soak.growth_pct() <= GOAL_RSS_GROWTH_PCT},
         },
     });
     let json_line = serde_json::to_string(&report)?;
