@@ -141,6 +141,19 @@ impl Chromedriver {
     }
 }
 
+/// A supervisor dropped without `shutdown` (a panic, a test that fails early) still takes its
+/// browsers with it: pooled browsers outlive runs, and an orphaned Chromium can spin.
+impl Drop for Chromedriver {
+    fn drop(&mut self) {
+        if let Some(running) = self.state.get_mut().take()
+            && let Some(pid) = running.child.id()
+        {
+            let pgid = nix::unistd::Pid::from_raw(pid as i32);
+            let _ = nix::sys::signal::killpg(pgid, nix::sys::signal::Signal::SIGKILL);
+        }
+    }
+}
+
 fn free_port() -> std::io::Result<u16> {
     let l = std::net::TcpListener::bind("127.0.0.1:0")?;
     Ok(l.local_addr()?.port())

@@ -122,21 +122,24 @@ impl Driver {
             script,
         )
         .await?;
-        if self.config.isolation == Isolation::Context {
-            if b.has_contexts() {
-                if let Err(e) = b.next_context().await {
-                    b.close().await;
-                    return Err(e);
-                }
-            } else if !self
+        let ready = match self.config.isolation {
+            Isolation::Context if b.has_contexts() => b.next_context().await,
+            _ => b.adopt_first_tab().await,
+        };
+        if let Err(e) = ready {
+            b.close().await;
+            return Err(e);
+        }
+        if self.config.isolation == Isolation::Context
+            && !b.has_contexts()
+            && !self
                 .warned_no_bidi
                 .swap(true, std::sync::atomic::Ordering::Relaxed)
-            {
-                tracing::warn!(
-                    endpoint = %endpoint,
-                    "the WebDriver endpoint offers no BiDi socket: each run gets a new session instead of a user context"
-                );
-            }
+        {
+            tracing::warn!(
+                endpoint = %endpoint,
+                "the WebDriver endpoint offers no BiDi socket: each run gets a new session instead of a user context"
+            );
         }
         Ok(Lease {
             browser: b,

@@ -340,10 +340,9 @@ pub fn capabilities(
     caps.insert("goog:chromeOptions".into(), chrome);
     caps.insert("goog:loggingPrefs".into(), json!({"browser": "ALL"}));
     caps.insert("pageLoadStrategy".into(), json!("normal"));
-    if cfg.isolation == Isolation::Context {
-        // Asks for the session's WebDriver BiDi socket: user contexts live there.
-        caps.insert("webSocketUrl".into(), json!(true));
-    }
+    // Asks for the session's WebDriver BiDi socket: user contexts and preload scripts (timing
+    // across navigations) live there.
+    caps.insert("webSocketUrl".into(), json!(true));
     caps
 }
 
@@ -600,6 +599,7 @@ impl Browser {
             let bidi = Bidi::connect(&ws, Some(tx))
                 .await
                 .map_err(|e| bidi_err("opening the BiDi socket", e))?;
+            let bidi = Arc::new(bidi);
             let starts = self.starts.clone();
             tokio::spawn(async move {
                 while let Some(event) = rx.recv().await {
@@ -613,7 +613,7 @@ impl Browser {
             )
             .await
             .map_err(|e| bidi_err("subscribing to page messages", e))?;
-            self.bidi = Some(Arc::new(bidi));
+            self.bidi = Some(bidi);
         }
         Ok(())
     }
@@ -627,6 +627,41 @@ impl Browser {
     /// Runs served so far.
     pub fn runs(&self) -> u32 {
         self.runs
+    }
+
+    /// For a browser that serves one run only (`isolation: session`): the run drives the
+    /// session's first tab, in the default user context, with the page channel installed for
+    /// the documents it loads. Without BiDi, nothing to do.
+    pub async fn adopt_first_tab(&mut self) -> Result<(), StepError> {
+        let Some(bidi) = self.bidi.clone() else {
+            return Ok(());
+        };
+        let context: String = self
+            .client
+            .window()
+            .await
+            .map_err(|e| wd_err("reading the session's window", e))?
+            .into();
+        let channel_script = bidi
+            .call(
+                "script.addPreloadScript",
+                json!({
+                    "functionDeclaration": CHANNEL_JS,
+                    "arguments": [{"type": "channel", "value": {"channel": CHANNEL}}],
+                    "contexts": [context],
+                }),
+                BIDI_TIMEOUT,
+            )
+            .await
+            .map_err(|e| bidi_err("installing the page channel", e))?["script"]
+            .as_str()
+            .map(str::to_string);
+        self.run = Some(RunContext {
+            user_context: "default".into(),
+            context,
+            channel_script,
+        });
+        Ok(())
     }
 
     /// Points the session at a fresh user context for the next run: the one prepared while
@@ -699,6 +734,11 @@ impl Browser {
         url: &str,
         timeout: Duration,
     ) -> Result<Option<crate::run::NavTiming>, StepError> {
+        self.classic_goto(url, timeout).await?;
+        self.navigation_of(url).await
+    }
+
+    async fn classic_goto(&self, url: &str, timeout: Duration) -> Result<(), StepError> {
         self.client.goto(url).await.map_err(|e| {
             if matches!(&e, CmdError::Standard(w) if w.error == ErrorStatus::Timeout) {
                 StepError::fail(format!(
@@ -708,7 +748,11 @@ impl Browser {
             } else {
                 wd_err(&format!("loading {url}"), e)
             }
-        })?;
+        })
+    }
+
+    /// The navigation of the document now shown, failing the step on a 5xx.
+    async fn navigation_of(&self, url: &str) -> Result<Option<crate::run::NavTiming>, StepError> {
         // Navigation Timing of the document now shown (absent when the browser does not know
         // it: then the following steps judge the page).
         let nav = self

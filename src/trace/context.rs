@@ -114,8 +114,9 @@ pub struct RunTrace {
     state: String,
     /// The origins that may receive the headers: the target's and its `trace_origins`.
     allowed: Vec<url::Origin>,
-    /// The step whose span requests hang under; `usize::MAX`: the root span.
-    step: AtomicUsize,
+    /// The step whose span requests hang under; `usize::MAX`: the root span. Shared by the
+    /// clones of one run's trace (the browser's request interception holds one).
+    step: std::sync::Arc<AtomicUsize>,
 }
 
 impl Clone for RunTrace {
@@ -124,7 +125,7 @@ impl Clone for RunTrace {
             trace_id: self.trace_id,
             state: self.state.clone(),
             allowed: self.allowed.clone(),
-            step: AtomicUsize::new(self.step.load(Ordering::Relaxed)),
+            step: self.step.clone(),
         }
     }
 }
@@ -160,7 +161,7 @@ impl RunTrace {
             trace_id,
             state: tracestate_value(check, location),
             allowed,
-            step: AtomicUsize::new(usize::MAX),
+            step: std::sync::Arc::new(AtomicUsize::new(usize::MAX)),
         }
     }
 
@@ -200,6 +201,11 @@ impl RunTrace {
     /// The header values of a request made by step `index`.
     pub fn step_headers(&self, index: usize) -> TraceHeaders {
         self.headers(self.step_span_id(index))
+    }
+
+    /// The origins whose requests carry the headers.
+    pub fn allowed_origins(&self) -> &[url::Origin] {
+        &self.allowed
     }
 
     /// Whether `url` may receive the headers: its origin (scheme, host, port) is the target's

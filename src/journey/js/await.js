@@ -11,17 +11,22 @@ var callback = arguments[arguments.length - 1];
 var st = window.__synmon;
 if (!st) { callback({ lost: true }); return; }
 var timer = null;
+var answered = false;
+var answer = function (v) { if (!answered) { answered = true; callback(v); } };
+// A navigation replaces this document: say so before it goes (a callback lost with the
+// document would hold the WebDriver command until its script timeout).
+window.addEventListener('pagehide', function () { clearTimeout(timer); st.done = null; answer({ lost: true }); }, { once: true });
 var finish = function (sliceOver) {
   clearTimeout(timer);
   st.done = null;
   if (st.t1 !== null) {
     st.cleanup();
-    callback({ start: st.start, end: st.t1 });
+    answer({ start: st.start, end: st.t1 });
   } else if (sliceOver && !last) {
-    callback({ pending: true });
+    answer({ pending: true });
   } else {
     st.cleanup();
-    callback({ timeout: true, started: st.start !== null });
+    answer({ timeout: true, started: st.start !== null });
   }
 };
 timer = setTimeout(function () { finish(true); }, slice);

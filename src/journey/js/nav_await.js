@@ -27,13 +27,21 @@ function ready() {
   var n = entry();
   return n && n.loadEventEnd > 0 ? performance.timeOrigin + n.loadEventEnd : null;
 }
-var timer = null, iv = null;
+var timer = null, iv = null, answered = false;
 function finish(end) {
   clearTimeout(timer);
   clearInterval(iv);
+  if (answered) return;
+  answered = true;
   if (end !== null) callback({ end: end, origin: performance.timeOrigin, nav: nav() });
   else callback(last ? { timeout: true } : { pending: true });
 }
+// This document is going too (a redirect by script, or the navigation was still pending):
+// wait again in the next one.
+window.addEventListener('pagehide', function () {
+  clearTimeout(timer); clearInterval(iv);
+  if (!answered) { answered = true; callback({ pending: true }); }
+}, { once: true });
 var e = ready();
 if (e !== null) { finish(e); return; }
 iv = setInterval(function () { var e = ready(); if (e !== null) finish(e); }, 5);

@@ -32,6 +32,8 @@ function finish(el) {
   for (var i = 0; i < els.length; i++) { if (__synmonVisible(els[i])) shown++; }
   callback({ ok: false, count: els.length, shown: shown, texts: [] });
 }
+// The document is being replaced: answer now, and the caller looks again in the next one.
+window.addEventListener('pagehide', function () { finish(null); }, { once: true });
 var el = found();
 if (el) { finish(el); return; }
 obs = new MutationObserver(function () { var e = found(); if (e) finish(e); });

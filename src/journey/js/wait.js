@@ -24,6 +24,9 @@ function finish(ok) {
   }
   callback({ ok: false, count: els.length, shown: shown, texts: texts });
 }
+// The document is being replaced: answer now (not found here), and the caller waits again in
+// the next document, instead of the WebDriver command waiting for its script timeout.
+window.addEventListener('pagehide', function () { finish(false); }, { once: true });
 if (holds()) { finish(true); return; }
 obs = new MutationObserver(function () { if (holds()) finish(true); });
 obs.observe(document, { subtree: true, childList: true, attributes: true, characterData: true });
