@@ -427,6 +427,20 @@ fn bidi_err(what: &str, e: BidiError) -> StepError {
     StepError::error(format!("{what}: {e}"))
 }
 
+/// Gives every new document of `scope` (`userContexts` or `contexts`: `id`) the page channel;
+/// returns the preload script's id.
+async fn install_channel(bidi: &Bidi, scope: &str, id: &str) -> Result<Option<String>, BidiError> {
+    let mut params = json!({
+        "functionDeclaration": CHANNEL_JS,
+        "arguments": [{"type": "channel", "value": {"channel": CHANNEL}}],
+    });
+    params[scope] = json!([id]);
+    let v = bidi
+        .call("script.addPreloadScript", params, BIDI_TIMEOUT)
+        .await?;
+    Ok(v["script"].as_str().map(str::to_string))
+}
+
 /// A new user context with the page channel installed and one tab, opened in the background
 /// (the run's tab keeps the focus until the session switches to this one).
 async fn create_context(bidi: &Bidi) -> Result<RunContext, StepError> {
@@ -436,20 +450,11 @@ async fn create_context(bidi: &Bidi) -> Result<RunContext, StepError> {
         .map_err(|e| bidi_err("creating a user context", e))?;
     let user_context = uc["userContext"].as_str().unwrap_or_default().to_string();
     // Before the tab exists, so that its every document has the channel.
-    let channel_script = bidi
-        .call(
-            "script.addPreloadScript",
-            json!({
-                "functionDeclaration": CHANNEL_JS,
-                "arguments": [{"type": "channel", "value": {"channel": CHANNEL}}],
-                "userContexts": [user_context],
-            }),
-            BIDI_TIMEOUT,
-        )
+    let channel_script = install_channel(bidi, "userContexts", &user_context)
         .await
         .map_err(|e| tracing::debug!(error = %e, "no page channel: navigations are followed from the navigation's start"))
         .ok()
-        .and_then(|v| v["script"].as_str().map(str::to_string));
+        .flatten();
     let tab = bidi
         .call(
             "browsingContext.create",
@@ -642,20 +647,9 @@ impl Browser {
             .await
             .map_err(|e| wd_err("reading the session's window", e))?
             .into();
-        let channel_script = bidi
-            .call(
-                "script.addPreloadScript",
-                json!({
-                    "functionDeclaration": CHANNEL_JS,
-                    "arguments": [{"type": "channel", "value": {"channel": CHANNEL}}],
-                    "contexts": [context],
-                }),
-                BIDI_TIMEOUT,
-            )
+        let channel_script = install_channel(&bidi, "contexts", &context)
             .await
-            .map_err(|e| bidi_err("installing the page channel", e))?["script"]
-            .as_str()
-            .map(str::to_string);
+            .map_err(|e| bidi_err("installing the page channel", e))?;
         self.run = Some(RunContext {
             user_context: "default".into(),
             context,
