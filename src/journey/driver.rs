@@ -23,6 +23,8 @@ use super::webdriver::{Browser, Isolation, StepError, WebDriverConfig};
 
 /// How long a pooled browser has to answer the liveness check at lease time.
 const ALIVE_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long a lease waits for a pooled browser's next context before replacing the browser.
+const PREPARE_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long closing a discarded browser may take before it is left to its driver.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -96,9 +98,28 @@ impl Driver {
     pub async fn lease(&self, page_load: Duration, script: Duration) -> Result<Lease, StepError> {
         if self.config.isolation == Isolation::Context {
             loop {
-                let next = self.idle.lock().expect("browser pool lock").pop();
-                let Some(prepared) = next else { break };
-                match prepared.await {
+                let next = {
+                    // A browser whose next context is ready first; else the one given back
+                    // earliest (the likeliest to be ready soon).
+                    let mut idle = self.idle.lock().expect("browser pool lock");
+                    match idle.iter().position(|h| h.is_finished()) {
+                        Some(i) => Some(idle.remove(i)),
+                        None if idle.is_empty() => None,
+                        None => Some(idle.remove(0)),
+                    }
+                };
+                let Some(mut prepared) = next else { break };
+                let ready = match tokio::time::timeout(PREPARE_TIMEOUT, &mut prepared).await {
+                    Ok(r) => r,
+                    Err(_) => {
+                        // Wedged while being prepared: dropping it closes nothing cleanly, the
+                        // local chromedriver reaps it when it stops.
+                        tracing::warn!("a pooled browser was not ready in time; replaced");
+                        prepared.abort();
+                        continue;
+                    }
+                };
+                match ready {
                     Ok(Some(b)) if b.alive(ALIVE_TIMEOUT).await => {
                         return Ok(Lease {
                             browser: b,
@@ -123,7 +144,16 @@ impl Driver {
         )
         .await?;
         let ready = match self.config.isolation {
-            Isolation::Context if b.has_contexts() => b.next_context().await,
+            Isolation::Context if b.has_contexts() => match b.next_context().await {
+                Ok(()) => Ok(()),
+                Err(e) => {
+                    // User contexts refused (an older browser or grid node): this browser
+                    // serves this run as a classic session and is not kept.
+                    tracing::warn!(error = %e, "no user context: a classic session for this run");
+                    b.drop_bidi();
+                    Ok(())
+                }
+            },
             _ => b.adopt_first_tab().await,
         };
         if let Err(e) = ready {
@@ -136,8 +166,9 @@ impl Driver {
                 .warned_no_bidi
                 .swap(true, std::sync::atomic::Ordering::Relaxed)
         {
+            // The host only: a grid URL may carry an access key.
             tracing::warn!(
-                endpoint = %endpoint,
+                host = endpoint.host_str().unwrap_or_default(),
                 "the WebDriver endpoint offers no BiDi socket: each run gets a new session instead of a user context"
             );
         }
@@ -174,16 +205,28 @@ impl Driver {
         self.idle.lock().expect("browser pool lock").push(prepared);
     }
 
-    /// Quits the pooled browsers, then the local chromedriver.
+    /// Quits the pooled browsers, then the local chromedriver. Bounded: a local chromedriver
+    /// takes its browsers with it when its process group is killed; remote browsers are closed
+    /// together, within [`CLOSE_TIMEOUT`] in all.
     pub async fn shutdown(&self) {
         let idle: Vec<_> = std::mem::take(&mut *self.idle.lock().expect("browser pool lock"));
-        for prepared in idle {
-            if let Ok(Some(b)) = prepared.await {
-                let _ = tokio::time::timeout(CLOSE_TIMEOUT, b.close()).await;
+        match &self.source {
+            Source::Local(c) => {
+                for prepared in idle {
+                    prepared.abort();
+                }
+                c.shutdown().await;
             }
-        }
-        if let Source::Local(c) = &self.source {
-            c.shutdown().await;
+            Source::Remote(_) => {
+                let closing = futures_util::future::join_all(idle.into_iter().map(|p| async {
+                    if let Ok(Some(b)) = p.await {
+                        b.close().await;
+                    }
+                }));
+                if tokio::time::timeout(CLOSE_TIMEOUT, closing).await.is_err() {
+                    tracing::warn!("pooled remote browsers did not all close in time");
+                }
+            }
         }
     }
 }

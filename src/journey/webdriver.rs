@@ -600,27 +600,48 @@ impl Browser {
             .and_then(Value::as_str)
             .map(str::to_string);
         if let Some(ws) = ws {
-            let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Value>();
-            let bidi = Bidi::connect(&ws, Some(tx))
-                .await
-                .map_err(|e| bidi_err("opening the BiDi socket", e))?;
-            let bidi = Arc::new(bidi);
-            let starts = self.starts.clone();
-            tokio::spawn(async move {
-                while let Some(event) = rx.recv().await {
-                    starts.record(&event);
-                }
-            });
-            bidi.call(
-                "session.subscribe",
-                json!({"events": ["script.message"]}),
-                BIDI_TIMEOUT,
-            )
-            .await
-            .map_err(|e| bidi_err("subscribing to page messages", e))?;
-            self.bidi = Some(bidi);
+            // BiDi adds to the session; a remote end that advertises it but whose socket cannot
+            // be reached (a grid node's address), or that refuses the subscription, is driven
+            // as a classic session: a new one per run, navigations timed from outside.
+            match self.open_bidi(&ws).await {
+                Ok(bidi) => self.bidi = Some(bidi),
+                Err(e) => tracing::warn!(error = %e, "WebDriver BiDi unavailable: classic session"),
+            }
         }
         Ok(())
+    }
+
+    async fn open_bidi(&self, ws: &str) -> Result<Arc<Bidi>, BidiError> {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Value>();
+        let bidi = tokio::time::timeout(BIDI_TIMEOUT, Bidi::connect(ws, Some(tx)))
+            .await
+            .map_err(|_| BidiError::Timeout {
+                method: "connect".into(),
+                after: BIDI_TIMEOUT,
+            })??;
+        let bidi = Arc::new(bidi);
+        let starts = self.starts.clone();
+        tokio::spawn(async move {
+            while let Some(event) = rx.recv().await {
+                starts.record(&event);
+            }
+        });
+        bidi.call(
+            "session.subscribe",
+            json!({"events": ["script.message"]}),
+            BIDI_TIMEOUT,
+        )
+        .await?;
+        Ok(bidi)
+    }
+
+    /// Gives up BiDi for this session (its user contexts failed): a classic session from now on.
+    pub fn drop_bidi(&mut self) {
+        self.bidi = None;
+        self.run = None;
+        if let Some(spare) = self.spare.take() {
+            spare.abort();
+        }
     }
 
     /// Whether runs can get a user context of their own in this session (the remote end speaks
@@ -649,7 +670,9 @@ impl Browser {
             .into();
         let channel_script = install_channel(&bidi, "contexts", &context)
             .await
-            .map_err(|e| bidi_err("installing the page channel", e))?;
+            .map_err(|e| tracing::debug!(error = %e, "no page channel: navigations are followed from the navigation's start"))
+            .ok()
+            .flatten();
         self.run = Some(RunContext {
             user_context: "default".into(),
             context,
@@ -1139,9 +1162,12 @@ impl Browser {
                     _ => Err(StepError::error(format!("in-page timing returned {v}"))),
                 },
                 // A navigation took the page (and the script's callback) away.
-                Err(e) if is_navigation_interruption(&e) || is_script_timeout(&e) => {
-                    Ok(Armed::Lost)
-                }
+                Err(e) if is_navigation_interruption(&e) => Ok(Armed::Lost),
+                // The page did not answer in time (busy, or a navigation swallowed the
+                // callback unreported): ask again while time is left; the next answer says
+                // which (a new document has no armed state: `lost`).
+                Err(e) if is_script_timeout(&e) && !last => continue,
+                Err(e) if is_script_timeout(&e) => Ok(Armed::TimedOut),
                 Err(e) => Err(wd_err("awaiting the page", e)),
             };
         }

@@ -43,10 +43,22 @@ function __synmonArm(cond, start, token, follow) {
     // Typing restarts the clock at each input until the condition has held (without a
     // condition: at each input, each one ending at its own handling).
     if (st.start === null || (last && (st.nocond || st.t1 === null))) {
-      st.start = performance.now();
+      var began = performance.now();
+      st.start = began;
       // Sent once the page has handled the event (onEnd), not here: the channel is a call
       // into the browser, and the page's own listeners must not wait for it.
       st.unsent = follow;
+      if (!cond) {
+        // A page listener that stops the event's propagation keeps onEnd from running: the
+        // first task after the dispatch ends the action then.
+        setTimeout(function () {
+          if (st.start !== began || (st.t1 !== null && st.t1 >= began)) return;
+          flush();
+          st.ended = true;
+          st.t1 = performance.now();
+          if (st.done) st.done();
+        }, 0);
+      }
     }
   };
   var flush = function () {

@@ -22,7 +22,7 @@ function nav() {
 function ready() {
   if (token !== null) {
     var m = window.__synmonNav;
-    return m && m.token === token ? m.end : null;
+    return m && typeof m[token] === 'number' ? m[token] : null;
   }
   var n = entry();
   return n && n.loadEventEnd > 0 ? performance.timeOrigin + n.loadEventEnd : null;
