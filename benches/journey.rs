@@ -25,9 +25,17 @@
 //! 4. Soak: two runners at once (2 browsers, as `webdriver.sessions: 2`), the summed VmRSS of
 //!    chromedriver and its descendants at rest after warm-up and after the soak runs.
 //!
+//! With pooled browsers a run hands its browser back and the next run's context is readied in
+//! the background: every CPU window closes only once its group is quiet again
+//! ([`accounting::settle`]), so each batch holds one such preparation per run. The toast page's
+//! browser-side CPU (and the peer's) is also broken down by process kind
+//! ([`accounting::Profile`]), with the renderers started per run; each run's
+//! `RunResult::browser_reused` is counted.
+//!
 //! `JOURNEY_BENCH_ISOLATION=session|context` (default `context`) is written to the config as
 //! `webdriver.isolation`; a build whose config does not know that key loads without it and the
-//! output says so.
+//! output says so. `JOURNEY_BENCH_EXTRA_ARGS` gives both sides more Chromium arguments (to try a
+//! flag before it goes into synmon's defaults).
 //!
 //! Writes the JSON line also to `ops/reports/perf-YYYYMMDD.json`.
 
@@ -95,6 +103,9 @@ struct Knobs {
     chromedriver: String,
     /// `JOURNEY_BENCH_BROWSER_BINARY`: both sides' Chromium (default: chromedriver's choice).
     browser_binary: Option<String>,
+    /// `JOURNEY_BENCH_EXTRA_ARGS`: more Chromium arguments for both sides, separated by spaces
+    /// (synmon's as `webdriver.extra_args`); none by default.
+    extra_args: Vec<String>,
     /// `JOURNEY_BENCH_SMOKE=1`: small default counts.
     smoke: bool,
 }
@@ -131,6 +142,9 @@ impl Knobs {
             selenium_poll_ms: num("JOURNEY_BENCH_SELENIUM_POLL_MS", 500)? as u64,
             chromedriver,
             browser_binary: var("JOURNEY_BENCH_BROWSER_BINARY"),
+            extra_args: var("JOURNEY_BENCH_EXTRA_ARGS")
+                .map(|v| v.split_whitespace().map(str::to_string).collect())
+                .unwrap_or_default(),
             smoke,
         })
     }
@@ -144,6 +158,7 @@ impl Knobs {
             ("JOURNEY_BENCH_RUNS", self.runs.to_string()),
             ("JOURNEY_BENCH_SOAK_RUNS", self.soak_runs.to_string()),
             ("JOURNEY_BENCH_ISOLATION", self.isolation.clone()),
+            ("JOURNEY_BENCH_EXTRA_ARGS", self.extra_args.join(" ")),
         ] {
             if std::env::var(k).is_ok() {
                 env.push(format!("{k}={v}"));
@@ -252,6 +267,7 @@ struct ConfigInput<'a> {
     chromedriver: &'a str,
     browser_binary: Option<&'a str>,
     isolation: Option<&'a str>,
+    extra_args: &'a [String],
 }
 
 fn write_config(dir: &Path, c: &ConfigInput<'_>) -> PathBuf {
@@ -265,6 +281,12 @@ fn write_config(dir: &Path, c: &ConfigInput<'_>) -> PathBuf {
     }
     if let Some(i) = c.isolation {
         webdriver.push_str(&format!("  isolation: {i}\n"));
+    }
+    if !c.extra_args.is_empty() {
+        webdriver.push_str("  extra_args:\n");
+        for a in c.extra_args {
+            webdriver.push_str(&format!("    - \"{a}\"\n"));
+        }
     }
     let text = format!(
         "targets:\n  staging:\n    base_url: \"{}\"\n  toast:\n    base_url: \"{}\"\ndefault_target: staging\ntenant: synthetic\ncredentials:\n  username: synthetic@rvp.test\n  password: \"{PASSWORD}\"\njourneys: \"{}\"\nartifacts: artifacts\n{webdriver}",
@@ -969,6 +991,7 @@ async fn start_peer(
         browser_binary: ctx.knobs.browser_binary.as_deref(),
         poll_ms: ctx.knobs.selenium_poll_ms,
         window: WINDOW,
+        extra_args: &ctx.knobs.extra_args,
     };
     eprintln!("journey bench: Selenium peer: starting its session...");
     Ok(Ok(selenium::Peer::start(
@@ -1102,6 +1125,7 @@ async fn bench() -> anyhow::Result<()> {
         chromedriver: &chromedriver,
         browser_binary: knobs.browser_binary.as_deref(),
         isolation: Some(&knobs.isolation),
+        extra_args: &knobs.extra_args,
     };
     let (cfg, isolation_applied, isolation_note) = load_config(dir.path(), &input)?;
     eprintln!(
@@ -1268,6 +1292,12 @@ async fn bench() -> anyhow::Result<()> {
         "browser cost — isolation `{}`: {isolation_note}",
         knobs.isolation
     ));
+    if !knobs.extra_args.is_empty() {
+        p(format!(
+            "  extra Chromium arguments (both sides): {}",
+            knobs.extra_args.join(" ")
+        ));
+    }
     p(format!("  CPU accounting: {cgroup_note}"));
     p(format!(
         "  {:<36} {:>9} {:>9} {:>9} {:>9} {:>9}",
@@ -1436,6 +1466,7 @@ async fn bench() -> anyhow::Result<()> {
         },
         "browser_cost": {
             "isolation": {"requested": knobs.isolation, "applied": isolation_applied, "note": isolation_note},
+            "extra_chromium_args": knobs.extra_args,
             "cpu_accounting": if meter.exact() { "cgroup2" } else { "live_proc_walk" },
             "align_category": runs.json(tck),
             "toast_page": toast_runs.json(tck),

@@ -111,6 +111,8 @@ pub struct PeerOptions<'a> {
     pub browser_binary: Option<&'a str>,
     pub poll_ms: u64,
     pub window: (u32, u32),
+    /// More Chromium arguments (the same as synmon's `webdriver.extra_args`).
+    pub extra_args: &'a [String],
 }
 
 impl Peer {
@@ -129,6 +131,10 @@ impl Peer {
             .arg(format!("{},{}", o.window.0, o.window.1));
         if let Some(b) = o.browser_binary {
             cmd.arg("--browser-binary").arg(b);
+        }
+        for a in o.extra_args {
+            // `=`: an argument starting with `--` would otherwise be taken for an option.
+            cmd.arg(format!("--extra-arg={a}"));
         }
         let mut child = cmd
             // Selenium Manager must not look for drivers on the network: the paths are given.
