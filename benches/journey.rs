@@ -714,7 +714,7 @@ fn profile_json(p: &Profile, runs: usize) -> Value {
         "cpu_ms_per_run": rows,
         "processes_started": p.started,
         "processes_ended": p.ended,
-        "renderers_started_per_run": r2(p.renderers_started as f64 / n),
+        "renderers_started_per_run": p.renderers_counted.then(|| r2(p.renderers_started as f64 / n)),
     })
 }
 
@@ -729,10 +729,14 @@ fn profile_line(p: &Profile, runs: usize) -> String {
         .filter(|(_, us)| *us > 0)
         .map(|(k, us)| format!("{k} {:.1}", *us as f64 / 1000.0 / n))
         .collect();
+    let renderers = if p.renderers_counted {
+        format!("{:.1}", p.renderers_started as f64 / n)
+    } else {
+        "n/a (no browser lived through a batch)".into()
+    };
     format!(
-        "{}; {:.1} renderers started per run",
-        parts.join(", "),
-        p.renderers_started as f64 / n
+        "{}; renderers started per run: {renderers}",
+        parts.join(", ")
     )
 }
 

@@ -479,8 +479,10 @@ pub struct Profile {
     pub started: usize,
     /// Processes present at a window's start that were gone at its end.
     pub ended: usize,
-    /// Renderers started in the windows (by their browsers' numbering; see [`Snapshot`]).
+    /// Renderers started in the windows (by their browsers' numbering; see [`Snapshot`]), and
+    /// whether any browser lived through a window (else there is nothing to count by).
     pub renderers_started: u64,
+    pub renderers_counted: bool,
 }
 
 impl Profile {
@@ -512,6 +514,7 @@ impl Profile {
         for (dir, id1) in &s1.renderer_ids {
             if let Some(id0) = s0.renderer_ids.get(dir) {
                 self.renderers_started += id1.saturating_sub(*id0);
+                self.renderers_counted = true;
             }
         }
     }
