@@ -106,6 +106,11 @@ struct Knobs {
     /// `JOURNEY_BENCH_EXTRA_ARGS`: more Chromium arguments for both sides, separated by spaces
     /// (synmon's as `webdriver.extra_args`); none by default.
     extra_args: Vec<String>,
+    /// `JOURNEY_BENCH_SPACED_MS` (default 1000; 0 skips): the pause before each of up to 10
+    /// more toast-page runs, whose browser setup is reported apart. Back to back, a run's lease
+    /// waits for the context its predecessor's browser is still being switched to; a schedule
+    /// leaves time between runs of a journey.
+    spaced_ms: u64,
     /// `JOURNEY_BENCH_SMOKE=1`: small default counts.
     smoke: bool,
 }
@@ -145,6 +150,7 @@ impl Knobs {
             extra_args: var("JOURNEY_BENCH_EXTRA_ARGS")
                 .map(|v| v.split_whitespace().map(str::to_string).collect())
                 .unwrap_or_default(),
+            spaced_ms: num("JOURNEY_BENCH_SPACED_MS", 1000)? as u64,
             smoke,
         })
     }
@@ -159,6 +165,7 @@ impl Knobs {
             ("JOURNEY_BENCH_SOAK_RUNS", self.soak_runs.to_string()),
             ("JOURNEY_BENCH_ISOLATION", self.isolation.clone()),
             ("JOURNEY_BENCH_EXTRA_ARGS", self.extra_args.join(" ")),
+            ("JOURNEY_BENCH_SPACED_MS", self.spaced_ms.to_string()),
         ] {
             if std::env::var(k).is_ok() {
                 env.push(format!("{k}={v}"));
@@ -971,6 +978,8 @@ struct Figures {
     peer: PeerFigures,
     /// Why the Selenium peer did not run, if it did not.
     peer_skipped: Option<String>,
+    /// Browser setup of toast-page runs started after a pause (`Knobs::spaced_ms`).
+    spaced: Vec<f64>,
     soak: Soak,
 }
 
@@ -1060,6 +1069,20 @@ async fn measure(ctx: &Ctx<'_>, cgroups: &mut Option<Cgroups>) -> anyhow::Result
         p.quit().await;
     }
 
+    let mut spaced = Vec::new();
+    if ctx.knobs.spaced_ms > 0 {
+        let k = n.min(10);
+        eprintln!(
+            "journey bench: toast page: {k} runs, each after a {} ms pause...",
+            ctx.knobs.spaced_ms
+        );
+        for _ in 0..k {
+            tokio::time::sleep(Duration::from_millis(ctx.knobs.spaced_ms)).await;
+            let r = ctx.runner.run(&toast.journey, &toast.target).await;
+            spaced.push(r.session_create_ms);
+        }
+    }
+
     let soak_n = ctx.knobs.soak_runs;
     eprintln!(
         "journey bench: soak: 2 runners at once, {WARMUP} warm-up each + {soak_n} toast-page runs..."
@@ -1071,6 +1094,7 @@ async fn measure(ctx: &Ctx<'_>, cgroups: &mut Option<Cgroups>) -> anyhow::Result
         toast: toast_runs,
         peer,
         peer_skipped,
+        spaced,
         soak,
     })
 }
@@ -1181,6 +1205,7 @@ async fn bench() -> anyhow::Result<()> {
         toast: toast_runs,
         peer,
         peer_skipped,
+        spaced,
         soak,
     } = result?;
     let load_after = loadavg();
@@ -1383,6 +1408,12 @@ async fn bench() -> anyhow::Result<()> {
         session.median,
         verdict(toast_session.median <= GOAL_SESSION_MS && session.median <= GOAL_SESSION_MS)
     ));
+    if !spaced.is_empty() {
+        p(line(
+            &format!("  setup after a {} ms pause", knobs.spaced_ms),
+            &summarize(&spaced),
+        ));
+    }
     p(format!(
         "  synmon own CPU per run: {:.2} ms toast page, {:.2} ms align_category (goal <= {GOAL_CPU_MS_PER_RUN} ms: {})",
         toast_cost.synmon_ms,
@@ -1492,6 +1523,11 @@ async fn bench() -> anyhow::Result<()> {
                 Some(why) => json!({"skipped": why}),
             },
             "ratio_synmon_over_selenium": ratio.map(r2),
+            "toast_page_spaced": if spaced.is_empty() {
+                Value::Null
+            } else {
+                json!({"pause_ms": knobs.spaced_ms, "session_create_ms": sjson(&summarize(&spaced))})
+            },
             "soak": {
                 "concurrent_runners": 2,
                 "runs": soak.runs.json(tck),
