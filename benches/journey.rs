@@ -25,9 +25,17 @@
 //! 4. Soak: two runners at once (2 browsers, as `webdriver.sessions: 2`), the summed VmRSS of
 //!    chromedriver and its descendants at rest after warm-up and after the soak runs.
 //!
+//! With pooled browsers a run hands its browser back and the next run's context is readied in
+//! the background: every CPU window closes only once its group is quiet again
+//! ([`accounting::settle`]), so each batch holds one such preparation per run. The toast page's
+//! browser-side CPU (and the peer's) is also broken down by process kind
+//! ([`accounting::Profile`]), with the renderers started per run; each run's
+//! `RunResult::browser_reused` is counted.
+//!
 //! `JOURNEY_BENCH_ISOLATION=session|context` (default `context`) is written to the config as
 //! `webdriver.isolation`; a build whose config does not know that key loads without it and the
-//! output says so.
+//! output says so. `JOURNEY_BENCH_EXTRA_ARGS` gives both sides more Chromium arguments (to try a
+//! flag before it goes into synmon's defaults).
 //!
 //! Writes the JSON line also to `ops/reports/perf-YYYYMMDD.json`.
 
@@ -45,7 +53,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use accounting::{Cgroups, Meter, Scope, clk_tck, self_cpu_split, self_cpu_ticks};
+use accounting::{
+    Cgroups, Meter, Profile, Scope, Snapshot, clk_tck, self_cpu_split, self_cpu_ticks, settle,
+};
 use serde_json::{Value, json};
 use synmon::Outcome;
 use synmon::clock::SystemClock;
@@ -93,6 +103,14 @@ struct Knobs {
     chromedriver: String,
     /// `JOURNEY_BENCH_BROWSER_BINARY`: both sides' Chromium (default: chromedriver's choice).
     browser_binary: Option<String>,
+    /// `JOURNEY_BENCH_EXTRA_ARGS`: more Chromium arguments for both sides, separated by spaces
+    /// (synmon's as `webdriver.extra_args`); none by default.
+    extra_args: Vec<String>,
+    /// `JOURNEY_BENCH_SPACED_MS` (default 1000; 0 skips): the pause before each of up to 10
+    /// more toast-page runs, whose browser setup is reported apart. Back to back, a run's lease
+    /// waits for the context its predecessor's browser is still being switched to; a schedule
+    /// leaves time between runs of a journey.
+    spaced_ms: u64,
     /// `JOURNEY_BENCH_SMOKE=1`: small default counts.
     smoke: bool,
 }
@@ -129,6 +147,10 @@ impl Knobs {
             selenium_poll_ms: num("JOURNEY_BENCH_SELENIUM_POLL_MS", 500)? as u64,
             chromedriver,
             browser_binary: var("JOURNEY_BENCH_BROWSER_BINARY"),
+            extra_args: var("JOURNEY_BENCH_EXTRA_ARGS")
+                .map(|v| v.split_whitespace().map(str::to_string).collect())
+                .unwrap_or_default(),
+            spaced_ms: num("JOURNEY_BENCH_SPACED_MS", 1000)? as u64,
             smoke,
         })
     }
@@ -142,6 +164,8 @@ impl Knobs {
             ("JOURNEY_BENCH_RUNS", self.runs.to_string()),
             ("JOURNEY_BENCH_SOAK_RUNS", self.soak_runs.to_string()),
             ("JOURNEY_BENCH_ISOLATION", self.isolation.clone()),
+            ("JOURNEY_BENCH_EXTRA_ARGS", self.extra_args.join(" ")),
+            ("JOURNEY_BENCH_SPACED_MS", self.spaced_ms.to_string()),
         ] {
             if std::env::var(k).is_ok() {
                 env.push(format!("{k}={v}"));
@@ -250,6 +274,7 @@ struct ConfigInput<'a> {
     chromedriver: &'a str,
     browser_binary: Option<&'a str>,
     isolation: Option<&'a str>,
+    extra_args: &'a [String],
 }
 
 fn write_config(dir: &Path, c: &ConfigInput<'_>) -> PathBuf {
@@ -263,6 +288,12 @@ fn write_config(dir: &Path, c: &ConfigInput<'_>) -> PathBuf {
     }
     if let Some(i) = c.isolation {
         webdriver.push_str(&format!("  isolation: {i}\n"));
+    }
+    if !c.extra_args.is_empty() {
+        webdriver.push_str("  extra_args:\n");
+        for a in c.extra_args {
+            webdriver.push_str(&format!("    - \"{a}\"\n"));
+        }
     }
     let text = format!(
         "targets:\n  staging:\n    base_url: \"{}\"\n  toast:\n    base_url: \"{}\"\ndefault_target: staging\ntenant: synthetic\ncredentials:\n  username: synthetic@rvp.test\n  password: \"{PASSWORD}\"\njourneys: \"{}\"\nartifacts: artifacts\n{webdriver}",
@@ -607,6 +638,11 @@ struct Runs {
     /// chromedriver and every Chromium process (see [`Meter`]).
     browser_cpu_us: u64,
     wall_s: f64,
+    /// Runs a pooled browser served (`RunResult::browser_reused`), and runs that started one.
+    reused: usize,
+    new_browser: usize,
+    /// Where the browser side's CPU went, by process kind.
+    profile: Profile,
 }
 
 /// Per-run figures in ms.
@@ -628,6 +664,11 @@ impl Runs {
 
     fn record(&mut self, r: &synmon::journey::RunResult, step: &str) {
         self.attempted += 1;
+        match r.browser_reused {
+            Some(true) => self.reused += 1,
+            Some(false) => self.new_browser += 1,
+            None => {}
+        }
         self.session.push(r.session_create_ms);
         self.total.push(r.total_ms);
         if r.outcome != Outcome::Pass {
@@ -654,12 +695,56 @@ impl Runs {
             "timed_latency_ms": sjson(&summarize(&self.timed)),
             "step_ms": sjson(&summarize(&self.step)),
             "session_create_ms": sjson(&summarize(&self.session)),
+            "browser_reused": self.reused,
+            "browser_started": self.new_browser,
             "run_total_ms": sjson(&summarize(&self.total)),
             "synmon_cpu_ms_per_run": r2(c.synmon_ms),
             "browser_cpu_ms_per_run": r2(c.browser_ms),
             "total_cpu_ms_per_run": r2(c.synmon_ms + c.browser_ms),
+            "browser_cpu_profile": profile_json(&self.profile, self.attempted),
         })
     }
+}
+
+/// A profile as ms per run by process kind (`null` when nothing was profiled).
+fn profile_json(p: &Profile, runs: usize) -> Value {
+    if p.rows.is_empty() {
+        return Value::Null;
+    }
+    let n = runs.max(1) as f64;
+    let mut rows = serde_json::Map::new();
+    for (k, us) in &p.rows {
+        rows.insert(k.clone(), json!(r2(*us as f64 / 1000.0 / n)));
+    }
+    rows.insert("exited".into(), json!(r2(p.exited_us as f64 / 1000.0 / n)));
+    json!({
+        "cpu_ms_per_run": rows,
+        "processes_started": p.started,
+        "processes_ended": p.ended,
+        "renderers_started_per_run": p.renderers_counted.then(|| r2(p.renderers_started as f64 / n)),
+    })
+}
+
+/// The profile's rows, largest first, as `kind ms` per run.
+fn profile_line(p: &Profile, runs: usize) -> String {
+    let n = runs.max(1) as f64;
+    let mut rows: Vec<(String, u64)> = p.rows.iter().map(|(k, v)| (k.clone(), *v)).collect();
+    rows.push(("exited".into(), p.exited_us));
+    rows.sort_by_key(|r| std::cmp::Reverse(r.1));
+    let parts: Vec<String> = rows
+        .iter()
+        .filter(|(_, us)| *us > 0)
+        .map(|(k, us)| format!("{k} {:.1}", *us as f64 / 1000.0 / n))
+        .collect();
+    let renderers = if p.renderers_counted {
+        format!("{:.1}", p.renderers_started as f64 / n)
+    } else {
+        "n/a (no browser lived through a batch)".into()
+    };
+    format!(
+        "{}; renderers started per run: {renderers}",
+        parts.join(", ")
+    )
 }
 
 /// A journey, the target it runs against, and the name of its interaction step.
@@ -702,6 +787,7 @@ async fn runner_batch(
     tck: f64,
     into: &mut Runs,
 ) {
+    let s0 = Snapshot::take(&meter.pids());
     let (c0, b0, w0) = (self_cpu_ticks(), meter.cpu_us(tck), Instant::now());
     let u0 = self_cpu_split().0;
     for _ in 0..n {
@@ -709,9 +795,16 @@ async fn runner_batch(
         into.record(&r, sub.step);
     }
     into.wall_s += w0.elapsed().as_secs_f64();
+    // The last run's browser is being readied for the next run: that work is this batch's.
+    settle(|| meter.cpu_us(tck)).await;
+    let browser_us = meter.cpu_us(tck).saturating_sub(b0);
     into.self_cpu_ticks += self_cpu_ticks() - c0;
     into.self_user_ticks += self_cpu_split().0 - u0;
-    into.browser_cpu_us += meter.cpu_us(tck).saturating_sub(b0);
+    into.browser_cpu_us += browser_us;
+    if meter.exact() {
+        into.profile
+            .add(&s0, &Snapshot::take(&meter.pids()), browser_us, tck);
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -729,6 +822,7 @@ struct PeerFigures {
     user_us: u64,
     script_cpu_ms: f64,
     rss_kib: u64,
+    profile: Profile,
 }
 
 impl PeerFigures {
@@ -755,6 +849,9 @@ struct Soak {
     /// How many processes with memory (chromedriver included; not the exiting) each reading saw.
     procs_after_warmup: usize,
     procs_after: usize,
+    /// Those processes by kind (`renderer 6, browser 2, ...`).
+    kinds_after_warmup: String,
+    kinds_after: String,
     /// Highest summed VmRSS seen by the 250 ms sampler during the first and the last tenth.
     peak_first_kib: u64,
     peak_last_kib: u64,
@@ -767,6 +864,20 @@ impl Soak {
     }
 }
 
+/// `pids` counted by [`accounting::process_kind`], most first.
+fn kinds(pids: &[u32]) -> String {
+    let mut count: std::collections::BTreeMap<String, usize> = Default::default();
+    for p in pids {
+        *count.entry(accounting::process_kind(*p)).or_default() += 1;
+    }
+    let mut v: Vec<_> = count.into_iter().collect();
+    v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    v.iter()
+        .map(|(k, n)| format!("{k} {n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 async fn soak(
     runner: &Runner,
     sub: &Subject,
@@ -777,9 +888,12 @@ async fn soak(
     let (w1, w2) = tokio::join!(warm_up(runner, sub), warm_up(runner, sub));
     w1?;
     w2?;
+    // At rest: both browsers readied for their next run.
+    settle(|| meter.cpu_us(tck)).await;
     let mut out = Soak {
         rss_after_warmup_kib: meter.rss_kib(),
         procs_after_warmup: meter.live_pids().len(),
+        kinds_after_warmup: kinds(&meter.live_pids()),
         ..Soak::default()
     };
     let done = AtomicUsize::new(0);
@@ -819,6 +933,7 @@ async fn soak(
     };
     let ((a, b), (first, last, samples)) = tokio::join!(loops, sampler);
     out.runs.wall_s = w0.elapsed().as_secs_f64();
+    settle(|| meter.cpu_us(tck)).await;
     out.runs.self_cpu_ticks = self_cpu_ticks() - c0;
     out.runs.self_user_ticks = self_cpu_split().0 - u0;
     out.runs.browser_cpu_us = meter.cpu_us(tck).saturating_sub(b0);
@@ -829,9 +944,12 @@ async fn soak(
         out.runs.session.extend(part.session);
         out.runs.total.extend(part.total);
         out.runs.failures.extend(part.failures);
+        out.runs.reused += part.reused;
+        out.runs.new_browser += part.new_browser;
     }
     out.rss_after_kib = meter.rss_kib();
     out.procs_after = meter.live_pids().len();
+    out.kinds_after = kinds(&meter.live_pids());
     out.peak_first_kib = first;
     out.peak_last_kib = last;
     out.samples = samples;
@@ -860,6 +978,8 @@ struct Figures {
     peer: PeerFigures,
     /// Why the Selenium peer did not run, if it did not.
     peer_skipped: Option<String>,
+    /// Browser setup of toast-page runs started after a pause (`Knobs::spaced_ms`).
+    spaced: Vec<f64>,
     soak: Soak,
 }
 
@@ -884,6 +1004,7 @@ async fn start_peer(
         browser_binary: ctx.knobs.browser_binary.as_deref(),
         poll_ms: ctx.knobs.selenium_poll_ms,
         window: WINDOW,
+        extra_args: &ctx.knobs.extra_args,
     };
     eprintln!("journey bench: Selenium peer: starting its session...");
     Ok(Ok(selenium::Peer::start(
@@ -934,6 +1055,7 @@ async fn measure(ctx: &Ctx<'_>, cgroups: &mut Option<Cgroups>) -> anyhow::Result
             peer.cpu_us += b.cpu.usage_us;
             peer.user_us += b.cpu.user_us;
             peer.script_cpu_ms += b.script_cpu_ms;
+            peer.profile.add(&b.before, &b.after, b.cpu.usage_us, tck);
         }
     }
     if let Some(mut p) = peer_handle.take() {
@@ -947,6 +1069,20 @@ async fn measure(ctx: &Ctx<'_>, cgroups: &mut Option<Cgroups>) -> anyhow::Result
         p.quit().await;
     }
 
+    let mut spaced = Vec::new();
+    if ctx.knobs.spaced_ms > 0 {
+        let k = n.min(10);
+        eprintln!(
+            "journey bench: toast page: {k} runs, each after a {} ms pause...",
+            ctx.knobs.spaced_ms
+        );
+        for _ in 0..k {
+            tokio::time::sleep(Duration::from_millis(ctx.knobs.spaced_ms)).await;
+            let r = ctx.runner.run(&toast.journey, &toast.target).await;
+            spaced.push(r.session_create_ms);
+        }
+    }
+
     let soak_n = ctx.knobs.soak_runs;
     eprintln!(
         "journey bench: soak: 2 runners at once, {WARMUP} warm-up each + {soak_n} toast-page runs..."
@@ -958,6 +1094,7 @@ async fn measure(ctx: &Ctx<'_>, cgroups: &mut Option<Cgroups>) -> anyhow::Result
         toast: toast_runs,
         peer,
         peer_skipped,
+        spaced,
         soak,
     })
 }
@@ -1016,6 +1153,7 @@ async fn bench() -> anyhow::Result<()> {
         chromedriver: &chromedriver,
         browser_binary: knobs.browser_binary.as_deref(),
         isolation: Some(&knobs.isolation),
+        extra_args: &knobs.extra_args,
     };
     let (cfg, isolation_applied, isolation_note) = load_config(dir.path(), &input)?;
     eprintln!(
@@ -1067,6 +1205,7 @@ async fn bench() -> anyhow::Result<()> {
         toast: toast_runs,
         peer,
         peer_skipped,
+        spaced,
         soak,
     } = result?;
     let load_after = loadavg();
@@ -1153,7 +1292,7 @@ async fn bench() -> anyhow::Result<()> {
     ));
     p(line("timed latency (journey SLO)", &timed));
     p(line("`save mapping` step", &save));
-    p(line("session creation", &session));
+    p(line("browser setup (critical path)", &session));
     p(line("whole run (wall)", &total));
     p(format!(
         "  synmon CPU per run           {cpu_per_run:>8.2} ms   (goal <= {GOAL_CPU_MS_PER_RUN} ms: {}; user {user_per_run:.2} + system {:.2})",
@@ -1182,6 +1321,12 @@ async fn bench() -> anyhow::Result<()> {
         "browser cost — isolation `{}`: {isolation_note}",
         knobs.isolation
     ));
+    if !knobs.extra_args.is_empty() {
+        p(format!(
+            "  extra Chromium arguments (both sides): {}",
+            knobs.extra_args.join(" ")
+        ));
+    }
     p(format!("  CPU accounting: {cgroup_note}"));
     p(format!(
         "  {:<36} {:>9} {:>9} {:>9} {:>9} {:>9}",
@@ -1237,11 +1382,38 @@ async fn bench() -> anyhow::Result<()> {
         ));
     }
     p(format!(
+        "  browsers: align_category {} runs on a pooled browser, {} started one; toast page {} pooled, {} started; soak {} pooled, {} started",
+        runs.reused,
+        runs.new_browser,
+        toast_runs.reused,
+        toast_runs.new_browser,
+        soak.runs.reused,
+        soak.runs.new_browser,
+    ));
+    if meter.exact() {
+        p(format!(
+            "  synmon toast page, browser CPU ms per run by process: {}",
+            profile_line(&toast_runs.profile, toast_runs.attempted)
+        ));
+        if peer_skipped.is_none() {
+            p(format!(
+                "  Selenium toast page, CPU ms per run by process: {}",
+                profile_line(&peer.profile, peer.runs)
+            ));
+        }
+    }
+    p(format!(
         "  session setup on the run's critical path: median {:.1} ms toast page, {:.1} ms align_category (goal <= {GOAL_SESSION_MS} ms: {})",
         toast_session.median,
         session.median,
         verdict(toast_session.median <= GOAL_SESSION_MS && session.median <= GOAL_SESSION_MS)
     ));
+    if !spaced.is_empty() {
+        p(line(
+            &format!("  setup after a {} ms pause", knobs.spaced_ms),
+            &summarize(&spaced),
+        ));
+    }
     p(format!(
         "  synmon own CPU per run: {:.2} ms toast page, {:.2} ms align_category (goal <= {GOAL_CPU_MS_PER_RUN} ms: {})",
         toast_cost.synmon_ms,
@@ -1272,6 +1444,10 @@ async fn bench() -> anyhow::Result<()> {
         mib(soak.peak_first_kib),
         mib(soak.peak_last_kib),
         soak.samples,
+    ));
+    p(format!(
+        "  processes at rest: after warm-up {}; after the soak {}",
+        soak.kinds_after_warmup, soak.kinds_after
     ));
     for f in &soak.runs.failures {
         p(format!("  soak run not passed: {f}"));
@@ -1325,6 +1501,7 @@ async fn bench() -> anyhow::Result<()> {
         },
         "browser_cost": {
             "isolation": {"requested": knobs.isolation, "applied": isolation_applied, "note": isolation_note},
+            "extra_chromium_args": knobs.extra_args,
             "cpu_accounting": if meter.exact() { "cgroup2" } else { "live_proc_walk" },
             "align_category": runs.json(tck),
             "toast_page": toast_runs.json(tck),
@@ -1341,16 +1518,24 @@ async fn bench() -> anyhow::Result<()> {
                     "total_cpu_ms_per_run": r2(peer_cpu),
                     "user_cpu_ms_per_run": r2(peer.user_us as f64 / 1000.0 / peer.runs.max(1) as f64),
                     "browser_rss_mib": r2(mib(peer.rss_kib)),
+                    "cpu_profile": profile_json(&peer.profile, peer.runs),
                 }),
                 Some(why) => json!({"skipped": why}),
             },
             "ratio_synmon_over_selenium": ratio.map(r2),
+            "toast_page_spaced": if spaced.is_empty() {
+                Value::Null
+            } else {
+                json!({"pause_ms": knobs.spaced_ms, "session_create_ms": sjson(&summarize(&spaced))})
+            },
             "soak": {
                 "concurrent_runners": 2,
                 "runs": soak.runs.json(tck),
                 "browser_rss_after_warmup_mib": r2(mib(soak.rss_after_warmup_kib)),
                 "browser_processes_after_warmup": soak.procs_after_warmup,
                 "browser_processes_after": soak.procs_after,
+                "browser_process_kinds_after_warmup": soak.kinds_after_warmup,
+                "browser_process_kinds_after": soak.kinds_after,
                 "browser_rss_after_mib": r2(mib(soak.rss_after_kib)),
                 "browser_rss_growth_pct": r2(soak.growth_pct()),
                 "browser_rss_peak_first_tenth_mib": r2(mib(soak.peak_first_kib)),

@@ -333,3 +333,189 @@ impl Meter {
         rss_sum_kib(&self.pids())
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Settling and the cost profile.
+
+/// Waits until a group has been quiet (under 1 ms of CPU in 50 ms, 2 % of a core) or 3 s
+/// have passed, and returns how long it waited.
+///
+/// A pooled browser is made ready for its next run in the background after `Runner::run`
+/// returns (the next context switched to, the last one deleted, the one after next created).
+/// A CPU counter read right after a batch's last run would leave that work out of the batch and
+/// let it land in whatever is measured next (the Selenium peer's batch runs meanwhile, in its
+/// own group, so there it is counted nowhere). Reading after the group settled puts exactly one
+/// preparation per run in every batch. The same wait is applied to the peer, so that both
+/// sides' windows close alike.
+pub async fn settle(cpu_us: impl Fn() -> u64) -> Duration {
+    const SLICE: Duration = Duration::from_millis(50);
+    const QUIET_US: u64 = 1_000;
+    let start = tokio::time::Instant::now();
+    let mut last = cpu_us();
+    while start.elapsed() < Duration::from_secs(3) {
+        tokio::time::sleep(SLICE).await;
+        let now = cpu_us();
+        if now.saturating_sub(last) < QUIET_US {
+            break;
+        }
+        last = now;
+    }
+    start.elapsed()
+}
+
+/// A process's arguments (Chromium's children rewrite theirs into one space-separated string).
+fn cmdline(pid: u32) -> Option<Vec<String>> {
+    let raw = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+    let mut args: Vec<String> = raw
+        .split(|b| *b == 0)
+        .filter(|a| !a.is_empty())
+        .map(|a| String::from_utf8_lossy(a).into_owned())
+        .collect();
+    // Chromium's child processes rewrite their command line into one space-separated string.
+    if args.len() == 1 && args[0].contains(" --") {
+        args = args[0].split_whitespace().map(str::to_string).collect();
+    }
+    Some(args)
+}
+
+fn flag(args: &[String], name: &str) -> Option<String> {
+    args.iter()
+        .find_map(|a| a.strip_prefix(name).map(str::to_string))
+}
+
+/// What a process of a browser side is, from its command line: `chromedriver`, `browser`
+/// (Chromium's main process), `renderer`, `renderer (top-chrome WebUI)` (a renderer Chromium
+/// starts for its own WebUI, not for a page), `gpu`, `network` (the network service),
+/// `utility (...)` (other utility processes), `zygote`, `crashpad`, `script` (the Selenium
+/// peer's Python), or the program's name.
+pub fn process_kind(pid: u32) -> String {
+    let Some(args) = cmdline(pid) else {
+        return "gone".into();
+    };
+    let Some(argv0) = args.first() else {
+        return "gone".into();
+    };
+    let program = Path::new(argv0)
+        .file_name()
+        .map(|f| f.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    if program.contains("chromedriver") {
+        return "chromedriver".into();
+    }
+    if program.contains("crashpad") {
+        return "crashpad".into();
+    }
+    if program.starts_with("python") {
+        return "script".into();
+    }
+    if !program.contains("chrom") {
+        return program;
+    }
+    let flag = |name: &str| flag(&args, name);
+    match flag("--type=").as_deref() {
+        None => "browser".into(),
+        Some("renderer") if args.iter().any(|a| a == "--top-chrome-webui") => {
+            "renderer (top-chrome WebUI)".into()
+        }
+        Some("renderer") => "renderer".into(),
+        Some("gpu-process") => "gpu".into(),
+        Some("zygote") => "zygote".into(),
+        Some("crashpad-handler") => "crashpad".into(),
+        Some("utility") => match flag("--utility-sub-type=") {
+            Some(s) if s.contains("NetworkService") => "network".into(),
+            Some(s) => format!("utility ({})", s.rsplit('.').next().unwrap_or(s.as_str())),
+            None => "utility".into(),
+        },
+        Some(other) => other.to_string(),
+    }
+}
+
+/// The live processes of a side at one instant: pid -> (start time, kind, own utime + stime
+/// in ticks; a reaped child's time, which its parent's `cutime` holds, is left out).
+#[derive(Default)]
+pub struct Snapshot {
+    procs: HashMap<u32, (u64, String, u64)>,
+    /// Per browser (its `--user-data-dir`), the highest `--renderer-client-id` of its live
+    /// renderers: the browser numbers every renderer it starts, so the difference between two
+    /// snapshots counts the renderers started in between, also those that already ended.
+    renderer_ids: HashMap<String, u64>,
+}
+
+impl Snapshot {
+    pub fn take(pids: &[u32]) -> Self {
+        let mut procs = HashMap::new();
+        let mut renderer_ids: HashMap<String, u64> = HashMap::new();
+        for &pid in pids {
+            if let Some(f) = stat_fields(&pid.to_string()) {
+                // Field 22 (`starttime`) tells a reused pid from the process seen before.
+                procs.insert(pid, (f[19], process_kind(pid), f[11] + f[12]));
+            }
+            if let Some(args) = cmdline(pid)
+                && let (Some(dir), Some(id)) = (
+                    flag(&args, "--user-data-dir="),
+                    flag(&args, "--renderer-client-id=").and_then(|v| v.parse::<u64>().ok()),
+                )
+            {
+                let max = renderer_ids.entry(dir).or_default();
+                *max = (*max).max(id);
+            }
+        }
+        Self {
+            procs,
+            renderer_ids,
+        }
+    }
+}
+
+/// Where a side's CPU went over some windows, by process kind, in µs. A process alive at both
+/// ends of a window is `kept`; one that appeared in it is `started`; what the group's exact
+/// counter has beyond the live processes' own times is `exited` (a process that ended in the
+/// window, its time since the window opened or since it started).
+#[derive(Debug, Default, Clone)]
+pub struct Profile {
+    pub rows: std::collections::BTreeMap<String, u64>,
+    pub exited_us: u64,
+    /// Processes present at a window's end that were not at its start.
+    pub started: usize,
+    /// Processes present at a window's start that were gone at its end.
+    pub ended: usize,
+    /// Renderers started in the windows (by their browsers' numbering; see [`Snapshot`]), and
+    /// whether any browser lived through a window (else there is nothing to count by).
+    pub renderers_started: u64,
+    pub renderers_counted: bool,
+}
+
+impl Profile {
+    /// Adds one window: `s0` and `s1` taken at its ends, `total_us` the group's exact counter
+    /// over it.
+    pub fn add(&mut self, s0: &Snapshot, s1: &Snapshot, total_us: u64, tck: f64) {
+        let us = |ticks: u64| (ticks as f64 * 1e6 / tck) as u64;
+        let mut seen = 0u64;
+        for (pid, (start, kind, ticks)) in &s1.procs {
+            let (key, delta) = match s0.procs.get(pid) {
+                Some((start0, _, ticks0)) if start0 == start => {
+                    (format!("{kind}, kept"), ticks.saturating_sub(*ticks0))
+                }
+                _ => {
+                    self.started += 1;
+                    (format!("{kind}, started"), *ticks)
+                }
+            };
+            let d = us(delta);
+            seen += d;
+            *self.rows.entry(key).or_default() += d;
+        }
+        self.ended += s0
+            .procs
+            .iter()
+            .filter(|(pid, (start, _, _))| s1.procs.get(pid).is_none_or(|p| p.0 != *start))
+            .count();
+        self.exited_us += total_us.saturating_sub(seen);
+        for (dir, id1) in &s1.renderer_ids {
+            if let Some(id0) = s0.renderer_ids.get(dir) {
+                self.renderers_started += id1.saturating_sub(*id0);
+                self.renderers_counted = true;
+            }
+        }
+    }
+}

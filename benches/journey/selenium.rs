@@ -10,7 +10,7 @@ use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 
-use super::accounting::{CpuUsage, Scope};
+use super::accounting::{CpuUsage, Scope, Snapshot, settle};
 
 fn selenium_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/selenium")
@@ -91,6 +91,9 @@ pub struct Batch {
     pub script_cpu_ms: f64,
     /// The whole scope: script + chromedriver + every Chromium process.
     pub cpu: CpuUsage,
+    /// The scope's processes when the batch began and ended (for the cost profile).
+    pub before: Snapshot,
+    pub after: Snapshot,
 }
 
 pub struct Peer {
@@ -108,6 +111,8 @@ pub struct PeerOptions<'a> {
     pub browser_binary: Option<&'a str>,
     pub poll_ms: u64,
     pub window: (u32, u32),
+    /// More Chromium arguments (the same as synmon's `webdriver.extra_args`).
+    pub extra_args: &'a [String],
 }
 
 impl Peer {
@@ -126,6 +131,10 @@ impl Peer {
             .arg(format!("{},{}", o.window.0, o.window.1));
         if let Some(b) = o.browser_binary {
             cmd.arg("--browser-binary").arg(b);
+        }
+        for a in o.extra_args {
+            // `=`: an argument starting with `--` would otherwise be taken for an option.
+            cmd.arg(format!("--extra-arg={a}"));
         }
         let mut child = cmd
             // Selenium Manager must not look for drivers on the network: the paths are given.
@@ -158,10 +167,11 @@ impl Peer {
         Ok(serde_json::from_str(&line)?)
     }
 
-    /// `n` runs; the scope's CPU counter is read right before the command and right after the
-    /// answer, so only the runs are in it.
+    /// `n` runs; the scope's CPU counter is read right before the command and once the scope
+    /// is quiet after the answer, so only the runs are in it.
     pub async fn runs(&mut self, n: usize, truth: bool) -> anyhow::Result<Batch> {
         let mode = if truth { "truth" } else { "plain" };
+        let before = Snapshot::take(&self.scope.pids());
         let c0 = self.scope.usage();
         self.stdin
             .write_all(format!("runs {n} {mode}\n").as_bytes())
@@ -170,7 +180,10 @@ impl Peer {
         let v = self
             .read(Duration::from_secs(30) + Duration::from_secs(10) * n as u32)
             .await?;
+        // Closed like synmon's batches (see `settle`), so that both windows end alike.
+        settle(|| self.scope.usage().usage_us).await;
         let cpu = self.scope.usage() - c0;
+        let after = Snapshot::take(&self.scope.pids());
         let runs = v["runs"]
             .as_array()
             .ok_or_else(|| anyhow::anyhow!("the Selenium peer said {v}"))?;
@@ -181,6 +194,8 @@ impl Peer {
             truth_ms: col("truth_ms"),
             script_cpu_ms: v["process_cpu_ms"].as_f64().unwrap_or(f64::NAN),
             cpu,
+            before,
+            after,
         })
     }
 

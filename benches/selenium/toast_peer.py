@@ -54,7 +54,7 @@ def options(args, profile_dir):
         "--no-default-browser-check",
         "--window-size=" + args.window,
         "--user-data-dir=" + profile_dir,
-    ]:
+    ] + args.extra_arg:
         o.add_argument(a)
     o.add_experimental_option(
         "prefs", {"session.restore_on_startup": 4, "session.startup_urls": ["about:blank"]}
@@ -92,6 +92,7 @@ def main():
     ap.add_argument("--poll-ms", type=float, default=500.0, help="WebDriverWait poll (its default: 500)")
     ap.add_argument("--window", default="1280,800")
     ap.add_argument("--headed", action="store_true")
+    ap.add_argument("--extra-arg", action="append", default=[], help="one more Chromium argument")
     args = ap.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="selenium-peer-chrome-") as profile:
