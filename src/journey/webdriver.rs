@@ -316,6 +316,10 @@ pub fn capabilities(
         "--disable-component-update".into(),
         "--disable-sync".into(),
         "--disable-quic".into(),
+        // Every new window (a run's user context opens one) preloads two omnibox popup pages,
+        // each in a renderer of its own: most of a pooled run's browser CPU (BENCHMARKS.md,
+        // "Browser cost"). A headless monitor never shows an omnibox.
+        "--disable-features=WebUIOmniboxPopup,WebUIOmniboxAimPopup".into(),
         "--no-first-run".into(),
         "--no-default-browser-check".into(),
         format!("--window-size={},{}", cfg.window.0, cfg.window.1),
