@@ -297,7 +297,7 @@ async fn every_run_is_one_trace_and_its_requests_carry_it_to_the_target_only() {
     );
 
     // The journey: a root span and one span per step; its http step's request carried the
-    // trace (under the root: the journey runner names no step span yet).
+    // trace, under its step's span.
     let spans = trace_of(&log, &journey_trace);
     assert_eq!(spans.len(), 3, "{spans:#?}");
     assert_eq!(spans[0].name, "journey traced");
@@ -311,7 +311,8 @@ async fn every_run_is_one_trace_and_its_requests_carry_it_to_the_target_only() {
     );
     assert_eq!(
         step_req.traceparent.as_deref(),
-        Some(format!("00-{journey_trace}-{}-01", hex(&spans[0].span_id)).as_str())
+        Some(format!("00-{journey_trace}-{}-01", hex(&spans[1].span_id)).as_str()),
+        "the `target api` step's request hangs under that step's span"
     );
     assert_eq!(
         step_req.tracestate.as_deref(),
