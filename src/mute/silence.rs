@@ -634,16 +634,18 @@ mod tests {
         );
     }
 
+    /// Matchers parsed from `(label, expression)` pairs.
+    fn m(p: &[(&str, &str)]) -> Matchers {
+        parse_matchers(
+            &p.iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        )
+        .unwrap()
+    }
+
     #[test]
     fn matchers_that_all_match_the_empty_string() {
-        let m = |p: &[(&str, &str)]| {
-            parse_matchers(
-                &p.iter()
-                    .map(|(k, v)| (k.to_string(), v.to_string()))
-                    .collect(),
-            )
-            .unwrap()
-        };
         assert!(matches_empty(&m(&[("a", "=~.*")])));
         assert!(matches_empty(&m(&[("a", "!=x"), ("b", "")])));
         assert!(!matches_empty(&m(&[("a", "=~.*"), ("b", "x")])));
@@ -652,14 +654,6 @@ mod tests {
 
     #[test]
     fn compatibility_of_matchers() {
-        let m = |p: &[(&str, &str)]| {
-            parse_matchers(
-                &p.iter()
-                    .map(|(k, v)| (k.to_string(), v.to_string()))
-                    .collect(),
-            )
-            .unwrap()
-        };
         assert!(compatible(
             &m(&[("route", "page")]),
             &m(&[("route", "page"), ("check", "a")])
