@@ -139,8 +139,20 @@ impl Runner {
                 .await;
             result.session_create_ms = ms(created.elapsed());
             match b {
-                Ok(lease) => {
+                Ok(mut lease) => {
                     result.browser_reused = Some(lease.reused);
+                    // The tab's requests to the target carry the run's trace context. Without
+                    // it the run still runs: its steps are timed as always, the target's spans
+                    // just do not hang under them.
+                    if let Some(trace) = crate::trace::current() {
+                        match lease.browser.trace_requests(trace).await {
+                            Ok(true) => {}
+                            Ok(false) => tracing::debug!(
+                                "browser requests not traced: no DevTools address (remote WebDriver)"
+                            ),
+                            Err(e) => tracing::warn!(error = %e, "browser requests not traced"),
+                        }
+                    }
                     self.report(Progress::SessionReady {
                         run_id: run_id.clone(),
                     });

@@ -14,8 +14,10 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::outcome::Outcome;
+use crate::trace::RunTrace;
 
 pub mod bidi;
+mod intercept;
 use bidi::{Bidi, BidiError};
 
 /// The `webdriver:` section: which browser, how many sessions, how long to wait for it.
@@ -369,6 +371,11 @@ pub struct Browser {
     /// Actions' epoch-anchored starts, by token, as the pages sent them on the channel.
     starts: Arc<Starts>,
     tokens: std::sync::atomic::AtomicU64,
+    /// The browser's DevTools server (`host:port`), for a local browser: where the run tab's
+    /// request interception connects.
+    devtools: Option<String>,
+    /// The current run's request interception (trace headers), while the run holds the tab.
+    interceptor: Option<intercept::Interceptor>,
     _profile: Option<tempfile::TempDir>,
 }
 
@@ -579,16 +586,23 @@ impl Browser {
             runs: 0,
             starts: Arc::new(Starts::default()),
             tokens: Default::default(),
+            devtools: None,
+            interceptor: None,
             _profile: profile,
         };
-        if let Err(e) = browser.setup(page_load, script).await {
+        if let Err(e) = browser.setup(page_load, script, local).await {
             browser.close().await;
             return Err(e);
         }
         Ok(browser)
     }
 
-    async fn setup(&mut self, page_load: Duration, script: Duration) -> Result<(), StepError> {
+    async fn setup(
+        &mut self,
+        page_load: Duration,
+        script: Duration,
+        local: bool,
+    ) -> Result<(), StepError> {
         self.client
             .update_timeouts(TimeoutConfiguration::new(
                 Some(script),
@@ -597,6 +611,16 @@ impl Browser {
             ))
             .await
             .map_err(|e| StepError::error(format!("setting session timeouts: {}", describe(&e))))?;
+        if local {
+            // A remote browser's DevTools address is the remote machine's loopback: not ours.
+            self.devtools = self
+                .client
+                .capabilities()
+                .and_then(|c| c.get("goog:chromeOptions"))
+                .and_then(|o| o.get("debuggerAddress"))
+                .and_then(Value::as_str)
+                .map(str::to_string);
+        }
         let ws = self
             .client
             .capabilities()
@@ -705,6 +729,7 @@ impl Browser {
         };
         let handle = WindowHandle::try_from(ctx.context.clone())
             .map_err(|e| StepError::error(format!("the new tab's handle: {e}")))?;
+        self.interceptor = None;
         let old = self.run.replace(ctx);
         self.starts.clear();
         self.client
@@ -725,6 +750,32 @@ impl Browser {
             create_context(&bidi).await
         }));
         Ok(())
+    }
+
+    /// From now until the tab is handed to the next run, the tab's requests to `trace`'s
+    /// allowed origins carry its `traceparent` (under the step the run is in) and `tracestate`.
+    /// Returns `false`, changing nothing, where the browser's DevTools server is out of reach
+    /// (a remote WebDriver endpoint): see `intercept.rs` for why it goes around the driver.
+    pub async fn trace_requests(&mut self, trace: RunTrace) -> Result<bool, StepError> {
+        let Some(devtools) = self.devtools.clone() else {
+            return Ok(false);
+        };
+        let target = match &self.run {
+            Some(r) => r.context.clone(),
+            // Without BiDi the classic window handle is the tab's DevTools target id too.
+            None => self
+                .client
+                .window()
+                .await
+                .map_err(|e| wd_err("reading the session's window", e))?
+                .into(),
+        };
+        self.interceptor = None;
+        let interceptor = intercept::start(&devtools, &target, trace)
+            .await
+            .map_err(|e| StepError::error(format!("intercepting the tab's requests: {e}")))?;
+        self.interceptor = Some(interceptor);
+        Ok(true)
     }
 
     /// Whether the browser still answers: its BiDi socket is open and the run's tab is there.

@@ -7,6 +7,11 @@
 //! with the context), preload scripts, network interception. Only `webdriver.rs` uses it, so the
 //! browser is still spoken to from one module.
 //!
+//! The same framing (`id`/`method`/`params` out; `id` + `result` or error, or an event, in)
+//! is the Chrome DevTools Protocol's, so one client serves both: BiDi answers an error with
+//! `type: "error"`, CDP with `error: {code, message}`; BiDi events carry `type: "event"`, CDP's
+//! only a `method`. The run tab's request interception (trace headers) speaks CDP with it.
+//!
 //! One task owns the socket: it writes commands from a channel and routes each answer to the
 //! caller waiting on its `id`. When the socket closes (the browser or driver died), every
 //! waiting and later call fails at once with [`BidiError::Closed`], which the pool reads as
@@ -110,6 +115,16 @@ impl Bidi {
         self.closed.load(Ordering::SeqCst)
     }
 
+    /// Sends `method` with `params` without waiting for its answer (dropped when it comes):
+    /// for commands that must never hold the caller, like letting a paused request go on.
+    pub fn send(&self, method: &str, params: Value) -> Result<(), BidiError> {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let msg = json!({"id": id, "method": method, "params": params}).to_string();
+        self.out
+            .send(Message::text(msg))
+            .map_err(|_| BidiError::Closed)
+    }
+
     /// Sends `method` with `params` and waits up to `timeout` for its result.
     pub async fn call(
         &self,
@@ -172,12 +187,18 @@ fn route(pending: &Pending, events: Option<&mpsc::UnboundedSender<Value>>, text:
                     v["error"].as_str().unwrap_or("unknown error").to_string(),
                     v["message"].as_str().unwrap_or_default().to_string(),
                 ))
+            } else if let Some(e) = v.get("error").filter(|e| e.is_object()) {
+                // CDP's error shape.
+                Err((
+                    format!("cdp error {}", e["code"]),
+                    e["message"].as_str().unwrap_or_default().to_string(),
+                ))
             } else {
                 Ok(v.get("result").cloned().unwrap_or(Value::Null))
             };
             let _ = tx.send(answer);
         }
-        None if v["type"] == "event" => {
+        None if v["type"] == "event" || v.get("method").is_some() => {
             if let Some(tx) = events {
                 let _ = tx.send(v);
             }

@@ -1,4 +1,5 @@
 mod accuracy;
+mod browser_trace;
 mod isolation;
 mod journeys;
 mod kinds;
