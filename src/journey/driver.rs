@@ -7,7 +7,9 @@
 //! instead: the run's tab, cookies, storage, HTTP cache and service workers are deleted with
 //! the context when the run ends. The next run's context is prepared as soon as a run hands its
 //! browser back, so its setup is off the next run's critical path; a lease only checks, in one
-//! round trip, that the browser still answers.
+//! round trip, that the browser still answers. With `isolation: clear` a browser keeps one tab
+//! for all its runs, cleared after each (see `webdriver/clear.rs`): no new window or renderer
+//! per run.
 //!
 //! A browser is replaced, never repaired: after `recycle_after` runs, after a run that ended in
 //! a probe `error` (the browser may be hung or half-broken), and when its context cannot be
@@ -96,7 +98,7 @@ impl Driver {
 
     /// A browser for one run, in a context of its own. Any failure is the probe's (`error`).
     pub async fn lease(&self, page_load: Duration, script: Duration) -> Result<Lease, StepError> {
-        if self.config.isolation == Isolation::Context {
+        if self.config.isolation != Isolation::Session {
             loop {
                 let next = {
                     // A browser whose next context is ready first; else the one given back
@@ -144,24 +146,27 @@ impl Driver {
         )
         .await?;
         let ready = match self.config.isolation {
-            Isolation::Context if b.has_contexts() => match b.next_context().await {
-                Ok(()) => Ok(()),
-                Err(e) => {
-                    // User contexts refused (an older browser or grid node): this browser
-                    // serves this run as a classic session and is not kept.
-                    tracing::warn!(error = %e, "no user context: a classic session for this run");
-                    b.drop_bidi();
-                    Ok(())
+            Isolation::Clear if b.can_clear() => b.adopt_tab_for_clearing().await,
+            Isolation::Context | Isolation::Clear if b.has_contexts() => {
+                match b.next_context().await {
+                    Ok(()) => Ok(()),
+                    Err(e) => {
+                        // User contexts refused (an older browser or grid node): this browser
+                        // serves this run as a classic session and is not kept.
+                        tracing::warn!(error = %e, "no user context: a classic session for this run");
+                        b.drop_bidi();
+                        Ok(())
+                    }
                 }
-            },
+            }
             _ => b.adopt_first_tab().await,
         };
         if let Err(e) = ready {
             b.close().await;
             return Err(e);
         }
-        if self.config.isolation == Isolation::Context
-            && !b.has_contexts()
+        if self.config.isolation != Isolation::Session
+            && !b.renewable()
             && !self
                 .warned_no_bidi
                 .swap(true, std::sync::atomic::Ordering::Relaxed)
@@ -183,8 +188,8 @@ impl Driver {
     /// background, and the caller does not wait for it.
     pub fn give_back(&self, b: Browser, healthy: bool) {
         let reuse = healthy
-            && self.config.isolation == Isolation::Context
-            && b.has_contexts()
+            && self.config.isolation != Isolation::Session
+            && b.renewable()
             && b.runs() + 1 < self.config.recycle_after
             && self.pooled() < self.config.sessions as usize;
         if !reuse {
@@ -193,7 +198,7 @@ impl Driver {
         }
         let prepared = tokio::spawn(async move {
             let mut b = b;
-            match b.next_context().await {
+            match b.renew().await {
                 Ok(()) => Some(b),
                 Err(e) => {
                     tracing::warn!(error = %e, "browser context not renewed; browser replaced");

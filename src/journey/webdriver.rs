@@ -17,6 +17,7 @@ use crate::outcome::Outcome;
 use crate::trace::RunTrace;
 
 pub mod bidi;
+mod clear;
 mod intercept;
 use bidi::{Bidi, BidiError};
 
@@ -49,6 +50,11 @@ pub enum Isolation {
     Context,
     /// A new browser session per run: the strongest isolation, and the most expensive.
     Session,
+    /// Browsers stay alive across runs and each keeps one tab, whose cookies, storage, cache,
+    /// service workers and permissions are cleared through the browser's DevTools server after
+    /// every run: the cheapest, for a local browser only (elsewhere it is `context`). See
+    /// `webdriver/clear.rs` for what it does not reach.
+    Clear,
 }
 
 impl Isolation {
@@ -56,6 +62,7 @@ impl Isolation {
         match self {
             Isolation::Context => "context",
             Isolation::Session => "session",
+            Isolation::Clear => "clear",
         }
     }
 }
@@ -376,6 +383,8 @@ pub struct Browser {
     devtools: Option<String>,
     /// The current run's request interception (trace headers), while the run holds the tab.
     interceptor: Option<intercept::Interceptor>,
+    /// The run tab is kept and cleared between runs (`isolation: clear`).
+    clears: bool,
     _profile: Option<tempfile::TempDir>,
 }
 
@@ -588,6 +597,7 @@ impl Browser {
             tokens: Default::default(),
             devtools: None,
             interceptor: None,
+            clears: false,
             _profile: profile,
         };
         if let Err(e) = browser.setup(page_load, script, local).await {
@@ -776,6 +786,70 @@ impl Browser {
             .map_err(|e| StepError::error(format!("intercepting the tab's requests: {e}")))?;
         self.interceptor = Some(interceptor);
         Ok(true)
+    }
+
+    /// Whether the run tab can be kept and cleared between runs (`isolation: clear`): the
+    /// browser's DevTools server is within reach.
+    pub fn can_clear(&self) -> bool {
+        self.devtools.is_some()
+    }
+
+    /// For `isolation: clear`: the session's first tab serves every run of this browser.
+    pub async fn adopt_tab_for_clearing(&mut self) -> Result<(), StepError> {
+        self.adopt_first_tab().await?;
+        self.clears = true;
+        Ok(())
+    }
+
+    /// Whether this browser can serve another run after this one (its context renewed or its
+    /// tab cleared).
+    pub fn renewable(&self) -> bool {
+        self.clears || self.has_contexts()
+    }
+
+    /// Makes the browser ready for its next run, in whichever way it isolates runs.
+    pub async fn renew(&mut self) -> Result<(), StepError> {
+        if self.clears {
+            self.clear_tab().await
+        } else {
+            self.next_context().await
+        }
+    }
+
+    /// Clears what the last run left (see `webdriver/clear.rs`): windows the pages opened are
+    /// closed, the run tab is left on `about:blank`, cookies, cache, the storage of every
+    /// origin the run's documents had, permissions and history are gone.
+    async fn clear_tab(&mut self) -> Result<(), StepError> {
+        self.interceptor = None;
+        let (Some(devtools), Some(run)) = (self.devtools.clone(), self.run.clone()) else {
+            return Err(StepError::error("no run tab to clear"));
+        };
+        let tab = WindowHandle::try_from(run.context.clone())
+            .map_err(|e| StepError::error(format!("the run tab's handle: {e}")))?;
+        let windows = self
+            .client
+            .windows()
+            .await
+            .map_err(|e| wd_err("listing the session's windows", e))?;
+        if windows.len() > 1 {
+            for w in windows.into_iter().filter(|w| *w != tab) {
+                let _ = self.client.switch_to_window(w).await;
+                let _ = self.client.close_window().await;
+            }
+            self.client
+                .switch_to_window(tab)
+                .await
+                .map_err(|e| wd_err("switching back to the run tab", e))?;
+        }
+        let origins = clear::clear_tab(&devtools, &run.context)
+            .await
+            .map_err(|e| StepError::error(format!("clearing the run tab: {e}")))?;
+        tracing::debug!(origins = ?origins, "run tab cleared");
+        self.starts.clear();
+        // The browser log is the session's: what earlier runs left there is not this run's.
+        let _ = self.console_log().await;
+        self.runs += 1;
+        Ok(())
     }
 
     /// Whether the browser still answers: its BiDi socket is open and the run's tab is there.

@@ -1,5 +1,6 @@
 //! Pooled browsers (`webdriver.isolation: context`): each run in a fresh WebDriver BiDi user
-//! context of a browser kept alive, in real Chromium through real chromedriver. What one run
+//! context of a browser kept alive (`clear`: in the browser's one tab, cleared after each
+//! run), in real Chromium through real chromedriver. What one run
 //! leaves behind (cookies, localStorage, sessionStorage, IndexedDB, a service worker, an HTTP
 //! cache entry) is invisible to the next; a crashed or hung browser is replaced.
 
@@ -200,8 +201,19 @@ fn signal(pids: &[i32], sig: nix::sys::signal::Signal) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_run_sees_nothing_an_earlier_run_left_in_the_same_browser() {
+    nothing_left_for_the_next_run("  sessions: 1\n").await;
+}
+
+/// `isolation: clear`: the same six traces, removed from the one kept tab instead of thrown
+/// away with a context.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cleared_tab_shows_the_next_run_nothing_an_earlier_run_left() {
+    nothing_left_for_the_next_run("  sessions: 1\n  isolation: clear\n").await;
+}
+
+async fn nothing_left_for_the_next_run(webdriver: &str) {
     let _b = BROWSER.lock().await;
-    let f = fixture("  sessions: 1\n").await;
+    let f = fixture(webdriver).await;
     // The page does see its own traces: the second visit of one run finds all six.
     let r = run(&f, "twice").await;
     assert_eq!(r.outcome, Outcome::Pass, "{}", describe(&r));
