@@ -32,7 +32,7 @@
 //! ([`accounting::Profile`]), with the renderers started per run; each run's
 //! `RunResult::browser_reused` is counted.
 //!
-//! `JOURNEY_BENCH_ISOLATION=session|context` (default `context`) is written to the config as
+//! `JOURNEY_BENCH_ISOLATION=session|context|clear` (default `context`) is written to the config as
 //! `webdriver.isolation`; a build whose config does not know that key loads without it and the
 //! output says so. `JOURNEY_BENCH_EXTRA_ARGS` gives both sides more Chromium arguments (to try a
 //! flag before it goes into synmon's defaults).
@@ -92,7 +92,7 @@ struct Knobs {
     /// `JOURNEY_BENCH_SOAK_RUNS` (default 500; 6 in smoke mode): runs of the soak, over both
     /// runners together.
     soak_runs: usize,
-    /// `JOURNEY_BENCH_ISOLATION`: `context` (default) or `session`.
+    /// `JOURNEY_BENCH_ISOLATION`: `context` (default), `clear` or `session`.
     isolation: String,
     /// `JOURNEY_BENCH_SELENIUM=0` skips the peer.
     selenium: bool,
@@ -129,8 +129,8 @@ impl Knobs {
         let smoke = var("JOURNEY_BENCH_SMOKE").is_some_and(|v| v != "0");
         let isolation = var("JOURNEY_BENCH_ISOLATION").unwrap_or_else(|| "context".into());
         anyhow::ensure!(
-            isolation == "context" || isolation == "session",
-            "JOURNEY_BENCH_ISOLATION={isolation}: expected `context` or `session`"
+            ["context", "clear", "session"].contains(&isolation.as_str()),
+            "JOURNEY_BENCH_ISOLATION={isolation}: expected `context`, `clear` or `session`"
         );
         let chromedriver = var("JOURNEY_BENCH_CHROMEDRIVER").unwrap_or_else(|| {
             if Path::new("/usr/bin/chromedriver").is_file() {
