@@ -1,0 +1,332 @@
+//! The JSON Schemas in `schemas/` (for editors, through the `# yaml-language-server: $schema=`
+//! line of the example files) against the loaders they describe:
+//! - the files are what `synmon schema --write schemas` writes today;
+//! - they accept every file the loader accepts: the examples, the good fixtures, the fuzz
+//!   corpus' good and shipped entries, and each file of a bad fixture that none of its expected
+//!   errors names;
+//! - they reject exactly the bad fixtures whose mistake is one of shape (listed below), and the
+//!   loader rejects those too;
+//! - a journey step's actions in the schema are the loader's.
+//!
+//! YAML is read into JSON with the parser the loaders use (`yaml_serde`); validation is the
+//! `jsonschema` crate's, draft 7 like the schemas.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use synmon::schema::{FileKind, schema, text};
+use synmon::settings::Config;
+
+fn repo() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn validator(kind: FileKind) -> jsonschema::Validator {
+    let s = schema(kind).to_value();
+    jsonschema::options()
+        .with_draft(jsonschema::Draft::Draft7)
+        .build(&s)
+        .unwrap_or_else(|e| panic!("{kind:?}: not a usable schema: {e}"))
+}
+
+/// The schema's complaints about `file` (empty: valid), as `path: message`.
+fn complaints(v: &jsonschema::Validator, file: &Path) -> Vec<String> {
+    let text = match std::fs::read_to_string(file) {
+        Ok(t) => t,
+        // Not text (the UTF-8 fixture): no document for a schema to judge either.
+        Err(e) => return vec![format!("not YAML: {e}")],
+    };
+    let value: serde_json::Value = match yaml_serde::from_str(&text) {
+        Ok(v) => v,
+        // Not YAML (the syntax-error fixtures): no document for a schema to judge.
+        Err(e) => return vec![format!("not YAML: {e}")],
+    };
+    v.iter_errors(&value)
+        .map(|e| format!("{}: {e}", e.instance_path()))
+        .collect()
+}
+
+/// What kind of file `path` (relative to a config's folder) is, by the folder it sits in;
+/// `None` for files no schema describes (flag registries, secrets, expectations).
+fn kind_of(rel: &Path) -> Option<FileKind> {
+    let name = rel.file_name()?.to_str()?;
+    if !(name.ends_with(".yaml") || name.ends_with(".yml")) {
+        return None;
+    }
+    let parts: Vec<&str> = rel.iter().filter_map(|p| p.to_str()).collect();
+    match parts.as_slice() {
+        ["synmon.yaml"] => Some(FileKind::Config),
+        ["journeys", _] => Some(FileKind::Journey),
+        ["alerts", "tests", _] => Some(FileKind::AlertTests),
+        ["alerts", _] => Some(FileKind::Alerts),
+        _ => None,
+    }
+}
+
+/// Every file under `dir`, relative to it, sorted.
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap_or_else(|e| panic!("{}: {e}", d.display())) {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.is_file() {
+                out.push(p.strip_prefix(dir).unwrap().to_path_buf());
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+fn bad_fixtures() -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(repo().join("tests/fixtures/bad"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_dir())
+        .collect();
+    dirs.sort();
+    dirs
+}
+
+/// The files of a bad fixture that one of its expected errors names.
+fn named_in_expected(dir: &Path) -> BTreeSet<PathBuf> {
+    let expected = std::fs::read_to_string(dir.join("expected.txt")).unwrap_or_default();
+    let prefix = dir.strip_prefix(repo()).unwrap();
+    files_under(dir)
+        .into_iter()
+        .filter(|rel| {
+            let shown = format!("{}:", prefix.join(rel).display());
+            expected.lines().any(|l| l.starts_with(&shown))
+        })
+        .collect()
+}
+
+#[test]
+fn shipped_schemas_are_what_synmon_schema_writes() {
+    let mut stale = Vec::new();
+    for kind in FileKind::ALL {
+        let path = repo().join("schemas").join(kind.file_name());
+        let shipped = std::fs::read_to_string(&path).unwrap_or_default();
+        if shipped != text(kind) {
+            stale.push(path.strip_prefix(repo()).unwrap().display().to_string());
+        }
+    }
+    assert!(
+        stale.is_empty(),
+        "out of date: {stale:?}; regenerate with `cargo run -- schema --write schemas`"
+    );
+}
+
+#[test]
+fn the_schemas_are_valid_draft7_schemas() {
+    for kind in FileKind::ALL {
+        let s = schema(kind).to_value();
+        assert_eq!(s["$schema"], "http://json-schema.org/draft-07/schema#");
+        if let Err(e) = jsonschema::draft7::meta::validate(&s) {
+            panic!("{kind:?}: {e}");
+        }
+    }
+}
+
+/// Files the loader accepts as they are: the examples, the good fixture, and the corpus'
+/// copies of both.
+fn good_files() -> Vec<(FileKind, PathBuf)> {
+    let mut out = Vec::new();
+    for root in [repo().to_path_buf(), repo().join("tests/fixtures/good")] {
+        for rel in files_under(&root) {
+            let top = rel.iter().next().and_then(|p| p.to_str()).unwrap_or("");
+            // In the repo root: the example config and its journeys and alerts only.
+            if root == repo() && !matches!(top, "journeys" | "alerts") {
+                continue;
+            }
+            if let Some(kind) = kind_of(&rel) {
+                out.push((kind, root.join(rel)));
+            }
+        }
+    }
+    out.push((FileKind::Config, repo().join("synmon.example.yaml")));
+    for (target, kind) in [
+        ("config", FileKind::Config),
+        ("journey", FileKind::Journey),
+        ("rules", FileKind::Alerts),
+    ] {
+        let dir = repo().join("fuzz/corpus").join(target);
+        for rel in files_under(&dir) {
+            let name = rel.to_string_lossy();
+            if name.starts_with("good--") || name.starts_with("shipped--") {
+                out.push((kind, dir.join(rel)));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn the_schemas_accept_every_file_the_loader_accepts() {
+    // The loader's word on the examples and the good fixture (and, through them, their journeys
+    // and rule files); the corpus holds copies of these.
+    for config in ["synmon.example.yaml", "tests/fixtures/good/synmon.yaml"] {
+        if let Err(e) = Config::load(&repo().join(config)) {
+            panic!("{config} must load:\n{e}");
+        }
+    }
+    let tests: Vec<PathBuf> = files_under(&repo().join("alerts/tests"))
+        .into_iter()
+        .map(|rel| repo().join("alerts/tests").join(rel))
+        .collect();
+    for t in &tests {
+        if let Err(e) = synmon::rules::unittest::run_file(t) {
+            panic!("{} must load: {e:?}", t.display());
+        }
+    }
+
+    let validators: Vec<(FileKind, jsonschema::Validator)> =
+        FileKind::ALL.iter().map(|k| (*k, validator(*k))).collect();
+    let of = |kind: FileKind| &validators.iter().find(|(k, _)| *k == kind).unwrap().1;
+    let mut checked = 0;
+    let mut refused = Vec::new();
+    let mut judge = |kind: FileKind, file: &Path| {
+        checked += 1;
+        let c = complaints(of(kind), file);
+        if !c.is_empty() {
+            refused.push(format!("{} ({kind:?}):\n    {}", file.display(), c.join("\n    ")));
+        }
+    };
+    for (kind, file) in good_files() {
+        judge(kind, &file);
+    }
+    // In a bad fixture, a file that no expected error names was accepted by the loader.
+    for dir in bad_fixtures() {
+        let named = named_in_expected(&dir);
+        for rel in files_under(&dir) {
+            if let Some(kind) = kind_of(&rel)
+                && !named.contains(&rel)
+            {
+                judge(kind, &dir.join(&rel));
+            }
+        }
+    }
+    assert!(checked > 100, "only {checked} files were checked");
+    assert!(
+        refused.is_empty(),
+        "the schemas refuse files the loader accepts:\n{}",
+        refused.join("\n")
+    );
+}
+
+/// The bad fixtures whose mistake (or one of whose mistakes) is one of shape, which the schemas
+/// catch in the editor, and the file it is in.
+const SHAPE_MISTAKES: &[(&str, &str)] = &[
+    // An unknown key.
+    ("03-unknown-field-config", "synmon.yaml"),
+    ("04-unknown-field-webdriver", "synmon.yaml"),
+    ("05-unknown-field-step", "journeys/smoke.yaml"),
+    ("06-unknown-field-until", "journeys/smoke.yaml"),
+    ("07-unknown-field-http-expect", "journeys/api.yaml"),
+    ("55-bad-poll", "journeys/api.yaml"),
+    ("67-alert-unknown-field", "alerts/rules.yaml"),
+    // A missing required key, or a file that holds nothing.
+    ("08-missing-tenant", "synmon.yaml"),
+    ("09-missing-password", "synmon.yaml"),
+    ("10-missing-targets", "synmon.yaml"),
+    ("12-missing-steps", "journeys/smoke.yaml"),
+    ("14-missing-fill-value", "journeys/smoke.yaml"),
+    ("104-empty-journey-file", "journeys/checkout.yaml"),
+    ("111-empty-config", "synmon.yaml"),
+    // A wrong type: text for a number, a string for a map, a number for a duration, `null` for
+    // a condition, lists nested where text belongs.
+    ("15-wrong-type-config", "synmon.yaml"),
+    ("16-wrong-type-step", "journeys/smoke.yaml"),
+    ("58-duration-without-unit", "synmon.yaml"),
+    ("65-alert-threshold-not-a-number", "alerts/rules.yaml"),
+    ("72-slo-latency-of-counter", "alerts/slo.yaml"),
+    ("110-until-null", "journeys/smoke.yaml"),
+    ("116-nesting-too-deep", "synmon.yaml"),
+    ("131-alert-min-coverage-out-of-range", "alerts/rules.yaml"),
+    // A step with no action, two actions, or `use` beside other keys.
+    ("35-step-without-action", "journeys/smoke.yaml"),
+    ("36-step-with-two-actions", "journeys/smoke.yaml"),
+    ("39-use-with-extra-keys", "journeys/smoke.yaml"),
+    // A duration that is no duration (`soon`, `ten seconds`, `20`).
+    ("23-bad-default-durations", "synmon.yaml"),
+    ("24-bad-step-timeout", "journeys/smoke.yaml"),
+    ("50-several-errors-one-file", "synmon.yaml"),
+];
+
+#[test]
+fn the_schemas_reject_exactly_the_bad_fixtures_with_a_mistake_of_shape() {
+    let validators: Vec<(FileKind, jsonschema::Validator)> =
+        FileKind::ALL.iter().map(|k| (*k, validator(*k))).collect();
+    let mut rejected = BTreeSet::new();
+    for dir in bad_fixtures() {
+        let name = dir.file_name().unwrap().to_string_lossy().into_owned();
+        for rel in files_under(&dir) {
+            let Some(kind) = kind_of(&rel) else { continue };
+            let v = &validators.iter().find(|(k, _)| *k == kind).unwrap().1;
+            let c = complaints(v, &dir.join(&rel));
+            // A file that is not YAML has no shape to judge (the syntax-error fixtures).
+            if !c.is_empty() && !c[0].starts_with("not YAML") {
+                rejected.insert((name.clone(), rel.display().to_string()));
+            }
+        }
+    }
+    let listed: BTreeSet<(String, String)> = SHAPE_MISTAKES
+        .iter()
+        .map(|(d, f)| (d.to_string(), f.to_string()))
+        .collect();
+    assert_eq!(
+        rejected, listed,
+        "the schemas should refuse exactly the listed fixtures (left: refused, right: listed)"
+    );
+    // The loader refuses each of them too, naming the file the schema refuses.
+    for (fixture, file) in SHAPE_MISTAKES {
+        let dir = repo().join("tests/fixtures/bad").join(fixture);
+        let errors = match Config::load(&dir.join("synmon.yaml")) {
+            Ok(_) => panic!("{fixture}: the loader accepted it"),
+            Err(e) => e.0,
+        };
+        let shown = format!("{}:", dir.join(file).strip_prefix(repo()).unwrap().display());
+        let cwd_relative = |d: &synmon::config::Diagnostic| {
+            let s = d.to_string();
+            s.starts_with(&shown) || s.contains(&format!("/{shown}"))
+        };
+        assert!(
+            errors.iter().any(cwd_relative),
+            "{fixture}: no loader error names {file}: {errors:#?}"
+        );
+    }
+}
+
+/// The schema's actions of a journey step are the loader's: the loader lists them when a step
+/// has none.
+#[test]
+fn a_steps_actions_in_the_schema_are_the_loaders() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("j.yaml");
+    std::fs::write(&file, "steps:\n  - name: nothing\n").unwrap();
+    let ctx = synmon::journey::LoadContext {
+        variables: BTreeSet::new(),
+        step_timeout: std::time::Duration::from_secs(10),
+        navigation_timeout: std::time::Duration::from_secs(10),
+        has_database: false,
+    };
+    let errors = synmon::journey::load_file(&file, &ctx).expect_err("a step without an action");
+    let message = errors
+        .iter()
+        .find_map(|d| {
+            d.message
+                .strip_prefix("step has no action; expected one of: ")
+                .map(str::to_string)
+        })
+        .unwrap_or_else(|| panic!("no `step has no action` error in {errors:#?}"));
+    let loader: BTreeSet<String> = message.split(", ").map(str::to_string).collect();
+    let schema: BTreeSet<String> = synmon::schema::step_actions().into_iter().collect();
+    assert_eq!(
+        schema, loader,
+        "schema (left) vs loader (right): a key of RawStep that is not an action belongs in \
+         synmon::schema::STEP_COMMON_KEYS"
+    );
+}
