@@ -47,10 +47,10 @@ pub struct RawHttpCheck {
     #[serde(default)]
     pub gauges: BTreeMap<String, String>,
     #[serde(default)]
-    #[schemars(with = "Option<crate::schema::Duration>")]
+    #[schemars(with = "Option<crate::config::schema::Duration>")]
     pub interval: Option<String>,
     #[serde(default)]
-    #[schemars(with = "Option<crate::schema::Duration>")]
+    #[schemars(with = "Option<crate::config::schema::Duration>")]
     pub timeout: Option<String>,
     #[serde(default)]
     pub retry_on_failure: Option<RawRetry>,
@@ -61,7 +61,7 @@ pub struct RawHttpCheck {
 pub struct RawHttpAuth {
     /// A fixed bearer token (a secret: `${VAR}` or `file:`).
     #[serde(default)]
-    #[schemars(with = "Option<crate::schema::SecretText>")]
+    #[schemars(with = "Option<crate::config::schema::SecretText>")]
     pub bearer: Option<String>,
     /// Log in first and use the token from the response (never a token that expires).
     #[serde(default)]
@@ -87,7 +87,7 @@ pub struct RawHttpCheckExpect {
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
     #[serde(default)]
-    #[schemars(with = "Option<crate::schema::Duration>")]
+    #[schemars(with = "Option<crate::config::schema::Duration>")]
     pub max_latency: Option<String>,
 }
 

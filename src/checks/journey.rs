@@ -18,10 +18,10 @@ use crate::run::{CheckKind, RunResult};
 pub struct RawJourneyCheck {
     pub name: String,
     #[serde(default)]
-    #[schemars(with = "Option<crate::schema::Duration>")]
+    #[schemars(with = "Option<crate::config::schema::Duration>")]
     pub interval: Option<String>,
     #[serde(default)]
-    #[schemars(with = "Option<crate::schema::Duration>")]
+    #[schemars(with = "Option<crate::config::schema::Duration>")]
     pub timeout: Option<String>,
     #[serde(default)]
     pub retry_on_failure: Option<RawRetry>,

@@ -29,7 +29,7 @@ pub struct Retry {
 pub struct RawRetry {
     pub count: u32,
     #[serde(default)]
-    #[schemars(with = "Option<crate::schema::Duration>")]
+    #[schemars(with = "Option<crate::config::schema::Duration>")]
     pub delay: Option<String>,
 }
 

@@ -15,10 +15,10 @@ pub struct RawTcpCheck {
     /// host:port
     pub address: String,
     #[serde(default)]
-    #[schemars(with = "Option<crate::schema::Duration>")]
+    #[schemars(with = "Option<crate::config::schema::Duration>")]
     pub interval: Option<String>,
     #[serde(default)]
-    #[schemars(with = "Option<crate::schema::Duration>")]
+    #[schemars(with = "Option<crate::config::schema::Duration>")]
     pub timeout: Option<String>,
 }
 

@@ -19,7 +19,10 @@ pub struct RawJourney {
 }
 
 #[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
-#[schemars(transform = crate::schema::one_action)]
+#[schemars(transform = crate::config::schema::ExactlyOneKey {
+    besides: &["name", "timed", "timeout", "until"],
+    alone: &["use"],
+})]
 #[serde(deny_unknown_fields)]
 pub struct RawStep {
     #[serde(default)]
@@ -27,7 +30,7 @@ pub struct RawStep {
     #[serde(default)]
     pub timed: Option<bool>,
     #[serde(default)]
-    #[schemars(with = "Option<crate::schema::Duration>")]
+    #[schemars(with = "Option<crate::config::schema::Duration>")]
     pub timeout: Option<String>,
     /// `Some(None)` is `until: null` (or `until:` with nothing after it): written, but waiting
     /// for nothing, which validation refuses instead of running the step without its wait.
@@ -189,9 +192,9 @@ pub struct RawSqlExpect {
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawPoll {
-    #[schemars(with = "crate::schema::Duration")]
+    #[schemars(with = "crate::config::schema::Duration")]
     pub every: String,
-    #[schemars(with = "crate::schema::Duration")]
+    #[schemars(with = "crate::config::schema::Duration")]
     pub timeout: String,
     #[schemars(with = "RawStep")]
     pub step: yaml_serde::Value,

@@ -60,7 +60,7 @@ pub struct RawWeekly {
     pub days: Vec<String>,
     /// Local start time, `HH:MM`.
     pub start: String,
-    #[schemars(with = "crate::schema::Duration")]
+    #[schemars(with = "crate::config::schema::Duration")]
     pub duration: String,
     /// An IANA time zone such as `Europe/Berlin`.
     pub time_zone: String,
@@ -70,7 +70,7 @@ pub struct RawWeekly {
 #[serde(deny_unknown_fields)]
 pub struct RawWatchdog {
     pub receiver: String,
-    #[schemars(with = "crate::schema::Duration")]
+    #[schemars(with = "crate::config::schema::Duration")]
     pub interval: String,
 }
 
@@ -80,7 +80,7 @@ pub struct RawWatchdog {
 pub struct RawApiAuth {
     /// A shared HS256 secret (`${SYNMON_JWT_SECRET}` or `file:...`).
     #[serde(default)]
-    #[schemars(with = "Option<crate::schema::SecretText>")]
+    #[schemars(with = "Option<crate::config::schema::SecretText>")]
     pub hs256_secret: Option<String>,
     /// A PEM public key file (relative to the config file).
     #[serde(default)]

@@ -26,13 +26,13 @@ pub struct RawPagerDuty {
     #[serde(default)]
     pub url: Option<String>,
     /// The integration's routing key, a secret. Empty: the receiver is disabled.
-    #[schemars(with = "crate::schema::SecretText")]
+    #[schemars(with = "crate::config::schema::SecretText")]
     pub routing_key: String,
     /// `payload.source` (default `synmon`).
     #[serde(default)]
     pub source: Option<String>,
     #[serde(default)]
-    #[schemars(with = "Option<crate::schema::Duration>")]
+    #[schemars(with = "Option<crate::config::schema::Duration>")]
     pub timeout: Option<String>,
 }
 

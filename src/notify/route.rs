@@ -27,13 +27,13 @@ pub struct RawRoute {
     #[serde(default)]
     pub group_by: Option<Vec<String>>,
     #[serde(default)]
-    #[schemars(with = "Option<crate::schema::Duration>")]
+    #[schemars(with = "Option<crate::config::schema::Duration>")]
     pub group_wait: Option<String>,
     #[serde(default)]
-    #[schemars(with = "Option<crate::schema::Duration>")]
+    #[schemars(with = "Option<crate::config::schema::Duration>")]
     pub group_interval: Option<String>,
     #[serde(default)]
-    #[schemars(with = "Option<crate::schema::Duration>")]
+    #[schemars(with = "Option<crate::config::schema::Duration>")]
     pub repeat_interval: Option<String>,
     #[serde(default)]
     pub send_resolved: Option<bool>,

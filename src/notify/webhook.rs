@@ -18,18 +18,18 @@ use crate::http_util::retry_after;
 #[serde(deny_unknown_fields)]
 pub struct RawWebhook {
     pub name: String,
-    #[schemars(with = "crate::schema::SecretText")]
+    #[schemars(with = "crate::config::schema::SecretText")]
     pub url: String,
     /// Sent as `Authorization: Bearer ...` (a secret: `${VAR}` or `file:`).
     #[serde(default)]
-    #[schemars(with = "Option<crate::schema::SecretText>")]
+    #[schemars(with = "Option<crate::config::schema::SecretText>")]
     pub bearer_token: Option<String>,
     /// Send at most this many alerts per notification (0: all); the rest are counted in
     /// `truncatedAlerts`, as Alertmanager does.
     #[serde(default)]
     pub max_alerts: Option<usize>,
     #[serde(default)]
-    #[schemars(with = "Option<crate::schema::Duration>")]
+    #[schemars(with = "Option<crate::config::schema::Duration>")]
     pub timeout: Option<String>,
 }
 

@@ -36,7 +36,7 @@ struct RawRule {
     by: Vec<String>,
     aggregate: String,
     #[serde(default)]
-    #[schemars(with = "Option<crate::schema::Duration>")]
+    #[schemars(with = "Option<crate::config::schema::Duration>")]
     window: Option<String>,
     #[serde(default)]
     numerator: Option<BTreeMap<String, String>>,
@@ -46,10 +46,10 @@ struct RawRule {
     #[schemars(with = "f64")]
     threshold: Value,
     #[serde(default, rename = "for")]
-    #[schemars(with = "Option<crate::schema::Duration>")]
+    #[schemars(with = "Option<crate::config::schema::Duration>")]
     pending_for: Option<String>,
     #[serde(default)]
-    #[schemars(with = "Option<crate::schema::Duration>")]
+    #[schemars(with = "Option<crate::config::schema::Duration>")]
     keep_firing_for: Option<String>,
     #[serde(default)]
     recover_after: Option<u32>,
@@ -68,7 +68,7 @@ struct RawRule {
     #[serde(default)]
     flap: Option<RawFlap>,
     #[serde(default)]
-    #[schemars(with = "Option<crate::schema::Duration>")]
+    #[schemars(with = "Option<crate::config::schema::Duration>")]
     resolve_window: Option<String>,
     #[serde(default)]
     #[schemars(with = "Option<f64>")]
@@ -104,7 +104,7 @@ struct RawInhibit {
     equal: Option<Vec<String>>,
     /// How long the mute outlasts this alert's firing (default `0s`).
     #[serde(default)]
-    #[schemars(with = "Option<crate::schema::Duration>")]
+    #[schemars(with = "Option<crate::config::schema::Duration>")]
     hold: Option<String>,
 }
 
@@ -139,7 +139,7 @@ struct RawAnnotations {
 #[serde(deny_unknown_fields)]
 struct RawFlap {
     max_changes: u32,
-    #[schemars(with = "crate::schema::Duration")]
+    #[schemars(with = "crate::config::schema::Duration")]
     window: String,
 }
 
@@ -152,13 +152,13 @@ struct RawSlo {
     #[schemars(with = "f64")]
     objective: Value,
     #[serde(default)]
-    #[schemars(with = "Option<crate::schema::Duration>")]
+    #[schemars(with = "Option<crate::config::schema::Duration>")]
     period: Option<String>,
     sli: RawSli,
     #[serde(default)]
     routes: RawSloRoutes,
     #[serde(default)]
-    #[schemars(with = "Option<crate::schema::Duration>")]
+    #[schemars(with = "Option<crate::config::schema::Duration>")]
     resolve_window: Option<String>,
     #[serde(default)]
     #[schemars(with = "Option<f64>")]
@@ -167,13 +167,13 @@ struct RawSlo {
     inhibits: Vec<RawInhibit>,
     /// `for` and `keep_firing_for` of the generated burn-rate alerts.
     #[serde(default, rename = "for")]
-    #[schemars(with = "Option<crate::schema::Duration>")]
+    #[schemars(with = "Option<crate::config::schema::Duration>")]
     pending_for: Option<String>,
     /// Where the 6x row (6h and 30m) goes: `page` (the workbook's default) or `ticket`.
     #[serde(default)]
     slow_burn: Option<String>,
     #[serde(default)]
-    #[schemars(with = "Option<crate::schema::Duration>")]
+    #[schemars(with = "Option<crate::config::schema::Duration>")]
     keep_firing_for: Option<String>,
 }
 
@@ -187,7 +187,7 @@ struct RawSloRoutes {
 }
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
-#[schemars(transform = crate::schema::exactly_one_key)]
+#[schemars(transform = crate::config::schema::ExactlyOneKey { besides: &[], alone: &[] })]
 #[serde(deny_unknown_fields)]
 struct RawSli {
     #[serde(default)]
@@ -227,7 +227,7 @@ struct RawSlices {
     good: BTreeMap<String, String>,
     total: BTreeMap<String, String>,
     #[serde(default)]
-    #[schemars(with = "Option<crate::schema::Duration>")]
+    #[schemars(with = "Option<crate::config::schema::Duration>")]
     slice: Option<String>,
     #[serde(default)]
     min_good_ratio: Option<f64>,

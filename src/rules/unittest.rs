@@ -42,7 +42,7 @@ const EVAL_TIME: Bound = Bound::or_zero("evaluation time", DAY.saturating_mul(40
 struct RawTestFile {
     rule_files: Vec<String>,
     #[serde(default)]
-    #[schemars(with = "Option<crate::schema::Duration>")]
+    #[schemars(with = "Option<crate::config::schema::Duration>")]
     interval: Option<String>,
     #[serde(default)]
     input_series: Vec<RawSeries>,
@@ -62,7 +62,7 @@ struct RawSeries {
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RawAlertTest {
-    #[schemars(with = "crate::schema::Duration")]
+    #[schemars(with = "crate::config::schema::Duration")]
     eval_time: String,
     alertname: String,
     #[serde(default)]

@@ -41,11 +41,11 @@ pub struct RawConfig {
     pub exporters: Option<RawExporters>,
     /// How long runs are kept in the store (default 35d).
     #[serde(default)]
-    #[schemars(with = "Option<crate::schema::Duration>")]
+    #[schemars(with = "Option<crate::config::schema::Duration>")]
     pub retention: Option<String>,
     /// How often alert rules are evaluated (default 30s).
     #[serde(default)]
-    #[schemars(with = "Option<crate::schema::Duration>")]
+    #[schemars(with = "Option<crate::config::schema::Duration>")]
     pub evaluation_interval: Option<String>,
     /// Where notifications go: a list of receivers and a routing tree (see `crate::notify`).
     #[serde(default)]
@@ -86,12 +86,12 @@ pub struct RawConfig {
 pub struct RawCluster {
     /// How long a leader's lease lasts unless renewed (default 10s).
     #[serde(default)]
-    #[schemars(with = "Option<crate::schema::Duration>")]
+    #[schemars(with = "Option<crate::config::schema::Duration>")]
     pub lease: Option<String>,
     /// How often a replica renews the lease or tries to take it, and writes its heartbeat
     /// (default 2s).
     #[serde(default)]
-    #[schemars(with = "Option<crate::schema::Duration>")]
+    #[schemars(with = "Option<crate::config::schema::Duration>")]
     pub renew_every: Option<String>,
 }
 
@@ -100,10 +100,10 @@ pub struct RawCluster {
 pub struct RawDatadog {
     /// Secrets (`${DD_API_KEY}` or `file:...`); empty means "not configured".
     #[serde(default)]
-    #[schemars(with = "Option<crate::schema::SecretText>")]
+    #[schemars(with = "Option<crate::config::schema::SecretText>")]
     pub api_key: Option<String>,
     #[serde(default)]
-    #[schemars(with = "Option<crate::schema::SecretText>")]
+    #[schemars(with = "Option<crate::config::schema::SecretText>")]
     pub app_key: Option<String>,
     /// A Datadog site such as `datadoghq.eu` (API at `https://api.<site>`).
     #[serde(default)]
@@ -121,7 +121,7 @@ pub struct RawServer {
     /// A bearer token the status page, run pages, artifacts and JSON API require (a secret:
     /// `${VAR}` or `file:...`); absent or empty: no authentication.
     #[serde(default)]
-    #[schemars(with = "Option<crate::schema::SecretText>")]
+    #[schemars(with = "Option<crate::config::schema::SecretText>")]
     pub auth_token: Option<String>,
     /// Requests per minute per client on `/api/` (default 300).
     #[serde(default)]
@@ -131,16 +131,16 @@ pub struct RawServer {
     pub auth: Option<crate::mute::config::RawApiAuth>,
     /// How long a client may take to send a request's head (default 10s).
     #[serde(default)]
-    #[schemars(with = "Option<crate::schema::Duration>")]
+    #[schemars(with = "Option<crate::config::schema::Duration>")]
     pub header_read_timeout: Option<String>,
     /// How long a client may take to send a request's body (default 30s).
     #[serde(default)]
-    #[schemars(with = "Option<crate::schema::Duration>")]
+    #[schemars(with = "Option<crate::config::schema::Duration>")]
     pub request_body_timeout: Option<String>,
     /// How long a kept-alive connection may wait for its next request (default: the header
     /// read timeout).
     #[serde(default)]
-    #[schemars(with = "Option<crate::schema::Duration>")]
+    #[schemars(with = "Option<crate::config::schema::Duration>")]
     pub idle_timeout: Option<String>,
     /// How many connections are served at once (default 1024).
     #[serde(default)]
@@ -181,7 +181,7 @@ pub struct RawTarget {
 #[serde(deny_unknown_fields)]
 pub struct RawCredentials {
     pub username: String,
-    #[schemars(with = "crate::schema::SecretText")]
+    #[schemars(with = "crate::config::schema::SecretText")]
     pub password: String,
 }
 
@@ -205,7 +205,7 @@ pub struct RawWebDriver {
     #[serde(default)]
     pub sessions: Option<u32>,
     #[serde(default)]
-    #[schemars(with = "Option<crate::schema::Duration>")]
+    #[schemars(with = "Option<crate::config::schema::Duration>")]
     pub startup_timeout: Option<String>,
     /// `context` (default: browsers kept, a fresh user context per run) or `session`.
     #[serde(default)]
@@ -219,10 +219,10 @@ pub struct RawWebDriver {
 #[serde(deny_unknown_fields)]
 pub struct RawDefaults {
     #[serde(default)]
-    #[schemars(with = "Option<crate::schema::Duration>")]
+    #[schemars(with = "Option<crate::config::schema::Duration>")]
     pub step_timeout: Option<String>,
     #[serde(default)]
-    #[schemars(with = "Option<crate::schema::Duration>")]
+    #[schemars(with = "Option<crate::config::schema::Duration>")]
     pub navigation_timeout: Option<String>,
     #[serde(default)]
     pub slow_request_ms: Option<u64>,
@@ -231,7 +231,7 @@ pub struct RawDefaults {
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawStore {
-    #[schemars(with = "crate::schema::SecretText")]
+    #[schemars(with = "crate::config::schema::SecretText")]
     pub url: String,
 }
 
@@ -239,6 +239,6 @@ pub struct RawStore {
 #[serde(deny_unknown_fields)]
 pub struct RawDatabase {
     /// The monitored database, for `sql` steps (a secret: URLs carry passwords).
-    #[schemars(with = "crate::schema::SecretText")]
+    #[schemars(with = "crate::config::schema::SecretText")]
     pub url: String,
 }

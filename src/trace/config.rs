@@ -19,7 +19,7 @@ pub struct RawOtlp {
     pub endpoint: Option<String>,
     /// Headers sent with every export (API keys): secrets, `${VAR}` or `file:...`.
     #[serde(default)]
-    #[schemars(with = "std::collections::BTreeMap<String, crate::schema::SecretText>")]
+    #[schemars(with = "std::collections::BTreeMap<String, crate::config::schema::SecretText>")]
     pub headers: BTreeMap<String, String>,
 }
 

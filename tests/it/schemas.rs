@@ -192,7 +192,11 @@ fn the_schemas_accept_every_file_the_loader_accepts() {
         checked += 1;
         let c = complaints(of(kind), file);
         if !c.is_empty() {
-            refused.push(format!("{} ({kind:?}):\n    {}", file.display(), c.join("\n    ")));
+            refused.push(format!(
+                "{} ({kind:?}):\n    {}",
+                file.display(),
+                c.join("\n    ")
+            ));
         }
     };
     for (kind, file) in good_files() {
@@ -288,7 +292,10 @@ fn the_schemas_reject_exactly_the_bad_fixtures_with_a_mistake_of_shape() {
             Ok(_) => panic!("{fixture}: the loader accepted it"),
             Err(e) => e.0,
         };
-        let shown = format!("{}:", dir.join(file).strip_prefix(repo()).unwrap().display());
+        let shown = format!(
+            "{}:",
+            dir.join(file).strip_prefix(repo()).unwrap().display()
+        );
         let cwd_relative = |d: &synmon::config::Diagnostic| {
             let s = d.to_string();
             s.starts_with(&shown) || s.contains(&format!("/{shown}"))
@@ -326,7 +333,51 @@ fn a_steps_actions_in_the_schema_are_the_loaders() {
     let schema: BTreeSet<String> = synmon::schema::step_actions().into_iter().collect();
     assert_eq!(
         schema, loader,
-        "schema (left) vs loader (right): a key of RawStep that is not an action belongs in \
-         synmon::schema::STEP_COMMON_KEYS"
+        "schema (left) vs loader (right): a key of RawStep that is not an action belongs in the \
+         `besides` of its `ExactlyOneKey` schema transform"
     );
+}
+
+/// `synmon schema KIND` prints what the library generates; `--write DIR` writes all four files;
+/// neither (or both) is a usage error.
+#[test]
+fn synmon_schema_prints_and_writes_the_schemas() {
+    let synmon = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_synmon"))
+            .args(args)
+            .env_remove("RUST_LOG")
+            .output()
+            .expect("run synmon")
+    };
+    for (arg, kind) in [
+        ("config", FileKind::Config),
+        ("journey", FileKind::Journey),
+        ("alerts", FileKind::Alerts),
+        ("alert-tests", FileKind::AlertTests),
+    ] {
+        let out = synmon(&["schema", arg]);
+        assert_eq!(out.status.code(), Some(0), "{arg}");
+        assert_eq!(String::from_utf8(out.stdout).unwrap(), text(kind), "{arg}");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("schemas");
+    let out = synmon(&["schema", "--write", target.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0));
+    for kind in FileKind::ALL {
+        let written = std::fs::read_to_string(target.join(kind.file_name())).unwrap();
+        assert_eq!(written, text(kind), "{kind:?}");
+    }
+    assert_eq!(synmon(&["schema"]).status.code(), Some(2));
+    assert_eq!(
+        synmon(&["schema", "config", "--write", target.to_str().unwrap()])
+            .status
+            .code(),
+        Some(2)
+    );
+    // A folder that cannot be created: a file stands in its way.
+    let blocked = dir.path().join("file");
+    std::fs::write(&blocked, "").unwrap();
+    let out = synmon(&["schema", "--write", blocked.join("x").to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot create"));
 }

@@ -50,7 +50,7 @@ pub struct RawSlack {
     #[serde(default)]
     pub api_url: Option<String>,
     /// A bot token (`xoxb-...`), a secret. Empty: the receiver is disabled.
-    #[schemars(with = "crate::schema::SecretText")]
+    #[schemars(with = "crate::config::schema::SecretText")]
     pub token: String,
     /// `#alerts`, or a channel id (`C0123ABC`).
     pub channel: String,
@@ -58,7 +58,7 @@ pub struct RawSlack {
     #[serde(default)]
     pub upload_screenshots: Option<bool>,
     #[serde(default)]
-    #[schemars(with = "Option<crate::schema::Duration>")]
+    #[schemars(with = "Option<crate::config::schema::Duration>")]
     pub timeout: Option<String>,
 }
 
