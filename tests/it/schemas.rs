@@ -131,23 +131,30 @@ fn the_schemas_are_valid_draft7_schemas() {
     }
 }
 
-/// Files the loader accepts as they are: the examples, the good fixture, and the corpus'
-/// copies of both.
-fn good_files() -> Vec<(FileKind, PathBuf)> {
-    let mut out = Vec::new();
-    for root in [repo().to_path_buf(), repo().join("tests/fixtures/good")] {
-        for rel in files_under(&root) {
-            let top = rel.iter().next().and_then(|p| p.to_str()).unwrap_or("");
-            // In the repo root: the example config and its journeys and alerts only.
-            if root == repo() && !matches!(top, "journeys" | "alerts") {
-                continue;
-            }
+/// The shipped example files: the config, its journeys, alert rules and alert tests.
+fn example_files() -> Vec<(FileKind, PathBuf)> {
+    let mut out = vec![(FileKind::Config, repo().join("synmon.example.yaml"))];
+    for folder in ["journeys", "alerts"] {
+        for rel in files_under(&repo().join(folder)) {
+            let rel = Path::new(folder).join(rel);
             if let Some(kind) = kind_of(&rel) {
-                out.push((kind, root.join(rel)));
+                out.push((kind, repo().join(rel)));
             }
         }
     }
-    out.push((FileKind::Config, repo().join("synmon.example.yaml")));
+    out
+}
+
+/// Files the loader accepts as they are: the examples, the good fixture, and the corpus'
+/// copies of both.
+fn good_files() -> Vec<(FileKind, PathBuf)> {
+    let mut out = example_files();
+    let good = repo().join("tests/fixtures/good");
+    for rel in files_under(&good) {
+        if let Some(kind) = kind_of(&rel) {
+            out.push((kind, good.join(rel)));
+        }
+    }
     for (target, kind) in [
         ("config", FileKind::Config),
         ("journey", FileKind::Journey),
@@ -380,4 +387,31 @@ fn synmon_schema_prints_and_writes_the_schemas() {
     let out = synmon(&["schema", "--write", blocked.join("x").to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot create"));
+}
+
+/// Each shipped example file names its kind's schema on its first line, by a path that leads
+/// from the file's folder to the file in `schemas/` (yaml-language-server resolves it so).
+#[test]
+fn every_example_file_names_its_schema_on_its_first_line() {
+    let files = example_files();
+    assert!(files.len() >= 10, "{files:?}");
+    for (kind, file) in files {
+        let text = std::fs::read_to_string(&file).unwrap();
+        let first = text.lines().next().unwrap_or_default();
+        let Some(target) = first.strip_prefix("# yaml-language-server: $schema=") else {
+            panic!("{}: the first line is {first:?}", file.display());
+        };
+        let resolved = file.parent().unwrap().join(target).canonicalize();
+        let want = repo()
+            .join("schemas")
+            .join(kind.file_name())
+            .canonicalize()
+            .unwrap();
+        assert_eq!(
+            resolved.ok(),
+            Some(want),
+            "{}: `{target}` is not its schema",
+            file.display()
+        );
+    }
 }
