@@ -80,6 +80,25 @@ impl Transform for ExactlyOneKey {
                 serde_json::json!({ "required": [key], "properties": props })
             })
             .collect();
+        // What an editor shows on hover, and the hint behind its "matches multiple schemas".
+        if schema.get("description").is_none() {
+            let choices: Vec<String> = keys
+                .iter()
+                .filter(|k| !self.besides.contains(&k.as_str()))
+                .map(|k| format!("`{k}`"))
+                .collect();
+            let mut text = format!("Exactly one of {}", choices.join(", "));
+            if !self.besides.is_empty() {
+                let besides: Vec<String> = self.besides.iter().map(|k| format!("`{k}`")).collect();
+                text.push_str(&format!("; besides it: {}", besides.join(", ")));
+            }
+            if !self.alone.is_empty() {
+                let alone: Vec<String> = self.alone.iter().map(|k| format!("`{k}`")).collect();
+                text.push_str(&format!("; {} stands alone", alone.join(", ")));
+            }
+            text.push('.');
+            schema.insert("description".into(), text.into());
+        }
         schema.insert("oneOf".into(), one_of.into());
     }
 }

@@ -415,3 +415,229 @@ fn every_example_file_names_its_schema_on_its_first_line() {
         );
     }
 }
+
+/// An editor's view, through the real yaml-language-server (the engine of VS Code's YAML
+/// extension and others; npm, pinned in `.ci/node`), speaking LSP over stdio: it follows each
+/// file's `$schema` line and publishes the schema's complaints as diagnostics.
+struct Editor {
+    child: std::process::Child,
+    stdin: std::process::ChildStdin,
+    messages: std::sync::mpsc::Receiver<serde_json::Value>,
+    next_id: u64,
+}
+
+impl Editor {
+    fn start(root: &Path) -> Editor {
+        use std::io::{BufRead, Read};
+        let server =
+            repo().join(".ci/node/node_modules/yaml-language-server/bin/yaml-language-server");
+        assert!(
+            server.is_file(),
+            "yaml-language-server not found at {}: run `npm ci --prefix .ci/node` (scripts/test.sh does)",
+            server.display()
+        );
+        let mut child = std::process::Command::new("node")
+            .arg(&server)
+            .arg("--stdio")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start node");
+        let stdin = child.stdin.take().unwrap();
+        let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+        let (tx, messages) = std::sync::mpsc::channel();
+        // LSP framing: headers, a blank line, `Content-Length` bytes of JSON.
+        std::thread::spawn(move || {
+            loop {
+                let mut length = None;
+                loop {
+                    let mut line = String::new();
+                    if stdout.read_line(&mut line).unwrap_or(0) == 0 {
+                        return;
+                    }
+                    let line = line.trim_end();
+                    if line.is_empty() {
+                        break;
+                    }
+                    if let Some(v) = line.strip_prefix("Content-Length: ") {
+                        length = v.parse::<usize>().ok();
+                    }
+                }
+                let mut body = vec![0; length.expect("a Content-Length header")];
+                if stdout.read_exact(&mut body).is_err() {
+                    return;
+                }
+                if tx.send(serde_json::from_slice(&body).unwrap()).is_err() {
+                    return;
+                }
+            }
+        });
+        let mut editor = Editor {
+            child,
+            stdin,
+            messages,
+            next_id: 1,
+        };
+        editor.request(
+            "initialize",
+            serde_json::json!({
+                "processId": null,
+                "rootUri": format!("file://{}", root.display()),
+                "capabilities": { "workspace": { "configuration": true } }
+            }),
+        );
+        editor.notify("initialized", serde_json::json!({}));
+        editor.notify(
+            "workspace/didChangeConfiguration",
+            serde_json::json!({ "settings": { "yaml": { "validate": true } } }),
+        );
+        editor
+    }
+
+    fn send(&mut self, message: serde_json::Value) {
+        use std::io::Write;
+        let body = message.to_string();
+        write!(self.stdin, "Content-Length: {}\r\n\r\n{body}", body.len()).unwrap();
+        self.stdin.flush().unwrap();
+    }
+
+    fn notify(&mut self, method: &str, params: serde_json::Value) {
+        self.send(serde_json::json!({ "jsonrpc": "2.0", "method": method, "params": params }));
+    }
+
+    /// Sends a request and waits for its answer, serving the server's own requests meanwhile.
+    fn request(&mut self, method: &str, params: serde_json::Value) -> serde_json::Value {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.send(
+            serde_json::json!({ "jsonrpc": "2.0", "id": id, "method": method, "params": params }),
+        );
+        self.until(|m| (m["id"] == id && m.get("method").is_none()).then(|| m["result"].clone()))
+    }
+
+    /// The next message `pick` takes; the server's requests (its settings) are answered on
+    /// the way. Waits at most 60 s for it.
+    fn until<T>(&mut self, mut pick: impl FnMut(&serde_json::Value) -> Option<T>) -> T {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let m = self
+                .messages
+                .recv_timeout(left)
+                .expect("yaml-language-server answers within 60 s");
+            if let (Some(id), Some(method)) = (m.get("id"), m["method"].as_str()) {
+                let result = match method {
+                    "workspace/configuration" => {
+                        let n = m["params"]["items"].as_array().map_or(1, Vec::len);
+                        serde_json::Value::Array(vec![serde_json::json!({ "validate": true }); n])
+                    }
+                    _ => serde_json::Value::Null,
+                };
+                let answer = serde_json::json!({ "jsonrpc": "2.0", "id": id, "result": result });
+                self.send(answer);
+                continue;
+            }
+            if let Some(t) = pick(&m) {
+                return t;
+            }
+        }
+    }
+
+    /// Opens `file` and returns the diagnostics the server publishes for it, as
+    /// `(0-based line, message)`.
+    fn diagnostics(&mut self, file: &Path) -> Vec<(u64, String)> {
+        let uri = format!("file://{}", file.display());
+        let text = std::fs::read_to_string(file).unwrap();
+        self.notify(
+            "textDocument/didOpen",
+            serde_json::json!({
+                "textDocument": { "uri": uri, "languageId": "yaml", "version": 1, "text": text }
+            }),
+        );
+        self.until(|m| {
+            (m["method"] == "textDocument/publishDiagnostics" && m["params"]["uri"] == uri).then(
+                || {
+                    m["params"]["diagnostics"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .map(|d| {
+                            let line = d["range"]["start"]["line"].as_u64().unwrap_or(0);
+                            (line, d["message"].as_str().unwrap_or("").to_string())
+                        })
+                        .collect()
+                },
+            )
+        })
+    }
+}
+
+impl Drop for Editor {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn an_editor_follows_the_schema_line_and_flags_mistakes_of_shape() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().canonicalize().unwrap();
+    let mut editor = Editor::start(&root);
+
+    // The examples as they are in the repo: nothing to flag.
+    for (_, file) in example_files() {
+        let d = editor.diagnostics(&file);
+        assert!(d.is_empty(), "{}: {d:?}", file.display());
+    }
+
+    // Mistakes, in files laid out like the repo's and headed by the examples' own lines.
+    let first_line = |example: &str| {
+        let text = std::fs::read_to_string(repo().join(example)).unwrap();
+        text.lines().next().unwrap().to_string()
+    };
+    std::fs::create_dir_all(root.join("journeys")).unwrap();
+    std::fs::create_dir_all(root.join("schemas")).unwrap();
+    for kind in FileKind::ALL {
+        std::fs::copy(
+            repo().join("schemas").join(kind.file_name()),
+            root.join("schemas").join(kind.file_name()),
+        )
+        .unwrap();
+    }
+    let journey = root.join("journeys/bad.yaml");
+    std::fs::write(
+        &journey,
+        format!(
+            "{}\nname: bad\nsteps:\n  - goto: /\n    click: a\n  - fill: {{ selector: a, valu: b }}\n",
+            first_line("journeys/align_category.yaml")
+        ),
+    )
+    .unwrap();
+    let d = editor.diagnostics(&journey);
+    let at = |line: u64, needle: &str| d.iter().any(|(l, m)| *l == line && m.contains(needle));
+    assert!(
+        at(3, "only one must validate"),
+        "two actions in one step: {d:?}"
+    );
+    assert!(at(5, "valu is not allowed"), "an unknown key: {d:?}");
+    assert!(at(5, "Missing property \"value\""), "a missing key: {d:?}");
+
+    let config = root.join("synmon.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "{}\ntargets: {{ staging: {{ base_url: 'http://127.0.0.1:3000' }} }}\ntenant: t\ncredentials: {{ username: u, password: p }}\ndefualt_target: staging\nwebdriver: {{ sessions: two }}\n",
+            first_line("synmon.example.yaml")
+        ),
+    )
+    .unwrap();
+    let d = editor.diagnostics(&config);
+    let at = |line: u64, needle: &str| d.iter().any(|(l, m)| *l == line && m.contains(needle));
+    assert!(
+        at(4, "defualt_target is not allowed"),
+        "an unknown key: {d:?}"
+    );
+    assert!(at(5, "Incorrect type"), "a wrong type: {d:?}");
+}
