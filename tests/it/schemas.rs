@@ -573,6 +573,30 @@ impl Editor {
     }
 }
 
+impl Editor {
+    /// The labels the server offers to complete at `line`:`character` (0-based) of `file`,
+    /// which must be open.
+    fn completions(&mut self, file: &Path, line: u64, character: u64) -> BTreeSet<String> {
+        let result = self.request(
+            "textDocument/completion",
+            serde_json::json!({
+                "textDocument": { "uri": format!("file://{}", file.display()) },
+                "position": { "line": line, "character": character }
+            }),
+        );
+        let items = result
+            .get("items")
+            .and_then(|i| i.as_array())
+            .or_else(|| result.as_array())
+            .cloned()
+            .unwrap_or_default();
+        items
+            .iter()
+            .filter_map(|i| i["label"].as_str().map(str::to_string))
+            .collect()
+    }
+}
+
 impl Drop for Editor {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -581,7 +605,7 @@ impl Drop for Editor {
 }
 
 #[test]
-fn an_editor_follows_the_schema_line_and_flags_mistakes_of_shape() {
+fn an_editor_follows_the_schema_line_flags_mistakes_and_completes_steps() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().canonicalize().unwrap();
     let mut editor = Editor::start(&root);
@@ -623,6 +647,25 @@ fn an_editor_follows_the_schema_line_and_flags_mistakes_of_shape() {
     );
     assert!(at(5, "valu is not allowed"), "an unknown key: {d:?}");
     assert!(at(5, "Missing property \"value\""), "a missing key: {d:?}");
+
+    // Completion: a new step is offered every action; the loader's list is the schema's.
+    let fresh = root.join("journeys/new.yaml");
+    std::fs::write(
+        &fresh,
+        format!(
+            "{}\nsteps:\n  - \n",
+            first_line("journeys/align_category.yaml")
+        ),
+    )
+    .unwrap();
+    editor.diagnostics(&fresh);
+    let offered = editor.completions(&fresh, 2, 4);
+    for action in synmon::schema::step_actions() {
+        assert!(
+            offered.contains(&action),
+            "`{action}` not offered: {offered:?}"
+        );
+    }
 
     let config = root.join("synmon.yaml");
     std::fs::write(
