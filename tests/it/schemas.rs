@@ -684,3 +684,68 @@ fn an_editor_follows_the_schema_line_flags_mistakes_and_completes_steps() {
     );
     assert!(at(5, "Incorrect type"), "a wrong type: {d:?}");
 }
+
+/// A step's edge cases of shape, judged by the loader and by the schema alike: a key written
+/// `null` is absent to the loader, so it neither counts as a second action nor keeps `use`
+/// from standing alone; `until: null` is refused by both.
+#[test]
+fn the_journey_schema_and_the_loader_agree_on_a_steps_shape() {
+    let cases: &[(&str, &str)] = &[
+        ("one action", "  - goto: /\n"),
+        (
+            "an action and its common keys",
+            "  - click: a\n    name: n\n    timeout: 5s\n    timed: true\n    until: { selector: b }\n",
+        ),
+        ("two actions", "  - goto: /\n    click: a\n"),
+        ("no action", "  - name: nothing\n"),
+        ("a null beside an action", "  - goto: null\n    click: a\n"),
+        ("only a null action", "  - goto: null\n"),
+        ("use alone", "  - use: _shared.yaml\n"),
+        ("use with a name", "  - use: _shared.yaml\n    name: n\n"),
+        (
+            "use with a null name",
+            "  - use: _shared.yaml\n    name: null\n",
+        ),
+        ("until null", "  - click: a\n    until: null\n"),
+        (
+            "a poll",
+            "  - poll: { every: 1s, timeout: 5s, step: { goto: / } }\n",
+        ),
+        (
+            "a poll of two actions",
+            "  - poll: { every: 1s, timeout: 5s, step: { goto: /, click: a } }\n",
+        ),
+        ("a timeout without unit", "  - goto: /\n    timeout: 5\n"),
+        ("a timeout of fractions", "  - goto: /\n    timeout: 1.5s\n"),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("_shared.yaml"), "steps:\n  - goto: /\n").unwrap();
+    let ctx = synmon::journey::LoadContext {
+        variables: BTreeSet::new(),
+        step_timeout: std::time::Duration::from_secs(10),
+        navigation_timeout: std::time::Duration::from_secs(10),
+        has_database: false,
+    };
+    let v = validator(FileKind::Journey);
+    let mut disagreements = Vec::new();
+    let mut accepted = 0;
+    for (name, steps) in cases {
+        let file = dir.path().join("j.yaml");
+        std::fs::write(&file, format!("steps:\n{steps}")).unwrap();
+        let loader = synmon::journey::load_file(&file, &ctx);
+        let schema = complaints(&v, &file);
+        accepted += usize::from(loader.is_ok());
+        if loader.is_ok() != schema.is_empty() {
+            disagreements.push(format!(
+                "{name}: loader {}, schema {schema:?}",
+                match &loader {
+                    Ok(_) => "accepts".to_string(),
+                    Err(e) => format!("refuses ({e:?})"),
+                }
+            ));
+        }
+    }
+    assert!(disagreements.is_empty(), "{}", disagreements.join("\n"));
+    // Both verdicts occur: the table is not all one way.
+    assert!(accepted > 3 && accepted < cases.len() - 3, "{accepted}");
+}
