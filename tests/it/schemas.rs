@@ -749,3 +749,59 @@ fn the_journey_schema_and_the_loader_agree_on_a_steps_shape() {
     // Both verdicts occur: the table is not all one way.
     assert!(accepted > 3 && accepted < cases.len() - 3, "{accepted}");
 }
+
+/// An alert file's edge cases of shape, judged by the loader and by the schema alike: an SLO's
+/// `sli` holds exactly one kind, numbers are numbers, `null` is absent.
+#[test]
+fn the_alerts_schema_and_the_loader_agree_on_shape() {
+    const EVENTS: &str = "events: { metric: synmon.check.runs, good: { outcome: pass }, total: { outcome: \"=~pass|fail\" } }";
+    const LATENCY: &str = "latency: { metric: synmon.check.latency, threshold_ms: 400 }";
+    let slo = |sli: &str, extra: &str| {
+        format!("slos:\n  - name: s\n    objective: 99\n    sli: {{ {sli} }}\n{extra}")
+    };
+    let rule = |threshold: &str| {
+        format!(
+            "rules:\n  - alert: a\n    metric: synmon.check.latency\n    aggregate: p95\n    op: \">\"\n    threshold: {threshold}\n"
+        )
+    };
+    let cases: Vec<(&str, String)> = vec![
+        ("an events SLO", slo(EVENTS, "")),
+        ("a latency SLO", slo(LATENCY, "")),
+        (
+            "an SLI of two kinds",
+            slo(&format!("{EVENTS}, {LATENCY}"), ""),
+        ),
+        ("an SLI of no kind", slo("", "")),
+        (
+            "an SLI kind written null",
+            slo(&format!("{EVENTS}, latency: null"), ""),
+        ),
+        (
+            "min_coverage as a number",
+            slo(EVENTS, "    min_coverage: 0.5\n"),
+        ),
+        (
+            "min_coverage as text",
+            slo(EVENTS, "    min_coverage: half\n"),
+        ),
+        ("a threshold", rule("400")),
+        ("a threshold as text", rule("\"400\"")),
+        ("a threshold with a unit", rule("400ms")),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let v = validator(FileKind::Alerts);
+    let mut disagreements = Vec::new();
+    let mut accepted = 0;
+    for (name, text) in &cases {
+        let file = dir.path().join("rules.yaml");
+        std::fs::write(&file, text).unwrap();
+        let (_, errors) = synmon::rules::load_files(std::slice::from_ref(&file));
+        let schema = complaints(&v, &file);
+        accepted += usize::from(errors.is_empty());
+        if errors.is_empty() != schema.is_empty() {
+            disagreements.push(format!("{name}: loader {errors:?}, schema {schema:?}"));
+        }
+    }
+    assert!(disagreements.is_empty(), "{}", disagreements.join("\n"));
+    assert!(accepted > 2 && accepted < cases.len() - 2, "{accepted}");
+}
