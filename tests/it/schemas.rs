@@ -805,3 +805,85 @@ fn the_alerts_schema_and_the_loader_agree_on_shape() {
     assert!(disagreements.is_empty(), "{}", disagreements.join("\n"));
     assert!(accepted > 2 && accepted < cases.len() - 2, "{accepted}");
 }
+
+/// `synmon.yaml`'s edge cases of shape, judged by the loader and by the schema alike: the
+/// schema sees the file before `${VAR}` expansion, so a duration or a secret may be a
+/// reference, while a number or a flag may not (the loader reads it as text).
+#[test]
+fn the_config_schema_and_the_loader_agree_on_shape() {
+    let cases: &[(&str, &str)] = &[
+        ("the minimum", ""),
+        (
+            "a duration from the environment",
+            "retention: ${SCHEMA_TEST_UNSET_RETENTION:-35d}\n",
+        ),
+        (
+            "a password from the environment",
+            "database: { url: '${SCHEMA_TEST_UNSET_DB:-sqlite://x.db}' }\n",
+        ),
+        (
+            "a count from the environment",
+            "webdriver: { sessions: '${SCHEMA_TEST_UNSET_N:-2}' }\n",
+        ),
+        ("a flag as text", "webdriver: { headless: 'true' }\n"),
+        ("a section written null", "store: null\n"),
+        ("an isolation", "webdriver: { isolation: session }\n"),
+        ("an unknown isolation", "webdriver: { isolation: tabs }\n"),
+        (
+            "a console receiver",
+            "receivers: [ { name: c, type: console } ]\n",
+        ),
+        (
+            "an unknown receiver type",
+            "receivers: [ { name: c, type: teams } ]\n",
+        ),
+        (
+            "a receiver with another's key",
+            "receivers: [ { name: c, type: console, channel: '#a' } ]\n",
+        ),
+        (
+            "a query per dialect",
+            "database: { url: 'sqlite://x.db' }\nchecks: { sql: [ { name: q, metric: feed_push_queue_depth, query: { sqlite: 'SELECT 1 AS value' } } ] }\n",
+        ),
+        (
+            "a query as a list",
+            "database: { url: 'sqlite://x.db' }\nchecks: { sql: [ { name: q, metric: feed_push_queue_depth, query: [ 'SELECT 1' ] } ] }\n",
+        ),
+        ("a duration without unit", "checks: { interval: 30 }\n"),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("journeys")).unwrap();
+    std::fs::write(
+        dir.path().join("journeys/smoke.yaml"),
+        "steps:\n  - goto: /\n",
+    )
+    .unwrap();
+    let env: std::collections::HashMap<String, String> = std::collections::HashMap::new();
+    let v = validator(FileKind::Config);
+    let mut disagreements = Vec::new();
+    let mut accepted = 0;
+    for (name, extra) in cases {
+        let file = dir.path().join("synmon.yaml");
+        std::fs::write(
+            &file,
+            format!(
+                "targets: {{ staging: {{ base_url: 'http://127.0.0.1:1' }} }}\ntenant: t\ncredentials: {{ username: u, password: secret }}\n{extra}"
+            ),
+        )
+        .unwrap();
+        let loader = Config::load_with_env(&file, &env);
+        let schema = complaints(&v, &file);
+        accepted += usize::from(loader.is_ok());
+        if loader.is_ok() != schema.is_empty() {
+            disagreements.push(format!(
+                "{name}: loader {}, schema {schema:?}",
+                match &loader {
+                    Ok(_) => "accepts".to_string(),
+                    Err(e) => format!("refuses ({e})"),
+                }
+            ));
+        }
+    }
+    assert!(disagreements.is_empty(), "{}", disagreements.join("\n"));
+    assert!(accepted > 3 && accepted < cases.len() - 3, "{accepted}");
+}
