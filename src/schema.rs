@@ -63,6 +63,7 @@ impl FileKind {
 pub fn schema(kind: FileKind) -> Schema {
     let mut generator = SchemaSettings::draft07()
         .with_transform(RecursiveTransform(drop_null_default))
+        .with_transform(RecursiveTransform(null_is_empty))
         .into_generator();
     let mut schema = match kind {
         FileKind::Config => generator.root_schema_for::<crate::settings::RawConfig>(),
@@ -70,8 +71,34 @@ pub fn schema(kind: FileKind) -> Schema {
         FileKind::Alerts => crate::rules::load::alerts_file_schema(&mut generator),
         FileKind::AlertTests => crate::rules::unittest::test_file_schema(&mut generator),
     };
+    // A file is a map: an empty one ("only comments") is refused by every loader.
+    schema.insert("type".into(), "object".into());
     schema.insert("title".into(), kind.title().into());
     schema
+}
+
+/// YAML's `key:` with nothing after it is `null`, which the loaders' YAML reader takes for an
+/// empty list or map (`receivers:` with its items commented out is no receivers): a list, or a
+/// map whose keys are all optional, may be `null`. A map with a required key may not (its key
+/// is missing either way).
+fn null_is_empty(schema: &mut Schema) {
+    let kind = schema
+        .get("type")
+        .and_then(|t| t.as_str())
+        .map(str::to_string);
+    let required = schema
+        .get("required")
+        .and_then(|r| r.as_array())
+        .is_some_and(|r| !r.is_empty());
+    match kind.as_deref() {
+        Some("array") => {
+            schema.insert("type".into(), serde_json::json!(["array", "null"]));
+        }
+        Some("object") if !required => {
+            schema.insert("type".into(), serde_json::json!(["object", "null"]));
+        }
+        _ => {}
+    }
 }
 
 /// `#[serde(default)]` on an `Option` says `"default": null`: true, but editors would offer to

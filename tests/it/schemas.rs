@@ -784,6 +784,10 @@ fn the_alerts_schema_and_the_loader_agree_on_shape() {
             "min_coverage as text",
             slo(EVENTS, "    min_coverage: half\n"),
         ),
+        (
+            "a list with nothing after it",
+            "rules:\nslos:\n".to_string(),
+        ),
         ("a threshold", rule("400")),
         ("a threshold as text", rule("\"400\"")),
         ("a threshold with a unit", rule("400ms")),
@@ -827,6 +831,11 @@ fn the_config_schema_and_the_loader_agree_on_shape() {
         ),
         ("a flag as text", "webdriver: { headless: 'true' }\n"),
         ("a section written null", "store: null\n"),
+        (
+            "sections with nothing after them",
+            "checks:\nreceivers:\nvariables:\n",
+        ),
+        ("a list item with nothing in it", "checks:\n  tcp:\n    -\n"),
         ("an isolation", "webdriver: { isolation: session }\n"),
         ("an unknown isolation", "webdriver: { isolation: tabs }\n"),
         (
