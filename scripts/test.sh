@@ -38,12 +38,14 @@ fi
 if command -v pg_isready >/dev/null 2>&1 && ! pg_isready -h 127.0.0.1 -p 5432 -q; then
   pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql)" main start || true
 fi
-# axe-core (npm, version pinned in .ci/node/package-lock.json) for the status page's a11y test.
-if [ ! -f .ci/node/node_modules/axe-core/axe.min.js ]; then
+# axe-core (npm, version pinned in .ci/node/package-lock.json) for the status page's a11y test;
+# yaml-language-server (the same way) for the editor test of the JSON Schemas.
+if [ ! -f .ci/node/node_modules/axe-core/axe.min.js ] ||
+  [ ! -f .ci/node/node_modules/yaml-language-server/bin/yaml-language-server ]; then
   if command -v npm >/dev/null 2>&1; then
     npm ci --prefix .ci/node --no-audit --no-fund --silent
   else
-    echo "npm is needed for axe-core (the status page's accessibility test): apt-get install npm" >&2
+    echo "npm is needed for axe-core and yaml-language-server (the status page's accessibility and the schemas' editor tests): apt-get install npm" >&2
     exit 2
   fi
 fi

@@ -23,6 +23,7 @@ pub mod replay;
 pub mod rules;
 pub mod run;
 pub mod scheduler;
+pub mod schema;
 pub mod settings;
 pub mod store;
 pub mod template;

@@ -8,14 +8,16 @@ use super::{Check, Context, Schedule, Validator};
 use crate::probes::net;
 use crate::run::{CheckKind, RunResult};
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawDnsCheck {
     pub name: String,
     pub host: String,
     #[serde(default)]
+    #[schemars(with = "Option<crate::config::schema::Duration>")]
     pub interval: Option<String>,
     #[serde(default)]
+    #[schemars(with = "Option<crate::config::schema::Duration>")]
     pub timeout: Option<String>,
 }
 

@@ -22,7 +22,7 @@ use crate::run::{CheckKind, RunResult};
 /// A response slower than a check's longest timeout (a day) is never measured.
 const MAX_LATENCY: Bound = Bound::positive("latency", DAY);
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawHttpCheck {
     pub name: String,
@@ -47,25 +47,28 @@ pub struct RawHttpCheck {
     #[serde(default)]
     pub gauges: BTreeMap<String, String>,
     #[serde(default)]
+    #[schemars(with = "Option<crate::config::schema::Duration>")]
     pub interval: Option<String>,
     #[serde(default)]
+    #[schemars(with = "Option<crate::config::schema::Duration>")]
     pub timeout: Option<String>,
     #[serde(default)]
     pub retry_on_failure: Option<RawRetry>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawHttpAuth {
     /// A fixed bearer token (a secret: `${VAR}` or `file:`).
     #[serde(default)]
+    #[schemars(with = "Option<crate::config::schema::SecretText>")]
     pub bearer: Option<String>,
     /// Log in first and use the token from the response (never a token that expires).
     #[serde(default)]
     pub login: Option<RawLogin>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawLogin {
     pub url: String,
@@ -74,7 +77,7 @@ pub struct RawLogin {
     pub token: Option<String>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawHttpCheckExpect {
     #[serde(default)]
@@ -84,6 +87,7 @@ pub struct RawHttpCheckExpect {
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
     #[serde(default)]
+    #[schemars(with = "Option<crate::config::schema::Duration>")]
     pub max_latency: Option<String>,
 }
 

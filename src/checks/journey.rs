@@ -13,13 +13,15 @@ use super::{Check, Context, RawRetry, Schedule, Validator};
 use crate::outcome::Outcome;
 use crate::run::{CheckKind, RunResult};
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawJourneyCheck {
     pub name: String,
     #[serde(default)]
+    #[schemars(with = "Option<crate::config::schema::Duration>")]
     pub interval: Option<String>,
     #[serde(default)]
+    #[schemars(with = "Option<crate::config::schema::Duration>")]
     pub timeout: Option<String>,
     #[serde(default)]
     pub retry_on_failure: Option<RawRetry>,

@@ -220,15 +220,18 @@ impl Context<'_> {
 }
 
 /// The `checks:` section as written.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawChecks {
     #[serde(default)]
+    #[schemars(with = "Option<crate::config::schema::Duration>")]
     pub interval: Option<String>,
     #[serde(default)]
+    #[schemars(with = "Option<crate::config::schema::Duration>")]
     pub timeout: Option<String>,
     /// Upper bound of the start offset drawn per check (never above the interval or 2 m).
     #[serde(default)]
+    #[schemars(with = "Option<crate::config::schema::Duration>")]
     pub max_offset: Option<String>,
     #[serde(default)]
     pub retry_on_failure: Option<RawRetry>,

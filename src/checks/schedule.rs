@@ -24,11 +24,12 @@ pub struct Retry {
     pub delay: Duration,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawRetry {
     pub count: u32,
     #[serde(default)]
+    #[schemars(with = "Option<crate::config::schema::Duration>")]
     pub delay: Option<String>,
 }
 

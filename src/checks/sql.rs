@@ -14,7 +14,7 @@ use super::{Check, Context, Schedule, Validator};
 use crate::outcome::Outcome;
 use crate::run::{CheckKind, RunResult};
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawSqlMetric {
     pub name: String,
@@ -27,12 +27,14 @@ pub struct RawSqlMetric {
     #[serde(default)]
     pub label_columns: Vec<String>,
     #[serde(default)]
+    #[schemars(with = "Option<crate::config::schema::Duration>")]
     pub interval: Option<String>,
     #[serde(default)]
+    #[schemars(with = "Option<crate::config::schema::Duration>")]
     pub timeout: Option<String>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(untagged)]
 pub enum RawQuery {
     One(String),

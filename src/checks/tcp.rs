@@ -8,15 +8,17 @@ use super::{Check, Context, Schedule, Validator};
 use crate::probes::net;
 use crate::run::{CheckKind, RunResult};
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawTcpCheck {
     pub name: String,
     /// host:port
     pub address: String,
     #[serde(default)]
+    #[schemars(with = "Option<crate::config::schema::Duration>")]
     pub interval: Option<String>,
     #[serde(default)]
+    #[schemars(with = "Option<crate::config::schema::Duration>")]
     pub timeout: Option<String>,
 }
 

@@ -10,7 +10,7 @@ use super::{Check, Context, Schedule, Validator};
 use crate::metrics::catalog;
 use crate::run::{CheckKind, RunResult};
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawTlsCheck {
     pub name: String,
@@ -26,8 +26,10 @@ pub struct RawTlsCheck {
     #[serde(default)]
     pub min_days: Option<f64>,
     #[serde(default)]
+    #[schemars(with = "Option<crate::config::schema::Duration>")]
     pub interval: Option<String>,
     #[serde(default)]
+    #[schemars(with = "Option<crate::config::schema::Duration>")]
     pub timeout: Option<String>,
 }
 

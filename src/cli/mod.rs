@@ -12,6 +12,7 @@ mod once;
 mod replay;
 mod report;
 mod run;
+mod schema;
 
 use std::path::PathBuf;
 
@@ -114,6 +115,10 @@ pub enum Command {
     /// supervised chromedriver and the daemon with the example config; `--faults` makes an
     /// alert fire and resolve (exit 0 on SIGTERM/SIGINT, 1 the sandbox died, 2 cannot start).
     Demo(demo::Args),
+    /// The JSON Schema of synmon.yaml (`config`), journey files (`journey`), alert rule files
+    /// (`alerts`) or alert unit-test files (`alert-tests`), for editors; `--write DIR` writes
+    /// all four (exit 0, 2 cannot write).
+    Schema(schema::Args),
 }
 
 #[derive(Debug, Subcommand)]
@@ -287,5 +292,6 @@ pub async fn run(cli: Cli) -> i32 {
             config,
             json,
         } => replay::run(&scenario, &config, json),
+        Command::Schema(args) => schema::run(args),
     }
 }

@@ -9,6 +9,7 @@ pub mod diag;
 pub mod duration;
 pub mod env;
 pub mod file;
+pub mod schema;
 mod secret;
 pub mod span;
 pub mod yaml;

@@ -22,7 +22,7 @@ pub use audit::{Action, AuditRow, audit};
 pub use registry::{Flag, Registry, State, load_files};
 
 /// `flags:` as written in `synmon.yaml`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawFlagsConfig {
     /// Registry files, relative to the config's folder.

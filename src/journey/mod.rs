@@ -8,6 +8,8 @@ mod raw;
 pub use crate::template::{BUILTIN_VARS, Template, Vars};
 pub use load::{LoadContext, STEP_TIMEOUT, journey_files, load_dir, load_file};
 pub use model::*;
+/// The journey file's raw shape, for its JSON Schema (`crate::schema`).
+pub(crate) use raw::RawJourney;
 pub mod chromedriver;
 mod driver;
 pub mod runner;

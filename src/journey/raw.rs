@@ -7,17 +7,22 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawJourney {
     #[serde(default)]
     pub name: Option<String>,
     #[serde(default)]
     pub description: Option<String>,
+    #[schemars(with = "Vec<RawStep>")]
     pub steps: Vec<yaml_serde::Value>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
+#[schemars(transform = crate::config::schema::ExactlyOneKey {
+    besides: &["name", "timed", "timeout", "until"],
+    alone: &["use"],
+})]
 #[serde(deny_unknown_fields)]
 pub struct RawStep {
     #[serde(default)]
@@ -25,10 +30,15 @@ pub struct RawStep {
     #[serde(default)]
     pub timed: Option<bool>,
     #[serde(default)]
+    #[schemars(with = "Option<crate::config::schema::Duration>")]
     pub timeout: Option<String>,
     /// `Some(None)` is `until: null` (or `until:` with nothing after it): written, but waiting
     /// for nothing, which validation refuses instead of running the step without its wait.
     #[serde(default, deserialize_with = "present")]
+    #[schemars(
+        with = "RawWait",
+        description = "The DOM state that ends a timed interaction (user actions and `goto`)."
+    )]
     pub until: Option<Option<RawWait>>,
 
     #[serde(default)]
@@ -54,6 +64,7 @@ pub struct RawStep {
     #[serde(default)]
     pub sql: Option<RawSql>,
     #[serde(default)]
+    #[schemars(with = "Option<RawPoll>")]
     pub poll: Option<yaml_serde::Value>,
     #[serde(default, rename = "use")]
     pub use_file: Option<String>,
@@ -70,7 +81,7 @@ where
     Option::<T>::deserialize(d).map(Some)
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawWait {
     pub selector: String,
@@ -82,7 +93,7 @@ pub struct RawWait {
     pub gone: Option<bool>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawFill {
     pub selector: String,
@@ -91,7 +102,7 @@ pub struct RawFill {
     pub submit: Option<bool>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawSelect {
     pub selector: String,
@@ -101,7 +112,7 @@ pub struct RawSelect {
     pub label: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawPress {
     pub key: String,
@@ -109,7 +120,7 @@ pub struct RawPress {
     pub selector: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawAssertText {
     pub selector: String,
@@ -119,13 +130,13 @@ pub struct RawAssertText {
     pub equals: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawAssertUrl {
     pub contains: String,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawHttp {
     #[serde(default)]
@@ -145,7 +156,7 @@ pub struct RawHttp {
     pub capture: BTreeMap<String, String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawHttpExpect {
     #[serde(default)]
@@ -155,7 +166,7 @@ pub struct RawHttpExpect {
     pub json: BTreeMap<String, serde_json::Value>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawSql {
     pub query: String,
@@ -168,7 +179,7 @@ pub struct RawSql {
     pub capture: BTreeMap<String, String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawSqlExpect {
     /// Expected value of the first column of the first row (compared as text).
@@ -178,15 +189,18 @@ pub struct RawSqlExpect {
     pub min_rows: Option<u64>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawPoll {
+    #[schemars(with = "crate::config::schema::Duration")]
     pub every: String,
+    #[schemars(with = "crate::config::schema::Duration")]
     pub timeout: String,
+    #[schemars(with = "RawStep")]
     pub step: yaml_serde::Value,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawCapture {
     pub name: String,

@@ -41,7 +41,9 @@ pub struct WebDriverConfig {
 }
 
 /// How runs are isolated from each other (`webdriver.isolation`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, Serialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Isolation {
     /// Browsers stay alive across runs; each run gets a fresh WebDriver BiDi user context

@@ -24,7 +24,7 @@ const WEEKLY_DURATION: Bound = Bound::new("weekly window", MINUTE, DAY.saturatin
 /// The dead man's switch hears from synmon at least daily; under a second it is a flood.
 const WATCHDOG_INTERVAL: Bound = Bound::new("watchdog interval", Duration::from_secs(1), DAY);
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawInhibitRule {
     /// Matchers written as in routes: `alertname: uptime_low`, `check: "=~align_.*"`.
@@ -36,7 +36,7 @@ pub struct RawInhibitRule {
     pub equal: Vec<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawMaintenanceWindow {
     pub name: String,
@@ -53,31 +53,34 @@ pub struct RawMaintenanceWindow {
     pub weekly: Option<RawWeekly>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawWeekly {
     /// `mon`, `tue`, ... (or full names).
     pub days: Vec<String>,
     /// Local start time, `HH:MM`.
     pub start: String,
+    #[schemars(with = "crate::config::schema::Duration")]
     pub duration: String,
     /// An IANA time zone such as `Europe/Berlin`.
     pub time_zone: String,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawWatchdog {
     pub receiver: String,
+    #[schemars(with = "crate::config::schema::Duration")]
     pub interval: String,
 }
 
 /// `server.auth`: how tokens for the mutating API are verified (one of the two).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawApiAuth {
     /// A shared HS256 secret (`${SYNMON_JWT_SECRET}` or `file:...`).
     #[serde(default)]
+    #[schemars(with = "Option<crate::config::schema::SecretText>")]
     pub hs256_secret: Option<String>,
     /// A PEM public key file (relative to the config file).
     #[serde(default)]

@@ -14,7 +14,7 @@ use super::{console, pagerduty, slack, webhook};
 pub use super::route::{RawRoute, Route, unrouted};
 
 /// One item of `receivers:`, tagged by `type`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "type", rename_all = "lowercase")]
 pub enum RawReceiver {
     Slack(slack::RawSlack),

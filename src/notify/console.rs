@@ -8,7 +8,7 @@ use serde::Deserialize;
 use super::message::{Notification, Status};
 use super::receiver::{Delivered, Receiver, SendContext, SendError};
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawConsole {
     pub name: String,

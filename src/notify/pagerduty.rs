@@ -18,7 +18,7 @@ use super::message::{AlertInfo, Labels, Notification, Status};
 use super::receiver::{Delivered, Receiver, SendContext, SendError, http_client, network_error};
 use crate::http_util::retry_after;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawPagerDuty {
     pub name: String,
@@ -26,11 +26,13 @@ pub struct RawPagerDuty {
     #[serde(default)]
     pub url: Option<String>,
     /// The integration's routing key, a secret. Empty: the receiver is disabled.
+    #[schemars(with = "crate::config::schema::SecretText")]
     pub routing_key: String,
     /// `payload.source` (default `synmon`).
     #[serde(default)]
     pub source: Option<String>,
     #[serde(default)]
+    #[schemars(with = "Option<crate::config::schema::Duration>")]
     pub timeout: Option<String>,
 }
 

@@ -12,7 +12,7 @@ use crate::config::duration::{Bound, DAY, HOUR};
 use crate::rules::model::{MatchOp, Matcher, Matchers};
 
 /// A node of the routing tree as written. Unset options inherit from the parent.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawRoute {
     /// A name for the route's alert groups that survives editing its matchers (or its
@@ -27,10 +27,13 @@ pub struct RawRoute {
     #[serde(default)]
     pub group_by: Option<Vec<String>>,
     #[serde(default)]
+    #[schemars(with = "Option<crate::config::schema::Duration>")]
     pub group_wait: Option<String>,
     #[serde(default)]
+    #[schemars(with = "Option<crate::config::schema::Duration>")]
     pub group_interval: Option<String>,
     #[serde(default)]
+    #[schemars(with = "Option<crate::config::schema::Duration>")]
     pub repeat_interval: Option<String>,
     #[serde(default)]
     pub send_resolved: Option<bool>,

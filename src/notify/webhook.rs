@@ -14,19 +14,22 @@ use super::message::{Labels, Notification};
 use super::receiver::{Delivered, Receiver, SendContext, SendError, http_client, network_error};
 use crate::http_util::retry_after;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawWebhook {
     pub name: String,
+    #[schemars(with = "crate::config::schema::SecretText")]
     pub url: String,
     /// Sent as `Authorization: Bearer ...` (a secret: `${VAR}` or `file:`).
     #[serde(default)]
+    #[schemars(with = "Option<crate::config::schema::SecretText>")]
     pub bearer_token: Option<String>,
     /// Send at most this many alerts per notification (0: all); the rest are counted in
     /// `truncatedAlerts`, as Alertmanager does.
     #[serde(default)]
     pub max_alerts: Option<usize>,
     #[serde(default)]
+    #[schemars(with = "Option<crate::config::schema::Duration>")]
     pub timeout: Option<String>,
 }
 

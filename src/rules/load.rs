@@ -14,16 +14,18 @@ use crate::config::span::{join_index, join_key};
 use crate::config::yaml::{YamlDoc, display_path};
 use crate::metrics::catalog::{self, MetricDef, MetricKind};
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RawFile {
     #[serde(default)]
+    #[schemars(with = "Vec<RawRule>")]
     rules: Vec<Value>,
     #[serde(default)]
+    #[schemars(with = "Vec<RawSlo>")]
     slos: Vec<Value>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RawRule {
     alert: String,
@@ -34,16 +36,20 @@ struct RawRule {
     by: Vec<String>,
     aggregate: String,
     #[serde(default)]
+    #[schemars(with = "Option<crate::config::schema::Duration>")]
     window: Option<String>,
     #[serde(default)]
     numerator: Option<BTreeMap<String, String>>,
     #[serde(default)]
     denominator: Option<BTreeMap<String, String>>,
     op: String,
+    #[schemars(with = "f64")]
     threshold: Value,
     #[serde(default, rename = "for")]
+    #[schemars(with = "Option<crate::config::schema::Duration>")]
     pending_for: Option<String>,
     #[serde(default)]
+    #[schemars(with = "Option<crate::config::schema::Duration>")]
     keep_firing_for: Option<String>,
     #[serde(default)]
     recover_after: Option<u32>,
@@ -62,8 +68,10 @@ struct RawRule {
     #[serde(default)]
     flap: Option<RawFlap>,
     #[serde(default)]
+    #[schemars(with = "Option<crate::config::schema::Duration>")]
     resolve_window: Option<String>,
     #[serde(default)]
+    #[schemars(with = "Option<f64>")]
     min_coverage: Option<Value>,
     #[serde(default)]
     across: Option<RawAcross>,
@@ -71,11 +79,12 @@ struct RawRule {
     inhibits: Vec<RawInhibit>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RawAcross {
     label: String,
     #[serde(default)]
+    #[schemars(with = "Option<f64>")]
     min_share: Option<Value>,
     #[serde(default)]
     min_count: Option<u32>,
@@ -84,7 +93,7 @@ struct RawAcross {
     across: Option<Box<RawAcross>>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RawInhibit {
     /// Matchers of the muted alerts' labels (`alertname: check_failing`).
@@ -95,10 +104,11 @@ struct RawInhibit {
     equal: Option<Vec<String>>,
     /// How long the mute outlasts this alert's firing (default `0s`).
     #[serde(default)]
+    #[schemars(with = "Option<crate::config::schema::Duration>")]
     hold: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RawNoData {
     policy: RawPolicy,
@@ -106,7 +116,7 @@ struct RawNoData {
     message: Option<String>,
 }
 
-#[derive(Debug, Deserialize, Clone, Copy)]
+#[derive(Debug, Deserialize, Clone, Copy, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 enum RawPolicy {
     Alert,
@@ -114,7 +124,7 @@ enum RawPolicy {
     KeepState,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RawAnnotations {
     #[serde(default)]
@@ -125,42 +135,49 @@ struct RawAnnotations {
     runbook_url: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RawFlap {
     max_changes: u32,
+    #[schemars(with = "crate::config::schema::Duration")]
     window: String,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RawSlo {
     name: String,
     #[serde(default)]
     description: Option<String>,
+    #[schemars(with = "f64")]
     objective: Value,
     #[serde(default)]
+    #[schemars(with = "Option<crate::config::schema::Duration>")]
     period: Option<String>,
     sli: RawSli,
     #[serde(default)]
     routes: RawSloRoutes,
     #[serde(default)]
+    #[schemars(with = "Option<crate::config::schema::Duration>")]
     resolve_window: Option<String>,
     #[serde(default)]
+    #[schemars(with = "Option<f64>")]
     min_coverage: Option<Value>,
     #[serde(default)]
     inhibits: Vec<RawInhibit>,
     /// `for` and `keep_firing_for` of the generated burn-rate alerts.
     #[serde(default, rename = "for")]
+    #[schemars(with = "Option<crate::config::schema::Duration>")]
     pending_for: Option<String>,
     /// Where the 6x row (6h and 30m) goes: `page` (the workbook's default) or `ticket`.
     #[serde(default)]
     slow_burn: Option<String>,
     #[serde(default)]
+    #[schemars(with = "Option<crate::config::schema::Duration>")]
     keep_firing_for: Option<String>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RawSloRoutes {
     #[serde(default)]
@@ -169,7 +186,8 @@ struct RawSloRoutes {
     ticket: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[schemars(transform = crate::config::schema::ExactlyOneKey { besides: &[], alone: &[] })]
 #[serde(deny_unknown_fields)]
 struct RawSli {
     #[serde(default)]
@@ -180,7 +198,7 @@ struct RawSli {
     time_slices: Option<RawSlices>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RawEvents {
     metric: String,
@@ -190,16 +208,17 @@ struct RawEvents {
     total: BTreeMap<String, String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RawLatency {
     metric: String,
     #[serde(default, rename = "match")]
     matchers: BTreeMap<String, String>,
+    #[schemars(with = "f64")]
     threshold_ms: Value,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RawSlices {
     metric: String,
@@ -208,6 +227,7 @@ struct RawSlices {
     good: BTreeMap<String, String>,
     total: BTreeMap<String, String>,
     #[serde(default)]
+    #[schemars(with = "Option<crate::config::schema::Duration>")]
     slice: Option<String>,
     #[serde(default)]
     min_good_ratio: Option<f64>,
@@ -227,6 +247,11 @@ const INHIBIT_HOLD: Bound = Bound::or_zero("inhibition hold", DAY);
 const RESOLVE_WINDOW: Bound = Bound::new("resolve window", MINUTE, DAY.saturating_mul(30));
 const DEFAULT_WINDOW: Duration = Duration::from_secs(300);
 const DEFAULT_PERIOD: Duration = Duration::from_secs(30 * 86_400);
+
+/// The JSON Schema of a rule file (`crate::schema`), from the raw types above.
+pub fn alerts_file_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    generator.root_schema_for::<RawFile>()
+}
 
 /// The rule files of a folder: every `*.yaml`/`*.yml` directly in it (sub-folders such as
 /// `tests/` are not rule files), sorted by name.

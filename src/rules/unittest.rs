@@ -37,11 +37,12 @@ use crate::metrics::catalog;
 const INTERVAL: Bound = Bound::positive("series interval", DAY);
 const EVAL_TIME: Bound = Bound::or_zero("evaluation time", DAY.saturating_mul(400));
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RawTestFile {
     rule_files: Vec<String>,
     #[serde(default)]
+    #[schemars(with = "Option<crate::config::schema::Duration>")]
     interval: Option<String>,
     #[serde(default)]
     input_series: Vec<RawSeries>,
@@ -49,7 +50,7 @@ struct RawTestFile {
     alert_rule_test: Vec<RawAlertTest>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RawSeries {
     metric: String,
@@ -58,22 +59,28 @@ struct RawSeries {
     values: String,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RawAlertTest {
+    #[schemars(with = "crate::config::schema::Duration")]
     eval_time: String,
     alertname: String,
     #[serde(default)]
     exp_alerts: Vec<RawExpAlert>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RawExpAlert {
     #[serde(default)]
     labels: BTreeMap<String, String>,
     #[serde(default)]
     annotations: BTreeMap<String, String>,
+}
+
+/// The JSON Schema of a rule unit-test file (`crate::schema`), from the raw types above.
+pub fn test_file_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    generator.root_schema_for::<RawTestFile>()
 }
 
 /// Expands `1 2 3`, `1+1x3` (1 2 3 4), `5-1x2` (5 4 3), `7x2` (7 7 7) and `_` (no value).

@@ -26,7 +26,7 @@ use crate::config::{
 use crate::dashboards::client::{DEFAULT_DATADOG_API, DatadogConfig};
 use crate::journey::{self, Journey, WebDriverConfig};
 use crate::metrics::statsd::StatsdConfig;
-use raw::RawConfig;
+pub(crate) use raw::RawConfig;
 
 #[derive(Debug, Clone)]
 pub struct Config {

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawConfig {
     pub targets: BTreeMap<String, RawTarget>,
@@ -41,9 +41,11 @@ pub struct RawConfig {
     pub exporters: Option<RawExporters>,
     /// How long runs are kept in the store (default 35d).
     #[serde(default)]
+    #[schemars(with = "Option<crate::config::schema::Duration>")]
     pub retention: Option<String>,
     /// How often alert rules are evaluated (default 30s).
     #[serde(default)]
+    #[schemars(with = "Option<crate::config::schema::Duration>")]
     pub evaluation_interval: Option<String>,
     /// Where notifications go: a list of receivers and a routing tree (see `crate::notify`).
     #[serde(default)]
@@ -79,25 +81,29 @@ pub struct RawConfig {
     pub tracing: Option<crate::trace::RawTracing>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawCluster {
     /// How long a leader's lease lasts unless renewed (default 10s).
     #[serde(default)]
+    #[schemars(with = "Option<crate::config::schema::Duration>")]
     pub lease: Option<String>,
     /// How often a replica renews the lease or tries to take it, and writes its heartbeat
     /// (default 2s).
     #[serde(default)]
+    #[schemars(with = "Option<crate::config::schema::Duration>")]
     pub renew_every: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawDatadog {
     /// Secrets (`${DD_API_KEY}` or `file:...`); empty means "not configured".
     #[serde(default)]
+    #[schemars(with = "Option<crate::config::schema::SecretText>")]
     pub api_key: Option<String>,
     #[serde(default)]
+    #[schemars(with = "Option<crate::config::schema::SecretText>")]
     pub app_key: Option<String>,
     /// A Datadog site such as `datadoghq.eu` (API at `https://api.<site>`).
     #[serde(default)]
@@ -107,7 +113,7 @@ pub struct RawDatadog {
     pub api_url: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawServer {
     #[serde(default)]
@@ -115,6 +121,7 @@ pub struct RawServer {
     /// A bearer token the status page, run pages, artifacts and JSON API require (a secret:
     /// `${VAR}` or `file:...`); absent or empty: no authentication.
     #[serde(default)]
+    #[schemars(with = "Option<crate::config::schema::SecretText>")]
     pub auth_token: Option<String>,
     /// Requests per minute per client on `/api/` (default 300).
     #[serde(default)]
@@ -124,20 +131,23 @@ pub struct RawServer {
     pub auth: Option<crate::mute::config::RawApiAuth>,
     /// How long a client may take to send a request's head (default 10s).
     #[serde(default)]
+    #[schemars(with = "Option<crate::config::schema::Duration>")]
     pub header_read_timeout: Option<String>,
     /// How long a client may take to send a request's body (default 30s).
     #[serde(default)]
+    #[schemars(with = "Option<crate::config::schema::Duration>")]
     pub request_body_timeout: Option<String>,
     /// How long a kept-alive connection may wait for its next request (default: the header
     /// read timeout).
     #[serde(default)]
+    #[schemars(with = "Option<crate::config::schema::Duration>")]
     pub idle_timeout: Option<String>,
     /// How many connections are served at once (default 1024).
     #[serde(default)]
     pub max_connections: Option<u32>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawExporters {
     #[serde(default)]
@@ -147,7 +157,7 @@ pub struct RawExporters {
     pub otlp: Option<crate::trace::RawOtlp>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawStatsd {
     /// host:port of the DogStatsD agent; empty disables the exporter.
@@ -158,7 +168,7 @@ pub struct RawStatsd {
     pub tags: std::collections::BTreeMap<String, String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawTarget {
     pub base_url: String,
@@ -167,14 +177,15 @@ pub struct RawTarget {
     pub trace_origins: Vec<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawCredentials {
     pub username: String,
+    #[schemars(with = "crate::config::schema::SecretText")]
     pub password: String,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawWebDriver {
     /// A remote WebDriver endpoint (Selenium Grid, a chromedriver elsewhere). When absent,
@@ -194,6 +205,7 @@ pub struct RawWebDriver {
     #[serde(default)]
     pub sessions: Option<u32>,
     #[serde(default)]
+    #[schemars(with = "Option<crate::config::schema::Duration>")]
     pub startup_timeout: Option<String>,
     /// `context` (default: browsers kept, a fresh user context per run) or `session`.
     #[serde(default)]
@@ -203,26 +215,30 @@ pub struct RawWebDriver {
     pub recycle_after: Option<u32>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawDefaults {
     #[serde(default)]
+    #[schemars(with = "Option<crate::config::schema::Duration>")]
     pub step_timeout: Option<String>,
     #[serde(default)]
+    #[schemars(with = "Option<crate::config::schema::Duration>")]
     pub navigation_timeout: Option<String>,
     #[serde(default)]
     pub slow_request_ms: Option<u64>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawStore {
+    #[schemars(with = "crate::config::schema::SecretText")]
     pub url: String,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawDatabase {
     /// The monitored database, for `sql` steps (a secret: URLs carry passwords).
+    #[schemars(with = "crate::config::schema::SecretText")]
     pub url: String,
 }

@@ -10,7 +10,7 @@ use serde::Deserialize;
 use crate::config::{Secret, env};
 
 /// `exporters.otlp` as written.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawOtlp {
     /// The collector's OTLP/HTTP base URL (`http://otel-collector:4318`); runs are posted to
@@ -19,11 +19,12 @@ pub struct RawOtlp {
     pub endpoint: Option<String>,
     /// Headers sent with every export (API keys): secrets, `${VAR}` or `file:...`.
     #[serde(default)]
+    #[schemars(with = "std::collections::BTreeMap<String, crate::config::schema::SecretText>")]
     pub headers: BTreeMap<String, String>,
 }
 
 /// `tracing` as written.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawTracing {
     /// A trace's page in the tracing UI, with `{trace_id}` where the id goes

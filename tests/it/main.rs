@@ -12,6 +12,8 @@
 //! - `props/`: property tests over the loaders and the silence API body (the corpus is `fuzz/`'s).
 //! - `server/`: Alertmanager's API v2 driven by the real amtool and checked against its spec.
 //! - `readme.rs`: the README's reference against the code.
+//! - `schemas.rs`: the JSON Schemas in `schemas/` against the loaders and the fixtures, and in
+//!   a real editor engine (yaml-language-server).
 
 mod alerting;
 mod checks;
@@ -22,5 +24,6 @@ mod fakes;
 mod notify;
 mod props;
 mod readme;
+mod schemas;
 mod server;
 mod support;

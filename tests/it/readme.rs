@@ -2,6 +2,10 @@
 //! - the configuration, journey and alert references list, per section, exactly the keys the
 //!   loader accepts. What it accepts is asked of the loader itself, the bad-config fixtures'
 //!   way: a key nobody accepts, put in each section, is refused with "expected one of ...";
+//! - every journey step key written as a map (`fill`, `http`, `http.expect`, ...) has its own
+//!   section listing exactly the keys of the journey schema (`synmon schema journey`, derived
+//!   from the loader's raw types), so a key the README promises and the loader refuses (or the
+//!   other way round) fails here;
 //! - the CLI reference names every subcommand clap knows;
 //! - the metrics list names every metric of the catalog.
 
@@ -225,6 +229,85 @@ fn documented(readme: &str) -> BTreeMap<String, BTreeSet<String>> {
     out
 }
 
+/// The map schemas (those with `properties`) `schema` stands for: itself, what it `$ref`s, and
+/// the alternatives of `anyOf`/`oneOf`/`allOf` (an `Option`, or a key that is a string or a
+/// map). A definition already on the path (`poll.step` is a step again) is not entered.
+fn objects<'a>(
+    defs: &'a serde_json::Value,
+    schema: &'a serde_json::Value,
+    path: &mut Vec<String>,
+    out: &mut Vec<(&'a serde_json::Value, Option<String>)>,
+) {
+    if let Some(r) = schema["$ref"].as_str() {
+        let name = r.trim_start_matches("#/definitions/").to_string();
+        let def = &defs[&name];
+        if path.contains(&name) {
+            return;
+        }
+        if def["properties"].is_object() {
+            out.push((def, Some(name)));
+        } else {
+            // A string (`Duration`) or a choice of shapes: whatever maps it offers.
+            objects(defs, def, path, out);
+        }
+        return;
+    }
+    for alt in ["anyOf", "oneOf", "allOf"] {
+        for s in schema[alt].as_array().into_iter().flatten() {
+            objects(defs, s, path, out);
+        }
+    }
+    if schema["properties"].is_object() {
+        out.push((schema, None));
+    }
+}
+
+/// Every journey or step key whose value is a map, and the maps within it, as the README names
+/// their sections (`fill`, `http.expect`), with their keys: from the journey schema. (The
+/// journey's and a step's own keys are asked of the loader: `SECTIONS`.)
+fn step_maps() -> BTreeMap<String, BTreeSet<String>> {
+    let schema = synmon::schema::schema(synmon::schema::FileKind::Journey).to_value();
+    let defs = &schema["definitions"];
+    let mut out = BTreeMap::new();
+    // The journey's own maps (`steps` is a list: its items are the step, walked below).
+    walk(defs, &schema, "", &mut Vec::new(), &mut out);
+    let mut path = vec!["RawStep".to_string()];
+    walk(defs, &defs["RawStep"], "", &mut path, &mut out);
+    out
+}
+
+fn walk(
+    defs: &serde_json::Value,
+    object: &serde_json::Value,
+    prefix: &str,
+    path: &mut Vec<String>,
+    out: &mut BTreeMap<String, BTreeSet<String>>,
+) {
+    let Some(props) = object["properties"].as_object() else {
+        return;
+    };
+    for (key, sub) in props {
+        let name = if prefix.is_empty() {
+            key.clone()
+        } else {
+            format!("{prefix}.{key}")
+        };
+        let mut found = Vec::new();
+        objects(defs, sub, path, &mut found);
+        for (o, def) in found {
+            let keys = o["properties"].as_object().into_iter().flatten();
+            out.entry(name.clone())
+                .or_default()
+                .extend(keys.map(|(k, _)| k.clone()));
+            path.extend(def.clone());
+            walk(defs, o, &name, path, out);
+            if def.is_some() {
+                path.pop();
+            }
+        }
+    }
+}
+
 #[test]
 fn readme_reference_lists_exactly_the_keys_the_loader_accepts() {
     let docs = documented(&readme());
@@ -246,8 +329,23 @@ fn readme_reference_lists_exactly_the_keys_the_loader_accepts() {
             Some(_) => {}
         }
     }
+    let maps = step_maps();
+    for (name, want) in &maps {
+        match docs.get(name) {
+            None => problems.push(format!(
+                "README has no `#### `{name}`` section; the journey schema has: {}",
+                want.iter().cloned().collect::<Vec<_>>().join(", ")
+            )),
+            Some(have) if have != want => problems.push(format!(
+                "`{name}`: missing from the README: {:?}; in the README but not in the journey schema: {:?}",
+                want.difference(have).collect::<Vec<_>>(),
+                have.difference(want).collect::<Vec<_>>()
+            )),
+            Some(_) => {}
+        }
+    }
     for name in docs.keys() {
-        if !SECTIONS.iter().any(|s| s.name == name) {
+        if !SECTIONS.iter().any(|s| s.name == name) && !maps.contains_key(name) {
             problems.push(format!(
                 "README section `{name}` is not checked: add it to SECTIONS"
             ));

@@ -42,7 +42,7 @@ pub use payload::{
     message, thread_reply,
 };
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawSlack {
     pub name: String,
@@ -50,6 +50,7 @@ pub struct RawSlack {
     #[serde(default)]
     pub api_url: Option<String>,
     /// A bot token (`xoxb-...`), a secret. Empty: the receiver is disabled.
+    #[schemars(with = "crate::config::schema::SecretText")]
     pub token: String,
     /// `#alerts`, or a channel id (`C0123ABC`).
     pub channel: String,
@@ -57,6 +58,7 @@ pub struct RawSlack {
     #[serde(default)]
     pub upload_screenshots: Option<bool>,
     #[serde(default)]
+    #[schemars(with = "Option<crate::config::schema::Duration>")]
     pub timeout: Option<String>,
 }
 

@@ -20,6 +20,7 @@ mod api_json;
 mod config;
 mod journey;
 mod rules;
+mod schemas;
 
 use std::fmt;
 use std::path::Path;
