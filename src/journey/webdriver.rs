@@ -15,6 +15,7 @@ use serde_json::{Value, json};
 
 use crate::outcome::Outcome;
 
+pub mod actions;
 pub mod bidi;
 use bidi::{Bidi, BidiError};
 
@@ -169,6 +170,8 @@ pub enum StartEvent {
     KeyDown,
     LastInput,
     Change,
+    /// A hover: the pointer entering the element (`mouseover`, which bubbles to the window).
+    MouseOver,
 }
 
 impl StartEvent {
@@ -178,6 +181,7 @@ impl StartEvent {
             StartEvent::KeyDown => "keydown",
             StartEvent::LastInput => "input",
             StartEvent::Change => "change",
+            StartEvent::MouseOver => "mouseover",
         }
     }
 }
