@@ -1,4 +1,5 @@
 mod accuracy;
+mod dsl;
 mod isolation;
 mod journeys;
 mod kinds;
