@@ -158,16 +158,90 @@ pub fn load_file(path: &Path, ctx: &LoadContext) -> Result<Journey, Vec<Diagnost
     if raw.steps.is_empty() {
         errors.push(doc.diag("steps", "a journey needs at least one step"));
     }
+    let emulation = emulation_of(&doc, &raw, &mut errors);
+    if emulation.is_some() && !steps.iter().any(|s| s.action.needs_browser()) {
+        errors.push(doc.diag(
+            "steps",
+            "`viewport`, `device` and `network` set up a browser, and no step of this journey uses one",
+        ));
+    }
     if errors.is_empty() {
         Ok(Journey {
             name,
             file: doc.file.clone(),
             description: raw.description,
+            emulation,
             steps,
         })
     } else {
         Err(errors)
     }
+}
+
+/// The journey's `viewport`, `device` and `network`, validated; `None` when it sets none.
+fn emulation_of(
+    doc: &YamlDoc,
+    raw: &RawJourney,
+    errors: &mut Vec<Diagnostic>,
+) -> Option<crate::run::Emulation> {
+    use super::emulation as em;
+    let mut out = crate::run::Emulation::default();
+    let mut any = false;
+    // A viewport beside a device resizes the device (a phone held sideways).
+    let viewport = raw.viewport.as_ref().map(|v| {
+        any = true;
+        em::parse_viewport(v).map_err(|e| errors.push(doc.diag("viewport", e)))
+    });
+    if let Some(d) = &raw.device {
+        any = true;
+        match em::device(d) {
+            Ok(dev) => out = em::of_device(dev),
+            Err(e) => errors.push(doc.diag("device", e)),
+        }
+    }
+    if let Some(Ok(wh)) = viewport {
+        out.viewport = Some(wh);
+    }
+    if let Some(n) = &raw.network {
+        any = true;
+        let mut net = match &n.throttle {
+            None => crate::run::NetworkConditions::default(),
+            Some(OrString::Short(name)) => match em::throttle(name) {
+                Ok(c) => c,
+                Err(e) => {
+                    errors.push(doc.diag("network.throttle", e));
+                    crate::run::NetworkConditions::default()
+                }
+            },
+            Some(OrString::Full(t)) => {
+                if t.down_kbps == 0 || t.up_kbps == 0 {
+                    errors.push(doc.diag(
+                        "network.throttle",
+                        "`down_kbps` and `up_kbps` must be above 0 (leave `throttle` out for an unlimited network)",
+                    ));
+                }
+                if t.latency_ms > 60_000 {
+                    errors.push(doc.diag("network.throttle.latency_ms", "at most 60000 ms"));
+                }
+                crate::run::NetworkConditions {
+                    preset: None,
+                    offline: false,
+                    latency_ms: t.latency_ms,
+                    down_kbps: t.down_kbps,
+                    up_kbps: t.up_kbps,
+                }
+            }
+        };
+        net.offline = n.offline.unwrap_or(false);
+        if n.throttle.is_none() && !net.offline {
+            errors.push(doc.diag(
+                "network",
+                "give `throttle` or `offline: true` (or leave `network` out)",
+            ));
+        }
+        out.network = Some(net);
+    }
+    any.then_some(out)
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -11,6 +11,8 @@ pub struct Journey {
     /// The file it was loaded from, as shown to users.
     pub file: String,
     pub description: Option<String>,
+    /// `viewport`, `device`, `network`: applied to the run's own tab, undone when it ends.
+    pub emulation: Option<crate::run::Emulation>,
     pub steps: Vec<Step>,
 }
 

@@ -14,7 +14,33 @@ pub struct RawJourney {
     pub name: Option<String>,
     #[serde(default)]
     pub description: Option<String>,
+    /// `WxH` in CSS pixels.
+    #[serde(default)]
+    pub viewport: Option<String>,
+    /// A device preset (`iphone-14`, `pixel-7`, ...).
+    #[serde(default)]
+    pub device: Option<String>,
+    #[serde(default)]
+    pub network: Option<RawNetwork>,
     pub steps: Vec<yaml_serde::Value>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawNetwork {
+    /// `3g`, `4g` or `{latency_ms, down_kbps, up_kbps}`.
+    #[serde(default)]
+    pub throttle: Option<OrString<RawThrottle>>,
+    #[serde(default)]
+    pub offline: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawThrottle {
+    pub latency_ms: u64,
+    pub down_kbps: u64,
+    pub up_kbps: u64,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -159,8 +159,27 @@ impl Runner {
         } else {
             None
         };
+        // The journey's viewport, device and network, on the run's own tab.
+        let mut emulated: Option<&crate::run::Emulation> = None;
+        if let (Some(b), Some(e)) = (&browser, &journey.emulation) {
+            emulated = Some(e);
+            if let Err(err) = b.emulate(e).await {
+                tracing::error!(error = %err, "browser emulation could not be applied");
+                result.outcome = Outcome::Error;
+                result.error = Some(redactor.redact(&err.message));
+                result.failed_step = Some("browser emulation".into());
+            } else {
+                result.emulation = Some(e.clone());
+            }
+        }
 
-        for step in &journey.steps {
+        // A run whose browser could not be set up runs no step.
+        let steps = if result.outcome == Outcome::Pass {
+            &journey.steps[..]
+        } else {
+            &[]
+        };
+        for step in steps {
             // The step's requests (`http` steps, the browser's) hang under its span.
             crate::trace::enter_step(result.steps.len());
             let span = tracing::info_span!("step", step = %step.name, action = step.action.kind());
@@ -209,9 +228,22 @@ impl Runner {
                 self.save_evidence(&b, &run_id, &Value::Null, &mut result.artifacts, &redactor)
                     .await;
             }
+            // Network conditions hold for the whole session: the next run on this browser must
+            // not inherit them. A browser that cannot be reset is replaced.
+            let reset = match emulated {
+                Some(e) => match b.reset_emulation(e).await {
+                    Ok(()) => true,
+                    Err(err) => {
+                        tracing::warn!(error = %err, "emulation not reset; browser replaced");
+                        false
+                    }
+                },
+                None => true,
+            };
             // A run that ended in a probe error may have left the browser hung or broken: it
             // is replaced rather than reused.
-            self.driver.give_back(b, result.outcome != Outcome::Error);
+            self.driver
+                .give_back(b, reset && result.outcome != Outcome::Error);
         }
         result.total_ms = ms(t0.elapsed());
         match result.outcome {

@@ -17,6 +17,7 @@ use crate::outcome::Outcome;
 
 pub mod actions;
 pub mod bidi;
+pub mod emulation;
 use bidi::{Bidi, BidiError};
 
 /// The `webdriver:` section: which browser, how many sessions, how long to wait for it.
@@ -231,6 +232,12 @@ pub fn classify(e: &CmdError) -> Outcome {
     match e {
         CmdError::Standard(w) => {
             let msg = w.message.to_ascii_lowercase();
+            // A page load the network refused (net::ERR_CONNECTION_REFUSED, and
+            // net::ERR_INTERNET_DISCONNECTED of a journey with `network: {offline: true}`, whose
+            // "disconnected" is not the browser's) is the target being unreachable.
+            if w.error == ErrorStatus::UnknownError && msg.contains("net::err_") {
+                return Outcome::Fail;
+            }
             let probe_broke = [
                 "session deleted",
                 "chrome not reachable",

@@ -38,13 +38,17 @@ struct Fixture {
 /// The shop and a config for it (no tenant, no credentials) whose journeys folder is
 /// `journeys`.
 async fn fixture(journeys: &Path) -> Fixture {
+    fixture_with(journeys, "").await
+}
+
+async fn fixture_with(journeys: &Path, extra: &str) -> Fixture {
     let shop = shop().await;
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("synmon.yaml");
     std::fs::write(
         &file,
         format!(
-            "targets:\n  shop:\n    base_url: \"{}\"\njourneys: \"{}\"\nartifacts: artifacts\n",
+            "targets:\n  shop:\n    base_url: \"{}\"\njourneys: \"{}\"\nartifacts: artifacts\n{extra}",
             shop.base_url,
             journeys.display()
         ),
@@ -242,6 +246,72 @@ async fn each_assertion_fails_with_step_selector_expected_actual_and_a_screensho
             .unwrap_or_else(|| panic!("{}: no screenshot: {d}", case.step));
         let png = std::fs::read(&shot.path).unwrap_or_else(|e| panic!("{}: {e}", shot.path));
         assert!(png.starts_with(b"\x89PNG"), "{}: not a PNG", shot.path);
+    }
+    f.driver.shutdown().await;
+}
+
+/// `viewport`, `device` and `network` apply to their run only: browsers are pooled (one here),
+/// and the run after an emulated one, on the same browser, sees a desktop window, no touch
+/// screen, the browser's own user agent and an online, unthrottled network.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn emulation_applies_to_its_run_and_never_leaks_to_the_next_on_the_same_browser() {
+    let _b = BROWSER.lock().await;
+    let f = fixture_with(&shop_journeys(), "webdriver:\n  sessions: 1\n").await;
+    let f = &f;
+    let run = |name: &'static str| {
+        let j = f.cfg.journey(name).unwrap();
+        async move { f.runner.run(&j, &f.target).await }
+    };
+    let plain = |r: RunResult| {
+        assert_eq!(r.outcome, Outcome::Pass, "{}", describe(&r));
+        assert_eq!(r.emulation, None, "{}", describe(&r));
+        r
+    };
+    let first = plain(run("plain").await);
+    let mut runs = vec![first];
+    for name in ["mobile", "narrow", "slow", "offline"] {
+        let r = run(name).await;
+        let d = describe(&r);
+        let e = r
+            .emulation
+            .clone()
+            .unwrap_or_else(|| panic!("{name}: not recorded: {d}"));
+        match name {
+            "mobile" => {
+                assert_eq!(r.outcome, Outcome::Pass, "{d}");
+                assert_eq!(e.device.as_deref(), Some("pixel-7"), "{d}");
+                assert_eq!(e.viewport, Some((412, 915)), "{d}");
+                assert!(e.mobile, "{d}");
+            }
+            "narrow" => {
+                assert_eq!(r.outcome, Outcome::Pass, "{d}");
+                assert_eq!(e.viewport, Some((500, 800)), "{d}");
+                assert!(!e.mobile, "{d}");
+            }
+            "slow" => {
+                assert_eq!(r.outcome, Outcome::Pass, "{d}");
+                assert_eq!(e.network.as_ref().map(|n| n.latency_ms), Some(1500), "{d}");
+                // The document's own load took the added round trip.
+                assert!(r.steps[0].latency_ms >= 1500.0, "{d}");
+            }
+            "offline" => {
+                assert_eq!(e.network.as_ref().map(|n| n.offline), Some(true), "{d}");
+                assert_eq!(r.outcome, Outcome::Fail, "{d}");
+                let error = r.error.clone().unwrap_or_default();
+                assert!(error.contains("ERR_INTERNET_DISCONNECTED"), "{d}");
+            }
+            _ => unreachable!(),
+        }
+        runs.push(r);
+        // The next run, on the same browser, has none of it.
+        let after = plain(run("plain").await);
+        assert_eq!(after.browser_reused, Some(true), "{}", describe(&after));
+        assert!(
+            after.steps[0].latency_ms < 1500.0,
+            "the run after `{name}` is still throttled: {}",
+            describe(&after)
+        );
+        runs.push(after);
     }
     f.driver.shutdown().await;
 }
