@@ -457,6 +457,14 @@ impl Ctx<'_> {
         })
     }
 
+    /// An optional template: `Some(None)` when absent, `None` when written and refused.
+    fn tpl_opt(&mut self, path: &str, raw: Option<&str>) -> Option<Option<Template>> {
+        match raw {
+            Some(r) => self.tpl(path, r).map(Some),
+            None => Some(None),
+        }
+    }
+
     fn pattern(&mut self, path: &str, raw: &str) -> Option<Pattern> {
         match Pattern::new(raw) {
             Ok(p) => Some(p),
@@ -845,16 +853,13 @@ fn step_of(
         } => {
             let name = c.tpl(&join_key(&apath, "name"), &k.name);
             let value = c.tpl_any(&join_key(&apath, "value"), &k.value);
-            let cpath = k.path.as_ref().map(|p| c.tpl(&join_key(&apath, "path"), p));
-            let domain = k
-                .domain
-                .as_ref()
-                .map(|d| c.tpl(&join_key(&apath, "domain"), d));
+            let cpath = c.tpl_opt(&join_key(&apath, "path"), k.path.as_deref());
+            let domain = c.tpl_opt(&join_key(&apath, "domain"), k.domain.as_deref());
             Some(Action::SetCookie {
                 name: name?,
                 value: value?,
-                path: cpath.map(|p| p.ok_or(())).transpose().ok()?,
-                domain: domain.map(|d| d.ok_or(())).transpose().ok()?,
+                path: cpath?,
+                domain: domain?,
                 secure: k.secure.unwrap_or(false),
                 http_only: k.http_only.unwrap_or(false),
             })

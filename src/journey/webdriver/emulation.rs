@@ -118,8 +118,8 @@ impl Browser {
     }
 
     /// Undoes [`Browser::emulate`]: the session's network conditions, and the tab's overrides
-    /// (gone with the tab anyway; undone too so a browser that keeps the tab, a classic
-    /// session, is left as found).
+    /// (gone with the tab where a run's tab closes with it; undone too so that a browser that
+    /// keeps its tab from run to run is left as found).
     pub async fn reset_emulation(&self, e: &Emulation) -> Result<(), StepError> {
         if e.network.is_some() {
             self.client
@@ -133,6 +133,11 @@ impl Browser {
         }
         if e.viewport.is_some() {
             self.cdp("Emulation.clearDeviceMetricsOverride", json!({}))
+                .await?;
+        }
+        if e.user_agent.is_some() {
+            // An empty user agent is no override: the browser's own again.
+            self.cdp("Emulation.setUserAgentOverride", json!({"userAgent": ""}))
                 .await?;
         }
         if e.mobile {

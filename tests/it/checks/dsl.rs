@@ -315,3 +315,55 @@ async fn emulation_applies_to_its_run_and_never_leaks_to_the_next_on_the_same_br
     }
     f.driver.shutdown().await;
 }
+
+/// A browser that keeps its tab from one run to the next gets the tab back as found: after
+/// `reset_emulation` the tab has the browser's own size, pixel ratio, touch points, user agent
+/// and network.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reset_emulation_leaves_the_tab_as_it_found_it() {
+    let _b = BROWSER.lock().await;
+    let f = fixture(&shop_journeys()).await;
+    let lease = f
+        .driver
+        .lease(
+            std::time::Duration::from_secs(10),
+            synmon::journey::webdriver::SCRIPT_TIMEOUT,
+        )
+        .await
+        .unwrap();
+    let b = lease.browser;
+    let url = format!(
+        "{}/layout",
+        f.target.base_url.as_str().trim_end_matches('/')
+    );
+    let read = "return [innerWidth, devicePixelRatio, navigator.maxTouchPoints, navigator.userAgent, navigator.onLine];";
+    b.goto(&url, std::time::Duration::from_secs(10))
+        .await
+        .unwrap();
+    let before = b.eval(read).await.unwrap();
+    let mut e = synmon::journey::emulation::of_device(
+        synmon::journey::emulation::device("pixel-7").unwrap(),
+    );
+    e.network = Some(synmon::run::NetworkConditions {
+        preset: None,
+        offline: false,
+        latency_ms: 50,
+        down_kbps: 5000,
+        up_kbps: 5000,
+    });
+    b.emulate(&e).await.unwrap();
+    b.goto(&url, std::time::Duration::from_secs(10))
+        .await
+        .unwrap();
+    let during = b.eval(read).await.unwrap();
+    assert_eq!(during[0], 412, "{during}");
+    assert!(during[3].as_str().unwrap().contains("Android"), "{during}");
+    b.reset_emulation(&e).await.unwrap();
+    b.goto(&url, std::time::Duration::from_secs(10))
+        .await
+        .unwrap();
+    let after = b.eval(read).await.unwrap();
+    assert_eq!(after, before, "during: {during}");
+    f.driver.give_back(b, false);
+    f.driver.shutdown().await;
+}
