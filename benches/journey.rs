@@ -556,7 +556,10 @@ async fn accuracy(ctx: &Ctx<'_>) -> anyhow::Result<Accuracy> {
         .map_err(s)?;
     b.fill(
         "[data-test=login-email]",
-        &cfg.credentials.username,
+        &cfg.credentials
+            .as_ref()
+            .expect("bench config has credentials")
+            .username,
         false,
         STEP_TIMEOUT,
     )
@@ -564,7 +567,11 @@ async fn accuracy(ctx: &Ctx<'_>) -> anyhow::Result<Accuracy> {
     .map_err(s)?;
     b.fill(
         "[data-test=login-password]",
-        cfg.credentials.password.expose(),
+        cfg.credentials
+            .as_ref()
+            .expect("bench config has credentials")
+            .password
+            .expose(),
         false,
         STEP_TIMEOUT,
     )

@@ -149,6 +149,8 @@ pub fn journey(input: &[u8]) -> Result<Verdict, Unplaced> {
         step_timeout: Duration::from_secs(5),
         navigation_timeout: Duration::from_secs(10),
         has_database: true,
+        has_tenant: true,
+        has_credentials: true,
     };
     match crate::journey::load_file(&path, &ctx) {
         Ok(_) => Ok(Verdict::Accepted),

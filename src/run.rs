@@ -56,6 +56,41 @@ pub struct Artifact {
     pub path: String,
 }
 
+/// How a journey's browser was set up for its run (`viewport`, `device`, `network`): what the
+/// run measured through, kept with its result.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Emulation {
+    /// The device preset, when one was named.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device: Option<String>,
+    /// CSS pixels.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub viewport: Option<(u32, u32)>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_pixel_ratio: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_agent: Option<String>,
+    /// A touch screen and a mobile layout (`<meta name=viewport>` honoured).
+    #[serde(default)]
+    pub mobile: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network: Option<NetworkConditions>,
+}
+
+/// Network conditions a run's browser worked under.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct NetworkConditions {
+    /// The preset, when one was named (`3g`, `4g`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preset: Option<String>,
+    pub offline: bool,
+    /// Added to every request's round trip.
+    pub latency_ms: u64,
+    /// 0: not limited.
+    pub down_kbps: u64,
+    pub up_kbps: u64,
+}
+
 /// Navigation timing and Web Vitals of the last page, where the browser reports them.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct PageMetrics {
@@ -121,6 +156,9 @@ pub struct RunResult {
     /// because the run was read back from the store, which does not keep it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub browser_reused: Option<bool>,
+    /// The journey's `viewport`, `device` and `network`, as applied (not kept by the store).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub emulation: Option<Emulation>,
     pub steps: Vec<StepResult>,
     pub error: Option<String>,
     pub failed_step: Option<String>,
@@ -157,6 +195,7 @@ impl RunResult {
             session_wait_ms: 0.0,
             session_create_ms: 0.0,
             browser_reused: None,
+            emulation: None,
             steps: Vec::new(),
             error: None,
             failed_step: None,

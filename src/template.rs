@@ -144,9 +144,13 @@ impl Vars {
     /// set, so a journey, an HTTP check and the gate's fresh runs render the same values.
     pub fn for_target(id: &crate::config::Identity, target: &crate::config::Target) -> Self {
         let mut v = Vars::default();
-        v.set("tenant", &id.tenant);
-        v.set("username", &id.credentials.username);
-        v.set_secret("password", id.credentials.password.clone());
+        if let Some(t) = &id.tenant {
+            v.set("tenant", t);
+        }
+        if let Some(c) = &id.credentials {
+            v.set("username", &c.username);
+            v.set_secret("password", c.password.clone());
+        }
         v.set("base_url", target.base_url.as_str().trim_end_matches('/'));
         v.set("target", &target.name);
         v.set("location", &id.location);

@@ -138,6 +138,14 @@ pub async fn run(args: Args) -> i32 {
         eprintln!("synmon demo: {e:#}");
         return 2;
     }
+    // The sandbox's synthetic user logs in with the config's password.
+    let Some(credentials) = cfg.credentials.clone() else {
+        eprintln!(
+            "synmon demo: {} sets no `credentials:`; the demo's sandbox needs the synthetic user's login",
+            cfg.file.display()
+        );
+        return 2;
+    };
     let data_dir = args.data_dir.clone().unwrap_or_else(|| cfg.dir.clone());
     if let Err(e) = std::fs::create_dir_all(&data_dir) {
         eprintln!("synmon demo: cannot create {}: {e}", data_dir.display());
@@ -152,7 +160,7 @@ pub async fn run(args: Args) -> i32 {
         &sandbox_bin,
         args.sandbox_port,
         &data_dir,
-        &cfg.credentials.password,
+        &credentials.password,
         &admin_token,
     )
     .await

@@ -32,8 +32,10 @@ pub struct Target {
 /// location label and the config's `variables:`. Every run's template variables start here.
 #[derive(Debug, Clone)]
 pub struct Identity {
-    pub tenant: String,
-    pub credentials: Credentials,
+    /// `None`: the config sets no `tenant` (journeys then cannot use `{tenant}`).
+    pub tenant: Option<String>,
+    /// `None`: the config sets no `credentials` (no `{username}`/`{password}`).
+    pub credentials: Option<Credentials>,
     pub location: String,
     pub variables: std::collections::BTreeMap<String, String>,
 }

@@ -21,9 +21,20 @@ pub struct LoadContext {
     pub step_timeout: Duration,
     pub navigation_timeout: Duration,
     pub has_database: bool,
+    /// The config sets `tenant:` (else `{tenant}` is unknown in journeys).
+    pub has_tenant: bool,
+    /// The config sets `credentials:` (else `{username}` and `{password}` are unknown).
+    pub has_credentials: bool,
 }
 
-const ACTIONS: &str = "goto, click, fill, select, press, wait_for, assert_text, assert_url, screenshot, http, sql, poll, use, capture";
+const ACTIONS: &str = "goto, click, fill, select, press, wait_for, assert_text, assert_url, screenshot, http, sql, poll, use, capture, script, hover, upload, frame, switch_to, set_cookie, set_storage, clear_cookies, assert, wait_for_request";
+
+/// The built-in variables that exist only when the config sets what they come from.
+const IDENTITY_VARS: &[(&str, &str)] = &[
+    ("tenant", "tenant"),
+    ("username", "credentials"),
+    ("password", "credentials"),
+];
 /// A step, or a poll's whole deadline, past 10 minutes is a hung page, not a slow one. The
 /// config's `defaults.step_timeout` has the same bound.
 pub const STEP_TIMEOUT: Bound = Bound::positive("step timeout", MINUTE.saturating_mul(10));
@@ -121,6 +132,16 @@ pub fn load_file(path: &Path, ctx: &LoadContext) -> Result<Journey, Vec<Diagnost
         ));
     }
     let mut scope: BTreeSet<String> = BUILTIN_VARS.iter().map(|s| s.to_string()).collect();
+    for (var, key) in IDENTITY_VARS {
+        let set = if *key == "tenant" {
+            ctx.has_tenant
+        } else {
+            ctx.has_credentials
+        };
+        if !set {
+            scope.remove(*var);
+        }
+    }
     scope.extend(ctx.variables.iter().cloned());
     let mut steps = Vec::new();
     let mut stack = vec![path.canonicalize().unwrap_or_else(|_| path.to_path_buf())];
@@ -137,16 +158,90 @@ pub fn load_file(path: &Path, ctx: &LoadContext) -> Result<Journey, Vec<Diagnost
     if raw.steps.is_empty() {
         errors.push(doc.diag("steps", "a journey needs at least one step"));
     }
+    let emulation = emulation_of(&doc, &raw, &mut errors);
+    if emulation.is_some() && !steps.iter().any(|s| s.action.needs_browser()) {
+        errors.push(doc.diag(
+            "steps",
+            "`viewport`, `device` and `network` set up a browser, and no step of this journey uses one",
+        ));
+    }
     if errors.is_empty() {
         Ok(Journey {
             name,
             file: doc.file.clone(),
             description: raw.description,
+            emulation,
             steps,
         })
     } else {
         Err(errors)
     }
+}
+
+/// The journey's `viewport`, `device` and `network`, validated; `None` when it sets none.
+fn emulation_of(
+    doc: &YamlDoc,
+    raw: &RawJourney,
+    errors: &mut Vec<Diagnostic>,
+) -> Option<crate::run::Emulation> {
+    use super::emulation as em;
+    let mut out = crate::run::Emulation::default();
+    let mut any = false;
+    // A viewport beside a device resizes the device (a phone held sideways).
+    let viewport = raw.viewport.as_ref().map(|v| {
+        any = true;
+        em::parse_viewport(v).map_err(|e| errors.push(doc.diag("viewport", e)))
+    });
+    if let Some(d) = &raw.device {
+        any = true;
+        match em::device(d) {
+            Ok(dev) => out = em::of_device(dev),
+            Err(e) => errors.push(doc.diag("device", e)),
+        }
+    }
+    if let Some(Ok(wh)) = viewport {
+        out.viewport = Some(wh);
+    }
+    if let Some(n) = &raw.network {
+        any = true;
+        let mut net = match &n.throttle {
+            None => crate::run::NetworkConditions::default(),
+            Some(OrString::Short(name)) => match em::throttle(name) {
+                Ok(c) => c,
+                Err(e) => {
+                    errors.push(doc.diag("network.throttle", e));
+                    crate::run::NetworkConditions::default()
+                }
+            },
+            Some(OrString::Full(t)) => {
+                if t.down_kbps == 0 || t.up_kbps == 0 {
+                    errors.push(doc.diag(
+                        "network.throttle",
+                        "`down_kbps` and `up_kbps` must be above 0 (leave `throttle` out for an unlimited network)",
+                    ));
+                }
+                if t.latency_ms > 60_000 {
+                    errors.push(doc.diag("network.throttle.latency_ms", "at most 60000 ms"));
+                }
+                crate::run::NetworkConditions {
+                    preset: None,
+                    offline: false,
+                    latency_ms: t.latency_ms,
+                    down_kbps: t.down_kbps,
+                    up_kbps: t.up_kbps,
+                }
+            }
+        };
+        net.offline = n.offline.unwrap_or(false);
+        if n.throttle.is_none() && !net.offline {
+            errors.push(doc.diag(
+                "network",
+                "give `throttle` or `offline: true` (or leave `network` out)",
+            ));
+        }
+        out.network = Some(net);
+    }
+    any.then_some(out)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -173,7 +268,12 @@ fn steps_of(
             include(doc, &raw, file, &path, ctx, scope, stack, out, errors);
             continue;
         }
-        if let Some(step) = step_of(doc, raw, &path, ctx, scope, errors) {
+        let dir = stack
+            .last()
+            .and_then(|p| p.parent())
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
+        if let Some(step) = step_of(doc, raw, &path, ctx, &dir, scope, errors) {
             out.push(step);
         }
     }
@@ -265,7 +365,11 @@ fn action_keys(r: &RawStep) -> Vec<&'static str> {
     has!(goto => "goto", click => "click", fill => "fill", select => "select", press => "press",
          wait_for => "wait_for", assert_text => "assert_text", assert_url => "assert_url",
          screenshot => "screenshot", http => "http", sql => "sql", poll => "poll",
-         use_file => "use", capture => "capture");
+         use_file => "use", capture => "capture", script => "script", hover => "hover",
+         upload => "upload", frame => "frame", switch_to => "switch_to",
+         set_cookie => "set_cookie", set_storage => "set_storage",
+         clear_cookies => "clear_cookies", assert => "assert",
+         wait_for_request => "wait_for_request");
     v
 }
 
@@ -297,8 +401,22 @@ impl Ctx<'_> {
                     .filter(|v| !self.scope.contains(*v))
                     .map(|v| format!("{{{v}}}"))
                     .collect();
+                // `{tenant}`, `{username}`, `{password}` exist only when the config sets them.
+                let missing: Vec<String> = t
+                    .vars()
+                    .filter(|v| !self.scope.contains(*v))
+                    .filter_map(|v| IDENTITY_VARS.iter().find(|(n, _)| *n == v))
+                    .map(|(n, key)| format!("`{{{n}}}` needs `{key}:` in the config"))
+                    .collect();
                 if unknown.is_empty() {
                     Some(t)
+                } else if !missing.is_empty() {
+                    let message = format!(
+                        "{} (this config has none; write the value here or add it to the config)",
+                        missing.join(", ")
+                    );
+                    self.err(path, message);
+                    None
                 } else {
                     self.err(
                         path,
@@ -339,6 +457,70 @@ impl Ctx<'_> {
         })
     }
 
+    /// An optional template: `Some(None)` when absent, `None` when written and refused.
+    fn tpl_opt(&mut self, path: &str, raw: Option<&str>) -> Option<Option<Template>> {
+        match raw {
+            Some(r) => self.tpl(path, r).map(Some),
+            None => Some(None),
+        }
+    }
+
+    fn pattern(&mut self, path: &str, raw: &str) -> Option<Pattern> {
+        match Pattern::new(raw) {
+            Ok(p) => Some(p),
+            Err(e) => {
+                self.err(path, e);
+                None
+            }
+        }
+    }
+
+    /// `equals` (may be empty), `contains` (a template, not empty) or `matches` (a regular
+    /// expression), exactly one; `what` names them in the message.
+    fn text_match(
+        &mut self,
+        path: &str,
+        equals: Option<&String>,
+        contains: Option<&String>,
+        matches: Option<&String>,
+    ) -> Option<TextMatch> {
+        match (equals, contains, matches) {
+            (Some(t), None, None) => self
+                .tpl_any(&join_key(path, "equals"), t)
+                .map(TextMatch::Equals),
+            (None, Some(t), None) => self
+                .tpl(&join_key(path, "contains"), t)
+                .map(TextMatch::Contains),
+            (None, None, Some(p)) => self
+                .pattern(&join_key(path, "matches"), p)
+                .map(TextMatch::Matches),
+            _ => {
+                self.err(
+                    path,
+                    "give exactly one of `equals`, `contains` or `matches`",
+                );
+                None
+            }
+        }
+    }
+
+    /// Every string inside a JSON value is a template: its variables must be in scope.
+    fn json_templates(&mut self, path: &str, v: &serde_json::Value) -> bool {
+        match v {
+            serde_json::Value::String(s) => self.tpl_any(path, s).is_some(),
+            serde_json::Value::Array(a) => a
+                .iter()
+                .enumerate()
+                .map(|(i, x)| self.json_templates(&join_index(path, i), x))
+                .fold(true, |a, b| a & b),
+            serde_json::Value::Object(o) => o
+                .iter()
+                .map(|(k, x)| self.json_templates(&join_key(path, k), x))
+                .fold(true, |a, b| a & b),
+            _ => true,
+        }
+    }
+
     fn duration(&mut self, path: &str, raw: &str, bound: Bound) -> Option<Duration> {
         match bound.parse(raw) {
             Ok(d) => Some(d),
@@ -355,6 +537,7 @@ fn step_of(
     raw: RawStep,
     path: &str,
     ctx: &LoadContext,
+    dir: &Path,
     scope: &mut BTreeSet<String>,
     errors: &mut Vec<Diagnostic>,
 ) -> Option<Step> {
@@ -467,18 +650,12 @@ fn step_of(
             ..
         } => {
             let selector = c.tpl(&join_key(&apath, "selector"), &a.selector);
-            let expect = match (&a.contains, &a.equals) {
-                (Some(t), None) => c
-                    .tpl(&join_key(&apath, "contains"), t)
-                    .map(TextMatch::Contains),
-                (None, Some(t)) => c
-                    .tpl_any(&join_key(&apath, "equals"), t)
-                    .map(TextMatch::Equals),
-                _ => {
-                    c.err(&apath, "give exactly one of `contains` or `equals`");
-                    None
-                }
-            };
+            let expect = c.text_match(
+                &apath,
+                a.equals.as_ref(),
+                a.contains.as_ref(),
+                a.matches.as_ref(),
+            );
             Some(Action::AssertText {
                 selector: selector?,
                 expect: expect?,
@@ -487,9 +664,16 @@ fn step_of(
         RawStep {
             assert_url: Some(a),
             ..
-        } => c
-            .tpl(&join_key(&apath, "contains"), &a.contains)
-            .map(|contains| Action::AssertUrl { contains }),
+        } => match &a {
+            OrString::Short(t) => c.tpl(&apath, t).map(TextMatch::Contains),
+            OrString::Full(m) => c.text_match(
+                &apath,
+                m.equals.as_ref(),
+                m.contains.as_ref(),
+                m.matches.as_ref(),
+            ),
+        }
+        .map(|expect| Action::AssertUrl { expect }),
         RawStep {
             screenshot: Some(n),
             ..
@@ -573,7 +757,7 @@ fn step_of(
                     }
                     Ok(inner) => {
                         let mut inner_scope = scope_now.clone();
-                        let s = step_of(doc, inner, &spath, ctx, &mut inner_scope, c.errors);
+                        let s = step_of(doc, inner, &spath, ctx, dir, &mut inner_scope, c.errors);
                         captures.extend(inner_scope.difference(&scope_now).cloned());
                         match (s, every) {
                             (Some(s), Some(every)) => Some(Action::Poll {
@@ -598,6 +782,153 @@ fn step_of(
                     attribute: cap.attribute,
                 })
         }
+        RawStep {
+            script: Some(sc), ..
+        } => {
+            let step = script_step(&mut c, &apath, sc);
+            if let Some(name) = step.as_ref().and_then(|s| s.capture.clone()) {
+                captures.push(name);
+            }
+            step.map(Action::Script)
+        }
+        RawStep { hover: Some(h), .. } => {
+            c.tpl(&apath, &h).map(|selector| Action::Hover { selector })
+        }
+        RawStep {
+            upload: Some(u), ..
+        } => {
+            let selector = c.tpl(&join_key(&apath, "selector"), &u.selector);
+            let fpath = join_key(&apath, "file");
+            let file = if u.file.trim().is_empty() {
+                c.err(&fpath, "must not be empty");
+                None
+            } else {
+                let f = dir.join(&u.file);
+                if f.is_file() {
+                    Some(f.canonicalize().unwrap_or(f))
+                } else {
+                    c.err(
+                        &fpath,
+                        format!(
+                            "`{}` is not a file (paths are relative to the journey file's folder)",
+                            u.file
+                        ),
+                    );
+                    None
+                }
+            };
+            Some(Action::Upload {
+                selector: selector?,
+                file: file?,
+            })
+        }
+        RawStep { frame: Some(f), .. } => match f.as_str() {
+            "parent" => Some(Action::Frame(FrameTarget::Parent)),
+            "top" => Some(Action::Frame(FrameTarget::Top)),
+            sel => c
+                .tpl(&apath, sel)
+                .map(|t| Action::Frame(FrameTarget::Element(t))),
+        },
+        RawStep {
+            switch_to: Some(w), ..
+        } => match w {
+            RawSwitchTo::Named(n) if n == "new_window" => Some(Action::SwitchTo(WindowTarget::New)),
+            RawSwitchTo::Named(n) => {
+                c.err(
+                    &apath,
+                    format!(
+                        "unknown window `{n}`; use `new_window`, a window index (0: the run's first tab) or `{{ title: ... }}`"
+                    ),
+                );
+                None
+            }
+            RawSwitchTo::Index(i) => Some(Action::SwitchTo(WindowTarget::Index(i))),
+            RawSwitchTo::Title(t) => c
+                .tpl(&join_key(&apath, "title"), &t.title)
+                .map(|t| Action::SwitchTo(WindowTarget::Title(t))),
+        },
+        RawStep {
+            set_cookie: Some(k),
+            ..
+        } => {
+            let name = c.tpl(&join_key(&apath, "name"), &k.name);
+            let value = c.tpl_any(&join_key(&apath, "value"), &k.value);
+            let cpath = c.tpl_opt(&join_key(&apath, "path"), k.path.as_deref());
+            let domain = c.tpl_opt(&join_key(&apath, "domain"), k.domain.as_deref());
+            Some(Action::SetCookie {
+                name: name?,
+                value: value?,
+                path: cpath?,
+                domain: domain?,
+                secure: k.secure.unwrap_or(false),
+                http_only: k.http_only.unwrap_or(false),
+            })
+        }
+        RawStep {
+            set_storage: Some(st),
+            ..
+        } => {
+            let key = c.tpl(&join_key(&apath, "key"), &st.key);
+            let value = c.tpl_any(&join_key(&apath, "value"), &st.value);
+            let session = match st.area.as_deref() {
+                None | Some("local") => Some(false),
+                Some("session") => Some(true),
+                Some(other) => {
+                    c.err(
+                        &join_key(&apath, "area"),
+                        format!("unknown storage area `{other}`; use `local` or `session`"),
+                    );
+                    None
+                }
+            };
+            Some(Action::SetStorage {
+                key: key?,
+                value: value?,
+                session: session?,
+            })
+        }
+        RawStep {
+            clear_cookies: Some(b),
+            ..
+        } => {
+            if b {
+                Some(Action::ClearCookies)
+            } else {
+                c.err(
+                    &apath,
+                    "`clear_cookies: false` does nothing: write `clear_cookies: true` or leave the step out",
+                );
+                None
+            }
+        }
+        RawStep {
+            assert: Some(a), ..
+        } => {
+            let selector = c.tpl(&join_key(&apath, "selector"), &a.selector);
+            let check = element_check(&mut c, &apath, a);
+            Some(Action::Assert {
+                selector: selector?,
+                check: check?,
+            })
+        }
+        RawStep {
+            wait_for_request: Some(w),
+            ..
+        } => {
+            let url = c.pattern(&join_key(&apath, "url_matches"), &w.url_matches);
+            if let Some(s) = w.status
+                && !(100..=599).contains(&s)
+            {
+                c.err(
+                    &join_key(&apath, "status"),
+                    format!("{s} is not an HTTP status (100-599)"),
+                );
+            }
+            Some(Action::WaitForRequest {
+                url: url?,
+                status: w.status,
+            })
+        }
         _ => None,
     };
 
@@ -611,7 +942,7 @@ fn step_of(
         c.err(
             &join_key(path, "until"),
             format!(
-                "`until` belongs to a user action (click, fill, press, select) or a goto, not `{}`",
+                "`until` belongs to a user action (click, fill, press, select, hover, upload) or a goto, not `{}`",
                 a.kind()
             ),
         );
@@ -632,6 +963,121 @@ fn step_of(
         until,
         origin: format!("{}:{}", doc.file, line),
     })
+}
+
+fn script_step(c: &mut Ctx<'_>, apath: &str, sc: RawScript) -> Option<ScriptStep> {
+    let mut ok = true;
+    if sc.js.trim().is_empty() {
+        c.err(&join_key(apath, "js"), "must not be empty");
+        ok = false;
+    }
+    let is_async = sc.is_async.unwrap_or(false);
+    if is_async && !sc.js.contains("done") {
+        c.err(
+            &join_key(apath, "js"),
+            "an `async: true` script ends by calling `done(value)`, and this one never names `done`",
+        );
+        ok = false;
+    }
+    let args_path = join_key(apath, "args");
+    for (i, a) in sc.args.iter().enumerate() {
+        ok &= c.json_templates(&join_index(&args_path, i), a);
+    }
+    if let Some(name) = &sc.capture {
+        let before = c.errors.len();
+        check_capture_name(c, &join_key(apath, "capture"), name);
+        ok &= c.errors.len() == before;
+    }
+    let expect = match sc.expect {
+        None => None,
+        Some(e) => {
+            let epath = join_key(apath, "expect");
+            let pointer = e.pointer.unwrap_or_default();
+            if !pointer.is_empty() && !pointer.starts_with('/') {
+                c.err(
+                    &join_key(&epath, "pointer"),
+                    format!(
+                        "`{pointer}` is not a JSON pointer (write it like `/total` or `/items/0`)"
+                    ),
+                );
+                ok = false;
+            }
+            let check = match (e.equals, e.matches) {
+                (Some(v), None) => c
+                    .json_templates(&join_key(&epath, "equals"), &v)
+                    .then_some(JsonCheck::Equals(v)),
+                (None, Some(p)) => c
+                    .pattern(&join_key(&epath, "matches"), &p)
+                    .map(JsonCheck::Matches),
+                _ => {
+                    c.err(&epath, "give exactly one of `equals` or `matches`");
+                    None
+                }
+            };
+            Some(JsonExpect {
+                pointer,
+                check: check?,
+            })
+        }
+    };
+    ok.then_some(ScriptStep {
+        js: sc.js,
+        args: sc.args,
+        is_async,
+        capture: sc.capture,
+        expect,
+    })
+}
+
+fn element_check(c: &mut Ctx<'_>, apath: &str, a: RawAssert) -> Option<ElementCheck> {
+    let mut given: Vec<ElementCheck> = Vec::new();
+    let mut bad = false;
+    if let Some(n) = a.count {
+        given.push(ElementCheck::Count(n));
+    }
+    if let Some(at) = a.attribute {
+        let ap = join_key(apath, "attribute");
+        if at.name.trim().is_empty() {
+            c.err(&join_key(&ap, "name"), "must not be empty");
+            bad = true;
+        }
+        let expect = match (&at.equals, &at.contains, &at.matches) {
+            (None, None, None) => None,
+            _ => match c.text_match(
+                &ap,
+                at.equals.as_ref(),
+                at.contains.as_ref(),
+                at.matches.as_ref(),
+            ) {
+                Some(m) => Some(m),
+                None => {
+                    bad = true;
+                    None
+                }
+            },
+        };
+        given.push(ElementCheck::Attribute {
+            name: at.name,
+            expect,
+        });
+    }
+    if let Some(b) = a.enabled {
+        given.push(ElementCheck::Enabled(b));
+    }
+    if let Some(b) = a.checked {
+        given.push(ElementCheck::Checked(b));
+    }
+    if let Some(b) = a.visible {
+        given.push(ElementCheck::Visible(b));
+    }
+    if given.len() != 1 {
+        c.err(
+            apath,
+            "give exactly one of `count`, `attribute`, `enabled`, `checked` or `visible` (one check per step)",
+        );
+        return None;
+    }
+    if bad { None } else { given.pop() }
 }
 
 fn check_capture_name(c: &mut Ctx<'_>, path: &str, name: &str) {
@@ -719,12 +1165,29 @@ fn default_name(action: &Action) -> String {
         Action::Press { key, .. } => format!("press {key}"),
         Action::WaitFor(w) => format!("wait_for {}", w.selector),
         Action::AssertText { selector, .. } => format!("assert_text {selector}"),
-        Action::AssertUrl { contains } => format!("assert_url {contains}"),
+        Action::AssertUrl { expect } => format!("assert_url {}", expect.describe()),
         Action::Screenshot { name } => format!("screenshot {name}"),
         Action::Http(h) => format!("http {} {}", h.method, h.url),
         Action::Sql(_) => "sql".to_string(),
         Action::Poll { step, .. } => format!("poll {}", step.name),
         Action::Capture { name, .. } => format!("capture {name}"),
+        Action::Script(s) => match &s.capture {
+            Some(name) => format!("script capturing {name}"),
+            None => "script".to_string(),
+        },
+        Action::Hover { selector } => format!("hover {selector}"),
+        Action::Upload { selector, .. } => format!("upload {selector}"),
+        Action::Frame(FrameTarget::Element(s)) => format!("frame {s}"),
+        Action::Frame(FrameTarget::Parent) => "frame parent".to_string(),
+        Action::Frame(FrameTarget::Top) => "frame top".to_string(),
+        Action::SwitchTo(WindowTarget::New) => "switch_to new_window".to_string(),
+        Action::SwitchTo(WindowTarget::Index(i)) => format!("switch_to window {i}"),
+        Action::SwitchTo(WindowTarget::Title(t)) => format!("switch_to title {t}"),
+        Action::SetCookie { name, .. } => format!("set_cookie {name}"),
+        Action::SetStorage { key, .. } => format!("set_storage {key}"),
+        Action::ClearCookies => "clear_cookies".to_string(),
+        Action::Assert { selector, check } => format!("assert {selector} {check}"),
+        Action::WaitForRequest { url, .. } => format!("wait_for_request {:?}", url.source()),
     }
 }
 
@@ -738,6 +1201,8 @@ mod tests {
             step_timeout: Duration::from_secs(5),
             navigation_timeout: Duration::from_secs(10),
             has_database: false,
+            has_tenant: true,
+            has_credentials: true,
         }
     }
 

@@ -1,5 +1,6 @@
 //! Journeys: the scripted user paths synmon drives through a real browser.
 
+pub mod emulation;
 pub mod keys;
 mod load;
 pub mod model;

@@ -11,6 +11,8 @@ pub struct Journey {
     /// The file it was loaded from, as shown to users.
     pub file: String,
     pub description: Option<String>,
+    /// `viewport`, `device`, `network`: applied to the run's own tab, undone when it ends.
+    pub emulation: Option<crate::run::Emulation>,
     pub steps: Vec<Step>,
 }
 
@@ -61,7 +63,7 @@ pub enum Action {
         expect: TextMatch,
     },
     AssertUrl {
-        contains: Template,
+        expect: TextMatch,
     },
     Screenshot {
         name: String,
@@ -76,6 +78,39 @@ pub enum Action {
         name: String,
         selector: Template,
         attribute: Option<String>,
+    },
+    Script(ScriptStep),
+    Hover {
+        selector: Template,
+    },
+    Upload {
+        selector: Template,
+        /// Absolute, resolved against the journey file's folder at load.
+        file: std::path::PathBuf,
+    },
+    Frame(FrameTarget),
+    SwitchTo(WindowTarget),
+    SetCookie {
+        name: Template,
+        value: Template,
+        path: Option<Template>,
+        domain: Option<Template>,
+        secure: bool,
+        http_only: bool,
+    },
+    SetStorage {
+        key: Template,
+        value: Template,
+        session: bool,
+    },
+    ClearCookies,
+    Assert {
+        selector: Template,
+        check: ElementCheck,
+    },
+    WaitForRequest {
+        url: Pattern,
+        status: Option<u16>,
     },
 }
 
@@ -95,6 +130,16 @@ impl Action {
             Action::Sql(_) => "sql",
             Action::Poll { .. } => "poll",
             Action::Capture { .. } => "capture",
+            Action::Script(_) => "script",
+            Action::Hover { .. } => "hover",
+            Action::Upload { .. } => "upload",
+            Action::Frame(_) => "frame",
+            Action::SwitchTo(_) => "switch_to",
+            Action::SetCookie { .. } => "set_cookie",
+            Action::SetStorage { .. } => "set_storage",
+            Action::ClearCookies => "clear_cookies",
+            Action::Assert { .. } => "assert",
+            Action::WaitForRequest { .. } => "wait_for_request",
         }
     }
 
@@ -115,6 +160,8 @@ impl Action {
             Action::Fill { .. } => Some(StartEvent::LastInput),
             Action::Press { .. } => Some(StartEvent::KeyDown),
             Action::Select { .. } => Some(StartEvent::Change),
+            Action::Hover { .. } => Some(StartEvent::MouseOver),
+            Action::Upload { .. } => Some(StartEvent::Change),
             _ => None,
         }
     }
@@ -135,6 +182,8 @@ impl Action {
                 | Action::Fill { .. }
                 | Action::Press { .. }
                 | Action::Select { .. }
+                | Action::Hover { .. }
+                | Action::Upload { .. }
         )
     }
 }
@@ -149,6 +198,139 @@ pub enum SelectBy {
 pub enum TextMatch {
     Contains(Template),
     Equals(Template),
+    Matches(Pattern),
+}
+
+impl TextMatch {
+    /// How the expectation reads in a failure message: `contains "x"`, `matches /x/`.
+    pub fn describe(&self) -> String {
+        match self {
+            TextMatch::Contains(t) => format!("contains {:?}", t.raw()),
+            TextMatch::Equals(t) => format!("equals {:?}", t.raw()),
+            TextMatch::Matches(p) => format!("matches regex {:?}", p.source()),
+        }
+    }
+}
+
+/// A regular expression from a journey (`matches`, `url_matches`), compiled at load with
+/// `regex-automata` (the engine the alert rules use) so a bad one is a load error. It is
+/// searched for, not anchored: write `^...$` to match a whole value.
+#[derive(Debug, Clone)]
+pub struct Pattern {
+    source: String,
+    regex: regex_automata::meta::Regex,
+}
+
+/// Bounds the parser's nesting (stacked repetitions recurse): journeys need a handful.
+const PATTERN_NEST_LIMIT: u32 = 64;
+
+impl Pattern {
+    pub fn new(source: &str) -> Result<Self, String> {
+        let regex = regex_automata::meta::Regex::builder()
+            .syntax(regex_automata::util::syntax::Config::new().nest_limit(PATTERN_NEST_LIMIT))
+            .build(source)
+            .map_err(|e| {
+                let full = std::error::Error::source(&e)
+                    .map(|s| s.to_string())
+                    .unwrap_or_else(|| e.to_string());
+                let reason = full
+                    .lines()
+                    .rev()
+                    .find_map(|l| l.trim().strip_prefix("error: "))
+                    .unwrap_or(full.trim())
+                    .to_string();
+                format!("`{source}` is not a regular expression: {reason}")
+            })?;
+        Ok(Self {
+            source: source.to_string(),
+            regex,
+        })
+    }
+
+    pub fn is_match(&self, text: &str) -> bool {
+        self.regex.is_match(text)
+    }
+
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ScriptStep {
+    /// A function body; `args` and (for `async`) `done` are its parameters.
+    pub js: String,
+    /// Strings inside are templates, rendered at run time.
+    pub args: Vec<serde_json::Value>,
+    pub is_async: bool,
+    pub capture: Option<String>,
+    pub expect: Option<JsonExpect>,
+}
+
+/// An expectation on a JSON value, at `pointer` ("" is the whole value).
+#[derive(Debug, Clone)]
+pub struct JsonExpect {
+    pub pointer: String,
+    pub check: JsonCheck,
+}
+
+#[derive(Debug, Clone)]
+pub enum JsonCheck {
+    /// Strings inside are templates.
+    Equals(serde_json::Value),
+    /// On the value's text: a string as it is, anything else as JSON.
+    Matches(Pattern),
+}
+
+#[derive(Debug, Clone)]
+pub enum FrameTarget {
+    /// The `<iframe>`/`<frame>` element this selector finds in the current frame.
+    Element(Template),
+    Parent,
+    Top,
+}
+
+#[derive(Debug, Clone)]
+pub enum WindowTarget {
+    /// The newest window the run has, once there is one besides the current (a popup).
+    New,
+    /// The run's windows in the order they were opened; 0 is the run's first tab.
+    Index(u64),
+    /// The first of the run's windows whose title contains this.
+    Title(Template),
+}
+
+/// What `assert` checks on the element(s) `selector` finds.
+#[derive(Debug, Clone)]
+pub enum ElementCheck {
+    /// How many elements the selector finds.
+    Count(u64),
+    /// An attribute of the first one: present (`None`), or its value matching.
+    Attribute {
+        name: String,
+        expect: Option<TextMatch>,
+    },
+    Enabled(bool),
+    Checked(bool),
+    Visible(bool),
+}
+
+impl std::fmt::Display for ElementCheck {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ElementCheck::Count(n) => write!(f, "count {n}"),
+            ElementCheck::Attribute { name, expect: None } => {
+                write!(f, "attribute `{name}` present")
+            }
+            ElementCheck::Attribute {
+                name,
+                expect: Some(m),
+            } => write!(f, "attribute `{name}` {}", m.describe()),
+            ElementCheck::Enabled(b) => write!(f, "enabled {b}"),
+            ElementCheck::Checked(b) => write!(f, "checked {b}"),
+            ElementCheck::Visible(b) => write!(f, "visible {b}"),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]

@@ -14,8 +14,34 @@ pub struct RawJourney {
     pub name: Option<String>,
     #[serde(default)]
     pub description: Option<String>,
+    /// `WxH` in CSS pixels.
+    #[serde(default)]
+    pub viewport: Option<String>,
+    /// A device preset (`iphone-14`, `pixel-7`, ...).
+    #[serde(default)]
+    pub device: Option<String>,
+    #[serde(default)]
+    pub network: Option<RawNetwork>,
     #[schemars(with = "Vec<RawStep>")]
     pub steps: Vec<yaml_serde::Value>,
+}
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawNetwork {
+    /// `3g`, `4g` or `{latency_ms, down_kbps, up_kbps}`.
+    #[serde(default)]
+    pub throttle: Option<OrString<RawThrottle>>,
+    #[serde(default)]
+    pub offline: Option<bool>,
+}
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawThrottle {
+    pub latency_ms: u64,
+    pub down_kbps: u64,
+    pub up_kbps: u64,
 }
 
 #[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
@@ -70,6 +96,245 @@ pub struct RawStep {
     pub use_file: Option<String>,
     #[serde(default)]
     pub capture: Option<RawCapture>,
+    #[serde(default)]
+    pub script: Option<RawScript>,
+    #[serde(default)]
+    pub hover: Option<String>,
+    #[serde(default)]
+    pub upload: Option<RawUpload>,
+    #[serde(default)]
+    pub frame: Option<String>,
+    #[serde(default)]
+    pub switch_to: Option<RawSwitchTo>,
+    #[serde(default)]
+    pub set_cookie: Option<RawSetCookie>,
+    #[serde(default)]
+    pub set_storage: Option<RawSetStorage>,
+    #[serde(default)]
+    pub clear_cookies: Option<bool>,
+    #[serde(default)]
+    pub assert: Option<RawAssert>,
+    #[serde(default)]
+    pub wait_for_request: Option<RawWaitForRequest>,
+}
+
+/// A key written either as a plain string (the shorthand) or as a map of its full form, e.g.
+/// `assert_url: /done` or `assert_url: { matches: "/done/R[0-9]+$" }`. Hand-written rather than
+/// `#[serde(untagged)]` so that a mistake inside the map keeps its own message and position
+/// ("unknown field `containz`") instead of "did not match any variant".
+#[derive(Debug)]
+pub enum OrString<T> {
+    Short(String),
+    Full(T),
+}
+
+impl<T: schemars::JsonSchema> schemars::JsonSchema for OrString<T> {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        format!("{}_or_string", T::schema_name()).into()
+    }
+
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let full = generator.subschema_for::<T>();
+        schemars::json_schema!({
+            "anyOf": [{"type": "string", "description": "The shorthand: `contains` for a matcher, a preset name for a throttle."}, full]
+        })
+    }
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for OrString<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<T>(std::marker::PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> serde::de::Visitor<'de> for V<T> {
+            type Value = OrString<T>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a string or a map")
+            }
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Self::Value, E> {
+                Ok(OrString::Short(s.to_string()))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                m: A,
+            ) -> Result<Self::Value, A::Error> {
+                T::deserialize(serde::de::value::MapAccessDeserializer::new(m)).map(OrString::Full)
+            }
+        }
+        d.deserialize_any(V(std::marker::PhantomData))
+    }
+}
+
+/// `equals`, `contains` or `matches` (a regular expression), exactly one.
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawMatch {
+    #[serde(default)]
+    pub equals: Option<String>,
+    #[serde(default)]
+    pub contains: Option<String>,
+    #[serde(default)]
+    pub matches: Option<String>,
+}
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawScript {
+    /// A function body run in the page; `return` gives its result (or `done(value)` when
+    /// `async: true`); `args` is the list given below.
+    pub js: String,
+    #[serde(default)]
+    pub args: Vec<serde_json::Value>,
+    #[serde(default, rename = "async")]
+    pub is_async: Option<bool>,
+    #[serde(default)]
+    pub capture: Option<String>,
+    #[serde(default)]
+    pub expect: Option<RawJsonExpect>,
+}
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawJsonExpect {
+    /// Where in the result (a JSON pointer; default: the whole result).
+    #[serde(default)]
+    pub pointer: Option<String>,
+    #[serde(default)]
+    pub equals: Option<serde_json::Value>,
+    #[serde(default)]
+    pub matches: Option<String>,
+}
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawUpload {
+    pub selector: String,
+    /// Relative to the journey file's folder.
+    pub file: String,
+}
+
+/// `new_window`, a window's index (0: the run's first tab), or `{ title: ... }`.
+#[derive(Debug)]
+pub enum RawSwitchTo {
+    Named(String),
+    Index(u64),
+    Title(RawSwitchTitle),
+}
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawSwitchTitle {
+    pub title: String,
+}
+
+impl schemars::JsonSchema for RawSwitchTo {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "RawSwitchTo".into()
+    }
+
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let title = generator.subschema_for::<RawSwitchTitle>();
+        schemars::json_schema!({
+            "anyOf": [
+                {"type": "string", "enum": ["new_window"]},
+                {"type": "integer", "minimum": 0},
+                title
+            ]
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for RawSwitchTo {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = RawSwitchTo;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("`new_window`, a window index or `{ title: ... }`")
+            }
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Self::Value, E> {
+                Ok(RawSwitchTo::Named(s.to_string()))
+            }
+            fn visit_u64<E: serde::de::Error>(self, n: u64) -> Result<Self::Value, E> {
+                Ok(RawSwitchTo::Index(n))
+            }
+            fn visit_i64<E: serde::de::Error>(self, n: i64) -> Result<Self::Value, E> {
+                u64::try_from(n).map(RawSwitchTo::Index).map_err(|_| {
+                    E::invalid_value(
+                        serde::de::Unexpected::Signed(n),
+                        &"a window index (0, 1, ...)",
+                    )
+                })
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                m: A,
+            ) -> Result<Self::Value, A::Error> {
+                RawSwitchTitle::deserialize(serde::de::value::MapAccessDeserializer::new(m))
+                    .map(RawSwitchTo::Title)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawSetCookie {
+    pub name: String,
+    pub value: String,
+    #[serde(default)]
+    pub path: Option<String>,
+    #[serde(default)]
+    pub domain: Option<String>,
+    #[serde(default)]
+    pub secure: Option<bool>,
+    #[serde(default)]
+    pub http_only: Option<bool>,
+}
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawSetStorage {
+    pub key: String,
+    pub value: String,
+    /// `local` (default) or `session`.
+    #[serde(default)]
+    pub area: Option<String>,
+}
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawAssert {
+    pub selector: String,
+    #[serde(default)]
+    pub count: Option<u64>,
+    #[serde(default)]
+    pub attribute: Option<RawAttribute>,
+    #[serde(default)]
+    pub enabled: Option<bool>,
+    #[serde(default)]
+    pub checked: Option<bool>,
+    #[serde(default)]
+    pub visible: Option<bool>,
+}
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawAttribute {
+    pub name: String,
+    #[serde(default)]
+    pub equals: Option<String>,
+    #[serde(default)]
+    pub contains: Option<String>,
+    #[serde(default)]
+    pub matches: Option<String>,
+}
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawWaitForRequest {
+    pub url_matches: String,
+    #[serde(default)]
+    pub status: Option<u16>,
 }
 
 /// A field that is present, even as `null`: `Some(None)`; absent (`#[serde(default)]`): `None`.
@@ -128,13 +393,12 @@ pub struct RawAssertText {
     pub contains: Option<String>,
     #[serde(default)]
     pub equals: Option<String>,
+    #[serde(default)]
+    pub matches: Option<String>,
 }
 
-#[derive(Debug, Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RawAssertUrl {
-    pub contains: String,
-}
+/// `assert_url: text` (contains) or `assert_url: { equals | contains | matches }`.
+pub type RawAssertUrl = OrString<RawMatch>;
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]

@@ -11,6 +11,7 @@ use tracing::Instrument;
 
 pub use super::driver::Driver;
 use super::model::*;
+use super::webdriver::actions::{CookieSpec, FrameSel, SeenRequest, WindowSel};
 use super::webdriver::{Arm, Browser, Cond, Finished, StepError, WebDriverConfig};
 use crate::clock::Clock;
 use crate::config::{Identity, Redactor, Target};
@@ -170,8 +171,27 @@ impl Runner {
         } else {
             None
         };
+        // The journey's viewport, device and network, on the run's own tab.
+        let mut emulated: Option<&crate::run::Emulation> = None;
+        if let (Some(b), Some(e)) = (&browser, &journey.emulation) {
+            emulated = Some(e);
+            if let Err(err) = b.emulate(e).await {
+                tracing::error!(error = %err, "browser emulation could not be applied");
+                result.outcome = Outcome::Error;
+                result.error = Some(redactor.redact(&err.message));
+                result.failed_step = Some("browser emulation".into());
+            } else {
+                result.emulation = Some(e.clone());
+            }
+        }
 
-        for step in &journey.steps {
+        // A run whose browser could not be set up runs no step.
+        let steps = if result.outcome == Outcome::Pass {
+            &journey.steps[..]
+        } else {
+            &[]
+        };
+        for step in steps {
             // The step's requests (`http` steps, the browser's) hang under its span.
             crate::trace::enter_step(result.steps.len());
             let span = tracing::info_span!("step", step = %step.name, action = step.action.kind());
@@ -220,9 +240,22 @@ impl Runner {
                 self.save_evidence(&b, &run_id, &Value::Null, &mut result.artifacts, &redactor)
                     .await;
             }
+            // Network conditions hold for the whole session: the next run on this browser must
+            // not inherit them. A browser that cannot be reset is replaced.
+            let reset = match emulated {
+                Some(e) => match b.reset_emulation(e).await {
+                    Ok(()) => true,
+                    Err(err) => {
+                        tracing::warn!(error = %err, "emulation not reset; browser replaced");
+                        false
+                    }
+                },
+                None => true,
+            };
             // A run that ended in a probe error may have left the browser hung or broken: it
             // is replaced rather than reused.
-            self.driver.give_back(b, result.outcome != Outcome::Error);
+            self.driver
+                .give_back(b, reset && result.outcome != Outcome::Error);
         }
         result.total_ms = ms(t0.elapsed());
         match result.outcome {
@@ -406,34 +439,118 @@ impl Runner {
                 Action::AssertText { selector, expect } => {
                     let sel = self.render(selector, vars)?;
                     let (text, waited) = need()?.text_of(&sel, timeout).await?;
-                    match expect {
-                        TextMatch::Contains(t) => {
-                            let want = self.render(t, vars)?;
-                            if !text.contains(&want) {
-                                return Err(StepError::fail(format!(
-                                    "{sel}: text {text:?} does not contain {want:?}"
-                                )));
-                            }
-                        }
-                        TextMatch::Equals(t) => {
-                            let want = self.render(t, vars)?;
-                            if text != want {
-                                return Err(StepError::fail(format!(
-                                    "{sel}: text is {text:?}, expected {want:?}"
-                                )));
-                            }
-                        }
+                    if let Some(m) = self.mismatch(expect, &text, vars)? {
+                        return Err(StepError::fail(format!("{sel}: text {m}")));
                     }
                     return Ok(waited.map_or(Measured::Outside, Measured::Page));
                 }
-                Action::AssertUrl { contains } => {
-                    let want = self.render(contains, vars)?;
+                Action::AssertUrl { expect } => {
                     let url = need()?.current_url().await?;
-                    if !url.contains(&want) {
-                        return Err(StepError::fail(format!(
-                            "URL {url} does not contain {want:?}"
-                        )));
+                    if let Some(m) = self.mismatch(expect, &url, vars)? {
+                        return Err(StepError::fail(format!("URL {m}")));
                     }
+                    return Ok(Measured::Outside);
+                }
+                Action::Script(sc) => {
+                    let args = sc
+                        .args
+                        .iter()
+                        .map(|a| render_json(a, vars))
+                        .collect::<Result<Vec<_>, _>>()
+                        .map_err(StepError::error)?;
+                    let r = need()?
+                        .run_script(&sc.js, &args, sc.is_async, timeout)
+                        .await?;
+                    if let Some(e) = &sc.expect {
+                        self.expect_json(e, &r.value, vars)?;
+                    }
+                    if let Some(name) = &sc.capture {
+                        vars.set(name, json_text(&r.value));
+                    }
+                    return Ok(Measured::Page(r.ms));
+                }
+                Action::Hover { selector } => {
+                    need()?
+                        .hover_armed(&self.render(selector, vars)?, timeout, arm.as_ref())
+                        .await?
+                }
+                Action::Upload { selector, file } => {
+                    need()?
+                        .upload_armed(&self.render(selector, vars)?, file, timeout, arm.as_ref())
+                        .await?
+                }
+                Action::Frame(to) => {
+                    let sel;
+                    let to = match to {
+                        FrameTarget::Element(t) => {
+                            sel = self.render(t, vars)?;
+                            FrameSel::Element(&sel)
+                        }
+                        FrameTarget::Parent => FrameSel::Parent,
+                        FrameTarget::Top => FrameSel::Top,
+                    };
+                    need()?.frame(to, timeout).await?;
+                    return Ok(Measured::Outside);
+                }
+                Action::SwitchTo(to) => {
+                    let title;
+                    let to = match to {
+                        WindowTarget::New => WindowSel::New,
+                        WindowTarget::Index(i) => WindowSel::Index(*i),
+                        WindowTarget::Title(t) => {
+                            title = self.render(t, vars)?;
+                            WindowSel::Title(&title)
+                        }
+                    };
+                    need()?.switch_window(to, timeout).await?;
+                    return Ok(Measured::Outside);
+                }
+                Action::SetCookie {
+                    name,
+                    value,
+                    path,
+                    domain,
+                    secure,
+                    http_only,
+                } => {
+                    let spec = CookieSpec {
+                        name: self.render(name, vars)?,
+                        value: self.render(value, vars)?,
+                        path: path.as_ref().map(|p| self.render(p, vars)).transpose()?,
+                        domain: domain.as_ref().map(|d| self.render(d, vars)).transpose()?,
+                        secure: *secure,
+                        http_only: *http_only,
+                    };
+                    need()?.set_cookie(spec).await?;
+                    return Ok(Measured::Outside);
+                }
+                Action::SetStorage {
+                    key,
+                    value,
+                    session,
+                } => {
+                    need()?
+                        .set_storage(
+                            &self.render(key, vars)?,
+                            &self.render(value, vars)?,
+                            *session,
+                        )
+                        .await?;
+                    return Ok(Measured::Outside);
+                }
+                Action::ClearCookies => {
+                    need()?.clear_cookies().await?;
+                    return Ok(Measured::Outside);
+                }
+                Action::Assert { selector, check } => {
+                    let sel = self.render(selector, vars)?;
+                    self.assert_element(need()?, &sel, check, vars, timeout)
+                        .await?;
+                    return Ok(Measured::Outside);
+                }
+                Action::WaitForRequest { url, status } => {
+                    self.wait_for_request(need()?, url, *status, timeout)
+                        .await?;
                     return Ok(Measured::Outside);
                 }
                 Action::Screenshot { name } => {
@@ -560,6 +677,175 @@ impl Runner {
                     "after 1 ms",
                     &format!("after {} ms", timeout.as_millis()),
                 )))
+            }
+        }
+    }
+
+    /// `None` when `actual` meets `expect`, else how it does not (`"x" does not contain "y"`,
+    /// `is "x", expected "y"`, `"x" does not match /y/`), for the caller to prefix.
+    fn mismatch(
+        &self,
+        expect: &TextMatch,
+        actual: &str,
+        vars: &Vars,
+    ) -> Result<Option<String>, StepError> {
+        Ok(match expect {
+            TextMatch::Contains(t) => {
+                let want = self.render(t, vars)?;
+                (!actual.contains(&want)).then(|| format!("{actual:?} does not contain {want:?}"))
+            }
+            TextMatch::Equals(t) => {
+                let want = self.render(t, vars)?;
+                (actual != want).then(|| format!("is {actual:?}, expected {want:?}"))
+            }
+            TextMatch::Matches(p) => (!p.is_match(actual))
+                .then(|| format!("{actual:?} does not match regex {:?}", p.source())),
+        })
+    }
+
+    /// A script's result against its `expect`.
+    fn expect_json(&self, e: &JsonExpect, value: &Value, vars: &Vars) -> Result<(), StepError> {
+        let at = if e.pointer.is_empty() {
+            "the result".to_string()
+        } else {
+            format!("the result's {}", e.pointer)
+        };
+        let Some(got) = value.pointer(&e.pointer) else {
+            return Err(StepError::fail(format!(
+                "{at} is missing (the result is {value})"
+            )));
+        };
+        match &e.check {
+            JsonCheck::Equals(want) => {
+                let want = render_json(want, vars).map_err(StepError::error)?;
+                if *got != want {
+                    return Err(StepError::fail(format!("{at} is {got}, expected {want}")));
+                }
+            }
+            JsonCheck::Matches(p) => {
+                let text = json_text(got);
+                if !p.is_match(&text) {
+                    return Err(StepError::fail(format!(
+                        "{at} {text:?} does not match regex {:?}",
+                        p.source()
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Waits until `check` holds on `selector`, looking again at each change of the page, and
+    /// fails with what was there at the deadline.
+    async fn assert_element(
+        &self,
+        b: &Browser,
+        sel: &str,
+        check: &ElementCheck,
+        vars: &Vars,
+        timeout: Duration,
+    ) -> Result<(), StepError> {
+        let deadline = Instant::now() + timeout;
+        let attr = match check {
+            ElementCheck::Attribute { name, .. } => Some(name.as_str()),
+            _ => None,
+        };
+        loop {
+            let st = b.element_state(sel, attr).await?;
+            let problem = match check {
+                ElementCheck::Count(n) => {
+                    (st.count != *n).then(|| format!("expected count {n}, found {}", st.count))
+                }
+                ElementCheck::Visible(want) => (st.visible != *want).then(|| {
+                    if *want && st.count == 0 {
+                        "expected visible, no element found".to_string()
+                    } else if *want {
+                        "expected visible, is hidden".to_string()
+                    } else {
+                        "expected hidden, is visible".to_string()
+                    }
+                }),
+                _ if st.count == 0 => Some("no element found".to_string()),
+                ElementCheck::Enabled(want) => (st.enabled != Some(*want)).then(|| {
+                    format!(
+                        "expected {}, is {}",
+                        if *want { "enabled" } else { "disabled" },
+                        if *want { "disabled" } else { "enabled" }
+                    )
+                }),
+                ElementCheck::Checked(want) => (st.checked != Some(*want)).then(|| {
+                    format!(
+                        "expected {}, is {}",
+                        if *want { "checked" } else { "unchecked" },
+                        if *want { "unchecked" } else { "checked" }
+                    )
+                }),
+                ElementCheck::Attribute { name, expect } => match (&st.attr, expect) {
+                    (None, _) => Some(format!("attribute `{name}` is absent")),
+                    (Some(_), None) => None,
+                    (Some(v), Some(m)) => self
+                        .mismatch(m, v, vars)?
+                        .map(|m| format!("attribute `{name}` {m}")),
+                },
+            };
+            let Some(problem) = problem else {
+                return Ok(());
+            };
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(StepError::fail(format!(
+                    "{sel}: {problem} (after {} ms)",
+                    timeout.as_millis()
+                )));
+            }
+            b.next_change(left).await?;
+        }
+    }
+
+    /// Waits for a request matching `url` (and `status`) in the current document's
+    /// performance timeline (since the document loaded).
+    async fn wait_for_request(
+        &self,
+        b: &Browser,
+        url: &Pattern,
+        status: Option<u16>,
+        timeout: Duration,
+    ) -> Result<(), StepError> {
+        let deadline = Instant::now() + timeout;
+        let mut seen: Vec<SeenRequest> = Vec::new();
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            // A new document starts its timeline again: the list is always the current one's.
+            seen = b.requests(seen.len(), left).await?;
+            let hit = seen
+                .iter()
+                .any(|r| url.is_match(&r.url) && status.is_none_or(|s| r.status == s));
+            if hit {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                let listed: Vec<String> = seen
+                    .iter()
+                    .rev()
+                    .take(8)
+                    .map(|r| match r.status {
+                        0 => r.url.clone(),
+                        s => format!("{} ({s})", r.url),
+                    })
+                    .collect();
+                return Err(StepError::fail(format!(
+                    "no request matching regex {:?}{} after {} ms (latest: {})",
+                    url.source(),
+                    status
+                        .map(|s| format!(" with status {s}"))
+                        .unwrap_or_default(),
+                    timeout.as_millis(),
+                    if listed.is_empty() {
+                        "none".to_string()
+                    } else {
+                        listed.join(", ")
+                    }
+                )));
             }
         }
     }
@@ -816,6 +1102,13 @@ fn page_metrics(ev: &Value, redactor: &Redactor) -> PageMetrics {
         lcp_ms: ev["lcp"].as_f64(),
         cls: ev["cls"].as_f64(),
     }
+}
+
+/// A JSON value as a template variable: a string as it is, anything else as JSON.
+fn json_text(v: &Value) -> String {
+    v.as_str()
+        .map(str::to_string)
+        .unwrap_or_else(|| v.to_string())
 }
 
 fn ms(d: Duration) -> f64 {

@@ -16,8 +16,10 @@ use serde_json::{Value, json};
 use crate::outcome::Outcome;
 use crate::trace::RunTrace;
 
+pub mod actions;
 pub mod bidi;
 mod clear;
+pub mod emulation;
 mod intercept;
 use bidi::{Bidi, BidiError};
 
@@ -180,6 +182,8 @@ pub enum StartEvent {
     KeyDown,
     LastInput,
     Change,
+    /// A hover: the pointer entering the element (`mouseover`, which bubbles to the window).
+    MouseOver,
 }
 
 impl StartEvent {
@@ -189,6 +193,7 @@ impl StartEvent {
             StartEvent::KeyDown => "keydown",
             StartEvent::LastInput => "input",
             StartEvent::Change => "change",
+            StartEvent::MouseOver => "mouseover",
         }
     }
 }
@@ -238,6 +243,12 @@ pub fn classify(e: &CmdError) -> Outcome {
     match e {
         CmdError::Standard(w) => {
             let msg = w.message.to_ascii_lowercase();
+            // A page load the network refused (net::ERR_CONNECTION_REFUSED, and
+            // net::ERR_INTERNET_DISCONNECTED of a journey with `network: {offline: true}`, whose
+            // "disconnected" is not the browser's) is the target being unreachable.
+            if w.error == ErrorStatus::UnknownError && msg.contains("net::err_") {
+                return Outcome::Fail;
+            }
             let probe_broke = [
                 "session deleted",
                 "chrome not reachable",

@@ -35,8 +35,10 @@ pub struct Config {
     pub dir: PathBuf,
     pub targets: BTreeMap<String, Target>,
     pub default_target: String,
-    pub tenant: String,
-    pub credentials: Credentials,
+    /// `tenant:`, when the config sets one.
+    pub tenant: Option<String>,
+    /// `credentials:`, when the config sets them.
+    pub credentials: Option<Credentials>,
     pub location: String,
     pub webdriver: WebDriverConfig,
     pub step_timeout: Duration,
@@ -241,7 +243,7 @@ impl Config {
     pub fn load_with_env(path: &Path, env: &dyn Env) -> Result<Config, ConfigErrors> {
         let mut doc = YamlDoc::read_expecting(
             path,
-            "synmon's settings: a YAML map with at least `targets`, `tenant` and `credentials`",
+            "synmon's settings: a YAML map with at least `targets`",
         )
         .map_err(|d| ConfigErrors(vec![d]))?;
         let mut env_errors = Vec::new();
@@ -272,6 +274,8 @@ impl Config {
                 step_timeout: cfg.step_timeout,
                 navigation_timeout: cfg.navigation_timeout,
                 has_database: cfg.database_url.is_some(),
+                has_tenant: cfg.tenant.is_some(),
+                has_credentials: cfg.credentials.is_some(),
             };
             let (journeys, mut jerrs) = journey::load_dir(&cfg.journeys_dir, &ctx);
             errors.append(&mut jerrs);
@@ -341,6 +345,8 @@ impl Config {
                 step_timeout: self.step_timeout,
                 navigation_timeout: self.navigation_timeout,
                 has_database: self.database_url.is_some(),
+                has_tenant: self.tenant.is_some(),
+                has_credentials: self.credentials.is_some(),
             };
             return journey::load_file(p, &ctx).map_err(|errs| ConfigErrors(errs).to_string());
         }
@@ -393,7 +399,9 @@ impl Config {
 
     pub fn redactor(&self) -> Redactor {
         let mut r = Redactor::default();
-        r.add(&self.credentials.password);
+        if let Some(c) = &self.credentials {
+            r.add(&c.password);
+        }
         r.add(&self.store_url);
         if let Some(d) = &self.database_url {
             r.add(d);
@@ -474,30 +482,31 @@ fn validate(
         Some(d) => d.clone(),
         None => raw.targets.keys().next().cloned().unwrap_or_default(),
     };
-    if raw.tenant.trim().is_empty() {
+    if raw.tenant.as_ref().is_some_and(|t| t.trim().is_empty()) {
         err("tenant", "must not be empty".into());
     }
-    if raw.credentials.username.trim().is_empty() {
-        err("credentials.username", "must not be empty".into());
+    let credentials = raw.credentials.map(|c| {
+        if c.username.trim().is_empty() {
+            err("credentials.username", "must not be empty".into());
+        }
+        let password = resolve_password(&c.password, dir, &mut err);
+        Credentials {
+            username: c.username,
+            password,
+        }
+    });
+    // An HTTP check that logs in posts the synthetic user's credentials: it needs them.
+    if credentials.is_none() {
+        for (i, c) in checks.http.iter().enumerate() {
+            if c.login.is_some() {
+                err(
+                    &format!("checks.http[{i}].auth.login"),
+                    "logging in needs `credentials:` in the config (this config has none)".into(),
+                );
+            }
+        }
     }
-    let password = match env::resolve_secret(&raw.credentials.password, dir) {
-        Ok(p) if p.is_empty() => {
-            err("credentials.password", "must not be empty".into());
-            Secret::default()
-        }
-        Ok(p) if p.len() < 4 => {
-            err(
-                "credentials.password",
-                "is shorter than 4 characters".into(),
-            );
-            Secret::default()
-        }
-        Ok(p) => Secret::new(p),
-        Err(e) => {
-            err("credentials.password", e);
-            Secret::default()
-        }
-    };
+
     let location = raw.location.unwrap_or_else(|| "local".to_string());
     if location.is_empty()
         || !location
@@ -822,10 +831,7 @@ fn validate(
         targets,
         default_target,
         tenant: raw.tenant,
-        credentials: Credentials {
-            username: raw.credentials.username,
-            password,
-        },
+        credentials,
         location,
         webdriver: WebDriverConfig {
             remote_url,
@@ -1063,6 +1069,28 @@ fn validate_datadog(
         api_key,
         app_key,
         api_url,
+    }
+}
+
+/// `credentials.password`: a secret (`file:`, `env:` or the value), at least 4 characters.
+fn resolve_password(raw: &str, dir: &Path, err: &mut impl FnMut(&str, String)) -> Secret {
+    match env::resolve_secret(raw, dir) {
+        Ok(p) if p.is_empty() => {
+            err("credentials.password", "must not be empty".into());
+            Secret::default()
+        }
+        Ok(p) if p.len() < 4 => {
+            err(
+                "credentials.password",
+                "is shorter than 4 characters".into(),
+            );
+            Secret::default()
+        }
+        Ok(p) => Secret::new(p),
+        Err(e) => {
+            err("credentials.password", e);
+            Secret::default()
+        }
     }
 }
 

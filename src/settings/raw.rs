@@ -11,8 +11,12 @@ pub struct RawConfig {
     pub targets: BTreeMap<String, RawTarget>,
     #[serde(default)]
     pub default_target: Option<String>,
-    pub tenant: String,
-    pub credentials: RawCredentials,
+    /// The tenant journeys work in (`{tenant}`); optional for an app without tenants.
+    #[serde(default)]
+    pub tenant: Option<String>,
+    /// The synthetic user's login (`{username}`, `{password}`); optional for an app without one.
+    #[serde(default)]
+    pub credentials: Option<RawCredentials>,
     #[serde(default)]
     pub location: Option<String>,
     #[serde(default)]

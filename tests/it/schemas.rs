@@ -240,7 +240,6 @@ const SHAPE_MISTAKES: &[(&str, &str)] = &[
     ("55-bad-poll", "journeys/api.yaml"),
     ("67-alert-unknown-field", "alerts/rules.yaml"),
     // A missing required key, or a file that holds nothing.
-    ("08-missing-tenant", "synmon.yaml"),
     ("09-missing-password", "synmon.yaml"),
     ("10-missing-targets", "synmon.yaml"),
     ("12-missing-steps", "journeys/smoke.yaml"),
@@ -265,6 +264,19 @@ const SHAPE_MISTAKES: &[(&str, &str)] = &[
     ("23-bad-default-durations", "synmon.yaml"),
     ("24-bad-step-timeout", "journeys/smoke.yaml"),
     ("50-several-errors-one-file", "synmon.yaml"),
+    // The journey language's newer keys, each fixture holding several mistakes of which at
+    // least one is of shape: two matchers in one `assert_url`, a missing `js`, `file` or
+    // `selector`, an unknown key in `script`/`assert`/`set_cookie`/`set_storage`, a `frame` or
+    // `switch_to` of the wrong type, `hover` as a map.
+    ("151-assert-url-two-matchers", "journeys/smoke.yaml"),
+    ("154-script-errors", "journeys/smoke.yaml"),
+    ("155-upload-errors", "journeys/smoke.yaml"),
+    ("156-frame-errors", "journeys/smoke.yaml"),
+    ("157-switch-to-errors", "journeys/smoke.yaml"),
+    ("158-cookie-and-storage-errors", "journeys/smoke.yaml"),
+    ("159-assert-errors", "journeys/smoke.yaml"),
+    ("160-wait-for-request-errors", "journeys/smoke.yaml"),
+    ("161-hover-errors", "journeys/smoke.yaml"),
 ];
 
 #[test]
@@ -326,6 +338,8 @@ fn a_steps_actions_in_the_schema_are_the_loaders() {
         step_timeout: std::time::Duration::from_secs(10),
         navigation_timeout: std::time::Duration::from_secs(10),
         has_database: false,
+        has_tenant: true,
+        has_credentials: true,
     };
     let errors = synmon::journey::load_file(&file, &ctx).expect_err("a step without an action");
     let message = errors
@@ -725,6 +739,8 @@ fn the_journey_schema_and_the_loader_agree_on_a_steps_shape() {
         step_timeout: std::time::Duration::from_secs(10),
         navigation_timeout: std::time::Duration::from_secs(10),
         has_database: false,
+        has_tenant: true,
+        has_credentials: true,
     };
     let v = validator(FileKind::Journey);
     let mut disagreements = Vec::new();

@@ -1,5 +1,6 @@
 mod accuracy;
 mod browser_trace;
+mod dsl;
 mod isolation;
 mod journeys;
 mod kinds;

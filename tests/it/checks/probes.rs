@@ -30,9 +30,16 @@ fn http_check<'a>(cfg: &'a Config, name: &str) -> &'a synmon::checks::HttpCheck 
 
 fn vars(cfg: &Config) -> Vars {
     let mut v = Vars::default();
-    v.set("tenant", &cfg.tenant);
-    v.set("username", &cfg.credentials.username);
-    v.set_secret("password", cfg.credentials.password.clone());
+    let creds = cfg
+        .credentials
+        .as_ref()
+        .expect("the test config has credentials");
+    v.set(
+        "tenant",
+        cfg.tenant.as_deref().expect("the test config has a tenant"),
+    );
+    v.set("username", &creds.username);
+    v.set_secret("password", creds.password.clone());
     v
 }
 

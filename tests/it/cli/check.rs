@@ -119,7 +119,10 @@ fn the_good_fixture_loads() {
     );
     assert!(cfg.webdriver.remote_url.is_none());
     // The `file:` secret, without the trailing newline.
-    assert_eq!(cfg.credentials.password.expose(), "synthetic-demo");
+    assert_eq!(
+        cfg.credentials.as_ref().unwrap().password.expose(),
+        "synthetic-demo"
+    );
     assert_eq!(cfg.variables["category"], "Hardware");
     let names: Vec<&str> = cfg.journeys.iter().map(|j| j.name.as_str()).collect();
     assert_eq!(names, ["feed_push"]);

@@ -5,6 +5,7 @@
 mod daemon;
 mod eventually;
 mod process;
+pub mod shop;
 
 pub use daemon::TestDaemon;
 pub use eventually::eventually;

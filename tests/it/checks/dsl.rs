@@ -1,0 +1,369 @@
+//! The journey language beyond the RVP journeys, against a second app ("Corner Shop",
+//! `support::shop`), in real Chromium through real chromedriver and the real runner: every
+//! action and assertion the language grew (`script`, `hover`, `upload`, `frame`, `switch_to`,
+//! `set_cookie`, `set_storage`, `clear_cookies`, `assert`, `wait_for_request`, `assert_url` /
+//! `assert_text` with `equals`/`contains`/`matches`) passes on the shop, and each assertion
+//! fails with a message naming the step, the selector, what was expected and what was there,
+//! and a screenshot. The config has no `tenant` and no `credentials`: the shop has neither.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use synmon::Outcome;
+use synmon::config::Target;
+use synmon::journey::{Driver, RunResult, Runner, Timing};
+use synmon::settings::Config;
+
+use crate::support::shop::{Shop, shop};
+use crate::support::*;
+
+/// The shop's journeys, in the test tree.
+fn shop_journeys() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/checks/shop/journeys")
+}
+
+fn describe(r: &RunResult) -> String {
+    serde_json::to_string_pretty(r).unwrap()
+}
+
+struct Fixture {
+    _dir: tempfile::TempDir,
+    _shop: Shop,
+    cfg: Config,
+    target: Target,
+    runner: Runner,
+    driver: Arc<Driver>,
+}
+
+/// The shop and a config for it (no tenant, no credentials) whose journeys folder is
+/// `journeys`.
+async fn fixture(journeys: &Path) -> Fixture {
+    fixture_with(journeys, "").await
+}
+
+async fn fixture_with(journeys: &Path, extra: &str) -> Fixture {
+    let shop = shop().await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("synmon.yaml");
+    std::fs::write(
+        &file,
+        format!(
+            "targets:\n  shop:\n    base_url: \"{}\"\njourneys: \"{}\"\nartifacts: artifacts\n{extra}",
+            shop.base_url,
+            journeys.display()
+        ),
+    )
+    .unwrap();
+    let cfg = Config::load(&file).unwrap_or_else(|e| panic!("{e}"));
+    assert!(cfg.tenant.is_none() && cfg.credentials.is_none());
+    let target = cfg.target(None).unwrap().clone();
+    let (runner, driver) = runner(cfg.clone());
+    Fixture {
+        _dir: dir,
+        _shop: shop,
+        cfg,
+        target,
+        runner,
+        driver,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_shop_journeys_pass_with_every_new_action_and_assertion() {
+    let _b = BROWSER.lock().await;
+    let f = fixture(&shop_journeys()).await;
+    let mut kinds = std::collections::BTreeSet::new();
+    for name in ["search", "order", "upload", "storage"] {
+        let j = f.cfg.journey(name).unwrap();
+        let r = f.runner.run(&j, &f.target).await;
+        assert_eq!(r.outcome, Outcome::Pass, "{name}: {}", describe(&r));
+        assert_eq!(r.steps.len(), j.steps.len(), "{name}: {}", describe(&r));
+        kinds.extend(r.steps.iter().map(|s| s.action.clone()));
+        let step = |n: &str| r.steps.iter().find(|s| s.name == n).unwrap();
+        match name {
+            // A hover with `until` is one interaction timed in the page, like a click.
+            "search" => {
+                let hover = step("open departments");
+                assert_eq!(hover.timing, Timing::InPage, "{}", describe(&r));
+                assert!(hover.timed);
+                // A page script runs by the page's clock.
+                assert!(
+                    r.steps
+                        .iter()
+                        .filter(|s| s.action == "script")
+                        .all(|s| s.timing == Timing::InPage),
+                    "{}",
+                    describe(&r)
+                );
+                // The search waits for results the server sends late.
+                let search = step("search");
+                assert!(
+                    search.latency_ms >= crate::support::shop::SEARCH_DELAY.as_millis() as f64,
+                    "{}",
+                    describe(&r)
+                );
+            }
+            "upload" => {
+                let up = step("choose the order file");
+                assert_eq!(up.timing, Timing::InPage, "{}", describe(&r));
+            }
+            "order" => {
+                let place = step("place order");
+                assert_eq!(place.timing, Timing::InPageNavigation, "{}", describe(&r));
+            }
+            _ => {}
+        }
+    }
+    for k in [
+        "script",
+        "hover",
+        "upload",
+        "frame",
+        "switch_to",
+        "set_cookie",
+        "set_storage",
+        "clear_cookies",
+        "assert",
+        "wait_for_request",
+        "assert_url",
+        "assert_text",
+    ] {
+        assert!(
+            kinds.contains(k),
+            "no shop journey step is a `{k}`: {kinds:?}"
+        );
+    }
+    f.driver.shutdown().await;
+}
+
+/// One failing assertion: the journey's steps, the failing step's name, and the parts its
+/// message must hold (selector, expected, actual).
+struct Failing {
+    steps: &'static str,
+    step: &'static str,
+    message: &'static [&'static str],
+}
+
+const FAILING: &[Failing] = &[
+    Failing {
+        steps: "  - goto: /order\n  - fill: { selector: \"#item\", value: tea }\n  - click: \"#place\"\n    until: { selector: \"#confirmation\" }\n  - assert_url: { equals: \"{base_url}/done/R999999\" }\n    name: exact url\n",
+        step: "exact url",
+        message: &[
+            "URL is \"",
+            "/done/R123453\", expected \"",
+            "/done/R999999\"",
+        ],
+    },
+    Failing {
+        steps: "  - goto: /order\n  - assert_url: { matches: \"/done/R[0-9]{6}$\" }\n    name: url pattern\n",
+        step: "url pattern",
+        message: &[
+            "URL \"",
+            "/order\" does not match regex \"/done/R[0-9]{6}$\"",
+        ],
+    },
+    Failing {
+        steps: "  - goto: /\n  - assert_text: { selector: h1, matches: \"^Tea\" }\n    name: heading\n",
+        step: "heading",
+        message: &["h1: text \"Corner Shop\" does not match regex \"^Tea\""],
+    },
+    Failing {
+        steps: "  - goto: /\n  - fill: { selector: \"#q\", value: tea }\n  - click: \"#go\"\n  - assert: { selector: li.result, count: 5 }\n    name: five results\n    timeout: 2s\n",
+        step: "five results",
+        message: &["li.result: expected count 5, found 3 (after 2000 ms)"],
+    },
+    Failing {
+        steps: "  - goto: /\n  - assert: { selector: \"#docs\", attribute: { name: href, matches: \"^/docs/v3\" } }\n    name: docs link\n    timeout: 1s\n",
+        step: "docs link",
+        message: &[
+            "#docs: attribute `href` \"/docs/v2\" does not match regex \"^/docs/v3\" (after 1000 ms)",
+        ],
+    },
+    Failing {
+        steps: "  - goto: /\n  - assert: { selector: \"#buy\", enabled: true }\n    name: buy enabled\n    timeout: 1s\n",
+        step: "buy enabled",
+        message: &["#buy: expected enabled, is disabled (after 1000 ms)"],
+    },
+    Failing {
+        steps: "  - goto: /\n  - assert: { selector: \"#terms\", checked: true }\n    name: terms checked\n    timeout: 1s\n",
+        step: "terms checked",
+        message: &["#terms: expected checked, is unchecked (after 1000 ms)"],
+    },
+    Failing {
+        steps: "  - goto: /\n  - assert: { selector: \"#submenu\", visible: true }\n    name: submenu shown\n    timeout: 1s\n",
+        step: "submenu shown",
+        message: &["#submenu: expected visible, is hidden (after 1000 ms)"],
+    },
+    Failing {
+        steps: "  - goto: /\n  - script:\n      js: return window.shop.cartTotal();\n      expect: { pointer: /items/0/qty, equals: 3 }\n    name: cart quantity\n",
+        step: "cart quantity",
+        message: &["the result's /items/0/qty is 2, expected 3"],
+    },
+    Failing {
+        steps: "  - goto: /\n  - script:\n      js: |\n        var cart = window.shop.cartTotal();\n        if (cart.total > 10) throw new Error('cart too big: ' + cart.total);\n        return cart;\n    name: cart check\n",
+        step: "cart check",
+        message: &["the script threw Error: cart too big: 42.5 (line 2 of `js`)"],
+    },
+    Failing {
+        steps: "  - goto: /\n  - wait_for_request: { url_matches: \"/api/search\", status: 200 }\n    name: search request\n    timeout: 1s\n",
+        step: "search request",
+        message: &[
+            "no request matching regex \"/api/search\" with status 200 after 1000 ms (latest: http://",
+        ],
+    },
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_assertion_fails_with_step_selector_expected_actual_and_a_screenshot() {
+    let _b = BROWSER.lock().await;
+    let journeys = tempfile::tempdir().unwrap();
+    for (i, case) in FAILING.iter().enumerate() {
+        std::fs::write(
+            journeys.path().join(format!("fail{i:02}.yaml")),
+            format!("name: fail{i:02}\nsteps:\n{}", case.steps),
+        )
+        .unwrap();
+    }
+    let f = fixture(journeys.path()).await;
+    for (i, case) in FAILING.iter().enumerate() {
+        let j = f.cfg.journey(&format!("fail{i:02}")).unwrap();
+        let r = f.runner.run(&j, &f.target).await;
+        let d = describe(&r);
+        assert_eq!(r.outcome, Outcome::Fail, "{}: {d}", case.step);
+        assert_eq!(r.failed_step.as_deref(), Some(case.step), "{d}");
+        let error = r.error.clone().unwrap_or_default();
+        assert!(
+            error.starts_with(&format!("{}: ", case.step)),
+            "the message names the step: {error}"
+        );
+        for part in case.message {
+            assert!(error.contains(part), "{:?} not in {error:?}", part);
+        }
+        let shot = r
+            .artifacts
+            .iter()
+            .find(|a| a.kind == "screenshot")
+            .unwrap_or_else(|| panic!("{}: no screenshot: {d}", case.step));
+        let png = std::fs::read(&shot.path).unwrap_or_else(|e| panic!("{}: {e}", shot.path));
+        assert!(png.starts_with(b"\x89PNG"), "{}: not a PNG", shot.path);
+    }
+    f.driver.shutdown().await;
+}
+
+/// `viewport`, `device` and `network` apply to their run only: browsers are pooled (one here),
+/// and the run after an emulated one, on the same browser, sees a desktop window, no touch
+/// screen, the browser's own user agent and an online, unthrottled network.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn emulation_applies_to_its_run_and_never_leaks_to_the_next_on_the_same_browser() {
+    let _b = BROWSER.lock().await;
+    let f = fixture_with(&shop_journeys(), "webdriver:\n  sessions: 1\n").await;
+    let f = &f;
+    let run = |name: &'static str| {
+        let j = f.cfg.journey(name).unwrap();
+        async move { f.runner.run(&j, &f.target).await }
+    };
+    let plain = |r: RunResult| {
+        assert_eq!(r.outcome, Outcome::Pass, "{}", describe(&r));
+        assert_eq!(r.emulation, None, "{}", describe(&r));
+        r
+    };
+    let first = plain(run("plain").await);
+    let mut runs = vec![first];
+    for name in ["mobile", "narrow", "slow", "offline"] {
+        let r = run(name).await;
+        let d = describe(&r);
+        let e = r
+            .emulation
+            .clone()
+            .unwrap_or_else(|| panic!("{name}: not recorded: {d}"));
+        match name {
+            "mobile" => {
+                assert_eq!(r.outcome, Outcome::Pass, "{d}");
+                assert_eq!(e.device.as_deref(), Some("pixel-7"), "{d}");
+                assert_eq!(e.viewport, Some((412, 915)), "{d}");
+                assert!(e.mobile, "{d}");
+            }
+            "narrow" => {
+                assert_eq!(r.outcome, Outcome::Pass, "{d}");
+                assert_eq!(e.viewport, Some((500, 800)), "{d}");
+                assert!(!e.mobile, "{d}");
+            }
+            "slow" => {
+                assert_eq!(r.outcome, Outcome::Pass, "{d}");
+                assert_eq!(e.network.as_ref().map(|n| n.latency_ms), Some(1500), "{d}");
+                // The document's own load took the added round trip.
+                assert!(r.steps[0].latency_ms >= 1500.0, "{d}");
+            }
+            "offline" => {
+                assert_eq!(e.network.as_ref().map(|n| n.offline), Some(true), "{d}");
+                assert_eq!(r.outcome, Outcome::Fail, "{d}");
+                let error = r.error.clone().unwrap_or_default();
+                assert!(error.contains("ERR_INTERNET_DISCONNECTED"), "{d}");
+            }
+            _ => unreachable!(),
+        }
+        runs.push(r);
+        // The next run, on the same browser, has none of it.
+        let after = plain(run("plain").await);
+        assert_eq!(after.browser_reused, Some(true), "{}", describe(&after));
+        assert!(
+            after.steps[0].latency_ms < 1500.0,
+            "the run after `{name}` is still throttled: {}",
+            describe(&after)
+        );
+        runs.push(after);
+    }
+    f.driver.shutdown().await;
+}
+
+/// A browser that keeps its tab from one run to the next gets the tab back as found: after
+/// `reset_emulation` the tab has the browser's own size, pixel ratio, touch points, user agent
+/// and network.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reset_emulation_leaves_the_tab_as_it_found_it() {
+    let _b = BROWSER.lock().await;
+    let f = fixture(&shop_journeys()).await;
+    let lease = f
+        .driver
+        .lease(
+            std::time::Duration::from_secs(10),
+            synmon::journey::webdriver::SCRIPT_TIMEOUT,
+        )
+        .await
+        .unwrap();
+    let b = lease.browser;
+    let url = format!(
+        "{}/layout",
+        f.target.base_url.as_str().trim_end_matches('/')
+    );
+    let read = "return [innerWidth, devicePixelRatio, navigator.maxTouchPoints, navigator.userAgent, navigator.onLine];";
+    b.goto(&url, std::time::Duration::from_secs(10))
+        .await
+        .unwrap();
+    let before = b.eval(read).await.unwrap();
+    let mut e = synmon::journey::emulation::of_device(
+        synmon::journey::emulation::device("pixel-7").unwrap(),
+    );
+    e.network = Some(synmon::run::NetworkConditions {
+        preset: None,
+        offline: false,
+        latency_ms: 50,
+        down_kbps: 5000,
+        up_kbps: 5000,
+    });
+    b.emulate(&e).await.unwrap();
+    b.goto(&url, std::time::Duration::from_secs(10))
+        .await
+        .unwrap();
+    let during = b.eval(read).await.unwrap();
+    assert_eq!(during[0], 412, "{during}");
+    assert!(during[3].as_str().unwrap().contains("Android"), "{during}");
+    b.reset_emulation(&e).await.unwrap();
+    b.goto(&url, std::time::Duration::from_secs(10))
+        .await
+        .unwrap();
+    let after = b.eval(read).await.unwrap();
+    assert_eq!(after, before, "during: {during}");
+    f.driver.give_back(b, false);
+    f.driver.shutdown().await;
+}
