@@ -31,11 +31,22 @@ use super::bidi::{Bidi, BidiError};
 /// How long each DevTools command of the clearing may take.
 const TIMEOUT: Duration = Duration::from_secs(5);
 
+/// The storage `Storage.clearDataForOrigin` clears: what a page can keep (cookies go browser-wide
+/// below). `all` would also wipe the shader cache and wait for it, on every run.
+const STORAGE_TYPES: &str = "file_systems,indexeddb,local_storage,websql,service_workers,cache_storage,storage_buckets,shared_storage";
+
 /// Clears what a run left in the browser whose DevTools server is at `devtools` and whose run
 /// tab is `target_id`, leaving that tab on `about:blank`. Returns the origins cleared.
+///
+/// The tab leaves the run's page by a navigation the page itself makes (`location.replace`):
+/// the `about:blank` it reaches stays in the page's renderer process, so the next run's first
+/// load does not start a new one (a navigation from outside, `Page.navigate`, swaps the process
+/// and the next load swaps it back: ~1.6 renderers started per run, measured). The page's
+/// `pagehide` handlers run before anything is cleared.
 pub(super) async fn clear_tab(devtools: &str, target_id: &str) -> Result<Vec<String>, BidiError> {
     let url = format!("ws://{devtools}/devtools/page/{target_id}");
-    let cdp = tokio::time::timeout(TIMEOUT, Bidi::connect(&url, None))
+    let (tx, mut events) = tokio::sync::mpsc::unbounded_channel::<Value>();
+    let cdp = tokio::time::timeout(TIMEOUT, Bidi::connect(&url, Some(tx)))
         .await
         .map_err(|_| BidiError::Timeout {
             method: "connect".into(),
@@ -44,10 +55,59 @@ pub(super) async fn clear_tab(devtools: &str, target_id: &str) -> Result<Vec<Str
     let mut origins = BTreeSet::new();
     let tree = cdp.call("Page.getFrameTree", json!({}), TIMEOUT).await?;
     frame_origins(&tree["frameTree"], &mut origins);
+    let main_origin = web_origin(
+        tree["frameTree"]["frame"]["url"]
+            .as_str()
+            .unwrap_or_default(),
+    );
+    let history = cdp
+        .call("Page.getNavigationHistory", json!({}), TIMEOUT)
+        .await?;
+    for e in history["entries"].as_array().into_iter().flatten() {
+        origins.extend(web_origin(e["url"].as_str().unwrap_or_default()));
+    }
     // Session storage is the tab's, per origin, and DevTools reaches it only through a frame
-    // of that origin: cleared for the documents still open, before they go.
+    // of that origin: the frames' origins now, the main one again once on `about:blank`
+    // (which keeps its origin), after the page's `pagehide` had its say.
     cdp.call("DOMStorage.enable", json!({}), TIMEOUT).await?;
     for origin in &origins {
+        let _ = cdp
+            .call(
+                "DOMStorage.clear",
+                json!({"storageId": {"securityOrigin": origin, "isLocalStorage": false}}),
+                TIMEOUT,
+            )
+            .await;
+    }
+    if main_origin.is_some() {
+        cdp.call("Page.enable", json!({}), TIMEOUT).await?;
+        cdp.call(
+            "Runtime.evaluate",
+            json!({"expression": "location.replace('about:blank')"}),
+            TIMEOUT,
+        )
+        .await?;
+        let left = tokio::time::timeout(TIMEOUT, async {
+            while let Some(e) = events.recv().await {
+                let f = &e["params"]["frame"];
+                if e["method"] == "Page.frameNavigated"
+                    && f.get("parentId").is_none()
+                    && f["url"] == "about:blank"
+                {
+                    return true;
+                }
+            }
+            false
+        })
+        .await;
+        if left != Ok(true) {
+            return Err(BidiError::Timeout {
+                method: "leaving the run's page".into(),
+                after: TIMEOUT,
+            });
+        }
+    }
+    if let Some(origin) = &main_origin {
         cdp.call(
             "DOMStorage.clear",
             json!({"storageId": {"securityOrigin": origin, "isLocalStorage": false}}),
@@ -55,18 +115,10 @@ pub(super) async fn clear_tab(devtools: &str, target_id: &str) -> Result<Vec<Str
         )
         .await?;
     }
-    let history = cdp
-        .call("Page.getNavigationHistory", json!({}), TIMEOUT)
-        .await?;
-    for e in history["entries"].as_array().into_iter().flatten() {
-        origins.extend(web_origin(e["url"].as_str().unwrap_or_default()));
-    }
-    cdp.call("Page.navigate", json!({"url": "about:blank"}), TIMEOUT)
-        .await?;
     for origin in &origins {
         cdp.call(
             "Storage.clearDataForOrigin",
-            json!({"origin": origin, "storageTypes": "all"}),
+            json!({"origin": origin, "storageTypes": STORAGE_TYPES}),
             TIMEOUT,
         )
         .await?;
