@@ -144,10 +144,13 @@ fn label_sets() -> Vec<Vec<(&'static str, &'static str)>> {
     out
 }
 
+/// The test's own copy of what was pushed: each series' points by metric and labels.
+type Table = BTreeMap<(usize, Labels), Vec<(DateTime<Utc>, Option<f64>)>>;
+
 /// `MemorySource::series` as it read before its index, rank and raw samples: every series of
 /// the metric scanned, sorted by labels, one histogram per distribution.
 fn scan_series(
-    table: &BTreeMap<(usize, Labels), Vec<(DateTime<Utc>, Option<f64>)>>,
+    table: &Table,
     metric: usize,
     matchers: &Matchers,
     window: std::time::Duration,
@@ -291,8 +294,7 @@ proptest! {
     ) {
         let sets = label_sets();
         let mut src = MemorySource::new();
-        let mut table: BTreeMap<(usize, Labels), Vec<(DateTime<Utc>, Option<f64>)>> =
-            BTreeMap::new();
+        let mut table = Table::new();
         for (metric, set, minute, v) in &pushes {
             let labels = &sets[*set];
             src.push_opt(METRICS[*metric], labels, t(*minute), *v);
