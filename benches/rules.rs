@@ -18,8 +18,15 @@
 //!
 //! `RULES_BENCH=example` runs only the second figure (e.g. in a debug build:
 //! `RULES_BENCH=example cargo test --bench rules`); `RULES_BENCH=synthetic` only the first.
+//! `RULES_BENCH_EVALUATIONS=N` evaluates the synthetic rules N times instead of 20 (longer for
+//! a profiler).
+//!
+//! Each figure ends with a digest (FNV-1a over the JSON of every transition and of the final
+//! state): two builds that print the same digest judged every alert the same way, which is
+//! how a faster evaluator is checked against the one before it on the same data.
 
 use std::hint::black_box;
+use std::io::Write;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, TimeZone, Utc};
@@ -30,7 +37,9 @@ use synmon::rules::model::{
     Aggregate, Condition, Matcher, Matchers, NoData, Op, Part, Template, Threshold,
 };
 use synmon::rules::registry_source::{CounterHistory, RegistrySource};
-use synmon::rules::{Labels, MemorySource, Rule, RuleSet, State, evaluate};
+use synmon::rules::{
+    BurnRates, Labels, MemorySource, Rule, RuleSet, State, evaluate, evaluate_with,
+};
 use synmon::run::{CheckKind, RunResult};
 use synmon::settings::Config;
 
@@ -53,6 +62,31 @@ fn rss_kib() -> u64 {
                 .and_then(|v| v.parse().ok())
         })
         .unwrap_or(0)
+}
+
+/// FNV-1a 64 over everything written to it: the figures' digest.
+struct Digest(u64);
+impl Default for Digest {
+    fn default() -> Self {
+        Digest(0xcbf2_9ce4_8422_2325)
+    }
+}
+impl Write for Digest {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        for b in buf {
+            self.0 ^= u64::from(*b);
+            self.0 = self.0.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+impl Digest {
+    fn add(&mut self, v: &impl serde::Serialize) {
+        serde_json::to_writer(&mut *self, v).expect("serializes");
+    }
 }
 
 fn metric(name: &str) -> &'static MetricDef {
@@ -245,15 +279,22 @@ fn synthetic() {
     let set = rules();
     let rss_rules = rss_kib();
     let mut state = State::default();
-    let mut times = Vec::with_capacity(EVALUATIONS);
+    let evaluations = std::env::var("RULES_BENCH_EVALUATIONS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(EVALUATIONS);
+    let mut times = Vec::with_capacity(evaluations);
     let mut transitions = 0;
-    for k in 0..EVALUATIONS {
+    let mut digest = Digest::default();
+    for k in 0..evaluations {
         let at = now + chrono::Duration::seconds(k as i64);
         let start = Instant::now();
         let out = evaluate(&set, &src, &mut state, black_box(at));
         times.push(start.elapsed());
         transitions += out.len();
+        digest.add(&out);
     }
+    digest.add(&state);
     let rss_eval = rss_kib();
     times.sort();
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
@@ -261,7 +302,7 @@ fn synthetic() {
     let p95 = times[(times.len() * 95).div_ceil(100) - 1];
     let state_json = serde_json::to_vec(&state).expect("state serializes").len();
     println!(
-        "rules: {} rules over {n_series} series, {EVALUATIONS} evaluations",
+        "rules: {} rules over {n_series} series, {evaluations} evaluations",
         set.rules.len()
     );
     println!(
@@ -273,10 +314,11 @@ fn synthetic() {
         if ms(median) <= 50.0 { "met" } else { "MISSED" }
     );
     println!(
-        "  state: {} active alerts, {} transitions in total, {:.1} KiB as JSON",
+        "  state: {} active alerts, {} transitions in total, {:.1} KiB as JSON; digest {:016x}",
         state.alerts.len(),
         transitions,
-        state_json as f64 / 1024.0
+        state_json as f64 / 1024.0,
+        digest.0
     );
     println!(
         "  VmRSS: {rss0} KiB at start, +{} KiB for the source, +{} KiB for the rules, +{} KiB after evaluating ({} KiB)",
@@ -367,7 +409,8 @@ fn example() {
     let mut counters = CounterHistory::default();
     let mut state = State::default();
     let mut times = Vec::new();
-    let (mut rules_ms, mut slo_ms) = (Vec::new(), Vec::new());
+    let (mut rules_ms, mut slo_ms, mut unshared_ms) = (Vec::new(), Vec::new(), Vec::new());
+    let mut digest = Digest::default();
     for k in 0..EXAMPLE_EVALUATIONS {
         let now = end + chrono::Duration::seconds(30 * k as i64);
         let start = Instant::now();
@@ -377,15 +420,40 @@ fn example() {
             remote: None,
             counters: &counters,
         };
-        let out = evaluate(&cfg.rules, &source, &mut state, black_box(now));
+        // As the daemon's `evaluate_rules`: the rules and the SLO status read each burn rate
+        // once, through one `BurnRates`.
+        let burns = BurnRates::default();
+        let out = evaluate_with(
+            &cfg.rules,
+            &source,
+            &mut state,
+            black_box(now),
+            &|| false,
+            &burns,
+        )
+        .expect("not stopped");
         let after_rules = Instant::now();
-        let slos = synmon::rules::slo_status(&cfg.rules.slos, &source, now);
+        let slos = synmon::rules::slo_status_with(&cfg.rules.slos, &source, now, &|| false, &burns)
+            .expect("not stopped");
         let done = Instant::now();
+        // The SLO status alone, computing its burn rates again (as the bench measured it
+        // before the burn rates were shared).
+        let again = Instant::now();
+        let unshared = synmon::rules::slo_status(&cfg.rules.slos, &source, now);
+        unshared_ms.push(again.elapsed());
+        assert_eq!(
+            serde_json::to_string(&unshared).unwrap(),
+            serde_json::to_string(&slos).unwrap(),
+            "shared burn rates read as computed ones"
+        );
+        digest.add(&out);
+        digest.add(&slos);
         black_box((out, slos));
         times.push(done - start);
         rules_ms.push(after_rules - start);
         slo_ms.push(done - after_rules);
     }
+    digest.add(&state);
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
     let median = |v: &mut Vec<Duration>| {
         v.sort();
@@ -404,7 +472,7 @@ fn example() {
         times.iter().max().copied().unwrap_or_default(),
     );
     println!(
-        "  one evaluation ({} {} build): median {:.1} ms (rules {:.1} ms, SLO status {:.1} ms), min {:.1} ms, max {:.1} ms, {EXAMPLE_EVALUATIONS} evaluations",
+        "  one evaluation ({} {} build): median {:.1} ms (rules {:.1} ms, SLO status {:.1} ms with the rules' burn rates; {:.1} ms computing its own), min {:.1} ms, max {:.1} ms, {EXAMPLE_EVALUATIONS} evaluations",
         if cfg!(debug_assertions) {
             "debug"
         } else {
@@ -414,12 +482,14 @@ fn example() {
         ms(median(&mut times)),
         ms(median(&mut rules_ms)),
         ms(median(&mut slo_ms)),
+        ms(median(&mut unshared_ms)),
         ms(min),
         ms(max),
     );
     println!(
-        "  state: {} active alerts; VmRSS {} KiB after evaluating",
+        "  state: {} active alerts; VmRSS {} KiB after evaluating; digest {:016x}",
         state.alerts.len(),
-        rss_kib()
+        rss_kib(),
+        digest.0
     );
 }

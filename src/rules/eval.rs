@@ -6,6 +6,7 @@
 //! condition returns); `recover_after` asks for that many consecutive healthy evaluations
 //! before resolving; flap damping holds a flapping alert firing until it is stable.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::time::Duration;
 
@@ -87,19 +88,60 @@ pub struct Transition {
 /// FNV-1a 64 over the alert name and its sorted labels, as 16 hex digits: stable across
 /// processes, versions and platforms.
 pub fn fingerprint(rule: &str, labels: &Labels) -> String {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    let mut eat = |bytes: &[u8]| {
-        for b in bytes.iter().chain(&[0xff]) {
-            h ^= u64::from(*b);
-            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    Fingerprint::of(rule, labels.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .as_str()
+        .to_string()
+}
+
+/// A [`fingerprint`] on the stack: the evaluator computes one per group and evaluation, and
+/// most groups have no alert to look up with it.
+pub(super) struct Fingerprint([u8; 16]);
+
+impl Fingerprint {
+    /// Over the alert name and its labels, which `labels` yields sorted by name.
+    pub(super) fn of<'a>(
+        rule: &str,
+        labels: impl Iterator<Item = (&'a str, &'a str)>,
+    ) -> Fingerprint {
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        let mut eat = |bytes: &[u8]| {
+            for b in bytes.iter().chain(&[0xff]) {
+                h ^= u64::from(*b);
+                h = h.wrapping_mul(0x0000_0100_0000_01b3);
+            }
+        };
+        eat(rule.as_bytes());
+        for (k, v) in labels {
+            eat(k.as_bytes());
+            eat(v.as_bytes());
         }
-    };
-    eat(rule.as_bytes());
-    for (k, v) in labels {
-        eat(k.as_bytes());
-        eat(v.as_bytes());
+        let mut hex = [0u8; 16];
+        for (i, d) in hex.iter_mut().enumerate() {
+            *d = b"0123456789abcdef"[(h >> (60 - 4 * i)) as usize & 0xf];
+        }
+        Fingerprint(hex)
     }
-    format!("{h:016x}")
+
+    pub(super) fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.0).expect("hex digits")
+    }
+}
+
+/// A group's key as read from the series (borrowed) or from an alert's labels (a vanished
+/// group).
+enum Key<'k> {
+    Read(&'k [&'k str]),
+    Vanished(Vec<&'k str>),
+}
+
+impl<'k> std::ops::Deref for Key<'k> {
+    type Target = [&'k str];
+    fn deref(&self) -> &[&'k str] {
+        match self {
+            Key::Read(k) => k,
+            Key::Vanished(k) => k,
+        }
+    }
 }
 
 /// Numbers as people write them: `400`, `0.02`, `14.4`.
@@ -112,8 +154,9 @@ pub fn fmt_num(v: f64) -> String {
 }
 
 /// One group's verdict at this evaluation.
-struct Obs {
-    group: Labels,
+struct Obs<'k> {
+    /// The group's value of each of the rule's `by` labels, in name order ([`ByLabels`]).
+    key: Key<'k>,
     /// `None`: no data.
     value: Option<f64>,
     failing: bool,
@@ -125,22 +168,23 @@ struct Obs {
 /// The rule's aggregate over `series`; `span` is the time the data covers (a rate is per
 /// second of it).
 fn aggregate(th: &Threshold, series: &[&SeriesData], span: Duration) -> Option<f64> {
+    // A single member's distribution is read where it is, not copied.
     let dist = || {
-        let mut acc: Option<Dist> = None;
+        let mut acc: Option<Cow<Dist>> = None;
         for s in series {
             if let Data::Distribution(d) = &s.data {
                 match &mut acc {
-                    None => acc = Some(d.clone()),
-                    Some(a) => a.merge(d),
+                    None => acc = Some(Cow::Borrowed(d)),
+                    Some(a) => a.to_mut().merge(d),
                 }
             }
         }
         acc
     };
-    let counts = |m: &Matchers| -> f64 {
+    let counts = |m: &dyn Fn(&Labels) -> bool| -> f64 {
         series
             .iter()
-            .filter(|s| m.matches(&s.labels))
+            .filter(|s| m(&s.labels))
             .map(|s| match &s.data {
                 Data::Counter { increase } => *increase,
                 Data::Distribution(d) => d.count() as f64,
@@ -176,19 +220,109 @@ fn aggregate(th: &Threshold, series: &[&SeriesData], span: Duration) -> Option<f
             if series.is_empty() {
                 return None;
             }
-            Some(counts(&Matchers::default()) / span.as_secs_f64().max(1.0))
+            Some(counts(&|_| true) / span.as_secs_f64().max(1.0))
         }
         Aggregate::Ratio => {
-            let d = counts(&th.denominator);
-            (d > 0.0).then(|| counts(&th.denominator.and(&th.numerator)) / d)
+            let d = counts(&|l| th.denominator.matches(l));
+            // The numerator counts what both match (`denominator.and(numerator)`).
+            (d > 0.0).then(|| counts(&|l| th.denominator.matches(l) && th.numerator.matches(l)) / d)
         }
     }
 }
 
-fn group_of(by: &[String], labels: &Labels) -> Labels {
-    by.iter()
-        .map(|k| (k.clone(), labels.get(k).cloned().unwrap_or_default()))
-        .collect()
+/// A rule's group labels (`by`) in name order, each once: the order in which a map from group
+/// labels to members sorts the groups, so a group is known by its values alone (its key).
+pub(super) struct ByLabels<'r>(pub(super) Vec<&'r str>);
+
+impl<'r> ByLabels<'r> {
+    pub(super) fn of(rule: &'r Rule) -> ByLabels<'r> {
+        let mut names: Vec<&str> = rule.by.iter().map(String::as_str).collect();
+        names.sort_unstable();
+        names.dedup();
+        ByLabels(names)
+    }
+
+    /// The key of the group `labels` belongs to; a missing label reads as "".
+    pub(super) fn key<'a>(&self, labels: &'a Labels) -> Vec<&'a str> {
+        self.0
+            .iter()
+            .map(|n| labels.get(*n).map_or("", String::as_str))
+            .collect()
+    }
+
+    /// The group's labels, as `by` names them.
+    pub(super) fn labels(&self, key: &[&str]) -> Labels {
+        self.0
+            .iter()
+            .zip(key)
+            .map(|(n, v)| (n.to_string(), v.to_string()))
+            .collect()
+    }
+}
+
+/// Series grouped by a rule's `by` labels without copying a label: groups in key order (as a
+/// map keyed by the group's labels orders them), each group's members in the source's order.
+pub(super) struct Groups<'d, 's> {
+    width: usize,
+    /// Each member's key, `width` values apiece, in `members` order.
+    keys: Vec<&'d str>,
+    members: Vec<&'d SeriesData<'s>>,
+    /// Each group's members: `members[start..end]`.
+    bounds: Vec<(usize, usize)>,
+}
+
+impl<'d, 's> Groups<'d, 's> {
+    pub(super) fn new(by: &ByLabels, series: &'d [SeriesData<'s>]) -> Groups<'d, 's> {
+        let width = by.0.len();
+        let mut raw: Vec<&'d str> = Vec::with_capacity(series.len() * width);
+        for s in series {
+            for n in &by.0 {
+                raw.push(s.labels.get(*n).map_or("", String::as_str));
+            }
+        }
+        let key = |i: usize| &raw[i * width..(i + 1) * width];
+        let mut order: Vec<usize> = (0..series.len()).collect();
+        // Stable: members keep the source's order within their group.
+        order.sort_by(|a, b| key(*a).cmp(key(*b)));
+        let mut bounds = Vec::new();
+        for (pos, i) in order.iter().enumerate() {
+            if pos == 0 || key(order[pos - 1]) != key(*i) {
+                bounds.push((pos, pos));
+            }
+            if let Some(last) = bounds.last_mut() {
+                last.1 = pos + 1;
+            }
+        }
+        Groups {
+            width,
+            keys: order.iter().flat_map(|i| key(*i)).copied().collect(),
+            members: order.iter().map(|i| &series[*i]).collect(),
+            bounds,
+        }
+    }
+
+    pub(super) fn len(&self) -> usize {
+        self.bounds.len()
+    }
+
+    pub(super) fn key(&self, group: usize) -> &[&'d str] {
+        let start = self.bounds[group].0 * self.width;
+        &self.keys[start..start + self.width]
+    }
+
+    pub(super) fn members(&self, group: usize) -> &[&'d SeriesData<'s>] {
+        let (start, end) = self.bounds[group];
+        &self.members[start..end]
+    }
+
+    pub(super) fn find(&self, key: &[&str]) -> Option<usize> {
+        self.bounds
+            .binary_search_by(|(start, _)| {
+                let k = &self.keys[start * self.width..(start + 1) * self.width];
+                (*k).cmp(key)
+            })
+            .ok()
+    }
 }
 
 /// How much of a window the source has data for, under a rule's `min_coverage`.
@@ -358,28 +492,24 @@ fn judge_across(
     (if failing { worst_failing } else { worst_all }, failing)
 }
 
-fn grouped<'a>(by: &[String], series: &'a [SeriesData]) -> BTreeMap<Labels, Vec<&'a SeriesData>> {
-    let mut groups: BTreeMap<Labels, Vec<&SeriesData>> = BTreeMap::new();
-    for s in series {
-        groups.entry(group_of(by, &s.labels)).or_default().push(s);
-    }
-    groups
+/// What a threshold rule read at `now`: its window's series, and the resolve window's when
+/// some group is judged over that.
+struct ThresholdRead<'s> {
+    long: Vec<SeriesData<'s>>,
+    long_span: Span,
+    short: Option<(Vec<SeriesData<'s>>, Span)>,
 }
 
-/// Every group of a threshold rule at `now`. With `resolve_window`, the groups whose alert
-/// fires (`firing`) or resolved within the window (`recent`) are judged over it: one more read,
-/// only when there are such groups.
-fn observe_threshold(
-    rule: &Rule,
+/// With `resolve_window`, the groups whose alert fires or resolved within the memory are judged
+/// over it: one more read, only when there are such groups (`judged_short`).
+fn read_threshold<'s>(
     th: &Threshold,
-    source: &dyn Source,
+    source: &'s dyn Source,
     now: DateTime<Utc>,
-    firing: &BTreeSet<Labels>,
-    recent: &BTreeSet<Labels>,
-) -> Vec<Obs> {
-    let series = source.series(th.metric, &th.matchers, th.window, now);
-    let groups = grouped(&rule.by, &series);
-    let long = Span::of(
+    judged_short: bool,
+) -> ThresholdRead<'s> {
+    let long = source.series(th.metric, &th.matchers, th.window, now);
+    let long_span = Span::of(
         source,
         th.metric,
         &th.matchers,
@@ -387,35 +517,54 @@ fn observe_threshold(
         th.min_coverage,
         now,
     );
-    let short_series;
     let short = match th.resolve_window {
-        Some(w) if !firing.is_empty() || !recent.is_empty() => {
-            short_series = source.series(th.metric, &th.matchers, w, now);
-            Some((
-                grouped(&rule.by, &short_series),
-                Span::of(source, th.metric, &th.matchers, w, th.min_coverage, now),
-            ))
-        }
+        Some(w) if judged_short => Some((
+            source.series(th.metric, &th.matchers, w, now),
+            Span::of(source, th.metric, &th.matchers, w, th.min_coverage, now),
+        )),
         _ => None,
     };
+    ThresholdRead {
+        long,
+        long_span,
+        short,
+    }
+}
+
+/// The groups whose alert fires (`firing`) or resolved within the rule's memory (`recent`),
+/// by key.
+type KeySet<'a> = BTreeSet<Vec<&'a str>>;
+
+/// Every group of a threshold rule at `now`, in key order. `short`: the resolve window's
+/// groups, when read (see [`read_threshold`]).
+fn observe_threshold<'d>(
+    th: &Threshold,
+    groups: &'d Groups<'d, '_>,
+    long: Span,
+    short: Option<(&'d Groups<'d, '_>, Span)>,
+    firing: &KeySet,
+    recent: &KeySet,
+) -> Vec<Obs<'d>> {
     let mut out = Vec::with_capacity(groups.len());
-    for (group, members) in &groups {
+    for g in 0..groups.len() {
+        let key = groups.key(g);
+        let members = groups.members(g);
         let o = match &short {
             // A firing group without data in the resolve window (no run since) stays judged
             // over the whole window: silence is not a recovery.
-            Some((g, span)) if firing.contains(group) => g
-                .get(group)
-                .map(|m| observe_group(th, group, m, *span))
+            Some((sg, span)) if firing.contains(key) => sg
+                .find(key)
+                .map(|i| observe_group(th, key, sg.members(i), *span))
                 .filter(|o| o.value.is_some())
-                .unwrap_or_else(|| observe_group(th, group, members, long)),
+                .unwrap_or_else(|| observe_group(th, key, members, long)),
             // A group that resolved meanwhile fires again on new evidence only.
-            Some((g, span)) if recent.contains(group) => observe_group(
+            Some((sg, span)) if recent.contains(key) => observe_group(
                 th,
-                group,
-                g.get(group).map_or(&[][..], Vec::as_slice),
+                key,
+                sg.find(key).map_or(&[][..], |i| sg.members(i)),
                 *span,
             ),
-            _ => observe_group(th, group, members, long),
+            _ => observe_group(th, key, members, long),
         };
         out.push(o);
     }
@@ -423,13 +572,18 @@ fn observe_threshold(
 }
 
 /// One group of a threshold rule over `span`'s window.
-fn observe_group(th: &Threshold, group: &Labels, members: &[&SeriesData], span: Span) -> Obs {
+fn observe_group<'k>(
+    th: &Threshold,
+    key: &'k [&'k str],
+    members: &[&SeriesData],
+    span: Span,
+) -> Obs<'k> {
     let mut notes = BTreeMap::new();
     if th.resolve_window.is_some() {
         notes.insert("window".into(), fmt_duration(span.shown()));
     }
     let mut obs = Obs {
-        group: group.clone(),
+        key: Key::Read(key),
         value: None,
         failing: false,
         threshold: th.threshold,
@@ -479,7 +633,7 @@ fn observe_burn(
     now: DateTime<Utc>,
     burns: &BurnRates,
     firing: bool,
-) -> Vec<Obs> {
+) -> Vec<Obs<'static>> {
     let Some(slo) = slo else { return Vec::new() };
     let mut value = None;
     let mut failing = false;
@@ -516,8 +670,9 @@ fn observe_burn(
     if let Some(c) = caveat {
         notes.insert("coverage".into(), c);
     }
+    // One group without labels.
     vec![Obs {
-        group: Labels::new(),
+        key: Key::Read(&[]),
         value,
         failing,
         threshold,
@@ -561,6 +716,44 @@ fn since(now: DateTime<Utc>, then: DateTime<Utc>) -> Duration {
     (now - then).to_std().unwrap_or(Duration::ZERO)
 }
 
+/// The labels every alert of `rule` has besides its group's, sorted by name: the rule's own,
+/// then its name and severity, which win over them.
+pub(super) fn fixed_labels(rule: &Rule) -> Vec<(&str, &str)> {
+    let mut fixed: Vec<(&str, &str)> = rule
+        .labels
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .filter(|(k, _)| *k != "alertname" && *k != "severity")
+        .chain([
+            ("alertname", rule.name.as_str()),
+            ("severity", rule.severity.as_str()),
+        ])
+        .collect();
+    fixed.sort_unstable_by_key(|(k, _)| *k);
+    fixed
+}
+
+/// An alert's labels in name order without building them: the group's (`names` with `key`'s
+/// values) and `fixed` (sorted), `fixed` winning a name both have, as the labels map that
+/// extends the group's with the rule's would hold them.
+pub(super) fn merged_labels<'a>(
+    names: &'a [&'a str],
+    key: &'a [&'a str],
+    fixed: &'a [(&'a str, &'a str)],
+) -> impl Iterator<Item = (&'a str, &'a str)> + 'a {
+    let mut group = names.iter().copied().zip(key.iter().copied()).peekable();
+    let mut fixed = fixed.iter().copied().peekable();
+    std::iter::from_fn(move || match (group.peek(), fixed.peek()) {
+        (Some(g), Some(f)) if g.0 < f.0 => group.next(),
+        (Some(g), Some(f)) if g.0 == f.0 => {
+            group.next();
+            fixed.next()
+        }
+        (Some(_), None) => group.next(),
+        _ => fixed.next(),
+    })
+}
+
 /// Evaluates every rule at `now`, updating `state`, and returns the transitions in rule order.
 pub fn evaluate(
     rules: &RuleSet,
@@ -597,7 +790,6 @@ pub fn evaluate_with(
     burns: &BurnRates,
 ) -> Result<Vec<Transition>, Stopped> {
     let mut out = Vec::new();
-    let mut seen: BTreeSet<String> = BTreeSet::new();
     // The active alerts' labels by rule, read once: scanning every alert for every rule is
     // quadratic (10,000 rules x thousands of alerts). A rule only changes its own alerts, so
     // the snapshot is what a scan would see, unless two rules share a name (then we scan).
@@ -633,6 +825,7 @@ pub fn evaluate_with(
                 .collect();
             &scanned
         };
+        let by = ByLabels::of(rule);
         // The groups whose alert fires, for rules that judge those over a resolve window.
         let slo = match &rule.condition {
             Condition::Burn { slo, .. } => rules.slos.iter().find(|s| &s.name == slo),
@@ -650,33 +843,49 @@ pub fn evaluate_with(
                 .filter(|_| *resolves_early)
                 .map(|_| rows.iter().map(|r| r.short).max().unwrap_or_default()),
         };
-        let (firing, recent): (BTreeSet<Labels>, BTreeSet<Labels>) = match memory {
+        let (firing, recent): (KeySet, KeySet) = match memory {
             None => Default::default(),
             Some(memory) => (
                 active_alerts
                     .iter()
                     .filter(|(_, p)| *p == Phase::Firing)
-                    .map(|(l, _)| group_of(&rule.by, l))
+                    .map(|(l, _)| by.key(l))
                     .collect(),
                 resolved
                     .get(&rule.name)
                     .into_iter()
                     .flatten()
                     .filter(|(_, at)| since(now, *at) < memory)
-                    .map(|(l, _)| group_of(&rule.by, l))
+                    .map(|(l, _)| by.key(l))
                     .collect(),
             ),
         };
-        let mut obs = match &rule.condition {
-            Condition::Threshold(th) => observe_threshold(rule, th, source, now, &firing, &recent),
-            Condition::Burn { rows, .. } => observe_burn(
-                rows,
-                slo,
-                source,
-                now,
-                burns,
-                !firing.is_empty() || !recent.is_empty(),
+        let judged_short = !firing.is_empty() || !recent.is_empty();
+        let read = match &rule.condition {
+            Condition::Threshold(th) => Some(read_threshold(th, source, now, judged_short)),
+            Condition::Burn { .. } => None,
+        };
+        let groups = read.as_ref().map(|r| {
+            (
+                Groups::new(&by, &r.long),
+                r.short
+                    .as_ref()
+                    .map(|(s, span)| (Groups::new(&by, s), *span)),
+            )
+        });
+        let mut obs = match (&rule.condition, &read, &groups) {
+            (Condition::Threshold(th), Some(read), Some((long, short))) => observe_threshold(
+                th,
+                long,
+                read.long_span,
+                short.as_ref().map(|(g, span)| (g, *span)),
+                &firing,
+                &recent,
             ),
+            (Condition::Burn { rows, .. }, _, _) => {
+                observe_burn(rows, slo, source, now, burns, judged_short)
+            }
+            (Condition::Threshold(_), _, _) => unreachable!("a threshold rule's series are read"),
         };
         let (threshold, window) = match &rule.condition {
             Condition::Threshold(th) => (th.threshold, th.window),
@@ -688,7 +897,7 @@ pub fn evaluate_with(
         // No series at all: the rule's single group has no data.
         if obs.is_empty() && rule.by.is_empty() {
             obs.push(Obs {
-                group: Labels::new(),
+                key: Key::Read(&[]),
                 value: None,
                 failing: false,
                 threshold,
@@ -697,27 +906,25 @@ pub fn evaluate_with(
             });
         }
         // Active groups that vanished: no data for them.
-        let observed: BTreeSet<Labels> = obs.iter().map(|o| o.group.clone()).collect();
-        for (labels, _) in active_alerts {
-            let g = group_of(&rule.by, labels);
-            if !observed.contains(&g) {
-                obs.push(Obs {
-                    group: g,
-                    value: None,
-                    failing: false,
-                    threshold,
-                    window,
-                    notes: BTreeMap::new(),
-                });
-            }
+        if !active_alerts.is_empty() {
+            let observed: BTreeSet<&[&str]> = obs.iter().map(|o| &*o.key).collect();
+            let vanished: Vec<Vec<&str>> = active_alerts
+                .iter()
+                .map(|(labels, _)| by.key(labels))
+                .filter(|k| !observed.contains(k.as_slice()))
+                .collect();
+            obs.extend(vanished.into_iter().map(|k| Obs {
+                key: Key::Vanished(k),
+                value: None,
+                failing: false,
+                threshold,
+                window,
+                notes: BTreeMap::new(),
+            }));
         }
+        let fixed = fixed_labels(rule);
         for o in obs {
-            let mut labels = o.group.clone();
-            labels.extend(rule.labels.clone());
-            labels.insert("alertname".into(), rule.name.clone());
-            labels.insert("severity".into(), rule.severity.clone());
-            let fp = fingerprint(&rule.name, &labels);
-            seen.insert(fp.clone());
+            let fp = Fingerprint::of(&rule.name, merged_labels(&by.0, &o.key, &fixed));
             let mut notes = o.notes;
             let cond = match o.value {
                 Some(_) => o.failing,
@@ -736,6 +943,16 @@ pub fn evaluate_with(
                     NoDataPolicy::KeepState => continue,
                 },
             };
+            // Healthy with no alert: nothing changes (what `step` would decide), so nothing
+            // is rendered. Most groups of most evaluations end here.
+            if !cond && !state.alerts.contains_key(fp.as_str()) {
+                continue;
+            }
+            let fp = fp.as_str().to_string();
+            let mut labels = by.labels(&o.key);
+            labels.extend(rule.labels.clone());
+            labels.insert("alertname".into(), rule.name.clone());
+            labels.insert("severity".into(), rule.severity.clone());
             let mut annotations = notes;
             let no_data_msg = annotations.get("no_data").cloned();
             let shown = (o.value, o.threshold, o.window);

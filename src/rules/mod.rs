@@ -20,4 +20,6 @@ pub use slo::{BurnRates, SloStatus, slo_status, slo_status_until, slo_status_wit
 pub use source::{Data, Dist, MemorySource, SeriesData, Source};
 
 #[cfg(test)]
+mod equivalence;
+#[cfg(test)]
 mod tests;

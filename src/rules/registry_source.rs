@@ -12,6 +12,7 @@
 //! both (two replicas running one location) is one more member of its group, so counts add up
 //! and distributions merge, exactly as two series of one registry would.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
 
@@ -213,7 +214,7 @@ impl Source for RegistrySource<'_> {
         matchers: &Matchers,
         window: Duration,
         end: DateTime<Utc>,
-    ) -> Vec<SeriesData> {
+    ) -> Vec<SeriesData<'_>> {
         let w = Window::from_duration(window);
         if derived_runs(metric, matchers) {
             // Runs per (check, location, outcome) from the latency distribution's counts (no
@@ -228,7 +229,7 @@ impl Source for RegistrySource<'_> {
                 .into_iter()
                 .filter(|(l, _)| matchers.matches(l))
                 .map(|(labels, n)| SeriesData {
-                    labels,
+                    labels: Cow::Owned(labels),
                     data: Data::Counter { increase: n as f64 },
                 })
                 .collect();
@@ -241,7 +242,7 @@ impl Source for RegistrySource<'_> {
                 .map(|((_, l), s)| (to_labels(l), s))
                 .filter(|(l, _)| matchers.matches(l))
                 .map(|(labels, s)| SeriesData {
-                    labels,
+                    labels: Cow::Owned(labels),
                     data: Data::Counter {
                         increase: s.increase(window, end),
                     },
@@ -255,13 +256,15 @@ impl Source for RegistrySource<'_> {
                 .filter_map(|(labels, d)| {
                     let data = match d {
                         WindowData::Gauge(v) => Data::Gauge { last: v },
-                        WindowData::Distribution(hist) => Data::Distribution(Dist {
-                            hist,
-                            units_per_ms: 1000.0,
-                        }),
+                        WindowData::Distribution(hist) => {
+                            Data::Distribution(Dist::from_histogram(hist, 1000.0))
+                        }
                         WindowData::Counter(_) => return None,
                     };
-                    Some(SeriesData { labels, data })
+                    Some(SeriesData {
+                        labels: Cow::Owned(labels),
+                        data,
+                    })
                 })
                 .collect(),
         }
@@ -893,7 +896,7 @@ mod tests {
                     .series(&catalog::CHECK_RUNS, &Matchers::default(), window, end)
                     .into_iter()
                     .map(|s| match s.data {
-                        Data::Counter { increase } => (s.labels, increase as u64),
+                        Data::Counter { increase } => (s.labels.into_owned(), increase as u64),
                         other => panic!("runs are counters: {other:?}"),
                     })
                     .collect();

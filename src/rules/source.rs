@@ -4,7 +4,9 @@
 //! it over the metrics registry (and the store for long windows); tests and `synmon alerts test`
 //! use [`MemorySource`], a table of timestamped samples.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -24,32 +26,152 @@ pub enum Data {
     Distribution(Dist),
 }
 
-/// A distribution's samples in the window, as an HDR histogram.
+/// A distribution's samples in the window: an HDR histogram (the registry's), or the raw
+/// samples of a small window (the memory source's), read with the resolution a histogram of
+/// [`new_histogram`]'s precision would give them.
+///
+/// Why two shapes: a 3-significant-digit histogram is 16 KiB of counts however few samples it
+/// holds, and a rule over a few samples per series (the memory source's typical window) spent
+/// most of its time allocating and zeroing them. Every read below gives exactly what the
+/// histogram holding the same samples gives (`dist_samples_read_like_the_histogram` checks
+/// it on random samples).
 #[derive(Debug, Clone)]
 pub struct Dist {
-    pub hist: Histogram<u64>,
-    /// Histogram units per millisecond: 1000 for the registry's microsecond histograms.
+    repr: Repr,
+    /// Histogram units per millisecond: 1000 for the registry's microsecond histograms, 1 for
+    /// the memory source's millisecond samples.
     pub units_per_ms: f64,
 }
 
-impl Dist {
-    pub fn count(&self) -> u64 {
-        self.hist.len()
+#[derive(Debug, Clone)]
+enum Repr {
+    Hist(Histogram<u64>),
+    /// Sorted sample values, in units.
+    Samples(Vec<u64>),
+}
+
+/// The resolution samples are read with: [`new_histogram`]'s (lowest 1, 3 significant
+/// digits). Equivalent ranges depend on those two only, not on the highest trackable value.
+fn resolution() -> &'static Histogram<u64> {
+    static RESOLUTION: std::sync::LazyLock<Histogram<u64>> =
+        std::sync::LazyLock::new(|| Histogram::new_with_bounds(1, 2, 3).expect("static bounds"));
+    &RESOLUTION
+}
+
+/// Records `v`, growing an auto-resizing histogram to it (`saturating_record` alone would clamp
+/// it to the highest value trackable so far) and saturating a fixed one.
+fn record(h: &mut Histogram<u64>, v: u64) {
+    if h.record(v).is_err() {
+        h.saturating_record(v);
     }
+}
+
+impl Dist {
+    /// A histogram's samples.
+    pub fn from_histogram(hist: Histogram<u64>, units_per_ms: f64) -> Dist {
+        Dist {
+            repr: Repr::Hist(hist),
+            units_per_ms,
+        }
+    }
+
+    /// Raw samples in units, read as a [`new_histogram`] holding them would read.
+    pub fn from_samples(mut samples: Vec<u64>, units_per_ms: f64) -> Dist {
+        samples.sort_unstable();
+        Dist {
+            repr: Repr::Samples(samples),
+            units_per_ms,
+        }
+    }
+
+    /// The samples as a histogram (of [`new_histogram`]'s resolution for raw samples).
+    pub fn to_histogram(&self) -> Histogram<u64> {
+        match &self.repr {
+            Repr::Hist(h) => h.clone(),
+            Repr::Samples(s) => {
+                let mut h = Histogram::new_with_bounds(1, 2, 3).expect("static bounds");
+                h.auto(true);
+                for v in s {
+                    record(&mut h, *v);
+                }
+                h
+            }
+        }
+    }
+
+    pub fn count(&self) -> u64 {
+        match &self.repr {
+            Repr::Hist(h) => h.len(),
+            Repr::Samples(s) => s.len() as u64,
+        }
+    }
+
+    /// The value at quantile `q`, in units, as `Histogram::value_at_quantile` finds it: the
+    /// `ceil(q * count)`-th sample (at least the first), at the top of its equivalent range
+    /// (the bottom for `q == 0`).
+    fn value_at_quantile(&self, q: f64) -> u64 {
+        match &self.repr {
+            Repr::Hist(h) => h.value_at_quantile(q),
+            Repr::Samples(s) => {
+                let q = if q > 1.0 { 1.0 } else { q };
+                let rank = ((q * s.len() as f64).ceil() as u64).max(1);
+                let Some(v) = s.get(rank as usize - 1) else {
+                    return 0;
+                };
+                if q == 0.0 {
+                    resolution().lowest_equivalent(*v)
+                } else {
+                    resolution().highest_equivalent(*v)
+                }
+            }
+        }
+    }
+
     /// Quantile in ms; `None` when empty.
     pub fn quantile(&self, q: f64) -> Option<f64> {
-        (self.count() > 0).then(|| self.hist.value_at_quantile(q) as f64 / self.units_per_ms)
+        (self.count() > 0).then(|| self.value_at_quantile(q) as f64 / self.units_per_ms)
     }
+
     pub fn mean(&self) -> Option<f64> {
-        (self.count() > 0).then(|| self.hist.mean() / self.units_per_ms)
+        let mean = match &self.repr {
+            Repr::Hist(h) => h.mean(),
+            // As `Histogram::mean` sums it: bucket by bucket, each bucket's median times its
+            // share, in ascending order.
+            Repr::Samples(s) => {
+                let r = resolution();
+                let n = s.len() as f64;
+                let mut total = 0.0_f64;
+                for bucket in s.chunk_by(|a, b| r.lowest_equivalent(*a) == r.lowest_equivalent(*b))
+                {
+                    total += r.median_equivalent(bucket[0]) as f64 * bucket.len() as f64 / n;
+                }
+                total
+            }
+        };
+        (self.count() > 0).then(|| mean / self.units_per_ms)
     }
+
     pub fn min(&self) -> Option<f64> {
-        (self.count() > 0).then(|| self.hist.min() as f64 / self.units_per_ms)
+        let min = match &self.repr {
+            Repr::Hist(h) => h.min(),
+            // A zero sample makes the minimum 0; otherwise the bottom of the smallest one's range.
+            Repr::Samples(s) => match s.first() {
+                Some(0) | None => 0,
+                Some(v) => resolution().lowest_equivalent(*v),
+            },
+        };
+        (self.count() > 0).then(|| min as f64 / self.units_per_ms)
     }
+
     pub fn max(&self) -> Option<f64> {
-        (self.count() > 0).then(|| self.hist.max() as f64 / self.units_per_ms)
+        let max = match &self.repr {
+            Repr::Hist(h) => h.max(),
+            Repr::Samples(s) => s.last().map_or(0, |v| resolution().highest_equivalent(*v)),
+        };
+        (self.count() > 0).then(|| max as f64 / self.units_per_ms)
     }
-    /// Samples at or under `ms`.
+
+    /// Samples at or under `ms` (a sample counts when the top of its equivalent range does).
     pub fn count_le(&self, ms: f64) -> u64 {
         if self.count() == 0 {
             return 0;
@@ -58,22 +180,52 @@ impl Dist {
         if limit < 0.0 {
             return 0;
         }
-        self.hist
-            .iter_recorded()
-            .filter(|v| (v.value_iterated_to() as f64) <= limit)
-            .map(|v| v.count_at_value())
-            .sum()
+        match &self.repr {
+            Repr::Hist(h) => h
+                .iter_recorded()
+                .filter(|v| (v.value_iterated_to() as f64) <= limit)
+                .map(|v| v.count_at_value())
+                .sum(),
+            Repr::Samples(s) => s
+                .iter()
+                .filter(|v| (resolution().highest_equivalent(**v) as f64) <= limit)
+                .count() as u64,
+        }
     }
-    /// Adds another distribution's samples (same units).
+
+    /// Adds another distribution's samples (same units, from the same source).
     pub fn merge(&mut self, other: &Dist) {
-        // Both come from the same source, with the same bounds; a failure would be a bug there.
-        let _ = self.hist.add(&other.hist);
+        match (&mut self.repr, &other.repr) {
+            // Both come from the same source, with the same bounds; a failure would be a bug
+            // there.
+            (Repr::Hist(a), Repr::Hist(b)) => {
+                let _ = a.add(b);
+            }
+            (Repr::Hist(a), Repr::Samples(b)) => {
+                for v in b {
+                    record(a, *v);
+                }
+            }
+            (Repr::Samples(a), Repr::Samples(b)) => {
+                a.extend_from_slice(b);
+                a.sort_unstable();
+            }
+            (Repr::Samples(a), Repr::Hist(b)) => {
+                let mut h = b.clone();
+                for v in a.iter() {
+                    record(&mut h, *v);
+                }
+                self.repr = Repr::Hist(h);
+            }
+        }
     }
 }
 
+/// One series of a [`Source::series`] answer: its labels, borrowed from the source when it
+/// keeps them as [`Labels`] (no copy per rule and evaluation), and its data over the window.
 #[derive(Debug, Clone)]
-pub struct SeriesData {
-    pub labels: Labels,
+pub struct SeriesData<'a> {
+    pub labels: Cow<'a, Labels>,
     pub data: Data,
 }
 
@@ -87,7 +239,7 @@ pub trait Source {
         matchers: &Matchers,
         window: Duration,
         end: DateTime<Utc>,
-    ) -> Vec<SeriesData>;
+    ) -> Vec<SeriesData<'_>>;
 
     /// Events in the window ending at each of `ends`: the sum over the series [`series`]
     /// returns of counter increases and distribution counts (gauges count nothing). SLIs ask
@@ -178,24 +330,29 @@ pub fn latency_counts_of_series<S: Source + ?Sized>(
 type Point = (DateTime<Utc>, Option<f64>);
 
 /// A table of timestamped samples: counters as cumulative values, gauges as set values (`None`
-/// marks stale), distributions as individual samples in ms (kept in an exact 1-unit-per-ms
-/// histogram up to 2,048 ms, 3 significant digits above).
+/// marks stale), distributions as individual samples in ms (read as a histogram exact to the
+/// ms up to 2,048 ms, 3 significant digits above, would read them).
 ///
 /// Series are indexed by metric and by `label="value"`, so a rule's lookup reads only the
-/// series its most selective equality matcher allows, not the whole table.
+/// series its most selective equality matcher allows, not the whole table; answers list series
+/// in label order, by a rank computed once after the table last grew.
 #[derive(Debug, Default, Clone)]
 pub struct MemorySource {
     series: Vec<Stored>,
     ids: HashMap<(String, Labels), usize>,
     /// Series of each metric.
     by_metric: HashMap<String, Vec<usize>>,
-    /// Series of each metric with a given label value: (metric, label, value).
-    postings: HashMap<(String, String, String), Vec<usize>>,
+    /// Series of each metric with a given label value: metric -> label -> value -> series.
+    /// Nested so that a lookup borrows the matcher's strings instead of building a key.
+    postings: HashMap<String, HashMap<String, HashMap<String, Vec<usize>>>>,
+    /// Each series' position in label order; reset when a series is added.
+    rank: OnceLock<Vec<u32>>,
 }
 
 #[derive(Debug, Clone)]
 struct Stored {
     labels: Labels,
+    /// In time order (equal times in the order pushed).
     points: Vec<Point>,
 }
 
@@ -226,9 +383,12 @@ impl MemorySource {
             Some(id) => *id,
             None => {
                 let id = self.series.len();
+                let postings = self.postings.entry(key.0.clone()).or_default();
                 for (k, v) in &key.1 {
-                    self.postings
-                        .entry((key.0.clone(), k.clone(), v.clone()))
+                    postings
+                        .entry(k.clone())
+                        .or_default()
+                        .entry(v.clone())
                         .or_default()
                         .push(id);
                 }
@@ -238,6 +398,7 @@ impl MemorySource {
                     points: Vec::new(),
                 });
                 self.ids.insert(key, id);
+                self.rank = OnceLock::new();
                 id
             }
         };
@@ -253,19 +414,33 @@ impl MemorySource {
     /// matcher on a non-empty value, else every series of the metric.
     fn candidates(&self, metric: &str, matchers: &Matchers) -> &[usize] {
         let mut best: Option<&[usize]> = None;
+        let postings = self.postings.get(metric);
         for m in &matchers.0 {
             if m.op != MatchOp::Eq || m.value.is_empty() {
                 continue;
             }
-            let list = self
-                .postings
-                .get(&(metric.to_string(), m.label.clone(), m.value.clone()))
+            let list = postings
+                .and_then(|p| p.get(&m.label))
+                .and_then(|p| p.get(&m.value))
                 .map_or(&[][..], Vec::as_slice);
             if best.is_none_or(|b| list.len() < b.len()) {
                 best = Some(list);
             }
         }
         best.unwrap_or_else(|| self.by_metric.get(metric).map_or(&[][..], Vec::as_slice))
+    }
+
+    /// Each series' position in label order.
+    fn rank(&self) -> &[u32] {
+        self.rank.get_or_init(|| {
+            let mut order: Vec<usize> = (0..self.series.len()).collect();
+            order.sort_by(|a, b| self.series[*a].labels.cmp(&self.series[*b].labels));
+            let mut rank = vec![0u32; order.len()];
+            for (pos, id) in order.into_iter().enumerate() {
+                rank[id] = pos as u32;
+            }
+            rank
+        })
     }
 }
 
@@ -276,6 +451,51 @@ pub fn new_histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("static histogram bounds")
 }
 
+/// A series' data over `(start, end]` from its points in time order.
+fn window_data(
+    kind: MetricKind,
+    points: &[Point],
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+) -> Option<Data> {
+    let from = points.partition_point(|(t, _)| *t <= start);
+    let to = from + points[from..].partition_point(|(t, _)| *t <= end);
+    let inside = &points[from..to];
+    Some(match kind {
+        MetricKind::Counter => {
+            // No point at or before the start: the counter was 0 then.
+            let mut prev = points[..from].iter().rev().find_map(|(_, v)| *v);
+            let first_in_window = prev.is_none();
+            let mut increase = 0.0;
+            let mut seen = false;
+            for (_, v) in inside {
+                let Some(v) = *v else { continue };
+                seen = true;
+                increase += match prev {
+                    Some(p) if v >= p => v - p,
+                    // A reset: the counter restarted from 0.
+                    _ => v,
+                };
+                prev = Some(v);
+            }
+            if !seen && first_in_window {
+                return None;
+            }
+            Data::Counter { increase }
+        }
+        MetricKind::Gauge => Data::Gauge {
+            last: points[..to].last().and_then(|(_, v)| *v),
+        },
+        MetricKind::Distribution => Data::Distribution(Dist::from_samples(
+            inside
+                .iter()
+                .filter_map(|(_, v)| v.map(|v| v.max(1.0).round().min(MAX_MS) as u64))
+                .collect(),
+            1.0,
+        )),
+    })
+}
+
 impl Source for MemorySource {
     fn series(
         &self,
@@ -283,7 +503,7 @@ impl Source for MemorySource {
         matchers: &Matchers,
         window: Duration,
         end: DateTime<Utc>,
-    ) -> Vec<SeriesData> {
+    ) -> Vec<SeriesData<'_>> {
         let start = end - chrono::Duration::from_std(window).unwrap_or(chrono::Duration::MAX);
         let mut ids: Vec<usize> = self
             .candidates(metric.name, matchers)
@@ -291,66 +511,18 @@ impl Source for MemorySource {
             .copied()
             .filter(|id| matchers.matches(&self.series[*id].labels))
             .collect();
-        // In label order, as a sorted table would list them.
-        ids.sort_by(|a, b| self.series[*a].labels.cmp(&self.series[*b].labels));
-        let mut out = Vec::new();
-        for id in ids {
-            let Stored { labels, points } = &self.series[id];
-            let data = match metric.kind {
-                MetricKind::Counter => {
-                    // No point at or before the start: the counter was 0 then.
-                    let mut prev = points
-                        .iter()
-                        .take_while(|(t, _)| *t <= start)
-                        .filter_map(|(_, v)| *v)
-                        .last();
-                    let first_in_window = prev.is_none();
-                    let mut increase = 0.0;
-                    let mut seen = false;
-                    for (_, v) in points.iter().filter(|(t, _)| *t > start && *t <= end) {
-                        let Some(v) = *v else { continue };
-                        seen = true;
-                        increase += match prev {
-                            Some(p) if v >= p => v - p,
-                            // A reset: the counter restarted from 0.
-                            _ => v,
-                        };
-                        prev = Some(v);
-                    }
-                    if !seen && first_in_window {
-                        continue;
-                    }
-                    Data::Counter { increase }
-                }
-                MetricKind::Gauge => Data::Gauge {
-                    last: points
-                        .iter()
-                        .take_while(|(t, _)| *t <= end)
-                        .last()
-                        .and_then(|(_, v)| *v),
-                },
-                MetricKind::Distribution => {
-                    // Sized to its samples (it grows as they are recorded and merged): a
-                    // full-range histogram is ~180 KiB to allocate and zero per series.
-                    let mut hist = Histogram::new_with_bounds(1, 2, 3).expect("static bounds");
-                    hist.auto(true);
-                    for (_, v) in points.iter().filter(|(t, _)| *t > start && *t <= end) {
-                        if let Some(v) = v {
-                            hist.saturating_record(v.max(1.0).round().min(MAX_MS) as u64);
-                        }
-                    }
-                    Data::Distribution(Dist {
-                        hist,
-                        units_per_ms: 1.0,
-                    })
-                }
-            };
-            out.push(SeriesData {
-                labels: labels.clone(),
-                data,
-            });
-        }
-        out
+        // In label order, as a sorted table would list them (one metric's labels are unique).
+        let rank = self.rank();
+        ids.sort_unstable_by_key(|id| rank[*id]);
+        ids.into_iter()
+            .filter_map(|id| {
+                let Stored { labels, points } = &self.series[id];
+                Some(SeriesData {
+                    labels: Cow::Borrowed(labels),
+                    data: window_data(metric.kind, points, start, end)?,
+                })
+            })
+            .collect()
     }
 
     /// The metric's earliest sample, over all its series.

@@ -1,0 +1,409 @@
+//! The evaluator's fast paths give exactly what the straightforward reading gives, on random
+//! data: distributions kept as raw samples read as the histogram holding them; the memory
+//! source's indexed, ranked, borrowed answers equal a scan of every series; groups keyed by
+//! their values are the groups a map from group labels finds; a fingerprint hashed from the
+//! parts of an alert's labels is the one of the labels map.
+//!
+//! (The registry source's count paths have theirs in `registry_source.rs`:
+//! `count_paths_equal_merged_histograms_on_random_data`.)
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, TimeZone, Utc};
+use hdrhistogram::Histogram;
+use proptest::prelude::*;
+use proptest::test_runner::{Config, FileFailurePersistence};
+
+use super::eval::{ByLabels, Fingerprint, Groups, fingerprint, fixed_labels, merged_labels};
+use super::model::{Aggregate, Condition, Labels, Matcher, Matchers, NoData, Op, Rule, Threshold};
+use super::source::{Data, Dist, MemorySource, SeriesData, Source};
+use crate::metrics::catalog::{CHECK_LATENCY, HTTP_ERRORS, MetricDef, MetricKind, PROBE_UNHEALTHY};
+
+fn config() -> Config {
+    Config {
+        cases: std::env::var("PROPTEST_CASES")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(256),
+        failure_persistence: Some(Box::new(FileFailurePersistence::Direct(
+            "proptest-regressions/rules-equivalence.txt",
+        ))),
+        ..Config::default()
+    }
+}
+
+/// A histogram as the memory source built one per series before samples were kept raw (sized
+/// to its samples, 3 significant digits), growing with what it records as its doc promised:
+/// it recorded with `saturating_record`, which does not grow, so every sample from 2,048 ms
+/// on read as 2 ms (`memory_source_reads_samples_from_2048_ms_on_at_3_significant_digits`).
+fn histogram_of(samples: &[u64]) -> Histogram<u64> {
+    let mut h = Histogram::new_with_bounds(1, 2, 3).expect("static bounds");
+    h.auto(true);
+    for v in samples {
+        h.record(*v).expect("auto-resized");
+    }
+    h
+}
+
+/// Sample values across the histogram's exact range (up to 2,047), its 3-digit ranges above,
+/// a zero now and then, and the memory source's largest (3.6e9 ms).
+fn sample() -> impl Strategy<Value = u64> {
+    prop_oneof![
+        1 => Just(0u64),
+        6 => 1u64..2_048,
+        4 => 2_048u64..1_000_000,
+        1 => 1_000_000u64..=3_600_000_000,
+    ]
+}
+
+/// What a rule reads of a distribution, for comparing two of them.
+fn reads(d: &Dist, limits: &[f64]) -> Vec<Option<u64>> {
+    let bits = |v: Option<f64>| v.map(f64::to_bits);
+    let mut out = vec![Some(d.count())];
+    for q in [0.0, 0.001, 0.25, 0.5, 0.95, 0.99, 0.999, 1.0, 1.5] {
+        out.push(bits(d.quantile(q)));
+    }
+    out.extend([bits(d.mean()), bits(d.min()), bits(d.max())]);
+    out.extend(limits.iter().map(|l| Some(d.count_le(*l))));
+    out
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    /// Raw samples, merged part by part as a group's members are, read exactly as the merged
+    /// histogram of the same parts (the evaluator's reads before); and a histogram merged with
+    /// raw samples reads as the histogram of both.
+    #[test]
+    fn dist_samples_read_like_the_histogram(
+        parts in prop::collection::vec(prop::collection::vec(sample(), 0..40), 1..5),
+        units in prop_oneof![Just(1.0), Just(1000.0)],
+        extra_limits in prop::collection::vec(-2.0f64..5_000_000.0, 0..6),
+    ) {
+        let mut fast: Option<Dist> = None;
+        let mut slow: Option<Histogram<u64>> = None;
+        for p in &parts {
+            let d = Dist::from_samples(p.clone(), units);
+            prop_assert_eq!(d.to_histogram(), histogram_of(p));
+            match &mut fast {
+                None => fast = Some(d),
+                Some(f) => f.merge(&d),
+            }
+            match &mut slow {
+                None => slow = Some(histogram_of(p)),
+                Some(s) => s.add(histogram_of(p)).unwrap(),
+            }
+        }
+        let (fast, slow) = (fast.unwrap(), Dist::from_histogram(slow.unwrap(), units));
+        let mut limits: Vec<f64> = vec![-1.0, 0.0, 0.5, 1.0, 2_047.0, 2_048.0, 2_049.0];
+        limits.extend(extra_limits);
+        // Each sample's own value and its neighbours, in ms.
+        for v in parts.iter().flatten().take(20) {
+            for d in [-1.0, 0.0, 1.0] {
+                limits.push((*v as f64 + d) / units);
+            }
+        }
+        prop_assert_eq!(reads(&fast, &limits), reads(&slow, &limits));
+        prop_assert_eq!(fast.to_histogram(), slow.to_histogram());
+
+        // A histogram (the registry's kind) merged with raw samples, either way round.
+        let all: Vec<u64> = parts.iter().flatten().copied().collect();
+        let whole = Dist::from_histogram(histogram_of(&all), units);
+        let (first, rest) = parts.split_first().unwrap();
+        let mut hist_first = Dist::from_histogram(histogram_of(first), units);
+        let mut samples_first = Dist::from_samples(first.clone(), units);
+        for p in rest {
+            hist_first.merge(&Dist::from_samples(p.clone(), units));
+            samples_first.merge(&Dist::from_histogram(histogram_of(p), units));
+        }
+        prop_assert_eq!(reads(&hist_first, &limits), reads(&whole, &limits));
+        prop_assert_eq!(reads(&samples_first, &limits), reads(&whole, &limits));
+    }
+}
+
+fn t(minute: i64) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap() + chrono::Duration::minutes(minute)
+}
+
+const METRICS: [&MetricDef; 3] = [&HTTP_ERRORS, &PROBE_UNHEALTHY, &CHECK_LATENCY];
+
+/// Label sets of the random tables: a label now and then absent.
+fn label_sets() -> Vec<Vec<(&'static str, &'static str)>> {
+    let mut out = Vec::new();
+    for check in ["a", "b", "c"] {
+        for location in [None, Some("eu"), Some("us")] {
+            for outcome in ["pass", "fail"] {
+                let mut l = vec![("check", check), ("outcome", outcome)];
+                if let Some(loc) = location {
+                    l.push(("location", loc));
+                }
+                out.push(l);
+            }
+        }
+    }
+    out
+}
+
+/// The test's own copy of what was pushed: each series' points by metric and labels.
+type Table = BTreeMap<(usize, Labels), Vec<(DateTime<Utc>, Option<f64>)>>;
+
+/// `MemorySource::series` as it read before its index, rank and raw samples: every series of
+/// the metric scanned, sorted by labels, one histogram per distribution.
+fn scan_series(
+    table: &Table,
+    metric: usize,
+    matchers: &Matchers,
+    window: std::time::Duration,
+    end: DateTime<Utc>,
+) -> Vec<(Labels, Data)> {
+    let start = end - chrono::Duration::from_std(window).unwrap();
+    let mut out = Vec::new();
+    // The map iterates one metric's series in label order.
+    for ((m, labels), points) in table {
+        if *m != metric || !matchers.matches(labels) {
+            continue;
+        }
+        let data = match METRICS[metric].kind {
+            MetricKind::Counter => {
+                let mut prev = points
+                    .iter()
+                    .take_while(|(t, _)| *t <= start)
+                    .filter_map(|(_, v)| *v)
+                    .last();
+                let first_in_window = prev.is_none();
+                let mut increase = 0.0;
+                let mut seen = false;
+                for (_, v) in points.iter().filter(|(t, _)| *t > start && *t <= end) {
+                    let Some(v) = *v else { continue };
+                    seen = true;
+                    increase += match prev {
+                        Some(p) if v >= p => v - p,
+                        _ => v,
+                    };
+                    prev = Some(v);
+                }
+                if !seen && first_in_window {
+                    continue;
+                }
+                Data::Counter { increase }
+            }
+            MetricKind::Gauge => Data::Gauge {
+                last: points
+                    .iter()
+                    .take_while(|(t, _)| *t <= end)
+                    .last()
+                    .and_then(|(_, v)| *v),
+            },
+            MetricKind::Distribution => {
+                let samples: Vec<u64> = points
+                    .iter()
+                    .filter(|(t, _)| *t > start && *t <= end)
+                    .filter_map(|(_, v)| v.map(|v| v.max(1.0).round().min(3_600_000_000.0) as u64))
+                    .collect();
+                Data::Distribution(Dist::from_histogram(histogram_of(&samples), 1.0))
+            }
+        };
+        out.push((labels.clone(), data));
+    }
+    out
+}
+
+fn same_data(a: &Data, b: &Data) -> bool {
+    match (a, b) {
+        (Data::Counter { increase: x }, Data::Counter { increase: y }) => {
+            x.to_bits() == y.to_bits()
+        }
+        (Data::Gauge { last: x }, Data::Gauge { last: y }) => {
+            x.map(f64::to_bits) == y.map(f64::to_bits)
+        }
+        (Data::Distribution(x), Data::Distribution(y)) => x.to_histogram() == y.to_histogram(),
+        _ => false,
+    }
+}
+
+/// Matchers a rule may write, one or two at a time.
+fn matcher_sets() -> Vec<Matchers> {
+    let m = |pairs: &[(&str, &str)]| {
+        Matchers(
+            pairs
+                .iter()
+                .map(|(l, v)| Matcher::parse(l, v).unwrap())
+                .collect(),
+        )
+    };
+    vec![
+        Matchers::default(),
+        m(&[("check", "a")]),
+        m(&[("check", "a"), ("outcome", "fail")]),
+        m(&[("check", "!=b")]),
+        m(&[("check", "=~a|c"), ("location", "eu")]),
+        m(&[("location", "")]),
+        m(&[("location", "!~u.*")]),
+        m(&[("check", "z")]),
+        m(&[("outcome", "pass"), ("check", "b")]),
+    ]
+}
+
+/// A rule grouped `by` these labels, with these labels of its own.
+fn a_rule(by: Vec<String>, labels: Labels) -> Rule {
+    Rule {
+        name: "slow".into(),
+        file: "rules.yaml".into(),
+        condition: Condition::Threshold(Threshold {
+            metric: &CHECK_LATENCY,
+            matchers: Matchers::default(),
+            aggregate: Aggregate::P95,
+            window: std::time::Duration::from_secs(300),
+            numerator: Matchers::default(),
+            denominator: Matchers::default(),
+            op: Op::Gt,
+            threshold: 400.0,
+            across: None,
+            resolve_window: None,
+            min_coverage: None,
+        }),
+        by,
+        pending_for: std::time::Duration::ZERO,
+        keep_firing_for: std::time::Duration::ZERO,
+        recover_after: 1,
+        no_data: NoData::default(),
+        severity: "page".into(),
+        route: None,
+        labels,
+        summary: None,
+        description: None,
+        runbook_url: None,
+        flap: None,
+        inhibits: Vec::new(),
+    }
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    /// The memory source's answers (posting lists, ranks, partition points, raw samples, borrowed
+    /// labels) equal a scan of every series, for counters with resets and stale points, gauges
+    /// going stale, distributions, out-of-order pushes and windows of any length.
+    #[test]
+    fn memory_source_answers_like_a_scan_of_every_series(
+        pushes in prop::collection::vec(
+            (0usize..3, 0usize..18, -40i64..=0, prop::option::weighted(0.9, 0.0f64..3_000.0)),
+            0..120,
+        ),
+        queries in prop::collection::vec((0usize..3, 0usize..9, 0u64..45, -5i64..=0), 1..12),
+    ) {
+        let sets = label_sets();
+        let mut src = MemorySource::new();
+        let mut table = Table::new();
+        for (metric, set, minute, v) in &pushes {
+            let labels = &sets[*set];
+            src.push_opt(METRICS[*metric], labels, t(*minute), *v);
+            let key: Labels = labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+            table.entry((*metric, key)).or_default().push((t(*minute), *v));
+        }
+        for points in table.values_mut() {
+            // Stable: equal times keep the order they were pushed in.
+            points.sort_by_key(|(t, _)| *t);
+        }
+        let matcher_sets = matcher_sets();
+        for (metric, m, window_min, end) in queries {
+            let window = std::time::Duration::from_secs(window_min * 60 + 30);
+            let fast: Vec<SeriesData> =
+                src.series(METRICS[metric], &matcher_sets[m], window, t(end));
+            let slow = scan_series(&table, metric, &matcher_sets[m], window, t(end));
+            prop_assert_eq!(fast.len(), slow.len());
+            for (f, (labels, data)) in fast.iter().zip(&slow) {
+                prop_assert_eq!(&*f.labels, labels);
+                prop_assert!(same_data(&f.data, data), "{:?} vs {:?}", f.data, data);
+            }
+        }
+    }
+
+    /// Groups keyed by their `by` values (no label copied) are the groups, in the order and with
+    /// the members, of a map from group labels (as `by` picks them, "" when missing) to series;
+    /// and an alert's fingerprint hashed from its parts is the one of its labels map (the
+    /// group's, then the rule's own, then `alertname` and `severity` winning).
+    #[test]
+    fn groups_and_fingerprints_as_label_maps_give_them(
+        members in prop::collection::vec(0usize..18, 0..30),
+        by in prop::collection::vec(prop::sample::select(vec!["check", "location", "outcome", "zone", "alertname"]), 0..4),
+        rule_labels in prop::collection::btree_map(
+            prop::sample::select(vec!["check", "team", "severity", "alertname", "zone"]),
+            prop::sample::select(vec!["x", "", "eu"]),
+            0..3,
+        ),
+    ) {
+        let sets = label_sets();
+        let series: Vec<SeriesData> = members
+            .iter()
+            .map(|i| SeriesData {
+                labels: std::borrow::Cow::Owned(
+                    sets[*i].iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+                ),
+                data: Data::Gauge { last: Some(*i as f64) },
+            })
+            .collect();
+        let rule = a_rule(
+            by.iter().map(|s| s.to_string()).collect(),
+            rule_labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        );
+
+        let names = ByLabels::of(&rule);
+        let groups = Groups::new(&names, &series);
+        let mut by_map: BTreeMap<Labels, Vec<usize>> = BTreeMap::new();
+        for (i, s) in series.iter().enumerate() {
+            let g: Labels = rule
+                .by
+                .iter()
+                .map(|k| (k.clone(), s.labels.get(k).cloned().unwrap_or_default()))
+                .collect();
+            by_map.entry(g).or_default().push(i);
+        }
+        prop_assert_eq!(groups.len(), by_map.len());
+        let fixed = fixed_labels(&rule);
+        for (g, (group, idx)) in by_map.iter().enumerate() {
+            prop_assert_eq!(&names.labels(groups.key(g)), group);
+            prop_assert_eq!(groups.find(groups.key(g)), Some(g));
+            let got: Vec<*const SeriesData> =
+                groups.members(g).iter().map(|s| *s as *const SeriesData).collect();
+            let want: Vec<*const SeriesData> =
+                idx.iter().map(|i| &series[*i] as *const SeriesData).collect();
+            prop_assert_eq!(got, want);
+            prop_assert_eq!(names.key(&series[idx[0]].labels), groups.key(g).to_vec());
+
+            let mut labels = group.clone();
+            labels.extend(rule.labels.clone());
+            labels.insert("alertname".into(), rule.name.clone());
+            labels.insert("severity".into(), rule.severity.clone());
+            let parts = Fingerprint::of(&rule.name, merged_labels(&names.0, groups.key(g), &fixed));
+            prop_assert_eq!(parts.as_str(), fingerprint(&rule.name, &labels));
+        }
+        if !names.0.is_empty() {
+            prop_assert_eq!(groups.find(&["no such value"; 4][..names.0.len()]), None);
+        }
+    }
+}
+
+/// The memory source read every sample from 2,048 ms on as 2 ms (a histogram sized to its first
+/// samples and `saturating_record`, which clamps instead of growing it): a `synmon alerts test`
+/// of a p95 over 2 s never fired. Samples now read at 3 significant digits, as its doc said.
+#[test]
+fn memory_source_reads_samples_from_2048_ms_on_at_3_significant_digits() {
+    let mut src = MemorySource::new();
+    for (i, ms) in [100.0, 2_048.0, 3_000.0, 45_000.0].iter().enumerate() {
+        src.push(&CHECK_LATENCY, &[("check", "a")], t(i as i64), *ms);
+    }
+    let series = src.series(
+        &CHECK_LATENCY,
+        &Matchers::default(),
+        std::time::Duration::from_secs(3600),
+        t(10),
+    );
+    let Data::Distribution(d) = &series[0].data else {
+        panic!("a distribution: {series:?}")
+    };
+    assert_eq!(d.max(), Some(45_023.0));
+    assert_eq!(d.quantile(0.75), Some(3_001.0));
+    assert_eq!(d.quantile(0.5), Some(2_049.0));
+    assert_eq!(d.count_le(2_000.0), 1);
+}
