@@ -114,10 +114,15 @@ impl Driver {
                 let ready = match tokio::time::timeout(PREPARE_TIMEOUT, &mut prepared).await {
                     Ok(r) => r,
                     Err(_) => {
-                        // Wedged while being prepared: dropping it closes nothing cleanly, the
-                        // local chromedriver reaps it when it stops.
+                        // Wedged while being prepared: not aborted (a browser dropped
+                        // mid-preparation would leave its session open); it is closed once
+                        // its preparation ends.
                         tracing::warn!("a pooled browser was not ready in time; replaced");
-                        prepared.abort();
+                        tokio::spawn(async move {
+                            if let Ok(Some(b)) = prepared.await {
+                                discard(b);
+                            }
+                        });
                         continue;
                     }
                 };

@@ -398,6 +398,10 @@ pub struct Browser {
     interceptor: Option<intercept::Interceptor>,
     /// The run tab is kept and cleared between runs (`isolation: clear`).
     clears: bool,
+    /// New-document watchers (preload scripts) installed and not yet removed: an action that
+    /// fails or times out after arming leaves its watcher, which a kept tab must not carry
+    /// into the next run.
+    watchers: std::sync::Mutex<Vec<String>>,
     _profile: Option<tempfile::TempDir>,
 }
 
@@ -611,6 +615,7 @@ impl Browser {
             devtools: None,
             interceptor: None,
             clears: false,
+            watchers: Default::default(),
             _profile: profile,
         };
         if let Err(e) = browser.setup(page_load, script, local).await {
@@ -810,7 +815,9 @@ impl Browser {
     /// For `isolation: clear`: the session's first tab serves every run of this browser.
     pub async fn adopt_tab_for_clearing(&mut self) -> Result<(), StepError> {
         self.adopt_first_tab().await?;
-        self.clears = true;
+        // Without BiDi there is no run tab to keep (no liveness check, no page channel): such
+        // a browser serves one run, as the fallback for `context` does.
+        self.clears = self.run.is_some();
         Ok(())
     }
 
@@ -844,17 +851,35 @@ impl Browser {
             .windows()
             .await
             .map_err(|e| wd_err("listing the session's windows", e))?;
-        if windows.len() > 1 {
-            for w in windows.into_iter().filter(|w| *w != tab) {
-                let _ = self.client.switch_to_window(w).await;
+        // Windows the pages opened go, and the storage of the origins they were on with them.
+        let mut popup_origins = Vec::new();
+        for w in windows.into_iter().filter(|w| *w != tab) {
+            if self.client.switch_to_window(w).await.is_ok() {
+                if let Ok(u) = self.client.current_url().await {
+                    popup_origins.push(u.to_string());
+                }
                 let _ = self.client.close_window().await;
             }
-            self.client
-                .switch_to_window(tab)
-                .await
-                .map_err(|e| wd_err("switching back to the run tab", e))?;
         }
-        let origins = clear::clear_tab(&devtools, &run.context)
+        // Always: it also leaves any frame the run had entered.
+        self.client
+            .switch_to_window(tab)
+            .await
+            .map_err(|e| wd_err("switching back to the run tab", e))?;
+        let leftover: Vec<String> =
+            std::mem::take(&mut *self.watchers.lock().expect("watchers lock"));
+        if let Some(bidi) = &self.bidi {
+            for script in leftover {
+                bidi.call(
+                    "script.removePreloadScript",
+                    json!({"script": script}),
+                    BIDI_TIMEOUT,
+                )
+                .await
+                .map_err(|e| bidi_err("removing a run's new-document watcher", e))?;
+            }
+        }
+        let origins = clear::clear_tab(&devtools, &run.context, &popup_origins)
             .await
             .map_err(|e| StepError::error(format!("clearing the run tab: {e}")))?;
         tracing::debug!(origins = ?origins, "run tab cleared");
@@ -1017,7 +1042,16 @@ impl Browser {
             )
             .await;
         match r {
-            Ok(v) => v["script"].as_str().map(str::to_string),
+            Ok(v) => {
+                let id = v["script"].as_str().map(str::to_string);
+                if let Some(id) = &id {
+                    self.watchers
+                        .lock()
+                        .expect("watchers lock")
+                        .push(id.clone());
+                }
+                id
+            }
             Err(e) => {
                 tracing::debug!(error = %e, "new documents not watched: a navigation is timed from outside");
                 None
@@ -1028,6 +1062,12 @@ impl Browser {
     /// Removes a preload script without waiting for the answer: it only costs the next
     /// documents a check that finds nothing to do.
     fn unwatch(&self, script: Option<String>) {
+        if let Some(script) = &script {
+            self.watchers
+                .lock()
+                .expect("watchers lock")
+                .retain(|w| w != script);
+        }
         if let (Some(bidi), Some(script)) = (self.bidi.clone(), script) {
             tokio::spawn(async move {
                 let _ = bidi

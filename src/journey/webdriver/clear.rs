@@ -43,7 +43,14 @@ const STORAGE_TYPES: &str = "file_systems,indexeddb,local_storage,websql,service
 /// load does not start a new one (a navigation from outside, `Page.navigate`, swaps the process
 /// and the next load swaps it back: ~1.6 renderers started per run, measured). The page's
 /// `pagehide` handlers run before anything is cleared.
-pub(super) async fn clear_tab(devtools: &str, target_id: &str) -> Result<Vec<String>, BidiError> {
+///
+/// `more_urls`: the last URLs of the windows the run's pages opened (already closed), whose
+/// origins' storage goes too.
+pub(super) async fn clear_tab(
+    devtools: &str,
+    target_id: &str,
+    more_urls: &[String],
+) -> Result<Vec<String>, BidiError> {
     let url = format!("ws://{devtools}/devtools/page/{target_id}");
     let (tx, mut events) = tokio::sync::mpsc::unbounded_channel::<Value>();
     let cdp = tokio::time::timeout(TIMEOUT, Bidi::connect(&url, Some(tx)))
@@ -52,14 +59,13 @@ pub(super) async fn clear_tab(devtools: &str, target_id: &str) -> Result<Vec<Str
             method: "connect".into(),
             after: TIMEOUT,
         })??;
-    let mut origins = BTreeSet::new();
+    let mut origins: BTreeSet<String> = more_urls.iter().filter_map(|u| web_origin(u)).collect();
     let tree = cdp.call("Page.getFrameTree", json!({}), TIMEOUT).await?;
     frame_origins(&tree["frameTree"], &mut origins);
-    let main_origin = web_origin(
-        tree["frameTree"]["frame"]["url"]
-            .as_str()
-            .unwrap_or_default(),
-    );
+    let main_url = tree["frameTree"]["frame"]["url"]
+        .as_str()
+        .unwrap_or_default();
+    let main_origin = web_origin(main_url);
     let history = cdp
         .call("Page.getNavigationHistory", json!({}), TIMEOUT)
         .await?;
@@ -79,7 +85,9 @@ pub(super) async fn clear_tab(devtools: &str, target_id: &str) -> Result<Vec<Str
             )
             .await;
     }
-    if main_origin.is_some() {
+    // Any page but `about:blank` leaves (a `blob:` or error page too: its scripts could still
+    // write after the clearing).
+    if main_url != "about:blank" {
         cdp.call("Page.enable", json!({}), TIMEOUT).await?;
         cdp.call(
             "Runtime.evaluate",

@@ -81,13 +81,16 @@ pub(super) async fn start(
             }
         }
     });
+    // Built before enabling: a failed `Fetch.enable` drops it, which stops the task and
+    // closes the socket (a detached task would keep run N's headers on later runs' requests).
+    let interceptor = Interceptor {
+        _socket: socket.clone(),
+        task,
+    };
     socket
         .call("Fetch.enable", json!({"patterns": patterns}), SETUP_TIMEOUT)
         .await?;
-    Ok(Interceptor {
-        _socket: socket,
-        task,
-    })
+    Ok(interceptor)
 }
 
 /// `Fetch.continueRequest`'s parameters for a paused request: its own headers plus the run's
