@@ -21,7 +21,8 @@
 # Usage: scripts/bench-peers.sh            (env: CHECKS=1000 SECS=30 WARMUP=6 ROUNDS=1
 #                                            SCRAPE_KEEPALIVE=1 SYNMON_BIN=target/release/synmon
 #                                            NO_BUILD=1: use SYNMON_BIN as it is;
-#                                            ONLY=synmon|blackbox: one side only)
+#                                            ONLY=synmon|blackbox: one side only;
+#                                            PROFILE=FILE: `perf record -g` synmon's span into FILE)
 # Run as root it installs nginx-light, prometheus-blackbox-exporter and hey when missing.
 set -euo pipefail
 
@@ -120,12 +121,12 @@ runs_total() {
 synmon_round() {
     local d="$DIR/synmon.$1" port
     port=$(free_port)
-    mkdir -p "$d/journeys" "$d/alerts-none"
+    mkdir -p "$d/journeys"
     {
         printf 'targets:\n  local:\n    base_url: http://127.0.0.1:%s\n' "$NG_PORT"
         printf 'tenant: bench\ncredentials:\n  username: bench\n  password: bench-password\n'
         printf 'server:\n  listen: 127.0.0.1:%s\nstore:\n  url: sqlite://synmon.db\n' "$port"
-        printf 'alerts: alerts-none\nchecks:\n  interval: 1s\n  max_offset: 1s\n'
+        printf 'checks:\n  interval: 1s\n  max_offset: 1s\n'
         printf '  http_keep_alive: false\n  journeys: []\n  http:\n'
         for i in $(seq 0 $((CHECKS - 1))); do printf '    - { name: c%04d, url: /health.json }\n' "$i"; done
     } >"$d/synmon.yaml"
@@ -135,7 +136,12 @@ synmon_round() {
     sleep "$WARMUP"
     local r0 n0 t0 w0 r1 n1 t1 w1
     r0=$(runs_total "$port"); n0=$(nginx_requests); t0=$(ticks "$pid"); w0=$(date +%s.%N)
-    sleep "$SECS"
+    if [ -n "${PROFILE:-}" ]; then
+        # perf's sampling costs synmon a little CPU too: a profiled round's figures read high.
+        perf record -q -F 999 -g -p "$pid" -o "$PROFILE" -- sleep "$SECS" 2>/dev/null
+    else
+        sleep "$SECS"
+    fi
     t1=$(ticks "$pid"); w1=$(date +%s.%N); n1=$(nginx_requests); r1=$(runs_total "$port")
     local hwm
     hwm=$(hwm_kib "$pid")
