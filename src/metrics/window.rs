@@ -728,10 +728,10 @@ impl WindowedHistogram {
             if !day_closed(s.start, minute) {
                 break;
             }
-            if !day_closed(s.start, previous) {
-                if let Some(packed) = pack(&s.data) {
-                    s.data = packed;
-                }
+            if !day_closed(s.start, previous)
+                && let Some(packed) = pack(&s.data)
+            {
+                s.data = packed;
             }
         }
     }
@@ -1122,7 +1122,7 @@ mod tests {
                 _ => 1 + rng.next() % 4,
             };
             for _ in 0..n {
-                let ms = if rng.next() % 20 == 0 {
+                let ms = if rng.next().is_multiple_of(20) {
                     (rng.next() % 5_000_000) as f64 / 1000.0
                 } else {
                     80.0 + (rng.next() % 320_000) as f64 / 1000.0
