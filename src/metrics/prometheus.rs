@@ -24,6 +24,13 @@ pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 /// Quantiles of every summary.
 pub const SUMMARY_QUANTILES: [(f64, &str); 3] = [(0.5, "0.5"), (0.95, "0.95"), (0.99, "0.99")];
 
+/// [`SUMMARY_QUANTILES`] alone (ascending), for one scan per series.
+const SUMMARY_QS: [f64; 3] = [
+    SUMMARY_QUANTILES[0].0,
+    SUMMARY_QUANTILES[1].0,
+    SUMMARY_QUANTILES[2].0,
+];
+
 /// The window summaries' quantiles cover.
 pub const SUMMARY_WINDOW: Window = Window::M5;
 
@@ -66,9 +73,11 @@ pub fn render_into(registry: &Registry, now: DateTime<Utc>, out: &mut String) {
                 SeriesRead::Distribution(h) => {
                     acc.clear();
                     h.accumulate(SUMMARY_WINDOW, now, &mut acc);
-                    for (q, q_label) in SUMMARY_QUANTILES {
+                    let mut values = [None; SUMMARY_QUANTILES.len()];
+                    acc.quantiles_us(&SUMMARY_QS, &mut values);
+                    for ((_, q_label), value) in SUMMARY_QUANTILES.iter().zip(values) {
                         write_sample(out, def.prom_name, "", labels, Some(q_label));
-                        match acc.quantile_us(q) {
+                        match value {
                             Some(us) if def.prom_scale == 0.001 => write_micros_as_units(out, us),
                             Some(us) => write_float(out, def.to_prom(us as f64 / 1000.0)),
                             None => out.push_str("NaN"),
