@@ -72,9 +72,8 @@ fn config(
     }
     std::fs::create_dir_all(dir.join("journeys")).unwrap();
     let text = format!(
-        "targets:\n  local:\n    base_url: http://{target}\ntenant: bench\ncredentials:\n  username: bench\n  password: bench-password\nserver:\n  listen: 127.0.0.1:{port}\nstore:\n  url: sqlite://synmon.db\nalerts: alerts-none\nchecks:\n  interval: 1s\n  max_offset: 1s\n  http_keep_alive: {keep_alive}\n  journeys: []\n  http:\n{http}"
+        "targets:\n  local:\n    base_url: http://{target}\ntenant: bench\ncredentials:\n  username: bench\n  password: bench-password\nserver:\n  listen: 127.0.0.1:{port}\nstore:\n  url: sqlite://synmon.db\nchecks:\n  interval: 1s\n  max_offset: 1s\n  http_keep_alive: {keep_alive}\n  journeys: []\n  http:\n{http}"
     );
-    std::fs::create_dir_all(dir.join("alerts-none")).unwrap();
     let f = dir.join("synmon.yaml");
     std::fs::write(&f, text).unwrap();
     f
