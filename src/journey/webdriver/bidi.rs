@@ -110,6 +110,24 @@ impl Bidi {
         })
     }
 
+    /// Connects, within `timeout`, to the Chrome DevTools Protocol socket of the tab
+    /// `target_id` of a browser whose DevTools server is at `devtools` (`host:port`); the
+    /// tab's events go to `events`.
+    pub async fn connect_tab(
+        devtools: &str,
+        target_id: &str,
+        events: mpsc::UnboundedSender<Value>,
+        timeout: Duration,
+    ) -> Result<Self, BidiError> {
+        let url = format!("ws://{devtools}/devtools/page/{target_id}");
+        tokio::time::timeout(timeout, Bidi::connect(&url, Some(events)))
+            .await
+            .map_err(|_| BidiError::Timeout {
+                method: "connect".into(),
+                after: timeout,
+            })?
+    }
+
     /// Whether the socket has closed (the browser or its driver went away).
     pub fn is_closed(&self) -> bool {
         self.closed.load(Ordering::SeqCst)

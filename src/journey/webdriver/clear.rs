@@ -51,14 +51,8 @@ pub(super) async fn clear_tab(
     target_id: &str,
     more_urls: &[String],
 ) -> Result<Vec<String>, BidiError> {
-    let url = format!("ws://{devtools}/devtools/page/{target_id}");
     let (tx, mut events) = tokio::sync::mpsc::unbounded_channel::<Value>();
-    let cdp = tokio::time::timeout(TIMEOUT, Bidi::connect(&url, Some(tx)))
-        .await
-        .map_err(|_| BidiError::Timeout {
-            method: "connect".into(),
-            after: TIMEOUT,
-        })??;
+    let cdp = Bidi::connect_tab(devtools, target_id, tx, TIMEOUT).await?;
     let mut origins: BTreeSet<String> = more_urls.iter().filter_map(|u| web_origin(u)).collect();
     let tree = cdp.call("Page.getFrameTree", json!({}), TIMEOUT).await?;
     frame_origins(&tree["frameTree"], &mut origins);

@@ -59,14 +59,8 @@ pub(super) async fn start(
     target_id: &str,
     trace: RunTrace,
 ) -> Result<Interceptor, BidiError> {
-    let url = format!("ws://{devtools}/devtools/page/{target_id}");
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Value>();
-    let socket = tokio::time::timeout(SETUP_TIMEOUT, Bidi::connect(&url, Some(tx)))
-        .await
-        .map_err(|_| BidiError::Timeout {
-            method: "connect".into(),
-            after: SETUP_TIMEOUT,
-        })??;
+    let socket = Bidi::connect_tab(devtools, target_id, tx, SETUP_TIMEOUT).await?;
     let socket = Arc::new(socket);
     let patterns = patterns(&trace);
     let events = socket.clone();
