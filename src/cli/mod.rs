@@ -214,8 +214,15 @@ pub(crate) fn load_config(path: &std::path::Path) -> Result<crate::settings::Con
 
 /// Sends logs to stderr (stdout carries only command output), filtered by `RUST_LOG`.
 pub fn init_tracing(default: &str, json: bool) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+    let mut filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    // The WebSocket libraries print whole frames at trace level, and a browser's frames carry
+    // page data: a login form's body, typed password included, comes in the DevTools event
+    // that pauses the request to add its trace headers. Whatever `RUST_LOG` says, they log
+    // nothing below info.
+    for quiet in ["tungstenite=info", "tokio_tungstenite=info"] {
+        filter = filter.add_directive(quiet.parse().expect("a valid directive"));
+    }
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
