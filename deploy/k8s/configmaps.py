@@ -2,14 +2,16 @@
 """Prints the ConfigMaps synmon's Deployments mount, built from the repo's own files so they
 cannot drift from what `synmon check` validates:
 
-  synmon-config      synmon.yaml: synmon.example.yaml with in-cluster paths and the location
-                     taken from SYNMON_LOCATION (set per Deployment)
+  synmon-config      synmon.yaml: synmon.example.yaml with in-cluster paths, the location
+                     taken from SYNMON_LOCATION (set per overlay) and the replica id from
+                     SYNMON_REPLICA_ID (the pod's name)
   synmon-journeys    journeys/*.yaml
   synmon-alerts      alerts/*.yaml (rule unit tests under alerts/tests/ are not shipped)
   synmon-dashboards  dashboards/*.json
   synmon-flags       flags/*.yaml (the feature-flag registry)
 
-Usage: python3 deploy/k8s/configmaps.py | kubectl apply -f -
+Usage: python3 deploy/k8s/configmaps.py > deploy/k8s/shared/configmaps.yaml
+       kubectl apply -k deploy/k8s/shared && kubectl apply -k deploy/k8s/overlays/<location>
        python3 deploy/k8s/configmaps.py --tree DIR   # lay them out as the pod sees them, with
                                                      # /etc/synmon -> DIR (CI runs `synmon check`)
 """
@@ -21,7 +23,8 @@ REPO = pathlib.Path(__file__).resolve().parents[2]
 
 # (text in synmon.example.yaml, in-cluster replacement): each must match exactly once.
 EDITS = [
-    ("location: local\n", 'location: "${SYNMON_LOCATION}"\n'),
+    # The location from the overlay's ConfigMap, the replica id from the pod's name.
+    ("location: local\n", 'location: "${SYNMON_LOCATION}"\nreplica_id: "${SYNMON_REPLICA_ID}"\n'),
     ("artifacts: artifacts\n", "artifacts: /var/lib/synmon/artifacts\n"),
     ("journeys: journeys\n", "journeys: /etc/synmon/journeys\nalerts: /etc/synmon/alerts\n"),
     ("dashboards: dashboards\n", "dashboards: /etc/synmon/dashboards\n"),
