@@ -40,6 +40,60 @@ pub struct WebDriverConfig {
     pub isolation: Isolation,
     /// A pooled browser is replaced after this many runs (memory a long-lived Chromium gathers).
     pub recycle_after: u32,
+    /// More capabilities for the new-session request (`webdriver.capabilities`, validated at
+    /// load by [`check_capability`]): a Selenium Grid's `se:` options, `platformName`, ...
+    pub capabilities: serde_json::Map<String, Value>,
+}
+
+/// Capabilities synmon sets itself and a config may not override: the browser it drives, the
+/// BiDi socket its pooling and in-page timing rely on, and the options its launch arguments,
+/// timeouts and console capture live in (`extra_args`, `browser_binary`, ...).
+const OWN_CAPABILITIES: [&str; 7] = [
+    "browserName",
+    "webSocketUrl",
+    "goog:chromeOptions",
+    "goog:loggingPrefs",
+    "pageLoadStrategy",
+    "timeouts",
+    "unhandledPromptBehavior",
+];
+
+/// W3C capabilities a config may add as they are.
+const STANDARD_CAPABILITIES: [&str; 5] = [
+    "browserVersion",
+    "platformName",
+    "acceptInsecureCerts",
+    "proxy",
+    "strictFileInteractability",
+];
+
+/// Why `key` cannot go into the new-session request (`webdriver.capabilities`), or `None`.
+/// Extension capabilities are `prefix:name` (W3C WebDriver §7.1), e.g. `se:name`.
+pub fn check_capability(key: &str) -> Option<String> {
+    if OWN_CAPABILITIES.contains(&key) {
+        return Some(format!(
+            "`{key}` is set by synmon (use `headless`, `extra_args`, `browser_binary`, `isolation` instead)"
+        ));
+    }
+    if STANDARD_CAPABILITIES.contains(&key) {
+        return None;
+    }
+    match key.split_once(':') {
+        Some((prefix, name))
+            if !prefix.is_empty()
+                && !name.is_empty()
+                && !name.contains(':')
+                && prefix
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') =>
+        {
+            None
+        }
+        _ => Some(format!(
+            "`{key}` is neither a W3C capability a config may set ({}) nor an extension capability `prefix:name` (e.g. `se:name`)",
+            STANDARD_CAPABILITIES.join(", ")
+        )),
+    }
 }
 
 /// How runs are isolated from each other (`webdriver.isolation`).
@@ -258,6 +312,9 @@ pub fn classify(e: &CmdError) -> Outcome {
                 "cannot connect to chrome",
                 "no such session",
                 "invalid session id",
+                // A Selenium Grid whose node (with its browser) is gone: the router cannot
+                // reach the node holding the session.
+                "unable to execute request for an existing session",
             ]
             .iter()
             .any(|m| msg.contains(m));
@@ -369,6 +426,11 @@ pub fn capabilities(
     // Asks for the session's WebDriver BiDi socket: user contexts and preload scripts (timing
     // across navigations) live there.
     caps.insert("webSocketUrl".into(), json!(true));
+    // The config's own (a Grid's `se:` options, ...): keys validated at load never name one of
+    // the above.
+    for (k, v) in &cfg.capabilities {
+        caps.insert(k.clone(), v.clone());
+    }
     caps
 }
 

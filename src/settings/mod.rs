@@ -587,6 +587,15 @@ fn validate(
             format!("{sessions} is out of range (1-64)"),
         );
     }
+    let mut capabilities = serde_json::Map::new();
+    for (key, value) in &wd.capabilities {
+        match crate::journey::webdriver::check_capability(key) {
+            Some(why) => err(&format!("webdriver.capabilities.{key}"), why),
+            None => {
+                capabilities.insert(key.clone(), value.clone());
+            }
+        }
+    }
     let recycle_after = wd.recycle_after.unwrap_or(DEFAULT_RECYCLE_AFTER);
     if !(1..=100_000).contains(&recycle_after) {
         err(
@@ -847,6 +856,7 @@ fn validate(
             startup_timeout,
             isolation: wd.isolation.unwrap_or_default(),
             recycle_after,
+            capabilities,
         },
         step_timeout,
         navigation_timeout,

@@ -217,6 +217,10 @@ pub struct RawWebDriver {
     /// Runs after which a pooled browser is replaced.
     #[serde(default)]
     pub recycle_after: Option<u32>,
+    /// More capabilities for the new-session request (a Selenium Grid's `se:` options,
+    /// `platformName`, `browserVersion`, vendor extensions): merged into synmon's own.
+    #[serde(default)]
+    pub capabilities: std::collections::BTreeMap<String, serde_json::Value>,
 }
 
 #[derive(Debug, Default, Deserialize, schemars::JsonSchema)]

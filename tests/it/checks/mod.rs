@@ -1,6 +1,7 @@
 mod accuracy;
 mod browser_trace;
 mod dsl;
+mod grid;
 mod isolation;
 mod journeys;
 mod kinds;

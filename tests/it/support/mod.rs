@@ -4,6 +4,7 @@
 
 mod daemon;
 mod eventually;
+pub mod grid;
 mod process;
 pub mod shop;
 
