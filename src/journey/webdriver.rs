@@ -382,6 +382,15 @@ fn is_navigation_interruption(e: &CmdError) -> bool {
     }
 }
 
+/// `endpoint` without the user name and password a Grid service's URL may carry (an access
+/// key): the run's message is stored and notified.
+fn without_credentials(endpoint: &url::Url) -> url::Url {
+    let mut u = endpoint.clone();
+    let _ = u.set_username("");
+    let _ = u.set_password(None);
+    u
+}
+
 /// Browser launch settings sent as capabilities.
 pub fn capabilities(
     cfg: &WebDriverConfig,
@@ -663,7 +672,8 @@ impl Browser {
                     other => other.to_string(),
                 };
                 StepError::error(format!(
-                    "cannot create a browser session at {endpoint}: {detail}"
+                    "cannot create a browser session at {}: {detail}",
+                    without_credentials(endpoint)
                 ))
             })?;
         let mut browser = Self {
@@ -1679,4 +1689,68 @@ fn not_met(cond: &Cond, timeout: Duration, v: &Value) -> String {
         format!("not met after {ms} ms")
     };
     format!("{}: {what}", cond.selector)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(capabilities: serde_json::Map<String, Value>) -> WebDriverConfig {
+        WebDriverConfig {
+            remote_url: None,
+            chromedriver: "chromedriver".into(),
+            browser_binary: None,
+            headless: true,
+            window: (1280, 800),
+            extra_args: Vec::new(),
+            sessions: 1,
+            startup_timeout: Duration::from_secs(20),
+            isolation: Isolation::Context,
+            recycle_after: 100,
+            capabilities,
+        }
+    }
+
+    #[test]
+    fn configured_capabilities_join_synmons_own() {
+        let mut more = serde_json::Map::new();
+        more.insert("se:name".into(), json!("synmon-eu1"));
+        more.insert("platformName".into(), json!("linux"));
+        let caps = capabilities(&config(more), None);
+        assert_eq!(caps["se:name"], json!("synmon-eu1"));
+        assert_eq!(caps["platformName"], json!("linux"));
+        assert_eq!(caps["browserName"], json!("chrome"));
+        assert_eq!(caps["webSocketUrl"], json!(true));
+    }
+
+    #[test]
+    fn a_config_may_add_extension_and_some_standard_capabilities_only() {
+        for ok in [
+            "se:name",
+            "se:recordVideo",
+            "sauce:options",
+            "platformName",
+            "browserVersion",
+        ] {
+            assert_eq!(check_capability(ok), None, "{ok}");
+        }
+        for own in OWN_CAPABILITIES {
+            assert!(
+                check_capability(own).unwrap().contains("set by synmon"),
+                "{own}"
+            );
+        }
+        for bad in ["colour", ":name", "se:", "se:a:b", "s e:name"] {
+            assert!(check_capability(bad).is_some(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_session_error_never_shows_the_endpoints_credentials() {
+        let u = url::Url::parse("https://user:access-key@grid.example:4444/wd/hub").unwrap();
+        assert_eq!(
+            without_credentials(&u).as_str(),
+            "https://grid.example:4444/wd/hub"
+        );
+    }
 }
