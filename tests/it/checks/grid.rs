@@ -39,6 +39,7 @@ async fn journeys_run_through_a_selenium_grid_and_its_failures_are_probe_errors(
     let grid = a_killed_node_is_an_error_and_the_next_run_passes_on_the_other(grid, &sbx).await;
     the_wait_in_the_grids_queue_is_not_the_targets_latency(&grid, &sbx).await;
     a_session_the_grid_cannot_create_is_an_error_naming_its_answer(&grid, &sbx).await;
+    a_hub_that_does_not_answer_is_an_error(grid, &sbx).await;
 
     sbx.shutdown().await;
 }
@@ -225,6 +226,35 @@ async fn the_wait_in_the_grids_queue_is_not_the_targets_latency(
     for s in &r.steps {
         assert!(s.latency_ms < hold_ms, "step {}: {}", s.name, describe(&r));
     }
+    driver.shutdown().await;
+}
+
+/// 5. A hub that is gone is an `error` at once too.
+async fn a_hub_that_does_not_answer_is_an_error(mut grid: Grid, sbx: &rvp_sandbox::Sandbox) {
+    let d = tempfile::tempdir().unwrap();
+    let cfg = Config::load(&write_config(
+        d.path(),
+        &sbx.base_url(),
+        PASSWORD,
+        &webdriver(&grid, ""),
+    ))
+    .unwrap();
+    let target = cfg.target(None).unwrap().clone();
+    let (runner, driver) = runner(cfg.clone());
+    grid.kill_hub();
+    let r = runner
+        .run(&cfg.journey("align_category").unwrap(), &target)
+        .await;
+    assert_eq!(r.outcome, Outcome::Error, "{}", describe(&r));
+    assert_eq!(r.failed_step.as_deref(), Some("browser session"));
+    assert!(
+        r.error
+            .as_deref()
+            .is_some_and(|e| e.starts_with("cannot create a browser session at http://127.0.0.1:")),
+        "{}",
+        describe(&r)
+    );
+    eprintln!("hub gone: {:?}", r.error);
     driver.shutdown().await;
 }
 

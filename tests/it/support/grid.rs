@@ -27,7 +27,7 @@ const READY_WITHIN: Duration = Duration::from_secs(90);
 
 /// A hub and its nodes, killed when dropped.
 pub struct Grid {
-    _hub: Proc,
+    hub: Option<Proc>,
     nodes: Vec<Option<Proc>>,
     /// `http://127.0.0.1:PORT`, the hub: synmon's `webdriver.url`.
     pub url: String,
@@ -162,7 +162,7 @@ impl Grid {
             )));
         }
         let grid = Grid {
-            _hub: hub,
+            hub: Some(hub),
             nodes: procs,
             url,
             dir,
@@ -287,6 +287,11 @@ impl Grid {
         .await;
         v.and_then(|v| v["data"]["grid"]["sessionQueueSize"].as_u64())
             .unwrap_or(0) as usize
+    }
+
+    /// Kills the hub (SIGKILL to its process group); the nodes stay.
+    pub fn kill_hub(&mut self) {
+        self.hub = None;
     }
 
     /// Kills node `i` with its chromedriver and browsers (SIGKILL to its process group), as a
