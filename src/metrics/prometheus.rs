@@ -36,15 +36,35 @@ pub const SUMMARY_WINDOW: Window = Window::M5;
 
 /// Render every series of the registry.
 pub fn render(registry: &Registry, now: DateTime<Utc>) -> String {
-    let mut out = String::with_capacity(64 * 1024);
+    let mut out = String::new();
     render_into(registry, now, &mut out);
     out
 }
 
+/// Bytes reserved per distribution series (five samples of name, labels and value; a 1,000-check
+/// scrape averages ~600) and per counter or gauge series.
+const DISTRIBUTION_BYTES: usize = 640;
+const SCALAR_BYTES: usize = 160;
+
 /// Render into a caller's buffer (reused between scrapes).
+///
+/// The buffer is sized for the whole scrape before writing: a 1,000-check scrape is ~4 MiB, and
+/// growing it by doubling from empty copies it over and over on every scrape.
 pub fn render_into(registry: &Registry, now: DateTime<Utc>, out: &mut String) {
     let mut acc = Accumulator::new();
-    for (def, series) in registry.families() {
+    let families: Vec<_> = registry.families().collect();
+    let estimate: usize = families
+        .iter()
+        .map(|(def, series)| {
+            let per = match def.kind {
+                super::catalog::MetricKind::Distribution => DISTRIBUTION_BYTES,
+                _ => SCALAR_BYTES,
+            };
+            per * series.len()
+        })
+        .sum();
+    out.reserve(estimate);
+    for (def, series) in families {
         if series.is_empty() {
             continue;
         }
