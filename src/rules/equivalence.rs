@@ -4,6 +4,12 @@
 //! their values are the groups a map from group labels finds; a fingerprint hashed from the
 //! parts of an alert's labels is the one of the labels map.
 //!
+//! Session 10's fast paths (issue 19): posting lists intersected for every equality matcher
+//! (the memory-source property, with matcher sets of up to three equalities); a rule's
+//! fingerprint prefix hashed once and the fingerprint's number (the groups property); known
+//! fingerprints asked before the alerts' map; the ratio summed in one pass; a label read by
+//! a length-first scan.
+//!
 //! (The registry source's count paths have theirs in `registry_source.rs`:
 //! `count_paths_equal_merged_histograms_on_random_data`.)
 
@@ -14,7 +20,10 @@ use hdrhistogram::Histogram;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, FileFailurePersistence};
 
-use super::eval::{ByLabels, Fingerprint, Groups, fingerprint, fixed_labels, merged_labels};
+use super::eval::{
+    ByLabels, Fingerprint, Groups, KnownFingerprints, RuleFingerprints, State, aggregate,
+    fingerprint, fixed_labels, merged_labels,
+};
 use super::model::{Aggregate, Condition, Labels, Matcher, Matchers, NoData, Op, Rule, Threshold};
 use super::source::{Data, Dist, MemorySource, SeriesData, Source};
 use crate::metrics::catalog::{CHECK_LATENCY, HTTP_ERRORS, MetricDef, MetricKind, PROBE_UNHEALTHY};
@@ -241,6 +250,11 @@ fn matcher_sets() -> Vec<Matchers> {
         m(&[("location", "!~u.*")]),
         m(&[("check", "z")]),
         m(&[("outcome", "pass"), ("check", "b")]),
+        // Posting lists intersected: three equalities, one naming no series, one on "".
+        m(&[("outcome", "fail"), ("check", "c"), ("location", "us")]),
+        m(&[("check", "a"), ("location", "nowhere")]),
+        m(&[("check", "b"), ("location", ""), ("outcome", "!=pass")]),
+        m(&[("zone", "x"), ("check", "a")]),
     ]
 }
 
@@ -290,7 +304,7 @@ proptest! {
             (0usize..3, 0usize..18, -40i64..=0, prop::option::weighted(0.9, 0.0f64..3_000.0)),
             0..120,
         ),
-        queries in prop::collection::vec((0usize..3, 0usize..9, 0u64..45, -5i64..=0), 1..12),
+        queries in prop::collection::vec((0usize..3, 0usize..13, 0u64..45, -5i64..=0), 1..12),
     ) {
         let sets = label_sets();
         let mut src = MemorySource::new();
@@ -377,6 +391,11 @@ proptest! {
             labels.insert("severity".into(), rule.severity.clone());
             let parts = Fingerprint::of(&rule.name, merged_labels(&names.0, groups.key(g), &fixed));
             prop_assert_eq!(parts.as_str(), fingerprint(&rule.name, &labels));
+            // The rule's shared prefix hashed once gives the same fingerprint, whose number is
+            // the one its hex digits spell.
+            let prefixed = RuleFingerprints::new(&rule.name, &names.0, &fixed).of(groups.key(g));
+            prop_assert_eq!(prefixed.as_str(), parts.as_str());
+            prop_assert_eq!(Some(prefixed.hash()), u64::from_str_radix(parts.as_str(), 16).ok());
         }
         if !names.0.is_empty() {
             prop_assert_eq!(groups.find(&["no such value"; 4][..names.0.len()]), None);
@@ -406,4 +425,107 @@ fn memory_source_reads_samples_from_2048_ms_on_at_3_significant_digits() {
     assert_eq!(d.quantile(0.75), Some(3_001.0));
     assert_eq!(d.quantile(0.5), Some(2_049.0));
     assert_eq!(d.count_le(2_000.0), 1);
+}
+
+/// What the ratio aggregate summed before it took one pass: the denominator's series, then
+/// the series both match, each with `Iterator::sum`.
+fn ratio_by_two_sums(th: &Threshold, series: &[&SeriesData]) -> Option<f64> {
+    let counts = |m: &dyn Fn(&Labels) -> bool| -> f64 {
+        series
+            .iter()
+            .filter(|s| m(&s.labels))
+            .map(|s| match &s.data {
+                Data::Counter { increase } => *increase,
+                Data::Distribution(d) => d.count() as f64,
+                Data::Gauge { .. } => 0.0,
+            })
+            .sum()
+    };
+    let d = counts(&|l| th.denominator.matches(l));
+    (d > 0.0).then(|| counts(&|l| th.denominator.matches(l) && th.numerator.matches(l)) / d)
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    /// The ratio in one pass equals, to the bit (the sign of a zero included), the two sums
+    /// it replaced, for any numerator and denominator matchers over counters of any increase.
+    #[test]
+    fn ratio_in_one_pass_equals_the_two_sums(
+        members in prop::collection::vec(
+            (0usize..18, prop_oneof![Just(0.0f64), Just(-0.0f64), 0.0f64..1e6]),
+            0..30,
+        ),
+        numerator in 0usize..13,
+        denominator in 0usize..13,
+    ) {
+        let sets = label_sets();
+        let series: Vec<SeriesData> = members
+            .iter()
+            .map(|(i, inc)| SeriesData {
+                labels: std::borrow::Cow::Owned(
+                    sets[*i].iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+                ),
+                data: Data::Counter { increase: *inc },
+            })
+            .collect();
+        let refs: Vec<&SeriesData> = series.iter().collect();
+        let sets = matcher_sets();
+        let mut rule = a_rule(Vec::new(), Labels::new());
+        let Condition::Threshold(th) = &mut rule.condition else { unreachable!() };
+        th.aggregate = Aggregate::Ratio;
+        th.numerator = sets[numerator].clone();
+        th.denominator = sets[denominator].clone();
+        let fast = aggregate(th, &refs, std::time::Duration::from_secs(300));
+        prop_assert_eq!(fast.map(f64::to_bits), ratio_by_two_sums(th, &refs).map(f64::to_bits));
+    }
+
+    /// The set of known fingerprints answers as the alerts' map: for keys that are
+    /// fingerprints, keys that merely parse as hex (upper case) and keys that do not.
+    #[test]
+    fn known_fingerprints_answer_as_the_alerts_map(
+        held in prop::collection::vec((0usize..40, 0usize..3), 0..20),
+        asked in prop::collection::vec(0usize..40, 1..20),
+    ) {
+        let fp = |i: usize| Fingerprint::of("rule", [("check", format!("c{i}").as_str())].into_iter());
+        let mut state = State::default();
+        for (i, how) in &held {
+            let key = match how {
+                0 => fp(*i).as_str().to_string(),
+                1 => fp(*i).as_str().to_uppercase(),
+                _ => format!("not-hex-{i}"),
+            };
+            let alert: super::eval::Alert = serde_json::from_value(serde_json::json!({
+                "rule": "rule", "fingerprint": key, "labels": {}, "phase": "firing",
+                "active_at": "2026-01-01T00:00:00Z", "fired_at": null, "pending_ms": 0,
+                "last_eval": "2026-01-01T00:00:00Z", "last_true_at": "2026-01-01T00:00:00Z",
+                "healthy_streak": 0, "value": null, "annotations": {}, "flapping": false,
+            })).unwrap();
+            state.alerts.insert(key, alert);
+        }
+        let known = KnownFingerprints::of(&state);
+        for i in asked {
+            let f = fp(i);
+            prop_assert_eq!(known.holds(&f, &state), state.alerts.contains_key(f.as_str()));
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    /// A label read by scanning reads what the map's own search finds, for maps under and
+    /// over the scan's size limit, names of equal length and names missing.
+    #[test]
+    fn label_value_reads_as_the_map_finds(
+        labels in prop::collection::btree_map("[a-d]{1,3}", "[a-z]{0,3}", 0..24),
+        asked in prop::collection::vec("[a-d]{0,3}", 1..10),
+    ) {
+        for name in asked {
+            prop_assert_eq!(
+                super::model::label_value(&labels, &name),
+                labels.get(&name).map_or("", String::as_str)
+            );
+        }
+    }
 }

@@ -7,12 +7,13 @@
 //! before resolving; flap damping holds a flapping alert firing until it is stable.
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::fasthash::{FastMap, FastSet};
 use super::model::*;
 use super::slo::{BurnRates, fmt_duration};
 use super::source::{Data, Dist, SeriesData, Source};
@@ -95,7 +96,44 @@ pub fn fingerprint(rule: &str, labels: &Labels) -> String {
 
 /// A [`fingerprint`] on the stack: the evaluator computes one per group and evaluation, and
 /// most groups have no alert to look up with it.
-pub(super) struct Fingerprint([u8; 16]);
+pub(super) struct Fingerprint {
+    hex: [u8; 16],
+    /// The number the hex digits spell.
+    hash: u64,
+}
+
+/// FNV-1a 64 as [`Fingerprint`] applies it: each part followed by a 0xff byte.
+#[derive(Clone, Copy)]
+struct Fnv(u64);
+
+impl Fnv {
+    fn new() -> Fnv {
+        Fnv(0xcbf2_9ce4_8422_2325)
+    }
+
+    fn eat(&mut self, part: &str) {
+        let mut h = self.0;
+        for b in part.as_bytes().iter().chain(&[0xff]) {
+            h ^= u64::from(*b);
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        self.0 = h;
+    }
+
+    /// The hash continued over `labels` (sorted by name), as a fingerprint.
+    fn finish<'a>(mut self, labels: impl Iterator<Item = (&'a str, &'a str)>) -> Fingerprint {
+        for (k, v) in labels {
+            self.eat(k);
+            self.eat(v);
+        }
+        let h = self.0;
+        let mut hex = [0u8; 16];
+        for (i, d) in hex.iter_mut().enumerate() {
+            *d = b"0123456789abcdef"[(h >> (60 - 4 * i)) as usize & 0xf];
+        }
+        Fingerprint { hex, hash: h }
+    }
+}
 
 impl Fingerprint {
     /// Over the alert name and its labels, which `labels` yields sorted by name.
@@ -103,27 +141,50 @@ impl Fingerprint {
         rule: &str,
         labels: impl Iterator<Item = (&'a str, &'a str)>,
     ) -> Fingerprint {
-        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-        let mut eat = |bytes: &[u8]| {
-            for b in bytes.iter().chain(&[0xff]) {
-                h ^= u64::from(*b);
-                h = h.wrapping_mul(0x0000_0100_0000_01b3);
-            }
-        };
-        eat(rule.as_bytes());
-        for (k, v) in labels {
-            eat(k.as_bytes());
-            eat(v.as_bytes());
-        }
-        let mut hex = [0u8; 16];
-        for (i, d) in hex.iter_mut().enumerate() {
-            *d = b"0123456789abcdef"[(h >> (60 - 4 * i)) as usize & 0xf];
-        }
-        Fingerprint(hex)
+        let mut h = Fnv::new();
+        h.eat(rule);
+        h.finish(labels)
     }
 
     pub(super) fn as_str(&self) -> &str {
-        std::str::from_utf8(&self.0).expect("hex digits")
+        std::str::from_utf8(&self.hex).expect("hex digits")
+    }
+
+    /// The number the hex digits spell, for [`KnownFingerprints`].
+    pub(super) fn hash(&self) -> u64 {
+        self.hash
+    }
+}
+
+/// A superset of the fingerprints of `state.alerts`, as numbers: what the evaluator asks
+/// before looking a group's fingerprint up in the alerts' `BTreeMap` (a dozen 16-byte string
+/// comparisons), since most groups of most evaluations have no alert. A key that is a
+/// fingerprint is in the set (every computed fingerprint is 16 lowercase hex digits, and the
+/// set holds every such key of the state, plus every fingerprint an evaluation handed to
+/// `step`, which is the only place alerts are added); a number in the set may have no alert
+/// (removed since), which the map lookup then tells.
+pub(super) struct KnownFingerprints(FastSet<u64>);
+
+impl KnownFingerprints {
+    pub(super) fn of(state: &State) -> KnownFingerprints {
+        KnownFingerprints(
+            state
+                .alerts
+                .keys()
+                .filter(|k| k.len() == 16)
+                .filter_map(|k| u64::from_str_radix(k, 16).ok())
+                .collect(),
+        )
+    }
+
+    /// Whether `state` holds an alert of `fp` (the set first: most groups have none).
+    pub(super) fn holds(&self, fp: &Fingerprint, state: &State) -> bool {
+        self.0.contains(&fp.hash()) && state.alerts.contains_key(fp.as_str())
+    }
+
+    /// Called with every fingerprint handed to `step`.
+    pub(super) fn add(&mut self, fp: &Fingerprint) {
+        self.0.insert(fp.hash());
     }
 }
 
@@ -167,7 +228,7 @@ struct Obs<'k> {
 
 /// The rule's aggregate over `series`; `span` is the time the data covers (a rate is per
 /// second of it).
-fn aggregate(th: &Threshold, series: &[&SeriesData], span: Duration) -> Option<f64> {
+pub(super) fn aggregate(th: &Threshold, series: &[&SeriesData], span: Duration) -> Option<f64> {
     // A single member's distribution is read where it is, not copied.
     let dist = || {
         let mut acc: Option<Cow<Dist>> = None;
@@ -181,16 +242,10 @@ fn aggregate(th: &Threshold, series: &[&SeriesData], span: Duration) -> Option<f
         }
         acc
     };
-    let counts = |m: &dyn Fn(&Labels) -> bool| -> f64 {
-        series
-            .iter()
-            .filter(|s| m(&s.labels))
-            .map(|s| match &s.data {
-                Data::Counter { increase } => *increase,
-                Data::Distribution(d) => d.count() as f64,
-                Data::Gauge { .. } => 0.0,
-            })
-            .sum()
+    let count_of = |d: &Data| match d {
+        Data::Counter { increase } => *increase,
+        Data::Distribution(d) => d.count() as f64,
+        Data::Gauge { .. } => 0.0,
     };
     let gauges = || {
         series.iter().filter_map(|s| match s.data {
@@ -220,12 +275,29 @@ fn aggregate(th: &Threshold, series: &[&SeriesData], span: Duration) -> Option<f
             if series.is_empty() {
                 return None;
             }
-            Some(counts(&|_| true) / span.as_secs_f64().max(1.0))
+            Some(
+                series.iter().map(|s| count_of(&s.data)).sum::<f64>() / span.as_secs_f64().max(1.0),
+            )
         }
         Aggregate::Ratio => {
-            let d = counts(&|l| th.denominator.matches(l));
-            // The numerator counts what both match (`denominator.and(numerator)`).
-            (d > 0.0).then(|| counts(&|l| th.denominator.matches(l) && th.numerator.matches(l)) / d)
+            // One pass, each series' denominator matched once: the same two sums, added in
+            // the same order, as summing the denominator's series and then the numerator's.
+            // Starting from the neutral element `Sum` starts from (-0.0 in current Rust), so
+            // an empty numerator reads as the same zero it did.
+            let zero: f64 = std::iter::empty::<f64>().sum();
+            let (mut d, mut n) = (zero, zero);
+            for s in series {
+                if !th.denominator.matches(&s.labels) {
+                    continue;
+                }
+                let x = count_of(&s.data);
+                d += x;
+                // The numerator counts what both match (`denominator.and(numerator)`).
+                if th.numerator.matches(&s.labels) {
+                    n += x;
+                }
+            }
+            (d > 0.0).then(|| n / d)
         }
     }
 }
@@ -244,10 +316,7 @@ impl<'r> ByLabels<'r> {
 
     /// The key of the group `labels` belongs to; a missing label reads as "".
     pub(super) fn key<'a>(&self, labels: &'a Labels) -> Vec<&'a str> {
-        self.0
-            .iter()
-            .map(|n| labels.get(*n).map_or("", String::as_str))
-            .collect()
+        self.0.iter().map(|n| label_value(labels, n)).collect()
     }
 
     /// The group's labels, as `by` names them.
@@ -277,7 +346,7 @@ impl<'d, 's> Groups<'d, 's> {
         let mut raw: Vec<&'d str> = Vec::with_capacity(series.len() * width);
         for s in series {
             for n in &by.0 {
-                raw.push(s.labels.get(*n).map_or("", String::as_str));
+                raw.push(label_value(&s.labels, n));
             }
         }
         let key = |i: usize| &raw[i * width..(i + 1) * width];
@@ -445,7 +514,7 @@ fn judge_across(
 ) -> (Option<f64>, bool) {
     let mut by_value: BTreeMap<&str, Vec<&SeriesData>> = BTreeMap::new();
     for s in members {
-        let v = s.labels.get(&across.label).map_or("", String::as_str);
+        let v = label_value(&s.labels, &across.label);
         by_value.entry(v).or_default().push(s);
     }
     let mut failing_values = Vec::new();
@@ -754,6 +823,50 @@ pub(super) fn merged_labels<'a>(
     })
 }
 
+/// The fingerprints of one rule's alerts, the part every group shares hashed once: the rule
+/// name and the fixed labels sorting before every group label (`alertname` before `location`,
+/// say) come first in [`merged_labels`] whatever the group's values, so the hash of that
+/// prefix is the same for every group. Half the bytes of a typical fingerprint, and one is
+/// computed per group and evaluation.
+pub(super) struct RuleFingerprints<'r> {
+    prefix: Fnv,
+    names: &'r [&'r str],
+    /// The fixed labels after the prefix.
+    rest: &'r [(&'r str, &'r str)],
+}
+
+impl<'r> RuleFingerprints<'r> {
+    pub(super) fn new(
+        rule: &str,
+        names: &'r [&'r str],
+        fixed: &'r [(&'r str, &'r str)],
+    ) -> RuleFingerprints<'r> {
+        // `names` is sorted: a fixed label before the first is before all of them.
+        let lead = fixed
+            .iter()
+            .take_while(|(k, _)| names.first().is_none_or(|n| k < n))
+            .count();
+        let mut prefix = Fnv::new();
+        prefix.eat(rule);
+        for (k, v) in &fixed[..lead] {
+            prefix.eat(k);
+            prefix.eat(v);
+        }
+        RuleFingerprints {
+            prefix,
+            names,
+            rest: &fixed[lead..],
+        }
+    }
+
+    /// The fingerprint of the group with these values of `names`: the one
+    /// `Fingerprint::of(rule, merged_labels(names, key, fixed))` gives.
+    pub(super) fn of(&self, key: &[&str]) -> Fingerprint {
+        self.prefix
+            .finish(merged_labels(self.names, key, self.rest))
+    }
+}
+
 /// Evaluates every rule at `now`, updating `state`, and returns the transitions in rule order.
 pub fn evaluate(
     rules: &RuleSet,
@@ -793,21 +906,23 @@ pub fn evaluate_with(
     // The active alerts' labels by rule, read once: scanning every alert for every rule is
     // quadratic (10,000 rules x thousands of alerts). A rule only changes its own alerts, so
     // the snapshot is what a scan would see, unless two rules share a name (then we scan).
-    let mut active: HashMap<String, Vec<(Labels, Phase)>> = HashMap::new();
+    let mut active: FastMap<String, Vec<(Labels, Phase)>> = FastMap::default();
     for a in state.alerts.values() {
         active
             .entry(a.rule.clone())
             .or_default()
             .push((a.labels.clone(), a.phase));
     }
-    let mut resolved: HashMap<String, Vec<(Labels, DateTime<Utc>)>> = HashMap::new();
+    let mut resolved: FastMap<String, Vec<(Labels, DateTime<Utc>)>> = FastMap::default();
     for r in state.resolved.values() {
         resolved
             .entry(r.rule.clone())
             .or_default()
             .push((r.labels.clone(), r.at));
     }
-    let mut names: HashSet<&str> = HashSet::with_capacity(rules.rules.len());
+    let mut known = KnownFingerprints::of(state);
+    let mut names: FastSet<&str> =
+        FastSet::with_capacity_and_hasher(rules.rules.len(), Default::default());
     for rule in &rules.rules {
         if stop() {
             return Err(Stopped);
@@ -923,8 +1038,9 @@ pub fn evaluate_with(
             }));
         }
         let fixed = fixed_labels(rule);
+        let fingerprints = RuleFingerprints::new(&rule.name, &by.0, &fixed);
         for o in obs {
-            let fp = Fingerprint::of(&rule.name, merged_labels(&by.0, &o.key, &fixed));
+            let fp = fingerprints.of(&o.key);
             let mut notes = o.notes;
             let cond = match o.value {
                 Some(_) => o.failing,
@@ -945,9 +1061,10 @@ pub fn evaluate_with(
             };
             // Healthy with no alert: nothing changes (what `step` would decide), so nothing
             // is rendered. Most groups of most evaluations end here.
-            if !cond && !state.alerts.contains_key(fp.as_str()) {
+            if !cond && !known.holds(&fp, state) {
                 continue;
             }
+            known.add(&fp);
             let fp = fp.as_str().to_string();
             let mut labels = by.labels(&o.key);
             labels.extend(rule.labels.clone());
@@ -1033,17 +1150,20 @@ pub fn evaluate_with(
     Ok(out)
 }
 
+/// Recent state changes per fingerprint ([`State::changes`]).
+type Changes = BTreeMap<String, Vec<DateTime<Utc>>>;
+
 /// Records a state change; true when the alert now counts as flapping.
-fn record_change(rule: &Rule, state: &mut State, fp: &str, now: DateTime<Utc>) -> bool {
+fn record_change(rule: &Rule, changes: &mut Changes, fp: &str, now: DateTime<Utc>) -> bool {
     let Some(flap) = rule.flap else { return false };
-    let v = state.changes.entry(fp.to_string()).or_default();
+    let v = changes.entry(fp.to_string()).or_default();
     v.push(now);
     v.retain(|t| since(now, *t) <= flap.window);
     v.len() as u32 > flap.max_changes
 }
 
-fn flap_note(rule: &Rule, state: &State, fp: &str) -> String {
-    let n = state.changes.get(fp).map_or(0, Vec::len);
+fn flap_note(rule: &Rule, changes: &Changes, fp: &str) -> String {
+    let n = changes.get(fp).map_or(0, Vec::len);
     let w = rule.flap.map_or(Duration::ZERO, |f| f.window);
     format!(
         "{n} state changes in {}; held firing until healthy for {}",
@@ -1052,6 +1172,8 @@ fn flap_note(rule: &Rule, state: &State, fp: &str) -> String {
     )
 }
 
+/// One group's alert at `now`: created, advanced or dropped in place in `state` (no copy of
+/// an alert that stays, which is most of them at most evaluations).
 #[allow(clippy::too_many_arguments)]
 fn step(
     rules: &RuleSet,
@@ -1077,7 +1199,10 @@ fn step(
         severity: rule.severity.clone(),
         route: rule.route.clone(),
     };
-    let Some(mut a) = state.alerts.get(fp).cloned() else {
+    let State {
+        alerts, changes, ..
+    } = state;
+    let Some(a) = alerts.get_mut(fp) else {
         if !cond {
             return None;
         }
@@ -1099,89 +1224,85 @@ fn step(
         if rule.pending_for.is_zero() {
             a.phase = Phase::Firing;
             a.fired_at = Some(now);
-            if record_change(rule, state, fp, now) {
+            if record_change(rule, changes, fp, now) {
                 a.flapping = true;
                 a.annotations
-                    .insert("flapping".into(), flap_note(rule, state, fp));
+                    .insert("flapping".into(), flap_note(rule, changes, fp));
             }
         }
         let t = transition(&a, Phase::Inactive, a.phase);
-        state.alerts.insert(fp.to_string(), a);
+        alerts.insert(fp.to_string(), a);
         return Some(t);
     };
+    match a.phase {
+        // A pending alert that clears is dropped silently.
+        Phase::Pending if !cond => {
+            alerts.remove(fp);
+            return None;
+        }
+        Phase::Inactive | Phase::Resolved => {
+            alerts.remove(fp);
+            return None;
+        }
+        Phase::Pending | Phase::Firing => {}
+    }
     let elapsed = since(now, a.last_eval).min(rules.interval);
     a.last_eval = now;
     a.labels = labels;
     if a.flapping {
-        annotations.insert("flapping".into(), flap_note(rule, state, fp));
+        annotations.insert("flapping".into(), flap_note(rule, changes, fp));
     }
-    match a.phase {
-        Phase::Pending => {
-            if !cond {
-                // A pending alert that clears is dropped silently.
-                state.alerts.remove(fp);
-                return None;
-            }
-            a.pending_ms = a
-                .pending_ms
-                .saturating_add(crate::config::duration::millis_u64(elapsed));
-            a.value = value;
-            a.annotations = annotations;
-            a.last_true_at = now;
-            let mut t = None;
-            if a.pending_ms >= crate::config::duration::millis_u64(rule.pending_for) {
-                a.phase = Phase::Firing;
-                a.fired_at = Some(now);
-                if record_change(rule, state, fp, now) {
-                    a.flapping = true;
-                    a.annotations
-                        .insert("flapping".into(), flap_note(rule, state, fp));
-                }
-                t = Some(transition(&a, Phase::Pending, Phase::Firing));
-            }
-            state.alerts.insert(fp.to_string(), a);
-            t
+    if a.phase == Phase::Pending {
+        a.pending_ms = a
+            .pending_ms
+            .saturating_add(crate::config::duration::millis_u64(elapsed));
+        a.value = value;
+        a.annotations = annotations;
+        a.last_true_at = now;
+        if a.pending_ms < crate::config::duration::millis_u64(rule.pending_for) {
+            return None;
         }
-        Phase::Firing => {
-            if cond {
-                a.last_true_at = now;
-                a.healthy_streak = 0;
-                a.value = value;
-                a.annotations = annotations;
-                state.alerts.insert(fp.to_string(), a);
-                return None;
-            }
-            a.healthy_streak += 1;
-            let quiet = since(now, a.last_true_at);
-            let mut held = quiet < rule.keep_firing_for || a.healthy_streak < rule.recover_after;
-            if let Some(flap) = rule.flap {
-                if !a.flapping && !held {
-                    // Would this resolve be one change too many?
-                    let recent = state.changes.get(fp).map_or(0, |v| {
-                        v.iter().filter(|t| since(now, **t) <= flap.window).count()
-                    });
-                    if recent as u32 + 1 > flap.max_changes {
-                        a.flapping = true;
-                        a.annotations
-                            .insert("flapping".into(), flap_note(rule, state, fp));
-                    }
-                }
-                if a.flapping && quiet < flap.window {
-                    held = true;
-                }
-            }
-            if held {
-                state.alerts.insert(fp.to_string(), a);
-                return None;
-            }
-            state.alerts.remove(fp);
-            record_change(rule, state, fp, now);
-            a.value = value;
-            Some(transition(&a, Phase::Firing, Phase::Resolved))
+        a.phase = Phase::Firing;
+        a.fired_at = Some(now);
+        if record_change(rule, changes, fp, now) {
+            a.flapping = true;
+            a.annotations
+                .insert("flapping".into(), flap_note(rule, changes, fp));
         }
-        Phase::Inactive | Phase::Resolved => {
-            state.alerts.remove(fp);
-            None
+        return Some(transition(a, Phase::Pending, Phase::Firing));
+    }
+    // Firing.
+    if cond {
+        a.last_true_at = now;
+        a.healthy_streak = 0;
+        a.value = value;
+        a.annotations = annotations;
+        return None;
+    }
+    a.healthy_streak += 1;
+    let quiet = since(now, a.last_true_at);
+    let mut held = quiet < rule.keep_firing_for || a.healthy_streak < rule.recover_after;
+    if let Some(flap) = rule.flap {
+        if !a.flapping && !held {
+            // Would this resolve be one change too many?
+            let recent = changes.get(fp).map_or(0, |v| {
+                v.iter().filter(|t| since(now, **t) <= flap.window).count()
+            });
+            if recent as u32 + 1 > flap.max_changes {
+                a.flapping = true;
+                a.annotations
+                    .insert("flapping".into(), flap_note(rule, changes, fp));
+            }
+        }
+        if a.flapping && quiet < flap.window {
+            held = true;
         }
     }
+    if held {
+        return None;
+    }
+    let mut a = alerts.remove(fp).expect("the alert just read");
+    record_change(rule, changes, fp, now);
+    a.value = value;
+    Some(transition(&a, Phase::Firing, Phase::Resolved))
 }

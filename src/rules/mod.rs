@@ -4,6 +4,7 @@
 
 pub mod eval;
 pub mod export;
+mod fasthash;
 pub mod load;
 pub mod model;
 pub mod registry_source;

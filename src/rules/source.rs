@@ -5,14 +5,14 @@
 //! use [`MemorySource`], a table of timestamped samples.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
 use std::sync::OnceLock;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use hdrhistogram::Histogram;
 
-use super::model::{Labels, MatchOp, Matchers};
+use super::fasthash::FastMap;
+use super::model::{Labels, MatchOp, Matcher, Matchers};
 use crate::metrics::catalog::{MetricDef, MetricKind};
 
 /// The data of one series over `(end - window, end]`, in the shape its kind aggregates in.
@@ -339,12 +339,12 @@ type Point = (DateTime<Utc>, Option<f64>);
 #[derive(Debug, Default, Clone)]
 pub struct MemorySource {
     series: Vec<Stored>,
-    ids: HashMap<(String, Labels), usize>,
+    ids: FastMap<(String, Labels), usize>,
     /// Series of each metric.
-    by_metric: HashMap<String, Vec<usize>>,
+    by_metric: FastMap<String, Vec<usize>>,
     /// Series of each metric with a given label value: metric -> label -> value -> series.
     /// Nested so that a lookup borrows the matcher's strings instead of building a key.
-    postings: HashMap<String, HashMap<String, HashMap<String, Vec<usize>>>>,
+    postings: FastMap<String, FastMap<String, FastMap<String, Vec<usize>>>>,
     /// Each series' position in label order; reset when a series is added.
     rank: OnceLock<Vec<u32>>,
 }
@@ -410,24 +410,46 @@ impl MemorySource {
         }
     }
 
-    /// The series of `metric` that may match: the shortest posting list of an equality
-    /// matcher on a non-empty value, else every series of the metric.
-    fn candidates(&self, metric: &str, matchers: &Matchers) -> &[usize] {
-        let mut best: Option<&[usize]> = None;
+    /// The series of `metric` that may match, ascending: the intersection of the posting
+    /// lists of every equality matcher on a non-empty value (each list ascending, as series
+    /// are numbered in the order they were added), else every series of the metric. A series
+    /// in every list satisfies those matchers, so only the others (`rest`) are left to check:
+    /// a rule's `check="x", outcome="pass"` costs two hash lookups and a merge, not a string
+    /// comparison per candidate and matcher.
+    fn candidates<'m>(
+        &self,
+        metric: &str,
+        matchers: &'m Matchers,
+        rest: &mut Vec<&'m Matcher>,
+    ) -> Cow<'_, [usize]> {
         let postings = self.postings.get(metric);
+        let mut lists: Vec<&[usize]> = Vec::new();
         for m in &matchers.0 {
             if m.op != MatchOp::Eq || m.value.is_empty() {
+                rest.push(m);
                 continue;
             }
             let list = postings
-                .and_then(|p| p.get(&m.label))
-                .and_then(|p| p.get(&m.value))
+                .and_then(|p| p.get(m.label.as_str()))
+                .and_then(|p| p.get(m.value.as_str()))
                 .map_or(&[][..], Vec::as_slice);
-            if best.is_none_or(|b| list.len() < b.len()) {
-                best = Some(list);
+            lists.push(list);
+        }
+        lists.sort_unstable_by_key(|l| l.len());
+        let Some((shortest, others)) = lists.split_first() else {
+            return Cow::Borrowed(self.by_metric.get(metric).map_or(&[][..], Vec::as_slice));
+        };
+        if others.is_empty() {
+            return Cow::Borrowed(*shortest);
+        }
+        let mut out: Vec<usize> = shortest.to_vec();
+        for list in others {
+            out.retain(|id| list.binary_search(id).is_ok());
+            if out.is_empty() {
+                break;
             }
         }
-        best.unwrap_or_else(|| self.by_metric.get(metric).map_or(&[][..], Vec::as_slice))
+        Cow::Owned(out)
     }
 
     /// Each series' position in label order.
@@ -505,11 +527,12 @@ impl Source for MemorySource {
         end: DateTime<Utc>,
     ) -> Vec<SeriesData<'_>> {
         let start = end - chrono::Duration::from_std(window).unwrap_or(chrono::Duration::MAX);
+        let mut rest = Vec::new();
         let mut ids: Vec<usize> = self
-            .candidates(metric.name, matchers)
+            .candidates(metric.name, matchers, &mut rest)
             .iter()
             .copied()
-            .filter(|id| matchers.matches(&self.series[*id].labels))
+            .filter(|id| rest.iter().all(|m| m.matches(&self.series[*id].labels)))
             .collect();
         // In label order, as a sorted table would list them (one metric's labels are unique).
         let rank = self.rank();
