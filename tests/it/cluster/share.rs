@@ -7,13 +7,17 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use nix::sys::signal::Signal;
 use sqlx::Row;
+use synmon::cluster::share::{Peer, owner, phase};
+use synmon::run::CheckKind;
 
-use crate::support::{Child, TempPg, eventually, free_port, get_json, wait_for_api};
+use crate::support::{BROWSER, Child, TempPg, eventually, free_port, get_json, wait_for_api};
 
 const LOCATION: &str = "eu";
 const CHECKS: usize = 300;
@@ -345,4 +349,214 @@ async fn replicas_share_a_locations_checks_once_per_slot_through_a_kill_and_a_jo
     pool.close().await;
     pg.drop_db().await;
     server.abort();
+}
+
+/// A replica's own page server: `/j` is a page whose `#done` appears once `/hold` answers
+/// (after 1.5 s); the server counts the `/hold` requests in flight, i.e. the browser sessions
+/// busy on it at once.
+struct Pages {
+    base_url: String,
+    hits: Arc<AtomicUsize>,
+    max_busy: Arc<AtomicUsize>,
+    _task: tokio::task::JoinHandle<()>,
+}
+
+async fn pages() -> Pages {
+    use axum::response::Html;
+    use axum::routing::get;
+    const PAGE: &str = r#"<!doctype html><html><body><p id="state">waiting</p>
+<script>fetch('/hold').then(function () { var d = document.createElement('p'); d.id = 'done';
+document.body.appendChild(d); document.getElementById('state').textContent = 'done'; });</script>
+</body></html>"#;
+    let busy = Arc::new(AtomicUsize::new(0));
+    let max_busy = Arc::new(AtomicUsize::new(0));
+    let hits = Arc::new(AtomicUsize::new(0));
+    let (b, m, h) = (busy.clone(), max_busy.clone(), hits.clone());
+    let app = axum::Router::new()
+        .route("/j", get(|| async { Html(PAGE) }))
+        .route(
+            "/hold",
+            get(move || {
+                let (b, m, h) = (b.clone(), m.clone(), h.clone());
+                async move {
+                    h.fetch_add(1, Ordering::SeqCst);
+                    let now = b.fetch_add(1, Ordering::SeqCst) + 1;
+                    m.fetch_max(now, Ordering::SeqCst);
+                    tokio::time::sleep(Duration::from_millis(1500)).await;
+                    b.fetch_sub(1, Ordering::SeqCst);
+                    "ok"
+                }
+            }),
+        );
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base_url = format!("http://{}", l.local_addr().unwrap());
+    Pages {
+        base_url,
+        hits,
+        max_busy,
+        _task: tokio::spawn(async move {
+            axum::serve(l, app).await.unwrap();
+        }),
+    }
+}
+
+/// Two replicas with `webdriver.sessions: 1` each and 4 journeys (real Chromium through real
+/// chromedriver, each replica its own): the journeys are shared (two each), and a replica's
+/// page server never sees two of its sessions busy at once. About 50 s.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn journeys_are_shared_by_sessions_and_a_replica_never_exceeds_its_sessions() {
+    synmon::tls::install();
+    let _browser = BROWSER.lock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let pg = TempPg::create().await;
+    let ids = ["jr-0", "jr-1"];
+    // Four journey names that the hash splits two and two (what the test is about is that
+    // both replicas run journeys, each within its sessions; the names are the test's choice).
+    let peers: Vec<Peer> = ids
+        .iter()
+        .map(|id| Peer {
+            id: id.to_string(),
+            sessions: 1,
+        })
+        .collect();
+    // Each replica's two are due within half a second of each other (their phases are hashes
+    // of their names), so the second must wait for the replica's one session.
+    let due = |n: &str| phase(n, Duration::from_secs(6), Duration::from_secs(6)).as_millis() as i64;
+    let mut names: Vec<String> = Vec::new();
+    for id in ids {
+        let mine: Vec<String> = (0..400)
+            .map(|i| format!("journey_{i}"))
+            .filter(|n| owner(n, CheckKind::Journey, &peers) == Some(id))
+            .collect();
+        let pair = mine
+            .iter()
+            .enumerate()
+            .find_map(|(i, a)| {
+                mine[i + 1..]
+                    .iter()
+                    .find(|b| (due(a) - due(b)).abs() < 500)
+                    .map(|b| [a.clone(), b.clone()])
+            })
+            .expect("two close phases among 200 names");
+        names.extend(pair);
+    }
+    let servers = [pages().await, pages().await];
+    let mut nodes = Vec::new();
+    for (i, id) in ids.iter().enumerate() {
+        let mut extra = String::from(
+            "webdriver:\n  sessions: 1\nchecks:\n  interval: 6s\n  max_offset: 6s\n  timeout: 5s\n  retry_on_failure: { count: 0 }\n  http: []\n  journeys:\n",
+        );
+        for n in &names {
+            extra.push_str(&format!("    - {{ name: {n} }}\n"));
+        }
+        let node = Node::new(dir.path(), id, &pg.url, &servers[i].base_url, &extra);
+        let jdir = node.cfg.parent().unwrap().join("journeys");
+        std::fs::create_dir_all(&jdir).unwrap();
+        for n in &names {
+            std::fs::write(
+                jdir.join(format!("{n}.yaml")),
+                format!(
+                    "name: {n}\nsteps:\n  - goto: /j\n  - wait_for: {{ selector: \"#done\" }}\n"
+                ),
+            )
+            .unwrap();
+        }
+        // The journeys folder is the replica's own (write_config points at the repo's).
+        let text = std::fs::read_to_string(&node.cfg).unwrap();
+        let text = text
+            .lines()
+            .map(|l| {
+                if l.starts_with("journeys: ") {
+                    format!("journeys: \"{}\"", jdir.display())
+                } else {
+                    l.to_string()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        std::fs::write(&node.cfg, text + "\n").unwrap();
+        nodes.push(node);
+    }
+    let pool = sqlx::PgPool::connect(&pg.url).await.unwrap();
+    for n in &mut nodes {
+        n.start().await;
+    }
+    agree(&nodes, &[0, 1]).await;
+    let t0 = Utc::now() + chrono::Duration::seconds(2);
+    // Every journey has passed three times since both replicas saw each other.
+    let all = eventually(
+        "three passing runs of each journey",
+        Duration::from_secs(90),
+        async || {
+            let rows = sqlx::query(
+                "SELECT check_name, scheduled_at, replica, outcome, session_wait_ms FROM runs \
+             WHERE kind = 'journey' AND scheduled_at >= $1",
+            )
+            .bind(t0)
+            .fetch_all(&pool)
+            .await
+            .ok()?;
+            let rows: Vec<(String, DateTime<Utc>, String, String, f64)> = rows
+                .into_iter()
+                .map(|r| {
+                    (
+                        r.get(0),
+                        r.get(1),
+                        r.get::<Option<String>, _>(2).unwrap_or_default(),
+                        r.get(3),
+                        r.get(4),
+                    )
+                })
+                .collect();
+            names
+                .iter()
+                .all(|n| rows.iter().filter(|r| &r.0 == n && r.3 == "pass").count() >= 3)
+                .then_some(rows)
+        },
+    )
+    .await;
+    let mut by_replica: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let mut slots: HashMap<(String, DateTime<Utc>), usize> = HashMap::new();
+    let mut waited: BTreeMap<String, f64> = BTreeMap::new();
+    for (check, slot, replica, _, wait) in &all {
+        let w = waited.entry(replica.clone()).or_default();
+        *w = w.max(*wait);
+        by_replica
+            .entry(replica.clone())
+            .or_default()
+            .insert(check.clone());
+        *slots.entry((check.clone(), *slot)).or_default() += 1;
+    }
+    println!("journeys per replica: {by_replica:?}");
+    assert_eq!(
+        by_replica.len(),
+        2,
+        "both replicas run journeys: {by_replica:?}"
+    );
+    assert!(by_replica.values().all(|j| j.len() == 2), "{by_replica:?}");
+    assert!(
+        slots.values().all(|n| *n == 1),
+        "no journey slot ran twice: {slots:?}"
+    );
+    // The second journey due on a replica queued for its only session (the page holds it 1.5 s).
+    println!("longest session wait per replica (ms): {waited:?}");
+    assert!(waited.values().all(|w| *w > 500.0), "{waited:?}");
+    for (i, s) in servers.iter().enumerate() {
+        let max = s.max_busy.load(Ordering::SeqCst);
+        println!(
+            "replica {}: {} page holds, at most {max} at once",
+            ids[i],
+            s.hits.load(Ordering::SeqCst)
+        );
+        assert!(s.hits.load(Ordering::SeqCst) >= 6);
+        assert_eq!(max, 1, "{} never had two sessions busy at once", ids[i]);
+    }
+    for n in &mut nodes {
+        if let Some(mut c) = n.child.take() {
+            let _ = c.0.start_kill();
+            let _ = c.0.wait().await;
+        }
+    }
+    pool.close().await;
+    pg.drop_db().await;
 }
