@@ -197,8 +197,8 @@ async fn replicas_share_a_locations_checks_once_per_slot_through_a_kill_and_a_jo
     let pool = sqlx::PgPool::connect(&pg.url).await.unwrap();
 
     let result = async {
-        for i in 0..3 {
-            nodes[i].start().await;
+        for n in nodes.iter_mut().take(3) {
+            n.start().await;
         }
         agree(&nodes, &[0, 1, 2]).await;
         // A renewal later every replica's view holds all three.
