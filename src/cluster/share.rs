@@ -307,8 +307,14 @@ impl Gate for Share {
                 }
                 // The store is unreachable: run what this replica owns in its last view. A
                 // double run (views differing during the outage) is better than a blind spot.
+                // Kept as this replica's last slot: once the store is back, the slots it ran
+                // meanwhile are not taken for a takeover's gap.
                 Err(e) => {
                     tracing::warn!(check = %check.name, error = %e, "slot not claimed (store unreachable); running it as its owner");
+                    self.last
+                        .lock()
+                        .expect("share last")
+                        .insert(check.name.clone(), slot_us);
                     return Admission::run(0);
                 }
             }
