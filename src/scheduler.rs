@@ -56,6 +56,40 @@ pub trait Recorder: Send + Sync + 'static {
     fn record_lateness(&self, check: &CheckSpec, lateness: Duration);
     /// `missed` slots passed while the run of `slot_latency` was still going.
     fn record_overrun(&self, check: &CheckSpec, missed: u64, run: &RunResult);
+    /// `missed` slots of `check` that no replica ran (found when this one took it over).
+    fn record_missed(&self, check: &CheckSpec, missed: u64);
+}
+
+/// What a [`Gate`] answers for one slot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Admission {
+    /// This replica runs the slot.
+    pub run: bool,
+    /// Earlier slots of the check nobody ran (a takeover's gap), to be counted.
+    pub missed: u64,
+}
+
+impl Admission {
+    pub fn run(missed: u64) -> Admission {
+        Admission { run: true, missed }
+    }
+
+    pub fn skip() -> Admission {
+        Admission {
+            run: false,
+            missed: 0,
+        }
+    }
+}
+
+/// Decides, slot by slot, whether this replica runs a check (work sharing between the
+/// replicas of a location, see `cluster::share`).
+pub trait Gate: Send + Sync + 'static {
+    fn admit<'a>(
+        &'a self,
+        check: &'a CheckSpec,
+        scheduled_at: DateTime<Utc>,
+    ) -> BoxFuture<'a, Admission>;
 }
 
 /// Draws each check's start offset once, in [0, max_offset).
@@ -91,10 +125,31 @@ impl Scheduler {
         rec: Arc<dyn Recorder>,
         clock: Arc<dyn Clock>,
     ) -> Scheduler {
+        Scheduler::start_with(checks, offsets, exec, rec, clock, None)
+    }
+
+    /// [`Scheduler::start`], optionally with a `gate` asked before each slot (work sharing).
+    /// With a gate, `offsets` are phases on the Unix-epoch grid: check i's intended starts are
+    /// `offsets[i] + k * interval` since the epoch, the same on every replica.
+    pub fn start_with(
+        checks: Vec<CheckSpec>,
+        offsets: Vec<Duration>,
+        exec: Arc<dyn Executor>,
+        rec: Arc<dyn Recorder>,
+        clock: Arc<dyn Clock>,
+        gate: Option<Arc<dyn Gate>>,
+    ) -> Scheduler {
         let (stop, stopped) = watch::channel(false);
-        let anchor = (Instant::now(), clock.now());
+        let anchor = anchor(clock.as_ref());
+        let epoch_ms = anchor.1.timestamp_millis().max(0) as u64;
         let mut tasks = tokio::task::JoinSet::new();
         for (check, offset) in checks.into_iter().zip(offsets) {
+            let offset = if gate.is_some() {
+                grid_delay(epoch_ms, offset, check.schedule.interval)
+            } else {
+                offset
+            };
+            let gate = gate.clone();
             let span =
                 tracing::info_span!("check", check = %check.name, kind = check.kind.as_str());
             tasks.spawn(
@@ -103,6 +158,7 @@ impl Scheduler {
                     offset,
                     exec.clone(),
                     rec.clone(),
+                    gate,
                     anchor,
                     stopped.clone(),
                 )
@@ -119,6 +175,28 @@ impl Scheduler {
     }
 }
 
+/// The monotonic instant and wall time everything is measured from, the wall time on a whole
+/// millisecond (so intended starts are whole milliseconds, alike on every replica).
+fn anchor(clock: &dyn Clock) -> (Instant, DateTime<Utc>) {
+    use chrono::SubsecRound;
+    let now = Instant::now();
+    let wall = clock.now();
+    let whole = wall.trunc_subsecs(3);
+    let sub = (wall - whole).to_std().unwrap_or_default();
+    match now.checked_sub(sub) {
+        Some(i) => (i, whole),
+        None => (now, wall),
+    }
+}
+
+/// How long from `now_ms` (since the epoch) until the next start on the grid
+/// `phase + k * interval`.
+fn grid_delay(now_ms: u64, phase: Duration, interval: Duration) -> Duration {
+    let interval = crate::config::duration::millis_u64(interval).max(1);
+    let phase = crate::config::duration::millis_u64(phase) % interval;
+    Duration::from_millis((phase + interval - now_ms % interval) % interval)
+}
+
 fn wall(anchor: (Instant, DateTime<Utc>), at: Instant) -> DateTime<Utc> {
     let since = at.saturating_duration_since(anchor.0);
     anchor.1 + chrono::Duration::from_std(since).unwrap_or_default()
@@ -129,6 +207,7 @@ async fn check_loop(
     offset: Duration,
     exec: Arc<dyn Executor>,
     rec: Arc<dyn Recorder>,
+    gate: Option<Arc<dyn Gate>>,
     anchor: (Instant, DateTime<Utc>),
     mut stopped: watch::Receiver<bool>,
 ) {
@@ -139,8 +218,22 @@ async fn check_loop(
             _ = tokio::time::sleep_until(slot) => {}
             _ = stopped.changed() => return,
         }
-        rec.record_lateness(&check, Instant::now().saturating_duration_since(slot));
         let scheduled_at = wall(anchor, slot);
+        if let Some(g) = &gate {
+            let admission = tokio::select! {
+                a = g.admit(&check, scheduled_at) => a,
+                _ = stopped.changed() => return,
+            };
+            if admission.missed > 0 {
+                rec.record_missed(&check, admission.missed);
+            }
+            if !admission.run {
+                slot += interval;
+                continue;
+            }
+        }
+        // After the gate: the claim's round trip is lateness too.
+        rec.record_lateness(&check, Instant::now().saturating_duration_since(slot));
         let mut attempt = 1u32;
         let retries = check.schedule.retry.map(|r| r.count).unwrap_or(0);
         let last = loop {
@@ -268,6 +361,7 @@ mod tests {
     struct Rec {
         runs: Mutex<Vec<RunResult>>,
         overruns: Mutex<Vec<(String, u64)>>,
+        missed: Mutex<Vec<(String, u64)>>,
         late: Mutex<Vec<Duration>>,
     }
 
@@ -280,6 +374,9 @@ mod tests {
         }
         fn record_overrun(&self, c: &CheckSpec, missed: u64, _: &RunResult) {
             self.overruns.lock().unwrap().push((c.name.clone(), missed));
+        }
+        fn record_missed(&self, c: &CheckSpec, missed: u64) {
+            self.missed.lock().unwrap().push((c.name.clone(), missed));
         }
     }
 

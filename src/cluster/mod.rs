@@ -1,7 +1,7 @@
 //! Membership in a cluster of replicas sharing one store: heartbeats, the leader lease, and the
 //! role changes the daemon acts on.
 //!
-//! Every replica runs its location's checks. Exactly one, the leader, evaluates rules and SLOs
+//! The replicas of a location share its checks (see [`share`]). Exactly one, the leader, evaluates rules and SLOs
 //! over every location's data and owns notification. Leadership is a lease row in the store
 //! (see `store::cluster`): renewed every `renew_every`, judged by the store's clock, taken over
 //! by a follower once it has expired, each takeover with a higher epoch that fences the former
@@ -18,6 +18,7 @@
 //! already makes this process the only one.
 
 pub mod feed;
+pub mod share;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -128,6 +129,11 @@ pub struct ReplicaStatus {
     pub role: Role,
     /// RFC 3339, UTC, whole seconds.
     pub last_seen: String,
+    /// The browser sessions it advertises (`webdriver.sessions`).
+    pub sessions: i64,
+    /// How many of this replica's location's checks it owns in this replica's view; `null` for
+    /// another location's replicas (their checks are not known here).
+    pub checks: Option<usize>,
 }
 
 pub struct Membership {
@@ -141,6 +147,7 @@ pub struct Membership {
     state: Mutex<State>,
     health: Mutex<StoreHealth>,
     live: Mutex<usize>,
+    share: Arc<share::Share>,
 }
 
 impl Membership {
@@ -154,7 +161,9 @@ impl Membership {
         registry: Registry,
     ) -> Arc<Membership> {
         let single_node = !store.is_postgres();
+        let share = share::Share::new(id, location, store.clone());
         Arc::new(Membership {
+            share,
             id: id.to_string(),
             location: location.to_string(),
             config,
@@ -183,6 +192,11 @@ impl Membership {
 
     pub fn location(&self) -> &str {
         &self.location
+    }
+
+    /// This replica's share of the location's checks.
+    pub fn share(&self) -> Arc<share::Share> {
+        self.share.clone()
     }
 
     pub fn config(&self) -> ClusterConfig {
@@ -342,7 +356,13 @@ impl Membership {
         }
         let result = self
             .store
-            .heartbeat(&self.id, &self.location, self.role().as_str(), self.epoch())
+            .heartbeat_with(
+                &self.id,
+                &self.location,
+                self.role().as_str(),
+                self.epoch(),
+                self.share.sessions(),
+            )
             .await
             .map_err(|e| e.to_string());
         let mut h = self.health.lock().expect("cluster health");
@@ -357,9 +377,10 @@ impl Membership {
     async fn beat(&self) {
         let role = self.role().as_str();
         let epoch = self.epoch();
+        let sessions = self.share.sessions();
         let mut result = self
             .store
-            .heartbeat(&self.id, &self.location, role, epoch)
+            .heartbeat_with(&self.id, &self.location, role, epoch, sessions)
             .await;
         if let Err(e) = &result
             && e.is_missing_table()
@@ -370,7 +391,7 @@ impl Membership {
                     tracing::info!("store schema re-applied");
                     result = self
                         .store
-                        .heartbeat(&self.id, &self.location, role, epoch)
+                        .heartbeat_with(&self.id, &self.location, role, epoch, sessions)
                         .await;
                 }
                 Err(e) => tracing::error!(error = %e, "could not re-apply the store's schema"),
@@ -464,9 +485,17 @@ impl Membership {
         (self.config.renew_every * 3).max(self.config.lease)
     }
 
-    async fn refresh_live(&self) {
-        if let Ok(rows) = self.store.replicas(self.live_within()).await {
-            *self.live.lock().expect("cluster live") = rows.len().max(1);
+    /// Reads the live replicas: their count for the gauge, this location's for the share of
+    /// checks. Kept as it was while the store cannot be read.
+    pub async fn refresh_live(&self) {
+        match self.store.replicas(self.live_within()).await {
+            Ok(rows) => {
+                *self.live.lock().expect("cluster live") = rows.len().max(1);
+                self.share.set_replicas(&rows);
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "live replicas unreadable; keeping the last view")
+            }
         }
     }
 
@@ -489,6 +518,8 @@ impl Membership {
                 last_seen: r
                     .last_seen
                     .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                sessions: r.sessions,
+                checks: (r.location == self.location).then(|| self.share.owned_by(&r.id)),
                 id: r.id,
                 location: r.location,
             })

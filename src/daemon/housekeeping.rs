@@ -128,6 +128,13 @@ pub(super) async fn tick(shared: Arc<Shared>) {
             {
                 tracing::warn!(error = %e, "pruning departed replicas failed");
             }
+            // Slot claims matter only around a takeover (the gap since the last claimed slot):
+            // an hour is plenty, and keeps the table at one hour of slots.
+            if shared.store.is_postgres()
+                && let Err(e) = shared.store.prune_claims(Duration::from_secs(3_600)).await
+            {
+                tracing::warn!(error = %e, "pruning slot claims failed");
+            }
             // Delivered and refused notifications follow the same retention; pending ones stay.
             match shared.store.prune_outbox(cutoff).await {
                 Ok(0) => {}

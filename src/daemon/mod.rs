@@ -290,6 +290,7 @@ impl Daemon {
             manual: options.manual_evaluation,
         });
         membership.round(roles.as_ref()).await;
+        membership.refresh_live().await;
         let (membership_stop, membership_rx) = tokio::sync::watch::channel(false);
         let membership_task = tokio::spawn(membership.clone().run(
             roles.clone() as Arc<dyn crate::cluster::Roles>,
@@ -373,8 +374,23 @@ impl Daemon {
             traces: recorder::trace_exporter(&config, &self.shared.registry),
         });
         let specs = check_specs(&config);
+        let share = self.shared.cluster.share();
+        share.configure(&specs, config.webdriver.sessions);
+        // Shared checks start on a grid every replica computes alike (phases from the names);
+        // otherwise offsets are drawn, as a single replica always did.
         let offsets = if self.options.no_offsets {
             vec![Duration::ZERO; specs.len()]
+        } else if share.is_enabled() {
+            specs
+                .iter()
+                .map(|s| {
+                    crate::cluster::share::phase(
+                        &s.name,
+                        s.schedule.max_offset,
+                        s.schedule.interval,
+                    )
+                })
+                .collect()
         } else {
             draw_offsets(&specs, self.options.offsets_seed)
         };
@@ -384,12 +400,16 @@ impl Daemon {
         *self.shared.checks.write().expect("checks lock") = specs.clone();
         *self.shared.target.write().expect("target lock") = target;
         *self.shared.config.write().expect("config lock") = config;
-        let scheduler = Scheduler::start(
+        let gate = share
+            .is_enabled()
+            .then(|| share.clone() as Arc<dyn crate::scheduler::Gate>);
+        let scheduler = Scheduler::start_with(
             specs,
             offsets,
             engine.clone(),
             engine.clone(),
             self.shared.clock.clone(),
+            gate,
         );
         let statsd_task = engine.statsd.clone().map(|s| {
             let shared = self.shared.clone();

@@ -107,6 +107,15 @@ impl Recorder for Engine {
         );
     }
 
+    fn record_missed(&self, check: &CheckSpec, missed: u64) {
+        // The same counter as overruns: slots intended and not run, whatever the reason.
+        let _ = self.shared.registry.incr(
+            catalog::CHECK_OVERRUNS.name,
+            &[("check", &check.name), ("location", &self.config.location)],
+            missed,
+        );
+    }
+
     fn record_overrun(&self, check: &CheckSpec, missed: u64, run: &RunResult) {
         // A run the scheduler made up (timed out) has no location: the daemon's is the one.
         let metrics = crate::metrics::RunMetrics {

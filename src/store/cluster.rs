@@ -90,6 +90,8 @@ pub struct ReplicaRow {
     pub epoch: i64,
     pub started_at: DateTime<Utc>,
     pub last_seen: DateTime<Utc>,
+    /// The browser sessions it advertises (`webdriver.sessions`): journeys are shared by it.
+    pub sessions: i64,
     /// How long ago `last_seen` was, by the store's clock.
     #[serde(skip)]
     pub age: Duration,
@@ -273,12 +275,25 @@ impl Store {
     /// Records that replica `id` is alive, with its role and the epoch it knows. This is a
     /// write on purpose: `/readyz` reports whether the store can be written, not just reached.
     pub async fn heartbeat(&self, id: &str, location: &str, role: &str, epoch: i64) -> Result<()> {
+        self.heartbeat_with(id, location, role, epoch, 0).await
+    }
+
+    /// [`Store::heartbeat`] advertising `sessions` browser sessions (the share of journeys
+    /// this replica takes, see `cluster::share`).
+    pub async fn heartbeat_with(
+        &self,
+        id: &str,
+        location: &str,
+        role: &str,
+        epoch: i64,
+        sessions: i64,
+    ) -> Result<()> {
         let now = now_sql(self.is_postgres());
         let sql = format!(
-            "INSERT INTO cluster_replicas (id, location, role, epoch, started_us, last_seen_us) \
-             VALUES ($1, $2, $3, $4, {now}, {now}) ON CONFLICT (id) DO UPDATE SET \
+            "INSERT INTO cluster_replicas (id, location, role, epoch, started_us, last_seen_us, \
+             sessions) VALUES ($1, $2, $3, $4, {now}, {now}, $5) ON CONFLICT (id) DO UPDATE SET \
              location = excluded.location, role = excluded.role, epoch = excluded.epoch, \
-             last_seen_us = excluded.last_seen_us"
+             last_seen_us = excluded.last_seen_us, sessions = excluded.sessions"
         );
         with_pool!(self, pool, _Db => {
             sqlx::query(sqlx::AssertSqlSafe(sql))
@@ -286,6 +301,7 @@ impl Store {
                 .bind(location)
                 .bind(role)
                 .bind(epoch)
+                .bind(sessions)
                 .execute(pool)
                 .await?;
         });
@@ -296,10 +312,10 @@ impl Store {
     pub async fn replicas(&self, within: Duration) -> Result<Vec<ReplicaRow>> {
         let now = now_sql(self.is_postgres());
         let sql = format!(
-            "SELECT id, location, role, epoch, started_us, last_seen_us, {now} - last_seen_us \
-             FROM cluster_replicas WHERE last_seen_us > {now} - $1 ORDER BY id"
+            "SELECT id, location, role, epoch, started_us, last_seen_us, {now} - last_seen_us, \
+             sessions FROM cluster_replicas WHERE last_seen_us > {now} - $1 ORDER BY id"
         );
-        type Row = (String, String, String, i64, i64, i64, i64);
+        type Row = (String, String, String, i64, i64, i64, i64, i64);
         let rows: Vec<Row> = with_pool!(self, pool, _Db => {
             sqlx::query_as(sqlx::AssertSqlSafe(sql))
                 .bind(crate::config::duration::micros_i64(within))
@@ -309,13 +325,14 @@ impl Store {
         Ok(rows
             .into_iter()
             .map(
-                |(id, location, role, epoch, started, seen, age)| ReplicaRow {
+                |(id, location, role, epoch, started, seen, age, sessions)| ReplicaRow {
                     id,
                     location,
                     role,
                     epoch,
                     started_at: from_us(started),
                     last_seen: from_us(seen),
+                    sessions,
                     age: remaining(age),
                 },
             )
@@ -326,6 +343,136 @@ impl Store {
     pub async fn prune_replicas(&self, older_than: Duration) -> Result<u64> {
         let now = now_sql(self.is_postgres());
         let sql = format!("DELETE FROM cluster_replicas WHERE last_seen_us < {now} - $1");
+        let n = with_pool!(self, pool, _Db => {
+            sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(crate::config::duration::micros_i64(older_than))
+                .execute(pool)
+                .await?
+                .rows_affected()
+        });
+        Ok(n)
+    }
+}
+
+/// What a replica taking a check over finds before its first slot: the last slot claimed
+/// before it, by whom, and the intended start of the last run stored for the check.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct SlotHistory {
+    pub last_claim: Option<(i64, String)>,
+    pub last_run_us: Option<i64>,
+}
+
+impl Store {
+    /// Claims slots of `location` for `replica`, all in one statement: each `(check, slot_us)`
+    /// is claimed by exactly one replica whatever the views of membership say. Returns the
+    /// slots this call won (the others were claimed before).
+    pub async fn claim_slots(
+        &self,
+        location: &str,
+        replica: &str,
+        slots: &[(String, i64)],
+    ) -> Result<Vec<(String, i64)>> {
+        self.insert_claims(location, replica, slots, false).await
+    }
+
+    /// Records `slots` of `check` as missed (no replica ran them); a slot already claimed (by
+    /// a replica that died before storing its run) keeps its claimer and is marked missed.
+    pub async fn claim_missed(
+        &self,
+        location: &str,
+        replica: &str,
+        check: &str,
+        slots: &[i64],
+    ) -> Result<u64> {
+        let rows: Vec<(String, i64)> = slots.iter().map(|s| (check.to_string(), *s)).collect();
+        Ok(self
+            .insert_claims(location, replica, &rows, true)
+            .await?
+            .len() as u64)
+    }
+
+    async fn insert_claims(
+        &self,
+        location: &str,
+        replica: &str,
+        slots: &[(String, i64)],
+        missed: bool,
+    ) -> Result<Vec<(String, i64)>> {
+        if slots.is_empty() {
+            return Ok(Vec::new());
+        }
+        let now = now_sql(self.is_postgres());
+        let mut won = Vec::with_capacity(slots.len());
+        with_pool!(self, pool, Db => {
+            for chunk in slots.chunks(1_000) {
+                let mut q = sqlx::QueryBuilder::<Db>::new(
+                    "INSERT INTO slot_claims (location, check_name, slot_us, replica, missed, \
+                     claimed_us) ",
+                );
+                q.push_values(chunk, |mut b, (check, slot)| {
+                    b.push_bind(location)
+                        .push_bind(check.as_str())
+                        .push_bind(*slot)
+                        .push_bind(replica)
+                        .push_bind(missed)
+                        .push_unseparated(", ")
+                        .push_unseparated(now);
+                });
+                // A missed slot its departed claimer never ran is marked, keeping the claimer.
+                q.push(if missed {
+                    " ON CONFLICT (location, check_name, slot_us) DO UPDATE SET missed = TRUE \
+                     RETURNING check_name, slot_us"
+                } else {
+                    " ON CONFLICT (location, check_name, slot_us) DO NOTHING \
+                     RETURNING check_name, slot_us"
+                });
+                let rows: Vec<(String, i64)> = q.build_query_as().fetch_all(pool).await?;
+                won.extend(rows);
+            }
+        });
+        Ok(won)
+    }
+
+    /// The last slot of `check` claimed before `before_us`, and its last stored run's slot.
+    pub async fn slot_history(
+        &self,
+        location: &str,
+        check: &str,
+        before_us: i64,
+    ) -> Result<SlotHistory> {
+        let claim: Option<(i64, String)> = with_pool!(self, pool, _Db => {
+            sqlx::query_as(
+                "SELECT slot_us, replica FROM slot_claims WHERE location = $1 AND check_name = $2 \
+                 AND slot_us < $3 ORDER BY slot_us DESC LIMIT 1",
+            )
+            .bind(location)
+            .bind(check)
+            .bind(before_us)
+            .fetch_optional(pool)
+            .await?
+        });
+        let before = from_us(before_us);
+        let run: Option<DateTime<Utc>> = with_pool!(self, pool, _Db => {
+            sqlx::query_scalar(
+                "SELECT scheduled_at FROM runs WHERE check_name = $2 AND location = $1 \
+                 AND started_at < $3 ORDER BY started_at DESC LIMIT 1",
+            )
+            .bind(location)
+            .bind(check)
+            .bind(before)
+            .fetch_optional(pool)
+            .await?
+        });
+        Ok(SlotHistory {
+            last_claim: claim,
+            last_run_us: run.map(|t| t.timestamp_micros()),
+        })
+    }
+
+    /// Forgets slot claims older than `older_than` (housekeeping).
+    pub async fn prune_claims(&self, older_than: Duration) -> Result<u64> {
+        let now = now_sql(self.is_postgres());
+        let sql = format!("DELETE FROM slot_claims WHERE claimed_us < {now} - $1");
         let n = with_pool!(self, pool, _Db => {
             sqlx::query(sqlx::AssertSqlSafe(sql))
                 .bind(crate::config::duration::micros_i64(older_than))

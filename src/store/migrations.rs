@@ -66,6 +66,12 @@ pub(crate) const VERSIONS: &[Version] = &[
         sqlite: include_str!("../../migrations/sqlite/0007_run_trace.sql"),
         postgres: include_str!("../../migrations/postgres/0007_run_trace.sql"),
     },
+    Version {
+        version: 8,
+        description: "work sharing: session capacity in heartbeats, slot claims",
+        sqlite: include_str!("../../migrations/sqlite/0008_share.sql"),
+        postgres: include_str!("../../migrations/postgres/0008_share.sql"),
+    },
 ];
 
 #[derive(Clone, Copy, Debug)]

@@ -39,7 +39,7 @@ use crate::config::{REDACTED, Redactor, Secret};
 use migrations::Dialect;
 
 pub use alerts::{ALERT_STATE_ID, ALERT_VIEW_ID};
-pub use cluster::{Fence, Lease, ReplicaRow};
+pub use cluster::{Fence, Lease, ReplicaRow, SlotHistory};
 pub use feed::FedRun;
 pub use locations::{LocationLatest, OutcomeCounts};
 pub use outbox::{LogEntry, NewNotification, OutboxRow, OutboxStatus};

@@ -15,11 +15,13 @@
 //! - `outage.rs`: PagerDuty down for a minute during an incident.
 //! - `locations.rs`: two locations and a rule that needs both failing.
 //! - `store.rs`: the store's tables dropped under a running pair.
+//! - `share.rs`: replicas of one location sharing its checks (kill -9, join).
 
 mod failover;
 mod locations;
 mod notify;
 mod outage;
+mod share;
 mod store;
 
 use std::collections::BTreeMap;
