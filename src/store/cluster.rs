@@ -404,7 +404,7 @@ impl Store {
         let now = now_sql(self.is_postgres());
         let mut won = Vec::with_capacity(slots.len());
         with_pool!(self, pool, Db => {
-            for chunk in slots.chunks(1_000) {
+            for chunk in super::statement_chunks(slots, 1_000) {
                 let mut q = sqlx::QueryBuilder::<Db>::new(
                     "INSERT INTO slot_claims (location, check_name, slot_us, replica, missed, \
                      claimed_us) ",

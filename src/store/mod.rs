@@ -448,3 +448,52 @@ fn urlencoding_decode(s: &str) -> Result<String, std::string::FromUtf8Error> {
     }
     String::from_utf8(out)
 }
+
+/// `rows` cut into chunks for multi-row statements: each chunk's length a power of two at most
+/// `max` (the largest that fits first), so a table's inserts use at most ~log2(max) distinct
+/// statements. Every distinct SQL text is a prepared statement in the connection's cache:
+/// chunks of whatever length a batch happened to have filled that cache with up to 100 large
+/// statements (tens of MiB of SQLite VM programs at 1,000 runs/s; BENCHMARKS.md, "Core
+/// performance, session 10").
+pub(crate) fn statement_chunks<T>(rows: &[T], max: usize) -> impl Iterator<Item = &[T]> {
+    let max = max.max(1);
+    let mut rest = rows;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let n = rest.len().min(max);
+        let len = 1usize << (usize::BITS - 1 - n.leading_zeros());
+        let (chunk, tail) = rest.split_at(len);
+        rest = tail;
+        Some(chunk)
+    })
+}
+
+#[cfg(test)]
+mod statement_chunk_tests {
+    use super::statement_chunks;
+
+    #[test]
+    fn chunks_are_powers_of_two_at_most_max_and_cover_every_row_in_order() {
+        for n in 0..300usize {
+            for max in [1usize, 3, 64, 500] {
+                let rows: Vec<usize> = (0..n).collect();
+                let chunks: Vec<&[usize]> = statement_chunks(&rows, max).collect();
+                assert_eq!(chunks.concat(), rows, "n={n} max={max}");
+                for c in &chunks {
+                    assert!(
+                        c.len().is_power_of_two() && c.len() <= max,
+                        "n={n} max={max}"
+                    );
+                }
+                // Lengths never grow: the largest that fits is always taken first.
+                assert!(chunks.windows(2).all(|w| w[0].len() >= w[1].len()));
+            }
+        }
+        // 100 rows: 64 + 32 + 4.
+        let rows = [0u8; 100];
+        let lens: Vec<usize> = statement_chunks(&rows, 1_000).map(<[u8]>::len).collect();
+        assert_eq!(lens, [64, 32, 4]);
+    }
+}

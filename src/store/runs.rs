@@ -339,7 +339,7 @@ impl Store {
             // When the store received the run, by its own clock: the leader reads other
             // replicas' runs in that order (see `runs_stored_since`).
             let stored_now = super::cluster::now_sql(postgres);
-            for chunk in runs.chunks(BINDS_PER_STATEMENT / 20) {
+            for chunk in super::statement_chunks(runs, BINDS_PER_STATEMENT / 20) {
                 let mut q = QueryBuilder::<Db>::new(
                     "INSERT INTO runs (run_id, check_name, kind, attempt, scheduled_at, \
                      started_at, target, location, outcome, cancelled, timed_latency_ms, \
@@ -382,7 +382,7 @@ impl Store {
                 .map(RunRow::result)
                 .flat_map(|r| r.steps.iter().zip(0i64..).map(move |(s, i)| (r, i, s)))
                 .collect();
-            for chunk in steps.chunks(BINDS_PER_STATEMENT / 9) {
+            for chunk in super::statement_chunks(&steps, BINDS_PER_STATEMENT / 9) {
                 let mut q = QueryBuilder::<Db>::new(
                     "INSERT INTO run_steps (run_id, idx, name, action, latency_ms, timed, timing, \
                      outcome, error) ",
@@ -409,7 +409,7 @@ impl Store {
                 .map(RunRow::result)
                 .flat_map(|r| r.artifacts.iter().zip(0i64..).map(move |(a, i)| (r, i, a)))
                 .collect();
-            for chunk in artifacts.chunks(BINDS_PER_STATEMENT / 4) {
+            for chunk in super::statement_chunks(&artifacts, BINDS_PER_STATEMENT / 4) {
                 let mut q =
                     QueryBuilder::<Db>::new("INSERT INTO run_artifacts (run_id, idx, kind, path) ");
                 q.push_values(chunk, |mut b, (run, idx, a)| {
