@@ -7,11 +7,11 @@
 # replica's share.
 #
 # Usage: cargo build --release --bin synmon && bash benches/share_scale.sh
-# Env: SYNMON_TEST_POSTGRES_URL (admin URL), CHECKS (default 3000), WARMUP (15), MEASURE (30),
+# Env: SYNMON_BIN (default target/release/synmon), SYNMON_TEST_POSTGRES_URL (admin URL), CHECKS (default 3000), WARMUP (15), MEASURE (30),
 #      REPLICAS ("1 2 3").
 set -euo pipefail
 cd "$(dirname "$0")/.."
-BIN=target/release/synmon
+BIN=${SYNMON_BIN:-target/release/synmon}
 ADMIN=${SYNMON_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}
 CHECKS=${CHECKS:-3000}
 WARMUP=${WARMUP:-15}
