@@ -197,6 +197,36 @@ fn grid_delay(now_ms: u64, phase: Duration, interval: Duration) -> Duration {
     Duration::from_millis((phase + interval - now_ms % interval) % interval)
 }
 
+/// How often a check that keeps overrunning may say so in the log.
+const OVERRUN_WARN_EVERY: Duration = Duration::from_secs(60);
+
+/// Throttles a check's "overran" warning: the first overrun is logged at once, later ones at
+/// most every [`OVERRUN_WARN_EVERY`] with the slots skipped since the last line.
+///
+/// Why: an overloaded replica (or one whose store is slow) overruns every slot of every check;
+/// a line per slot was tens of thousands of lines a minute, and writing them cost the CPU the
+/// runs lacked. Every skipped slot is still counted in `synmon_check_overruns_total`.
+#[derive(Debug, Default)]
+struct OverrunLog {
+    last: Option<Instant>,
+    pending: u64,
+}
+
+impl OverrunLog {
+    /// Notes `missed` slots at `now`; the count to log, if a line is due.
+    fn note(&mut self, now: Instant, missed: u64) -> Option<u64> {
+        self.pending += missed;
+        let due = self
+            .last
+            .is_none_or(|last| now.saturating_duration_since(last) >= OVERRUN_WARN_EVERY);
+        if !due {
+            return None;
+        }
+        self.last = Some(now);
+        Some(std::mem::take(&mut self.pending))
+    }
+}
+
 fn wall(anchor: (Instant, DateTime<Utc>), at: Instant) -> DateTime<Utc> {
     let since = at.saturating_duration_since(anchor.0);
     anchor.1 + chrono::Duration::from_std(since).unwrap_or_default()
@@ -213,6 +243,7 @@ async fn check_loop(
 ) {
     let interval = check.schedule.interval;
     let mut slot = anchor.0 + offset;
+    let mut overrun_log = OverrunLog::default();
     loop {
         tokio::select! {
             _ = tokio::time::sleep_until(slot) => {}
@@ -287,7 +318,12 @@ async fn check_loop(
             next += interval;
         }
         if missed > 0 {
-            tracing::warn!(missed, "run overran its interval; slots skipped");
+            if let Some(missed) = overrun_log.note(now, missed) {
+                tracing::warn!(
+                    missed,
+                    "run overran its interval; slots skipped (logged at most once a minute, all counted in synmon_check_overruns_total)"
+                );
+            }
             rec.record_overrun(&check, missed, &last);
         }
         slot = next;
@@ -548,6 +584,26 @@ mod tests {
             runs[1].cancelled,
             "the run in flight at shutdown is cancelled"
         );
+    }
+
+    #[test]
+    fn overrun_warnings_are_throttled_to_one_a_minute_and_carry_the_skipped_count() {
+        let t0 = Instant::now();
+        let mut log = OverrunLog::default();
+        assert_eq!(
+            log.note(t0, 2),
+            Some(2),
+            "the first overrun is logged at once"
+        );
+        assert_eq!(log.note(t0 + Duration::from_secs(1), 1), None);
+        assert_eq!(log.note(t0 + Duration::from_secs(59), 3), None);
+        assert_eq!(
+            log.note(t0 + Duration::from_secs(60), 1),
+            Some(5),
+            "a minute on, the line counts every slot skipped since the last one"
+        );
+        assert_eq!(log.note(t0 + Duration::from_secs(61), 1), None);
+        assert_eq!(log.note(t0 + Duration::from_secs(200), 4), Some(5));
     }
 
     #[test]

@@ -31,6 +31,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
 
 use crate::run::CheckKind;
 use crate::scheduler::{Admission, BoxFuture, CheckSpec, Gate};
@@ -309,8 +310,10 @@ impl Gate for Share {
                 // double run (views differing during the outage) is better than a blind spot.
                 // Kept as this replica's last slot: once the store is back, the slots it ran
                 // meanwhile are not taken for a takeover's gap.
+                // The claims writer logs the outage (once, then once a minute): a line per
+                // check and slot would flood the log of a replica running thousands.
                 Err(e) => {
-                    tracing::warn!(check = %check.name, error = %e, "slot not claimed (store unreachable); running it as its owner");
+                    tracing::debug!(check = %check.name, error = %e, "slot not claimed (store unreachable); running it as its owner");
                     self.last
                         .lock()
                         .expect("share last")
@@ -334,6 +337,46 @@ impl Gate for Share {
     }
 }
 
+/// How often a claims outage is logged while it lasts.
+const OUTAGE_WARN_EVERY: Duration = Duration::from_secs(60);
+
+/// The claims writer's view of a store outage: when it began, when it was last logged and the
+/// slots run unclaimed since then.
+#[derive(Debug, Default)]
+struct Outage {
+    since: Option<Instant>,
+    warned: Option<Instant>,
+    unclaimed: u64,
+    unclaimed_total: u64,
+}
+
+impl Outage {
+    /// `slots` failed to be claimed at `now`; the count to log if a line is due (the first
+    /// failure, then once a minute).
+    fn failed(&mut self, now: Instant, slots: u64) -> Option<u64> {
+        self.since.get_or_insert(now);
+        self.unclaimed += slots;
+        self.unclaimed_total += slots;
+        let due = self
+            .warned
+            .is_none_or(|w| now.saturating_duration_since(w) >= OUTAGE_WARN_EVERY);
+        if !due {
+            return None;
+        }
+        self.warned = Some(now);
+        Some(std::mem::take(&mut self.unclaimed))
+    }
+
+    /// A claim went through at `now`: how long the outage lasted and the slots run unclaimed,
+    /// if there was one.
+    fn ended(&mut self, now: Instant) -> Option<(Duration, u64)> {
+        let since = self.since.take()?;
+        let total = self.unclaimed_total;
+        *self = Outage::default();
+        Some((now.saturating_duration_since(since), total))
+    }
+}
+
 /// Claims the slots due together in one statement: while one statement runs, the next
 /// requests queue and go in the next one.
 async fn claim_writer(
@@ -343,11 +386,19 @@ async fn claim_writer(
     mut rx: mpsc::UnboundedReceiver<ClaimReq>,
 ) {
     let mut batch: Vec<ClaimReq> = Vec::with_capacity(64);
+    let mut outage = Outage::default();
     while rx.recv_many(&mut batch, 1_000).await > 0 {
         let slots: Vec<(String, i64)> =
             batch.iter().map(|r| (r.check.clone(), r.slot_us)).collect();
         match store.claim_slots(&location, &me, &slots).await {
             Ok(won) => {
+                if let Some((lasted, unclaimed)) = outage.ended(Instant::now()) {
+                    tracing::info!(
+                        lasted_s = lasted.as_secs(),
+                        unclaimed,
+                        "slot claims reach the store again"
+                    );
+                }
                 let won: std::collections::HashSet<(String, i64)> = won.into_iter().collect();
                 for r in batch.drain(..) {
                     let ok = won.contains(&(r.check, r.slot_us));
@@ -356,6 +407,13 @@ async fn claim_writer(
             }
             Err(e) => {
                 let msg = e.to_string();
+                if let Some(unclaimed) = outage.failed(Instant::now(), batch.len() as u64) {
+                    tracing::warn!(
+                        error = %msg,
+                        unclaimed,
+                        "slot claims fail (store unreachable): each replica runs the checks it owns in its last view (logged at most once a minute)"
+                    );
+                }
                 for r in batch.drain(..) {
                     let _ = r.answer.send(Err(msg.clone()));
                 }
@@ -431,6 +489,31 @@ mod tests {
         // HTTP checks ignore sessions.
         let h = counts(&names, CheckKind::Http, &p);
         assert!(h.values().all(|n| (90..=180).contains(n)), "{h:?}");
+    }
+
+    #[test]
+    fn a_claims_outage_is_logged_once_a_minute_and_its_end_once() {
+        let t0 = Instant::now();
+        let mut o = Outage::default();
+        assert_eq!(o.ended(t0), None, "no outage, nothing to say");
+        assert_eq!(
+            o.failed(t0, 10),
+            Some(10),
+            "the first failure is logged at once"
+        );
+        assert_eq!(o.failed(t0 + Duration::from_secs(1), 5), None);
+        assert_eq!(o.failed(t0 + Duration::from_secs(30), 5), None);
+        assert_eq!(o.failed(t0 + Duration::from_secs(60), 1), Some(11));
+        assert_eq!(
+            o.ended(t0 + Duration::from_secs(70)),
+            Some((Duration::from_secs(70), 21)),
+            "the end says how long it lasted and every slot run unclaimed"
+        );
+        assert_eq!(
+            o.failed(t0 + Duration::from_secs(71), 2),
+            Some(2),
+            "a new outage is logged at once"
+        );
     }
 
     #[test]
