@@ -226,7 +226,8 @@ struct Obs<'k> {
     notes: BTreeMap<String, String>,
 }
 
-/// One matcher of a ratio's subsets, on the source's numbers ([`LabelIds`]).
+/// One matcher of a ratio's subsets, on the source's numbers
+/// ([`LabelIds`](super::source::LabelIds)).
 struct IdMatcher<'r> {
     m: &'r Matcher,
     /// The label's name id; `None`: no series has it (every series reads "").
@@ -301,7 +302,8 @@ pub(super) fn aggregate(th: &Threshold, series: &[&SeriesData], span: Duration) 
     aggregate_in(th, series, span, &mut None)
 }
 
-/// [`aggregate`] with the ratio's subsets matched by `ratio` when compiled (the same verdicts).
+/// The rule's aggregate over `series` (see `aggregate`), with the ratio's subsets matched by
+/// `ratio` when compiled: the same verdicts as the matchers on the label strings.
 pub(super) fn aggregate_in(
     th: &Threshold,
     series: &[&SeriesData],
@@ -1288,7 +1290,7 @@ pub fn evaluate_with(
             let no_data_msg = annotations.get("no_data").cloned();
             let shown = (o.value, o.threshold, o.window);
             if let Some(t) = &rule.summary {
-                let s = render(t, rule, &labels, shown, &annotations);
+                let s = render(t, rule, labels, shown, &annotations);
                 annotations.insert("summary".into(), no_data_msg.clone().unwrap_or(s));
             } else if let Some(m) = &no_data_msg {
                 annotations.insert("summary".into(), m.clone());
@@ -1296,7 +1298,7 @@ pub fn evaluate_with(
             if let Some(t) = &rule.description {
                 annotations.insert(
                     "description".into(),
-                    render(t, rule, &labels, shown, &annotations),
+                    render(t, rule, labels, shown, &annotations),
                 );
             }
             if let Some(u) = &rule.runbook_url {
