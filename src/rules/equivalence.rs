@@ -10,6 +10,10 @@
 //! fingerprints asked before the alerts' map; the ratio summed in one pass; a label read by
 //! a length-first scan.
 //!
+//! Session 11's (issue 19): labels interned by the memory source, answers carrying them as
+//! numbers (name ids, value ranks); groups keyed and sorted by ranks, and a ratio's subsets
+//! matched on ranks with a regex verdict per distinct value (the interned-labels property).
+//!
 //! (The registry source's count paths have theirs in `registry_source.rs`:
 //! `count_paths_equal_merged_histograms_on_random_data`.)
 
@@ -21,8 +25,8 @@ use proptest::prelude::*;
 use proptest::test_runner::{Config, FileFailurePersistence};
 
 use super::eval::{
-    ByLabels, Fingerprint, Groups, KnownFingerprints, RuleFingerprints, State, aggregate,
-    fingerprint, fixed_labels, merged_labels,
+    ByIds, ByLabels, Fingerprint, Groups, KnownFingerprints, RatioMatch, RuleFingerprints, State,
+    aggregate, aggregate_in, fingerprint, fixed_labels, merged_labels,
 };
 use super::model::{Aggregate, Condition, Labels, Matcher, Matchers, NoData, Op, Rule, Threshold};
 use super::source::{Data, Dist, MemorySource, SeriesData, Source};
@@ -355,6 +359,7 @@ proptest! {
                     sets[*i].iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
                 ),
                 data: Data::Gauge { last: Some(*i as f64) },
+                ids: None,
             })
             .collect();
         let rule = a_rule(
@@ -363,7 +368,7 @@ proptest! {
         );
 
         let names = ByLabels::of(&rule);
-        let groups = Groups::new(&names, &series);
+        let groups = Groups::new(&names, None, &series);
         let mut by_map: BTreeMap<Labels, Vec<usize>> = BTreeMap::new();
         for (i, s) in series.iter().enumerate() {
             let g: Labels = rule
@@ -467,6 +472,7 @@ proptest! {
                     sets[*i].iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
                 ),
                 data: Data::Counter { increase: *inc },
+                ids: None,
             })
             .collect();
         let refs: Vec<&SeriesData> = series.iter().collect();
@@ -525,6 +531,117 @@ proptest! {
             prop_assert_eq!(
                 super::model::label_value(&labels, &name),
                 labels.get(&name).map_or("", String::as_str)
+            );
+        }
+    }
+}
+
+/// Label sets with more variety than [`label_sets`] for the interned-labels property: values
+/// that sort differently from the order they are first pushed in, "" as an explicit value, a
+/// value that is also a label name, labels now and then missing.
+fn varied_label_sets() -> Vec<Vec<(&'static str, &'static str)>> {
+    let mut out = Vec::new();
+    for check in ["b", "a", "", "outcome"] {
+        for location in [None, Some("us"), Some("eu"), Some("")] {
+            for outcome in ["pass", "fail", "error"] {
+                let mut l = vec![("check", check), ("outcome", outcome)];
+                if let Some(loc) = location {
+                    l.push(("location", loc));
+                }
+                out.push(l);
+            }
+        }
+    }
+    out
+}
+
+/// Matcher sets for the ratio's subsets, including values and names no series has.
+fn subset_sets() -> Vec<Matchers> {
+    let m = |pairs: &[(&str, &str)]| {
+        Matchers(
+            pairs
+                .iter()
+                .map(|(l, v)| Matcher::parse(l, v).unwrap())
+                .collect(),
+        )
+    };
+    vec![
+        Matchers::default(),
+        m(&[("outcome", "fail")]),
+        m(&[("outcome", "=~pass|fail")]),
+        m(&[("outcome", "!~pass")]),
+        m(&[("outcome", "!=error")]),
+        m(&[("location", "")]),
+        m(&[("location", "!=")]),
+        m(&[("location", "=~")]),
+        m(&[("location", "=~e.*"), ("check", "!=a")]),
+        m(&[("zone", "")]),
+        m(&[("zone", "x")]),
+        m(&[("zone", "!~x")]),
+        m(&[("check", "nowhere")]),
+        m(&[("check", "!=nowhere"), ("outcome", "=~.*a.*")]),
+        m(&[("check", "=~outcome|")]),
+    ]
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    /// Labels read as numbers give what the strings give: for a memory source's answers (which
+    /// carry interned labels), the groups keyed by value ranks are the groups keyed by value
+    /// strings (same order, keys and members), and a ratio with its subsets matched on ranks
+    /// (regex verdicts remembered per value) equals, to the bit, the ratio matched on strings,
+    /// for any `by` (names no series has included) and any numerator and denominator.
+    #[test]
+    fn interned_labels_group_and_match_as_strings(
+        pushes in prop::collection::vec(
+            (0usize..48, 0i64..4, 0.0f64..1_000.0),
+            0..100,
+        ),
+        by in prop::collection::vec(
+            prop::sample::select(vec!["check", "location", "outcome", "zone"]),
+            0..3,
+        ),
+        numerator in 0usize..15,
+        denominator in 0usize..15,
+        matchers in 0usize..13,
+    ) {
+        let sets = varied_label_sets();
+        let mut src = MemorySource::new();
+        for (set, minute, v) in &pushes {
+            src.push(&HTTP_ERRORS, &sets[*set], t(*minute), *v);
+        }
+        let window = std::time::Duration::from_secs(3 * 60);
+        let series = src.series(&HTTP_ERRORS, &matcher_sets()[matchers], window, t(4));
+        prop_assert!(series.iter().all(|s| s.ids.is_some()));
+        let interner = src.label_ids().expect("the memory source interns labels");
+
+        let mut rule = a_rule(by.iter().map(|s| s.to_string()).collect(), Labels::new());
+        let Condition::Threshold(th) = &mut rule.condition else { unreachable!() };
+        th.aggregate = Aggregate::Ratio;
+        th.numerator = subset_sets()[numerator].clone();
+        th.denominator = subset_sets()[denominator].clone();
+        let th = th.clone();
+        let names = ByLabels::of(&rule);
+        let ids = ByIds::of(&names, interner);
+        let fast = Groups::new(&names, Some(&ids), &series);
+        let plain = Groups::new(&names, None, &series);
+        prop_assert_eq!(fast.len(), plain.len());
+        let mut ratio = Some(RatioMatch::new(&th, interner));
+        for g in 0..fast.len() {
+            prop_assert_eq!(fast.key(g), plain.key(g));
+            prop_assert_eq!(fast.find(plain.key(g)), Some(g));
+            let got: Vec<*const SeriesData> =
+                fast.members(g).iter().map(|s| *s as *const SeriesData).collect();
+            let want: Vec<*const SeriesData> =
+                plain.members(g).iter().map(|s| *s as *const SeriesData).collect();
+            prop_assert_eq!(got, want);
+            // One compiled ratio across the rule's groups, as the evaluator keeps it.
+            let span = std::time::Duration::from_secs(180);
+            let members = fast.members(g);
+            prop_assert_eq!(
+                aggregate_in(&th, members, span, &mut ratio).map(f64::to_bits),
+                aggregate(&th, members, span).map(f64::to_bits)
             );
         }
     }

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use super::fasthash::{FastMap, FastSet};
 use super::model::*;
 use super::slo::{BurnRates, fmt_duration};
-use super::source::{Data, Dist, SeriesData, Source};
+use super::source::{Data, Dist, Interner, SeriesData, Source};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -226,9 +226,90 @@ struct Obs<'k> {
     notes: BTreeMap<String, String>,
 }
 
+/// One matcher of a ratio's subsets, on the source's numbers
+/// ([`LabelIds`](super::source::LabelIds)).
+struct IdMatcher<'r> {
+    m: &'r Matcher,
+    /// The label's name id; `None`: no series has it (every series reads "").
+    name: Option<u32>,
+    /// `=` and `!=`: the value's rank; `None`: no series has the value.
+    rank: Option<u32>,
+    /// Regex verdicts by value rank, for the first [`MEMO`] distinct values.
+    memo: Vec<(u32, bool)>,
+}
+
+/// How many distinct values a regex matcher remembers its verdict for.
+const MEMO: usize = 16;
+
+impl IdMatcher<'_> {
+    fn matches(&mut self, s: &SeriesData) -> bool {
+        let Some(ids) = &s.ids else {
+            return self.m.matches(&s.labels);
+        };
+        let v = self.name.map_or(0, |n| ids.value(n));
+        match self.m.op {
+            MatchOp::Eq => self.rank == Some(v),
+            MatchOp::Ne => self.rank != Some(v),
+            MatchOp::Re | MatchOp::NotRe => {
+                if let Some((_, hit)) = self.memo.iter().find(|(r, _)| *r == v) {
+                    return *hit;
+                }
+                // Equal ranks are equal strings: the verdict holds for every series with it.
+                let hit = self.m.matches(&s.labels);
+                if self.memo.len() < MEMO {
+                    self.memo.push((v, hit));
+                }
+                hit
+            }
+        }
+    }
+}
+
+/// A ratio rule's numerator and denominator compiled against the source's numbering, once per
+/// rule and evaluation: equality matchers compare ranks, a regex runs once per distinct value
+/// (instead of a label scan and a string compare or regex per series and matcher).
+pub(super) struct RatioMatch<'r> {
+    numerator: Vec<IdMatcher<'r>>,
+    denominator: Vec<IdMatcher<'r>>,
+}
+
+impl<'r> RatioMatch<'r> {
+    pub(super) fn new(th: &'r Threshold, interner: &dyn Interner) -> RatioMatch<'r> {
+        let compile = |ms: &'r Matchers| {
+            ms.0.iter()
+                .map(|m| IdMatcher {
+                    m,
+                    name: interner.name_id(&m.label),
+                    rank: match m.op {
+                        MatchOp::Eq | MatchOp::Ne => interner.value_rank(&m.value),
+                        MatchOp::Re | MatchOp::NotRe => None,
+                    },
+                    memo: Vec::new(),
+                })
+                .collect()
+        };
+        RatioMatch {
+            numerator: compile(&th.numerator),
+            denominator: compile(&th.denominator),
+        }
+    }
+}
+
 /// The rule's aggregate over `series`; `span` is the time the data covers (a rate is per
 /// second of it).
+#[cfg(test)]
 pub(super) fn aggregate(th: &Threshold, series: &[&SeriesData], span: Duration) -> Option<f64> {
+    aggregate_in(th, series, span, &mut None)
+}
+
+/// The rule's aggregate over `series` (see `aggregate`), with the ratio's subsets matched by
+/// `ratio` when compiled: the same verdicts as the matchers on the label strings.
+pub(super) fn aggregate_in(
+    th: &Threshold,
+    series: &[&SeriesData],
+    span: Duration,
+    ratio: &mut Option<RatioMatch>,
+) -> Option<f64> {
     // A single member's distribution is read where it is, not copied.
     let dist = || {
         let mut acc: Option<Cow<Dist>> = None;
@@ -287,13 +368,21 @@ pub(super) fn aggregate(th: &Threshold, series: &[&SeriesData], span: Duration) 
             let zero: f64 = std::iter::empty::<f64>().sum();
             let (mut d, mut n) = (zero, zero);
             for s in series {
-                if !th.denominator.matches(&s.labels) {
+                let den = match ratio.as_mut() {
+                    Some(r) => r.denominator.iter_mut().all(|m| m.matches(s)),
+                    None => th.denominator.matches(&s.labels),
+                };
+                if !den {
                     continue;
                 }
                 let x = count_of(&s.data);
                 d += x;
                 // The numerator counts what both match (`denominator.and(numerator)`).
-                if th.numerator.matches(&s.labels) {
+                let in_numerator = match ratio.as_mut() {
+                    Some(r) => r.numerator.iter_mut().all(|m| m.matches(s)),
+                    None => th.numerator.matches(&s.labels),
+                };
+                if in_numerator {
                     n += x;
                 }
             }
@@ -329,11 +418,27 @@ impl<'r> ByLabels<'r> {
     }
 }
 
+/// A rule's `by` labels as the source numbers them ([`Interner::name_id`]; `None` for a name
+/// no series has: every series reads it as ""), with the numbering to read values back.
+pub(super) struct ByIds<'i> {
+    names: Vec<Option<u32>>,
+    interner: &'i dyn Interner,
+}
+
+impl<'i> ByIds<'i> {
+    pub(super) fn of(by: &ByLabels, interner: &'i dyn Interner) -> ByIds<'i> {
+        ByIds {
+            names: by.0.iter().map(|n| interner.name_id(n)).collect(),
+            interner,
+        }
+    }
+}
+
 /// Series grouped by a rule's `by` labels without copying a label: groups in key order (as a
 /// map keyed by the group's labels orders them), each group's members in the source's order.
 pub(super) struct Groups<'d, 's> {
     width: usize,
-    /// Each member's key, `width` values apiece, in `members` order.
+    /// Each group's key, `width` values apiece, in group order.
     keys: Vec<&'d str>,
     members: Vec<&'d SeriesData<'s>>,
     /// Each group's members: `members[start..end]`.
@@ -341,7 +446,21 @@ pub(super) struct Groups<'d, 's> {
 }
 
 impl<'d, 's> Groups<'d, 's> {
-    pub(super) fn new(by: &ByLabels, series: &'d [SeriesData<'s>]) -> Groups<'d, 's> {
+    /// Groups by the label strings; by their numbers when `ids` is given and every series has
+    /// them ([`Source::label_ids`]): the same groups, in the same order (ranks order as the
+    /// strings do), with integer compares.
+    pub(super) fn new(
+        by: &ByLabels,
+        ids: Option<&ByIds<'d>>,
+        series: &'d [SeriesData<'s>],
+    ) -> Groups<'d, 's> {
+        match ids {
+            Some(ids) if series.iter().all(|s| s.ids.is_some()) => Self::by_ids(by, ids, series),
+            _ => Self::by_strings(by, series),
+        }
+    }
+
+    fn by_strings(by: &ByLabels, series: &'d [SeriesData<'s>]) -> Groups<'d, 's> {
         let width = by.0.len();
         let mut raw: Vec<&'d str> = Vec::with_capacity(series.len() * width);
         for s in series {
@@ -353,10 +472,56 @@ impl<'d, 's> Groups<'d, 's> {
         let mut order: Vec<usize> = (0..series.len()).collect();
         // Stable: members keep the source's order within their group.
         order.sort_by(|a, b| key(*a).cmp(key(*b)));
+        Self::from_order(
+            width,
+            &order,
+            |a, b| key(a) == key(b),
+            series,
+            |i| {
+                let labels: &'d Labels = &series[i].labels;
+                by.0.iter().map(move |n| label_value(labels, n))
+            },
+        )
+    }
+
+    fn by_ids(by: &ByLabels, ids: &ByIds<'d>, series: &'d [SeriesData<'s>]) -> Groups<'d, 's> {
+        let width = by.0.len();
+        let mut raw: Vec<u32> = Vec::with_capacity(series.len() * width);
+        for s in series {
+            let labels = s.ids.expect("checked by the caller");
+            for n in &ids.names {
+                raw.push(n.map_or(0, |n| labels.value(n)));
+            }
+        }
+        let key = |i: usize| &raw[i * width..(i + 1) * width];
+        let mut order: Vec<usize> = (0..series.len()).collect();
+        // Stable: members keep the source's order within their group.
+        order.sort_by(|a, b| key(*a).cmp(key(*b)));
+        let interner = ids.interner;
+        Self::from_order(
+            width,
+            &order,
+            |a, b| key(a) == key(b),
+            series,
+            |i| key(i).iter().map(move |r| interner.value(*r)),
+        )
+    }
+
+    /// Groups from the members in group order (`same`: two series in one group), each
+    /// group's key (`key_of` a member) read from its first member.
+    fn from_order<K: Iterator<Item = &'d str>>(
+        width: usize,
+        order: &[usize],
+        same: impl Fn(usize, usize) -> bool,
+        series: &'d [SeriesData<'s>],
+        key_of: impl Fn(usize) -> K,
+    ) -> Groups<'d, 's> {
         let mut bounds = Vec::new();
+        let mut keys = Vec::new();
         for (pos, i) in order.iter().enumerate() {
-            if pos == 0 || key(order[pos - 1]) != key(*i) {
+            if pos == 0 || !same(order[pos - 1], *i) {
                 bounds.push((pos, pos));
+                keys.extend(key_of(*i));
             }
             if let Some(last) = bounds.last_mut() {
                 last.1 = pos + 1;
@@ -364,7 +529,7 @@ impl<'d, 's> Groups<'d, 's> {
         }
         Groups {
             width,
-            keys: order.iter().flat_map(|i| key(*i)).copied().collect(),
+            keys,
             members: order.iter().map(|i| &series[*i]).collect(),
             bounds,
         }
@@ -375,7 +540,7 @@ impl<'d, 's> Groups<'d, 's> {
     }
 
     pub(super) fn key(&self, group: usize) -> &[&'d str] {
-        let start = self.bounds[group].0 * self.width;
+        let start = group * self.width;
         &self.keys[start..start + self.width]
     }
 
@@ -385,12 +550,18 @@ impl<'d, 's> Groups<'d, 's> {
     }
 
     pub(super) fn find(&self, key: &[&str]) -> Option<usize> {
-        self.bounds
-            .binary_search_by(|(start, _)| {
-                let k = &self.keys[start * self.width..(start + 1) * self.width];
-                (*k).cmp(key)
-            })
-            .ok()
+        let n = self.bounds.len();
+        // Groups are in key order: a binary search over their keys.
+        let (mut lo, mut hi) = (0, n);
+        while lo < hi {
+            let mid = (lo + hi) / 2;
+            match self.key(mid).cmp(key) {
+                std::cmp::Ordering::Less => lo = mid + 1,
+                std::cmp::Ordering::Greater => hi = mid,
+                std::cmp::Ordering::Equal => return Some(mid),
+            }
+        }
+        None
     }
 }
 
@@ -490,16 +661,22 @@ fn judge(
     members: &[&SeriesData],
     span: Duration,
     notes: &mut BTreeMap<String, String>,
+    ratio: &mut Option<RatioMatch>,
 ) -> (Option<f64>, bool) {
     match &th.across {
-        None => leaf(th, members, span),
-        Some(across) => judge_across(th, across, members, span, Some(notes)),
+        None => leaf(th, members, span, ratio),
+        Some(across) => judge_across(th, across, members, span, Some(notes), ratio),
     }
 }
 
 /// One aggregate over `members` against the threshold.
-fn leaf(th: &Threshold, members: &[&SeriesData], span: Duration) -> (Option<f64>, bool) {
-    let v = aggregate(th, members, span);
+fn leaf(
+    th: &Threshold,
+    members: &[&SeriesData],
+    span: Duration,
+    ratio: &mut Option<RatioMatch>,
+) -> (Option<f64>, bool) {
+    let v = aggregate_in(th, members, span, ratio);
     (v, v.is_some_and(|v| th.op.holds(v, th.threshold)))
 }
 
@@ -511,6 +688,7 @@ fn judge_across(
     members: &[&SeriesData],
     span: Duration,
     notes: Option<&mut BTreeMap<String, String>>,
+    ratio: &mut Option<RatioMatch>,
 ) -> (Option<f64>, bool) {
     let mut by_value: BTreeMap<&str, Vec<&SeriesData>> = BTreeMap::new();
     for s in members {
@@ -522,8 +700,8 @@ fn judge_across(
     let mut with_data = 0u32;
     for (value, ms) in &by_value {
         let (v, fails) = match &across.inner {
-            None => leaf(th, ms, span),
-            Some(inner) => judge_across(th, inner, ms, span, None),
+            None => leaf(th, ms, span, ratio),
+            Some(inner) => judge_across(th, inner, ms, span, None, ratio),
         };
         if let Some(v) = v {
             with_data += 1;
@@ -570,14 +748,17 @@ struct ThresholdRead<'s> {
 }
 
 /// With `resolve_window`, the groups whose alert fires or resolved within the memory are judged
-/// over it: one more read, only when there are such groups (`judged_short`).
+/// over it: one more read, only when there are such groups (`judged_short`). The window's
+/// series are read into `long` (cleared first; the evaluator's vector reused across rules).
 fn read_threshold<'s>(
     th: &Threshold,
     source: &'s dyn Source,
     now: DateTime<Utc>,
     judged_short: bool,
+    mut long: Vec<SeriesData<'s>>,
 ) -> ThresholdRead<'s> {
-    let long = source.series(th.metric, &th.matchers, th.window, now);
+    long.clear();
+    source.series_into(th.metric, &th.matchers, th.window, now, &mut long);
     let long_span = Span::of(
         source,
         th.metric,
@@ -613,6 +794,7 @@ fn observe_threshold<'d>(
     short: Option<(&'d Groups<'d, '_>, Span)>,
     firing: &KeySet,
     recent: &KeySet,
+    ratio: &mut Option<RatioMatch>,
 ) -> Vec<Obs<'d>> {
     let mut out = Vec::with_capacity(groups.len());
     for g in 0..groups.len() {
@@ -623,17 +805,18 @@ fn observe_threshold<'d>(
             // over the whole window: silence is not a recovery.
             Some((sg, span)) if firing.contains(key) => sg
                 .find(key)
-                .map(|i| observe_group(th, key, sg.members(i), *span))
+                .map(|i| observe_group(th, key, sg.members(i), *span, ratio))
                 .filter(|o| o.value.is_some())
-                .unwrap_or_else(|| observe_group(th, key, members, long)),
+                .unwrap_or_else(|| observe_group(th, key, members, long, ratio)),
             // A group that resolved meanwhile fires again on new evidence only.
             Some((sg, span)) if recent.contains(key) => observe_group(
                 th,
                 key,
                 sg.find(key).map_or(&[][..], |i| sg.members(i)),
                 *span,
+                ratio,
             ),
-            _ => observe_group(th, key, members, long),
+            _ => observe_group(th, key, members, long, ratio),
         };
         out.push(o);
     }
@@ -646,6 +829,7 @@ fn observe_group<'k>(
     key: &'k [&'k str],
     members: &[&SeriesData],
     span: Span,
+    ratio: &mut Option<RatioMatch>,
 ) -> Obs<'k> {
     let mut notes = BTreeMap::new();
     if th.resolve_window.is_some() {
@@ -665,7 +849,7 @@ fn observe_group<'k>(
         if span.min_coverage.is_some() && span.partial() {
             notes.insert("coverage".into(), span.caveat());
         }
-        (obs.value, obs.failing) = judge(th, members, span.covered, &mut notes);
+        (obs.value, obs.failing) = judge(th, members, span.covered, &mut notes, ratio);
     }
     obs.notes = notes;
     obs
@@ -921,6 +1105,9 @@ pub fn evaluate_with(
             .push((r.labels.clone(), r.at));
     }
     let mut known = KnownFingerprints::of(state);
+    let interner = source.label_ids();
+    // The vector each threshold rule reads its series into, handed back after the rule.
+    let mut spare: Vec<SeriesData> = Vec::new();
     let mut names: FastSet<&str> =
         FastSet::with_capacity_and_hasher(rules.rules.len(), Default::default());
     for rule in &rules.rules {
@@ -977,17 +1164,30 @@ pub fn evaluate_with(
         };
         let judged_short = !firing.is_empty() || !recent.is_empty();
         let read = match &rule.condition {
-            Condition::Threshold(th) => Some(read_threshold(th, source, now, judged_short)),
+            Condition::Threshold(th) => Some(read_threshold(
+                th,
+                source,
+                now,
+                judged_short,
+                std::mem::take(&mut spare),
+            )),
             Condition::Burn { .. } => None,
         };
+        let by_ids = interner.map(|i| ByIds::of(&by, i));
         let groups = read.as_ref().map(|r| {
             (
-                Groups::new(&by, &r.long),
+                Groups::new(&by, by_ids.as_ref(), &r.long),
                 r.short
                     .as_ref()
-                    .map(|(s, span)| (Groups::new(&by, s), *span)),
+                    .map(|(s, span)| (Groups::new(&by, by_ids.as_ref(), s), *span)),
             )
         });
+        let mut ratio = match (&rule.condition, interner) {
+            (Condition::Threshold(th), Some(i)) if th.aggregate == Aggregate::Ratio => {
+                Some(RatioMatch::new(th, i))
+            }
+            _ => None,
+        };
         let mut obs = match (&rule.condition, &read, &groups) {
             (Condition::Threshold(th), Some(read), Some((long, short))) => observe_threshold(
                 th,
@@ -996,6 +1196,7 @@ pub fn evaluate_with(
                 short.as_ref().map(|(g, span)| (g, *span)),
                 &firing,
                 &recent,
+                &mut ratio,
             ),
             (Condition::Burn { rows, .. }, _, _) => {
                 observe_burn(rows, slo, source, now, burns, judged_short)
@@ -1066,15 +1267,30 @@ pub fn evaluate_with(
             }
             known.add(&fp);
             let fp = fp.as_str().to_string();
-            let mut labels = by.labels(&o.key);
-            labels.extend(rule.labels.clone());
-            labels.insert("alertname".into(), rule.name.clone());
-            labels.insert("severity".into(), rule.severity.clone());
+            // An alert that already holds exactly these labels keeps its map: none is built
+            // and dropped per firing group and evaluation (most of the alerts' work).
+            let kept = state.alerts.get(&fp).is_some_and(|a| {
+                a.labels
+                    .iter()
+                    .map(|(k, v)| (k.as_str(), v.as_str()))
+                    .eq(merged_labels(&by.0, &o.key, &fixed))
+            });
+            let built = (!kept).then(|| {
+                let mut labels = by.labels(&o.key);
+                labels.extend(rule.labels.clone());
+                labels.insert("alertname".into(), rule.name.clone());
+                labels.insert("severity".into(), rule.severity.clone());
+                labels
+            });
+            let labels = match &built {
+                Some(l) => l,
+                None => &state.alerts[&fp].labels,
+            };
             let mut annotations = notes;
             let no_data_msg = annotations.get("no_data").cloned();
             let shown = (o.value, o.threshold, o.window);
             if let Some(t) = &rule.summary {
-                let s = render(t, rule, &labels, shown, &annotations);
+                let s = render(t, rule, labels, shown, &annotations);
                 annotations.insert("summary".into(), no_data_msg.clone().unwrap_or(s));
             } else if let Some(m) = &no_data_msg {
                 annotations.insert("summary".into(), m.clone());
@@ -1082,7 +1298,7 @@ pub fn evaluate_with(
             if let Some(t) = &rule.description {
                 annotations.insert(
                     "description".into(),
-                    render(t, rule, &labels, shown, &annotations),
+                    render(t, rule, labels, shown, &annotations),
                 );
             }
             if let Some(u) = &rule.runbook_url {
@@ -1093,7 +1309,7 @@ pub fn evaluate_with(
                 rule,
                 state,
                 &fp,
-                labels,
+                built,
                 cond,
                 o.value,
                 annotations,
@@ -1111,6 +1327,10 @@ pub fn evaluate_with(
                 }
                 out.push(t);
             }
+        }
+        drop(groups);
+        if let Some(read) = read {
+            spare = read.long;
         }
     }
     // Alerts of rules that no longer exist resolve rather than linger.
@@ -1173,14 +1393,15 @@ fn flap_note(rule: &Rule, changes: &Changes, fp: &str) -> String {
 }
 
 /// One group's alert at `now`: created, advanced or dropped in place in `state` (no copy of
-/// an alert that stays, which is most of them at most evaluations).
+/// an alert that stays, which is most of them at most evaluations). `labels`: the group's
+/// alert labels, `None` when the alert of `fp` already holds exactly them.
 #[allow(clippy::too_many_arguments)]
 fn step(
     rules: &RuleSet,
     rule: &Rule,
     state: &mut State,
     fp: &str,
-    labels: Labels,
+    labels: Option<Labels>,
     cond: bool,
     value: Option<f64>,
     mut annotations: BTreeMap<String, String>,
@@ -1209,7 +1430,7 @@ fn step(
         let mut a = Alert {
             rule: rule.name.clone(),
             fingerprint: fp.to_string(),
-            labels,
+            labels: labels.expect("built when no alert holds them"),
             phase: Phase::Pending,
             active_at: now,
             fired_at: None,
@@ -1248,7 +1469,9 @@ fn step(
     }
     let elapsed = since(now, a.last_eval).min(rules.interval);
     a.last_eval = now;
-    a.labels = labels;
+    if let Some(labels) = labels {
+        a.labels = labels;
+    }
     if a.flapping {
         annotations.insert("flapping".into(), flap_note(rule, changes, fp));
     }

@@ -228,9 +228,8 @@ impl Source for RegistrySource<'_> {
             return runs
                 .into_iter()
                 .filter(|(l, _)| matchers.matches(l))
-                .map(|(labels, n)| SeriesData {
-                    labels: Cow::Owned(labels),
-                    data: Data::Counter { increase: n as f64 },
+                .map(|(labels, n)| {
+                    SeriesData::new(Cow::Owned(labels), Data::Counter { increase: n as f64 })
                 })
                 .collect();
         }
@@ -241,11 +240,13 @@ impl Source for RegistrySource<'_> {
                 .filter(|((name, _), _)| *name == metric.name)
                 .map(|((_, l), s)| (to_labels(l), s))
                 .filter(|(l, _)| matchers.matches(l))
-                .map(|(labels, s)| SeriesData {
-                    labels: Cow::Owned(labels),
-                    data: Data::Counter {
-                        increase: s.increase(window, end),
-                    },
+                .map(|(labels, s)| {
+                    SeriesData::new(
+                        Cow::Owned(labels),
+                        Data::Counter {
+                            increase: s.increase(window, end),
+                        },
+                    )
                 })
                 .collect(),
             _ => self
@@ -261,10 +262,7 @@ impl Source for RegistrySource<'_> {
                         }
                         WindowData::Counter(_) => return None,
                     };
-                    Some(SeriesData {
-                        labels: Cow::Owned(labels),
-                        data,
-                    })
+                    Some(SeriesData::new(Cow::Owned(labels), data))
                 })
                 .collect(),
         }

@@ -45,7 +45,9 @@ pub struct Dist {
 
 #[derive(Debug, Clone)]
 enum Repr {
-    Hist(Histogram<u64>),
+    /// Boxed: a histogram's fields are ~100 bytes, and every [`SeriesData`] of every answer is
+    /// as large as its largest variant (most are counters, gauges or raw samples).
+    Hist(Box<Histogram<u64>>),
     /// Sorted sample values, in units.
     Samples(Vec<u64>),
 }
@@ -70,7 +72,7 @@ impl Dist {
     /// A histogram's samples.
     pub fn from_histogram(hist: Histogram<u64>, units_per_ms: f64) -> Dist {
         Dist {
-            repr: Repr::Hist(hist),
+            repr: Repr::Hist(Box::new(hist)),
             units_per_ms,
         }
     }
@@ -87,7 +89,7 @@ impl Dist {
     /// The samples as a histogram (of [`new_histogram`]'s resolution for raw samples).
     pub fn to_histogram(&self) -> Histogram<u64> {
         match &self.repr {
-            Repr::Hist(h) => h.clone(),
+            Repr::Hist(h) => (**h).clone(),
             Repr::Samples(s) => {
                 let mut h = Histogram::new_with_bounds(1, 2, 3).expect("static bounds");
                 h.auto(true);
@@ -199,7 +201,7 @@ impl Dist {
             // Both come from the same source, with the same bounds; a failure would be a bug
             // there.
             (Repr::Hist(a), Repr::Hist(b)) => {
-                let _ = a.add(b);
+                let _ = a.add(&**b);
             }
             (Repr::Hist(a), Repr::Samples(b)) => {
                 for v in b {
@@ -227,6 +229,56 @@ impl Dist {
 pub struct SeriesData<'a> {
     pub labels: Cow<'a, Labels>,
     pub data: Data,
+    /// The same labels as numbers, when the source interns them ([`Source::label_ids`]).
+    pub ids: Option<LabelIds<'a>>,
+}
+
+impl<'a> SeriesData<'a> {
+    /// A series without interned labels.
+    pub fn new(labels: Cow<'a, Labels>, data: Data) -> SeriesData<'a> {
+        SeriesData {
+            labels,
+            data,
+            ids: None,
+        }
+    }
+}
+
+/// A series' labels as numbers, in the order of its [`Labels`] (name order): each label's name
+/// id and its value's rank, as the source's [`Interner`] gives them.
+///
+/// Why: the evaluator groups series by label values and matches ratio subsets on them, per
+/// series, rule and evaluation; as numbers those are integer compares instead of string
+/// compares, and a regex is run once per distinct value instead of once per series.
+#[derive(Debug, Clone, Copy)]
+pub struct LabelIds<'a> {
+    /// Each label's name id.
+    pub names: &'a [u32],
+    /// Each label's value rank: ranks order as the value strings do, equal ranks are equal
+    /// strings, and 0 is always "" (what a missing label reads as).
+    pub values: &'a [u32],
+}
+
+impl LabelIds<'_> {
+    /// The rank of label `name`'s value; 0 ("") when the series has no such label.
+    pub fn value(&self, name: u32) -> u32 {
+        self.names
+            .iter()
+            .position(|n| *n == name)
+            .map_or(0, |i| self.values[i])
+    }
+}
+
+/// How a source numbers labels: what the evaluator asks to turn a rule's label names and
+/// matcher values into the numbers of [`LabelIds`]. Valid for the source as it is while
+/// borrowed (the numbers of one [`Source::series`] answer and of these calls agree).
+pub trait Interner {
+    /// The id of a label name; `None` when no series of the source has it.
+    fn name_id(&self, name: &str) -> Option<u32>;
+    /// The rank of a label value (`Some(0)` for ""); `None` when no series has it.
+    fn value_rank(&self, value: &str) -> Option<u32>;
+    /// The value of a rank that [`LabelIds`] or [`Interner::value_rank`] gave ("" for 0).
+    fn value(&self, rank: u32) -> &str;
 }
 
 /// Read access to the metrics, for the pure evaluator.
@@ -240,6 +292,20 @@ pub trait Source {
         window: Duration,
         end: DateTime<Utc>,
     ) -> Vec<SeriesData<'_>>;
+
+    /// [`Source::series`] appended to `out`: the evaluator reads one answer per rule and
+    /// evaluation, and reuses one vector for all of them instead of allocating (and growing)
+    /// one each time.
+    fn series_into<'s>(
+        &'s self,
+        metric: &'static MetricDef,
+        matchers: &Matchers,
+        window: Duration,
+        end: DateTime<Utc>,
+        out: &mut Vec<SeriesData<'s>>,
+    ) {
+        out.extend(self.series(metric, matchers, window, end));
+    }
 
     /// Events in the window ending at each of `ends`: the sum over the series [`series`]
     /// returns of counter increases and distribution counts (gauges count nothing). SLIs ask
@@ -280,6 +346,12 @@ pub trait Source {
     /// keep full history).
     fn data_since(&self, metric: &'static MetricDef, matchers: &Matchers) -> Option<DateTime<Utc>> {
         let _ = (metric, matchers);
+        None
+    }
+
+    /// The source's label numbering, when its answers carry [`LabelIds`] (every series of
+    /// every answer then has them). `None` (the default): labels are read as strings.
+    fn label_ids(&self) -> Option<&dyn Interner> {
         None
     }
 }
@@ -335,7 +407,8 @@ type Point = (DateTime<Utc>, Option<f64>);
 ///
 /// Series are indexed by metric and by `label="value"`, so a rule's lookup reads only the
 /// series its most selective equality matcher allows, not the whole table; answers list series
-/// in label order, by a rank computed once after the table last grew.
+/// in label order, by a rank computed once after the table last grew. Label names and values
+/// are interned ([`Interner`]): answers carry each series' labels as numbers too.
 #[derive(Debug, Default, Clone)]
 pub struct MemorySource {
     series: Vec<Stored>,
@@ -345,8 +418,31 @@ pub struct MemorySource {
     /// Series of each metric with a given label value: metric -> label -> value -> series.
     /// Nested so that a lookup borrows the matcher's strings instead of building a key.
     postings: FastMap<String, FastMap<String, FastMap<String, Vec<usize>>>>,
-    /// Each series' position in label order; reset when a series is added.
-    rank: OnceLock<Vec<u32>>,
+    /// Label names, numbered in the order first seen.
+    names: FastMap<String, u32>,
+    /// Label values, numbered in the order first seen (ranks come from [`Ranked`]).
+    values: FastMap<String, u32>,
+    /// Every series' label name ids, in label order, one series after another
+    /// ([`Stored::first`] says where each starts).
+    label_names: Vec<u32>,
+    /// The same labels' value ids.
+    label_values: Vec<u32>,
+    /// Orders computed once after the table last grew; reset when a series is added.
+    rank: OnceLock<Ranked>,
+}
+
+/// What is computed once after the table last grew: the orders of series and of values.
+#[derive(Debug, Clone)]
+struct Ranked {
+    /// Each series' position in label order.
+    series: Vec<u32>,
+    /// Each value id's rank in string order ("" is 0, whether any series has it or not).
+    value_rank: Vec<u32>,
+    /// [`MemorySource::label_values`] as ranks.
+    label_values: Vec<u32>,
+    /// Each rank's value: read from one small table rather than from the series' own
+    /// strings, scattered over the heap.
+    values: Vec<Box<str>>,
 }
 
 #[derive(Debug, Clone)]
@@ -354,6 +450,8 @@ struct Stored {
     labels: Labels,
     /// In time order (equal times in the order pushed).
     points: Vec<Point>,
+    /// Where the series' labels start in [`MemorySource::label_names`] (and `label_values`).
+    first: usize,
 }
 
 impl MemorySource {
@@ -393,9 +491,19 @@ impl MemorySource {
                         .push(id);
                 }
                 self.by_metric.entry(key.0.clone()).or_default().push(id);
+                let first = self.label_names.len();
+                for (k, v) in &key.1 {
+                    let n = self.names.len() as u32;
+                    self.label_names
+                        .push(*self.names.entry(k.clone()).or_insert(n));
+                    let n = self.values.len() as u32;
+                    self.label_values
+                        .push(*self.values.entry(v.clone()).or_insert(n));
+                }
                 self.series.push(Stored {
                     labels: key.1.clone(),
                     points: Vec::new(),
+                    first,
                 });
                 self.ids.insert(key, id);
                 self.rank = OnceLock::new();
@@ -452,17 +560,62 @@ impl MemorySource {
         Cow::Owned(out)
     }
 
-    /// Each series' position in label order.
-    fn rank(&self) -> &[u32] {
+    /// The orders of series and values, computed after the table last grew.
+    fn ranked(&self) -> &Ranked {
         self.rank.get_or_init(|| {
             let mut order: Vec<usize> = (0..self.series.len()).collect();
             order.sort_by(|a, b| self.series[*a].labels.cmp(&self.series[*b].labels));
-            let mut rank = vec![0u32; order.len()];
+            let mut series = vec![0u32; order.len()];
             for (pos, id) in order.into_iter().enumerate() {
-                rank[id] = pos as u32;
+                series[id] = pos as u32;
             }
-            rank
+            let mut values: Vec<(&str, u32)> = self
+                .values
+                .iter()
+                .map(|(v, id)| (v.as_str(), *id))
+                .collect();
+            values.sort_unstable();
+            // "" sorts first: rank 0 whether or not a series has it.
+            let from = u32::from(values.first().is_none_or(|(v, _)| !v.is_empty()));
+            let mut value_rank = vec![0u32; values.len()];
+            let mut by_rank: Vec<Box<str>> = Vec::with_capacity(values.len() + 1);
+            if from == 1 {
+                by_rank.push("".into());
+            }
+            for (pos, (v, id)) in values.into_iter().enumerate() {
+                value_rank[id as usize] = pos as u32 + from;
+                by_rank.push(v.into());
+            }
+            let label_values = self
+                .label_values
+                .iter()
+                .map(|id| value_rank[*id as usize])
+                .collect();
+            Ranked {
+                series,
+                value_rank,
+                label_values,
+                values: by_rank,
+            }
         })
+    }
+}
+
+impl Interner for MemorySource {
+    fn name_id(&self, name: &str) -> Option<u32> {
+        self.names.get(name).copied()
+    }
+
+    fn value_rank(&self, value: &str) -> Option<u32> {
+        if value.is_empty() {
+            return Some(0);
+        }
+        let id = self.values.get(value)?;
+        Some(self.ranked().value_rank[*id as usize])
+    }
+
+    fn value(&self, rank: u32) -> &str {
+        self.ranked().values.get(rank as usize).map_or("", |v| &**v)
     }
 }
 
@@ -526,6 +679,19 @@ impl Source for MemorySource {
         window: Duration,
         end: DateTime<Utc>,
     ) -> Vec<SeriesData<'_>> {
+        let mut out = Vec::new();
+        self.series_into(metric, matchers, window, end, &mut out);
+        out
+    }
+
+    fn series_into<'s>(
+        &'s self,
+        metric: &'static MetricDef,
+        matchers: &Matchers,
+        window: Duration,
+        end: DateTime<Utc>,
+        out: &mut Vec<SeriesData<'s>>,
+    ) {
         let start = end - chrono::Duration::from_std(window).unwrap_or(chrono::Duration::MAX);
         let mut rest = Vec::new();
         let mut ids: Vec<usize> = self
@@ -535,17 +701,29 @@ impl Source for MemorySource {
             .filter(|id| rest.iter().all(|m| m.matches(&self.series[*id].labels)))
             .collect();
         // In label order, as a sorted table would list them (one metric's labels are unique).
-        let rank = self.rank();
-        ids.sort_unstable_by_key(|id| rank[*id]);
-        ids.into_iter()
-            .filter_map(|id| {
-                let Stored { labels, points } = &self.series[id];
-                Some(SeriesData {
-                    labels: Cow::Borrowed(labels),
-                    data: window_data(metric.kind, points, start, end)?,
-                })
+        let ranked = self.ranked();
+        ids.sort_unstable_by_key(|id| ranked.series[*id]);
+        out.reserve(ids.len());
+        out.extend(ids.into_iter().filter_map(|id| {
+            let Stored {
+                labels,
+                points,
+                first,
+            } = &self.series[id];
+            let span = *first..*first + labels.len();
+            Some(SeriesData {
+                labels: Cow::Borrowed(labels),
+                data: window_data(metric.kind, points, start, end)?,
+                ids: Some(LabelIds {
+                    names: &self.label_names[span.clone()],
+                    values: &ranked.label_values[span],
+                }),
             })
-            .collect()
+        }));
+    }
+
+    fn label_ids(&self) -> Option<&dyn Interner> {
+        Some(self)
     }
 
     /// The metric's earliest sample, over all its series.
