@@ -7,7 +7,8 @@
 //! instead: the run's tab, cookies, storage, HTTP cache and service workers are deleted with
 //! the context when the run ends. The next run's context is prepared as soon as a run hands its
 //! browser back, so its setup is off the next run's critical path; a lease only checks, in one
-//! round trip, that the browser still answers. With `isolation: clear` a browser keeps one tab
+//! round trip, that the browser still answers (none when its renewal has just ended: see
+//! [`Browser::just_renewed`]). With `isolation: clear` a browser keeps one tab
 //! for all its runs, cleared after each (see `webdriver/clear.rs`): no new window or renderer
 //! per run.
 //!
@@ -25,6 +26,9 @@ use super::webdriver::{Browser, Isolation, StepError, WebDriverConfig};
 
 /// How long a pooled browser has to answer the liveness check at lease time.
 const ALIVE_TIMEOUT: Duration = Duration::from_secs(2);
+/// A pooled browser whose renewal ended at most this long ago is leased without the liveness
+/// round trip (see [`Browser::just_renewed`]); one idle longer is asked again.
+const RENEWED_FRESH: Duration = Duration::from_millis(250);
 /// How long a lease waits for a pooled browser's next context before replacing the browser.
 const PREPARE_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long closing a discarded browser may take before it is left to its driver.
@@ -127,7 +131,9 @@ impl Driver {
                     }
                 };
                 match ready {
-                    Ok(Some(b)) if b.alive(ALIVE_TIMEOUT).await => {
+                    Ok(Some(b))
+                        if b.just_renewed(RENEWED_FRESH) || b.alive(ALIVE_TIMEOUT).await =>
+                    {
                         return Ok(Lease {
                             browser: b,
                             reused: true,
