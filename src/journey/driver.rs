@@ -61,6 +61,11 @@ pub struct Lease {
 }
 
 impl Driver {
+    /// How long after its renewal a pooled browser is leased without a liveness check: a
+    /// browser that dies or hangs within it is not caught at the lease (its run ends in a probe
+    /// error and the browser is replaced after it); one idle longer is checked.
+    pub const RENEWED_FRESH: Duration = RENEWED_FRESH;
+
     pub fn from_config(webdriver: &WebDriverConfig) -> Self {
         let source = match &webdriver.remote_url {
             Some(u) => Source::Remote(u.clone()),
