@@ -234,16 +234,19 @@ fn same_data(a: &Data, b: &Data) -> bool {
     }
 }
 
+/// `pairs` as a rule's matchers (`label: value`, the value with its operator prefix).
+fn parse_matchers(pairs: &[(&str, &str)]) -> Matchers {
+    Matchers(
+        pairs
+            .iter()
+            .map(|(l, v)| Matcher::parse(l, v).unwrap())
+            .collect(),
+    )
+}
+
 /// Matchers a rule may write, one or two at a time.
 fn matcher_sets() -> Vec<Matchers> {
-    let m = |pairs: &[(&str, &str)]| {
-        Matchers(
-            pairs
-                .iter()
-                .map(|(l, v)| Matcher::parse(l, v).unwrap())
-                .collect(),
-        )
-    };
+    let m = parse_matchers;
     vec![
         Matchers::default(),
         m(&[("check", "a")]),
@@ -557,14 +560,7 @@ fn varied_label_sets() -> Vec<Vec<(&'static str, &'static str)>> {
 
 /// Matcher sets for the ratio's subsets, including values and names no series has.
 fn subset_sets() -> Vec<Matchers> {
-    let m = |pairs: &[(&str, &str)]| {
-        Matchers(
-            pairs
-                .iter()
-                .map(|(l, v)| Matcher::parse(l, v).unwrap())
-                .collect(),
-        )
-    };
+    let m = parse_matchers;
     vec![
         Matchers::default(),
         m(&[("outcome", "fail")]),
