@@ -9,8 +9,8 @@ WORKDIR /src
 # ring and the bundled SQLite compile C: the rust image carries gcc; nothing else is needed
 # (TLS is rustls, no OpenSSL).
 COPY . .
-RUN cargo build --release --locked -p synmon --bin synmon \
-    && strip target/release/synmon
+RUN cargo build --profile dist --locked -p synmon --bin synmon \
+    && strip target/dist/synmon
 
 # ---- run --------------------------------------------------------------------------------
 FROM debian:bookworm-slim
@@ -21,7 +21,7 @@ RUN apt-get update \
         chromium chromium-driver tini curl ca-certificates fonts-liberation \
     && rm -rf /var/lib/apt/lists/*
 RUN useradd --system --uid 10001 --user-group --home-dir /var/lib/synmon --create-home synmon
-COPY --from=build /src/target/release/synmon /usr/local/bin/synmon
+COPY --from=build /src/target/dist/synmon /usr/local/bin/synmon
 COPY synmon.example.yaml /etc/synmon/synmon.yaml
 COPY journeys /etc/synmon/journeys
 COPY alerts /etc/synmon/alerts

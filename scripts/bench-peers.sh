@@ -3,7 +3,7 @@
 #
 # One invocation, one machine, one private nginx (its own prefix and port under a temp dir, not
 # the system service) serving a 200-byte JSON health document. Then, ROUNDS times, alternating:
-#   synmon:    `synmon run` (release) with CHECKS HTTP checks at a 1 s interval against nginx,
+#   synmon:    `synmon run` (the `dist` profile: what the image ships) with CHECKS HTTP checks at a 1 s interval against nginx,
 #              a new connection per probe (`checks.http_keep_alive: false`), the daemon's default
 #              store (embedded SQLite file); every run is stored and in the histograms.
 #   blackbox:  prometheus-blackbox-exporter probing the same URL (module http_2xx; it opens a
@@ -19,7 +19,7 @@
 # open one per scrape (`-disable-keepalive`) to see that cost too.
 #
 # Usage: scripts/bench-peers.sh            (env: CHECKS=1000 SECS=30 WARMUP=6 ROUNDS=1
-#                                            SCRAPE_KEEPALIVE=1 SYNMON_BIN=target/release/synmon
+#                                            SCRAPE_KEEPALIVE=1 SYNMON_BIN=target/dist/synmon
 #                                            NO_BUILD=1: use SYNMON_BIN as it is;
 #                                            ONLY=synmon|blackbox: one side only;
 #                                            PROFILE=FILE: `perf record -g` synmon's span into FILE)
@@ -32,7 +32,7 @@ WARMUP=${WARMUP:-6}
 ROUNDS=${ROUNDS:-1}
 SCRAPE_KEEPALIVE=${SCRAPE_KEEPALIVE:-1}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-SYNMON_BIN=${SYNMON_BIN:-$ROOT/target/release/synmon}
+SYNMON_BIN=${SYNMON_BIN:-$ROOT/target/dist/synmon}
 
 need=()
 command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need+=(nginx-light)
@@ -51,7 +51,7 @@ fi
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 
 if [ "${ONLY:-}" != blackbox ] && [ -z "${NO_BUILD:-}" ]; then
-    (cd "$ROOT" && cargo build --release -q -p synmon --bin synmon)
+    (cd "$ROOT" && cargo build --profile dist -q -p synmon --bin synmon)
 fi
 
 DIR=$(mktemp -d /tmp/bench-peers.XXXXXX)
