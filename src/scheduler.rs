@@ -200,25 +200,37 @@ fn grid_delay(now_ms: u64, phase: Duration, interval: Duration) -> Duration {
 /// How often a check that keeps overrunning may say so in the log.
 const OVERRUN_WARN_EVERY: Duration = Duration::from_secs(60);
 
-/// Throttles a check's "overran" warning: the first overrun is logged at once, later ones at
-/// most every [`OVERRUN_WARN_EVERY`] with the slots skipped since the last line.
+/// Throttles a log line that could repeat every slot: the first note is logged at once, later
+/// ones at most every `every`, carrying the count noted since the last line.
 ///
 /// Why: an overloaded replica (or one whose store is slow) overruns every slot of every check;
 /// a line per slot was tens of thousands of lines a minute, and writing them cost the CPU the
-/// runs lacked. Every skipped slot is still counted in `synmon_check_overruns_total`.
-#[derive(Debug, Default)]
-struct OverrunLog {
+/// runs lacked. Every skipped slot is still counted in `synmon_check_overruns_total`. The
+/// claims writer throttles its store-outage warning with it too.
+#[derive(Debug)]
+pub(crate) struct OverrunLog {
+    every: Duration,
     last: Option<Instant>,
     pending: u64,
 }
 
+impl Default for OverrunLog {
+    fn default() -> Self {
+        OverrunLog {
+            every: OVERRUN_WARN_EVERY,
+            last: None,
+            pending: 0,
+        }
+    }
+}
+
 impl OverrunLog {
-    /// Notes `missed` slots at `now`; the count to log, if a line is due.
-    fn note(&mut self, now: Instant, missed: u64) -> Option<u64> {
+    /// Notes `missed` at `now`; the count to log, if a line is due.
+    pub(crate) fn note(&mut self, now: Instant, missed: u64) -> Option<u64> {
         self.pending += missed;
         let due = self
             .last
-            .is_none_or(|last| now.saturating_duration_since(last) >= OVERRUN_WARN_EVERY);
+            .is_none_or(|last| now.saturating_duration_since(last) >= self.every);
         if !due {
             return None;
         }

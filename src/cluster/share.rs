@@ -34,7 +34,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
 use crate::run::CheckKind;
-use crate::scheduler::{Admission, BoxFuture, CheckSpec, Gate};
+use crate::scheduler::{Admission, BoxFuture, CheckSpec, Gate, OverrunLog};
 use crate::store::{ReplicaRow, Store};
 
 /// A live replica of this location as the ownership hash sees it.
@@ -337,16 +337,12 @@ impl Gate for Share {
     }
 }
 
-/// How often a claims outage is logged while it lasts.
-const OUTAGE_WARN_EVERY: Duration = Duration::from_secs(60);
-
-/// The claims writer's view of a store outage: when it began, when it was last logged and the
-/// slots run unclaimed since then.
+/// The claims writer's view of a store outage: when it began, the slots run unclaimed in it,
+/// and its warning, throttled like the scheduler's overrun warning (once, then once a minute).
 #[derive(Debug, Default)]
 struct Outage {
     since: Option<Instant>,
-    warned: Option<Instant>,
-    unclaimed: u64,
+    log: OverrunLog,
     unclaimed_total: u64,
 }
 
@@ -355,16 +351,8 @@ impl Outage {
     /// failure, then once a minute).
     fn failed(&mut self, now: Instant, slots: u64) -> Option<u64> {
         self.since.get_or_insert(now);
-        self.unclaimed += slots;
         self.unclaimed_total += slots;
-        let due = self
-            .warned
-            .is_none_or(|w| now.saturating_duration_since(w) >= OUTAGE_WARN_EVERY);
-        if !due {
-            return None;
-        }
-        self.warned = Some(now);
-        Some(std::mem::take(&mut self.unclaimed))
+        self.log.note(now, slots)
     }
 
     /// A claim went through at `now`: how long the outage lasted and the slots run unclaimed,
