@@ -62,6 +62,8 @@ pub struct Shared {
     /// The store handle the leader writes alert state through: fenced, so a former leader's
     /// writes are refused (the notifier holds its own fenced handle).
     pub leader_store: Store,
+    /// How far the store's writer has come: a page waits for the runs that caused it.
+    pub runs_written: Arc<crate::daemon::writer::Progress>,
 }
 
 /// How long one read of every location's latest runs serves the API and the status page (which
@@ -166,6 +168,24 @@ impl DaemonView {
             runs: runs.clone(),
             maintenance,
         }
+    }
+
+    /// One run by id: the stored one, else a check's last run that the store's writer has not
+    /// committed yet (runs are written in batches a little after they are recorded, and the
+    /// checks view links the last run as soon as it is recorded: the link must not 404).
+    pub async fn run(&self, run_id: &str) -> crate::store::Result<Option<crate::store::StoredRun>> {
+        if let Some(stored) = self.shared.store.stored_run(run_id).await? {
+            return Ok(Some(stored));
+        }
+        let last = self.last_runs();
+        Ok(last
+            .runs
+            .values()
+            .find(|r| r.run_id == run_id)
+            .map(|r| crate::store::StoredRun {
+                run: r.clone(),
+                maintenance: last.maintenance.get(&r.check).cloned(),
+            }))
     }
 
     /// Stored runs, alert state and the outbox (queries).

@@ -14,6 +14,9 @@ use crate::view::{Shared, SloFigures};
 
 const RECENT_TRANSITIONS: usize = 500;
 
+/// How long a notification waits for the runs that caused it to be stored.
+const RUNS_STORED_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// What the CPU-bound part of an evaluation computes (see [`evaluate_rules`]).
 #[derive(Debug)]
 pub struct Evaluation {
@@ -132,6 +135,8 @@ pub async fn evaluate(shared: &Arc<Shared>) -> Vec<rules::eval::Transition> {
     }
     let cfg = shared.config();
     let now = shared.clock.now();
+    // Every run recorded so far is in this evaluation's registry.
+    let written = shared.runs_written.queued();
     set_flag_gauges(&shared.registry, &cfg.flags.registry, now);
     // Every location's fresh data: what the other replicas stored since the last evaluation
     // (a single-node SQLite store has no other replica: everything is in the own registry).
@@ -258,6 +263,16 @@ pub async fn evaluate(shared: &Arc<Shared>) -> Vec<rules::eval::Transition> {
             }
             Err(e) => tracing::error!(error = %e, id, "alert state not serializable"),
         }
+    }
+    // The runs behind a change are stored before it is notified: a restart right after the
+    // page replays them, so the alert stays firing instead of resolving on an empty window
+    // and paging again. A slow or unreachable store delays the page by RUNS_STORED_WAIT at
+    // most (its runs stay queued in memory).
+    if !transitions.is_empty() && !shared.runs_written.settled(written, RUNS_STORED_WAIT).await {
+        tracing::warn!(
+            wait = ?RUNS_STORED_WAIT,
+            "notifying before the runs behind this evaluation are stored (the store is slow or down)"
+        );
     }
     // The alert state is saved before any notification is queued.
     super::notifier::hand_over(shared, &cfg, firing).await;

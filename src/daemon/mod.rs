@@ -8,7 +8,8 @@
 //! - `recorder.rs`: what a run leaves behind (metrics, last result, the store's writer queue);
 //! - `evaluator.rs`: rules and SLOs -> alert state;
 //! - `notifier.rs`: the notification pipeline and its mute slot, fed after each evaluation;
-//! - `housekeeping.rs`: replay at start, slice freezing, retention.
+//! - `housekeeping.rs`: replay at start, slice freezing, retention;
+//! - `writer.rs`: the store's writer and how far it has come.
 
 mod cluster;
 mod evaluator;
@@ -16,14 +17,13 @@ mod housekeeping;
 mod notifier;
 mod recorder;
 mod runner;
+pub(crate) mod writer;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
-
-use tokio::sync::mpsc;
 
 use crate::checks::{HttpProber, SqlSource};
 use crate::clock::Clock;
@@ -34,7 +34,7 @@ use crate::metrics::statsd::StatsdExporter;
 use crate::rules;
 use crate::scheduler::{Scheduler, draw_offsets};
 use crate::settings::Config;
-use crate::store::{Store, StoredRun};
+use crate::store::Store;
 use crate::view::{Alerting, DaemonView, Shared};
 
 pub use evaluator::{Evaluation, evaluate, evaluate_rules, set_slo_gauges};
@@ -85,7 +85,7 @@ pub struct Daemon {
     options: Options,
     running: tokio::sync::Mutex<Option<Running>>,
     writer: tokio::task::JoinHandle<()>,
-    writes: mpsc::UnboundedSender<StoredRun>,
+    writes: writer::RunQueue,
     server: tokio::task::JoinHandle<()>,
     server_stop: tokio::sync::watch::Sender<bool>,
     /// The minute tick: histogram slices, retention (see `housekeeping`).
@@ -97,95 +97,6 @@ pub struct Daemon {
     roles: Arc<cluster::DaemonRoles>,
     /// A SQLite store serves one daemon: held for the process's life.
     _sqlite_lock: Option<crate::cluster::SqliteLock>,
-}
-
-/// Runs kept in memory while the store cannot take them (about 10 minutes of 2,700 checks at
-/// 5 s, a few MB); beyond, the oldest are dropped, with an error.
-const UNSTORED_RUNS_MAX: usize = 100_000;
-
-/// Runs per insert transaction.
-const WRITE_BATCH_MAX: usize = 2_000;
-
-/// How long the writer keeps gathering runs after the first of a batch before it writes them.
-/// At 1,000 probes/s, writing whatever queued meanwhile meant a transaction per handful of runs,
-/// and every statement is a wake-up of SQLite's worker thread (futex waits and context switches
-/// were the top of the probe profile, that thread 37% of the samples). 100 ms of delay before a
-/// run is in the store is nothing next to the seconds between evaluations. Measured: 549/459 ->
-/// 290 us of CPU per probe at 1,000 probes/s (BENCHMARKS.md, "Core performance, session 10").
-const WRITE_GATHER: Duration = Duration::from_millis(100);
-
-/// The store's writer: whatever queued up while the last write ran goes in one transaction.
-/// While the store is unreachable (or its tables are being re-created), runs wait here and
-/// go in once it is back; the leader reads them from the store for evaluation, so dropping
-/// them would leave holes in every other replica's view.
-async fn write_runs(store: Store, mut rx: mpsc::UnboundedReceiver<StoredRun>) {
-    let mut batch: Vec<StoredRun> = Vec::with_capacity(64);
-    let mut failing = false;
-    let mut closed = false;
-    loop {
-        if batch.is_empty() {
-            if closed || rx.recv_many(&mut batch, 256).await == 0 {
-                return;
-            }
-            if !failing {
-                tokio::time::sleep(WRITE_GATHER).await;
-                while let Ok(r) = rx.try_recv() {
-                    batch.push(r);
-                }
-            }
-        } else {
-            while let Ok(r) = rx.try_recv() {
-                batch.push(r);
-            }
-        }
-        // A bounded transaction: after an outage, the kept runs go in a few thousand at a time
-        // (a transaction open for long would make its runs visible to the leader's feed long
-        // after their arrival time).
-        let n = batch.len().min(WRITE_BATCH_MAX);
-        match store.record_runs(&batch[..n]).await {
-            Ok(()) => {
-                if failing {
-                    tracing::info!(
-                        runs = batch.len(),
-                        "the store takes runs again; the kept ones are stored"
-                    );
-                    failing = false;
-                }
-                batch.drain(..n);
-            }
-            Err(e) if e.is_transient() => {
-                if !failing {
-                    tracing::error!(runs = batch.len(), error = %e, "runs not stored; kept in memory until the store is back");
-                    failing = true;
-                }
-                if batch.len() > UNSTORED_RUNS_MAX {
-                    let drop = batch.len() - UNSTORED_RUNS_MAX;
-                    batch.drain(..drop);
-                    tracing::error!(
-                        dropped = drop,
-                        kept = UNSTORED_RUNS_MAX,
-                        "the store has been unreachable too long: the oldest unstored runs are dropped"
-                    );
-                }
-                // Stopping: one more try below after the pause, then give up.
-                if rx.is_closed() && rx.is_empty() {
-                    if closed {
-                        tracing::error!(
-                            runs = batch.len(),
-                            "stopping with runs the store did not take"
-                        );
-                        return;
-                    }
-                    closed = true;
-                }
-                tokio::time::sleep(Duration::from_secs(1)).await;
-            }
-            Err(e) => {
-                tracing::error!(runs = n, error = %e, "runs not stored");
-                batch.drain(..n);
-            }
-        }
-    }
 }
 
 fn target_of(cfg: &Config, o: &Options) -> Result<Target, DaemonError> {
@@ -288,6 +199,7 @@ impl Daemon {
             leader_store,
             feed: crate::cluster::feed::Feed::new(),
             locations: tokio::sync::Mutex::new(None),
+            runs_written: Arc::default(),
         });
         // Nothing is sent on a lease that may have run out (a process paused past it wakes up
         // mid-delivery): the deliverer asks before each send and sends within what is left.
@@ -311,8 +223,8 @@ impl Daemon {
             membership_rx,
         ));
         // Results are written by one task so a slow store never stalls the scheduler.
-        let (writes, rx) = mpsc::unbounded_channel::<StoredRun>();
-        let writer = tokio::spawn(write_runs(store, rx));
+        let (writes, rx) = writer::RunQueue::new(shared.runs_written.clone());
+        let writer = tokio::spawn(writer::write_runs(store, rx, shared.runs_written.clone()));
         let (server_stop, stop_rx) = tokio::sync::watch::channel(false);
         let server = tokio::spawn(crate::http::serve(
             listener,

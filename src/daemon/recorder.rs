@@ -56,6 +56,12 @@ impl Recorder for Engine {
         // budgets skip it) and stored with the window's name (the gate, the report and the
         // pages skip or show it, and a restart replays it as it was judged now).
         let window = self.shared.mute.maintenance.window_for_run(run);
+        // Queued for the store before the registry has it: an evaluation that sees the run
+        // waits for its write (see `writer::Progress`).
+        self.writes.send(StoredRun {
+            run: run.clone(),
+            maintenance: window.clone(),
+        });
         let recorded = self
             .shared
             .registry
@@ -89,10 +95,6 @@ impl Recorder for Engine {
             };
             last.insert(run.check.clone(), run.clone());
         }
-        let _ = self.writes.send(StoredRun {
-            run: run.clone(),
-            maintenance: window,
-        });
         if let Some(t) = &self.traces {
             t.export(run);
         }

@@ -5,8 +5,6 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use tokio::sync::mpsc;
-
 use crate::checks::{CheckDef, Context, HttpProber, SessionPool, Sessions, SqlSource};
 
 use crate::config::Target;
@@ -16,7 +14,6 @@ use crate::outcome::Outcome;
 use crate::run::{CheckKind, RunResult};
 use crate::scheduler::{Attempt, BoxFuture, CheckSpec, Executor, Scheduler};
 use crate::settings::Config;
-use crate::store::StoredRun;
 use crate::view::Shared;
 
 /// Every scheduled check of a config.
@@ -44,7 +41,7 @@ pub struct Engine {
     pub(super) vars: Vars,
     pub(super) shared: Arc<Shared>,
     pub(super) statsd: Option<Arc<StatsdExporter>>,
-    pub(super) writes: mpsc::UnboundedSender<StoredRun>,
+    pub(super) writes: super::writer::RunQueue,
     /// Every scheduled check's definition by kind and name: a run finds it without scanning
     /// every check (1,000 checks a second would otherwise scan a million names a second).
     pub(super) index: HashMap<(CheckKind, String), CheckDef>,

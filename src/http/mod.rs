@@ -191,10 +191,10 @@ async fn check_runs(
     }
 }
 
-/// One stored run with its steps, artifacts (with their URLs) and `maintenance`: the window it
-/// fell in when it was recorded, or null.
+/// One run (stored, or recorded and still in the writer's queue) with its steps, artifacts (with
+/// their URLs) and `maintenance`: the window it fell in when it was recorded, or null.
 async fn run(State(s): State<AppState>, Path(id): Path<String>) -> Response {
-    match s.store().stored_run(&id).await {
+    match s.run(&id).await {
         Ok(Some(stored)) => {
             let r = &stored.run;
             let artifacts: Vec<Value> = r

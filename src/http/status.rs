@@ -926,7 +926,7 @@ async fn fragment(State(s): State<AppState>) -> Response {
 }
 
 async fn run_page(State(s): State<AppState>, Path(id): Path<String>) -> Response {
-    let r = match s.store().stored_run(&id).await {
+    let r = match s.run(&id).await {
         Ok(Some(r)) => r,
         Ok(None) => {
             let body = format!(

@@ -193,3 +193,129 @@ async fn a_firing_alert_survives_a_restart_on_postgres() {
     firing_alert_survives_a_restart(&db.url).await;
     db.drop_db().await;
 }
+
+/// Pages as soon as a run of an API check fails.
+const FAIL_RULE: &str = r#"
+rules:
+  - alert: health_failing
+    metric: synmon.check.runs
+    match: { outcome: fail }
+    by: [check]
+    aggregate: rate
+    window: 1m
+    op: ">"
+    threshold: 0
+    severity: page
+"#;
+
+/// A daemon on `store_url` checking `/svc/auth/healthz` every second while the sandbox fails
+/// it, and its first failing run, caught the moment it is recorded (polled every 2 ms, well
+/// inside the store writer's 100 ms of gathering).
+async fn first_failing_run(
+    dir: &std::path::Path,
+    store_url: &str,
+) -> (rvp_sandbox::Sandbox, TestDaemon, synmon::run::RunResult) {
+    let sbx = sqlite_sandbox(dir, PASSWORD).await;
+    std::fs::create_dir_all(dir.join("alerts")).unwrap();
+    std::fs::write(dir.join("alerts/health.yaml"), FAIL_RULE).unwrap();
+    let cfg = write_config(
+        dir,
+        &sbx.base_url(),
+        PASSWORD,
+        &format!(
+            "store:\n  url: \"{store_url}\"\nalerts: alerts\nchecks:\n  interval: 1s\n  retry_on_failure: {{ count: 0 }}\n  journeys: []\n  http:\n    - {{ name: auth_health, url: /svc/auth/healthz, expect: {{ status: 200 }} }}\n"
+        ),
+    );
+    set_faults(
+        &sbx.base_url(),
+        json!({"kind": "error", "route": "/svc/auth/healthz", "status": 500}),
+    )
+    .await;
+    let d = TestDaemon::spawn(Config::load(&cfg).unwrap()).await;
+    let deadline = tokio::time::Instant::now() + RUN_WAIT;
+    let failed = loop {
+        if let Some(r) = d.last_run("auth_health")
+            && r.outcome == synmon::outcome::Outcome::Fail
+        {
+            break r;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no failing run");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    };
+    (sbx, d, failed)
+}
+
+/// The runs behind a page are in the store before the page is queued: a kill -9 right after it
+/// went out, then a restart, replays them, so the alert stays firing instead of resolving on an
+/// empty window and paging again. The store is made slow: a transaction of the test holds
+/// PostgreSQL's `runs` table against inserts (reads go on) and lets go after a second; the
+/// evaluation of the failing run must wait for its write.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_runs_behind_a_page_are_stored_before_it_is_queued() {
+    use sqlx::Connection;
+    let dir = tempfile::tempdir().unwrap();
+    let db = TempPg::create().await;
+    // The tables exist before the lock is taken (connecting migrates).
+    synmon::store::Store::connect(&synmon::config::Secret::new(db.url.clone()))
+        .await
+        .unwrap()
+        .close()
+        .await;
+    let mut lock = sqlx::PgConnection::connect(&db.url).await.unwrap();
+    sqlx::raw_sql("BEGIN; LOCK TABLE runs IN SHARE ROW EXCLUSIVE MODE")
+        .execute(&mut lock)
+        .await
+        .unwrap();
+    let (sbx, d, failed) = first_failing_run(dir.path(), &db.url).await;
+    assert!(
+        d.store()
+            .stored_run(&failed.run_id)
+            .await
+            .unwrap()
+            .is_none(),
+        "the slow store has not taken the run yet"
+    );
+    let release = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        sqlx::raw_sql("COMMIT").execute(&mut lock).await.unwrap();
+    });
+    let t = d.evaluate_now().await;
+    assert_eq!(t.last().map(|t| t.to), Some(Phase::Firing), "{t:?}");
+    // The firing alert has been handed to the notifier.
+    assert!(
+        d.store()
+            .stored_run(&failed.run_id)
+            .await
+            .unwrap()
+            .is_some(),
+        "the failing run {} is not stored when its page is queued",
+        failed.run_id
+    );
+    release.await.unwrap();
+    d.stop().await;
+    sbx.shutdown().await;
+    db.drop_db().await;
+}
+
+/// The checks API links each check's last run the moment it is recorded: the run API and the
+/// run page find it before the store's writer has written it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_just_recorded_run_is_found_before_it_is_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let (sbx, d, failed) = first_failing_run(dir.path(), "sqlite://synmon.db").await;
+    let base = d.base_url();
+    let id = &failed.run_id;
+    let run = get_json(&format!("{base}/api/v1/runs/{id}")).await.unwrap();
+    assert_eq!(run["run_id"], id.as_str(), "{run:#}");
+    assert_eq!(run["outcome"], "fail", "{run:#}");
+    let page = reqwest::get(format!("{base}/runs/{id}")).await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(
+        page.text()
+            .await
+            .unwrap()
+            .contains(&format!("data-run=\"{id}\""))
+    );
+    d.stop().await;
+    sbx.shutdown().await;
+}
