@@ -14,6 +14,10 @@
 //! numbers (name ids, value ranks); groups keyed and sorted by ranks, and a ratio's subsets
 //! matched on ranks with a regex verdict per distinct value (the interned-labels property).
 //!
+//! Session 12's (issue 19): the memory source read through a compact copy rebuilt after every
+//! push (series in label order, points and label numbers in one array apiece, posting lists of
+//! positions; the reads-after-every-push property).
+//!
 //! (The registry source's count paths have theirs in `registry_source.rs`:
 //! `count_paths_equal_merged_histograms_on_random_data`.)
 
@@ -639,6 +643,67 @@ proptest! {
                 aggregate_in(&th, members, span, &mut ratio).map(f64::to_bits),
                 aggregate(&th, members, span).map(f64::to_bits)
             );
+        }
+    }
+}
+
+/// The pushes of [`memory_source_answers_like_a_scan_of_every_series`] applied to the source
+/// and to the test's table (kept in time order, equal times in push order).
+fn push_all(
+    src: &mut MemorySource,
+    table: &mut Table,
+    pushes: &[(usize, usize, i64, Option<f64>)],
+) {
+    let sets = label_sets();
+    for (metric, set, minute, v) in pushes {
+        let labels = &sets[*set];
+        src.push_opt(METRICS[*metric], labels, t(*minute), *v);
+        let key: Labels = labels
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let points = table.entry((*metric, key)).or_default();
+        points.push((t(*minute), *v));
+        // Stable: equal times keep the order they were pushed in.
+        points.sort_by_key(|(t, _)| *t);
+    }
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    /// The memory source reads through a compact copy of its table rebuilt after every push:
+    /// answers read between rounds of pushes (to new series and to series already read, in and
+    /// out of time order) equal a scan of the table as it is then.
+    #[test]
+    fn memory_source_reads_after_every_push_like_a_scan(
+        rounds in prop::collection::vec(
+            (
+                prop::collection::vec(
+                    (0usize..3, 0usize..18, -40i64..=0, prop::option::weighted(0.9, 0.0f64..3_000.0)),
+                    0..30,
+                ),
+                prop::collection::vec((0usize..3, 0usize..13, 0u64..45, -5i64..=0), 1..5),
+            ),
+            1..5,
+        ),
+    ) {
+        let mut src = MemorySource::new();
+        let mut table = Table::new();
+        let matcher_sets = matcher_sets();
+        for (pushes, queries) in &rounds {
+            push_all(&mut src, &mut table, pushes);
+            for (metric, m, window_min, end) in queries {
+                let window = std::time::Duration::from_secs(window_min * 60 + 30);
+                let fast: Vec<SeriesData> =
+                    src.series(METRICS[*metric], &matcher_sets[*m], window, t(*end));
+                let slow = scan_series(&table, *metric, &matcher_sets[*m], window, t(*end));
+                prop_assert_eq!(fast.len(), slow.len());
+                for (f, (labels, data)) in fast.iter().zip(&slow) {
+                    prop_assert_eq!(&*f.labels, labels);
+                    prop_assert!(same_data(&f.data, data), "{:?} vs {:?}", f.data, data);
+                }
+            }
         }
     }
 }
