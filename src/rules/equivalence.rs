@@ -23,7 +23,8 @@
 //! of their own (the rendering property; a held alert then keeps its annotations when they
 //! are what they would be built as). And all of it at once: evaluations over the memory
 //! source equal, transition for transition, those over the same answers without label
-//! numbers (the evaluator's string paths).
+//! numbers (the evaluator's string paths). A rule without alerts of its own passing its
+//! healthy groups over without a fingerprint each (the own-alerts property).
 //!
 //! (The registry source's count paths have theirs in `registry_source.rs`:
 //! `count_paths_equal_merged_histograms_on_random_data`.)
@@ -1029,6 +1030,67 @@ proptest! {
             let b = super::eval::evaluate(&set, &Plain(&src), &mut plain, now);
             prop_assert_eq!(serde_json::to_string(&a).unwrap(), serde_json::to_string(&b).unwrap());
             prop_assert_eq!(&fast, &plain);
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    /// A rule without alerts of its own passes its healthy groups over without looking for
+    /// their alerts: in a state whose alerts are keyed by their fingerprints (as the evaluator
+    /// keys them), a group's fingerprint finds only an alert of the group's own rule, so the
+    /// lookup skipped would have found nothing.
+    #[test]
+    fn a_groups_fingerprint_finds_only_its_own_rules_alert(
+        held in prop::collection::vec((0usize..6, 0usize..18), 0..30),
+        asked in prop::collection::vec((0usize..6, 0usize..18), 1..30),
+        by in prop::collection::vec(
+            prop::sample::select(vec!["check", "location", "outcome", "zone"]),
+            0..3,
+        ),
+    ) {
+        let sets = label_sets();
+        let labels_of = |set: usize| -> Labels {
+            sets[set].iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        };
+        let rule_of = |r: usize| {
+            let mut rule = a_rule(by.iter().map(|s| s.to_string()).collect(), Labels::new());
+            rule.name = format!("rule_{r}");
+            rule
+        };
+        let mut state = State::default();
+        for (r, set) in &held {
+            let rule = rule_of(*r);
+            let names = ByLabels::of(&rule);
+            let series = labels_of(*set);
+            let mut labels = names.labels(&names.key(&series));
+            labels.insert("alertname".into(), rule.name.clone());
+            labels.insert("severity".into(), rule.severity.clone());
+            let fp = fingerprint(&rule.name, &labels);
+            let alert: super::eval::Alert = serde_json::from_value(serde_json::json!({
+                "rule": rule.name, "fingerprint": fp, "labels": labels, "phase": "firing",
+                "active_at": "2026-01-01T00:00:00Z", "fired_at": null, "pending_ms": 0,
+                "last_eval": "2026-01-01T00:00:00Z", "last_true_at": "2026-01-01T00:00:00Z",
+                "healthy_streak": 0, "value": null, "annotations": {}, "flapping": false,
+            })).unwrap();
+            state.alerts.insert(fp, alert);
+        }
+        let known = KnownFingerprints::of(&state);
+        for (r, set) in asked {
+            let rule = rule_of(r);
+            let names = ByLabels::of(&rule);
+            let fixed = fixed_labels(&rule);
+            let series = labels_of(set);
+            let key = names.key(&series);
+            let fp = RuleFingerprints::new(&rule.name, &names.0, &fixed).of(&key);
+            if let Some(a) = known.find(&fp, &state) {
+                prop_assert_eq!(&a.rule, &rule.name);
+            }
+            let own = held.iter().any(|(h, s)| {
+                *h == r && names.key(&labels_of(*s)) == key
+            });
+            prop_assert_eq!(known.find(&fp, &state).is_some(), own);
         }
     }
 }

@@ -1477,6 +1477,12 @@ pub fn evaluate_with(
                 .map(|k| k.into_iter().map(str::to_string).collect())
                 .collect();
         }
+        // A rule (the first of its name) without alerts of its own looks for none: its
+        // healthy groups are passed over without a fingerprint each (most groups of most
+        // evaluations; the hash is most of their cost). An alert of another rule under the
+        // same fingerprint (a 64-bit collision, or a key edited by hand) would be found by a
+        // lookup and stepped as this rule's, its labels rewritten: not looked for here.
+        let healthy_looked_up = !first_of_name[index] || !active_alerts.is_empty();
         drop(active_alerts);
         if !vanished.is_empty() {
             obs.extend(vanished.iter().map(|k| Obs {
@@ -1489,9 +1495,9 @@ pub fn evaluate_with(
             }));
         }
         let fixed = fixed_labels(rule);
-        let fingerprints = RuleFingerprints::new(&rule.name, &by.0, &fixed);
+        // Hashed when a group first needs a fingerprint.
+        let mut fingerprints = None;
         for o in obs.drain(..) {
-            let fp = fingerprints.of(&o.key);
             let mut notes = o.notes;
             let cond = match o.value {
                 Some(_) => o.failing,
@@ -1510,6 +1516,12 @@ pub fn evaluate_with(
                     NoDataPolicy::KeepState => continue,
                 },
             };
+            if !cond && !healthy_looked_up {
+                continue;
+            }
+            let fp = fingerprints
+                .get_or_insert_with(|| RuleFingerprints::new(&rule.name, &by.0, &fixed))
+                .of(&o.key);
             // Healthy with no alert: nothing changes (what `step` would decide), so nothing
             // is rendered. Most groups of most evaluations end here.
             // The group's alert, looked up once for what follows up to `step`.
