@@ -14,6 +14,18 @@
 //! numbers (name ids, value ranks); groups keyed and sorted by ranks, and a ratio's subsets
 //! matched on ranks with a regex verdict per distinct value (the interned-labels property).
 //!
+//! Session 12's (issue 19): the memory source read through a compact copy rebuilt after every
+//! push (series in label order, points and label numbers in one array apiece, posting lists of
+//! positions; the reads-after-every-push property); groups built in the vectors of the rule
+//! before (the reused-buffers property); regex verdicts shared by an evaluation's ratio rules
+//! (the shared-verdicts property); alerts found by keys kept as numbers (the alert-keys
+//! property); numbers and windows written into the summary being rendered instead of strings
+//! of their own (the rendering property; a held alert then keeps its annotations when they
+//! are what they would be built as). And all of it at once: evaluations over the memory
+//! source equal, transition for transition, those over the same answers without label
+//! numbers (the evaluator's string paths). A rule without alerts of its own passing its
+//! healthy groups over without a fingerprint each (the own-alerts property).
+//!
 //! (The registry source's count paths have theirs in `registry_source.rs`:
 //! `count_paths_equal_merged_histograms_on_random_data`.)
 
@@ -25,8 +37,9 @@ use proptest::prelude::*;
 use proptest::test_runner::{Config, FileFailurePersistence};
 
 use super::eval::{
-    ByIds, ByLabels, Fingerprint, Groups, KnownFingerprints, RatioMatch, RuleFingerprints, State,
-    aggregate, aggregate_in, fingerprint, fixed_labels, merged_labels,
+    AlertKey, ByIds, ByLabels, Fingerprint, GroupBuffers, Groups, KnownFingerprints, RatioMatch,
+    RuleFingerprints, State, Verdicts, aggregate, aggregate_in, fingerprint, fixed_labels,
+    merged_labels,
 };
 use super::model::{Aggregate, Condition, Labels, Matcher, Matchers, NoData, Op, Rule, Threshold};
 use super::source::{Data, Dist, MemorySource, SeriesData, Source};
@@ -639,6 +652,445 @@ proptest! {
                 aggregate_in(&th, members, span, &mut ratio).map(f64::to_bits),
                 aggregate(&th, members, span).map(f64::to_bits)
             );
+        }
+    }
+}
+
+/// The pushes of [`memory_source_answers_like_a_scan_of_every_series`] applied to the source
+/// and to the test's table (kept in time order, equal times in push order).
+fn push_all(
+    src: &mut MemorySource,
+    table: &mut Table,
+    pushes: &[(usize, usize, i64, Option<f64>)],
+) {
+    let sets = label_sets();
+    for (metric, set, minute, v) in pushes {
+        let labels = &sets[*set];
+        src.push_opt(METRICS[*metric], labels, t(*minute), *v);
+        let key: Labels = labels
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let points = table.entry((*metric, key)).or_default();
+        points.push((t(*minute), *v));
+        // Stable: equal times keep the order they were pushed in.
+        points.sort_by_key(|(t, _)| *t);
+    }
+}
+
+/// Shared patterns for [`ratios_sharing_regex_verdicts_equal_the_string_ratios`]: the same
+/// pattern as `=~` and `!~`, and patterns [`subset_sets`] has.
+fn shared_subset_sets() -> Vec<Matchers> {
+    let m = parse_matchers;
+    let mut out = subset_sets();
+    out.extend([
+        m(&[("outcome", "=~pass")]),
+        m(&[("outcome", "!~pass|fail")]),
+        m(&[("location", "!~e.*")]),
+        m(&[("check", "=~nowhere|a"), ("outcome", "!~pass")]),
+    ]);
+    out
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    /// The memory source reads through a compact copy of its table rebuilt after every push:
+    /// answers read between rounds of pushes (to new series and to series already read, in and
+    /// out of time order) equal a scan of the table as it is then.
+    #[test]
+    fn memory_source_reads_after_every_push_like_a_scan(
+        rounds in prop::collection::vec(
+            (
+                prop::collection::vec(
+                    (0usize..3, 0usize..18, -40i64..=0, prop::option::weighted(0.9, 0.0f64..3_000.0)),
+                    0..30,
+                ),
+                prop::collection::vec((0usize..3, 0usize..13, 0u64..45, -5i64..=0), 1..5),
+            ),
+            1..5,
+        ),
+    ) {
+        let mut src = MemorySource::new();
+        let mut table = Table::new();
+        let matcher_sets = matcher_sets();
+        for (pushes, queries) in &rounds {
+            push_all(&mut src, &mut table, pushes);
+            for (metric, m, window_min, end) in queries {
+                let window = std::time::Duration::from_secs(window_min * 60 + 30);
+                let fast: Vec<SeriesData> =
+                    src.series(METRICS[*metric], &matcher_sets[*m], window, t(*end));
+                let slow = scan_series(&table, *metric, &matcher_sets[*m], window, t(*end));
+                prop_assert_eq!(fast.len(), slow.len());
+                for (f, (labels, data)) in fast.iter().zip(&slow) {
+                    prop_assert_eq!(&*f.labels, labels);
+                    prop_assert!(same_data(&f.data, data), "{:?} vs {:?}", f.data, data);
+                }
+            }
+        }
+    }
+
+    /// Groups built in the vectors the groups of the rules before left (as the evaluator
+    /// hands them from rule to rule, each rule's series a new answer) are the groups built
+    /// afresh, by value ranks and by strings: same order, keys and members.
+    #[test]
+    fn groups_in_reused_buffers_are_fresh_groups(
+        pushes in prop::collection::vec((0usize..48, 0i64..4, 0.0f64..1_000.0), 0..100),
+        rules in prop::collection::vec(
+            (
+                prop::collection::vec(
+                    prop::sample::select(vec!["check", "location", "outcome", "zone"]),
+                    0..3,
+                ),
+                0usize..13,
+            ),
+            1..6,
+        ),
+    ) {
+        let sets = varied_label_sets();
+        let mut src = MemorySource::new();
+        for (set, minute, v) in &pushes {
+            src.push(&HTTP_ERRORS, &sets[*set], t(*minute), *v);
+        }
+        let interner = src.label_ids().expect("the memory source interns labels");
+        let window = std::time::Duration::from_secs(3 * 60);
+        let mut buffers = GroupBuffers::default();
+        for (by, matchers) in &rules {
+            let series = src.series(&HTTP_ERRORS, &matcher_sets()[*matchers], window, t(4));
+            let rule = a_rule(by.iter().map(|s| s.to_string()).collect(), Labels::new());
+            let names = ByLabels::of(&rule);
+            let ids = ByIds::of(&names, interner);
+            for by_ids in [Some(&ids), None] {
+                let reused = Groups::new_in(&names, by_ids, &series, &mut buffers);
+                let fresh = Groups::new(&names, by_ids, &series);
+                prop_assert_eq!(reused.len(), fresh.len());
+                for g in 0..fresh.len() {
+                    prop_assert_eq!(reused.key(g), fresh.key(g));
+                    let got: Vec<*const SeriesData> =
+                        reused.members(g).iter().map(|s| *s as *const SeriesData).collect();
+                    let want: Vec<*const SeriesData> =
+                        fresh.members(g).iter().map(|s| *s as *const SeriesData).collect();
+                    prop_assert_eq!(got, want);
+                }
+                reused.recycle(&mut buffers);
+            }
+        }
+    }
+
+    /// Ratio rules sharing one evaluation's regex verdicts (by pattern and value rank, `!~`
+    /// reading them negated) give, to the bit, the ratios matched on strings, whatever rules
+    /// came before them with the same or other patterns.
+    #[test]
+    fn ratios_sharing_regex_verdicts_equal_the_string_ratios(
+        pushes in prop::collection::vec((0usize..48, 0i64..4, 0.0f64..1_000.0), 0..100),
+        by in prop::collection::vec(
+            prop::sample::select(vec!["check", "location", "outcome", "zone"]),
+            0..3,
+        ),
+        rules in prop::collection::vec((0usize..19, 0usize..19, 0usize..13), 1..8),
+    ) {
+        let sets = varied_label_sets();
+        let mut src = MemorySource::new();
+        for (set, minute, v) in &pushes {
+            src.push(&HTTP_ERRORS, &sets[*set], t(*minute), *v);
+        }
+        let interner = src.label_ids().expect("the memory source interns labels");
+        let window = std::time::Duration::from_secs(3 * 60);
+        let subsets = shared_subset_sets();
+        // The rules outlive the verdicts, as a rule set outlives an evaluation.
+        let thresholds: Vec<(Threshold, usize)> = rules
+            .iter()
+            .map(|(numerator, denominator, matchers)| {
+                let mut rule = a_rule(Vec::new(), Labels::new());
+                let Condition::Threshold(th) = &mut rule.condition else { unreachable!() };
+                th.aggregate = Aggregate::Ratio;
+                th.numerator = subsets[*numerator].clone();
+                th.denominator = subsets[*denominator].clone();
+                (th.clone(), *matchers)
+            })
+            .collect();
+        let rule = a_rule(by.iter().map(|s| s.to_string()).collect(), Labels::new());
+        let names = ByLabels::of(&rule);
+        let ids = ByIds::of(&names, interner);
+        let mut verdicts = Verdicts::default();
+        for (th, matchers) in &thresholds {
+            let series = src.series(&HTTP_ERRORS, &matcher_sets()[*matchers], window, t(4));
+            let groups = Groups::new(&names, Some(&ids), &series);
+            let mut ratio = Some(RatioMatch::with_verdicts(th, interner, verdicts));
+            let span = std::time::Duration::from_secs(180);
+            for g in 0..groups.len() {
+                let members = groups.members(g);
+                prop_assert_eq!(
+                    aggregate_in(th, members, span, &mut ratio).map(f64::to_bits),
+                    aggregate(th, members, span).map(f64::to_bits)
+                );
+            }
+            verdicts = ratio.expect("compiled").into_verdicts();
+        }
+    }
+
+    /// An alert's key kept as a number (16 lowercase hex digits) or as itself finds the alert
+    /// its string finds: for fingerprints and for keys that merely parse as hex (upper case,
+    /// other lengths, a sign) or do not.
+    #[test]
+    fn alert_keys_find_what_their_string_finds(
+        held in prop::collection::vec((0usize..40, 0usize..5), 0..20),
+        asked in prop::collection::vec((0usize..40, 0usize..5), 1..20),
+    ) {
+        let fp = |i: usize| Fingerprint::of("rule", [("check", format!("c{i}").as_str())].into_iter());
+        let key = |i: usize, how: usize| {
+            let f = fp(i).as_str().to_string();
+            match how {
+                0 => f,
+                1 => f.to_uppercase(),
+                2 => f[1..].to_string(),
+                3 => format!("+{}", &f[1..]),
+                _ => format!("not-hex-{i}"),
+            }
+        };
+        let mut state = State::default();
+        for (i, how) in &held {
+            let k = key(*i, *how);
+            let alert: super::eval::Alert = serde_json::from_value(serde_json::json!({
+                "rule": "rule", "fingerprint": k, "labels": {}, "phase": "firing",
+                "active_at": "2026-01-01T00:00:00Z", "fired_at": null, "pending_ms": 0,
+                "last_eval": "2026-01-01T00:00:00Z", "last_true_at": "2026-01-01T00:00:00Z",
+                "healthy_streak": 0, "value": null, "annotations": {}, "flapping": false,
+            })).unwrap();
+            state.alerts.insert(k, alert);
+        }
+        for k in state.alerts.keys() {
+            let found = AlertKey::of(k).find(&state.alerts).map(|a| a as *const _);
+            prop_assert_eq!(found, state.alerts.get(k).map(|a| a as *const _));
+        }
+        for (i, how) in asked {
+            let k = key(i, how);
+            let found = AlertKey::of(&k).find(&state.alerts).map(|a| a as *const _);
+            prop_assert_eq!(found, state.alerts.get(&k).map(|a| a as *const _));
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    /// Numbers and windows written at the end of a summary read as `fmt_num` and
+    /// `fmt_duration` write them: integers, fractions trimmed of zeros, huge, tiny, negative
+    /// and non-finite numbers; windows from nothing to years, sub-second parts included.
+    #[test]
+    fn numbers_and_windows_render_as_their_strings(
+        values in prop::collection::vec(
+            prop_oneof![
+                any::<f64>(),
+                -1e6f64..1e6,
+                (-1_000i64..1_000).prop_map(|v| v as f64),
+                (-1_000i64..1_000).prop_map(|v| v as f64 / 8.0),
+                Just(1e15), Just(-1e15), Just(0.00004), Just(-0.0), Just(f64::NAN),
+                Just(f64::INFINITY),
+            ],
+            1..10,
+        ),
+        windows in prop::collection::vec((0u64..40_000_000, 0u32..1_000_000_000), 1..10),
+        prefix in "[a-z ]{0,4}",
+    ) {
+        for v in values {
+            let mut s = prefix.clone();
+            super::eval::push_num(&mut s, v);
+            prop_assert_eq!(s, format!("{prefix}{}", super::eval::fmt_num(v)));
+        }
+        for (secs, nanos) in windows {
+            let d = std::time::Duration::new(secs, nanos);
+            let mut s = prefix.clone();
+            super::eval::push_duration(&mut s, d);
+            prop_assert_eq!(s, format!("{prefix}{}", super::slo::fmt_duration(d)));
+        }
+    }
+}
+
+/// The memory source's answers without their label numbers: the evaluator groups and matches
+/// them as strings.
+struct Plain<'a>(&'a MemorySource);
+
+impl Source for Plain<'_> {
+    fn series(
+        &self,
+        metric: &'static MetricDef,
+        matchers: &Matchers,
+        window: std::time::Duration,
+        end: DateTime<Utc>,
+    ) -> Vec<SeriesData<'_>> {
+        let mut out = self.0.series(metric, matchers, window, end);
+        for s in &mut out {
+            s.ids = None;
+        }
+        out
+    }
+
+    fn data_since(&self, metric: &'static MetricDef, matchers: &Matchers) -> Option<DateTime<Utc>> {
+        self.0.data_since(metric, matchers)
+    }
+}
+
+/// A rule of the evaluation property: `kind` picks the metric and aggregate (a p95 or max of
+/// latencies, a rate or ratio of errors, the last or min of a gauge).
+fn varied_rule(
+    i: usize,
+    kind: usize,
+    by: &[&str],
+    matchers: &Matchers,
+    subsets: (&Matchers, &Matchers),
+    threshold: f64,
+    pending: u64,
+) -> Rule {
+    use super::model::{Part, Template};
+    let (metric, aggregate): (&'static MetricDef, Aggregate) = match kind {
+        0 => (&CHECK_LATENCY, Aggregate::P95),
+        1 => (&CHECK_LATENCY, Aggregate::Max),
+        2 => (&HTTP_ERRORS, Aggregate::Rate),
+        3 => (&HTTP_ERRORS, Aggregate::Ratio),
+        4 => (&PROBE_UNHEALTHY, Aggregate::Last),
+        _ => (&PROBE_UNHEALTHY, Aggregate::Min),
+    };
+    let mut rule = a_rule(by.iter().map(|s| s.to_string()).collect(), Labels::new());
+    rule.name = format!("rule_{}", i % 4);
+    rule.pending_for = std::time::Duration::from_secs(pending);
+    rule.summary = Some(Template {
+        parts: vec![
+            Part::Label("location".into()),
+            Part::Text(": ".into()),
+            Part::Value,
+            Part::Text(" over ".into()),
+            Part::Window,
+        ],
+    });
+    let Condition::Threshold(th) = &mut rule.condition else {
+        unreachable!()
+    };
+    th.metric = metric;
+    th.aggregate = aggregate;
+    th.matchers = matchers.clone();
+    th.numerator = subsets.0.clone();
+    th.denominator = subsets.1.clone();
+    th.threshold = threshold;
+    th.window = std::time::Duration::from_secs(10 * 60);
+    rule
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    /// Evaluations over the memory source (compact reads, groups by ranks, ratios on ranks
+    /// with shared regex verdicts, alerts kept in place) give the transitions and the state
+    /// that evaluations over the same answers read as strings give, evaluation after
+    /// evaluation, for rules of every kind (some sharing a name) over series that come, go
+    /// and cross their thresholds.
+    #[test]
+    fn evaluations_over_numbers_equal_evaluations_over_strings(
+        pushes in prop::collection::vec(
+            (0usize..3, 0usize..48, -30i64..=12, 0.0f64..1_000.0),
+            0..150,
+        ),
+        rules in prop::collection::vec(
+            (
+                0usize..6,
+                prop::collection::vec(
+                    prop::sample::select(vec!["check", "location", "outcome", "zone"]),
+                    0..3,
+                ),
+                0usize..13,
+                (0usize..19, 0usize..19),
+                prop_oneof![Just(0.0f64), Just(0.5), 1.0f64..600.0],
+                prop_oneof![Just(0u64), Just(120)],
+            ),
+            1..8,
+        ),
+    ) {
+        let sets = varied_label_sets();
+        let mut src = MemorySource::new();
+        for (metric, set, minute, v) in &pushes {
+            src.push(METRICS[*metric], &sets[*set], t(*minute), *v);
+        }
+        let (matcher_sets, subsets) = (matcher_sets(), shared_subset_sets());
+        let mut set = super::model::RuleSet::default();
+        for (i, (kind, by, m, (num, den), threshold, pending)) in rules.iter().enumerate() {
+            set.rules.push(varied_rule(
+                i,
+                *kind,
+                by,
+                &matcher_sets[*m],
+                (&subsets[*num], &subsets[*den]),
+                *threshold,
+                *pending,
+            ));
+        }
+        let (mut fast, mut plain) = (State::default(), State::default());
+        for minute in 0..12 {
+            let now = t(minute);
+            let a = super::eval::evaluate(&set, &src, &mut fast, now);
+            let b = super::eval::evaluate(&set, &Plain(&src), &mut plain, now);
+            prop_assert_eq!(serde_json::to_string(&a).unwrap(), serde_json::to_string(&b).unwrap());
+            prop_assert_eq!(&fast, &plain);
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    /// A rule without alerts of its own passes its healthy groups over without looking for
+    /// their alerts: in a state whose alerts are keyed by their fingerprints (as the evaluator
+    /// keys them), a group's fingerprint finds only an alert of the group's own rule, so the
+    /// lookup skipped would have found nothing.
+    #[test]
+    fn a_groups_fingerprint_finds_only_its_own_rules_alert(
+        held in prop::collection::vec((0usize..6, 0usize..18), 0..30),
+        asked in prop::collection::vec((0usize..6, 0usize..18), 1..30),
+        by in prop::collection::vec(
+            prop::sample::select(vec!["check", "location", "outcome", "zone"]),
+            0..3,
+        ),
+    ) {
+        let sets = label_sets();
+        let labels_of = |set: usize| -> Labels {
+            sets[set].iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        };
+        let rule_of = |r: usize| {
+            let mut rule = a_rule(by.iter().map(|s| s.to_string()).collect(), Labels::new());
+            rule.name = format!("rule_{r}");
+            rule
+        };
+        let mut state = State::default();
+        for (r, set) in &held {
+            let rule = rule_of(*r);
+            let names = ByLabels::of(&rule);
+            let series = labels_of(*set);
+            let mut labels = names.labels(&names.key(&series));
+            labels.insert("alertname".into(), rule.name.clone());
+            labels.insert("severity".into(), rule.severity.clone());
+            let fp = fingerprint(&rule.name, &labels);
+            let alert: super::eval::Alert = serde_json::from_value(serde_json::json!({
+                "rule": rule.name, "fingerprint": fp, "labels": labels, "phase": "firing",
+                "active_at": "2026-01-01T00:00:00Z", "fired_at": null, "pending_ms": 0,
+                "last_eval": "2026-01-01T00:00:00Z", "last_true_at": "2026-01-01T00:00:00Z",
+                "healthy_streak": 0, "value": null, "annotations": {}, "flapping": false,
+            })).unwrap();
+            state.alerts.insert(fp, alert);
+        }
+        let known = KnownFingerprints::of(&state);
+        for (r, set) in asked {
+            let rule = rule_of(r);
+            let names = ByLabels::of(&rule);
+            let fixed = fixed_labels(&rule);
+            let series = labels_of(set);
+            let key = names.key(&series);
+            let fp = RuleFingerprints::new(&rule.name, &names.0, &fixed).of(&key);
+            if let Some(a) = known.find(&fp, &state) {
+                prop_assert_eq!(&a.rule, &rule.name);
+            }
+            let own = held.iter().any(|(h, s)| {
+                *h == r && names.key(&labels_of(*s)) == key
+            });
+            prop_assert_eq!(known.find(&fp, &state).is_some(), own);
         }
     }
 }

@@ -406,9 +406,14 @@ type Point = (DateTime<Utc>, Option<f64>);
 /// ms up to 2,048 ms, 3 significant digits above, would read them).
 ///
 /// Series are indexed by metric and by `label="value"`, so a rule's lookup reads only the
-/// series its most selective equality matcher allows, not the whole table; answers list series
-/// in label order, by a rank computed once after the table last grew. Label names and values
-/// are interned ([`Interner`]): answers carry each series' labels as numbers too.
+/// series its equality matchers allow, not the whole table. Label names and values are
+/// interned ([`Interner`]): answers carry each series' labels as numbers too.
+///
+/// Reads go through a compact copy of the table built once after it last changed
+/// ([`Layout`]): series in label order (an answer's order), each one's points and label
+/// numbers in one array apiece, posting lists of those positions. A rule's read is then a
+/// few slices of adjacent memory instead of a pointer chase per series (the bench's 133,000
+/// series per evaluation each kept their points in a heap vector of their own).
 #[derive(Debug, Default, Clone)]
 pub struct MemorySource {
     series: Vec<Stored>,
@@ -416,7 +421,6 @@ pub struct MemorySource {
     /// Series of each metric.
     by_metric: FastMap<String, Vec<usize>>,
     /// Series of each metric with a given label value: metric -> label -> value -> series.
-    /// Nested so that a lookup borrows the matcher's strings instead of building a key.
     postings: FastMap<String, FastMap<String, FastMap<String, Vec<usize>>>>,
     /// Label names, numbered in the order first seen.
     names: FastMap<String, u32>,
@@ -427,22 +431,46 @@ pub struct MemorySource {
     label_names: Vec<u32>,
     /// The same labels' value ids.
     label_values: Vec<u32>,
-    /// Orders computed once after the table last grew; reset when a series is added.
+    /// What reads use, built once after the table last changed; reset by every push.
     rank: OnceLock<Ranked>,
 }
 
-/// What is computed once after the table last grew: the orders of series and of values.
+/// What is computed once after the table last changed: the order of values, and the table
+/// laid out in label order for reads.
 #[derive(Debug, Clone)]
 struct Ranked {
-    /// Each series' position in label order.
-    series: Vec<u32>,
     /// Each value id's rank in string order ("" is 0, whether any series has it or not).
     value_rank: Vec<u32>,
-    /// [`MemorySource::label_values`] as ranks.
-    label_values: Vec<u32>,
     /// Each rank's value: read from one small table rather than from the series' own
     /// strings, scattered over the heap.
     values: Vec<Box<str>>,
+    /// The series in label order: a series' position is its index here.
+    layout: Vec<Layout>,
+    /// Every series' label name ids (in label order), one series after another by position.
+    label_names: Vec<u32>,
+    /// The same labels' value ranks.
+    label_values: Vec<u32>,
+    /// Every series' points (in time order), one series after another by position.
+    points: Vec<Point>,
+    /// Positions of each metric's series, ascending (so in label order).
+    by_metric: FastMap<String, Vec<u32>>,
+    /// Positions of each metric's series with a given label value, ascending: metric ->
+    /// label -> value -> positions. Nested so that a lookup borrows the matcher's strings
+    /// instead of building a key.
+    postings: FastMap<String, FastMap<String, FastMap<String, Vec<u32>>>>,
+}
+
+/// Where one series (at its position in label order) is in [`Ranked`]'s arrays.
+#[derive(Debug, Clone, Copy)]
+struct Layout {
+    /// Its index in [`MemorySource::series`].
+    id: usize,
+    /// Its labels: `label_names[labels..labels + n_labels]` (and `label_values`).
+    labels: usize,
+    n_labels: usize,
+    /// Its points: `points[points..points + n_points]`.
+    points: usize,
+    n_points: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -506,10 +534,11 @@ impl MemorySource {
                     first,
                 });
                 self.ids.insert(key, id);
-                self.rank = OnceLock::new();
                 id
             }
         };
+        // Reads use a copy of the points: any push makes it stale.
+        self.rank = OnceLock::new();
         let points = &mut self.series[id].points;
         let in_order = points.last().is_none_or(|(t, _)| *t <= at);
         points.push((at, v));
@@ -518,57 +547,18 @@ impl MemorySource {
         }
     }
 
-    /// The series of `metric` that may match, ascending: the intersection of the posting
-    /// lists of every equality matcher on a non-empty value (each list ascending, as series
-    /// are numbered in the order they were added), else every series of the metric. A series
-    /// in every list satisfies those matchers, so only the others (`rest`) are left to check:
-    /// a rule's `check="x", outcome="pass"` costs two hash lookups and a merge, not a string
-    /// comparison per candidate and matcher.
-    fn candidates<'m>(
-        &self,
-        metric: &str,
-        matchers: &'m Matchers,
-        rest: &mut Vec<&'m Matcher>,
-    ) -> Cow<'_, [usize]> {
-        let postings = self.postings.get(metric);
-        let mut lists: Vec<&[usize]> = Vec::new();
-        for m in &matchers.0 {
-            if m.op != MatchOp::Eq || m.value.is_empty() {
-                rest.push(m);
-                continue;
-            }
-            let list = postings
-                .and_then(|p| p.get(m.label.as_str()))
-                .and_then(|p| p.get(m.value.as_str()))
-                .map_or(&[][..], Vec::as_slice);
-            lists.push(list);
-        }
-        lists.sort_unstable_by_key(|l| l.len());
-        let Some((shortest, others)) = lists.split_first() else {
-            return Cow::Borrowed(self.by_metric.get(metric).map_or(&[][..], Vec::as_slice));
-        };
-        if others.is_empty() {
-            return Cow::Borrowed(*shortest);
-        }
-        let mut out: Vec<usize> = shortest.to_vec();
-        for list in others {
-            out.retain(|id| list.binary_search(id).is_ok());
-            if out.is_empty() {
-                break;
-            }
-        }
-        Cow::Owned(out)
-    }
-
-    /// The orders of series and values, computed after the table last grew.
+    /// The table as reads use it, built after it last changed.
     fn ranked(&self) -> &Ranked {
         self.rank.get_or_init(|| {
+            // Label order (one metric's labels are unique; equal label sets of different
+            // metrics keep the order they were added in).
             let mut order: Vec<usize> = (0..self.series.len()).collect();
             order.sort_by(|a, b| self.series[*a].labels.cmp(&self.series[*b].labels));
-            let mut series = vec![0u32; order.len()];
-            for (pos, id) in order.into_iter().enumerate() {
-                series[id] = pos as u32;
+            let mut position = vec![0u32; order.len()];
+            for (pos, id) in order.iter().enumerate() {
+                position[*id] = u32::try_from(pos).expect("fewer than 2^32 series");
             }
+
             let mut values: Vec<(&str, u32)> = self
                 .values
                 .iter()
@@ -586,18 +576,104 @@ impl MemorySource {
                 value_rank[id as usize] = pos as u32 + from;
                 by_rank.push(v.into());
             }
-            let label_values = self
-                .label_values
+
+            let n_points = self.series.iter().map(|s| s.points.len()).sum();
+            let mut layout = Vec::with_capacity(order.len());
+            let mut points = Vec::with_capacity(n_points);
+            let mut label_names = Vec::with_capacity(self.label_names.len());
+            let mut label_values = Vec::with_capacity(self.label_values.len());
+            for id in order {
+                let s = &self.series[id];
+                let span = s.first..s.first + s.labels.len();
+                layout.push(Layout {
+                    id,
+                    labels: label_names.len(),
+                    n_labels: s.labels.len(),
+                    points: points.len(),
+                    n_points: s.points.len(),
+                });
+                points.extend_from_slice(&s.points);
+                label_names.extend_from_slice(&self.label_names[span.clone()]);
+                label_values.extend(
+                    self.label_values[span]
+                        .iter()
+                        .map(|id| value_rank[*id as usize]),
+                );
+            }
+
+            // The posting lists as positions, ascending.
+            let positions = |ids: &[usize]| {
+                let mut out: Vec<u32> = ids.iter().map(|id| position[*id]).collect();
+                out.sort_unstable();
+                out
+            };
+            let by_metric = self
+                .by_metric
                 .iter()
-                .map(|id| value_rank[*id as usize])
+                .map(|(metric, ids)| (metric.clone(), positions(ids)))
+                .collect();
+            let postings = self
+                .postings
+                .iter()
+                .map(|(metric, labels)| {
+                    let labels = labels
+                        .iter()
+                        .map(|(label, values)| {
+                            let values = values
+                                .iter()
+                                .map(|(value, ids)| (value.clone(), positions(ids)))
+                                .collect();
+                            (label.clone(), values)
+                        })
+                        .collect();
+                    (metric.clone(), labels)
+                })
                 .collect();
             Ranked {
-                series,
                 value_rank,
-                label_values,
                 values: by_rank,
+                layout,
+                label_names,
+                label_values,
+                points,
+                by_metric,
+                postings,
             }
         })
+    }
+}
+
+impl Ranked {
+    /// The positions of `metric`'s series that may match: the shortest posting list of an
+    /// equality matcher on a non-empty value (`lists[0]`, ascending), each position of which
+    /// is a candidate when it is in every other list of `lists` too; else every series of the
+    /// metric. A series in every list satisfies those matchers, so only the others (`rest`)
+    /// are left to check: a rule's `check="x", outcome="pass"` costs two hash lookups and a
+    /// merge, not a string comparison per candidate and matcher.
+    fn candidates<'s, 'm>(
+        &'s self,
+        metric: &str,
+        matchers: &'m Matchers,
+        rest: &mut Vec<&'m Matcher>,
+        lists: &mut Vec<&'s [u32]>,
+    ) {
+        let postings = self.postings.get(metric);
+        for m in &matchers.0 {
+            if m.op != MatchOp::Eq || m.value.is_empty() {
+                rest.push(m);
+                continue;
+            }
+            let list = postings
+                .and_then(|p| p.get(m.label.as_str()))
+                .and_then(|p| p.get(m.value.as_str()))
+                .map_or(&[][..], Vec::as_slice);
+            lists.push(list);
+        }
+        if lists.is_empty() {
+            lists.push(self.by_metric.get(metric).map_or(&[][..], Vec::as_slice));
+        } else {
+            lists.sort_unstable_by_key(|l| l.len());
+        }
     }
 }
 
@@ -693,33 +769,44 @@ impl Source for MemorySource {
         out: &mut Vec<SeriesData<'s>>,
     ) {
         let start = end - chrono::Duration::from_std(window).unwrap_or(chrono::Duration::MAX);
-        let mut rest = Vec::new();
-        let mut ids: Vec<usize> = self
-            .candidates(metric.name, matchers, &mut rest)
-            .iter()
-            .copied()
-            .filter(|id| rest.iter().all(|m| m.matches(&self.series[*id].labels)))
-            .collect();
-        // In label order, as a sorted table would list them (one metric's labels are unique).
         let ranked = self.ranked();
-        ids.sort_unstable_by_key(|id| ranked.series[*id]);
-        out.reserve(ids.len());
-        out.extend(ids.into_iter().filter_map(|id| {
-            let Stored {
-                labels,
-                points,
-                first,
-            } = &self.series[id];
-            let span = *first..*first + labels.len();
-            Some(SeriesData {
+        let mut rest = Vec::new();
+        let mut lists = Vec::new();
+        ranked.candidates(metric.name, matchers, &mut rest, &mut lists);
+        let Some((shortest, others)) = lists.split_first() else {
+            return;
+        };
+        // Each other list is ascending, as the shortest is: a cursor per list that only
+        // moves forward finds a position (or its absence) in what is left of the list.
+        let mut cursors: Vec<&[u32]> = others.to_vec();
+        out.reserve(shortest.len());
+        'candidates: for pos in shortest.iter() {
+            for list in cursors.iter_mut() {
+                let skip = list.partition_point(|p| p < pos);
+                *list = &list[skip..];
+                if list.first() != Some(pos) {
+                    continue 'candidates;
+                }
+            }
+            let l = &ranked.layout[*pos as usize];
+            let labels = &self.series[l.id].labels;
+            if !rest.iter().all(|m| m.matches(labels)) {
+                continue;
+            }
+            let points = &ranked.points[l.points..l.points + l.n_points];
+            let Some(data) = window_data(metric.kind, points, start, end) else {
+                continue;
+            };
+            let span = l.labels..l.labels + l.n_labels;
+            out.push(SeriesData {
                 labels: Cow::Borrowed(labels),
-                data: window_data(metric.kind, points, start, end)?,
+                data,
                 ids: Some(LabelIds {
-                    names: &self.label_names[span.clone()],
+                    names: &ranked.label_names[span.clone()],
                     values: &ranked.label_values[span],
                 }),
-            })
-        }));
+            });
+        }
     }
 
     fn label_ids(&self) -> Option<&dyn Interner> {
