@@ -111,7 +111,9 @@ impl Runner {
             return self.run_here(journey, target).await;
         }
         let (runner, journey, target) = (self.clone(), journey.clone(), target.clone());
-        super::browser_rt::run(async move { runner.run_here(&journey, &target).await }).await
+        // The caller's span (the daemon's attempt) stays the run's parent on that thread.
+        let run = async move { runner.run_here(&journey, &target).await };
+        super::browser_rt::run(run.instrument(tracing::Span::current())).await
     }
 
     async fn run_here(&self, journey: &Journey, target: &Target) -> RunResult {
