@@ -12,6 +12,10 @@
 //! for all its runs, cleared after each (see `webdriver/clear.rs`): no new window or renderer
 //! per run.
 //!
+//! All of it runs on the browser thread (`browser_rt.rs`): a lease and a give-back happen
+//! inside a run, which the runner moves there, so the browsers' own tasks and the pool's
+//! background work (renewals, discards) are spawned there too.
+//!
 //! A browser is replaced, never repaired: after `recycle_after` runs, after a run that ended in
 //! a probe `error` (the browser may be hung or half-broken), and when its context cannot be
 //! torn down or set up, or it does not answer at lease time (crashed).

@@ -11,6 +11,7 @@ pub use load::{LoadContext, STEP_TIMEOUT, journey_files, load_dir, load_file};
 pub use model::*;
 /// The journey file's raw shape, for its JSON Schema (`crate::schema`).
 pub(crate) use raw::RawJourney;
+pub mod browser_rt;
 pub mod chromedriver;
 mod driver;
 pub mod runner;

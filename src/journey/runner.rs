@@ -37,13 +37,15 @@ pub struct RunnerSettings {
     pub database_url: Option<crate::config::Secret>,
 }
 
-/// Everything a run needs besides the journey.
+/// Everything a run needs besides the journey. A clone shares all of it (a run that needs a
+/// browser takes one to the browser thread).
+#[derive(Clone)]
 pub struct Runner {
     pub config: Arc<RunnerSettings>,
     pub driver: Arc<Driver>,
     pub clock: Arc<dyn Clock>,
     http: reqwest::Client,
-    db: tokio::sync::OnceCell<sqlx::AnyPool>,
+    db: Arc<tokio::sync::OnceCell<sqlx::AnyPool>>,
     progress: Option<tokio::sync::mpsc::UnboundedSender<Progress>>,
 }
 
@@ -83,7 +85,7 @@ impl Runner {
             driver,
             clock,
             http,
-            db: tokio::sync::OnceCell::new(),
+            db: Default::default(),
             progress: None,
         }
     }
@@ -101,8 +103,20 @@ impl Runner {
     }
 
     /// Runs `journey` against `target` and returns its result; never panics on target or probe
-    /// failures (they are outcomes).
+    /// failures (they are outcomes). A journey that needs a browser runs on the browser thread
+    /// (see [`super::browser_rt`]), where its browser is leased, driven and given back; one
+    /// without runs in the caller's task.
     pub async fn run(&self, journey: &Journey, target: &Target) -> RunResult {
+        if !journey.needs_browser() || super::browser_rt::on_browser_thread() {
+            return self.run_here(journey, target).await;
+        }
+        let (runner, journey, target) = (self.clone(), journey.clone(), target.clone());
+        // The caller's span (the daemon's attempt) stays the run's parent on that thread.
+        let run = async move { runner.run_here(&journey, &target).await };
+        super::browser_rt::run(run.instrument(tracing::Span::current())).await
+    }
+
+    async fn run_here(&self, journey: &Journey, target: &Target) -> RunResult {
         let run_id = uuid::Uuid::new_v4().to_string();
         let span = tracing::info_span!("run", check = %journey.name, location = %self.config.identity.location, run_id = %run_id, target = %target.name);
         // The run's trace context, read by its requests (`http_step`) and stored with it.
@@ -555,8 +569,9 @@ impl Runner {
                 }
                 Action::Screenshot { name } => {
                     let png = need()?.screenshot().await?;
-                    if let Some(a) =
-                        self.write_artifact(run_id, &format!("{name}.png"), "screenshot", &png)
+                    if let Some(a) = self
+                        .write_artifact(run_id, &format!("{name}.png"), "screenshot", png)
+                        .await
                     {
                         artifacts.push(a);
                     }
@@ -1035,16 +1050,23 @@ impl Runner {
         self.config.artifacts_dir.join(run_id)
     }
 
-    fn write_artifact(
+    /// Writes an artifact off the browser thread (a blocking write must not hold up the other
+    /// runs sharing it).
+    async fn write_artifact(
         &self,
         run_id: &str,
         file: &str,
         kind: &str,
-        bytes: &[u8],
+        bytes: Vec<u8>,
     ) -> Option<Artifact> {
         let dir = self.artifact_dir(run_id);
         let path = dir.join(file);
-        let res = std::fs::create_dir_all(&dir).and_then(|_| std::fs::write(&path, bytes));
+        let to = path.clone();
+        let res = tokio::task::spawn_blocking(move || {
+            std::fs::create_dir_all(&dir).and_then(|_| std::fs::write(&to, bytes))
+        })
+        .await
+        .unwrap_or_else(|e| Err(std::io::Error::other(e)));
         match res {
             Ok(()) => Some(Artifact {
                 kind: kind.to_string(),
@@ -1066,28 +1088,38 @@ impl Runner {
         redactor: &Redactor,
     ) {
         if let Ok(png) = b.screenshot().await
-            && let Some(a) = self.write_artifact(run_id, "screenshot.png", "screenshot", &png)
+            && let Some(a) = self
+                .write_artifact(run_id, "screenshot.png", "screenshot", png)
+                .await
         {
             artifacts.push(a);
         }
         if let Ok(html) = b.html_masked().await
-            && let Some(a) = self.write_artifact(
-                run_id,
-                "page.html",
-                "html",
-                redactor.redact(&html).as_bytes(),
-            )
+            && let Some(a) = self
+                .write_artifact(
+                    run_id,
+                    "page.html",
+                    "html",
+                    redactor.redact(&html).into_bytes(),
+                )
+                .await
         {
             artifacts.push(a);
         }
         let console = b.console_log().await;
         let text = redactor.redact(&console.join("\n"));
-        if let Some(a) = self.write_artifact(run_id, "console.log", "console", text.as_bytes()) {
+        if let Some(a) = self
+            .write_artifact(run_id, "console.log", "console", text.into_bytes())
+            .await
+        {
             artifacts.push(a);
         }
         let requests = ev.get("requests").cloned().unwrap_or(Value::Array(vec![]));
         let text = redactor.redact(&serde_json::to_string_pretty(&requests).unwrap_or_default());
-        if let Some(a) = self.write_artifact(run_id, "network.json", "network", text.as_bytes()) {
+        if let Some(a) = self
+            .write_artifact(run_id, "network.json", "network", text.into_bytes())
+            .await
+        {
             artifacts.push(a);
         }
     }

@@ -475,7 +475,21 @@ pub struct Browser {
     watchers: std::sync::Mutex<Vec<String>>,
     /// When the last renewal ended (its commands answered, the run's tab there).
     renewed: Option<tokio::time::Instant>,
-    _profile: Option<tempfile::TempDir>,
+    _profile: Profile,
+}
+
+/// A local browser's profile directory, deleted when the browser goes. Chromium leaves
+/// thousands of files there: they are deleted on a blocking thread, not on the browser
+/// thread the other runs share (see `browser_rt.rs`).
+struct Profile(Option<tempfile::TempDir>);
+
+impl Drop for Profile {
+    fn drop(&mut self) {
+        let Some(dir) = self.0.take() else { return };
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn_blocking(move || drop(dir));
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -691,7 +705,7 @@ impl Browser {
             clears: false,
             watchers: Default::default(),
             renewed: None,
-            _profile: profile,
+            _profile: Profile(profile),
         };
         if let Err(e) = browser.setup(page_load, script, local).await {
             browser.close().await;
