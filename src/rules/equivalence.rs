@@ -247,6 +247,27 @@ fn same_data(a: &Data, b: &Data) -> bool {
     }
 }
 
+/// The memory source answers each query (metric, matcher set, window minutes, end minute) as a
+/// scan of `table` does: the same series, in order, with the same data.
+fn answers_like_a_scan(
+    src: &MemorySource,
+    table: &Table,
+    matcher_sets: &[Matchers],
+    queries: &[(usize, usize, u64, i64)],
+) -> Result<(), TestCaseError> {
+    for &(metric, m, window_min, end) in queries {
+        let window = std::time::Duration::from_secs(window_min * 60 + 30);
+        let fast: Vec<SeriesData> = src.series(METRICS[metric], &matcher_sets[m], window, t(end));
+        let slow = scan_series(table, metric, &matcher_sets[m], window, t(end));
+        prop_assert_eq!(fast.len(), slow.len());
+        for (f, (labels, data)) in fast.iter().zip(&slow) {
+            prop_assert_eq!(&*f.labels, labels);
+            prop_assert!(same_data(&f.data, data), "{:?} vs {:?}", f.data, data);
+        }
+    }
+    Ok(())
+}
+
 /// `pairs` as a rule's matchers (`label: value`, the value with its operator prefix).
 fn parse_matchers(pairs: &[(&str, &str)]) -> Matchers {
     Matchers(
@@ -339,18 +360,7 @@ proptest! {
             // Stable: equal times keep the order they were pushed in.
             points.sort_by_key(|(t, _)| *t);
         }
-        let matcher_sets = matcher_sets();
-        for (metric, m, window_min, end) in queries {
-            let window = std::time::Duration::from_secs(window_min * 60 + 30);
-            let fast: Vec<SeriesData> =
-                src.series(METRICS[metric], &matcher_sets[m], window, t(end));
-            let slow = scan_series(&table, metric, &matcher_sets[m], window, t(end));
-            prop_assert_eq!(fast.len(), slow.len());
-            for (f, (labels, data)) in fast.iter().zip(&slow) {
-                prop_assert_eq!(&*f.labels, labels);
-                prop_assert!(same_data(&f.data, data), "{:?} vs {:?}", f.data, data);
-            }
-        }
+        answers_like_a_scan(&src, &table, &matcher_sets(), &queries)?;
     }
 
     /// Groups keyed by their `by` values (no label copied) are the groups, in the order and with
@@ -716,17 +726,7 @@ proptest! {
         let matcher_sets = matcher_sets();
         for (pushes, queries) in &rounds {
             push_all(&mut src, &mut table, pushes);
-            for (metric, m, window_min, end) in queries {
-                let window = std::time::Duration::from_secs(window_min * 60 + 30);
-                let fast: Vec<SeriesData> =
-                    src.series(METRICS[*metric], &matcher_sets[*m], window, t(*end));
-                let slow = scan_series(&table, *metric, &matcher_sets[*m], window, t(*end));
-                prop_assert_eq!(fast.len(), slow.len());
-                for (f, (labels, data)) in fast.iter().zip(&slow) {
-                    prop_assert_eq!(&*f.labels, labels);
-                    prop_assert!(same_data(&f.data, data), "{:?} vs {:?}", f.data, data);
-                }
-            }
+            answers_like_a_scan(&src, &table, &matcher_sets, queries)?;
         }
     }
 

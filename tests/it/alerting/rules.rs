@@ -194,20 +194,6 @@ async fn a_firing_alert_survives_a_restart_on_postgres() {
     db.drop_db().await;
 }
 
-/// Pages as soon as a run of an API check fails.
-const FAIL_RULE: &str = r#"
-rules:
-  - alert: health_failing
-    metric: synmon.check.runs
-    match: { outcome: fail }
-    by: [check]
-    aggregate: rate
-    window: 1m
-    op: ">"
-    threshold: 0
-    severity: page
-"#;
-
 /// A daemon on `store_url` checking `/svc/auth/healthz` every second while the sandbox fails
 /// it, and its first failing run, caught the moment it is recorded (polled every 2 ms, well
 /// inside the store writer's 100 ms of gathering).
@@ -217,7 +203,7 @@ async fn first_failing_run(
 ) -> (rvp_sandbox::Sandbox, TestDaemon, synmon::run::RunResult) {
     let sbx = sqlite_sandbox(dir, PASSWORD).await;
     std::fs::create_dir_all(dir.join("alerts")).unwrap();
-    std::fs::write(dir.join("alerts/health.yaml"), FAIL_RULE).unwrap();
+    std::fs::write(dir.join("alerts/health.yaml"), crate::notify::daemon::RULE).unwrap();
     let cfg = write_config(
         dir,
         &sbx.base_url(),

@@ -21,7 +21,7 @@ const PASSWORD: &str = "synthetic-demo";
 
 /// Pages as soon as a run of an API check fails (it resolves once the failures have left the
 /// 1 m window).
-const RULE: &str = r#"
+pub(crate) const RULE: &str = r#"
 rules:
   - alert: health_failing
     metric: synmon.check.runs

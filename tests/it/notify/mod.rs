@@ -1,5 +1,5 @@
 mod cli;
-mod daemon;
+pub(crate) mod daemon;
 mod e2e;
 pub mod pipeline;
 mod receivers;
