@@ -63,7 +63,7 @@ pub struct Shared {
     /// writes are refused (the notifier holds its own fenced handle).
     pub leader_store: Store,
     /// How far the store's writer has come: a page waits for the runs that caused it.
-    pub runs_written: Arc<crate::daemon::writer::Progress>,
+    pub runs_written: Arc<crate::store::WriteProgress>,
 }
 
 /// How long one read of every location's latest runs serves the API and the status page (which

@@ -17,7 +17,7 @@ mod housekeeping;
 mod notifier;
 mod recorder;
 mod runner;
-pub(crate) mod writer;
+mod writer;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;

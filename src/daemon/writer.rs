@@ -1,51 +1,14 @@
 //! The store's writer: runs are recorded in memory at once and written to the store in batches
-//! a little later by one task (a slow store never stalls the scheduler). [`Progress`] says how
-//! far the writes have come, so a page waits until the runs that caused it are stored (a
+//! a little later by one task (a slow store never stalls the scheduler). The store's
+//! [`WriteProgress`](crate::store::WriteProgress) says how far the writes have come, so a page waits until the runs that caused it are stored (a
 //! restart right after it then replays them and keeps the alert firing).
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
 
-use crate::store::{Store, StoredRun};
-
-/// How many runs were queued for the store and how many the writer has settled (stored, or
-/// given up on: refused by the store, or dropped after too long an outage).
-pub struct Progress {
-    queued: AtomicU64,
-    settled: watch::Sender<u64>,
-}
-
-impl Default for Progress {
-    fn default() -> Self {
-        Progress {
-            queued: AtomicU64::new(0),
-            settled: watch::Sender::new(0),
-        }
-    }
-}
-
-impl Progress {
-    fn settle(&self, n: usize) {
-        self.settled.send_modify(|s| *s += n as u64);
-    }
-
-    /// How many runs have been queued so far: a mark to wait for with [`Progress::settled`].
-    pub fn queued(&self) -> u64 {
-        self.queued.load(Ordering::Acquire)
-    }
-
-    /// Waits until the first `mark` runs queued are settled, at most `within`; false when that
-    /// time ran out (the store is slow or down: the runs stay queued and the caller goes on).
-    pub async fn settled(&self, mark: u64, within: Duration) -> bool {
-        let mut rx = self.settled.subscribe();
-        tokio::time::timeout(within, rx.wait_for(|s| *s >= mark))
-            .await
-            .is_ok_and(|r| r.is_ok())
-    }
-}
+use crate::store::{Store, StoredRun, WriteProgress as Progress};
 
 /// The recorder's end of the writer's queue.
 #[derive(Clone)]
@@ -62,7 +25,7 @@ impl RunQueue {
     }
 
     pub(super) fn send(&self, run: StoredRun) {
-        self.progress.queued.fetch_add(1, Ordering::AcqRel);
+        self.progress.queue(1);
         if self.tx.send(run).is_err() {
             // The writer has stopped (shutdown): nothing will store it, nothing waits for it.
             self.progress.settle(1);

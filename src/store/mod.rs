@@ -24,6 +24,7 @@ mod feed;
 mod locations;
 mod migrations;
 mod outbox;
+mod progress;
 mod runs;
 mod silences;
 
@@ -43,6 +44,7 @@ pub use cluster::{Fence, Lease, ReplicaRow, SlotHistory};
 pub use feed::FedRun;
 pub use locations::{LocationLatest, OutcomeCounts};
 pub use outbox::{LogEntry, NewNotification, OutboxRow, OutboxStatus};
+pub use progress::WriteProgress;
 pub use runs::{GateRuns, Pruned, RunPoint, RunRow, RunSummary, StoredRun};
 pub use silences::StoredSilence;
 
