@@ -57,7 +57,7 @@ impl Recorder for Engine {
         // pages skip or show it, and a restart replays it as it was judged now).
         let window = self.shared.mute.maintenance.window_for_run(run);
         // Queued for the store before the registry has it: an evaluation that sees the run
-        // waits for its write (see `writer::Progress`).
+        // waits for its write (see `store::WriteProgress`).
         self.writes.send(StoredRun {
             run: run.clone(),
             maintenance: window.clone(),

@@ -1,7 +1,8 @@
 //! The store's writer: runs are recorded in memory at once and written to the store in batches
 //! a little later by one task (a slow store never stalls the scheduler). The store's
-//! [`WriteProgress`](crate::store::WriteProgress) says how far the writes have come, so a page waits until the runs that caused it are stored (a
-//! restart right after it then replays them and keeps the alert firing).
+//! [`WriteProgress`](crate::store::WriteProgress) says how far the writes have come, so a page
+//! waits until the runs that caused it are stored (a restart right after it then replays them
+//! and keeps the alert firing).
 
 use std::sync::Arc;
 use std::time::Duration;
