@@ -565,6 +565,17 @@ proptest! {
 /// Label sets with more variety than [`label_sets`] for the interned-labels property: values
 /// that sort differently from the order they are first pushed in, "" as an explicit value, a
 /// value that is also a label name, labels now and then missing.
+/// A memory source holding `synmon.http.errors` pushes (label set of [`varied_label_sets`],
+/// minute, value).
+fn http_errors_source(pushes: &[(usize, i64, f64)]) -> MemorySource {
+    let sets = varied_label_sets();
+    let mut src = MemorySource::new();
+    for (set, minute, v) in pushes {
+        src.push(&HTTP_ERRORS, &sets[*set], t(*minute), *v);
+    }
+    src
+}
+
 fn varied_label_sets() -> Vec<Vec<(&'static str, &'static str)>> {
     let mut out = Vec::new();
     for check in ["b", "a", "", "outcome"] {
@@ -625,11 +636,7 @@ proptest! {
         denominator in 0usize..15,
         matchers in 0usize..13,
     ) {
-        let sets = varied_label_sets();
-        let mut src = MemorySource::new();
-        for (set, minute, v) in &pushes {
-            src.push(&HTTP_ERRORS, &sets[*set], t(*minute), *v);
-        }
+        let src = http_errors_source(&pushes);
         let window = std::time::Duration::from_secs(3 * 60);
         let series = src.series(&HTTP_ERRORS, &matcher_sets()[matchers], window, t(4));
         prop_assert!(series.iter().all(|s| s.ids.is_some()));
@@ -747,11 +754,7 @@ proptest! {
             1..6,
         ),
     ) {
-        let sets = varied_label_sets();
-        let mut src = MemorySource::new();
-        for (set, minute, v) in &pushes {
-            src.push(&HTTP_ERRORS, &sets[*set], t(*minute), *v);
-        }
+        let src = http_errors_source(&pushes);
         let interner = src.label_ids().expect("the memory source interns labels");
         let window = std::time::Duration::from_secs(3 * 60);
         let mut buffers = GroupBuffers::default();
@@ -789,11 +792,7 @@ proptest! {
         ),
         rules in prop::collection::vec((0usize..19, 0usize..19, 0usize..13), 1..8),
     ) {
-        let sets = varied_label_sets();
-        let mut src = MemorySource::new();
-        for (set, minute, v) in &pushes {
-            src.push(&HTTP_ERRORS, &sets[*set], t(*minute), *v);
-        }
+        let src = http_errors_source(&pushes);
         let interner = src.label_ids().expect("the memory source interns labels");
         let window = std::time::Duration::from_secs(3 * 60);
         let subsets = shared_subset_sets();
