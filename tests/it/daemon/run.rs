@@ -86,9 +86,13 @@ async fn synmon_run_reports_every_journey_and_api_check_then_stops_cleanly() {
         .unwrap();
     assert_eq!(run["outcome"], "pass");
     assert!(run["steps"].as_array().unwrap().len() >= 6, "{run:#}");
-    let runs = get_json(&format!("{base}/api/v1/checks/align_category/runs?limit=5"))
-        .await
-        .unwrap();
+    // The list reads the store, which the writer fills in batches (up to 100 ms later).
+    let runs = wait_for_api(
+        &format!("{base}/api/v1/checks/align_category/runs?limit=5"),
+        Duration::from_secs(10),
+        |v| v["runs"][0]["run_id"] == run_id,
+    )
+    .await;
     assert_eq!(runs["runs"][0]["run_id"], run_id);
 
     // Prometheus text carries the journeys and the SWIS metric.
