@@ -162,6 +162,71 @@ fn journey_run(check: &str, steps: &[&str], lat: &mut Latencies, attempt: u32) -
     }
 }
 
+/// What the daemon's registry holds after an hour of the probe benchmark's load
+/// (`scripts/bench-peers.sh`: 1,000 HTTP checks at 1 s): every run through the recorder's one
+/// mapping (`Registry::record_run`: check latency, step latency, runs counter, probe health)
+/// plus the scheduler's lateness sample, an hour of them on an injected clock. The heap figure
+/// is what "keeping an hour of histograms" costs on top of a just-started daemon.
+fn daemon_hour() {
+    const CHECKS: usize = 1_000;
+    const SECONDS: i64 = 3_600;
+    let rss_before = rss_kib();
+    let reg = Registry::new();
+    let mut lat = Latencies(5);
+    let mut runs: Vec<RunResult> = (0..CHECKS)
+        .map(|i| {
+            let mut run = journey_run(&format!("api-{i:04}"), &["GET /health"], &mut lat, 1);
+            run.kind = CheckKind::Http;
+            run.steps[0].action = "http".into();
+            run.steps[0].timed = true;
+            run.steps[0].timing = Timing::Outside;
+            run
+        })
+        .collect();
+    let start = Instant::now();
+    let mut sampled = Vec::new();
+    for s in 0..SECONDS {
+        let at = t(s);
+        for run in runs.iter_mut() {
+            let ms = 0.2 + lat.next_ms() / 400.0;
+            run.steps[0].latency_ms = ms;
+            run.timed_latency_ms = ms;
+            run.total_ms = ms;
+            reg.record_run(run, at).unwrap();
+            reg.record(
+                catalog::SCHEDULE_LATENESS.name,
+                &[("check", &run.check), ("location", "eu-west")],
+                (lat.next_ms() / 80.0).fract(),
+                at,
+            )
+            .unwrap();
+        }
+        if s % 600 == 599 {
+            reg.maintain(t(s + 1));
+            sampled.push((s + 1, reg.histogram_memory().heap_bytes, rss_kib()));
+        }
+    }
+    let m = reg.histogram_memory();
+    println!(
+        "\n== the daemon's registry: {CHECKS} HTTP checks x 1 run/s x 1 h (recorded in {:.1} s) ==",
+        start.elapsed().as_secs_f64()
+    );
+    println!(
+        "latency series {}; encoded {:.2} MiB; heap held by the histograms {:.2} MiB",
+        m.series,
+        mib(m.encoded_bytes),
+        mib(m.heap_bytes)
+    );
+    for (s, heap, rss) in sampled {
+        println!(
+            "after {:>4} s: histogram heap {:.2} MiB, VmRSS +{:.1} MiB",
+            s,
+            mib(heap),
+            rss.saturating_sub(rss_before) as f64 / 1024.0
+        );
+    }
+}
+
 fn render_time() {
     const CHECKS: usize = 1_000;
     let steps = ["login", "open", "search", "select", "save"];
@@ -308,6 +373,12 @@ fn main() {
     // `cargo bench` passes `--bench`; `cargo test --benches` runs it too: keep that quick.
     if std::env::args().any(|a| a == "--test" || a == "--list") {
         println!("metrics bench: run with `cargo bench --bench metrics`");
+        return;
+    }
+    // `METRICS_BENCH=daemon-hour`: only the daemon's hour (its VmRSS figure wants a process of
+    // its own).
+    if std::env::var("METRICS_BENCH").as_deref() == Ok("daemon-hour") {
+        daemon_hour();
         return;
     }
     // Memory first, so VmRSS is not flattered by memory freed from earlier sections.

@@ -22,7 +22,11 @@
 #                                            SCRAPE_KEEPALIVE=1 SYNMON_BIN=target/dist/synmon
 #                                            NO_BUILD=1: use SYNMON_BIN as it is;
 #                                            ONLY=synmon|blackbox: one side only;
-#                                            PROFILE=FILE: `perf record -g` synmon's span into FILE)
+#                                            PROFILE=FILE: `perf record -g` synmon's span into FILE;
+#                                            TOGETHER=1: each round runs both at once, for long
+#                                            rounds such as WARMUP=3600, where alternating would
+#                                            double the wall time;
+#                                            RSS_EVERY=N: print each process's VmRSS every N s)
 # Run as root it installs nginx-light, prometheus-blackbox-exporter and hey when missing.
 set -euo pipefail
 
@@ -62,7 +66,9 @@ cleanup() {
     if [ -f "$DIR/pids" ]; then
         while read -r p; do kill "$p" 2>/dev/null || true; done <"$DIR/pids"
     fi
-    if [ -f "$DIR/nginx/nginx.pid" ]; then kill "$(cat "$DIR/nginx/nginx.pid")" 2>/dev/null || true; fi
+    for f in "$DIR"/nginx*/nginx.pid; do
+        [ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null || true
+    done
     sleep 0.5
     rm -rf "$DIR"
 }
@@ -71,13 +77,32 @@ trap cleanup EXIT
 free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
 ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }
 hwm_kib() { awk '/^VmHWM:/{print $2}' "/proc/$1/status"; }
+# RSS_EVERY=N: a background sampler that prints "rss NAME SECONDS VmRSS-MiB" to stderr every N s
+# for as long as PID lives (where the peak was reached, not just its height).
+sample_rss() {
+    [ -n "${RSS_EVERY:-}" ] || return 0
+    local name=$1 pid=$2 start
+    start=$(date +%s)
+    local line
+    (while kill -0 "$pid" 2>/dev/null; do
+        sleep "$RSS_EVERY"
+        line=$(awk -v n="$name" -v s="$(($(date +%s) - start))" \
+            '/^VmRSS:/{printf "rss %s %ss %.1f MiB\n", n, s, $2 / 1024}' "/proc/$pid/status" 2>/dev/null) &&
+            echo "$line" >&2
+    done) &
+    track "$!"
+}
 CLK_TCK=$(getconf CLK_TCK)
 
 # --- the private nginx -----------------------------------------------------------------------
-NG_PORT=$(free_port)
-mkdir -p "$DIR/nginx/html" "$DIR/nginx/tmp"
-# 200 bytes exactly: a health document as an API would answer it.
-python3 - "$DIR/nginx/html/health.json" <<'PY'
+# start_nginx NAME: one nginx under $DIR/NAME on a free port; prints the port. TOGETHER=1 starts a
+# second one for blackbox_exporter, so each side's probes are counted by its own server.
+start_nginx() {
+    local n="$DIR/$1" port
+    port=$(free_port)
+    mkdir -p "$n/html" "$n/tmp"
+    # 200 bytes exactly: a health document as an API would answer it.
+    python3 - "$n/html/health.json" <<'PY'
 import json, sys
 doc = {"status": "ok", "service": "inventory", "version": "4.12.3", "uptime_s": 86400,
        "checks": {"db": "ok", "cache": "ok", "queue": "ok"}, "region": "eu-west-1"}
@@ -86,31 +111,39 @@ s = s[:-1] + ',"pad":"' + "x" * (200 - len(s) - 9) + '"}'
 assert len(s) == 200, len(s)
 open(sys.argv[1], "w").write(s)
 PY
-cat >"$DIR/nginx/nginx.conf" <<EOF
+    cat >"$n/nginx.conf" <<EOF
 worker_processes 1;
-pid $DIR/nginx/nginx.pid;
-error_log $DIR/nginx/error.log warn;
+pid $n/nginx.pid;
+error_log $n/error.log warn;
 events { worker_connections 4096; }
 http {
     access_log off;
-    client_body_temp_path $DIR/nginx/tmp;
-    proxy_temp_path $DIR/nginx/tmp;
-    fastcgi_temp_path $DIR/nginx/tmp;
-    uwsgi_temp_path $DIR/nginx/tmp;
-    scgi_temp_path $DIR/nginx/tmp;
+    client_body_temp_path $n/tmp;
+    proxy_temp_path $n/tmp;
+    fastcgi_temp_path $n/tmp;
+    uwsgi_temp_path $n/tmp;
+    scgi_temp_path $n/tmp;
     default_type application/json;
     server {
-        listen 127.0.0.1:$NG_PORT;
-        root $DIR/nginx/html;
+        listen 127.0.0.1:$port;
+        root $n/html;
         location = /stub { stub_status; }
     }
 }
 EOF
-"$NGINX" -p "$DIR/nginx" -c "$DIR/nginx/nginx.conf" -e "$DIR/nginx/error.log"
+    "$NGINX" -p "$n" -c "$n/nginx.conf" -e "$n/error.log"
+    local url="http://127.0.0.1:$port/health.json"
+    for _ in $(seq 50); do curl -sf "$url" >/dev/null && break; sleep 0.1; done
+    [ "$(curl -sf "$url" | wc -c)" = 200 ] || { echo "nginx does not serve the document" >&2; exit 1; }
+    echo "$port"
+}
+NG_PORT=$(start_nginx nginx)
+NG_PORT_B=$NG_PORT
+[ -z "${TOGETHER:-}" ] || NG_PORT_B=$(start_nginx nginx-b)
 TARGET="http://127.0.0.1:$NG_PORT/health.json"
-for _ in $(seq 50); do curl -sf "$TARGET" >/dev/null && break; sleep 0.1; done
-[ "$(curl -sf "$TARGET" | wc -c)" = 200 ] || { echo "nginx does not serve the document" >&2; exit 1; }
-nginx_requests() { curl -sf "http://127.0.0.1:$NG_PORT/stub" | awk 'NR==3{print $3}'; }
+TARGET_B="http://127.0.0.1:$NG_PORT_B/health.json"
+# nginx_requests [PORT]: requests that nginx has answered so far.
+nginx_requests() { curl -sf "http://127.0.0.1:${1:-$NG_PORT}/stub" | awk 'NR==3{print $3}'; }
 
 # --- synmon ----------------------------------------------------------------------------------
 runs_total() {
@@ -133,6 +166,7 @@ synmon_round() {
     RUST_LOG=warn "$SYNMON_BIN" run --config "$d/synmon.yaml" 2>"$d/stderr" &
     local pid=$!
     track "$pid"
+    sample_rss synmon "$pid"
     sleep "$WARMUP"
     local r0 n0 t0 w0 r1 n1 t1 w1
     r0=$(runs_total "$port"); n0=$(nginx_requests); t0=$(ticks "$pid"); w0=$(date +%s.%N)
@@ -179,8 +213,9 @@ EOF
         --web.listen-address="127.0.0.1:$port" --log.level=warn 2>"$d/stderr" &
     local pid=$!
     track "$pid"
+    sample_rss blackbox "$pid"
     for _ in $(seq 50); do curl -sf "http://127.0.0.1:$port/metrics" >/dev/null && break; sleep 0.1; done
-    local url="http://127.0.0.1:$port/probe?module=http_2xx&target=$TARGET"
+    local url="http://127.0.0.1:$port/probe?module=http_2xx&target=$TARGET_B"
     curl -sf "$url" | grep -q '^probe_success 1' || { echo "blackbox probe fails" >&2; exit 1; }
     local ka=()
     [ "$SCRAPE_KEEPALIVE" = 1 ] || ka=(-disable-keepalive)
@@ -191,9 +226,9 @@ EOF
     track "$hey_pid"
     sleep "$WARMUP"
     local n0 t0 w0 n1 t1 w1
-    n0=$(nginx_requests); t0=$(ticks "$pid"); w0=$(date +%s.%N)
+    n0=$(nginx_requests "$NG_PORT_B"); t0=$(ticks "$pid"); w0=$(date +%s.%N)
     sleep "$SECS"
-    t1=$(ticks "$pid"); w1=$(date +%s.%N); n1=$(nginx_requests)
+    t1=$(ticks "$pid"); w1=$(date +%s.%N); n1=$(nginx_requests "$NG_PORT_B")
     local hwm
     hwm=$(hwm_kib "$pid")
     wait "$hey_pid" || true
@@ -216,6 +251,20 @@ echo "bench-peers: $(date -u +%FT%TZ), commit $(git -C "$ROOT" rev-parse --short
 echo "target: $TARGET (200 B JSON, private nginx); $CHECKS probes/s each, new connection per probe; $SECS s measured after $WARMUP s; scrape keep-alive: $SCRAPE_KEEPALIVE"
 S_CPU=(); S_PCT=(); S_RSS=(); B_CPU=(); B_PCT=(); B_RSS=()
 for round in $(seq "$ROUNDS"); do
+    if [ -n "${TOGETHER:-}" ] && [ -z "${ONLY:-}" ]; then
+        # Both at once: each sees the other's load, and both see it alike.
+        synmon_round "$round" >"$DIR/together.synmon" &
+        s_job=$!
+        blackbox_round "$round" >"$DIR/together.blackbox"
+        wait "$s_job"
+        read -r cpu pct rss rate nreq stored runs_all <"$DIR/together.synmon"
+        echo "round $round synmon:   ${cpu} us CPU per probe, ${pct}% of one core, peak RSS ${rss} MiB, ${rate} probes/s counted (nginx answered $nreq in the span, both together); $stored runs stored of $runs_all counted since start"
+        S_CPU+=("$cpu"); S_PCT+=("$pct"); S_RSS+=("$rss")
+        read -r cpu pct rss rate failed <"$DIR/together.blackbox"
+        echo "round $round blackbox: ${cpu} us CPU per probe, ${pct}% of one core, peak RSS ${rss} MiB, ${rate} probes/s (nginx, both together), $failed scrapes not 200"
+        B_CPU+=("$cpu"); B_PCT+=("$pct"); B_RSS+=("$rss")
+        continue
+    fi
     if [ "${ONLY:-}" != blackbox ]; then
         read -r cpu pct rss rate nreq stored runs_all < <(synmon_round "$round")
         echo "round $round synmon:   ${cpu} us CPU per probe, ${pct}% of one core, peak RSS ${rss} MiB, ${rate} probes/s counted (nginx answered $nreq in the span); $stored runs stored of $runs_all counted since start"
