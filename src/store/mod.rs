@@ -147,6 +147,15 @@ macro_rules! with_pool {
 }
 pub(crate) use with_pool;
 
+/// Each SQLite connection's page cache, as SQLite's `cache_size` pragma (negative: KiB), 512 KiB
+/// instead of SQLite's 2 MiB. The pool's four connections filled their 2 MiB caches within two
+/// minutes of the daemon's start, 7.5 MiB of its resident memory (BENCHMARKS.md, "Peak RSS,
+/// session 12"), and nothing gained by it: the writer appends at the right edge of the runs
+/// table and its indexes, and the gate's and the report's 30-day reads are larger than any
+/// cache and come from the OS's page cache either way (`cargo bench --bench gate` read the same
+/// with 256 KiB, 512 KiB and 2 MiB: "Peak RSS, session 13").
+const SQLITE_CACHE_SIZE: &str = "-512";
+
 /// Runs, steps and artifacts in SQLite or PostgreSQL. Cheap to clone (a shared pool).
 #[derive(Clone, Debug)]
 pub struct Store {
@@ -181,7 +190,8 @@ impl Store {
                 // last transactions, which a monitoring history can afford.
                 .synchronous(SqliteSynchronous::Normal)
                 .foreign_keys(true)
-                .busy_timeout(ACQUIRE_TIMEOUT);
+                .busy_timeout(ACQUIRE_TIMEOUT)
+                .pragma("cache_size", SQLITE_CACHE_SIZE);
             let memory = raw.contains(":memory:") || raw.contains("mode=memory");
             if !memory
                 && let Some(dir) = options.get_filename().parent()
@@ -497,5 +507,33 @@ mod statement_chunk_tests {
         let rows = [0u8; 100];
         let lens: Vec<usize> = statement_chunks(&rows, 1_000).map(<[u8]>::len).collect();
         assert_eq!(lens, [64, 32, 4]);
+    }
+}
+
+#[cfg(test)]
+mod sqlite_cache_tests {
+    use super::*;
+
+    /// Every pooled connection, not only the first, opens with the small page cache.
+    #[tokio::test]
+    async fn every_sqlite_connection_opens_with_a_512_kib_page_cache() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = Secret::new(format!("sqlite://{}", dir.path().join("s.db").display()));
+        let store = Store::connect(&url).await.unwrap();
+        let Pool::Sqlite(pool) = &store.pool else {
+            panic!("a sqlite:// URL opens a SQLite pool");
+        };
+        let mut held = Vec::new();
+        for _ in 0..4 {
+            let mut conn = pool.acquire().await.unwrap();
+            let size: i64 = sqlx::query_scalar("PRAGMA cache_size")
+                .fetch_one(&mut *conn)
+                .await
+                .unwrap();
+            assert_eq!(size.to_string(), SQLITE_CACHE_SIZE);
+            held.push(conn);
+        }
+        drop(held);
+        store.close().await;
     }
 }
