@@ -1,4 +1,5 @@
-//! The layout test: no circle of imports between the top-level modules of `src/`.
+//! The layout tests: no circle of imports between the top-level modules of `src/`, and `unsafe`
+//! allowed in one file only.
 //!
 //! Data flows one way (config -> checks -> scheduler -> runners -> recorder -> rules -> notify,
 //! with the HTTP server reading a view below the daemon). A circle between two top-level
@@ -252,6 +253,21 @@ fn no_circle_of_imports_between_top_level_modules() {
     assert!(g.len() > 10, "read too few modules: {:?}", g.keys());
     let found = cycles(&g);
     assert!(found.is_empty(), "{}", describe(&found, &g, &witness));
+}
+
+/// `unsafe_code` is denied crate-wide with one reviewed exception, glibc's `mallopt` in
+/// `malloc.rs` (see the workspace lints): any other file that allows it fails here, naming it.
+#[test]
+fn unsafe_code_is_allowed_in_malloc_rs_only() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    read_tree(&root, &root, &mut files);
+    let allowing: Vec<&str> = files
+        .iter()
+        .filter(|(_, text)| strip(text).contains("allow(unsafe_code)"))
+        .map(|(path, _)| path.as_str())
+        .collect();
+    assert_eq!(allowing, ["malloc.rs"]);
 }
 
 #[test]

@@ -14,6 +14,7 @@ pub mod gate;
 pub mod http;
 pub mod http_util;
 pub mod journey;
+pub mod malloc;
 pub mod metrics;
 pub mod mute;
 pub mod notify;
