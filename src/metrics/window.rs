@@ -198,12 +198,158 @@ fn new_histogram<T: hdrhistogram::Counter>() -> Histogram<T> {
 ///   they are rewritten as data rolls in.
 ///
 /// Every encoding holds the exact bucket counts: a window answers the same whichever it reads.
-#[derive(Debug, Clone)]
-struct Slice {
+#[derive(Debug, Clone, Copy)]
+struct Entry {
     /// First minute covered (minutes since the epoch).
     start: i64,
     count: u64,
-    data: Box<[u8]>,
+    /// Where the slice's encoding ends in its [`Tier::bytes`].
+    end: u32,
+}
+
+/// A frozen slice as readers see it: its first minute, its value count and its encoding.
+#[derive(Debug, Clone, Copy)]
+struct Slice<'a> {
+    start: i64,
+    count: u64,
+    data: &'a [u8],
+}
+
+/// One tier's frozen slices, oldest first, sorted by start and never overlapping: their
+/// encodings back to back in one buffer, and per slice an [`Entry`].
+///
+/// Why one buffer and not a boxed encoding per slice: an hour of minute slices for the 3,000
+/// latency series of 1,000 HTTP checks is 180,000 encodings of ~54 bytes. As separate heap
+/// blocks each paid the allocator's header and rounding, in deques of 32-byte entries (2 KiB a
+/// series); in one buffer per tier they are the bytes alone, and the entries 24 bytes
+/// (BENCHMARKS.md, "Peak RSS, session 13"). Removing the oldest slice moves the rest of the
+/// buffer down (an hour of minutes is ~3 KB): once a minute per series.
+#[derive(Debug, Clone, Default)]
+struct Tier {
+    index: VecDeque<Entry>,
+    /// Slice `i`'s encoding is `bytes[index[i - 1].end..index[i].end]` (from 0 for the first).
+    bytes: Vec<u8>,
+}
+
+impl Tier {
+    fn len(&self) -> usize {
+        self.index.len()
+    }
+
+    fn front_start(&self) -> Option<i64> {
+        self.index.front().map(|e| e.start)
+    }
+
+    /// Where slice `i`'s encoding begins.
+    fn begin(&self, i: usize) -> usize {
+        if i == 0 {
+            0
+        } else {
+            self.index[i - 1].end as usize
+        }
+    }
+
+    fn get(&self, i: usize) -> Slice<'_> {
+        let e = self.index[i];
+        Slice {
+            start: e.start,
+            count: e.count,
+            data: &self.bytes[self.begin(i)..e.end as usize],
+        }
+    }
+
+    #[cfg(test)]
+    fn iter(&self) -> impl Iterator<Item = Slice<'_>> {
+        self.range(0..self.len())
+    }
+
+    fn range(&self, r: std::ops::Range<usize>) -> impl Iterator<Item = Slice<'_>> {
+        let mut at = self.begin(r.start);
+        self.index.range(r).map(move |e| {
+            let from = at;
+            at = e.end as usize;
+            Slice {
+                start: e.start,
+                count: e.count,
+                data: &self.bytes[from..at],
+            }
+        })
+    }
+
+    /// The number of leading slices for which `pred` holds (slices are sorted by start).
+    fn partition_point(&self, pred: impl FnMut(&Entry) -> bool) -> usize {
+        self.index.partition_point(pred)
+    }
+
+    fn search(&self, start: i64) -> Result<usize, usize> {
+        self.index.binary_search_by_key(&start, |e| e.start)
+    }
+
+    /// Room for `n` more bytes, growing by an eighth rather than doubling: a tier's size is
+    /// steady once it is full, and doubling would leave up to half of it unused.
+    fn reserve(&mut self, n: usize) {
+        if self.bytes.capacity() - self.bytes.len() < n {
+            self.bytes.reserve_exact(n + self.bytes.len() / 8);
+        }
+    }
+
+    /// Remove the oldest slice: its start, count and buckets.
+    fn pop_front(&mut self) -> Option<(i64, u64, Vec<(u16, u64)>)> {
+        let e = self.index.pop_front()?;
+        let n = e.end as usize;
+        let entries = decode_vec(&self.bytes[..n]);
+        self.bytes.drain(..n);
+        for x in &mut self.index {
+            x.end -= e.end;
+        }
+        // A tier that emptied (a series gone quiet) gives its memory back.
+        if self.bytes.capacity() > 256 && self.bytes.len() < self.bytes.capacity() / 2 {
+            self.bytes
+                .shrink_to(self.bytes.len() + self.bytes.len() / 8);
+        }
+        Some((e.start, e.count, entries))
+    }
+
+    /// Insert a slice at `pos` (which keeps the tier sorted).
+    fn insert(&mut self, pos: usize, start: i64, count: u64, data: &[u8]) {
+        self.reserve(data.len());
+        let at = self.begin(pos);
+        self.bytes.splice(at..at, data.iter().copied());
+        let len = u32::try_from(data.len()).expect("a slice's encoding is far below 4 GiB");
+        for x in self.index.range_mut(pos..) {
+            x.end += len;
+        }
+        self.index.insert(
+            pos,
+            Entry {
+                start,
+                count,
+                end: at as u32 + len,
+            },
+        );
+    }
+
+    /// Replace slice `pos`'s encoding with `data` and add `more` to its count.
+    fn replace(&mut self, pos: usize, data: &[u8], more: u64) {
+        let (from, to) = (self.begin(pos), self.index[pos].end as usize);
+        if data.len() > to - from {
+            self.reserve(data.len() - (to - from));
+        }
+        self.bytes.splice(from..to, data.iter().copied());
+        for x in self.index.range_mut(pos..) {
+            x.end = (x.end as usize + data.len() - (to - from)) as u32;
+        }
+        self.index[pos].count += more;
+    }
+
+    /// Bytes of encoded slices.
+    fn data_len(&self) -> usize {
+        self.bytes.len()
+    }
+
+    fn heap_bytes(&self) -> usize {
+        self.index.capacity() * std::mem::size_of::<Entry>() + self.bytes.capacity()
+    }
 }
 
 /// Format byte of a [`Slice`]'s data: sparse buckets.
@@ -844,9 +990,9 @@ pub struct WindowedHistogram {
     /// dropped after a quiet minute.
     hist: Option<Box<Histogram<u32>>>,
     hist_active: bool,
-    minutes: VecDeque<Slice>,
-    hours: VecDeque<Slice>,
-    days: VecDeque<Slice>,
+    minutes: Tier,
+    hours: Tier,
+    days: Tier,
     total_count: u64,
     total_sum_ms: f64,
     clamped: u64,
@@ -870,9 +1016,9 @@ impl WindowedHistogram {
             raw: Vec::new(),
             hist: None,
             hist_active: false,
-            minutes: VecDeque::new(),
-            hours: VecDeque::new(),
-            days: VecDeque::new(),
+            minutes: Tier::default(),
+            hours: Tier::default(),
+            days: Tier::default(),
             total_count: 0,
             total_sum_ms: 0.0,
             clamped: 0,
@@ -1006,37 +1152,38 @@ impl WindowedHistogram {
 
         while self
             .minutes
-            .front()
-            .is_some_and(|s| s.start < minute - MINUTE_RETENTION)
+            .front_start()
+            .is_some_and(|start| start < minute - MINUTE_RETENTION)
         {
-            let s = self.minutes.pop_front().expect("checked");
-            self.add_frozen(s.start, &decode_vec(&s.data), s.count, minute);
+            let (start, count, entries) = self.minutes.pop_front().expect("checked");
+            self.add_frozen(start, &entries, count, minute);
         }
         while self
             .hours
-            .front()
-            .is_some_and(|s| s.start + MINUTES_PER_HOUR - 1 < minute - HOUR_RETENTION)
+            .front_start()
+            .is_some_and(|start| start + MINUTES_PER_HOUR - 1 < minute - HOUR_RETENTION)
         {
-            let s = self.hours.pop_front().expect("checked");
-            self.add_frozen(s.start, &decode_vec(&s.data), s.count, minute);
+            let (start, count, entries) = self.hours.pop_front().expect("checked");
+            self.add_frozen(start, &entries, count, minute);
         }
         while self
             .days
-            .front()
-            .is_some_and(|s| s.start + MINUTES_PER_DAY - 1 < minute - DAY_RETENTION)
+            .front_start()
+            .is_some_and(|start| start + MINUTES_PER_DAY - 1 < minute - DAY_RETENTION)
         {
             self.days.pop_front();
         }
         // Days that closed since the previous live minute without a last hour rolling into
         // them (a quiet end of day) are packed here; the others were packed as it rolled in.
-        for s in &mut self.days {
+        for pos in 0..self.days.len() {
+            let s = self.days.get(pos);
             if !day_closed(s.start, minute) {
                 break;
             }
             if !day_closed(s.start, previous)
-                && let Some(packed) = pack(&s.data)
+                && let Some(packed) = pack(s.data)
             {
-                s.data = packed;
+                self.days.replace(pos, &packed, 0);
             }
         }
     }
@@ -1059,32 +1206,23 @@ impl WindowedHistogram {
                 }
             }
         };
-        let pos = match tier.binary_search_by_key(&key, |s| s.start) {
+        let pos = match tier.search(key) {
             Ok(pos) => {
-                let slice = &mut tier[pos];
-                let merged = merge_entries(&decode_vec(&slice.data), entries);
-                slice.data = encode(&merged);
-                slice.count += count;
+                let merged = merge_entries(&decode_vec(tier.get(pos).data), entries);
+                tier.replace(pos, &encode(&merged), count);
                 pos
             }
             Err(pos) => {
-                tier.insert(
-                    pos,
-                    Slice {
-                        start: key,
-                        count,
-                        data: encode(entries),
-                    },
-                );
+                tier.insert(pos, key, count, &encode(entries));
                 pos
             }
         };
         // The last hour of a day rolling in (or a late value) closes it: pack it now.
         if is_day
             && day_closed(key, now_minute)
-            && let Some(packed) = pack(&tier[pos].data)
+            && let Some(packed) = pack(tier.get(pos).data)
         {
-            tier[pos].data = packed;
+            tier.replace(pos, &packed, 0);
         }
     }
 
@@ -1149,18 +1287,18 @@ impl WindowedHistogram {
         &self,
         window: Window,
         now: DateTime<Utc>,
-        mut f: impl FnMut(&Slice),
+        mut f: impl FnMut(Slice<'_>),
     ) -> bool {
         let now_minute = minute_of(now);
         let start = minute_of(now - chrono::Duration::minutes(window.minutes()));
-        let tiers: [(&VecDeque<Slice>, i64); 3] = [
+        let tiers: [(&Tier, i64); 3] = [
             (&self.minutes, 1),
             (&self.hours, MINUTES_PER_HOUR),
             (&self.days, MINUTES_PER_DAY),
         ];
         for (tier, len) in tiers.into_iter().take(window.tiers()) {
-            let first = tier.partition_point(|s| s.start + len - 1 < start);
-            let end = tier.partition_point(|s| s.start <= now_minute);
+            let first = tier.partition_point(|e| e.start + len - 1 < start);
+            let end = tier.partition_point(|e| e.start <= now_minute);
             for s in tier.range(first..end.max(first)) {
                 f(s);
             }
@@ -1170,7 +1308,7 @@ impl WindowedHistogram {
 
     /// Add the window's data to `acc` (which is not cleared first).
     pub fn accumulate(&self, window: Window, now: DateTime<Utc>, acc: &mut Accumulator) {
-        let live = self.for_each_slice(window, now, |s| decode(&s.data, |i, c| acc.add(i, c)));
+        let live = self.for_each_slice(window, now, |s| decode(s.data, |i, c| acc.add(i, c)));
         if live {
             self.live_into(acc);
         }
@@ -1211,7 +1349,7 @@ impl WindowedHistogram {
         let oldest = tiers
             .iter()
             .take(window.tiers())
-            .filter_map(|t| t.front().map(|s| s.start))
+            .filter_map(|t| t.front_start())
             .chain((self.live_count > 0).then_some(self.live_minute))
             .min();
         let Some(oldest) = oldest else { return };
@@ -1239,7 +1377,7 @@ impl WindowedHistogram {
                 good += count;
             }
         };
-        let live = self.for_each_slice(window, now, |s| decode(&s.data, &mut add));
+        let live = self.for_each_slice(window, now, |s| decode(s.data, &mut add));
         if live {
             self.live_each(&mut add);
         }
@@ -1275,12 +1413,7 @@ impl WindowedHistogram {
 
     /// Bytes of encoded slice data (minute, hour and day slices).
     pub fn encoded_bytes(&self) -> usize {
-        self.minutes
-            .iter()
-            .chain(&self.hours)
-            .chain(&self.days)
-            .map(|s| s.data.len())
-            .sum()
+        self.minutes.data_len() + self.hours.data_len() + self.days.data_len()
     }
 
     /// Number of frozen slices per tier (minutes, hours, days).
@@ -1290,13 +1423,11 @@ impl WindowedHistogram {
 
     /// Heap bytes held, approximately (allocator overhead not included).
     pub fn heap_bytes(&self) -> usize {
-        let slice = std::mem::size_of::<Slice>();
-        let tiers =
-            (self.minutes.capacity() + self.hours.capacity() + self.days.capacity()) * slice;
+        let tiers = self.minutes.heap_bytes() + self.hours.heap_bytes() + self.days.heap_bytes();
         let hist = self.hist.as_ref().map_or(0, |h| {
             h.distinct_values() * 4 + std::mem::size_of::<Histogram<u32>>()
         });
-        tiers + self.encoded_bytes() + self.raw.capacity() * 4 + hist
+        tiers + self.raw.capacity() * 4 + hist
     }
 }
 
@@ -1392,8 +1523,11 @@ mod tests {
         /// used before runs and packing: the reference the packed one must answer like.
         fn with_sparse_slices(&self) -> WindowedHistogram {
             let mut w = self.clone();
-            for s in w.minutes.iter_mut().chain(&mut w.hours).chain(&mut w.days) {
-                s.data = encode_sparse(&decode_vec(&s.data)).into_boxed_slice();
+            for tier in [&mut w.minutes, &mut w.hours, &mut w.days] {
+                for pos in 0..tier.len() {
+                    let sparse = encode_sparse(&decode_vec(tier.get(pos).data));
+                    tier.replace(pos, &sparse, 0);
+                }
             }
             w
         }
