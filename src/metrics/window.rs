@@ -293,8 +293,8 @@ impl Tier {
         }
     }
 
-    /// Remove the oldest slice: its start, count and buckets.
-    fn pop_front(&mut self) -> Option<(i64, u64, Vec<(u16, u64)>)> {
+    /// Remove the oldest slice: its entry (start and count) and its buckets.
+    fn pop_front(&mut self) -> Option<(Entry, Vec<(u16, u64)>)> {
         let e = self.index.pop_front()?;
         let n = e.end as usize;
         let entries = decode_vec(&self.bytes[..n]);
@@ -307,7 +307,7 @@ impl Tier {
             self.bytes
                 .shrink_to(self.bytes.len() + self.bytes.len() / 8);
         }
-        Some((e.start, e.count, entries))
+        Some((e, entries))
     }
 
     /// Insert a slice at `pos` (which keeps the tier sorted).
@@ -1155,16 +1155,16 @@ impl WindowedHistogram {
             .front_start()
             .is_some_and(|start| start < minute - MINUTE_RETENTION)
         {
-            let (start, count, entries) = self.minutes.pop_front().expect("checked");
-            self.add_frozen(start, &entries, count, minute);
+            let (e, entries) = self.minutes.pop_front().expect("checked");
+            self.add_frozen(e.start, &entries, e.count, minute);
         }
         while self
             .hours
             .front_start()
             .is_some_and(|start| start + MINUTES_PER_HOUR - 1 < minute - HOUR_RETENTION)
         {
-            let (start, count, entries) = self.hours.pop_front().expect("checked");
-            self.add_frozen(start, &entries, count, minute);
+            let (e, entries) = self.hours.pop_front().expect("checked");
+            self.add_frozen(e.start, &entries, e.count, minute);
         }
         while self
             .days
