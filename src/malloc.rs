@@ -2,9 +2,9 @@
 //! memory given back to the system instead of kept.
 //!
 //! Why: with glibc's defaults the daemon took 1.7 times the memory it had in use from the
-//! system, and more the busier the machine. `malloc_stats()` of `synmon run` with 1,000 HTTP checks at 1 s
-//! (BENCHMARKS.md, "Peak RSS, session 13") read 31.6 MB in use of 54.8 MB taken from the
-//! system, spread over 8 arenas. Two defaults make that:
+//! system, and more the busier the machine. `malloc_stats()` of `synmon run` with 1,000 HTTP
+//! checks at 1 s (BENCHMARKS.md, "Peak RSS, session 13") read 31.6 MB in use of 54.8 MB taken
+//! from the system, spread over 8 arenas. Two defaults make that:
 //! - **an arena per thread that meets contention**, up to 8 per core: the two tokio workers, the
 //!   four SQLite connection threads and `main` each ended with an arena and its free memory;
 //! - **the dynamic mmap threshold**: once a large block (a 2 MB buffer) is freed, glibc raises
@@ -13,9 +13,9 @@
 //!
 //! [`tune`] caps the arenas at one per core ([`arena_max`]) and pins both thresholds at glibc's
 //! initial 128 KiB (pinning them also turns the dynamic adjustment off). Side by side under the
-//! probe benchmark's load on 2 cores, the same binary's peak RSS went from 61.9 to 50.4 MiB at
-//! the same CPU per probe. It must run before the process starts any thread: arenas are handed
-//! to threads as they first allocate.
+//! probe benchmark's load on 2 cores, the same binary's peak RSS went from 61.9 and 57.8 MiB to
+//! 50.4 and 52.8 MiB (two runs each) at the same CPU per probe. It must run before the process
+//! starts any thread: arenas are handed to threads as they first allocate.
 //!
 //! An operator's own settings win: with any `MALLOC_*` tuning variable, or `glibc.malloc.*` in
 //! `GLIBC_TUNABLES`, nothing is changed.
