@@ -565,17 +565,6 @@ proptest! {
 /// Label sets with more variety than [`label_sets`] for the interned-labels property: values
 /// that sort differently from the order they are first pushed in, "" as an explicit value, a
 /// value that is also a label name, labels now and then missing.
-/// A memory source holding `synmon.http.errors` pushes (label set of [`varied_label_sets`],
-/// minute, value).
-fn http_errors_source(pushes: &[(usize, i64, f64)]) -> MemorySource {
-    let sets = varied_label_sets();
-    let mut src = MemorySource::new();
-    for (set, minute, v) in pushes {
-        src.push(&HTTP_ERRORS, &sets[*set], t(*minute), *v);
-    }
-    src
-}
-
 fn varied_label_sets() -> Vec<Vec<(&'static str, &'static str)>> {
     let mut out = Vec::new();
     for check in ["b", "a", "", "outcome"] {
@@ -590,6 +579,17 @@ fn varied_label_sets() -> Vec<Vec<(&'static str, &'static str)>> {
         }
     }
     out
+}
+
+/// A memory source holding `synmon.http.errors` pushes (label set of [`varied_label_sets`],
+/// minute, value).
+fn http_errors_source(pushes: &[(usize, i64, f64)]) -> MemorySource {
+    let sets = varied_label_sets();
+    let mut src = MemorySource::new();
+    for (set, minute, v) in pushes {
+        src.push(&HTTP_ERRORS, &sets[*set], t(*minute), *v);
+    }
+    src
 }
 
 /// Matcher sets for the ratio's subsets, including values and names no series has.
