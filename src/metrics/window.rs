@@ -293,11 +293,11 @@ impl Tier {
         }
     }
 
-    /// Remove the oldest slice: its entry (start and count) and its buckets.
-    fn pop_front(&mut self) -> Option<(Entry, Vec<(u16, u64)>)> {
+    /// Remove the oldest slice; its entry (start and count). Read its buckets first (`get(0)`)
+    /// where they move to another tier: a day that expires is dropped without decoding.
+    fn pop_front(&mut self) -> Option<Entry> {
         let e = self.index.pop_front()?;
         let n = e.end as usize;
-        let entries = decode_vec(&self.bytes[..n]);
         self.bytes.drain(..n);
         for x in &mut self.index {
             x.end -= e.end;
@@ -307,7 +307,7 @@ impl Tier {
             self.bytes
                 .shrink_to(self.bytes.len() + self.bytes.len() / 8);
         }
-        Some((e, entries))
+        Some(e)
     }
 
     /// Insert a slice at `pos` (which keeps the tier sorted).
@@ -1155,7 +1155,8 @@ impl WindowedHistogram {
             .front_start()
             .is_some_and(|start| start < minute - MINUTE_RETENTION)
         {
-            let (e, entries) = self.minutes.pop_front().expect("checked");
+            let entries = decode_vec(self.minutes.get(0).data);
+            let e = self.minutes.pop_front().expect("checked");
             self.add_frozen(e.start, &entries, e.count, minute);
         }
         while self
@@ -1163,7 +1164,8 @@ impl WindowedHistogram {
             .front_start()
             .is_some_and(|start| start + MINUTES_PER_HOUR - 1 < minute - HOUR_RETENTION)
         {
-            let (e, entries) = self.hours.pop_front().expect("checked");
+            let entries = decode_vec(self.hours.get(0).data);
+            let e = self.hours.pop_front().expect("checked");
             self.add_frozen(e.start, &entries, e.count, minute);
         }
         while self
