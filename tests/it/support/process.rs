@@ -7,14 +7,40 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-/// A port free at the time of asking, for a child process (which cannot report a port 0
-/// binding back to the test).
+/// A port for a child process (which cannot report a port 0 binding back to the test), free
+/// at the time of asking and never handed out twice by this test process.
+///
+/// Ports come from just below the kernel's ephemeral range
+/// (`/proc/sys/net/ipv4/ip_local_port_range`), not from a port 0 binding: a port 0 port is
+/// free again the moment its listener closes, and until the child binds it the kernel may give
+/// it to any outgoing connection or another test's port 0 listener (CI saw "Address already in
+/// use" that way). Below the range only explicit binds take ports, and the counter keeps this
+/// process's own picks apart; the pid spreads concurrent test processes over the range.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    const SPAN: u32 = 10_000;
+    let low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse::<u32>().ok())
+        .unwrap_or(32768);
+    if low < SPAN + 1024 {
+        // A range reaching down to the privileged ports leaves no room below it.
+        return std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+    }
+    let start = std::process::id() * 7919 % SPAN;
+    for _ in 0..SPAN {
+        let offset = (start + NEXT.fetch_add(1, Ordering::Relaxed)) % SPAN;
+        let port = (low - SPAN + offset) as u16;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port in {}..{low}", low - SPAN);
 }
 
 /// `synmon run --config <config>`, stderr in `<config>.log`, killed when dropped.
