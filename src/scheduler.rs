@@ -125,10 +125,12 @@ impl Scheduler {
         rec: Arc<dyn Recorder>,
         clock: Arc<dyn Clock>,
     ) -> Scheduler {
-        Scheduler::start_with(checks, offsets, exec, rec, clock, None)
+        let unbounded = Arc::new(InFlight::new(tokio::sync::Semaphore::MAX_PERMITS));
+        Scheduler::start_with(checks, offsets, exec, rec, clock, None, unbounded)
     }
 
-    /// [`Scheduler::start`], optionally with a `gate` asked before each slot (work sharing).
+    /// [`Scheduler::start`], optionally with a `gate` asked before each slot (work sharing),
+    /// and with at most `in_flight`'s places of attempts running at once.
     /// With a gate, `offsets` are phases on the Unix-epoch grid: check i's intended starts are
     /// `offsets[i] + k * interval` since the epoch, the same on every replica.
     pub fn start_with(
@@ -138,6 +140,7 @@ impl Scheduler {
         rec: Arc<dyn Recorder>,
         clock: Arc<dyn Clock>,
         gate: Option<Arc<dyn Gate>>,
+        in_flight: Arc<InFlight>,
     ) -> Scheduler {
         let (stop, stopped) = watch::channel(false);
         let anchor = anchor(clock.as_ref());
@@ -159,6 +162,7 @@ impl Scheduler {
                     exec.clone(),
                     rec.clone(),
                     gate,
+                    in_flight.clone(),
                     anchor,
                     stopped.clone(),
                 )
@@ -239,6 +243,56 @@ impl OverrunLog {
     }
 }
 
+/// At most `max` attempts of a scheduler's checks run at once (`checks.max_in_flight`); an
+/// attempt due while every place is taken waits for one, first come first served.
+///
+/// Why: a replica that stalls for a second or two (a paused VM, a long GC of a neighbour, a
+/// debugger) wakes up with every check's slot due at once, and 1,000 HTTP probes in flight
+/// together took the daemon from 48 to 98 MiB of RSS, which glibc kept (issue 19). In ordinary
+/// operation a handful are in flight and the cap never delays anything. The wait is not hidden:
+/// a held-back first attempt records it as lateness (`synmon_schedule_lateness_seconds`), and a
+/// line says so, at most once a minute.
+pub struct InFlight {
+    permits: tokio::sync::Semaphore,
+    max: usize,
+    waits: std::sync::Mutex<OverrunLog>,
+}
+
+impl InFlight {
+    /// `max` places (at least one).
+    pub fn new(max: usize) -> InFlight {
+        let max = max.max(1);
+        InFlight {
+            permits: tokio::sync::Semaphore::new(max),
+            max,
+            waits: std::sync::Mutex::new(OverrunLog::default()),
+        }
+    }
+
+    /// A place for one attempt, held until the permit is dropped.
+    async fn enter(&self) -> tokio::sync::SemaphorePermit<'_> {
+        if let Ok(p) = self.permits.try_acquire() {
+            return p;
+        }
+        let waited = self
+            .waits
+            .lock()
+            .expect("in-flight log lock")
+            .note(Instant::now(), 1);
+        if let Some(waited) = waited {
+            tracing::warn!(
+                waited,
+                max_in_flight = self.max,
+                "checks.max_in_flight reached: runs wait for a free place, and the wait counts as their lateness (logged at most once a minute)"
+            );
+        }
+        self.permits
+            .acquire()
+            .await
+            .expect("the in-flight semaphore is never closed")
+    }
+}
+
 fn wall(anchor: (Instant, DateTime<Utc>), at: Instant) -> DateTime<Utc> {
     let since = at.saturating_duration_since(anchor.0);
     anchor.1 + chrono::Duration::from_std(since).unwrap_or_default()
@@ -250,6 +304,7 @@ async fn check_loop(
     exec: Arc<dyn Executor>,
     rec: Arc<dyn Recorder>,
     gate: Option<Arc<dyn Gate>>,
+    in_flight: Arc<InFlight>,
     anchor: (Instant, DateTime<Utc>),
     mut stopped: watch::Receiver<bool>,
 ) {
@@ -275,11 +330,19 @@ async fn check_loop(
                 continue;
             }
         }
-        // After the gate: the claim's round trip is lateness too.
-        rec.record_lateness(&check, Instant::now().saturating_duration_since(slot));
         let mut attempt = 1u32;
         let retries = check.schedule.retry.map(|r| r.count).unwrap_or(0);
         let last = loop {
+            // A place per attempt, not per slot: a retest's delay holds none.
+            let place = tokio::select! {
+                p = in_flight.enter() => p,
+                _ = stopped.changed() => return,
+            };
+            if attempt == 1 {
+                // After the gate and the wait for a place: the claim's round trip and the
+                // wait are lateness too.
+                rec.record_lateness(&check, Instant::now().saturating_duration_since(slot));
+            }
             let a = Attempt {
                 attempt,
                 scheduled_at,
@@ -305,6 +368,7 @@ async fn check_loop(
                 }
             };
             rec.record_run(&run);
+            drop(place);
             if run.outcome == Outcome::Pass || attempt > retries {
                 break run;
             }
@@ -451,6 +515,18 @@ mod tests {
         plan: Vec<(&str, Vec<(u64, Outcome)>)>,
         for_ms: u64,
     ) -> (Arc<FakeExec>, Arc<Rec>) {
+        let unbounded = InFlight::new(tokio::sync::Semaphore::MAX_PERMITS);
+        run_limited(checks, offsets, plan, for_ms, unbounded).await
+    }
+
+    /// [`run_for`] with at most `in_flight`'s places of attempts at once.
+    async fn run_limited(
+        checks: Vec<CheckSpec>,
+        offsets: Vec<u64>,
+        plan: Vec<(&str, Vec<(u64, Outcome)>)>,
+        for_ms: u64,
+        in_flight: InFlight,
+    ) -> (Arc<FakeExec>, Arc<Rec>) {
         let exec = Arc::new(FakeExec {
             plan: Mutex::new(plan.into_iter().map(|(k, v)| (k.to_string(), v)).collect()),
             starts: Mutex::new(Vec::new()),
@@ -458,12 +534,14 @@ mod tests {
             t0: Instant::now(),
         });
         let rec = Arc::new(Rec::default());
-        let s = Scheduler::start(
+        let s = Scheduler::start_with(
             checks,
             offsets.into_iter().map(Duration::from_millis).collect(),
             exec.clone(),
             rec.clone(),
             Arc::new(ManualClock::new(start_at())),
+            None,
+            Arc::new(in_flight),
         );
         tokio::time::sleep(Duration::from_millis(for_ms)).await;
         s.stop().await;
@@ -568,6 +646,54 @@ mod tests {
             vec![(1, Outcome::Fail), (2, Outcome::Fail), (3, Outcome::Pass)]
         );
         assert!(runs.iter().all(|r| r.scheduled_at == start_at()));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn past_max_in_flight_attempts_wait_their_turn_the_wait_is_lateness_and_a_retest_delay_holds_no_place()
+     {
+        let retry = Some(Retry {
+            count: 1,
+            delay: Duration::from_millis(50),
+        });
+        // One place; `a` (due at 0) fails once, `b` and `c` are due at 10 and 20 ms, while `a`
+        // runs; every attempt takes 100 ms.
+        let (exec, rec) = run_limited(
+            vec![
+                spec("a", 10_000, retry),
+                spec("b", 10_000, None),
+                spec("c", 10_000, None),
+            ],
+            vec![0, 10, 20],
+            vec![
+                ("a", vec![(100, Outcome::Fail), (100, Outcome::Pass)]),
+                ("b", vec![(100, Outcome::Pass)]),
+                ("c", vec![(100, Outcome::Pass)]),
+            ],
+            1000,
+            InFlight::new(1),
+        )
+        .await;
+        // One at a time, in the order they became due; `a`'s retest, asked for at 150 ms, queues
+        // behind `c`, which took the place while `a` waited out its delay.
+        assert_eq!(
+            *exec.starts.lock().unwrap(),
+            vec![
+                ("a".into(), 1, 0),
+                ("b".into(), 1, 100),
+                ("c".into(), 1, 200),
+                ("a".into(), 2, 300)
+            ]
+        );
+        // Each slot's wait for a place is its lateness (a retest has none of its own).
+        assert_eq!(
+            *rec.late.lock().unwrap(),
+            vec![
+                Duration::ZERO,
+                Duration::from_millis(90),
+                Duration::from_millis(180)
+            ]
+        );
+        assert_eq!(rec.runs.lock().unwrap().len(), 4);
     }
 
     #[tokio::test(start_paused = true)]

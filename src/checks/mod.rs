@@ -239,6 +239,10 @@ pub struct RawChecks {
     /// per request, as blackbox_exporter does.
     #[serde(default)]
     pub http_keep_alive: Option<bool>,
+    /// At most this many checks run at once (default 256, 1-100000); a run due while the cap is
+    /// reached waits for a free place, and the wait counts as its lateness.
+    #[serde(default)]
+    pub max_in_flight: Option<u32>,
     /// Which journeys run on the schedule (default: every journey in the folder).
     #[serde(default)]
     pub journeys: Option<Vec<RawJourneyCheck>>,
@@ -260,6 +264,8 @@ pub struct Checks {
     /// The schedule of a journey not listed in `checks.journeys`.
     pub defaults: Schedule,
     pub http_keep_alive: bool,
+    /// At most this many attempts run at once (see `scheduler::InFlight`).
+    pub max_in_flight: usize,
     /// Journey name -> schedule. Empty `journeys:` list means none; absent means all.
     pub journeys: BTreeMap<String, Schedule>,
     pub http: Vec<HttpCheck>,
@@ -276,6 +282,7 @@ impl Checks {
         let Checks {
             defaults: _,
             http_keep_alive: _,
+            max_in_flight: _,
             journeys,
             http,
             sql,
@@ -390,6 +397,27 @@ impl Names {
     }
 }
 
+/// `checks.max_in_flight` when unset: far above what a replica runs at once in ordinary
+/// operation (1,000 HTTP checks at 1 s have a handful in flight), low enough that a stall's
+/// burst of due slots does not open a connection per check at once.
+pub const DEFAULT_MAX_IN_FLIGHT: u32 = 256;
+
+/// The highest `checks.max_in_flight` accepted: higher is no cap at all.
+const MAX_IN_FLIGHT_LIMIT: u32 = 100_000;
+
+/// `checks.max_in_flight`, validated (out of range is reported and the default used).
+fn max_in_flight(raw: Option<u32>, v: &mut Validator<'_>) -> usize {
+    let n = raw.unwrap_or(DEFAULT_MAX_IN_FLIGHT);
+    if !(1..=MAX_IN_FLIGHT_LIMIT).contains(&n) {
+        v.error(
+            "checks.max_in_flight",
+            format!("must be between 1 and {MAX_IN_FLIGHT_LIMIT}; it is {n}"),
+        );
+        return DEFAULT_MAX_IN_FLIGHT as usize;
+    }
+    n as usize
+}
+
 /// Validates the entries of one kind's list: names, schedules, then the kind's own fields.
 fn list<K: Check>(
     raws: &[K::Raw],
@@ -443,6 +471,7 @@ pub fn validate(
     let checks = Checks {
         defaults: defaults.resolve(&mut v, "checks", RawSchedule::default()),
         http_keep_alive: raw.http_keep_alive.unwrap_or(true),
+        max_in_flight: max_in_flight(raw.max_in_flight, &mut v),
         journeys: journeys
             .into_iter()
             .flatten()
@@ -514,6 +543,22 @@ mod tests {
         for (case, yaml, want) in cases {
             let (_, errors) = checks(yaml);
             assert_eq!(errors, [want.to_string()], "{case}");
+        }
+    }
+
+    #[test]
+    fn max_in_flight_defaults_to_256_and_refuses_zero_and_more_than_100000() {
+        assert_eq!(checks("  http: []\n").0.max_in_flight, 256);
+        let (c, errors) = checks("  max_in_flight: 3\n");
+        assert_eq!((c.max_in_flight, errors), (3, vec![]));
+        for n in [0, 100_001] {
+            let (c, errors) = checks(&format!("  max_in_flight: {n}\n"));
+            assert_eq!(
+                errors,
+                [format!("must be between 1 and 100000; it is {n}")],
+                "{n}"
+            );
+            assert_eq!(c.max_in_flight, 256, "{n}");
         }
     }
 

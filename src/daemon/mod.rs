@@ -323,6 +323,7 @@ impl Daemon {
         for (s, o) in specs.iter().zip(&offsets) {
             tracing::info!(check = %s.name, kind = s.kind.as_str(), interval_ms = crate::config::duration::millis_u64(s.schedule.interval), offset_ms = crate::config::duration::millis_u64(*o), "scheduled");
         }
+        let in_flight = Arc::new(crate::scheduler::InFlight::new(config.checks.max_in_flight));
         *self.shared.checks.write().expect("checks lock") = specs.clone();
         *self.shared.target.write().expect("target lock") = target;
         *self.shared.config.write().expect("config lock") = config;
@@ -336,6 +337,7 @@ impl Daemon {
             engine.clone(),
             self.shared.clock.clone(),
             gate,
+            in_flight,
         );
         let statsd_task = engine.statsd.clone().map(|s| {
             let shared = self.shared.clone();
