@@ -145,29 +145,24 @@ impl Scheduler {
         let (stop, stopped) = watch::channel(false);
         let anchor = anchor(clock.as_ref());
         let epoch_ms = anchor.1.timestamp_millis().max(0) as u64;
+        let on_grid = gate.is_some();
+        let loops = Arc::new(Loops {
+            exec,
+            rec,
+            gate,
+            in_flight,
+            anchor,
+        });
         let mut tasks = tokio::task::JoinSet::new();
         for (check, offset) in checks.into_iter().zip(offsets) {
-            let offset = if gate.is_some() {
+            let offset = if on_grid {
                 grid_delay(epoch_ms, offset, check.schedule.interval)
             } else {
                 offset
             };
-            let gate = gate.clone();
             let span =
                 tracing::info_span!("check", check = %check.name, kind = check.kind.as_str());
-            tasks.spawn(
-                check_loop(
-                    check,
-                    offset,
-                    exec.clone(),
-                    rec.clone(),
-                    gate,
-                    in_flight.clone(),
-                    anchor,
-                    stopped.clone(),
-                )
-                .instrument(span),
-            );
+            tasks.spawn(check_loop(check, offset, loops.clone(), stopped.clone()).instrument(span));
         }
         Scheduler { tasks, stop }
     }
@@ -298,16 +293,29 @@ fn wall(anchor: (Instant, DateTime<Utc>), at: Instant) -> DateTime<Utc> {
     anchor.1 + chrono::Duration::from_std(since).unwrap_or_default()
 }
 
-async fn check_loop(
-    check: CheckSpec,
-    offset: Duration,
+/// What every check's loop of one scheduler shares.
+struct Loops {
     exec: Arc<dyn Executor>,
     rec: Arc<dyn Recorder>,
     gate: Option<Arc<dyn Gate>>,
     in_flight: Arc<InFlight>,
     anchor: (Instant, DateTime<Utc>),
+}
+
+async fn check_loop(
+    check: CheckSpec,
+    offset: Duration,
+    loops: Arc<Loops>,
     mut stopped: watch::Receiver<bool>,
 ) {
+    let Loops {
+        exec,
+        rec,
+        gate,
+        in_flight,
+        anchor,
+    } = &*loops;
+    let anchor = *anchor;
     let interval = check.schedule.interval;
     let mut slot = anchor.0 + offset;
     let mut overrun_log = OverrunLog::default();
