@@ -26,7 +26,11 @@
 #                                            TOGETHER=1: each round runs both at once, for long
 #                                            rounds such as WARMUP=3600, where alternating would
 #                                            double the wall time;
-#                                            RSS_EVERY=N: print each process's VmRSS every N s)
+#                                            RSS_EVERY=N: print each process's VmRSS every N s;
+#                                            STALL_AT=S STALL_FOR=T: pause each daemon (SIGSTOP)
+#                                            S s after it starts, for T s, as a VM pause would:
+#                                            every probe due meanwhile is due at once after it;
+#                                            MAX_IN_FLIGHT=N: synmon's checks.max_in_flight)
 # Run as root it installs nginx-light, prometheus-blackbox-exporter and hey when missing.
 set -euo pipefail
 
@@ -90,6 +94,14 @@ sample_rss() {
             '/^VmRSS:/{printf "rss %s %ss %.1f MiB\n", n, s, $2 / 1024}' "/proc/$pid/status" 2>/dev/null) &&
             echo "$line" >&2
     done) &
+    track "$!"
+}
+# STALL_AT/STALL_FOR: a background pause of PID (SIGSTOP, then SIGCONT), said on stderr.
+stall() {
+    [ -n "${STALL_AT:-}" ] || return 0
+    local name=$1 pid=$2
+    (sleep "$STALL_AT" && kill -STOP "$pid" 2>/dev/null && echo "stall $name: paused at ${STALL_AT}s for ${STALL_FOR:-2}s" >&2 &&
+        sleep "${STALL_FOR:-2}"; kill -CONT "$pid" 2>/dev/null) &
     track "$!"
 }
 CLK_TCK=$(getconf CLK_TCK)
@@ -160,13 +172,16 @@ synmon_round() {
         printf 'tenant: bench\ncredentials:\n  username: bench\n  password: bench-password\n'
         printf 'server:\n  listen: 127.0.0.1:%s\nstore:\n  url: sqlite://synmon.db\n' "$port"
         printf 'checks:\n  interval: 1s\n  max_offset: 1s\n'
-        printf '  http_keep_alive: false\n  journeys: []\n  http:\n'
+        printf '  http_keep_alive: false\n  journeys: []\n'
+        [ -z "${MAX_IN_FLIGHT:-}" ] || printf '  max_in_flight: %s\n' "$MAX_IN_FLIGHT"
+        printf '  http:\n'
         for i in $(seq 0 $((CHECKS - 1))); do printf '    - { name: c%04d, url: /health.json }\n' "$i"; done
     } >"$d/synmon.yaml"
     RUST_LOG=warn "$SYNMON_BIN" run --config "$d/synmon.yaml" 2>"$d/stderr" &
     local pid=$!
     track "$pid"
     sample_rss synmon "$pid"
+    stall synmon "$pid"
     sleep "$WARMUP"
     local r0 n0 t0 w0 r1 n1 t1 w1
     r0=$(runs_total "$port"); n0=$(nginx_requests); t0=$(ticks "$pid"); w0=$(date +%s.%N)
@@ -214,6 +229,7 @@ EOF
     local pid=$!
     track "$pid"
     sample_rss blackbox "$pid"
+    stall blackbox "$pid"
     for _ in $(seq 50); do curl -sf "http://127.0.0.1:$port/metrics" >/dev/null && break; sleep 0.1; done
     local url="http://127.0.0.1:$port/probe?module=http_2xx&target=$TARGET_B"
     curl -sf "$url" | grep -q '^probe_success 1' || { echo "blackbox probe fails" >&2; exit 1; }
