@@ -238,8 +238,9 @@ impl OverrunLog {
     }
 }
 
-/// At most `max` attempts of a scheduler's checks run at once (`checks.max_in_flight`); an
-/// attempt due while every place is taken waits for one, first come first served.
+/// At most `max` attempts of a scheduler's probes (every kind but journeys, which the browser
+/// session pool bounds) run at once (`checks.max_in_flight`); an attempt due while every place
+/// is taken waits for one, first come first served.
 ///
 /// Why: a replica that stalls for a second or two (a paused VM, a long GC of a neighbour, a
 /// debugger) wakes up with every check's slot due at once, and 1,000 HTTP probes in flight
@@ -341,10 +342,16 @@ async fn check_loop(
         let mut attempt = 1u32;
         let retries = check.schedule.retry.map(|r| r.count).unwrap_or(0);
         let last = loop {
-            // A place per attempt, not per slot: a retest's delay holds none.
-            let place = tokio::select! {
-                p = in_flight.enter() => p,
-                _ = stopped.changed() => return,
+            // A place per attempt, not per slot: a retest's delay holds none. Journeys take
+            // none: the browser session pool (`webdriver.sessions`) bounds them, and a journey
+            // queued for a session must not hold a place the probes need.
+            let place = if check.kind == CheckKind::Journey {
+                None
+            } else {
+                tokio::select! {
+                    p = in_flight.enter() => Some(p),
+                    _ = stopped.changed() => return,
+                }
             };
             if attempt == 1 {
                 // After the gate and the wait for a place: the claim's round trip and the
@@ -657,36 +664,41 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn past_max_in_flight_attempts_wait_their_turn_the_wait_is_lateness_and_a_retest_delay_holds_no_place()
+    async fn past_max_in_flight_probes_wait_their_turn_the_wait_is_lateness_and_journeys_and_retest_delays_hold_no_place()
      {
         let retry = Some(Retry {
             count: 1,
             delay: Duration::from_millis(50),
         });
         // One place; `a` (due at 0) fails once, `b` and `c` are due at 10 and 20 ms, while `a`
-        // runs; every attempt takes 100 ms.
+        // runs; every attempt takes 100 ms. Journey `j`, due at 30 ms, needs no place.
+        let mut journey = spec("j", 10_000, None);
+        journey.kind = CheckKind::Journey;
         let (exec, rec) = run_limited(
             vec![
                 spec("a", 10_000, retry),
                 spec("b", 10_000, None),
                 spec("c", 10_000, None),
+                journey,
             ],
-            vec![0, 10, 20],
+            vec![0, 10, 20, 30],
             vec![
                 ("a", vec![(100, Outcome::Fail), (100, Outcome::Pass)]),
                 ("b", vec![(100, Outcome::Pass)]),
                 ("c", vec![(100, Outcome::Pass)]),
+                ("j", vec![(100, Outcome::Pass)]),
             ],
             1000,
             InFlight::new(1),
         )
         .await;
-        // One at a time, in the order they became due; `a`'s retest, asked for at 150 ms, queues
-        // behind `c`, which took the place while `a` waited out its delay.
+        // One probe at a time, in the order they became due; `a`'s retest, asked for at 150 ms,
+        // queues behind `c`, which took the place while `a` waited out its delay.
         assert_eq!(
             *exec.starts.lock().unwrap(),
             vec![
                 ("a".into(), 1, 0),
+                ("j".into(), 1, 30),
                 ("b".into(), 1, 100),
                 ("c".into(), 1, 200),
                 ("a".into(), 2, 300)
@@ -697,11 +709,12 @@ mod tests {
             *rec.late.lock().unwrap(),
             vec![
                 Duration::ZERO,
+                Duration::ZERO,
                 Duration::from_millis(90),
                 Duration::from_millis(180)
             ]
         );
-        assert_eq!(rec.runs.lock().unwrap().len(), 4);
+        assert_eq!(rec.runs.lock().unwrap().len(), 5);
     }
 
     #[tokio::test(start_paused = true)]
