@@ -253,8 +253,9 @@ pub struct RawChecks {
     /// per request, as blackbox_exporter does.
     #[serde(default)]
     pub http_keep_alive: Option<bool>,
-    /// At most this many checks run at once (default 256, 1-100000); a run due while the cap is
-    /// reached waits for a free place, and the wait counts as its lateness.
+    /// At most this many HTTP, SQL, TCP, DNS and TLS runs at once (default 256, 1-100000;
+    /// journeys are bounded by `webdriver.sessions` instead); a run due while the cap is reached
+    /// waits for a free place, and the wait counts as its lateness.
     #[serde(default)]
     pub max_in_flight: Option<u32>,
     /// Which journeys run on the schedule (default: every journey in the folder).
@@ -278,7 +279,7 @@ pub struct Checks {
     /// The schedule of a journey not listed in `checks.journeys`.
     pub defaults: Schedule,
     pub http_keep_alive: bool,
-    /// At most this many attempts run at once (see `scheduler::InFlight`).
+    /// At most this many probe attempts run at once (see `scheduler::InFlight`).
     pub max_in_flight: usize,
     /// Journey name -> schedule. Empty `journeys:` list means none; absent means all.
     pub journeys: BTreeMap<String, Schedule>,
