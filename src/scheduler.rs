@@ -242,9 +242,10 @@ impl OverrunLog {
 /// session pool bounds) run at once (`checks.max_in_flight`); an attempt due while every place
 /// is taken waits for one, first come first served.
 ///
-/// Why: a replica that stalls for a second or two (a paused VM, a long GC of a neighbour, a
-/// debugger) wakes up with every check's slot due at once, and 1,000 HTTP probes in flight
-/// together took the daemon from 48 to 98 MiB of RSS, which glibc kept (issue 19). In ordinary
+/// Why: a replica that stalls for a second or two (a paused VM, a noisy neighbour, a debugger)
+/// wakes up with every check's slot due at once. With 1,000 HTTP checks at 1 s, a 2 s pause
+/// put ~1,000 probes in flight together and the daemon's RSS grew by 17-23 MiB, which glibc
+/// kept; with 256 places, by 10 MiB (BENCHMARKS.md, "Peak RSS, session 14"). In ordinary
 /// operation a handful are in flight and the cap never delays anything. The wait is not hidden:
 /// a held-back first attempt records it as lateness (`synmon_schedule_lateness_seconds`), and a
 /// line says so, at most once a minute.
@@ -664,8 +665,7 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn past_max_in_flight_probes_wait_their_turn_the_wait_is_lateness_and_journeys_and_retest_delays_hold_no_place()
-     {
+    async fn probes_past_max_in_flight_wait_in_turn_and_the_wait_is_their_lateness() {
         let retry = Some(Retry {
             count: 1,
             delay: Duration::from_millis(50),

@@ -220,7 +220,32 @@ pub struct Context<'a> {
     pub registry: Option<&'a Registry>,
 }
 
-impl Context<'_> {
+impl<'a> Context<'a> {
+    /// A context for runs judged on their own: no session pool (runs never overlap), no
+    /// monitored database, no registry. The gate's fresh runs take it.
+    pub fn standalone(
+        location: &'a str,
+        journeys: &'a [Journey],
+        target: &'a Target,
+        vars: &'a Vars,
+        clock: &'a dyn Clock,
+        runner: &'a Runner,
+        http: &'a HttpProber,
+    ) -> Self {
+        Context {
+            location,
+            journeys,
+            target,
+            vars,
+            clock,
+            runner,
+            sessions: None,
+            http,
+            sql: None,
+            registry: None,
+        }
+    }
+
     /// A run of `check` starting now, for a probe to fill in.
     pub fn begin(&self, check: &str, kind: CheckKind) -> RunResult {
         RunResult::begin(
@@ -559,60 +584,6 @@ mod tests {
             let (_, errors) = checks(yaml);
             assert_eq!(errors, [want.to_string()], "{case}");
         }
-    }
-
-    /// The example config's checks, run with `cx` (no session pool, no database, no registry).
-    async fn with_example_context(f: impl FnOnce(&[CheckDef], &Context<'_>)) {
-        let cfg = crate::settings::Config::load(Path::new("synmon.example.yaml")).unwrap();
-        let target = cfg.targets.values().next().unwrap().clone();
-        let clock: std::sync::Arc<dyn Clock> = std::sync::Arc::new(crate::clock::SystemClock);
-        let driver = std::sync::Arc::new(crate::journey::Driver::from_config(&cfg.webdriver));
-        let runner = Runner::new(cfg.runner_settings(), driver, clock.clone());
-        let http = HttpProber::new(true);
-        let vars = Vars::for_target(&cfg.identity(), &target);
-        let cx = Context {
-            location: &cfg.location,
-            journeys: &cfg.journeys,
-            target: &target,
-            vars: &vars,
-            clock: &*clock,
-            runner: &runner,
-            sessions: None,
-            http: &http,
-            sql: None,
-            registry: None,
-        };
-        f(&cfg.checks.defs(), &cx);
-    }
-
-    #[tokio::test]
-    async fn a_probes_run_does_not_carry_a_journeys_future_state() {
-        with_example_context(|defs, cx| {
-            let t = Duration::from_secs(1);
-            let size = |d: &CheckDef| std::mem::size_of_val(&d.run(cx, t));
-            let journey = defs
-                .iter()
-                .find(|d| d.kind() == CheckKind::Journey)
-                .unwrap();
-            let own = match journey {
-                CheckDef::Journey(j) => std::mem::size_of_val(&j.run(cx, t)),
-                _ => unreachable!(),
-            };
-            // The journey's own future is large (tens of KB): boxed, it is not in the others'.
-            assert!(own > 16 * 1024, "a journey's future is {own} bytes");
-            let has = |k: CheckKind| defs.iter().any(|d| d.kind() == k);
-            assert!(has(CheckKind::Http) && has(CheckKind::Sql));
-            for d in defs {
-                assert!(
-                    size(d) < 8 * 1024,
-                    "{:?} {}: a run's future is {} bytes",
-                    d.kind(),
-                    d.name(),
-                    size(d)
-                );
-            }
-        })
-        .await;
     }
 
     #[test]

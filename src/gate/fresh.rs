@@ -32,18 +32,15 @@ pub async fn run_checks(
     let runner = Runner::new(cfg.runner_settings(), driver.clone(), clock.clone());
     let http = HttpProber::new(cfg.checks.http_keep_alive);
     let vars = Vars::for_target(&cfg.identity(), target);
-    let cx = Context {
-        location: &cfg.location,
-        journeys: &cfg.journeys,
+    let cx = Context::standalone(
+        &cfg.location,
+        &cfg.journeys,
         target,
-        vars: &vars,
-        clock: &*clock,
-        runner: &runner,
-        sessions: None,
-        http: &http,
-        sql: None,
-        registry: None,
-    };
+        &vars,
+        &*clock,
+        &runner,
+        &http,
+    );
     let mut out = Vec::new();
     for c in checks {
         if !matches!(c.kind, CheckKind::Journey | CheckKind::Http) {

@@ -1,6 +1,7 @@
 mod accuracy;
 mod browser_trace;
 mod dsl;
+mod future_size;
 mod grid;
 mod isolation;
 mod journeys;
