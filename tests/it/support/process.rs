@@ -32,7 +32,8 @@ pub fn free_port() -> u16 {
             .unwrap()
             .port();
     }
-    let start = std::process::id() * 7919 % SPAN;
+    // Reduced first: a pid above 542,354 (pid_max may be 4,194,304) times 7919 overflows u32.
+    let start = std::process::id() % SPAN * 7919 % SPAN;
     for _ in 0..SPAN {
         let offset = (start + NEXT.fetch_add(1, Ordering::Relaxed)) % SPAN;
         let port = (low - SPAN + offset) as u16;
