@@ -198,13 +198,39 @@ fn new_histogram<T: hdrhistogram::Counter>() -> Histogram<T> {
 ///   they are rewritten as data rolls in.
 ///
 /// Every encoding holds the exact bucket counts: a window answers the same whichever it reads.
+///
+/// 12 bytes: an hour of minute slices for 3,000 series is 180,000 entries, and at 24 bytes
+/// (`i64` start, `u64` count) they were 4.4 MiB of the hour's histograms.
 #[derive(Debug, Clone, Copy)]
 struct Entry {
-    /// First minute covered (minutes since the epoch).
-    start: i64,
-    count: u64,
+    /// First minute covered (minutes since the epoch; [`MINUTE_RANGE`] keeps it in an `i32`).
+    start: i32,
     /// Where the slice's encoding ends in its [`Tier::bytes`].
     end: u32,
+    /// Values in the slice; [`COUNT_IN_DATA`] when there are that many or more, and the count
+    /// is the sum of the encoding's buckets (a day of a series busier than 49,000 values a
+    /// second, or of huge `record_correct` fills).
+    count: u32,
+}
+
+/// [`Entry::count`] of a slice whose count does not fit: read it from the encoding.
+const COUNT_IN_DATA: u32 = u32::MAX;
+
+/// Minutes since the epoch a value may be recorded at (years -2113 to 6053): slice starts are
+/// `i32`, and an hour or a day rounds a minute down by less than a day. Values outside count as
+/// [`WindowedHistogram::invalid`].
+const MINUTE_RANGE: std::ops::RangeInclusive<i64> =
+    (i32::MIN as i64 + MINUTES_PER_DAY)..=(i32::MAX as i64);
+
+impl Entry {
+    fn start(&self) -> i64 {
+        i64::from(self.start)
+    }
+}
+
+fn entry_count(count: u64) -> u32 {
+    // `u32::MAX` itself is `COUNT_IN_DATA`: such a slice reads its count from its buckets too.
+    u32::try_from(count).unwrap_or(COUNT_IN_DATA)
 }
 
 /// A frozen slice as readers see it: its first minute, its value count and its encoding.
@@ -229,15 +255,26 @@ struct Tier {
     index: VecDeque<Entry>,
     /// Slice `i`'s encoding is `bytes[index[i - 1].end..index[i].end]` (from 0 for the first).
     bytes: Vec<u8>,
+    /// Minutes a full tier spans, when `bytes` is sized up front from the slices so far (see
+    /// [`Tier::reserve`]); 0 when it grows by an eighth.
+    span: u16,
 }
 
 impl Tier {
+    /// A tier whose buffer is sized up front for `span` minutes of slices.
+    fn sized_for(span: u16) -> Tier {
+        Tier {
+            span,
+            ..Tier::default()
+        }
+    }
+
     fn len(&self) -> usize {
         self.index.len()
     }
 
     fn front_start(&self) -> Option<i64> {
-        self.index.front().map(|e| e.start)
+        self.index.front().map(Entry::start)
     }
 
     /// Where slice `i`'s encoding begins.
@@ -251,11 +288,7 @@ impl Tier {
 
     fn get(&self, i: usize) -> Slice<'_> {
         let e = self.index[i];
-        Slice {
-            start: e.start,
-            count: e.count,
-            data: &self.bytes[self.begin(i)..e.end as usize],
-        }
+        slice(&e, &self.bytes[self.begin(i)..e.end as usize])
     }
 
     #[cfg(test)]
@@ -268,35 +301,56 @@ impl Tier {
         self.index.range(r).map(move |e| {
             let from = at;
             at = e.end as usize;
-            Slice {
-                start: e.start,
-                count: e.count,
-                data: &self.bytes[from..at],
-            }
+            slice(e, &self.bytes[from..at])
         })
     }
 
-    /// The number of leading slices for which `pred` holds (slices are sorted by start).
-    fn partition_point(&self, pred: impl FnMut(&Entry) -> bool) -> usize {
-        self.index.partition_point(pred)
+    /// The number of leading slices whose start `pred` holds for (slices are sorted by start).
+    fn partition_point(&self, mut pred: impl FnMut(i64) -> bool) -> usize {
+        self.index.partition_point(|e| pred(e.start()))
     }
 
     fn search(&self, start: i64) -> Result<usize, usize> {
-        self.index.binary_search_by_key(&start, |e| e.start)
+        self.index.binary_search_by_key(&start, Entry::start)
     }
 
-    /// Room for `n` more bytes, growing by an eighth rather than doubling: a tier's size is
-    /// steady once it is full, and doubling would leave up to half of it unused.
-    fn reserve(&mut self, n: usize) {
-        if self.bytes.capacity() - self.bytes.len() < n {
-            self.bytes.reserve_exact(n + self.bytes.len() / 8);
+    /// Room for `n` more bytes of a slice starting at `start`, growing by an eighth rather than
+    /// doubling: a tier's size is steady once it is full, and doubling would leave up to half of
+    /// it unused.
+    ///
+    /// A tier with a [`span`](Self::span) (the minute tier) grows at once to what a full span
+    /// of slices like those so far would take. Why: a series recording every second fills its
+    /// minute tier in its first hour, and growing its buffer by an eighth took ~20
+    /// reallocations, for every series at the same time; each left a block too small for the
+    /// next size. With 12-byte entries, an hour of 1,000 HTTP checks' histograms grew the
+    /// process by 18.7 MiB instead of 22.5 (BENCHMARKS.md, "Peak RSS, session 15"). The estimate
+    /// scales the slices so far by how much of the span they cover, so a check every 5 minutes
+    /// sizes for about 12 slices, not 61.
+    fn reserve(&mut self, n: usize, start: i64) {
+        let (len, room) = (self.bytes.len(), self.bytes.capacity() - self.bytes.len());
+        if room >= n {
+            return;
         }
+        let mut want = n + len / 8;
+        if let (Some(first), Some(last)) = (self.index.front(), self.index.back())
+            && self.span > 0
+        {
+            let (oldest, newest) = (first.start().min(start), last.start().max(start));
+            let covered = (newest - oldest + 1).max(1) as usize;
+            let slices = self.index.len() + 1;
+            let full = slices * usize::from(self.span) / covered.min(usize::from(self.span));
+            let estimate = (len + n) / slices * full.min(usize::from(self.span));
+            want = want.max(estimate.saturating_sub(len));
+        }
+        self.bytes.reserve_exact(want);
     }
 
-    /// Remove the oldest slice; its entry (start and count). Read its buckets first (`get(0)`)
-    /// where they move to another tier: a day that expires is dropped without decoding.
-    fn pop_front(&mut self) -> Option<Entry> {
-        let e = self.index.pop_front()?;
+    /// Remove the oldest slice. Read it first (`get(0)`) where it moves to another tier: a day
+    /// that expires is dropped without decoding.
+    fn pop_front(&mut self) {
+        let Some(e) = self.index.pop_front() else {
+            return;
+        };
         let n = e.end as usize;
         self.bytes.drain(..n);
         for x in &mut self.index {
@@ -307,12 +361,11 @@ impl Tier {
             self.bytes
                 .shrink_to(self.bytes.len() + self.bytes.len() / 8);
         }
-        Some(e)
     }
 
-    /// Insert a slice at `pos` (which keeps the tier sorted).
+    /// Insert a slice at `pos` (which keeps the tier sorted); `start` is in [`MINUTE_RANGE`].
     fn insert(&mut self, pos: usize, start: i64, count: u64, data: &[u8]) {
-        self.reserve(data.len());
+        self.reserve(data.len(), start);
         let at = self.begin(pos);
         self.bytes.splice(at..at, data.iter().copied());
         let len = u32::try_from(data.len()).expect("a slice's encoding is far below 4 GiB");
@@ -322,24 +375,24 @@ impl Tier {
         self.index.insert(
             pos,
             Entry {
-                start,
-                count,
+                start: i32::try_from(start).expect("slice starts are in MINUTE_RANGE"),
                 end: at as u32 + len,
+                count: entry_count(count),
             },
         );
     }
 
-    /// Replace slice `pos`'s encoding with `data` and add `more` to its count.
-    fn replace(&mut self, pos: usize, data: &[u8], more: u64) {
+    /// Replace slice `pos`'s encoding with `data`, which holds `count` values.
+    fn replace(&mut self, pos: usize, data: &[u8], count: u64) {
         let (from, to) = (self.begin(pos), self.index[pos].end as usize);
         if data.len() > to - from {
-            self.reserve(data.len() - (to - from));
+            self.reserve(data.len() - (to - from), self.index[pos].start());
         }
         self.bytes.splice(from..to, data.iter().copied());
         for x in self.index.range_mut(pos..) {
             x.end = (x.end as usize + data.len() - (to - from)) as u32;
         }
-        self.index[pos].count += more;
+        self.index[pos].count = entry_count(count);
     }
 
     /// Bytes of encoded slices.
@@ -349,6 +402,22 @@ impl Tier {
 
     fn heap_bytes(&self) -> usize {
         self.index.capacity() * std::mem::size_of::<Entry>() + self.bytes.capacity()
+    }
+}
+
+/// A slice as readers see it, from its entry and its encoding.
+fn slice<'a>(e: &Entry, data: &'a [u8]) -> Slice<'a> {
+    let count = if e.count == COUNT_IN_DATA {
+        let mut n = 0u64;
+        decode(data, |_, c| n += c);
+        n
+    } else {
+        u64::from(e.count)
+    };
+    Slice {
+        start: e.start(),
+        count,
+        data,
     }
 }
 
@@ -1016,7 +1085,7 @@ impl WindowedHistogram {
             raw: Vec::new(),
             hist: None,
             hist_active: false,
-            minutes: Tier::default(),
+            minutes: Tier::sized_for((MINUTE_RETENTION + 1) as u16),
             hours: Tier::default(),
             days: Tier::default(),
             total_count: 0,
@@ -1035,16 +1104,17 @@ impl WindowedHistogram {
             .flatten()
     }
 
-    /// Record one latency in milliseconds at `at`. NaN is ignored (counted in
-    /// [`invalid`](Self::invalid)); negative values count as 0; values above 1 h are clamped.
+    /// Record one latency in milliseconds at `at`. NaN, and times before the year -2113 or
+    /// after 6053, are ignored (counted in [`invalid`](Self::invalid)); negative values count
+    /// as 0; values above 1 h are clamped.
     #[inline]
     pub fn record(&mut self, value_ms: f64, at: DateTime<Utc>) {
-        let Some((us, clamped)) = to_us(value_ms) else {
+        let minute = minute_of(at);
+        let Some((us, clamped)) = to_us(value_ms).filter(|_| MINUTE_RANGE.contains(&minute)) else {
             self.invalid += 1;
             return;
         };
         self.clamped += u64::from(clamped);
-        let minute = minute_of(at);
         self.first_minute = self.first_minute.min(minute);
         if minute != self.live_minute {
             if minute > self.live_minute {
@@ -1155,18 +1225,14 @@ impl WindowedHistogram {
             .front_start()
             .is_some_and(|start| start < minute - MINUTE_RETENTION)
         {
-            let entries = decode_vec(self.minutes.get(0).data);
-            let e = self.minutes.pop_front().expect("checked");
-            self.add_frozen(e.start, &entries, e.count, minute);
+            self.roll_oldest(|w| &mut w.minutes, minute);
         }
         while self
             .hours
             .front_start()
             .is_some_and(|start| start + MINUTES_PER_HOUR - 1 < minute - HOUR_RETENTION)
         {
-            let entries = decode_vec(self.hours.get(0).data);
-            let e = self.hours.pop_front().expect("checked");
-            self.add_frozen(e.start, &entries, e.count, minute);
+            self.roll_oldest(|w| &mut w.hours, minute);
         }
         while self
             .days
@@ -1185,9 +1251,19 @@ impl WindowedHistogram {
             if !day_closed(s.start, previous)
                 && let Some(packed) = pack(s.data)
             {
-                self.days.replace(pos, &packed, 0);
+                let count = s.count;
+                self.days.replace(pos, &packed, count);
             }
         }
+    }
+
+    /// Move the oldest slice of a tier (minutes or hours) to the tier its age now calls for.
+    fn roll_oldest(&mut self, tier: fn(&mut Self) -> &mut Tier, minute: i64) {
+        let from = tier(self);
+        let s = from.get(0);
+        let (start, count, entries) = (s.start, s.count, decode_vec(s.data));
+        from.pop_front();
+        self.add_frozen(start, &entries, count, minute);
     }
 
     /// Put frozen data that starts at `start` into the tier its age calls for (relative to the
@@ -1210,8 +1286,10 @@ impl WindowedHistogram {
         };
         let pos = match tier.search(key) {
             Ok(pos) => {
-                let merged = merge_entries(&decode_vec(tier.get(pos).data), entries);
-                tier.replace(pos, &encode(&merged), count);
+                let old = tier.get(pos);
+                let merged = merge_entries(&decode_vec(old.data), entries);
+                let total = old.count.saturating_add(count);
+                tier.replace(pos, &encode(&merged), total);
                 pos
             }
             Err(pos) => {
@@ -1220,11 +1298,12 @@ impl WindowedHistogram {
             }
         };
         // The last hour of a day rolling in (or a late value) closes it: pack it now.
-        if is_day
-            && day_closed(key, now_minute)
-            && let Some(packed) = pack(tier.get(pos).data)
-        {
-            tier.replace(pos, &packed, 0);
+        if is_day && day_closed(key, now_minute) {
+            let s = tier.get(pos);
+            if let Some(packed) = pack(s.data) {
+                let count = s.count;
+                tier.replace(pos, &packed, count);
+            }
         }
     }
 
@@ -1299,8 +1378,8 @@ impl WindowedHistogram {
             (&self.days, MINUTES_PER_DAY),
         ];
         for (tier, len) in tiers.into_iter().take(window.tiers()) {
-            let first = tier.partition_point(|e| e.start + len - 1 < start);
-            let end = tier.partition_point(|e| e.start <= now_minute);
+            let first = tier.partition_point(|s| s.saturating_add(len - 1) < start);
+            let end = tier.partition_point(|s| s <= now_minute);
             for s in tier.range(first..end.max(first)) {
                 f(s);
             }
@@ -1408,7 +1487,7 @@ impl WindowedHistogram {
         self.clamped
     }
 
-    /// NaN values ignored.
+    /// Values ignored: NaN, or recorded at a time outside the years -2113 to 6053.
     pub fn invalid(&self) -> u64 {
         self.invalid
     }
@@ -1527,8 +1606,9 @@ mod tests {
             let mut w = self.clone();
             for tier in [&mut w.minutes, &mut w.hours, &mut w.days] {
                 for pos in 0..tier.len() {
-                    let sparse = encode_sparse(&decode_vec(tier.get(pos).data));
-                    tier.replace(pos, &sparse, 0);
+                    let s = tier.get(pos);
+                    let (sparse, count) = (encode_sparse(&decode_vec(s.data)), s.count);
+                    tier.replace(pos, &sparse, count);
                 }
             }
             w
@@ -1861,6 +1941,38 @@ mod tests {
                 Some(h.value_at_quantile(q) as f64 / 1000.0)
             );
         }
+    }
+
+    #[test]
+    fn times_outside_the_slices_range_are_invalid_not_wrapped() {
+        let mut w = WindowedHistogram::new();
+        let far = Utc.with_ymd_and_hms(6100, 1, 1, 0, 0, 0).unwrap();
+        let early = Utc.with_ymd_and_hms(-2200, 1, 1, 0, 0, 0).unwrap();
+        w.record(1.0, far);
+        w.record(1.0, early);
+        assert_eq!(w.invalid(), 2);
+        assert_eq!(w.total_count(), 0);
+        let edge = Utc.with_ymd_and_hms(6053, 1, 1, 0, 0, 0).unwrap();
+        w.record(1.0, edge);
+        w.advance(edge + chrono::Duration::minutes(1));
+        assert_eq!(w.slice_counts(), (1, 0, 0));
+        assert_eq!(w.count(Window::M5, edge + chrono::Duration::minutes(1)), 1);
+    }
+
+    #[test]
+    fn a_slice_counting_past_u32_reads_its_count_from_its_buckets() {
+        let mut w = WindowedHistogram::new();
+        let (m0, big) = (minute_of(t(0, 0)), u64::from(u32::MAX) - 5);
+        w.add_frozen(m0, &[(10, big)], big, m0 + 1);
+        assert_eq!(w.minutes.index[0].count, u32::MAX - 5);
+        w.add_frozen(m0, &[(10, 7), (12, 3)], 10, m0 + 1);
+        assert_eq!(w.minutes.index[0].count, COUNT_IN_DATA);
+        assert_eq!(w.count(Window::M5, t(1, 0)), big + 10);
+        // Rolled into the day tier and packed there, the count stays exact.
+        w.add_frozen(m0, &[(11, 1)], 1, m0 + 1);
+        w.advance(t(2 * MINUTES_PER_DAY, 0));
+        assert_eq!(w.slice_counts(), (0, 0, 1));
+        assert_eq!(w.count(Window::D30, t(2 * MINUTES_PER_DAY, 0)), big + 11);
     }
 
     #[test]
