@@ -224,7 +224,11 @@ impl Daemon {
         ));
         // Results are written by one task so a slow store never stalls the scheduler.
         let (writes, rx) = writer::RunQueue::new(shared.runs_written.clone());
-        let writer = tokio::spawn(writer::write_runs(store, rx, shared.runs_written.clone()));
+        let writer = tokio::spawn(writer::write_runs(
+            store.for_run_writer().await?,
+            rx,
+            shared.runs_written.clone(),
+        ));
         let (server_stop, stop_rx) = tokio::sync::watch::channel(false);
         let server = tokio::spawn(crate::http::serve(
             listener,

@@ -363,6 +363,42 @@ impl Store {
         })
     }
 
+    /// A handle for the daemon's run writer. On a SQLite file, a pool of its own with one
+    /// connection, kept open; on PostgreSQL and in memory, the same pool.
+    ///
+    /// Why: a pool hands its idle connections out in turn, so every connection of the shared
+    /// pool served the writer: each prepared the writer's multi-row inserts (one statement per
+    /// chunk length and table, up to ~15 KB of SQLite program each) and filled its page cache
+    /// with the right edge of the runs table. Four connections held four copies of both:
+    /// heaptrack put SQLite at 6.5 MB of a 1,000-check daemon's heap (BENCHMARKS.md, "Peak
+    /// RSS, session 15"). With one connection writing runs, the shared pool's connections
+    /// serve the other reads and writes and close when idle. PostgreSQL keeps statements and
+    /// pages in the server; an in-memory database is its one connection.
+    pub async fn for_run_writer(&self) -> Result<Store> {
+        let Pool::Sqlite(p) = &self.pool else {
+            return Ok(self.clone());
+        };
+        if self.sqlite_file().is_none() || self.url.contains("mode=memory") {
+            return Ok(self.clone());
+        }
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect_with((*p.connect_options()).clone())
+            .await
+            .map_err(|e| StoreError::Connect {
+                url: self.url.clone(),
+                message: e.to_string(),
+            })?;
+        Ok(Store {
+            pool: Pool::Sqlite(pool),
+            ..self.clone()
+        })
+    }
+
     /// Whether this is a PostgreSQL store (several replicas may share it).
     pub fn is_postgres(&self) -> bool {
         matches!(self.pool, Pool::Postgres(_))

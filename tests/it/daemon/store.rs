@@ -49,6 +49,7 @@ on_both!(
     migrations_are_idempotent,
     ping_and_close,
     runs_stored_since_feeds_other_replicas_runs_once,
+    the_run_writers_handle_stores_what_the_store_reads,
     insert_rate #[ignore = "benchmark: prints the insert rate"],
 );
 
@@ -602,6 +603,60 @@ async fn migrations_are_idempotent(url: Secret) {
     let restarted = Store::connect(&url).await.unwrap();
     assert_eq!(restarted.run("kept").await.unwrap().unwrap().steps.len(), 2);
     restarted.close().await;
+}
+
+/// The daemon's run writer writes through `Store::for_run_writer`: what it stores, while the
+/// shared pool writes too, every other handle reads at once. On a SQLite file the handle is a
+/// connection of its own (it outlives the shared pool's close); on PostgreSQL it is the pool.
+async fn the_run_writers_handle_stores_what_the_store_reads(url: Secret) {
+    let store = Store::connect(&url).await.unwrap();
+    let writer = store.for_run_writer().await.unwrap();
+    let batch: Vec<RunResult> = (0..40)
+        .map(|i| run(&format!("w{i:02}"), "written", at(i, 0), 2))
+        .collect();
+    let (by_writer, by_pool) = tokio::join!(
+        writer.record_runs(&batch[..20]),
+        store.insert_runs(&batch[20..])
+    );
+    by_writer.unwrap();
+    by_pool.unwrap();
+    assert_eq!(
+        store.runs_for_check("written", 100).await.unwrap().len(),
+        40
+    );
+    let back = store.run("w07").await.unwrap().unwrap();
+    assert_eq!(json(&back), json(&batch[7]));
+    store.close().await;
+    if url.expose().starts_with("sqlite:") {
+        writer.ping().await.expect("a connection of its own");
+        writer
+            .record_runs(&[run("after", "written", at(50, 0), 1)])
+            .await
+            .unwrap();
+        writer.close().await;
+        let reopened = Store::connect(&url).await.unwrap();
+        assert!(reopened.run("after").await.unwrap().is_some());
+        reopened.close().await;
+    } else {
+        assert!(writer.ping().await.is_err(), "PostgreSQL: the same pool");
+    }
+}
+
+#[tokio::test]
+async fn in_memory_the_run_writer_shares_the_one_connection() {
+    let store = Store::connect(&Secret::new("sqlite::memory:"))
+        .await
+        .unwrap();
+    let writer = store.for_run_writer().await.unwrap();
+    writer
+        .record_runs(&[run("m1", "memory", at(1, 0), 1)])
+        .await
+        .unwrap();
+    assert!(
+        store.run("m1").await.unwrap().is_some(),
+        "the same database"
+    );
+    store.close().await;
 }
 
 async fn ping_and_close(url: Secret) {
