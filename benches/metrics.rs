@@ -212,8 +212,9 @@ fn daemon_hour() {
         start.elapsed().as_secs_f64()
     );
     println!(
-        "latency series {}; encoded {:.2} MiB; heap held by the histograms {:.2} MiB",
+        "latency series {} ({} following their check's); encoded {:.2} MiB; heap held by the histograms {:.2} MiB",
         m.series,
+        m.following,
         mib(m.encoded_bytes),
         mib(m.heap_bytes)
     );

@@ -90,26 +90,30 @@ pub fn render_into(registry: &Registry, now: DateTime<Utc>, out: &mut String) {
                     out.push('\n');
                 }
                 SeriesRead::Gauge(None) => {} // stale: not exported
-                SeriesRead::Distribution(h) => {
-                    acc.clear();
-                    h.accumulate(SUMMARY_WINDOW, now, &mut acc);
-                    let mut values = [None; SUMMARY_QUANTILES.len()];
-                    acc.quantiles_us(&SUMMARY_QS, &mut values);
-                    for ((_, q_label), value) in SUMMARY_QUANTILES.iter().zip(values) {
-                        write_sample(out, def.prom_name, "", labels, Some(q_label));
-                        match value {
-                            Some(us) if def.prom_scale == 0.001 => write_micros_as_units(out, us),
-                            Some(us) => write_float(out, def.to_prom(us as f64 / 1000.0)),
-                            None => out.push_str("NaN"),
+                SeriesRead::Distribution => {
+                    s.with_histogram(|h| {
+                        acc.clear();
+                        h.accumulate(SUMMARY_WINDOW, now, &mut acc);
+                        let mut values = [None; SUMMARY_QUANTILES.len()];
+                        acc.quantiles_us(&SUMMARY_QS, &mut values);
+                        for ((_, q_label), value) in SUMMARY_QUANTILES.iter().zip(values) {
+                            write_sample(out, def.prom_name, "", labels, Some(q_label));
+                            match value {
+                                Some(us) if def.prom_scale == 0.001 => {
+                                    write_micros_as_units(out, us)
+                                }
+                                Some(us) => write_float(out, def.to_prom(us as f64 / 1000.0)),
+                                None => out.push_str("NaN"),
+                            }
+                            out.push('\n');
                         }
+                        write_sample(out, def.prom_name, "_sum", labels, None);
+                        write_float(out, def.to_prom(h.total_sum_ms()));
                         out.push('\n');
-                    }
-                    write_sample(out, def.prom_name, "_sum", labels, None);
-                    write_float(out, def.to_prom(h.total_sum_ms()));
-                    out.push('\n');
-                    write_sample(out, def.prom_name, "_count", labels, None);
-                    write_u64(out, h.total_count());
-                    out.push('\n');
+                        write_sample(out, def.prom_name, "_count", labels, None);
+                        write_u64(out, h.total_count());
+                        out.push('\n');
+                    });
                 }
             }
         }

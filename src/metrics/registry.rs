@@ -16,7 +16,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock, Weak};
 
 use chrono::{DateTime, Utc};
 
@@ -73,11 +73,145 @@ struct GaugeValue {
 
 #[derive(Debug)]
 enum State {
-    /// Boxed: a windowed histogram is ~270 bytes and a counter or gauge ~40, and about half of
+    /// Boxed: a windowed histogram is ~290 bytes and a counter or gauge ~40, and about half of
     /// a check's series are counters and gauges.
-    Distribution(Box<Mutex<WindowedHistogram>>),
+    Distribution(Box<Mutex<Dist>>),
     Counter(AtomicU64),
     Gauge(Mutex<GaugeValue>),
+}
+
+/// A distribution series' values: its own histogram, or its check's.
+///
+/// Why a step series may follow its check's: when a run's one timed step carries the run's
+/// whole latency (every HTTP, SQL, TCP, DNS and TLS check, and a journey with one timed step),
+/// the step's latency series receives the same value at the same instant as the check's, run
+/// after run. Kept twice, that was a third of the histograms of 1,000 HTTP checks (check,
+/// step, lateness; BENCHMARKS.md, "Peak RSS, session 15"). Such a step series is created
+/// *following* the check series: it records nothing and every read of it reads the check's
+/// histogram. The first value that one of the two gets without the other (a run whose check
+/// latency is not that step's, an overrun's skipped slots, another step taking over the
+/// check's latency) ends it: the step series takes a copy of the check's histogram as it was,
+/// which is exactly what it would have held, and records on its own from then on.
+///
+/// A step series that starts following also takes the check's history as its own: after a
+/// restart, the check series holds the runs replayed from the store (which keeps no per-step
+/// latencies for replay), and the step series now answers with them too instead of starting
+/// empty.
+#[derive(Debug)]
+enum Dist {
+    Own {
+        /// Boxed: a follower holds only its pointer to the check series.
+        hist: Box<WindowedHistogram>,
+        /// Step series following this one (see [`Dist`]); dead ones are dropped as met.
+        followers: Vec<Weak<Series>>,
+    },
+    Follows(Arc<Series>),
+}
+
+impl Series {
+    fn dist(&self) -> Option<&Mutex<Dist>> {
+        match &self.state {
+            State::Distribution(d) => Some(d),
+            _ => None,
+        }
+    }
+
+    /// Runs `f` on the series' histogram (its check's, while it follows one); `None` for
+    /// counters and gauges.
+    ///
+    /// Locks: a follower's check series first, then the follower, as writers take them.
+    pub(crate) fn with_histogram<R>(&self, f: impl FnOnce(&WindowedHistogram) -> R) -> Option<R> {
+        let d = self.dist()?;
+        let of = match &*lock(d) {
+            Dist::Own { hist, .. } => return Some(f(hist)),
+            Dist::Follows(of) => Arc::clone(of),
+        };
+        let of_guard = lock(of.dist().expect("a followed series is a distribution"));
+        let guard = lock(d);
+        match (&*guard, &*of_guard) {
+            (Dist::Own { hist, .. }, _) => Some(f(hist)),
+            (Dist::Follows(_), Dist::Own { hist, .. }) => Some(f(hist)),
+            (Dist::Follows(_), Dist::Follows(_)) => unreachable!("a check series follows none"),
+        }
+    }
+
+    /// Records through `f` into this series' own histogram: a follower stops following first
+    /// (see [`Dist`]), and a followed series ends its followers. Gauges and counters: nothing.
+    fn record_own(&self, f: impl FnOnce(&mut WindowedHistogram)) {
+        let Some(d) = self.dist() else { return };
+        self.stop_following();
+        let mut guard = lock(d);
+        if let Dist::Own { hist, followers } = &mut *guard {
+            end_followers(hist, followers, None);
+            f(hist);
+        }
+    }
+
+    /// Whether this series follows `of`.
+    fn follows(&self, of: &Arc<Series>) -> bool {
+        self.dist()
+            .is_some_and(|d| matches!(&*lock(d), Dist::Follows(f) if Arc::ptr_eq(f, of)))
+    }
+
+    /// Records through `f` into this check series, for itself and for `follower` (the step
+    /// series carrying the same value): other followers end first. A follower that ended
+    /// meanwhile (another thread recorded into one of the two) gets the value itself.
+    fn record_with_follower(&self, follower: &Series, f: impl Fn(&mut WindowedHistogram)) {
+        let Some(d) = self.dist() else { return };
+        let mut guard = lock(d);
+        if let Dist::Own { hist, followers } = &mut *guard {
+            end_followers(hist, followers, Some(follower));
+            f(hist);
+            if let Some(fd) = follower.dist()
+                && let Dist::Own { hist, .. } = &mut *lock(fd)
+            {
+                f(hist);
+            }
+        }
+    }
+
+    /// A follower takes a copy of its check's histogram and records on its own from now on.
+    fn stop_following(&self) {
+        let Some(d) = self.dist() else { return };
+        let of = match &*lock(d) {
+            Dist::Own { .. } => return,
+            Dist::Follows(of) => Arc::clone(of),
+        };
+        let mut of_guard = lock(of.dist().expect("a followed series is a distribution"));
+        let mut guard = lock(d);
+        if let (Dist::Follows(_), Dist::Own { hist, followers }) = (&*guard, &mut *of_guard) {
+            followers.retain(|w| !std::ptr::eq(w.as_ptr(), self));
+            *guard = Dist::Own {
+                hist: hist.clone(),
+                followers: Vec::new(),
+            };
+        }
+    }
+}
+
+/// Ends every follower of a check series but `keep` (which gets the value being recorded): each
+/// takes a copy of `hist` before the value goes in. Called with the check series locked.
+fn end_followers(
+    hist: &WindowedHistogram,
+    followers: &mut Vec<Weak<Series>>,
+    keep: Option<&Series>,
+) {
+    followers.retain(|w| {
+        let Some(f) = w.upgrade() else { return false };
+        if keep.is_some_and(|k| std::ptr::eq(k, &*f)) {
+            return true;
+        }
+        if let Some(d) = f.dist() {
+            let mut guard = lock(d);
+            if matches!(&*guard, Dist::Follows(_)) {
+                *guard = Dist::Own {
+                    hist: Box::new(hist.clone()),
+                    followers: Vec::new(),
+                };
+            }
+        }
+        false
+    });
 }
 
 /// One series: label values in catalog order, and its state.
@@ -96,17 +230,18 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// What an exporter reads from one series.
-pub(crate) enum SeriesRead<'a> {
-    Distribution(MutexGuard<'a, WindowedHistogram>),
+/// What an exporter reads from one series (a distribution: through
+/// [`Series::with_histogram`]).
+pub(crate) enum SeriesRead {
+    Distribution,
     Counter(u64),
     Gauge(Option<f64>),
 }
 
 impl Series {
-    pub(crate) fn read(&self) -> SeriesRead<'_> {
+    pub(crate) fn read(&self) -> SeriesRead {
         match &self.state {
-            State::Distribution(h) => SeriesRead::Distribution(lock(h)),
+            State::Distribution(_) => SeriesRead::Distribution,
             State::Counter(c) => SeriesRead::Counter(c.load(Ordering::Relaxed)),
             State::Gauge(g) => SeriesRead::Gauge(lock(g).value),
         }
@@ -210,6 +345,17 @@ impl Registry {
         family: &Family,
         labels: &[(&str, &str)],
     ) -> Result<Arc<Series>, MetricsError> {
+        self.series_or_follower(family, labels, None)
+    }
+
+    /// The series of `labels`; created, when it does not exist yet, following `follows` (a
+    /// check's latency series; see [`Dist`]) if that is given.
+    fn series_or_follower(
+        &self,
+        family: &Family,
+        labels: &[(&str, &str)],
+        follows: Option<&Arc<Series>>,
+    ) -> Result<Arc<Series>, MetricsError> {
         let key = Self::key(family.def, labels)?;
         if let Some(s) = family
             .series
@@ -220,7 +366,9 @@ impl Registry {
             return Ok(Arc::clone(s));
         }
         let mut map = family.series.write().unwrap_or_else(|e| e.into_inner());
+        let mut created = false;
         let series = map.entry(key.into_boxed_str()).or_insert_with_key(|key| {
+            created = true;
             let labels: Box<[Box<str>]> = if family.def.labels.is_empty() {
                 Box::default()
             } else {
@@ -228,7 +376,13 @@ impl Registry {
             };
             let state = match family.def.kind {
                 MetricKind::Distribution => {
-                    State::Distribution(Box::new(Mutex::new(WindowedHistogram::new())))
+                    State::Distribution(Box::new(Mutex::new(match follows {
+                        Some(of) => Dist::Follows(Arc::clone(of)),
+                        None => Dist::Own {
+                            hist: Box::new(WindowedHistogram::new()),
+                            followers: Vec::new(),
+                        },
+                    })))
                 }
                 MetricKind::Counter => State::Counter(AtomicU64::new(0)),
                 MetricKind::Gauge => State::Gauge(Mutex::new(GaugeValue {
@@ -252,6 +406,15 @@ impl Registry {
                 state,
             })
         });
+        // The check series learns of its follower before anyone can record into either: both
+        // go through the family's write lock, still held.
+        if created
+            && let Some(of) = follows
+            && let Some(d) = of.dist()
+            && let Dist::Own { followers, .. } = &mut *lock(d)
+        {
+            followers.push(Arc::downgrade(series));
+        }
         Ok(Arc::clone(series))
     }
 
@@ -276,10 +439,8 @@ impl Registry {
         at: DateTime<Utc>,
     ) -> Result<(), MetricsError> {
         let family = self.family_of_kind(name, MetricKind::Distribution)?;
-        let series = self.series(family, labels)?;
-        if let State::Distribution(h) = &series.state {
-            lock(h).record(value_ms, at);
-        }
+        self.series(family, labels)?
+            .record_own(|h| h.record(value_ms, at));
         Ok(())
     }
 
@@ -294,10 +455,8 @@ impl Registry {
         at: DateTime<Utc>,
     ) -> Result<(), MetricsError> {
         let family = self.family_of_kind(name, MetricKind::Distribution)?;
-        let series = self.series(family, labels)?;
-        if let State::Distribution(h) = &series.state {
-            lock(h).record_correct(value_ms, expected_interval_ms, at);
-        }
+        self.series(family, labels)?
+            .record_own(|h| h.record_correct(value_ms, expected_interval_ms, at));
         Ok(())
     }
 
@@ -368,10 +527,9 @@ impl Registry {
         q: f64,
         now: DateTime<Utc>,
     ) -> Option<f64> {
-        match &self.existing(name, labels)?.state {
-            State::Distribution(h) => lock(h).quantile(window, q, now),
-            _ => None,
-        }
+        self.existing(name, labels)?
+            .with_histogram(|h| h.quantile(window, q, now))
+            .flatten()
     }
 
     /// A distribution's number of values in a window (0 for unknown series).
@@ -382,13 +540,9 @@ impl Registry {
         window: Window,
         now: DateTime<Utc>,
     ) -> u64 {
-        match self.existing(name, labels).as_deref() {
-            Some(Series {
-                state: State::Distribution(h),
-                ..
-            }) => lock(h).count(window, now),
-            _ => 0,
-        }
+        self.existing(name, labels)
+            .and_then(|s| s.with_histogram(|h| h.count(window, now)))
+            .unwrap_or(0)
     }
 
     /// A gauge's value; `None` when stale, never set, or unknown.
@@ -434,9 +588,50 @@ impl Registry {
         window: Option<&str>,
         at: DateTime<Utc>,
     ) -> Result<(), MetricsError> {
-        RunMetrics::of(run)
-            .marked(window)
-            .try_for_each_point(|p| self.record_point(&p, at))
+        let metrics = RunMetrics::of(run).marked(window);
+        // The check latency goes in last, so that the step carrying it can follow it (see
+        // [`Dist`]): the step series is created following the check's, or is found following.
+        let check_outcome = metrics.outcome_label(metrics.outcome);
+        let mut check: Option<(Arc<Series>, f64)> = None;
+        let mut follower: Option<Arc<Series>> = None;
+        // Only the first step carrying the check's value may follow it.
+        let mut carried = false;
+        metrics.try_for_each_point(|p| {
+            let PointValue::Latency(ms) = p.value else {
+                return self.record_point(&p, at);
+            };
+            if p.def.name == catalog::CHECK_LATENCY.name {
+                let family = self.family_of_kind(p.def.name, MetricKind::Distribution)?;
+                check = Some((self.series(family, p.labels)?, ms));
+                return Ok(());
+            }
+            let carries_check = |(_, check_ms): &(Arc<Series>, f64)| {
+                check_ms.to_bits() == ms.to_bits() && p.labels.contains(&("outcome", check_outcome))
+            };
+            match &check {
+                Some(c)
+                    if p.def.name == catalog::STEP_LATENCY.name && !carried && carries_check(c) =>
+                {
+                    carried = true;
+                    let family = self.family_of_kind(p.def.name, MetricKind::Distribution)?;
+                    let step = self.series_or_follower(family, p.labels, Some(&c.0))?;
+                    if step.follows(&c.0) {
+                        follower = Some(step);
+                    } else {
+                        step.record_own(|h| h.record(ms, at));
+                    }
+                    Ok(())
+                }
+                _ => self.record_point(&p, at),
+            }
+        })?;
+        if let Some((of, ms)) = check {
+            match follower {
+                Some(step) => of.record_with_follower(&step, |h| h.record(ms, at)),
+                None => of.record_own(|h| h.record(ms, at)),
+            }
+        }
+        Ok(())
     }
 
     /// Freeze live minutes and age slices of every distribution; call once a minute so quiet
@@ -447,8 +642,11 @@ impl Registry {
                 continue;
             }
             for series in self.series_of(family) {
-                if let State::Distribution(h) = &series.state {
-                    lock(h).advance(now);
+                // A follower's histogram is its check's, advanced as that series.
+                if let Some(d) = series.dist()
+                    && let Dist::Own { hist, .. } = &mut *lock(d)
+                {
+                    hist.advance(now);
                 }
             }
         }
@@ -459,11 +657,15 @@ impl Registry {
         let mut m = HistogramMemory::default();
         for family in &self.inner.families {
             for series in self.series_of(family) {
-                if let State::Distribution(h) = &series.state {
-                    let h = lock(h);
+                if let Some(d) = series.dist() {
                     m.series += 1;
-                    m.encoded_bytes += h.encoded_bytes();
-                    m.heap_bytes += h.heap_bytes();
+                    match &*lock(d) {
+                        Dist::Own { hist, .. } => {
+                            m.encoded_bytes += hist.encoded_bytes();
+                            m.heap_bytes += hist.heap_bytes();
+                        }
+                        Dist::Follows(_) => m.following += 1,
+                    }
                 }
             }
         }
@@ -509,15 +711,13 @@ impl Registry {
         };
         let def = family.def;
         for s in self.series_of(family) {
-            if let State::Distribution(h) = &s.state {
-                let labels: Vec<(&'static str, &str)> = def
-                    .labels
-                    .iter()
-                    .zip(s.labels.iter())
-                    .map(|(k, v)| (*k, &**v))
-                    .collect();
-                f(&labels, &lock(h));
-            }
+            let labels: Vec<(&'static str, &str)> = def
+                .labels
+                .iter()
+                .zip(s.labels.iter())
+                .map(|(k, v)| (*k, &**v))
+                .collect();
+            s.with_histogram(|h| f(&labels, h));
         }
     }
 
@@ -554,9 +754,9 @@ impl Registry {
                 let data = match &s.state {
                     State::Counter(c) => WindowData::Counter(c.load(Ordering::Relaxed)),
                     State::Gauge(g) => WindowData::Gauge(lock(g).value),
-                    State::Distribution(h) => {
+                    State::Distribution(_) => {
                         acc.clear();
-                        lock(h).accumulate(window, end, &mut acc);
+                        s.with_histogram(|h| h.accumulate(window, end, &mut acc));
                         WindowData::Distribution(acc.to_histogram())
                     }
                 };
@@ -587,26 +787,27 @@ impl Registry {
                             updated_at: g.updated_at,
                         }
                     }
-                    State::Distribution(h) => {
-                        let h = lock(h);
-                        let windows = windows
-                            .iter()
-                            .map(|&window| {
-                                acc.clear();
-                                h.accumulate(window, now, &mut acc);
-                                WindowStats {
-                                    window,
-                                    count: acc.total(),
-                                    quantiles_ms: acc.quantiles_ms(&SNAPSHOT_QUANTILES),
-                                }
+                    State::Distribution(_) => s
+                        .with_histogram(|h| {
+                            let windows = windows
+                                .iter()
+                                .map(|&window| {
+                                    acc.clear();
+                                    h.accumulate(window, now, &mut acc);
+                                    WindowStats {
+                                        window,
+                                        count: acc.total(),
+                                        quantiles_ms: acc.quantiles_ms(&SNAPSHOT_QUANTILES),
+                                    }
+                                })
+                                .collect();
+                            SeriesValue::Distribution(DistributionSnapshot {
+                                total_count: h.total_count(),
+                                total_sum_ms: h.total_sum_ms(),
+                                windows,
                             })
-                            .collect();
-                        SeriesValue::Distribution(DistributionSnapshot {
-                            total_count: h.total_count(),
-                            total_sum_ms: h.total_sum_ms(),
-                            windows,
                         })
-                    }
+                        .expect("a distribution"),
                 };
                 series.push(SeriesSnapshot { def, labels, value });
             }
@@ -619,6 +820,8 @@ impl Registry {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct HistogramMemory {
     pub series: usize,
+    /// Of `series`, step series following their check's (they hold no histogram of their own).
+    pub following: usize,
     /// Bytes of encoded (frozen) minute, hour and day slices.
     pub encoded_bytes: usize,
     /// Heap bytes held, approximately: slices, their bookkeeping, live buffers and histograms.
@@ -1007,6 +1210,275 @@ pub(crate) mod tests {
                     t(0, 0)
                 ),
                 2000
+            );
+        }
+    }
+
+    fn single(check: &str, name: &str, ms: f64, outcome: Outcome) -> RunResult {
+        run(check, outcome, vec![step(name, ms, true, outcome)])
+    }
+
+    fn step_labels<'a>(
+        check: &'a str,
+        name: &'a str,
+        outcome: &'a str,
+    ) -> [(&'static str, &'a str); 5] {
+        [
+            ("check", check),
+            ("step", name),
+            ("location", "eu"),
+            ("target", "staging"),
+            ("outcome", outcome),
+        ]
+    }
+
+    fn check_labels<'a>(check: &'a str, outcome: &'a str) -> [(&'static str, &'a str); 4] {
+        [
+            ("check", check),
+            ("location", "eu"),
+            ("target", "staging"),
+            ("outcome", outcome),
+        ]
+    }
+
+    #[test]
+    fn the_step_carrying_a_runs_latency_follows_the_check_series_until_they_differ() {
+        let r = Registry::new();
+        for i in 0..100 {
+            r.record_run(
+                &single("api", "GET /health", 1.0 + f64::from(i), Outcome::Pass),
+                t(0, i64::from(i % 60)),
+            )
+            .unwrap();
+        }
+        let m = r.histogram_memory();
+        assert_eq!((m.series, m.following), (2, 1), "the step series follows");
+        let step = step_labels("api", "GET /health", "pass");
+        let check = check_labels("api", "pass");
+        let now = t(1, 30);
+        for q in [0.0, 0.5, 0.99, 1.0] {
+            assert_eq!(
+                r.quantile(catalog::STEP_LATENCY.name, &step, Window::M5, q, now),
+                r.quantile(catalog::CHECK_LATENCY.name, &check, Window::M5, q, now)
+            );
+        }
+        assert_eq!(
+            r.count(catalog::STEP_LATENCY.name, &step, Window::M5, now),
+            100
+        );
+
+        // An overrun's skipped slot goes to the check series only: the step series takes a
+        // copy of what it held and goes on alone.
+        r.record(catalog::CHECK_LATENCY.name, &check, 5_000.0, t(1, 0))
+            .unwrap();
+        assert_eq!(r.histogram_memory().following, 0);
+        assert_eq!(
+            r.count(catalog::STEP_LATENCY.name, &step, Window::M5, now),
+            100
+        );
+        assert_eq!(
+            r.count(catalog::CHECK_LATENCY.name, &check, Window::M5, now),
+            101
+        );
+        r.record_run(&single("api", "GET /health", 7.0, Outcome::Pass), t(1, 1))
+            .unwrap();
+        assert_eq!(
+            r.count(catalog::STEP_LATENCY.name, &step, Window::M5, now),
+            101
+        );
+        assert_eq!(
+            r.count(catalog::CHECK_LATENCY.name, &check, Window::M5, now),
+            102
+        );
+    }
+
+    #[test]
+    fn a_step_series_that_starts_following_takes_the_checks_replayed_history() {
+        let r = Registry::new();
+        let check = check_labels("api", "pass");
+        // What a start replays from the store: check latencies, no steps.
+        for i in 0..30 {
+            r.record(catalog::CHECK_LATENCY.name, &check, 40.0, t(0, i))
+                .unwrap();
+        }
+        r.record_run(&single("api", "GET /health", 2.0, Outcome::Pass), t(0, 40))
+            .unwrap();
+        let step = step_labels("api", "GET /health", "pass");
+        assert_eq!(r.histogram_memory().following, 1);
+        assert_eq!(
+            r.count(catalog::STEP_LATENCY.name, &step, Window::M5, t(1, 0)),
+            31
+        );
+    }
+
+    #[test]
+    fn a_step_not_carrying_the_runs_latency_or_outcome_never_follows() {
+        let r = Registry::new();
+        // Two timed steps: the check latency is their sum, neither step's.
+        let journey = run(
+            "align",
+            Outcome::Pass,
+            vec![
+                step("open", 10.0, true, Outcome::Pass),
+                step("save", 20.0, true, Outcome::Pass),
+            ],
+        );
+        r.record_run(&journey, t(0, 1)).unwrap();
+        // One step, but the run failed after it passed (its outcome label differs).
+        let mut failed = single("api", "GET /health", 3.0, Outcome::Pass);
+        failed.outcome = Outcome::Fail;
+        r.record_run(&failed, t(0, 2)).unwrap();
+        let m = r.histogram_memory();
+        assert_eq!((m.series, m.following), (5, 0));
+        assert_eq!(
+            r.count(
+                catalog::STEP_LATENCY.name,
+                &step_labels("api", "GET /health", "pass"),
+                Window::M1,
+                t(0, 3)
+            ),
+            1
+        );
+    }
+
+    /// Random runs, overruns and replayed values into a registry whose step series follow
+    /// their checks, and into plain histograms fed every point as a registry without followers
+    /// would (a step series created by a run whose check latency it carries starts as a copy of
+    /// the check's): every window of every series answers alike, to the bit.
+    #[test]
+    fn followers_answer_exactly_like_series_recorded_apart() {
+        struct Lcg(u64);
+        impl Lcg {
+            fn next(&mut self) -> u64 {
+                self.0 = self
+                    .0
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                self.0 >> 33
+            }
+            fn below(&mut self, n: u64) -> u64 {
+                self.next() % n
+            }
+        }
+        type Key = (&'static str, Vec<(&'static str, String)>);
+        fn key(def: &'static MetricDef, labels: &[(&str, &str)]) -> Key {
+            (
+                def.name,
+                labels
+                    .iter()
+                    .map(|(k, v)| (catalog_label(def, k), v.to_string()))
+                    .collect(),
+            )
+        }
+        fn catalog_label(def: &'static MetricDef, k: &str) -> &'static str {
+            def.labels
+                .iter()
+                .find(|l| **l == k)
+                .expect("a catalog label")
+        }
+        for seed in 1..=8u64 {
+            let mut rng = Lcg(seed);
+            let r = Registry::new();
+            let mut plain: BTreeMap<Key, WindowedHistogram> = BTreeMap::new();
+            let mut second = 0i64;
+            let (mut most_following, mut ended) = (0, false);
+            let mut previous = 0;
+            for _ in 0..3_000 {
+                let following = r.histogram_memory().following;
+                ended |= following < previous;
+                most_following = most_following.max(following);
+                previous = following;
+                second += rng.below(90) as i64;
+                let at = t(0, second);
+                let check = ["a", "b", "c"][rng.below(3) as usize];
+                let ms = |rng: &mut Lcg| (1 + rng.below(5_000)) as f64 / 7.0;
+                let outcome = [Outcome::Pass, Outcome::Pass, Outcome::Fail][rng.below(3) as usize];
+                let kind = rng.below(10);
+                if kind == 0 {
+                    // An overrun's skipped slot, or a replayed run: the check latency alone.
+                    let v = ms(&mut rng);
+                    let labels = check_labels(check, outcome.as_str());
+                    r.record(catalog::CHECK_LATENCY.name, &labels, v, at)
+                        .unwrap();
+                    plain
+                        .entry(key(&catalog::CHECK_LATENCY, &labels))
+                        .or_default()
+                        .record(v, at);
+                    continue;
+                }
+                let steps = match kind {
+                    1 | 2 => vec![
+                        step("open", ms(&mut rng), true, outcome),
+                        step("save", ms(&mut rng), true, outcome),
+                    ],
+                    3 => vec![
+                        step("login", ms(&mut rng), false, Outcome::Pass),
+                        step("GET /x", ms(&mut rng), true, outcome),
+                    ],
+                    4 => vec![step("GET /y", ms(&mut rng), true, Outcome::Pass)],
+                    _ => vec![step("GET /x", ms(&mut rng), true, outcome)],
+                };
+                let run = run(check, outcome, steps);
+                r.record_run(&run, at).unwrap();
+                // The reference: every point into its own histogram.
+                let metrics = RunMetrics::of(&run);
+                let mut points: Vec<(Key, f64)> = Vec::new();
+                metrics
+                    .try_for_each_point(|p| {
+                        if let PointValue::Latency(v) = p.value {
+                            points.push((key(p.def, p.labels), v));
+                        }
+                        Ok::<(), ()>(())
+                    })
+                    .unwrap();
+                let (check_key, check_ms) = points[0].clone();
+                let before = plain.get(&check_key).cloned().unwrap_or_default();
+                let mut adopted = false;
+                for (k, v) in &points[1..] {
+                    let carries =
+                        v.to_bits() == check_ms.to_bits() && k.1.last() == check_key.1.last();
+                    if !adopted && carries && !plain.contains_key(k) {
+                        plain.insert(k.clone(), before.clone());
+                    }
+                    adopted |= carries;
+                    plain.entry(k.clone()).or_default().record(*v, at);
+                }
+                plain.entry(check_key).or_default().record(check_ms, at);
+                if rng.below(50) == 0 {
+                    r.maintain(at);
+                    for h in plain.values_mut() {
+                        h.advance(at);
+                    }
+                }
+            }
+            let mut compared = 0;
+            for def in [&catalog::CHECK_LATENCY, &catalog::STEP_LATENCY] {
+                r.for_each_distribution(def.name, |labels, h| {
+                    let p = &plain[&key(def, labels)];
+                    for minutes_after in [0i64, 3, 59, 200] {
+                        let now = t(0, second) + chrono::Duration::minutes(minutes_after);
+                        for w in [Window::M1, Window::M5, Window::H1, Window::H24, Window::D30] {
+                            assert_eq!(
+                                h.count(w, now),
+                                p.count(w, now),
+                                "seed {seed} {labels:?} {w:?}"
+                            );
+                            assert_eq!(h.count_le(w, now, 300_000), p.count_le(w, now, 300_000));
+                            for q in [0.5, 0.95, 0.99] {
+                                assert_eq!(h.quantile(w, q, now), p.quantile(w, q, now));
+                            }
+                        }
+                    }
+                    assert_eq!(h.total_count(), p.total_count());
+                    assert_eq!(h.total_sum_ms().to_bits(), p.total_sum_ms().to_bits());
+                    assert_eq!(h.first_at(), p.first_at());
+                    compared += 1;
+                });
+            }
+            assert_eq!(compared, plain.len(), "seed {seed}: the same series");
+            assert!(
+                most_following > 0 && ended,
+                "seed {seed}: followers began and ended"
             );
         }
     }

@@ -80,7 +80,7 @@ impl<'a> RunMetrics<'a> {
         }
     }
 
-    fn outcome_label(&self, outcome: Outcome) -> &'static str {
+    pub(crate) fn outcome_label(&self, outcome: Outcome) -> &'static str {
         if self.maintenance {
             MAINTENANCE_OUTCOME
         } else {

@@ -212,10 +212,10 @@ impl StatsdExporter {
             for s in series {
                 let value = match (s.read(), quantile) {
                     (SeriesRead::Gauge(Some(v)), None) => v,
-                    (SeriesRead::Distribution(h), Some(q)) => {
-                        match h.quantile(SUMMARY_WINDOW, q, now) {
-                            Some(v) => v,
-                            None => continue,
+                    (SeriesRead::Distribution, Some(q)) => {
+                        match s.with_histogram(|h| h.quantile(SUMMARY_WINDOW, q, now)) {
+                            Some(Some(v)) => v,
+                            _ => continue,
                         }
                     }
                     _ => continue,
