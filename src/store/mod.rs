@@ -351,10 +351,7 @@ impl Store {
                     .acquire_timeout(ACQUIRE_TIMEOUT)
                     .connect_with((*p.connect_options()).clone())
                     .await
-                    .map_err(|e| StoreError::Connect {
-                        url: self.url.clone(),
-                        message: e.to_string(),
-                    })?,
+                    .map_err(|e| self.own_pool_error(e))?,
             ),
         };
         Ok(Store {
@@ -389,14 +386,19 @@ impl Store {
             .acquire_timeout(ACQUIRE_TIMEOUT)
             .connect_with((*p.connect_options()).clone())
             .await
-            .map_err(|e| StoreError::Connect {
-                url: self.url.clone(),
-                message: e.to_string(),
-            })?;
+            .map_err(|e| self.own_pool_error(e))?;
         Ok(Store {
             pool: Pool::Sqlite(pool),
             ..self.clone()
         })
+    }
+
+    /// A pool of a handle's own (same database, same options) that could not connect.
+    fn own_pool_error(&self, e: sqlx::Error) -> StoreError {
+        StoreError::Connect {
+            url: self.url.clone(),
+            message: e.to_string(),
+        }
     }
 
     /// Whether this is a PostgreSQL store (several replicas may share it).
