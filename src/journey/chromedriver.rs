@@ -13,6 +13,12 @@ use super::webdriver::StepError;
 const INSTALL_HINT: &str = "install it with `apt-get install chromium chromium-driver`, \
 or point `webdriver.url` at a remote WebDriver (chromedriver or Selenium Grid)";
 
+/// Ports tried before chromedriver's start counts as failed. A port is free when drawn, but
+/// another process (another synmon's chromedriver, an outgoing connection) may take it before
+/// chromedriver binds it: chromedriver then exits at once. Anything else that makes it exit at
+/// start fails every attempt alike, at the cost of a few milliseconds each.
+const START_ATTEMPTS: u32 = 3;
+
 struct Running {
     child: Child,
     url: url::Url,
@@ -84,8 +90,32 @@ impl Chromedriver {
     }
 
     async fn start(&self) -> Result<Running, StepError> {
+        let mut attempt = 1;
+        loop {
+            match self.start_once().await {
+                Err(Start::Exited(status)) if attempt < START_ATTEMPTS => {
+                    tracing::warn!(binary = %self.binary, %status, attempt, "chromedriver exited at start (its port may have been taken); trying another port");
+                    attempt += 1;
+                }
+                Err(Start::Exited(status)) => {
+                    return Err(StepError::error(format!(
+                        "chromedriver `{}` exited at start ({status}), {START_ATTEMPTS} times; \
+                         {INSTALL_HINT}",
+                        self.binary
+                    )));
+                }
+                Err(Start::Failed(e)) => return Err(e),
+                Ok(running) => return Ok(running),
+            }
+        }
+    }
+
+    /// One start on a port of its own; ready only while the child still runs (a chromedriver
+    /// of another process may answer on a port ours could not bind).
+    async fn start_once(&self) -> Result<Running, Start> {
         let port = free_port()
-            .map_err(|e| StepError::error(format!("no free port for chromedriver: {e}")))?;
+            .map_err(|e| StepError::error(format!("no free port for chromedriver: {e}")))
+            .map_err(Start::Failed)?;
         let mut child = Command::new(&self.binary)
             .arg(format!("--port={port}"))
             .arg("--allowed-ips=")
@@ -104,30 +134,29 @@ impl Chromedriver {
                 } else {
                     StepError::error(format!("cannot start chromedriver `{}`: {e}", self.binary))
                 }
-            })?;
+            })
+            .map_err(Start::Failed)?;
         let url: url::Url = format!("http://127.0.0.1:{port}/")
             .parse()
             .expect("static URL");
         let deadline = tokio::time::Instant::now() + self.startup_timeout;
         loop {
-            if self.ready(&url).await {
+            let ready = self.ready(&url).await;
+            if let Ok(Some(status)) = child.try_wait() {
+                return Err(Start::Exited(status));
+            }
+            if ready {
                 self.restarts
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 tracing::info!(port, pid = child.id(), "chromedriver ready");
                 return Ok(Running { child, url });
             }
-            if let Ok(Some(status)) = child.try_wait() {
-                return Err(StepError::error(format!(
-                    "chromedriver `{}` exited at start ({status}); {INSTALL_HINT}",
-                    self.binary
-                )));
-            }
             if tokio::time::Instant::now() >= deadline {
                 kill_group(&mut child).await;
-                return Err(StepError::error(format!(
+                return Err(Start::Failed(StepError::error(format!(
                     "chromedriver did not become ready within {} ms",
                     self.startup_timeout.as_millis()
-                )));
+                ))));
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
@@ -152,6 +181,13 @@ impl Drop for Chromedriver {
             let _ = nix::sys::signal::killpg(pgid, nix::sys::signal::Signal::SIGKILL);
         }
     }
+}
+
+/// Why one start of chromedriver did not give a ready one.
+enum Start {
+    /// It exited before it was ready: worth another port.
+    Exited(std::process::ExitStatus),
+    Failed(StepError),
 }
 
 fn free_port() -> std::io::Result<u16> {

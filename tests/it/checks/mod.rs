@@ -1,5 +1,6 @@
 mod accuracy;
 mod browser_trace;
+mod chromedriver;
 mod dsl;
 mod future_size;
 mod grid;
