@@ -1513,7 +1513,7 @@ impl WindowedHistogram {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use chrono::TimeZone;
 
@@ -1523,10 +1523,11 @@ mod tests {
             .unwrap()
     }
 
-    /// A tiny deterministic generator (no rand dependency in the crate).
-    struct Lcg(u64);
+    /// A tiny deterministic generator (no rand dependency in the crate); the registry's
+    /// tests use it too.
+    pub(crate) struct Lcg(pub(crate) u64);
     impl Lcg {
-        fn next(&mut self) -> u64 {
+        pub(crate) fn next(&mut self) -> u64 {
             self.0 = self
                 .0
                 .wrapping_mul(6_364_136_223_846_793_005)
