@@ -64,6 +64,9 @@ impl std::fmt::Debug for Bidi {
     }
 }
 
+/// The socket's read buffer (see [`Bidi::connect`]).
+const READ_BUFFER: usize = 16 * 1024;
+
 impl Bidi {
     /// Connects to `url` (the session's `webSocketUrl`). `events` receives every event the
     /// session is subscribed to (`{"method": ..., "params": ...}`).
@@ -71,13 +74,18 @@ impl Bidi {
         url: &str,
         events: Option<mpsc::UnboundedSender<Value>>,
     ) -> Result<Self, BidiError> {
-        let (ws, _) =
-            tokio_tungstenite::connect_async(url)
-                .await
-                .map_err(|e| BidiError::Connect {
-                    url: url.to_string(),
-                    detail: e.to_string(),
-                })?;
+        // tungstenite zero-fills its read buffer up to `read_buffer_size` before every read,
+        // also the one that finds nothing more to read after each message: 128 KiB by default,
+        // ~2 % of a browser run's own CPU (BENCHMARKS.md). Our messages are a few KiB; a larger
+        // one still arrives whole (the buffer grows to fit a frame).
+        let config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
+            .read_buffer_size(READ_BUFFER);
+        let (ws, _) = tokio_tungstenite::connect_async_with_config(url, Some(config), true)
+            .await
+            .map_err(|e| BidiError::Connect {
+                url: url.to_string(),
+                detail: e.to_string(),
+            })?;
         let (mut sink, mut stream) = ws.split();
         let (out, mut rx) = mpsc::unbounded_channel::<Message>();
         let pending: Pending = Arc::new(Mutex::new(HashMap::new()));
