@@ -21,6 +21,7 @@ pub mod bidi;
 mod clear;
 pub mod emulation;
 mod intercept;
+mod wire;
 use bidi::{Bidi, BidiError};
 
 /// The `webdriver:` section: which browser, how many sessions, how long to wait for it.
@@ -264,6 +265,14 @@ pub struct Arm<'a> {
     pub follow_navigation: bool,
 }
 
+/// The element an action targets, found (and the action armed) by [`Browser::ready`].
+struct Found {
+    el: fantoccini::elements::Element,
+    handle: Option<ArmHandle>,
+    /// An enabled, writable field with nothing in it: a fill needs no clear first.
+    blank: bool,
+}
+
 /// An armed action, to be awaited with [`Browser::finish`].
 #[derive(Debug)]
 pub struct ArmHandle {
@@ -475,6 +484,11 @@ pub struct Browser {
     watchers: std::sync::Mutex<Vec<String>>,
     /// When the last renewal ended (its commands answered, the run's tab there).
     renewed: Option<tokio::time::Instant>,
+    /// The page channel is installed for every context of the session (else per context).
+    channel_everywhere: bool,
+    /// The hot path's commands on a connection of their own (a local chromedriver only; see
+    /// `wire.rs`); `None`: through fantoccini.
+    wire: Option<wire::Wire>,
     _profile: Profile,
 }
 
@@ -551,34 +565,44 @@ fn bidi_err(what: &str, e: BidiError) -> StepError {
     StepError::error(format!("{what}: {e}"))
 }
 
-/// Gives every new document of `scope` (`userContexts` or `contexts`: `id`) the page channel;
-/// returns the preload script's id.
-async fn install_channel(bidi: &Bidi, scope: &str, id: &str) -> Result<Option<String>, BidiError> {
+/// Gives every new document of `scope` (`userContexts` or `contexts`: `id`; `None`: of every
+/// context of the session) the page channel; returns the preload script's id.
+async fn install_channel(
+    bidi: &Bidi,
+    scope: Option<(&str, &str)>,
+) -> Result<Option<String>, BidiError> {
     let mut params = json!({
         "functionDeclaration": CHANNEL_JS,
         "arguments": [{"type": "channel", "value": {"channel": CHANNEL}}],
     });
-    params[scope] = json!([id]);
+    if let Some((scope, id)) = scope {
+        params[scope] = json!([id]);
+    }
     let v = bidi
         .call("script.addPreloadScript", params, BIDI_TIMEOUT)
         .await?;
     Ok(v["script"].as_str().map(str::to_string))
 }
 
-/// A new user context with the page channel installed and one tab, opened in the background
-/// (the run's tab keeps the focus until the session switches to this one).
-async fn create_context(bidi: &Bidi) -> Result<RunContext, StepError> {
+/// A new user context with the page channel installed (unless the session's own reaches every
+/// context: `channel` false) and one tab, opened in the background (the run's tab keeps the
+/// focus until the session switches to this one).
+async fn create_context(bidi: &Bidi, channel: bool) -> Result<RunContext, StepError> {
     let uc = bidi
         .call("browser.createUserContext", json!({}), BIDI_TIMEOUT)
         .await
         .map_err(|e| bidi_err("creating a user context", e))?;
     let user_context = uc["userContext"].as_str().unwrap_or_default().to_string();
     // Before the tab exists, so that its every document has the channel.
-    let channel_script = install_channel(bidi, "userContexts", &user_context)
-        .await
-        .map_err(|e| tracing::debug!(error = %e, "no page channel: navigations are followed from the navigation's start"))
-        .ok()
-        .flatten();
+    let channel_script = if channel {
+        install_channel(bidi, Some(("userContexts", &user_context)))
+            .await
+            .map_err(|e| tracing::debug!(error = %e, "no page channel: navigations are followed from the navigation's start"))
+            .ok()
+            .flatten()
+    } else {
+        None
+    };
     let tab = bidi
         .call(
             "browsingContext.create",
@@ -631,6 +655,27 @@ async fn delete_context(bidi: &Bidi, run: RunContext) -> Result<(), StepError> {
         .map_err(|e| bidi_err("removing the context's preload script", e))?;
     }
     Ok(())
+}
+
+/// WebDriver's Navigate To with an absolute URL, as it is.
+#[derive(Debug)]
+struct NavigateTo(String);
+
+impl WebDriverCompatibleCommand for NavigateTo {
+    fn endpoint(
+        &self,
+        base: &url::Url,
+        session: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        base.join(&format!("session/{}/url", session.unwrap_or_default()))
+    }
+
+    fn method_and_body(&self, _: &url::Url) -> (http::Method, Option<String>) {
+        (
+            http::Method::POST,
+            Some(json!({ "url": self.0 }).to_string()),
+        )
+    }
 }
 
 #[derive(Debug)]
@@ -705,8 +750,13 @@ impl Browser {
             clears: false,
             watchers: Default::default(),
             renewed: None,
+            wire: None,
+            channel_everywhere: false,
             _profile: Profile(profile),
         };
+        if local && let Ok(Some(session)) = browser.client.session_id().await {
+            browser.wire = wire::Wire::new(endpoint, &session);
+        }
         if let Err(e) = browser.setup(page_load, script, local).await {
             browser.close().await;
             return Err(e);
@@ -749,7 +799,19 @@ impl Browser {
             // be reached (a grid node's address), or that refuses the subscription, is driven
             // as a classic session: a new one per run, navigations timed from outside.
             match self.open_bidi(&ws).await {
-                Ok(bidi) => self.bidi = Some(bidi),
+                Ok(bidi) => {
+                    // The page channel once for the session's every context, instead of a
+                    // preload script added and removed per run's context (two BiDi round
+                    // trips per run, and the browser's work for each).
+                    match install_channel(&bidi, None).await {
+                        Ok(Some(_)) => self.channel_everywhere = true,
+                        Ok(None) => {}
+                        Err(e) => {
+                            tracing::debug!(error = %e, "no session-wide page channel: one per context")
+                        }
+                    }
+                    self.bidi = Some(bidi);
+                }
                 Err(e) => tracing::warn!(error = %e, "WebDriver BiDi unavailable: classic session"),
             }
         }
@@ -813,11 +875,15 @@ impl Browser {
             .await
             .map_err(|e| wd_err("reading the session's window", e))?
             .into();
-        let channel_script = install_channel(&bidi, "contexts", &context)
-            .await
-            .map_err(|e| tracing::debug!(error = %e, "no page channel: navigations are followed from the navigation's start"))
-            .ok()
-            .flatten();
+        let channel_script = if self.channel_everywhere {
+            None
+        } else {
+            install_channel(&bidi, Some(("contexts", &context)))
+                .await
+                .map_err(|e| tracing::debug!(error = %e, "no page channel: navigations are followed from the navigation's start"))
+                .ok()
+                .flatten()
+        };
         self.run = Some(RunContext {
             user_context: "default".into(),
             context,
@@ -842,7 +908,7 @@ impl Browser {
                 Ok(r) => r?,
                 Err(e) => return Err(StepError::error(format!("preparing a context: {e}"))),
             },
-            None => create_context(&bidi).await?,
+            None => create_context(&bidi, !self.channel_everywhere).await?,
         };
         let handle = WindowHandle::try_from(ctx.context.clone())
             .map_err(|e| StepError::error(format!("the new tab's handle: {e}")))?;
@@ -858,13 +924,14 @@ impl Browser {
         if old.is_some() {
             self.runs += 1;
         }
+        let channel = !self.channel_everywhere;
         self.spare = Some(tokio::spawn(async move {
             if let Some(old) = old
                 && let Err(e) = delete_context(&bidi, old).await
             {
                 tracing::warn!(error = %e, "a run's user context was not deleted");
             }
-            create_context(&bidi).await
+            create_context(&bidi, channel).await
         }));
         Ok(())
     }
@@ -1028,7 +1095,21 @@ impl Browser {
     }
 
     async fn classic_goto(&self, url: &str, timeout: Duration) -> Result<(), StepError> {
-        self.client.goto(url).await.map_err(|e| {
+        // fantoccini's `goto` first asks for the current URL to resolve a relative one against
+        // it: a round trip per navigation that an absolute URL (every journey's) does not need.
+        let loaded = match (url::Url::parse(url), &self.wire) {
+            (Ok(u), Some(w)) => w
+                .post("url", json!({ "url": u.as_str() }).to_string())
+                .await
+                .map(drop),
+            (Ok(u), None) => self
+                .client
+                .issue_cmd(NavigateTo(u.to_string()))
+                .await
+                .map(drop),
+            (Err(_), _) => self.client.goto(url).await,
+        };
+        loaded.map_err(|e| {
             if matches!(&e, CmdError::Standard(w) if w.error == ErrorStatus::Timeout) {
                 StepError::fail(format!(
                     "page {url} did not load within {} ms",
@@ -1045,8 +1126,7 @@ impl Browser {
         // Navigation Timing of the document now shown (absent when the browser does not know
         // it: then the following steps judge the page).
         let nav = self
-            .client
-            .execute(NAVIGATION_JS, vec![])
+            .script(false, NAVIGATION_JS, vec![])
             .await
             .ok()
             .and_then(|v| nav_timing(&v).map(|n| (n, v["status"].as_u64())));
@@ -1068,8 +1148,8 @@ impl Browser {
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
             let slice = left.min(SCRIPT_SLICE);
             let res = self
-                .client
-                .execute_async(
+                .script(
+                    true,
                     WAIT_JS,
                     vec![
                         json!(cond),
@@ -1101,6 +1181,78 @@ impl Browser {
         }
     }
 
+    /// WebDriver's Execute Script (`asynchronous`: Execute Async Script) in the session's
+    /// current browsing context.
+    async fn script(
+        &self,
+        asynchronous: bool,
+        script: &str,
+        args: Vec<Value>,
+    ) -> Result<Value, CmdError> {
+        let Some(wire) = &self.wire else {
+            return if asynchronous {
+                self.client.execute_async(script, args).await
+            } else {
+                self.client.execute(script, args).await
+            };
+        };
+        #[derive(Serialize)]
+        struct Exec<'a> {
+            script: &'a str,
+            args: &'a [Value],
+        }
+        let body = serde_json::to_string(&Exec {
+            script,
+            args: &args,
+        })?;
+        let path = if asynchronous {
+            "execute/async"
+        } else {
+            "execute/sync"
+        };
+        wire.post(path, body).await
+    }
+
+    /// Clicks `el` (WebDriver's Element Click: scrolled into view, real pointer events).
+    async fn click_element(&self, el: &fantoccini::elements::Element) -> Result<(), CmdError> {
+        match &self.wire {
+            Some(w) => w
+                .post(&format!("element/{}/click", el.element_id()), "{}".into())
+                .await
+                .map(drop),
+            None => el.click().await,
+        }
+    }
+
+    /// Types `text` into `el` (WebDriver's Element Send Keys: focus, then key events).
+    async fn type_into(
+        &self,
+        el: &fantoccini::elements::Element,
+        text: &str,
+    ) -> Result<(), CmdError> {
+        match &self.wire {
+            Some(w) => w
+                .post(
+                    &format!("element/{}/value", el.element_id()),
+                    json!({ "text": text }).to_string(),
+                )
+                .await
+                .map(drop),
+            None => el.send_keys(text).await,
+        }
+    }
+
+    /// Empties `el` (WebDriver's Element Clear).
+    async fn clear_element(&self, el: &fantoccini::elements::Element) -> Result<(), CmdError> {
+        match &self.wire {
+            Some(w) => w
+                .post(&format!("element/{}/clear", el.element_id()), "{}".into())
+                .await
+                .map(drop),
+            None => el.clear().await,
+        }
+    }
+
     fn token(&self) -> String {
         let n = self
             .tokens
@@ -1118,8 +1270,8 @@ impl Browser {
         };
         let token = self.token();
         let v = self
-            .client
-            .execute(
+            .script(
+                false,
                 ARM_NOW_JS,
                 vec![json!(cond), json!(start.js()), json!(token), json!(false)],
             )
@@ -1193,7 +1345,7 @@ impl Browser {
         selector: &str,
         arm: Option<&Arm<'_>>,
         timeout: Duration,
-    ) -> Result<(fantoccini::elements::Element, Option<ArmHandle>), StepError> {
+    ) -> Result<Found, StepError> {
         let token = self.token();
         let watch = async {
             match arm {
@@ -1214,8 +1366,8 @@ impl Browser {
                 let left = deadline.saturating_duration_since(tokio::time::Instant::now());
                 let slice = left.min(SCRIPT_SLICE);
                 let res = self
-                    .client
-                    .execute_async(
+                    .script(
+                        true,
                         READY_JS,
                         vec![
                             json!(selector),
@@ -1270,7 +1422,11 @@ impl Browser {
             until: a.until.is_some(),
             pre: v["pre"] == json!(true),
         });
-        Ok((el, handle))
+        Ok(Found {
+            el,
+            handle,
+            blank: v["blank"] == json!(true),
+        })
     }
 
     pub async fn click(&self, selector: &str, timeout: Duration) -> Result<(), StepError> {
@@ -1295,8 +1451,10 @@ impl Browser {
         timeout: Duration,
         arm: Option<&Arm<'_>>,
     ) -> Result<Option<ArmHandle>, StepError> {
-        let (el, h) = self.ready(selector, arm, timeout).await?;
-        el.click().await.map_err(|e| wd_err(selector, e))?;
+        let Found { el, handle: h, .. } = self.ready(selector, arm, timeout).await?;
+        self.click_element(&el)
+            .await
+            .map_err(|e| wd_err(selector, e))?;
         Ok(h)
     }
 
@@ -1308,14 +1466,22 @@ impl Browser {
         timeout: Duration,
         arm: Option<&Arm<'_>>,
     ) -> Result<Option<ArmHandle>, StepError> {
-        let (el, h) = self.ready(selector, arm, timeout).await?;
-        el.clear().await.map_err(|e| wd_err(selector, e))?;
+        let Found { el, handle, blank } = self.ready(selector, arm, timeout).await?;
+        // An empty field is typed into at once: chromedriver's clear of an empty field fires no
+        // event, so it would only cost a round trip (one per `fill`, most of them).
+        if !blank {
+            self.clear_element(&el)
+                .await
+                .map_err(|e| wd_err(selector, e))?;
+        }
         let mut text = value.to_string();
         if submit {
             text.push('\u{e007}');
         }
-        el.send_keys(&text).await.map_err(|e| wd_err(selector, e))?;
-        Ok(h)
+        self.type_into(&el, &text)
+            .await
+            .map_err(|e| wd_err(selector, e))?;
+        Ok(handle)
     }
 
     pub async fn select_armed(
@@ -1326,7 +1492,7 @@ impl Browser {
         timeout: Duration,
         arm: Option<&Arm<'_>>,
     ) -> Result<Option<ArmHandle>, StepError> {
-        let (el, h) = self.ready(selector, arm, timeout).await?;
+        let Found { el, handle: h, .. } = self.ready(selector, arm, timeout).await?;
         let r = match (value, label) {
             (Some(v), _) => el.select_by_value(v).await,
             (None, Some(l)) => el.select_by_label(l).await,
@@ -1345,8 +1511,8 @@ impl Browser {
     ) -> Result<Option<ArmHandle>, StepError> {
         match selector {
             Some(s) => {
-                let (el, h) = self.ready(s, arm, timeout).await?;
-                el.send_keys(key).await.map_err(|e| wd_err(s, e))?;
+                let Found { el, handle: h, .. } = self.ready(s, arm, timeout).await?;
+                self.type_into(&el, key).await.map_err(|e| wd_err(s, e))?;
                 Ok(h)
             }
             None => {
@@ -1361,7 +1527,8 @@ impl Browser {
                                 _ => None,
                             }
                         };
-                        let armed = self.client.execute(
+                        let armed = self.script(
+                            false,
                             ARM_NOW_JS,
                             vec![
                                 json!(a.until),
@@ -1386,7 +1553,9 @@ impl Browser {
                     .active_element()
                     .await
                     .map_err(|e| wd_err("active element", e))?;
-                el.send_keys(key).await.map_err(|e| wd_err("press", e))?;
+                self.type_into(&el, key)
+                    .await
+                    .map_err(|e| wd_err("press", e))?;
                 Ok(h)
             }
         }
@@ -1431,8 +1600,8 @@ impl Browser {
             let slice = left.min(SCRIPT_SLICE);
             let last = slice >= left;
             let res = self
-                .client
-                .execute_async(
+                .script(
+                    true,
                     AWAIT_JS,
                     vec![
                         json!(crate::config::duration::millis_u64(slice)),
@@ -1500,8 +1669,8 @@ impl Browser {
             let slice = left.min(SCRIPT_SLICE);
             let last = slice >= left;
             let res = self
-                .client
-                .execute_async(
+                .script(
+                    true,
                     NAV_AWAIT_JS,
                     vec![
                         json!(watched),
@@ -1563,8 +1732,7 @@ impl Browser {
                 _ => e,
             })?;
         let v = self
-            .client
-            .execute(
+            .script(false,
                 "var e = document.querySelector(arguments[0]); return e ? (('value' in e && e.tagName !== 'LI' && e.tagName !== 'BUTTON') ? e.value : e.textContent) : null;",
                 vec![json!(selector)],
             )
@@ -1585,8 +1753,7 @@ impl Browser {
         };
         let waited = self.wait_for(&cond, timeout).await?;
         let v = self
-            .client
-            .execute(
+            .script(false,
                 "var e = document.querySelector(arguments[0]); return e ? e.getAttribute(arguments[1]) : null;",
                 vec![json!(selector), json!(attr)],
             )
@@ -1613,8 +1780,7 @@ impl Browser {
     /// The page's HTML with every password field's value removed.
     pub async fn html_masked(&self) -> Result<String, StepError> {
         let v = self
-            .client
-            .execute(
+            .script(false,
                 "document.querySelectorAll('input[type=password]').forEach(function (e) { e.setAttribute('value', '***'); }); return document.documentElement.outerHTML;",
                 vec![],
             )
@@ -1645,8 +1811,7 @@ impl Browser {
 
     /// Navigation timing, Web Vitals and failed/slow requests of the current page.
     pub async fn evidence(&self, slow_ms: u64) -> Option<Value> {
-        self.client
-            .execute_async(EVIDENCE_JS, vec![json!(slow_ms)])
+        self.script(true, EVIDENCE_JS, vec![json!(slow_ms)])
             .await
             .ok()
     }
@@ -1654,8 +1819,7 @@ impl Browser {
     /// Runs `script` (a function body; `return` gives the result) in the page and returns its
     /// JSON result. For benchmarks and diagnostics that read what the page itself recorded.
     pub async fn eval(&self, script: &str) -> Result<Value, StepError> {
-        self.client
-            .execute(script, vec![])
+        self.script(false, script, vec![])
             .await
             .map_err(|e| wd_err("running a page script", e))
     }

@@ -98,7 +98,7 @@ impl Browser {
         timeout: Duration,
         arm: Option<&Arm<'_>>,
     ) -> Result<Option<ArmHandle>, StepError> {
-        let (el, h) = self.ready(selector, arm, timeout).await?;
+        let super::Found { el, handle: h, .. } = self.ready(selector, arm, timeout).await?;
         let mouse = MouseActions::new("synmon-mouse".into()).then(PointerAction::MoveToElement {
             element: el,
             duration: None,
@@ -123,7 +123,7 @@ impl Browser {
         timeout: Duration,
         arm: Option<&Arm<'_>>,
     ) -> Result<Option<ArmHandle>, StepError> {
-        let (el, h) = self.ready(selector, arm, timeout).await?;
+        let super::Found { el, handle: h, .. } = self.ready(selector, arm, timeout).await?;
         el.send_keys(&file.to_string_lossy())
             .await
             .map_err(|e| wd_err(selector, e))?;
@@ -134,7 +134,7 @@ impl Browser {
     pub async fn frame(&self, to: FrameSel<'_>, timeout: Duration) -> Result<(), StepError> {
         match to {
             FrameSel::Element(selector) => {
-                let (el, _) = self.ready(selector, None, timeout).await?;
+                let super::Found { el, .. } = self.ready(selector, None, timeout).await?;
                 el.enter_frame().await.map_err(|e| wd_err(selector, e))
             }
             FrameSel::Parent => self
@@ -301,8 +301,7 @@ impl Browser {
         value: &str,
         session: bool,
     ) -> Result<(), StepError> {
-        self.client
-            .execute(
+        self.script(false,
                 "(arguments[2] ? window.sessionStorage : window.localStorage).setItem(arguments[0], arguments[1]);",
                 vec![json!(key), json!(value), json!(session)],
             )
@@ -325,8 +324,8 @@ impl Browser {
             |left: Duration| json!(crate::config::duration::millis_u64(left.min(SCRIPT_SLICE)));
         let left = timeout;
         let mut res = self
-            .client
-            .execute_async(
+            .script(
+                true,
                 SCRIPT_RUN_JS,
                 vec![json!(js), json!(args), json!(is_async), slice(left)],
             )
@@ -378,10 +377,7 @@ impl Browser {
                 Err(e) => return Err(wd_err("running the script", e)),
             }
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-            res = self
-                .client
-                .execute_async(SCRIPT_AWAIT_JS, vec![slice(left)])
-                .await;
+            res = self.script(true, SCRIPT_AWAIT_JS, vec![slice(left)]).await;
         }
     }
 
@@ -392,8 +388,7 @@ impl Browser {
         attr: Option<&str>,
     ) -> Result<ElementState, StepError> {
         let v = self
-            .client
-            .execute(ELEMENT_STATE_JS, vec![json!(selector), json!(attr)])
+            .script(false, ELEMENT_STATE_JS, vec![json!(selector), json!(attr)])
             .await
             .map_err(|e| wd_err(selector, e))?;
         serde_json::from_value(v.clone())
@@ -404,7 +399,7 @@ impl Browser {
     /// hold yet looks again then, without polling the page on a timer.
     pub async fn next_change(&self, wait: Duration) -> Result<(), StepError> {
         let ms = crate::config::duration::millis_u64(wait.min(SCRIPT_SLICE));
-        match self.client.execute_async(CHANGED_JS, vec![json!(ms)]).await {
+        match self.script(true, CHANGED_JS, vec![json!(ms)]).await {
             Ok(_) => Ok(()),
             Err(e) if is_navigation_interruption(&e) || is_script_timeout(&e) => Ok(()),
             Err(e) => Err(wd_err("watching the page", e)),
@@ -419,8 +414,7 @@ impl Browser {
     ) -> Result<Vec<SeenRequest>, StepError> {
         let ms = crate::config::duration::millis_u64(wait.min(SCRIPT_SLICE));
         match self
-            .client
-            .execute_async(REQUESTS_JS, vec![json!(known), json!(ms)])
+            .script(true, REQUESTS_JS, vec![json!(known), json!(ms)])
             .await
         {
             Ok(v) => serde_json::from_value(v.clone()).map_err(|e| {

@@ -250,6 +250,73 @@ async fn each_assertion_fails_with_step_selector_expected_actual_and_a_screensho
     f.driver.shutdown().await;
 }
 
+/// A `fill` replaces what a field holds (WebDriver's Element Clear, then typing) and types into
+/// an empty field without the Clear, which would fire nothing there (chromedriver's clear of an
+/// empty field sends no event) and cost a round trip. The page sees the same events either way:
+/// recorded per field, with the chromedriver's own log counting the Clear commands it got.
+const FILLS: &str = r##"name: fills
+steps:
+  - goto: /order
+  - script:
+      js: |
+        document.body.insertAdjacentHTML('beforeend',
+          '<input id="full" value="old text"><input id="empty"><textarea id="area">kept?</textarea>');
+        window.seen = [];
+        ['full', 'empty', 'area'].forEach(function (id) {
+          ['focus', 'blur', 'change'].forEach(function (t) {
+            document.getElementById(id).addEventListener(t, function () { window.seen.push(id + ':' + t); });
+          });
+        });
+        return true;
+  - fill: { selector: "#empty", value: "typed" }
+  - fill: { selector: "#full", value: "new" }
+  - fill: { selector: "#area", value: "replaced" }
+  - script:
+      js: |
+        return { empty: document.getElementById('empty').value,
+                 full: document.getElementById('full').value,
+                 area: document.getElementById('area').value,
+                 seen: window.seen.join(' ') };
+      expect: { equals: { empty: typed, full: new, area: replaced, seen: "empty:focus empty:change empty:blur full:focus full:change full:blur full:focus full:change full:blur area:focus area:change area:blur area:focus" } }
+    name: values and events
+"##;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fill_replaces_a_fields_text_and_sends_no_clear_for_an_empty_one() {
+    let _b = BROWSER.lock().await;
+    let journeys = tempfile::tempdir().unwrap();
+    std::fs::write(journeys.path().join("fills.yaml"), FILLS).unwrap();
+    // chromedriver with its command log, to count the Clear commands it was sent.
+    let log = journeys.path().join("chromedriver.log");
+    let wrapper = journeys.path().join("logging-chromedriver");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\nexec /usr/bin/chromedriver --log-path={} --log-level=INFO \"$@\"\n",
+            log.display()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let f = fixture_with(
+        journeys.path(),
+        &format!("webdriver:\n  chromedriver: \"{}\"\n", wrapper.display()),
+    )
+    .await;
+    let j = f.cfg.journey("fills").unwrap();
+    let r = f.runner.run(&j, &f.target).await;
+    assert_eq!(r.outcome, Outcome::Pass, "{}", describe(&r));
+    f.driver.shutdown().await;
+    let log = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(
+        log.matches("COMMAND ClearElement").count(),
+        2,
+        "one Clear each for the two fields that held text"
+    );
+    assert_eq!(log.matches("COMMAND TypeElement").count(), 3);
+}
+
 /// `viewport`, `device` and `network` apply to their run only: browsers are pooled (one here),
 /// and the run after an emulated one, on the same browser, sees a desktop window, no touch
 /// screen, the browser's own user agent and an online, unthrottled network.
