@@ -657,44 +657,31 @@ async fn delete_context(bidi: &Bidi, run: RunContext) -> Result<(), StepError> {
     Ok(())
 }
 
-/// WebDriver's Navigate To with an absolute URL, as it is.
+/// A POST to one of the session's endpoints (`path` under `session/{id}/`) with a JSON body,
+/// for the commands fantoccini has no call for, or none that sends them as they are: Navigate
+/// To with an absolute URL, chromedriver's browser log, a cookie without the domain
+/// fantoccini would fill in.
 #[derive(Debug)]
-struct NavigateTo(String);
-
-impl WebDriverCompatibleCommand for NavigateTo {
-    fn endpoint(
-        &self,
-        base: &url::Url,
-        session: Option<&str>,
-    ) -> Result<url::Url, url::ParseError> {
-        base.join(&format!("session/{}/url", session.unwrap_or_default()))
-    }
-
-    fn method_and_body(&self, _: &url::Url) -> (http::Method, Option<String>) {
-        (
-            http::Method::POST,
-            Some(json!({ "url": self.0 }).to_string()),
-        )
-    }
+struct SessionPost {
+    path: &'static str,
+    body: String,
 }
 
-#[derive(Debug)]
-struct GetBrowserLog;
-
-impl WebDriverCompatibleCommand for GetBrowserLog {
+impl WebDriverCompatibleCommand for SessionPost {
     fn endpoint(
         &self,
         base: &url::Url,
         session: Option<&str>,
     ) -> Result<url::Url, url::ParseError> {
-        base.join(&format!("session/{}/se/log", session.unwrap_or_default()))
+        base.join(&format!(
+            "session/{}/{}",
+            session.unwrap_or_default(),
+            self.path
+        ))
     }
 
     fn method_and_body(&self, _: &url::Url) -> (http::Method, Option<String>) {
-        (
-            http::Method::POST,
-            Some(r#"{"type":"browser"}"#.to_string()),
-        )
+        (http::Method::POST, Some(self.body.clone()))
     }
 }
 
@@ -1104,7 +1091,10 @@ impl Browser {
                 .map(drop),
             (Ok(u), None) => self
                 .client
-                .issue_cmd(NavigateTo(u.to_string()))
+                .issue_cmd(SessionPost {
+                    path: "url",
+                    body: json!({ "url": u.as_str() }).to_string(),
+                })
                 .await
                 .map(drop),
             (Err(_), _) => self.client.goto(url).await,
@@ -1794,7 +1784,11 @@ impl Browser {
 
     /// The browser console (chromedriver's log endpoint; empty where a remote does not have it).
     pub async fn console_log(&self) -> Vec<String> {
-        match self.client.issue_cmd(GetBrowserLog).await {
+        let log = SessionPost {
+            path: "se/log",
+            body: r#"{"type":"browser"}"#.to_string(),
+        };
+        match self.client.issue_cmd(log).await {
             Ok(Value::Array(entries)) => entries
                 .iter()
                 .map(|e| {

@@ -279,8 +279,14 @@ impl Browser {
         if let Some(d) = &c.domain {
             cookie["domain"] = json!(d);
         }
+        // Add Cookie with the cookie as written: fantoccini's own sends an empty domain when
+        // none is given, which chromedriver refuses, and a domain it fills in makes a domain
+        // cookie, which the browser refuses for an IP address.
         self.client
-            .issue_cmd(AddCookie(json!({ "cookie": cookie })))
+            .issue_cmd(super::SessionPost {
+                path: "cookie",
+                body: json!({ "cookie": cookie }).to_string(),
+            })
             .await
             .map(drop)
             .map_err(|e| wd_err(&format!("setting cookie `{}`", c.name), e))
@@ -423,25 +429,5 @@ impl Browser {
             Err(e) if is_navigation_interruption(&e) || is_script_timeout(&e) => Ok(Vec::new()),
             Err(e) => Err(wd_err("reading the performance timeline", e)),
         }
-    }
-}
-
-/// WebDriver's Add Cookie with the cookie as written: fantoccini's own sends an empty domain
-/// when none is given, which chromedriver refuses, and a domain it fills in makes a domain
-/// cookie, which the browser refuses for an IP address.
-#[derive(Debug)]
-struct AddCookie(Value);
-
-impl fantoccini::wd::WebDriverCompatibleCommand for AddCookie {
-    fn endpoint(
-        &self,
-        base: &url::Url,
-        session: Option<&str>,
-    ) -> Result<url::Url, url::ParseError> {
-        base.join(&format!("session/{}/cookie", session.unwrap_or_default()))
-    }
-
-    fn method_and_body(&self, _: &url::Url) -> (http::Method, Option<String>) {
-        (http::Method::POST, Some(self.0.to_string()))
     }
 }

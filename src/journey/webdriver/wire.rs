@@ -74,7 +74,7 @@ impl Wire {
             if !reusable {
                 *guard = Some(self.connect().await?);
             }
-            let Conn { send, driver } = guard.as_mut().expect("connection just set");
+            let conn = guard.as_mut().expect("connection just set");
             let req = hyper::Request::post(&uri)
                 .header(hyper::header::HOST, &self.authority)
                 .header(
@@ -83,16 +83,10 @@ impl Wire {
                 )
                 .body(Full::new(body.clone()))
                 .map_err(|e| CmdError::InvalidArgument(path.to_string(), e.to_string()))?;
-            let exchange = async {
-                let resp = send.send_request(req).await?;
-                let status = resp.status();
-                let body = resp.into_body().collect().await?.to_bytes();
-                Ok::<_, hyper::Error>((status, body))
-            };
-            let answer = tokio::select! {
-                r = exchange => r.map_err(Failure::Http),
-                r = driver.as_mut() => Err(Failure::Closed(r.err())),
-            };
+            let (answer, ended) = exchange(conn, req).await;
+            if ended {
+                *guard = None;
+            }
             match answer {
                 Ok((status, body)) => {
                     drop(guard);
@@ -120,6 +114,42 @@ impl Wire {
             send,
             driver: Box::pin(driver),
         })
+    }
+}
+
+/// Sends `req` on `c` and reads the whole answer, driving the connection meanwhile. Also says
+/// whether the connection ended (it must not be polled again).
+async fn exchange(
+    c: &mut Conn,
+    req: hyper::Request<Full<Bytes>>,
+) -> (Result<(hyper::StatusCode, Bytes), Failure>, bool) {
+    let Conn { send, driver } = c;
+    let exchange = async {
+        let resp = send.send_request(req).await?;
+        let status = resp.status();
+        let body = resp.into_body().collect().await?.to_bytes();
+        Ok::<_, hyper::Error>((status, body))
+    };
+    let mut exchange = std::pin::pin!(exchange);
+    tokio::select! {
+        biased;
+        r = &mut exchange => (r.map_err(Failure::Http), false),
+        r = driver.as_mut() => match r {
+            // The connection ended (`Connection: close`, or the driver went away): what it
+            // delivered before ending is the exchange's to finish; with nothing delivered, the
+            // exchange fails at once.
+            Ok(()) => (
+                exchange.await.map_err(|e| {
+                    if e.is_canceled() {
+                        Failure::Http(e)
+                    } else {
+                        Failure::Closed(Some(e))
+                    }
+                }),
+                true,
+            ),
+            Err(e) => (Err(Failure::Closed(Some(e))), true),
+        },
     }
 }
 
@@ -213,6 +243,70 @@ mod tests {
             answer_of(true, b"<html>"),
             Err(CmdError::NotJson(_))
         ));
+    }
+
+    /// A fake driver on the loopback: answers `answers` requests, one per connection, each with
+    /// `Connection: close` when `close` (else it closes without answering), and counts the
+    /// connections it accepted.
+    async fn fake_driver(
+        close_after_answer: bool,
+    ) -> (url::Url, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = url::Url::parse(&format!("http://{}/", listener.local_addr().unwrap())).unwrap();
+        let accepted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let count = accepted.clone();
+        tokio::spawn(async move {
+            loop {
+                let (mut sock, _) = listener.accept().await.unwrap();
+                let n = count.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+                let mut buf = vec![0u8; 4096];
+                let mut got = Vec::new();
+                // Headers and the (small) body of one request.
+                while !got.windows(4).any(|w| w == b"\r\n\r\n") || !got.ends_with(b"}") {
+                    let k = sock.read(&mut buf).await.unwrap();
+                    if k == 0 {
+                        break;
+                    }
+                    got.extend_from_slice(&buf[..k]);
+                }
+                if close_after_answer {
+                    let body = format!("{{\"value\":{n}}}");
+                    let resp = format!(
+                        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                        body.len()
+                    );
+                    sock.write_all(resp.as_bytes()).await.unwrap();
+                }
+                drop(sock);
+            }
+        });
+        (url, accepted)
+    }
+
+    #[tokio::test]
+    async fn a_connection_the_driver_closed_is_replaced_before_the_next_command() {
+        let (url, accepted) = fake_driver(true).await;
+        let w = Wire::new(&url, "s1").unwrap();
+        for i in 1..=3u64 {
+            let v = w
+                .post("execute/sync", r#"{"script":"","args":[]}"#.into())
+                .await;
+            assert_eq!(v.unwrap(), serde_json::json!(i), "command {i}");
+        }
+        assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 3);
+    }
+
+    #[tokio::test]
+    async fn a_command_the_driver_took_and_never_answered_is_not_sent_again() {
+        let (url, accepted) = fake_driver(false).await;
+        let w = Wire::new(&url, "s1").unwrap();
+        let e = w
+            .post("element/e1/click", "{}".into())
+            .await
+            .expect_err("no answer came");
+        assert!(matches!(e, CmdError::Lost(_)), "{e:?}");
+        assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 1);
     }
 
     #[test]
