@@ -657,13 +657,11 @@ async fn delete_context(bidi: &Bidi, run: RunContext) -> Result<(), StepError> {
     Ok(())
 }
 
-/// A POST to one of the session's endpoints (`path` under `session/{id}/`) with a JSON body,
-/// for the commands fantoccini has no call for, or none that sends them as they are: Navigate
-/// To with an absolute URL, chromedriver's browser log, a cookie without the domain
-/// fantoccini would fill in.
+/// A POST to one of the session's endpoints (`path` under `session/{id}/`) with a JSON body, as
+/// it is: what [`Browser::post`] sends through fantoccini where the wire does not reach.
 #[derive(Debug)]
 struct SessionPost {
-    path: &'static str,
+    path: String,
     body: String,
 }
 
@@ -1084,20 +1082,12 @@ impl Browser {
     async fn classic_goto(&self, url: &str, timeout: Duration) -> Result<(), StepError> {
         // fantoccini's `goto` first asks for the current URL to resolve a relative one against
         // it: a round trip per navigation that an absolute URL (every journey's) does not need.
-        let loaded = match (url::Url::parse(url), &self.wire) {
-            (Ok(u), Some(w)) => w
+        let loaded = match url::Url::parse(url) {
+            Ok(u) => self
                 .post("url", json!({ "url": u.as_str() }).to_string())
                 .await
                 .map(drop),
-            (Ok(u), None) => self
-                .client
-                .issue_cmd(SessionPost {
-                    path: "url",
-                    body: json!({ "url": u.as_str() }).to_string(),
-                })
-                .await
-                .map(drop),
-            (Err(_), _) => self.client.goto(url).await,
+            Err(_) => self.client.goto(url).await,
         };
         loaded.map_err(|e| {
             if matches!(&e, CmdError::Standard(w) if w.error == ErrorStatus::Timeout) {
@@ -1171,6 +1161,23 @@ impl Browser {
         }
     }
 
+    /// POSTs `body` to the session's `path`: on the wire where there is one (a local
+    /// chromedriver, see `wire.rs`), else through fantoccini's client. Returns the answer's
+    /// `value`.
+    async fn post(&self, path: &str, body: String) -> Result<Value, CmdError> {
+        match &self.wire {
+            Some(w) => w.post(path, body).await,
+            None => {
+                self.client
+                    .issue_cmd(SessionPost {
+                        path: path.to_string(),
+                        body,
+                    })
+                    .await
+            }
+        }
+    }
+
     /// WebDriver's Execute Script (`asynchronous`: Execute Async Script) in the session's
     /// current browsing context.
     async fn script(
@@ -1179,13 +1186,6 @@ impl Browser {
         script: &str,
         args: Vec<Value>,
     ) -> Result<Value, CmdError> {
-        let Some(wire) = &self.wire else {
-            return if asynchronous {
-                self.client.execute_async(script, args).await
-            } else {
-                self.client.execute(script, args).await
-            };
-        };
         #[derive(Serialize)]
         struct Exec<'a> {
             script: &'a str,
@@ -1200,47 +1200,34 @@ impl Browser {
         } else {
             "execute/sync"
         };
-        wire.post(path, body).await
+        self.post(path, body).await
     }
 
-    /// Clicks `el` (WebDriver's Element Click: scrolled into view, real pointer events).
-    async fn click_element(&self, el: &fantoccini::elements::Element) -> Result<(), CmdError> {
-        match &self.wire {
-            Some(w) => w
-                .post(&format!("element/{}/click", el.element_id()), "{}".into())
-                .await
-                .map(drop),
-            None => el.click().await,
+    /// An element command (`click`: Element Click, scrolled into view, real pointer events;
+    /// `value`: Element Send Keys; `clear`: Element Clear), whose answer is `null`.
+    async fn on_element(
+        &self,
+        el: &fantoccini::elements::Element,
+        command: &str,
+        body: String,
+    ) -> Result<(), CmdError> {
+        match self
+            .post(&format!("element/{}/{command}", el.element_id()), body)
+            .await?
+        {
+            Value::Null => Ok(()),
+            other => Err(CmdError::NotW3C(other)),
         }
     }
 
-    /// Types `text` into `el` (WebDriver's Element Send Keys: focus, then key events).
+    /// Types `text` into `el` (focus, then key events).
     async fn type_into(
         &self,
         el: &fantoccini::elements::Element,
         text: &str,
     ) -> Result<(), CmdError> {
-        match &self.wire {
-            Some(w) => w
-                .post(
-                    &format!("element/{}/value", el.element_id()),
-                    json!({ "text": text }).to_string(),
-                )
-                .await
-                .map(drop),
-            None => el.send_keys(text).await,
-        }
-    }
-
-    /// Empties `el` (WebDriver's Element Clear).
-    async fn clear_element(&self, el: &fantoccini::elements::Element) -> Result<(), CmdError> {
-        match &self.wire {
-            Some(w) => w
-                .post(&format!("element/{}/clear", el.element_id()), "{}".into())
-                .await
-                .map(drop),
-            None => el.clear().await,
-        }
+        self.on_element(el, "value", json!({ "text": text }).to_string())
+            .await
     }
 
     fn token(&self) -> String {
@@ -1442,7 +1429,7 @@ impl Browser {
         arm: Option<&Arm<'_>>,
     ) -> Result<Option<ArmHandle>, StepError> {
         let Found { el, handle: h, .. } = self.ready(selector, arm, timeout).await?;
-        self.click_element(&el)
+        self.on_element(&el, "click", "{}".into())
             .await
             .map_err(|e| wd_err(selector, e))?;
         Ok(h)
@@ -1460,7 +1447,7 @@ impl Browser {
         // An empty field is typed into at once: chromedriver's clear of an empty field fires no
         // event, so it would only cost a round trip (one per `fill`, most of them).
         if !blank {
-            self.clear_element(&el)
+            self.on_element(&el, "clear", "{}".into())
                 .await
                 .map_err(|e| wd_err(selector, e))?;
         }
@@ -1784,11 +1771,10 @@ impl Browser {
 
     /// The browser console (chromedriver's log endpoint; empty where a remote does not have it).
     pub async fn console_log(&self) -> Vec<String> {
-        let log = SessionPost {
-            path: "se/log",
-            body: r#"{"type":"browser"}"#.to_string(),
-        };
-        match self.client.issue_cmd(log).await {
+        match self
+            .post("se/log", r#"{"type":"browser"}"#.to_string())
+            .await
+        {
             Ok(Value::Array(entries)) => entries
                 .iter()
                 .map(|e| {

@@ -282,11 +282,7 @@ impl Browser {
         // Add Cookie with the cookie as written: fantoccini's own sends an empty domain when
         // none is given, which chromedriver refuses, and a domain it fills in makes a domain
         // cookie, which the browser refuses for an IP address.
-        self.client
-            .issue_cmd(super::SessionPost {
-                path: "cookie",
-                body: json!({ "cookie": cookie }).to_string(),
-            })
+        self.post("cookie", json!({ "cookie": cookie }).to_string())
             .await
             .map(drop)
             .map_err(|e| wd_err(&format!("setting cookie `{}`", c.name), e))

@@ -7,8 +7,9 @@
 //! third of the command's CPU on our side (BENCHMARKS.md, "Browser runs: synmon's own CPU,
 //! session 16"), and a browser run sends 25-30 of them. Here the command is written and its
 //! answer read by the task that awaits it, on one kept-alive HTTP/1.1 connection (hyper's own
-//! client connection, polled beside the request). Everything else (session setup, windows,
-//! frames, cookies, screenshots) stays with fantoccini; both talk to the same session.
+//! client connection, polled beside the request); so do the commands synmon sends as they are
+//! (a cookie, the browser log: `Browser::post`). Everything else (session setup, windows,
+//! frames, screenshots) stays with fantoccini; both talk to the same session.
 //!
 //! Only for a local chromedriver (plain HTTP on the loopback): a remote endpoint (a grid behind
 //! TLS or a proxy with credentials) keeps fantoccini's client.
