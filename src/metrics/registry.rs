@@ -1348,9 +1348,6 @@ pub(crate) mod tests {
     #[test]
     fn followers_answer_exactly_like_series_recorded_apart() {
         use crate::metrics::window::tests::Lcg;
-        fn below(rng: &mut Lcg, n: u64) -> u64 {
-            rng.next() % n
-        }
         type Key = (&'static str, Vec<(&'static str, String)>);
         fn key(def: &'static MetricDef, labels: &[(&str, &str)]) -> Key {
             (
@@ -1379,13 +1376,12 @@ pub(crate) mod tests {
                 ended |= following < previous;
                 most_following = most_following.max(following);
                 previous = following;
-                second += below(&mut rng, 90) as i64;
+                second += rng.below(90) as i64;
                 let at = t(0, second);
-                let check = ["a", "b", "c"][below(&mut rng, 3) as usize];
-                let ms = |rng: &mut Lcg| (1 + below(rng, 5_000)) as f64 / 7.0;
-                let outcome =
-                    [Outcome::Pass, Outcome::Pass, Outcome::Fail][below(&mut rng, 3) as usize];
-                let kind = below(&mut rng, 10);
+                let check = ["a", "b", "c"][rng.below(3) as usize];
+                let ms = |rng: &mut Lcg| (1 + rng.below(5_000)) as f64 / 7.0;
+                let outcome = [Outcome::Pass, Outcome::Pass, Outcome::Fail][rng.below(3) as usize];
+                let kind = rng.below(10);
                 if kind == 0 {
                     // An overrun's skipped slot, or a replayed run: the check latency alone.
                     let v = ms(&mut rng);
@@ -1436,7 +1432,7 @@ pub(crate) mod tests {
                     plain.entry(k.clone()).or_default().record(*v, at);
                 }
                 plain.entry(check_key).or_default().record(check_ms, at);
-                if below(&mut rng, 50) == 0 {
+                if rng.below(50) == 0 {
                     r.maintain(at);
                     for h in plain.values_mut() {
                         h.advance(at);

@@ -1534,6 +1534,11 @@ pub(crate) mod tests {
                 .wrapping_add(1_442_695_040_888_963_407);
             self.0 >> 33
         }
+
+        /// A draw in `0..n`.
+        pub(crate) fn below(&mut self, n: u64) -> u64 {
+            self.next() % n
+        }
     }
 
     #[test]

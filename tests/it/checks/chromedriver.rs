@@ -1,28 +1,25 @@
 //! The chromedriver supervisor's start: a chromedriver that exits at once (its port taken by
 //! another process between the draw and its bind) is started again on another port.
 
-use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::time::Duration;
 
 use synmon::journey::chromedriver::Chromedriver;
 
+use crate::support::chromedriver_wrapper;
+
 /// A wrapper script that exits with 1 its first `failures` times, then runs the real
 /// chromedriver with the arguments it was given; it counts its starts in `<dir>/starts`.
 fn flaky_chromedriver(dir: &Path, failures: u32) -> String {
     let starts = dir.join("starts");
-    let script = dir.join("flaky-chromedriver");
-    std::fs::write(
-        &script,
-        format!(
-            "#!/bin/sh\nn=$(cat '{s}' 2>/dev/null || echo 0)\necho $((n + 1)) > '{s}'\n\
-             [ \"$n\" -ge {failures} ] || exit 1\nexec /usr/bin/chromedriver \"$@\"\n",
-            s = starts.display()
-        ),
-    )
-    .unwrap();
-    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
-    script.display().to_string()
+    let before = format!(
+        "n=$(cat '{s}' 2>/dev/null || echo 0)\necho $((n + 1)) > '{s}'\n\
+         [ \"$n\" -ge {failures} ] || exit 1\n",
+        s = starts.display()
+    );
+    chromedriver_wrapper(dir, "flaky-chromedriver", &before, "")
+        .display()
+        .to_string()
 }
 
 fn starts(dir: &Path) -> String {

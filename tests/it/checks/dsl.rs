@@ -288,17 +288,12 @@ async fn a_fill_replaces_a_fields_text_and_sends_no_clear_for_an_empty_one() {
     std::fs::write(journeys.path().join("fills.yaml"), FILLS).unwrap();
     // chromedriver with its command log, to count the Clear commands it was sent.
     let log = journeys.path().join("chromedriver.log");
-    let wrapper = journeys.path().join("logging-chromedriver");
-    std::fs::write(
-        &wrapper,
-        format!(
-            "#!/bin/sh\nexec /usr/bin/chromedriver --log-path={} --log-level=INFO \"$@\"\n",
-            log.display()
-        ),
-    )
-    .unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let wrapper = chromedriver_wrapper(
+        journeys.path(),
+        "logging-chromedriver",
+        "",
+        &format!("--log-path={} --log-level=INFO", log.display()),
+    );
     let f = fixture_with(
         journeys.path(),
         &format!("webdriver:\n  chromedriver: \"{}\"\n", wrapper.display()),

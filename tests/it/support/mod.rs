@@ -105,6 +105,21 @@ pub fn write_config(dir: &Path, base_url: &str, password: &str, extra: &str) -> 
     file
 }
 
+/// Writes `<dir>/<name>`, a shell script that runs `before` (shell lines, may be empty) and then
+/// Debian's chromedriver with `args` and the arguments it was given; returns its path, for
+/// `webdriver.chromedriver` or `Chromedriver::new`.
+pub fn chromedriver_wrapper(dir: &Path, name: &str, before: &str, args: &str) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let script = dir.join(name);
+    std::fs::write(
+        &script,
+        format!("#!/bin/sh\n{before}exec /usr/bin/chromedriver {args} \"$@\"\n"),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    script
+}
+
 pub fn runner(config: Config) -> (Runner, Arc<Driver>) {
     let config = Arc::new(config);
     let driver = Arc::new(Driver::from_config(&config.webdriver));
