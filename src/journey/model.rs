@@ -167,6 +167,20 @@ impl Action {
     }
 
     /// Whether the action can load a new document: a click, a key press, a submitting fill.
+    /// The element the action finds before it acts (and arms its timing on), for the actions
+    /// that find one the same way (`Browser::ready`).
+    pub fn element(&self) -> Option<&Template> {
+        match self {
+            Action::Click { selector }
+            | Action::Fill { selector, .. }
+            | Action::Select { selector, .. }
+            | Action::Hover { selector }
+            | Action::Upload { selector, .. } => Some(selector),
+            Action::Press { selector, .. } => selector.as_ref(),
+            _ => None,
+        }
+    }
+
     pub fn may_navigate(&self) -> bool {
         match self {
             Action::Click { .. } | Action::Press { .. } => true,

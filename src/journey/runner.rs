@@ -12,7 +12,7 @@ use tracing::Instrument;
 pub use super::driver::Driver;
 use super::model::*;
 use super::webdriver::actions::{CookieSpec, FrameSel, SeenRequest, WindowSel};
-use super::webdriver::{Arm, Browser, Cond, Finished, StepError, WebDriverConfig};
+use super::webdriver::{Arm, Browser, Cond, Finished, Next, StepError, WebDriverConfig};
 use crate::clock::Clock;
 use crate::config::{Identity, Redactor, Target};
 use crate::outcome::Outcome;
@@ -168,6 +168,20 @@ impl Runner {
                             Err(e) => tracing::warn!(error = %e, "browser requests not traced"),
                         }
                     }
+                    // New documents are watched for every condition an action that may
+                    // navigate awaits, by one script for the whole run. A condition whose
+                    // template needs a value a step sets later is not announced (the action
+                    // then watches for it itself).
+                    let watched: Vec<Cond> = journey
+                        .steps
+                        .iter()
+                        .filter(|s| {
+                            s.action.may_navigate() || matches!(s.action, Action::Goto { .. })
+                        })
+                        .filter_map(|s| s.until.as_ref())
+                        .filter_map(|u| self.cond(u, &vars).ok())
+                        .collect();
+                    lease.browser.watch_documents(&watched).await;
                     self.report(Progress::SessionReady {
                         run_id: run_id.clone(),
                     });
@@ -205,7 +219,7 @@ impl Runner {
         } else {
             &[]
         };
-        for step in steps {
+        for (i, step) in steps.iter().enumerate() {
             // The step's requests (`http` steps, the browser's) hang under its span.
             crate::trace::enter_step(result.steps.len());
             let span = tracing::info_span!("step", step = %step.name, action = step.action.kind());
@@ -217,10 +231,10 @@ impl Runner {
                 .step(
                     browser.as_ref(),
                     step,
+                    steps.get(i + 1),
                     &mut vars,
                     &run_id,
                     &mut result.artifacts,
-                    &redactor,
                 )
                 .instrument(span)
                 .await;
@@ -287,21 +301,25 @@ impl Runner {
         &self,
         browser: Option<&Browser>,
         step: &Step,
+        next: Option<&Step>,
         vars: &mut Vars,
         run_id: &str,
         artifacts: &mut Vec<Artifact>,
-        redactor: &Redactor,
     ) -> StepResult {
+        let redactor = &self.config.redactor;
         let started = Instant::now();
         let bound = step.timeout + PROBE_GRACE;
-        let res = tokio::time::timeout(bound, self.exec(browser, step, vars, run_id, artifacts))
-            .await
-            .unwrap_or_else(|_| {
-                Err(StepError::error(format!(
-                    "the probe did not answer within {} ms (WebDriver stuck)",
-                    bound.as_millis()
-                )))
-            });
+        let res = tokio::time::timeout(
+            bound,
+            self.exec(browser, step, next, vars, run_id, artifacts),
+        )
+        .await
+        .unwrap_or_else(|_| {
+            Err(StepError::error(format!(
+                "the probe did not answer within {} ms (WebDriver stuck)",
+                bound.as_millis()
+            )))
+        });
         let outside = ms(started.elapsed());
         let mut navigation = None;
         let (latency_ms, timing, outcome, error) = match res {
@@ -351,11 +369,30 @@ impl Runner {
         })
     }
 
-    /// Executes one step and says how its latency was measured.
+    /// The journey's next step as the step before it may find its element ahead (see
+    /// [`Next`]): an action that finds an element, rendered and armed as it will be.
+    fn next_action(&self, next: Option<&Step>, vars: &Vars) -> Option<Next> {
+        let n = next?;
+        Some(Next {
+            selector: self.render(n.action.element()?, vars).ok()?,
+            until: n
+                .until
+                .as_ref()
+                .map(|u| self.cond(u, vars))
+                .transpose()
+                .ok()?,
+            start: n.action.start_event()?,
+            follow_navigation: n.action.may_navigate(),
+        })
+    }
+
+    /// Executes one step and says how its latency was measured. `next`: the journey's next
+    /// step, whose element this one may find ahead (see [`Next`]).
     fn exec<'a>(
         &'a self,
         browser: Option<&'a Browser>,
         step: &'a Step,
+        next: Option<&'a Step>,
         vars: &'a mut Vars,
         run_id: &'a str,
         artifacts: &'a mut Vec<Artifact>,
@@ -391,12 +428,17 @@ impl Runner {
                                 Ok(Measured::Outside)
                             }
                         },
-                        None => Ok(match b.goto(&u, timeout).await? {
-                            Some(nav) if nav.load_ms > 0.0 => {
-                                Measured::Navigation(nav.load_ms, Some(nav))
-                            }
-                            _ => Measured::Outside,
-                        }),
+                        None => Ok(
+                            match b
+                                .goto_then(&u, timeout, self.next_action(next, vars).as_ref())
+                                .await?
+                            {
+                                Some(nav) if nav.load_ms > 0.0 => {
+                                    Measured::Navigation(nav.load_ms, Some(nav))
+                                }
+                                _ => Measured::Outside,
+                            },
+                        ),
                     };
                 }
                 Action::Click { selector } => {
@@ -613,7 +655,7 @@ impl Runner {
                         let left = deadline.saturating_duration_since(Instant::now());
                         let r = tokio::time::timeout(
                             left.max(Duration::from_millis(1)),
-                            self.exec(browser, inner, vars, run_id, artifacts),
+                            self.exec(browser, inner, None, vars, run_id, artifacts),
                         )
                         .await;
                         match r {
@@ -649,7 +691,11 @@ impl Runner {
             }
             let b = need()?;
             let f = b
-                .finish(h, timeout.saturating_sub(started.elapsed()))
+                .finish(
+                    h,
+                    timeout.saturating_sub(started.elapsed()),
+                    self.next_action(next, vars).as_ref(),
+                )
                 .await?;
             match &until {
                 Some(cond) => self.finished(b, f, cond, started, timeout).await,

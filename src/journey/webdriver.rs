@@ -134,9 +134,17 @@ const ARM_NOW_JS: &str = concat!(
 const READY_JS: &str = concat!(
     include_str!("js/cond.js"),
     include_str!("js/arm.js"),
+    include_str!("js/find.js"),
     include_str!("js/ready.js")
 );
 const AWAIT_JS: &str = include_str!("js/await.js");
+/// `await.js` that also finds and arms the next action's element (its `next` argument).
+const AWAIT_NEXT_JS: &str = concat!(
+    include_str!("js/cond.js"),
+    include_str!("js/arm.js"),
+    include_str!("js/find.js"),
+    include_str!("js/await.js")
+);
 const WAIT_JS: &str = concat!(include_str!("js/cond.js"), include_str!("js/wait.js"));
 const NAV_AWAIT_JS: &str = include_str!("js/nav_await.js");
 const EVIDENCE_JS: &str = include_str!("js/evidence.js");
@@ -265,20 +273,83 @@ pub struct Arm<'a> {
     pub follow_navigation: bool,
 }
 
+/// The journey's next action, whose element the script that ends this step (the await of an
+/// action, the navigation's timing after a `goto`) finds and arms in the same call when it is
+/// already there (see `js/await.js`): one command less per step.
+#[derive(Debug, Clone)]
+pub struct Next {
+    /// The element the next action targets (rendered as that action will render it).
+    pub selector: String,
+    /// What that action arms, as it will arm it.
+    pub until: Option<Cond>,
+    pub start: StartEvent,
+    pub follow_navigation: bool,
+}
+
+impl Next {
+    fn arm(&self) -> Arm<'_> {
+        Arm {
+            until: self.until.as_ref(),
+            start: self.start,
+            follow_navigation: self.follow_navigation,
+        }
+    }
+}
+
+/// A [`Next`] as a page script is asked to find it ahead.
+struct AheadAsk<'a> {
+    next: &'a Next,
+    spec: Value,
+    token: String,
+}
+
+impl AheadAsk<'_> {
+    /// The `next` argument of the page scripts: `{selector, arm}`.
+    fn arg(&self) -> Value {
+        let mut arm = self.spec.clone();
+        arm["token"] = json!(self.token);
+        json!({"selector": self.next.selector, "arm": arm})
+    }
+}
+
+/// The next action's element as the last await found it (and armed its action), kept until
+/// that action takes it. An action that asks for anything else (another selector, another
+/// arming) looks for its element itself, and this is dropped.
+#[derive(Debug)]
+struct Ahead {
+    selector: String,
+    /// What was armed, without its token: [`Browser::arm_spec`].
+    arm: Option<Value>,
+    token: String,
+    found: Value,
+}
+
 /// The element an action targets, found (and the action armed) by [`Browser::ready`].
 struct Found {
     el: fantoccini::elements::Element,
     handle: Option<ArmHandle>,
     /// An enabled, writable field with nothing in it: a fill needs no clear first.
     blank: bool,
+    /// Found by the last step's script (see [`Next`]), not looked for now.
+    ahead: bool,
+}
+
+/// How new documents are watched for an armed action's condition (see `js/nav_watch.js`).
+#[derive(Debug)]
+struct Watch {
+    /// The key the new document's mark is kept by.
+    key: String,
+    /// The preload script installed for this action alone, removed after it; `None` when the
+    /// run's own watch (see [`Browser::watch_documents`]) covers the condition.
+    script: Option<String>,
 }
 
 /// An armed action, to be awaited with [`Browser::finish`].
 #[derive(Debug)]
 pub struct ArmHandle {
     token: String,
-    /// The preload script watching new documents for the condition, if one was installed.
-    watch: Option<String>,
+    /// How new documents are watched for the condition, if they are.
+    watch: Option<Watch>,
     /// Whether the action awaits a condition (else it ends when the page handled it).
     until: bool,
     /// The condition already held before the action (the measurement then means little).
@@ -376,6 +447,14 @@ fn wd_err(what: &str, e: CmdError) -> StepError {
         outcome: classify(&e),
         message: format!("{what}: {}", describe(&e)),
     }
+}
+
+/// The element a command targeted is no longer there, or no longer shown.
+fn is_gone(e: &CmdError) -> bool {
+    matches!(e, CmdError::Standard(w) if matches!(
+        w.error,
+        ErrorStatus::StaleElementReference | ErrorStatus::ElementNotInteractable
+    ))
 }
 
 fn is_navigation_interruption(e: &CmdError) -> bool {
@@ -482,6 +561,11 @@ pub struct Browser {
     /// fails or times out after arming leaves its watcher, which a kept tab must not carry
     /// into the next run.
     watchers: std::sync::Mutex<Vec<String>>,
+    /// The conditions the run's own new-document watch covers (their JSON), with the key each
+    /// is marked by: see [`Browser::watch_documents`].
+    run_watch: std::sync::Mutex<std::collections::HashMap<String, String>>,
+    /// The next action's element, found by the last await (see [`Next`]).
+    ahead: std::sync::Mutex<Option<Ahead>>,
     /// When the last renewal ended (its commands answered, the run's tab there).
     renewed: Option<tokio::time::Instant>,
     /// The page channel is installed for every context of the session (else per context).
@@ -629,15 +713,10 @@ async fn create_context(bidi: &Bidi, channel: bool) -> Result<RunContext, StepEr
     }
 }
 
-/// Closes a run's tab and deletes its user context, with everything the run stored.
+/// Deletes a run's user context, with everything the run stored. Its tabs go with it (WebDriver
+/// BiDi: removing a user context closes its top-level browsing contexts), so the run's tab is
+/// not closed first: that was a round trip per run for nothing.
 async fn delete_context(bidi: &Bidi, run: RunContext) -> Result<(), StepError> {
-    bidi.call(
-        "browsingContext.close",
-        json!({"context": run.context}),
-        BIDI_TIMEOUT,
-    )
-    .await
-    .map_err(|e| bidi_err("closing the run's tab", e))?;
     bidi.call(
         "browser.removeUserContext",
         json!({"userContext": run.user_context}),
@@ -734,6 +813,8 @@ impl Browser {
             interceptor: None,
             clears: false,
             watchers: Default::default(),
+            run_watch: Default::default(),
+            ahead: Default::default(),
             renewed: None,
             wire: None,
             channel_everywhere: false,
@@ -909,6 +990,26 @@ impl Browser {
         if old.is_some() {
             self.runs += 1;
         }
+        // The last run's new-document watchers (its own watch, and any an action that failed
+        // left behind) are scoped to its user context, but the browser keeps them after the
+        // context is deleted: removed here, off the next run's path.
+        self.run_watch.lock().expect("run watch lock").clear();
+        self.ahead.lock().expect("ahead lock").take();
+        let leftover = std::mem::take(&mut *self.watchers.lock().expect("watchers lock"));
+        if !leftover.is_empty() {
+            let bidi = bidi.clone();
+            tokio::spawn(async move {
+                for script in leftover {
+                    let _ = bidi
+                        .call(
+                            "script.removePreloadScript",
+                            json!({"script": script}),
+                            BIDI_TIMEOUT,
+                        )
+                        .await;
+                }
+            });
+        }
         let channel = !self.channel_everywhere;
         self.spare = Some(tokio::spawn(async move {
             if let Some(old) = old
@@ -1023,6 +1124,8 @@ impl Browser {
             .switch_to_window(tab)
             .await
             .map_err(|e| wd_err("switching back to the run tab", e))?;
+        self.run_watch.lock().expect("run watch lock").clear();
+        self.ahead.lock().expect("ahead lock").take();
         let leftover: Vec<String> =
             std::mem::take(&mut *self.watchers.lock().expect("watchers lock"));
         if let Some(bidi) = &self.bidi {
@@ -1075,8 +1178,18 @@ impl Browser {
         url: &str,
         timeout: Duration,
     ) -> Result<Option<crate::run::NavTiming>, StepError> {
+        self.goto_then(url, timeout, None).await
+    }
+
+    /// [`Self::goto`], finding and arming `next`'s element ahead with the navigation's timing.
+    pub async fn goto_then(
+        &self,
+        url: &str,
+        timeout: Duration,
+        next: Option<&Next>,
+    ) -> Result<Option<crate::run::NavTiming>, StepError> {
         self.classic_goto(url, timeout).await?;
-        self.navigation_of(url).await
+        self.navigation_of(url, next).await
     }
 
     async fn classic_goto(&self, url: &str, timeout: Duration) -> Result<(), StepError> {
@@ -1102,14 +1215,23 @@ impl Browser {
     }
 
     /// The navigation of the document now shown, failing the step on a 5xx.
-    async fn navigation_of(&self, url: &str) -> Result<Option<crate::run::NavTiming>, StepError> {
+    async fn navigation_of(
+        &self,
+        url: &str,
+        next: Option<&Next>,
+    ) -> Result<Option<crate::run::NavTiming>, StepError> {
+        let ask = next.map(|n| self.ask_ahead(n));
+        let (js, next_arg) = match &ask {
+            Some(a) => (NAVIGATION_NEXT_JS, a.arg()),
+            None => (NAVIGATION_JS, Value::Null),
+        };
         // Navigation Timing of the document now shown (absent when the browser does not know
         // it: then the following steps judge the page).
-        let nav = self
-            .script(false, NAVIGATION_JS, vec![])
-            .await
-            .ok()
-            .and_then(|v| nav_timing(&v).map(|n| (n, v["status"].as_u64())));
+        let mut v = self.script(false, js, vec![next_arg]).await.ok();
+        if let (Some(a), Some(v)) = (ask, v.as_mut()) {
+            self.keep_ahead(a, v["next"].take());
+        }
+        let nav = v.and_then(|v| nav_timing(&v).map(|n| (n, v["status"].as_u64())));
         match nav {
             Some((_, Some(s))) if s >= 500 => {
                 Err(StepError::fail(format!("page {url} answered HTTP {s}")))
@@ -1257,15 +1379,40 @@ impl Browser {
         Ok(v == json!(true))
     }
 
-    /// Installs, for the run's context, a preload script that watches every new document for
-    /// `cond` from its first moment. `None` where the session has no BiDi.
-    async fn watch_next_document(&self, cond: &Cond, token: &str) -> Option<String> {
+    /// Announces the conditions the run's actions that may navigate will await (a `goto`'s
+    /// `until` too): one preload script watches every new document of the run's context for
+    /// all of them, instead of one added before each such action and removed after it (two
+    /// BiDi round trips per action, eight per `align_category` run). A condition not announced
+    /// is still watched, by the action's own script. Without BiDi, nothing to do.
+    pub async fn watch_documents(&self, conds: &[Cond]) {
+        let mut keys = std::collections::HashMap::new();
+        let mut watches = Vec::new();
+        for c in conds {
+            let Ok(k) = serde_json::to_string(c) else {
+                continue;
+            };
+            if !keys.contains_key(&k) {
+                let key = format!("w{}", keys.len());
+                watches.push(json!({"key": key, "cond": c}));
+                keys.insert(k, key);
+            }
+        }
+        if watches.is_empty() {
+            return;
+        }
+        if self.add_watch(&watches).await.is_some() {
+            *self.run_watch.lock().expect("run watch lock") = keys;
+        }
+    }
+
+    /// Adds a preload script watching the run's new documents for `watches` (`[{key, cond}]`);
+    /// its id, kept until it is removed. `None` where the session has no BiDi, or it failed.
+    async fn add_watch(&self, watches: &[Value]) -> Option<String> {
         let (bidi, run) = (self.bidi.as_ref()?, self.run.as_ref()?);
         let f = format!(
-            "() => {{ {}\nvar cond = {}; var token = {};\n{} }}",
+            "() => {{ {}\nvar watches = {};\n{} }}",
             include_str!("js/cond.js"),
-            json!(cond),
-            json!(token),
+            Value::from(watches),
             include_str!("js/nav_watch.js")
         );
         let r = bidi
@@ -1277,14 +1424,12 @@ impl Browser {
             .await;
         match r {
             Ok(v) => {
-                let id = v["script"].as_str().map(str::to_string);
-                if let Some(id) = &id {
-                    self.watchers
-                        .lock()
-                        .expect("watchers lock")
-                        .push(id.clone());
-                }
-                id
+                let id = v["script"].as_str()?.to_string();
+                self.watchers
+                    .lock()
+                    .expect("watchers lock")
+                    .push(id.clone());
+                Some(id)
             }
             Err(e) => {
                 tracing::debug!(error = %e, "new documents not watched: a navigation is timed from outside");
@@ -1293,16 +1438,38 @@ impl Browser {
         }
     }
 
-    /// Removes a preload script without waiting for the answer: it only costs the next
-    /// documents a check that finds nothing to do.
-    fn unwatch(&self, script: Option<String>) {
-        if let Some(script) = &script {
-            self.watchers
-                .lock()
-                .expect("watchers lock")
-                .retain(|w| w != script);
+    /// How new documents are watched for `cond`, the condition of the action armed as `token`:
+    /// by the run's own watch where it covers `cond`, else by a preload script for this action.
+    /// `None` where the session cannot watch new documents (no BiDi).
+    async fn watch_for(&self, cond: &Cond, token: &str) -> Option<Watch> {
+        if let Ok(k) = serde_json::to_string(cond)
+            && let Some(key) = self.run_watch.lock().expect("run watch lock").get(&k)
+        {
+            return Some(Watch {
+                key: key.clone(),
+                script: None,
+            });
         }
-        if let (Some(bidi), Some(script)) = (self.bidi.clone(), script) {
+        let script = self
+            .add_watch(&[json!({"key": token, "cond": cond})])
+            .await?;
+        Some(Watch {
+            key: token.to_string(),
+            script: Some(script),
+        })
+    }
+
+    /// Removes an action's own preload script without waiting for the answer: it only costs the
+    /// next documents a check that finds nothing to do. The run's watch stays for the run.
+    fn unwatch(&self, watch: Option<Watch>) {
+        let Some(script) = watch.and_then(|w| w.script) else {
+            return;
+        };
+        self.watchers
+            .lock()
+            .expect("watchers lock")
+            .retain(|w| *w != script);
+        if let Some(bidi) = self.bidi.clone() {
             tokio::spawn(async move {
                 let _ = bidi
                     .call(
@@ -1323,21 +1490,34 @@ impl Browser {
         arm: Option<&Arm<'_>>,
         timeout: Duration,
     ) -> Result<Found, StepError> {
-        let token = self.token();
+        let spec = arm.map(Self::arm_spec);
+        // Found (and armed) already by the last action's await, when it asked for this.
+        let ahead = self
+            .ahead
+            .lock()
+            .expect("ahead lock")
+            .take()
+            .filter(|a| a.selector == selector && a.arm == spec);
+        let (token, mut found_ahead) = match ahead {
+            Some(a) => (a.token, Some(a.found)),
+            None => (self.token(), None),
+        };
+        let was_ahead = found_ahead.is_some();
         let watch = async {
             match arm {
                 Some(Arm {
                     until: Some(c),
                     follow_navigation: true,
                     ..
-                }) => self.watch_next_document(c, &token).await,
+                }) => self.watch_for(c, &token).await,
                 _ => None,
             }
         };
-        let arm_js = arm.map(|a| {
-            json!({"cond": a.until, "start": a.start.js(), "token": token, "follow": a.follow_navigation})
-        });
+        let arm_js = Self::with_token(spec, &token);
         let find = async {
+            if let Some(v) = found_ahead.take() {
+                return Ok(v);
+            }
             let deadline = tokio::time::Instant::now() + timeout;
             loop {
                 let left = deadline.saturating_duration_since(tokio::time::Instant::now());
@@ -1403,7 +1583,76 @@ impl Browser {
             el,
             handle,
             blank: v["blank"] == json!(true),
+            ahead: was_ahead,
         })
+    }
+
+    /// Finds `selector`'s element (arming `arm`) and runs `act` on it (`act` gets the element
+    /// and whether it is a blank field). An element found ahead by the last step's script (see
+    /// [`Next`]) may have been replaced or hidden by the page since (a re-render): the action
+    /// then looks for it again, once, and waits for it as it would have without the lookahead.
+    async fn act_on<F, Fut>(
+        &self,
+        selector: &str,
+        arm: Option<&Arm<'_>>,
+        timeout: Duration,
+        act: F,
+    ) -> Result<Option<ArmHandle>, StepError>
+    where
+        F: Fn(fantoccini::elements::Element, bool) -> Fut,
+        Fut: std::future::Future<Output = Result<(), CmdError>>,
+    {
+        let found = self.ready(selector, arm, timeout).await?;
+        match act(found.el.clone(), found.blank).await {
+            Ok(()) => Ok(found.handle),
+            Err(e) if found.ahead && is_gone(&e) => {
+                tracing::debug!(selector, error = %describe(&e), "the element found ahead went: looked for again");
+                if let Some(h) = found.handle {
+                    self.unwatch(h.watch);
+                }
+                let again = self.ready(selector, arm, timeout).await?;
+                act(again.el.clone(), again.blank)
+                    .await
+                    .map_err(|e| wd_err(selector, e))?;
+                Ok(again.handle)
+            }
+            Err(e) => Err(wd_err(selector, e)),
+        }
+    }
+
+    /// What an action arms, as the page scripts take it (its token added by [`Self::with_token`]).
+    fn arm_spec(a: &Arm<'_>) -> Value {
+        json!({"cond": a.until, "start": a.start.js(), "follow": a.follow_navigation})
+    }
+
+    fn with_token(spec: Option<Value>, token: &str) -> Option<Value> {
+        spec.map(|mut s| {
+            s["token"] = json!(token);
+            s
+        })
+    }
+
+    /// Asks a page script to find `next`'s element ahead (see [`Next`]).
+    fn ask_ahead<'a>(&self, next: &'a Next) -> AheadAsk<'a> {
+        AheadAsk {
+            next,
+            spec: Self::arm_spec(&next.arm()),
+            token: self.token(),
+        }
+    }
+
+    /// Keeps what a page script found ahead (`{ok, el, pre, blank}`, or null when the element
+    /// was not there yet) for the next action's [`Self::ready`].
+    fn keep_ahead(&self, ask: AheadAsk<'_>, found: Value) {
+        if found["ok"] != json!(true) {
+            return;
+        }
+        *self.ahead.lock().expect("ahead lock") = Some(Ahead {
+            selector: ask.next.selector.clone(),
+            arm: Some(ask.spec),
+            token: ask.token,
+            found,
+        });
     }
 
     pub async fn click(&self, selector: &str, timeout: Duration) -> Result<(), StepError> {
@@ -1428,11 +1677,10 @@ impl Browser {
         timeout: Duration,
         arm: Option<&Arm<'_>>,
     ) -> Result<Option<ArmHandle>, StepError> {
-        let Found { el, handle: h, .. } = self.ready(selector, arm, timeout).await?;
-        self.on_element(&el, "click", "{}".into())
-            .await
-            .map_err(|e| wd_err(selector, e))?;
-        Ok(h)
+        self.act_on(selector, arm, timeout, |el, _| async move {
+            self.on_element(&el, "click", "{}".into()).await
+        })
+        .await
     }
 
     pub async fn fill_armed(
@@ -1443,22 +1691,20 @@ impl Browser {
         timeout: Duration,
         arm: Option<&Arm<'_>>,
     ) -> Result<Option<ArmHandle>, StepError> {
-        let Found { el, handle, blank } = self.ready(selector, arm, timeout).await?;
-        // An empty field is typed into at once: chromedriver's clear of an empty field fires no
-        // event, so it would only cost a round trip (one per `fill`, most of them).
-        if !blank {
-            self.on_element(&el, "clear", "{}".into())
-                .await
-                .map_err(|e| wd_err(selector, e))?;
-        }
         let mut text = value.to_string();
         if submit {
             text.push('\u{e007}');
         }
-        self.type_into(&el, &text)
-            .await
-            .map_err(|e| wd_err(selector, e))?;
-        Ok(handle)
+        let text = &text;
+        self.act_on(selector, arm, timeout, |el, blank| async move {
+            // An empty field is typed into at once: chromedriver's clear of an empty field
+            // fires no event, so it would only cost a round trip (one per `fill`, most of them).
+            if !blank {
+                self.on_element(&el, "clear", "{}".into()).await?;
+            }
+            self.type_into(&el, text).await
+        })
+        .await
     }
 
     pub async fn select_armed(
@@ -1469,14 +1715,17 @@ impl Browser {
         timeout: Duration,
         arm: Option<&Arm<'_>>,
     ) -> Result<Option<ArmHandle>, StepError> {
-        let Found { el, handle: h, .. } = self.ready(selector, arm, timeout).await?;
-        let r = match (value, label) {
-            (Some(v), _) => el.select_by_value(v).await,
-            (None, Some(l)) => el.select_by_label(l).await,
-            (None, None) => return Err(StepError::error("select needs a value or a label")),
-        };
-        r.map_err(|e| wd_err(selector, e))?;
-        Ok(h)
+        if value.is_none() && label.is_none() {
+            return Err(StepError::error("select needs a value or a label"));
+        }
+        self.act_on(selector, arm, timeout, |el, _| async move {
+            match (value, label) {
+                (Some(v), _) => el.select_by_value(v).await,
+                (None, Some(l)) => el.select_by_label(l).await,
+                (None, None) => unreachable!("checked above"),
+            }
+        })
+        .await
     }
 
     pub async fn press_armed(
@@ -1488,9 +1737,10 @@ impl Browser {
     ) -> Result<Option<ArmHandle>, StepError> {
         match selector {
             Some(s) => {
-                let Found { el, handle: h, .. } = self.ready(s, arm, timeout).await?;
-                self.type_into(&el, key).await.map_err(|e| wd_err(s, e))?;
-                Ok(h)
+                self.act_on(s, arm, timeout, |el, _| async move {
+                    self.type_into(&el, key).await
+                })
+                .await
             }
             None => {
                 let h = match arm {
@@ -1498,9 +1748,7 @@ impl Browser {
                         let token = self.token();
                         let watch = async {
                             match a.until {
-                                Some(c) if a.follow_navigation => {
-                                    self.watch_next_document(c, &token).await
-                                }
+                                Some(c) if a.follow_navigation => self.watch_for(c, &token).await,
                                 _ => None,
                             }
                         };
@@ -1548,7 +1796,7 @@ impl Browser {
         timeout: Duration,
     ) -> Result<Option<Finished>, StepError> {
         let token = self.token();
-        let Some(watch) = self.watch_next_document(until, &token).await else {
+        let Some(watch) = self.watch_for(until, &token).await else {
             self.goto(url, timeout).await?;
             return Ok(None);
         };
@@ -1557,7 +1805,7 @@ impl Browser {
         let r = match loaded {
             Ok(_) => {
                 self.await_next_document(
-                    Some(&token),
+                    Some(&watch.key),
                     None,
                     timeout.saturating_sub(started.elapsed()),
                 )
@@ -1571,6 +1819,17 @@ impl Browser {
 
     /// Waits for the armed condition and returns how it ended.
     pub async fn await_armed(&self, timeout: Duration) -> Result<Armed, StepError> {
+        self.await_then(timeout, None).await
+    }
+
+    /// [`Self::await_armed`], finding and arming `next`'s element in the same script when the
+    /// condition held (kept for that action's [`Self::ready`]).
+    async fn await_then(&self, timeout: Duration, next: Option<&Next>) -> Result<Armed, StepError> {
+        let ask = next.map(|n| self.ask_ahead(n));
+        let (js, next_arg) = match &ask {
+            Some(a) => (AWAIT_NEXT_JS, a.arg()),
+            None => (AWAIT_JS, Value::Null),
+        };
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
@@ -1579,10 +1838,11 @@ impl Browser {
             let res = self
                 .script(
                     true,
-                    AWAIT_JS,
+                    js,
                     vec![
                         json!(crate::config::duration::millis_u64(slice)),
                         json!(last),
+                        next_arg.clone(),
                     ],
                 )
                 .await;
@@ -1590,8 +1850,13 @@ impl Browser {
                 Ok(v) if v["pending"] == json!(true) => continue,
                 Ok(v) if v["lost"] == json!(true) => Ok(Armed::Lost),
                 Ok(v) if v["timeout"] == json!(true) => Ok(Armed::TimedOut),
-                Ok(v) => match (v["start"].as_f64(), v["end"].as_f64()) {
-                    (Some(s), Some(e)) => Ok(Armed::InPage((e - s).max(0.0))),
+                Ok(mut v) => match (v["start"].as_f64(), v["end"].as_f64()) {
+                    (Some(s), Some(e)) => {
+                        if let Some(a) = ask {
+                            self.keep_ahead(a, v["next"].take());
+                        }
+                        Ok(Armed::InPage((e - s).max(0.0)))
+                    }
                     _ => Err(StepError::error(format!("in-page timing returned {v}"))),
                 },
                 // A navigation took the page (and the script's callback) away.
@@ -1608,16 +1873,23 @@ impl Browser {
 
     /// Waits for an armed action: its condition on the same document, or, when the action
     /// navigated, on the new one (see [`Finished`]).
-    pub async fn finish(&self, h: ArmHandle, timeout: Duration) -> Result<Finished, StepError> {
+    /// `next`: the journey's next action, whose element is looked for in the same script when
+    /// this one ends on its document (see [`Next`]).
+    pub async fn finish(
+        &self,
+        h: ArmHandle,
+        timeout: Duration,
+        next: Option<&Next>,
+    ) -> Result<Finished, StepError> {
         let started = tokio::time::Instant::now();
-        let r = match self.await_armed(timeout).await {
+        let r = match self.await_then(timeout, next).await {
             Ok(Armed::InPage(ms)) => Ok(Finished::InPage(ms)),
             Ok(Armed::TimedOut) => Ok(Finished::TimedOut),
             Ok(Armed::Lost) => {
                 let left = timeout.saturating_sub(started.elapsed());
                 match (&h.watch, h.until) {
-                    (Some(_), _) => {
-                        self.await_next_document(Some(&h.token), Some(&h.token), left)
+                    (Some(w), _) => {
+                        self.await_next_document(Some(&w.key), Some(&h.token), left)
                             .await
                     }
                     // No condition: the action ends when the new document has loaded.
@@ -1824,10 +2096,14 @@ impl Browser {
 }
 
 /// The current document's navigation: its HTTP status and its own timing (ms from its start).
-const NAVIGATION_JS: &str = "const n = performance.getEntriesByType('navigation')[0]; \
-     return n ? {status: n.responseStatus || null, redirect_ms: n.redirectEnd - n.redirectStart, \
-     ttfb_ms: n.responseStart, dom_content_loaded_ms: n.domContentLoadedEventEnd, \
-     load_ms: n.loadEventEnd} : null;";
+const NAVIGATION_JS: &str = include_str!("js/navigation.js");
+/// `navigation.js` that also finds and arms the next action's element (its `next` argument).
+const NAVIGATION_NEXT_JS: &str = concat!(
+    include_str!("js/cond.js"),
+    include_str!("js/arm.js"),
+    include_str!("js/find.js"),
+    include_str!("js/navigation.js")
+);
 
 /// A navigation's own timing as the page scripts return it.
 fn nav_timing(v: &Value) -> Option<crate::run::NavTiming> {

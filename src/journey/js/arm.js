@@ -8,7 +8,9 @@
 // out, epoch-anchored (performance.timeOrigin + performance.now()), through the channel the
 // run's context installs in every document (window.__synmonSend), so that an action that
 // navigates can be timed from its input event on the old document to the awaited state on
-// the new one.
+// the new one. Sent only when the document is about to be replaced (the Navigation API's
+// `navigate` event for a new document, or `pagehide`): an action that stays on its document,
+// most of them, sends nothing (each message is an event the runner wakes for).
 // Records the start and the moment the condition first holds after it, observed with a
 // MutationObserver, so the latency is what the page itself saw, free of WebDriver round trips.
 function __synmonArm(cond, start, token, follow) {
@@ -53,7 +55,7 @@ function __synmonArm(cond, start, token, follow) {
         // first task after the dispatch ends the action then.
         setTimeout(function () {
           if (st.start !== began || (st.t1 !== null && st.t1 >= began)) return;
-          flush();
+          early();
           st.ended = true;
           st.t1 = performance.now();
           if (st.done) st.done();
@@ -64,10 +66,18 @@ function __synmonArm(cond, start, token, follow) {
   var flush = function () {
     if (st.unsent) { st.unsent = false; send(); }
   };
+  // Where the Navigation API is missing, the start goes out as soon as the page has handled
+  // the event, as it must before any navigation the page starts.
+  var navigation = window.navigation && typeof window.navigation.addEventListener === 'function'
+    ? window.navigation : null;
+  var early = function () { if (!navigation) flush(); };
+  var onNavigate = function (e) {
+    if (!(e.destination && e.destination.sameDocument)) flush();
+  };
   // Without a condition the step ends when the start event has run through the page's own
   // listeners: this one, on the window in the bubble phase, runs after theirs.
   var onEnd = function () {
-    flush();
+    early();
     if (cond || st.start === null) return;
     st.ended = true;
     if (last) { st.t1 = performance.now(); if (st.done) st.done(); } else { check(); }
@@ -76,6 +86,7 @@ function __synmonArm(cond, start, token, follow) {
   window.addEventListener(start, onEnd, false);
   // A page listener that stops the event's propagation keeps onEnd from running.
   window.addEventListener('pagehide', flush, true);
+  if (navigation) navigation.addEventListener('navigate', onNavigate);
   var obs = null, iv = null;
   if (cond) {
     obs = new MutationObserver(check);
@@ -89,6 +100,7 @@ function __synmonArm(cond, start, token, follow) {
     window.removeEventListener(start, onStart, true);
     window.removeEventListener(start, onEnd, false);
     window.removeEventListener('pagehide', flush, true);
+    if (navigation) navigation.removeEventListener('navigate', onNavigate);
   };
   return cond ? __synmonHolds(cond) : false;
 }

@@ -1,5 +1,10 @@
 // Waits (inside the page, without polling from outside) for the armed action's condition.
-// arguments: [slice_ms, final, callback]. Returns {start, end} in performance.now() time;
+// arguments: [slice_ms, final, next | null, callback]. Returns {start, end} in performance.now()
+// time, and, when `next` ({selector, arm}) names the element the journey's next action targets,
+// `next`: that element found and its action armed ({ok, el, pre, blank}, as ready.js returns),
+// or null when no visible one is there yet (the next action then looks for it itself). The
+// lookup comes after the end was read: it is not part of this action's time, and the next
+// action is timed from its own start event as always. One command less per step;
 // {pending: true} when this slice ended first and more slices follow (the state stays armed);
 // {timeout: true, started} when the final slice ended first; {lost: true} when the page was
 // replaced by a navigation (the caller then follows the action into the new document). Waiting
@@ -7,6 +12,7 @@
 // within one slice.
 var slice = arguments[0];
 var last = arguments[1];
+var next = arguments[2];
 var callback = arguments[arguments.length - 1];
 var st = window.__synmon;
 if (!st) { callback({ lost: true }); return; }
@@ -21,7 +27,12 @@ var finish = function (sliceOver) {
   st.done = null;
   if (st.t1 !== null) {
     st.cleanup();
-    answer({ start: st.start, end: st.t1 });
+    var r = { start: st.start, end: st.t1 };
+    if (next) {
+      var el = __synmonFind(next.selector);
+      r.next = el ? __synmonFound(el, next.arm) : null;
+    }
+    answer(r);
   } else if (sliceOver && !last) {
     answer({ pending: true });
   } else {

@@ -9,20 +9,6 @@ var selector = arguments[0];
 var arm = arguments[1];
 var slice = arguments[2];
 var callback = arguments[arguments.length - 1];
-var target = { selector: selector, text: null, visible: true, gone: false };
-function found() {
-  var els = document.querySelectorAll(selector);
-  for (var i = 0; i < els.length; i++) { if (__synmonVisible(els[i])) return els[i]; }
-  return null;
-}
-function blank(el) {
-  if (el.disabled || el.readOnly) return false;
-  // A number field holding text it cannot parse reads '' too (badInput): that one is cleared.
-  if (el.tagName === 'INPUT' || el.tagName === 'TEXTAREA') {
-    return el.value === '' && !(el.validity && el.validity.badInput);
-  }
-  return el.isContentEditable === true && el.innerHTML === '';
-}
 var done = false;
 var obs, iv, timer;
 function finish(el) {
@@ -32,8 +18,7 @@ function finish(el) {
   clearInterval(iv);
   clearTimeout(timer);
   if (el) {
-    var pre = arm ? __synmonArm(arm.cond, arm.start, arm.token, arm.follow) : false;
-    callback({ ok: true, el: el, pre: pre, blank: blank(el) });
+    callback(__synmonFound(el, arm));
     return;
   }
   var els = document.querySelectorAll(selector);
@@ -43,9 +28,9 @@ function finish(el) {
 }
 // The document is being replaced: answer now, and the caller looks again in the next one.
 window.addEventListener('pagehide', function () { finish(null); }, { once: true });
-var el = found();
+var el = __synmonFind(selector);
 if (el) { finish(el); return; }
-obs = new MutationObserver(function () { var e = found(); if (e) finish(e); });
+obs = new MutationObserver(function () { var e = __synmonFind(selector); if (e) finish(e); });
 obs.observe(document, { subtree: true, childList: true, attributes: true, characterData: true });
-iv = setInterval(function () { var e = found(); if (e) finish(e); }, 10);
-timer = setTimeout(function () { finish(found()); }, slice);
+iv = setInterval(function () { var e = __synmonFind(selector); if (e) finish(e); }, 10);
+timer = setTimeout(function () { finish(__synmonFind(selector)); }, slice);

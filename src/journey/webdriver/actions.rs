@@ -98,20 +98,20 @@ impl Browser {
         timeout: Duration,
         arm: Option<&Arm<'_>>,
     ) -> Result<Option<ArmHandle>, StepError> {
-        let super::Found { el, handle: h, .. } = self.ready(selector, arm, timeout).await?;
-        let mouse = MouseActions::new("synmon-mouse".into()).then(PointerAction::MoveToElement {
-            element: el,
-            duration: None,
-            x: 0.0,
-            y: 0.0,
-        });
-        self.client
-            .perform_actions(mouse)
-            .await
-            .map_err(|e| wd_err(selector, e))?;
-        // The pointer stays where it is for later steps; pressed buttons or keys do not.
-        let _ = self.client.release_actions().await;
-        Ok(h)
+        self.act_on(selector, arm, timeout, |el, _| async move {
+            let mouse =
+                MouseActions::new("synmon-mouse".into()).then(PointerAction::MoveToElement {
+                    element: el,
+                    duration: None,
+                    x: 0.0,
+                    y: 0.0,
+                });
+            self.client.perform_actions(mouse).await?;
+            // The pointer stays where it is for later steps; pressed buttons or keys do not.
+            let _ = self.client.release_actions().await;
+            Ok(())
+        })
+        .await
     }
 
     /// Chooses `file` in the file input `selector` (the browser reads it from this machine's
@@ -123,11 +123,12 @@ impl Browser {
         timeout: Duration,
         arm: Option<&Arm<'_>>,
     ) -> Result<Option<ArmHandle>, StepError> {
-        let super::Found { el, handle: h, .. } = self.ready(selector, arm, timeout).await?;
-        el.send_keys(&file.to_string_lossy())
-            .await
-            .map_err(|e| wd_err(selector, e))?;
-        Ok(h)
+        let file = file.to_string_lossy();
+        let file = &file;
+        self.act_on(selector, arm, timeout, |el, _| async move {
+            el.send_keys(file).await
+        })
+        .await
     }
 
     /// Makes the following commands run inside a frame, its parent, or the top document.
