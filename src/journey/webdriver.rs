@@ -1227,7 +1227,12 @@ impl Browser {
         };
         // Navigation Timing of the document now shown (absent when the browser does not know
         // it: then the following steps judge the page).
-        let mut v = self.script(false, js, vec![next_arg]).await.ok();
+        let mut v = match self.script(false, js, vec![next_arg]).await {
+            // The element found ahead was replaced before it could go back as a reference.
+            Err(e) if is_gone(&e) => self.script(false, NAVIGATION_JS, vec![Value::Null]).await,
+            r => r,
+        }
+        .ok();
         if let (Some(a), Some(v)) = (ask, v.as_mut()) {
             self.keep_ahead(a, v["next"].take());
         }
@@ -1548,7 +1553,14 @@ impl Browser {
                             timeout.as_millis()
                         )));
                     }
-                    Err(e) if (is_navigation_interruption(&e) || is_script_timeout(&e)) && more => {
+                    // A navigation, a busy page, or the element found replaced before it could
+                    // go back as a reference (a re-render): look again.
+                    Err(e)
+                        if (is_navigation_interruption(&e)
+                            || is_script_timeout(&e)
+                            || is_gone(&e))
+                            && more =>
+                    {
                         continue;
                     }
                     Err(e) => return Err(wd_err(selector, e)),
@@ -1859,6 +1871,20 @@ impl Browser {
                     }
                     _ => Err(StepError::error(format!("in-page timing returned {v}"))),
                 },
+                // The element found ahead was replaced before it could go back as a reference:
+                // the answer is asked again without it (the next action looks for its own).
+                Err(e) if ask.is_some() && is_gone(&e) => {
+                    match self
+                        .script(false, "return window.__synmonEnded || null;", vec![])
+                        .await
+                    {
+                        Ok(v) => match (v["start"].as_f64(), v["end"].as_f64()) {
+                            (Some(s), Some(e)) => Ok(Armed::InPage((e - s).max(0.0))),
+                            _ => Err(StepError::error(format!("in-page timing returned {v}"))),
+                        },
+                        Err(e) => Err(wd_err("awaiting the page", e)),
+                    }
+                }
                 // A navigation took the page (and the script's callback) away.
                 Err(e) if is_navigation_interruption(&e) => Ok(Armed::Lost),
                 // The page did not answer in time (busy, or a navigation swallowed the

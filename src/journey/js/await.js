@@ -5,6 +5,7 @@
 // or null when no visible one is there yet (the next action then looks for it itself). The
 // lookup comes after the end was read: it is not part of this action's time, and the next
 // action is timed from its own start event as always. One command less per step;
+// (window.__synmonEnded keeps {start, end} for an answer that failed on its element);
 // {pending: true} when this slice ended first and more slices follow (the state stays armed);
 // {timeout: true, started} when the final slice ended first; {lost: true} when the page was
 // replaced by a navigation (the caller then follows the action into the new document). Waiting
@@ -28,6 +29,10 @@ var finish = function (sliceOver) {
   if (st.t1 !== null) {
     st.cleanup();
     var r = { start: st.start, end: st.t1 };
+    // The answer without the element, for the runner to ask again: the element goes back as a
+    // reference only after this script's turn, and a page that replaces it in between (a
+    // framework's second render, in a microtask) makes the whole answer fail.
+    window.__synmonEnded = { start: st.start, end: st.t1 };
     if (next) {
       var el = __synmonFind(next.selector);
       r.next = el ? __synmonFound(el, next.arm) : null;

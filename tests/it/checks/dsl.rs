@@ -312,6 +312,151 @@ async fn a_fill_replaces_a_fields_text_and_sends_no_clear_for_an_empty_one() {
     assert_eq!(log.matches("COMMAND TypeElement").count(), 3);
 }
 
+const LEAN: &str = r##"name: lean
+steps:
+  - goto: /order
+  - fill: { selector: "#item", value: tea }
+  - click: "#place"
+    name: place order
+    until: { selector: "#confirmation" }
+  - goto: /order
+    name: back to the form
+    until: { selector: "#place" }
+"##;
+
+/// What a run sends the browser, counted in chromedriver's own command log: the page scripts
+/// that end a step (the navigation's timing after a `goto`, the await of an action) find the
+/// next action's element, so no action here looks for its element on its own (ready.js is
+/// never sent); and one new-document watch per run covers both steps that cross to a new
+/// document (the submit and the `goto` with `until`), where each used to add its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_finds_each_element_ahead_and_watches_new_documents_once() {
+    let _b = BROWSER.lock().await;
+    let journeys = tempfile::tempdir().unwrap();
+    std::fs::write(journeys.path().join("lean.yaml"), LEAN).unwrap();
+    let log = journeys.path().join("chromedriver.log");
+    let wrapper = chromedriver_wrapper(
+        journeys.path(),
+        "logging-chromedriver",
+        "",
+        &format!("--log-path={} --log-level=INFO", log.display()),
+    );
+    let f = fixture_with(
+        journeys.path(),
+        &format!(
+            "webdriver:\n  sessions: 1\n  chromedriver: \"{}\"\n",
+            wrapper.display()
+        ),
+    )
+    .await;
+    let j = f.cfg.journey("lean").unwrap();
+    for _ in 0..2 {
+        let r = f.runner.run(&j, &f.target).await;
+        assert_eq!(r.outcome, Outcome::Pass, "{}", describe(&r));
+        for step in ["place order", "back to the form"] {
+            let s = r.steps.iter().find(|s| s.name == step).unwrap();
+            assert_eq!(
+                s.timing,
+                Timing::InPageNavigation,
+                "{step}: {}",
+                describe(&r)
+            );
+            assert!(s.latency_ms > 0.0, "{step}: {}", describe(&r));
+        }
+    }
+    f.driver.shutdown().await;
+    let log = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(
+        log.matches("COMMAND TypeElement").count(),
+        2,
+        "one fill per run"
+    );
+    assert_eq!(log.matches("COMMAND ClickElement").count(), 2);
+    assert_eq!(
+        log.matches("answer now, and the caller looks again in the next one")
+            .count(),
+        0,
+        "ready.js sent: an element was not found ahead"
+    );
+    assert_eq!(
+        log.matches("var watches = ").count(),
+        2,
+        "one new-document watch per run"
+    );
+}
+
+const RERENDER: &str = r##"name: rerender
+steps:
+  - goto: /order
+  - script:
+      js: |
+        document.body.insertAdjacentHTML('beforeend', '<button id="open">Open</button>');
+        document.getElementById('open').addEventListener('click', function () {
+          // Later than the await reaches the page, so that it sees the first render.
+          setTimeout(function () {
+            document.body.insertAdjacentHTML('beforeend', '<p id="status">ready</p><button id="next">Next</button>');
+            // Re-rendered right after it appeared (a framework's second pass): the button the
+            // first render showed is gone before any command can reach it.
+            Promise.resolve().then(function () {
+              var fresh = document.createElement('button');
+              fresh.id = 'next';
+              fresh.textContent = 'Next';
+              fresh.addEventListener('click', function () {
+                document.body.insertAdjacentHTML('beforeend', '<p id="ok">clicked</p>');
+              });
+              document.getElementById('next').replaceWith(fresh);
+            });
+          }, 300);
+        });
+        return true;
+  - click: "#open"
+    until: { selector: "#status" }
+  - click: "#next"
+    name: next
+    until: { selector: "#ok" }
+"##;
+
+/// An element found ahead (by the script that awaited the step before) can be replaced by the
+/// page before it goes back as a reference: here the page re-renders the button in the
+/// microtask after it appeared, after the await found it and before chromedriver serialized
+/// the answer, which then fails as a whole (the one `stale element reference` in chromedriver's
+/// log). The step before still gets its in-page time (asked again, without the element) and
+/// the next one looks for its element itself and clicks the button the page shows now.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_element_found_ahead_that_the_page_replaced_is_looked_for_again() {
+    let _b = BROWSER.lock().await;
+    let journeys = tempfile::tempdir().unwrap();
+    std::fs::write(journeys.path().join("rerender.yaml"), RERENDER).unwrap();
+    let log = journeys.path().join("chromedriver.log");
+    let wrapper = chromedriver_wrapper(
+        journeys.path(),
+        "logging-chromedriver",
+        "",
+        &format!("--log-path={} --log-level=INFO", log.display()),
+    );
+    let f = fixture_with(
+        journeys.path(),
+        &format!("webdriver:\n  chromedriver: \"{}\"\n", wrapper.display()),
+    )
+    .await;
+    let j = f.cfg.journey("rerender").unwrap();
+    let r = f.runner.run(&j, &f.target).await;
+    f.driver.shutdown().await;
+    assert_eq!(r.outcome, Outcome::Pass, "{}", describe(&r));
+    let next = r.steps.iter().find(|s| s.name == "next").unwrap();
+    assert_eq!(next.timing, Timing::InPage, "{}", describe(&r));
+    let log = std::fs::read_to_string(&log).unwrap();
+    let open = r.steps.iter().find(|s| s.name == "click #open").unwrap();
+    assert_eq!(open.timing, Timing::InPage, "{}", describe(&r));
+    assert_eq!(log.matches("COMMAND ClickElement").count(), 2);
+    assert_eq!(
+        log.matches("RESPONSE ExecuteAsyncScript ERROR stale element reference")
+            .count(),
+        1,
+        "the await's answer with the button found ahead"
+    );
+}
+
 /// `viewport`, `device` and `network` apply to their run only: browsers are pooled (one here),
 /// and the run after an emulated one, on the same browser, sees a desktop window, no touch
 /// screen, the browser's own user agent and an online, unthrottled network.
