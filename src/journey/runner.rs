@@ -12,12 +12,24 @@ use tracing::Instrument;
 pub use super::driver::Driver;
 use super::model::*;
 use super::webdriver::actions::{CookieSpec, FrameSel, SeenRequest, WindowSel};
-use super::webdriver::{Arm, Browser, Cond, Finished, Next, StepError, WebDriverConfig};
+use super::webdriver::{After, Arm, Browser, Cond, Finished, Next, StepError, WebDriverConfig};
 use crate::clock::Clock;
 use crate::config::{Identity, Redactor, Target};
 use crate::outcome::Outcome;
 use crate::run::*;
 use crate::template::{Vars, render_json};
+
+/// What follows a step in its journey: the script that ends the step may do it ahead (see
+/// `webdriver::After`).
+#[derive(Debug, Clone, Copy)]
+enum Following<'a> {
+    /// The journey's next step.
+    Step(&'a Step),
+    /// Nothing: the step is the journey's last.
+    End,
+    /// Not known here: a step repeated by `poll`.
+    Inside,
+}
 
 /// What a journey run takes from the config; the assembler builds it
 /// (`settings::Config::runner_settings`), so journeys never see the whole config.
@@ -231,7 +243,7 @@ impl Runner {
                 .step(
                     browser.as_ref(),
                     step,
-                    steps.get(i + 1),
+                    steps.get(i + 1).map_or(Following::End, Following::Step),
                     &mut vars,
                     &run_id,
                     &mut result.artifacts,
@@ -301,7 +313,7 @@ impl Runner {
         &self,
         browser: Option<&Browser>,
         step: &Step,
-        next: Option<&Step>,
+        following: Following<'_>,
         vars: &mut Vars,
         run_id: &str,
         artifacts: &mut Vec<Artifact>,
@@ -311,7 +323,7 @@ impl Runner {
         let bound = step.timeout + PROBE_GRACE;
         let res = tokio::time::timeout(
             bound,
-            self.exec(browser, step, next, vars, run_id, artifacts),
+            self.exec(browser, step, following, vars, run_id, artifacts),
         )
         .await
         .unwrap_or_else(|_| {
@@ -371,8 +383,10 @@ impl Runner {
 
     /// The journey's next step as the step before it may find its element ahead (see
     /// [`Next`]): an action that finds an element, rendered and armed as it will be.
-    fn next_action(&self, next: Option<&Step>, vars: &Vars) -> Option<Next> {
-        let n = next?;
+    fn next_action(&self, following: Following<'_>, vars: &Vars) -> Option<Next> {
+        let Following::Step(n) = following else {
+            return None;
+        };
         Some(Next {
             selector: self.render(n.action.element()?, vars).ok()?,
             until: n
@@ -386,13 +400,13 @@ impl Runner {
         })
     }
 
-    /// Executes one step and says how its latency was measured. `next`: the journey's next
-    /// step, whose element this one may find ahead (see [`Next`]).
+    /// Executes one step and says how its latency was measured. `following`: what comes after
+    /// it in the journey, which the script that ends it may do ahead (see [`After`]).
     fn exec<'a>(
         &'a self,
         browser: Option<&'a Browser>,
         step: &'a Step,
-        next: Option<&'a Step>,
+        following: Following<'a>,
         vars: &'a mut Vars,
         run_id: &'a str,
         artifacts: &'a mut Vec<Artifact>,
@@ -430,7 +444,7 @@ impl Runner {
                         },
                         None => Ok(
                             match b
-                                .goto_then(&u, timeout, self.next_action(next, vars).as_ref())
+                                .goto_then(&u, timeout, self.next_action(following, vars).as_ref())
                                 .await?
                             {
                                 Some(nav) if nav.load_ms > 0.0 => {
@@ -655,7 +669,7 @@ impl Runner {
                         let left = deadline.saturating_duration_since(Instant::now());
                         let r = tokio::time::timeout(
                             left.max(Duration::from_millis(1)),
-                            self.exec(browser, inner, None, vars, run_id, artifacts),
+                            self.exec(browser, inner, Following::Inside, vars, run_id, artifacts),
                         )
                         .await;
                         match r {
@@ -690,11 +704,18 @@ impl Runner {
                 tracing::debug!(selector = %c.selector, "`until` already held before the action");
             }
             let b = need()?;
+            let next = self.next_action(following, vars);
             let f = b
                 .finish(
                     h,
                     timeout.saturating_sub(started.elapsed()),
-                    self.next_action(next, vars).as_ref(),
+                    match (following, &next) {
+                        (_, Some(n)) => After::Action(n),
+                        (Following::End, None) => After::End {
+                            slow_ms: self.config.slow_request_ms,
+                        },
+                        _ => After::Nothing,
+                    },
                 )
                 .await?;
             match &until {

@@ -138,16 +138,21 @@ const READY_JS: &str = concat!(
     include_str!("js/ready.js")
 );
 const AWAIT_JS: &str = include_str!("js/await.js");
-/// `await.js` that also finds and arms the next action's element (its `next` argument).
+/// `await.js` that also finds and arms the next action's element (its `next` argument) or
+/// collects the run's evidence (`evidence_slow_ms`).
 const AWAIT_NEXT_JS: &str = concat!(
     include_str!("js/cond.js"),
     include_str!("js/arm.js"),
     include_str!("js/find.js"),
+    include_str!("js/evidence.js"),
     include_str!("js/await.js")
 );
 const WAIT_JS: &str = concat!(include_str!("js/cond.js"), include_str!("js/wait.js"));
 const NAV_AWAIT_JS: &str = include_str!("js/nav_await.js");
-const EVIDENCE_JS: &str = include_str!("js/evidence.js");
+const EVIDENCE_JS: &str = concat!(
+    include_str!("js/evidence.js"),
+    "__synmonEvidence(arguments[0], arguments[arguments.length - 1]);"
+);
 /// The run context's preload script: gives every document of the context the channel that
 /// `arm.js` sends an action's start through.
 const CHANNEL_JS: &str =
@@ -293,6 +298,25 @@ impl Next {
             start: self.start,
             follow_navigation: self.follow_navigation,
         }
+    }
+}
+
+/// What follows an action in its journey, for the script that awaits the action to do in the
+/// same call (one command less each time).
+#[derive(Debug, Clone, Copy)]
+pub enum After<'a> {
+    /// Nothing to do ahead (an action inside a `poll`, the benchmark's own calls).
+    Nothing,
+    /// The next step, an action: its element is found and armed ahead ([`Next`]).
+    Action(&'a Next),
+    /// The journey's last step: the run's evidence (see [`Browser::evidence`]) is collected
+    /// once the condition held, with requests from `slow_ms` counted as slow.
+    End { slow_ms: u64 },
+}
+
+impl After<'_> {
+    fn finds_element(&self) -> bool {
+        matches!(self, After::Action(_))
     }
 }
 
@@ -566,6 +590,8 @@ pub struct Browser {
     run_watch: std::sync::Mutex<std::collections::HashMap<String, String>>,
     /// The next action's element, found by the last await (see [`Next`]).
     ahead: std::sync::Mutex<Option<Ahead>>,
+    /// The run's evidence, collected by the await of its last action (see [`Self::evidence`]).
+    evidence: std::sync::Mutex<Option<Value>>,
     /// When the last renewal ended (its commands answered, the run's tab there).
     renewed: Option<tokio::time::Instant>,
     /// The page channel is installed for every context of the session (else per context).
@@ -815,6 +841,7 @@ impl Browser {
             watchers: Default::default(),
             run_watch: Default::default(),
             ahead: Default::default(),
+            evidence: Default::default(),
             renewed: None,
             wire: None,
             channel_everywhere: false,
@@ -995,6 +1022,7 @@ impl Browser {
         // context is deleted: removed here, off the next run's path.
         self.run_watch.lock().expect("run watch lock").clear();
         self.ahead.lock().expect("ahead lock").take();
+        self.evidence.lock().expect("evidence lock").take();
         let leftover = std::mem::take(&mut *self.watchers.lock().expect("watchers lock"));
         if !leftover.is_empty() {
             let bidi = bidi.clone();
@@ -1126,6 +1154,7 @@ impl Browser {
             .map_err(|e| wd_err("switching back to the run tab", e))?;
         self.run_watch.lock().expect("run watch lock").clear();
         self.ahead.lock().expect("ahead lock").take();
+        self.evidence.lock().expect("evidence lock").take();
         let leftover: Vec<String> =
             std::mem::take(&mut *self.watchers.lock().expect("watchers lock"));
         if let Some(bidi) = &self.bidi {
@@ -1831,15 +1860,23 @@ impl Browser {
 
     /// Waits for the armed condition and returns how it ended.
     pub async fn await_armed(&self, timeout: Duration) -> Result<Armed, StepError> {
-        self.await_then(timeout, None).await
+        self.await_then(timeout, After::Nothing).await
     }
 
     /// [`Self::await_armed`], finding and arming `next`'s element in the same script when the
     /// condition held (kept for that action's [`Self::ready`]).
-    async fn await_then(&self, timeout: Duration, next: Option<&Next>) -> Result<Armed, StepError> {
-        let ask = next.map(|n| self.ask_ahead(n));
+    async fn await_then(&self, timeout: Duration, after: After<'_>) -> Result<Armed, StepError> {
+        let ask = match after {
+            After::Action(n) => Some(self.ask_ahead(n)),
+            _ => None,
+        };
+        let slow = match after {
+            After::End { slow_ms } => json!(slow_ms),
+            _ => Value::Null,
+        };
         let (js, next_arg) = match &ask {
             Some(a) => (AWAIT_NEXT_JS, a.arg()),
+            None if !slow.is_null() => (AWAIT_NEXT_JS, Value::Null),
             None => (AWAIT_JS, Value::Null),
         };
         let deadline = tokio::time::Instant::now() + timeout;
@@ -1855,6 +1892,7 @@ impl Browser {
                         json!(crate::config::duration::millis_u64(slice)),
                         json!(last),
                         next_arg.clone(),
+                        slow.clone(),
                     ],
                 )
                 .await;
@@ -1867,13 +1905,17 @@ impl Browser {
                         if let Some(a) = ask {
                             self.keep_ahead(a, v["next"].take());
                         }
+                        if v["evidence"].is_object() {
+                            *self.evidence.lock().expect("evidence lock") =
+                                Some(v["evidence"].take());
+                        }
                         Ok(Armed::InPage((e - s).max(0.0)))
                     }
                     _ => Err(StepError::error(format!("in-page timing returned {v}"))),
                 },
                 // The element found ahead was replaced before it could go back as a reference:
                 // the answer is asked again without it (the next action looks for its own).
-                Err(e) if ask.is_some() && is_gone(&e) => {
+                Err(e) if after.finds_element() && is_gone(&e) => {
                     match self
                         .script(false, "return window.__synmonEnded || null;", vec![])
                         .await
@@ -1899,16 +1941,16 @@ impl Browser {
 
     /// Waits for an armed action: its condition on the same document, or, when the action
     /// navigated, on the new one (see [`Finished`]).
-    /// `next`: the journey's next action, whose element is looked for in the same script when
-    /// this one ends on its document (see [`Next`]).
+    /// `after`: what follows this action in the journey, for the script that awaits it to do
+    /// ahead (see [`After`]).
     pub async fn finish(
         &self,
         h: ArmHandle,
         timeout: Duration,
-        next: Option<&Next>,
+        after: After<'_>,
     ) -> Result<Finished, StepError> {
         let started = tokio::time::Instant::now();
-        let r = match self.await_then(timeout, next).await {
+        let r = match self.await_then(timeout, after).await {
             Ok(Armed::InPage(ms)) => Ok(Finished::InPage(ms)),
             Ok(Armed::TimedOut) => Ok(Finished::TimedOut),
             Ok(Armed::Lost) => {
@@ -2087,8 +2129,12 @@ impl Browser {
         }
     }
 
-    /// Navigation timing, Web Vitals and failed/slow requests of the current page.
+    /// Navigation timing, Web Vitals and failed/slow requests of the current page: as the await
+    /// of the run's last action collected them when it asked (see [`After::End`]), else read now.
     pub async fn evidence(&self, slow_ms: u64) -> Option<Value> {
+        if let Some(v) = self.evidence.lock().expect("evidence lock").take() {
+            return Some(v);
+        }
         self.script(true, EVIDENCE_JS, vec![json!(slow_ms)])
             .await
             .ok()

@@ -1,11 +1,13 @@
 // Waits (inside the page, without polling from outside) for the armed action's condition.
-// arguments: [slice_ms, final, next | null, callback]. Returns {start, end} in performance.now()
+// arguments: [slice_ms, final, next | null, evidence_slow_ms | null, callback]. Returns {start, end} in performance.now()
 // time, and, when `next` ({selector, arm}) names the element the journey's next action targets,
 // `next`: that element found and its action armed ({ok, el, pre, blank}, as ready.js returns),
 // or null when no visible one is there yet (the next action then looks for it itself). The
 // lookup comes after the end was read: it is not part of this action's time, and the next
 // action is timed from its own start event as always. One command less per step;
 // (window.__synmonEnded keeps {start, end} for an answer that failed on its element);
+// with evidence_slow_ms (the journey's last action), `evidence` too: what evidence.js collects,
+// read once the condition held, instead of in a command of its own after the run;
 // {pending: true} when this slice ended first and more slices follow (the state stays armed);
 // {timeout: true, started} when the final slice ended first; {lost: true} when the page was
 // replaced by a navigation (the caller then follows the action into the new document). Waiting
@@ -14,6 +16,7 @@
 var slice = arguments[0];
 var last = arguments[1];
 var next = arguments[2];
+var evidence = arguments[3];
 var callback = arguments[arguments.length - 1];
 var st = window.__synmon;
 if (!st) { callback({ lost: true }); return; }
@@ -22,7 +25,13 @@ var answered = false;
 var answer = function (v) { if (!answered) { answered = true; callback(v); } };
 // A navigation replaces this document: say so before it goes (a callback lost with the
 // document would hold the WebDriver command until its script timeout).
-window.addEventListener('pagehide', function () { clearTimeout(timer); st.done = null; answer({ lost: true }); }, { once: true });
+// (Once the condition held, the answer is that, with or without the evidence still collected.)
+var held = null;
+window.addEventListener('pagehide', function () {
+  clearTimeout(timer);
+  st.done = null;
+  answer(held || { lost: true });
+}, { once: true });
 var finish = function (sliceOver) {
   clearTimeout(timer);
   st.done = null;
@@ -37,7 +46,12 @@ var finish = function (sliceOver) {
       var el = __synmonFind(next.selector);
       r.next = el ? __synmonFound(el, next.arm) : null;
     }
-    answer(r);
+    held = r;
+    if (evidence !== null) {
+      __synmonEvidence(evidence, function (ev) { r.evidence = ev; answer(r); });
+    } else {
+      answer(r);
+    }
   } else if (sliceOver && !last) {
     answer({ pending: true });
   } else {

@@ -455,6 +455,14 @@ async fn an_element_found_ahead_that_the_page_replaced_is_looked_for_again() {
         1,
         "the await's answer with the button found ahead"
     );
+    // The run's evidence came with the await of its last action, not in a script of its own.
+    let page = r.page.as_ref().expect("the run's page metrics");
+    assert!(page.url.ends_with("/order"), "{}", describe(&r));
+    assert_eq!(
+        log.matches("__synmonEvidence(arguments[0]").count(),
+        0,
+        "evidence read by a script of its own"
+    );
 }
 
 /// `viewport`, `device` and `network` apply to their run only: browsers are pooled (one here),
