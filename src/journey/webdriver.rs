@@ -739,6 +739,17 @@ async fn create_context(bidi: &Bidi, channel: bool) -> Result<RunContext, StepEr
     }
 }
 
+/// Removes the preload script `script` (the browser keeps one until it is removed, also after
+/// the user context it was scoped to is deleted).
+async fn remove_preload_script(bidi: &Bidi, script: &str) -> Result<Value, BidiError> {
+    bidi.call(
+        "script.removePreloadScript",
+        json!({"script": script}),
+        BIDI_TIMEOUT,
+    )
+    .await
+}
+
 /// Deletes a run's user context, with everything the run stored. Its tabs go with it (WebDriver
 /// BiDi: removing a user context closes its top-level browsing contexts), so the run's tab is
 /// not closed first: that was a round trip per run for nothing.
@@ -751,13 +762,9 @@ async fn delete_context(bidi: &Bidi, run: RunContext) -> Result<(), StepError> {
     .await
     .map_err(|e| bidi_err("removing the run's user context", e))?;
     if let Some(script) = run.channel_script {
-        bidi.call(
-            "script.removePreloadScript",
-            json!({"script": script}),
-            BIDI_TIMEOUT,
-        )
-        .await
-        .map_err(|e| bidi_err("removing the context's preload script", e))?;
+        remove_preload_script(bidi, &script)
+            .await
+            .map_err(|e| bidi_err("removing the context's preload script", e))?;
     }
     Ok(())
 }
@@ -1028,13 +1035,7 @@ impl Browser {
             let bidi = bidi.clone();
             tokio::spawn(async move {
                 for script in leftover {
-                    let _ = bidi
-                        .call(
-                            "script.removePreloadScript",
-                            json!({"script": script}),
-                            BIDI_TIMEOUT,
-                        )
-                        .await;
+                    let _ = remove_preload_script(&bidi, &script).await;
                 }
             });
         }
@@ -1159,13 +1160,9 @@ impl Browser {
             std::mem::take(&mut *self.watchers.lock().expect("watchers lock"));
         if let Some(bidi) = &self.bidi {
             for script in leftover {
-                bidi.call(
-                    "script.removePreloadScript",
-                    json!({"script": script}),
-                    BIDI_TIMEOUT,
-                )
-                .await
-                .map_err(|e| bidi_err("removing a run's new-document watcher", e))?;
+                remove_preload_script(bidi, &script)
+                    .await
+                    .map_err(|e| bidi_err("removing a run's new-document watcher", e))?;
             }
         }
         let origins = clear::clear_tab(&devtools, &run.context, &popup_origins)
@@ -1505,13 +1502,7 @@ impl Browser {
             .retain(|w| *w != script);
         if let Some(bidi) = self.bidi.clone() {
             tokio::spawn(async move {
-                let _ = bidi
-                    .call(
-                        "script.removePreloadScript",
-                        json!({"script": script}),
-                        BIDI_TIMEOUT,
-                    )
-                    .await;
+                let _ = remove_preload_script(&bidi, &script).await;
             });
         }
     }

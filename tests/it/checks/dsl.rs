@@ -254,6 +254,34 @@ async fn each_assertion_fails_with_step_selector_expected_actual_and_a_screensho
 /// an empty field without the Clear, which would fire nothing there (chromedriver's clear of an
 /// empty field sends no event) and cost a round trip. The page sees the same events either way:
 /// recorded per field, with the chromedriver's own log counting the Clear commands it got.
+/// The shop with the one journey `yaml` (file `name`.yaml) and chromedriver writing its own
+/// command log, to count what a run sent: the fixture, the journeys folder (kept while the test
+/// runs) and the log's path. `webdriver`: more `webdriver:` keys, each line indented.
+async fn logged_fixture(
+    name: &str,
+    yaml: &str,
+    webdriver: &str,
+) -> (Fixture, tempfile::TempDir, PathBuf) {
+    let journeys = tempfile::tempdir().unwrap();
+    std::fs::write(journeys.path().join(format!("{name}.yaml")), yaml).unwrap();
+    let log = journeys.path().join("chromedriver.log");
+    let wrapper = chromedriver_wrapper(
+        journeys.path(),
+        "logging-chromedriver",
+        "",
+        &format!("--log-path={} --log-level=INFO", log.display()),
+    );
+    let f = fixture_with(
+        journeys.path(),
+        &format!(
+            "webdriver:\n  chromedriver: \"{}\"\n{webdriver}",
+            wrapper.display()
+        ),
+    )
+    .await;
+    (f, journeys, log)
+}
+
 const FILLS: &str = r##"name: fills
 steps:
   - goto: /order
@@ -284,21 +312,8 @@ steps:
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fill_replaces_a_fields_text_and_sends_no_clear_for_an_empty_one() {
     let _b = BROWSER.lock().await;
-    let journeys = tempfile::tempdir().unwrap();
-    std::fs::write(journeys.path().join("fills.yaml"), FILLS).unwrap();
     // chromedriver with its command log, to count the Clear commands it was sent.
-    let log = journeys.path().join("chromedriver.log");
-    let wrapper = chromedriver_wrapper(
-        journeys.path(),
-        "logging-chromedriver",
-        "",
-        &format!("--log-path={} --log-level=INFO", log.display()),
-    );
-    let f = fixture_with(
-        journeys.path(),
-        &format!("webdriver:\n  chromedriver: \"{}\"\n", wrapper.display()),
-    )
-    .await;
+    let (f, _journeys, log) = logged_fixture("fills", FILLS, "").await;
     let j = f.cfg.journey("fills").unwrap();
     let r = f.runner.run(&j, &f.target).await;
     assert_eq!(r.outcome, Outcome::Pass, "{}", describe(&r));
@@ -332,23 +347,7 @@ steps:
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_run_finds_each_element_ahead_and_watches_new_documents_once() {
     let _b = BROWSER.lock().await;
-    let journeys = tempfile::tempdir().unwrap();
-    std::fs::write(journeys.path().join("lean.yaml"), LEAN).unwrap();
-    let log = journeys.path().join("chromedriver.log");
-    let wrapper = chromedriver_wrapper(
-        journeys.path(),
-        "logging-chromedriver",
-        "",
-        &format!("--log-path={} --log-level=INFO", log.display()),
-    );
-    let f = fixture_with(
-        journeys.path(),
-        &format!(
-            "webdriver:\n  sessions: 1\n  chromedriver: \"{}\"\n",
-            wrapper.display()
-        ),
-    )
-    .await;
+    let (f, _journeys, log) = logged_fixture("lean", LEAN, "  sessions: 1\n").await;
     let j = f.cfg.journey("lean").unwrap();
     for _ in 0..2 {
         let r = f.runner.run(&j, &f.target).await;
@@ -425,20 +424,7 @@ steps:
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_element_found_ahead_that_the_page_replaced_is_looked_for_again() {
     let _b = BROWSER.lock().await;
-    let journeys = tempfile::tempdir().unwrap();
-    std::fs::write(journeys.path().join("rerender.yaml"), RERENDER).unwrap();
-    let log = journeys.path().join("chromedriver.log");
-    let wrapper = chromedriver_wrapper(
-        journeys.path(),
-        "logging-chromedriver",
-        "",
-        &format!("--log-path={} --log-level=INFO", log.display()),
-    );
-    let f = fixture_with(
-        journeys.path(),
-        &format!("webdriver:\n  chromedriver: \"{}\"\n", wrapper.display()),
-    )
-    .await;
+    let (f, _journeys, log) = logged_fixture("rerender", RERENDER, "").await;
     let j = f.cfg.journey("rerender").unwrap();
     let r = f.runner.run(&j, &f.target).await;
     f.driver.shutdown().await;
