@@ -152,6 +152,7 @@ fn journey_run(check: &str, steps: &[&str], lat: &mut Latencies, attempt: u32) -
         session_wait_ms: 0.0,
         session_create_ms: 0.0,
         browser_reused: None,
+        session_reused: None,
         emulation: None,
         steps,
         error: None,

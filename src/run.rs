@@ -156,6 +156,10 @@ pub struct RunResult {
     /// because the run was read back from the store, which does not keep it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub browser_reused: Option<bool>,
+    /// For a journey that may reuse its login (`reuse_session`): whether this run did, and so
+    /// skipped the login's steps (`false`: it logged in). Not kept by the store.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_reused: Option<bool>,
     /// The journey's `viewport`, `device` and `network`, as applied (not kept by the store).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub emulation: Option<Emulation>,
@@ -195,6 +199,7 @@ impl RunResult {
             session_wait_ms: 0.0,
             session_create_ms: 0.0,
             browser_reused: None,
+            session_reused: None,
             emulation: None,
             steps: Vec::new(),
             error: None,

@@ -309,6 +309,7 @@ mod tests {
             session_wait_ms: 0.0,
             session_create_ms: 0.0,
             browser_reused: None,
+            session_reused: None,
             emulation: None,
             steps: vec![step("login", 900.0, false), step("save", 120.0, true)],
             error: None,

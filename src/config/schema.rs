@@ -51,11 +51,13 @@ impl JsonSchema for SecretText {
 }
 
 /// A transform for a map that holds exactly one of its keys (a journey step's action, an SLO's
-/// `sli`), beside any of `besides`; a key of `alone` stands alone (a step's `use`). A key
-/// written `null` is absent to the loaders, so it counts for neither.
+/// `sli`), beside any of `besides`; a key of `alone` stands alone (a step's `use`) but for the
+/// keys of `alone_with` (a `use`'s `reuse_session`). A key written `null` is absent to the
+/// loaders, so it counts for neither.
 pub struct ExactlyOneKey {
     pub besides: &'static [&'static str],
     pub alone: &'static [&'static str],
+    pub alone_with: &'static [&'static str],
 }
 
 impl Transform for ExactlyOneKey {
@@ -73,7 +75,10 @@ impl Transform for ExactlyOneKey {
                 let mut props = serde_json::Map::new();
                 props.insert(key.clone(), not_null.clone());
                 if self.alone.contains(&key.as_str()) {
-                    for other in keys.iter().filter(|k| *k != key) {
+                    for other in keys
+                        .iter()
+                        .filter(|k| *k != key && !self.alone_with.contains(&k.as_str()))
+                    {
                         props.insert(other.clone(), serde_json::json!({ "type": "null" }));
                     }
                 }
@@ -95,6 +100,11 @@ impl Transform for ExactlyOneKey {
             if !self.alone.is_empty() {
                 let alone: Vec<String> = self.alone.iter().map(|k| format!("`{k}`")).collect();
                 text.push_str(&format!("; {} stands alone", alone.join(", ")));
+                if !self.alone_with.is_empty() {
+                    let with: Vec<String> =
+                        self.alone_with.iter().map(|k| format!("`{k}`")).collect();
+                    text.push_str(&format!(" (but for {})", with.join(", ")));
+                }
             }
             text.push('.');
             schema.insert("description".into(), text.into());

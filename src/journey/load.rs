@@ -145,10 +145,31 @@ pub fn load_file(path: &Path, ctx: &LoadContext) -> Result<Journey, Vec<Diagnost
     scope.extend(ctx.variables.iter().cloned());
     let mut steps = Vec::new();
     let mut stack = vec![path.canonicalize().unwrap_or_else(|_| path.to_path_buf())];
+    // A first step `use`d with `reuse_session` is loaded apart: its steps are the login.
+    let login = raw
+        .steps
+        .first()
+        .and_then(|v| doc.deserialize_at::<RawStep>(v, "steps[0]").ok())
+        .and_then(|r| Some((r.use_file?, r.reuse_session?)));
+    let split = usize::from(login.is_some());
     steps_of(
         &doc,
-        &raw.steps,
+        &raw.steps[..split],
         "steps",
+        0,
+        ctx,
+        &mut scope,
+        &mut stack,
+        &mut steps,
+        &mut errors,
+    );
+    let reuse_session =
+        login.and_then(|(file, age)| session_reuse(&doc, &file, &age, &stack, &steps, &mut errors));
+    steps_of(
+        &doc,
+        &raw.steps[split..],
+        "steps",
+        split,
         ctx,
         &mut scope,
         &mut stack,
@@ -172,10 +193,69 @@ pub fn load_file(path: &Path, ctx: &LoadContext) -> Result<Journey, Vec<Diagnost
             description: raw.description,
             emulation,
             steps,
+            reuse_session,
         })
     } else {
         Err(errors)
     }
+}
+
+/// How long a captured login may stand in for a journey's login steps, at most.
+const SESSION_REUSE: Bound = Bound::positive("reuse_session", MINUTE.saturating_mul(24 * 60));
+
+/// The first step's `reuse_session`, validated against the steps its `use` loaded (`steps`,
+/// all of the journey's so far): they must not set a variable, since a run that skips them
+/// would not have it.
+fn session_reuse(
+    doc: &YamlDoc,
+    file: &str,
+    age: &str,
+    stack: &[PathBuf],
+    steps: &[Step],
+    errors: &mut Vec<Diagnostic>,
+) -> Option<SessionReuse> {
+    let path = "steps[0].reuse_session";
+    let max_age = match SESSION_REUSE.parse(age) {
+        Ok(d) => d,
+        Err(e) => {
+            errors.push(doc.diag(path, e));
+            return None;
+        }
+    };
+    if steps.is_empty() {
+        // The `use` itself failed to load, and said so.
+        return None;
+    }
+    if let Some(s) = steps.iter().find(|s| s.action.sets_variables()) {
+        errors.push(doc.diag(
+            path,
+            format!(
+                "the login's step `{}` ({}) sets a variable, which a run that reuses the session would not have",
+                s.name, s.origin
+            ),
+        ));
+        return None;
+    }
+    if !steps.iter().any(|s| s.action.needs_browser()) {
+        errors.push(doc.diag(
+            path,
+            "the login has no browser step: there is no browser session to reuse",
+        ));
+        return None;
+    }
+    let dir = stack
+        .last()
+        .and_then(|p| p.parent())
+        .unwrap_or(Path::new(""));
+    let canon = dir
+        .join(file)
+        .canonicalize()
+        .unwrap_or_else(|_| dir.join(file));
+    Some(SessionReuse {
+        steps: steps.len(),
+        max_age,
+        login: canon.to_string_lossy().into_owned(),
+    })
 }
 
 /// The journey's `viewport`, `device` and `network`, validated; `None` when it sets none.
@@ -249,6 +329,7 @@ fn steps_of(
     doc: &YamlDoc,
     items: &[Value],
     base: &str,
+    first: usize,
     ctx: &LoadContext,
     scope: &mut BTreeSet<String>,
     stack: &mut Vec<PathBuf>,
@@ -256,7 +337,7 @@ fn steps_of(
     errors: &mut Vec<Diagnostic>,
 ) {
     for (i, item) in items.iter().enumerate() {
-        let path = join_index(base, i);
+        let path = join_index(base, first + i);
         let raw: RawStep = match doc.deserialize_at(item, &path) {
             Ok(r) => r,
             Err(d) => {
@@ -299,6 +380,13 @@ fn include(
         || action_keys(raw).len() > 1
     {
         errors.push(doc.diag(&upath, "`use` stands alone in its step (no other keys)"));
+        return;
+    }
+    if raw.reuse_session.is_some() && (path != "steps[0]" || stack.len() != 1) {
+        errors.push(doc.diag(
+            &join_key(path, "reuse_session"),
+            "`reuse_session` goes on a journey's first step, beside the `use` of its login",
+        ));
         return;
     }
     let dir = stack
@@ -353,7 +441,17 @@ fn include(
         }
     };
     stack.push(canon);
-    steps_of(&inc, &rawj.steps, "steps", ctx, scope, stack, out, errors);
+    steps_of(
+        &inc,
+        &rawj.steps,
+        "steps",
+        0,
+        ctx,
+        scope,
+        stack,
+        out,
+        errors,
+    );
     stack.pop();
 }
 
@@ -541,6 +639,13 @@ fn step_of(
     scope: &mut BTreeSet<String>,
     errors: &mut Vec<Diagnostic>,
 ) -> Option<Step> {
+    if raw.reuse_session.is_some() {
+        errors.push(doc.diag(
+            &join_key(path, "reuse_session"),
+            "`reuse_session` goes beside a `use` (the journey's first step, its login)",
+        ));
+        return None;
+    }
     let keys = action_keys(&raw);
     if keys.is_empty() {
         errors.push(doc.diag(
@@ -1204,6 +1309,85 @@ mod tests {
             has_tenant: true,
             has_credentials: true,
         }
+    }
+
+    #[test]
+    fn a_reusable_login_is_the_first_steps_use_and_sets_no_variable() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::write(
+            d.join("_login.yaml"),
+            "steps:\n  - goto: /login\n  - click: \"#go\"\n",
+        )
+        .unwrap();
+        std::fs::write(
+            d.join("_capturing.yaml"),
+            "steps:\n  - goto: /login\n  - capture: { name: token, selector: \"#t\" }\n",
+        )
+        .unwrap();
+        std::fs::write(
+            d.join("_nested.yaml"),
+            "steps:\n  - use: _login.yaml\n    reuse_session: 5m\n",
+        )
+        .unwrap();
+        let load = |name: &str, text: &str| {
+            let j = d.join(name);
+            std::fs::write(&j, text).unwrap();
+            load_file(&j, &ctx())
+        };
+        let j = load(
+            "ok.yaml",
+            "steps:\n  - use: _login.yaml\n    reuse_session: 10m\n  - goto: /home\n",
+        )
+        .unwrap();
+        let reuse = j.reuse_session.expect("reusable");
+        assert_eq!(reuse.steps, 2);
+        assert_eq!(reuse.max_age, Duration::from_secs(600));
+        assert!(reuse.login.ends_with("_login.yaml"), "{}", reuse.login);
+        assert_eq!(j.steps.len(), 3);
+        assert!(
+            load("plain.yaml", "steps:\n  - use: _login.yaml\n")
+                .unwrap()
+                .reuse_session
+                .is_none()
+        );
+
+        let err = |name: &str, text: &str| {
+            let e = load(name, text).unwrap_err();
+            assert_eq!(e.len(), 1, "{e:?}");
+            (
+                e[0].path.clone(),
+                e[0].pos.map(|p| p.line),
+                e[0].message.clone(),
+            )
+        };
+        let (path, line, msg) = err(
+            "second.yaml",
+            "steps:\n  - goto: /\n  - use: _login.yaml\n    reuse_session: 10m\n",
+        );
+        assert_eq!((path.as_str(), line), ("steps[1].reuse_session", Some(4)));
+        assert!(msg.contains("first step"), "{msg}");
+        let (path, _, msg) = err(
+            "alone.yaml",
+            "steps:\n  - goto: /\n    reuse_session: 10m\n",
+        );
+        assert_eq!(path, "steps[0].reuse_session");
+        assert!(msg.contains("beside a `use`"), "{msg}");
+        let (path, _, msg) = err("nested.yaml", "steps:\n  - use: _nested.yaml\n");
+        assert_eq!(path, "steps[0].reuse_session");
+        assert!(msg.contains("first step"), "{msg}");
+        let (path, _, msg) = err(
+            "capturing.yaml",
+            "steps:\n  - use: _capturing.yaml\n    reuse_session: 10m\n  - goto: /\n",
+        );
+        assert_eq!(path, "steps[0].reuse_session");
+        assert!(msg.contains("sets a variable"), "{msg}");
+        let (path, line, msg) = err(
+            "age.yaml",
+            "steps:\n  - use: _login.yaml\n    reuse_session: 2d\n",
+        );
+        assert_eq!((path.as_str(), line), ("steps[0].reuse_session", Some(3)));
+        assert!(msg.contains("reuse_session"), "{msg}");
     }
 
     #[test]

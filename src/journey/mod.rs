@@ -15,6 +15,7 @@ pub mod browser_rt;
 pub mod chromedriver;
 mod driver;
 pub mod runner;
+mod session;
 pub mod webdriver;
 
 pub use crate::run::{Artifact, PageMetrics, RunResult, StepResult, Timing};

@@ -14,6 +14,24 @@ pub struct Journey {
     /// `viewport`, `device`, `network`: applied to the run's own tab, undone when it ends.
     pub emulation: Option<crate::run::Emulation>,
     pub steps: Vec<Step>,
+    /// Its first steps log in, and a run may skip them with a captured session.
+    pub reuse_session: Option<SessionReuse>,
+}
+
+/// A journey whose first step is `use: <login> + reuse_session: <age>`: the steps that file
+/// brings log in. A run that does them all leaves its cookies for the target's origins as the
+/// login's session; a later run of any journey with the same login (same file, target and
+/// user) may set those cookies in its fresh context and skip the steps, while the session is
+/// younger than `max_age` and no run that reused it has failed. Logging in is what most browser
+/// journeys spend most of their commands, requests and page loads on, and what few of them
+/// measure; the login is still done (and so monitored) at least once every `max_age`.
+#[derive(Debug, Clone)]
+pub struct SessionReuse {
+    /// How many of the journey's first steps log in.
+    pub steps: usize,
+    pub max_age: Duration,
+    /// The login's file (canonical path): journeys that include the same one share its session.
+    pub login: String,
 }
 
 impl Journey {
@@ -115,6 +133,18 @@ pub enum Action {
 }
 
 impl Action {
+    /// Whether the step sets a template variable (a capture) that later steps may use.
+    pub fn sets_variables(&self) -> bool {
+        match self {
+            Action::Capture { .. } => true,
+            Action::Script(s) => s.capture.is_some(),
+            Action::Http(h) => !h.capture.is_empty(),
+            Action::Sql(q) => !q.capture.is_empty(),
+            Action::Poll { step, .. } => step.action.sets_variables(),
+            _ => false,
+        }
+    }
+
     pub fn kind(&self) -> &'static str {
         match self {
             Action::Goto { .. } => "goto",

@@ -46,8 +46,9 @@ pub struct RawThrottle {
 
 #[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[schemars(transform = crate::config::schema::ExactlyOneKey {
-    besides: &["name", "timed", "timeout", "until"],
+    besides: &["name", "timed", "timeout", "until", "reuse_session"],
     alone: &["use"],
+    alone_with: &["reuse_session"],
 })]
 #[serde(deny_unknown_fields)]
 pub struct RawStep {
@@ -94,6 +95,11 @@ pub struct RawStep {
     pub poll: Option<yaml_serde::Value>,
     #[serde(default, rename = "use")]
     pub use_file: Option<String>,
+    /// Beside `use`, on a journey's first step: the included steps log in, and a run may skip
+    /// them with the cookies the last run that did them left, for at most this long (`10m`).
+    #[serde(default)]
+    #[schemars(with = "Option<crate::config::schema::Duration>")]
+    pub reuse_session: Option<String>,
     #[serde(default)]
     pub capture: Option<RawCapture>,
     #[serde(default)]

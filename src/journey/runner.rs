@@ -59,6 +59,8 @@ pub struct Runner {
     http: reqwest::Client,
     db: Arc<tokio::sync::OnceCell<sqlx::AnyPool>>,
     progress: Option<tokio::sync::mpsc::UnboundedSender<Progress>>,
+    /// The logins runs captured, for journeys that may reuse them (`reuse_session`).
+    sessions: Arc<super::session::Sessions>,
 }
 
 /// What a run is doing right now, for watchers (the status page, tests that must act at a
@@ -99,6 +101,7 @@ impl Runner {
             http,
             db: Default::default(),
             progress: None,
+            sessions: Default::default(),
         }
     }
 
@@ -158,6 +161,16 @@ impl Runner {
         result.run_id = run_id.clone();
         result.trace_id = crate::trace::current_trace_id();
 
+        // The journey's login, when it may be reused: the key of its captured session.
+        let login = journey.reuse_session.as_ref().map(|r| {
+            let user = vars.get("username");
+            (
+                r,
+                super::session::key(&r.login, target.base_url.as_str(), user),
+            )
+        });
+        // How many of the journey's first steps a reused login stands in for.
+        let mut skip = 0;
         let browser = if journey.needs_browser() {
             let created = Instant::now();
             let b = self
@@ -180,12 +193,28 @@ impl Runner {
                             Err(e) => tracing::warn!(error = %e, "browser requests not traced"),
                         }
                     }
+                    // A login captured by an earlier run stands in for the journey's own.
+                    if let Some((reuse, key)) = &login {
+                        let fresh = self.sessions.fresh(key, self.clock.now(), reuse.max_age);
+                        result.session_reused = Some(false);
+                        if let Some(cookies) = fresh {
+                            match lease.browser.set_cookies(&cookies).await {
+                                Ok(()) => {
+                                    skip = reuse.steps;
+                                    result.session_reused = Some(true);
+                                }
+                                Err(e) => {
+                                    tracing::warn!(error = %e, "captured login not set: logging in");
+                                    self.sessions.forget(key);
+                                }
+                            }
+                        }
+                    }
                     // New documents are watched for every condition an action that may
                     // navigate awaits, by one script for the whole run. A condition whose
                     // template needs a value a step sets later is not announced (the action
                     // then watches for it itself).
-                    let watched: Vec<Cond> = journey
-                        .steps
+                    let watched: Vec<Cond> = journey.steps[skip..]
                         .iter()
                         .filter(|s| {
                             s.action.may_navigate() || matches!(s.action, Action::Goto { .. })
@@ -227,7 +256,7 @@ impl Runner {
 
         // A run whose browser could not be set up runs no step.
         let steps = if result.outcome == Outcome::Pass {
-            &journey.steps[..]
+            &journey.steps[skip..]
         } else {
             &[]
         };
@@ -261,6 +290,20 @@ impl Runner {
             if failed {
                 break;
             }
+            // The login just done is captured for the runs after this one.
+            if let (Some((reuse, key)), Some(b)) = (&login, &browser)
+                && skip == 0
+                && i + 1 == reuse.steps
+            {
+                self.capture_login(b, key).await;
+            }
+        }
+        // A reused login that a run failed with may have expired: the next run logs in.
+        if let Some((_, key)) = &login
+            && result.session_reused == Some(true)
+            && result.outcome != Outcome::Pass
+        {
+            self.sessions.forget(key);
         }
         result.timed_latency_ms = result
             .steps
@@ -307,6 +350,16 @@ impl Runner {
             }
         }
         result
+    }
+
+    /// Keeps the cookies a login left in the run's context as its session (see
+    /// [`super::session`]); a login that cannot be read is simply not reused.
+    async fn capture_login(&self, browser: &Browser, key: &str) {
+        match browser.cookies().await {
+            Ok(Some(cookies)) => self.sessions.capture(key, cookies, self.clock.now()),
+            Ok(None) => tracing::debug!("login not captured: the session has no BiDi"),
+            Err(e) => tracing::warn!(error = %e, "login not captured"),
+        }
     }
 
     async fn step(

@@ -671,6 +671,16 @@ impl Starts {
     }
 }
 
+/// A cookie as `storage.getCookies` returns it, as `storage.setCookie` takes it: the same
+/// fields but `size`, which is the browser's to compute.
+fn partial_cookie(c: &Value) -> Value {
+    let mut c = c.clone();
+    if let Some(o) = c.as_object_mut() {
+        o.remove("size");
+    }
+    c
+}
+
 fn bidi_err(what: &str, e: BidiError) -> StepError {
     StepError::error(format!("{what}: {e}"))
 }
@@ -1408,6 +1418,46 @@ impl Browser {
             .await
             .map_err(|e| wd_err("arming in-page timing", e))?;
         Ok(v == json!(true))
+    }
+
+    /// Every cookie of the run's user context (all sites), as WebDriver BiDi's
+    /// `storage.getCookies` gives them: a login's session, to set in later runs' contexts
+    /// ([`Self::set_cookies`]). `None` without BiDi.
+    pub async fn cookies(&self) -> Result<Option<Vec<Value>>, StepError> {
+        let (Some(bidi), Some(run)) = (self.bidi.as_ref(), self.run.as_ref()) else {
+            return Ok(None);
+        };
+        let v = bidi
+            .call(
+                "storage.getCookies",
+                json!({"partition": {"type": "storageKey", "userContext": run.user_context}}),
+                BIDI_TIMEOUT,
+            )
+            .await
+            .map_err(|e| bidi_err("reading the login's cookies", e))?;
+        Ok(Some(v["cookies"].as_array().cloned().unwrap_or_default()))
+    }
+
+    /// Sets `cookies` (as [`Self::cookies`] read them) in the run's user context, before its
+    /// first page: the requests of the run then carry a login done by an earlier run. Errors
+    /// where the session has no BiDi.
+    pub async fn set_cookies(&self, cookies: &[Value]) -> Result<(), StepError> {
+        let (Some(bidi), Some(run)) = (self.bidi.as_ref(), self.run.as_ref()) else {
+            return Err(StepError::error("no BiDi session to set cookies through"));
+        };
+        let partition = json!({"type": "storageKey", "userContext": run.user_context});
+        // All at once: one round trip's wait for the lot, not one per cookie.
+        let calls = cookies.iter().map(|c| {
+            bidi.call(
+                "storage.setCookie",
+                json!({"cookie": partial_cookie(c), "partition": partition}),
+                BIDI_TIMEOUT,
+            )
+        });
+        for r in futures_util::future::join_all(calls).await {
+            r.map_err(|e| bidi_err("setting the login's cookies", e))?;
+        }
+        Ok(())
     }
 
     /// Announces the conditions the run's actions that may navigate will await (a `goto`'s

@@ -967,6 +967,7 @@ pub(crate) mod tests {
             session_wait_ms: 0.0,
             session_create_ms: 0.0,
             browser_reused: None,
+            session_reused: None,
             emulation: None,
             steps,
             error: None,

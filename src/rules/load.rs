@@ -187,7 +187,7 @@ struct RawSloRoutes {
 }
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
-#[schemars(transform = crate::config::schema::ExactlyOneKey { besides: &[], alone: &[] })]
+#[schemars(transform = crate::config::schema::ExactlyOneKey { besides: &[], alone: &[], alone_with: &[] })]
 #[serde(deny_unknown_fields)]
 struct RawSli {
     #[serde(default)]

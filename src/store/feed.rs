@@ -215,6 +215,7 @@ mod tests {
             session_wait_ms: 0.0,
             session_create_ms: 0.0,
             browser_reused: None,
+            session_reused: None,
             emulation: None,
             steps,
             error: None,

@@ -206,6 +206,7 @@ macro_rules! run_from_row {
             session_wait_ms: row.try_get("session_wait_ms")?,
             session_create_ms: row.try_get("session_create_ms")?,
             browser_reused: None,
+            session_reused: None,
             emulation: None,
             steps: Vec::new(),
             error: summary.error,

@@ -253,3 +253,112 @@ async fn killed_chromedriver_is_a_probe_error_and_the_supervisor_restarts_it() {
     driver.shutdown().await;
     sbx.shutdown().await;
 }
+
+/// `POST /login`s the sandbox received so far.
+async fn logins(base_url: &str) -> usize {
+    let seen: Vec<serde_json::Value> = reqwest::get(format!("{base_url}/__debug/traces"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    seen.iter()
+        .filter(|r| r["method"] == "POST" && r["path"] == "/login")
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reused_login_skips_the_login_until_it_is_too_old_or_a_run_that_used_it_failed() {
+    let _b = BROWSER.lock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let sbx = sqlite_sandbox(dir.path(), PASSWORD).await;
+    let base = sbx.base_url();
+    // The shipped align_category with its login reusable for 10 minutes.
+    let journeys = dir.path().join("journeys");
+    std::fs::create_dir(&journeys).unwrap();
+    std::fs::copy(
+        journeys_dir().join("_login.yaml"),
+        journeys.join("_login.yaml"),
+    )
+    .unwrap();
+    let shipped = std::fs::read_to_string(journeys_dir().join("align_category.yaml")).unwrap();
+    let reusing = shipped.replace(
+        "  - use: _login.yaml\n",
+        "  - use: _login.yaml\n    reuse_session: 10m\n",
+    );
+    assert_ne!(reusing, shipped, "the journey's login is its first step");
+    std::fs::write(journeys.join("align_category.yaml"), reusing).unwrap();
+    let file = write_config(dir.path(), &base, PASSWORD, "");
+    let text = std::fs::read_to_string(&file).unwrap().replace(
+        &format!("journeys: \"{}\"", journeys_dir().display()),
+        &format!("journeys: \"{}\"", journeys.display()),
+    );
+    std::fs::write(&file, text).unwrap();
+    let cfg = Arc::new(Config::load(&file).unwrap_or_else(|e| panic!("{e}")));
+    let target = cfg.target(None).unwrap().clone();
+    let j = cfg.journey("align_category").unwrap();
+    let login_steps = 5;
+    assert_eq!(j.reuse_session.as_ref().map(|r| r.steps), Some(login_steps));
+    let clock = synmon::clock::ManualClock::new(chrono::Utc::now());
+    let driver = Arc::new(Driver::from_config(&cfg.webdriver));
+    let runner = Runner::new(
+        cfg.runner_settings(),
+        driver.clone(),
+        Arc::new(clock.clone()),
+    );
+    let names = |r: &RunResult| r.steps.iter().map(|s| s.name.clone()).collect::<Vec<_>>();
+
+    // 1: no login captured yet: the run logs in, all 10 steps.
+    let r1 = runner.run(&j, &target).await;
+    assert_eq!(r1.outcome, Outcome::Pass, "{}", describe(&r1));
+    assert_eq!(r1.session_reused, Some(false));
+    assert_eq!(r1.steps.len(), j.steps.len());
+    assert_eq!(logins(&base).await, 1);
+
+    // 2: the login's cookies stand in for it: the run starts at the categories page, logged
+    // in (the sandbox sends a visitor without a session back to /login, where the drawer's
+    // button is missing), and the sandbox saw no second login.
+    clock.advance(chrono::Duration::minutes(9));
+    let r2 = runner.run(&j, &target).await;
+    assert_eq!(r2.outcome, Outcome::Pass, "{}", describe(&r2));
+    assert_eq!(r2.session_reused, Some(true));
+    assert_eq!(names(&r2), names(&r1)[login_steps..].to_vec());
+    assert!(r2.timed_latency_ms > 0.0);
+    assert_eq!(logins(&base).await, 1);
+
+    // 3: ten minutes after the login, it is done again.
+    clock.advance(chrono::Duration::minutes(1));
+    let r3 = runner.run(&j, &target).await;
+    assert_eq!(r3.outcome, Outcome::Pass, "{}", describe(&r3));
+    assert_eq!(r3.session_reused, Some(false));
+    assert_eq!(logins(&base).await, 2);
+
+    // 4: a run that reused the login and failed drops it; 5: the next run logs in.
+    set_faults(&base, json!({"kind": "suppress_toast"})).await;
+    let r4 = runner.run(&j, &target).await;
+    assert_eq!(r4.outcome, Outcome::Fail, "{}", describe(&r4));
+    assert_eq!(r4.session_reused, Some(true));
+    clear_faults(&base).await;
+    let r5 = runner.run(&j, &target).await;
+    assert_eq!(r5.outcome, Outcome::Pass, "{}", describe(&r5));
+    assert_eq!(r5.session_reused, Some(false));
+    assert_eq!(logins(&base).await, 3);
+
+    // The shipped journey, without `reuse_session`, logs in every run and says nothing.
+    let shipped = cfg_shipped(dir.path(), &base);
+    let plain = runner
+        .run(&shipped.journey("align_category").unwrap(), &target)
+        .await;
+    assert_eq!(plain.outcome, Outcome::Pass, "{}", describe(&plain));
+    assert_eq!(plain.session_reused, None);
+    assert_eq!(logins(&base).await, 4);
+    driver.shutdown().await;
+    sbx.shutdown().await;
+}
+
+/// The config of `write_config`, with the shipped journeys.
+fn cfg_shipped(dir: &std::path::Path, base: &str) -> Config {
+    let sub = dir.join("shipped");
+    std::fs::create_dir_all(&sub).unwrap();
+    Config::load(&write_config(&sub, base, PASSWORD, "")).unwrap()
+}

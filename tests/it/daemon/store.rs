@@ -122,6 +122,7 @@ fn run(id: &str, check: &str, started_at: DateTime<Utc>, steps: usize) -> RunRes
         session_wait_ms: 0.0,
         session_create_ms: 312.0,
         browser_reused: None,
+        session_reused: None,
         emulation: None,
         steps: (0..steps)
             .map(|i| {
@@ -168,6 +169,7 @@ async fn round_trip(url: Secret) {
         session_wait_ms: 12_345.678_901_234_567,
         session_create_ms: 5e-324,
         browser_reused: None,
+        session_reused: None,
         emulation: None,
         steps: vec![
             step("login", 88.125, Outcome::Pass, None),
