@@ -111,6 +111,10 @@ struct Knobs {
     /// waits for the context its predecessor's browser is still being switched to; a schedule
     /// leaves time between runs of a journey.
     spaced_ms: u64,
+    /// `JOURNEY_BENCH_REUSE_SESSION` (e.g. `10m`; default none): `align_category`'s login
+    /// (`use: _login.yaml`) gets this `reuse_session`, so that its runs after the first log in
+    /// by the captured cookies.
+    reuse_session: Option<String>,
     /// `JOURNEY_BENCH_SMOKE=1`: small default counts.
     smoke: bool,
 }
@@ -151,6 +155,7 @@ impl Knobs {
                 .map(|v| v.split_whitespace().map(str::to_string).collect())
                 .unwrap_or_default(),
             spaced_ms: num("JOURNEY_BENCH_SPACED_MS", 1000)? as u64,
+            reuse_session: var("JOURNEY_BENCH_REUSE_SESSION"),
             smoke,
         })
     }
@@ -166,6 +171,10 @@ impl Knobs {
             ("JOURNEY_BENCH_ISOLATION", self.isolation.clone()),
             ("JOURNEY_BENCH_EXTRA_ARGS", self.extra_args.join(" ")),
             ("JOURNEY_BENCH_SPACED_MS", self.spaced_ms.to_string()),
+            (
+                "JOURNEY_BENCH_REUSE_SESSION",
+                self.reuse_session.clone().unwrap_or_default(),
+            ),
         ] {
             if std::env::var(k).is_ok() {
                 env.push(format!("{k}={v}"));
@@ -250,7 +259,7 @@ async fn spawn_sandbox(dir: &Path) -> anyhow::Result<SandboxProcess> {
 // Config, like tests/it/support/mod.rs::write_config, with the toast page as a second target
 // and its journey beside copies of the repo's journeys.
 
-fn journeys_dir(dir: &Path) -> anyhow::Result<PathBuf> {
+fn journeys_dir(dir: &Path, reuse_session: Option<&str>) -> anyhow::Result<PathBuf> {
     let out = dir.join("journeys");
     std::fs::create_dir_all(&out)?;
     let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("journeys");
@@ -259,6 +268,16 @@ fn journeys_dir(dir: &Path) -> anyhow::Result<PathBuf> {
         if e.file_type()?.is_file() {
             std::fs::copy(e.path(), out.join(e.file_name()))?;
         }
+    }
+    if let Some(age) = reuse_session {
+        let file = out.join("align_category.yaml");
+        let text = std::fs::read_to_string(&file)?;
+        let login = "  - use: _login.yaml\n";
+        anyhow::ensure!(text.contains(login), "align_category has no `{login}`");
+        std::fs::write(
+            &file,
+            text.replacen(login, &format!("{login}    reuse_session: {age}\n"), 1),
+        )?;
     }
     std::fs::write(
         out.join(format!("{}.yaml", toast_page::JOURNEY_NAME)),
@@ -648,6 +667,8 @@ struct Runs {
     /// Runs a pooled browser served (`RunResult::browser_reused`), and runs that started one.
     reused: usize,
     new_browser: usize,
+    /// Runs that logged in by a captured session (`RunResult::session_reused`).
+    session_reused: usize,
     /// Where the browser side's CPU went, by process kind.
     profile: Profile,
 }
@@ -676,6 +697,7 @@ impl Runs {
             Some(false) => self.new_browser += 1,
             None => {}
         }
+        self.session_reused += usize::from(r.session_reused == Some(true));
         self.session.push(r.session_create_ms);
         self.total.push(r.total_ms);
         if r.outcome != Outcome::Pass {
@@ -703,6 +725,7 @@ impl Runs {
             "step_ms": sjson(&summarize(&self.step)),
             "session_create_ms": sjson(&summarize(&self.session)),
             "browser_reused": self.reused,
+            "session_reused": self.session_reused,
             "browser_started": self.new_browser,
             "run_total_ms": sjson(&summarize(&self.total)),
             "synmon_cpu_ms_per_run": r2(c.synmon_ms),
@@ -1152,7 +1175,7 @@ async fn bench() -> anyhow::Result<()> {
             .to_string(),
         None => knobs.chromedriver.clone(),
     };
-    let journeys = journeys_dir(dir.path())?;
+    let journeys = journeys_dir(dir.path(), knobs.reuse_session.as_deref())?;
     let input = ConfigInput {
         base_url: &sbx.base_url,
         toast_url: &sbx.toast_url,
@@ -1509,6 +1532,7 @@ async fn bench() -> anyhow::Result<()> {
         "browser_cost": {
             "isolation": {"requested": knobs.isolation, "applied": isolation_applied, "note": isolation_note},
             "extra_chromium_args": knobs.extra_args,
+            "reuse_session": knobs.reuse_session,
             "cpu_accounting": if meter.exact() { "cgroup2" } else { "live_proc_walk" },
             "align_category": runs.json(tck),
             "toast_page": toast_runs.json(tck),
