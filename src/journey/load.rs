@@ -205,7 +205,8 @@ const SESSION_REUSE: Bound = Bound::positive("reuse_session", MINUTE.saturating_
 
 /// The first step's `reuse_session`, validated against the steps its `use` loaded (`steps`,
 /// all of the journey's so far): they must not set a variable, since a run that skips them
-/// would not have it.
+/// would not have it, nor count toward the SLO latency, which would then differ between runs
+/// that log in and runs that do not.
 fn session_reuse(
     doc: &YamlDoc,
     file: &str,
@@ -231,6 +232,17 @@ fn session_reuse(
             path,
             format!(
                 "the login's step `{}` ({}) sets a variable, which a run that reuses the session would not have",
+                s.name, s.origin
+            ),
+        ));
+        return None;
+    }
+    // A reused run's SLO latency would lack what a login run's has.
+    if let Some(s) = steps.iter().find(|s| s.timed) {
+        errors.push(doc.diag(
+            path,
+            format!(
+                "the login's step `{}` ({}) is timed, which a run that reuses the session would not measure: give it `timed: false`",
                 s.name, s.origin
             ),
         ));
@@ -1382,6 +1394,20 @@ mod tests {
         );
         assert_eq!(path, "steps[0].reuse_session");
         assert!(msg.contains("sets a variable"), "{msg}");
+        std::fs::write(
+            d.join("_timed.yaml"),
+            "steps:\n  - goto: /login\n  - click: \"#go\"\n    until: { selector: \"#home\" }\n",
+        )
+        .unwrap();
+        let (path, _, msg) = err(
+            "timed.yaml",
+            "steps:\n  - use: _timed.yaml\n    reuse_session: 10m\n  - goto: /\n",
+        );
+        assert_eq!(path, "steps[0].reuse_session");
+        assert!(
+            msg.contains("is timed") && msg.contains("timed: false"),
+            "{msg}"
+        );
         let (path, line, msg) = err(
             "age.yaml",
             "steps:\n  - use: _login.yaml\n    reuse_session: 2d\n",

@@ -169,8 +169,10 @@ impl Runner {
                 super::session::key(&r.login, target.base_url.as_str(), user),
             )
         });
-        // How many of the journey's first steps a reused login stands in for.
+        // How many of the journey's first steps a reused login stands in for, and when that
+        // login was captured.
         let mut skip = 0;
+        let mut reused_at = None;
         let browser = if journey.needs_browser() {
             let created = Instant::now();
             let b = self
@@ -197,15 +199,16 @@ impl Runner {
                     if let Some((reuse, key)) = &login {
                         let fresh = self.sessions.fresh(key, self.clock.now(), reuse.max_age);
                         result.session_reused = Some(false);
-                        if let Some(cookies) = fresh {
-                            match lease.browser.set_cookies(&cookies).await {
+                        if let Some(session) = fresh {
+                            match lease.browser.set_cookies(&session.cookies).await {
                                 Ok(()) => {
                                     skip = reuse.steps;
                                     result.session_reused = Some(true);
+                                    reused_at = Some(session.at);
                                 }
                                 Err(e) => {
                                     tracing::warn!(error = %e, "captured login not set: logging in");
-                                    self.sessions.forget(key);
+                                    self.sessions.forget(key, session.at);
                                 }
                             }
                         }
@@ -299,11 +302,10 @@ impl Runner {
             }
         }
         // A reused login that a run failed with may have expired: the next run logs in.
-        if let Some((_, key)) = &login
-            && result.session_reused == Some(true)
+        if let (Some((_, key)), Some(at)) = (&login, reused_at)
             && result.outcome != Outcome::Pass
         {
-            self.sessions.forget(key);
+            self.sessions.forget(key, at);
         }
         result.timed_latency_ms = result
             .steps

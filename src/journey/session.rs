@@ -44,12 +44,22 @@ pub fn key(login: &str, base_url: &str, user: Option<&str>) -> String {
 }
 
 impl Sessions {
-    /// The cookies captured for `key` less than `max_age` before `now`.
-    pub fn fresh(&self, key: &str, now: DateTime<Utc>, max_age: Duration) -> Option<Vec<Value>> {
+    /// The cookies captured for `key` less than `max_age` before `now`, none of which has
+    /// expired by then (a cookie's `expiry`, in seconds since the epoch): a login whose cookie
+    /// the browser would drop is not reused, rather than failing the run that would try.
+    pub fn fresh(&self, key: &str, now: DateTime<Utc>, max_age: Duration) -> Option<Session> {
         let map = self.by_key.lock().expect("sessions lock");
         let c = map.get(key)?;
         let age = (now - c.at).to_std().unwrap_or_default();
-        (age < max_age).then(|| c.cookies.clone())
+        let expired = c
+            .cookies
+            .iter()
+            .filter_map(|k| k["expiry"].as_f64())
+            .any(|e| e <= now.timestamp() as f64);
+        (age < max_age && !expired).then(|| Session {
+            cookies: c.cookies.clone(),
+            at: c.at,
+        })
     }
 
     /// Keeps `cookies` as `key`'s session from `at`, replacing the one before.
@@ -60,10 +70,21 @@ impl Sessions {
             .insert(key.to_string(), Captured { cookies, at });
     }
 
-    /// Drops `key`'s session: the next run logs in.
-    pub fn forget(&self, key: &str) {
-        self.by_key.lock().expect("sessions lock").remove(key);
+    /// Drops `key`'s session captured at `at` (not one another run captured since): the
+    /// next run logs in.
+    pub fn forget(&self, key: &str, at: DateTime<Utc>) {
+        let mut map = self.by_key.lock().expect("sessions lock");
+        if map.get(key).is_some_and(|c| c.at == at) {
+            map.remove(key);
+        }
     }
+}
+
+/// A captured login, as a run reuses it.
+pub struct Session {
+    pub cookies: Vec<Value>,
+    /// When it was captured: what [`Sessions::forget`] drops.
+    pub at: DateTime<Utc>,
 }
 
 #[cfg(test)]
@@ -79,19 +100,46 @@ mod tests {
             .to_utc();
         let k = key("/j/_login.yaml", "http://127.0.0.1:3000/", Some("qa"));
         let ten = Duration::from_secs(600);
-        assert_eq!(s.fresh(&k, t0, ten), None);
+        let cookies = |s: &Sessions, now| s.fresh(&k, now, ten).map(|x| x.cookies);
+        assert_eq!(cookies(&s, t0), None);
         s.capture(&k, vec![json!({"name": "sid"})], t0);
         let at = |secs| t0 + chrono::Duration::seconds(secs);
-        assert_eq!(
-            s.fresh(&k, at(599), ten),
-            Some(vec![json!({"name": "sid"})])
-        );
-        assert_eq!(s.fresh(&k, at(600), ten), None);
+        assert_eq!(cookies(&s, at(599)), Some(vec![json!({"name": "sid"})]));
+        assert_eq!(cookies(&s, at(600)), None);
         // Another user's (or target's) login is another session.
         let other = key("/j/_login.yaml", "http://127.0.0.1:3000/", Some("ops"));
-        assert_eq!(s.fresh(&other, at(1), ten), None);
-        s.forget(&k);
-        assert_eq!(s.fresh(&k, at(1), ten), None);
+        assert!(s.fresh(&other, at(1), ten).is_none());
+        // A run that used an older capture does not drop a newer one.
+        s.forget(&k, at(-5));
+        assert!(cookies(&s, at(1)).is_some());
+        s.forget(&k, t0);
+        assert_eq!(cookies(&s, at(1)), None);
+    }
+
+    #[test]
+    fn a_session_with_an_expired_cookie_is_not_reused() {
+        let s = Sessions::default();
+        let t0 = DateTime::parse_from_rfc3339("2026-12-07T10:00:00Z")
+            .unwrap()
+            .to_utc();
+        let expiry = t0.timestamp() + 60;
+        s.capture(
+            "k",
+            vec![
+                json!({"name": "sid", "expiry": expiry}),
+                json!({"name": "pref"}),
+            ],
+            t0,
+        );
+        let hour = Duration::from_secs(3600);
+        assert!(
+            s.fresh("k", t0 + chrono::Duration::seconds(59), hour)
+                .is_some()
+        );
+        assert!(
+            s.fresh("k", t0 + chrono::Duration::seconds(60), hour)
+                .is_none()
+        );
     }
 
     #[test]
