@@ -179,6 +179,15 @@ pub fn load_file(path: &Path, ctx: &LoadContext) -> Result<Journey, Vec<Diagnost
     if raw.steps.is_empty() {
         errors.push(doc.diag("steps", "a journey needs at least one step"));
     }
+    if reuse_session
+        .as_ref()
+        .is_some_and(|r| r.steps == steps.len())
+    {
+        errors.push(doc.diag(
+            "steps[0].reuse_session",
+            "no step follows the login: a run that reuses it would run nothing",
+        ));
+    }
     let emulation = emulation_of(&doc, &raw, &mut errors);
     if emulation.is_some() && !steps.iter().any(|s| s.action.needs_browser()) {
         errors.push(doc.diag(
@@ -227,26 +236,27 @@ fn session_reuse(
         // The `use` itself failed to load, and said so.
         return None;
     }
-    if let Some(s) = steps.iter().find(|s| s.action.sets_variables()) {
-        errors.push(doc.diag(
-            path,
-            format!(
-                "the login's step `{}` ({}) sets a variable, which a run that reuses the session would not have",
-                s.name, s.origin
-            ),
-        ));
-        return None;
-    }
-    // A reused run's SLO latency would lack what a login run's has.
-    if let Some(s) = steps.iter().find(|s| s.timed) {
-        errors.push(doc.diag(
-            path,
-            format!(
-                "the login's step `{}` ({}) is timed, which a run that reuses the session would not measure: give it `timed: false`",
-                s.name, s.origin
-            ),
-        ));
-        return None;
+    // A run that skips the login would miss what a step of it sets, and its SLO latency
+    // would lack what a timed step of it measures.
+    type Refusal = (fn(&Step) -> bool, &'static str);
+    let refusals: [Refusal; 2] = [
+        (
+            |s| s.action.sets_variables(),
+            "sets a variable, which a run that reuses the session would not have",
+        ),
+        (
+            |s| s.timed,
+            "is timed, which a run that reuses the session would not measure: give it `timed: false`",
+        ),
+    ];
+    for (refused, why) in refusals {
+        if let Some(s) = steps.iter().find(|s| refused(s)) {
+            errors.push(doc.diag(
+                path,
+                format!("the login's step `{}` ({}) {why}", s.name, s.origin),
+            ));
+            return None;
+        }
     }
     if !steps.iter().any(|s| s.action.needs_browser()) {
         errors.push(doc.diag(
@@ -1408,6 +1418,12 @@ mod tests {
             msg.contains("is timed") && msg.contains("timed: false"),
             "{msg}"
         );
+        let (path, _, msg) = err(
+            "only.yaml",
+            "steps:\n  - use: _login.yaml\n    reuse_session: 10m\n",
+        );
+        assert_eq!(path, "steps[0].reuse_session");
+        assert!(msg.contains("no step follows"), "{msg}");
         let (path, line, msg) = err(
             "age.yaml",
             "steps:\n  - use: _login.yaml\n    reuse_session: 2d\n",
