@@ -19,10 +19,10 @@ pub struct Journey {
 }
 
 /// A journey whose first step is `use: <login> + reuse_session: <age>`: the steps that file
-/// brings log in. A run that does them all leaves its cookies for the target's origins as the
-/// login's session; a later run of any journey with the same login (same file, target and
-/// user) may set those cookies in its fresh context and skip the steps, while the session is
-/// younger than `max_age` and no run that reused it has failed. Logging in is what most browser
+/// brings log in. A run that does them all leaves the cookies of its context as the login's
+/// session; a later run of any journey with the same login (same file, target and user) may
+/// set those cookies in its fresh context and skip the steps, while the session is younger
+/// than `max_age`, none of its cookies has expired and no run that reused it has failed. Logging in is what most browser
 /// journeys spend most of their commands, requests and page loads on, and what few of them
 /// measure; the login is still done (and so monitored) at least once every `max_age`.
 #[derive(Debug, Clone)]

@@ -1454,8 +1454,24 @@ impl Browser {
                 BIDI_TIMEOUT,
             )
         });
-        for r in futures_util::future::join_all(calls).await {
-            r.map_err(|e| bidi_err("setting the login's cookies", e))?;
+        for (r, c) in futures_util::future::join_all(calls)
+            .await
+            .into_iter()
+            .zip(cookies)
+        {
+            r.map_err(|e| {
+                // The browser's own message may quote the cookie, whose value is a secret: an
+                // error answer is named by its code and the cookie's name only.
+                let e = match e {
+                    BidiError::Remote { method, error, .. } => BidiError::Remote {
+                        method,
+                        error,
+                        message: format!("cookie `{}` refused", c["name"].as_str().unwrap_or("?")),
+                    },
+                    other => other,
+                };
+                bidi_err("setting the login's cookies", e)
+            })?;
         }
         Ok(())
     }
