@@ -265,14 +265,8 @@ fn session_reuse(
         ));
         return None;
     }
-    let dir = stack
-        .last()
-        .and_then(|p| p.parent())
-        .unwrap_or(Path::new(""));
-    let canon = dir
-        .join(file)
-        .canonicalize()
-        .unwrap_or_else(|_| dir.join(file));
+    let target = folder_of(stack).join(file);
+    let canon = target.canonicalize().unwrap_or(target);
     Some(SessionReuse {
         steps: steps.len(),
         max_age,
@@ -346,6 +340,16 @@ fn emulation_of(
     any.then_some(out)
 }
 
+/// The folder of the file being read (the last of `stack`): where its `use`s and `upload`s
+/// are found.
+fn folder_of(stack: &[PathBuf]) -> PathBuf {
+    stack
+        .last()
+        .and_then(|p| p.parent())
+        .map(Path::to_path_buf)
+        .unwrap_or_default()
+}
+
 #[allow(clippy::too_many_arguments)]
 fn steps_of(
     doc: &YamlDoc,
@@ -371,11 +375,7 @@ fn steps_of(
             include(doc, &raw, file, &path, ctx, scope, stack, out, errors);
             continue;
         }
-        let dir = stack
-            .last()
-            .and_then(|p| p.parent())
-            .map(Path::to_path_buf)
-            .unwrap_or_default();
+        let dir = folder_of(stack);
         if let Some(step) = step_of(doc, raw, &path, ctx, &dir, scope, errors) {
             out.push(step);
         }
@@ -411,11 +411,7 @@ fn include(
         ));
         return;
     }
-    let dir = stack
-        .last()
-        .and_then(|p| p.parent())
-        .map(Path::to_path_buf)
-        .unwrap_or_default();
+    let dir = folder_of(stack);
     let target = dir.join(file);
     let canon = match target.canonicalize() {
         Ok(c) => c,
