@@ -9,14 +9,29 @@ use sqlx::Connection;
 use super::{Cluster, RULE, keys_for};
 
 /// Drops every table and re-creates an empty `public` schema in one transaction.
+///
+/// `DROP SCHEMA … CASCADE` takes its tables' locks one by one while the replicas write: a
+/// replica's transaction holding one table and waiting for another makes a deadlock, and
+/// PostgreSQL may pick the drop as the victim (after `deadlock_timeout`, 1 s; seen in CI). The
+/// victim's transaction is rolled back whole, so the drop is simply tried again, as an operator
+/// would.
 async fn drop_tables(db: &mut sqlx::PgConnection, then: &str) {
     // One simple query, one transaction: no replica sees the schema between the statements.
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-        "DROP SCHEMA public CASCADE; CREATE SCHEMA public; {then}"
-    )))
-    .execute(db)
-    .await
-    .unwrap();
+    let sql = format!("DROP SCHEMA public CASCADE; CREATE SCHEMA public; {then}");
+    for attempt in 1.. {
+        match sqlx::raw_sql(sqlx::AssertSqlSafe(sql.clone()))
+            .execute(&mut *db)
+            .await
+        {
+            Ok(_) => return,
+            Err(sqlx::Error::Database(e))
+                if e.code().as_deref() == Some("40P01") && attempt < 5 =>
+            {
+                println!("the drop was a deadlock's victim (attempt {attempt}): trying again");
+            }
+            Err(e) => panic!("dropping the tables: {e}"),
+        }
+    }
 }
 
 /// Waits until every replica's `/readyz` answers 200; returns how long that took.
