@@ -115,6 +115,10 @@ struct Knobs {
     /// (`use: _login.yaml`) gets this `reuse_session`, so that its runs after the first log in
     /// by the captured cookies.
     reuse_session: Option<String>,
+    /// `JOURNEY_BENCH_TRACE_REQUESTS=0`: synmon's side runs with `webdriver.trace_requests:
+    /// false` (no interception of the tab's requests to the target; on by default, as in
+    /// synmon).
+    trace_requests: bool,
     /// `JOURNEY_BENCH_SMOKE=1`: small default counts.
     smoke: bool,
 }
@@ -156,6 +160,7 @@ impl Knobs {
                 .unwrap_or_default(),
             spaced_ms: num("JOURNEY_BENCH_SPACED_MS", 1000)? as u64,
             reuse_session: var("JOURNEY_BENCH_REUSE_SESSION"),
+            trace_requests: var("JOURNEY_BENCH_TRACE_REQUESTS").is_none_or(|v| v != "0"),
             smoke,
         })
     }
@@ -174,6 +179,10 @@ impl Knobs {
             (
                 "JOURNEY_BENCH_REUSE_SESSION",
                 self.reuse_session.clone().unwrap_or_default(),
+            ),
+            (
+                "JOURNEY_BENCH_TRACE_REQUESTS",
+                u8::from(self.trace_requests).to_string(),
             ),
         ] {
             if std::env::var(k).is_ok() {
@@ -294,6 +303,7 @@ struct ConfigInput<'a> {
     browser_binary: Option<&'a str>,
     isolation: Option<&'a str>,
     extra_args: &'a [String],
+    trace_requests: bool,
 }
 
 fn write_config(dir: &Path, c: &ConfigInput<'_>) -> PathBuf {
@@ -307,6 +317,9 @@ fn write_config(dir: &Path, c: &ConfigInput<'_>) -> PathBuf {
     }
     if let Some(i) = c.isolation {
         webdriver.push_str(&format!("  isolation: {i}\n"));
+    }
+    if !c.trace_requests {
+        webdriver.push_str("  trace_requests: false\n");
     }
     if !c.extra_args.is_empty() {
         webdriver.push_str("  extra_args:\n");
@@ -1184,6 +1197,7 @@ async fn bench() -> anyhow::Result<()> {
         browser_binary: knobs.browser_binary.as_deref(),
         isolation: Some(&knobs.isolation),
         extra_args: &knobs.extra_args,
+        trace_requests: knobs.trace_requests,
     };
     let (cfg, isolation_applied, isolation_note) = load_config(dir.path(), &input)?;
     eprintln!(
@@ -1533,6 +1547,7 @@ async fn bench() -> anyhow::Result<()> {
             "isolation": {"requested": knobs.isolation, "applied": isolation_applied, "note": isolation_note},
             "extra_chromium_args": knobs.extra_args,
             "reuse_session": knobs.reuse_session,
+            "trace_requests": knobs.trace_requests,
             "cpu_accounting": if meter.exact() { "cgroup2" } else { "live_proc_walk" },
             "align_category": runs.json(tck),
             "toast_page": toast_runs.json(tck),

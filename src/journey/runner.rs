@@ -183,10 +183,13 @@ impl Runner {
             match b {
                 Ok(mut lease) => {
                     result.browser_reused = Some(lease.reused);
-                    // The tab's requests to the target carry the run's trace context. Without
+                    // The tab's requests to the target carry the run's trace context (unless
+                    // `webdriver.trace_requests: false`). Without
                     // it the run still runs: its steps are timed as always, the target's spans
                     // just do not hang under them.
-                    if let Some(trace) = crate::trace::current() {
+                    let trace =
+                        crate::trace::current().filter(|_| self.config.webdriver.trace_requests);
+                    if let Some(trace) = trace {
                         match lease.browser.trace_requests(trace).await {
                             Ok(true) => {}
                             Ok(false) => tracing::debug!(

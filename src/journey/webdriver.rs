@@ -41,6 +41,12 @@ pub struct WebDriverConfig {
     pub isolation: Isolation,
     /// A pooled browser is replaced after this many runs (memory a long-lived Chromium gathers).
     pub recycle_after: u32,
+    /// Whether the run tab's requests to the target's origins carry the run's trace headers
+    /// (`webdriver.trace_requests`, default true). The interception that adds them costs each
+    /// such request a round trip to synmon (BENCHMARKS.md: 1.5-2.5 ms of synmon's CPU per
+    /// `align_category` run, a third of it), worth paying only where the target's traces are
+    /// read; the run's `http:` steps carry the headers either way (free).
+    pub trace_requests: bool,
     /// More capabilities for the new-session request (`webdriver.capabilities`, validated at
     /// load by [`check_capability`]): a Selenium Grid's `se:` options, `platformName`, ...
     pub capabilities: serde_json::Map<String, Value>,
@@ -2289,6 +2295,7 @@ mod tests {
             startup_timeout: Duration::from_secs(20),
             isolation: Isolation::Context,
             recycle_after: 100,
+            trace_requests: true,
             capabilities,
         }
     }

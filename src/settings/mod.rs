@@ -856,6 +856,7 @@ fn validate(
             startup_timeout,
             isolation: wd.isolation.unwrap_or_default(),
             recycle_after,
+            trace_requests: wd.trace_requests.unwrap_or(true),
             capabilities,
         },
         step_timeout,

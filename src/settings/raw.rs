@@ -217,6 +217,11 @@ pub struct RawWebDriver {
     /// Runs after which a pooled browser is replaced.
     #[serde(default)]
     pub recycle_after: Option<u32>,
+    /// Whether the run tab's requests to the target carry the run's trace headers (default
+    /// true). Each such request waits one round trip to synmon: `false` saves that where no
+    /// one reads the target's traces.
+    #[serde(default)]
+    pub trace_requests: Option<bool>,
     /// More capabilities for the new-session request (a Selenium Grid's `se:` options,
     /// `platformName`, `browserVersion`, vendor extensions): merged into synmon's own.
     #[serde(default)]

@@ -129,6 +129,37 @@ async fn a_journeys_browser_requests_carry_its_trace_under_the_step_that_made_th
     sbx.shutdown().await;
 }
 
+/// `webdriver.trace_requests: false`: the tab's requests reach the target without synmon's
+/// headers (no interception, no round trip per request), while the run keeps its trace id.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_trace_requests_off_the_browsers_requests_carry_no_trace_but_the_run_keeps_its_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let sbx = sqlite_sandbox(dir.path(), PASSWORD).await;
+    let base = sbx.base_url();
+    let extra = "webdriver:\n  trace_requests: false\n";
+    let cfg = Config::load(&write_config(dir.path(), &base, PASSWORD, extra)).unwrap();
+    assert!(!cfg.webdriver.trace_requests);
+    let target = cfg.target(None).unwrap().clone();
+    let journey = cfg.journey("align_category").unwrap();
+    let (runner, driver) = runner(cfg.clone());
+    let run = runner.run(&journey, &target).await;
+    assert_eq!(run.outcome, Outcome::Pass, "{run:#?}");
+    assert!(run.trace_id.is_some(), "the run still has its trace id");
+    let requests = seen(&base).await;
+    assert!(requests.len() >= 5, "{requests:#?}");
+    for r in &requests {
+        assert_eq!(
+            (r.traceparent.as_deref(), r.tracestate.as_deref()),
+            (None, None),
+            "{} {} carried trace headers",
+            r.method,
+            r.path
+        );
+    }
+    driver.shutdown().await;
+    sbx.shutdown().await;
+}
+
 type Log = Arc<Mutex<Vec<(String, HeaderMap)>>>;
 
 async fn page(State(log): State<Log>, headers: HeaderMap) -> impl IntoResponse {
