@@ -178,6 +178,16 @@ pub const SCRIPT_SLICE: Duration = Duration::from_millis(1500);
 /// The session's script timeout: one slice plus room for a loaded machine.
 pub const SCRIPT_TIMEOUT: Duration = Duration::from_millis(4000);
 
+/// A local browser's log is emptied once every this many runs (see [`Browser::forget_log`]).
+const LOG_DRAIN_RUNS: u32 = 10;
+
+/// Now, in milliseconds since the epoch: the system clock, which the local browser stamps its
+/// log entries by (a runner's injected clock cannot stand in for it).
+fn epoch_ms() -> f64 {
+    use crate::clock::Clock;
+    crate::clock::SystemClock.now().timestamp_micros() as f64 / 1000.0
+}
+
 fn is_script_timeout(e: &CmdError) -> bool {
     matches!(e, CmdError::Standard(w) if w.error == ErrorStatus::ScriptTimeout)
 }
@@ -577,6 +587,9 @@ pub struct Browser {
     spare: Option<tokio::task::JoinHandle<Result<RunContext, StepError>>>,
     /// Runs this session has served.
     runs: u32,
+    /// Where this run's part of the session's browser log begins (epoch ms): see
+    /// [`Browser::forget_log`].
+    log_since: Option<f64>,
     /// Actions' epoch-anchored starts, by token, as the pages sent them on the channel.
     starts: Arc<Starts>,
     tokens: std::sync::atomic::AtomicU64,
@@ -856,6 +869,7 @@ impl Browser {
             run: None,
             spare: None,
             runs: 0,
+            log_since: None,
             starts: Arc::new(Starts::default()),
             tokens: Default::default(),
             devtools: None,
@@ -1035,8 +1049,7 @@ impl Browser {
             .switch_to_window(handle)
             .await
             .map_err(|e| wd_err("switching to the run's tab", e))?;
-        // The browser log is the session's: what earlier runs left there is not this run's.
-        let _ = self.console_log().await;
+        self.forget_log().await;
         if old.is_some() {
             self.runs += 1;
         }
@@ -1186,8 +1199,7 @@ impl Browser {
             .map_err(|e| StepError::error(format!("clearing the run tab: {e}")))?;
         tracing::debug!(origins = ?origins, "run tab cleared");
         self.starts.clear();
-        // The browser log is the session's: what earlier runs left there is not this run's.
-        let _ = self.console_log().await;
+        self.forget_log().await;
         self.runs += 1;
         Ok(())
     }
@@ -2172,22 +2184,48 @@ impl Browser {
         ))
     }
 
-    /// The browser console (chromedriver's log endpoint; empty where a remote does not have it).
+    /// Leaves what earlier runs wrote to the session's browser log out of the next run's.
+    ///
+    /// The log is the session's, and reading it empties it: that read was a command before
+    /// every run. A local browser shares synmon's clock, so the entries are told apart by
+    /// their timestamps instead, and the log is emptied only every [`LOG_DRAIN_RUNS`] runs
+    /// (chromedriver keeps what is not read: this bounds it). A remote browser's clock may
+    /// differ from synmon's: its log is emptied before every run.
+    async fn forget_log(&mut self) {
+        if self.wire.is_some() {
+            self.log_since = Some(epoch_ms());
+            if !self.runs.is_multiple_of(LOG_DRAIN_RUNS) {
+                return;
+            }
+        }
+        let _ = self.read_log().await;
+    }
+
+    /// The browser console of this run (chromedriver's log endpoint; empty where a remote does
+    /// not have it): the entries logged since [`Browser::forget_log`].
     pub async fn console_log(&self) -> Vec<String> {
+        let since = self.log_since.unwrap_or(f64::MIN);
+        self.read_log()
+            .await
+            .iter()
+            .filter(|e| e["timestamp"].as_f64().is_none_or(|t| t >= since))
+            .map(|e| {
+                format!(
+                    "{} {}",
+                    e["level"].as_str().unwrap_or("?"),
+                    e["message"].as_str().unwrap_or("")
+                )
+            })
+            .collect()
+    }
+
+    /// Reads (and so empties) the session's browser log.
+    async fn read_log(&self) -> Vec<Value> {
         match self
             .post("se/log", r#"{"type":"browser"}"#.to_string())
             .await
         {
-            Ok(Value::Array(entries)) => entries
-                .iter()
-                .map(|e| {
-                    format!(
-                        "{} {}",
-                        e["level"].as_str().unwrap_or("?"),
-                        e["message"].as_str().unwrap_or("")
-                    )
-                })
-                .collect(),
+            Ok(Value::Array(entries)) => entries,
             _ => Vec::new(),
         }
     }

@@ -362,3 +362,65 @@ fn cfg_shipped(dir: &std::path::Path, base: &str) -> Config {
     std::fs::create_dir_all(&sub).unwrap();
     Config::load(&write_config(&sub, base, PASSWORD, "")).unwrap()
 }
+
+/// A failed run's `console.log` holds what its own pages logged, not what an earlier run on the
+/// same browser logged: the session's browser log is not read (emptied) before every run, so
+/// the entries are told apart by their timestamps. Three runs on one pooled browser: the first
+/// reads the log before it starts (every tenth run does), the second logs and passes, the third
+/// logs and fails, and only the third's line is in its evidence.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_runs_console_log_holds_its_own_lines_not_an_earlier_runs() {
+    let _b = BROWSER.lock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let sbx = sqlite_sandbox(dir.path(), PASSWORD).await;
+    let journeys = dir.path().join("journeys");
+    std::fs::create_dir(&journeys).unwrap();
+    let journey = |name: &str, then: &str| {
+        format!(
+            "name: {name}\nsteps:\n  - goto: /login\n  - script:\n      js: \"console.warn('{name} was here'); return 1\"\n{then}"
+        )
+    };
+    std::fs::write(journeys.join("logs.yaml"), journey("logs", "")).unwrap();
+    std::fs::write(
+        journeys.join("logs_and_fails.yaml"),
+        journey(
+            "logs_and_fails",
+            "  - wait_for: { selector: \"[data-test=never-there]\" }\n    timeout: 300ms\n",
+        ),
+    )
+    .unwrap();
+    let file = write_config(
+        dir.path(),
+        &sbx.base_url(),
+        PASSWORD,
+        "webdriver:\n  sessions: 1\n",
+    );
+    let text = std::fs::read_to_string(&file).unwrap().replace(
+        &format!("journeys: \"{}\"", journeys_dir().display()),
+        &format!("journeys: \"{}\"", journeys.display()),
+    );
+    std::fs::write(&file, text).unwrap();
+    let cfg = Config::load(&file).unwrap_or_else(|e| panic!("{e}"));
+    let target = cfg.target(None).unwrap().clone();
+    let (runner, driver) = runner(cfg.clone());
+    for name in ["logs", "logs"] {
+        let r = runner.run(&cfg.journey(name).unwrap(), &target).await;
+        assert_eq!(r.outcome, Outcome::Pass, "{}", describe(&r));
+    }
+    let r = runner
+        .run(&cfg.journey("logs_and_fails").unwrap(), &target)
+        .await;
+    assert_eq!(r.outcome, Outcome::Fail, "{}", describe(&r));
+    assert_eq!(r.browser_reused, Some(true), "the same browser as before");
+    let console = r
+        .artifacts
+        .iter()
+        .find(|a| a.kind == "console")
+        .expect("a console log");
+    let text = std::fs::read_to_string(&console.path).unwrap();
+    assert!(text.contains("logs_and_fails was here"), "{text}");
+    // ("logs_and_fails was here" does not hold this.)
+    assert!(!text.contains("logs was here"), "{text}");
+    driver.shutdown().await;
+    sbx.shutdown().await;
+}
