@@ -184,9 +184,8 @@ impl Runner {
                 Ok(mut lease) => {
                     result.browser_reused = Some(lease.reused);
                     // The tab's requests to the target carry the run's trace context (unless
-                    // `webdriver.trace_requests: false`). Without
-                    // it the run still runs: its steps are timed as always, the target's spans
-                    // just do not hang under them.
+                    // `webdriver.trace_requests: false`). Without it the run still runs: its
+                    // steps are timed as always, the target's spans just do not hang under them.
                     let trace =
                         crate::trace::current().filter(|_| self.config.webdriver.trace_requests);
                     if let Some(trace) = trace {

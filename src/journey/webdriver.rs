@@ -43,8 +43,8 @@ pub struct WebDriverConfig {
     pub recycle_after: u32,
     /// Whether the run tab's requests to the target's origins carry the run's trace headers
     /// (`webdriver.trace_requests`, default true). The interception that adds them costs each
-    /// such request a round trip to synmon (BENCHMARKS.md: 1.5-2.5 ms of synmon's CPU per
-    /// `align_category` run, a third of it), worth paying only where the target's traces are
+    /// such request a round trip to synmon (BENCHMARKS.md: 1.75-2.0 of synmon's 7.75-8.0 ms of
+    /// CPU per `align_category` run), worth paying only where the target's traces are
     /// read; the run's `http:` steps carry the headers either way (free).
     pub trace_requests: bool,
     /// More capabilities for the new-session request (`webdriver.capabilities`, validated at
@@ -2193,7 +2193,9 @@ impl Browser {
     /// differ from synmon's: its log is emptied before every run.
     async fn forget_log(&mut self) {
         if self.wire.is_some() {
-            self.log_since = Some(epoch_ms());
+            // Whole milliseconds, as the entries are stamped: a line of this run's is never
+            // older than where its part begins.
+            self.log_since = Some(epoch_ms().floor());
             if !self.runs.is_multiple_of(LOG_DRAIN_RUNS) {
                 return;
             }
