@@ -22,9 +22,10 @@ pub struct Journey {
 /// brings log in. A run that does them all leaves the cookies of its context as the login's
 /// session; a later run of any journey with the same login (same file, target and user) may
 /// set those cookies in its fresh context and skip the steps, while the session is younger
-/// than `max_age`, none of its cookies has expired and no run that reused it has failed. Logging in is what most browser
-/// journeys spend most of their commands, requests and page loads on, and what few of them
-/// measure; the login is still done (and so monitored) at least once every `max_age`.
+/// than `max_age`, none of its cookies has expired and no run that reused it has failed.
+/// Logging in is what most browser journeys spend most of their commands, requests and page
+/// loads on, and what few of them measure; the login is still done (and so monitored) at least
+/// once every `max_age`.
 #[derive(Debug, Clone)]
 pub struct SessionReuse {
     /// How many of the journey's first steps log in.
