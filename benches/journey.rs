@@ -54,7 +54,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use accounting::{
-    Cgroups, Meter, Profile, Scope, Snapshot, clk_tck, self_cpu_split, self_cpu_ticks, settle,
+    Cgroups, Meter, Profile, Scope, Snapshot, clk_tck, self_cpu_split, self_cpu_us, settle,
 };
 use serde_json::{Value, json};
 use synmon::Outcome;
@@ -449,7 +449,7 @@ struct Accuracy {
     outside_truth: Vec<f64>,
     outside_err: Vec<f64>,
     outside_polls: Vec<f64>,
-    /// CPU spent during the save interaction only, per mode: (synmon ticks, browser side µs).
+    /// CPU spent during the save interaction only, per mode: (synmon µs, browser side µs).
     in_page_cpu: (u64, u64),
     outside_cpu: (u64, u64),
     /// The toast page's save, timed in the page, against its capture-phase truth.
@@ -622,9 +622,9 @@ async fn accuracy(ctx: &Ctx<'_>) -> anyhow::Result<Accuracy> {
         let keep = i >= WARMUP;
 
         prepare_save(&b, base).await?;
-        let (c0, t0) = (self_cpu_ticks(), tree());
+        let (c0, t0) = (self_cpu_us(), tree());
         let measured = save_in_page(&b).await?;
-        let (c1, t1) = (self_cpu_ticks(), tree());
+        let (c1, t1) = (self_cpu_us(), tree());
         let truth_ms = truth(&b).await?;
         if keep {
             acc.in_page_measured.push(measured);
@@ -635,9 +635,9 @@ async fn accuracy(ctx: &Ctx<'_>) -> anyhow::Result<Accuracy> {
         }
 
         prepare_save(&b, base).await?;
-        let (c0, t0) = (self_cpu_ticks(), tree());
+        let (c0, t0) = (self_cpu_us(), tree());
         let (measured, polls) = save_outside(&b).await?;
-        let (c1, t1) = (self_cpu_ticks(), tree());
+        let (c1, t1) = (self_cpu_us(), tree());
         let truth_ms = truth(&b).await?;
         if keep {
             acc.outside_measured.push(measured);
@@ -672,7 +672,9 @@ struct Runs {
     session: Vec<f64>,
     total: Vec<f64>,
     failures: Vec<String>,
-    self_cpu_ticks: u64,
+    /// synmon's CPU over the runs, exact (see [`accounting::self_cpu_us`]).
+    self_cpu_us: u64,
+    /// Its user part, in ticks (the kernel splits user and system time only by tick samples).
     self_user_ticks: u64,
     /// chromedriver and every Chromium process (see [`Meter`]).
     browser_cpu_us: u64,
@@ -697,7 +699,7 @@ impl Runs {
     fn cost(&self, tck: f64) -> RunCost {
         let n = self.attempted.max(1) as f64;
         RunCost {
-            synmon_ms: self.self_cpu_ticks as f64 * 1000.0 / tck / n,
+            synmon_ms: self.self_cpu_us as f64 / 1000.0 / n,
             synmon_user_ms: self.self_user_ticks as f64 * 1000.0 / tck / n,
             browser_ms: self.browser_cpu_us as f64 / 1000.0 / n,
         }
@@ -831,7 +833,7 @@ async fn runner_batch(
     into: &mut Runs,
 ) {
     let s0 = Snapshot::take(&meter.pids());
-    let (c0, b0, w0) = (self_cpu_ticks(), meter.cpu_us(tck), Instant::now());
+    let (c0, b0, w0) = (self_cpu_us(), meter.cpu_us(tck), Instant::now());
     let u0 = self_cpu_split().0;
     for _ in 0..n {
         let r = runner.run(&sub.journey, &sub.target).await;
@@ -841,7 +843,7 @@ async fn runner_batch(
     // The last run's browser is being readied for the next run: that work is this batch's.
     settle(|| meter.cpu_us(tck)).await;
     let browser_us = meter.cpu_us(tck).saturating_sub(b0);
-    into.self_cpu_ticks += self_cpu_ticks() - c0;
+    into.self_cpu_us += self_cpu_us() - c0;
     into.self_user_ticks += self_cpu_split().0 - u0;
     into.browser_cpu_us += browser_us;
     if meter.exact() {
@@ -942,7 +944,7 @@ async fn soak(
     let done = AtomicUsize::new(0);
     let finished = std::sync::atomic::AtomicBool::new(false);
     let tenth = (n / 10).max(1);
-    let (c0, b0, w0) = (self_cpu_ticks(), meter.cpu_us(tck), Instant::now());
+    let (c0, b0, w0) = (self_cpu_us(), meter.cpu_us(tck), Instant::now());
     let u0 = self_cpu_split().0;
     let one_loop = async |share: usize| {
         let mut runs = Runs::default();
@@ -977,7 +979,7 @@ async fn soak(
     let ((a, b), (first, last, samples)) = tokio::join!(loops, sampler);
     out.runs.wall_s = w0.elapsed().as_secs_f64();
     settle(|| meter.cpu_us(tck)).await;
-    out.runs.self_cpu_ticks = self_cpu_ticks() - c0;
+    out.runs.self_cpu_us = self_cpu_us() - c0;
     out.runs.self_user_ticks = self_cpu_split().0 - u0;
     out.runs.browser_cpu_us = meter.cpu_us(tck).saturating_sub(b0);
     for part in [a, b] {
@@ -1152,7 +1154,6 @@ async fn bench() -> anyhow::Result<()> {
     let n = knobs.runs;
     let load_before = loadavg();
     let tck = clk_tck();
-    let ticks_ms = |t: u64| t as f64 * 1000.0 / tck;
 
     let dir = tempfile::tempdir()?;
     let mut sbx = spawn_sandbox(dir.path()).await?;
@@ -1313,9 +1314,9 @@ async fn bench() -> anyhow::Result<()> {
     p(line("  error (measured - truth)", &out_err));
     p(format!(
         "  CPU per save interaction: in-page synmon {:.2} ms + chromedriver/Chromium {:.2} ms; outside synmon {:.2} ms + chromedriver/Chromium {:.2} ms ({:.1} polls median){exact}",
-        ticks_ms(acc.in_page_cpu.0) / n_acc,
+        acc.in_page_cpu.0 as f64 / 1000.0 / n_acc,
         acc.in_page_cpu.1 as f64 / 1000.0 / n_acc,
-        ticks_ms(acc.outside_cpu.0) / n_acc,
+        acc.outside_cpu.0 as f64 / 1000.0 / n_acc,
         acc.outside_cpu.1 as f64 / 1000.0 / n_acc,
         summarize(&acc.outside_polls).median,
     ));
@@ -1512,7 +1513,7 @@ async fn bench() -> anyhow::Result<()> {
                 "truth_ms": sjson(&summarize(&acc.in_page_truth)),
                 "measured_ms": sjson(&summarize(&acc.in_page_measured)),
                 "error_ms": sjson(&ip_err),
-                "synmon_cpu_ms_per_interaction": r2(ticks_ms(acc.in_page_cpu.0) / n_acc),
+                "synmon_cpu_ms_per_interaction": r2((acc.in_page_cpu.0 as f64 / 1000.0) / n_acc),
                 "browser_cpu_ms_per_interaction": r2(acc.in_page_cpu.1 as f64 / 1000.0 / n_acc),
             },
             "outside_poll_5ms": {
@@ -1520,7 +1521,7 @@ async fn bench() -> anyhow::Result<()> {
                 "measured_ms": sjson(&summarize(&acc.outside_measured)),
                 "error_ms": sjson(&out_err),
                 "polls": sjson(&summarize(&acc.outside_polls)),
-                "synmon_cpu_ms_per_interaction": r2(ticks_ms(acc.outside_cpu.0) / n_acc),
+                "synmon_cpu_ms_per_interaction": r2((acc.outside_cpu.0 as f64 / 1000.0) / n_acc),
                 "browser_cpu_ms_per_interaction": r2(acc.outside_cpu.1 as f64 / 1000.0 / n_acc),
             },
             "toast_page_in_page": {

@@ -48,10 +48,13 @@ fn stat_fields(pid: &str) -> Option<Vec<u64>> {
     )
 }
 
-/// utime + stime of this process (all its threads, also exited ones), in ticks.
-pub fn self_cpu_ticks() -> u64 {
-    let (u, s) = self_cpu_split();
-    u + s
+/// This process's CPU time (all its threads, also exited ones) in µs, by the kernel's exact
+/// per-thread accounting (`CLOCK_PROCESS_CPUTIME_ID`): the figures in /proc are in 10 ms ticks,
+/// +-0.25 ms per run over 40 runs, too coarse for a 5 ms goal.
+pub fn self_cpu_us() -> u64 {
+    let ts = nix::time::clock_gettime(nix::time::ClockId::CLOCK_PROCESS_CPUTIME_ID)
+        .expect("clock_gettime(CLOCK_PROCESS_CPUTIME_ID)");
+    ts.tv_sec() as u64 * 1_000_000 + ts.tv_nsec() as u64 / 1_000
 }
 
 /// (utime, stime) of this process, in ticks.
