@@ -762,15 +762,23 @@ impl Runner {
             }
             let b = need()?;
             let next = self.next_action(following, vars);
+            let next_wait = match following {
+                Following::Step(Step {
+                    action: Action::WaitFor(w),
+                    ..
+                }) => self.cond(w, vars).ok(),
+                _ => None,
+            };
             let f = b
                 .finish(
                     h,
                     timeout.saturating_sub(started.elapsed()),
-                    match (following, &next) {
-                        (_, Some(n)) => After::Action(n),
-                        (Following::End, None) => After::End {
+                    match (following, &next, &next_wait) {
+                        (_, Some(n), _) => After::Action(n),
+                        (Following::End, None, _) => After::End {
                             slow_ms: self.config.slow_request_ms,
                         },
+                        (_, None, Some(c)) => After::Wait(c),
                         _ => After::Nothing,
                     },
                 )

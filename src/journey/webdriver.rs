@@ -144,17 +144,22 @@ const READY_JS: &str = concat!(
     include_str!("js/ready.js")
 );
 const AWAIT_JS: &str = include_str!("js/await.js");
-/// `await.js` that also finds and arms the next action's element (its `next` argument) or
-/// collects the run's evidence (`evidence_slow_ms`).
+/// `await.js` that also finds and arms the next action's element (its `next` argument),
+/// collects the run's evidence (`evidence_slow_ms`), follows the action into its new document
+/// (`follow`) or checks the next step's `wait_for` (`wait`).
 const AWAIT_NEXT_JS: &str = concat!(
     include_str!("js/cond.js"),
     include_str!("js/arm.js"),
     include_str!("js/find.js"),
     include_str!("js/evidence.js"),
+    include_str!("js/nav_wait.js"),
     include_str!("js/await.js")
 );
 const WAIT_JS: &str = concat!(include_str!("js/cond.js"), include_str!("js/wait.js"));
-const NAV_AWAIT_JS: &str = include_str!("js/nav_await.js");
+const NAV_AWAIT_JS: &str = concat!(
+    include_str!("js/nav_wait.js"),
+    include_str!("js/nav_await.js")
+);
 const EVIDENCE_JS: &str = concat!(
     include_str!("js/evidence.js"),
     "__synmonEvidence(arguments[0], arguments[arguments.length - 1]);"
@@ -217,7 +222,7 @@ impl StepError {
 }
 
 /// A condition as the page scripts see it (templates already rendered).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Cond {
     pub selector: String,
     pub text: Option<String>,
@@ -328,12 +333,25 @@ pub enum After<'a> {
     /// The journey's last step: the run's evidence (see [`Browser::evidence`]) is collected
     /// once the condition held, with requests from `slow_ms` counted as slow.
     End { slow_ms: u64 },
+    /// The next step, a `wait_for` of this condition: checked once this action's end is
+    /// known; when it holds, that step is answered without a command (see
+    /// [`Browser::wait_for`]).
+    Wait(&'a Cond),
 }
 
 impl After<'_> {
     fn finds_element(&self) -> bool {
         matches!(self, After::Action(_))
     }
+}
+
+/// What the await of an action answered.
+enum Awaited {
+    /// On the document the action was armed in.
+    Armed(Armed),
+    /// The action had navigated, and the same call awaited its new document (`nav_await.js`'s
+    /// answer, `{end, origin, nav}`, `{pending}` or `{timeout}`).
+    NewDocument(Value),
 }
 
 /// A [`Next`] as a page script is asked to find it ahead.
@@ -609,6 +627,9 @@ pub struct Browser {
     run_watch: std::sync::Mutex<std::collections::HashMap<String, String>>,
     /// The next action's element, found by the last await (see [`Next`]).
     ahead: std::sync::Mutex<Option<Ahead>>,
+    /// The condition of the journey's next `wait_for`, found holding by the last action's
+    /// await (see [`After::Wait`]), until that step takes it.
+    waited: std::sync::Mutex<Option<Cond>>,
     /// The run's evidence, collected by the await of its last action (see [`Self::evidence`]).
     evidence: std::sync::Mutex<Option<Value>>,
     /// When the last renewal ended (its commands answered, the run's tab there).
@@ -878,6 +899,7 @@ impl Browser {
             watchers: Default::default(),
             run_watch: Default::default(),
             ahead: Default::default(),
+            waited: Default::default(),
             evidence: Default::default(),
             renewed: None,
             wire: None,
@@ -1058,6 +1080,7 @@ impl Browser {
         // context is deleted: removed here, off the next run's path.
         self.run_watch.lock().expect("run watch lock").clear();
         self.ahead.lock().expect("ahead lock").take();
+        self.waited.lock().expect("waited lock").take();
         self.evidence.lock().expect("evidence lock").take();
         let leftover = std::mem::take(&mut *self.watchers.lock().expect("watchers lock"));
         if !leftover.is_empty() {
@@ -1184,6 +1207,7 @@ impl Browser {
             .map_err(|e| wd_err("switching back to the run tab", e))?;
         self.run_watch.lock().expect("run watch lock").clear();
         self.ahead.lock().expect("ahead lock").take();
+        self.waited.lock().expect("waited lock").take();
         self.evidence.lock().expect("evidence lock").take();
         let leftover: Vec<String> =
             std::mem::take(&mut *self.watchers.lock().expect("watchers lock"));
@@ -1303,6 +1327,17 @@ impl Browser {
     /// Waits inside the page for `cond`, surviving navigations that replace the document.
     /// Returns how long it waited by the page's own clock, when one document saw the whole wait.
     pub async fn wait_for(&self, cond: &Cond, timeout: Duration) -> Result<Option<f64>, StepError> {
+        // The last action's await found it holding as it ended (see [`After::Wait`]): it held
+        // from this step's first moment.
+        if self
+            .waited
+            .lock()
+            .expect("waited lock")
+            .take()
+            .is_some_and(|c| c == *cond)
+        {
+            return Ok(Some(0.0));
+        }
         let deadline = tokio::time::Instant::now() + timeout;
         let mut replaced = false;
         loop {
@@ -1935,12 +1970,23 @@ impl Browser {
 
     /// Waits for the armed condition and returns how it ended.
     pub async fn await_armed(&self, timeout: Duration) -> Result<Armed, StepError> {
-        self.await_then(timeout, After::Nothing).await
+        match self.await_then(timeout, After::Nothing, None).await? {
+            Awaited::Armed(a) => Ok(a),
+            Awaited::NewDocument(_) => unreachable!("an await that follows nothing stays"),
+        }
     }
 
-    /// [`Self::await_armed`], finding and arming `next`'s element in the same script when the
-    /// condition held (kept for that action's [`Self::ready`]).
-    async fn await_then(&self, timeout: Duration, after: After<'_>) -> Result<Armed, StepError> {
+    /// [`Self::await_armed`], doing what `after` asks in the same script when the condition
+    /// held (an element found ahead is kept for that action's [`Self::ready`]). `follow`:
+    /// what the action's new document is awaited by (`nav_await.js`'s token, or null for its
+    /// load), when the action may navigate and its new document is watched: a script that
+    /// finds itself on that document already awaits it there ([`Awaited::NewDocument`]).
+    async fn await_then(
+        &self,
+        timeout: Duration,
+        after: After<'_>,
+        follow: Option<Option<&str>>,
+    ) -> Result<Awaited, StepError> {
         let ask = match after {
             After::Action(n) => Some(self.ask_ahead(n)),
             _ => None,
@@ -1949,10 +1995,16 @@ impl Browser {
             After::End { slow_ms } => json!(slow_ms),
             _ => Value::Null,
         };
-        let (js, next_arg) = match &ask {
-            Some(a) => (AWAIT_NEXT_JS, a.arg()),
-            None if !slow.is_null() => (AWAIT_NEXT_JS, Value::Null),
-            None => (AWAIT_JS, Value::Null),
+        let wait = match after {
+            After::Wait(c) => Some(c),
+            _ => None,
+        };
+        let follow = follow.map(|key| json!({ "key": key }));
+        let next_arg = ask.as_ref().map_or(Value::Null, AheadAsk::arg);
+        let js = if ask.is_none() && slow.is_null() && wait.is_none() && follow.is_none() {
+            AWAIT_JS
+        } else {
+            AWAIT_NEXT_JS
         };
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
@@ -1968,23 +2020,33 @@ impl Browser {
                         json!(last),
                         next_arg.clone(),
                         slow.clone(),
+                        follow.clone().unwrap_or(Value::Null),
+                        json!(wait),
                     ],
                 )
                 .await;
             return match res {
+                Ok(mut v) if v["navigated"] == json!(true) => {
+                    self.keep_waited(wait, &v);
+                    if v["evidence"].is_object() {
+                        *self.evidence.lock().expect("evidence lock") = Some(v["evidence"].take());
+                    }
+                    Ok(Awaited::NewDocument(v))
+                }
                 Ok(v) if v["pending"] == json!(true) => continue,
-                Ok(v) if v["lost"] == json!(true) => Ok(Armed::Lost),
-                Ok(v) if v["timeout"] == json!(true) => Ok(Armed::TimedOut),
+                Ok(v) if v["lost"] == json!(true) => Ok(Awaited::Armed(Armed::Lost)),
+                Ok(v) if v["timeout"] == json!(true) => Ok(Awaited::Armed(Armed::TimedOut)),
                 Ok(mut v) => match (v["start"].as_f64(), v["end"].as_f64()) {
                     (Some(s), Some(e)) => {
                         if let Some(a) = ask {
                             self.keep_ahead(a, v["next"].take());
                         }
+                        self.keep_waited(wait, &v);
                         if v["evidence"].is_object() {
                             *self.evidence.lock().expect("evidence lock") =
                                 Some(v["evidence"].take());
                         }
-                        Ok(Armed::InPage((e - s).max(0.0)))
+                        Ok(Awaited::Armed(Armed::InPage((e - s).max(0.0))))
                     }
                     _ => Err(StepError::error(format!("in-page timing returned {v}"))),
                 },
@@ -1996,21 +2058,31 @@ impl Browser {
                         .await
                     {
                         Ok(v) => match (v["start"].as_f64(), v["end"].as_f64()) {
-                            (Some(s), Some(e)) => Ok(Armed::InPage((e - s).max(0.0))),
+                            (Some(s), Some(e)) => {
+                                Ok(Awaited::Armed(Armed::InPage((e - s).max(0.0))))
+                            }
                             _ => Err(StepError::error(format!("in-page timing returned {v}"))),
                         },
                         Err(e) => Err(wd_err("awaiting the page", e)),
                     }
                 }
                 // A navigation took the page (and the script's callback) away.
-                Err(e) if is_navigation_interruption(&e) => Ok(Armed::Lost),
+                Err(e) if is_navigation_interruption(&e) => Ok(Awaited::Armed(Armed::Lost)),
                 // The page did not answer in time (busy, or a navigation swallowed the
                 // callback unreported): ask again while time is left; the next answer says
                 // which (a new document has no armed state: `lost`).
                 Err(e) if is_script_timeout(&e) && !last => continue,
-                Err(e) if is_script_timeout(&e) => Ok(Armed::TimedOut),
+                Err(e) if is_script_timeout(&e) => Ok(Awaited::Armed(Armed::TimedOut)),
                 Err(e) => Err(wd_err("awaiting the page", e)),
             };
+        }
+    }
+
+    /// Keeps the next `wait_for`'s condition when the await found it holding (see
+    /// [`After::Wait`]).
+    fn keep_waited(&self, wait: Option<&Cond>, answer: &Value) {
+        if let Some(c) = wait.filter(|_| answer["waited"] == json!(true)) {
+            *self.waited.lock().expect("waited lock") = Some(c.clone());
         }
     }
 
@@ -2025,10 +2097,22 @@ impl Browser {
         after: After<'_>,
     ) -> Result<Finished, StepError> {
         let started = tokio::time::Instant::now();
-        let r = match self.await_then(timeout, after).await {
-            Ok(Armed::InPage(ms)) => Ok(Finished::InPage(ms)),
-            Ok(Armed::TimedOut) => Ok(Finished::TimedOut),
-            Ok(Armed::Lost) => {
+        // How the new document is awaited if the action navigated: the watcher's mark of its
+        // condition, or (no condition) the load's end; a condition nothing watches is awaited
+        // from outside.
+        let follow = match (&h.watch, h.until) {
+            (Some(w), _) => Some(Some(w.key.as_str())),
+            (None, false) => Some(None),
+            (None, true) => None,
+        };
+        let r = match self.await_then(timeout, after, follow).await {
+            Ok(Awaited::Armed(Armed::InPage(ms))) => Ok(Finished::InPage(ms)),
+            Ok(Awaited::Armed(Armed::TimedOut)) => Ok(Finished::TimedOut),
+            Ok(Awaited::NewDocument(v)) if v["timeout"] == json!(true) => Ok(Finished::TimedOut),
+            Ok(Awaited::NewDocument(v)) if v["pending"] != json!(true) => {
+                self.navigated(&v, Some(&h.token)).await
+            }
+            Ok(Awaited::Armed(Armed::Lost) | Awaited::NewDocument(_)) => {
                 let left = timeout.saturating_sub(started.elapsed());
                 match (&h.watch, h.until) {
                     (Some(w), _) => {
@@ -2085,6 +2169,13 @@ impl Browser {
                 Err(e) => return Err(wd_err("following the navigation", e)),
             }
         };
+        self.navigated(&v, start).await
+    }
+
+    /// The navigation's measurement from `nav_await.js`'s answer `v` (`{end, origin, nav}`):
+    /// from the input event of the action `start` names (sent by the old document as it went),
+    /// else from the navigation's own start.
+    async fn navigated(&self, v: &Value, start: Option<&str>) -> Result<Finished, StepError> {
         let (Some(end), Some(origin)) = (v["end"].as_f64(), v["origin"].as_f64()) else {
             return Err(StepError::error(format!("navigation timing returned {v}")));
         };

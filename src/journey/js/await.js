@@ -1,5 +1,6 @@
 // Waits (inside the page, without polling from outside) for the armed action's condition.
-// arguments: [slice_ms, final, next | null, evidence_slow_ms | null, callback]. Returns {start, end} in performance.now()
+// arguments: [slice_ms, final, next | null, evidence_slow_ms | null, follow | null,
+// wait | null, callback]. Returns {start, end} in performance.now()
 // time, and, when `next` ({selector, arm}) names the element the journey's next action targets,
 // `next`: that element found and its action armed ({ok, el, pre, blank}, as ready.js returns),
 // or null when no visible one is there yet (the next action then looks for it itself). The
@@ -13,13 +14,35 @@
 // replaced by a navigation (the caller then follows the action into the new document). Waiting
 // in slices keeps every script call short, so a callback lost to a navigation is noticed
 // within one slice.
+// follow ({key}: what the action's new document is awaited by, as nav_await.js takes it): when
+// this already is that document (a click's command returns once the page it loaded has loaded,
+// so the await often runs there), the new document is awaited in this same call: the answer is
+// nav_await.js's with `navigated: true` (one command less per navigating action).
+// wait (a condition: the journey's next step is a `wait_for` of it): once the end is known,
+// `waited` says whether it holds, and a `wait_for` that holds needs no command of its own.
 var slice = arguments[0];
 var last = arguments[1];
 var next = arguments[2];
 var evidence = arguments[3];
+var follow = arguments.length > 5 ? arguments[4] : null;
+var wait = arguments.length > 6 ? arguments[5] : null;
 var callback = arguments[arguments.length - 1];
 var st = window.__synmon;
-if (!st) { callback({ lost: true }); return; }
+if (!st) {
+  // No armed state: a new document (the armed one is gone).
+  if (!follow) { callback({ lost: true }); return; }
+  __synmonNavAwait(follow.key, slice, last, function (v) {
+    v.navigated = true;
+    if (v.end === undefined) { callback(v); return; }
+    if (wait) v.waited = __synmonHolds(wait);
+    if (evidence !== null) {
+      __synmonEvidence(evidence, function (ev) { v.evidence = ev; callback(v); });
+    } else {
+      callback(v);
+    }
+  });
+  return;
+}
 var timer = null;
 var answered = false;
 var answer = function (v) { if (!answered) { answered = true; callback(v); } };
@@ -46,6 +69,7 @@ var finish = function (sliceOver) {
       var el = __synmonFind(next.selector);
       r.next = el ? __synmonFound(el, next.arm) : null;
     }
+    if (wait) r.waited = __synmonHolds(wait);
     held = r;
     if (evidence !== null) {
       __synmonEvidence(evidence, function (ev) { r.evidence = ev; answer(r); });

@@ -384,6 +384,69 @@ async fn a_run_finds_each_element_ahead_and_watches_new_documents_once() {
     );
 }
 
+const CONFIRMED: &str = r##"name: confirmed
+steps:
+  - goto: /order
+  - fill: { selector: "#item", value: tea }
+  - click: "#place"
+    name: place order
+    until: { selector: "#confirmation" }
+  - wait_for: { selector: "#confirmation" }
+    name: confirmed
+  - script:
+      js: |
+        document.body.insertAdjacentHTML('beforeend', '<button id="go">Go</button>');
+        document.getElementById('go').addEventListener('click', function () {
+          document.body.insertAdjacentHTML('beforeend', '<p id="now">now</p>');
+          setTimeout(function () {
+            document.body.insertAdjacentHTML('beforeend', '<p id="later">later</p>');
+          }, 150);
+        });
+        return true;
+  - click: "#go"
+    until: { selector: "#now" }
+  - wait_for: { selector: "#later" }
+    name: later
+"##;
+
+/// The await of an action that navigated runs, most often, on the new document already (a
+/// click's command returns once the page it loaded has loaded): it then awaits that document
+/// in the same call, where a second script (nav_await.js) used to; and a `wait_for` right
+/// after an action is checked by that action's await as it ends, so one that holds costs no
+/// command. One that does not hold yet is waited for as before, by the page's clock.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_navigating_action_is_awaited_in_one_call_and_a_wait_for_after_it_needs_none() {
+    let _b = BROWSER.lock().await;
+    let (f, _journeys, log) = logged_fixture("confirmed", CONFIRMED, "  sessions: 1\n").await;
+    let j = f.cfg.journey("confirmed").unwrap();
+    let r = f.runner.run(&j, &f.target).await;
+    f.driver.shutdown().await;
+    assert_eq!(r.outcome, Outcome::Pass, "{}", describe(&r));
+    let step = |name: &str| r.steps.iter().find(|s| s.name == name).unwrap();
+    let place = step("place order");
+    assert_eq!(place.timing, Timing::InPageNavigation, "{}", describe(&r));
+    assert!(place.latency_ms > 0.0, "{}", describe(&r));
+    let confirmed = step("confirmed");
+    assert_eq!(confirmed.timing, Timing::InPage, "{}", describe(&r));
+    assert_eq!(confirmed.latency_ms, 0.0, "held as the submit ended");
+    // Shown 150 ms after the click that came before it: not answered ahead, but waited for.
+    let later = step("later");
+    assert_eq!(later.timing, Timing::InPage, "{}", describe(&r));
+    assert!(later.latency_ms >= 100.0, "{}", describe(&r));
+    let log = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(
+        log.matches("Runs on the document an action navigated to")
+            .count(),
+        0,
+        "nav_await.js sent: the submit's new document was awaited in a call of its own"
+    );
+    assert_eq!(
+        log.matches("Waits inside the page for a condition").count(),
+        1,
+        "wait.js sent for `later` only"
+    );
+}
+
 const RERENDER: &str = r##"name: rerender
 steps:
   - goto: /order
