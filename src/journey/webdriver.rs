@@ -1399,18 +1399,19 @@ impl Browser {
     async fn script(
         &self,
         asynchronous: bool,
-        script: &str,
+        script: &'static str,
         args: Vec<Value>,
     ) -> Result<Value, CmdError> {
-        #[derive(Serialize)]
-        struct Exec<'a> {
-            script: &'a str,
-            args: &'a [Value],
-        }
-        let body = serde_json::to_string(&Exec {
-            script,
-            args: &args,
-        })?;
+        let body = format!(
+            "{{\"script\":{},\"args\":{}}}",
+            escaped(script),
+            serde_json::to_string(&args)?
+        );
+        self.execute(asynchronous, body).await
+    }
+
+    /// Execute Script (or Execute Async Script) with the request body `body`.
+    async fn execute(&self, asynchronous: bool, body: String) -> Result<Value, CmdError> {
         let path = if asynchronous {
             "execute/async"
         } else {
@@ -2337,7 +2338,8 @@ impl Browser {
     /// Runs `script` (a function body; `return` gives the result) in the page and returns its
     /// JSON result. For benchmarks and diagnostics that read what the page itself recorded.
     pub async fn eval(&self, script: &str) -> Result<Value, StepError> {
-        self.script(false, script, vec![])
+        let body = json!({"script": script, "args": []}).to_string();
+        self.execute(false, body)
             .await
             .map_err(|e| wd_err("running a page script", e))
     }
@@ -2372,6 +2374,21 @@ const NAVIGATION_NEXT_JS: &str = concat!(
 );
 
 /// A navigation's own timing as the page scripts return it.
+/// `script` as a JSON string, escaped once per process: the page scripts are several KiB each
+/// and one goes with almost every command (escaping them was 5 % of a browser run's own CPU).
+/// Keyed by where the text lies: a `'static` text is never freed, so its address and length
+/// name it.
+fn escaped(script: &'static str) -> std::sync::Arc<str> {
+    type Cache = std::sync::Mutex<std::collections::HashMap<(usize, usize), std::sync::Arc<str>>>;
+    static CACHE: std::sync::LazyLock<Cache> = std::sync::LazyLock::new(Default::default);
+    let key = (script.as_ptr() as usize, script.len());
+    let mut cache = CACHE.lock().expect("escaped scripts lock");
+    cache
+        .entry(key)
+        .or_insert_with(|| Value::from(script).to_string().into())
+        .clone()
+}
+
 fn nav_timing(v: &Value) -> Option<crate::run::NavTiming> {
     Some(crate::run::NavTiming {
         redirect_ms: v["redirect_ms"].as_f64()?,
@@ -2463,6 +2480,27 @@ mod tests {
         for bad in ["colour", ":name", "se:", "se:a:b", "s e:name"] {
             assert!(check_capability(bad).is_some(), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_page_script_is_escaped_once_and_kept_as_its_json_string() {
+        const A: &str = "var s = \"x\";\n// a \\ b\treturn s;";
+        const B: &str = "return 1;";
+        let a = escaped(A);
+        assert_eq!(serde_json::from_str::<String>(&a).unwrap(), A);
+        assert_eq!(*a, *Value::from(A).to_string());
+        assert!(std::sync::Arc::ptr_eq(&a, &escaped(A)), "escaped once");
+        assert_eq!(serde_json::from_str::<String>(&escaped(B)).unwrap(), B);
+        // A script that begins another (same address, shorter) is its own entry.
+        let prefix: &'static str = &AWAIT_NEXT_JS[..10];
+        assert_eq!(
+            serde_json::from_str::<String>(&escaped(prefix)).unwrap(),
+            prefix
+        );
+        assert_eq!(
+            serde_json::from_str::<String>(&escaped(AWAIT_NEXT_JS)).unwrap(),
+            AWAIT_NEXT_JS
+        );
     }
 
     #[test]
