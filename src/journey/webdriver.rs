@@ -972,12 +972,15 @@ impl Browser {
 
     async fn open_bidi(&self, ws: &str) -> Result<Arc<Bidi>, BidiError> {
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Value>();
-        let bidi = tokio::time::timeout(BIDI_TIMEOUT, Bidi::connect(ws, Some(tx)))
-            .await
-            .map_err(|_| BidiError::Timeout {
-                method: "connect".into(),
-                after: BIDI_TIMEOUT,
-            })??;
+        let bidi = tokio::time::timeout(
+            BIDI_TIMEOUT,
+            Bidi::connect(ws, Some(bidi::Events::Channel(tx))),
+        )
+        .await
+        .map_err(|_| BidiError::Timeout {
+            method: "connect".into(),
+            after: BIDI_TIMEOUT,
+        })??;
         let bidi = Arc::new(bidi);
         let starts = self.starts.clone();
         tokio::spawn(async move {

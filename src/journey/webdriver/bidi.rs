@@ -1,5 +1,6 @@
 //! A small WebDriver BiDi client: commands and their answers over the session's WebSocket
-//! (`webSocketUrl` in the new-session response), events to one optional listener.
+//! (`webSocketUrl` in the new-session response), events to one optional listener or answered
+//! at once.
 //!
 //! fantoccini speaks classic WebDriver only; BiDi adds what classic lacks and synmon needs to
 //! keep a browser across runs: user contexts (`browser.createUserContext`, the standard form of
@@ -47,11 +48,27 @@ pub enum BidiError {
 
 type Pending = Arc<Mutex<HashMap<u64, oneshot::Sender<Result<Value, (String, String)>>>>>;
 
+/// A command (method, params) sent in answer to an event.
+pub type Reply = (&'static str, Value);
+
+/// What gives the command that answers an event, if any.
+pub type Answerer = Box<dyn FnMut(&Value) -> Option<Reply> + Send>;
+
+/// Where a socket's events go.
+pub enum Events {
+    /// To a listener.
+    Channel(mpsc::UnboundedSender<Value>),
+    /// Answered in the socket's own task: the command the function gives for an event is
+    /// written at once (its own answer is dropped). For events that hold the browser until
+    /// answered (a paused request): no other task has to run first.
+    Answer(Answerer),
+}
+
 /// A BiDi connection. Cheap to share behind an `Arc`; dropping the last handle closes the socket.
 pub struct Bidi {
     out: mpsc::UnboundedSender<Message>,
     pending: Pending,
-    next_id: AtomicU64,
+    next_id: Arc<AtomicU64>,
     closed: Arc<AtomicBool>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -69,11 +86,8 @@ const READ_BUFFER: usize = 16 * 1024;
 
 impl Bidi {
     /// Connects to `url` (the session's `webSocketUrl`). `events` receives every event the
-    /// session is subscribed to (`{"method": ..., "params": ...}`).
-    pub async fn connect(
-        url: &str,
-        events: Option<mpsc::UnboundedSender<Value>>,
-    ) -> Result<Self, BidiError> {
+    /// session is subscribed to (`{"method": ..., "params": ...}`), or answers it.
+    pub async fn connect(url: &str, mut events: Option<Events>) -> Result<Self, BidiError> {
         // tungstenite zero-fills its read buffer up to `read_buffer_size` before every read,
         // also the one that finds nothing more to read after each message: 128 KiB by default,
         // ~2 % of a browser run's own CPU (BENCHMARKS.md). Our messages are a few KiB; a larger
@@ -90,7 +104,8 @@ impl Bidi {
         let (out, mut rx) = mpsc::unbounded_channel::<Message>();
         let pending: Pending = Arc::new(Mutex::new(HashMap::new()));
         let closed = Arc::new(AtomicBool::new(false));
-        let (p, c) = (pending.clone(), closed.clone());
+        let next_id = Arc::new(AtomicU64::new(1));
+        let (p, c, ids) = (pending.clone(), closed.clone(), next_id.clone());
         let task = tokio::spawn(async move {
             loop {
                 tokio::select! {
@@ -99,7 +114,15 @@ impl Bidi {
                         None => { let _ = sink.close().await; break }
                     },
                     msg = stream.next() => match msg {
-                        Some(Ok(Message::Text(t))) => route(&p, events.as_ref(), t.as_str()),
+                        Some(Ok(Message::Text(t))) => {
+                            if let Some((method, params)) = route(&p, events.as_mut(), t.as_str()) {
+                                let id = ids.fetch_add(1, Ordering::Relaxed);
+                                let m = json!({"id": id, "method": method, "params": params});
+                                if sink.send(Message::text(m.to_string())).await.is_err() {
+                                    break;
+                                }
+                            }
+                        }
                         Some(Ok(Message::Close(_))) | Some(Err(_)) | None => break,
                         Some(Ok(_)) => {}
                     },
@@ -112,7 +135,7 @@ impl Bidi {
         Ok(Self {
             out,
             pending,
-            next_id: AtomicU64::new(1),
+            next_id,
             closed,
             task,
         })
@@ -124,7 +147,7 @@ impl Bidi {
     pub async fn connect_tab(
         devtools: &str,
         target_id: &str,
-        events: mpsc::UnboundedSender<Value>,
+        events: Events,
         timeout: Duration,
     ) -> Result<Self, BidiError> {
         let url = format!("ws://{devtools}/devtools/page/{target_id}");
@@ -139,16 +162,6 @@ impl Bidi {
     /// Whether the socket has closed (the browser or its driver went away).
     pub fn is_closed(&self) -> bool {
         self.closed.load(Ordering::SeqCst)
-    }
-
-    /// Sends `method` with `params` without waiting for its answer (dropped when it comes):
-    /// for commands that must never hold the caller, like letting a paused request go on.
-    pub fn send(&self, method: &str, params: Value) -> Result<(), BidiError> {
-        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let msg = json!({"id": id, "method": method, "params": params}).to_string();
-        self.out
-            .send(Message::text(msg))
-            .map_err(|_| BidiError::Closed)
     }
 
     /// Sends `method` with `params` and waits up to `timeout` for its result.
@@ -197,17 +210,16 @@ impl Drop for Bidi {
     }
 }
 
-/// Hands an incoming message to the caller waiting for its id, or to the event listener.
-fn route(pending: &Pending, events: Option<&mpsc::UnboundedSender<Value>>, text: &str) {
+/// Hands an incoming message to the caller waiting for its id, or to the event listener; an
+/// event the listener answers at once gives its answer back, to be sent.
+fn route(pending: &Pending, events: Option<&mut Events>, text: &str) -> Option<Reply> {
     let Ok(v) = serde_json::from_str::<Value>(text) else {
         tracing::debug!("unparseable BiDi message ignored");
-        return;
+        return None;
     };
     match v.get("id").and_then(Value::as_u64) {
         Some(id) => {
-            let Some(tx) = pending.lock().expect("bidi pending lock").remove(&id) else {
-                return;
-            };
+            let tx = pending.lock().expect("bidi pending lock").remove(&id)?;
             let answer = if v["type"] == "error" {
                 Err((
                     v["error"].as_str().unwrap_or("unknown error").to_string(),
@@ -223,12 +235,55 @@ fn route(pending: &Pending, events: Option<&mpsc::UnboundedSender<Value>>, text:
                 Ok(v.get("result").cloned().unwrap_or(Value::Null))
             };
             let _ = tx.send(answer);
+            None
         }
-        None if v["type"] == "event" || v.get("method").is_some() => {
-            if let Some(tx) = events {
+        None if v["type"] == "event" || v.get("method").is_some() => match events {
+            Some(Events::Channel(tx)) => {
                 let _ = tx.send(v);
+                None
             }
-        }
-        None => {}
+            Some(Events::Answer(answer)) => answer(&v),
+            None => None,
+        },
+        None => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_answered_event_gives_its_command_back_and_answers_go_to_their_callers() {
+        let pending: Pending = Arc::new(Mutex::new(HashMap::new()));
+        let (tx, mut rx) = oneshot::channel();
+        pending.lock().unwrap().insert(7, tx);
+        let mut events = Events::Answer(Box::new(|e: &Value| {
+            (e["method"] == "Fetch.requestPaused").then(|| {
+                (
+                    "Fetch.continueRequest",
+                    json!({"requestId": e["params"]["requestId"]}),
+                )
+            })
+        }));
+        let paused = r#"{"method":"Fetch.requestPaused","params":{"requestId":"r1"}}"#;
+        let reply = route(&pending, Some(&mut events), paused);
+        assert_eq!(
+            reply,
+            Some(("Fetch.continueRequest", json!({"requestId": "r1"})))
+        );
+        let other = r#"{"method":"Network.dataReceived","params":{}}"#;
+        assert_eq!(route(&pending, Some(&mut events), other), None);
+        // An answer is the waiting caller's, never the event function's.
+        assert_eq!(
+            route(&pending, Some(&mut events), r#"{"id":7,"result":{"ok":1}}"#),
+            None
+        );
+        assert_eq!(rx.try_recv().unwrap().unwrap(), json!({"ok": 1}));
+        // The answer to a command sent in reply (no caller waits for it) is dropped.
+        assert_eq!(
+            route(&pending, Some(&mut events), r#"{"id":8,"result":{}}"#),
+            None
+        );
     }
 }

@@ -26,7 +26,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use super::bidi::{Bidi, BidiError};
+use super::bidi::{Bidi, BidiError, Events};
 
 /// How long each DevTools command of the clearing may take.
 const TIMEOUT: Duration = Duration::from_secs(5);
@@ -52,7 +52,7 @@ pub(super) async fn clear_tab(
     more_urls: &[String],
 ) -> Result<Vec<String>, BidiError> {
     let (tx, mut events) = tokio::sync::mpsc::unbounded_channel::<Value>();
-    let cdp = Bidi::connect_tab(devtools, target_id, tx, TIMEOUT).await?;
+    let cdp = Bidi::connect_tab(devtools, target_id, Events::Channel(tx), TIMEOUT).await?;
     let mut origins: BTreeSet<String> = more_urls.iter().filter_map(|u| web_origin(u)).collect();
     let tree = cdp.call("Page.getFrameTree", json!({}), TIMEOUT).await?;
     frame_origins(&tree["frameTree"], &mut origins);

@@ -15,27 +15,20 @@
 //! it. Dropping the [`Interceptor`] closes the socket, and Chromium lets any request still
 //! paused go on and stops pausing: a dead interceptor can slow a run, never hang it.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use super::bidi::{Bidi, BidiError};
+use super::bidi::{Bidi, BidiError, Events};
 use crate::trace::RunTrace;
 
 /// How long opening the tab's socket and enabling interception may take.
 const SETUP_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// The request interception of one run's tab. Ends when dropped.
+/// The request interception of one run's tab: its socket, whose own task answers every paused
+/// request. Ends when dropped.
 pub(super) struct Interceptor {
-    _socket: Arc<Bidi>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for Interceptor {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
+    _socket: Bidi,
 }
 
 /// The `Fetch.enable` patterns that pause exactly the requests to `trace`'s allowed origins.
@@ -59,32 +52,29 @@ pub(super) async fn start(
     target_id: &str,
     trace: RunTrace,
 ) -> Result<Interceptor, BidiError> {
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Value>();
-    let socket = Bidi::connect_tab(devtools, target_id, tx, SETUP_TIMEOUT).await?;
-    let socket = Arc::new(socket);
     let patterns = patterns(&trace);
-    let events = socket.clone();
-    let task = tokio::spawn(async move {
-        while let Some(event) = rx.recv().await {
-            if event["method"] != "Fetch.requestPaused" {
-                continue;
-            }
-            let params = continue_params(&event["params"], &trace);
-            if events.send("Fetch.continueRequest", params).is_err() {
-                break;
-            }
-        }
-    });
-    // Built before enabling: a failed `Fetch.enable` drops it, which stops the task and
-    // closes the socket (a detached task would keep run N's headers on later runs' requests).
-    let interceptor = Interceptor {
-        _socket: socket.clone(),
-        task,
+    // Answered in the socket's task as each pause arrives: the request waits for nothing else.
+    let answer = move |event: &Value| {
+        (event["method"] == "Fetch.requestPaused").then(|| {
+            (
+                "Fetch.continueRequest",
+                continue_params(&event["params"], &trace),
+            )
+        })
     };
+    let socket = Bidi::connect_tab(
+        devtools,
+        target_id,
+        Events::Answer(Box::new(answer)),
+        SETUP_TIMEOUT,
+    )
+    .await?;
+    // A failed `Fetch.enable` drops the socket, and with it the answering (a socket kept
+    // would put run N's headers on later runs' requests).
     socket
         .call("Fetch.enable", json!({"patterns": patterns}), SETUP_TIMEOUT)
         .await?;
-    Ok(interceptor)
+    Ok(Interceptor { _socket: socket })
 }
 
 /// `Fetch.continueRequest`'s parameters for a paused request: its own headers plus the run's
