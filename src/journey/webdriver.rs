@@ -2376,7 +2376,6 @@ const NAVIGATION_NEXT_JS: &str = concat!(
     include_str!("js/navigation.js")
 );
 
-/// A navigation's own timing as the page scripts return it.
 /// `script` as a JSON string, escaped once per process: the page scripts are several KiB each
 /// and one goes with almost every command (escaping them was 5 % of a browser run's own CPU).
 /// Keyed by where the text lies: a `'static` text is never freed, so its address and length
@@ -2392,6 +2391,7 @@ fn escaped(script: &'static str) -> std::sync::Arc<str> {
         .clone()
 }
 
+/// A navigation's own timing as the page scripts return it.
 fn nav_timing(v: &Value) -> Option<crate::run::NavTiming> {
     Some(crate::run::NavTiming {
         redirect_ms: v["redirect_ms"].as_f64()?,
