@@ -954,14 +954,20 @@ async fn runs_inside_a_window_are_stored_marked_shown_and_replayed_as_marked() {
     .await;
     assert_eq!(run["maintenance"], "deploy-<42>", "{run:#}");
     assert_eq!(run["outcome"], "pass", "the real outcome is kept: {run:#}");
-    let list: Value = serde_json::from_str(&get("/api/v1/checks/auth_health/runs").await).unwrap();
-    let listed = list["runs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["run_id"] == run_id.as_str())
-        .unwrap();
-    assert_eq!(listed["maintenance"], "deploy-<42>", "{list:#}");
+    // `/api/v1/runs/{id}` finds a run still in the store writer's queue; the list reads the
+    // store, which the writer reaches up to 100 ms later (more on a loaded machine).
+    let listed: Value = eventually("the run listed", RUN_WAIT, async || {
+        let list: Value =
+            serde_json::from_str(&get("/api/v1/checks/auth_health/runs").await).unwrap();
+        list["runs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["run_id"] == run_id.as_str())
+            .cloned()
+    })
+    .await;
+    assert_eq!(listed["maintenance"], "deploy-<42>", "{listed:#}");
     let checks_api: Value = serde_json::from_str(&get("/api/v1/checks").await).unwrap();
     assert_eq!(
         checks_api["checks"][0]["last"]["maintenance"], "deploy-<42>",
