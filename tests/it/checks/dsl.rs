@@ -282,6 +282,17 @@ async fn logged_fixture(
     (f, journeys, log)
 }
 
+/// Runs the journey `yaml` once through a chromedriver that keeps its command log; returns the
+/// run and that log.
+async fn run_logged(name: &str, yaml: &str, webdriver: &str) -> (RunResult, String) {
+    let (f, _journeys, log) = logged_fixture(name, yaml, webdriver).await;
+    let j = f.cfg.journey(name).unwrap();
+    let r = f.runner.run(&j, &f.target).await;
+    f.driver.shutdown().await;
+    let log = std::fs::read_to_string(&log).unwrap();
+    (r, log)
+}
+
 const FILLS: &str = r##"name: fills
 steps:
   - goto: /order
@@ -313,12 +324,8 @@ steps:
 async fn a_fill_replaces_a_fields_text_and_sends_no_clear_for_an_empty_one() {
     let _b = BROWSER.lock().await;
     // chromedriver with its command log, to count the Clear commands it was sent.
-    let (f, _journeys, log) = logged_fixture("fills", FILLS, "").await;
-    let j = f.cfg.journey("fills").unwrap();
-    let r = f.runner.run(&j, &f.target).await;
+    let (r, log) = run_logged("fills", FILLS, "").await;
     assert_eq!(r.outcome, Outcome::Pass, "{}", describe(&r));
-    f.driver.shutdown().await;
-    let log = std::fs::read_to_string(&log).unwrap();
     assert_eq!(
         log.matches("COMMAND ClearElement").count(),
         2,
@@ -417,10 +424,7 @@ steps:
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_navigating_action_is_awaited_in_one_call_and_a_wait_for_after_it_needs_none() {
     let _b = BROWSER.lock().await;
-    let (f, _journeys, log) = logged_fixture("confirmed", CONFIRMED, "  sessions: 1\n").await;
-    let j = f.cfg.journey("confirmed").unwrap();
-    let r = f.runner.run(&j, &f.target).await;
-    f.driver.shutdown().await;
+    let (r, log) = run_logged("confirmed", CONFIRMED, "  sessions: 1\n").await;
     assert_eq!(r.outcome, Outcome::Pass, "{}", describe(&r));
     let step = |name: &str| r.steps.iter().find(|s| s.name == name).unwrap();
     let place = step("place order");
@@ -433,7 +437,6 @@ async fn a_navigating_action_is_awaited_in_one_call_and_a_wait_for_after_it_need
     let later = step("later");
     assert_eq!(later.timing, Timing::InPage, "{}", describe(&r));
     assert!(later.latency_ms >= 100.0, "{}", describe(&r));
-    let log = std::fs::read_to_string(&log).unwrap();
     assert_eq!(
         log.matches("Runs on the document an action navigated to")
             .count(),
@@ -487,14 +490,10 @@ steps:
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_element_found_ahead_that_the_page_replaced_is_looked_for_again() {
     let _b = BROWSER.lock().await;
-    let (f, _journeys, log) = logged_fixture("rerender", RERENDER, "").await;
-    let j = f.cfg.journey("rerender").unwrap();
-    let r = f.runner.run(&j, &f.target).await;
-    f.driver.shutdown().await;
+    let (r, log) = run_logged("rerender", RERENDER, "").await;
     assert_eq!(r.outcome, Outcome::Pass, "{}", describe(&r));
     let next = r.steps.iter().find(|s| s.name == "next").unwrap();
     assert_eq!(next.timing, Timing::InPage, "{}", describe(&r));
-    let log = std::fs::read_to_string(&log).unwrap();
     let open = r.steps.iter().find(|s| s.name == "click #open").unwrap();
     assert_eq!(open.timing, Timing::InPage, "{}", describe(&r));
     assert_eq!(log.matches("COMMAND ClickElement").count(), 2);
