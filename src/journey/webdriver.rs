@@ -2031,10 +2031,7 @@ impl Browser {
                 .await;
             return match res {
                 Ok(mut v) if v["navigated"] == json!(true) => {
-                    self.keep_waited(wait, &v);
-                    if v["evidence"].is_object() {
-                        *self.evidence.lock().expect("evidence lock") = Some(v["evidence"].take());
-                    }
+                    self.keep_done_ahead(wait, &mut v);
                     Ok(Awaited::NewDocument(v))
                 }
                 Ok(v) if v["pending"] == json!(true) => continue,
@@ -2045,11 +2042,7 @@ impl Browser {
                         if let Some(a) = ask {
                             self.keep_ahead(a, v["next"].take());
                         }
-                        self.keep_waited(wait, &v);
-                        if v["evidence"].is_object() {
-                            *self.evidence.lock().expect("evidence lock") =
-                                Some(v["evidence"].take());
-                        }
+                        self.keep_done_ahead(wait, &mut v);
                         Ok(Awaited::Armed(Armed::InPage((e - s).max(0.0))))
                     }
                     _ => Err(StepError::error(format!("in-page timing returned {v}"))),
@@ -2082,11 +2075,14 @@ impl Browser {
         }
     }
 
-    /// Keeps the next `wait_for`'s condition when the await found it holding (see
-    /// [`After::Wait`]).
-    fn keep_waited(&self, wait: Option<&Cond>, answer: &Value) {
+    /// Keeps what an await did ahead besides the next element: the next `wait_for`'s condition
+    /// when it found it holding (see [`After::Wait`]), the run's evidence when it collected it.
+    fn keep_done_ahead(&self, wait: Option<&Cond>, answer: &mut Value) {
         if let Some(c) = wait.filter(|_| answer["waited"] == json!(true)) {
             *self.waited.lock().expect("waited lock") = Some(c.clone());
+        }
+        if answer["evidence"].is_object() {
+            *self.evidence.lock().expect("evidence lock") = Some(answer["evidence"].take());
         }
     }
 
