@@ -14,11 +14,12 @@ RUN cargo build --profile dist --locked -p synmon --bin synmon \
 
 # ---- run --------------------------------------------------------------------------------
 FROM debian:bookworm-slim
-# chromium + chromium-driver: the journeys' browser; tini: PID 1 that reaps Chromium's
+# chromium + chromium-driver: the journeys' browser (chromium-headless-shell: the same engine
+# without browser windows, which local headless runs use when installed); tini: PID 1 that reaps Chromium's
 # children and forwards SIGTERM; curl: the HEALTHCHECK; ca-certificates: HTTPS targets.
 RUN apt-get update \
     && apt-get install -y --no-install-recommends \
-        chromium chromium-driver tini curl ca-certificates fonts-liberation \
+        chromium chromium-driver chromium-headless-shell tini curl ca-certificates fonts-liberation \
     && rm -rf /var/lib/apt/lists/*
 RUN useradd --system --uid 10001 --user-group --home-dir /var/lib/synmon --create-home synmon
 COPY --from=build /src/target/dist/synmon /usr/local/bin/synmon

@@ -1003,6 +1003,11 @@ async fn soak(
 
 // ---------------------------------------------------------------------------------------------
 
+/// The browser program synmon's local sessions start under `cfg`.
+fn browser_program(cfg: &Config) -> synmon::journey::program::Program {
+    synmon::journey::program::Program::for_config(&cfg.webdriver)
+}
+
 /// What `bench` measures with, once set up.
 struct Ctx<'a> {
     knobs: &'a Knobs,
@@ -1042,11 +1047,14 @@ async fn start_peer(
         Ok(p) => p,
         Err(e) => return Ok(Err(format!("no Selenium venv: {e}"))),
     };
+    // The browser synmon's sessions run (the headless shell when installed), so that both
+    // sides drive the same program.
+    let browser = browser_program(ctx.cfg);
     let opts = selenium::PeerOptions {
         python: &python,
         url: ctx.toast_url,
         chromedriver: &ctx.knobs.chromedriver,
-        browser_binary: ctx.knobs.browser_binary.as_deref(),
+        browser_binary: browser.binary.as_deref(),
         poll_ms: ctx.knobs.selenium_poll_ms,
         window: WINDOW,
         extra_args: &ctx.knobs.extra_args,
@@ -1366,6 +1374,12 @@ async fn bench() -> anyhow::Result<()> {
         "browser cost — isolation `{}`: {isolation_note}",
         knobs.isolation
     ));
+    p(format!(
+        "  browser (both sides): {}",
+        browser_program(&cfg)
+            .binary
+            .unwrap_or_else(|| "chromedriver's choice".into())
+    ));
     if !knobs.extra_args.is_empty() {
         p(format!(
             "  extra Chromium arguments (both sides): {}",
@@ -1547,6 +1561,7 @@ async fn bench() -> anyhow::Result<()> {
         "browser_cost": {
             "isolation": {"requested": knobs.isolation, "applied": isolation_applied, "note": isolation_note},
             "extra_chromium_args": knobs.extra_args,
+            "browser_binary": browser_program(&cfg).binary,
             "reuse_session": knobs.reuse_session,
             "trace_requests": knobs.trace_requests,
             "cpu_accounting": if meter.exact() { "cgroup2" } else { "live_proc_walk" },

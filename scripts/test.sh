@@ -4,12 +4,15 @@
 # PostgreSQL is up, then runs every workspace test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if ! command -v chromedriver >/dev/null 2>&1 || ! command -v chromium >/dev/null 2>&1; then
+# The headless shell is what local headless runs use when it is installed (README, "Browsers
+# and isolation"); one test runs Chromium's new headless mode instead.
+if ! command -v chromedriver >/dev/null 2>&1 || ! command -v chromium >/dev/null 2>&1 ||
+  ! command -v chromium-headless-shell >/dev/null 2>&1; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     DEBIAN_FRONTEND=noninteractive apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver chromium-headless-shell
   else
-    echo "Chromium and chromedriver are needed: sudo apt-get install chromium chromium-driver" >&2
+    echo "Chromium and chromedriver are needed: sudo apt-get install chromium chromium-driver chromium-headless-shell" >&2
     exit 2
   fi
 fi

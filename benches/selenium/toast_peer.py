@@ -61,6 +61,10 @@ def options(args, profile_dir):
     )
     if args.browser_binary:
         o.binary_location = args.browser_binary
+        if "headless-shell" in args.browser_binary.rsplit("/", 1)[-1]:
+            # chromedriver starts the headless shell with a first tab only under its own
+            # browser name (and waits for one forever otherwise), as synmon does.
+            o.set_capability("browserName", "chrome-headless-shell")
     o.page_load_strategy = "normal"
     return o
 

@@ -28,13 +28,15 @@ use crate::clock::SystemClock;
 use crate::config::Secret;
 use crate::config::duration::{Bound, DAY};
 use crate::daemon::{Daemon, Options};
+use crate::journey::program::{is_executable, which};
 use crate::settings::Config;
 
 /// The sandbox program's name (the `rvp-sandbox` package's binary).
 pub const SANDBOX_BIN: &str = "rvp-sandbox";
 
 /// The one install command for the browser, said wherever it is missing.
-pub const INSTALL_COMMAND: &str = "apt-get install -y chromium chromium-driver";
+pub const INSTALL_COMMAND: &str =
+    "apt-get install -y chromium chromium-driver chromium-headless-shell";
 
 /// Faults stay on at most a day: a demo is watched, not left running broken.
 const FAULT_FOR: Bound = Bound::positive("fault duration", DAY);
@@ -443,24 +445,6 @@ pub fn find_sandbox() -> Result<PathBuf, String> {
     ))
 }
 
-/// A program by name on PATH, or by path when the name has a `/`.
-pub fn which(name: &str) -> Option<PathBuf> {
-    if name.contains('/') {
-        let p = PathBuf::from(name);
-        return is_executable(&p).then_some(p);
-    }
-    std::env::var_os("PATH").and_then(|path| {
-        std::env::split_paths(&path)
-            .map(|d| d.join(name))
-            .find(|p| is_executable(p))
-    })
-}
-
-fn is_executable(p: &Path) -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-}
-
 /// Browsers chromedriver finds on its own.
 const BROWSERS: &[&str] = &[
     "chromium",
@@ -478,7 +462,7 @@ fn missing_browser(cfg: &Config) -> Vec<String> {
     if which(&cfg.webdriver.chromedriver).is_none() {
         missing.push(cfg.webdriver.chromedriver.clone());
     }
-    match &cfg.webdriver.browser_binary {
+    match &crate::journey::program::Program::for_config(&cfg.webdriver).binary {
         Some(b) if which(b).is_none() => missing.push(b.clone()),
         Some(_) => {}
         None if BROWSERS.iter().all(|b| which(b).is_none()) => missing.push("chromium".into()),
@@ -513,7 +497,14 @@ async fn ensure_browser(cfg: &Config) -> anyhow::Result<()> {
     );
     for args in [
         &["update", "-qq"][..],
-        &["install", "-y", "-qq", "chromium", "chromium-driver"][..],
+        &[
+            "install",
+            "-y",
+            "-qq",
+            "chromium",
+            "chromium-driver",
+            "chromium-headless-shell",
+        ][..],
     ] {
         let status = Command::new("apt-get")
             .args(args)

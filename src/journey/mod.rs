@@ -14,6 +14,7 @@ pub(crate) use raw::RawJourney;
 pub mod browser_rt;
 pub mod chromedriver;
 mod driver;
+pub mod program;
 pub mod runner;
 mod session;
 pub mod webdriver;

@@ -32,6 +32,10 @@ pub struct WebDriverConfig {
     pub chromedriver: String,
     pub browser_binary: Option<String>,
     pub headless: bool,
+    /// Whether a local headless session runs on Chromium's headless shell when one is
+    /// installed and `browser_binary` names no browser (`webdriver.headless_shell`, default
+    /// true; see [`super::program`]).
+    pub headless_shell: bool,
     pub window: (u32, u32),
     pub extra_args: Vec<String>,
     /// Size of the browser session pool.
@@ -537,9 +541,11 @@ fn without_credentials(endpoint: &url::Url) -> url::Url {
     u
 }
 
-/// Browser launch settings sent as capabilities.
+/// Browser launch settings sent as capabilities, for `program` (see
+/// [`super::program::Program::for_config`]).
 pub fn capabilities(
     cfg: &WebDriverConfig,
+    program: &super::program::Program,
     user_data_dir: Option<&std::path::Path>,
 ) -> Capabilities {
     let mut args: Vec<String> = vec![
@@ -558,7 +564,7 @@ pub fn capabilities(
         "--no-default-browser-check".into(),
         format!("--window-size={},{}", cfg.window.0, cfg.window.1),
     ];
-    if cfg.headless {
+    if cfg.headless && !program.headless_shell {
         args.insert(0, "--headless=new".into());
     }
     if let Some(dir) = user_data_dir {
@@ -570,11 +576,16 @@ pub fn capabilities(
         // Without these the first command waits for the new-tab page: seconds of noise.
         "prefs": {"session.restore_on_startup": 4, "session.startup_urls": ["about:blank"]},
     });
-    if let Some(bin) = &cfg.browser_binary {
+    if let Some(bin) = &program.binary {
         chrome["binary"] = json!(bin);
     }
     let mut caps = Capabilities::new();
-    caps.insert("browserName".into(), json!("chrome"));
+    let name = if program.headless_shell {
+        "chrome-headless-shell"
+    } else {
+        "chrome"
+    };
+    caps.insert("browserName".into(), json!(name));
     caps.insert("goog:chromeOptions".into(), chrome);
     caps.insert("goog:loggingPrefs".into(), json!({"browser": "ALL"}));
     caps.insert("pageLoadStrategy".into(), json!("normal"));
@@ -866,7 +877,14 @@ impl Browser {
         } else {
             None
         };
-        let caps = capabilities(cfg, profile.as_ref().map(|p| p.path()));
+        // A remote end's browser is the remote machine's: only `browser_binary` is passed on.
+        let program = super::program::Program::for_config(cfg);
+        tracing::debug!(
+            binary = program.binary.as_deref().unwrap_or("chromedriver's choice"),
+            headless_shell = program.headless_shell,
+            "starting a browser session"
+        );
+        let caps = capabilities(cfg, &program, profile.as_ref().map(|p| p.path()));
         let connector = hyper_util::client::legacy::connect::HttpConnector::new();
         let client = ClientBuilder::new(connector)
             .capabilities(caps)
@@ -2429,6 +2447,7 @@ fn not_met(cond: &Cond, timeout: Duration, v: &Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::journey::program::Program;
 
     fn config(capabilities: serde_json::Map<String, Value>) -> WebDriverConfig {
         WebDriverConfig {
@@ -2436,6 +2455,7 @@ mod tests {
             chromedriver: "chromedriver".into(),
             browser_binary: None,
             headless: true,
+            headless_shell: true,
             window: (1280, 800),
             extra_args: Vec::new(),
             sessions: 1,
@@ -2452,11 +2472,41 @@ mod tests {
         let mut more = serde_json::Map::new();
         more.insert("se:name".into(), json!("synmon-eu1"));
         more.insert("platformName".into(), json!("linux"));
-        let caps = capabilities(&config(more), None);
+        let chromium = Program {
+            binary: None,
+            headless_shell: false,
+        };
+        let caps = capabilities(&config(more), &chromium, None);
         assert_eq!(caps["se:name"], json!("synmon-eu1"));
         assert_eq!(caps["platformName"], json!("linux"));
         assert_eq!(caps["browserName"], json!("chrome"));
         assert_eq!(caps["webSocketUrl"], json!(true));
+        assert_eq!(
+            caps["goog:chromeOptions"]["args"][0],
+            json!("--headless=new")
+        );
+    }
+
+    #[test]
+    fn a_headless_shell_is_asked_for_by_its_own_browser_name_without_the_headless_switch() {
+        let shell = Program {
+            binary: Some("/usr/lib/chromium/chromium-headless-shell".into()),
+            headless_shell: true,
+        };
+        let caps = capabilities(&config(Default::default()), &shell, None);
+        assert_eq!(caps["browserName"], json!("chrome-headless-shell"));
+        let chrome = &caps["goog:chromeOptions"];
+        assert_eq!(
+            chrome["binary"],
+            json!("/usr/lib/chromium/chromium-headless-shell")
+        );
+        let args = chrome["args"].as_array().unwrap();
+        assert!(
+            !args
+                .iter()
+                .any(|a| a.as_str().unwrap().starts_with("--headless")),
+            "{args:?}"
+        );
     }
 
     #[test]

@@ -850,6 +850,7 @@ fn validate(
                 .unwrap_or_else(|| "chromedriver".into()),
             browser_binary: wd.browser_binary.clone(),
             headless: wd.headless.unwrap_or(true),
+            headless_shell: wd.headless_shell.unwrap_or(true),
             window,
             extra_args: wd.extra_args.clone(),
             sessions,

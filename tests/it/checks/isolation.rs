@@ -199,19 +199,40 @@ fn signal(pids: &[i32], sig: nix::sys::signal::Signal) {
     }
 }
 
+/// The program a browser process runs (its `/proc/<pid>/exe`'s file name).
+fn program_of(pid: i32) -> String {
+    std::fs::read_link(format!("/proc/{pid}/exe"))
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// The default: a local headless browser runs on Chromium's headless shell where it is
+/// installed (`scripts/test.sh` installs it).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_run_sees_nothing_an_earlier_run_left_in_the_same_browser() {
-    nothing_left_for_the_next_run("  sessions: 1\n").await;
+    nothing_left_for_the_next_run("  sessions: 1\n", "chromium-headless-shell").await;
+}
+
+/// `headless_shell: false`: the same, in Chromium's new headless mode, where a run's user
+/// context opens a whole browser window.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_in_chromiums_new_headless_mode_sees_nothing_an_earlier_run_left() {
+    nothing_left_for_the_next_run("  sessions: 1\n  headless_shell: false\n", "chromium").await;
 }
 
 /// `isolation: clear`: the same six traces, removed from the one kept tab instead of thrown
 /// away with a context.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cleared_tab_shows_the_next_run_nothing_an_earlier_run_left() {
-    nothing_left_for_the_next_run("  sessions: 1\n  isolation: clear\n").await;
+    nothing_left_for_the_next_run(
+        "  sessions: 1\n  isolation: clear\n",
+        "chromium-headless-shell",
+    )
+    .await;
 }
 
-async fn nothing_left_for_the_next_run(webdriver: &str) {
+/// Four runs in one browser running `program`, each blind to what the ones before it left.
+async fn nothing_left_for_the_next_run(webdriver: &str, program: &str) {
     let _b = BROWSER.lock().await;
     let f = fixture(webdriver).await;
     // The page does see its own traces: the second visit of one run finds all six.
@@ -233,10 +254,12 @@ async fn nothing_left_for_the_next_run(webdriver: &str) {
         4,
         "every run fetched the cacheable resource from the server"
     );
+    let browsers = browser_pids(&f.driver).await;
+    assert_eq!(browsers.len(), 1, "one Chromium served all four runs");
     assert_eq!(
-        browser_pids(&f.driver).await.len(),
-        1,
-        "one Chromium served all four runs"
+        program_of(browsers[0]),
+        program,
+        "the browser's program (the shell: apt-get install chromium-headless-shell)"
     );
     f.driver.shutdown().await;
 }
