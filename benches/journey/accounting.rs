@@ -381,6 +381,14 @@ fn cmdline(pid: u32) -> Option<Vec<String>> {
     Some(args)
 }
 
+/// The browser process a renderer belongs to, as a key (`pid:N`): its zygote's parent. Chromium's
+/// headless shell gives its renderers no `--user-data-dir`.
+fn browser_of(renderer: u32) -> Option<String> {
+    let ppid = |pid: u32| stat_fields(&pid.to_string()).and_then(|f| f.get(1).copied());
+    let zygote = ppid(renderer)?;
+    Some(format!("pid:{}", ppid(zygote as u32)?))
+}
+
 fn flag(args: &[String], name: &str) -> Option<String> {
     args.iter()
         .find_map(|a| a.strip_prefix(name).map(str::to_string))
@@ -454,10 +462,9 @@ impl Snapshot {
                 procs.insert(pid, (f[19], process_kind(pid), f[11] + f[12]));
             }
             if let Some(args) = cmdline(pid)
-                && let (Some(dir), Some(id)) = (
-                    flag(&args, "--user-data-dir="),
-                    flag(&args, "--renderer-client-id=").and_then(|v| v.parse::<u64>().ok()),
-                )
+                && let Some(id) =
+                    flag(&args, "--renderer-client-id=").and_then(|v| v.parse::<u64>().ok())
+                && let Some(dir) = flag(&args, "--user-data-dir=").or_else(|| browser_of(pid))
             {
                 let max = renderer_ids.entry(dir).or_default();
                 *max = (*max).max(id);
