@@ -10,7 +10,9 @@
 //! headless Chromium on the shell by default too. So a local headless session uses the shell
 //! when one is installed, unless the config names its browser or says `headless_shell: false`.
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use super::WebDriverConfig;
 
@@ -31,7 +33,8 @@ pub struct Program {
 impl Program {
     /// The program for `cfg`: its `browser_binary` when set; else, for a local headless
     /// session with `headless_shell` on, a headless shell found beside chromedriver (the
-    /// same package's, so the same version) or on `PATH`; else chromedriver's choice.
+    /// same package's, so the same version) or on `PATH` that has not failed to start in
+    /// this process ([`refuse`]); else chromedriver's choice.
     pub fn for_config(cfg: &WebDriverConfig) -> Self {
         if let Some(b) = &cfg.browser_binary {
             return Self {
@@ -47,6 +50,24 @@ impl Program {
             binary: found.map(|p| p.display().to_string()),
         }
     }
+}
+
+/// Headless shells found here that did not start a session in this process: not tried again.
+static REFUSED: Mutex<BTreeSet<String>> = Mutex::new(BTreeSet::new());
+
+/// Marks the headless shell at `path` as one that does not start (see [`Program::for_config`]).
+pub fn refuse(path: &str) {
+    REFUSED
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(path.to_string());
+}
+
+fn refused(path: &Path) -> bool {
+    REFUSED
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .contains(&*path.to_string_lossy())
 }
 
 /// Whether `binary` names a headless shell (by its file name).
@@ -67,8 +88,13 @@ fn find_headless_shell(chromedriver: &str) -> Option<PathBuf> {
     beside
         .into_iter()
         .flat_map(|dir| HEADLESS_SHELLS.map(|n| dir.join(n)))
-        .find(|p| is_executable(p))
-        .or_else(|| HEADLESS_SHELLS.iter().find_map(|n| which(n)))
+        .find(|p| is_executable(p) && !refused(p))
+        .or_else(|| {
+            HEADLESS_SHELLS
+                .iter()
+                .filter_map(|n| which(n))
+                .find(|p| !refused(p))
+        })
 }
 
 /// A program by name on `PATH`, or by path when the name has a `/`.
@@ -133,6 +159,12 @@ mod tests {
         let p = Program::for_config(&cfg);
         assert_eq!(p.binary.as_deref(), Some(shell.to_str().unwrap()));
         assert!(p.headless_shell);
+        // One that did not start is not found again (PATH's may be).
+        refuse(shell.to_str().unwrap());
+        assert_ne!(
+            Program::for_config(&cfg).binary.as_deref(),
+            Some(shell.to_str().unwrap())
+        );
 
         for off in [
             WebDriverConfig {

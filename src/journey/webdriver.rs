@@ -878,30 +878,53 @@ impl Browser {
             None
         };
         // A remote end's browser is the remote machine's: only `browser_binary` is passed on.
-        let program = super::program::Program::for_config(cfg);
-        tracing::debug!(
-            binary = program.binary.as_deref().unwrap_or("chromedriver's choice"),
-            headless_shell = program.headless_shell,
-            "starting a browser session"
-        );
-        let caps = capabilities(cfg, &program, profile.as_ref().map(|p| p.path()));
-        let connector = hyper_util::client::legacy::connect::HttpConnector::new();
-        let client = ClientBuilder::new(connector)
-            .capabilities(caps)
-            .connect(endpoint.as_str())
-            .await
-            .map_err(|e| {
-                let detail = match &e {
-                    NewSessionError::SessionNotCreated(w) => {
-                        w.message.lines().next().unwrap_or("").to_string()
-                    }
-                    other => other.to_string(),
-                };
-                StepError::error(format!(
-                    "cannot create a browser session at {}: {detail}",
-                    without_credentials(endpoint)
-                ))
-            })?;
+        let mut program = super::program::Program::for_config(cfg);
+        let client = loop {
+            tracing::debug!(
+                binary = program.binary.as_deref().unwrap_or("chromedriver's choice"),
+                headless_shell = program.headless_shell,
+                "starting a browser session"
+            );
+            let caps = capabilities(cfg, &program, profile.as_ref().map(|p| p.path()));
+            let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+            let detail = match ClientBuilder::new(connector)
+                .capabilities(caps)
+                .connect(endpoint.as_str())
+                .await
+            {
+                Ok(client) => break client,
+                Err(NewSessionError::SessionNotCreated(w)) => {
+                    w.message.lines().next().unwrap_or("").to_string()
+                }
+                Err(other) => other.to_string(),
+            };
+            // A shell synmon found by itself (not one the config names) that does not start
+            // (another version than chromedriver's, a broken install) must not stop the
+            // journeys: it is not tried again in this process, and the next program found
+            // (another shell, else chromedriver's own choice) takes over.
+            let next = match program.binary.as_deref() {
+                Some(shell) if program.headless_shell && cfg.browser_binary.is_none() => {
+                    tracing::warn!(
+                        shell,
+                        error = %detail,
+                        "the headless shell did not start; trying another browser"
+                    );
+                    super::program::refuse(shell);
+                    Some(super::program::Program::for_config(cfg))
+                }
+                _ => None,
+            };
+            match next {
+                // Never the same program twice in a row: a refused shell is not found again.
+                Some(next) if next != program => program = next,
+                _ => {
+                    return Err(StepError::error(format!(
+                        "cannot create a browser session at {}: {detail}",
+                        without_credentials(endpoint)
+                    )));
+                }
+            }
+        };
         let mut browser = Self {
             client,
             bidi: None,

@@ -199,6 +199,24 @@ fn signal(pids: &[i32], sig: nix::sys::signal::Signal) {
     }
 }
 
+/// The direct children of `parent`.
+fn children(parent: i32) -> Vec<i32> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_string_lossy().parse::<i32>().ok())
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .ok()
+                .and_then(|s| {
+                    let rest = s.rsplit_once(')')?.1.to_string();
+                    rest.split_whitespace().nth(1)?.parse::<i32>().ok()
+                })
+                == Some(parent)
+        })
+        .collect()
+}
+
 /// The program a browser process runs (its `/proc/<pid>/exe`'s file name).
 fn program_of(pid: i32) -> String {
     std::fs::read_link(format!("/proc/{pid}/exe"))
@@ -321,6 +339,62 @@ async fn a_hung_browser_is_replaced_and_the_next_run_passes() {
         r.session_create_ms >= 2000.0,
         "the liveness check waited its 2 s before giving up: {}",
         r.session_create_ms
+    );
+    f.driver.shutdown().await;
+}
+
+/// A headless shell found beside chromedriver that does not start (a broken install, another
+/// version than chromedriver's) is tried once: the run passes on another browser (here the
+/// shell on `PATH`, else chromedriver's own choice), and later browsers are not tried on the
+/// broken one again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_headless_shell_that_does_not_start_is_tried_once_and_the_runs_pass() {
+    use std::os::unix::fs::PermissionsExt;
+    let _b = BROWSER.lock().await;
+    let bin = tempfile::tempdir().unwrap();
+    let real = synmon::journey::program::which("chromedriver").expect("chromedriver installed");
+    let chromedriver = bin.path().join("chromedriver");
+    std::fs::copy(std::fs::canonicalize(real).unwrap(), &chromedriver).unwrap();
+    let tried = bin.path().join("tried");
+    let shell = bin.path().join("chromium-headless-shell");
+    std::fs::write(
+        &shell,
+        format!("#!/bin/sh\necho x >> '{}'\nexit 1\n", tried.display()),
+    )
+    .unwrap();
+    std::fs::set_permissions(&shell, std::fs::Permissions::from_mode(0o755)).unwrap();
+
+    let f = fixture(&format!(
+        "  sessions: 1\n  recycle_after: 1\n  chromedriver: \"{}\"\n",
+        chromedriver.display()
+    ))
+    .await;
+    for i in 0..2 {
+        let r = run(&f, "fresh").await;
+        assert_eq!(r.outcome, Outcome::Pass, "run {i}: {}", describe(&r));
+        assert_eq!(
+            r.browser_reused,
+            Some(false),
+            "run {i}: recycled after each run"
+        );
+        let browsers = browser_pids(&f.driver).await;
+        assert_eq!(browsers.len(), 1, "run {i}");
+        // Debian's `/usr/bin/chromium*` programs on PATH are wrapper scripts that start the
+        // browser as their child.
+        let programs: Vec<String> = std::iter::once(browsers[0])
+            .chain(children(browsers[0]))
+            .map(program_of)
+            .collect();
+        assert!(
+            programs.iter().any(|p| p.starts_with("chromium")),
+            "run {i}: a live browser, not the broken shell: {programs:?}"
+        );
+    }
+    let attempts = std::fs::read_to_string(&tried).unwrap_or_default();
+    assert_eq!(
+        attempts.lines().count(),
+        1,
+        "the shell was tried for the first browser only"
     );
     f.driver.shutdown().await;
 }
