@@ -123,19 +123,8 @@ mod tests {
 
     fn config(chromedriver: &Path) -> WebDriverConfig {
         WebDriverConfig {
-            remote_url: None,
             chromedriver: chromedriver.display().to_string(),
-            browser_binary: None,
-            headless: true,
-            headless_shell: true,
-            window: (1280, 800),
-            extra_args: Vec::new(),
-            sessions: 1,
-            startup_timeout: std::time::Duration::from_secs(20),
-            isolation: super::super::Isolation::Context,
-            recycle_after: 100,
-            trace_requests: true,
-            capabilities: Default::default(),
+            ..crate::journey::webdriver::tests::config(Default::default())
         }
     }
 

@@ -2468,11 +2468,12 @@ fn not_met(cond: &Cond, timeout: Duration, v: &Value) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::journey::program::Program;
 
-    fn config(capabilities: serde_json::Map<String, Value>) -> WebDriverConfig {
+    /// A local headless config with the defaults and `capabilities`.
+    pub(crate) fn config(capabilities: serde_json::Map<String, Value>) -> WebDriverConfig {
         WebDriverConfig {
             remote_url: None,
             chromedriver: "chromedriver".into(),
