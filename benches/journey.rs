@@ -184,6 +184,12 @@ impl Knobs {
                 "JOURNEY_BENCH_TRACE_REQUESTS",
                 u8::from(self.trace_requests).to_string(),
             ),
+            // Read by the peer itself (`toast_peer.py`): its session asks for WebDriver BiDi,
+            // so that chromedriver runs its BiDi mapper tab as it does for synmon.
+            (
+                "JOURNEY_BENCH_SELENIUM_BIDI",
+                std::env::var("JOURNEY_BENCH_SELENIUM_BIDI").unwrap_or_default(),
+            ),
         ] {
             if std::env::var(k).is_ok() {
                 env.push(format!("{k}={v}"));

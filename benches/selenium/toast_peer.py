@@ -16,6 +16,7 @@ exactly around the measured runs (the session start and the warm-up stay outside
 
 import argparse
 import json
+import os
 import sys
 import tempfile
 import time
@@ -66,6 +67,10 @@ def options(args, profile_dir):
             # browser name (and waits for one forever otherwise), as synmon does.
             o.set_capability("browserName", "chrome-headless-shell")
     o.page_load_strategy = "normal"
+    if os.environ.get("JOURNEY_BENCH_SELENIUM_BIDI") == "1":
+        # A trial (benches/journey.rs): the session asks for WebDriver BiDi as synmon's do, so
+        # chromedriver runs its BiDi mapper tab; the script itself sends no BiDi command.
+        o.set_capability("webSocketUrl", True)
     return o
 
 
