@@ -38,7 +38,9 @@ impl Program {
     pub fn for_config(cfg: &WebDriverConfig) -> Self {
         if let Some(b) = &cfg.browser_binary {
             return Self {
-                headless_shell: is_headless_shell(b),
+                // A Grid matches nodes by `browserName`, whose nodes offer `chrome`: a remote
+                // end is asked for what it was asked for before the shell was known here.
+                headless_shell: cfg.remote_url.is_none() && is_headless_shell(b),
                 binary: Some(b.clone()),
             };
         }
@@ -181,6 +183,12 @@ mod tests {
             ..config(&link)
         });
         assert!(named.headless_shell);
+        let on_a_grid = Program::for_config(&WebDriverConfig {
+            browser_binary: Some("/opt/chrome-headless-shell-linux64/chrome-headless-shell".into()),
+            remote_url: Some("http://grid:4444".parse().unwrap()),
+            ..config(&link)
+        });
+        assert!(!on_a_grid.headless_shell, "a Grid node offers `chrome`");
         let full = Program::for_config(&WebDriverConfig {
             browser_binary: Some("/usr/lib/chromium/chromium".into()),
             ..config(&link)

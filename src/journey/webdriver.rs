@@ -887,23 +887,28 @@ impl Browser {
             );
             let caps = capabilities(cfg, &program, profile.as_ref().map(|p| p.path()));
             let connector = hyper_util::client::legacy::connect::HttpConnector::new();
-            let detail = match ClientBuilder::new(connector)
+            let (detail, browser_refused) = match ClientBuilder::new(connector)
                 .capabilities(caps)
                 .connect(endpoint.as_str())
                 .await
             {
                 Ok(client) => break client,
                 Err(NewSessionError::SessionNotCreated(w)) => {
-                    w.message.lines().next().unwrap_or("").to_string()
+                    (w.message.lines().next().unwrap_or("").to_string(), true)
                 }
-                Err(other) => other.to_string(),
+                // chromedriver not reached: no word on the browser.
+                Err(other) => (other.to_string(), false),
             };
             // A shell synmon found by itself (not one the config names) that does not start
             // (another version than chromedriver's, a broken install) must not stop the
             // journeys: it is not tried again in this process, and the next program found
             // (another shell, else chromedriver's own choice) takes over.
             let next = match program.binary.as_deref() {
-                Some(shell) if program.headless_shell && cfg.browser_binary.is_none() => {
+                Some(shell)
+                    if browser_refused
+                        && program.headless_shell
+                        && cfg.browser_binary.is_none() =>
+                {
                     tracing::warn!(
                         shell,
                         error = %detail,
