@@ -495,17 +495,8 @@ async fn ensure_browser(cfg: &Config) -> anyhow::Result<()> {
          {INSTALL_COMMAND}",
         missing.join(", ")
     );
-    for args in [
-        &["update", "-qq"][..],
-        &[
-            "install",
-            "-y",
-            "-qq",
-            "chromium",
-            "chromium-driver",
-            "chromium-headless-shell",
-        ][..],
-    ] {
+    let install = install_args();
+    for args in [&["update", "-qq"][..], &install[..]] {
         let status = Command::new("apt-get")
             .args(args)
             .env("DEBIAN_FRONTEND", "noninteractive")
@@ -522,6 +513,19 @@ async fn ensure_browser(cfg: &Config) -> anyhow::Result<()> {
         bail!("still missing after the install: {}", still.join(", "));
     }
     Ok(())
+}
+
+/// `apt-get`'s arguments for the install: the packages [`INSTALL_COMMAND`] names (after its
+/// `-y`), so that what is said and what is done cannot drift apart.
+fn install_args() -> Vec<&'static str> {
+    let packages = INSTALL_COMMAND
+        .split_whitespace()
+        .skip_while(|w| *w != "-y")
+        .skip(1);
+    ["install", "-y", "-qq"]
+        .into_iter()
+        .chain(packages)
+        .collect()
 }
 
 /// Whether this process runs as root: /proc/self belongs to the effective user (Linux), which
@@ -616,6 +620,21 @@ mod tests {
     use clap::Parser;
 
     use crate::cli::{Cli, Command};
+
+    #[test]
+    fn the_install_runs_the_packages_the_install_command_names() {
+        assert_eq!(
+            super::install_args(),
+            [
+                "install",
+                "-y",
+                "-qq",
+                "chromium",
+                "chromium-driver",
+                "chromium-headless-shell"
+            ]
+        );
+    }
 
     #[test]
     fn fault_for_past_a_day_is_a_usage_error_naming_the_bound() {

@@ -171,6 +171,11 @@ async fn browser_pids(driver: &Driver) -> Vec<i32> {
         .pid()
         .await
         .expect("chromedriver runs") as i32;
+    children(parent)
+}
+
+/// The direct children of `parent`.
+fn children(parent: i32) -> Vec<i32> {
     let mut pids = Vec::new();
     for e in std::fs::read_dir("/proc").unwrap().flatten() {
         let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
@@ -197,24 +202,6 @@ fn signal(pids: &[i32], sig: nix::sys::signal::Signal) {
     for p in pids {
         let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(*p), sig);
     }
-}
-
-/// The direct children of `parent`.
-fn children(parent: i32) -> Vec<i32> {
-    std::fs::read_dir("/proc")
-        .unwrap()
-        .flatten()
-        .filter_map(|e| e.file_name().to_string_lossy().parse::<i32>().ok())
-        .filter(|pid| {
-            std::fs::read_to_string(format!("/proc/{pid}/stat"))
-                .ok()
-                .and_then(|s| {
-                    let rest = s.rsplit_once(')')?.1.to_string();
-                    rest.split_whitespace().nth(1)?.parse::<i32>().ok()
-                })
-                == Some(parent)
-        })
-        .collect()
 }
 
 /// The program a browser process runs (its `/proc/<pid>/exe`'s file name).
