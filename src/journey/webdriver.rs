@@ -19,10 +19,12 @@ use crate::trace::RunTrace;
 pub mod actions;
 pub mod bidi;
 mod clear;
+mod control;
 pub mod emulation;
 mod intercept;
 mod wire;
-use bidi::{Bidi, BidiError};
+use bidi::BidiError;
+use control::{Control, RunContext};
 
 /// The `webdriver:` section: which browser, how many sessions, how long to wait for it.
 #[derive(Debug, Clone)]
@@ -54,6 +56,8 @@ pub struct WebDriverConfig {
     /// More capabilities for the new-session request (`webdriver.capabilities`, validated at
     /// load by [`check_capability`]): a Selenium Grid's `se:` options, `platformName`, ...
     pub capabilities: serde_json::Map<String, Value>,
+    /// What a local browser's contexts go through (`webdriver.local_protocol`).
+    pub local_protocol: LocalProtocol,
 }
 
 /// Capabilities synmon sets itself and a config may not override: the browser it drives, the
@@ -126,6 +130,21 @@ pub enum Isolation {
     Clear,
 }
 
+/// What a local browser's run contexts, page channel and new-document watches go through
+/// (`webdriver.local_protocol`). A remote end is always spoken to over WebDriver BiDi.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, Serialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum LocalProtocol {
+    /// The browser's own DevTools socket (the session asks for no BiDi): no BiDi mapper tab in
+    /// the browser, a fifth less browser CPU per pooled run (see `webdriver/control.rs`).
+    #[default]
+    Devtools,
+    /// WebDriver BiDi, as for a remote end.
+    Bidi,
+}
+
 impl Isolation {
     pub fn as_str(self) -> &'static str {
         match self {
@@ -168,12 +187,6 @@ const EVIDENCE_JS: &str = concat!(
     include_str!("js/evidence.js"),
     "__synmonEvidence(arguments[0], arguments[arguments.length - 1]);"
 );
-/// The run context's preload script: gives every document of the context the channel that
-/// `arm.js` sends an action's start through.
-const CHANNEL_JS: &str =
-    "(send) => { Object.defineProperty(window, '__synmonSend', { value: send }); }";
-/// The BiDi channel the page scripts talk on.
-const CHANNEL: &str = "synmon";
 /// WebDriver's key for an element reference in a script's result.
 const ELEMENT_KEY: &str = "element-6066-11e4-a52e-4f735466cecf";
 /// How long to wait for an action's start to come through the channel (it was sent before the
@@ -590,8 +603,11 @@ pub fn capabilities(
     caps.insert("goog:loggingPrefs".into(), json!({"browser": "ALL"}));
     caps.insert("pageLoadStrategy".into(), json!("normal"));
     // Asks for the session's WebDriver BiDi socket: user contexts and preload scripts (timing
-    // across navigations) live there.
-    caps.insert("webSocketUrl".into(), json!(true));
+    // across navigations) live there. Not for a local browser (it has a profile directory of
+    // ours) spoken to over its DevTools socket: chromedriver would start its BiDi mapper.
+    if user_data_dir.is_none() || cfg.local_protocol == LocalProtocol::Bidi {
+        caps.insert("webSocketUrl".into(), json!(true));
+    }
     // The config's own (a Grid's `se:` options, ...): keys validated at load never name one of
     // the above.
     for (k, v) in &cfg.capabilities {
@@ -600,15 +616,13 @@ pub fn capabilities(
     caps
 }
 
-/// How long a BiDi housekeeping command (user contexts, tabs) may take before the browser is
-/// judged unhealthy.
-const BIDI_TIMEOUT: Duration = Duration::from_secs(5);
-
 /// One browser session, and the isolated context the current run drives in it.
 pub struct Browser {
     client: Client,
-    /// The session's BiDi socket, where the remote end offered one.
-    bidi: Option<Arc<Bidi>>,
+    /// Where contexts, the page channel and new-document watches go: the browser's DevTools
+    /// socket (a local browser) or the session's BiDi socket (see `webdriver/control.rs`);
+    /// `None`: a classic session.
+    control: Option<Control>,
     /// The current run's user context and tab. The session's first window stays open on
     /// `about:blank` in the default user context, untouched: runs' tabs come and go.
     run: Option<RunContext>,
@@ -667,14 +681,6 @@ impl Drop for Profile {
     }
 }
 
-#[derive(Debug, Clone)]
-struct RunContext {
-    user_context: String,
-    context: String,
-    /// The preload script that gives the context's documents their channel.
-    channel_script: Option<String>,
-}
-
 /// The starts the page scripts sent (`script.message` on the `synmon` channel).
 #[derive(Default)]
 struct Starts {
@@ -683,14 +689,8 @@ struct Starts {
 }
 
 impl Starts {
-    fn record(&self, event: &Value) {
-        let p = &event["params"];
-        if event["method"] != "script.message" || p["channel"] != CHANNEL {
-            return;
-        }
-        let Some(text) = p["data"]["value"].as_str() else {
-            return;
-        };
+    /// Records a start the page sent (`{"token", "t0"}`, as text).
+    fn record(&self, text: &str) {
         let Ok(v) = serde_json::from_str::<Value>(text) else {
             return;
         };
@@ -722,112 +722,8 @@ impl Starts {
     }
 }
 
-/// A cookie as `storage.getCookies` returns it, as `storage.setCookie` takes it: the same
-/// fields but `size`, which is the browser's to compute.
-fn partial_cookie(c: &Value) -> Value {
-    let mut c = c.clone();
-    if let Some(o) = c.as_object_mut() {
-        o.remove("size");
-    }
-    c
-}
-
-fn bidi_err(what: &str, e: BidiError) -> StepError {
+pub(super) fn bidi_err(what: &str, e: BidiError) -> StepError {
     StepError::error(format!("{what}: {e}"))
-}
-
-/// Gives every new document of `scope` (`userContexts` or `contexts`: `id`; `None`: of every
-/// context of the session) the page channel; returns the preload script's id.
-async fn install_channel(
-    bidi: &Bidi,
-    scope: Option<(&str, &str)>,
-) -> Result<Option<String>, BidiError> {
-    let mut params = json!({
-        "functionDeclaration": CHANNEL_JS,
-        "arguments": [{"type": "channel", "value": {"channel": CHANNEL}}],
-    });
-    if let Some((scope, id)) = scope {
-        params[scope] = json!([id]);
-    }
-    let v = bidi
-        .call("script.addPreloadScript", params, BIDI_TIMEOUT)
-        .await?;
-    Ok(v["script"].as_str().map(str::to_string))
-}
-
-/// A new user context with the page channel installed (unless the session's own reaches every
-/// context: `channel` false) and one tab, opened in the background (the run's tab keeps the
-/// focus until the session switches to this one).
-async fn create_context(bidi: &Bidi, channel: bool) -> Result<RunContext, StepError> {
-    let uc = bidi
-        .call("browser.createUserContext", json!({}), BIDI_TIMEOUT)
-        .await
-        .map_err(|e| bidi_err("creating a user context", e))?;
-    let user_context = uc["userContext"].as_str().unwrap_or_default().to_string();
-    // Before the tab exists, so that its every document has the channel.
-    let channel_script = if channel {
-        install_channel(bidi, Some(("userContexts", &user_context)))
-            .await
-            .map_err(|e| tracing::debug!(error = %e, "no page channel: navigations are followed from the navigation's start"))
-            .ok()
-            .flatten()
-    } else {
-        None
-    };
-    let tab = bidi
-        .call(
-            "browsingContext.create",
-            json!({"type": "tab", "userContext": user_context, "background": true}),
-            BIDI_TIMEOUT,
-        )
-        .await;
-    match tab {
-        Ok(t) => Ok(RunContext {
-            user_context,
-            context: t["context"].as_str().unwrap_or_default().to_string(),
-            channel_script,
-        }),
-        Err(e) => {
-            let _ = bidi
-                .call(
-                    "browser.removeUserContext",
-                    json!({"userContext": user_context}),
-                    BIDI_TIMEOUT,
-                )
-                .await;
-            Err(bidi_err("opening a tab in the user context", e))
-        }
-    }
-}
-
-/// Removes the preload script `script` (the browser keeps one until it is removed, also after
-/// the user context it was scoped to is deleted).
-async fn remove_preload_script(bidi: &Bidi, script: &str) -> Result<Value, BidiError> {
-    bidi.call(
-        "script.removePreloadScript",
-        json!({"script": script}),
-        BIDI_TIMEOUT,
-    )
-    .await
-}
-
-/// Deletes a run's user context, with everything the run stored. Its tabs go with it (WebDriver
-/// BiDi: removing a user context closes its top-level browsing contexts), so the run's tab is
-/// not closed first: that was a round trip per run for nothing.
-async fn delete_context(bidi: &Bidi, run: RunContext) -> Result<(), StepError> {
-    bidi.call(
-        "browser.removeUserContext",
-        json!({"userContext": run.user_context}),
-        BIDI_TIMEOUT,
-    )
-    .await
-    .map_err(|e| bidi_err("removing the run's user context", e))?;
-    if let Some(script) = run.channel_script {
-        remove_preload_script(bidi, &script)
-            .await
-            .map_err(|e| bidi_err("removing the context's preload script", e))?;
-    }
-    Ok(())
 }
 
 /// A POST to one of the session's endpoints (`path` under `session/{id}/`) with a JSON body, as
@@ -932,7 +828,7 @@ impl Browser {
         };
         let mut browser = Self {
             client,
-            bidi: None,
+            control: None,
             run: None,
             spare: None,
             runs: 0,
@@ -955,18 +851,29 @@ impl Browser {
         if local && let Ok(Some(session)) = browser.client.session_id().await {
             browser.wire = wire::Wire::new(endpoint, &session);
         }
-        if let Err(e) = browser.setup(page_load, script, local).await {
+        if let Err(e) = browser
+            .setup(
+                page_load,
+                script,
+                local,
+                cfg.local_protocol == LocalProtocol::Bidi,
+            )
+            .await
+        {
             browser.close().await;
             return Err(e);
         }
         Ok(browser)
     }
 
+    /// `local_bidi`: a local browser's contexts go through BiDi too
+    /// (`webdriver.local_protocol: bidi`).
     async fn setup(
         &mut self,
         page_load: Duration,
         script: Duration,
         local: bool,
+        local_bidi: bool,
     ) -> Result<(), StepError> {
         self.client
             .update_timeouts(TimeoutConfiguration::new(
@@ -986,6 +893,20 @@ impl Browser {
                 .and_then(Value::as_str)
                 .map(str::to_string);
         }
+        let starts = self.starts.clone();
+        let on_message = move |text: &str| starts.record(text);
+        if let Some(devtools) = self.devtools.clone().filter(|_| !local_bidi) {
+            // A local browser: contexts, channel and watches over its own DevTools socket
+            // (the session asked for no BiDi: no mapper tab in the browser). A browser whose
+            // socket cannot be opened is driven as a classic session.
+            match Control::open_devtools(&devtools, on_message).await {
+                Ok(c) => self.control = Some(c),
+                Err(e) => {
+                    tracing::warn!(error = %e, "DevTools socket unavailable: classic session")
+                }
+            }
+            return Ok(());
+        }
         let ws = self
             .client
             .capabilities()
@@ -996,19 +917,13 @@ impl Browser {
             // BiDi adds to the session; a remote end that advertises it but whose socket cannot
             // be reached (a grid node's address), or that refuses the subscription, is driven
             // as a classic session: a new one per run, navigations timed from outside.
-            match self.open_bidi(&ws).await {
-                Ok(bidi) => {
+            match Control::open_bidi(&ws, on_message).await {
+                Ok(c) => {
                     // The page channel once for the session's every context, instead of a
                     // preload script added and removed per run's context (two BiDi round
                     // trips per run, and the browser's work for each).
-                    match install_channel(&bidi, None).await {
-                        Ok(Some(_)) => self.channel_everywhere = true,
-                        Ok(None) => {}
-                        Err(e) => {
-                            tracing::debug!(error = %e, "no session-wide page channel: one per context")
-                        }
-                    }
-                    self.bidi = Some(bidi);
+                    self.channel_everywhere = c.install_channel_everywhere().await;
+                    self.control = Some(c);
                 }
                 Err(e) => tracing::warn!(error = %e, "WebDriver BiDi unavailable: classic session"),
             }
@@ -1016,46 +931,19 @@ impl Browser {
         Ok(())
     }
 
-    async fn open_bidi(&self, ws: &str) -> Result<Arc<Bidi>, BidiError> {
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Value>();
-        let bidi = tokio::time::timeout(
-            BIDI_TIMEOUT,
-            Bidi::connect(ws, Some(bidi::Events::Channel(tx))),
-        )
-        .await
-        .map_err(|_| BidiError::Timeout {
-            method: "connect".into(),
-            after: BIDI_TIMEOUT,
-        })??;
-        let bidi = Arc::new(bidi);
-        let starts = self.starts.clone();
-        tokio::spawn(async move {
-            while let Some(event) = rx.recv().await {
-                starts.record(&event);
-            }
-        });
-        bidi.call(
-            "session.subscribe",
-            json!({"events": ["script.message"]}),
-            BIDI_TIMEOUT,
-        )
-        .await?;
-        Ok(bidi)
-    }
-
-    /// Gives up BiDi for this session (its user contexts failed): a classic session from now on.
+    /// Gives up contexts for this session (they failed): a classic session from now on.
     pub fn drop_bidi(&mut self) {
-        self.bidi = None;
+        self.control = None;
         self.run = None;
         if let Some(spare) = self.spare.take() {
             spare.abort();
         }
     }
 
-    /// Whether runs can get a user context of their own in this session (the remote end speaks
-    /// WebDriver BiDi).
+    /// Whether runs can get a context of their own in this session (a local browser's DevTools
+    /// socket, or a remote end that speaks WebDriver BiDi).
     pub fn has_contexts(&self) -> bool {
-        self.bidi.is_some()
+        self.control.is_some()
     }
 
     /// Runs served so far.
@@ -1064,10 +952,10 @@ impl Browser {
     }
 
     /// For a browser that serves one run only (`isolation: session`): the run drives the
-    /// session's first tab, in the default user context, with the page channel installed for
-    /// the documents it loads. Without BiDi, nothing to do.
+    /// session's first tab, in the default context, with the page channel installed for the
+    /// documents it loads. In a classic session, nothing to do.
     pub async fn adopt_first_tab(&mut self) -> Result<(), StepError> {
-        let Some(bidi) = self.bidi.clone() else {
+        let Some(control) = self.control.clone() else {
             return Ok(());
         };
         let context: String = self
@@ -1076,20 +964,7 @@ impl Browser {
             .await
             .map_err(|e| wd_err("reading the session's window", e))?
             .into();
-        let channel_script = if self.channel_everywhere {
-            None
-        } else {
-            install_channel(&bidi, Some(("contexts", &context)))
-                .await
-                .map_err(|e| tracing::debug!(error = %e, "no page channel: navigations are followed from the navigation's start"))
-                .ok()
-                .flatten()
-        };
-        self.run = Some(RunContext {
-            user_context: "default".into(),
-            context,
-            channel_script,
-        });
+        self.run = Some(control.adopt(context, !self.channel_everywhere).await);
         Ok(())
     }
 
@@ -1099,7 +974,7 @@ impl Browser {
     /// the last run's context is deleted, with everything it stored, and the one after next is
     /// prepared, both in the background, off the next run's critical path.
     pub async fn next_context(&mut self) -> Result<(), StepError> {
-        let Some(bidi) = self.bidi.clone() else {
+        let Some(control) = self.control.clone() else {
             return Err(StepError::error(
                 "the WebDriver endpoint offers no BiDi socket (no user contexts)",
             ));
@@ -1109,7 +984,7 @@ impl Browser {
                 Ok(r) => r?,
                 Err(e) => return Err(StepError::error(format!("preparing a context: {e}"))),
             },
-            None => create_context(&bidi, !self.channel_everywhere).await?,
+            None => control.create_context(!self.channel_everywhere).await?,
         };
         let handle = WindowHandle::try_from(ctx.context.clone())
             .map_err(|e| StepError::error(format!("the new tab's handle: {e}")))?;
@@ -1132,22 +1007,22 @@ impl Browser {
         self.waited.lock().expect("waited lock").take();
         self.evidence.lock().expect("evidence lock").take();
         let leftover = std::mem::take(&mut *self.watchers.lock().expect("watchers lock"));
-        if !leftover.is_empty() {
-            let bidi = bidi.clone();
+        if !leftover.is_empty() && control.watches_outlive_contexts() {
+            let control = control.clone();
             tokio::spawn(async move {
                 for script in leftover {
-                    let _ = remove_preload_script(&bidi, &script).await;
+                    let _ = control.remove_watch(None, &script).await;
                 }
             });
         }
         let channel = !self.channel_everywhere;
         self.spare = Some(tokio::spawn(async move {
             if let Some(old) = old
-                && let Err(e) = delete_context(&bidi, old).await
+                && let Err(e) = control.delete_context(old).await
             {
                 tracing::warn!(error = %e, "a run's user context was not deleted");
             }
-            create_context(&bidi, channel).await
+            control.create_context(channel).await
         }));
         Ok(())
     }
@@ -1221,7 +1096,7 @@ impl Browser {
     /// its run ends in a probe error and the browser is replaced after it, as one dying mid-run is.
     pub fn just_renewed(&self, within: Duration) -> bool {
         self.renewed.is_some_and(|t| t.elapsed() <= within)
-            && self.bidi.as_ref().is_none_or(|b| !b.is_closed())
+            && self.control.as_ref().is_none_or(|c| !c.is_closed())
     }
 
     /// Clears what the last run left (see `webdriver/clear.rs`): windows the pages opened are
@@ -1260,9 +1135,10 @@ impl Browser {
         self.evidence.lock().expect("evidence lock").take();
         let leftover: Vec<String> =
             std::mem::take(&mut *self.watchers.lock().expect("watchers lock"));
-        if let Some(bidi) = &self.bidi {
+        if let Some(control) = &self.control {
             for script in leftover {
-                remove_preload_script(bidi, &script)
+                control
+                    .remove_watch(Some(&run), &script)
                     .await
                     .map_err(|e| bidi_err("removing a run's new-document watcher", e))?;
             }
@@ -1277,20 +1153,13 @@ impl Browser {
         Ok(())
     }
 
-    /// Whether the browser still answers: its BiDi socket is open and the run's tab is there.
-    /// One round trip; a crashed or hung browser fails it within `timeout`.
+    /// Whether the browser still answers: its control socket is open and the run's tab is
+    /// there. One round trip; a crashed or hung browser fails it within `timeout`.
     pub async fn alive(&self, timeout: Duration) -> bool {
-        let Some(bidi) = &self.bidi else {
+        let Some(control) = &self.control else {
             return true;
         };
-        let root = self.run.as_ref().map(|r| r.context.clone());
-        let params = match root {
-            Some(c) => json!({"root": c, "maxDepth": 0}),
-            None => json!({"maxDepth": 0}),
-        };
-        bidi.call("browsingContext.getTree", params, timeout)
-            .await
-            .is_ok()
+        control.alive(self.run.as_ref(), timeout).await
     }
 
     /// Loads `url`. A document the server answered with a 5xx fails the step at once: the
@@ -1523,60 +1392,25 @@ impl Browser {
         Ok(v == json!(true))
     }
 
-    /// Every cookie of the run's user context (all sites), as WebDriver BiDi's
-    /// `storage.getCookies` gives them: a login's session, to set in later runs' contexts
-    /// ([`Self::set_cookies`]). `None` without BiDi.
+    /// Every cookie of the run's context (all sites), in WebDriver BiDi's shape
+    /// (`storage.getCookies`): a login's session, to set in later runs' contexts
+    /// ([`Self::set_cookies`]). `None` in a classic session.
     pub async fn cookies(&self) -> Result<Option<Vec<Value>>, StepError> {
-        let (Some(bidi), Some(run)) = (self.bidi.as_ref(), self.run.as_ref()) else {
+        let (Some(control), Some(run)) = (self.control.as_ref(), self.run.as_ref()) else {
             return Ok(None);
         };
-        let v = bidi
-            .call(
-                "storage.getCookies",
-                json!({"partition": {"type": "storageKey", "userContext": run.user_context}}),
-                BIDI_TIMEOUT,
-            )
-            .await
-            .map_err(|e| bidi_err("reading the login's cookies", e))?;
-        Ok(Some(v["cookies"].as_array().cloned().unwrap_or_default()))
+        control.cookies(run).await.map(Some)
     }
 
-    /// Sets `cookies` (as [`Self::cookies`] read them) in the run's user context, before its
-    /// first page: the requests of the run then carry a login done by an earlier run. Errors
-    /// where the session has no BiDi.
+    /// Sets `cookies` (as [`Self::cookies`] read them) in the run's context, before its first
+    /// page: the requests of the run then carry a login done by an earlier run. Errors in a
+    /// classic session. The browser's own error message may quote a cookie, whose value is a
+    /// secret: an error names the cookies by name only.
     pub async fn set_cookies(&self, cookies: &[Value]) -> Result<(), StepError> {
-        let (Some(bidi), Some(run)) = (self.bidi.as_ref(), self.run.as_ref()) else {
+        let (Some(control), Some(run)) = (self.control.as_ref(), self.run.as_ref()) else {
             return Err(StepError::error("no BiDi session to set cookies through"));
         };
-        let partition = json!({"type": "storageKey", "userContext": run.user_context});
-        // All at once: one round trip's wait for the lot, not one per cookie.
-        let calls = cookies.iter().map(|c| {
-            bidi.call(
-                "storage.setCookie",
-                json!({"cookie": partial_cookie(c), "partition": partition}),
-                BIDI_TIMEOUT,
-            )
-        });
-        for (r, c) in futures_util::future::join_all(calls)
-            .await
-            .into_iter()
-            .zip(cookies)
-        {
-            r.map_err(|e| {
-                // The browser's own message may quote the cookie, whose value is a secret: an
-                // error answer is named by its code and the cookie's name only.
-                let e = match e {
-                    BidiError::Remote { method, error, .. } => BidiError::Remote {
-                        method,
-                        error,
-                        message: format!("cookie `{}` refused", c["name"].as_str().unwrap_or("?")),
-                    },
-                    other => other,
-                };
-                bidi_err("setting the login's cookies", e)
-            })?;
-        }
-        Ok(())
+        control.set_cookies(run, cookies).await
     }
 
     /// Announces the conditions the run's actions that may navigate will await (a `goto`'s
@@ -1608,23 +1442,15 @@ impl Browser {
     /// Adds a preload script watching the run's new documents for `watches` (`[{key, cond}]`);
     /// its id, kept until it is removed. `None` where the session has no BiDi, or it failed.
     async fn add_watch(&self, watches: &[Value]) -> Option<String> {
-        let (bidi, run) = (self.bidi.as_ref()?, self.run.as_ref()?);
+        let (control, run) = (self.control.as_ref()?, self.run.as_ref()?);
         let f = format!(
             "() => {{ {}\nvar watches = {};\n{} }}",
             include_str!("js/cond.js"),
             Value::from(watches),
             include_str!("js/nav_watch.js")
         );
-        let r = bidi
-            .call(
-                "script.addPreloadScript",
-                json!({"functionDeclaration": f, "userContexts": [run.user_context]}),
-                BIDI_TIMEOUT,
-            )
-            .await;
-        match r {
-            Ok(v) => {
-                let id = v["script"].as_str()?.to_string();
+        match control.add_watch(run, &f).await {
+            Ok(id) => {
                 self.watchers
                     .lock()
                     .expect("watchers lock")
@@ -1669,9 +1495,10 @@ impl Browser {
             .lock()
             .expect("watchers lock")
             .retain(|w| *w != script);
-        if let Some(bidi) = self.bidi.clone() {
+        if let Some(control) = self.control.clone() {
+            let run = self.run.clone();
             tokio::spawn(async move {
-                let _ = remove_preload_script(&bidi, &script).await;
+                let _ = control.remove_watch(run.as_ref(), &script).await;
             });
         }
     }
@@ -2493,6 +2320,7 @@ pub(crate) mod tests {
             recycle_after: 100,
             trace_requests: true,
             capabilities,
+            local_protocol: LocalProtocol::Devtools,
         }
     }
 
@@ -2514,6 +2342,21 @@ pub(crate) mod tests {
             caps["goog:chromeOptions"]["args"][0],
             json!("--headless=new")
         );
+    }
+
+    #[test]
+    fn a_local_browser_asks_for_bidi_only_when_its_contexts_go_through_bidi() {
+        let program = Program {
+            binary: None,
+            headless_shell: false,
+        };
+        let profile = std::path::Path::new("/tmp/profile");
+        let devtools = capabilities(&config(Default::default()), &program, Some(profile));
+        assert!(!devtools.contains_key("webSocketUrl"), "{devtools:?}");
+        let mut cfg = config(Default::default());
+        cfg.local_protocol = LocalProtocol::Bidi;
+        let bidi = capabilities(&cfg, &program, Some(profile));
+        assert_eq!(bidi["webSocketUrl"], json!(true));
     }
 
     #[test]

@@ -859,6 +859,7 @@ fn validate(
             recycle_after,
             trace_requests: wd.trace_requests.unwrap_or(true),
             capabilities,
+            local_protocol: wd.local_protocol.unwrap_or_default(),
         },
         step_timeout,
         navigation_timeout,

@@ -228,6 +228,12 @@ pub struct RawWebDriver {
     /// one reads the target's traces.
     #[serde(default)]
     pub trace_requests: Option<bool>,
+    /// What a local browser's run contexts, page channel and new-document watches go through:
+    /// `devtools` (default: the browser's own DevTools socket; the session asks for no BiDi,
+    /// so chromedriver runs no BiDi mapper in the browser) or `bidi` (WebDriver BiDi, as for a
+    /// remote end, which always uses it).
+    #[serde(default)]
+    pub local_protocol: Option<crate::journey::LocalProtocol>,
     /// More capabilities for the new-session request (a Selenium Grid's `se:` options,
     /// `platformName`, `browserVersion`, vendor extensions): merged into synmon's own.
     #[serde(default)]

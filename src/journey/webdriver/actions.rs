@@ -12,7 +12,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{
-    Arm, ArmHandle, BIDI_TIMEOUT, Browser, SCRIPT_SLICE, StepError, is_navigation_interruption,
+    Arm, ArmHandle, Browser, SCRIPT_SLICE, StepError, is_navigation_interruption,
     is_script_timeout, wd_err,
 };
 
@@ -158,34 +158,12 @@ impl Browser {
         }
     }
 
-    /// The run's windows (tabs and popups), in the order they were opened: with BiDi, the
-    /// top-level browsing contexts of the run's user context (the session's other windows, and
-    /// the next run's prepared tab, are not the run's); else every window of the session.
+    /// The run's windows (tabs and popups), in the order they were opened: with a control
+    /// socket, the tabs of the run's context (the session's other windows, and the next run's
+    /// prepared tab, are not the run's); else every window of the session.
     async fn run_windows(&self) -> Result<Vec<String>, StepError> {
-        if let (Some(bidi), Some(run)) = (&self.bidi, &self.run) {
-            let tree = bidi
-                .call(
-                    "browsingContext.getTree",
-                    json!({"maxDepth": 0}),
-                    BIDI_TIMEOUT,
-                )
-                .await
-                .map_err(|e| super::bidi_err("listing the run's windows", e))?;
-            let mut out: Vec<String> = tree["contexts"]
-                .as_array()
-                .map(|a| {
-                    a.iter()
-                        .filter(|c| c["userContext"] == json!(run.user_context))
-                        .filter_map(|c| c["context"].as_str().map(str::to_string))
-                        .collect()
-                })
-                .unwrap_or_default();
-            // The run's own tab first, whatever order the browser lists them in.
-            if let Some(i) = out.iter().position(|c| *c == run.context) {
-                let first = out.remove(i);
-                out.insert(0, first);
-            }
-            return Ok(out);
+        if let (Some(control), Some(run)) = (&self.control, &self.run) {
+            return control.windows(run).await;
         }
         self.client
             .windows()

@@ -62,6 +62,16 @@ pub enum Events {
     /// written at once (its own answer is dropped). For events that hold the browser until
     /// answered (a paused request): no other task has to run first.
     Answer(Answerer),
+    /// As `Answer`, for the events of these methods only: the others are dropped unread (a
+    /// DevTools session sends every event of the domains it enabled, most of them of no use).
+    Only(&'static [&'static str], Answerer),
+}
+
+/// The method of a CDP event as it arrives (`{"method":"X",...`), read without parsing the
+/// message; `None` for anything else (an answer, a BiDi message, another layout).
+fn cdp_event_method(text: &str) -> Option<&str> {
+    let rest = text.strip_prefix(r#"{"method":""#)?;
+    rest.get(..rest.find('"')?)
 }
 
 /// A BiDi connection. Cheap to share behind an `Arc`; dropping the last handle closes the socket.
@@ -171,6 +181,18 @@ impl Bidi {
         params: Value,
         timeout: Duration,
     ) -> Result<Value, BidiError> {
+        self.call_in(None, method, params, timeout).await
+    }
+
+    /// [`Self::call`] in the DevTools session `session` (a target attached with `flatten`,
+    /// spoken to over the browser's socket); `None`: the socket's own.
+    pub async fn call_in(
+        &self,
+        session: Option<&str>,
+        method: &str,
+        params: Value,
+        timeout: Duration,
+    ) -> Result<Value, BidiError> {
         if self.is_closed() {
             return Err(BidiError::Closed);
         }
@@ -180,7 +202,11 @@ impl Bidi {
             .lock()
             .expect("bidi pending lock")
             .insert(id, tx);
-        let msg = json!({"id": id, "method": method, "params": params}).to_string();
+        let mut msg = json!({"id": id, "method": method, "params": params});
+        if let Some(s) = session {
+            msg["sessionId"] = json!(s);
+        }
+        let msg = msg.to_string();
         if self.out.send(Message::text(msg)).is_err() {
             self.pending.lock().expect("bidi pending lock").remove(&id);
             return Err(BidiError::Closed);
@@ -213,6 +239,12 @@ impl Drop for Bidi {
 /// Hands an incoming message to the caller waiting for its id, or to the event listener; an
 /// event the listener answers at once gives its answer back, to be sent.
 fn route(pending: &Pending, events: Option<&mut Events>, text: &str) -> Option<Reply> {
+    if let Some(Events::Only(methods, _)) = &events
+        && let Some(m) = cdp_event_method(text)
+        && !methods.contains(&m)
+    {
+        return None;
+    }
     let Ok(v) = serde_json::from_str::<Value>(text) else {
         tracing::debug!("unparseable BiDi message ignored");
         return None;
@@ -242,7 +274,7 @@ fn route(pending: &Pending, events: Option<&mut Events>, text: &str) -> Option<R
                 let _ = tx.send(v);
                 None
             }
-            Some(Events::Answer(answer)) => answer(&v),
+            Some(Events::Answer(answer)) | Some(Events::Only(_, answer)) => answer(&v),
             None => None,
         },
         None => None,
@@ -252,6 +284,39 @@ fn route(pending: &Pending, events: Option<&mut Events>, text: &str) -> Option<R
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_the_named_events_are_read() {
+        let pending: Pending = Arc::new(Mutex::new(HashMap::new()));
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let s = seen.clone();
+        let mut events = Events::Only(
+            &["Runtime.bindingCalled"],
+            Box::new(move |e: &Value| {
+                s.lock()
+                    .unwrap()
+                    .push(e["method"].as_str().unwrap().to_string());
+                None
+            }),
+        );
+        for m in [
+            r#"{"method":"Page.frameNavigated","params":{},"sessionId":"S"}"#,
+            r#"{"method":"Runtime.bindingCalled","params":{"name":"x"},"sessionId":"S"}"#,
+            r#"{"method":"Runtime.consoleAPICalled","params":{}}"#,
+        ] {
+            assert_eq!(route(&pending, Some(&mut events), m), None);
+        }
+        assert_eq!(*seen.lock().unwrap(), vec!["Runtime.bindingCalled"]);
+        // An answer is read whatever it carries.
+        let (tx, mut rx) = oneshot::channel();
+        pending.lock().unwrap().insert(3, tx);
+        route(
+            &pending,
+            Some(&mut events),
+            r#"{"id":3,"result":{"method":"x"}}"#,
+        );
+        assert_eq!(rx.try_recv().unwrap().unwrap(), json!({"method": "x"}));
+    }
 
     #[test]
     fn an_answered_event_gives_its_command_back_and_answers_go_to_their_callers() {

@@ -350,11 +350,27 @@ steps:
 /// that end a step (the navigation's timing after a `goto`, the await of an action) find the
 /// next action's element, so no action here looks for its element on its own (ready.js is
 /// never sent); and one new-document watch per run covers both steps that cross to a new
-/// document (the submit and the `goto` with `until`), where each used to add its own.
+/// document (the submit and the `goto` with `until`), where each used to add its own. The
+/// watches go through chromedriver where the browser's contexts do (`local_protocol: bidi`),
+/// so that is where they are counted.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_run_finds_each_element_ahead_and_watches_new_documents_once() {
+    lean_runs("  sessions: 1\n  local_protocol: bidi\n", 2).await;
+}
+
+/// The same over the browser's own DevTools socket (the default): the elements found ahead,
+/// both navigations timed in the pages (the watch works), nothing of it through chromedriver.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_the_devtools_socket_a_run_finds_each_element_ahead_and_times_both_navigations() {
+    lean_runs("  sessions: 1\n", 0).await;
+}
+
+/// Two runs of `LEAN` with `webdriver` (extra lines of the section): both pass, both
+/// navigations timed in the page; then chromedriver's log shows one fill and one click per
+/// run, no ready.js, and `watches` new-document watches.
+async fn lean_runs(webdriver: &str, watches: usize) {
     let _b = BROWSER.lock().await;
-    let (f, _journeys, log) = logged_fixture("lean", LEAN, "  sessions: 1\n").await;
+    let (f, _journeys, log) = logged_fixture("lean", LEAN, webdriver).await;
     let j = f.cfg.journey("lean").unwrap();
     for _ in 0..2 {
         let r = f.runner.run(&j, &f.target).await;
@@ -386,8 +402,8 @@ async fn a_run_finds_each_element_ahead_and_watches_new_documents_once() {
     );
     assert_eq!(
         log.matches("var watches = ").count(),
-        2,
-        "one new-document watch per run"
+        watches,
+        "new-document watches through chromedriver"
     );
 }
 
