@@ -119,6 +119,9 @@ struct Knobs {
     /// false` (no interception of the tab's requests to the target; on by default, as in
     /// synmon).
     trace_requests: bool,
+    /// `JOURNEY_BENCH_LOCAL_PROTOCOL`: synmon's `webdriver.local_protocol` (`devtools`, the
+    /// default, or `bidi`).
+    local_protocol: Option<String>,
     /// `JOURNEY_BENCH_SMOKE=1`: small default counts.
     smoke: bool,
 }
@@ -161,6 +164,7 @@ impl Knobs {
             spaced_ms: num("JOURNEY_BENCH_SPACED_MS", 1000)? as u64,
             reuse_session: var("JOURNEY_BENCH_REUSE_SESSION"),
             trace_requests: var("JOURNEY_BENCH_TRACE_REQUESTS").is_none_or(|v| v != "0"),
+            local_protocol: var("JOURNEY_BENCH_LOCAL_PROTOCOL"),
             smoke,
         })
     }
@@ -183,6 +187,10 @@ impl Knobs {
             (
                 "JOURNEY_BENCH_TRACE_REQUESTS",
                 u8::from(self.trace_requests).to_string(),
+            ),
+            (
+                "JOURNEY_BENCH_LOCAL_PROTOCOL",
+                self.local_protocol.clone().unwrap_or_default(),
             ),
             // Read by the peer itself (`toast_peer.py`): its session asks for WebDriver BiDi,
             // so that chromedriver runs its BiDi mapper tab as it does for synmon.
@@ -310,6 +318,7 @@ struct ConfigInput<'a> {
     isolation: Option<&'a str>,
     extra_args: &'a [String],
     trace_requests: bool,
+    local_protocol: Option<&'a str>,
 }
 
 fn write_config(dir: &Path, c: &ConfigInput<'_>) -> PathBuf {
@@ -326,6 +335,9 @@ fn write_config(dir: &Path, c: &ConfigInput<'_>) -> PathBuf {
     }
     if !c.trace_requests {
         webdriver.push_str("  trace_requests: false\n");
+    }
+    if let Some(p) = c.local_protocol {
+        webdriver.push_str(&format!("  local_protocol: {p}\n"));
     }
     if !c.extra_args.is_empty() {
         webdriver.push_str("  extra_args:\n");
@@ -1213,6 +1225,7 @@ async fn bench() -> anyhow::Result<()> {
         isolation: Some(&knobs.isolation),
         extra_args: &knobs.extra_args,
         trace_requests: knobs.trace_requests,
+        local_protocol: knobs.local_protocol.as_deref(),
     };
     let (cfg, isolation_applied, isolation_note) = load_config(dir.path(), &input)?;
     eprintln!(
@@ -1570,6 +1583,7 @@ async fn bench() -> anyhow::Result<()> {
             "browser_binary": browser_program(&cfg).binary,
             "reuse_session": knobs.reuse_session,
             "trace_requests": knobs.trace_requests,
+            "local_protocol": cfg.webdriver.local_protocol,
             "cpu_accounting": if meter.exact() { "cgroup2" } else { "live_proc_walk" },
             "align_category": runs.json(tck),
             "toast_page": toast_runs.json(tck),

@@ -174,7 +174,7 @@ impl Driver {
                         // User contexts refused (an older browser or grid node): this browser
                         // serves this run as a classic session and is not kept.
                         tracing::warn!(error = %e, "no user context: a classic session for this run");
-                        b.drop_bidi();
+                        b.drop_contexts();
                         Ok(())
                     }
                 }
@@ -194,7 +194,7 @@ impl Driver {
             // The host only: a grid URL may carry an access key.
             tracing::warn!(
                 host = endpoint.host_str().unwrap_or_default(),
-                "the WebDriver endpoint offers no BiDi socket: each run gets a new session instead of a user context"
+                "the browser offers no context socket (WebDriver BiDi, or a local browser's DevTools): each run gets a new session instead of a context of its own"
             );
         }
         Ok(Lease {

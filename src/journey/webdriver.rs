@@ -932,7 +932,7 @@ impl Browser {
     }
 
     /// Gives up contexts for this session (they failed): a classic session from now on.
-    pub fn drop_bidi(&mut self) {
+    pub fn drop_contexts(&mut self) {
         self.control = None;
         self.run = None;
         if let Some(spare) = self.spare.take() {
@@ -976,7 +976,7 @@ impl Browser {
     pub async fn next_context(&mut self) -> Result<(), StepError> {
         let Some(control) = self.control.clone() else {
             return Err(StepError::error(
-                "the WebDriver endpoint offers no BiDi socket (no user contexts)",
+                "no context socket (WebDriver BiDi, or a local browser's DevTools): no contexts",
             ));
         };
         let ctx = match self.spare.take() {
