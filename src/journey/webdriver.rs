@@ -1011,7 +1011,7 @@ impl Browser {
             let control = control.clone();
             tokio::spawn(async move {
                 for script in leftover {
-                    let _ = control.remove_watch(None, &script).await;
+                    let _ = control.remove_watch(&script).await;
                 }
             });
         }
@@ -1138,7 +1138,7 @@ impl Browser {
         if let Some(control) = &self.control {
             for script in leftover {
                 control
-                    .remove_watch(Some(&run), &script)
+                    .remove_watch(&script)
                     .await
                     .map_err(|e| bidi_err("removing a run's new-document watcher", e))?;
             }
@@ -1496,9 +1496,8 @@ impl Browser {
             .expect("watchers lock")
             .retain(|w| *w != script);
         if let Some(control) = self.control.clone() {
-            let run = self.run.clone();
             tokio::spawn(async move {
-                let _ = control.remove_watch(run.as_ref(), &script).await;
+                let _ = control.remove_watch(&script).await;
             });
         }
     }

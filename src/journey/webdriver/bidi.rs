@@ -48,11 +48,13 @@ pub enum BidiError {
 
 type Pending = Arc<Mutex<HashMap<u64, oneshot::Sender<Result<Value, (String, String)>>>>>;
 
-/// A command (method, params) sent in answer to an event.
-pub type Reply = (&'static str, Value);
+/// A command sent in answer to an event: the DevTools session it is for (`None`: the socket's
+/// own), its method and params.
+pub type Reply = (Option<String>, &'static str, Value);
 
-/// What gives the command that answers an event, if any.
-pub type Answerer = Box<dyn FnMut(&Value) -> Option<Reply> + Send>;
+/// What gives the commands that answer an event, in the order they are to be sent (none: the
+/// event needs no answer).
+pub type Answerer = Box<dyn FnMut(&Value) -> Vec<Reply> + Send>;
 
 /// Where a socket's events go.
 pub enum Events {
@@ -125,12 +127,20 @@ impl Bidi {
                     },
                     msg = stream.next() => match msg {
                         Some(Ok(Message::Text(t))) => {
-                            if let Some((method, params)) = route(&p, events.as_mut(), t.as_str()) {
+                            let mut failed = false;
+                            for (session, method, params) in route(&p, events.as_mut(), t.as_str()) {
                                 let id = ids.fetch_add(1, Ordering::Relaxed);
-                                let m = json!({"id": id, "method": method, "params": params});
-                                if sink.send(Message::text(m.to_string())).await.is_err() {
+                                let mut m = json!({"id": id, "method": method, "params": params});
+                                if let Some(s) = session {
+                                    m["sessionId"] = json!(s);
+                                }
+                                failed = sink.send(Message::text(m.to_string())).await.is_err();
+                                if failed {
                                     break;
                                 }
+                            }
+                            if failed {
+                                break;
                             }
                         }
                         Some(Ok(Message::Close(_))) | Some(Err(_)) | None => break,
@@ -238,20 +248,22 @@ impl Drop for Bidi {
 
 /// Hands an incoming message to the caller waiting for its id, or to the event listener; an
 /// event the listener answers at once gives its answer back, to be sent.
-fn route(pending: &Pending, events: Option<&mut Events>, text: &str) -> Option<Reply> {
+fn route(pending: &Pending, events: Option<&mut Events>, text: &str) -> Vec<Reply> {
     if let Some(Events::Only(methods, _)) = &events
         && let Some(m) = cdp_event_method(text)
         && !methods.contains(&m)
     {
-        return None;
+        return Vec::new();
     }
     let Ok(v) = serde_json::from_str::<Value>(text) else {
         tracing::debug!("unparseable BiDi message ignored");
-        return None;
+        return Vec::new();
     };
     match v.get("id").and_then(Value::as_u64) {
         Some(id) => {
-            let tx = pending.lock().expect("bidi pending lock").remove(&id)?;
+            let Some(tx) = pending.lock().expect("bidi pending lock").remove(&id) else {
+                return Vec::new();
+            };
             let answer = if v["type"] == "error" {
                 Err((
                     v["error"].as_str().unwrap_or("unknown error").to_string(),
@@ -267,17 +279,17 @@ fn route(pending: &Pending, events: Option<&mut Events>, text: &str) -> Option<R
                 Ok(v.get("result").cloned().unwrap_or(Value::Null))
             };
             let _ = tx.send(answer);
-            None
+            Vec::new()
         }
         None if v["type"] == "event" || v.get("method").is_some() => match events {
             Some(Events::Channel(tx)) => {
                 let _ = tx.send(v);
-                None
+                Vec::new()
             }
             Some(Events::Answer(answer)) | Some(Events::Only(_, answer)) => answer(&v),
-            None => None,
+            None => Vec::new(),
         },
-        None => None,
+        None => Vec::new(),
     }
 }
 
@@ -296,7 +308,7 @@ mod tests {
                 s.lock()
                     .unwrap()
                     .push(e["method"].as_str().unwrap().to_string());
-                None
+                Vec::new()
             }),
         );
         for m in [
@@ -304,7 +316,7 @@ mod tests {
             r#"{"method":"Runtime.bindingCalled","params":{"name":"x"},"sessionId":"S"}"#,
             r#"{"method":"Runtime.consoleAPICalled","params":{}}"#,
         ] {
-            assert_eq!(route(&pending, Some(&mut events), m), None);
+            assert_eq!(route(&pending, Some(&mut events), m), vec![]);
         }
         assert_eq!(*seen.lock().unwrap(), vec!["Runtime.bindingCalled"]);
         // An answer is read whatever it carries.
@@ -324,31 +336,39 @@ mod tests {
         let (tx, mut rx) = oneshot::channel();
         pending.lock().unwrap().insert(7, tx);
         let mut events = Events::Answer(Box::new(|e: &Value| {
-            (e["method"] == "Fetch.requestPaused").then(|| {
-                (
-                    "Fetch.continueRequest",
-                    json!({"requestId": e["params"]["requestId"]}),
-                )
-            })
+            (e["method"] == "Fetch.requestPaused")
+                .then(|| {
+                    (
+                        Some("S1".to_string()),
+                        "Fetch.continueRequest",
+                        json!({"requestId": e["params"]["requestId"]}),
+                    )
+                })
+                .into_iter()
+                .collect()
         }));
         let paused = r#"{"method":"Fetch.requestPaused","params":{"requestId":"r1"}}"#;
         let reply = route(&pending, Some(&mut events), paused);
         assert_eq!(
             reply,
-            Some(("Fetch.continueRequest", json!({"requestId": "r1"})))
+            vec![(
+                Some("S1".to_string()),
+                "Fetch.continueRequest",
+                json!({"requestId": "r1"})
+            )]
         );
         let other = r#"{"method":"Network.dataReceived","params":{}}"#;
-        assert_eq!(route(&pending, Some(&mut events), other), None);
+        assert_eq!(route(&pending, Some(&mut events), other), vec![]);
         // An answer is the waiting caller's, never the event function's.
         assert_eq!(
             route(&pending, Some(&mut events), r#"{"id":7,"result":{"ok":1}}"#),
-            None
+            vec![]
         );
         assert_eq!(rx.try_recv().unwrap().unwrap(), json!({"ok": 1}));
         // The answer to a command sent in reply (no caller waits for it) is dropped.
         assert_eq!(
             route(&pending, Some(&mut events), r#"{"id":8,"result":{}}"#),
-            None
+            vec![]
         );
     }
 }

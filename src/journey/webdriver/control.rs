@@ -43,45 +43,194 @@ const BINDING: &str = "__synmonSend";
 #[derive(Clone, Debug)]
 pub(super) enum Control {
     Bidi(Arc<Bidi>),
-    DevTools(Arc<Bidi>, Arc<Tabs>),
+    DevTools(Arc<Bidi>, Arc<Pages>),
 }
 
-/// The browser's tabs in the order they were opened, with the context each is in (CDP lists
-/// targets in no stated order; BiDi's tree keeps the order, which `switch_window` relies on).
+/// A local browser's pages as its DevTools socket attached them. The socket asks to be
+/// attached to every page as it is created (`Target.setAutoAttach`): a run's tab and every
+/// window its pages open get the page channel and their context's new-document watches, sent
+/// from the socket's own task as the attachment is announced (before the answer to the
+/// command that created a run's tab), and only then told to go on
+/// (`Runtime.runIfWaitingForDebugger`): a window a page opens waits for that whatever the
+/// socket asked. The socket does not ask for pages to wait (`waitForDebuggerOnStart`): that
+/// also pauses the service workers of the browser's default context, never released (a page
+/// awaiting `navigator.serviceWorker.ready` hangs; found by the isolation tests).
 #[derive(Debug, Default)]
-pub(super) struct Tabs(std::sync::Mutex<Vec<(String, String)>>);
+pub(super) struct Pages {
+    inner: std::sync::Mutex<PagesInner>,
+    attached: tokio::sync::Notify,
+}
 
-impl Tabs {
-    /// Follows `Target.targetCreated` / `targetDestroyed` of pages.
-    fn follow(&self, event: &Value) {
-        let info = &event["params"]["targetInfo"];
-        let mut tabs = self.0.lock().expect("tabs lock");
+#[derive(Debug, Default)]
+struct PagesInner {
+    /// Attached pages in the order they were attached (opened, but for the pages that existed
+    /// when the socket was opened).
+    pages: Vec<Page>,
+    /// The new-document watches of each browser context, given to each page attached in it.
+    watches: std::collections::HashMap<String, Vec<Watch>>,
+    next_watch: u64,
+}
+
+#[derive(Debug, Clone)]
+struct Page {
+    target: String,
+    context: String,
+    session: String,
+}
+
+#[derive(Debug, Clone)]
+struct Watch {
+    id: String,
+    source: String,
+    /// Where it was installed with a known identifier: (session, identifier). The pages
+    /// attached after it was added have it too, under identifiers no one reads (their answers
+    /// are dropped): such a page is a window the run's page opened, gone with the context.
+    installed: Vec<(String, String)>,
+}
+
+impl Pages {
+    /// Follows the socket's attachments; gives the commands that set up a page just attached.
+    fn follow(&self, event: &Value) -> Vec<super::bidi::Reply> {
+        let p = &event["params"];
         match event["method"].as_str() {
-            Some("Target.targetCreated") if info["type"] == "page" => {
-                if let (Some(t), Some(c)) =
-                    (info["targetId"].as_str(), info["browserContextId"].as_str())
-                {
-                    tabs.push((t.to_string(), c.to_string()));
+            Some("Target.attachedToTarget") => {
+                let info = &p["targetInfo"];
+                let (Some(session), Some(target), Some(context)) = (
+                    p["sessionId"].as_str(),
+                    info["targetId"].as_str(),
+                    info["browserContextId"].as_str(),
+                ) else {
+                    return Vec::new();
+                };
+                let mut inner = self.inner.lock().expect("pages lock");
+                inner.pages.push(Page {
+                    target: target.to_string(),
+                    context: context.to_string(),
+                    session: session.to_string(),
+                });
+                let on = |method, params| (Some(session.to_string()), method, params);
+                // Runtime first: a binding added to an enabled Runtime reaches the document that
+                // exists already too. New-document scripts run only where Page is enabled. The
+                // events both domains then send are dropped unread (`Events::Only`).
+                let mut out = vec![
+                    on("Runtime.enable", json!({})),
+                    on("Runtime.addBinding", json!({"name": BINDING})),
+                    on("Page.enable", json!({})),
+                ];
+                for w in inner.watches.get(context).into_iter().flatten() {
+                    out.push(on(
+                        "Page.addScriptToEvaluateOnNewDocument",
+                        json!({"source": w.source}),
+                    ));
                 }
+                // Always: a window a page opens waits for it (it is announced with
+                // `waitingForDebugger: false`, and yet does not start without it: found with a
+                // popup the journey then switched to); a page that is not waiting ignores it.
+                out.push(on("Runtime.runIfWaitingForDebugger", json!({})));
+                drop(inner);
+                self.attached.notify_waiters();
+                out
             }
-            Some("Target.targetDestroyed") => {
-                let gone = &event["params"]["targetId"];
-                tabs.retain(|(t, _)| gone != t.as_str());
+            Some("Target.detachedFromTarget") => {
+                let gone = &p["sessionId"];
+                let mut inner = self.inner.lock().expect("pages lock");
+                inner.pages.retain(|pg| gone != pg.session.as_str());
+                Vec::new()
             }
-            _ => {}
+            _ => Vec::new(),
         }
     }
 
-    /// The tabs in the context `tab` is in, in the order they were opened.
+    fn page(&self, target: &str) -> Option<Page> {
+        let inner = self.inner.lock().expect("pages lock");
+        inner.pages.iter().find(|p| p.target == target).cloned()
+    }
+
+    /// The page `target` once it is attached (its attachment may be announced after the
+    /// answer that created it), waiting up to `timeout`.
+    async fn attached(&self, target: &str, timeout: Duration) -> Result<Page, BidiError> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let attached = self.attached.notified();
+            if let Some(p) = self.page(target) {
+                return Ok(p);
+            }
+            if tokio::time::timeout_at(deadline, attached).await.is_err() {
+                return Err(BidiError::Timeout {
+                    method: "Target.attachedToTarget".into(),
+                    after: timeout,
+                });
+            }
+        }
+    }
+
+    /// The pages in the context `tab` is in, in the order they were opened.
     fn beside(&self, tab: &str) -> Vec<String> {
-        let tabs = self.0.lock().expect("tabs lock");
-        let Some((_, context)) = tabs.iter().find(|(t, _)| t == tab) else {
+        let inner = self.inner.lock().expect("pages lock");
+        let Some(page) = inner.pages.iter().find(|p| p.target == tab) else {
             return vec![tab.to_string()];
         };
-        tabs.iter()
-            .filter(|(_, c)| c == context)
-            .map(|(t, _)| t.clone())
+        inner
+            .pages
+            .iter()
+            .filter(|p| p.context == page.context)
+            .map(|p| p.target.clone())
             .collect()
+    }
+
+    /// Registers `source` as a watch of the context `tab` is in (pages attached from now on get
+    /// it); returns its id and the sessions of that context's pages attached so far.
+    fn add_watch(&self, tab: &str, source: String) -> Option<(String, Vec<String>)> {
+        let mut inner = self.inner.lock().expect("pages lock");
+        let context = inner
+            .pages
+            .iter()
+            .find(|p| p.target == tab)?
+            .context
+            .clone();
+        let sessions = inner
+            .pages
+            .iter()
+            .filter(|p| p.context == context)
+            .map(|p| p.session.clone())
+            .collect();
+        inner.next_watch += 1;
+        let id = format!("w{}", inner.next_watch);
+        inner.watches.entry(context).or_default().push(Watch {
+            id: id.clone(),
+            source,
+            installed: Vec::new(),
+        });
+        Some((id, sessions))
+    }
+
+    fn installed(&self, id: &str, session: String, identifier: String) {
+        let mut inner = self.inner.lock().expect("pages lock");
+        if let Some(w) = inner.watches.values_mut().flatten().find(|w| w.id == id) {
+            w.installed.push((session, identifier));
+        }
+    }
+
+    /// Forgets the watch `id`; gives where it was installed with a known identifier.
+    fn remove_watch(&self, id: &str) -> Vec<(String, String)> {
+        let mut inner = self.inner.lock().expect("pages lock");
+        let mut out = Vec::new();
+        for list in inner.watches.values_mut() {
+            if let Some(i) = list.iter().position(|w| w.id == id) {
+                out = list.remove(i).installed;
+            }
+        }
+        inner.watches.retain(|_, l| !l.is_empty());
+        out
+    }
+
+    /// Forgets the watches of the browser context `context` (deleted with it).
+    fn forget_context(&self, context: &str) {
+        self.inner
+            .lock()
+            .expect("pages lock")
+            .watches
+            .remove(context);
     }
 }
 
@@ -95,8 +244,6 @@ pub(super) struct RunContext {
     /// The preload script that gives the context's documents their channel (BiDi, where the
     /// session-wide one is missing).
     pub channel_script: Option<String>,
-    /// The DevTools session attached to the tab (CDP): where its channel and watches live.
-    pub session: Option<String>,
 }
 
 /// A page channel message (an action's start) as the page sent it: its text.
@@ -133,68 +280,40 @@ impl Control {
         devtools: &str,
         on_message: impl Fn(&str) + Send + 'static,
     ) -> Result<Self, BidiError> {
-        let tabs = Arc::new(Tabs::default());
-        let follow = tabs.clone();
+        let pages = Arc::new(Pages::default());
+        let follow = pages.clone();
         let events = Events::Only(
             &[
                 "Runtime.bindingCalled",
-                "Target.targetCreated",
-                "Target.targetDestroyed",
+                "Target.attachedToTarget",
+                "Target.detachedFromTarget",
             ],
-            Box::new(move |event: &Value| {
-                match channel_message(event) {
-                    Some(text) => on_message(text),
-                    None => follow.follow(event),
+            Box::new(move |event: &Value| match channel_message(event) {
+                Some(text) => {
+                    on_message(text);
+                    Vec::new()
                 }
-                None
+                None => follow.follow(event),
             }),
         );
-        let connect =
-            async {
-                let version = format!("http://{devtools}/json/version");
-                crate::tls::install();
-                let client = reqwest::Client::builder().no_proxy().build().map_err(|e| {
-                    BidiError::Connect {
-                        url: version.clone(),
-                        detail: e.to_string(),
-                    }
-                })?;
-                let ws = client
-                    .get(&version)
-                    .send()
-                    .await
-                    .and_then(reqwest::Response::error_for_status)
-                    .map_err(|e| BidiError::Connect {
-                        url: version.clone(),
-                        detail: e.to_string(),
-                    })?
-                    .json::<Value>()
-                    .await
-                    .map_err(|e| BidiError::Connect {
-                        url: version.clone(),
-                        detail: e.to_string(),
-                    })?;
-                let Some(ws) = ws["webSocketDebuggerUrl"].as_str() else {
-                    return Err(BidiError::Connect {
-                        url: version,
-                        detail: "no webSocketDebuggerUrl".into(),
-                    });
-                };
-                let socket = Bidi::connect(ws, Some(events)).await?;
-                // The tabs that exist now are reported at once, then each as it is opened.
-                socket
-                    .call(
-                        "Target.setDiscoverTargets",
-                        json!({"discover": true, "filter": [{"type": "page"}]}),
-                        TIMEOUT,
-                    )
-                    .await?;
-                Ok(socket)
-            };
+        let connect = async {
+            let socket = Bidi::connect(&browser_socket(devtools).await?, Some(events)).await?;
+            // The pages that exist now are attached at once, then each as it is created; see
+            // `Pages` for why none is paused.
+            socket
+                .call(
+                    "Target.setAutoAttach",
+                    json!({"autoAttach": true, "waitForDebuggerOnStart": false, "flatten": true,
+                        "filter": [{"type": "page"}]}),
+                    TIMEOUT,
+                )
+                .await?;
+            Ok(socket)
+        };
         let socket = tokio::time::timeout(TIMEOUT, connect)
             .await
             .map_err(|_| timeout("connect"))??;
-        Ok(Control::DevTools(Arc::new(socket), tabs))
+        Ok(Control::DevTools(Arc::new(socket), pages))
     }
 
     fn socket(&self) -> &Bidi {
@@ -230,7 +349,7 @@ impl Control {
     pub async fn create_context(&self, channel: bool) -> Result<RunContext, StepError> {
         match self {
             Control::Bidi(bidi) => create_user_context(bidi, channel).await,
-            Control::DevTools(cdp, _) => {
+            Control::DevTools(cdp, pages) => {
                 let bc = cdp
                     .call(
                         "Target.createBrowserContext",
@@ -252,15 +371,15 @@ impl Control {
                         )
                         .await?;
                     let target = t["targetId"].as_str().unwrap_or_default().to_string();
-                    let session = attach_with_channel(cdp, &target).await?;
-                    Ok::<_, BidiError>((target, session))
+                    // Set up (channel, watches) by the socket's task as it is attached.
+                    pages.attached(&target, TIMEOUT).await?;
+                    Ok::<_, BidiError>(target)
                 };
                 match tab.await {
-                    Ok((context, session)) => Ok(RunContext {
+                    Ok(context) => Ok(RunContext {
                         user_context: Some(user_context),
                         context,
                         channel_script: None,
-                        session: Some(session),
                     }),
                     Err(e) => {
                         let _ = cdp
@@ -284,16 +403,14 @@ impl Control {
             user_context: None,
             context,
             channel_script: None,
-            session: None,
         };
         let installed = match self {
             Control::Bidi(_) if !channel => Ok(()),
             Control::Bidi(bidi) => install_channel(bidi, Some(("contexts", &run.context)))
                 .await
                 .map(|id| run.channel_script = id),
-            Control::DevTools(cdp, _) => attach_with_channel(cdp, &run.context)
-                .await
-                .map(|s| run.session = Some(s)),
+            // Attached (and so set up) when the socket was opened.
+            Control::DevTools(_, pages) => pages.attached(&run.context, TIMEOUT).await.map(drop),
         };
         if let Err(e) = installed {
             tracing::debug!(error = %e, "no page channel: navigations are followed from the navigation's start");
@@ -323,7 +440,8 @@ impl Control {
                         .map_err(|e| bidi_err("removing the context's preload script", e))?;
                 }
             }
-            Control::DevTools(cdp, _) => {
+            Control::DevTools(cdp, pages) => {
+                pages.forget_context(&user_context);
                 cdp.call(
                     "Target.disposeBrowserContext",
                     json!({"browserContextId": user_context}),
@@ -337,7 +455,8 @@ impl Control {
     }
 
     /// Runs `function` (a JavaScript function of no arguments, as text) in every new document
-    /// of `run`'s context before the page's own scripts; returns the script's id.
+    /// of `run`'s context (its tab and the windows its pages open) before the page's own
+    /// scripts; returns the script's id.
     pub async fn add_watch(&self, run: &RunContext, function: &str) -> Result<String, BidiError> {
         let id = match self {
             Control::Bidi(bidi) => {
@@ -348,15 +467,30 @@ impl Control {
                     .await?["script"]
                     .clone()
             }
-            Control::DevTools(cdp, _) => cdp
-                .call_in(
-                    run.session.as_deref(),
-                    "Page.addScriptToEvaluateOnNewDocument",
-                    json!({"source": format!("({function})();")}),
-                    TIMEOUT,
-                )
-                .await?["identifier"]
-                .clone(),
+            Control::DevTools(cdp, pages) => {
+                let source = format!("({function})();");
+                let Some((id, sessions)) = pages.add_watch(&run.context, source.clone()) else {
+                    return Err(BidiError::Remote {
+                        method: "Page.addScriptToEvaluateOnNewDocument".into(),
+                        error: "the run's tab is not attached".into(),
+                        message: run.context.clone(),
+                    });
+                };
+                for session in sessions {
+                    let v = cdp
+                        .call_in(
+                            Some(&session),
+                            "Page.addScriptToEvaluateOnNewDocument",
+                            json!({"source": source}),
+                            TIMEOUT,
+                        )
+                        .await?;
+                    if let Some(identifier) = v["identifier"].as_str() {
+                        pages.installed(&id, session, identifier.to_string());
+                    }
+                }
+                json!(id)
+            }
         };
         id.as_str().map(str::to_string).ok_or(BidiError::Remote {
             method: "adding a new-document script".into(),
@@ -365,28 +499,27 @@ impl Control {
         })
     }
 
-    /// Removes a script [`Self::add_watch`] added for `run`. Where the run's context is gone
-    /// already, a DevTools script went with its tab: nothing to do (a BiDi one stays until
-    /// removed).
-    pub async fn remove_watch(
-        &self,
-        run: Option<&RunContext>,
-        script: &str,
-    ) -> Result<(), BidiError> {
+    /// Removes a script [`Self::add_watch`] added. A DevTools script goes with its tab, and
+    /// from a page that closed meanwhile (a window the run's page opened) there is nothing to
+    /// remove: only a closed socket is an error there.
+    pub async fn remove_watch(&self, script: &str) -> Result<(), BidiError> {
         match self {
             Control::Bidi(bidi) => remove_preload_script(bidi, script).await.map(drop),
-            Control::DevTools(cdp, _) => {
-                let Some(session) = run.and_then(|r| r.session.as_deref()) else {
-                    return Ok(());
-                };
-                cdp.call_in(
-                    Some(session),
-                    "Page.removeScriptToEvaluateOnNewDocument",
-                    json!({"identifier": script}),
-                    TIMEOUT,
-                )
-                .await
-                .map(drop)
+            Control::DevTools(cdp, pages) => {
+                for (session, identifier) in pages.remove_watch(script) {
+                    let r = cdp
+                        .call_in(
+                            Some(&session),
+                            "Page.removeScriptToEvaluateOnNewDocument",
+                            json!({"identifier": identifier}),
+                            TIMEOUT,
+                        )
+                        .await;
+                    if let Err(BidiError::Closed) = r {
+                        return Err(BidiError::Closed);
+                    }
+                }
+                Ok(())
             }
         }
     }
@@ -417,7 +550,7 @@ impl Control {
                     })
                     .unwrap_or_default()
             }
-            Control::DevTools(_, tabs) => tabs.beside(&run.context),
+            Control::DevTools(_, pages) => pages.beside(&run.context),
         };
         // The run's own tab first, whatever order the browser lists them in.
         if let Some(i) = out.iter().position(|c| *c == run.context) {
@@ -546,13 +679,40 @@ impl Control {
     }
 }
 
+/// The browser-wide DevTools socket's URL, from the DevTools server at `devtools`.
+async fn browser_socket(devtools: &str) -> Result<String, BidiError> {
+    let version = format!("http://{devtools}/json/version");
+    let failed = |detail: String| BidiError::Connect {
+        url: version.clone(),
+        detail,
+    };
+    crate::tls::install();
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .map_err(|e| failed(e.to_string()))?;
+    let v = client
+        .get(&version)
+        .send()
+        .await
+        .and_then(reqwest::Response::error_for_status)
+        .map_err(|e| failed(e.to_string()))?
+        .json::<Value>()
+        .await
+        .map_err(|e| failed(e.to_string()))?;
+    v["webSocketDebuggerUrl"]
+        .as_str()
+        .map(str::to_string)
+        .ok_or_else(|| failed("no webSocketDebuggerUrl".into()))
+}
+
 /// Channel messages (their text) to `on_message`, every other event dropped where it arrives.
 fn listener(on_message: impl Fn(&str) + Send + 'static) -> Events {
     Events::Answer(Box::new(move |event: &Value| {
         if let Some(text) = channel_message(event) {
             on_message(text);
         }
-        None
+        Vec::new()
     }))
 }
 
@@ -561,33 +721,6 @@ fn timeout(method: &str) -> BidiError {
         method: method.into(),
         after: TIMEOUT,
     }
-}
-
-/// Attaches a DevTools session to the tab `target` and gives its documents the page channel
-/// (a binding, which the Runtime domain must be enabled for) and its watches (which need Page);
-/// returns the session's id.
-async fn attach_with_channel(cdp: &Bidi, target: &str) -> Result<String, BidiError> {
-    let a = cdp
-        .call(
-            "Target.attachToTarget",
-            json!({"targetId": target, "flatten": true}),
-            TIMEOUT,
-        )
-        .await?;
-    let session = a["sessionId"].as_str().unwrap_or_default().to_string();
-    let s = Some(session.as_str());
-    // Sent together: the binding is installed in every context Runtime reports, and the
-    // scripts for new documents run only where Page is enabled. The events both domains then
-    // send are dropped unread (`Events::Only`).
-    let (binding, runtime, page) = tokio::join!(
-        cdp.call_in(s, "Runtime.addBinding", json!({"name": BINDING}), TIMEOUT),
-        cdp.call_in(s, "Runtime.enable", json!({}), TIMEOUT),
-        cdp.call_in(s, "Page.enable", json!({}), TIMEOUT),
-    );
-    binding?;
-    runtime?;
-    page?;
-    Ok(session)
 }
 
 /// Gives every new document of `scope` (`userContexts` or `contexts`: `id`; `None`: of every
@@ -639,7 +772,6 @@ async fn create_user_context(bidi: &Bidi, channel: bool) -> Result<RunContext, S
             user_context: Some(user_context),
             context: t["context"].as_str().unwrap_or_default().to_string(),
             channel_script,
-            session: None,
         }),
         Err(e) => {
             let _ = bidi
@@ -763,13 +895,15 @@ mod tests {
         assert_eq!(cdp_cookie(&b)["expires"], json!(1_900_000_000u64));
     }
 
+    fn attached(target: &str, context: &str, session: &str, waiting: bool) -> Value {
+        json!({"method": "Target.attachedToTarget", "params": {"sessionId": session,
+            "targetInfo": {"targetId": target, "browserContextId": context, "type": "page"},
+            "waitingForDebugger": waiting}})
+    }
+
     #[test]
-    fn tabs_are_listed_per_context_in_the_order_they_were_opened() {
-        let tabs = Tabs::default();
-        let created = |t: &str, c: &str| {
-            json!({"method": "Target.targetCreated",
-                "params": {"targetInfo": {"targetId": t, "browserContextId": c, "type": "page"}}})
-        };
+    fn pages_are_listed_per_context_in_the_order_they_were_opened() {
+        let pages = Pages::default();
         for (t, c) in [
             ("first", "D"),
             ("run", "A"),
@@ -777,16 +911,67 @@ mod tests {
             ("p1", "A"),
             ("p2", "A"),
         ] {
-            tabs.follow(&created(t, c));
+            pages.follow(&attached(t, c, &format!("s-{t}"), true));
         }
-        tabs.follow(&json!({"method": "Target.targetCreated",
-            "params": {"targetInfo": {"targetId": "w", "browserContextId": "A", "type": "service_worker"}}}));
-        tabs.follow(&json!({"method": "Target.targetDestroyed", "params": {"targetId": "p1"}}));
-        tabs.follow(&json!({"method": "Target.targetInfoChanged",
-            "params": {"targetInfo": {"targetId": "x", "browserContextId": "A", "type": "page"}}}));
-        assert_eq!(tabs.beside("run"), vec!["run", "p2"]);
-        assert_eq!(tabs.beside("first"), vec!["first"]);
-        assert_eq!(tabs.beside("unknown"), vec!["unknown"]);
+        pages.follow(&json!({"method": "Target.detachedFromTarget",
+            "params": {"sessionId": "s-p1", "targetId": "p1"}}));
+        assert_eq!(pages.beside("run"), vec!["run", "p2"]);
+        assert_eq!(pages.beside("first"), vec!["first"]);
+        assert_eq!(pages.beside("unknown"), vec!["unknown"]);
+    }
+
+    #[test]
+    fn a_page_attached_gets_the_channel_and_its_contexts_watches_before_it_goes_on() {
+        let pages = Pages::default();
+        let methods = |replies: &[super::super::bidi::Reply]| -> Vec<(String, &'static str)> {
+            replies
+                .iter()
+                .map(|(s, m, _)| (s.clone().unwrap_or_default(), *m))
+                .collect()
+        };
+        // The session's first tab, there before the socket: set up, told to go on.
+        let first = pages.follow(&attached("first", "D", "s0", false));
+        assert_eq!(
+            methods(&first),
+            vec![
+                ("s0".into(), "Runtime.enable"),
+                ("s0".into(), "Runtime.addBinding"),
+                ("s0".into(), "Page.enable"),
+                ("s0".into(), "Runtime.runIfWaitingForDebugger"),
+            ]
+        );
+        assert_eq!(first[1].2, json!({"name": "__synmonSend"}));
+        // The run's tab, then a watch of its context, then a window its page opened: that
+        // window gets the watch, and goes on only after it.
+        pages.follow(&attached("run", "A", "s1", true));
+        let (id, sessions) = pages.add_watch("run", "(w)();".into()).unwrap();
+        assert_eq!(sessions, vec!["s1"]);
+        pages.installed(&id, "s1".into(), "7".into());
+        let popup = pages.follow(&attached("popup", "A", "s2", true));
+        assert_eq!(
+            methods(&popup),
+            vec![
+                ("s2".into(), "Runtime.enable"),
+                ("s2".into(), "Runtime.addBinding"),
+                ("s2".into(), "Page.enable"),
+                ("s2".into(), "Page.addScriptToEvaluateOnNewDocument"),
+                ("s2".into(), "Runtime.runIfWaitingForDebugger"),
+            ]
+        );
+        assert_eq!(popup[3].2, json!({"source": "(w)();"}));
+        // Another context's page does not get it.
+        let other = pages.follow(&attached("spare", "B", "s3", true));
+        assert_eq!(other.len(), 4, "{:?}", methods(&other));
+        // Removed: from where it was installed with a known identifier; no later page gets it.
+        assert_eq!(
+            pages.remove_watch(&id),
+            vec![("s1".to_string(), "7".to_string())]
+        );
+        assert_eq!(pages.follow(&attached("p2", "A", "s4", true)).len(), 4);
+        // A deleted context's watches are forgotten with it.
+        let (_, _) = pages.add_watch("run", "(x)();".into()).unwrap();
+        pages.forget_context("A");
+        assert_eq!(pages.follow(&attached("p3", "A", "s5", true)).len(), 4);
     }
 
     #[test]

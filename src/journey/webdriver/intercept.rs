@@ -55,12 +55,16 @@ pub(super) async fn start(
     let patterns = patterns(&trace);
     // Answered in the socket's task as each pause arrives: the request waits for nothing else.
     let answer = move |event: &Value| {
-        (event["method"] == "Fetch.requestPaused").then(|| {
-            (
-                "Fetch.continueRequest",
-                continue_params(&event["params"], &trace),
-            )
-        })
+        (event["method"] == "Fetch.requestPaused")
+            .then(|| {
+                (
+                    None,
+                    "Fetch.continueRequest",
+                    continue_params(&event["params"], &trace),
+                )
+            })
+            .into_iter()
+            .collect()
     };
     let socket = Bidi::connect_tab(
         devtools,

@@ -407,6 +407,46 @@ async fn lean_runs(webdriver: &str, watches: usize) {
     );
 }
 
+const POPUP: &str = r##"name: popup
+steps:
+  - goto: /
+  - click: "#help"
+  - switch_to: new_window
+  - goto: /order
+    name: popup form
+    until: { selector: "#place" }
+  - fill: { selector: "#item", value: tea }
+  - click: "#place"
+    name: place order in the popup
+    until: { selector: "#confirmation" }
+"##;
+
+/// A window the run's page opened is watched as the run's own tab is: its navigations (a
+/// `goto` and a submit, each with an `until` on the next document) are timed in the page, over
+/// the local browser's DevTools socket (the default) and over BiDi.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn navigations_in_a_window_the_page_opened_are_timed_in_the_page() {
+    let _b = BROWSER.lock().await;
+    for webdriver in ["  sessions: 1\n", "  sessions: 1\n  local_protocol: bidi\n"] {
+        let (f, _journeys, _log) = logged_fixture("popup", POPUP, webdriver).await;
+        let j = f.cfg.journey("popup").unwrap();
+        for _ in 0..2 {
+            let r = f.runner.run(&j, &f.target).await;
+            assert_eq!(r.outcome, Outcome::Pass, "{webdriver}: {}", describe(&r));
+            for step in ["popup form", "place order in the popup"] {
+                let s = r.steps.iter().find(|s| s.name == step).unwrap();
+                assert_eq!(
+                    s.timing,
+                    Timing::InPageNavigation,
+                    "{webdriver}{step}: {}",
+                    describe(&r)
+                );
+            }
+        }
+        f.driver.shutdown().await;
+    }
+}
+
 const CONFIRMED: &str = r##"name: confirmed
 steps:
   - goto: /order
