@@ -3,8 +3,8 @@
 //!
 //! Starting a Chromium is most of a browser run's cost (a new session took 0.3-1.2 s and ~2 s
 //! of CPU here, against ~100-150 ms for the steps themselves). With `isolation: context` the
-//! pool keeps each browser alive and gives every run a fresh WebDriver BiDi user context
-//! instead: the run's tab, cookies, storage, HTTP cache and service workers are deleted with
+//! pool keeps each browser alive and gives every run a fresh context of its own (over the
+//! browser's DevTools socket or WebDriver BiDi: see `webdriver/control.rs`) instead: the run's tab, cookies, storage, HTTP cache and service workers are deleted with
 //! the context when the run ends. The next run's context is prepared as soon as a run hands its
 //! browser back, so its setup is off the next run's critical path; a lease only checks, in one
 //! round trip, that the browser still answers (none when its renewal has just ended: see

@@ -361,7 +361,9 @@ impl Runner {
     async fn capture_login(&self, browser: &Browser, key: &str) {
         match browser.cookies().await {
             Ok(Some(cookies)) => self.sessions.capture(key, cookies, self.clock.now()),
-            Ok(None) => tracing::debug!("login not captured: the session has no BiDi"),
+            Ok(None) => tracing::debug!(
+                "login not captured: a classic session (no context of the run's own)"
+            ),
             Err(e) => tracing::warn!(error = %e, "login not captured"),
         }
     }

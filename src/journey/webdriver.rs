@@ -117,7 +117,8 @@ pub fn check_capability(key: &str) -> Option<String> {
 )]
 #[serde(rename_all = "lowercase")]
 pub enum Isolation {
-    /// Browsers stay alive across runs; each run gets a fresh WebDriver BiDi user context
+    /// Browsers stay alive across runs; each run gets a fresh context (a local browser's
+    /// DevTools browser context, a remote one's WebDriver BiDi user context)
     /// (cookies, storage, cache, service workers of its own, deleted after the run).
     #[default]
     Context,
@@ -1086,7 +1087,7 @@ impl Browser {
         Ok(())
     }
 
-    /// Whether this browser's renewal ended within `within` and its BiDi socket is still open:
+    /// Whether this browser's renewal ended within `within` and its control socket is still open:
     /// the renewal's own last commands (switching to the run's tab, or clearing it through its
     /// DevTools socket) showed the browser and the run's tab answering a moment ago, so a lease
     /// made back to back needs no [`Browser::alive`] round trip of its own. That round trip
@@ -1408,7 +1409,7 @@ impl Browser {
     /// secret: an error names the cookies by name only.
     pub async fn set_cookies(&self, cookies: &[Value]) -> Result<(), StepError> {
         let (Some(control), Some(run)) = (self.control.as_ref(), self.run.as_ref()) else {
-            return Err(StepError::error("no BiDi session to set cookies through"));
+            return Err(StepError::error("no context socket to set cookies through"));
         };
         control.set_cookies(run, cookies).await
     }
@@ -1440,7 +1441,7 @@ impl Browser {
     }
 
     /// Adds a preload script watching the run's new documents for `watches` (`[{key, cond}]`);
-    /// its id, kept until it is removed. `None` where the session has no BiDi, or it failed.
+    /// its id, kept until it is removed. `None` in a classic session, or where it failed.
     async fn add_watch(&self, watches: &[Value]) -> Option<String> {
         let (control, run) = (self.control.as_ref()?, self.run.as_ref()?);
         let f = format!(
@@ -1466,7 +1467,7 @@ impl Browser {
 
     /// How new documents are watched for `cond`, the condition of the action armed as `token`:
     /// by the run's own watch where it covers `cond`, else by a preload script for this action.
-    /// `None` where the session cannot watch new documents (no BiDi).
+    /// `None` where the session cannot watch new documents (a classic session).
     async fn watch_for(&self, cond: &Cond, token: &str) -> Option<Watch> {
         if let Ok(k) = serde_json::to_string(cond)
             && let Some(key) = self.run_watch.lock().expect("run watch lock").get(&k)

@@ -1,5 +1,5 @@
-//! Pooled browsers (`webdriver.isolation: context`): each run in a fresh WebDriver BiDi user
-//! context of a browser kept alive (`clear`: in the browser's one tab, cleared after each
+//! Pooled browsers (`webdriver.isolation: context`): each run in a fresh context of its own (a
+//! DevTools browser context: a local browser's default `local_protocol`) of a browser kept alive (`clear`: in the browser's one tab, cleared after each
 //! run), in real Chromium through real chromedriver. What one run
 //! leaves behind (cookies, localStorage, sessionStorage, IndexedDB, a service worker, an HTTP
 //! cache entry) is invisible to the next; a crashed or hung browser is replaced.
