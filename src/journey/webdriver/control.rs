@@ -595,14 +595,10 @@ impl Control {
         let what = "reading the login's cookies";
         match self {
             Control::Bidi(bidi) => {
-                let mut partition = json!({"type": "storageKey"});
-                if let Some(uc) = &run.user_context {
-                    partition["userContext"] = json!(uc);
-                }
                 let v = bidi
                     .call(
                         "storage.getCookies",
-                        json!({"partition": partition}),
+                        json!({"partition": partition(run)}),
                         TIMEOUT,
                     )
                     .await
@@ -631,10 +627,7 @@ impl Control {
         let what = "setting the login's cookies";
         match self {
             Control::Bidi(bidi) => {
-                let mut partition = json!({"type": "storageKey"});
-                if let Some(uc) = &run.user_context {
-                    partition["userContext"] = json!(uc);
-                }
+                let partition = partition(run);
                 // All at once: one round trip's wait for the lot, not one per cookie.
                 let calls = cookies.iter().map(|c| {
                     bidi.call(
@@ -648,7 +641,8 @@ impl Control {
                     .into_iter()
                     .zip(cookies)
                 {
-                    r.map_err(|e| bidi_err(what, without_cookie_value(e, c)))?;
+                    let name = c["name"].as_str().unwrap_or("?");
+                    r.map_err(|e| bidi_err(what, refused(e, format!("cookie `{name}` refused"))))?;
                 }
                 Ok(())
             }
@@ -664,15 +658,7 @@ impl Control {
                     .map_err(|e| {
                         let names: Vec<&str> =
                             cookies.iter().filter_map(|c| c["name"].as_str()).collect();
-                        let e = match e {
-                            BidiError::Remote { method, error, .. } => BidiError::Remote {
-                                method,
-                                error,
-                                message: format!("cookies {names:?} refused"),
-                            },
-                            other => other,
-                        };
-                        bidi_err(what, e)
+                        bidi_err(what, refused(e, format!("cookies {names:?} refused")))
                     })
             }
         }
@@ -797,17 +783,26 @@ async fn remove_preload_script(bidi: &Bidi, script: &str) -> Result<Value, BidiE
     .await
 }
 
-/// An error setting cookie `c`, without the browser's own message: it may quote the cookie,
-/// whose value is a secret. Named by its code and the cookie's name only.
-fn without_cookie_value(e: BidiError, c: &Value) -> BidiError {
+/// An error setting cookies, with `message` (naming the cookies) in place of the browser's
+/// own: that may quote a cookie, whose value is a secret. Kept: the error's code.
+fn refused(e: BidiError, message: String) -> BidiError {
     match e {
         BidiError::Remote { method, error, .. } => BidiError::Remote {
             method,
             error,
-            message: format!("cookie `{}` refused", c["name"].as_str().unwrap_or("?")),
+            message,
         },
         other => other,
     }
+}
+
+/// The BiDi storage partition of `run`'s context (none named: the default user context).
+fn partition(run: &RunContext) -> Value {
+    let mut partition = json!({"type": "storageKey"});
+    if let Some(uc) = &run.user_context {
+        partition["userContext"] = json!(uc);
+    }
+    partition
 }
 
 /// A cookie as `storage.getCookies` returns it, as `storage.setCookie` takes it: the same
