@@ -1047,9 +1047,20 @@ impl Browser {
                 .into(),
         };
         self.interceptor = None;
-        let interceptor = intercept::start(&devtools, &target, trace)
-            .await
-            .map_err(|e| StepError::error(format!("intercepting the tab's requests: {e}")))?;
+        let failed = |e| StepError::error(format!("intercepting the tab's requests: {e}"));
+        let shared = match (&self.control, &self.run) {
+            (Some(control), Some(run)) => control
+                .intercept(run, trace.clone(), self.clears)
+                .await
+                .map_err(failed)?,
+            _ => None,
+        };
+        let interceptor = match shared {
+            Some(i) => intercept::Interceptor::Control { _shared: i },
+            None => intercept::start(&devtools, &target, trace)
+                .await
+                .map_err(failed)?,
+        };
         self.interceptor = Some(interceptor);
         Ok(true)
     }

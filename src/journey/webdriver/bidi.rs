@@ -194,6 +194,21 @@ impl Bidi {
         self.call_in(None, method, params, timeout).await
     }
 
+    /// Sends `method` in the DevTools session `session` without waiting for its answer (dropped
+    /// when it comes): for a command whose failure changes nothing, sent in order with the
+    /// commands after it. `false`: the socket is closed.
+    pub fn send_in(&self, session: Option<&str>, method: &str, params: Value) -> bool {
+        if self.is_closed() {
+            return false;
+        }
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let mut msg = json!({"id": id, "method": method, "params": params});
+        if let Some(s) = session {
+            msg["sessionId"] = json!(s);
+        }
+        self.out.send(Message::text(msg.to_string())).is_ok()
+    }
+
     /// [`Self::call`] in the DevTools session `session` (a target attached with `flatten`,
     /// spoken to over the browser's socket); `None`: the socket's own.
     pub async fn call_in(

@@ -24,7 +24,8 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use super::bidi::{Bidi, BidiError, Events};
-use super::{StepError, bidi_err};
+use super::{StepError, bidi_err, intercept};
+use crate::trace::RunTrace;
 
 /// How long a housekeeping command (contexts, tabs, scripts) may take before the browser is
 /// judged unhealthy.
@@ -69,6 +70,18 @@ struct PagesInner {
     /// The new-document watches of each browser context, given to each page attached in it.
     watches: std::collections::HashMap<String, Vec<Watch>>,
     next_watch: u64,
+    /// The request interception of each browser context whose run traces its requests: its
+    /// pages pause the requests to the run's allowed origins, answered in the socket's task.
+    traced: std::collections::HashMap<String, Traced>,
+}
+
+/// A run's request interception on the control socket (see [`Control::intercept`]).
+#[derive(Debug)]
+struct Traced {
+    id: u64,
+    trace: RunTrace,
+    /// `Fetch.enable`'s params: the patterns of the run's allowed origins.
+    enable: Value,
 }
 
 #[derive(Debug, Clone)]
@@ -123,6 +136,10 @@ impl Pages {
                         json!({"source": w.source}),
                     ));
                 }
+                // A window the run's page opens carries the run's trace context too.
+                if let Some(t) = inner.traced.get(context) {
+                    out.push(on("Fetch.enable", t.enable.clone()));
+                }
                 // Always: a window a page opens waits for it (it is announced with
                 // `waitingForDebugger: false`, and yet does not start without it: found with a
                 // popup the journey then switched to); a page that is not waiting ignores it.
@@ -130,6 +147,24 @@ impl Pages {
                 drop(inner);
                 self.attached.notify_waiters();
                 out
+            }
+            Some("Fetch.requestPaused") => {
+                // Every pause is answered at once, also one no run traces any more (the
+                // interception ended while the request was on its way): none waits.
+                let Some(session) = event["sessionId"].as_str() else {
+                    return Vec::new();
+                };
+                let inner = self.inner.lock().expect("pages lock");
+                let params = inner
+                    .pages
+                    .iter()
+                    .find(|pg| pg.session == session)
+                    .and_then(|pg| inner.traced.get(&pg.context))
+                    .map_or_else(
+                        || json!({"requestId": p["requestId"]}),
+                        |t| intercept::continue_params(p, &t.trace),
+                    );
+                vec![(Some(session.to_string()), "Fetch.continueRequest", params)]
             }
             Some("Target.detachedFromTarget") => {
                 let gone = &p["sessionId"];
@@ -232,6 +267,71 @@ impl Pages {
             .watches
             .remove(context);
     }
+
+    /// Registers `trace` as the interception of the context `page` is in, in place of any
+    /// other (pages attached from now on get it); returns its id and the sessions of that
+    /// context's pages attached so far.
+    fn trace(&self, page: &Page, trace: RunTrace, enable: Value) -> (u64, Vec<String>) {
+        let mut inner = self.inner.lock().expect("pages lock");
+        inner.next_watch += 1;
+        let id = inner.next_watch;
+        let sessions = inner
+            .pages
+            .iter()
+            .filter(|p| p.context == page.context)
+            .map(|p| p.session.clone())
+            .collect();
+        inner
+            .traced
+            .insert(page.context.clone(), Traced { id, trace, enable });
+        (id, sessions)
+    }
+
+    /// Ends the interception `id`; gives the sessions of its context's pages (none if another
+    /// interception took its place meanwhile).
+    fn untrace(&self, id: u64) -> Vec<String> {
+        let mut inner = self.inner.lock().expect("pages lock");
+        let Some(context) = inner
+            .traced
+            .iter()
+            .find(|(_, t)| t.id == id)
+            .map(|(c, _)| c.clone())
+        else {
+            return Vec::new();
+        };
+        inner.traced.remove(&context);
+        inner
+            .pages
+            .iter()
+            .filter(|p| p.context == context)
+            .map(|p| p.session.clone())
+            .collect()
+    }
+}
+
+/// A run's request interception on a local browser's DevTools socket: the requests of its
+/// context's pages to the run's allowed origins carry its trace context (see `intercept.rs`
+/// for what is added and why around the driver). Ends when dropped: from then on a paused
+/// request goes on as it was, and where the tab outlives the run (`isolation: clear`) its
+/// pages stop pausing (`Fetch.disable`, sent before any later command on the socket).
+#[derive(Debug)]
+pub(super) struct Interception {
+    socket: Arc<Bidi>,
+    pages: Arc<Pages>,
+    id: u64,
+    keeps_tab: bool,
+}
+
+impl Drop for Interception {
+    fn drop(&mut self) {
+        let sessions = self.pages.untrace(self.id);
+        // A context deleted after the run takes its pages' interception with it: no round trip.
+        if self.keeps_tab {
+            for s in sessions {
+                self.socket.send_in(Some(&s), "Fetch.disable", json!({}));
+            }
+        }
+    }
 }
 
 /// A run's isolated context and the tab it drives.
@@ -285,6 +385,7 @@ impl Control {
         let events = Events::Only(
             &[
                 "Runtime.bindingCalled",
+                "Fetch.requestPaused",
                 "Target.attachedToTarget",
                 "Target.detachedFromTarget",
             ],
@@ -522,6 +623,39 @@ impl Control {
                 Ok(())
             }
         }
+    }
+
+    /// Adds `trace`'s headers to the requests that `run`'s pages (its tab and the windows they
+    /// open) make to its allowed origins, until the [`Interception`] is dropped (`keeps_tab`:
+    /// the tab serves later runs, so its pages stop pausing then). Over the browser's DevTools
+    /// socket, in each page's own session: no socket of its own per run. `None` over BiDi,
+    /// which cannot (see `intercept.rs`).
+    pub async fn intercept(
+        &self,
+        run: &RunContext,
+        trace: RunTrace,
+        keeps_tab: bool,
+    ) -> Result<Option<Interception>, BidiError> {
+        let Control::DevTools(cdp, pages) = self else {
+            return Ok(None);
+        };
+        let page = pages.attached(&run.context, TIMEOUT).await?;
+        let enable = json!({"patterns": intercept::patterns(&trace)});
+        let (id, sessions) = pages.trace(&page, trace, enable.clone());
+        // Dropped on an error: a page that did enable answers its pauses plain from then on.
+        let interception = Interception {
+            socket: cdp.clone(),
+            pages: pages.clone(),
+            id,
+            keeps_tab,
+        };
+        let enabled = sessions
+            .iter()
+            .map(|s| cdp.call_in(Some(s), "Fetch.enable", enable.clone(), TIMEOUT));
+        for r in futures_util::future::join_all(enabled).await {
+            r?;
+        }
+        Ok(Some(interception))
     }
 
     /// Whether a script [`Self::add_watch`] added outlives its context's deletion (BiDi's do).
@@ -967,6 +1101,57 @@ mod tests {
         let (_, _) = pages.add_watch("run", "(x)();".into()).unwrap();
         pages.forget_context("A");
         assert_eq!(pages.follow(&attached("p3", "A", "s5", true)).len(), 4);
+    }
+
+    #[test]
+    fn a_traced_contexts_pages_pause_for_the_runs_origins_and_every_pause_is_answered() {
+        let target = crate::config::Target {
+            name: "staging".into(),
+            base_url: "http://127.0.0.1:8080/".parse().unwrap(),
+            trace_origins: Vec::new(),
+        };
+        let trace = RunTrace::new("align_category", "eu", &target);
+        let pages = Pages::default();
+        pages.follow(&attached("run", "A", "s1", false));
+        pages.follow(&attached("spare", "B", "s2", false));
+        let page = pages.page("run").unwrap();
+        let enable = json!({"patterns": intercept::patterns(&trace)});
+        let (id, sessions) = pages.trace(&page, trace.clone(), enable.clone());
+        assert_eq!(sessions, vec!["s1"]);
+        let paused = |session: &str, url: &str| {
+            json!({"method": "Fetch.requestPaused", "sessionId": session, "params": {
+                "requestId": "r1", "request": {"url": url, "headers": {"Accept": "*/*"}}}})
+        };
+        // The run's page: its request to the target gets the run's headers, in its session.
+        let answer = pages.follow(&paused("s1", "http://127.0.0.1:8080/login"));
+        assert_eq!(answer.len(), 1);
+        assert_eq!(answer[0].0.as_deref(), Some("s1"));
+        assert_eq!(answer[0].1, "Fetch.continueRequest");
+        let headers = answer[0].2["headers"].as_array().unwrap();
+        let h = trace.headers_for("http://127.0.0.1:8080/login", trace.current_parent());
+        assert!(headers.contains(&json!({"name": "traceparent", "value": h.unwrap().traceparent})));
+        // A window the page opens pauses too, set up before it goes on.
+        let popup = pages.follow(&attached("popup", "A", "s3", true));
+        let methods: Vec<&str> = popup.iter().map(|r| r.1).collect();
+        assert_eq!(
+            methods[methods.len() - 2..],
+            ["Fetch.enable", "Runtime.runIfWaitingForDebugger"]
+        );
+        assert_eq!(popup[methods.len() - 2].2, enable);
+        // Another context's pages are not the run's: they get neither.
+        assert_eq!(pages.follow(&attached("other", "B", "s4", false)).len(), 4);
+        let plain = json!({"requestId": "r1"});
+        assert_eq!(
+            pages.follow(&paused("s2", "http://127.0.0.1:8080/login"))[0].2,
+            plain
+        );
+        // Ended: a pause still on its way is answered, plain; the sessions to stop are given.
+        assert_eq!(pages.untrace(id), vec!["s1", "s3"]);
+        assert_eq!(
+            pages.follow(&paused("s1", "http://127.0.0.1:8080/login"))[0].2,
+            plain
+        );
+        assert_eq!(pages.untrace(id), Vec::<String>::new());
     }
 
     #[test]

@@ -7,13 +7,16 @@
 //! "Tracing"). CDP's `Network.setExtraHTTPHeaders` does not stall but applies to every origin,
 //! and a third party must never see synmon's trace ids.
 //!
-//! So synmon opens its own Chrome DevTools Protocol socket to the run's tab, beside the driver
-//! (a local browser publishes its DevTools address as `goog:chromeOptions.debuggerAddress`),
-//! asks `Fetch.enable` to pause only the requests whose URL lies on an allowed origin, and lets
-//! each go on at once with the headers added (`Fetch.continueRequest`). The browser's DevTools
+//! So synmon speaks the Chrome DevTools Protocol to the run's tab beside the driver (a local
+//! browser publishes its DevTools address as `goog:chromeOptions.debuggerAddress`), asks
+//! `Fetch.enable` to pause only the requests whose URL lies on an allowed origin, and lets each
+//! go on at once with the headers added (`Fetch.continueRequest`). The browser's DevTools
 //! server serves each socket on its own, so a classic command waiting for a load never holds
-//! it. Dropping the [`Interceptor`] closes the socket, and Chromium lets any request still
-//! paused go on and stops pausing: a dead interceptor can slow a run, never hang it.
+//! it. Where the browser's contexts go through its DevTools socket (`control.rs`), that
+//! socket does it in the tab's session; otherwise a socket of the tab's own. Dropping the
+//! [`Interceptor`] closes its socket (Chromium then lets any request still paused go on and
+//! stops pausing) or ends the shared socket's answering with headers: a dead interceptor can
+//! slow a run, never hang it.
 
 use std::time::Duration;
 
@@ -25,14 +28,20 @@ use crate::trace::RunTrace;
 /// How long opening the tab's socket and enabling interception may take.
 const SETUP_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// The request interception of one run's tab: its socket, whose own task answers every paused
-/// request. Ends when dropped.
-pub(super) struct Interceptor {
-    _socket: Bidi,
+/// The request interception of one run's tab. Ends when dropped.
+pub(super) enum Interceptor {
+    /// A socket of its own to the tab, whose task answers every paused request (a local
+    /// browser whose contexts go through WebDriver BiDi, or a classic session).
+    Socket { _socket: Bidi },
+    /// In the tab's session on the browser's DevTools socket (`local_protocol: devtools`),
+    /// answered in that socket's task: no socket, no handshake, no DevTools session per run.
+    Control {
+        _shared: super::control::Interception,
+    },
 }
 
 /// The `Fetch.enable` patterns that pause exactly the requests to `trace`'s allowed origins.
-fn patterns(trace: &RunTrace) -> Vec<Value> {
+pub(super) fn patterns(trace: &RunTrace) -> Vec<Value> {
     trace
         .allowed_origins()
         .iter()
@@ -78,14 +87,14 @@ pub(super) async fn start(
     socket
         .call("Fetch.enable", json!({"patterns": patterns}), SETUP_TIMEOUT)
         .await?;
-    Ok(Interceptor { _socket: socket })
+    Ok(Interceptor::Socket { _socket: socket })
 }
 
 /// `Fetch.continueRequest`'s parameters for a paused request: its own headers plus the run's
 /// `traceparent` (under the current step's span) and `tracestate`, when its URL is on an
 /// allowed origin and the page did not set a `traceparent` of its own (its own tracing then
 /// owns the request); otherwise the request goes on as it was.
-fn continue_params(paused: &Value, trace: &RunTrace) -> Value {
+pub(super) fn continue_params(paused: &Value, trace: &RunTrace) -> Value {
     let id = paused["requestId"].clone();
     let url = paused["request"]["url"].as_str().unwrap_or_default();
     let Some(own) = paused["request"]["headers"].as_object() else {

@@ -57,45 +57,58 @@ fn step_index(run: &RunResult, name: &str) -> usize {
         .unwrap_or_else(|| panic!("no step {name}"))
 }
 
+/// Over each way a pooled browser is spoken to and isolated: the local browser's DevTools
+/// socket (the default: the interception rides on it, in the run tab's session), a kept tab
+/// cleared between runs (the interception of run 1 ends, run 2's starts in the same tab), and
+/// WebDriver BiDi (the tab gets a DevTools socket of its own).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_journeys_browser_requests_carry_its_trace_under_the_step_that_made_them() {
+    for webdriver in [
+        "",
+        "webdriver:\n  isolation: clear\n",
+        "webdriver:\n  local_protocol: bidi\n",
+    ] {
+        requests_carry_the_trace_of_their_step(webdriver).await;
+    }
+}
+
+async fn requests_carry_the_trace_of_their_step(webdriver: &str) {
     let dir = tempfile::tempdir().unwrap();
     let sbx = sqlite_sandbox(dir.path(), PASSWORD).await;
     let base = sbx.base_url();
-    let cfg = Config::load(&write_config(dir.path(), &base, PASSWORD, "")).unwrap();
+    let cfg = Config::load(&write_config(dir.path(), &base, PASSWORD, webdriver)).unwrap();
     let target = cfg.target(None).unwrap().clone();
     let journey = cfg.journey("align_category").unwrap();
     let (runner, driver) = runner(cfg.clone());
     let mut trace_ids = BTreeSet::new();
-    // Twice: the second run is served by the pooled browser, in a new tab that must get an
-    // interception of its own, with the new run's trace.
+    // Twice: the second run is served by the pooled browser, in a new tab (or the tab cleared)
+    // that must carry the new run's trace, never the last one's.
     for round in 0..2 {
         let before = seen(&base).await.len();
         let run = runner.run(&journey, &target).await;
-        assert_eq!(run.outcome, Outcome::Pass, "{run:#?}");
+        assert_eq!(run.outcome, Outcome::Pass, "{webdriver}{run:#?}");
         if round == 1 {
-            assert_eq!(run.browser_reused, Some(true));
+            assert_eq!(run.browser_reused, Some(true), "{webdriver}");
         }
         let trace_id = run.trace_id.clone().unwrap();
         assert!(trace_ids.insert(trace_id.clone()), "a new trace per run");
         let parents = step_parents(&run);
         let requests: Vec<Seen> = seen(&base).await.into_iter().skip(before).collect();
-        assert!(requests.len() >= 5, "{requests:#?}");
+        assert!(requests.len() >= 5, "{webdriver}{requests:#?}");
         for r in &requests {
-            let tp = r
-                .traceparent
-                .as_deref()
-                .unwrap_or_else(|| panic!("{} {} carried no traceparent", r.method, r.path));
+            let tp = r.traceparent.as_deref().unwrap_or_else(|| {
+                panic!("{webdriver}{} {} carried no traceparent", r.method, r.path)
+            });
             assert!(
                 parents.iter().any(|p| p == tp),
-                "{} {}: {tp} is not under one of the run's steps ({trace_id})",
+                "{webdriver}{} {}: {tp} is not under one of the run's steps ({trace_id})",
                 r.method,
                 r.path
             );
             assert_eq!(
                 r.tracestate.as_deref(),
                 Some("synmon=c:align_category;l:local"),
-                "{} {}",
+                "{webdriver}{} {}",
                 r.method,
                 r.path
             );
@@ -111,17 +124,64 @@ async fn a_journeys_browser_requests_carry_its_trace_under_the_step_that_made_th
         };
         assert_eq!(
             under("GET", "/login"),
-            [parents[step_index(&run, "open login")].as_str()]
+            [parents[step_index(&run, "open login")].as_str()],
+            "{webdriver}"
         );
         let posts = under("POST", "/login");
         assert_eq!(
             posts,
             [parents[step_index(&run, "submit login")].as_str()],
-            "{requests:#?}"
+            "{webdriver}{requests:#?}"
         );
         let categories = under("GET", "/t/synthetic/categories");
         assert!(
             categories.contains(&parents[step_index(&run, "open categories")].as_str()),
+            "{webdriver}{requests:#?}"
+        );
+    }
+    driver.shutdown().await;
+    sbx.shutdown().await;
+}
+
+/// A window the run's page opens belongs to the run: its requests to the target carry the
+/// run's trace too, under the step that opened it (the local browser's DevTools socket sets
+/// up every page of the run's context as it is attached, interception included).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_window_the_runs_page_opens_sends_the_runs_trace_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let sbx = sqlite_sandbox(dir.path(), PASSWORD).await;
+    let base = sbx.base_url();
+    let journeys = dir.path().join("journeys");
+    std::fs::create_dir(&journeys).unwrap();
+    std::fs::write(
+        journeys.join("opener.yaml"),
+        "name: opener\nsteps:\n  - goto: /login\n  - script:\n      js: \"window.open('/healthz'); return true;\"\n    name: open a window\n  - switch_to: new_window\n  - wait_for: { selector: body }\n",
+    )
+    .unwrap();
+    let file = dir.path().join("synmon.yaml");
+    std::fs::write(
+        &file,
+        format!(
+            "targets:\n  staging:\n    base_url: \"{base}\"\ntenant: synthetic\njourneys: \"{}\"\nartifacts: artifacts\n",
+            journeys.display()
+        ),
+    )
+    .unwrap();
+    let cfg = Config::load(&file).unwrap();
+    let target = cfg.target(None).unwrap().clone();
+    let journey = cfg.journey("opener").unwrap();
+    let (runner, driver) = runner(cfg.clone());
+    for _ in 0..2 {
+        let before = seen(&base).await.len();
+        let run = runner.run(&journey, &target).await;
+        assert_eq!(run.outcome, Outcome::Pass, "{run:#?}");
+        let requests: Vec<Seen> = seen(&base).await.into_iter().skip(before).collect();
+        let opened: Vec<&Seen> = requests.iter().filter(|r| r.path == "/healthz").collect();
+        assert_eq!(opened.len(), 1, "{requests:#?}");
+        let parents = step_parents(&run);
+        assert_eq!(
+            opened[0].traceparent.as_deref(),
+            Some(parents[step_index(&run, "open a window")].as_str()),
             "{requests:#?}"
         );
     }
