@@ -1155,9 +1155,16 @@ impl Browser {
                     .map_err(|e| bidi_err("removing a run's new-document watcher", e))?;
             }
         }
-        let origins = clear::clear_tab(&devtools, &run.context, &popup_origins)
-            .await
-            .map_err(|e| StepError::error(format!("clearing the run tab: {e}")))?;
+        let shared = match &self.control {
+            Some(control) => control.clear_tab(&run, &popup_origins).await,
+            None => None,
+        };
+        let cleared = match shared {
+            Some(cleared) => cleared,
+            None => clear::clear_tab(&devtools, &run.context, &popup_origins).await,
+        };
+        let origins =
+            cleared.map_err(|e| StepError::error(format!("clearing the run tab: {e}")))?;
         tracing::debug!(origins = ?origins, "run tab cleared");
         self.starts.clear();
         self.forget_log().await;

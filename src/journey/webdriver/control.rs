@@ -73,6 +73,8 @@ struct PagesInner {
     /// The request interception of each browser context whose run traces its requests: its
     /// pages pause the requests to the run's allowed origins, answered in the socket's task.
     traced: std::collections::HashMap<String, Traced>,
+    /// Who waits for a page (its session) to have its main frame on `about:blank`.
+    blank: Vec<(String, tokio::sync::oneshot::Sender<()>)>,
 }
 
 /// A run's request interception on the control socket (see [`Control::intercept`]).
@@ -166,6 +168,21 @@ impl Pages {
                     );
                 vec![(Some(session.to_string()), "Fetch.continueRequest", params)]
             }
+            Some("Page.frameNavigated") => {
+                if super::clear::left_for_blank(&p["frame"])
+                    && let Some(session) = event["sessionId"].as_str()
+                {
+                    let mut inner = self.inner.lock().expect("pages lock");
+                    let (now, later) = std::mem::take(&mut inner.blank)
+                        .into_iter()
+                        .partition(|(s, _)| s == session);
+                    inner.blank = later;
+                    for (_, tx) in now {
+                        let _ = tx.send(());
+                    }
+                }
+                Vec::new()
+            }
             Some("Target.detachedFromTarget") => {
                 let gone = &p["sessionId"];
                 let mut inner = self.inner.lock().expect("pages lock");
@@ -174,6 +191,16 @@ impl Pages {
             }
             _ => Vec::new(),
         }
+    }
+
+    /// Resolves once the page of `session` has its main frame on `about:blank` (from the
+    /// next navigation there on): `false` if the socket's task went away first.
+    fn blank(&self, session: &str) -> impl std::future::Future<Output = bool> + use<> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let mut inner = self.inner.lock().expect("pages lock");
+        inner.blank.retain(|(_, tx)| !tx.is_closed());
+        inner.blank.push((session.to_string(), tx));
+        async move { rx.await.is_ok() }
     }
 
     fn page(&self, target: &str) -> Option<Page> {
@@ -386,6 +413,7 @@ impl Control {
             &[
                 "Runtime.bindingCalled",
                 "Fetch.requestPaused",
+                "Page.frameNavigated",
                 "Target.attachedToTarget",
                 "Target.detachedFromTarget",
             ],
@@ -656,6 +684,29 @@ impl Control {
             r?;
         }
         Ok(Some(interception))
+    }
+
+    /// Clears what a run left in its kept tab (`isolation: clear`, see `clear.rs`) in the tab's
+    /// session on the browser's DevTools socket; returns the origins cleared. `None` over BiDi:
+    /// the tab then needs a DevTools socket of its own.
+    pub async fn clear_tab(
+        &self,
+        run: &RunContext,
+        more_urls: &[String],
+    ) -> Option<Result<Vec<String>, BidiError>> {
+        let Control::DevTools(cdp, pages) = self else {
+            return None;
+        };
+        let cleared = async {
+            let page = pages.attached(&run.context, TIMEOUT).await?;
+            let tab = super::clear::Tab {
+                cdp,
+                session: Some(&page.session),
+            };
+            // Page is enabled on every attached page (the new-document watches need it).
+            super::clear::clear(tab, more_urls, true, || pages.blank(&page.session)).await
+        };
+        Some(cleared.await)
     }
 
     /// Whether a script [`Self::add_watch`] added outlives its context's deletion (BiDi's do).

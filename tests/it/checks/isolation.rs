@@ -226,14 +226,17 @@ async fn a_run_in_chromiums_new_headless_mode_sees_nothing_an_earlier_run_left()
 }
 
 /// `isolation: clear`: the same six traces, removed from the one kept tab instead of thrown
-/// away with a context.
+/// away with a context: in the tab's session on the browser's DevTools socket (the default),
+/// and over a DevTools socket of the tab's own (a browser whose contexts go through BiDi).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cleared_tab_shows_the_next_run_nothing_an_earlier_run_left() {
-    nothing_left_for_the_next_run(
-        "  sessions: 1\n  isolation: clear\n",
-        "chromium-headless-shell",
-    )
-    .await;
+    for protocol in ["devtools", "bidi"] {
+        nothing_left_for_the_next_run(
+            &format!("  sessions: 1\n  isolation: clear\n  local_protocol: {protocol}\n"),
+            "chromium-headless-shell",
+        )
+        .await;
+    }
 }
 
 /// Four runs in one browser running `program`, each blind to what the ones before it left.
