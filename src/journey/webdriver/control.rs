@@ -14,6 +14,10 @@
 //!   measured at 55-75 ms of browser CPU per pooled run (BENCHMARKS.md, "The headless shell"),
 //!   a fifth of the toast page's whole run. A session that asks for no BiDi has no mapper.
 //!
+//! Over DevTools the same socket also carries what would otherwise take a socket of its own
+//! per run: the run's request interception (trace headers, [`Control::intercept`]) and the
+//! clearing of a kept tab ([`Control::clear_tab`]), both in the page's own session.
+//!
 //! Either way [`Control`] answers in the same terms: contexts and tabs by id (the tab's id is
 //! chromedriver's window handle in both protocols), cookies in BiDi's shape (a login captured
 //! by one browser is set in another whichever socket either speaks).
