@@ -57,6 +57,24 @@ fn step_index(run: &RunResult, name: &str) -> usize {
         .unwrap_or_else(|| panic!("no step {name}"))
 }
 
+/// The config of a target at `base` whose journeys directory (in `dir`) holds only the journey
+/// `name` (`yaml`).
+fn with_journey(dir: &std::path::Path, base: &str, name: &str, yaml: &str) -> Config {
+    let journeys = dir.join("journeys");
+    std::fs::create_dir(&journeys).unwrap();
+    std::fs::write(journeys.join(format!("{name}.yaml")), yaml).unwrap();
+    let file = dir.join("synmon.yaml");
+    std::fs::write(
+        &file,
+        format!(
+            "targets:\n  staging:\n    base_url: \"{base}\"\ntenant: synthetic\ncredentials:\n  username: synthetic@rvp.test\n  password: \"{PASSWORD}\"\njourneys: \"{}\"\nartifacts: artifacts\n",
+            journeys.display()
+        ),
+    )
+    .unwrap();
+    Config::load(&file).unwrap()
+}
+
 /// Over each way a pooled browser is spoken to and isolated: the local browser's DevTools
 /// socket (the default: the interception rides on it, in the run tab's session), a kept tab
 /// cleared between runs (the interception of run 1 ends, run 2's starts in the same tab), and
@@ -151,23 +169,12 @@ async fn a_window_the_runs_page_opens_sends_the_runs_trace_too() {
     let dir = tempfile::tempdir().unwrap();
     let sbx = sqlite_sandbox(dir.path(), PASSWORD).await;
     let base = sbx.base_url();
-    let journeys = dir.path().join("journeys");
-    std::fs::create_dir(&journeys).unwrap();
-    std::fs::write(
-        journeys.join("opener.yaml"),
+    let cfg = with_journey(
+        dir.path(),
+        &base,
+        "opener",
         "name: opener\nsteps:\n  - goto: /login\n  - script:\n      js: \"window.open('/healthz'); return true;\"\n    name: open a window\n  - switch_to: new_window\n  - wait_for: { selector: body }\n",
-    )
-    .unwrap();
-    let file = dir.path().join("synmon.yaml");
-    std::fs::write(
-        &file,
-        format!(
-            "targets:\n  staging:\n    base_url: \"{base}\"\ntenant: synthetic\njourneys: \"{}\"\nartifacts: artifacts\n",
-            journeys.display()
-        ),
-    )
-    .unwrap();
-    let cfg = Config::load(&file).unwrap();
+    );
     let target = cfg.target(None).unwrap().clone();
     let journey = cfg.journey("opener").unwrap();
     let (runner, driver) = runner(cfg.clone());
@@ -258,25 +265,14 @@ async fn a_third_party_page_and_its_requests_carry_no_trace_header() {
         .with_state(log.clone());
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
 
-    let journeys = dir.path().join("journeys");
-    std::fs::create_dir(&journeys).unwrap();
-    std::fs::write(
-        journeys.join("mixed.yaml"),
-        format!(
+    let cfg = with_journey(
+        dir.path(),
+        &base,
+        "mixed",
+        &format!(
             "name: mixed\nsteps:\n  - goto: \"http://{cdn}/page\"\n    name: third party page\n    until: {{ selector: \"#done\", text: fetched }}\n  - goto: /login\n    name: target page\n"
         ),
-    )
-    .unwrap();
-    let file = dir.path().join("synmon.yaml");
-    std::fs::write(
-        &file,
-        format!(
-            "targets:\n  staging:\n    base_url: \"{base}\"\ntenant: synthetic\ncredentials:\n  username: synthetic@rvp.test\n  password: \"{PASSWORD}\"\njourneys: \"{}\"\nartifacts: artifacts\n",
-            journeys.display()
-        ),
-    )
-    .unwrap();
-    let cfg = Config::load(&file).unwrap();
+    );
     let target = cfg.target(None).unwrap().clone();
     let journey = cfg.journey("mixed").unwrap();
     let (runner, driver) = runner(cfg.clone());
