@@ -130,11 +130,7 @@ impl Bidi {
                             let mut failed = false;
                             for (session, method, params) in route(&p, events.as_mut(), t.as_str()) {
                                 let id = ids.fetch_add(1, Ordering::Relaxed);
-                                let mut m = json!({"id": id, "method": method, "params": params});
-                                if let Some(s) = session {
-                                    m["sessionId"] = json!(s);
-                                }
-                                failed = sink.send(Message::text(m.to_string())).await.is_err();
+                                failed = sink.send(command(id, session.as_deref(), method, params)).await.is_err();
                                 if failed {
                                     break;
                                 }
@@ -202,11 +198,7 @@ impl Bidi {
             return false;
         }
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let mut msg = json!({"id": id, "method": method, "params": params});
-        if let Some(s) = session {
-            msg["sessionId"] = json!(s);
-        }
-        self.out.send(Message::text(msg.to_string())).is_ok()
+        self.out.send(command(id, session, method, params)).is_ok()
     }
 
     /// [`Self::call`] in the DevTools session `session` (a target attached with `flatten`,
@@ -227,12 +219,7 @@ impl Bidi {
             .lock()
             .expect("bidi pending lock")
             .insert(id, tx);
-        let mut msg = json!({"id": id, "method": method, "params": params});
-        if let Some(s) = session {
-            msg["sessionId"] = json!(s);
-        }
-        let msg = msg.to_string();
-        if self.out.send(Message::text(msg)).is_err() {
+        if self.out.send(command(id, session, method, params)).is_err() {
             self.pending.lock().expect("bidi pending lock").remove(&id);
             return Err(BidiError::Closed);
         }
@@ -259,6 +246,16 @@ impl Drop for Bidi {
     fn drop(&mut self) {
         self.task.abort();
     }
+}
+
+/// The message of command `id`: `method` with `params`, in the DevTools session `session`
+/// (`None`: the socket's own).
+fn command(id: u64, session: Option<&str>, method: &str, params: Value) -> Message {
+    let mut m = json!({"id": id, "method": method, "params": params});
+    if let Some(s) = session {
+        m["sessionId"] = json!(s);
+    }
+    Message::text(m.to_string())
 }
 
 /// Hands an incoming message to the caller waiting for its id, or to the event listener; an

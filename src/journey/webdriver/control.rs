@@ -90,6 +90,17 @@ struct Traced {
     enable: Value,
 }
 
+impl PagesInner {
+    /// The sessions of the attached pages of the browser context `context`.
+    fn sessions_in(&self, context: &str) -> Vec<String> {
+        self.pages
+            .iter()
+            .filter(|p| p.context == context)
+            .map(|p| p.session.clone())
+            .collect()
+    }
+}
+
 #[derive(Debug, Clone)]
 struct Page {
     target: String,
@@ -254,12 +265,7 @@ impl Pages {
             .find(|p| p.target == tab)?
             .context
             .clone();
-        let sessions = inner
-            .pages
-            .iter()
-            .filter(|p| p.context == context)
-            .map(|p| p.session.clone())
-            .collect();
+        let sessions = inner.sessions_in(&context);
         inner.next_watch += 1;
         let id = format!("w{}", inner.next_watch);
         inner.watches.entry(context).or_default().push(Watch {
@@ -306,12 +312,7 @@ impl Pages {
         let mut inner = self.inner.lock().expect("pages lock");
         inner.next_watch += 1;
         let id = inner.next_watch;
-        let sessions = inner
-            .pages
-            .iter()
-            .filter(|p| p.context == page.context)
-            .map(|p| p.session.clone())
-            .collect();
+        let sessions = inner.sessions_in(&page.context);
         inner
             .traced
             .insert(page.context.clone(), Traced { id, trace, enable });
@@ -331,12 +332,7 @@ impl Pages {
             return Vec::new();
         };
         inner.traced.remove(&context);
-        inner
-            .pages
-            .iter()
-            .filter(|p| p.context == context)
-            .map(|p| p.session.clone())
-            .collect()
+        inner.sessions_in(&context)
     }
 }
 
