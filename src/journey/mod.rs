@@ -22,4 +22,4 @@ pub mod webdriver;
 pub use crate::run::{Artifact, PageMetrics, RunResult, StepResult, Timing};
 pub use driver::{Driver, Lease};
 pub use runner::{Progress, Runner, RunnerSettings};
-pub use webdriver::{Isolation, LocalProtocol, WebDriverConfig};
+pub use webdriver::{Isolation, LocalProtocol, LocalSteps, WebDriverConfig};

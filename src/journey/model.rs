@@ -220,6 +220,38 @@ impl Action {
         }
     }
 
+    /// Whether the step can be sent over a local browser's DevTools socket around chromedriver
+    /// (`webdriver.local_steps: devtools`, see `webdriver/direct.rs`): it uses only page
+    /// scripts, clicks, keys, navigations and the page's URL, screenshot and cookies. The
+    /// others need chromedriver's frames, windows, actions, files or cookie commands.
+    pub fn direct_ok(&self) -> bool {
+        match self {
+            Action::Goto { .. }
+            | Action::Click { .. }
+            | Action::Fill { .. }
+            | Action::WaitFor(_)
+            | Action::AssertText { .. }
+            | Action::AssertUrl { .. }
+            | Action::Screenshot { .. }
+            | Action::Http(_)
+            | Action::Sql(_)
+            | Action::Capture { .. }
+            | Action::Script(_)
+            | Action::SetStorage { .. }
+            | Action::Assert { .. }
+            | Action::WaitForRequest { .. } => true,
+            Action::Press { selector, .. } => selector.is_some(),
+            Action::Poll { step, .. } => step.action.direct_ok(),
+            Action::Select { .. }
+            | Action::Hover { .. }
+            | Action::Upload { .. }
+            | Action::Frame(_)
+            | Action::SwitchTo(_)
+            | Action::SetCookie { .. }
+            | Action::ClearCookies => false,
+        }
+    }
+
     pub fn is_user_action(&self) -> bool {
         matches!(
             self,

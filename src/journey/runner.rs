@@ -228,6 +228,10 @@ impl Runner {
                         .filter_map(|u| self.cond(u, &vars).ok())
                         .collect();
                     lease.browser.watch_documents(&watched).await;
+                    // Steps around chromedriver where the browser and every step allow it.
+                    let direct = self.config.webdriver.local_steps == super::LocalSteps::Devtools
+                        && journey.steps.iter().all(|s| s.action.direct_ok());
+                    lease.browser.steps_over_devtools(direct).await;
                     self.report(Progress::SessionReady {
                         run_id: run_id.clone(),
                     });

@@ -20,6 +20,7 @@ pub mod actions;
 pub mod bidi;
 mod clear;
 mod control;
+mod direct;
 pub mod emulation;
 mod intercept;
 mod wire;
@@ -58,6 +59,8 @@ pub struct WebDriverConfig {
     pub capabilities: serde_json::Map<String, Value>,
     /// What a local browser's contexts go through (`webdriver.local_protocol`).
     pub local_protocol: LocalProtocol,
+    /// How a local browser's journey steps are sent (`webdriver.local_steps`).
+    pub local_steps: LocalSteps,
 }
 
 /// Capabilities synmon sets itself and a config may not override: the browser it drives, the
@@ -146,6 +149,21 @@ pub enum LocalProtocol {
     Bidi,
 }
 
+/// How a local browser's journey steps are sent (`webdriver.local_steps`).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, Serialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum LocalSteps {
+    /// In the run tab's session on the browser's DevTools socket, around chromedriver (see
+    /// `webdriver/direct.rs`), when the context socket is DevTools and every step of the
+    /// journey can go there.
+    #[default]
+    Devtools,
+    /// As chromedriver's WebDriver commands.
+    Webdriver,
+}
+
 impl Isolation {
     pub fn as_str(self) -> &'static str {
         match self {
@@ -206,7 +224,7 @@ const LOG_DRAIN_RUNS: u32 = 10;
 
 /// Now, in milliseconds since the epoch: the system clock, which the local browser stamps its
 /// log entries by (a runner's injected clock cannot stand in for it).
-fn epoch_ms() -> f64 {
+pub(super) fn epoch_ms() -> f64 {
     use crate::clock::Clock;
     crate::clock::SystemClock.now().timestamp_micros() as f64 / 1000.0
 }
@@ -540,7 +558,10 @@ fn is_navigation_interruption(e: &CmdError) -> bool {
             (w.error == ErrorStatus::JavascriptError || w.error == ErrorStatus::UnknownError)
                 && (m.contains("document unloaded")
                     || m.contains("execution context was destroyed")
-                    || m.contains("inspected target navigated or closed"))
+                    || m.contains("inspected target navigated or closed")
+                    // Over the DevTools socket (`direct.rs`): the document's context went.
+                    || m.contains("cannot find context with specified id")
+                    || m.contains("promise was collected"))
         }
         _ => false,
     }
@@ -665,6 +686,11 @@ pub struct Browser {
     /// The hot path's commands on a connection of their own (a local chromedriver only; see
     /// `wire.rs`); `None`: through fantoccini.
     wire: Option<wire::Wire>,
+    /// This run's steps over the browser's DevTools socket instead of chromedriver (see
+    /// `webdriver/direct.rs`); `None`: over WebDriver.
+    direct: Option<direct::Direct>,
+    /// The session's timeouts (page load, script), for the steps sent around chromedriver.
+    timeouts: (Duration, Duration),
     _profile: Profile,
 }
 
@@ -846,6 +872,8 @@ impl Browser {
             evidence: Default::default(),
             renewed: None,
             wire: None,
+            direct: None,
+            timeouts: (page_load, script),
             channel_everywhere: false,
             _profile: Profile(profile),
         };
@@ -990,6 +1018,7 @@ impl Browser {
         let handle = WindowHandle::try_from(ctx.context.clone())
             .map_err(|e| StepError::error(format!("the new tab's handle: {e}")))?;
         self.interceptor = None;
+        self.direct = None;
         let old = self.run.replace(ctx);
         self.starts.clear();
         self.client
@@ -1026,6 +1055,22 @@ impl Browser {
             control.create_context(channel).await
         }));
         Ok(())
+    }
+
+    /// Sends this run's steps over the browser's DevTools socket (`on`, where the run has a
+    /// tab there: a local browser spoken to over DevTools) or over WebDriver, until the tab
+    /// is handed to the next run. Returns whether they go over DevTools.
+    pub async fn steps_over_devtools(&mut self, on: bool) -> bool {
+        self.direct = None;
+        if !on {
+            return false;
+        }
+        let (Some(control), Some(run)) = (&self.control, &self.run) else {
+            return false;
+        };
+        let (page_load, script) = self.timeouts;
+        self.direct = control.direct(run, script, page_load).await;
+        self.direct.is_some()
     }
 
     /// From now until the tab is handed to the next run, the tab's requests to `trace`'s
@@ -1116,6 +1161,7 @@ impl Browser {
     /// origin the run's documents had, permissions and history are gone.
     async fn clear_tab(&mut self) -> Result<(), StepError> {
         self.interceptor = None;
+        self.direct = None;
         let (Some(devtools), Some(run)) = (self.devtools.clone(), self.run.clone()) else {
             return Err(StepError::error("no run tab to clear"));
         };
@@ -1318,6 +1364,9 @@ impl Browser {
     /// chromedriver, see `wire.rs`), else through fantoccini's client. Returns the answer's
     /// `value`.
     async fn post(&self, path: &str, body: String) -> Result<Value, CmdError> {
+        if let Some(d) = &self.direct {
+            return d.post(path, &body).await;
+        }
         match &self.wire {
             Some(w) => w.post(path, body).await,
             None => {
@@ -1339,6 +1388,9 @@ impl Browser {
         script: &'static str,
         args: Vec<Value>,
     ) -> Result<Value, CmdError> {
+        if let Some(d) = &self.direct {
+            return d.script(asynchronous, script, &args).await;
+        }
         let body = format!(
             "{{\"script\":{},\"args\":{}}}",
             escaped(script),
@@ -2137,6 +2189,12 @@ impl Browser {
     }
 
     pub async fn current_url(&self) -> Result<String, StepError> {
+        if let Some(d) = &self.direct {
+            return d
+                .current_url()
+                .await
+                .map_err(|e| wd_err("reading the URL", e));
+        }
         self.client
             .current_url()
             .await
@@ -2145,6 +2203,9 @@ impl Browser {
     }
 
     pub async fn screenshot(&self) -> Result<Vec<u8>, StepError> {
+        if let Some(d) = &self.direct {
+            return d.screenshot().await.map_err(|e| wd_err("screenshot", e));
+        }
         self.client
             .screenshot()
             .await
@@ -2236,6 +2297,17 @@ impl Browser {
 
     /// The session's cookies as `name=value` pairs, for HTTP steps that act as the same user.
     pub async fn cookie_header(&self) -> Result<String, StepError> {
+        if let Some(d) = &self.direct {
+            let cookies = d
+                .cookies()
+                .await
+                .map_err(|e| wd_err("reading cookies", e))?;
+            return Ok(cookies
+                .iter()
+                .map(|(n, v)| format!("{n}={v}"))
+                .collect::<Vec<_>>()
+                .join("; "));
+        }
         let cookies = self
             .client
             .get_all_cookies()
@@ -2339,6 +2411,7 @@ pub(crate) mod tests {
             trace_requests: true,
             capabilities,
             local_protocol: LocalProtocol::Devtools,
+            local_steps: LocalSteps::Devtools,
         }
     }
 

@@ -860,6 +860,7 @@ fn validate(
             trace_requests: wd.trace_requests.unwrap_or(true),
             capabilities,
             local_protocol: wd.local_protocol.unwrap_or_default(),
+            local_steps: wd.local_steps.unwrap_or_default(),
         },
         step_timeout,
         navigation_timeout,

@@ -234,6 +234,13 @@ pub struct RawWebDriver {
     /// remote end, which always uses it).
     #[serde(default)]
     pub local_protocol: Option<crate::journey::LocalProtocol>,
+    /// How a local browser's journey steps are sent: `devtools` (default: over the same
+    /// DevTools socket, around chromedriver; a journey with a step only chromedriver sends,
+    /// such as `frame`, `switch_to`, `upload`, `hover`, `select`, `set_cookie` or
+    /// `clear_cookies`, runs over WebDriver as a whole) or `webdriver` (every step is a
+    /// chromedriver command). A remote end's steps are always WebDriver commands.
+    #[serde(default)]
+    pub local_steps: Option<crate::journey::LocalSteps>,
     /// More capabilities for the new-session request (a Selenium Grid's `se:` options,
     /// `platformName`, `browserVersion`, vendor extensions): merged into synmon's own.
     #[serde(default)]

@@ -210,6 +210,37 @@ impl Bidi {
         params: Value,
         timeout: Duration,
     ) -> Result<Value, BidiError> {
+        self.call_with(method, timeout, |id| command(id, session, method, params))
+            .await
+    }
+
+    /// [`Self::call_in`] with `params` already as JSON text: a page script's source (tens of
+    /// KiB, escaped once per process by the caller) goes out without being copied into a
+    /// `Value` and escaped again on every call.
+    pub async fn call_in_raw(
+        &self,
+        session: Option<&str>,
+        method: &str,
+        params: &str,
+        timeout: Duration,
+    ) -> Result<Value, BidiError> {
+        self.call_with(method, timeout, |id| {
+            let session = session.map_or_else(String::new, |s| {
+                format!(",\"sessionId\":{}", Value::from(s))
+            });
+            Message::text(format!(
+                "{{\"id\":{id},\"method\":\"{method}\",\"params\":{params}{session}}}"
+            ))
+        })
+        .await
+    }
+
+    async fn call_with(
+        &self,
+        method: &str,
+        timeout: Duration,
+        message: impl FnOnce(u64) -> Message,
+    ) -> Result<Value, BidiError> {
         if self.is_closed() {
             return Err(BidiError::Closed);
         }
@@ -219,7 +250,7 @@ impl Bidi {
             .lock()
             .expect("bidi pending lock")
             .insert(id, tx);
-        if self.out.send(command(id, session, method, params)).is_err() {
+        if self.out.send(message(id)).is_err() {
             self.pending.lock().expect("bidi pending lock").remove(&id);
             return Err(BidiError::Closed);
         }

@@ -64,6 +64,8 @@ pub(super) enum Control {
 pub(super) struct Pages {
     inner: std::sync::Mutex<PagesInner>,
     attached: tokio::sync::Notify,
+    /// A page's main world was announced.
+    worlds: tokio::sync::Notify,
 }
 
 #[derive(Debug, Default)]
@@ -79,6 +81,66 @@ struct PagesInner {
     traced: std::collections::HashMap<String, Traced>,
     /// Who waits for a page (its session) to have its main frame on `about:blank`.
     blank: Vec<(String, tokio::sync::oneshot::Sender<()>)>,
+    /// Who waits for a page's next `load` event (its session).
+    loads: Vec<(String, tokio::sync::oneshot::Sender<()>)>,
+    /// The execution context of each page's main frame document (its main world): where the
+    /// steps sent over this socket run their scripts (`direct.rs`).
+    worlds: std::collections::HashMap<String, i64>,
+    /// The pages whose steps go over this socket, with their console (WebDriver's browser log
+    /// of the page), oldest first, bounded by [`LOG_LIMIT`].
+    direct: std::collections::HashMap<String, std::collections::VecDeque<Value>>,
+}
+
+/// Console entries kept per page between two reads.
+const LOG_LIMIT: usize = 200;
+
+/// A console message (`Runtime.consoleAPICalled`) or an uncaught exception
+/// (`Runtime.exceptionThrown`) as an entry of WebDriver's browser log.
+fn log_entry(event: &Value) -> Option<Value> {
+    let p = &event["params"];
+    let (level, message) = match event["method"].as_str()? {
+        "Runtime.consoleAPICalled" => {
+            let level = match p["type"].as_str() {
+                Some("error" | "assert") => "SEVERE",
+                Some("warning") => "WARNING",
+                Some("debug") => "DEBUG",
+                _ => "INFO",
+            };
+            let text: Vec<String> = p["args"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|a| match &a["value"] {
+                    Value::String(s) => s.clone(),
+                    Value::Null => a["description"]
+                        .as_str()
+                        .or(a["type"].as_str())
+                        .unwrap_or_default()
+                        .to_string(),
+                    v => v.to_string(),
+                })
+                .collect();
+            (level, text.join(" "))
+        }
+        "Runtime.exceptionThrown" => {
+            let d = &p["exceptionDetails"];
+            let text = d["exception"]["description"]
+                .as_str()
+                .or(d["text"].as_str())
+                .unwrap_or("exception");
+            ("SEVERE", text.to_string())
+        }
+        "Page.javascriptDialogOpening" => (
+            "WARNING",
+            format!(
+                "a {} dialog was dismissed: {}",
+                p["type"].as_str().unwrap_or("javascript"),
+                p["message"].as_str().unwrap_or_default()
+            ),
+        ),
+        _ => return None,
+    };
+    Some(json!({"level": level, "message": message, "timestamp": super::epoch_ms().floor()}))
 }
 
 /// A run's request interception on the control socket (see [`Control::intercept`]).
@@ -202,6 +264,95 @@ impl Pages {
                 let gone = &p["sessionId"];
                 let mut inner = self.inner.lock().expect("pages lock");
                 inner.pages.retain(|pg| gone != pg.session.as_str());
+                if let Some(s) = gone.as_str() {
+                    inner.worlds.remove(s);
+                    inner.loads.retain(|(w, _)| w != s);
+                }
+                Vec::new()
+            }
+            Some("Runtime.executionContextCreated") => {
+                let (Some(session), Some(id)) =
+                    (event["sessionId"].as_str(), p["context"]["id"].as_i64())
+                else {
+                    return Vec::new();
+                };
+                let aux = &p["context"]["auxData"];
+                let mut inner = self.inner.lock().expect("pages lock");
+                let main = inner
+                    .pages
+                    .iter()
+                    .any(|pg| pg.session == session && aux["frameId"] == pg.target.as_str());
+                if main && aux["isDefault"] == json!(true) {
+                    inner.worlds.insert(session.to_string(), id);
+                    drop(inner);
+                    self.worlds.notify_waiters();
+                }
+                Vec::new()
+            }
+            Some("Runtime.executionContextDestroyed") => {
+                if let Some(session) = event["sessionId"].as_str() {
+                    let mut inner = self.inner.lock().expect("pages lock");
+                    if inner
+                        .worlds
+                        .get(session)
+                        .is_some_and(|id| p["executionContextId"].as_i64() == Some(*id))
+                    {
+                        inner.worlds.remove(session);
+                    }
+                }
+                Vec::new()
+            }
+            Some("Runtime.executionContextsCleared") => {
+                if let Some(session) = event["sessionId"].as_str() {
+                    self.inner
+                        .lock()
+                        .expect("pages lock")
+                        .worlds
+                        .remove(session);
+                }
+                Vec::new()
+            }
+            Some("Page.loadEventFired") => {
+                if let Some(session) = event["sessionId"].as_str() {
+                    let mut inner = self.inner.lock().expect("pages lock");
+                    let (now, later) = std::mem::take(&mut inner.loads)
+                        .into_iter()
+                        .partition(|(s, _)| s == session);
+                    inner.loads = later;
+                    for (_, tx) in now {
+                        let _ = tx.send(());
+                    }
+                }
+                Vec::new()
+            }
+            Some(
+                m @ ("Runtime.consoleAPICalled"
+                | "Runtime.exceptionThrown"
+                | "Page.javascriptDialogOpening"),
+            ) => {
+                let Some(session) = event["sessionId"].as_str() else {
+                    return Vec::new();
+                };
+                let mut inner = self.inner.lock().expect("pages lock");
+                let Some(log) = inner.direct.get_mut(session) else {
+                    // chromedriver's page: chromedriver logs it and handles its dialogs.
+                    return Vec::new();
+                };
+                if let Some(entry) = log_entry(event) {
+                    if log.len() == LOG_LIMIT {
+                        log.pop_front();
+                    }
+                    log.push_back(entry);
+                }
+                // A dialog holds the page until answered: dismissed at once, as WebDriver's
+                // `unhandledPromptBehavior: dismiss` does (noted in the log above).
+                if m == "Page.javascriptDialogOpening" {
+                    return vec![(
+                        Some(session.to_string()),
+                        "Page.handleJavaScriptDialog",
+                        json!({"accept": false}),
+                    )];
+                }
                 Vec::new()
             }
             _ => Vec::new(),
@@ -216,6 +367,68 @@ impl Pages {
         inner.blank.retain(|(_, tx)| !tx.is_closed());
         inner.blank.push((session.to_string(), tx));
         async move { rx.await.is_ok() }
+    }
+
+    /// Resolves at the page's (its session's) next `load` event: `false` if the socket's task
+    /// went away first. Registered when called, so before the navigation it awaits is asked for.
+    pub(super) fn load(&self, session: &str) -> impl std::future::Future<Output = bool> + use<> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let mut inner = self.inner.lock().expect("pages lock");
+        inner.loads.retain(|(_, tx)| !tx.is_closed());
+        inner.loads.push((session.to_string(), tx));
+        async move { rx.await.is_ok() }
+    }
+
+    /// The execution context of the page's main frame document, waiting up to `timeout` for
+    /// one (between a navigation's commit and the new document's announcement there is none).
+    /// `stale`: a context found gone, not to be given again.
+    pub(super) async fn world(
+        &self,
+        session: &str,
+        stale: Option<i64>,
+        timeout: Duration,
+    ) -> Option<i64> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let announced = self.worlds.notified();
+            if let Some(id) = self.inner.lock().expect("pages lock").worlds.get(session)
+                && Some(*id) != stale
+            {
+                return Some(*id);
+            }
+            if tokio::time::timeout_at(deadline, announced).await.is_err() {
+                return None;
+            }
+        }
+    }
+
+    /// From now on the page's console is kept for its steps (see `direct.rs`) and its dialogs
+    /// are dismissed here.
+    pub(super) fn begin_direct(&self, session: &str) {
+        self.inner
+            .lock()
+            .expect("pages lock")
+            .direct
+            .insert(session.to_string(), Default::default());
+    }
+
+    pub(super) fn end_direct(&self, session: &str) {
+        self.inner
+            .lock()
+            .expect("pages lock")
+            .direct
+            .remove(session);
+    }
+
+    /// The page's console entries since the last read (WebDriver's browser log: reading empties it).
+    pub(super) fn take_log(&self, session: &str) -> Vec<Value> {
+        self.inner
+            .lock()
+            .expect("pages lock")
+            .direct
+            .get_mut(session)
+            .map(|log| log.drain(..).collect())
+            .unwrap_or_default()
     }
 
     fn page(&self, target: &str) -> Option<Page> {
@@ -416,6 +629,13 @@ impl Control {
                 "Page.frameNavigated",
                 "Target.attachedToTarget",
                 "Target.detachedFromTarget",
+                "Runtime.executionContextCreated",
+                "Runtime.executionContextDestroyed",
+                "Runtime.executionContextsCleared",
+                "Page.loadEventFired",
+                "Runtime.consoleAPICalled",
+                "Runtime.exceptionThrown",
+                "Page.javascriptDialogOpening",
             ],
             Box::new(move |event: &Value| match channel_message(event) {
                 Some(text) => {
@@ -707,6 +927,28 @@ impl Control {
             super::clear::clear(tab, more_urls, true, || pages.blank(&page.session)).await
         };
         Some(cleared.await)
+    }
+
+    /// The run tab's steps over this socket (`webdriver.local_steps: devtools`, see
+    /// `direct.rs`); `None` over BiDi, or when the tab is not attached.
+    pub async fn direct(
+        &self,
+        run: &RunContext,
+        script_timeout: Duration,
+        page_load: Duration,
+    ) -> Option<super::direct::Direct> {
+        let Control::DevTools(cdp, pages) = self else {
+            return None;
+        };
+        let page = pages.attached(&run.context, TIMEOUT).await.ok()?;
+        pages.begin_direct(&page.session);
+        Some(super::direct::Direct::new(
+            cdp.clone(),
+            pages.clone(),
+            page.session,
+            script_timeout,
+            page_load,
+        ))
     }
 
     /// Whether a script [`Self::add_watch`] added outlives its context's deletion (BiDi's do).

@@ -293,6 +293,11 @@ async fn run_logged(name: &str, yaml: &str, webdriver: &str) -> (RunResult, Stri
     (r, log)
 }
 
+/// The steps as chromedriver commands (`webdriver.local_steps: webdriver`), for the tests that
+/// count what chromedriver is sent; by default a local browser's steps go around it (see
+/// [`by_default_a_local_browsers_steps_go_around_chromedriver_with_the_same_results`]).
+const WEBDRIVER_STEPS: &str = "  local_steps: webdriver\n";
+
 const FILLS: &str = r##"name: fills
 steps:
   - goto: /order
@@ -324,7 +329,7 @@ steps:
 async fn a_fill_replaces_a_fields_text_and_sends_no_clear_for_an_empty_one() {
     let _b = BROWSER.lock().await;
     // chromedriver with its command log, to count the Clear commands it was sent.
-    let (r, log) = run_logged("fills", FILLS, "").await;
+    let (r, log) = run_logged("fills", FILLS, WEBDRIVER_STEPS).await;
     assert_eq!(r.outcome, Outcome::Pass, "{}", describe(&r));
     assert_eq!(
         log.matches("COMMAND ClearElement").count(),
@@ -358,11 +363,12 @@ async fn a_run_finds_each_element_ahead_and_watches_new_documents_once() {
     lean_runs("  sessions: 1\n  local_protocol: bidi\n", 2).await;
 }
 
-/// The same over the browser's own DevTools socket (the default): the elements found ahead,
-/// both navigations timed in the pages (the watch works), nothing of it through chromedriver.
+/// The same with the contexts over the browser's own DevTools socket (the default) and the
+/// steps as chromedriver commands: the elements found ahead, both navigations timed in the
+/// pages (the watch works), none of the watch through chromedriver.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn over_the_devtools_socket_a_run_finds_each_element_ahead_and_times_both_navigations() {
-    lean_runs("  sessions: 1\n", 0).await;
+    lean_runs("  sessions: 1\n  local_steps: webdriver\n", 0).await;
 }
 
 /// Two runs of `LEAN` with `webdriver` (extra lines of the section): both pass, both
@@ -405,6 +411,144 @@ async fn lean_runs(webdriver: &str, watches: usize) {
         watches,
         "new-document watches through chromedriver"
     );
+}
+
+/// The WebDriver commands of steps (scripts, element commands, navigations) in chromedriver's
+/// log.
+fn step_commands(log: &str) -> usize {
+    [
+        "COMMAND ExecuteScript",
+        "COMMAND ExecuteAsyncScript",
+        "COMMAND ClickElement",
+        "COMMAND TypeElement",
+        "COMMAND ClearElement",
+        "COMMAND Navigate",
+    ]
+    .iter()
+    .map(|c| log.matches(c).count())
+    .sum()
+}
+
+/// By default (`local_steps: devtools`) a local browser's steps go over the DevTools socket
+/// synmon holds for the run's context, around chromedriver, with the results the tests above
+/// get over WebDriver: the fills' values and focus/change/blur events (asserted by the
+/// journey's own script step), both navigations of a run timed in the pages with each element
+/// found ahead, a button re-rendered after it was found clicked all the same, a navigating
+/// submit awaited into its new document. chromedriver's log shows none of their commands.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn by_default_a_local_browsers_steps_go_around_chromedriver_with_the_same_results() {
+    let _b = BROWSER.lock().await;
+    for (name, yaml) in [
+        ("fills", FILLS),
+        ("lean", LEAN),
+        ("rerender", RERENDER),
+        ("confirmed", CONFIRMED),
+    ] {
+        let (f, _journeys, log) = logged_fixture(name, yaml, "  sessions: 1\n").await;
+        let j = f.cfg.journey(name).unwrap();
+        for _ in 0..2 {
+            let r = f.runner.run(&j, &f.target).await;
+            assert_eq!(r.outcome, Outcome::Pass, "{name}: {}", describe(&r));
+            let timed = |step: &str, timing: Timing| {
+                let s = r.steps.iter().find(|s| s.name == step).unwrap();
+                assert_eq!(s.timing, timing, "{name} {step}: {}", describe(&r));
+            };
+            match name {
+                "lean" => {
+                    timed("place order", Timing::InPageNavigation);
+                    timed("back to the form", Timing::InPageNavigation);
+                }
+                "rerender" => timed("next", Timing::InPage),
+                "confirmed" => {
+                    timed("place order", Timing::InPageNavigation);
+                    timed("later", Timing::InPage);
+                }
+                _ => {}
+            }
+        }
+        f.driver.shutdown().await;
+        let log = std::fs::read_to_string(&log).unwrap();
+        assert_eq!(step_commands(&log), 0, "{name}: steps sent to chromedriver");
+    }
+}
+
+const SELECTS: &str = r##"name: selects
+steps:
+  - goto: /order
+  - script:
+      js: |
+        document.body.insertAdjacentHTML('beforeend',
+          '<select id="size"><option value="s">Small</option><option value="l">Large</option></select>');
+        return true;
+  - select: { selector: "#size", value: l }
+  - script:
+      js: return document.getElementById('size').value;
+      expect: { equals: l }
+"##;
+
+/// A journey with a step only chromedriver sends (here `select`, which goes through its
+/// element commands) runs over WebDriver as a whole, also under `local_steps: devtools`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_journey_with_a_step_only_chromedriver_sends_runs_over_webdriver() {
+    let _b = BROWSER.lock().await;
+    let (r, log) = run_logged("selects", SELECTS, "  sessions: 1\n").await;
+    assert_eq!(r.outcome, Outcome::Pass, "{}", describe(&r));
+    assert!(
+        log.contains("COMMAND Navigate"),
+        "the goto went to chromedriver"
+    );
+    assert!(
+        log.contains("COMMAND ExecuteScript"),
+        "the scripts went to chromedriver"
+    );
+}
+
+const NOISY: &str = r##"name: noisy
+steps:
+  - goto: /order
+  - script:
+      js: |
+        console.error('direct-console-marker', 42);
+        setTimeout(function () { throw new Error('direct-uncaught-marker'); }, 0);
+        window.answered = window.confirm('sure?');
+        return window.answered;
+      expect: { equals: false }
+  - assert_text: { selector: "#missing", equals: never }
+    timeout: 300ms
+"##;
+
+/// Over the DevTools socket the run still has its browser console (WebDriver's browser log:
+/// console messages and uncaught errors, in the failed run's `console.log` artifact) and a
+/// dialog the page opens is dismissed (WebDriver's `unhandledPromptBehavior: dismiss`), noted
+/// in that log, instead of holding the page.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_the_devtools_socket_the_console_is_kept_and_dialogs_are_dismissed() {
+    let _b = BROWSER.lock().await;
+    let (f, _journeys, log) = logged_fixture("noisy", NOISY, "  sessions: 1\n").await;
+    let r = f
+        .runner
+        .run(&f.cfg.journey("noisy").unwrap(), &f.target)
+        .await;
+    assert_eq!(r.outcome, Outcome::Fail, "{}", describe(&r));
+    let console = r
+        .artifacts
+        .iter()
+        .find(|a| a.kind == "console")
+        .unwrap_or_else(|| panic!("no console artifact: {}", describe(&r)));
+    let text = std::fs::read_to_string(&console.path).unwrap();
+    for part in [
+        "SEVERE direct-console-marker 42",
+        "direct-uncaught-marker",
+        "a confirm dialog was dismissed: sure?",
+    ] {
+        assert!(
+            text.contains(part),
+            "{part:?} not in the console log: {text}"
+        );
+    }
+    f.driver.shutdown().await;
+    let log = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(step_commands(&log), 0, "steps sent to chromedriver");
 }
 
 const POPUP: &str = r##"name: popup
@@ -480,7 +624,12 @@ steps:
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_navigating_action_is_awaited_in_one_call_and_a_wait_for_after_it_needs_none() {
     let _b = BROWSER.lock().await;
-    let (r, log) = run_logged("confirmed", CONFIRMED, "  sessions: 1\n").await;
+    let (r, log) = run_logged(
+        "confirmed",
+        CONFIRMED,
+        &format!("  sessions: 1\n{WEBDRIVER_STEPS}"),
+    )
+    .await;
     assert_eq!(r.outcome, Outcome::Pass, "{}", describe(&r));
     let step = |name: &str| r.steps.iter().find(|s| s.name == name).unwrap();
     let place = step("place order");
@@ -546,7 +695,7 @@ steps:
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_element_found_ahead_that_the_page_replaced_is_looked_for_again() {
     let _b = BROWSER.lock().await;
-    let (r, log) = run_logged("rerender", RERENDER, "").await;
+    let (r, log) = run_logged("rerender", RERENDER, WEBDRIVER_STEPS).await;
     assert_eq!(r.outcome, Outcome::Pass, "{}", describe(&r));
     let next = r.steps.iter().find(|s| s.name == "next").unwrap();
     assert_eq!(next.timing, Timing::InPage, "{}", describe(&r));
