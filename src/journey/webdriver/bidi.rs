@@ -76,6 +76,14 @@ fn cdp_event_method(text: &str) -> Option<&str> {
     rest.get(..rest.find('"')?)
 }
 
+/// The id of a CDP answer as it arrives (`{"id":N,...`), read without parsing the message;
+/// `None` for anything else.
+fn cdp_answer_id(text: &str) -> Option<u64> {
+    let rest = text.strip_prefix(r#"{"id":"#)?;
+    let end = rest.find(|c: char| !c.is_ascii_digit())?;
+    rest[..end].parse().ok()
+}
+
 /// A BiDi connection. Cheap to share behind an `Arc`; dropping the last handle closes the socket.
 pub struct Bidi {
     out: mpsc::UnboundedSender<Message>,
@@ -122,7 +130,15 @@ impl Bidi {
             loop {
                 tokio::select! {
                     msg = rx.recv() => match msg {
-                        Some(m) => if sink.send(m).await.is_err() { break },
+                        Some(m) => {
+                            // Everything queued goes out in one write: a step's input events
+                            // (a key down and up per character) are sent together.
+                            let mut failed = sink.feed(m).await.is_err();
+                            while !failed && let Ok(m) = rx.try_recv() {
+                                failed = sink.feed(m).await.is_err();
+                            }
+                            if failed || sink.flush().await.is_err() { break }
+                        }
                         None => { let _ = sink.close().await; break }
                     },
                     msg = stream.next() => match msg {
@@ -298,6 +314,12 @@ fn route(pending: &Pending, events: Option<&mut Events>, text: &str) -> Vec<Repl
     {
         return Vec::new();
     }
+    // The answer to a command sent without waiting (`send_in`): dropped unread.
+    if let Some(id) = cdp_answer_id(text)
+        && !pending.lock().expect("bidi pending lock").contains_key(&id)
+    {
+        return Vec::new();
+    }
     let Ok(v) = serde_json::from_str::<Value>(text) else {
         tracing::debug!("unparseable BiDi message ignored");
         return Vec::new();
@@ -339,6 +361,20 @@ fn route(pending: &Pending, events: Option<&mut Events>, text: &str) -> Vec<Repl
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_answer_no_one_waits_for_is_dropped_unread() {
+        assert_eq!(cdp_answer_id(r#"{"id":42,"result":{}}"#), Some(42));
+        assert_eq!(cdp_answer_id(r#"{"method":"X","params":{}}"#), None);
+        let pending: Pending = Arc::new(Mutex::new(HashMap::new()));
+        let (tx, mut rx) = oneshot::channel();
+        pending.lock().unwrap().insert(7, tx);
+        // Not waited for: nothing happens (and the awaited one is untouched).
+        assert!(route(&pending, None, r#"{"id":8,"result":{"a":1}}"#).is_empty());
+        assert!(rx.try_recv().is_err());
+        route(&pending, None, r#"{"id":7,"result":{"a":1}}"#);
+        assert_eq!(rx.try_recv().unwrap().unwrap(), json!({"a": 1}));
+    }
 
     #[test]
     fn only_the_named_events_are_read() {
