@@ -3,9 +3,10 @@
 //!
 //! Why: every WebDriver command costs chromedriver's own work besides the browser's (its
 //! navigation tracking, its JavaScript wrappers and element atoms injected per command, its
-//! DevTools round trips): measured on the toast page at about half of a run's whole CPU
-//! (BENCHMARKS.md, "Steps over the DevTools socket"). The same steps in the page's session on
-//! the socket synmon already holds for the run's context cost the browser only the page's work.
+//! DevTools round trips): measured at a third to a half of a run's whole CPU (BENCHMARKS.md,
+//! "Steps over the DevTools socket"). The same steps in the page's session on the socket
+//! synmon already holds for the run's context cost the browser little more than the page's
+//! own work.
 //!
 //! What is spoken here is the subset of WebDriver the journeys' steps use, with WebDriver's
 //! answers: Execute (Async) Script, Element Click / Send Keys / Clear, Navigate To, the
