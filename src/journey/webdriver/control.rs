@@ -66,6 +66,8 @@ pub(super) struct Pages {
     attached: tokio::sync::Notify,
     /// A page's main world was announced.
     worlds: tokio::sync::Notify,
+    /// A page's document fired `load`.
+    loads: tokio::sync::Notify,
 }
 
 #[derive(Debug, Default)]
@@ -80,15 +82,39 @@ struct PagesInner {
     /// pages pause the requests to the run's allowed origins, answered in the socket's task.
     traced: std::collections::HashMap<String, Traced>,
     /// Who waits for a page (its session) to have its main frame on `about:blank`.
-    blank: Vec<(String, tokio::sync::oneshot::Sender<()>)>,
-    /// Who waits for a page's next `load` event (its session).
-    loads: Vec<(String, tokio::sync::oneshot::Sender<()>)>,
+    blank: Waiters,
+    /// The navigations (loader ids) of each page whose document fired `load`, latest last
+    /// (see [`Pages::loaded`]).
+    loaded: std::collections::HashMap<String, std::collections::VecDeque<String>>,
     /// The execution context of each page's main frame document (its main world): where the
     /// steps sent over this socket run their scripts (`direct.rs`).
     worlds: std::collections::HashMap<String, i64>,
     /// The pages whose steps go over this socket, with their console (WebDriver's browser log
     /// of the page), oldest first, bounded by [`LOG_LIMIT`].
     direct: std::collections::HashMap<String, std::collections::VecDeque<Value>>,
+}
+
+/// Who waits for an event of a page, by the page's session.
+type Waiters = Vec<(String, tokio::sync::oneshot::Sender<()>)>;
+
+/// Adds a waiter for `session` to `waiters` (forgetting those no one awaits any more): resolves
+/// when [`wake`]d, `false` if the socket's task went away first.
+fn waiter(waiters: &mut Waiters, session: &str) -> impl std::future::Future<Output = bool> + use<> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    waiters.retain(|(_, tx)| !tx.is_closed());
+    waiters.push((session.to_string(), tx));
+    async move { rx.await.is_ok() }
+}
+
+/// Wakes (and removes) the waiters for `session`.
+fn wake(waiters: &mut Waiters, session: &str) {
+    let (now, later) = std::mem::take(waiters)
+        .into_iter()
+        .partition(|(s, _)| s == session);
+    *waiters = later;
+    for (_, tx) in now {
+        let _ = tx.send(());
+    }
 }
 
 /// Console entries kept per page between two reads.
@@ -249,14 +275,7 @@ impl Pages {
                 if super::clear::left_for_blank(&p["frame"])
                     && let Some(session) = event["sessionId"].as_str()
                 {
-                    let mut inner = self.inner.lock().expect("pages lock");
-                    let (now, later) = std::mem::take(&mut inner.blank)
-                        .into_iter()
-                        .partition(|(s, _)| s == session);
-                    inner.blank = later;
-                    for (_, tx) in now {
-                        let _ = tx.send(());
-                    }
+                    wake(&mut self.inner.lock().expect("pages lock").blank, session);
                 }
                 Vec::new()
             }
@@ -266,7 +285,7 @@ impl Pages {
                 inner.pages.retain(|pg| gone != pg.session.as_str());
                 if let Some(s) = gone.as_str() {
                     inner.worlds.remove(s);
-                    inner.loads.retain(|(w, _)| w != s);
+                    inner.loaded.remove(s);
                 }
                 Vec::new()
             }
@@ -312,16 +331,19 @@ impl Pages {
                 }
                 Vec::new()
             }
-            Some("Page.loadEventFired") => {
-                if let Some(session) = event["sessionId"].as_str() {
+            Some("Page.lifecycleEvent") => {
+                if p["name"] == "load"
+                    && let (Some(session), Some(loader)) =
+                        (event["sessionId"].as_str(), p["loaderId"].as_str())
+                {
                     let mut inner = self.inner.lock().expect("pages lock");
-                    let (now, later) = std::mem::take(&mut inner.loads)
-                        .into_iter()
-                        .partition(|(s, _)| s == session);
-                    inner.loads = later;
-                    for (_, tx) in now {
-                        let _ = tx.send(());
+                    let seen = inner.loaded.entry(session.to_string()).or_default();
+                    if seen.len() == 8 {
+                        seen.pop_front();
                     }
+                    seen.push_back(loader.to_string());
+                    drop(inner);
+                    self.loads.notify_waiters();
                 }
                 Vec::new()
             }
@@ -362,21 +384,31 @@ impl Pages {
     /// Resolves once the page of `session` has its main frame on `about:blank` (from the
     /// next navigation there on): `false` if the socket's task went away first.
     fn blank(&self, session: &str) -> impl std::future::Future<Output = bool> + use<> {
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        let mut inner = self.inner.lock().expect("pages lock");
-        inner.blank.retain(|(_, tx)| !tx.is_closed());
-        inner.blank.push((session.to_string(), tx));
-        async move { rx.await.is_ok() }
+        waiter(&mut self.inner.lock().expect("pages lock").blank, session)
     }
 
-    /// Resolves at the page's (its session's) next `load` event: `false` if the socket's task
-    /// went away first. Registered when called, so before the navigation it awaits is asked for.
-    pub(super) fn load(&self, session: &str) -> impl std::future::Future<Output = bool> + use<> {
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        let mut inner = self.inner.lock().expect("pages lock");
-        inner.loads.retain(|(_, tx)| !tx.is_closed());
-        inner.loads.push((session.to_string(), tx));
-        async move { rx.await.is_ok() }
+    /// Whether the page's navigation `loader` (`Page.navigate`'s `loaderId`) reaches its
+    /// document's `load` event within `timeout`. By the navigation's id, not the next `load`
+    /// of the page: the document a navigation replaces may fire its own `load` after the
+    /// navigation was asked for (a step that ended before its page had loaded).
+    pub(super) async fn loaded(&self, session: &str, loader: &str, timeout: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let fired = self.loads.notified();
+            let seen = self
+                .inner
+                .lock()
+                .expect("pages lock")
+                .loaded
+                .get(session)
+                .is_some_and(|seen| seen.iter().any(|l| l == loader));
+            if seen {
+                return true;
+            }
+            if tokio::time::timeout_at(deadline, fired).await.is_err() {
+                return false;
+            }
+        }
     }
 
     /// The execution context of the page's main frame document, waiting up to `timeout` for
@@ -632,7 +664,7 @@ impl Control {
                 "Runtime.executionContextCreated",
                 "Runtime.executionContextDestroyed",
                 "Runtime.executionContextsCleared",
-                "Page.loadEventFired",
+                "Page.lifecycleEvent",
                 "Runtime.consoleAPICalled",
                 "Runtime.exceptionThrown",
                 "Page.javascriptDialogOpening",
@@ -941,6 +973,15 @@ impl Control {
             return None;
         };
         let page = pages.attached(&run.context, TIMEOUT).await.ok()?;
+        // The navigations' `load` by their ids (see `Pages::loaded`).
+        cdp.call_in(
+            Some(&page.session),
+            "Page.setLifecycleEventsEnabled",
+            json!({"enabled": true}),
+            TIMEOUT,
+        )
+        .await
+        .ok()?;
         pages.begin_direct(&page.session);
         Some(super::direct::Direct::new(
             cdp.clone(),

@@ -386,7 +386,6 @@ impl Direct {
     /// page load strategy), within the session's page load timeout.
     async fn navigate(&self, url: &str) -> Result<(), CmdError> {
         let deadline = tokio::time::Instant::now() + self.page_load;
-        let loaded = self.pages.load(&self.session);
         let timed_out = || {
             wd(
                 ErrorStatus::Timeout,
@@ -417,13 +416,16 @@ impl Direct {
             ));
         }
         // A navigation within the document (a fragment) loads nothing.
-        if nav.get("loaderId").is_none() {
+        let Some(loader) = nav["loaderId"].as_str() else {
             return Ok(());
-        }
-        match tokio::time::timeout_at(deadline, loaded).await {
-            Ok(true) => Ok(()),
-            Ok(false) => Err(from_cdp(BidiError::Closed)),
-            Err(_) => Err(timed_out()),
+        };
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        if self.pages.loaded(&self.session, loader, left).await {
+            Ok(())
+        } else if self.cdp.is_closed() {
+            Err(from_cdp(BidiError::Closed))
+        } else {
+            Err(timed_out())
         }
     }
 
