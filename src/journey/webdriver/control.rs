@@ -159,14 +159,27 @@ fn log_entry(event: &Value) -> Option<Value> {
         "Page.javascriptDialogOpening" => (
             "WARNING",
             format!(
-                "a {} dialog was dismissed: {}",
+                "a {} dialog was {}: {}",
                 p["type"].as_str().unwrap_or("javascript"),
+                if accepts_dialog(p) {
+                    "accepted"
+                } else {
+                    "dismissed"
+                },
                 p["message"].as_str().unwrap_or_default()
             ),
         ),
         _ => return None,
     };
     Some(json!({"level": level, "message": message, "timestamp": super::epoch_ms().floor()}))
+}
+
+/// How a dialog the page opens is answered: dismissed, as WebDriver's
+/// `unhandledPromptBehavior: dismiss` does, except a `beforeunload` prompt, which WebDriver
+/// always accepts ("User Prompts": dismissing it would cancel the navigation that raised it, and a
+/// step's `goto` away from a page with unsaved input would fail where chromedriver goes on).
+fn accepts_dialog(p: &Value) -> bool {
+    p["type"] == "beforeunload"
 }
 
 /// A run's request interception on the control socket (see [`Control::intercept`]).
@@ -179,6 +192,10 @@ struct Traced {
 }
 
 impl PagesInner {
+    fn page(&self, target: &str) -> Option<Page> {
+        self.pages.iter().find(|p| p.target == target).cloned()
+    }
+
     /// The sessions of the attached pages of the browser context `context`.
     fn sessions_in(&self, context: &str) -> Vec<String> {
         self.pages
@@ -366,13 +383,13 @@ impl Pages {
                     }
                     log.push_back(entry);
                 }
-                // A dialog holds the page until answered: dismissed at once, as WebDriver's
+                // A dialog holds the page until answered: answered at once, as WebDriver's
                 // `unhandledPromptBehavior: dismiss` does (noted in the log above).
                 if m == "Page.javascriptDialogOpening" {
                     return vec![(
                         Some(session.to_string()),
                         "Page.handleJavaScriptDialog",
-                        json!({"accept": false}),
+                        json!({"accept": accepts_dialog(p)}),
                     )];
                 }
                 Vec::new()
@@ -392,23 +409,12 @@ impl Pages {
     /// of the page: the document a navigation replaces may fire its own `load` after the
     /// navigation was asked for (a step that ended before its page had loaded).
     pub(super) async fn loaded(&self, session: &str, loader: &str, timeout: Duration) -> bool {
-        let deadline = tokio::time::Instant::now() + timeout;
-        loop {
-            let fired = self.loads.notified();
-            let seen = self
-                .inner
-                .lock()
-                .expect("pages lock")
-                .loaded
-                .get(session)
-                .is_some_and(|seen| seen.iter().any(|l| l == loader));
-            if seen {
-                return true;
-            }
-            if tokio::time::timeout_at(deadline, fired).await.is_err() {
-                return false;
-            }
-        }
+        self.until(&self.loads, timeout, |inner| {
+            let seen = inner.loaded.get(session)?;
+            seen.iter().any(|l| l == loader).then_some(())
+        })
+        .await
+        .is_some()
     }
 
     /// The execution context of the page's main frame document, waiting up to `timeout` for
@@ -420,15 +426,32 @@ impl Pages {
         stale: Option<i64>,
         timeout: Duration,
     ) -> Option<i64> {
+        self.until(&self.worlds, timeout, |inner| {
+            inner
+                .worlds
+                .get(session)
+                .copied()
+                .filter(|id| Some(*id) != stale)
+        })
+        .await
+    }
+
+    /// What `found` reads off the registry, once it reads something: looked up again each
+    /// time `changed` is notified, until `timeout`. (The notification is registered before each
+    /// lookup, so a change between the two is not missed.)
+    async fn until<T>(
+        &self,
+        changed: &tokio::sync::Notify,
+        timeout: Duration,
+        found: impl Fn(&PagesInner) -> Option<T>,
+    ) -> Option<T> {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
-            let announced = self.worlds.notified();
-            if let Some(id) = self.inner.lock().expect("pages lock").worlds.get(session)
-                && Some(*id) != stale
-            {
-                return Some(*id);
+            let notified = changed.notified();
+            if let Some(t) = found(&self.inner.lock().expect("pages lock")) {
+                return Some(t);
             }
-            if tokio::time::timeout_at(deadline, announced).await.is_err() {
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
                 return None;
             }
         }
@@ -463,27 +486,15 @@ impl Pages {
             .unwrap_or_default()
     }
 
-    fn page(&self, target: &str) -> Option<Page> {
-        let inner = self.inner.lock().expect("pages lock");
-        inner.pages.iter().find(|p| p.target == target).cloned()
-    }
-
     /// The page `target` once it is attached (its attachment may be announced after the
     /// answer that created it), waiting up to `timeout`.
     async fn attached(&self, target: &str, timeout: Duration) -> Result<Page, BidiError> {
-        let deadline = tokio::time::Instant::now() + timeout;
-        loop {
-            let attached = self.attached.notified();
-            if let Some(p) = self.page(target) {
-                return Ok(p);
-            }
-            if tokio::time::timeout_at(deadline, attached).await.is_err() {
-                return Err(BidiError::Timeout {
-                    method: "Target.attachedToTarget".into(),
-                    after: timeout,
-                });
-            }
-        }
+        self.until(&self.attached, timeout, |inner| inner.page(target))
+            .await
+            .ok_or_else(|| BidiError::Timeout {
+                method: "Target.attachedToTarget".into(),
+                after: timeout,
+            })
     }
 
     /// The pages in the context `tab` is in, in the order they were opened.
@@ -1448,7 +1459,7 @@ mod tests {
         let pages = Pages::default();
         pages.follow(&attached("run", "A", "s1", false));
         pages.follow(&attached("spare", "B", "s2", false));
-        let page = pages.page("run").unwrap();
+        let page = pages.inner.lock().unwrap().page("run").unwrap();
         let enable = json!({"patterns": intercept::patterns(&trace)});
         let (id, sessions) = pages.trace(&page, trace.clone(), enable.clone());
         assert_eq!(sessions, vec!["s1"]);

@@ -34,6 +34,17 @@ const HELPER_JS: &str = include_str!("../js/direct.js");
 /// How long an input event may take to be handled before the page is judged hung.
 const INPUT_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// The page helper's element operations (`js/direct.js`).
+#[derive(Debug, Clone, Copy)]
+enum Op {
+    /// Element Click's checks; the point to press.
+    Point,
+    /// Element Send Keys' focusing.
+    Focus,
+    /// Element Clear.
+    Clear,
+}
+
 /// One run tab's steps over the browser's DevTools socket.
 #[derive(Debug)]
 pub(super) struct Direct {
@@ -75,36 +86,31 @@ fn from_cdp(e: BidiError) -> CmdError {
     }
 }
 
+/// A thrown exception's `exceptionDetails` as a JavaScript error.
+fn thrown(details: &Value) -> CmdError {
+    let text = details["exception"]["description"]
+        .as_str()
+        .or(details["text"].as_str())
+        .unwrap_or("exception");
+    wd(ErrorStatus::JavascriptError, text)
+}
+
 /// The page helper's answer (`{ok}` or `{error, message}`) as WebDriver's.
 fn helper_answer(result: Value) -> Result<Value, CmdError> {
     let mut v = match result {
         Value::Object(mut o) => match o.remove("result") {
             Some(Value::Object(r)) => r,
             _ => {
-                let text = o
+                return Err(o
                     .get("exceptionDetails")
-                    .map(|d| {
-                        d["exception"]["description"]
-                            .as_str()
-                            .or(d["text"].as_str())
-                            .unwrap_or("exception")
-                            .to_string()
-                    })
-                    .unwrap_or_else(|| "no result".into());
-                return Err(wd(ErrorStatus::JavascriptError, text));
+                    .map(thrown)
+                    .unwrap_or_else(|| wd(ErrorStatus::JavascriptError, "no result")));
             }
         },
         _ => return Err(wd(ErrorStatus::JavascriptError, "no result")),
     };
     if let Some(d) = v.get("exceptionDetails") {
-        return Err(wd(
-            ErrorStatus::JavascriptError,
-            d["exception"]["description"]
-                .as_str()
-                .or(d["text"].as_str())
-                .unwrap_or("exception")
-                .to_string(),
-        ));
+        return Err(thrown(d));
     }
     let mut value = v.remove("value").unwrap_or(Value::Null);
     if let Some(ok) = value.get_mut("ok") {
@@ -232,7 +238,7 @@ impl Direct {
                 .and_then(|rest| rest.split_once('/'))
             {
                 Some((id, "click")) => self.click(id).await.map(|()| Value::Null),
-                Some((id, "clear")) => self.helper("clear", id).await.map(|_| Value::Null),
+                Some((id, "clear")) => self.helper(Op::Clear, id).await.map(|_| Value::Null),
                 Some((id, "value")) => {
                     let text = serde_json::from_str::<Value>(body)
                         .ok()
@@ -306,26 +312,24 @@ impl Direct {
         }
     }
 
-    /// One of the helper's element operations (`point`, `focus`, `clear`) on element `id`.
-    async fn helper(&self, op: &'static str, id: &str) -> Result<Value, CmdError> {
-        let decl = match op {
-            "point" => {
-                static_declaration("return window.__synmonDirect.point(arguments[0]);", false)
-            }
-            "focus" => {
-                static_declaration("return window.__synmonDirect.focus(arguments[0]);", false)
-            }
-            _ => static_declaration("return window.__synmonDirect.clear(arguments[0]);", false),
+    /// One of the helper's element operations on element `id`.
+    async fn helper(&self, op: Op, id: &str) -> Result<Value, CmdError> {
+        let script = match op {
+            Op::Point => "return window.__synmonDirect.point(arguments[0]);",
+            Op::Focus => "return window.__synmonDirect.focus(arguments[0]);",
+            Op::Clear => "return window.__synmonDirect.clear(arguments[0]);",
         };
         // The helper's own answer ({ok} or {error}) comes back wrapped in `run`'s.
-        let v = self.call(&decl, &[json!(id)]).await?;
+        let v = self
+            .call(&static_declaration(script, false), &[json!(id)])
+            .await?;
         helper_answer(json!({ "result": { "value": v } }))
     }
 
     /// Element Click: WebDriver's checks in the page, then the browser's own mouse events at
     /// the element's in-view centre.
     async fn click(&self, id: &str) -> Result<(), CmdError> {
-        let at = self.helper("point", id).await?;
+        let at = self.helper(Op::Point, id).await?;
         let (x, y) = (
             at["x"].as_f64().unwrap_or(0.0),
             at["y"].as_f64().unwrap_or(0.0),
@@ -344,7 +348,7 @@ impl Direct {
 
     /// Element Send Keys: the element focused, then a key down and up per character.
     async fn type_into(&self, id: &str, text: &str) -> Result<(), CmdError> {
-        self.helper("focus", id).await?;
+        self.helper(Op::Focus, id).await?;
         let mut events = Vec::with_capacity(text.chars().count() * 2);
         for c in text.chars() {
             let (key, code, vk, text) = key_of(c);

@@ -513,6 +513,13 @@ steps:
         window.answered = window.confirm('sure?');
         return window.answered;
       expect: { equals: false }
+  - fill: { selector: "#item", value: tea }
+  - script:
+      js: |
+        window.addEventListener('beforeunload', function (e) { e.preventDefault(); e.returnValue = ''; });
+        return true;
+  - goto: /
+    name: leave the edited form
   - assert_text: { selector: "#missing", equals: never }
     timeout: 300ms
 "##;
@@ -520,7 +527,8 @@ steps:
 /// Over the DevTools socket the run still has its browser console (WebDriver's browser log:
 /// console messages and uncaught errors, in the failed run's `console.log` artifact) and a
 /// dialog the page opens is dismissed (WebDriver's `unhandledPromptBehavior: dismiss`), noted
-/// in that log, instead of holding the page.
+/// in that log, instead of holding the page; a `beforeunload` prompt (a page guarding typed
+/// input) is accepted, as WebDriver does, so a `goto` away from it goes on.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn over_the_devtools_socket_the_console_is_kept_and_dialogs_are_dismissed() {
     let _b = BROWSER.lock().await;
@@ -530,6 +538,18 @@ async fn over_the_devtools_socket_the_console_is_kept_and_dialogs_are_dismissed(
         .run(&f.cfg.journey("noisy").unwrap(), &f.target)
         .await;
     assert_eq!(r.outcome, Outcome::Fail, "{}", describe(&r));
+    let leave = r
+        .steps
+        .iter()
+        .find(|s| s.name == "leave the edited form")
+        .unwrap_or_else(|| panic!("no step leaving the form: {}", describe(&r)));
+    assert_eq!(leave.outcome, Outcome::Pass, "{}", describe(&r));
+    assert_eq!(
+        r.steps.last().map(|s| s.action.as_str()),
+        Some("assert_text"),
+        "{}",
+        describe(&r)
+    );
     let console = r
         .artifacts
         .iter()
@@ -540,6 +560,7 @@ async fn over_the_devtools_socket_the_console_is_kept_and_dialogs_are_dismissed(
         "SEVERE direct-console-marker 42",
         "direct-uncaught-marker",
         "a confirm dialog was dismissed: sure?",
+        "a beforeunload dialog was accepted",
     ] {
         assert!(
             text.contains(part),
