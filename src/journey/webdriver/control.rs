@@ -86,6 +86,9 @@ struct PagesInner {
     /// The navigations (loader ids) of each page whose document fired `load`, latest last
     /// (see [`Pages::loaded`]).
     loaded: std::collections::HashMap<String, std::collections::VecDeque<String>>,
+    /// The navigation (loader id) each page's main frame committed last: the document a
+    /// `Page.loadEventFired` of that page is about (events come in the order they happened).
+    committed: std::collections::HashMap<String, String>,
     /// The execution context of each page's main frame document (its main world): where the
     /// steps sent over this socket run their scripts (`direct.rs`).
     worlds: std::collections::HashMap<String, i64>,
@@ -289,10 +292,19 @@ impl Pages {
                 vec![(Some(session.to_string()), "Fetch.continueRequest", params)]
             }
             Some("Page.frameNavigated") => {
-                if super::clear::left_for_blank(&p["frame"])
+                let frame = &p["frame"];
+                if frame.get("parentId").is_none()
                     && let Some(session) = event["sessionId"].as_str()
                 {
-                    wake(&mut self.inner.lock().expect("pages lock").blank, session);
+                    let mut inner = self.inner.lock().expect("pages lock");
+                    if let Some(loader) = frame["loaderId"].as_str() {
+                        inner
+                            .committed
+                            .insert(session.to_string(), loader.to_string());
+                    }
+                    if super::clear::left_for_blank(frame) {
+                        wake(&mut inner.blank, session);
+                    }
                 }
                 Vec::new()
             }
@@ -303,6 +315,7 @@ impl Pages {
                 if let Some(s) = gone.as_str() {
                     inner.worlds.remove(s);
                     inner.loaded.remove(s);
+                    inner.committed.remove(s);
                 }
                 Vec::new()
             }
@@ -348,20 +361,21 @@ impl Pages {
                 }
                 Vec::new()
             }
-            Some("Page.lifecycleEvent") => {
-                if p["name"] == "load"
-                    && let (Some(session), Some(loader)) =
-                        (event["sessionId"].as_str(), p["loaderId"].as_str())
-                {
-                    let mut inner = self.inner.lock().expect("pages lock");
-                    let seen = inner.loaded.entry(session.to_string()).or_default();
-                    if seen.len() == 8 {
-                        seen.pop_front();
-                    }
-                    seen.push_back(loader.to_string());
-                    drop(inner);
-                    self.loads.notify_waiters();
+            Some("Page.loadEventFired") => {
+                let Some(session) = event["sessionId"].as_str() else {
+                    return Vec::new();
+                };
+                let mut inner = self.inner.lock().expect("pages lock");
+                let Some(loader) = inner.committed.get(session).cloned() else {
+                    return Vec::new();
+                };
+                let seen = inner.loaded.entry(session.to_string()).or_default();
+                if seen.len() == 8 {
+                    seen.pop_front();
                 }
+                seen.push_back(loader);
+                drop(inner);
+                self.loads.notify_waiters();
                 Vec::new()
             }
             Some(
@@ -675,7 +689,7 @@ impl Control {
                 "Runtime.executionContextCreated",
                 "Runtime.executionContextDestroyed",
                 "Runtime.executionContextsCleared",
-                "Page.lifecycleEvent",
+                "Page.loadEventFired",
                 "Runtime.consoleAPICalled",
                 "Runtime.exceptionThrown",
                 "Page.javascriptDialogOpening",
@@ -984,15 +998,6 @@ impl Control {
             return None;
         };
         let page = pages.attached(&run.context, TIMEOUT).await.ok()?;
-        // The navigations' `load` by their ids (see `Pages::loaded`).
-        cdp.call_in(
-            Some(&page.session),
-            "Page.setLifecycleEventsEnabled",
-            json!({"enabled": true}),
-            TIMEOUT,
-        )
-        .await
-        .ok()?;
         pages.begin_direct(&page.session);
         Some(super::direct::Direct::new(
             cdp.clone(),
@@ -1373,6 +1378,35 @@ mod tests {
         json!({"method": "Target.attachedToTarget", "params": {"sessionId": session,
             "targetInfo": {"targetId": target, "browserContextId": context, "type": "page"},
             "waitingForDebugger": waiting}})
+    }
+
+    /// A navigation's `load` is its own document's: the `load` of the document it replaces,
+    /// fired after the navigation was asked for but before it committed, does not count.
+    #[tokio::test]
+    async fn a_navigation_is_loaded_when_its_own_document_fires_load() {
+        let pages = Pages::default();
+        pages.follow(&attached("run", "A", "s", false));
+        let navigated = |loader: &str| {
+            json!({"method": "Page.frameNavigated", "sessionId": "s",
+                "params": {"frame": {"id": "run", "loaderId": loader, "url": "http://x/"}}})
+        };
+        let load = json!({"method": "Page.loadEventFired", "sessionId": "s",
+            "params": {"timestamp": 1.0}});
+        let loaded = |loader: &'static str| pages.loaded("s", loader, Duration::ZERO);
+        pages.follow(&navigated("old"));
+        // `Page.navigate` answered loader `new`; the old document's `load` comes first.
+        pages.follow(&load);
+        assert!(loaded("old").await);
+        assert!(!loaded("new").await);
+        // A child frame's navigation is not the page's.
+        pages.follow(&json!({"method": "Page.frameNavigated", "sessionId": "s",
+            "params": {"frame": {"id": "f", "parentId": "run", "loaderId": "new", "url": "http://y/"}}}));
+        pages.follow(&load);
+        assert!(!loaded("new").await);
+        pages.follow(&navigated("new"));
+        assert!(!loaded("new").await, "committed, not loaded yet");
+        pages.follow(&load);
+        assert!(loaded("new").await);
     }
 
     #[test]
